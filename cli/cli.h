@@ -1,0 +1,9 @@
+/* Subcommands of the `cds` program. Each returns the process exit status. */
+#ifndef CDS_CLI_H
+#define CDS_CLI_H
+
+int cds_cmd_serve(int argc, char **argv);
+int cds_cmd_migrate(int argc, char **argv);
+int cds_cmd_routes(int argc, char **argv);
+
+#endif

@@ -1,0 +1,35 @@
+/* `cds migrate`: applies the embedded migrations to CDS_DATABASE_URL (or
+ * --database-url), refusing if an applied one was changed; `--status` lists
+ * applied and pending migrations. */
+#include "cli/cli.h"
+#include "core/migrate.h"
+#include "core/options.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cds_cmd_migrate(int argc, char **argv)
+{
+    const char *db = NULL;
+    int status = 0;
+    const cds_opt opts[] = {
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string"},
+        {"status", NULL, CDS_OPT_INT, &status, 0, 1, "1: list applied and pending migrations only"},
+    };
+    char err[512];
+    int rc = cds_opts_parse(opts, 2, argc, argv, 2, err, sizeof err);
+    if (rc == 1) {
+        cds_opts_help(stdout, "usage: cds migrate [options]", opts, 2);
+        return 0;
+    }
+    if (rc < 0 || !db || !*db) {
+        fprintf(stderr, "cds migrate: %s\n", rc < 0 ? err : "no database: set CDS_DATABASE_URL");
+        return 2;
+    }
+    if (status) return cds_migrate_status(db, stdout) == 0 ? 0 : 1;
+    if (cds_migrate(db, err, sizeof err) != 0) {
+        fprintf(stderr, "cds migrate: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,89 @@
+/* `cds serve`: reads the configuration (CDS_* variables, flags), optionally
+ * applies migrations, and runs the API server on the TLS and cleartext ports
+ * until SIGTERM/SIGINT. */
+#include "api/api.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "core/migrate.h"
+#include "core/options.h"
+#include "core/server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int cds_cmd_serve(int argc, char **argv)
+{
+    cds_server_config c;
+    cds_server_config_defaults(&c);
+    const char *host = "127.0.0.1", *db = NULL;
+    int port = 8080, tls_port = 8443, auto_migrate = 0, access_log = 1;
+    const char *dev_cert_dir = "var/tls", *log_level = "info";
+    const cds_opt opts[] = {
+        {"host", "CDS_HOST", CDS_OPT_STR, &host, 0, 0, "address to listen on"},
+        {"port", "CDS_PORT", CDS_OPT_INT, &port, 0, 65535, "cleartext port: h2c (prior knowledge) and HTTP/1.1; 0 disables"},
+        {"tls-port", "CDS_TLS_PORT", CDS_OPT_INT, &tls_port, 0, 65535, "TLS port, ALPN h2 and http/1.1; 0 disables"},
+        {"tls-cert", "CDS_TLS_CERT", CDS_OPT_STR, &c.tls_cert, 0, 0, "certificate chain (PEM); unset: development certificate"},
+        {"tls-key", "CDS_TLS_KEY", CDS_OPT_STR, &c.tls_key, 0, 0, "private key (PEM)"},
+        {"dev-cert-dir", "CDS_DEV_CERT_DIR", CDS_OPT_STR, &dev_cert_dir, 0, 0, "where the development certificate is made and kept"},
+        {"threads", "CDS_THREADS", CDS_OPT_INT, &c.threads, 1, 256, "event-loop threads (default: number of cores)"},
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string; unset: no database (readyz fails)"},
+        {"db-conns", "CDS_DB_CONNS", CDS_OPT_INT, &c.db_conns, 1, 64, "PostgreSQL connections per thread"},
+        {"db-pipeline", "CDS_DB_PIPELINE", CDS_OPT_INT, &c.db_inflight, 1, 1024, "queries pipelined per connection"},
+        {"db-queue", "CDS_DB_QUEUE", CDS_OPT_INT, &c.db_queue, 0, 1000000, "queries waiting per thread before 503"},
+        {"max-conns", "CDS_MAX_CONNS", CDS_OPT_INT, &c.max_conns_per_thread, 1, 1000000, "connections per thread"},
+        {"max-streams", "CDS_MAX_STREAMS", CDS_OPT_INT, &c.max_streams, 1, 1000, "concurrent HTTP/2 streams per connection"},
+        {"max-header-bytes", "CDS_MAX_HEADER_BYTES", CDS_OPT_SIZE, &c.max_header_bytes, 1024, 1048576, "request header block cap (431 past it)"},
+        {"max-body", "CDS_MAX_BODY", CDS_OPT_SIZE, &c.max_body, 0, 1073741824, "default request body cap (413 past it)"},
+        {"handshake-timeout-ms", "CDS_HANDSHAKE_TIMEOUT_MS", CDS_OPT_INT, &c.handshake_timeout_ms, 1, 600000, "TLS handshake deadline"},
+        {"header-timeout-ms", "CDS_HEADER_TIMEOUT_MS", CDS_OPT_INT, &c.header_timeout_ms, 1, 600000, "deadline to receive a whole request once started"},
+        {"idle-timeout-ms", "CDS_IDLE_TIMEOUT_MS", CDS_OPT_INT, &c.idle_timeout_ms, 1, 3600000, "idle keep-alive connection lifetime"},
+        {"shutdown-grace-ms", "CDS_SHUTDOWN_GRACE_MS", CDS_OPT_INT, &c.shutdown_grace_ms, 0, 600000, "time given to in-flight requests on SIGTERM"},
+        {"reset-burst", "CDS_RESET_BURST", CDS_OPT_INT, &c.reset_burst, 1, 100000, "HTTP/2 stream resets a client may send at once"},
+        {"reset-rate", "CDS_RESET_RATE", CDS_OPT_INT, &c.reset_rate, 1, 100000, "HTTP/2 stream resets per second after the burst"},
+        {"auto-migrate", "CDS_AUTO_MIGRATE", CDS_OPT_INT, &auto_migrate, 0, 1, "apply migrations at start (development)"},
+        {"access-log", "CDS_ACCESS_LOG", CDS_OPT_INT, &access_log, 0, 1, "one JSON line per request on stdout"},
+        {"log-level", "CDS_LOG_LEVEL", CDS_OPT_STR, &log_level, 0, 0, "debug, info, warn or error"},
+    };
+    size_t nopts = sizeof opts / sizeof opts[0];
+    char err[256];
+    int rc = cds_opts_parse(opts, nopts, argc, argv, 2, err, sizeof err);
+    if (rc == 1) {
+        cds_opts_help(stdout, "usage: cds serve [options]", opts, nopts);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "cds serve: %s\n", err);
+        return 2;
+    }
+    cds_log_set_level(strcmp(log_level, "debug") == 0  ? CDS_LOG_DEBUG
+                      : strcmp(log_level, "warn") == 0  ? CDS_LOG_WARN
+                      : strcmp(log_level, "error") == 0 ? CDS_LOG_ERROR
+                                                        : CDS_LOG_INFO);
+    cds_log_access_enable(access_log);
+    if (db && !*db) db = NULL;
+    if (db && auto_migrate) {
+        if (cds_migrate(db, err, sizeof err) != 0) {
+            cds_log(CDS_LOG_ERROR, "migrate", "%s", err);
+            return 1;
+        }
+    }
+    if (cds_api_init() != 0) {
+        fprintf(stderr, "cds serve: initialisation failed\n");
+        return 1;
+    }
+    size_t nroutes;
+    const cds_route *routes = cds_api_routes(&nroutes);
+    cds_router *router = cds_router_new(routes, nroutes);
+    if (!router) {
+        fprintf(stderr, "cds serve: invalid route table\n");
+        return 1;
+    }
+    c.listen[0] = (cds_listen){host, tls_port, 1, router, "api"};
+    c.listen[1] = (cds_listen){host, port, 0, router, "api"};
+    c.nlisten = 2;
+    c.db_conninfo = db;
+    c.dev_cert_dir = dev_cert_dir;
+    rc = cds_server_run(&c);
+    cds_router_free(router);
+    return rc;
+}

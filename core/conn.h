@@ -1,0 +1,163 @@
+/* Internal to core/: the per-thread state, the connection and the request
+ * objects shared by server.c (sockets, timers, shutdown), h1.c (HTTP/1.1),
+ * h2.c (HTTP/2) and request.c (the handler-facing API). */
+#ifndef CDS_CONN_H
+#define CDS_CONN_H
+#include "core/arena.h"
+#include "core/router.h"
+#include "core/server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+typedef struct cds_conn cds_conn;
+typedef struct cds_thread cds_thread;
+
+typedef struct cds_thread {
+    cds_worker w; /* first: handlers see this part */
+    const cds_server_config *cfg;
+    SSL_CTX *ssl_ctx;
+    struct evconnlistener *listeners[CDS_MAX_LISTENERS];
+    int nconns;
+    cds_conn *conns; /* doubly linked, for shutdown */
+    struct event *stop_ev, *grace_ev;
+    int stopping;
+    int metric_base; /* metric slot of the first route of the metrics router */
+    uint64_t rng;
+    char date[40];   /* cached IMF-fixdate for the Date header */
+    time_t date_sec;
+} cds_thread;
+
+enum conn_phase { PH_HANDSHAKE, PH_DETECT, PH_H1, PH_H2, PH_CLOSING };
+
+typedef struct cds_hdr_out {
+    const char *name, *value;
+    struct cds_hdr_out *next;
+} cds_hdr_out;
+
+#define CDS_MAX_TRACKED 8
+
+struct cds_req {
+    cds_arena arena;
+    cds_conn *conn;
+    int32_t stream_id; /* HTTP/2 */
+    int proto;
+    char method[16];
+    char *path, *query;  /* arena */
+    char *url;           /* h1: raw request target being accumulated */
+    size_t url_len;
+    struct {
+        const char *name, *value;
+    } *hdrs;
+    int nhdrs, hdr_cap;
+    size_t header_bytes;
+    char *hname;         /* h1: header name being accumulated */
+    size_t hname_len, hval_len;
+    char *hval;
+    int h1_last_was_value;
+    cds_match match;
+    int match_rc;
+    const cds_route *route;
+    int metric_slot;
+    size_t max_body;
+    char *body;          /* malloc, max_body cap */
+    size_t body_len, body_cap;
+    size_t bytes_in;
+    char request_id[65];
+    uint64_t t_start_us;
+    int early_status;    /* 413/431/400 decided before the handler */
+    int dispatched;
+    int receiving;        /* h2: request not complete yet */
+    int rst_after_answer; /* h2: stop the client's upload once the answer is sent */
+    json_t *json;
+    void *user;
+    void (*user_free)(void *);
+    struct {
+        void (*cancel)(void *);
+        void *handle;
+    } tracked[CDS_MAX_TRACKED];
+    /* response */
+    int responded;
+    int status;
+    cds_hdr_out *rh;
+    char *resp_body; /* malloc */
+    size_t resp_len, resp_off;
+    int head_only;
+    cds_req *next;   /* h2: list of the connection's live requests */
+};
+
+struct cds_conn {
+    cds_thread *t;
+    struct bufferevent *bev;
+    const cds_listen *listen;
+    int phase;
+    int tls;
+    char peer[64];
+    struct event *timer;
+    cds_conn *prev, *next;
+    int close_after_write;
+    /* HTTP/1.1 */
+    http_parser parser;
+    cds_req *h1_req;     /* request being read or handled */
+    int h1_busy;         /* a request is with its handler: parsing is paused */
+    int h1_keepalive;
+    /* HTTP/2 */
+    nghttp2_session *h2;
+    int h2_streams;      /* open streams */
+    int h2_receiving;    /* streams whose request is not complete yet */
+    double reset_tokens;
+    uint64_t reset_last_us;
+    cds_req *h2_reqs;
+    int in_recv;         /* inside nghttp2_session_mem_recv: answers are flushed after it */
+};
+
+/* server.c */
+uint64_t cds_now_us(void);
+void cds_conn_close(cds_conn *c);
+void cds_conn_rearm_timer(cds_conn *c);
+const char *cds_thread_date(cds_thread *t);
+void cds_conn_write_done(cds_conn *c); /* called when the output buffer drained */
+
+/* request.c */
+cds_req *cds_req_new(cds_conn *c, int proto);
+void cds_req_free(cds_req *r);
+/* Headers complete: method/path set. Routes, checks limits; returns the
+ * status to answer early (404/405/413/431/400) or 0 to go on. */
+int cds_req_headers_done(cds_req *r);
+/* Appends body bytes; returns 413 when the cap is passed. */
+int cds_req_body_append(cds_req *r, const char *p, size_t n);
+/* Request complete: answer the early status or call the handler. */
+void cds_req_dispatch(cds_req *r);
+/* The client is gone: cancel tracked work (callbacks never run). */
+void cds_req_abandon(cds_req *r);
+int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *value, size_t vlen);
+void cds_req_early_problem(cds_req *r, int status);
+
+/* h1.c */
+void cds_h1_start(cds_conn *c);
+void cds_h1_on_read(cds_conn *c);
+void cds_h1_send(cds_req *r);
+void cds_h1_on_drained(cds_conn *c);
+void cds_h1_free(cds_conn *c);
+void cds_h1_shutdown(cds_conn *c);
+void cds_h1_timeout(cds_conn *c);
+
+/* h2.c */
+int cds_h2_start(cds_conn *c);
+void cds_h2_on_read(cds_conn *c);
+void cds_h2_send(cds_req *r);
+void cds_h2_on_drained(cds_conn *c);
+void cds_h2_free(cds_conn *c);
+void cds_h2_shutdown(cds_conn *c);
+void cds_h2_timeout(cds_conn *c);
+
+/* tls.c */
+SSL_CTX *cds_tls_ctx_new(const cds_server_config *cfg);
+
+#endif

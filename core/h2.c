@@ -1,0 +1,338 @@
+/* HTTP/2 on a connection with nghttp2 (the shape of nghttp2's
+ * libevent-server example, written for this server).
+ *
+ * Limits: SETTINGS_MAX_CONCURRENT_STREAMS (100 by default) is enforced by
+ * nghttp2, which refuses extra streams; the 16 KiB header cap and the body cap
+ * are ours (431/413, answered as soon as they are known, then the upload is
+ * stopped with RST_STREAM(NO_ERROR) once the answer is out); nghttp2's flood
+ * detection and our client-reset rate limit close the connection. A stream
+ * the client resets has its request freed at once, which cancels its
+ * database or HTTP work (see cds_req_abandon). */
+#include "core/conn.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H2_OUTPUT_HIGH_WATER (64 * 1024)
+
+static void link_req(cds_conn *c, cds_req *r)
+{
+    r->next = c->h2_reqs;
+    c->h2_reqs = r;
+}
+
+static void unlink_req(cds_conn *c, cds_req *r)
+{
+    for (cds_req **pp = &c->h2_reqs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            return;
+        }
+}
+
+static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    cds_conn *c = ud;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) >= H2_OUTPUT_HIGH_WATER) return NGHTTP2_ERR_WOULDBLOCK;
+    if (evbuffer_add(out, data, len) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return (ssize_t)len;
+}
+
+static void receiving_done(cds_conn *c, cds_req *r)
+{
+    if (!r->receiving) return;
+    r->receiving = 0;
+    if (--c->h2_receiving == 0) cds_conn_rearm_timer(c);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    cds_conn *c = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    cds_req *r = cds_req_new(c, CDS_PROTO_H2);
+    r->stream_id = f->hd.stream_id;
+    r->receiving = 1;
+    link_req(c, r);
+    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
+    c->h2_streams++;
+    if (c->h2_receiving++ == 0) cds_conn_rearm_timer(c);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    cds_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!r || r->dispatched) return 0; /* trailers: ignored */
+    if (nlen && name[0] == ':') {
+        r->header_bytes += nlen + vlen + 32;
+        if (r->header_bytes > r->conn->t->cfg->max_header_bytes) {
+            r->early_status = 431;
+            return 0;
+        }
+        if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
+            if (vlen >= sizeof r->method) r->early_status = 400;
+            else memcpy(r->method, value, vlen), r->method[vlen] = 0;
+        } else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+            r->path = cds_arena_strndup(&r->arena, (const char *)value, vlen);
+        }
+        return 0;
+    }
+    cds_req_add_header(r, (const char *)name, nlen, (const char *)value, vlen);
+    return 0;
+}
+
+/* Answer now, before the request is complete (early refusal): the stream's
+ * upload is stopped once the answer has been sent (see on_frame_send). */
+static void answer_early(cds_conn *c, cds_req *r)
+{
+    receiving_done(c, r);
+    r->rst_after_answer = 1;
+    cds_req_dispatch(r);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    cds_conn *c = ud;
+    cds_req *r = NULL;
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+        r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        if (!r || r->dispatched) return 0;
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+            if (cds_req_headers_done(r) != 0) {
+                if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+                    receiving_done(c, r);
+                    cds_req_dispatch(r);
+                } else {
+                    answer_early(c, r);
+                }
+                return 0;
+            }
+        }
+        if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            receiving_done(c, r);
+            cds_req_dispatch(r);
+        }
+        return 0;
+    case NGHTTP2_DATA:
+        r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        if (r && !r->dispatched && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+            receiving_done(c, r);
+            cds_req_dispatch(r);
+        }
+        return 0;
+    case NGHTTP2_RST_STREAM: {
+        /* Token bucket on client resets (rapid reset, CVE-2023-44487). */
+        const cds_server_config *cfg = c->t->cfg;
+        uint64_t now = cds_now_us();
+        c->reset_tokens += (double)(now - c->reset_last_us) / 1e6 * cfg->reset_rate;
+        if (c->reset_tokens > cfg->reset_burst) c->reset_tokens = cfg->reset_burst;
+        c->reset_last_us = now;
+        if (--c->reset_tokens < 0) {
+            cds_metrics_add(CDS_G_PROTOCOL_ERRORS, 1);
+            cds_log(CDS_LOG_WARN, "h2_reset_flood", "peer %s reset streams too fast", c->peer);
+            nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+            c->close_after_write = 1;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    cds_conn *c = ud;
+    cds_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
+    if (!r || r->dispatched) return 0;
+    if (cds_req_body_append(r, (const char *)data, len) != 0) answer_early(c, r);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    cds_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (r && r->rst_after_answer) nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code, void *ud)
+{
+    cds_conn *c = ud;
+    cds_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
+    if (!r) return 0;
+    nghttp2_session_set_stream_user_data(s, stream_id, NULL);
+    receiving_done(c, r);
+    unlink_req(c, r);
+    c->h2_streams--;
+    cds_req_free(r); /* cancels whatever work the request still had */
+    if (c->h2_streams == 0) cds_conn_rearm_timer(c);
+    return 0;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    cds_req *r = src->ptr;
+    size_t n = r->resp_len - r->resp_off;
+    if (n > len) n = len;
+    memcpy(buf, r->resp_body + r->resp_off, n);
+    r->resp_off += n;
+    if (r->resp_off == r->resp_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static int flush(cds_conn *c)
+{
+    int rv = nghttp2_session_send(c->h2);
+    if (rv != 0) {
+        cds_metrics_add(CDS_G_PROTOCOL_ERRORS, 1);
+        return -1;
+    }
+    if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
+        c->close_after_write = 1;
+    return 0;
+}
+
+int cds_h2_start(cds_conn *c)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    const cds_server_config *cfg = c->t->cfg;
+    c->phase = PH_H2;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(cb, on_send);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_option_new(&opt);
+    /* nghttp2's own reset limit backs up ours; ours is the configurable one. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, (uint64_t)cfg->reset_burst * 2,
+                                               (uint64_t)cfg->reset_rate * 2);
+    nghttp2_option_set_max_continuations(opt, 8);
+    int rv = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0) return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)cfg->max_streams},
+        /* Advertise more than we accept so clients send an oversized block and
+         * get our 431 instead of failing on their side. */
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65535},
+    };
+    if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0) return -1;
+    c->reset_tokens = cfg->reset_burst;
+    c->reset_last_us = cds_now_us();
+    cds_conn_rearm_timer(c);
+    cds_h2_on_read(c);
+    return 0;
+}
+
+void cds_h2_on_read(cds_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    c->in_recv = 1; /* answers given from inside nghttp2's callbacks are flushed below */
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) break;
+        ssize_t n = nghttp2_session_mem_recv(c->h2, v.iov_base, v.iov_len);
+        if (n < 0) {
+            if (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+                cds_log(CDS_LOG_WARN, "h2_protocol_error", "peer %s: %s", c->peer,
+                        nghttp2_strerror((int)n));
+            cds_metrics_add(CDS_G_PROTOCOL_ERRORS, 1);
+            c->in_recv = 0;
+            c->close_after_write = 1;
+            evbuffer_drain(in, evbuffer_get_length(in));
+            bufferevent_disable(c->bev, EV_READ);
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    c->in_recv = 0;
+    if (flush(c) != 0) {
+        c->close_after_write = 1;
+        bufferevent_disable(c->bev, EV_READ);
+    }
+}
+
+void cds_h2_send(cds_req *r)
+{
+    cds_conn *c = r->conn;
+    char status[4], clen[24];
+    snprintf(status, sizeof status, "%d", r->status);
+    snprintf(clen, sizeof clen, "%zu", r->resp_len);
+    nghttp2_nv nva[32];
+    size_t n = 0;
+#define NV(n_, v_)                                                                                 \
+    (nghttp2_nv)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n_), (uint8_t *)(v_), strlen(n_), strlen(v_),                                  \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
+    }
+    nva[n++] = NV(":status", status);
+    nva[n++] = NV("date", cds_thread_date(c->t));
+    nva[n++] = NV("content-length", clen);
+    for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) nva[n++] = NV(h->name, h->value);
+#undef NV
+    nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
+    int has_body = r->resp_len > 0 && !r->head_only;
+    if (nghttp2_submit_response(c->h2, r->stream_id, nva, n, has_body ? &prd : NULL) != 0) {
+        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
+    }
+    if (c->in_recv) return; /* cds_h2_on_read flushes */
+    if (flush(c) != 0) cds_conn_close(c);
+}
+
+void cds_h2_on_drained(cds_conn *c)
+{
+    if (c->close_after_write) return;
+    if (flush(c) != 0) c->close_after_write = 1;
+}
+
+void cds_h2_timeout(cds_conn *c)
+{
+    cds_metrics_add(CDS_G_CONN_TIMEOUTS, 1);
+    nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
+    c->close_after_write = 1;
+    if (nghttp2_session_send(c->h2) != 0 ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        cds_conn_close(c);
+}
+
+void cds_h2_free(cds_conn *c)
+{
+    /* Requests of streams still open: freeing them cancels their work. */
+    while (c->h2_reqs) {
+        cds_req *r = c->h2_reqs;
+        c->h2_reqs = r->next;
+        cds_req_free(r);
+    }
+    if (c->h2) nghttp2_session_del(c->h2);
+    c->h2 = NULL;
+}
+
+void cds_h2_shutdown(cds_conn *c)
+{
+    nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    if (flush(c) != 0 || c->h2_streams == 0) {
+        c->close_after_write = 1;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) cds_conn_close(c);
+    }
+}

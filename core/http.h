@@ -1,0 +1,97 @@
+/* The request/response abstraction every handler sees, the same for HTTP/1.1
+ * and HTTP/2, and the route table a module declares.
+ *
+ * A handler is called once the request's headers and body are complete. It
+ * answers with exactly one cds_respond* / cds_problem call, either at once or
+ * later from an asynchronous callback (database, outgoing HTTP). Memory for a
+ * request comes from a per-request arena freed in one go when it ends.
+ *
+ * If the client goes away first (stream reset, connection closed), every
+ * asynchronous operation started through cds_req_db()/cds_req_track() is
+ * cancelled and the request is freed: callbacks of a dead request never run. */
+#ifndef CDS_HTTP_H
+#define CDS_HTTP_H
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cds_req cds_req;
+typedef struct cds_worker cds_worker;
+typedef void (*cds_handler)(cds_req *req);
+
+typedef struct cds_route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *path;    /* template, e.g. "/v1/dossiers/{id}" */
+    cds_handler handler;
+    size_t max_body;     /* 0: the server default (1 MiB) */
+} cds_route;
+
+enum { CDS_PROTO_H1 = 1, CDS_PROTO_H2 = 2 };
+
+/* -------- reading the request -------- */
+const char *cds_req_method(const cds_req *r);
+const char *cds_req_path(const cds_req *r);           /* without the query */
+const char *cds_req_query_string(const cds_req *r);   /* "" when none */
+const cds_route *cds_req_route(const cds_req *r);
+int cds_req_proto(const cds_req *r);
+const char *cds_req_id(const cds_req *r);
+const char *cds_req_peer(const cds_req *r);           /* client address, no port */
+cds_worker *cds_req_worker(const cds_req *r);
+/* The `data` of the listener the request came in on (see core/server.h). */
+void *cds_req_listener_data(const cds_req *r);
+/* Header value by lower-case name, or NULL. */
+const char *cds_req_header(const cds_req *r, const char *name);
+/* Path parameter of the route template, e.g. "id", or NULL. */
+const char *cds_req_param(const cds_req *r, const char *name);
+/* Decoded query parameter, or NULL (arena memory). */
+const char *cds_req_query(cds_req *r, const char *name);
+const char *cds_req_body(const cds_req *r, size_t *len);
+/* Parse the body as a JSON object or array. Enforces the depth limit (32)
+ * and answers 400 problem+json itself (with the error position) on failure,
+ * returning NULL. The returned reference belongs to the request. */
+json_t *cds_req_json(cds_req *r);
+
+/* -------- per-request memory -------- */
+void *cds_req_alloc(cds_req *r, size_t n);
+char *cds_req_strdup(cds_req *r, const char *s);
+char *cds_req_printf(cds_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Handler-private state, freed with the request if `free_fn` is given. */
+void cds_req_set_user(cds_req *r, void *user, void (*free_fn)(void *));
+void *cds_req_user(const cds_req *r);
+
+/* -------- answering -------- */
+void cds_resp_header(cds_req *r, const char *name, const char *value);
+/* The body is copied. */
+void cds_respond(cds_req *r, int status, const char *content_type, const char *body, size_t len);
+/* Serializes and releases `j` (steals the reference). */
+void cds_respond_json(cds_req *r, int status, json_t *j);
+/* RFC 9457 problem+json: {type, title, status, code, detail, request_id}.
+ * `detail` is Vietnamese text the app shows as is. */
+void cds_problem(cds_req *r, int status, const char *code, const char *detail);
+int cds_req_responded(const cds_req *r);
+
+/* -------- asynchronous work bound to the request -------- */
+typedef void (*cds_req_db_cb)(cds_req *r, PGresult *res);
+/* Run a registered statement on this thread's pool. On a full queue or a
+ * database that is down it answers 503 itself and returns -1. A NULL `res` in
+ * the callback means the connection was lost mid-query (answer 503). */
+int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds_req_db_cb cb);
+/* Generic: register something to cancel if the request dies. Returns a slot
+ * to release with cds_req_untrack when the operation completes. */
+int cds_req_track(cds_req *r, void (*cancel)(void *), void *handle);
+void cds_req_untrack(cds_req *r, int slot);
+
+/* -------- the per-thread context -------- */
+struct event_base;
+struct cds_db_pool;
+struct cds_http_client;
+struct cds_worker {
+    int id;
+    struct event_base *base;
+    struct cds_db_pool *db;       /* NULL when the server runs without a database */
+    struct cds_http_client *http; /* outgoing calls */
+    void *app;                    /* set by the application's on_worker_start */
+};
+
+#endif

@@ -1,0 +1,151 @@
+/* JSON-lines logging (see log.h). Lines are built in a bounded stack buffer
+ * and written with one write(2), so lines from several threads never
+ * interleave; a message that does not fit is truncated, never overflowed. */
+#include "core/log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int min_level = CDS_LOG_INFO;
+static atomic_int access_on = 1;
+
+void cds_log_set_level(int level)
+{
+    atomic_store(&min_level, level);
+}
+
+void cds_log_access_enable(int on)
+{
+    atomic_store(&access_on, on);
+}
+
+void cds_time_rfc3339(char *out, size_t cap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    time_t local = ts.tv_sec + 7 * 3600; /* Asia/Ho_Chi_Minh has no DST */
+    struct tm tm;
+    gmtime_r(&local, &tm);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld+07:00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+char *cds_scrub(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        if (isdigit((unsigned char)s[i])) {
+            size_t j = i;
+            while (j < n && isdigit((unsigned char)s[j])) j++;
+            if (j - i >= 9)
+                for (size_t k = i; k < j - 3; k++) s[k] = '*';
+            i = j;
+        } else if (strncmp(s + i, "eyJ", 3) == 0 || strncasecmp(s + i, "Bearer ", 7) == 0) {
+            size_t j = i + (s[i] == 'e' ? 0 : 7);
+            size_t start = j;
+            while (j < n && (isalnum((unsigned char)s[j]) || strchr("-_.=+/", s[j]))) j++;
+            if (j > start) {
+                /* Replace the token by "***" and close the gap. */
+                size_t keep = start + 3 <= j ? 3 : j - start;
+                memset(s + start, '*', keep);
+                memmove(s + start + keep, s + j, n - j + 1);
+                n -= (j - start - keep);
+                j = start + keep;
+            }
+            i = j;
+        } else {
+            i++;
+        }
+    }
+    return s;
+}
+
+void cds_mask_id(const char *id, char *out, size_t cap)
+{
+    size_t n = strlen(id), i;
+    if (cap == 0) return;
+    for (i = 0; i < n && i + 1 < cap; i++) out[i] = (i + 3 < n) ? '*' : id[i];
+    out[i] = 0;
+}
+
+/* Appends s JSON-escaped into buf[*len..cap), always leaving room for a NUL. */
+static void put_escaped(char *buf, size_t *len, size_t cap, const char *s)
+{
+    for (; s && *s && *len + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[(*len)++] = '\\';
+            buf[(*len)++] = (char)c;
+        } else if (c < 0x20) {
+            *len += (size_t)snprintf(buf + *len, cap - *len, "\\u%04x", c);
+        } else {
+            buf[(*len)++] = (char)c;
+        }
+    }
+    buf[*len] = 0;
+}
+
+static void put_raw(char *buf, size_t *len, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n + 2 > cap) n = cap > *len + 2 ? cap - *len - 2 : 0;
+    memcpy(buf + *len, s, n);
+    *len += n;
+    buf[*len] = 0;
+}
+
+static const char *level_name[] = {"debug", "info", "warn", "error"};
+
+void cds_log(int level, const char *event, const char *fmt, ...)
+{
+    if (level < atomic_load(&min_level)) return;
+    char msg[1024], line[2048], ts[40];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cds_scrub(msg);
+    cds_time_rfc3339(ts, sizeof ts);
+    size_t len = 0;
+    put_raw(line, &len, sizeof line, "{\"time\":\"");
+    put_raw(line, &len, sizeof line, ts);
+    put_raw(line, &len, sizeof line, "\",\"level\":\"");
+    put_raw(line, &len, sizeof line, level_name[level & 3]);
+    put_raw(line, &len, sizeof line, "\",\"event\":\"");
+    put_escaped(line, &len, sizeof line, event);
+    put_raw(line, &len, sizeof line, "\",\"msg\":\"");
+    put_escaped(line, &len, sizeof line, msg);
+    put_raw(line, &len, sizeof line, "\"}\n");
+    ssize_t w = write(2, line, len);
+    (void)w;
+}
+
+void cds_log_access(const cds_access *a)
+{
+    if (!atomic_load(&access_on)) return;
+    char line[1024], ts[40], num[128];
+    size_t len = 0;
+    cds_time_rfc3339(ts, sizeof ts);
+    put_raw(line, &len, sizeof line, "{\"time\":\"");
+    put_raw(line, &len, sizeof line, ts);
+    put_raw(line, &len, sizeof line, "\",\"request_id\":\"");
+    put_escaped(line, &len, sizeof line, a->request_id);
+    put_raw(line, &len, sizeof line, "\",\"proto\":\"");
+    put_raw(line, &len, sizeof line, a->proto);
+    put_raw(line, &len, sizeof line, "\",\"method\":\"");
+    put_escaped(line, &len, sizeof line, a->method);
+    put_raw(line, &len, sizeof line, "\",\"route\":\"");
+    put_escaped(line, &len, sizeof line, a->route ? a->route : "-");
+    put_raw(line, &len, sizeof line, "\",\"peer\":\"");
+    put_escaped(line, &len, sizeof line, a->peer);
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_us\":%llu,\"bytes_in\":%zu,\"bytes_out\":%zu}\n",
+             a->status, (unsigned long long)a->duration_us, a->bytes_in, a->bytes_out);
+    put_raw(line, &len, sizeof line, num);
+    ssize_t w = write(1, line, len);
+    (void)w;
+}

@@ -1,0 +1,34 @@
+/* Structured logs: one JSON object per line on stdout (access log) or stderr
+ * (events and errors). Every free-text field goes through cds_scrub first, so
+ * a personal ID number, phone number or bearer token that slips into a
+ * message is masked before it reaches a log line. */
+#ifndef CDS_LOG_H
+#define CDS_LOG_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum { CDS_LOG_DEBUG, CDS_LOG_INFO, CDS_LOG_WARN, CDS_LOG_ERROR };
+
+void cds_log_set_level(int level);
+/* {"time":...,"level":...,"event":event,"msg":scrubbed message} on stderr. */
+void cds_log(int level, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+typedef struct cds_access {
+    const char *request_id, *proto, *method, *route, *peer;
+    int status;
+    uint64_t duration_us;
+    size_t bytes_in, bytes_out;
+} cds_access;
+void cds_log_access(const cds_access *a);
+void cds_log_access_enable(int on);
+
+/* Masks in place: runs of 9+ digits keep only their last 3 digits; JWT-like
+ * tokens ("eyJ...") and the value after "Bearer " become "***". Returns s. */
+char *cds_scrub(char *s);
+/* Masks a personal ID number for display: all but the last 3 digits as '*'. */
+void cds_mask_id(const char *id, char *out, size_t cap);
+
+/* RFC 3339 time with the Ho Chi Minh City offset (+07:00), millisecond precision. */
+void cds_time_rfc3339(char *out, size_t cap);
+
+#endif

@@ -1,0 +1,512 @@
+/* The request object behind core/http.h: header collection with the header
+ * cap, routing and early refusals (404/405/413/431) before any body is read,
+ * the body cap, JSON input with a depth limit, problem+json answers, the
+ * access log and metrics, and cancellation of a dead request's work. The
+ * protocol files (h1.c, h2.c) feed it and carry its answer. */
+#include "core/conn.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define JSON_MAX_DEPTH 32
+
+cds_req *cds_req_new(cds_conn *c, int proto)
+{
+    cds_req *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    r->conn = c;
+    r->proto = proto;
+    r->metric_slot = -1;
+    r->t_start_us = cds_now_us();
+    cds_metrics_add(CDS_G_STREAMS, 1);
+    return r;
+}
+
+void cds_req_abandon(cds_req *r)
+{
+    int any = 0;
+    for (int i = 0; i < CDS_MAX_TRACKED; i++)
+        if (r->tracked[i].cancel) {
+            r->tracked[i].cancel(r->tracked[i].handle);
+            r->tracked[i].cancel = NULL;
+            any = 1;
+        }
+    if (r->dispatched && !r->responded) cds_metrics_add(CDS_G_REQ_CANCELLED, 1);
+    (void)any;
+}
+
+void cds_req_free(cds_req *r)
+{
+    if (!r) return;
+    cds_req_abandon(r);
+    if (r->json) json_decref(r->json);
+    if (r->user_free) r->user_free(r->user);
+    free(r->body);
+    free(r->resp_body);
+    cds_arena_free(&r->arena);
+    cds_metrics_add(CDS_G_STREAMS, -1);
+    free(r);
+}
+
+/* ---------------- headers, routing, limits ---------------- */
+
+int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    /* RFC 7541 accounting: name + value + 32 per field. */
+    r->header_bytes += nlen + vlen + 32;
+    if (r->header_bytes > r->conn->t->cfg->max_header_bytes) {
+        r->early_status = 431;
+        return -1;
+    }
+    if (r->early_status) return -1;
+    if (r->nhdrs == r->hdr_cap) {
+        int ncap = r->hdr_cap ? r->hdr_cap * 2 : 16;
+        void *n = cds_arena_alloc(&r->arena, (size_t)ncap * sizeof *r->hdrs);
+        if (r->nhdrs) memcpy(n, r->hdrs, (size_t)r->nhdrs * sizeof *r->hdrs);
+        r->hdrs = n;
+        r->hdr_cap = ncap;
+    }
+    char *n = cds_arena_strndup(&r->arena, name, nlen);
+    for (char *p = n; *p; p++) *p = (char)tolower((unsigned char)*p);
+    r->hdrs[r->nhdrs].name = n;
+    r->hdrs[r->nhdrs].value = cds_arena_strndup(&r->arena, value, vlen);
+    r->nhdrs++;
+    return 0;
+}
+
+static int valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64) return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.') return 0;
+    return 1;
+}
+
+static void new_request_id(cds_req *r)
+{
+    /* xorshift64*: request ids need uniqueness, not secrecy. */
+    cds_thread *t = r->conn->t;
+    uint64_t x[2];
+    for (int i = 0; i < 2; i++) {
+        t->rng ^= t->rng >> 12;
+        t->rng ^= t->rng << 25;
+        t->rng ^= t->rng >> 27;
+        x[i] = t->rng * 0x2545F4914F6CDD1DULL;
+    }
+    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx", (unsigned long long)x[0],
+             (unsigned long long)x[1]);
+}
+
+int cds_req_headers_done(cds_req *r)
+{
+    const char *rid = cds_req_header(r, "x-request-id");
+    if (rid && valid_request_id(rid))
+        snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+    else
+        new_request_id(r);
+    if (r->early_status) return r->early_status;
+    if (!r->method[0] || !r->path || r->path[0] != '/') return r->early_status = 400;
+    char *q = strchr(r->path, '?');
+    if (q) {
+        *q = 0;
+        r->query = q + 1;
+    } else {
+        r->query = "";
+    }
+    cds_thread *t = r->conn->t;
+    r->match_rc = cds_router_match(r->conn->listen->router, r->method, r->path, strlen(r->path),
+                                   &r->match);
+    if (r->match_rc == CDS_ROUTE_FOUND) {
+        r->route = r->match.route;
+        if (r->conn->listen->router == t->cfg->listen[t->cfg->metrics_router].router)
+            r->metric_slot = t->metric_base + r->match.index;
+    } else if (r->conn->listen->fallback) {
+        static const cds_route any = {"*", "*", NULL, 0};
+        r->route = &any;
+    } else {
+        return r->early_status = r->match_rc == CDS_ROUTE_BAD_METHOD ? 405 : 404;
+    }
+    r->max_body = r->route->max_body ? r->route->max_body : t->cfg->max_body;
+    const char *cl = cds_req_header(r, "content-length");
+    if (cl) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (*end || end == cl) return r->early_status = 400;
+        if (v > r->max_body) return r->early_status = 413;
+    }
+    r->head_only = strcmp(r->method, "HEAD") == 0;
+    return 0;
+}
+
+int cds_req_body_append(cds_req *r, const char *p, size_t n)
+{
+    r->bytes_in += n;
+    if (r->early_status) return r->early_status;
+    if (n > r->max_body - r->body_len) return r->early_status = 413;
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t ncap = r->body_cap ? r->body_cap * 2 : 1024;
+        while (ncap < r->body_len + n + 1) ncap *= 2;
+        if (ncap > r->max_body + 1) ncap = r->max_body + 1;
+        char *nb = realloc(r->body, ncap);
+        if (!nb) abort();
+        r->body = nb;
+        r->body_cap = ncap;
+    }
+    memcpy(r->body + r->body_len, p, n);
+    r->body_len += n;
+    r->body[r->body_len] = 0;
+    return 0;
+}
+
+void cds_req_early_problem(cds_req *r, int status)
+{
+    switch (status) {
+    case 404:
+        cds_problem(r, 404, "route_not_found", "Không tìm thấy đường dẫn được yêu cầu.");
+        break;
+    case 405:
+        cds_resp_header(r, "allow", r->match.allow);
+        cds_problem(r, 405, "method_not_allowed",
+                    "Phương thức này không được hỗ trợ cho đường dẫn được yêu cầu.");
+        break;
+    case 413:
+        cds_problem(r, 413, "payload_too_large", "Nội dung yêu cầu vượt quá dung lượng cho phép.");
+        break;
+    case 431:
+        cds_problem(r, 431, "headers_too_large", "Phần tiêu đề của yêu cầu quá lớn.");
+        break;
+    case 408:
+        cds_problem(r, 408, "request_timeout", "Hết thời gian chờ nhận yêu cầu.");
+        break;
+    default:
+        cds_problem(r, 400, "bad_request", "Yêu cầu không đúng định dạng.");
+        break;
+    }
+}
+
+void cds_req_dispatch(cds_req *r)
+{
+    r->dispatched = 1;
+    if (r->early_status) {
+        cds_req_early_problem(r, r->early_status);
+        return;
+    }
+    if (r->route->handler) r->route->handler(r);
+    else r->conn->listen->fallback(r);
+}
+
+/* ---------------- the handler-facing API ---------------- */
+
+const char *cds_req_method(const cds_req *r) { return r->method; }
+const char *cds_req_path(const cds_req *r) { return r->path; }
+const char *cds_req_query_string(const cds_req *r) { return r->query ? r->query : ""; }
+const cds_route *cds_req_route(const cds_req *r) { return r->route; }
+int cds_req_proto(const cds_req *r) { return r->proto; }
+const char *cds_req_id(const cds_req *r) { return r->request_id; }
+const char *cds_req_peer(const cds_req *r) { return r->conn->peer; }
+cds_worker *cds_req_worker(const cds_req *r) { return &r->conn->t->w; }
+void *cds_req_listener_data(const cds_req *r) { return r->conn->listen->data; }
+int cds_req_responded(const cds_req *r) { return r->responded; }
+void *cds_req_user(const cds_req *r) { return r->user; }
+
+void cds_req_set_user(cds_req *r, void *user, void (*free_fn)(void *))
+{
+    r->user = user;
+    r->user_free = free_fn;
+}
+
+const char *cds_req_header(const cds_req *r, const char *name)
+{
+    for (int i = 0; i < r->nhdrs; i++)
+        if (strcmp(r->hdrs[i].name, name) == 0) return r->hdrs[i].value;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decodes [s, s+n) into the arena; NULL on a bad escape or %00. */
+static char *pct_decode(cds_req *r, const char *s, size_t n, int plus_is_space)
+{
+    char *out = cds_arena_alloc(&r->arena, n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int a = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int b = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            if (a < 0 || b < 0 || (a == 0 && b == 0)) return NULL;
+            *o++ = (char)(a * 16 + b);
+            i += 2;
+        } else if (plus_is_space && s[i] == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+const char *cds_req_param(const cds_req *r, const char *name)
+{
+    for (int i = 0; i < r->match.nparams; i++)
+        if (strcmp(r->match.names[i], name) == 0)
+            return pct_decode((cds_req *)r, r->match.start[i], r->match.len[i], 0);
+    return NULL;
+}
+
+const char *cds_req_query(cds_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        if (klen == nl && memcmp(p, name, nl) == 0)
+            return eq ? pct_decode(r, eq + 1, len - klen - 1, 1) : "";
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *cds_req_body(const cds_req *r, size_t *len)
+{
+    if (len) *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+void *cds_req_alloc(cds_req *r, size_t n) { return cds_arena_alloc(&r->arena, n); }
+
+char *cds_req_strdup(cds_req *r, const char *s)
+{
+    return cds_arena_strndup(&r->arena, s, strlen(s));
+}
+
+char *cds_req_printf(cds_req *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return cds_req_strdup(r, "");
+    char *p = cds_arena_alloc(&r->arena, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* Depth of the deepest array/object, counted outside strings, stopping early
+ * once over the limit so a hostile body costs one linear pass at most. */
+static int json_too_deep(const char *s, size_t n)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > JSON_MAX_DEPTH) return 1;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+json_t *cds_req_json(cds_req *r)
+{
+    if (r->json) return r->json;
+    const char *ct = cds_req_header(r, "content-type");
+    if (ct && strncasecmp(ct, "application/json", 16) != 0 && !strstr(ct, "+json")) {
+        cds_problem(r, 415, "unsupported_media_type",
+                    "Nội dung phải ở định dạng JSON (Content-Type: application/json).");
+        return NULL;
+    }
+    if (json_too_deep(r->body ? r->body : "", r->body_len)) {
+        cds_problem(r, 400, "json_too_deep", "Dữ liệu JSON lồng nhau quá sâu (tối đa 32 cấp).");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *j = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        char detail[400];
+        snprintf(detail, sizeof detail,
+                 "Dữ liệu JSON không hợp lệ tại dòng %d, cột %d (vị trí %d): %s", err.line,
+                 err.column, err.position, err.text);
+        cds_problem(r, 400, "invalid_json", detail);
+        return NULL;
+    }
+    r->json = j;
+    return j;
+}
+
+/* ---------------- answering ---------------- */
+
+void cds_resp_header(cds_req *r, const char *name, const char *value)
+{
+    cds_hdr_out *h = cds_arena_alloc(&r->arena, sizeof *h);
+    h->name = cds_req_strdup(r, name);
+    h->value = cds_req_strdup(r, value);
+    h->next = r->rh;
+    r->rh = h;
+}
+
+void cds_respond(cds_req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    if (r->responded) {
+        cds_log(CDS_LOG_ERROR, "double_response", "route %s answered twice",
+                r->route ? r->route->path : "-");
+        return;
+    }
+    r->responded = 1;
+    r->status = status;
+    if (content_type) cds_resp_header(r, "content-type", content_type);
+    cds_resp_header(r, "x-request-id", r->request_id);
+    if (len) {
+        r->resp_body = malloc(len);
+        if (!r->resp_body) abort();
+        memcpy(r->resp_body, body, len);
+    }
+    r->resp_len = len;
+    uint64_t dur = cds_now_us() - r->t_start_us;
+    cds_metrics_request(r->metric_slot, status, dur);
+    cds_access a = {r->request_id, r->proto == CDS_PROTO_H2 ? "h2" : "http/1.1",
+                    r->method[0] ? r->method : "-",
+                    r->route ? r->route->path : NULL, r->conn->peer, status, dur, r->bytes_in,
+                    len};
+    cds_log_access(&a);
+    if (r->proto == CDS_PROTO_H2) cds_h2_send(r);
+    else cds_h1_send(r);
+}
+
+void cds_respond_json(cds_req *r, int status, json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s) {
+        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        return;
+    }
+    cds_respond(r, status, "application/json", s, strlen(s));
+    free(s);
+}
+
+static const char *status_title(int s)
+{
+    switch (s) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return s >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+void cds_problem(cds_req *r, int status, const char *code, const char *detail)
+{
+    char type[128];
+    snprintf(type, sizeof type, "urn:cds:problem:%s", code);
+    json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title",
+                          status_title(status), "status", status, "code", code, "detail", detail,
+                          "request_id", r->request_id);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) abort();
+    cds_respond(r, status, "application/problem+json", s, strlen(s));
+    free(s);
+}
+
+/* ---------------- asynchronous work ---------------- */
+
+int cds_req_track(cds_req *r, void (*cancel)(void *), void *handle)
+{
+    for (int i = 0; i < CDS_MAX_TRACKED; i++)
+        if (!r->tracked[i].cancel) {
+            r->tracked[i].cancel = cancel;
+            r->tracked[i].handle = handle;
+            return i;
+        }
+    return -1;
+}
+
+void cds_req_untrack(cds_req *r, int slot)
+{
+    if (slot >= 0 && slot < CDS_MAX_TRACKED) r->tracked[slot].cancel = NULL;
+}
+
+typedef struct db_ctx {
+    cds_req *r;
+    cds_req_db_cb cb;
+    int slot;
+} db_ctx;
+
+static void db_done(void *arg, PGresult *res)
+{
+    db_ctx *c = arg;
+    cds_req_untrack(c->r, c->slot);
+    c->cb(c->r, res);
+}
+
+static void db_cancel(void *handle)
+{
+    cds_db_cancel(handle);
+}
+
+int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds_req_db_cb cb)
+{
+    cds_db_pool *pool = r->conn->t->w.db;
+    if (!pool) {
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        return -1;
+    }
+    db_ctx *c = cds_arena_alloc(&r->arena, sizeof *c);
+    c->r = r;
+    c->cb = cb;
+    c->slot = -1;
+    cds_db_query *q = NULL;
+    int rc = cds_db_exec(pool, stmt, nparams, values, db_done, c, &q);
+    if (rc != CDS_DB_OK) {
+        if (rc == CDS_DB_EBUSY)
+            cds_problem(r, 503, "service_busy", "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.");
+        else
+            cds_problem(r, 503, "database_unavailable",
+                        "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        return -1;
+    }
+    c->slot = cds_req_track(r, db_cancel, q);
+    if (c->slot < 0) { /* more than CDS_MAX_TRACKED at once is a handler bug */
+        cds_db_cancel(q);
+        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        return -1;
+    }
+    return 0;
+}

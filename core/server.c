@@ -1,0 +1,448 @@
+/* Threads, listeners, connections, timers and graceful shutdown.
+ *
+ * Each loop thread owns an event_base, its own listening sockets (the same
+ * ports, SO_REUSEPORT, so the kernel spreads connections), a database pool
+ * and a curl multi handle. A connection starts in TLS handshake (TLS port) or
+ * in preface detection (cleartext port: "PRI * HTTP/2.0..." means h2c with
+ * prior knowledge, anything else HTTP/1.1) and then belongs to h1.c or h2.c.
+ * One timer per connection enforces the handshake, header and idle timeouts.
+ * SIGTERM/SIGINT: listeners close, HTTP/2 peers get GOAWAY, HTTP/1.1 answers
+ * carry "connection: close", in-flight requests finish for up to the grace
+ * period, then pools close and cds_server_run returns 0. */
+#include "core/conn.h"
+#include "core/db.h"
+#include "core/http_client.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+uint64_t cds_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void cds_server_config_defaults(cds_server_config *c)
+{
+    memset(c, 0, sizeof *c);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = n > 0 ? (int)n : 1;
+    c->max_conns_per_thread = 10000;
+    c->max_streams = 100;
+    c->max_header_bytes = 16 * 1024;
+    c->max_body = 1024 * 1024;
+    c->handshake_timeout_ms = 10000;
+    c->header_timeout_ms = 10000;
+    c->idle_timeout_ms = 60000;
+    c->shutdown_grace_ms = 10000;
+    c->reset_burst = 200;
+    c->reset_rate = 100;
+    c->db_conns = 4;
+    c->db_queue = 1024;
+    c->db_inflight = 32;
+}
+
+const char *cds_thread_date(cds_thread *t)
+{
+    time_t now = time(NULL);
+    if (now != t->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(t->date, sizeof t->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        t->date_sec = now;
+    }
+    return t->date;
+}
+
+/* ---------------- connections ---------------- */
+
+void cds_conn_close(cds_conn *c)
+{
+    cds_thread *t = c->t;
+    if (c->phase == PH_H1) cds_h1_free(c);
+    else if (c->phase == PH_H2) cds_h2_free(c);
+    if (c->timer) event_free(c->timer);
+    if (c->bev) bufferevent_free(c->bev);
+    if (c->prev) c->prev->next = c->next;
+    else t->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    free(c);
+    t->nconns--;
+    cds_metrics_add(CDS_G_CONNECTIONS, -1);
+    if (t->stopping && t->nconns == 0) event_base_loopexit(t->w.base, NULL);
+}
+
+void cds_conn_rearm_timer(cds_conn *c)
+{
+    const cds_server_config *cfg = c->t->cfg;
+    int ms = 0;
+    switch (c->phase) {
+    case PH_HANDSHAKE: ms = cfg->handshake_timeout_ms; break;
+    case PH_DETECT: ms = cfg->header_timeout_ms; break;
+    case PH_H1:
+        if (c->h1_busy) ms = 0;
+        else if (c->h1_req) ms = cfg->header_timeout_ms;
+        else ms = cfg->idle_timeout_ms;
+        break;
+    case PH_H2:
+        if (c->h2_receiving) ms = cfg->header_timeout_ms;
+        else if (c->h2_streams == 0) ms = cfg->idle_timeout_ms;
+        break;
+    default: break;
+    }
+    if (ms <= 0) {
+        event_del(c->timer);
+        return;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(c->timer, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    cds_conn *c = arg;
+    cds_metrics_add(CDS_G_CONN_TIMEOUTS, c->phase == PH_H2 ? 0 : 1);
+    switch (c->phase) {
+    case PH_H1: cds_h1_timeout(c); break;
+    case PH_H2: cds_h2_timeout(c); break;
+    default: cds_conn_close(c); break;
+    }
+}
+
+static void start_protocol(cds_conn *c, int h2)
+{
+    if (h2) {
+        if (cds_h2_start(c) != 0) {
+            cds_conn_close(c);
+            return;
+        }
+    } else {
+        cds_h1_start(c);
+    }
+    /* The protocol may have decided to close while reading buffered input. */
+    if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        cds_conn_close(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    cds_conn *c = arg;
+    if (c->phase == PH_DETECT) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        size_t n = evbuffer_get_length(in);
+        size_t cmp = n < sizeof h2_preface - 1 ? n : sizeof h2_preface - 1;
+        unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)cmp);
+        if (memcmp(p, h2_preface, cmp) != 0) {
+            start_protocol(c, 0);
+        } else if (cmp == sizeof h2_preface - 1) {
+            start_protocol(c, 1);
+        }
+        return; /* a prefix of the preface: wait for more */
+    }
+    if (c->phase == PH_H1) cds_h1_on_read(c);
+    else if (c->phase == PH_H2) cds_h2_on_read(c);
+    else evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        cds_conn_close(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    cds_conn *c = arg;
+    if (c->close_after_write) {
+        cds_conn_close(c);
+        return;
+    }
+    if (c->phase == PH_H1) cds_h1_on_drained(c);
+    else if (c->phase == PH_H2) cds_h2_on_drained(c);
+    if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        cds_conn_close(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    cds_conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        const unsigned char *alpn = NULL;
+        unsigned int alen = 0;
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        if (ssl) SSL_get0_alpn_selected(ssl, &alpn, &alen);
+        start_protocol(c, alen == 2 && memcmp(alpn, "h2", 2) == 0);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) cds_conn_close(c);
+}
+
+typedef struct listener_ctx {
+    cds_thread *t;
+    const cds_listen *ls;
+} listener_ctx;
+
+static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                        int slen, void *arg)
+{
+    listener_ctx *lc = arg;
+    cds_thread *t = lc->t;
+    if (t->stopping || t->nconns >= t->cfg->max_conns_per_thread) {
+        if (!t->stopping) cds_metrics_add(CDS_G_CONN_REJECTED, 1);
+        evutil_closesocket(fd);
+        return;
+    }
+    cds_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->t = t;
+    c->listen = lc->ls;
+    c->tls = lc->ls->tls;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof c->peer);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof c->peer);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    evutil_make_socket_nonblocking(fd);
+    if (c->tls) {
+        SSL *ssl = SSL_new(t->ssl_ctx);
+        c->bev = ssl ? bufferevent_openssl_socket_new(t->w.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!c->bev && ssl) SSL_free(ssl);
+        c->phase = PH_HANDSHAKE;
+    } else {
+        c->bev = bufferevent_socket_new(t->w.base, fd, BEV_OPT_CLOSE_ON_FREE);
+        c->phase = PH_DETECT;
+    }
+    if (!c->bev) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    c->timer = evtimer_new(t->w.base, on_timer, c);
+    c->next = t->conns;
+    if (t->conns) t->conns->prev = c;
+    t->conns = c;
+    t->nconns++;
+    cds_metrics_add(CDS_G_CONNECTIONS, 1);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    cds_conn_rearm_timer(c);
+}
+
+/* ---------------- threads ---------------- */
+
+typedef struct server {
+    const cds_server_config *cfg;
+    cds_thread *threads;
+    listener_ctx *lctx; /* threads * nlisten */
+    int *fds;           /* threads * nlisten */
+    pthread_t *tids;
+} server;
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    cds_thread *t = arg;
+    cds_log(CDS_LOG_WARN, "shutdown_grace_expired", "thread %d: %d connections still open", t->w.id,
+            t->nconns);
+    event_base_loopbreak(t->w.base);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    cds_thread *t = arg;
+    if (t->stopping) return;
+    t->stopping = 1;
+    for (int i = 0; i < CDS_MAX_LISTENERS; i++)
+        if (t->listeners[i]) {
+            evconnlistener_free(t->listeners[i]);
+            t->listeners[i] = NULL;
+        }
+    for (cds_conn *c = t->conns, *next; c; c = next) {
+        next = c->next;
+        switch (c->phase) {
+        case PH_H1: cds_h1_shutdown(c); break;
+        case PH_H2: cds_h2_shutdown(c); break;
+        default: cds_conn_close(c); break;
+        }
+    }
+    if (t->nconns == 0) {
+        event_base_loopexit(t->w.base, NULL);
+        return;
+    }
+    int ms = t->cfg->shutdown_grace_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    t->grace_ev = evtimer_new(t->w.base, on_grace, t);
+    event_add(t->grace_ev, &tv);
+}
+
+static void *thread_main(void *arg)
+{
+    cds_thread *t = arg;
+    const cds_server_config *cfg = t->cfg;
+    if (cfg->db_conninfo) {
+        cds_db_config dc = {cfg->db_conninfo, cfg->db_conns, cfg->db_inflight, cfg->db_queue};
+        t->w.db = cds_db_pool_new(t->w.base, &dc);
+    }
+    t->w.http = cds_http_client_new(t->w.base);
+    if (cfg->on_worker_start) cfg->on_worker_start(&t->w, cfg->ctx);
+    event_base_dispatch(t->w.base);
+    while (t->conns) cds_conn_close(t->conns); /* cancels what is left */
+    if (cfg->on_worker_stop) cfg->on_worker_stop(&t->w, cfg->ctx);
+    if (t->w.http) cds_http_client_free(t->w.http);
+    if (t->w.db) cds_db_pool_free(t->w.db);
+    return NULL;
+}
+
+static int open_listener(const cds_listen *ls)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    char port[8];
+    snprintf(port, sizeof port, "%d", ls->port);
+    int rc = getaddrinfo(ls->host, port, &hints, &res);
+    if (rc != 0) {
+        cds_log(CDS_LOG_ERROR, "listen", "%s:%d: %s", ls->host, ls->port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        cds_log(CDS_LOG_ERROR, "listen", "%s:%d: %s", ls->host, ls->port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static volatile sig_atomic_t stop_requested;
+static pthread_t main_tid;
+
+void cds_server_stop(void)
+{
+    stop_requested = 1;
+    pthread_kill(main_tid, SIGTERM);
+}
+
+int cds_server_run(const cds_server_config *cfg)
+{
+    int nt = cfg->threads > 0 ? cfg->threads : 1, nl = cfg->nlisten, rc = 1;
+    server s = {.cfg = cfg};
+    main_tid = pthread_self();
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only sigwait sees them */
+    evthread_use_pthreads();
+
+    /* Metric slots for the routes of the metrics router. */
+    const cds_router *mr = cfg->listen[cfg->metrics_router].router;
+    size_t nr = cds_router_count(mr);
+    const char **meth = calloc(nr + 1, sizeof *meth), **paths = calloc(nr + 1, sizeof *paths);
+    for (size_t i = 0; i < nr; i++) {
+        meth[i] = cds_router_at(mr, i)->method;
+        paths[i] = cds_router_at(mr, i)->path;
+    }
+    cds_metrics_init(meth, paths, nr);
+    free(meth);
+    free(paths);
+
+    SSL_CTX *ssl_ctx = NULL;
+    for (int i = 0; i < nl; i++)
+        if (cfg->listen[i].tls && cfg->listen[i].port && !ssl_ctx) {
+            ssl_ctx = cds_tls_ctx_new(cfg);
+            if (!ssl_ctx) goto out;
+        }
+
+    s.threads = calloc((size_t)nt, sizeof *s.threads);
+    s.lctx = calloc((size_t)(nt * nl) + 1, sizeof *s.lctx);
+    s.fds = calloc((size_t)(nt * nl) + 1, sizeof *s.fds);
+    s.tids = calloc((size_t)nt, sizeof *s.tids);
+    for (int i = 0; i < nt * nl; i++) s.fds[i] = -1;
+    for (int ti = 0; ti < nt; ti++)
+        for (int li = 0; li < nl; li++) {
+            if (!cfg->listen[li].port) continue;
+            int fd = open_listener(&cfg->listen[li]);
+            if (fd < 0) goto out;
+            s.fds[ti * nl + li] = fd;
+        }
+    for (int ti = 0; ti < nt; ti++) {
+        cds_thread *t = &s.threads[ti];
+        t->cfg = cfg;
+        t->ssl_ctx = ssl_ctx;
+        t->w.id = ti;
+        t->w.base = event_base_new();
+        if (getrandom(&t->rng, sizeof t->rng, 0) != sizeof t->rng || !t->rng)
+            t->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(ti + 1);
+        t->stop_ev = event_new(t->w.base, -1, 0, on_stop, t);
+        for (int li = 0; li < nl; li++) {
+            int fd = s.fds[ti * nl + li];
+            if (fd < 0) continue;
+            listener_ctx *lc = &s.lctx[ti * nl + li];
+            lc->t = t;
+            lc->ls = &cfg->listen[li];
+            t->listeners[li] = evconnlistener_new(t->w.base, accept_conn, lc,
+                                                  LEV_OPT_CLOSE_ON_FREE, -1, fd);
+            s.fds[ti * nl + li] = -1; /* owned by the listener now */
+        }
+    }
+    for (int ti = 0; ti < nt; ti++) pthread_create(&s.tids[ti], NULL, thread_main, &s.threads[ti]);
+    for (int li = 0; li < nl; li++)
+        if (cfg->listen[li].port)
+            cds_log(CDS_LOG_INFO, "listening", "%s %s://%s:%d (%d threads)",
+                    cfg->listen[li].name ? cfg->listen[li].name : "http",
+                    cfg->listen[li].tls ? "https" : "http", cfg->listen[li].host,
+                    cfg->listen[li].port, nt);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    cds_log(CDS_LOG_INFO, "shutdown", "signal %d: draining connections", sig);
+    for (int ti = 0; ti < nt; ti++) event_active(s.threads[ti].stop_ev, 0, 0);
+    for (int ti = 0; ti < nt; ti++) pthread_join(s.tids[ti], NULL);
+    rc = 0;
+    cds_log(CDS_LOG_INFO, "shutdown", "stopped cleanly");
+out:
+    for (int ti = 0; s.threads && ti < nt; ti++) {
+        cds_thread *t = &s.threads[ti];
+        for (int li = 0; li < CDS_MAX_LISTENERS; li++)
+            if (t->listeners[li]) evconnlistener_free(t->listeners[li]);
+        if (t->grace_ev) event_free(t->grace_ev);
+        if (t->stop_ev) event_free(t->stop_ev);
+        if (t->w.base) event_base_free(t->w.base);
+    }
+    for (int i = 0; s.fds && i < nt * nl; i++)
+        if (s.fds[i] >= 0) close(s.fds[i]);
+    free(s.threads);
+    free(s.lctx);
+    free(s.fds);
+    free(s.tids);
+    if (ssl_ctx) SSL_CTX_free(ssl_ctx);
+    cds_metrics_free();
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* The HTTP server: N event-loop threads, each with its own SO_REUSEPORT
+ * listeners, database pool and curl multi handle; TLS with ALPN (h2,
+ * http/1.1) and a cleartext port that detects the HTTP/2 client preface.
+ * cds_server_run blocks until SIGTERM/SIGINT and shuts down gracefully. */
+#ifndef CDS_SERVER_H
+#define CDS_SERVER_H
+#include "core/http.h"
+#include "core/router.h"
+#include <stddef.h>
+
+#define CDS_MAX_LISTENERS 16
+
+typedef struct cds_listen {
+    const char *host;
+    int port;                /* 0: disabled */
+    int tls;
+    const cds_router *router;
+    const char *name;        /* for logs: "api", "vneid", ... */
+    cds_handler fallback;    /* answers paths no route matches; NULL: 404 */
+    void *data;              /* the listener's owner (a simulator stand-in) */
+} cds_listen;
+
+typedef struct cds_server_config {
+    cds_listen listen[CDS_MAX_LISTENERS];
+    int nlisten;
+    int threads;
+    const char *tls_cert, *tls_key; /* PEM files; both NULL: development certificate */
+    const char *dev_cert_dir;       /* where the development certificate is kept */
+    int max_conns_per_thread;
+    int max_streams;
+    size_t max_header_bytes;
+    size_t max_body;
+    int handshake_timeout_ms, header_timeout_ms, idle_timeout_ms, shutdown_grace_ms;
+    int reset_burst, reset_rate;    /* client stream resets allowed: burst, then per second */
+    const char *db_conninfo;        /* NULL: no database */
+    int db_conns, db_queue, db_inflight;
+    void (*on_worker_start)(cds_worker *w, void *ctx);
+    void (*on_worker_stop)(cds_worker *w, void *ctx);
+    void *ctx;
+    int metrics_router;             /* index of the listener whose routes get metric slots */
+} cds_server_config;
+
+/* Fills the defaults documented in the README. */
+void cds_server_config_defaults(cds_server_config *c);
+/* Returns 0 after a clean shutdown, non-zero if the server could not start. */
+int cds_server_run(const cds_server_config *c);
+/* Ask a running server to stop, as SIGTERM would (tests, embedding). */
+void cds_server_stop(void);
+
+#endif

@@ -1,0 +1,10 @@
+/* The list of stand-ins `cds-sim` can run. A new stand-in is one file
+ * defining a sim_standin and one line here. */
+#include "sim/sim.h"
+
+extern sim_standin sim_sink;
+
+sim_standin *sim_standins[] = {
+    &sim_sink,
+    NULL,
+};

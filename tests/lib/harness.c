@@ -1,0 +1,283 @@
+/* Integration-test plumbing (see harness.h): databases on the private test
+ * cluster, free ports, child server processes, and a blocking libcurl client. */
+#include "tests/lib/harness.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static PGconn *connect_or_die(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "harness: cannot connect (%s): %s", conninfo, PQerrorMessage(c));
+        exit(2);
+    }
+    return c;
+}
+
+char *th_db_new(const char *prefix)
+{
+    static int n;
+    char name[96], sql[160], info[256];
+    snprintf(name, sizeof name, "%s_%d_%d", prefix, (int)getpid(), n++);
+    PGconn *c = connect_or_die("dbname=postgres");
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", name);
+    PQclear(PQexec(c, sql));
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(c));
+        exit(2);
+    }
+    PQclear(r);
+    const char *host = getenv("PGHOST"), *user = getenv("PGUSER"), *port = getenv("PGPORT");
+    snprintf(info, sizeof info, "postgresql:///%s?host=%s&user=%s&port=%s", name,
+             host ? host : "/tmp", user ? user : "cds", port ? port : "5432");
+    PQfinish(c);
+    return strdup(info);
+}
+
+char *th_db_value(const char *conninfo, const char *sql)
+{
+    PGconn *c = connect_or_die(conninfo);
+    PGresult *r = PQexec(c, sql);
+    char *out = NULL;
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(c));
+    else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        out = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return out;
+}
+
+int th_db_exec(const char *conninfo, const char *sql)
+{
+    PGconn *c = connect_or_die(conninfo);
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) ? 0 : -1;
+    if (rc) fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return rc;
+}
+
+int th_free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &len) != 0) {
+        perror("harness: free port");
+        exit(2);
+    }
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static size_t collect(char *p, size_t sz, size_t n, void *ud)
+{
+    char **buf = ud;
+    size_t add = sz * n, old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + add + 1);
+    if (!nb) return 0;
+    memcpy(nb + old, p, add);
+    nb[old + add] = 0;
+    *buf = nb;
+    return add;
+}
+
+typedef struct body_acc {
+    char *p;
+    size_t len;
+} body_acc;
+
+static size_t collect_body(char *p, size_t sz, size_t n, void *ud)
+{
+    body_acc *b = ud;
+    size_t add = sz * n;
+    char *nb = realloc(b->p, b->len + add + 1);
+    if (!nb) return 0;
+    memcpy(nb + b->len, p, add);
+    b->len += add;
+    nb[b->len] = 0;
+    b->p = nb;
+    return add;
+}
+
+int th_http(th_resp *out, int http_version, const char *method, const char *url,
+            const char *const *headers, const char *body, size_t body_len)
+{
+    memset(out, 0, sizeof *out);
+    CURL *e = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    body_acc acc = {0};
+    for (size_t i = 0; headers && headers[i]; i++) hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    long v = http_version == 1 ? CURL_HTTP_VERSION_1_1
+             : strncmp(url, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS
+                                               : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, v);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &acc);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &out->headers);
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &out->http_version);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(hl);
+    out->body = acc.p ? acc.p : strdup("");
+    out->body_len = acc.len;
+    if (!out->headers) out->headers = strdup("");
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "harness: %s %s: %s\n", method, url, curl_easy_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void th_resp_free(th_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+const char *th_resp_header(const th_resp *r, const char *name)
+{
+    static char val[1024];
+    size_t nl = strlen(name);
+    /* Only the last response's block counts (a 100-continue may precede it). */
+    const char *p = r->headers, *last = r->headers;
+    while ((p = strstr(p, "HTTP/")) != NULL) {
+        if (p == r->headers || p[-1] == '\n') last = p;
+        p++;
+    }
+    for (p = last; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        if (!eol) break;
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ') v++;
+            size_t n = (size_t)(eol - v);
+            while (n && (v[n - 1] == '\r' || v[n - 1] == ' ')) n--;
+            if (n >= sizeof val) n = sizeof val - 1;
+            memcpy(val, v, n);
+            val[n] = 0;
+            return val;
+        }
+        p = eol + 1;
+    }
+    return NULL;
+}
+
+static int wait_ready(th_proc *p)
+{
+    char url[96];
+    snprintf(url, sizeof url, "%s/healthz", p->url);
+    for (int i = 0; i < 200; i++) {
+        int st;
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            fprintf(stderr, "harness: server exited early, see %s\n", p->log);
+            p->pid = 0;
+            return -1;
+        }
+        CURL *e = curl_easy_init();
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 500L);
+        CURLcode rc = curl_easy_perform(e);
+        long code = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_cleanup(e);
+        if (rc == CURLE_OK && code == 200) return 0;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "harness: server not healthy after 20 s, see %s\n", p->log);
+    return -1;
+}
+
+int th_server_start(th_proc *p, const char *conninfo, const char *const *env)
+{
+    static int n;
+    memset(p, 0, sizeof *p);
+    p->port_plain = th_free_port();
+    p->port_tls = th_free_port();
+    snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port_plain);
+    snprintf(p->tls_url, sizeof p->tls_url, "https://127.0.0.1:%d", p->port_tls);
+    snprintf(p->log, sizeof p->log, "%s/Testing/server_%d_%d.log", CDS_BUILD_DIR, (int)getpid(),
+             n++);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        char buf[64];
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        snprintf(buf, sizeof buf, "%d", p->port_plain);
+        setenv("CDS_PORT", buf, 1);
+        snprintf(buf, sizeof buf, "%d", p->port_tls);
+        setenv("CDS_TLS_PORT", buf, 1);
+        setenv("CDS_THREADS", "2", 0);
+        setenv("CDS_DEV_CERT_DIR", CDS_BUILD_DIR "/Testing", 0);
+        if (conninfo) setenv("CDS_DATABASE_URL", conninfo, 1);
+        else unsetenv("CDS_DATABASE_URL");
+        for (size_t i = 0; env && env[i]; i++) putenv((char *)env[i]);
+        execl(CDS_BUILD_DIR "/cds", "cds", "serve", (char *)NULL);
+        _exit(127);
+    }
+    p->pid = pid;
+    return wait_ready(p);
+}
+
+int th_proc_stop(th_proc *p, int sig)
+{
+    if (p->pid <= 0) return -1;
+    kill(p->pid, sig);
+    for (int i = 0; i < 150; i++) {
+        int st;
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+    return -1;
+}

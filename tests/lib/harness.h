@@ -1,0 +1,52 @@
+/* Integration-test plumbing: fresh databases on the private test cluster
+ * (libpq PG* environment set by scripts/test), free ports, and child `cds`
+ * processes started and stopped over real sockets. Blocking calls are fine
+ * here: this is the test side. */
+#ifndef CDS_HARNESS_H
+#define CDS_HARNESS_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Creates database "<prefix>_<pid>_<n>"; returns its conninfo (malloc). Exits on failure. */
+char *th_db_new(const char *prefix);
+/* Runs `sql`; returns the first column of the first row (malloc), or NULL
+ * (no row, NULL value or an error, printed to stderr). */
+char *th_db_value(const char *conninfo, const char *sql);
+/* Runs `sql`; returns 0 on success. */
+int th_db_exec(const char *conninfo, const char *sql);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int th_free_port(void);
+
+typedef struct th_proc {
+    pid_t pid;
+    int port_plain; /* cleartext port (h2c prior knowledge / HTTP/1.1) */
+    int port_tls;
+    char url[64];     /* http://127.0.0.1:<port_plain> */
+    char tls_url[64]; /* https://127.0.0.1:<port_tls> */
+    char log[256];    /* file that receives the child's stdout and stderr */
+} th_proc;
+
+/* Starts `<build>/cds serve` with CDS_DATABASE_URL=conninfo (may be NULL),
+ * free ports, and the extra "NAME=value" environment entries (NULL-ended),
+ * then waits until /healthz answers (up to 20 s). Returns 0 on success. */
+int th_server_start(th_proc *p, const char *conninfo, const char *const *env);
+/* Sends `sig`, waits up to 15 s; returns the exit status (128+n if killed by signal n). */
+int th_proc_stop(th_proc *p, int sig);
+
+/* A blocking libcurl exchange for tests. `headers` "Name: value", NULL-ended.
+ * http_version: 1 for HTTP/1.1, 2 for h2c prior knowledge or h2 over TLS. */
+typedef struct th_resp {
+    long status;
+    char *body;      /* malloc, NUL-terminated */
+    size_t body_len;
+    char *headers;   /* malloc, raw header block */
+    long http_version; /* CURL_HTTP_VERSION_* actually used: 2 = HTTP/1.1, 3 = HTTP/2 */
+} th_resp;
+int th_http(th_resp *out, int http_version, const char *method, const char *url,
+            const char *const *headers, const char *body, size_t body_len);
+void th_resp_free(th_resp *r);
+/* Header value (case-insensitive name) from a th_resp, into a static buffer, or NULL. */
+const char *th_resp_header(const th_resp *r, const char *name);
+
+#endif
