@@ -27,7 +27,8 @@ int cds_ops_init(void)
 void cds_ops_healthz(cds_req *r)
 {
     cds_resp_header(r, "cache-control", "no-store");
-    cds_respond(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    static const char body[] = "{\"status\":\"ok\"}";
+    cds_respond(r, 200, "application/json", body, sizeof body - 1);
 }
 
 static void not_ready(cds_req *r)
@@ -43,7 +44,8 @@ static void on_ping(cds_req *r, PGresult *res)
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
-    cds_respond(r, 200, "application/json", "{\"status\":\"ready\",\"database\":\"up\"}", 35);
+    static const char body[] = "{\"status\":\"ready\",\"database\":\"up\"}";
+    cds_respond(r, 200, "application/json", body, sizeof body - 1);
 }
 
 void cds_ops_readyz(cds_req *r)

@@ -78,8 +78,8 @@ int cds_cmd_serve(int argc, char **argv)
         fprintf(stderr, "cds serve: invalid route table\n");
         return 1;
     }
-    c.listen[0] = (cds_listen){host, tls_port, 1, router, "api"};
-    c.listen[1] = (cds_listen){host, port, 0, router, "api"};
+    c.listen[0] = (cds_listen){host, tls_port, 1, router, "api", NULL, NULL};
+    c.listen[1] = (cds_listen){host, port, 0, router, "api", NULL, NULL};
     c.nlisten = 2;
     c.db_conninfo = db;
     c.dev_cert_dir = dev_cert_dir;

@@ -119,6 +119,10 @@ struct cds_conn {
 
 /* server.c */
 uint64_t cds_now_us(void);
+/* Makes `bev` (a socket, TLS or in-memory bufferevent) a client connection of
+ * thread `t`; the fuzz target uses it with a bufferevent pair. */
+cds_conn *cds_conn_attach(cds_thread *t, const cds_listen *ls, struct bufferevent *bev,
+                          const char *peer, int tls);
 void cds_conn_close(cds_conn *c);
 void cds_conn_rearm_timer(cds_conn *c);
 const char *cds_thread_date(cds_thread *t);

@@ -100,7 +100,8 @@ __attribute__((format(printf, 1, 2))) static void db_log(const char *fmt, ...)
         if (ws && (len == 0 || buf[len - 1] == ' ')) continue;
         buf[len++] = ws ? ' ' : buf[i];
     }
-    while (len > 0 && buf[len - 1] == ' ') len--;
+    while (len > 0 && buf[len - 1] == ' ')
+        len--;
     buf[len] = '\0';
     fprintf(stderr, "cds db: %s\n", buf);
 }
@@ -206,6 +207,8 @@ struct cds_db_query {
     int stmt;
     int nparams;
     int state;
+    int nresults;    /* results seen so far (the prepare batch has one per statement) */
+    int first_error; /* index of the first failed one, -1 if none */
     bool cancelled;
 };
 
@@ -259,8 +262,8 @@ static void ql_splice(qlist *to, qlist *from)
 /* One allocation holds the query, its parameter pointers and the bytes of
  * every parameter, so the caller's strings may go away right after
  * cds_db_exec returns. */
-static cds_db_query *query_new(cds_db_pool *pool, int stmt, int nparams,
-                               const char *const *values, cds_db_cb cb, void *arg)
+static cds_db_query *query_new(cds_db_pool *pool, int stmt, int nparams, const char *const *values,
+                               cds_db_cb cb, void *arg)
 {
     size_t head = sizeof(cds_db_query);
     /* Keep the pointer array aligned after the struct. */
@@ -282,6 +285,7 @@ static cds_db_query *query_new(cds_db_pool *pool, int stmt, int nparams,
     q->stmt = stmt;
     q->nparams = nparams;
     q->state = Q_QUEUED;
+    q->first_error = -1;
     q->values = (const char **)(void *)(mem + head);
     char *p = mem + head + (size_t)nparams * sizeof(char *);
     for (int i = 0; i < nparams; i++) {
@@ -331,11 +335,11 @@ typedef struct db_conn {
     struct event *ev_write;   /* persistent, armed only while PQflush returns 1 */
     struct event *ev_timer;   /* backoff, connect deadline, deferred failure */
     bool writing;
-    bool broken;              /* failure seen where callbacks may not run yet */
+    bool broken; /* failure seen where callbacks may not run yet */
     int backoff_ms;
-    unsigned failures;        /* consecutive failed attempts */
-    qlist sent;               /* sent and unanswered, in send order */
-    int nuser;                /* user queries in `sent` (not the prepare batch) */
+    unsigned failures; /* consecutive failed attempts */
+    qlist sent;        /* sent and unanswered, in send order */
+    int nuser;         /* user queries in `sent` (not the prepare batch) */
 } db_conn;
 
 struct cds_db_pool {
@@ -420,7 +424,8 @@ static void conn_detach_sent(db_conn *c, qlist *out)
 
 static void pool_detach_queue(cds_db_pool *pool, qlist *out)
 {
-    for (cds_db_query *q = pool->queue.head; q; q = q->next) q->state = Q_DETACHED;
+    for (cds_db_query *q = pool->queue.head; q; q = q->next)
+        q->state = Q_DETACHED;
     gauge_add(&g_waiting, -(int64_t)pool->queue.n);
     ql_splice(out, &pool->queue);
 }
@@ -571,8 +576,9 @@ static void conn_prepared(db_conn *c, cds_db_query *batch)
 {
     if (batch->res && result_is_error(batch->res)) {
         char why[DB_LOG_MAX];
-        snprintf(why, sizeof why, "preparing statements failed: %s",
-                 PQresultErrorMessage(batch->res));
+        int i = batch->first_error;
+        snprintf(why, sizeof why, "preparing statement \"%s\" failed: %s",
+                 i >= 0 && i < g_nstmts ? g_stmts[i].name : "?", PQresultErrorMessage(batch->res));
         query_free(batch);
         conn_fail(c, why);
         return;
@@ -603,6 +609,8 @@ static int conn_take_results(db_conn *c)
             return -1;
         }
         if (PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+            q->nresults++;
+            if (q->first_error < 0 && result_is_error(r)) q->first_error = q->nresults - 1;
             /* Keep the first error (e.g. the real cause before an aborted
              * pipeline), otherwise the latest result. */
             if (q->res && result_is_error(q->res)) {
@@ -639,6 +647,10 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         conn_fail(c, PQerrorMessage(c->pg));
         return;
     }
+    /* Nothing here LISTENs, but a statement could: never let them pile up. */
+    PGnotify *n;
+    while ((n = PQnotifies(c->pg)) != NULL)
+        PQfreemem(n);
     if (conn_take_results(c) < 0) return;
     if (c->broken) return;
     if (PQstatus(c->pg) == CONNECTION_BAD) {
@@ -656,8 +668,8 @@ static void on_notice(void *arg, const PGresult *res)
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     /* NOTICE and below are chatter (RAISE NOTICE, "already exists, skipping");
      * WARNING and FATAL (e.g. the server terminating us) are worth a line. */
-    if (sev && (strcmp(sev, "NOTICE") == 0 || strcmp(sev, "INFO") == 0 ||
-                strcmp(sev, "LOG") == 0 || strcmp(sev, "DEBUG") == 0))
+    if (sev && (strcmp(sev, "NOTICE") == 0 || strcmp(sev, "INFO") == 0 || strcmp(sev, "LOG") == 0 ||
+                strcmp(sev, "DEBUG") == 0))
         return;
     db_log("connection %d: server %s: %s", c->idx, sev ? sev : "message", msg ? msg : "");
 }
@@ -811,7 +823,8 @@ cds_db_pool *cds_db_pool_new(struct event_base *base, const cds_db_config *cfg)
         if (!c->ev_connect || !c->ev_read || !c->ev_write || !c->ev_timer) goto fail;
     }
     atomic_store(&g_pool_created, true);
-    for (int i = 0; i < pool->nconns; i++) conn_start(&pool->conns[i]);
+    for (int i = 0; i < pool->nconns; i++)
+        conn_start(&pool->conns[i]);
     return pool;
 
 fail:

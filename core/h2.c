@@ -277,13 +277,14 @@ void cds_h2_send(cds_req *r)
     char status[4], clen[24];
     snprintf(status, sizeof status, "%d", r->status);
     snprintf(clen, sizeof clen, "%zu", r->resp_len);
+    /* Copied by nghttp2 (no NO_COPY flags): the values live on this stack and
+     * the frame may be serialized after we return. */
     nghttp2_nv nva[32];
     size_t n = 0;
 #define NV(n_, v_)                                                                                 \
     (nghttp2_nv)                                                                                   \
     {                                                                                              \
-        (uint8_t *)(n_), (uint8_t *)(v_), strlen(n_), strlen(v_),                                  \
-            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
+        (uint8_t *)(n_), (uint8_t *)(v_), strlen(n_), strlen(v_), NGHTTP2_NV_FLAG_NONE             \
     }
     nva[n++] = NV(":status", status);
     nva[n++] = NV("date", cds_thread_date(c->t));

@@ -37,6 +37,7 @@
 
 #define DEFAULT_TIMEOUT_MS 10000L
 #define DEFAULT_MAX_RESPONSE ((size_t)1 << 20)
+#define MAX_MAX_RESPONSE ((size_t)1 << 30)
 /* Caps on what a request may carry, so a bad caller fails fast instead of
  * handing libcurl something absurd. */
 #define MAX_URL_LEN 8192
@@ -47,8 +48,8 @@
 #define MAX_RESPONSE_HEADERS (64 * 1024)
 
 enum call_state {
-    CALL_PENDING,   /* in the multi handle, in client->calls */
-    CALL_CALLBACK,  /* out of both, its callback is running */
+    CALL_PENDING,  /* in the multi handle, in client->calls */
+    CALL_CALLBACK, /* out of both, its callback is running */
 };
 
 typedef struct buf {
@@ -81,7 +82,6 @@ struct cds_http_call {
 typedef struct sock_watch {
     cds_http_client *client;
     struct sock_watch *prev, *next; /* client->socks */
-    curl_socket_t fd;
     struct event *ev;
 } sock_watch;
 
@@ -122,8 +122,7 @@ static int buf_init(buf *b, size_t max)
 {
     b->cap = 256;
     b->data = malloc(b->cap);
-    if (!b->data)
-        return -1;
+    if (!b->data) return -1;
     b->data[0] = '\0';
     b->len = 0;
     b->max = max;
@@ -133,15 +132,13 @@ static int buf_init(buf *b, size_t max)
 /* Returns -1 past the maximum or on allocation failure; the buffer is then unchanged. */
 static int buf_append(buf *b, const char *p, size_t n)
 {
-    if (n > b->max - b->len)
-        return -1;
+    if (n > b->max - b->len) return -1;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap;
         while (cap < b->len + n + 1)
             cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
         char *d = realloc(b->data, cap);
-        if (!d)
-            return -1;
+        if (!d) return -1;
         b->data = d;
         b->cap = cap;
     }
@@ -181,8 +178,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     /* A new status line starts a new response (after a 100 Continue or an
      * interim 1xx): only the last header block is kept. */
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
-        buf_reset(&call->resp_headers);
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) buf_reset(&call->resp_headers);
     if (buf_append(&call->resp_headers, p, n) != 0) {
         call->headers_too_large = 1;
         return 0;
@@ -196,8 +192,7 @@ static void call_link(cds_http_client *c, cds_http_call *call)
 {
     call->prev = NULL;
     call->next = c->calls;
-    if (c->calls)
-        c->calls->prev = call;
+    if (c->calls) c->calls->prev = call;
     c->calls = call;
 }
 
@@ -207,15 +202,13 @@ static void call_unlink(cds_http_client *c, cds_http_call *call)
         call->prev->next = call->next;
     else
         c->calls = call->next;
-    if (call->next)
-        call->next->prev = call->prev;
+    if (call->next) call->next->prev = call->prev;
     call->prev = call->next = NULL;
 }
 
 static void call_free(cds_http_call *call)
 {
-    if (call->easy)
-        curl_easy_cleanup(call->easy);
+    if (call->easy) curl_easy_cleanup(call->easy);
     curl_slist_free_all(call->req_headers);
     free(call->url);
     free(call->method);
@@ -252,12 +245,9 @@ static void call_finish(cds_http_call *call, long status, const char *error)
 
 static const char *call_error(cds_http_call *call, CURLcode rc)
 {
-    if (call->body_too_large || rc == CURLE_FILESIZE_EXCEEDED)
-        return "response too large";
-    if (call->headers_too_large)
-        return "response headers too large";
-    if (rc == CURLE_OK)
-        return NULL;
+    if (call->body_too_large || rc == CURLE_FILESIZE_EXCEEDED) return "response too large";
+    if (call->headers_too_large) return "response headers too large";
+    if (rc == CURLE_OK) return NULL;
     return call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc);
 }
 
@@ -272,23 +262,19 @@ static void drain_done(cds_http_client *c)
     CURLMsg *msg;
     int left;
     while (!c->free_requested && (msg = curl_multi_info_read(c->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
+        if (msg->msg != CURLMSG_DONE) continue;
         CURLcode rc = msg->data.result;
         CURL *easy = msg->easy_handle;
         char *priv = NULL;
-        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
-            continue;
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv) continue;
         cds_http_call *call = (cds_http_call *)(void *)priv;
         long status = 0;
-        if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
-            status = 0;
+        if (curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) status = 0;
         call_detach(call);
         call_finish(call, status, call_error(call, rc));
     }
     c->depth--;
-    if (c->depth == 0 && c->free_requested)
-        client_destroy(c);
+    if (c->depth == 0 && c->free_requested) client_destroy(c);
 }
 
 /* ---- libevent <-> libcurl glue ------------------------------------------ */
@@ -308,10 +294,8 @@ static void on_sock_event(evutil_socket_t fd, short what, void *arg)
     sock_watch *w = arg;
     cds_http_client *c = w->client; /* w may be freed by socket_action */
     int flags = 0;
-    if (what & EV_READ)
-        flags |= CURL_CSELECT_IN;
-    if (what & EV_WRITE)
-        flags |= CURL_CSELECT_OUT;
+    if (what & EV_READ) flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE) flags |= CURL_CSELECT_OUT;
     int running;
     curl_multi_socket_action(c->multi, fd, flags, &running);
     drain_done(c);
@@ -319,14 +303,12 @@ static void on_sock_event(evutil_socket_t fd, short what, void *arg)
 
 static void watch_free(cds_http_client *c, sock_watch *w)
 {
-    if (w->ev)
-        event_free(w->ev);
+    if (w->ev) event_free(w->ev);
     if (w->prev)
         w->prev->next = w->next;
     else
         c->socks = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    if (w->next) w->next->prev = w->prev;
     free(w);
 }
 
@@ -339,32 +321,24 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
     if (what == CURL_POLL_REMOVE) {
         /* libcurl forgets its socket pointer itself; this may run inside
          * curl_multi_cleanup, where no multi call is allowed. */
-        if (w)
-            watch_free(c, w);
+        if (w) watch_free(c, w);
         return 0;
     }
     if (!w) {
         w = calloc(1, sizeof(*w));
-        if (!w)
-            return -1;
+        if (!w) return -1;
         w->client = c;
-        w->fd = s;
         w->next = c->socks;
-        if (c->socks)
-            c->socks->prev = w;
+        if (c->socks) c->socks->prev = w;
         c->socks = w;
         curl_multi_assign(c->multi, s, w);
     }
     short events = EV_PERSIST;
-    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-        events |= EV_READ;
-    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-        events |= EV_WRITE;
-    if (w->ev)
-        event_free(w->ev);
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EV_READ;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EV_WRITE;
+    if (w->ev) event_free(w->ev);
     w->ev = event_new(c->base, s, events, on_sock_event, w);
-    if (!w->ev || event_add(w->ev, NULL) != 0)
-        return -1;
+    if (!w->ev || event_add(w->ev, NULL) != 0) return -1;
     return 0;
 }
 
@@ -372,8 +346,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     cds_http_client *c = userp;
-    if (timeout_ms < 0)
-        return evtimer_del(c->timer) == 0 ? 0 : -1;
+    if (timeout_ms < 0) return evtimer_del(c->timer) == 0 ? 0 : -1;
     /* Even a 0 ms timeout goes through the loop: libcurl must not be
      * re-entered from its own callback. */
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
@@ -384,17 +357,14 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 cds_http_client *cds_http_client_new(struct event_base *base)
 {
-    if (!base)
-        return NULL;
+    if (!base) return NULL;
     cds_http_global_init();
     cds_http_client *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->base = base;
     c->multi = curl_multi_init();
     c->timer = evtimer_new(base, on_timer_event, c);
-    if (!c->multi || !c->timer)
-        goto fail;
+    if (!c->multi || !c->timer) goto fail;
     if (curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
@@ -403,10 +373,8 @@ cds_http_client *cds_http_client_new(struct event_base *base)
         goto fail;
     return c;
 fail:
-    if (c->multi)
-        curl_multi_cleanup(c->multi);
-    if (c->timer)
-        event_free(c->timer);
+    if (c->multi) curl_multi_cleanup(c->multi);
+    if (c->timer) event_free(c->timer);
     free(c);
     return NULL;
 }
@@ -432,8 +400,7 @@ static void client_destroy(cds_http_client *c)
 
 void cds_http_client_free(cds_http_client *c)
 {
-    if (!c || c->closing || c->free_requested)
-        return;
+    if (!c || c->closing || c->free_requested) return;
     if (c->depth > 0) {
         c->free_requested = 1;
         return;
@@ -446,24 +413,19 @@ void cds_http_client_free(cds_http_client *c)
 static int method_ok(const char *m)
 {
     size_t n = strnlen(m, MAX_METHOD_LEN + 1);
-    if (n == 0 || n > MAX_METHOD_LEN)
-        return 0;
+    if (n == 0 || n > MAX_METHOD_LEN) return 0;
     for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z')
-            return 0;
+        if (m[i] < 'A' || m[i] > 'Z') return 0;
     return 1;
 }
 
 static int url_ok(const char *u)
 {
     size_t n = strnlen(u, MAX_URL_LEN + 1);
-    if (n > MAX_URL_LEN)
-        return 0;
-    if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0)
-        return 0;
+    if (n > MAX_URL_LEN) return 0;
+    if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)u[i] <= ' ' || u[i] == 0x7f)
-            return 0;
+        if ((unsigned char)u[i] <= ' ' || u[i] == 0x7f) return 0;
     return 1;
 }
 
@@ -471,30 +433,23 @@ static int url_ok(const char *u)
 static int header_ok(const char *h)
 {
     size_t n = strnlen(h, MAX_HEADER_LEN + 1);
-    if (n > MAX_HEADER_LEN)
-        return 0;
+    if (n > MAX_HEADER_LEN) return 0;
     const char *colon = memchr(h, ':', n);
-    if (!colon || colon == h)
-        return 0;
+    if (!colon || colon == h) return 0;
     for (const char *p = h; p < colon; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return 0;
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) return 0;
     return memchr(h, '\r', n) == NULL && memchr(h, '\n', n) == NULL;
 }
 
 static int request_ok(const cds_http_request *req)
 {
-    if (!req || !req->method || !req->url || !method_ok(req->method) || !url_ok(req->url))
-        return 0;
-    if (req->body_len > 0 && !req->body)
-        return 0;
-    if (req->timeout_ms < 0)
-        return 0;
+    if (!req || !req->method || !req->url || !method_ok(req->method) || !url_ok(req->url)) return 0;
+    if (req->body_len > 0 && !req->body) return 0;
+    if (req->timeout_ms < 0 || req->max_response > MAX_MAX_RESPONSE) return 0;
     if (req->headers) {
         size_t i;
         for (i = 0; req->headers[i]; i++)
-            if (i >= MAX_HEADERS || !header_ok(req->headers[i]))
-                return 0;
+            if (i >= MAX_HEADERS || !header_ok(req->headers[i])) return 0;
     }
     return 1;
 }
@@ -503,8 +458,7 @@ static int has_header(const char *const *headers, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; headers && headers[i]; i++)
-        if (strncasecmp(headers[i], name, n) == 0 && headers[i][n] == ':')
-            return 1;
+        if (strncasecmp(headers[i], name, n) == 0 && headers[i][n] == ':') return 1;
     return 0;
 }
 
@@ -522,6 +476,10 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    /* Ending a call still resolving a name (cancel, timeout) would otherwise
+     * join the threaded resolver's getaddrinfo, blocking the loop for as long
+     * as DNS takes; with this the thread is detached and frees itself. */
+    bad |= curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version) != CURLE_OK;
     /* Waiting for a connection to show whether it multiplexes pays only
      * where the answer comes early (ALPN in the TLS handshake, or h2c by
@@ -530,7 +488,10 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
     if (req->http2_prior_knowledge || strncasecmp(call->url, "https://", 8) == 0)
         bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max) != CURLE_OK;
+    /* Refuses up front a body announced too large (Content-Length), but not
+     * for HEAD, whose Content-Length describes a body that never comes. */
+    if (strcmp(call->method, "HEAD") != 0)
+        bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)call) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
@@ -541,8 +502,6 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
         bad |= curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK;
         bad |= curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK;
     }
-    if (getenv("CDS_HTTP_VERBOSE"))
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     if (call->ca_file)
         /* Replaces the default bundle; Debian's libcurl still consults the
          * hashed system directory (CURLOPT_CAPATH), so public roots stay. */
@@ -559,10 +518,10 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
     } else {
         if (call->body || strcmp(call->method, "POST") == 0) {
             /* POSTFIELDS with an explicit size: binary bodies and empty POSTs alike. */
-            bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                                    (curl_off_t)req->body_len) != CURLE_OK;
-            bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body ? call->body : "") !=
+            bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) !=
                    CURLE_OK;
+            bad |=
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body ? call->body : "") != CURLE_OK;
         }
         if (strcmp(call->method, "POST") != 0)
             bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method) != CURLE_OK;
@@ -570,16 +529,14 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
 
     for (size_t i = 0; req->headers && req->headers[i]; i++) {
         struct curl_slist *l = curl_slist_append(call->req_headers, req->headers[i]);
-        if (!l)
-            return 1;
+        if (!l) return 1;
         call->req_headers = l;
     }
     if (!has_header(req->headers, "Expect")) {
         /* Over HTTP/1.1 libcurl would otherwise wait for a 100 Continue
          * before sending a large body, a round trip for nothing. */
         struct curl_slist *l = curl_slist_append(call->req_headers, "Expect:");
-        if (!l)
-            return 1;
+        if (!l) return 1;
         call->req_headers = l;
     }
     bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->req_headers) != CURLE_OK;
@@ -589,12 +546,10 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
 cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, cds_http_cb cb,
                               void *arg)
 {
-    if (!c || c->closing || c->free_requested || !cb || !request_ok(req))
-        return NULL;
+    if (!c || c->closing || c->free_requested || !cb || !request_ok(req)) return NULL;
     size_t max = req->max_response > 0 ? req->max_response : DEFAULT_MAX_RESPONSE;
     cds_http_call *call = calloc(1, sizeof(*call));
-    if (!call)
-        return NULL;
+    if (!call) return NULL;
     call->client = c;
     call->cb = cb;
     call->arg = arg;
@@ -614,12 +569,10 @@ cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, c
         buf_init(&call->resp_headers, MAX_RESPONSE_HEADERS) != 0)
         goto fail;
     call->easy = curl_easy_init();
-    if (!call->easy || call_setup(call, req) != 0)
-        goto fail;
+    if (!call->easy || call_setup(call, req) != 0) goto fail;
     /* Arms the timer (0 ms): the transfer starts on the next loop turn, never
      * inside this call, so the callback cannot run before we return. */
-    if (curl_multi_add_handle(c->multi, call->easy) != CURLM_OK)
-        goto fail;
+    if (curl_multi_add_handle(c->multi, call->easy) != CURLM_OK) goto fail;
     call->state = CALL_PENDING;
     call_link(c, call);
     return call;
@@ -631,8 +584,7 @@ fail:
 void cds_http_cancel(cds_http_call *call)
 {
     /* A call inside its own callback is freed when the callback returns. */
-    if (!call || call->state != CALL_PENDING)
-        return;
+    if (!call || call->state != CALL_PENDING) return;
     call_detach(call);
     call_free(call);
 }
@@ -641,19 +593,16 @@ void cds_http_cancel(cds_http_call *call)
 
 int cds_http_header_get(const char *headers, size_t len, const char *name, char *out, size_t cap)
 {
-    if (!headers || !name || !out || cap == 0)
-        return -1;
+    if (!headers || !name || !out || cap == 0) return -1;
     out[0] = '\0';
     size_t nlen = strlen(name);
-    if (nlen == 0)
-        return -1;
+    if (nlen == 0) return -1;
     const char *p = headers, *end = headers + len;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
         const char *next = eol ? eol + 1 : end;
-        if (line_end > p && line_end[-1] == '\r')
-            line_end--;
+        if (line_end > p && line_end[-1] == '\r') line_end--;
         if ((size_t)(line_end - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
             const char *v = p + nlen + 1;
             while (v < line_end && (*v == ' ' || *v == '\t'))
@@ -662,8 +611,7 @@ int cds_http_header_get(const char *headers, size_t len, const char *name, char 
             while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
             size_t vlen = (size_t)(ve - v);
-            if (vlen >= cap || vlen > INT32_MAX)
-                return -1;
+            if (vlen >= cap || vlen > INT32_MAX) return -1;
             memcpy(out, v, vlen);
             out[vlen] = '\0';
             return (int)vlen;

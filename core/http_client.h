@@ -17,15 +17,16 @@ typedef struct cds_http_request {
     const char *body;           /* may be NULL */
     size_t body_len;
     long timeout_ms;            /* whole call; default 10000 */
-    size_t max_response;        /* response body cap; default 1 MiB; over it: error */
+    size_t max_response;        /* body cap; default 1 MiB, at most 1 GiB; over it: error */
     const char *ca_file;        /* extra trust anchor (the simulators' certificate) */
     int insecure;               /* skip TLS verification (development only) */
     int http2_prior_knowledge;  /* h2c without upgrade */
 } cds_http_request;
 
 typedef struct cds_http_response {
-    long status;          /* 0 when no response */
-    const char *error;    /* NULL on a complete exchange, else what went wrong */
+    long status;          /* 0 when no response (an error may come with a status) */
+    const char *error;    /* NULL on a complete exchange, else what went wrong;
+                             the body is then whatever arrived */
     const char *body;     /* NUL-terminated, may contain NULs */
     size_t body_len;
     const char *headers;  /* raw response header block of the last response */
@@ -33,7 +34,8 @@ typedef struct cds_http_response {
 } cds_http_response;
 
 /* Called exactly once per call unless cancelled first; memory in `r` is valid
- * only during the callback. */
+ * only during the callback. It runs on the loop, never inside cds_http_start,
+ * and may start calls, cancel other calls and free the client. */
 typedef void (*cds_http_cb)(void *arg, const cds_http_response *r);
 
 /* curl_global_init, once per process (pthread_once); cds_http_client_new calls

@@ -197,6 +197,29 @@ typedef struct listener_ctx {
     const cds_listen *ls;
 } listener_ctx;
 
+cds_conn *cds_conn_attach(cds_thread *t, const cds_listen *ls, struct bufferevent *bev,
+                          const char *peer, int tls)
+{
+    cds_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->t = t;
+    c->listen = ls;
+    c->tls = tls;
+    c->bev = bev;
+    c->phase = tls ? PH_HANDSHAKE : PH_DETECT;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->timer = evtimer_new(t->w.base, on_timer, c);
+    c->next = t->conns;
+    if (t->conns) t->conns->prev = c;
+    t->conns = c;
+    t->nconns++;
+    cds_metrics_add(CDS_G_CONNECTIONS, 1);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    cds_conn_rearm_timer(c);
+    return c;
+}
+
 static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                         int slen, void *arg)
 {
@@ -207,46 +230,30 @@ static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    cds_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        evutil_closesocket(fd);
-        return;
-    }
-    c->t = t;
-    c->listen = lc->ls;
-    c->tls = lc->ls->tls;
+    char peer[64] = "";
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->peer, sizeof c->peer);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->peer, sizeof c->peer);
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evutil_make_socket_nonblocking(fd);
-    if (c->tls) {
+    struct bufferevent *bev = NULL;
+    if (lc->ls->tls) {
         SSL *ssl = SSL_new(t->ssl_ctx);
-        c->bev = ssl ? bufferevent_openssl_socket_new(t->w.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE)
-                     : NULL;
-        if (!c->bev && ssl) SSL_free(ssl);
-        c->phase = PH_HANDSHAKE;
+        if (ssl) {
+            bev = bufferevent_openssl_socket_new(t->w.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE);
+            if (!bev) SSL_free(ssl);
+        }
     } else {
-        c->bev = bufferevent_socket_new(t->w.base, fd, BEV_OPT_CLOSE_ON_FREE);
-        c->phase = PH_DETECT;
+        bev = bufferevent_socket_new(t->w.base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    if (!c->bev) {
+    if (!bev) {
         evutil_closesocket(fd);
-        free(c);
         return;
     }
-    c->timer = evtimer_new(t->w.base, on_timer, c);
-    c->next = t->conns;
-    if (t->conns) t->conns->prev = c;
-    t->conns = c;
-    t->nconns++;
-    cds_metrics_add(CDS_G_CONNECTIONS, 1);
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    cds_conn_rearm_timer(c);
+    if (!cds_conn_attach(t, lc->ls, bev, peer, lc->ls->tls)) bufferevent_free(bev);
 }
 
 /* ---------------- threads ---------------- */

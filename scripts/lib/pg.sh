@@ -121,15 +121,17 @@ cds_pg_start() {
         echo "cds_pg_start: unknown mode '$mode' (expected 'test' or nothing)" >&2
         return 2
     fi
-    mkdir -p "$datadir" || return 1
-    datadir=$(cd "$datadir" && pwd -P) || return 1
+    # Absolute and free of symlinks: the socket path is checked before anything
+    # is created, and the server sees the same path as we do.
+    datadir=$(realpath -m -- "$datadir") || return 1
     sock=$datadir/sock
     local suffix=/.s.PGSQL.5432
     if [ $((${#sock} + ${#suffix})) -gt "$CDS_PG_SOCKET_MAX" ]; then
-        echo "cds_pg_start: socket path $sock/.s.PGSQL.5432 is longer than" \
+        echo "cds_pg_start: socket path $sock$suffix is longer than" \
             "$CDS_PG_SOCKET_MAX bytes; use a shorter DATADIR" >&2
         return 1
     fi
+    mkdir -p "$datadir" || return 1
     bin=$(_cds_pg_bindir) || return 1
 
     if [ "$(id -u)" -eq 0 ]; then

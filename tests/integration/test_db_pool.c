@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,8 +137,8 @@ static bool all_called(void *ctx)
 
 static cds_db_pool *new_pool(const char *info, int conns, int inflight, int queue)
 {
-    cds_db_config cfg = {.conninfo = info, .conns = conns, .max_inflight = inflight,
-                         .max_queue = queue};
+    cds_db_config cfg = {
+        .conninfo = info, .conns = conns, .max_inflight = inflight, .max_queue = queue};
     return cds_db_pool_new(base, &cfg);
 }
 
@@ -147,8 +148,7 @@ static int exec1(cds_db_pool *p, int stmt, const char *v, slot *s, cds_db_query 
     return cds_db_exec(p, stmt, 1, vals, on_result, s, out);
 }
 
-static int exec_sleep(cds_db_pool *p, const char *secs, const char *v, slot *s,
-                      cds_db_query **out)
+static int exec_sleep(cds_db_pool *p, const char *secs, const char *v, slot *s, cds_db_query **out)
 {
     const char *vals[2] = {secs, v};
     return cds_db_exec(p, S_SLEEP, 2, vals, on_result, s, out);
@@ -419,8 +419,8 @@ static void test_no_database(void)
 
 /* A server that accepts and hangs up at once: the pool is "connecting" for a
  * moment (queries wait), then down (waiting queries fail with NULL). */
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     (void)l;
     (void)sa;
@@ -432,9 +432,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 static void test_connect_fails_later(void)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct evconnlistener *l = evconnlistener_new_bind(
-        base, on_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
-        (struct sockaddr *)&sin, sizeof sin);
+    struct evconnlistener *l =
+        evconnlistener_new_bind(base, on_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                16, (struct sockaddr *)&sin, sizeof sin);
     CHECK(l != NULL);
     if (!l) return;
     struct sockaddr_in bound;
@@ -493,9 +493,42 @@ static void test_free_pending(void)
     CHECK_INT(cds_db_gauge_waiting(), 0);
 }
 
+/* In a child, before any statement exists in this process: a statement that
+ * does not prepare keeps every connection from becoming ready. */
+static int bad_statement_child(void)
+{
+    int id = cds_db_stmt_register("t_bad", "SELEC 1", 0);
+    base = event_base_new();
+    cds_db_pool *p = new_pool(conninfo, 2, 4, 4);
+    never_ready_flag = true;
+    struct event *tick = event_new(base, -1, EV_PERSIST, on_ready_probe, p);
+    struct timeval ms1 = {0, 1000};
+    event_add(tick, &ms1);
+    run_for(400);
+    event_free(tick);
+    slot s = {0};
+    /* Down (or, if a retry happens to be under way, waiting for it). */
+    int rc = cds_db_exec(p, id, 0, NULL, on_result, &s, NULL);
+    int ok = id >= 0 && p && never_ready_flag && (rc == CDS_DB_EDOWN || rc == CDS_DB_OK);
+    cds_db_pool_free(p);
+    event_base_free(base);
+    return ok ? 0 : 1;
+}
+
+static void test_bad_statement(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) _exit(bad_statement_child());
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
     conninfo = th_db_new("dbpool");
+    test_bad_statement();
     S_ECHO = cds_db_stmt_register("t_echo", "SELECT $1::int", 1);
     S_DIV = cds_db_stmt_register("t_div", "SELECT 1 / $1::int", 1);
     S_SLEEP = cds_db_stmt_register("t_sleep", "SELECT $2::int FROM pg_sleep($1::float8)", 2);

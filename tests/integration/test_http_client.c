@@ -38,7 +38,7 @@
 #define H1_MAX_REQUEST 16384
 
 static struct event_base *base;
-static int pending;         /* callbacks still expected by the current step */
+static int pending; /* callbacks still expected by the current step */
 static char tmpdir[256];
 static char ca_file[300];
 
@@ -85,8 +85,7 @@ static void record(result *res, const cds_http_response *r)
 static void on_done(void *arg, const cds_http_response *r)
 {
     record(arg, r);
-    if (--pending == 0)
-        event_base_loopbreak(base);
+    if (--pending == 0) event_base_loopbreak(base);
 }
 
 static void on_guard(evutil_socket_t fd, short what, void *arg)
@@ -103,8 +102,7 @@ static int run_loop(long ms)
     struct event *guard = evtimer_new(base, on_guard, NULL);
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     evtimer_add(guard, &tv);
-    if (pending > 0)
-        event_base_dispatch(base);
+    if (pending > 0) event_base_dispatch(base);
     event_free(guard);
     return pending == 0;
 }
@@ -132,13 +130,12 @@ static int wait_port(int port, double seconds)
     double end = now_s() + seconds;
     while (now_s() < end) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
-        if (s >= 0)
-            close(s);
-        if (ok)
-            return 0;
+        if (s >= 0) close(s);
+        if (ok) return 0;
         usleep(20000);
     }
     return -1;
@@ -153,8 +150,7 @@ static pid_t nghttpd_start(int port, int tls, int verbose, const char *log)
     snprintf(key, sizeof key, "%s/key.pem", tmpdir);
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
+    if (pid < 0) return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM); /* no stray server if the test dies */
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -168,10 +164,8 @@ static pid_t nghttpd_start(int port, int tls, int verbose, const char *log)
         argv[n++] = NGHTTPD;
         argv[n++] = "--address=127.0.0.1";
         argv[n++] = docs;
-        if (verbose)
-            argv[n++] = "-v";
-        if (!tls)
-            argv[n++] = "--no-tls";
+        if (verbose) argv[n++] = "-v";
+        if (!tls) argv[n++] = "--no-tls";
         argv[n++] = portstr;
         if (tls) {
             argv[n++] = key;
@@ -191,8 +185,7 @@ static pid_t nghttpd_start(int port, int tls, int verbose, const char *log)
 
 static void child_stop(pid_t pid)
 {
-    if (pid <= 0)
-        return;
+    if (pid <= 0) return;
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 }
@@ -207,8 +200,7 @@ static void send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
+        if (w <= 0) return;
         p += w;
         n -= (size_t)w;
     }
@@ -228,14 +220,12 @@ static void *h1_conn(void *arg)
     char *eoh = NULL;
     while (len < H1_MAX_REQUEST && !eoh) {
         ssize_t r = recv(fd, req + len, H1_MAX_REQUEST - len, 0);
-        if (r <= 0)
-            goto out;
+        if (r <= 0) goto out;
         len += (size_t)r;
         req[len] = '\0';
         eoh = strstr(req, "\r\n\r\n");
     }
-    if (!eoh)
-        goto out;
+    if (!eoh) goto out;
     *eoh = '\0';
     size_t hdr_len = (size_t)(eoh - req) + 4;
 
@@ -253,12 +243,10 @@ static void *h1_conn(void *arg)
     req_header(req, "Content-Length", cl, sizeof cl);
     req_header(req, "X-Test", xtest, sizeof xtest);
     long body_len = strtol(cl, NULL, 10);
-    if (body_len < 0 || body_len > H1_MAX_REQUEST - (long)hdr_len)
-        goto out;
+    if (body_len < 0 || body_len > H1_MAX_REQUEST - (long)hdr_len) goto out;
     while (len < hdr_len + (size_t)body_len) {
         ssize_t r = recv(fd, req + len, H1_MAX_REQUEST - len, 0);
-        if (r <= 0)
-            goto out;
+        if (r <= 0) goto out;
         len += (size_t)r;
     }
     const char *body = req + hdr_len;
@@ -289,12 +277,13 @@ static void *h1_conn(void *arg)
                                BIG_SIZE)
                     : snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
         send_all(fd, head, (size_t)n);
-        static char chunk[8192];
+        char chunk[8192];
         memset(chunk, 'x', sizeof chunk);
         for (size_t sent = 0; sent < BIG_SIZE; sent += sizeof chunk)
             send_all(fd, chunk, BIG_SIZE - sent < sizeof chunk ? BIG_SIZE - sent : sizeof chunk);
     } else {
-        const char *r404 = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const char *r404 =
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         send_all(fd, r404, strlen(r404));
     }
 out:
@@ -308,8 +297,7 @@ static void *h1_accept(void *arg)
     for (;;) {
         int fd = accept(h1_fd, NULL, NULL);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
             return NULL; /* shutdown() of the listening socket */
         }
         pthread_t t;
@@ -326,8 +314,8 @@ static int h1_start(void)
     h1_fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
-    if (h1_fd < 0 || bind(h1_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(h1_fd, 64) != 0 || getsockname(h1_fd, (struct sockaddr *)&a, &alen) != 0)
+    if (h1_fd < 0 || bind(h1_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(h1_fd, 64) != 0 ||
+        getsockname(h1_fd, (struct sockaddr *)&a, &alen) != 0)
         return -1;
     h1_port = ntohs(a.sin_port);
     return pthread_create(&h1_thread, NULL, h1_accept, NULL) == 0 ? 0 : -1;
@@ -345,8 +333,7 @@ static void h1_stop(void)
 static int write_file(const char *path, const char *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t w = fwrite(data, 1, n, f);
     return (fclose(f) == 0 && w == n) ? 0 : -1;
 }
@@ -354,25 +341,20 @@ static int write_file(const char *path, const char *data, size_t n)
 static int make_fixtures(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cds_http_client_XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
+    if (!mkdtemp(tmpdir)) return -1;
     char path[400], cmd[1200];
     snprintf(path, sizeof path, "%s/docs", tmpdir);
-    if (mkdir(path, 0755) != 0)
-        return -1;
+    if (mkdir(path, 0755) != 0) return -1;
     snprintf(path, sizeof path, "%s/docs/hello.txt", tmpdir);
-    if (write_file(path, "hello over h2\n", 14) != 0)
-        return -1;
+    if (write_file(path, "hello over h2\n", 14) != 0) return -1;
     char *big = malloc(BIG_SIZE);
-    if (!big)
-        return -1;
+    if (!big) return -1;
     for (size_t i = 0; i < BIG_SIZE; i++)
         big[i] = (char)('a' + i % 26);
     snprintf(path, sizeof path, "%s/docs/big.bin", tmpdir);
     int rc = write_file(path, big, BIG_SIZE);
     free(big);
-    if (rc != 0)
-        return -1;
+    if (rc != 0) return -1;
     snprintf(ca_file, sizeof ca_file, "%s/cert.pem", tmpdir);
     snprintf(cmd, sizeof cmd,
              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
@@ -388,22 +370,19 @@ static int make_fixtures(void)
 static int count_sessions(const char *log, int *requests)
 {
     FILE *f = fopen(log, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     char line[1024];
     long seen[256];
     int n = 0;
     *requests = 0;
     while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "[id=", 4) != 0 || !strstr(line, ":path:"))
-            continue;
+        if (strncmp(line, "[id=", 4) != 0 || !strstr(line, ":path:")) continue;
         ++*requests;
         long id = strtol(line + 4, NULL, 10);
         int known = 0;
         for (int i = 0; i < n; i++)
             known |= seen[i] == id;
-        if (!known && n < 256)
-            seen[n++] = id;
+        if (!known && n < 256) seen[n++] = id;
     }
     fclose(f);
     return n;
@@ -418,8 +397,7 @@ static cds_http_call *get(cds_http_client *c, const char *url, result *res,
     rq.method = rq.method ? rq.method : "GET";
     rq.url = url;
     res->call = cds_http_start(c, &rq, on_done, res);
-    if (res->call)
-        pending++;
+    if (res->call) pending++;
     return res->call;
 }
 
@@ -493,8 +471,7 @@ static void test_h2_tls(cds_http_client *c, int port)
     CHECK_STR(a.body, "hello over h2\n");
     CHECK(strncmp(a.headers, "HTTP/2 200", 10) == 0);
     char v[32];
-    CHECK_INT(cds_http_header_get(a.headers, strlen(a.headers), "content-length", v, sizeof v),
-              2);
+    CHECK_INT(cds_http_header_get(a.headers, strlen(a.headers), "content-length", v, sizeof v), 2);
     CHECK_STR(v, "14");
 
     CHECK_INT(big.status, 200);
@@ -530,8 +507,7 @@ static void test_h2_parallel(int port)
 {
     cds_http_client *c = cds_http_client_new(base);
     CHECK(c != NULL);
-    if (!c)
-        return;
+    if (!c) return;
     enum { N = 20 };
     static result rs[N];
     char url[128];
@@ -594,8 +570,7 @@ static void test_h1(cds_http_client *c)
     char v[64];
     CHECK(cds_http_header_get(echo.headers, strlen(echo.headers), "x-method", v, sizeof v) > 0);
     CHECK_STR(v, "PUT");
-    CHECK(cds_http_header_get(echo.headers, strlen(echo.headers), "X-Test-Echo", v, sizeof v) >
-          0);
+    CHECK(cds_http_header_get(echo.headers, strlen(echo.headers), "X-Test-Echo", v, sizeof v) > 0);
     CHECK_STR(v, "ping");
     CHECK_INT(hello.status, 200);
     CHECK_STR(hello.body, "hello h1");
@@ -684,8 +659,7 @@ static void on_cancel_others(void *arg, const cds_http_response *r)
         cds_http_request t = {.http2_prior_knowledge = 1};
         CHECK(get(x->client, x->chain_url, x->chained, &t) != NULL);
     }
-    if (pending == 0)
-        event_base_loopbreak(base);
+    if (pending == 0) event_base_loopbreak(base);
 }
 
 static void test_cancel_in_callback(cds_http_client *c, int h2c_port)
@@ -694,8 +668,12 @@ static void test_cancel_in_callback(cds_http_client *c, int h2c_port)
     char url[128], chain_url[128];
     result fast = {0}, slow = {0}, chained = {0};
     snprintf(chain_url, sizeof chain_url, "http://127.0.0.1:%d/hello.txt", h2c_port);
-    cancel_ctx x = {.self = &fast, .victims = &slow, .n_victims = 1, .client = c,
-                    .chained = &chained, .chain_url = chain_url};
+    cancel_ctx x = {.self = &fast,
+                    .victims = &slow,
+                    .n_victims = 1,
+                    .client = c,
+                    .chained = &chained,
+                    .chain_url = chain_url};
     cds_http_request rq = {.method = "GET", .url = url};
     snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", h1_port);
     CHECK(get(c, url, &slow, NULL) != NULL);
@@ -747,8 +725,7 @@ static void on_free_client(void *arg, const cds_http_response *r)
     cds_http_request rq = {.method = "GET", .url = "http://127.0.0.1:1/"};
     result unused = {0};
     CHECK(cds_http_start(x->client, &rq, on_done, &unused) == NULL);
-    if (pending == 0)
-        event_base_loopbreak(base);
+    if (pending == 0) event_base_loopbreak(base);
 }
 
 static void test_free_pending(void)
@@ -848,7 +825,6 @@ int main(void)
     libevent_global_shutdown();
     char cmd[400];
     snprintf(cmd, sizeof cmd, getenv("T_KEEP") ? "true '%s'" : "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     return t_done();
 }
