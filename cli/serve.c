@@ -25,7 +25,7 @@ int cds_cmd_serve(int argc, char **argv)
         {"tls-cert", "CDS_TLS_CERT", CDS_OPT_STR, &c.tls_cert, 0, 0, "certificate chain (PEM); unset: development certificate"},
         {"tls-key", "CDS_TLS_KEY", CDS_OPT_STR, &c.tls_key, 0, 0, "private key (PEM)"},
         {"dev-cert-dir", "CDS_DEV_CERT_DIR", CDS_OPT_STR, &dev_cert_dir, 0, 0, "where the development certificate is made and kept"},
-        {"threads", "CDS_THREADS", CDS_OPT_INT, &c.threads, 1, 256, "event-loop threads (default: number of cores)"},
+        {"threads", "CDS_THREADS", CDS_OPT_INT, &c.threads, 1, 256, "event-loop threads; the default is the number of cores"},
         {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string; unset: no database (readyz fails)"},
         {"db-conns", "CDS_DB_CONNS", CDS_OPT_INT, &c.db_conns, 1, 64, "PostgreSQL connections per thread"},
         {"db-pipeline", "CDS_DB_PIPELINE", CDS_OPT_INT, &c.db_inflight, 1, 1024, "queries pipelined per connection"},

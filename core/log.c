@@ -31,8 +31,9 @@ void cds_time_rfc3339(char *out, size_t cap)
     time_t local = ts.tv_sec + 7 * 3600; /* Asia/Ho_Chi_Minh has no DST */
     struct tm tm;
     gmtime_r(&local, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld+07:00", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    char date[24]; /* "YYYY-MM-DDTHH:MM:SS" */
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03d+07:00", date, (int)((unsigned long)ts.tv_nsec / 1000000u % 1000u));
 }
 
 char *cds_scrub(char *s)

@@ -91,6 +91,30 @@ check_eq "healthz without database" "$v" 200
 th_stop "$N_PID" INT
 check_eq "SIGINT exit status" "$TH_STATUS" 0
 
+# A saturated database pool answers 503 service_busy at once instead of
+# queueing without bound.
+th_serve B CDS_DATABASE_URL="$db" CDS_DB_CONNS=1 CDS_DB_PIPELINE=1 CDS_DB_QUEUE=1 CDS_THREADS=1 || fail "server B"
+out=$(h2load -n 2000 -c 20 -m 20 "$B_URL/readyz" 2>&1)
+check "some requests refused with 503" grep -Eq 'status codes: [0-9]+ 2xx, 0 3xx, 0 4xx, [1-9][0-9]* 5xx' <<<"$out"
+check "and some served" grep -Eq 'status codes: [1-9][0-9]* 2xx' <<<"$out"
+m=$(curl -s --http1.1 "$B_URL/metrics")
+check "503s counted by route" grep -q 'route="/readyz",status="503"' <<<"$m"
+th_stop "$B_PID" TERM
+check_eq "B exit status" "$TH_STATUS" 0
+
+# Migrations from the command line: apply, re-apply (nothing to do), status.
+db2=$(th_db_new migrate)
+CDS_DATABASE_URL=$db2 "$CDS_BUILD_DIR/cds" migrate 2>/dev/null
+check_eq "cds migrate" "$?" 0
+CDS_DATABASE_URL=$db2 "$CDS_BUILD_DIR/cds" migrate 2>/dev/null
+check_eq "cds migrate again" "$?" 0
+st=$(CDS_DATABASE_URL=$db2 "$CDS_BUILD_DIR/cds" migrate --status 1 2>&1)
+check "migrate status lists 0001" grep -q '0001_core.sql' <<<"$st"
+v=$(psql -At "$db2" -c 'SELECT count(*) FROM schema_migrations')
+check_eq "one migration recorded" "$v" 1
+"$CDS_BUILD_DIR/cds" migrate --database-url 'postgresql:///nope?host=/nonexistent' >/dev/null 2>&1
+check_eq "migrate without a database fails" "$?" 1
+
 # Configuration errors are clear and exit 2.
 "$CDS_BUILD_DIR/cds" serve --port 99999 >/dev/null 2>"$CDS_BUILD_DIR/Testing/err_$$"
 check_eq "bad port exit" "$?" 2
