@@ -1,13 +1,23 @@
 /* The citizen-facing and partner-facing HTTP API: the one route table the
- * server serves, and the start-up hook that registers every module's
- * prepared statements. */
+ * server serves, and the start-up hook that configures every module and
+ * registers its prepared statements. */
 #ifndef CDS_API_H
 #define CDS_API_H
+#include "auth/auth.h"
 #include "core/http.h"
 #include <stddef.h>
 
-/* Register prepared statements and per-process state; before threads start. */
-int cds_api_init(void);
+typedef struct cds_api_config {
+    cds_auth_config auth;
+    const char *db_conninfo;
+} cds_api_config;
+
+void cds_api_config_defaults(cds_api_config *c);
+/* Appends every module's options (flags / CDS_* variables). */
+size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap);
+/* Before threads start; 0 on success. */
+int cds_api_init(const cds_api_config *c);
+void cds_api_shutdown(void);
 const cds_route *cds_api_routes(size_t *n);
 
 #endif

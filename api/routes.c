@@ -1,13 +1,24 @@
 /* The route table of the API server: every route the server answers, in one
- * place. tests/integration/test_openapi checks it against openapi.yaml. */
+ * place, with the body cap of each. tests/unit/test_openapi checks it
+ * against openapi.yaml. Also the start-up of every module. */
 #include "api/api.h"
 #include "api/ops.h"
+
+#define SMALL (16 * 1024) /* bodies of login, profile and device calls */
 
 static const cds_route routes[] = {
     {"GET", "/healthz", cds_ops_healthz, 0},
     {"GET", "/readyz", cds_ops_readyz, 0},
     {"GET", "/metrics", cds_ops_metrics, 0},
     {"GET", "/openapi.yaml", cds_ops_openapi, 0},
+    {"POST", "/v1/auth/login", cds_auth_login_start, SMALL},
+    {"POST", "/v1/auth/callback", cds_auth_login_finish, SMALL},
+    {"POST", "/v1/auth/refresh", cds_auth_refresh, SMALL},
+    {"POST", "/v1/auth/logout", cds_auth_logout, SMALL},
+    {"GET", "/v1/me", cds_me_get, 0},
+    {"PATCH", "/v1/me", cds_me_patch, SMALL},
+    {"POST", "/v1/me/devices", cds_me_device_add, SMALL},
+    {"DELETE", "/v1/me/devices/{id}", cds_me_device_remove, 0},
 };
 
 const cds_route *cds_api_routes(size_t *n)
@@ -16,7 +27,24 @@ const cds_route *cds_api_routes(size_t *n)
     return routes;
 }
 
-int cds_api_init(void)
+void cds_api_config_defaults(cds_api_config *c)
 {
-    return cds_ops_init();
+    cds_auth_config_defaults(&c->auth);
+    c->db_conninfo = NULL;
+}
+
+size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
+{
+    return cds_auth_options(&c->auth, out, cap);
+}
+
+int cds_api_init(const cds_api_config *c)
+{
+    if (cds_ops_init() != 0) return -1;
+    return cds_auth_init(&c->auth, c->db_conninfo);
+}
+
+void cds_api_shutdown(void)
+{
+    cds_auth_shutdown();
 }

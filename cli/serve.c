@@ -18,7 +18,9 @@ int cds_cmd_serve(int argc, char **argv)
     const char *host = "127.0.0.1", *db = NULL;
     int port = 8080, tls_port = 8443, auto_migrate = 0, access_log = 1;
     const char *dev_cert_dir = "var/tls", *log_level = "info";
-    const cds_opt opts[] = {
+    cds_api_config api;
+    cds_api_config_defaults(&api);
+    cds_opt opts[64] = {
         {"host", "CDS_HOST", CDS_OPT_STR, &host, 0, 0, "address to listen on"},
         {"port", "CDS_PORT", CDS_OPT_INT, &port, 0, 65535, "cleartext port: h2c (prior knowledge) and HTTP/1.1; 0 disables"},
         {"tls-port", "CDS_TLS_PORT", CDS_OPT_INT, &tls_port, 0, 65535, "TLS port, ALPN h2 and http/1.1; 0 disables"},
@@ -44,7 +46,9 @@ int cds_cmd_serve(int argc, char **argv)
         {"access-log", "CDS_ACCESS_LOG", CDS_OPT_INT, &access_log, 0, 1, "one JSON line per request on stdout"},
         {"log-level", "CDS_LOG_LEVEL", CDS_OPT_STR, &log_level, 0, 0, "debug, info, warn or error"},
     };
-    size_t nopts = sizeof opts / sizeof opts[0];
+    size_t nopts = 0;
+    while (opts[nopts].flag) nopts++;
+    nopts += cds_api_options(&api, opts + nopts, sizeof opts / sizeof opts[0] - nopts);
     char err[256];
     int rc = cds_opts_parse(opts, nopts, argc, argv, 2, err, sizeof err);
     if (rc == 1) {
@@ -67,7 +71,8 @@ int cds_cmd_serve(int argc, char **argv)
             return 1;
         }
     }
-    if (cds_api_init() != 0) {
+    api.db_conninfo = db;
+    if (cds_api_init(&api) != 0) {
         fprintf(stderr, "cds serve: initialisation failed\n");
         return 1;
     }
@@ -84,6 +89,7 @@ int cds_cmd_serve(int argc, char **argv)
     c.db_conninfo = db;
     c.dev_cert_dir = dev_cert_dir;
     rc = cds_server_run(&c);
+    cds_api_shutdown();
     cds_router_free(router);
     return rc;
 }

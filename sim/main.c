@@ -21,6 +21,7 @@ int main(int argc, char **argv)
     c.threads = 1;
     const char *host = "127.0.0.1", *dev_cert_dir = "var/tls";
     int access_log = 0;
+    const char *only = NULL;
     cds_opt opts[MAX_STANDINS + 4];
     char flags[MAX_STANDINS][48], envs[MAX_STANDINS][48];
     size_t n = 0, ns = 0;
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
     opts[n++] = (cds_opt){"threads", "CDS_SIM_THREADS", CDS_OPT_INT, &c.threads, 1, 64, "event-loop threads"};
     opts[n++] = (cds_opt){"dev-cert-dir", "CDS_DEV_CERT_DIR", CDS_OPT_STR, &dev_cert_dir, 0, 0, "development certificate for TLS stand-ins"};
     opts[n++] = (cds_opt){"access-log", "CDS_SIM_ACCESS_LOG", CDS_OPT_INT, &access_log, 0, 1, "one JSON line per request"};
+    opts[n++] = (cds_opt){"only", "CDS_SIM_ONLY", CDS_OPT_STR, &only, 0, 0, "comma-separated stand-ins to run (default: all)"};
     for (ns = 0; sim_standins[ns] && ns < MAX_STANDINS; ns++) {
         sim_standin *s = sim_standins[ns];
         s->port = s->default_port;
@@ -48,12 +50,27 @@ int main(int argc, char **argv)
         return 2;
     }
     cds_log_access_enable(access_log);
+    if (only) /* every stand-in not named is disabled */
+        for (size_t i = 0; i < ns; i++) {
+            size_t len = strlen(sim_standins[i]->name);
+            const char *p = only;
+            int named = 0;
+            while (*p && !named) {
+                const char *e = strchr(p, ',');
+                size_t l = e ? (size_t)(e - p) : strlen(p);
+                named = l == len && strncmp(p, sim_standins[i]->name, len) == 0;
+                p = e ? e + 1 : p + l;
+            }
+            if (!named) sim_standins[i]->port = 0;
+        }
     cds_route *tables[MAX_STANDINS] = {0};
     cds_router *routers[MAX_STANDINS] = {0};
     for (size_t i = 0; i < ns; i++) {
         sim_standin *s = sim_standins[i];
         if (!s->port) continue;
         s->rec = sim_recorder_new();
+        snprintf(s->base_url, sizeof s->base_url, "%s://%s:%d", s->tls ? "https" : "http", host,
+                 s->port);
         if (s->init && s->init(s) != 0) {
             fprintf(stderr, "cds-sim: stand-in %s failed to start\n", s->name);
             return 1;

@@ -3,8 +3,10 @@
 #include "sim/sim.h"
 
 extern sim_standin sim_sink;
+extern sim_standin sim_vneid;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
+    &sim_vneid,
     NULL,
 };

@@ -21,6 +21,7 @@ struct sim_standin {
     int (*init)(sim_standin *s); /* before the server starts; may be NULL */
     /* filled by the frame */
     int port;
+    char base_url[96];        /* "http://127.0.0.1:9001", what the stand-in calls itself */
     sim_recorder *rec;
     void *state;
 };

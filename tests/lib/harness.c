@@ -3,7 +3,9 @@
 #include "tests/lib/harness.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -280,4 +282,91 @@ int th_proc_stop(th_proc *p, int sig)
     waitpid(p->pid, NULL, 0);
     p->pid = 0;
     return -1;
+}
+
+int th_sim_start(th_sim *s, const char *const *standins, const char *const *env)
+{
+    static int n;
+    memset(s, 0, sizeof *s);
+    char only[256] = "";
+    for (int i = 0; standins[i] && i < 8; i++) {
+        snprintf(s->names[i], sizeof s->names[i], "%s", standins[i]);
+        s->ports[i] = th_free_port();
+        size_t l = strlen(only);
+        snprintf(only + l, sizeof only - l, "%s%s", l ? "," : "", standins[i]);
+        s->n++;
+    }
+    snprintf(s->log, sizeof s->log, "%s/Testing/sim_%d_%d.log", CDS_BUILD_DIR, (int)getpid(), n++);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        setenv("CDS_SIM_ONLY", only, 1);
+        setenv("CDS_DEV_CERT_DIR", CDS_BUILD_DIR "/Testing", 0);
+        for (int i = 0; i < s->n; i++) {
+            char var[64], val[16];
+            snprintf(var, sizeof var, "CDS_SIM_%s_PORT", s->names[i]);
+            for (char *c = var; *c; c++) *c = (*c == '-') ? '_' : (char)toupper((unsigned char)*c);
+            snprintf(val, sizeof val, "%d", s->ports[i]);
+            setenv(var, val, 1);
+        }
+        for (size_t i = 0; env && env[i]; i++) putenv((char *)env[i]);
+        execl(CDS_BUILD_DIR "/cds-sim", "cds-sim", (char *)NULL);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int i = 0; i < s->n; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/_sim/health", s->ports[i]);
+        int ok = 0;
+        for (int k = 0; k < 200 && !ok; k++) {
+            th_resp r;
+            ok = th_http(&r, 1, "GET", url, NULL, NULL, 0) == 0 && r.status == 200;
+            th_resp_free(&r);
+            if (!ok) usleep(50000);
+        }
+        if (!ok) {
+            fprintf(stderr, "harness: stand-in %s not up, see %s\n", s->names[i], s->log);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *th_sim_url(const th_sim *s, const char *name)
+{
+    static char url[64];
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0) {
+            snprintf(url, sizeof url, "http://127.0.0.1:%d", s->ports[i]);
+            return url;
+        }
+    return NULL;
+}
+
+int th_sim_stop(th_sim *s)
+{
+    th_proc p = {.pid = s->pid};
+    s->pid = 0;
+    return th_proc_stop(&p, SIGTERM);
+}
+
+long th_json(th_resp *out, const char *method, const char *url, const char *bearer,
+             const char *body, void **json)
+{
+    char auth[4200];
+    const char *h[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    if (bearer) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
+        h[1] = auth;
+    }
+    int rc = th_http(out, 2, method, url, h, body, body ? strlen(body) : 0);
+    if (json) *json = rc == 0 ? json_loads(out->body, 0, NULL) : NULL;
+    return rc == 0 ? out->status : 0;
 }

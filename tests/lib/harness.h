@@ -34,6 +34,20 @@ int th_server_start(th_proc *p, const char *conninfo, const char *const *env);
 /* Sends `sig`, waits up to 15 s; returns the exit status (128+n if killed by signal n). */
 int th_proc_stop(th_proc *p, int sig);
 
+/* Starts `<build>/cds-sim` running only the named stand-ins (NULL-ended),
+ * each on a free port, and waits until each answers /_sim/health. */
+typedef struct th_sim {
+    pid_t pid;
+    int n;
+    char names[8][32];
+    int ports[8];
+    char log[256];
+} th_sim;
+int th_sim_start(th_sim *s, const char *const *standins, const char *const *env);
+/* Base URL of a started stand-in ("http://127.0.0.1:port"), static buffer. */
+const char *th_sim_url(const th_sim *s, const char *name);
+int th_sim_stop(th_sim *s);
+
 /* A blocking libcurl exchange for tests. `headers` "Name: value", NULL-ended.
  * http_version: 1 for HTTP/1.1, 2 for h2c prior knowledge or h2 over TLS. */
 typedef struct th_resp {
@@ -45,6 +59,10 @@ typedef struct th_resp {
 } th_resp;
 int th_http(th_resp *out, int http_version, const char *method, const char *url,
             const char *const *headers, const char *body, size_t body_len);
+/* POST/PATCH/... a JSON body with an optional bearer token over h2c; returns the status (0 on a
+ * transport error) and leaves the answer in *out (parsed JSON in *json if not NULL). */
+long th_json(th_resp *out, const char *method, const char *url, const char *bearer,
+             const char *body, void **json);
 void th_resp_free(th_resp *r);
 /* Header value (case-insensitive name) from a th_resp, into a static buffer, or NULL. */
 const char *th_resp_header(const th_resp *r, const char *name);

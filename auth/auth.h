@@ -1,0 +1,65 @@
+/* Login with VNeID and the citizen's own data.
+ *
+ * VNeID is an OpenID Connect provider and we are its relying party
+ * (authorization code flow, PKCE S256, state and nonce kept server-side).
+ * After login the app talks to us with our own tokens: a 10-minute ES256
+ * access token checked on every request without a database hit, and an opaque
+ * refresh token rotated on every use. The citizen's personal ID number, phone
+ * and address are sealed at rest (core/pdata.h). */
+#ifndef CDS_AUTH_H
+#define CDS_AUTH_H
+#include "core/http.h"
+#include "core/options.h"
+
+typedef struct cds_auth_config {
+    const char *vneid_issuer, *vneid_client_id, *vneid_client_secret, *vneid_redirect_uri;
+    const char *vneid_ca_file;
+    int vneid_userinfo_only;
+    int jwks_min_refetch_ms;
+    int login_ttl_s;
+    const char *token_keys, *token_issuer;
+    int access_ttl_s, refresh_ttl_s, refresh_grace_s;
+    const char *data_keys, *pid_hash_key;
+    const char *keys_dir;
+} cds_auth_config;
+
+/* Defaults (the VNeID stand-in of scripts/run) and the options that change them. */
+void cds_auth_config_defaults(cds_auth_config *c);
+size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap);
+
+/* Loads keys (making development keys in keys_dir when none are configured),
+ * registers statements, starts the revocation listener when db_conninfo is
+ * set. Before threads start. */
+int cds_auth_init(const cds_auth_config *c, const char *db_conninfo);
+void cds_auth_shutdown(void);
+
+/* The authenticated citizen of a request. */
+typedef struct cds_principal {
+    char citizen_id[37]; /* uuid */
+    char family_id[37];  /* the login (token family) */
+    int ial;             /* identification level 1 or 2 */
+} cds_principal;
+
+/* Checks "Authorization: Bearer <access token>". On failure answers 401
+ * problem+json itself and returns NULL. The principal lives in the request. */
+const cds_principal *cds_auth_citizen(cds_req *r);
+/* 1 when the citizen's level is at least `level`; otherwise answers 403
+ * `identification_level_insufficient` and returns 0. */
+int cds_auth_require_level(cds_req *r, const cds_principal *p, int level);
+
+/* Sealing and hashing of personal data with the configured keys. */
+char *cds_auth_seal(const char *plain, const char *aad);          /* malloc */
+char *cds_auth_open(const char *sealed, const char *aad);         /* malloc, NULL if not genuine */
+void cds_auth_pid_hash(const char *pid, char out[65]);
+
+/* Handlers (api/routes.c). */
+void cds_auth_login_start(cds_req *r);
+void cds_auth_login_finish(cds_req *r);
+void cds_auth_refresh(cds_req *r);
+void cds_auth_logout(cds_req *r);
+void cds_me_get(cds_req *r);
+void cds_me_patch(cds_req *r);
+void cds_me_device_add(cds_req *r);
+void cds_me_device_remove(cds_req *r);
+
+#endif

@@ -1,0 +1,77 @@
+/* Shared by the files of auth/ only: configuration and keys, prepared
+ * statements, our access tokens, the revoked-login set and the VNeID
+ * provider cache. */
+#ifndef CDS_AUTH_INTERNAL_H
+#define CDS_AUTH_INTERNAL_H
+#include "auth/auth.h"
+#include "core/jose.h"
+#include "core/pdata.h"
+
+#include <time.h>
+
+extern cds_auth_config g_auth;
+
+/* keys.c */
+int cds_auth_keys_load(const cds_auth_config *c);
+void cds_auth_keys_free(void);
+EVP_PKEY *cds_auth_token_key(const char *kid); /* NULL kid: the signing key */
+const char *cds_auth_token_kid(void);
+void cds_auth_random_b64url(size_t nbytes, char *out, size_t cap);
+void cds_auth_sha256_b64url(const char *s, char *out, size_t cap);
+
+/* statements (registered in auth.c) */
+extern int st_login_begin, st_login_consume, st_citizen_login, st_refresh_rotate, st_logout,
+    st_me_get, st_me_update, st_device_upsert, st_device_delete, st_revoked_recent;
+
+/* tokens.c: our access tokens */
+char *cds_access_token_issue(const char *citizen_id, const char *family_id, int ial); /* malloc */
+/* 0 and *p filled, or -1 with *why naming the failure for logs. */
+int cds_access_token_check(const char *token, size_t len, cds_principal *p, const char **why);
+void cds_revoked_add(const char *family_id);
+int cds_revoked_has(const char *family_id);
+void cds_revoked_reset(void);
+int cds_revocation_listen(const char *conninfo);
+void cds_revocation_stop(void);
+
+/* oidc.c: the VNeID provider, seen from the relying party */
+typedef struct cds_identity {
+    char sub[256];
+    char pid[13];
+    char name[256];
+    char birthdate[11];
+    char gender[8];
+    char address[600];
+    char phone[16];
+    int ial;
+} cds_identity;
+typedef struct cds_oidc_expect {
+    const char *issuer, *client_id, *nonce;
+    time_t now;
+    int skew_s;
+} cds_oidc_expect;
+/* Claim checks of an ID token (signature checked separately): iss exact,
+ * aud contains client_id (azp equal when several), exp/iat with skew, nonce.
+ * Returns 0 or -1 with *code a problem code. */
+int cds_oidc_check_claims(const json_t *claims, const cds_oidc_expect *e, const char **why);
+/* Maps ID token / userinfo claims to an identity; -1 with *why when the
+ * provider sent something we cannot use (no valid personal ID, no name...). */
+int cds_identity_from_claims(const json_t *claims, cds_identity *id, const char **why);
+
+/* Provider metadata and keys, cached per process. The callbacks run on the
+ * request's loop thread; `ok` is 0 on success. */
+typedef void (*cds_oidc_cont)(cds_req *r, int ok);
+void cds_oidc_discover(cds_req *r, cds_oidc_cont cont);
+/* Endpoint URLs after a successful discovery (copied into the request arena). */
+const char *cds_oidc_endpoint(cds_req *r, const char *which);
+/* Finds the key for `kid`, fetching the JWKS when it is not cached or the
+ * kid is unknown (at most once per jwks_min_refetch_ms). cont's ok: 0 found
+ * (then *key_out holds a reference the caller frees), -1 unknown kid, -2
+ * the JWKS could not be fetched. */
+typedef void (*cds_oidc_key_cont)(cds_req *r, int ok, EVP_PKEY *key);
+void cds_oidc_key(cds_req *r, const char *kid, cds_oidc_key_cont cont);
+void cds_oidc_reset(void);
+
+/* me.c: the profile JSON of a citizen row (me_get's columns). */
+json_t *cds_me_profile_json(PGresult *res, int row);
+
+#endif

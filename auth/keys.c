@@ -1,0 +1,272 @@
+/* Configuration and keys of auth/: our token signing keys (ES256, with key
+ * ids so they can rotate: the first signs, all verify), the personal-data key
+ * ring and the key of the personal-ID lookup hash. When none is configured
+ * (development), keys are made once in keys_dir and reused, like the
+ * development TLS certificate; a warning says so. */
+#include "auth/internal.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+cds_auth_config g_auth;
+
+#define MAX_TOKEN_KEYS 4
+static struct {
+    char kid[64];
+    EVP_PKEY *key;
+} token_keys[MAX_TOKEN_KEYS];
+static int ntoken_keys;
+static cds_keyring *ring;
+static unsigned char pid_key[32];
+
+void cds_auth_config_defaults(cds_auth_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->vneid_issuer = "http://127.0.0.1:9001";
+    c->vneid_client_id = "cds-app";
+    c->vneid_client_secret = "cds-dev-secret";
+    c->vneid_redirect_uri = "cdsapp://auth/callback";
+    c->jwks_min_refetch_ms = 30000;
+    c->login_ttl_s = 300;
+    c->token_issuer = "https://congdanso.tphcm.gov.vn";
+    c->access_ttl_s = 600;
+    c->refresh_ttl_s = 30 * 24 * 3600;
+    c->refresh_grace_s = 30;
+    c->keys_dir = "var/keys";
+}
+
+size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
+{
+    const cds_opt o[] = {
+        {"vneid-issuer", "CDS_VNEID_ISSUER", CDS_OPT_STR, &c->vneid_issuer, 0, 0, "VNeID issuer (discovery at <issuer>/.well-known/openid-configuration)"},
+        {"vneid-client-id", "CDS_VNEID_CLIENT_ID", CDS_OPT_STR, &c->vneid_client_id, 0, 0, "our client id at VNeID"},
+        {"vneid-client-secret", "CDS_VNEID_CLIENT_SECRET", CDS_OPT_STR, &c->vneid_client_secret, 0, 0, "our client secret at VNeID"},
+        {"vneid-redirect-uri", "CDS_VNEID_REDIRECT_URI", CDS_OPT_STR, &c->vneid_redirect_uri, 0, 0, "the app's redirect URI registered at VNeID"},
+        {"vneid-ca-file", "CDS_VNEID_CA_FILE", CDS_OPT_STR, &c->vneid_ca_file, 0, 0, "extra CA certificate to trust for VNeID"},
+        {"vneid-userinfo-only", "CDS_VNEID_USERINFO_ONLY", CDS_OPT_INT, &c->vneid_userinfo_only, 0, 1, "1: identity from the userinfo endpoint (no ID token)"},
+        {"jwks-min-refetch-ms", "CDS_JWKS_MIN_REFETCH_MS", CDS_OPT_INT, &c->jwks_min_refetch_ms, 0, 86400000, "at most one JWKS refetch per this interval on an unknown kid"},
+        {"login-ttl", "CDS_LOGIN_TTL", CDS_OPT_INT, &c->login_ttl_s, 30, 3600, "seconds a started login stays valid"},
+        {"token-keys", "CDS_TOKEN_KEYS", CDS_OPT_STR, &c->token_keys, 0, 0, "access-token keys: kid=pem-file[,kid=pem-file] (first signs); unset: development key"},
+        {"token-issuer", "CDS_TOKEN_ISSUER", CDS_OPT_STR, &c->token_issuer, 0, 0, "iss of our access tokens"},
+        {"access-ttl", "CDS_ACCESS_TTL", CDS_OPT_INT, &c->access_ttl_s, 10, 3600, "access token lifetime, seconds"},
+        {"refresh-ttl", "CDS_REFRESH_TTL", CDS_OPT_INT, &c->refresh_ttl_s, 60, 31536000, "refresh token lifetime, seconds"},
+        {"refresh-grace", "CDS_REFRESH_GRACE", CDS_OPT_INT, &c->refresh_grace_s, 0, 600, "seconds a just-rotated refresh token may be retried"},
+        {"data-keys", "CDS_DATA_KEYS", CDS_OPT_STR, &c->data_keys, 0, 0, "personal-data keys: kid:base64-32-bytes[,...] (first seals); unset: development key"},
+        {"pid-hash-key", "CDS_PID_HASH_KEY", CDS_OPT_STR, &c->pid_hash_key, 0, 0, "base64 32-byte key of the personal-ID lookup hash; unset: development key"},
+        {"keys-dir", "CDS_DEV_KEYS_DIR", CDS_OPT_STR, &c->keys_dir, 0, 0, "where development keys are made and kept"},
+    };
+    size_t n = sizeof o / sizeof o[0];
+    if (n > cap) n = cap;
+    memcpy(out, o, n * sizeof o[0]);
+    return n;
+}
+
+/* Reads a small file (keys) into a malloc'ed NUL-terminated string. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = malloc(65536);
+    size_t n = buf ? fread(buf, 1, 65535, f) : 0;
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = 0;
+    return buf;
+}
+
+static int write_secret(const char *path, const char *text)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    fchmod(fileno(f), 0600);
+    int ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0 || !ok) {
+        unlink(tmp);
+        return -1;
+    }
+    /* link() fails if another process made the key first: then use theirs. */
+    if (link(tmp, path) != 0 && errno != EEXIST) {
+        unlink(tmp);
+        return -1;
+    }
+    unlink(tmp);
+    return 0;
+}
+
+static char *random_b64(size_t n)
+{
+    unsigned char raw[64];
+    char *out = malloc(128);
+    if (!out || n > sizeof raw || RAND_bytes(raw, (int)n) != 1) {
+        free(out);
+        return NULL;
+    }
+    EVP_EncodeBlock((unsigned char *)out, raw, (int)n);
+    OPENSSL_cleanse(raw, sizeof raw);
+    return out;
+}
+
+/* The development secret at keys_dir/name: made once, then reused. */
+static char *dev_secret(const char *name, int is_pem)
+{
+    char path[512];
+    mkdir(g_auth.keys_dir, 0700);
+    snprintf(path, sizeof path, "%s/%s", g_auth.keys_dir, name);
+    char *s = slurp(path);
+    if (s) return s;
+    char *fresh = NULL;
+    if (is_pem) {
+        EVP_PKEY *k = cds_pkey_generate(CDS_ALG_ES256);
+        fresh = k ? cds_pkey_to_pem(k) : NULL;
+        EVP_PKEY_free(k);
+    } else {
+        fresh = random_b64(32);
+    }
+    if (!fresh || write_secret(path, fresh) != 0) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "cannot write development key %s: %s", path, strerror(errno));
+        free(fresh);
+        return NULL;
+    }
+    free(fresh);
+    cds_log(CDS_LOG_WARN, "auth_keys", "made development key %s (configure real keys in production)", path);
+    return slurp(path);
+}
+
+static int add_token_key(const char *kid, const char *pem_or_path)
+{
+    if (ntoken_keys == MAX_TOKEN_KEYS) return -1;
+    EVP_PKEY *k = cds_pkey_from_pem(pem_or_path);
+    if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_EC) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "token key %s is not a readable P-256 private key", kid);
+        EVP_PKEY_free(k);
+        return -1;
+    }
+    token_keys[ntoken_keys].key = k;
+    if (kid) snprintf(token_keys[ntoken_keys].kid, sizeof token_keys[0].kid, "%s", kid);
+    else cds_jwk_thumbprint(k, token_keys[ntoken_keys].kid, sizeof token_keys[0].kid);
+    ntoken_keys++;
+    return 0;
+}
+
+int cds_auth_keys_load(const cds_auth_config *c)
+{
+    g_auth = *c;
+    if (c->token_keys && *c->token_keys) {
+        char *spec = strdup(c->token_keys), *save = NULL;
+        for (char *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(item, '=');
+            if (!eq || eq == item) {
+                cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_TOKEN_KEYS: expected kid=pem-file");
+                free(spec);
+                return -1;
+            }
+            *eq = 0;
+            if (add_token_key(item, eq + 1) != 0) {
+                free(spec);
+                return -1;
+            }
+        }
+        free(spec);
+    } else {
+        char *pem = dev_secret("token-es256.pem", 1);
+        int rc = pem ? add_token_key(NULL, pem) : -1;
+        free(pem);
+        if (rc) return -1;
+    }
+    const char *err = NULL;
+    char *dk = NULL;
+    if (!(c->data_keys && *c->data_keys)) {
+        char *k = dev_secret("data-key", 0);
+        if (!k) return -1;
+        size_t n = strlen(k) + 8;
+        dk = malloc(n);
+        snprintf(dk, n, "dev1:%s", k);
+        free(k);
+    }
+    ring = cds_keyring_parse(dk ? dk : c->data_keys, &err);
+    if (dk) {
+        OPENSSL_cleanse(dk, strlen(dk));
+        free(dk);
+    }
+    if (!ring) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_DATA_KEYS: %s", err ? err : "invalid");
+        return -1;
+    }
+    char *pk = (c->pid_hash_key && *c->pid_hash_key) ? strdup(c->pid_hash_key) : dev_secret("pid-hash-key", 0);
+    unsigned char raw[64];
+    int n = pk ? EVP_DecodeBlock(raw, (const unsigned char *)pk, (int)strlen(pk)) : -1;
+    if (pk) {
+        OPENSSL_cleanse(pk, strlen(pk));
+        free(pk);
+    }
+    /* EVP_DecodeBlock counts padding bytes: 32 bytes of key are 44 chars, 33 decoded. */
+    if (n != 33) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_PID_HASH_KEY must be 32 bytes in base64");
+        return -1;
+    }
+    memcpy(pid_key, raw, 32);
+    OPENSSL_cleanse(raw, sizeof raw);
+    return 0;
+}
+
+void cds_auth_keys_free(void)
+{
+    for (int i = 0; i < ntoken_keys; i++) EVP_PKEY_free(token_keys[i].key);
+    ntoken_keys = 0;
+    cds_keyring_free(ring);
+    ring = NULL;
+    OPENSSL_cleanse(pid_key, sizeof pid_key);
+}
+
+EVP_PKEY *cds_auth_token_key(const char *kid)
+{
+    if (!kid) return ntoken_keys ? token_keys[0].key : NULL;
+    for (int i = 0; i < ntoken_keys; i++)
+        if (strcmp(token_keys[i].kid, kid) == 0) return token_keys[i].key;
+    return NULL;
+}
+
+const char *cds_auth_token_kid(void)
+{
+    return ntoken_keys ? token_keys[0].kid : "";
+}
+
+char *cds_auth_seal(const char *plain, const char *aad)
+{
+    return plain ? cds_seal(ring, plain, strlen(plain), aad) : NULL;
+}
+
+char *cds_auth_open(const char *sealed, const char *aad)
+{
+    return sealed && *sealed ? cds_open(ring, sealed, aad, NULL) : NULL;
+}
+
+void cds_auth_pid_hash(const char *pid, char out[65])
+{
+    cds_keyed_hash(pid_key, sizeof pid_key, pid, strlen(pid), out);
+}
+
+void cds_auth_random_b64url(size_t nbytes, char *out, size_t cap)
+{
+    unsigned char raw[64];
+    if (nbytes > sizeof raw || RAND_bytes(raw, (int)nbytes) != 1) abort();
+    cds_b64url_encode(raw, nbytes, out, cap);
+}
+
+void cds_auth_sha256_b64url(const char *s, char *out, size_t cap)
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL);
+    cds_b64url_encode(md, len, out, cap);
+}

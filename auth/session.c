@@ -1,0 +1,104 @@
+/* A login's life after it started: POST /v1/auth/refresh rotates the refresh
+ * token (a reuse beyond the grace window revokes the whole login, as a
+ * stolen token would be replayed), POST /v1/auth/logout ends the login: its
+ * refresh tokens at once, its access tokens on every node through the
+ * revocation notification. */
+#include "auth/internal.h"
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void refresh_refused(cds_req *r, const char *status)
+{
+    cds_log(CDS_LOG_INFO, "auth_refresh", "refused: %s", status);
+    cds_resp_header(r, "www-authenticate", "Bearer error=\"invalid_token\"");
+    cds_problem(r, 401, "refresh_token_invalid",
+                "Phiên đăng nhập đã hết hiệu lực, vui lòng đăng nhập lại bằng VNeID.");
+}
+
+typedef struct refresh_ctx {
+    char token[64];
+} refresh_ctx;
+
+static void on_rotated(cds_req *r, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        if (res) cds_log(CDS_LOG_ERROR, "auth_db", "%s", PQresultErrorMessage(res));
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        return;
+    }
+    const char *status = PQgetvalue(res, 0, 0);
+    if (strcmp(status, "ok") != 0 && strcmp(status, "grace") != 0) {
+        if (strcmp(status, "reused") == 0) cds_revoked_add(PQgetvalue(res, 0, 2));
+        refresh_refused(r, status);
+        return;
+    }
+    refresh_ctx *c = cds_req_user(r);
+    int ial = PQgetvalue(res, 0, 3)[0] == '2' ? 2 : 1;
+    char *access = cds_access_token_issue(PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), ial);
+    if (!access) {
+        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        return;
+    }
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_respond_json(r, 200,
+                     json_pack("{s:s,s:s,s:i,s:s,s:i}", "access_token", access, "token_type",
+                               "Bearer", "expires_in", g_auth.access_ttl_s, "refresh_token",
+                               c->token, "refresh_expires_in", g_auth.refresh_ttl_s));
+    free(access);
+}
+
+static int opaque_token(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 16 || n > 128) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+void cds_auth_refresh(cds_req *r)
+{
+    json_t *j = cds_req_json(r);
+    if (!j) return;
+    const char *old = json_string_value(json_object_get(j, "refresh_token"));
+    if (!opaque_token(old)) {
+        refresh_refused(r, "malformed");
+        return;
+    }
+    refresh_ctx *c = cds_req_alloc(r, sizeof *c);
+    cds_req_set_user(r, c, NULL);
+    char old_hash[64], new_hash[64], ttl[16], grace[16];
+    cds_auth_sha256_b64url(old, old_hash, sizeof old_hash);
+    cds_auth_random_b64url(32, c->token, sizeof c->token);
+    cds_auth_sha256_b64url(c->token, new_hash, sizeof new_hash);
+    snprintf(ttl, sizeof ttl, "%d", g_auth.refresh_ttl_s);
+    snprintf(grace, sizeof grace, "%d", g_auth.refresh_grace_s);
+    const char *p[] = {old_hash, new_hash, ttl, grace};
+    cds_req_db(r, st_refresh_rotate, 4, p, on_rotated);
+}
+
+static void on_logged_out(cds_req *r, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        return;
+    }
+    cds_respond(r, 204, NULL, NULL, 0);
+}
+
+void cds_auth_logout(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    /* This node stops accepting the login's access tokens at once; the
+     * notification tells the others. */
+    cds_revoked_add(p->family_id);
+    const char *params[] = {p->family_id, p->citizen_id};
+    cds_req_db(r, st_logout, 2, params, on_logged_out);
+}

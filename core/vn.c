@@ -1,0 +1,41 @@
+/* Vietnamese identifiers (see vn.h). */
+#include "core/vn.h"
+
+#include <ctype.h>
+#include <string.h>
+
+int cds_vn_pid_valid(const char *s)
+{
+    if (!s || strlen(s) != 12) return 0;
+    for (int i = 0; i < 12; i++)
+        if (!isdigit((unsigned char)s[i])) return 0;
+    int province = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    return province >= 1 && province <= 96;
+}
+
+int cds_vn_phone_normalize(const char *in, char *out, size_t cap)
+{
+    char d[24];
+    size_t n = 0;
+    if (!in || cap < 11) return -1;
+    const char *p = in;
+    if (*p == '+') p++;
+    for (; *p; p++) {
+        if (isdigit((unsigned char)*p)) {
+            if (n + 1 >= sizeof d) return -1;
+            d[n++] = *p;
+        } else if (*p != ' ' && *p != '.' && *p != '-') {
+            return -1;
+        }
+    }
+    d[n] = 0;
+    const char *national;
+    if (n == 11 && d[0] == '8' && d[1] == '4') national = d + 2; /* 84 9xxxxxxxx */
+    else if (n == 10 && d[0] == '0') national = d + 1;
+    else return -1;
+    if (!strchr("35789", national[0])) return -1;
+    out[0] = '0';
+    memcpy(out + 1, national, 9);
+    out[10] = 0;
+    return 0;
+}
