@@ -16,9 +16,10 @@
  * Output (stdout, one line each, flushed):
  *   established N in MS ms          once every connection is established
  *   done: open=N closed_by_peer=K   when leaving (SIGTERM/SIGINT or -t)
- * Exit status: 0 on success, 1 if a connection failed before it was
- * established or the deadline for establishing them all passed, 2 on usage
- * errors. */
+ * Exit status: 0 when every connection stayed open to the end, 1 if a
+ * connection failed before it was established or the deadline for
+ * establishing them all passed, 2 on usage errors, 3 if the server closed
+ * some established connections. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -331,6 +332,7 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (closed > 0) status = 3;
 out:
     printf("done: open=%ld closed_by_peer=%ld\n", established, closed);
     fflush(stdout);

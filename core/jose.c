@@ -40,14 +40,12 @@
 
 /* ---- base64url ------------------------------------------------------- */
 
-static const char b64u_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64u_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 size_t cds_b64url_encode(const void *in, size_t n, char *out, size_t cap)
 {
     const unsigned char *p = in;
-    if (!out || cap == 0 || n > SIZE_MAX / 2)
-        return 0;
+    if (!out || cap == 0 || n > SIZE_MAX / 2) return 0;
     size_t need = (n / 3) * 4 + (n % 3 ? n % 3 + 1 : 0);
     if (need >= cap) { /* room for the NUL too */
         out[0] = '\0';
@@ -77,34 +75,25 @@ size_t cds_b64url_encode(const void *in, size_t n, char *out, size_t cap)
 
 static int b64u_val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
     return -1;
 }
 
 int cds_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *outlen)
 {
-    if (outlen)
-        *outlen = 0;
-    if (n % 4 == 1 || (n > 0 && !in))
-        return -1;
+    if (outlen) *outlen = 0;
+    if (n % 4 == 1 || (n > 0 && !in)) return -1;
     size_t need = (n / 4) * 3 + (n % 4 ? n % 4 - 1 : 0);
-    if (need > cap || (need > 0 && !out))
-        return -1;
+    if (need > cap || (need > 0 && !out)) return -1;
     size_t o = 0, i = 0;
     for (; i + 4 <= n; i += 4) {
         int a = b64u_val((unsigned char)in[i]), b = b64u_val((unsigned char)in[i + 1]);
         int c = b64u_val((unsigned char)in[i + 2]), d = b64u_val((unsigned char)in[i + 3]);
-        if ((a | b | c | d) < 0)
-            return -1;
+        if ((a | b | c | d) < 0) return -1;
         uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
         out[o++] = (unsigned char)(v >> 16);
         out[o++] = (unsigned char)(v >> 8);
@@ -114,22 +103,17 @@ int cds_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, 
     if (rest >= 2) {
         int a = b64u_val((unsigned char)in[i]), b = b64u_val((unsigned char)in[i + 1]);
         int c = rest == 3 ? b64u_val((unsigned char)in[i + 2]) : 0;
-        if ((a | b | c) < 0)
-            return -1;
+        if ((a | b | c) < 0) return -1;
         /* The bits past the last whole byte must be zero: otherwise several
          * spellings decode to the same bytes and a "tampered" token could
          * still verify. */
-        if (rest == 2 && (b & 0x0f) != 0)
-            return -1;
-        if (rest == 3 && (c & 0x03) != 0)
-            return -1;
+        if (rest == 2 && (b & 0x0f) != 0) return -1;
+        if (rest == 3 && (c & 0x03) != 0) return -1;
         uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
         out[o++] = (unsigned char)(v >> 16);
-        if (rest == 3)
-            out[o++] = (unsigned char)(v >> 8);
+        if (rest == 3) out[o++] = (unsigned char)(v >> 8);
     }
-    if (outlen)
-        *outlen = o;
+    if (outlen) *outlen = o;
     return 0;
 }
 
@@ -152,12 +136,9 @@ const char *cds_jws_alg_name(int alg)
 static int alg_from_name(const char *name)
 {
     /* Case-sensitive on purpose: JWA names are case-sensitive (RFC 7515 4.1.1). */
-    if (strcmp(name, "RS256") == 0)
-        return CDS_ALG_RS256;
-    if (strcmp(name, "ES256") == 0)
-        return CDS_ALG_ES256;
-    if (strcmp(name, "EdDSA") == 0)
-        return CDS_ALG_EDDSA;
+    if (strcmp(name, "RS256") == 0) return CDS_ALG_RS256;
+    if (strcmp(name, "ES256") == 0) return CDS_ALG_ES256;
+    if (strcmp(name, "EdDSA") == 0) return CDS_ALG_EDDSA;
     return 0;
 }
 
@@ -171,10 +152,9 @@ static int is_p256(EVP_PKEY *key)
 {
     char name[64];
     size_t len = 0;
-    if (!EVP_PKEY_is_a(key, "EC"))
-        return 0;
-    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name,
-                                       &len) != 1) {
+    if (!EVP_PKEY_is_a(key, "EC")) return 0;
+    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) !=
+        1) {
         ossl_forget();
         return 0;
     }
@@ -185,15 +165,12 @@ static int is_p256(EVP_PKEY *key)
  * and an RSA key must be at least 2048 bits (EKEY). */
 static int key_fits(EVP_PKEY *key, int alg)
 {
-    if (!key)
-        return CDS_JOSE_EKEY;
+    if (!key) return CDS_JOSE_EKEY;
     switch (alg) {
     case CDS_ALG_RS256:
         /* "RSA" only: an RSA-PSS-restricted key is another algorithm. */
-        if (!EVP_PKEY_is_a(key, "RSA"))
-            return CDS_JOSE_EALG;
-        if (EVP_PKEY_get_bits(key) < RSA_MIN_BITS)
-            return CDS_JOSE_EKEY;
+        if (!EVP_PKEY_is_a(key, "RSA")) return CDS_JOSE_EALG;
+        if (EVP_PKEY_get_bits(key) < RSA_MIN_BITS) return CDS_JOSE_EKEY;
         return CDS_JOSE_OK;
     case CDS_ALG_ES256:
         return is_p256(key) ? CDS_JOSE_OK : CDS_JOSE_EALG;
@@ -210,10 +187,8 @@ int cds_jws_sign_raw(EVP_PKEY *key, int alg, const void *data, size_t n, unsigne
                      size_t cap, size_t *siglen)
 {
     int rc = key_fits(key, alg);
-    if (rc != CDS_JOSE_OK)
-        return rc;
-    if (!sig || !siglen || (n > 0 && !data))
-        return CDS_JOSE_EKEY;
+    if (rc != CDS_JOSE_OK) return rc;
+    if (!sig || !siglen || (n > 0 && !data)) return CDS_JOSE_EKEY;
     *siglen = 0;
 
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -221,43 +196,36 @@ int cds_jws_sign_raw(EVP_PKEY *key, int alg, const void *data, size_t n, unsigne
     unsigned char *der = NULL;
     size_t len = 0;
     rc = CDS_JOSE_EKEY;
-    if (!md)
-        goto out;
+    if (!md) goto out;
     /* Ed25519 hashes internally: no digest, one-shot only (RFC 8037). */
     if (EVP_DigestSignInit_ex(md, &pctx, alg == CDS_ALG_EDDSA ? NULL : "SHA256", NULL, NULL, key,
                               NULL) != 1)
         goto out;
     if (alg == CDS_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
         goto out;
-    if (EVP_DigestSign(md, NULL, &len, data, n) != 1 || len == 0)
-        goto out;
+    if (EVP_DigestSign(md, NULL, &len, data, n) != 1 || len == 0) goto out;
     der = malloc(len);
-    if (!der || EVP_DigestSign(md, der, &len, data, n) != 1)
-        goto out;
+    if (!der || EVP_DigestSign(md, der, &len, data, n) != 1) goto out;
 
     if (alg == CDS_ALG_ES256) {
         const unsigned char *p = der;
         ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)len);
         const BIGNUM *r = NULL, *s = NULL;
-        if (!es)
-            goto out;
+        if (!es) goto out;
         ECDSA_SIG_get0(es, &r, &s);
         int ok = cap >= 2 * P256_BYTES && BN_bn2binpad(r, sig, P256_BYTES) == P256_BYTES &&
                  BN_bn2binpad(s, sig + P256_BYTES, P256_BYTES) == P256_BYTES;
         ECDSA_SIG_free(es);
-        if (!ok)
-            goto out;
+        if (!ok) goto out;
         *siglen = 2 * P256_BYTES;
     } else {
-        if (len > cap)
-            goto out;
+        if (len > cap) goto out;
         memcpy(sig, der, len);
         *siglen = len;
     }
     rc = CDS_JOSE_OK;
 out:
-    if (rc != CDS_JOSE_OK)
-        ossl_forget();
+    if (rc != CDS_JOSE_OK) ossl_forget();
     free(der);
     EVP_MD_CTX_free(md);
     return rc;
@@ -280,21 +248,18 @@ static size_t es256_to_der(const unsigned char *sig, unsigned char *der, size_t 
     int len = i2d_ECDSA_SIG(es, NULL);
     if (len > 0 && (size_t)len <= cap) {
         unsigned char *p = der;
-        if (i2d_ECDSA_SIG(es, &p) == len)
-            out = (size_t)len;
+        if (i2d_ECDSA_SIG(es, &p) == len) out = (size_t)len;
     }
     ECDSA_SIG_free(es);
     return out;
 }
 
-int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n,
-                       const unsigned char *sig, size_t siglen)
+int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n, const unsigned char *sig,
+                       size_t siglen)
 {
     int rc = key_fits(key, alg);
-    if (rc != CDS_JOSE_OK)
-        return rc;
-    if (!sig || siglen == 0 || (n > 0 && !data))
-        return CDS_JOSE_ESIG;
+    if (rc != CDS_JOSE_OK) return rc;
+    if (!sig || siglen == 0 || (n > 0 && !data)) return CDS_JOSE_ESIG;
 
     unsigned char der[80]; /* a P-256 DER signature is at most 72 bytes */
     const unsigned char *vsig = sig;
@@ -303,8 +268,7 @@ int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n,
     case CDS_ALG_ES256:
         /* JWS fixes the length; a DER blob or a P-384 one here is an attack
          * or a bug, never something to be lenient about. */
-        if (siglen != 2 * P256_BYTES)
-            return CDS_JOSE_ESIG;
+        if (siglen != 2 * P256_BYTES) return CDS_JOSE_ESIG;
         vlen = es256_to_der(sig, der, sizeof der);
         if (vlen == 0) {
             ossl_forget();
@@ -313,8 +277,7 @@ int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n,
         vsig = der;
         break;
     case CDS_ALG_EDDSA:
-        if (siglen != 64)
-            return CDS_JOSE_ESIG;
+        if (siglen != 64) return CDS_JOSE_ESIG;
         break;
     default: /* RS256: exactly the modulus length */
         if (EVP_PKEY_get_size(key) <= 0 || siglen != (size_t)EVP_PKEY_get_size(key))
@@ -325,17 +288,15 @@ int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n,
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     rc = CDS_JOSE_EKEY;
-    if (!md)
-        goto out;
-    if (EVP_DigestVerifyInit_ex(md, &pctx, alg == CDS_ALG_EDDSA ? NULL : "SHA256", NULL, NULL,
-                                key, NULL) != 1)
+    if (!md) goto out;
+    if (EVP_DigestVerifyInit_ex(md, &pctx, alg == CDS_ALG_EDDSA ? NULL : "SHA256", NULL, NULL, key,
+                                NULL) != 1)
         goto out;
     if (alg == CDS_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
         goto out;
     rc = EVP_DigestVerify(md, vsig, vlen, data, n) == 1 ? CDS_JOSE_OK : CDS_JOSE_ESIG;
 out:
-    if (rc != CDS_JOSE_OK)
-        ossl_forget();
+    if (rc != CDS_JOSE_OK) ossl_forget();
     EVP_MD_CTX_free(md);
     return rc;
 }
@@ -344,8 +305,7 @@ out:
 
 void cds_jwt_free(cds_jwt *jwt)
 {
-    if (!jwt)
-        return;
+    if (!jwt) return;
     json_decref(jwt->header);
     json_decref(jwt->claims);
     free(jwt->signing_input);
@@ -356,8 +316,7 @@ void cds_jwt_free(cds_jwt *jwt)
 static json_t *segment_object(const char *s, size_t n, unsigned char *buf, size_t cap)
 {
     size_t len = 0;
-    if (cds_b64url_decode(s, n, buf, cap, &len) != 0)
-        return NULL;
+    if (cds_b64url_decode(s, n, buf, cap, &len) != 0) return NULL;
     json_error_t jerr;
     json_t *j = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (j && !json_is_object(j)) {
@@ -370,11 +329,9 @@ static json_t *segment_object(const char *s, size_t n, unsigned char *buf, size_
 int cds_jwt_parse(const char *token, size_t len, cds_jwt *out, const char **err)
 {
     const char *dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     *err = NULL;
-    if (!out)
-        return CDS_JOSE_EMALFORMED;
+    if (!out) return CDS_JOSE_EMALFORMED;
     memset(out, 0, sizeof *out);
     if (!token || len == 0) {
         *err = "empty token";
@@ -461,17 +418,14 @@ fail:
 
 int cds_jws_verify(const cds_jwt *jwt, EVP_PKEY *key, int allowed)
 {
-    if (!jwt || !jwt->signing_input)
-        return CDS_JOSE_EMALFORMED;
+    if (!jwt || !jwt->signing_input) return CDS_JOSE_EMALFORMED;
     /* alg 0 covers "none", every HS*, and anything unknown. Exactly one bit,
      * within what we implement and what the caller allows. */
     int alg = jwt->alg;
     if (alg == 0 || (alg & (alg - 1)) != 0 || (alg & ~ALG_ALL) != 0 || (alg & allowed) == 0)
         return CDS_JOSE_EALG;
-    if (!key)
-        return CDS_JOSE_EKEY;
-    if (jwt->sig_len == 0)
-        return CDS_JOSE_ESIG;
+    if (!key) return CDS_JOSE_EKEY;
+    if (jwt->sig_len == 0) return CDS_JOSE_ESIG;
     return cds_jws_verify_raw(key, alg, jwt->signing_input, jwt->signing_input_len, jwt->sig,
                               jwt->sig_len);
 }
@@ -480,13 +434,11 @@ int cds_jws_verify(const cds_jwt *jwt, EVP_PKEY *key, int allowed)
 static char *json_b64(const json_t *j, size_t *outlen)
 {
     char *txt = json_dumps(j, JSON_COMPACT);
-    if (!txt)
-        return NULL;
+    if (!txt) return NULL;
     size_t n = strlen(txt);
     size_t cap = n / 3 * 4 + 5;
     char *b = malloc(cap);
-    if (b)
-        *outlen = cds_b64url_encode(txt, n, b, cap);
+    if (b) *outlen = cds_b64url_encode(txt, n, b, cap);
     free(txt);
     return b;
 }
@@ -499,12 +451,10 @@ char *cds_jws_sign_with_header(EVP_PKEY *key, int alg, const json_t *header, con
     char *h = json_b64(header, &hl), *c = json_b64(claims, &cl), *tok = NULL;
     unsigned char sig[512];
     char sigb[700];
-    if (!h || !c || hl == 0 || cl == 0)
-        goto out;
+    if (!h || !c || hl == 0 || cl == 0) goto out;
     size_t inlen = hl + 1 + cl;
     tok = malloc(inlen + 1 + sizeof sigb);
-    if (!tok)
-        goto out;
+    if (!tok) goto out;
     memcpy(tok, h, hl);
     tok[hl] = '.';
     memcpy(tok + hl + 1, c, cl);
@@ -526,17 +476,14 @@ out:
 char *cds_jws_sign(EVP_PKEY *key, int alg, const char *kid, const json_t *claims)
 {
     const char *name = cds_jws_alg_name(alg);
-    if (!name)
-        return NULL;
+    if (!name) return NULL;
     json_t *hdr = json_object();
-    if (!hdr)
-        return NULL;
+    if (!hdr) return NULL;
     char *tok = NULL;
     if (json_object_set_new(hdr, "alg", json_string(name)) != 0 ||
         json_object_set_new(hdr, "typ", json_string("JWT")) != 0)
         goto out;
-    if (kid && *kid && json_object_set_new(hdr, "kid", json_string(kid)) != 0)
-        goto out;
+    if (kid && *kid && json_object_set_new(hdr, "kid", json_string(kid)) != 0) goto out;
     tok = cds_jws_sign_with_header(key, alg, hdr, claims);
 out:
     json_decref(hdr);
@@ -550,15 +497,12 @@ out:
 static unsigned char *jwk_bytes(const json_t *jwk, const char *name, size_t maxlen, size_t *len)
 {
     const json_t *v = json_object_get(jwk, name);
-    if (!json_is_string(v))
-        return NULL;
+    if (!json_is_string(v)) return NULL;
     size_t sl = json_string_length(v);
-    if (sl == 0 || sl / 4 * 3 > maxlen + 3)
-        return NULL;
+    if (sl == 0 || sl / 4 * 3 > maxlen + 3) return NULL;
     size_t cap = sl / 4 * 3 + 3;
     unsigned char *b = OPENSSL_malloc(cap);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     if (cds_b64url_decode(json_string_value(v), sl, b, cap, len) != 0 || *len == 0 ||
         *len > maxlen) {
         OPENSSL_clear_free(b, cap);
@@ -573,8 +517,7 @@ static BIGNUM *jwk_bn(const json_t *jwk, const char *name, size_t maxlen, int se
 {
     size_t len = 0;
     unsigned char *b = jwk_bytes(jwk, name, maxlen, &len);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     BIGNUM *bn = secret ? BN_secure_new() : BN_new();
     if (bn && !BN_bin2bn(b, (int)len, bn)) {
         BN_clear_free(bn);
@@ -597,8 +540,7 @@ static EVP_PKEY *pkey_from_bld(const char *type, OSSL_PARAM_BLD *bld, int select
     OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
     if (params && ctx && EVP_PKEY_fromdata_init(ctx) == 1)
-        if (EVP_PKEY_fromdata(ctx, &pkey, selection, params) != 1)
-            pkey = NULL;
+        if (EVP_PKEY_fromdata(ctx, &pkey, selection, params) != 1) pkey = NULL;
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params); /* wipes the secure part, see jwk_bn */
     return pkey;
@@ -627,8 +569,7 @@ static EVP_PKEY *rsa_from_jwk(const json_t *jwk, int priv, const char **err)
     size_t count = priv ? 8 : 2;
     EVP_PKEY *pkey = NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    if (!bld)
-        goto out;
+    if (!bld) goto out;
     if (priv && json_object_get(jwk, "oth")) {
         *err = "multi-prime RSA keys not supported";
         goto out;
@@ -703,8 +644,7 @@ static EVP_PKEY *ec_from_jwk(const json_t *jwk, int priv, const char **err)
                 d = NULL;
             }
         }
-        if (db)
-            OPENSSL_clear_free(db, dl);
+        if (db) OPENSSL_clear_free(db, dl);
         if (!d || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) != 1) {
             *err = "EC JWK d missing or not 32 bytes";
             goto out;
@@ -745,8 +685,7 @@ static EVP_PKEY *okp_from_jwk(const json_t *jwk, int priv, const char **err)
             goto out;
         }
         pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, x, xl);
-        if (!pkey)
-            *err = "Ed25519 key rejected by OpenSSL";
+        if (!pkey) *err = "Ed25519 key rejected by OpenSSL";
         goto out;
     }
     d = jwk_bytes(jwk, "d", ED25519_BYTES, &dl);
@@ -771,16 +710,14 @@ static EVP_PKEY *okp_from_jwk(const json_t *jwk, int priv, const char **err)
     }
 out:
     OPENSSL_free(x);
-    if (d)
-        OPENSSL_clear_free(d, dl);
+    if (d) OPENSSL_clear_free(d, dl);
     return pkey;
 }
 
 static EVP_PKEY *jwk_import(const json_t *jwk, int priv, const char **err)
 {
     const char *dummy;
-    if (!err)
-        err = &dummy;
+    if (!err) err = &dummy;
     *err = NULL;
     if (!json_is_object(jwk)) {
         *err = "JWK is not a JSON object";
@@ -796,8 +733,7 @@ static EVP_PKEY *jwk_import(const json_t *jwk, int priv, const char **err)
     else
         *err = "JWK kty not RSA, EC or OKP";
     if (!k) {
-        if (!*err)
-            *err = "unusable JWK";
+        if (!*err) *err = "unusable JWK";
         ossl_forget();
     }
     return k;
@@ -819,23 +755,19 @@ EVP_PKEY *cds_jwk_private_to_pkey(const json_t *jwk, const char **err)
 static int set_bn(json_t *obj, const char *name, const BIGNUM *bn, int pad)
 {
     int n = pad > 0 ? pad : BN_num_bytes(bn);
-    if (n <= 0 || n > RSA_MAX_BYTES)
-        return -1;
+    if (n <= 0 || n > RSA_MAX_BYTES) return -1;
     unsigned char bin[RSA_MAX_BYTES];
     char txt[RSA_MAX_BYTES / 3 * 4 + 8];
-    if (BN_bn2binpad(bn, bin, n) != n)
-        return -1;
+    if (BN_bn2binpad(bn, bin, n) != n) return -1;
     size_t tl = cds_b64url_encode(bin, (size_t)n, txt, sizeof txt);
-    if (tl == 0)
-        return -1;
+    if (tl == 0) return -1;
     return json_object_set_new(obj, name, json_string(txt));
 }
 
 static int set_bn_param(json_t *obj, const char *name, EVP_PKEY *key, const char *param, int pad)
 {
     BIGNUM *bn = NULL;
-    if (EVP_PKEY_get_bn_param(key, param, &bn) != 1)
-        return -1;
+    if (EVP_PKEY_get_bn_param(key, param, &bn) != 1) return -1;
     int rc = set_bn(obj, name, bn, pad);
     BN_free(bn);
     return rc;
@@ -846,24 +778,18 @@ static json_t *jwk_public(EVP_PKEY *key, int *alg)
 {
     json_t *o = json_object();
     int rc = -1;
-    if (!o || !key)
-        goto out;
+    if (!o || !key) goto out;
     if (EVP_PKEY_is_a(key, "RSA")) {
         *alg = CDS_ALG_RS256;
         rc = json_object_set_new(o, "kty", json_string("RSA"));
-        if (rc == 0)
-            rc = set_bn_param(o, "n", key, OSSL_PKEY_PARAM_RSA_N, 0);
-        if (rc == 0)
-            rc = set_bn_param(o, "e", key, OSSL_PKEY_PARAM_RSA_E, 0);
+        if (rc == 0) rc = set_bn_param(o, "n", key, OSSL_PKEY_PARAM_RSA_N, 0);
+        if (rc == 0) rc = set_bn_param(o, "e", key, OSSL_PKEY_PARAM_RSA_E, 0);
     } else if (is_p256(key)) {
         *alg = CDS_ALG_ES256;
         rc = json_object_set_new(o, "kty", json_string("EC"));
-        if (rc == 0)
-            rc = json_object_set_new(o, "crv", json_string("P-256"));
-        if (rc == 0)
-            rc = set_bn_param(o, "x", key, OSSL_PKEY_PARAM_EC_PUB_X, P256_BYTES);
-        if (rc == 0)
-            rc = set_bn_param(o, "y", key, OSSL_PKEY_PARAM_EC_PUB_Y, P256_BYTES);
+        if (rc == 0) rc = json_object_set_new(o, "crv", json_string("P-256"));
+        if (rc == 0) rc = set_bn_param(o, "x", key, OSSL_PKEY_PARAM_EC_PUB_X, P256_BYTES);
+        if (rc == 0) rc = set_bn_param(o, "y", key, OSSL_PKEY_PARAM_EC_PUB_Y, P256_BYTES);
     } else if (EVP_PKEY_is_a(key, "ED25519")) {
         unsigned char x[ED25519_BYTES];
         char txt[64];
@@ -873,10 +799,8 @@ static json_t *jwk_public(EVP_PKEY *key, int *alg)
             cds_b64url_encode(x, xl, txt, sizeof txt) == 0)
             goto out;
         rc = json_object_set_new(o, "kty", json_string("OKP"));
-        if (rc == 0)
-            rc = json_object_set_new(o, "crv", json_string("Ed25519"));
-        if (rc == 0)
-            rc = json_object_set_new(o, "x", json_string(txt));
+        if (rc == 0) rc = json_object_set_new(o, "crv", json_string("Ed25519"));
+        if (rc == 0) rc = json_object_set_new(o, "x", json_string(txt));
     }
 out:
     if (rc != 0) {
@@ -891,14 +815,10 @@ json_t *cds_jwk_from_pkey(EVP_PKEY *key, const char *kid, int alg)
 {
     int fit = 0;
     json_t *o = jwk_public(key, &fit);
-    if (!o)
-        return NULL;
-    if (alg == 0)
-        alg = fit;
-    if (alg != fit || key_fits(key, alg) != CDS_JOSE_OK)
-        goto fail;
-    if (kid && *kid && json_object_set_new(o, "kid", json_string(kid)) != 0)
-        goto fail;
+    if (!o) return NULL;
+    if (alg == 0) alg = fit;
+    if (alg != fit || key_fits(key, alg) != CDS_JOSE_OK) goto fail;
+    if (kid && *kid && json_object_set_new(o, "kid", json_string(kid)) != 0) goto fail;
     if (json_object_set_new(o, "alg", json_string(cds_jws_alg_name(alg))) != 0 ||
         json_object_set_new(o, "use", json_string("sig")) != 0)
         goto fail;
@@ -912,14 +832,12 @@ int cds_jwk_thumbprint(EVP_PKEY *key, char *out, size_t cap)
 {
     int alg = 0;
     json_t *o = jwk_public(key, &alg);
-    if (!o)
-        return -1;
+    if (!o) return -1;
     /* Members sorted, no whitespace: exactly the RFC 7638 3.3 canonical
      * form, since every value is base64url or a fixed ASCII name. */
     char *txt = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
-    if (!txt)
-        return -1;
+    if (!txt) return -1;
     unsigned char md[32];
     size_t mdlen = 0;
     int ok = EVP_Q_digest(NULL, "SHA256", NULL, txt, strlen(txt), md, &mdlen) == 1 &&
@@ -946,28 +864,25 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 
 EVP_PKEY *cds_pkey_from_pem(const char *pem_or_path)
 {
-    if (!pem_or_path)
-        return NULL;
+    if (!pem_or_path) return NULL;
     const char *s = pem_or_path;
     while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
         s++;
-    BIO *b = strncmp(s, "-----BEGIN", 10) == 0 ? BIO_new_mem_buf(s, -1)
-                                               : BIO_new_file(pem_or_path, "r");
+    BIO *b =
+        strncmp(s, "-----BEGIN", 10) == 0 ? BIO_new_mem_buf(s, -1) : BIO_new_file(pem_or_path, "r");
     if (!b) {
         ossl_forget();
         return NULL;
     }
     EVP_PKEY *k = PEM_read_bio_PrivateKey_ex(b, NULL, no_passphrase, NULL, NULL, NULL);
     BIO_free(b);
-    if (!k)
-        ossl_forget();
+    if (!k) ossl_forget();
     return k;
 }
 
 char *cds_pkey_to_pem(EVP_PKEY *key)
 {
-    if (!key)
-        return NULL;
+    if (!key) return NULL;
     /* A secure-memory BIO is wiped when freed: the key text does not linger. */
     BIO *b = BIO_new(BIO_s_secmem());
     char *out = NULL;
@@ -982,8 +897,7 @@ char *cds_pkey_to_pem(EVP_PKEY *key)
             }
         }
     }
-    if (!out)
-        ossl_forget();
+    if (!out) ossl_forget();
     BIO_free(b);
     return out;
 }
@@ -1004,8 +918,7 @@ EVP_PKEY *cds_pkey_generate(int alg)
     default:
         return NULL;
     }
-    if (!k)
-        ossl_forget();
+    if (!k) ossl_forget();
     return k;
 }
 

@@ -10,9 +10,9 @@
 
 typedef struct cds_keyring cds_keyring;
 
-#define CDS_PDATA_MAX (1u << 20)   /* bytes of plaintext one sealed value may hold */
-#define CDS_PDATA_AAD_MAX 256     /* bytes of caller aad */
-#define CDS_KEYRING_MAX 16        /* keys in one ring */
+#define CDS_PDATA_MAX (1u << 20) /* bytes of plaintext one sealed value may hold */
+#define CDS_PDATA_AAD_MAX 256    /* bytes of caller aad */
+#define CDS_KEYRING_MAX 16       /* keys in one ring */
 
 /* spec: "kid1:BASE64KEY,kid2:BASE64KEY" (32-byte keys, standard padded
  * base64 as `openssl rand -base64 32` prints; kid [A-Za-z0-9_-]{1,32}; blanks
@@ -41,11 +41,11 @@ int cds_keyed_hash(const void *key, size_t keylen, const void *data, size_t n, c
  * themselves: one AES-256-GCM operation with a 32-byte key, a 12-byte IV and
  * a 16-byte tag; ct/pt hold n bytes. encrypt: 0 or -1. decrypt: 0, or -1
  * when the tag does not verify (nothing usable is left in pt then). */
-int cds_gcm_encrypt_raw(const unsigned char key[32], const unsigned char iv[12],
-                        const void *aad, size_t aadlen, const void *pt, size_t n,
-                        unsigned char *ct, unsigned char tag[16]);
-int cds_gcm_decrypt_raw(const unsigned char key[32], const unsigned char iv[12],
-                        const void *aad, size_t aadlen, const unsigned char *ct, size_t n,
+int cds_gcm_encrypt_raw(const unsigned char key[32], const unsigned char iv[12], const void *aad,
+                        size_t aadlen, const void *pt, size_t n, unsigned char *ct,
+                        unsigned char tag[16]);
+int cds_gcm_decrypt_raw(const unsigned char key[32], const unsigned char iv[12], const void *aad,
+                        size_t aadlen, const unsigned char *ct, size_t n,
                         const unsigned char tag[16], unsigned char *pt);
 
 #endif

@@ -3,6 +3,7 @@
  * configured certificate a self-signed development certificate (EC P-256,
  * SAN localhost and 127.0.0.1) is made once and kept in the dev cert dir. */
 #include "core/conn.h"
+#include "core/files.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -92,7 +93,7 @@ SSL_CTX *cds_tls_ctx_new(const cds_server_config *cfg)
         snprintf(key, sizeof key, "%s", cfg->tls_key);
     } else {
         const char *dir = cfg->dev_cert_dir ? cfg->dev_cert_dir : "var/tls";
-        mkdir(dir, 0700);
+        cds_mkdir_p(dir, 0700);
         snprintf(cert, sizeof cert, "%s/dev-cert.pem", dir);
         snprintf(key, sizeof key, "%s/dev-key.pem", dir);
         if (access(cert, R_OK) != 0 || access(key, R_OK) != 0) {

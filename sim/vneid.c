@@ -260,13 +260,14 @@ static void sim_defect(cds_req *r)
     size_t d = NDEFECTS;
     if (json_is_null(v)) d = VNEID_DEFECT_NONE;
     else if (json_is_string(v))
-        for (d = 0; d < NDEFECTS && strcmp(defect_names[d], json_string_value(v)) != 0; d++)
-            ;
+        for (d = 0; d < NDEFECTS; d++)
+            if (strcmp(defect_names[d], json_string_value(v)) == 0) break;
     if (d == NDEFECTS) {
         json_t *names = json_array();
-        for (size_t i = 1; i < NDEFECTS; i++) json_array_append_new(names, json_string(defect_names[i]));
-        cds_respond_json(r, 400, json_pack("{s:s,s:o}", "error", "unknown defect", "defects",
-                                           names));
+        for (size_t i = 1; i < NDEFECTS; i++)
+            json_array_append_new(names, json_string(defect_names[i]));
+        cds_respond_json(r, 400,
+                         json_pack("{s:s,s:o}", "error", "unknown defect", "defects", names));
         return;
     }
     vneid_state *st = vneid_of(r);

@@ -415,7 +415,8 @@ void vneid_token_endpoint(cds_req *r)
         snprintf(g.nonce, sizeof g.nonce, "%s", c->nonce);
         snprintf(g.scope, sizeof g.scope, "%s", c->scope);
         snprintf(c->access_token, sizeof c->access_token, "%s", g.access_token);
-        vneid_token t = {.client = g.client, .citizen = g.citizen, .expires = now + VNEID_TOKEN_TTL};
+        vneid_token t = {.client = g.client, .citizen = g.citizen,
+                         .expires = now + VNEID_TOKEN_TTL};
         snprintf(t.token, sizeof t.token, "%s", g.access_token);
         vneid_store_add_token(&st->store, &t, now);
         g.userinfo_only = st->userinfo_only;

@@ -111,7 +111,7 @@ check_eq "cds migrate again" "$?" 0
 st=$(CDS_DATABASE_URL=$db2 "$CDS_BUILD_DIR/cds" migrate --status 1 2>&1)
 check "migrate status lists 0001" grep -q '0001_core.sql' <<<"$st"
 v=$(psql -At "$db2" -c 'SELECT count(*) FROM schema_migrations')
-check_eq "one migration recorded" "$v" 1
+check_eq "every migration recorded once" "$v" "$(ls "$CDS_SOURCE_DIR"/db/migrations/*.sql | wc -l)"
 "$CDS_BUILD_DIR/cds" migrate --database-url 'postgresql:///nope?host=/nonexistent' >/dev/null 2>&1
 check_eq "migrate without a database fails" "$?" 1
 

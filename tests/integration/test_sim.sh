@@ -8,7 +8,7 @@ source "$CDS_SOURCE_DIR/tests/lib/harness.sh"
 
 port=$(th_free_port)
 out=$CDS_BUILD_DIR/Testing/sim_$$.out
-CDS_SIM_SINK_PORT=$port CDS_DEV_CERT_DIR="$CDS_BUILD_DIR/Testing" \
+CDS_SIM_ONLY=sink CDS_SIM_SINK_PORT=$port CDS_DEV_CERT_DIR="$CDS_BUILD_DIR/Testing" \
     "$CDS_BUILD_DIR/cds-sim" >"$out" 2>&1 &
 pid=$!
 th_pids+=("$pid")

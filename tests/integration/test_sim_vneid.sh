@@ -402,5 +402,5 @@ kill -TERM "$pid"
 st=0
 wait "$pid" || st=$?
 check_eq "sim stops cleanly" "$st" 0
-rm -rf "$tmp"
+[[ $th_fail -eq 0 ]] && rm -rf "$tmp" # kept with the sim log on failure
 th_done

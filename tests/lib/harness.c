@@ -79,18 +79,24 @@ int th_db_exec(const char *conninfo, const char *sql)
     return rc;
 }
 
+/* A port below the kernel's ephemeral range (32768 and up by default), so
+ * that no outgoing connection of a parallel test takes it between now and
+ * the server binding it, that could be bound a moment ago. */
 int th_free_port(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0) {
-        perror("harness: free port");
-        exit(2);
+    static unsigned seed;
+    if (!seed) seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = 10000 + (int)(rand_r(&seed) % 22000);
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+        if (s >= 0) close(s);
+        if (ok) return port;
     }
-    close(s);
-    return ntohs(a.sin_port);
+    fprintf(stderr, "harness: no free port\n");
+    exit(2);
 }
 
 static size_t collect(char *p, size_t sz, size_t n, void *ud)
@@ -255,6 +261,7 @@ int th_server_start(th_proc *p, const char *conninfo, const char *const *env)
         setenv("CDS_TLS_PORT", buf, 1);
         setenv("CDS_THREADS", "2", 0);
         setenv("CDS_DEV_CERT_DIR", CDS_BUILD_DIR "/Testing", 0);
+        setenv("CDS_DEV_KEYS_DIR", CDS_BUILD_DIR "/Testing/keys", 0);
         if (conninfo) setenv("CDS_DATABASE_URL", conninfo, 1);
         else unsetenv("CDS_DATABASE_URL");
         for (size_t i = 0; env && env[i]; i++) putenv((char *)env[i]);

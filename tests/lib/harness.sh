@@ -28,10 +28,12 @@ th_done() {
     [[ $th_fail -eq 0 && $th_pass -gt 0 ]]
 }
 
+# A port below the kernel's ephemeral range (so no outgoing connection takes
+# it meanwhile) that nothing listens on.
 th_free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + (RANDOM * 32768 + RANDOM) % 22000))
         if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
             echo "$p"
             return
@@ -56,7 +58,7 @@ th_serve() {
     tls=$(th_free_port)
     log=$CDS_BUILD_DIR/Testing/${name}_$$.log
     mkdir -p "$CDS_BUILD_DIR/Testing"
-    env CDS_PORT="$port" CDS_TLS_PORT="$tls" CDS_THREADS=2 \
+    env CDS_PORT="$port" CDS_TLS_PORT="$tls" CDS_THREADS=2 CDS_DEV_KEYS_DIR="$CDS_BUILD_DIR/Testing/keys" \
         CDS_DEV_CERT_DIR="$CDS_BUILD_DIR/Testing" "$@" \
         "$CDS_BUILD_DIR/cds" serve >"$log" 2>&1 &
     local pid=$!

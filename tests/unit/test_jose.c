@@ -29,47 +29,45 @@
 #define ALL_ALGS (CDS_ALG_RS256 | CDS_ALG_ES256 | CDS_ALG_EDDSA)
 
 /* ---- RFC 7515 A.2 (RS256) ---- */
-static const char a2_jwk[] =
-    "{\"kty\":\"RSA\","
-    "\"n\":\"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx"
-    "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs"
-    "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH"
-    "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV"
-    "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8"
-    "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ\","
-    "\"e\":\"AQAB\","
-    "\"d\":\"Eq5xpGnNCivDflJsRQBXHx1hdR1k6Ulwe2JZD50LpXyWPEAeP88vLNO97I"
-    "jlA7_GQ5sLKMgvfTeXZx9SE-7YwVol2NXOoAJe46sui395IW_GO-pWJ1O0"
-    "BkTGoVEn2bKVRUCgu-GjBVaYLU6f3l9kJfFNS3E0QbVdxzubSu3Mkqzjkn"
-    "439X0M_V51gfpRLI9JYanrC4D4qAdGcopV_0ZHHzQlBjudU2QvXt4ehNYT"
-    "CBr6XCLQUShb1juUO1ZdiYoFaFQT5Tw8bGUl_x_jTj3ccPDVZFD9pIuhLh"
-    "BOneufuBiB4cS98l2SR_RQyGWSeWjnczT0QU91p1DhOVRuOopznQ\","
-    "\"p\":\"4BzEEOtIpmVdVEZNCqS7baC4crd0pqnRH_5IB3jw3bcxGn6QLvnEtfdUdi"
-    "YrqBdss1l58BQ3KhooKeQTa9AB0Hw_Py5PJdTJNPY8cQn7ouZ2KKDcmnPG"
-    "BY5t7yLc1QlQ5xHdwW1VhvKn-nXqhJTBgIPgtldC-KDV5z-y2XDwGUc\","
-    "\"q\":\"uQPEfgmVtjL0Uyyx88GZFF1fOunH3-7cepKmtH4pxhtCoHqpWmT8YAmZxa"
-    "ewHgHAjLYsp1ZSe7zFYHj7C6ul7TjeLQeZD_YwD66t62wDmpe_HlB-TnBA"
-    "-njbglfIsRLtXlnDzQkv5dTltRJ11BKBBypeeF6689rjcJIDEz9RWdc\","
-    "\"dp\":\"BwKfV3Akq5_MFZDFZCnW-wzl-CCo83WoZvnLQwCTeDv8uzluRSnm71I3Q"
-    "CLdhrqE2e9YkxvuxdBfpT_PI7Yz-FOKnu1R6HsJeDCjn12Sk3vmAktV2zb"
-    "34MCdy7cpdTh_YVr7tss2u6vneTwrA86rZtu5Mbr1C1XsmvkxHQAdYo0\","
-    "\"dq\":\"h_96-mK1R_7glhsum81dZxjTnYynPbZpHziZjeeHcXYsXaaMwkOlODsWa"
-    "7I9xXDoRwbKgB719rrmI2oKr6N3Do9U0ajaHF-NKJnwgjMd2w9cjz3_-ky"
-    "NlxAr2v4IKhGNpmM5iIgOS1VZnOZ68m6_pbLBSp3nssTdlqvd0tIiTHU\","
-    "\"qi\":\"IYd7DHOhrWvxkwPQsRM2tOgrjbcrfvtQJipd-DlcxyVuuM9sQLdgjVk2o"
-    "y26F0EmpScGLq2MowX7fhd_QJQ3ydy5cY7YIBi87w93IKLEdfnbJtoOPLU"
-    "W0ITrJReOgo1cq9SbsxYawBgfp_gh6A5603k2-ZQwVK0JKSHuLFkuQ3U\"}";
+static const char a2_jwk[] = "{\"kty\":\"RSA\","
+                             "\"n\":\"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx"
+                             "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs"
+                             "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH"
+                             "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV"
+                             "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8"
+                             "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ\","
+                             "\"e\":\"AQAB\","
+                             "\"d\":\"Eq5xpGnNCivDflJsRQBXHx1hdR1k6Ulwe2JZD50LpXyWPEAeP88vLNO97I"
+                             "jlA7_GQ5sLKMgvfTeXZx9SE-7YwVol2NXOoAJe46sui395IW_GO-pWJ1O0"
+                             "BkTGoVEn2bKVRUCgu-GjBVaYLU6f3l9kJfFNS3E0QbVdxzubSu3Mkqzjkn"
+                             "439X0M_V51gfpRLI9JYanrC4D4qAdGcopV_0ZHHzQlBjudU2QvXt4ehNYT"
+                             "CBr6XCLQUShb1juUO1ZdiYoFaFQT5Tw8bGUl_x_jTj3ccPDVZFD9pIuhLh"
+                             "BOneufuBiB4cS98l2SR_RQyGWSeWjnczT0QU91p1DhOVRuOopznQ\","
+                             "\"p\":\"4BzEEOtIpmVdVEZNCqS7baC4crd0pqnRH_5IB3jw3bcxGn6QLvnEtfdUdi"
+                             "YrqBdss1l58BQ3KhooKeQTa9AB0Hw_Py5PJdTJNPY8cQn7ouZ2KKDcmnPG"
+                             "BY5t7yLc1QlQ5xHdwW1VhvKn-nXqhJTBgIPgtldC-KDV5z-y2XDwGUc\","
+                             "\"q\":\"uQPEfgmVtjL0Uyyx88GZFF1fOunH3-7cepKmtH4pxhtCoHqpWmT8YAmZxa"
+                             "ewHgHAjLYsp1ZSe7zFYHj7C6ul7TjeLQeZD_YwD66t62wDmpe_HlB-TnBA"
+                             "-njbglfIsRLtXlnDzQkv5dTltRJ11BKBBypeeF6689rjcJIDEz9RWdc\","
+                             "\"dp\":\"BwKfV3Akq5_MFZDFZCnW-wzl-CCo83WoZvnLQwCTeDv8uzluRSnm71I3Q"
+                             "CLdhrqE2e9YkxvuxdBfpT_PI7Yz-FOKnu1R6HsJeDCjn12Sk3vmAktV2zb"
+                             "34MCdy7cpdTh_YVr7tss2u6vneTwrA86rZtu5Mbr1C1XsmvkxHQAdYo0\","
+                             "\"dq\":\"h_96-mK1R_7glhsum81dZxjTnYynPbZpHziZjeeHcXYsXaaMwkOlODsWa"
+                             "7I9xXDoRwbKgB719rrmI2oKr6N3Do9U0ajaHF-NKJnwgjMd2w9cjz3_-ky"
+                             "NlxAr2v4IKhGNpmM5iIgOS1VZnOZ68m6_pbLBSp3nssTdlqvd0tIiTHU\","
+                             "\"qi\":\"IYd7DHOhrWvxkwPQsRM2tOgrjbcrfvtQJipd-DlcxyVuuM9sQLdgjVk2o"
+                             "y26F0EmpScGLq2MowX7fhd_QJQ3ydy5cY7YIBi87w93IKLEdfnbJtoOPLU"
+                             "W0ITrJReOgo1cq9SbsxYawBgfp_gh6A5603k2-ZQwVK0JKSHuLFkuQ3U\"}";
 /* {"alg":"RS256"} . {"iss":"joe",\r\n "exp":1300819380,\r\n "http://example.com/is_root":true} */
-static const char a2_input[] =
-    "eyJhbGciOiJSUzI1NiJ9"
-    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
-static const char a2_sig[] =
-    "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7"
-    "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4"
-    "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K"
-    "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv"
-    "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB"
-    "p0igcN_IoypGlUPQGe77Rw";
+static const char a2_input[] = "eyJhbGciOiJSUzI1NiJ9"
+                               ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcG"
+                               "xlLmNvbS9pc19yb290Ijp0cnVlfQ";
+static const char a2_sig[] = "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7"
+                             "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4"
+                             "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K"
+                             "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv"
+                             "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB"
+                             "p0igcN_IoypGlUPQGe77Rw";
 
 /* ---- RFC 7515 A.3 (ES256) ---- */
 static const char a3_x[] = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
@@ -77,7 +75,8 @@ static const char a3_y[] = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
 static const char a3_d[] = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI";
 static const char a3_token[] =
     "eyJhbGciOiJFUzI1NiJ9"
-    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
+    "Q"
     ".DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
 
 /* ---- RFC 8037 A.1-A.5 (Ed25519) ---- */
@@ -91,7 +90,10 @@ static const char ed_sig[] =
 
 /* ---- RFC 7638 3.1 ---- */
 static const char t7638_n[] =
-    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
+    "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_"
+    "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+    "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
 static const char t7638_thumb[] = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
 
 /* ---- helpers ---- */
@@ -100,8 +102,7 @@ static json_t *js(const char *text)
 {
     json_error_t e;
     json_t *j = json_loads(text, 0, &e);
-    if (!j)
-        fprintf(stderr, "bad test JSON: %s\n", e.text);
+    if (!j) fprintf(stderr, "bad test JSON: %s\n", e.text);
     return j;
 }
 
@@ -109,8 +110,7 @@ static char *b64(const void *p, size_t n)
 {
     size_t cap = n / 3 * 4 + 5;
     char *s = malloc(cap);
-    if (s)
-        cds_b64url_encode(p, n, s, cap);
+    if (s) cds_b64url_encode(p, n, s, cap);
     return s;
 }
 
@@ -149,8 +149,7 @@ static int check_token(const char *tok, EVP_PKEY *key, int allowed)
     cds_jwt jwt;
     const char *err = NULL;
     int rc = cds_jwt_parse(tok, strlen(tok), &jwt, &err);
-    if (rc == CDS_JOSE_OK)
-        rc = cds_jws_verify(&jwt, key, allowed);
+    if (rc == CDS_JOSE_OK) rc = cds_jws_verify(&jwt, key, allowed);
     cds_jwt_free(&jwt);
     return rc;
 }
@@ -221,17 +220,17 @@ static void test_rfc7515_a2(void)
     /* Deterministic PKCS#1 v1.5: exactly the RFC's signature. */
     unsigned char sig[512];
     size_t sl = 0;
-    CHECK_INT(cds_jws_sign_raw(priv, CDS_ALG_RS256, a2_input, strlen(a2_input), sig, sizeof sig,
-                               &sl),
-              CDS_JOSE_OK);
+    CHECK_INT(
+        cds_jws_sign_raw(priv, CDS_ALG_RS256, a2_input, strlen(a2_input), sig, sizeof sig, &sl),
+        CDS_JOSE_OK);
     CHECK_INT(sl, 256);
     char *s = b64(sig, sl);
     CHECK_STR(s, a2_sig);
     free(s);
 
     /* The RFC's token verifies with the public half only (n, e). */
-    json_t *pubjwk = json_pack("{s:s,s:O,s:O}", "kty", "RSA", "n", json_object_get(jwk, "n"),
-                               "e", json_object_get(jwk, "e"));
+    json_t *pubjwk = json_pack("{s:s,s:O,s:O}", "kty", "RSA", "n", json_object_get(jwk, "n"), "e",
+                               json_object_get(jwk, "e"));
     EVP_PKEY *pub = cds_jwk_to_pkey(pubjwk, &err);
     CHECK(pub != NULL);
     char tok[1024];
@@ -312,14 +311,15 @@ static void test_rfc7515_a3(void)
 static void test_rfc8037(void)
 {
     const char *err = NULL;
-    json_t *jwk = json_pack("{s:s,s:s,s:s,s:s}", "kty", "OKP", "crv", "Ed25519", "d", ed_d, "x", ed_x);
+    json_t *jwk =
+        json_pack("{s:s,s:s,s:s,s:s}", "kty", "OKP", "crv", "Ed25519", "d", ed_d, "x", ed_x);
     EVP_PKEY *priv = cds_jwk_private_to_pkey(jwk, &err);
     CHECK(priv != NULL);
     unsigned char sig[64];
     size_t sl = 0;
-    CHECK_INT(cds_jws_sign_raw(priv, CDS_ALG_EDDSA, ed_input, strlen(ed_input), sig, sizeof sig,
-                               &sl),
-              CDS_JOSE_OK);
+    CHECK_INT(
+        cds_jws_sign_raw(priv, CDS_ALG_EDDSA, ed_input, strlen(ed_input), sig, sizeof sig, &sl),
+        CDS_JOSE_OK);
     CHECK_INT(sl, 64);
     char *s = b64(sig, sl);
     CHECK_STR(s, ed_sig);
@@ -371,8 +371,8 @@ static void test_rfc8037(void)
 static void test_rfc7638(void)
 {
     const char *err = NULL;
-    json_t *jwk = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kty", "RSA", "n", t7638_n, "e", "AQAB",
-                            "alg", "RS256", "kid", "2011-04-29");
+    json_t *jwk = json_pack("{s:s,s:s,s:s,s:s,s:s}", "kty", "RSA", "n", t7638_n, "e", "AQAB", "alg",
+                            "RS256", "kid", "2011-04-29");
     EVP_PKEY *k = cds_jwk_to_pkey(jwk, &err);
     CHECK(k != NULL);
     char th[44];
@@ -467,7 +467,9 @@ static void test_attacks(void)
         cds_jwt_free(&jwt);
 
         /* Another key of the same type. */
-        EVP_PKEY *other = cds_pkey_generate(i == 0 ? CDS_ALG_RS256 : i == 1 ? CDS_ALG_ES256 : CDS_ALG_EDDSA);
+        EVP_PKEY *other = cds_pkey_generate(i == 0   ? CDS_ALG_RS256
+                                            : i == 1 ? CDS_ALG_ES256
+                                                     : CDS_ALG_EDDSA);
         CHECK_INT(check_token(toks[i], other, ALL_ALGS), CDS_JOSE_ESIG);
         EVP_PKEY_free(other);
     }
@@ -508,8 +510,8 @@ static void test_attacks(void)
         size_t inlen = strlen(t) - 1;
         unsigned char mac[32];
         size_t ml = 0;
-        CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, pem, (size_t)pl,
-                        (unsigned char *)t, inlen, mac, sizeof mac, &ml) != NULL);
+        CHECK(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, pem, (size_t)pl, (unsigned char *)t,
+                        inlen, mac, sizeof mac, &ml) != NULL);
         char *m = b64(mac, ml);
         char *forged = swap_segment(t, 2, m);
         CHECK_INT(cds_jwt_parse(forged, strlen(forged), &jwt, &err), CDS_JOSE_OK);
@@ -716,8 +718,7 @@ static void test_malformed(void)
         t = mk_token(bad_hdrs[i], claims, sig, sizeof sig);
         int rc = parse_rc(t, strlen(t));
         CHECK_INT(rc, CDS_JOSE_EMALFORMED);
-        if (rc != CDS_JOSE_EMALFORMED)
-            fprintf(stderr, "  header accepted: %s\n", bad_hdrs[i]);
+        if (rc != CDS_JOSE_EMALFORMED) fprintf(stderr, "  header accepted: %s\n", bad_hdrs[i]);
         free(t);
     }
     const char *bad_claims[] = {"[]", "null", "\"sub\"", "{\"sub\":\"a\",\"sub\":\"b\"}", "{", "1"};
@@ -757,7 +758,7 @@ static void test_malformed(void)
         size_t fixed = strlen(hb) + strlen(sb) + 2;
         /* claims {"p":"xxx..."} chosen so that the payload segment fills the rest */
         size_t room = CDS_JWT_MAX - fixed; /* base64url chars available */
-        size_t raw = room / 4 * 3;           /* bytes that encode to exactly room chars */
+        size_t raw = room / 4 * 3;         /* bytes that encode to exactly room chars */
         CHECK(room % 4 == 0);
         char *cl = malloc(raw + 1);
         memset(cl, 'x', raw);
