@@ -289,7 +289,13 @@ void cds_h2_send(cds_req *r)
     nva[n++] = NV(":status", status);
     nva[n++] = NV("date", cds_thread_date(c->t));
     nva[n++] = NV("content-length", clen);
-    for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) nva[n++] = NV(h->name, h->value);
+    for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) {
+        nva[n] = NV(h->name, h->value);
+        /* A value unique to each answer would churn the HPACK dynamic table
+         * (and cost both ends a lookup chain walk per response): keep it out. */
+        if (strcmp(h->name, "x-request-id") == 0) nva[n].flags = NGHTTP2_NV_FLAG_NO_INDEX;
+        n++;
+    }
 #undef NV
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
     int has_body = r->resp_len > 0 && !r->head_only;

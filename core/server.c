@@ -414,8 +414,10 @@ int cds_server_run(const cds_server_config *cfg)
             listener_ctx *lc = &s.lctx[ti * nl + li];
             lc->t = t;
             lc->ls = &cfg->listen[li];
+            /* Backlog 0: the socket already listens (4096); -1 would make
+             * libevent call listen() again with its default of 128. */
             t->listeners[li] = evconnlistener_new(t->w.base, accept_conn, lc,
-                                                  LEV_OPT_CLOSE_ON_FREE, -1, fd);
+                                                  LEV_OPT_CLOSE_ON_FREE, 0, fd);
             s.fds[ti * nl + li] = -1; /* owned by the listener now */
         }
     }
