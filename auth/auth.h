@@ -47,6 +47,12 @@ const cds_principal *cds_auth_citizen(cds_req *r);
  * `identification_level_insufficient` and returns 0. */
 int cds_auth_require_level(cds_req *r, const cds_principal *p, int level);
 
+/* The citizen's profile as GET /v1/me answers it, for another module (form
+ * prefill). cont gets NULL when it could not be read (the answer is then
+ * already given). The JSON belongs to the caller. The caller's request user
+ * state must be arena memory (no free function): it is kept across the call. */
+void cds_auth_profile(cds_req *r, const cds_principal *p, void (*cont)(cds_req *r, json_t *profile));
+
 /* Sealing and hashing of personal data with the configured keys. */
 char *cds_auth_seal(const char *plain, const char *aad);          /* malloc */
 char *cds_auth_open(const char *sealed, const char *aad);         /* malloc, NULL if not genuine */

@@ -50,7 +50,9 @@ json_t *cds_me_profile_json(PGresult *res, int row)
     put_opened(o, "phone", res, row, 6, "citizen.phone");
     put_opened(o, "contact_phone", res, row, 7, "citizen.contact_phone");
     json_object_set_new(o, "email", text_or_null(res, row, 8));
-    json_object_set_new(o, "identification_level", json_integer(PQgetvalue(res, row, 9)[0] - '0'));
+    json_object_set_new(o, "identification_level",
+                        PQgetisnull(res, row, 9) ? json_null()
+                                                 : json_integer(PQgetvalue(res, row, 9)[0] - '0'));
     json_object_set_new(o, "notification_preferences",
                         json_pack("{s:b,s:b}", "sms", PQgetvalue(res, row, 10)[0] == 't', "push",
                                   PQgetvalue(res, row, 11)[0] == 't'));
@@ -71,6 +73,43 @@ static void on_profile(cds_req *r, PGresult *res)
     }
     cds_resp_header(r, "cache-control", "no-store");
     cds_respond_json(r, 200, cds_me_profile_json(res, 0));
+}
+
+typedef struct profile_ctx {
+    void (*cont)(cds_req *r, json_t *profile);
+    void *saved_user; /* the caller's request state, given back before cont */
+} profile_ctx;
+
+static void on_profile_for(cds_req *r, PGresult *res)
+{
+    profile_ctx *c = cds_req_user(r);
+    cds_req_set_user(r, c->saved_user, NULL);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_failed(r, res);
+        c->cont(r, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cds_problem(r, 404, "citizen_not_found", "Không tìm thấy thông tin công dân.");
+        c->cont(r, NULL);
+        return;
+    }
+    c->cont(r, cds_me_profile_json(res, 0));
+}
+
+void cds_auth_profile(cds_req *r, const cds_principal *p, void (*cont)(cds_req *r, json_t *profile))
+{
+    /* The request's user slot carries our state through the query; the
+     * caller's (arena-owned) state is put back before cont runs. */
+    profile_ctx *c = cds_req_alloc(r, sizeof *c);
+    c->cont = cont;
+    c->saved_user = cds_req_user(r);
+    cds_req_set_user(r, c, NULL);
+    const char *params[] = {p->citizen_id};
+    if (cds_req_db(r, st_me_get, 1, params, on_profile_for) != 0) {
+        cds_req_set_user(r, c->saved_user, NULL);
+        cont(r, NULL);
+    }
 }
 
 void cds_me_get(cds_req *r)

@@ -1,0 +1,48 @@
+/* Dossiers (hồ sơ): the procedure catalog, filing with attachments, the
+ * step timeline driven by the city's TTHC system, and the public lookup.
+ * The handlers below are listed in api/routes.c. */
+#ifndef CDS_DOSSIERS_H
+#define CDS_DOSSIERS_H
+#include "core/http.h"
+#include "core/options.h"
+
+typedef struct cds_dossiers_config {
+    const char *storage_dir;     /* attachment files */
+    const char *lookup_key;      /* base64 32 bytes: derives each dossier's lookup secret */
+    const char *public_base_url; /* base of the public lookup links */
+    const char *partner_clients; /* "client:secret[,...]" of the TTHC system(s) */
+    int partner_window_s;        /* replay window of signed partner calls */
+    int lookup_burst, lookup_per_minute; /* per client address */
+    const char *keys_dir;        /* development keys (shared with auth) */
+    int workers;                 /* file I/O worker threads */
+} cds_dossiers_config;
+
+void cds_dossiers_config_defaults(cds_dossiers_config *c);
+size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap);
+int cds_dossiers_init(const cds_dossiers_config *c);
+void cds_dossiers_shutdown(void);
+
+/* catalog.c */
+void cds_procedures_list(cds_req *r);
+void cds_procedure_get(cds_req *r);
+void cds_procedure_form(cds_req *r);
+void cds_partner_procedure_put(cds_req *r);
+/* attachments.c */
+void cds_attachment_upload(cds_req *r);
+void cds_attachment_download(cds_req *r);
+/* filing.c, timeline.c */
+void cds_dossier_file(cds_req *r);
+void cds_dossiers_list(cds_req *r);
+void cds_dossier_get(cds_req *r);
+void cds_dossier_cancel(cds_req *r);
+void cds_dossier_supplement(cds_req *r);
+/* partner.c */
+void cds_partner_step(cds_req *r);
+void cds_partner_import(cds_req *r);
+void cds_partner_overdue(cds_req *r);
+/* lookup.c */
+void cds_lookup_json(cds_req *r);
+void cds_lookup_page(cds_req *r);
+void cds_dossier_lookup_qr(cds_req *r);
+
+#endif

@@ -1,0 +1,46 @@
+/* Shared by the files of dossiers/ only. Each file registers its own
+ * prepared statements from its *_init function, called by cds_dossiers_init. */
+#ifndef CDS_DOSSIERS_INTERNAL_H
+#define CDS_DOSSIERS_INTERNAL_H
+#include "dossiers/dossiers.h"
+
+#include <jansson.h>
+
+extern cds_dossiers_config g_dossiers;
+
+int cds_catalog_init(void);
+int cds_attachments_init(void);
+int cds_lookup_init(void);
+void cds_lookup_shutdown(void);
+int cds_filing_init(void);
+int cds_partner_init(void);
+void cds_partner_shutdown(void);
+
+/* secret.c: a dossier's lookup secret, derived (HMAC with the lookup key)
+ * from its id, so it is never stored; 10 characters of an unambiguous
+ * alphabet (no 0/O, 1/I/L). */
+#define CDS_LOOKUP_SECRET_LEN 10
+int cds_secret_init(void);
+void cds_lookup_secret(const char *dossier_id, char out[CDS_LOOKUP_SECRET_LEN + 1]);
+/* hex SHA-256 of a secret, as stored in dossiers.lookup_hash. */
+void cds_lookup_secret_hash(const char *secret, char out[65]);
+/* "<public_base_url>/lookup/<code>?s=<secret>" (arena). */
+char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
+
+/* form.c: the procedure's form schema:
+ *   {"fields":[{"name","label","type":"string|text|integer|number|boolean|date|enum|personal_id|phone",
+ *               "required":bool,"max_length":n,"min":n,"max":n,"options":[...],
+ *               "prefill":"full_name|personal_id|birth_date|gender|address|phone|email"}]}
+ * Validates submitted values: unknown fields, missing required ones, wrong
+ * types, over-long strings. On failure returns -1 with the field's name and
+ * a Vietnamese message. */
+int cds_form_validate(const json_t *schema, const json_t *values, char *field, size_t field_cap,
+                      char *msg, size_t msg_cap);
+/* {"field": value} prefilled from a profile (GET /v1/me's JSON). */
+json_t *cds_form_prefill(const json_t *schema, const json_t *profile);
+
+/* partner_auth.c: the signed-request check of partner routes. Answers 401
+ * itself and returns NULL on failure; else the client id (arena). */
+const char *cds_partner_auth(cds_req *r);
+
+#endif
