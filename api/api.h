@@ -4,11 +4,13 @@
 #ifndef CDS_API_H
 #define CDS_API_H
 #include "auth/auth.h"
+#include "dossiers/dossiers.h"
 #include "core/http.h"
 #include <stddef.h>
 
 typedef struct cds_api_config {
     cds_auth_config auth;
+    cds_dossiers_config dossiers;
     const char *db_conninfo;
 } cds_api_config;
 

@@ -4,7 +4,8 @@
 #include "api/api.h"
 #include "api/ops.h"
 
-#define SMALL (16 * 1024) /* bodies of login, profile and device calls */
+#define SMALL (16 * 1024) /* bodies of login, profile, device and step calls */
+#define FORM (256 * 1024) /* a dossier's form values */
 
 static const cds_route routes[] = {
     {"GET", "/healthz", cds_ops_healthz, 0},
@@ -19,6 +20,14 @@ static const cds_route routes[] = {
     {"PATCH", "/v1/me", cds_me_patch, SMALL},
     {"POST", "/v1/me/devices", cds_me_device_add, SMALL},
     {"DELETE", "/v1/me/devices/{id}", cds_me_device_remove, 0},
+    {"POST", "/v1/dossiers", cds_dossier_file, FORM},
+    {"GET", "/v1/dossiers", cds_dossiers_list, 0},
+    {"GET", "/v1/dossiers/{id}", cds_dossier_get, 0},
+    {"POST", "/v1/dossiers/{id}/cancel", cds_dossier_cancel, SMALL},
+    {"POST", "/v1/dossiers/{id}/supplements", cds_dossier_supplement, SMALL},
+    {"POST", "/v1/partner/dossiers", cds_partner_import, SMALL},
+    {"POST", "/v1/partner/dossiers/{code}/steps", cds_partner_step, SMALL},
+    {"GET", "/v1/partner/dossiers/overdue", cds_partner_overdue, 0},
 };
 
 const cds_route *cds_api_routes(size_t *n)
@@ -30,21 +39,27 @@ const cds_route *cds_api_routes(size_t *n)
 void cds_api_config_defaults(cds_api_config *c)
 {
     cds_auth_config_defaults(&c->auth);
+    cds_dossiers_config_defaults(&c->dossiers);
     c->db_conninfo = NULL;
 }
 
 size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
 {
-    return cds_auth_options(&c->auth, out, cap);
+    size_t n = cds_auth_options(&c->auth, out, cap);
+    return n + cds_dossiers_options(&c->dossiers, out + n, cap - n);
 }
 
 int cds_api_init(const cds_api_config *c)
 {
     if (cds_ops_init() != 0) return -1;
-    return cds_auth_init(&c->auth, c->db_conninfo);
+    if (cds_auth_init(&c->auth, c->db_conninfo) != 0) return -1;
+    cds_dossiers_config d = c->dossiers;
+    d.keys_dir = c->auth.keys_dir; /* one development keys directory */
+    return cds_dossiers_init(&d);
 }
 
 void cds_api_shutdown(void)
 {
+    cds_dossiers_shutdown();
     cds_auth_shutdown();
 }

@@ -4,7 +4,7 @@
  * (development), keys are made once in keys_dir and reused, like the
  * development TLS certificate; a warning says so. */
 #include "auth/internal.h"
-#include "core/files.h"
+#include "core/devkeys.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -69,76 +69,9 @@ size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
     return n;
 }
 
-/* A key file's text without trailing white space. */
-static char *slurp(const char *path)
-{
-    size_t n;
-    char *buf = cds_read_file(path, 65536, &n);
-    while (buf && n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = 0;
-    return buf;
-}
-
-static int write_secret(const char *path, const char *text)
-{
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    fchmod(fileno(f), 0600);
-    int ok = fputs(text, f) >= 0;
-    if (fclose(f) != 0 || !ok) {
-        unlink(tmp);
-        return -1;
-    }
-    /* link() fails if another process made the key first: then use theirs. */
-    if (link(tmp, path) != 0 && errno != EEXIST) {
-        unlink(tmp);
-        return -1;
-    }
-    unlink(tmp);
-    return 0;
-}
-
-static char *random_b64(size_t n)
-{
-    unsigned char raw[64];
-    char *out = malloc(128);
-    if (!out || n > sizeof raw || RAND_bytes(raw, (int)n) != 1) {
-        free(out);
-        return NULL;
-    }
-    EVP_EncodeBlock((unsigned char *)out, raw, (int)n);
-    OPENSSL_cleanse(raw, sizeof raw);
-    return out;
-}
-
-/* The development secret at keys_dir/name: made once, then reused. */
 static char *dev_secret(const char *name, int is_pem)
 {
-    char path[512];
-    if (cds_mkdir_p(g_auth.keys_dir, 0700) != 0) {
-        cds_log(CDS_LOG_ERROR, "auth_keys", "cannot create %s: %s", g_auth.keys_dir, strerror(errno));
-        return NULL;
-    }
-    snprintf(path, sizeof path, "%s/%s", g_auth.keys_dir, name);
-    char *s = slurp(path);
-    if (s) return s;
-    char *fresh = NULL;
-    if (is_pem) {
-        EVP_PKEY *k = cds_pkey_generate(CDS_ALG_ES256);
-        fresh = k ? cds_pkey_to_pem(k) : NULL;
-        EVP_PKEY_free(k);
-    } else {
-        fresh = random_b64(32);
-    }
-    if (!fresh || write_secret(path, fresh) != 0) {
-        cds_log(CDS_LOG_ERROR, "auth_keys", "cannot write development key %s: %s", path, strerror(errno));
-        free(fresh);
-        return NULL;
-    }
-    free(fresh);
-    cds_log(CDS_LOG_WARN, "auth_keys", "made development key %s (configure real keys in production)", path);
-    return slurp(path);
+    return cds_secret_or_dev(NULL, g_auth.keys_dir, name, is_pem);
 }
 
 static int add_token_key(const char *kid, const char *pem_or_path)
@@ -202,15 +135,14 @@ int cds_auth_keys_load(const cds_auth_config *c)
         cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_DATA_KEYS: %s", err ? err : "invalid");
         return -1;
     }
-    char *pk = (c->pid_hash_key && *c->pid_hash_key) ? strdup(c->pid_hash_key) : dev_secret("pid-hash-key", 0);
-    unsigned char raw[64];
-    int n = pk ? EVP_DecodeBlock(raw, (const unsigned char *)pk, (int)strlen(pk)) : -1;
+    char *pk = cds_secret_or_dev(c->pid_hash_key, c->keys_dir, "pid-hash-key", 0);
+    unsigned char raw[32];
+    int bad = !pk || cds_b64_exact(pk, raw, 32) != 0;
     if (pk) {
         OPENSSL_cleanse(pk, strlen(pk));
         free(pk);
     }
-    /* EVP_DecodeBlock counts padding bytes: 32 bytes of key are 44 chars, 33 decoded. */
-    if (n != 33) {
+    if (bad) {
         cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_PID_HASH_KEY must be 32 bytes in base64");
         return -1;
     }

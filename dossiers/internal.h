@@ -39,8 +39,15 @@ int cds_form_validate(const json_t *schema, const json_t *values, char *field, s
 /* {"field": value} prefilled from a profile (GET /v1/me's JSON). */
 json_t *cds_form_prefill(const json_t *schema, const json_t *profile);
 
+/* filing.c: 1 when s names a dossier step of the state machine. */
+int cds_step_known(const char *s);
+
 /* partner_auth.c: the signed-request check of partner routes. Answers 401
  * itself and returns NULL on failure; else the client id (arena). */
 const char *cds_partner_auth(cds_req *r);
+/* Parse g_dossiers.partner_clients once (from cds_dossiers_init, before the
+ * threads start; -1 on a malformed spec) and free it (cds_dossiers_shutdown). */
+int cds_partner_auth_init(void);
+void cds_partner_auth_shutdown(void);
 
 #endif

@@ -4,9 +4,11 @@
 
 extern sim_standin sim_sink;
 extern sim_standin sim_vneid;
+extern sim_standin sim_tthc;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
     &sim_vneid,
+    &sim_tthc,
     NULL,
 };

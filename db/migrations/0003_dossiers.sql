@@ -154,6 +154,7 @@ CREATE TABLE dossiers (
     partner_source   text,
     partner_ref      text,
     idempotency_key  text,
+    idempotency_hash text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (partner_source, partner_ref),
@@ -293,12 +294,14 @@ $$;
 -- attachments types) is trusted here; what the database knows is checked
 -- here: the procedure exists and is active, the citizen's level suffices,
 -- the attachments are the citizen's own, the Idempotency-Key was not used
--- (a retry returns the first dossier: status 'existing').
--- status: created | existing | unknown_procedure | level_insufficient |
---         attachment_not_found | postal_not_allowed
-CREATE FUNCTION cds_dossier_file(p_citizen uuid, p_procedure text, p_form jsonb, p_delivery jsonb,
-    p_attachments jsonb, p_lookup_hash text, p_idempotency_key text,
-    OUT status text, OUT dossier_id uuid)
+-- (a retry returns the first dossier: status 'existing'; the same key with a
+-- different request: 'key_reused'). The id comes from the caller, which
+-- derives the lookup secret from it.
+-- status: created | existing | key_reused | unknown_procedure |
+--         level_insufficient | attachment_not_found | postal_not_allowed
+CREATE FUNCTION cds_dossier_file(p_id uuid, p_citizen uuid, p_procedure text, p_form jsonb,
+    p_delivery jsonb, p_attachments jsonb, p_lookup_hash text, p_idempotency_key text,
+    p_idempotency_hash text, OUT status text, OUT dossier_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
     pr procedures;
@@ -310,10 +313,12 @@ DECLARE
     a jsonb;
 BEGIN
     IF p_idempotency_key IS NOT NULL THEN
-        SELECT id INTO dossier_id FROM dossiers
+        SELECT * INTO d FROM dossiers
         WHERE citizen_id = p_citizen AND idempotency_key = p_idempotency_key;
         IF FOUND THEN
-            status := 'existing';
+            dossier_id := d.id;
+            status := CASE WHEN d.idempotency_hash = p_idempotency_hash THEN 'existing'
+                           ELSE 'key_reused' END;
             RETURN;
         END IF;
     END IF;
@@ -340,12 +345,12 @@ BEGIN
     INSERT INTO dossier_counters AS k (agency_code, day, last_seq) VALUES (pr.agency_code, v_day, 1)
     ON CONFLICT (agency_code, day) DO UPDATE SET last_seq = k.last_seq + 1
     RETURNING last_seq INTO v_seq;
-    INSERT INTO dossiers (code, procedure_code, citizen_id, channel, status, form, delivery,
-                          fee_vnd, lookup_hash, due_date, idempotency_key)
-    VALUES (pr.agency_code || '-' || to_char(v_day, 'YYMMDD') || '-' || lpad(v_seq::text, 4, '0'),
+    INSERT INTO dossiers (id, code, procedure_code, citizen_id, channel, status, form, delivery,
+                          fee_vnd, lookup_hash, due_date, idempotency_key, idempotency_hash)
+    VALUES (p_id, pr.agency_code || '-' || to_char(v_day, 'YYMMDD') || '-' || lpad(v_seq::text, 4, '0'),
             pr.code, p_citizen, 'online', 'submitted', p_form, p_delivery,
             pr.fee_vnd - pr.fee_vnd * pr.online_discount_pct / 100, p_lookup_hash,
-            cds_add_working_days(v_day, pr.processing_days), p_idempotency_key)
+            cds_add_working_days(v_day, pr.processing_days), p_idempotency_key, p_idempotency_hash)
     RETURNING * INTO d;
     FOR a IN SELECT * FROM jsonb_array_elements(p_attachments) LOOP
         INSERT INTO dossier_attachments (dossier_id, attachment_id, document_code, purpose)
@@ -359,9 +364,12 @@ BEGIN
     dossier_id := d.id;
 EXCEPTION WHEN unique_violation THEN
     -- Two retries with the same Idempotency-Key raced: the other one won.
-    SELECT id INTO dossier_id FROM dossiers
-    WHERE citizen_id = p_citizen AND idempotency_key = p_idempotency_key;
-    status := 'existing';
+    SELECT * INTO d FROM dossiers WHERE citizen_id = p_citizen AND idempotency_key = p_idempotency_key;
+    IF NOT FOUND THEN
+        RAISE;
+    END IF;
+    dossier_id := d.id;
+    status := CASE WHEN d.idempotency_hash = p_idempotency_hash THEN 'existing' ELSE 'key_reused' END;
 END;
 $$;
 
@@ -422,7 +430,7 @@ $$;
 -- partner's reference. The citizen is found by the keyed hash of the personal
 -- ID number, or created without a login.
 -- status: created | existing | unknown_procedure | code_taken
-CREATE FUNCTION cds_dossier_import(p_source text, p_ref text, p_code text, p_procedure text,
+CREATE FUNCTION cds_dossier_import(p_id uuid, p_source text, p_ref text, p_code text, p_procedure text,
     p_pid_hash text, p_pid_sealed text, p_full_name text, p_phone_sealed text,
     p_submitted_at timestamptz, p_due_date date, p_status text, p_lookup_hash text,
     OUT status text, OUT dossier_id uuid)
@@ -451,9 +459,9 @@ BEGIN
     VALUES (p_pid_hash, p_pid_sealed, p_full_name, p_phone_sealed)
     ON CONFLICT (pid_hash) DO UPDATE SET phone_sealed = COALESCE(c.phone_sealed, EXCLUDED.phone_sealed)
     RETURNING id INTO v_citizen;
-    INSERT INTO dossiers (code, procedure_code, citizen_id, channel, status, fee_vnd, lookup_hash,
+    INSERT INTO dossiers (id, code, procedure_code, citizen_id, channel, status, fee_vnd, lookup_hash,
                           submitted_at, due_date, last_event_at, partner_source, partner_ref)
-    VALUES (p_code, pr.code, v_citizen, 'counter', p_status, pr.fee_vnd, p_lookup_hash,
+    VALUES (p_id, p_code, pr.code, v_citizen, 'counter', p_status, pr.fee_vnd, p_lookup_hash,
             p_submitted_at,
             COALESCE(p_due_date, cds_add_working_days((p_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date,
                                                       pr.processing_days)),
@@ -503,4 +511,43 @@ BEGIN
         END LOOP;
     END IF;
 END;
+$$;
+
+-- A dossier as the API shows it to its owner, built in one query: with
+-- p_full, also the form, the timeline and the attachments.
+CREATE FUNCTION cds_dossier_json(p_id uuid, p_full boolean) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', d.id, 'code', d.code, 'status', d.status, 'channel', d.channel,
+        'procedure', jsonb_build_object('code', p.code, 'name', p.name, 'sector', p.sector),
+        'agency', jsonb_build_object('code', a.code, 'name', a.name),
+        'submitted_at', cds_rfc3339(d.submitted_at),
+        'due_date', d.due_date,
+        'overdue', d.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+                   AND d.status NOT IN ('completed', 'rejected', 'cancelled'),
+        'fee_vnd', d.fee_vnd,
+        'delivery', d.delivery,
+        'updated_at', cds_rfc3339(d.updated_at))
+    || CASE WHEN p_full THEN jsonb_build_object(
+        'form', d.form,
+        'timeline', COALESCE((
+            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'step', e.step, 'occurred_at', cds_rfc3339(e.occurred_at),
+                       'applied', e.applied, 'note', e.note, 'fee_vnd', e.fee_vnd,
+                       'missing_documents', e.missing_documents))
+                   ORDER BY e.occurred_at, e.id)
+            FROM dossier_events e WHERE e.dossier_id = d.id), '[]'),
+        'attachments', COALESCE((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'id', t.id, 'document_code', da.document_code, 'purpose', da.purpose,
+                       'media_type', t.media_type, 'file_name', t.file_name,
+                       'size_bytes', t.size_bytes, 'sha256', t.sha256)
+                   ORDER BY da.added_at, t.id)
+            FROM dossier_attachments da JOIN attachments t ON t.id = da.attachment_id
+            WHERE da.dossier_id = d.id), '[]'))
+       ELSE '{}'::jsonb END
+    FROM dossiers d
+    JOIN procedures p ON p.code = d.procedure_code
+    JOIN agencies a ON a.code = p.agency_code
+    WHERE d.id = p_id;
 $$;

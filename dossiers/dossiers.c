@@ -1,0 +1,81 @@
+/* dossiers/ configuration and start-up: options, the worker pool for file
+ * I/O, keys (lookup secrets, pagination cursors), and every part's prepared
+ * statements. */
+#include "dossiers/internal.h"
+#include "core/cursor.h"
+#include "core/devkeys.h"
+#include "core/log.h"
+#include "core/workpool.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+cds_dossiers_config g_dossiers;
+static const char *cursor_key_cfg;
+
+void cds_dossiers_config_defaults(cds_dossiers_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->storage_dir = "var/files";
+    c->public_base_url = "http://127.0.0.1:8080";
+    c->partner_clients = "tthc-hcm:cds-dev-partner-secret";
+    c->partner_window_s = 300;
+    c->lookup_burst = 20;
+    c->lookup_per_minute = 60;
+    c->keys_dir = "var/keys";
+    c->workers = 2;
+}
+
+size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap)
+{
+    const cds_opt o[] = {
+        {"storage-dir", "CDS_STORAGE_DIR", CDS_OPT_STR, &c->storage_dir, 0, 0, "where attachment files are kept (content-addressed)"},
+        {"lookup-key", "CDS_LOOKUP_KEY", CDS_OPT_STR, &c->lookup_key, 0, 0, "base64 32-byte key deriving each dossier's lookup secret; unset: development key"},
+        {"cursor-key", "CDS_CURSOR_KEY", CDS_OPT_STR, &cursor_key_cfg, 0, 0, "base64 32-byte key signing pagination cursors; unset: development key"},
+        {"public-base-url", "CDS_PUBLIC_BASE_URL", CDS_OPT_STR, &c->public_base_url, 0, 0, "base URL of public links (dossier lookup)"},
+        {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_STR, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
+        {"partner-window", "CDS_PARTNER_WINDOW", CDS_OPT_INT, &c->partner_window_s, 10, 3600, "seconds a signed partner request stays valid"},
+        {"lookup-burst", "CDS_LOOKUP_BURST", CDS_OPT_INT, &c->lookup_burst, 1, 100000, "public lookups a client address may make at once"},
+        {"lookup-per-minute", "CDS_LOOKUP_PER_MINUTE", CDS_OPT_INT, &c->lookup_per_minute, 1, 1000000, "public lookups per minute per client address"},
+        {"workers", "CDS_WORKERS", CDS_OPT_INT, &c->workers, 1, 64, "worker threads for file I/O and rendering"},
+    };
+    size_t n = sizeof o / sizeof o[0];
+    if (n > cap) n = cap;
+    memcpy(out, o, n * sizeof o[0]);
+    return n;
+}
+
+static int cursor_key_load(void)
+{
+    char *b64 = cds_secret_or_dev(cursor_key_cfg, g_dossiers.keys_dir, "cursor-key", 0);
+    unsigned char k[32];
+    int rc = b64 ? cds_b64_exact(b64, k, 32) : -1;
+    if (b64) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+    }
+    if (rc != 0) {
+        cds_log(CDS_LOG_ERROR, "dossiers_config", "CDS_CURSOR_KEY must be 32 bytes in base64");
+        return -1;
+    }
+    cds_cursor_set_key(k);
+    OPENSSL_cleanse(k, sizeof k);
+    return 0;
+}
+
+int cds_dossiers_init(const cds_dossiers_config *c)
+{
+    g_dossiers = *c;
+    if (cursor_key_load() != 0) return -1;
+    if (cds_secret_init() != 0) return -1;
+    if (cds_partner_auth_init() != 0) return -1;
+    if (cds_filing_init() != 0) return -1;
+    if (cds_partner_init() != 0) return -1;
+    return 0;
+}
+
+void cds_dossiers_shutdown(void)
+{
+    cds_partner_auth_shutdown();
+}

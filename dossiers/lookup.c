@@ -1,0 +1,682 @@
+/* The public lookup of a dossier, for anyone holding its acknowledgement
+ * (the code and the short lookup secret, or the QR link that carries both):
+ *
+ *   GET /v1/lookup/{code}?secret=S     JSON, for the app's "scan a paper" screen
+ *   GET /lookup/{code}?s=S             a Vietnamese HTML page, what the QR opens
+ *   GET /v1/dossiers/{id}/lookup-qr.png  the QR of that link, for the owner only
+ *
+ * What the public sees is what is safe to show: the procedure, the agency,
+ * the status, the due date, the timeline of steps, and the applicant's name
+ * masked to initials ("Nguyễn V. A."). Never the personal ID number, phone,
+ * address, form or attachments.
+ *
+ * Enumeration: an unknown code and a wrong secret give the same answer (404
+ * dossier_not_found, the same body) after the same work: one query by code,
+ * then the SHA-256 of the given secret compared in constant time with the
+ * stored hash, or with a dummy hash when no row came back. Guessing a secret
+ * (31^10 possibilities) is hopeless anyway; the per-address token bucket
+ * (g_dossiers.lookup_burst, lookup_per_minute) is checked before anything
+ * else so the route is also cheap to protect.
+ *
+ * The page is self-contained (inline CSS, no script, no external resource)
+ * and served with a CSP that forbids everything else, no-store caching and
+ * no-referrer: its URL holds the secret and must not leak through a Referer
+ * or a shared cache. */
+#include "dossiers/internal.h"
+
+#include "auth/auth.h"
+#include "core/db.h"
+#include "core/jose.h"
+#include "core/log.h"
+#include "core/qr.h"
+#include "core/ratelimit.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SECRET_IN_MAX 64     /* bytes of a secret as typed (spaces, dashes) */
+#define CODE_MAX 64
+#define TIMELINE_MAX 200     /* newest steps shown */
+#define NOTE_SHOWN_MAX 500   /* bytes of a step's note on the page */
+#define PAGE_CAP (512 * 1024)
+#define QR_SCALE_DEFAULT 8
+#define QR_SCALE_MAX 16
+
+static int st_lookup = -1, st_qr = -1;
+static cds_ratelimit *limiter;
+
+/* Compared against when the code is unknown, so that case does the same work. */
+static const char DUMMY_HASH[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+enum { MODE_JSON, MODE_PAGE };
+
+typedef struct lookup_ctx {
+    int mode;
+    char hash[65]; /* hex SHA-256 of the normalised secret */
+} lookup_ctx;
+
+int cds_lookup_init(void)
+{
+    st_lookup = cds_db_stmt_register(
+        "lookup_by_code",
+        "SELECT d.code, d.status, p.code, p.name, a.code, a.name, to_char(d.due_date, 'YYYY-MM-DD'),"
+        " d.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
+        "   AND d.status NOT IN ('completed', 'rejected', 'cancelled'),"
+        " c.full_name, d.lookup_hash, cds_rfc3339(d.submitted_at),"
+        " COALESCE((SELECT json_agg(json_build_object('step', e.step,"
+        "                 'occurred_at', cds_rfc3339(e.occurred_at), 'applied', e.applied,"
+        "                 'note', e.note) ORDER BY e.occurred_at, e.id)"
+        "           FROM (SELECT * FROM dossier_events WHERE dossier_id = d.id"
+        "                 ORDER BY occurred_at DESC, id DESC LIMIT 200) e), '[]')::text"
+        " FROM dossiers d"
+        " JOIN procedures p ON p.code = d.procedure_code"
+        " JOIN agencies a ON a.code = p.agency_code"
+        " JOIN citizens c ON c.id = d.citizen_id"
+        " WHERE d.code = $1",
+        1);
+    st_qr = cds_db_stmt_register("lookup_qr_code",
+                                 "SELECT id::text, code FROM dossiers WHERE id = $1 AND citizen_id = $2",
+                                 2);
+    if (st_lookup < 0 || st_qr < 0) return -1;
+    limiter = cds_ratelimit_new(g_dossiers.lookup_burst, g_dossiers.lookup_per_minute);
+    if (!limiter) {
+        cds_log(CDS_LOG_ERROR, "lookup", "invalid lookup rate limit (burst %d, per minute %d)",
+                g_dossiers.lookup_burst, g_dossiers.lookup_per_minute);
+        return -1;
+    }
+    if (!g_dossiers.public_base_url || strncmp(g_dossiers.public_base_url, "http", 4) != 0)
+        cds_log(CDS_LOG_WARN, "lookup", "public base URL is not an absolute http(s) URL: "
+                                        "lookup QR codes will not open from a phone");
+    return 0;
+}
+
+void cds_lookup_shutdown(void)
+{
+    cds_ratelimit_free(limiter);
+    limiter = NULL;
+}
+
+/* ---------------- text helpers ---------------- */
+
+static const char *step_text(const char *s)
+{
+    static const struct {
+        const char *step, *text;
+    } names[] = {
+        {"submitted", "Đã nộp"},
+        {"received", "Đã tiếp nhận"},
+        {"supplement_requested", "Yêu cầu bổ sung"},
+        {"supplemented", "Đã bổ sung"},
+        {"fee_requested", "Chờ nộp phí"},
+        {"paid", "Đã nộp phí"},
+        {"processing", "Đang xử lý"},
+        {"result_ready", "Có kết quả"},
+        {"out_for_delivery", "Đang giao"},
+        {"ready_for_pickup", "Chờ nhận tại quầy"},
+        {"completed", "Hoàn thành"},
+        {"rejected", "Từ chối"},
+        {"cancelled", "Đã hủy"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].step) == 0) return names[i].text;
+    return "Cập nhật";
+}
+
+/* Bytes of the UTF-8 character starting at s (within n bytes), or 0 when
+ * it is not a complete, well-formed sequence. */
+static size_t utf8_char_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    return len;
+}
+
+/* U+0300..U+036F, the combining diacritics of a decomposed (NFD) name. */
+static int is_combining(const unsigned char *s, size_t n)
+{
+    return n >= 2 && ((s[0] == 0xcc && s[1] >= 0x80) || (s[0] == 0xcd && s[1] <= 0xaf));
+}
+
+/* Bytes of the initial of a word: its first character and any combining
+ * marks after it, so a multi-byte letter (Đ, Ấ, or A + U+0301) is never cut.
+ * 0 when the word does not start with well-formed UTF-8. */
+static size_t initial_len(const unsigned char *w, size_t wl)
+{
+    size_t il = utf8_char_len(w, wl);
+    while (il && il < wl && is_combining(w + il, wl - il)) il += 2;
+    return il;
+}
+
+/* "Nguyễn Văn An" -> "Nguyễn V. A.": the family name, then the initial of
+ * every other word. A one-word name gives its initial only ("A."), and so
+ * does a family name too long to be a real one. Output is cut between
+ * words, never inside a character. */
+static void mask_name(const char *full, char *out, size_t cap)
+{
+    enum { MAX_WORDS = 16, FAMILY_MAX = 64 };
+    const unsigned char *w[MAX_WORDS];
+    size_t wl[MAX_WORDS], n = 0, o = 0;
+    const unsigned char *p = (const unsigned char *)full;
+    while (*p && n < MAX_WORDS) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) break;
+        const unsigned char *start = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
+        if (initial_len(start, (size_t)(p - start)) == 0) continue; /* not UTF-8: leave it out */
+        w[n] = start;
+        wl[n++] = (size_t)(p - start);
+    }
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        int whole = i == 0 && n > 1 && wl[0] <= FAMILY_MAX;
+        size_t take = whole ? wl[i] : initial_len(w[i], wl[i]);
+        size_t need = (i ? 1 : 0) + take + (whole ? 0 : 1);
+        if (o + need + 1 > cap) break;
+        if (i) out[o++] = ' ';
+        memcpy(out + o, w[i], take);
+        o += take;
+        if (!whole) out[o++] = '.';
+    }
+    out[o] = 0;
+}
+
+/* "2026-11-22" -> "22/11/2026"; other text is copied as is. */
+static void vn_date(const char *iso, char out[16])
+{
+    if (strlen(iso) >= 10 && iso[4] == '-' && iso[7] == '-')
+        snprintf(out, 16, "%.2s/%.2s/%.4s", iso + 8, iso + 5, iso);
+    else
+        snprintf(out, 16, "%.15s", iso);
+}
+
+/* "2026-11-22T09:30:00+07:00" -> "09:30 22/11/2026". */
+static void vn_datetime(const char *ts, char out[24])
+{
+    if (strlen(ts) >= 16 && ts[10] == 'T')
+        snprintf(out, 24, "%.5s %.2s/%.2s/%.4s", ts + 11, ts + 8, ts + 5, ts);
+    else
+        snprintf(out, 24, "%.23s", ts);
+}
+
+/* ---------------- a bounded text buffer for the page ---------------- */
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (n > PAGE_CAP - b->len) {
+        b->failed = 1;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) b->failed = 1;
+    else sb_put(b, tmp, (size_t)n);
+}
+
+/* Text into HTML (element content or a quoted attribute), at most `max`
+ * bytes of it, cut at a character boundary. */
+static void sb_esc_max(sbuf *b, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n && ((unsigned char)s[n] & 0xc0) == 0x80) n--; /* not inside a character */
+    }
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *ent = NULL;
+        switch (s[i]) {
+        case '&': ent = "&amp;"; break;
+        case '<': ent = "&lt;"; break;
+        case '>': ent = "&gt;"; break;
+        case '"': ent = "&quot;"; break;
+        case '\'': ent = "&#39;"; break;
+        default: break;
+        }
+        if (!ent) continue;
+        sb_put(b, s + from, i - from);
+        sb_str(b, ent);
+        from = i + 1;
+    }
+    sb_put(b, s + from, n - from);
+    if (n < strlen(s)) sb_str(b, "…");
+}
+
+static void sb_esc(sbuf *b, const char *s)
+{
+    sb_esc_max(b, s, PAGE_CAP);
+}
+
+/* ---------------- the page ---------------- */
+
+static const char CSS[] =
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:#f2f4f7;color:#1d2939;font:16px/1.5 system-ui,-apple-system,"
+    "\"Segoe UI\",Roboto,\"Noto Sans\",Arial,sans-serif}"
+    "main{max-width:640px;margin:0 auto;padding:16px}"
+    "header{background:#b42318;color:#fff;margin:-16px -16px 16px;padding:16px}"
+    ".brand{margin:0;font-size:13px;opacity:.9}"
+    "h1{margin:4px 0 0;font-size:22px}"
+    ".card{background:#fff;border-radius:12px;padding:16px;margin-bottom:16px;"
+    "box-shadow:0 1px 3px rgba(16,24,40,.1)}"
+    "h2{font-size:18px;margin:4px 0 8px}h3{font-size:16px;margin:0 0 12px}"
+    ".code{margin:0;color:#475467;font-size:14px}.agency{margin:0 0 12px;color:#475467}"
+    ".status{display:inline-block;padding:4px 12px;border-radius:999px;font-weight:600;"
+    "background:#eff8ff;color:#175cd3}"
+    ".status.done{background:#ecfdf3;color:#067647}.status.stop{background:#f2f4f7;color:#344054}"
+    ".status.act{background:#fffaeb;color:#b54708}"
+    ".late{display:inline-block;margin-left:8px;padding:4px 10px;border-radius:999px;"
+    "background:#fef3f2;color:#b42318;font-weight:600}"
+    "dl{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:16px 0 0}"
+    "dt{color:#475467}dd{margin:0;font-weight:500}"
+    "ol{list-style:none;margin:0;padding:0}"
+    "li{position:relative;padding:0 0 16px 24px;border-left:2px solid #d0d5dd;margin-left:6px}"
+    "li:last-child{border-left-color:transparent;padding-bottom:0}"
+    "li::before{content:\"\";position:absolute;left:-7px;top:4px;width:12px;height:12px;"
+    "border-radius:50%;background:#b42318}"
+    ".step{font-weight:600;display:block}time{color:#475467;font-size:14px}"
+    ".note{margin:4px 0 0;font-size:14px}"
+    "form{display:flex;gap:8px;flex-wrap:wrap;margin-top:12px}"
+    "input{flex:1 1 180px;font:inherit;padding:10px;border:1px solid #d0d5dd;border-radius:8px;"
+    "text-transform:uppercase;letter-spacing:2px}"
+    "button{font:inherit;padding:10px 20px;border:0;border-radius:8px;background:#b42318;color:#fff}"
+    "footer{color:#667085;font-size:13px;text-align:center;padding:8px}";
+
+static void page_head(sbuf *b, const char *title)
+{
+    sb_str(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
+              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+              "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
+              "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
+    sb_esc(b, title);
+    sb_str(b, " · Tra cứu hồ sơ</title>\n<style>");
+    sb_str(b, CSS);
+    sb_str(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
+              "Thành phố Hồ Chí Minh</p><h1>Tra cứu hồ sơ</h1></header>\n");
+}
+
+static void page_tail(sbuf *b)
+{
+    sb_str(b, "<footer>Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, "
+              "không hiển thị thông tin cá nhân của người nộp.</footer>\n</main>\n</body>\n</html>\n");
+}
+
+/* A form asking for the lookup secret again; it submits to this same URL. */
+static void page_form(sbuf *b)
+{
+    sb_str(b, "<form method=\"get\"><input name=\"s\" required maxlength=\"32\" autocomplete=\"off\" "
+              "autocapitalize=\"characters\" spellcheck=\"false\" aria-label=\"Mã tra cứu\" "
+              "placeholder=\"Mã tra cứu\"><button type=\"submit\">Tra cứu</button></form>\n");
+}
+
+static void send_page(cds_req *r, int status, sbuf *b)
+{
+    cds_resp_header(r, "content-security-policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                    "base-uri 'none'; frame-ancestors 'none'");
+    cds_resp_header(r, "x-content-type-options", "nosniff");
+    cds_resp_header(r, "referrer-policy", "no-referrer");
+    cds_resp_header(r, "cache-control", "no-store");
+    if (b->failed) {
+        static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
+                                       "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
+        cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
+    } else {
+        cds_respond(r, status, "text/html; charset=utf-8", b->s, b->len);
+    }
+    free(b->s);
+}
+
+/* A page with a title and a message (error, limit, form). */
+static void message_page(cds_req *r, int status, const char *title, const char *msg, int with_form)
+{
+    sbuf b = {0};
+    page_head(&b, title);
+    sb_str(&b, "<section class=\"card\" id=\"message\"><h2>");
+    sb_esc(&b, title);
+    sb_str(&b, "</h2><p>");
+    sb_esc(&b, msg);
+    sb_str(&b, "</p>");
+    if (with_form) page_form(&b);
+    sb_str(&b, "</section>\n");
+    page_tail(&b);
+    send_page(r, status, &b);
+}
+
+static const char NOT_FOUND_DETAIL[] =
+    "Không tìm thấy hồ sơ hoặc mã tra cứu không đúng. Vui lòng kiểm tra mã hồ sơ và mã tra cứu "
+    "in trên giấy tiếp nhận.";
+
+static void not_found(cds_req *r, int mode)
+{
+    if (mode == MODE_JSON) {
+        cds_resp_header(r, "cache-control", "no-store");
+        cds_problem(r, 404, "dossier_not_found", NOT_FOUND_DETAIL);
+    } else {
+        message_page(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND_DETAIL, 1);
+    }
+}
+
+static void unavailable(cds_req *r, int mode, PGresult *res)
+{
+    if (res) cds_log(CDS_LOG_ERROR, "lookup_db", "%s", PQresultErrorMessage(res));
+    if (mode == MODE_JSON)
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+    else
+        message_page(r, 503, "Hệ thống đang bận",
+                     "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.", 0);
+}
+
+/* ---------------- the lookup ---------------- */
+
+/* Columns of st_lookup. */
+enum {
+    C_CODE, C_STATUS, C_PROC_CODE, C_PROC_NAME, C_AGENCY_CODE, C_AGENCY_NAME, C_DUE, C_OVERDUE,
+    C_NAME, C_HASH, C_SUBMITTED, C_TIMELINE
+};
+
+static const char *status_class(const char *s)
+{
+    if (strcmp(s, "completed") == 0 || strcmp(s, "result_ready") == 0 ||
+        strcmp(s, "ready_for_pickup") == 0)
+        return "done";
+    if (strcmp(s, "rejected") == 0 || strcmp(s, "cancelled") == 0) return "stop";
+    if (strcmp(s, "supplement_requested") == 0 || strcmp(s, "fee_requested") == 0) return "act";
+    return "";
+}
+
+static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char *masked)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(timeline, i, e) {
+        const char *step = json_string_value(json_object_get(e, "step"));
+        json_object_set_new(e, "step_text", json_string(step_text(step ? step : "")));
+    }
+    const char *status = PQgetvalue(res, 0, C_STATUS);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:s,s:O}",
+                          "code", PQgetvalue(res, 0, C_CODE),
+                          "status", status,
+                          "status_text", step_text(status),
+                          "procedure", "code", PQgetvalue(res, 0, C_PROC_CODE),
+                          "name", PQgetvalue(res, 0, C_PROC_NAME),
+                          "agency", "code", PQgetvalue(res, 0, C_AGENCY_CODE),
+                          "name", PQgetvalue(res, 0, C_AGENCY_NAME),
+                          "submitted_at", PQgetvalue(res, 0, C_SUBMITTED),
+                          "due_date", PQgetvalue(res, 0, C_DUE),
+                          "overdue", PQgetvalue(res, 0, C_OVERDUE)[0] == 't',
+                          "applicant_name", masked,
+                          "timeline", timeline);
+    if (!j) {
+        cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
+        return;
+    }
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_resp_header(r, "referrer-policy", "no-referrer");
+    cds_respond_json(r, 200, j);
+}
+
+static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char *masked)
+{
+    const char *status = PQgetvalue(res, 0, C_STATUS);
+    char due[16], submitted[24];
+    vn_date(PQgetvalue(res, 0, C_DUE), due);
+    vn_datetime(PQgetvalue(res, 0, C_SUBMITTED), submitted);
+    sbuf b = {0};
+    page_head(&b, cds_req_printf(r, "Hồ sơ %.64s", PQgetvalue(res, 0, C_CODE)));
+    sb_str(&b, "<section class=\"card\">\n<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
+    sb_esc(&b, PQgetvalue(res, 0, C_CODE));
+    sb_str(&b, "</strong></p>\n<h2 id=\"procedure\">");
+    sb_esc(&b, PQgetvalue(res, 0, C_PROC_NAME));
+    sb_str(&b, "</h2>\n<p class=\"agency\">");
+    sb_esc(&b, PQgetvalue(res, 0, C_AGENCY_NAME));
+    sb_printf(&b, "</p>\n<p><span class=\"status %s\" id=\"status\">", status_class(status));
+    sb_esc(&b, step_text(status));
+    sb_str(&b, "</span>");
+    if (PQgetvalue(res, 0, C_OVERDUE)[0] == 't') sb_str(&b, "<span class=\"late\">Quá hạn</span>");
+    sb_str(&b, "</p>\n<dl>\n<dt>Người nộp</dt><dd id=\"applicant\">");
+    sb_esc(&b, masked);
+    sb_str(&b, "</dd>\n<dt>Ngày nộp</dt><dd>");
+    sb_esc(&b, submitted);
+    sb_str(&b, "</dd>\n<dt>Hẹn trả kết quả</dt><dd id=\"due\">");
+    sb_esc(&b, due);
+    sb_str(&b, "</dd>\n</dl>\n</section>\n<section class=\"card\">\n<h3>Tiến trình xử lý</h3>\n"
+               "<ol id=\"timeline\">\n");
+    size_t i;
+    json_t *e;
+    json_array_foreach(timeline, i, e) {
+        const char *step = json_string_value(json_object_get(e, "step"));
+        const char *at = json_string_value(json_object_get(e, "occurred_at"));
+        const char *note = json_string_value(json_object_get(e, "note"));
+        char when[24];
+        vn_datetime(at ? at : "", when);
+        sb_str(&b, "<li><span class=\"step\">");
+        sb_esc(&b, step_text(step ? step : ""));
+        sb_str(&b, "</span><time datetime=\"");
+        sb_esc(&b, at ? at : "");
+        sb_str(&b, "\">");
+        sb_esc(&b, when);
+        sb_str(&b, "</time>");
+        if (note && *note) {
+            sb_str(&b, "<p class=\"note\">");
+            sb_esc_max(&b, note, NOTE_SHOWN_MAX);
+            sb_str(&b, "</p>");
+        }
+        sb_str(&b, "</li>\n");
+    }
+    sb_str(&b, "</ol>\n</section>\n");
+    page_tail(&b);
+    send_page(r, 200, &b);
+}
+
+static void on_lookup(cds_req *r, PGresult *res)
+{
+    lookup_ctx *c = cds_req_user(r);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        unavailable(r, c->mode, res);
+        return;
+    }
+    int found = PQntuples(res) == 1;
+    const char *stored = found ? PQgetvalue(res, 0, C_HASH) : DUMMY_HASH;
+    if (strlen(stored) != 64) stored = DUMMY_HASH, found = 0; /* a malformed row opens nothing */
+    int match = cds_ct_equal(c->hash, stored, 64);
+    if (!found || !match) {
+        not_found(r, c->mode);
+        return;
+    }
+    char masked[256];
+    mask_name(PQgetvalue(res, 0, C_NAME), masked, sizeof masked);
+    json_t *timeline = json_loads(PQgetvalue(res, 0, C_TIMELINE), 0, NULL);
+    if (!json_is_array(timeline)) {
+        json_decref(timeline);
+        timeline = json_array();
+    }
+    if (c->mode == MODE_JSON) answer_json(r, res, timeline, masked);
+    else answer_page(r, res, timeline, masked);
+    json_decref(timeline);
+}
+
+static int code_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > CODE_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_') return 0;
+    return 1;
+}
+
+/* Upper-case, without spaces and dashes, so "abcd-efgh 23" is "ABCDEFGH23".
+ * -1 when nothing is left or the input is over-long. */
+static int normalise_secret(const char *in, char out[SECRET_IN_MAX + 1])
+{
+    size_t o = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == ' ' || *p == '-' || *p == '\t') continue;
+        if (o == SECRET_IN_MAX) return -1;
+        out[o++] = (char)toupper((unsigned char)*p);
+    }
+    out[o] = 0;
+    return o ? 0 : -1;
+}
+
+static void lookup_start(cds_req *r, int mode)
+{
+    int retry = 0;
+    if (!cds_ratelimit_take(limiter, cds_req_peer(r), &retry)) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", retry);
+        cds_resp_header(r, "retry-after", secs);
+        const char *msg = cds_req_printf(
+            r, "Bạn đã tra cứu quá nhiều lần. Vui lòng thử lại sau %d giây.", retry);
+        if (mode == MODE_JSON) cds_problem(r, 429, "too_many_requests", msg);
+        else message_page(r, 429, "Tra cứu quá nhiều lần", msg, 0);
+        return;
+    }
+    const char *code = cds_req_param(r, "code");
+    const char *given = cds_req_query(r, mode == MODE_JSON ? "secret" : "s");
+    if (!given || !*given) {
+        if (mode == MODE_JSON)
+            cds_problem(r, 400, "lookup_secret_required",
+                        "Vui lòng nhập mã tra cứu in trên giấy tiếp nhận hồ sơ.");
+        else
+            message_page(r, 200, "Nhập mã tra cứu",
+                         "Vui lòng nhập mã tra cứu (10 ký tự) in trên giấy tiếp nhận hồ sơ.", 1);
+        return;
+    }
+    lookup_ctx *c = cds_req_alloc(r, sizeof *c);
+    c->mode = mode;
+    char secret[SECRET_IN_MAX + 1];
+    /* An unusable secret is hashed all the same (as "-"): it will not match,
+     * and it costs what a real one costs. */
+    cds_lookup_secret_hash(normalise_secret(given, secret) == 0 ? secret : "-", c->hash);
+    if (!code_valid(code)) {
+        (void)cds_ct_equal(c->hash, DUMMY_HASH, 64);
+        not_found(r, mode);
+        return;
+    }
+    cds_req_set_user(r, c, NULL);
+    const char *params[] = {code};
+    cds_req_db(r, st_lookup, 1, params, on_lookup);
+}
+
+void cds_lookup_json(cds_req *r)
+{
+    lookup_start(r, MODE_JSON);
+}
+
+void cds_lookup_page(cds_req *r)
+{
+    lookup_start(r, MODE_PAGE);
+}
+
+/* ---------------- the owner's QR ---------------- */
+
+typedef struct qr_ctx {
+    int scale;
+} qr_ctx;
+
+static int uuid_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    int ok = n == 36;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (i == 8 || i == 13 || i == 18 || i == 23) ? id[i] == '-' : isxdigit((unsigned char)id[i]);
+    return ok;
+}
+
+static void on_qr(cds_req *r, PGresult *res)
+{
+    qr_ctx *c = cds_req_user(r);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        unavailable(r, MODE_JSON, res);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        return;
+    }
+    char secret[CDS_LOOKUP_SECRET_LEN + 1];
+    /* The id as the database writes it (lower-case canonical), the same text
+     * the secret was derived from when the dossier was filed. */
+    cds_lookup_secret(PQgetvalue(res, 0, 0), secret);
+    const char *url = cds_lookup_url(r, PQgetvalue(res, 0, 1), secret);
+    size_t len = 0;
+    unsigned char *png = cds_qr_png(url, CDS_QR_ECC_M, c->scale, &len);
+    if (!png) {
+        cds_log(CDS_LOG_ERROR, "lookup_qr", "QR rendering failed (URL of %zu bytes)", strlen(url));
+        cds_problem(r, 500, "qr_failed", "Không tạo được mã QR, vui lòng thử lại sau.");
+        return;
+    }
+    /* The image carries the secret: the owner's only, never cached on the way. */
+    cds_resp_header(r, "cache-control", "private, no-store");
+    cds_resp_header(r, "x-content-type-options", "nosniff");
+    cds_respond(r, 200, "image/png", (const char *)png, len);
+    free(png);
+}
+
+void cds_dossier_lookup_qr(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!uuid_valid(id)) {
+        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        return;
+    }
+    qr_ctx *c = cds_req_alloc(r, sizeof *c);
+    c->scale = QR_SCALE_DEFAULT;
+    const char *s = cds_req_query(r, "scale");
+    if (s) {
+        char *end = NULL;
+        long v = (*s >= '0' && *s <= '9' && strlen(s) <= 2) ? strtol(s, &end, 10) : -1;
+        if (v < 1 || v > QR_SCALE_MAX || !end || *end) {
+            cds_problem(r, 422, "invalid_scale",
+                        "Tham số scale phải là số nguyên từ 1 đến 16 (số điểm ảnh mỗi ô).");
+            return;
+        }
+        c->scale = (int)v;
+    }
+    cds_req_set_user(r, c, NULL);
+    const char *params[] = {id, p->citizen_id};
+    cds_req_db(r, st_qr, 2, params, on_qr);
+}

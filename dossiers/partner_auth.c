@@ -1,0 +1,115 @@
+/* The signed-request check in front of every partner route (the city's TTHC
+ * system calling us: steps, imports, the overdue list, catalog updates).
+ *
+ * The clients ("id:secret[,id:secret]" from g_dossiers.partner_clients) are
+ * parsed once by cds_partner_auth_init, before the loop threads start, and
+ * only read afterwards, so the check takes no lock. It runs on the request as
+ * received: method, raw path plus "?" and the raw query when there is one,
+ * and the body bytes exactly, against our clock and the configured window
+ * (core/hmac_auth.c does the work). A refusal is a 401 problem with a stable
+ * code and WWW-Authenticate: HMAC-SHA256, and one log line with the client
+ * id and the reason; the signature itself is never logged, and a client id
+ * that is not well formed is logged by its length only. */
+#include "dossiers/internal.h"
+#include "core/hmac_auth.h"
+#include "core/log.h"
+
+#include <string.h>
+#include <time.h>
+
+static cds_hmac_clients *g_clients;
+
+int cds_partner_auth_init(void)
+{
+    cds_partner_auth_shutdown();
+    const char *spec = g_dossiers.partner_clients;
+    if (!spec || !*spec) {
+        /* No partner configured: the partner routes still exist and refuse
+         * every call, so the rest of the service runs without TTHC. */
+        cds_log(CDS_LOG_WARN, "partner_auth",
+                "CDS_PARTNER_CLIENTS is empty: every partner call will be refused");
+        return 0;
+    }
+    const char *err = NULL;
+    g_clients = cds_hmac_clients_parse(spec, &err);
+    if (!g_clients) {
+        /* The reason only: the spec holds secrets. */
+        cds_log(CDS_LOG_ERROR, "partner_auth", "CDS_PARTNER_CLIENTS: %s (expected id:secret[,id:secret])",
+                err ? err : "malformed");
+        return -1;
+    }
+    return 0;
+}
+
+void cds_partner_auth_shutdown(void)
+{
+    cds_hmac_clients_free(g_clients);
+    g_clients = NULL;
+}
+
+static int loggable_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (n == 64 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+const char *cds_partner_auth(cds_req *r)
+{
+    const char *id = cds_req_header(r, "x-client-id");
+    const char *ts = cds_req_header(r, "x-timestamp");
+    const char *sig = cds_req_header(r, "x-signature");
+    const char *path = cds_req_path(r), *q = cds_req_query_string(r);
+    const char *pq = *q ? cds_req_printf(r, "%s?%s", path, q) : path;
+    size_t blen = 0;
+    const char *body = cds_req_body(r, &blen);
+    if (!body) blen = 0;
+    int window = g_dossiers.partner_window_s;
+    int rc = cds_hmac_verify(g_clients, id, ts, sig, cds_req_method(r), pq, body, blen,
+                             time(NULL), window);
+    if (rc == CDS_HMAC_OK) return cds_req_strdup(r, id);
+
+    const char *code, *detail, *reason;
+    switch (rc) {
+    case CDS_HMAC_UNKNOWN:
+        code = "partner_unknown_client";
+        reason = "unknown client";
+        detail = "Mã đối tác (X-Client-Id) không được cấp quyền gọi API này.";
+        break;
+    case CDS_HMAC_STALE:
+        code = "partner_timestamp_stale";
+        reason = "timestamp outside the window";
+        detail = cds_req_printf(r,
+                                "Thời điểm ký (X-Timestamp) lệch quá %d giây so với đồng hồ máy "
+                                "chủ; vui lòng đồng bộ đồng hồ và ký lại yêu cầu.",
+                                window);
+        break;
+    case CDS_HMAC_BAD:
+        code = "partner_signature_invalid";
+        reason = "signature mismatch";
+        detail = "Chữ ký yêu cầu (X-Signature) không hợp lệ.";
+        break;
+    default:
+        code = "partner_signature_missing";
+        reason = !id || !ts || !sig ? "header missing" : "header malformed";
+        detail = "Thiếu hoặc sai định dạng chữ ký yêu cầu: cần các header X-Client-Id, "
+                 "X-Timestamp (giây Unix) và X-Signature (HMAC-SHA256, 64 ký tự hex).";
+        break;
+    }
+    if (id && loggable_id(id))
+        cds_log(CDS_LOG_WARN, "partner_auth_failed", "client=%s reason=%s code=%s %s %s peer=%s request_id=%s",
+                id, reason, code, cds_req_method(r), path, cds_req_peer(r), cds_req_id(r));
+    else
+        cds_log(CDS_LOG_WARN, "partner_auth_failed",
+                "client=%s(len %zu) reason=%s code=%s %s %s peer=%s request_id=%s",
+                id ? "(malformed)" : "(none)", id ? strlen(id) : (size_t)0, reason, code,
+                cds_req_method(r), path, cds_req_peer(r), cds_req_id(r));
+    cds_resp_header(r, "www-authenticate", "HMAC-SHA256");
+    cds_problem(r, 401, code, detail);
+    return NULL;
+}

@@ -1,0 +1,131 @@
+/* A dossier's lookup secret: the short code printed on the acknowledgement
+ * and put in the QR link, which lets anyone holding the paper follow the
+ * dossier on the public lookup page without logging in.
+ *
+ * The secret is derived, never stored: HMAC-SHA256(lookup key, dossier id)
+ * mapped onto a 31-character alphabet without look-alikes (no 0/O, 1/I/L),
+ * CDS_LOOKUP_SECRET_LEN characters, about 49.5 bits. The database keeps only
+ * its SHA-256 (dossiers.lookup_hash), so a copy of the database does not
+ * open the lookup pages, and the secret can be printed again at any time
+ * from the id. Changing the lookup key changes every secret: the key is
+ * configuration to keep, like the data keys.
+ *
+ * Mapping without bias: each HMAC byte below 248 (= 8 * 31) gives one
+ * character (byte % 31); bytes 248..255 are skipped. Should a block of 32
+ * bytes run out (10 characters need 10 of its bytes, each kept with
+ * probability 31/32: practically never) the next block is HMAC(key, id || 0x00 || n) for
+ * n = 1, 2, ...: the id is text and never contains a NUL, so these inputs
+ * cannot collide with another id's first block.
+ *
+ * The key: CDS_LOOKUP_KEY (base64 of 32 bytes), or in development a key file
+ * "lookup-key" made once in keys_dir and reused by every process sharing
+ * the directory (core/devkeys.h). */
+#include "dossiers/internal.h"
+
+#include "core/devkeys.h"
+#include "core/log.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_BYTES 32
+static const char ALPHABET[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"; /* 31 characters */
+#define ALPHABET_N 31
+#define ACCEPT_BELOW 248 /* largest multiple of 31 not above 256 */
+
+static unsigned char lookup_key[KEY_BYTES];
+static int key_loaded;
+
+/* ---------------- key loading ---------------- */
+
+int cds_secret_init(void)
+{
+    int configured = g_dossiers.lookup_key && *g_dossiers.lookup_key;
+    char *b64 = cds_secret_or_dev(g_dossiers.lookup_key, g_dossiers.keys_dir, "lookup-key", 0);
+    int rc = b64 ? cds_b64_exact(b64, lookup_key, KEY_BYTES) : -1;
+    if (b64) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+    }
+    if (rc != 0) {
+        cds_log(CDS_LOG_ERROR, "lookup_key", "%s must be 32 bytes in base64 (44 characters)",
+                configured ? "CDS_LOOKUP_KEY" : "the development lookup-key file");
+        return -1;
+    }
+    key_loaded = 1;
+    return 0;
+}
+
+/* ---------------- derivation ---------------- */
+
+void cds_lookup_secret(const char *dossier_id, char out[CDS_LOOKUP_SECRET_LEN + 1])
+{
+    size_t idlen = strnlen(dossier_id, 256), k = 0;
+    unsigned char msg[256 + 2], mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    memcpy(msg, dossier_id, idlen);
+    if (!key_loaded) cds_log(CDS_LOG_ERROR, "lookup_key", "lookup secret derived before cds_secret_init");
+    /* The first block falls short only when 23 of its 32 bytes are >= 248
+     * (probability about 1e-27): later blocks and the final fill exist only
+     * to keep the function total. */
+    for (unsigned block = 0; block < 8 && k < CDS_LOOKUP_SECRET_LEN; block++) {
+        size_t mlen = idlen;
+        if (block) {
+            msg[idlen] = 0;
+            msg[idlen + 1] = (unsigned char)block;
+            mlen = idlen + 2;
+        }
+        HMAC(EVP_sha256(), lookup_key, KEY_BYTES, msg, mlen, mac, &maclen);
+        for (unsigned i = 0; i < maclen && k < CDS_LOOKUP_SECRET_LEN; i++)
+            if (mac[i] < ACCEPT_BELOW) out[k++] = ALPHABET[mac[i] % ALPHABET_N];
+    }
+    while (k < CDS_LOOKUP_SECRET_LEN) out[k++] = ALPHABET[0];
+    out[k] = 0;
+    OPENSSL_cleanse(mac, sizeof mac);
+}
+
+void cds_lookup_secret_hash(const char *secret, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < n && i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = 0;
+}
+
+/* Percent-encodes everything but RFC 3986 unreserved characters. */
+static char *url_escape(cds_req *r, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = cds_req_alloc(r, 3 * n + 1), *o = out;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+char *cds_lookup_url(cds_req *r, const char *code, const char *secret)
+{
+    const char *base = g_dossiers.public_base_url ? g_dossiers.public_base_url : "";
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/') bl--; /* "https://x/" and "https://x" give the same link */
+    return cds_req_printf(r, "%.*s/lookup/%s?s=%s", (int)bl, base, url_escape(r, code),
+                          url_escape(r, secret));
+}

@@ -1,0 +1,18 @@
+/* Logging a test citizen in through the VNeID stand-in, as the app does:
+ * start, authorize with login_hint, callback. Shared by the integration
+ * tests that need a logged-in citizen. */
+#ifndef CDS_TEST_LOGIN_H
+#define CDS_TEST_LOGIN_H
+#include "tests/lib/harness.h"
+
+typedef struct th_login {
+    long status;           /* of the callback */
+    char access[2048];
+    char refresh[128];
+    char problem[64];      /* problem code on failure */
+} th_login;
+
+/* Logs citizen `pid` in on `server`; returns the callback's HTTP status. */
+long th_login_as(const th_proc *server, const char *pid, th_login *out);
+
+#endif
