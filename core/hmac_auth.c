@@ -41,8 +41,8 @@ struct cds_hmac_clients {
 
 static int id_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 static int valid_id(const char *s, size_t len)
@@ -120,8 +120,7 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
 
 /* HMAC over the canonical string, fed piecewise so nothing is copied. */
 static int mac_raw(const void *key, size_t key_len, const char *method, const char *path,
-                   long long timestamp, const void *body, size_t body_len,
-                   unsigned char out[32])
+                   long long timestamp, const void *body, size_t body_len, unsigned char out[32])
 {
     unsigned char bh[SHA256_DIGEST_LENGTH];
     char bhex[2 * SHA256_DIGEST_LENGTH + 1], ts[24];
@@ -158,8 +157,8 @@ void cds_hmac_sign(const char *secret, const char *method, const char *path_and_
 {
     unsigned char raw[32];
     const char *s = secret ? secret : "";
-    if (mac_raw(s, strlen(s), method ? method : "", path_and_query ? path_and_query : "",
-                timestamp, body, body_len, raw) != 0) {
+    if (mac_raw(s, strlen(s), method ? method : "", path_and_query ? path_and_query : "", timestamp,
+                body, body_len, raw) != 0) {
         /* Only an OpenSSL failure gets here: an all-zero signature never
          * verifies, which is the safe way to fail for a signer. */
         memset(out, '0', 64);
@@ -216,8 +215,7 @@ int cds_hmac_verify(const cds_hmac_clients *c, const char *client_id, const char
     if (!client_id || !timestamp || !signature || !method || !path_and_query)
         return CDS_HMAC_MISSING;
     size_t il = strnlen(client_id, ID_MAX + 1);
-    if (!valid_id(client_id, il) || parse_ts(timestamp, &ts) != 0 ||
-        parse_sig(signature, got) != 0)
+    if (!valid_id(client_id, il) || parse_ts(timestamp, &ts) != 0 || parse_sig(signature, got) != 0)
         return CDS_HMAC_MISSING;
     const hmac_client *hc = NULL;
     for (size_t i = 0; c && i < c->n && !hc; i++)

@@ -318,7 +318,7 @@ int cds_workpool_start(int threads)
     for (int i = 0; i < threads; i++) {
         if (pthread_create(&P.tids[i], NULL, worker_main, NULL) != 0) break;
         char name[16];
-        snprintf(name, sizeof name, "cds-work-%d", i);
+        snprintf(name, sizeof name, "cds-work-%u", (unsigned)i % 100u); /* i < 64 */
         pthread_setname_np(P.tids[i], name);
         P.nthreads++;
     }

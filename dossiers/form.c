@@ -63,6 +63,16 @@ static void put(char *dst, size_t cap, const char *fmt, ...)
     else if ((size_t)n >= cap) utf8_trim_tail(dst);
 }
 
+/* The byte length of the longest prefix of s, at most max bytes, that ends
+ * on a character boundary: for echoing a sender's text in a message. */
+static int utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+    return (int)max;
+}
+
 static size_t utf8_chars(const char *s)
 {
     size_t n = 0;
@@ -149,7 +159,7 @@ static int check_options(const json_t *opts, char *err, size_t cap, const char *
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(v, option_value(json_array_get(opts, j))) == 0) {
-                put(err, cap, "trường '%s': lựa chọn '%s' bị lặp", fname, v);
+                put(err, cap, "trường '%s': lựa chọn '%.*s' bị lặp", fname, utf8_prefix(v, 100), v);
                 return -1;
             }
     }
@@ -181,7 +191,7 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
         json_t *x;
         json_object_foreach((json_t *)f, k, x) {
             if (!known_key(k)) {
-                put(err, cap, "trường '%s': khóa '%.40s' không được hỗ trợ", name, k);
+                put(err, cap, "trường '%s': khóa '%.*s' không được hỗ trợ", name, utf8_prefix(k, 40), k);
                 return -1;
             }
         }
@@ -392,7 +402,7 @@ int cds_form_validate(const json_t *schema, const json_t *values, char *field, s
     json_object_foreach((json_t *)values, key, v) {
         if (!field_named(fields, key)) {
             put(field, field_cap, "%s", key);
-            put(msg, msg_cap, "Biểu mẫu không có trường “%.100s”.", key);
+            put(msg, msg_cap, "Biểu mẫu không có trường “%.*s”.", utf8_prefix(key, 100), key);
             return -1;
         }
     }

@@ -14,6 +14,7 @@
 #include "core/hmac_auth.h"
 #include "core/log.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,7 +35,8 @@ int cds_partner_auth_init(void)
     g_clients = cds_hmac_clients_parse(spec, &err);
     if (!g_clients) {
         /* The reason only: the spec holds secrets. */
-        cds_log(CDS_LOG_ERROR, "partner_auth", "CDS_PARTNER_CLIENTS: %s (expected id:secret[,id:secret])",
+        cds_log(CDS_LOG_ERROR, "partner_auth",
+                "CDS_PARTNER_CLIENTS: %s (expected id:secret[,id:secret])",
                 err ? err : "malformed");
         return -1;
     }
@@ -59,6 +61,19 @@ static int loggable_id(const char *s)
     return n > 0;
 }
 
+/* For the log only: which header failed the format check. */
+static const char *malformed_header(const char *id, const char *ts, const char *sig)
+{
+    if (!id) return "x-client-id missing";
+    if (!ts) return "x-timestamp missing";
+    if (!sig) return "x-signature missing";
+    if (!loggable_id(id)) return "x-client-id malformed";
+    size_t tl = strlen(ts);
+    if (tl == 0 || tl > 12 || strspn(ts, "0123456789") != tl || (ts[0] == '0' && tl > 1))
+        return "x-timestamp malformed";
+    return "x-signature malformed";
+}
+
 const char *cds_partner_auth(cds_req *r)
 {
     const char *id = cds_req_header(r, "x-client-id");
@@ -70,8 +85,8 @@ const char *cds_partner_auth(cds_req *r)
     const char *body = cds_req_body(r, &blen);
     if (!body) blen = 0;
     int window = g_dossiers.partner_window_s;
-    int rc = cds_hmac_verify(g_clients, id, ts, sig, cds_req_method(r), pq, body, blen,
-                             time(NULL), window);
+    int rc = cds_hmac_verify(g_clients, id, ts, sig, cds_req_method(r), pq, body, blen, time(NULL),
+                             window);
     if (rc == CDS_HMAC_OK) return cds_req_strdup(r, id);
 
     const char *code, *detail, *reason;
@@ -96,19 +111,21 @@ const char *cds_partner_auth(cds_req *r)
         break;
     default:
         code = "partner_signature_missing";
-        reason = !id || !ts || !sig ? "header missing" : "header malformed";
+        reason = malformed_header(id, ts, sig);
         detail = "Thiếu hoặc sai định dạng chữ ký yêu cầu: cần các header X-Client-Id, "
                  "X-Timestamp (giây Unix) và X-Signature (HMAC-SHA256, 64 ký tự hex).";
         break;
     }
-    if (id && loggable_id(id))
-        cds_log(CDS_LOG_WARN, "partner_auth_failed", "client=%s reason=%s code=%s %s %s peer=%s request_id=%s",
-                id, reason, code, cds_req_method(r), path, cds_req_peer(r), cds_req_id(r));
+    char who[96];
+    if (!id)
+        snprintf(who, sizeof who, "(none)");
+    else if (loggable_id(id))
+        snprintf(who, sizeof who, "%s", id);
     else
-        cds_log(CDS_LOG_WARN, "partner_auth_failed",
-                "client=%s(len %zu) reason=%s code=%s %s %s peer=%s request_id=%s",
-                id ? "(malformed)" : "(none)", id ? strlen(id) : (size_t)0, reason, code,
-                cds_req_method(r), path, cds_req_peer(r), cds_req_id(r));
+        snprintf(who, sizeof who, "(malformed, %zu bytes)", strlen(id));
+    cds_log(CDS_LOG_WARN, "partner_auth_failed",
+            "client=%s reason=%s code=%s %s %s peer=%s request_id=%s", who, reason, code,
+            cds_req_method(r), path, cds_req_peer(r), cds_req_id(r));
     cds_resp_header(r, "www-authenticate", "HMAC-SHA256");
     cds_problem(r, 401, code, detail);
     return NULL;

@@ -109,7 +109,8 @@ static int tthc_init(sim_standin *s)
     copy_env(g_tthc.secret, sizeof g_tthc.secret, "CDS_SIM_TTHC_SECRET", DEFAULT_SECRET);
     copy_env(g_tthc.ca_file, sizeof g_tthc.ca_file, "CDS_SIM_TTHC_CA_FILE", "");
     size_t n = strlen(g_tthc.target);
-    while (n > 0 && g_tthc.target[n - 1] == '/') g_tthc.target[--n] = 0;
+    while (n > 0 && g_tthc.target[n - 1] == '/')
+        g_tthc.target[--n] = 0;
     if (strncmp(g_tthc.target, "http://", 7) != 0 && strncmp(g_tthc.target, "https://", 8) != 0) {
         fprintf(stderr, "cds-sim: CDS_SIM_TTHC_TARGET must be an http:// or https:// base URL\n");
         return -1;
@@ -156,7 +157,8 @@ static const char *fresh_event_id(cds_req *r)
     unsigned char raw[12];
     if (RAND_bytes(raw, sizeof raw) != 1) return NULL;
     char hex[2 * sizeof raw + 1];
-    for (size_t i = 0; i < sizeof raw; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
     return cds_req_printf(r, "tthc-%s", hex);
 }
 
@@ -218,9 +220,10 @@ static void finish(tthc_call *c)
     json_t *last = json_array_get(c->responses, n - 1);
     json_t *out = json_object();
     json_object_set(out, "status", json_object_get(last, "status"));
-    if (json_object_get(last, "error")) json_object_set(out, "error", json_object_get(last, "error"));
-    json_object_set(out, "body", json_object_get(last, "body") ? json_object_get(last, "body")
-                                                               : json_null());
+    if (json_object_get(last, "error"))
+        json_object_set(out, "error", json_object_get(last, "error"));
+    json_object_set(out, "body",
+                    json_object_get(last, "body") ? json_object_get(last, "body") : json_null());
     json_object_set_new(out, "request",
                         json_pack("{s:s,s:s}", "method", c->method, "path", c->path));
     if (c->extra) json_object_update(out, c->extra);
@@ -250,10 +253,10 @@ static void on_answer(void *arg, const cds_http_response *resp)
             json_object_set_new(hdrs, cds_req_printf(c->r, "%.*s", (int)(colon - h), h),
                                 json_string(colon + 2));
     }
-    json_t *ev = json_pack("{s:s,s:s,s:o,s:s%,s:i,s:i}", "method", c->method, "url", c->url,
-                           "headers", hdrs, "body", c->body ? c->body : "",
-                           c->body ? c->body_len : (size_t)0, "attempt", c->total - c->left + 1,
-                           "of", c->total);
+    json_t *ev =
+        json_pack("{s:s,s:s,s:o,s:s%,s:i,s:i}", "method", c->method, "url", c->url, "headers", hdrs,
+                  "sent_body", c->body ? c->body : "", c->body ? c->body_len : (size_t)0, "attempt",
+                  c->total - c->left + 1, "of", c->total);
     if (ev) json_object_update(ev, one);
     json_decref(one);
     if (ev) sim_record_event(c->s, "call", ev);
@@ -272,14 +275,18 @@ static void cancel_call(void *call)
 
 static void send_one(tthc_call *c)
 {
-    cds_http_request hr = {.method = c->method, .url = c->url, .headers = c->headers,
-                           .body = c->body, .body_len = c->body_len,
-                           .timeout_ms = CALL_TIMEOUT_MS, .max_response = 4 * 1024 * 1024,
+    cds_http_request hr = {.method = c->method,
+                           .url = c->url,
+                           .headers = c->headers,
+                           .body = c->body,
+                           .body_len = c->body_len,
+                           .timeout_ms = CALL_TIMEOUT_MS,
+                           .max_response = 4 * 1024 * 1024,
                            .ca_file = g_tthc.ca_file[0] ? g_tthc.ca_file : NULL};
     c->call = cds_http_start(cds_req_worker(c->r)->http, &hr, on_answer, c);
     if (!c->call) {
-        json_array_append_new(c->responses,
-                              json_pack("{s:i,s:s}", "status", 0, "error", "request refused by the HTTP client"));
+        json_array_append_new(c->responses, json_pack("{s:i,s:s}", "status", 0, "error",
+                                                      "request refused by the HTTP client"));
         c->failed = 1;
         finish(c);
         return;
@@ -289,7 +296,8 @@ static void send_one(tthc_call *c)
 
 /* Signs (as `in` asks) and sends method+path with body; answers the control
  * request when done. `extra` (stolen, may be NULL) is added to the answer.
- * ts_text/sig_text override the headers verbatim (raw only). */
+ * ts_override (integer: signed over; string: sent verbatim) and sig_override
+ * replace the X-Timestamp / X-Signature values (raw only). */
 static void sign_and_send(cds_req *r, json_t *in, const char *method, const char *path,
                           const char *body, json_t *extra, json_t *ts_override,
                           const char *sig_override)
@@ -298,11 +306,16 @@ static void sign_and_send(cds_req *r, json_t *in, const char *method, const char
     json_t *v = json_object_get(in, "sign");
     if (v && !(sign = json_string_value(v))) sign = "";
     enum sign_mode mode;
-    if (strcmp(sign, "good") == 0) mode = SIGN_GOOD;
-    else if (strcmp(sign, "bad") == 0) mode = SIGN_BAD;
-    else if (strcmp(sign, "stale") == 0) mode = SIGN_STALE;
-    else if (strcmp(sign, "future") == 0) mode = SIGN_FUTURE;
-    else if (strcmp(sign, "none") == 0) mode = SIGN_NONE;
+    if (strcmp(sign, "good") == 0)
+        mode = SIGN_GOOD;
+    else if (strcmp(sign, "bad") == 0)
+        mode = SIGN_BAD;
+    else if (strcmp(sign, "stale") == 0)
+        mode = SIGN_STALE;
+    else if (strcmp(sign, "future") == 0)
+        mode = SIGN_FUTURE;
+    else if (strcmp(sign, "none") == 0)
+        mode = SIGN_NONE;
     else {
         json_decref(extra);
         bad_control(r, "\"sign\" phải là \"good\", \"bad\", \"stale\", \"future\" hoặc \"none\".");
@@ -311,7 +324,8 @@ static void sign_and_send(cds_req *r, json_t *in, const char *method, const char
     json_int_t repeat = 1;
     v = json_object_get(in, "repeat");
     if (v) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > REPEAT_MAX) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > REPEAT_MAX) {
             json_decref(extra);
             bad_control(r, "\"repeat\" phải là số nguyên từ 1 đến 100.");
             return;
@@ -346,15 +360,16 @@ static void sign_and_send(cds_req *r, json_t *in, const char *method, const char
     size_t h = 0;
     c->headers[h++] = "Accept: application/json";
     c->headers[h++] = "User-Agent: cds-sim-tthc/1";
-    if (c->body || strcmp(method, "GET") != 0)
-        c->headers[h++] = "Content-Type: application/json";
+    if (c->body || strcmp(method, "GET") != 0) c->headers[h++] = "Content-Type: application/json";
     if (mode != SIGN_NONE) {
         long long ts = (long long)time(NULL);
         if (mode == SIGN_STALE) ts -= SKEW_S;
         if (mode == SIGN_FUTURE) ts += SKEW_S;
         const char *ts_text = NULL;
-        if (json_is_integer(ts_override)) ts = (long long)json_integer_value(ts_override);
-        else if (json_is_string(ts_override)) ts_text = json_string_value(ts_override);
+        if (json_is_integer(ts_override))
+            ts = (long long)json_integer_value(ts_override);
+        else if (json_is_string(ts_override))
+            ts_text = json_string_value(ts_override);
         char sig[65];
         if (mode == SIGN_BAD) {
             const char *wrong = cds_req_printf(r, "wrong-%s", g_tthc.secret);
@@ -414,8 +429,7 @@ static void do_step(cds_req *r, json_t *in)
         bad_control(r, "Không tạo được nội dung JSON của bước xử lý.");
         return;
     }
-    const char *path =
-        cds_req_printf(r, "/v1/partner/dossiers/%s/steps", path_segment(r, code));
+    const char *path = cds_req_printf(r, "/v1/partner/dossiers/%s/steps", path_segment(r, code));
     sign_and_send(r, in, "POST", path, text, extra, NULL, NULL);
 }
 
@@ -511,14 +525,14 @@ static void do_raw(cds_req *r, json_t *in)
 
 /* Each control endpoint: record, parse, act, release the parsed body (what
  * the call needs later was copied into the request's arena). */
-#define CONTROL(name)                                                                          \
-    static void ctl_##name(cds_req *r)                                                         \
-    {                                                                                          \
-        sim_record(r);                                                                         \
-        json_t *in = control_json(r);                                                          \
-        if (!in) return;                                                                       \
-        do_##name(r, in);                                                                      \
-        json_decref(in);                                                                       \
+#define CONTROL(name)                                                                              \
+    static void ctl_##name(cds_req *r)                                                             \
+    {                                                                                              \
+        sim_record(r);                                                                             \
+        json_t *in = control_json(r);                                                              \
+        if (!in) return;                                                                           \
+        do_##name(r, in);                                                                          \
+        json_decref(in);                                                                           \
     }
 CONTROL(step)
 CONTROL(import)

@@ -30,6 +30,7 @@ check "prints the stand-in" grep -q "^standin tthc $T" "$tmp/sim.out"
 
 # ---------------------------------------------------------------- helpers
 not() { ! "$@"; }
+jqe() { jq -e "$@" >/dev/null; }
 # ctl ENDPOINT JSON: POST to the stand-in's control; answer in $tmp/ans,
 # HTTP status echoed.
 ctl() {
@@ -126,7 +127,7 @@ check_eq "repeat: identical bodies" "$(jq '[.[].body] | unique | length' <<<"$it
 check_eq "repeat: identical signed headers" \
     "$(jq '[.[].headers | [."x-timestamp", ."x-signature", ."x-client-id"]] | unique | length' <<<"$items")" 1
 check_eq "repeat: same event id as answered" "$(jq -r '.[0].body | fromjson | .event_id' <<<"$items")" \
-    "$(ans -r .event_id 2>/dev/null || jq -r .event_id "$tmp/ans")"
+    "$(jq -r .event_id "$tmp/ans")"
 check "repeat: signed" signed_ok "$(jq -c '.[2]' <<<"$items")"
 
 # ---------------------------------------------------------------- signing modes
@@ -233,7 +234,7 @@ check_eq "raw: empty POST" "$(jq -j .body <<<"$it")" ""
 
 # ---------------------------------------------------------------- bad control bodies
 sink_clear
-problem() { [[ $(jq -r .code "$tmp/ans") == invalid_control ]] && jq -e '.detail | length > 0' "$tmp/ans" >/dev/null; }
+problem() { [[ $(jq -r .code "$tmp/ans") == invalid_control ]] && jqe '.detail | length > 0' "$tmp/ans"; }
 check_eq "step without code" "$(ctl step '{"step":"received"}')" 400
 check "step without code: problem" problem
 check_eq "unknown sign" "$(ctl step '{"dossier_code":"D","sign":"maybe"}')" 400
@@ -251,18 +252,18 @@ check_eq "nothing sent for bad controls" "$(sink_items | jq length)" 0
 # ---------------------------------------------------------------- the stand-in's record
 rec=$(curl -s "$T/_sim/requests")
 check "records control requests" \
-    jq -e '[.items[] | select(.kind == "request" and .path == "/_sim/import")] | length == 2' <<<"$rec"
+    jqe '[.items[] | select(.kind == "request" and .path == "/_sim/import")] | length == 2' <<<"$rec"
 check "records each call with its answer" \
-    jq -e '[.items[] | select(.kind == "call")] | length >= 20 and all(.detail.status == 200)' <<<"$rec"
+    jqe '[.items[] | select(.kind == "call")] | length >= 20 and all(.detail.status == 200)' <<<"$rec"
 check "call record: url, headers, body" \
-    jq -e --arg u "$S/v1/partner/procedures/1.001234" \
+    jqe --arg u "$S/v1/partner/procedures/1.001234" \
     '[.items[] | select(.kind == "call" and .detail.url == $u)][0].detail
-     | .method == "PUT" and .headers["X-Client-Id"] == "tthc-hcm" and (.body | fromjson | .fee_vnd) == 75000
-       and .body_answer == null and .body.ok == true' <<<"$rec"
+     | .method == "PUT" and .headers["X-Client-Id"] == "tthc-hcm"
+       and (.sent_body | fromjson | .fee_vnd) == 75000 and .status == 200 and .body.ok == true' <<<"$rec"
 # a request our server might make to TTHC is recorded and answered
 st=$(curl -s -o /dev/null -w '%{http_code}' -d '{"x":1}' "$T/api/callback")
 check_eq "other paths answered" "$st" 200
-check "other paths recorded" jq -e '.items[-1].path == "/api/callback"' <<<"$(curl -s "$T/_sim/requests")"
+check "other paths recorded" jqe '.items[-1].path == "/api/callback"' <<<"$(curl -s "$T/_sim/requests")"
 
 # ---------------------------------------------------------------- target down
 dport=$(th_free_port)
@@ -277,12 +278,15 @@ st=$(curl -s -o "$tmp/ans" -w '%{http_code}' -H 'Content-Type: application/json'
     -d '{"dossier_code":"D","step":"received"}' "http://127.0.0.1:$dport/_sim/step")
 check_eq "target down: 502" "$st" 502
 check_eq "target down: status 0" "$(ans .status)" 0
-check "target down: error given" jq -e '.error | length > 0' "$tmp/ans"
+check "target down: error given" jqe '.error | length > 0' "$tmp/ans"
 check_eq "bad target refused at start" \
     "$(CDS_SIM_ONLY=tthc CDS_SIM_TTHC_PORT=$dport CDS_SIM_TTHC_TARGET=ftp://x "$CDS_BUILD_DIR/cds-sim" >/dev/null 2>&1; echo $?)" 1
 
-# a control request that goes away cancels its call (the stand-in stays up)
-curl -s -m 0.5 -H 'Content-Type: application/json' -d '{"dossier_code":"D","step":"received","repeat":100}' \
+# A control request that goes away mid-way: its pending call is cancelled
+# with it (under ASan this also shows nothing of it is touched afterwards).
+# Whether the client leaves during a call is timing, so only survival is
+# asserted.
+curl -s -m 0.02 --http2-prior-knowledge -H 'Content-Type: application/json' -d '{"dossier_code":"D","step":"received","repeat":100}' \
     "$T/_sim/step" >/dev/null 2>&1
 check "still serving after a cancelled control" curl -fso /dev/null "$T/_sim/health"
 

@@ -15,7 +15,7 @@ mkdir -p "$CDS_BUILD_DIR/Testing"
 tmp=$(mktemp -d "$CDS_BUILD_DIR/Testing/vneid_XXXXXX")
 port=$(th_free_port)
 out=$tmp/sim.out
-CDS_SIM_SINK_PORT=0 CDS_SIM_VNEID_PORT=$port CDS_SIM_THREADS=2 \
+CDS_SIM_ONLY=vneid CDS_SIM_VNEID_PORT=$port CDS_SIM_THREADS=2 \
     CDS_DEV_CERT_DIR="$CDS_BUILD_DIR/Testing" "$CDS_BUILD_DIR/cds-sim" >"$out" 2>&1 &
 pid=$!
 th_pids+=("$pid")

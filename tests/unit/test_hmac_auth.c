@@ -18,7 +18,7 @@
 
 #define SECRET "cds-dev-partner-secret"
 #define PATH "/v1/partner/dossiers/000.00.01.H29-240506-0001/steps?x=1"
-#define BODY                                                                                   \
+#define BODY                                                                                       \
     "{\"event_id\":\"evt-1\",\"step\":\"received\",\"occurred_at\":\"2024-05-06T08:30:00+07:00\"," \
     "\"note\":\"Tiếp nhận hồ sơ\"}"
 #define TS 1714959000LL
@@ -58,7 +58,8 @@ static void test_verify(void)
 
     CHECK_INT(V(c, "tthc-hcm", "1714959000", SIG, "POST", PATH, BODY, now, 300), CDS_HMAC_OK);
     char upper[65];
-    for (int i = 0; i < 65; i++) upper[i] = (char)toupper((unsigned char)SIG[i]);
+    for (int i = 0; i < 65; i++)
+        upper[i] = (char)toupper((unsigned char)SIG[i]);
     CHECK_INT(V(c, "tthc-hcm", "1714959000", upper, "POST", PATH, BODY, now, 300), CDS_HMAC_OK);
     CHECK_INT(V(c, "tthc-hcm", "1714959000", SIG_GET_EMPTY, "GET", "/v1/partner/dossiers/overdue",
                 NULL, now, 300),
@@ -89,7 +90,8 @@ static void test_verify(void)
     CHECK_INT(V(c, "tthc-hcm", "+1714959000", SIG, "POST", PATH, BODY, now, 300), CDS_HMAC_MISSING);
     CHECK_INT(V(c, "tthc-hcm", "-1714959000", SIG, "POST", PATH, BODY, now, 300), CDS_HMAC_MISSING);
     CHECK_INT(V(c, "tthc-hcm", " 1714959000", SIG, "POST", PATH, BODY, now, 300), CDS_HMAC_MISSING);
-    CHECK_INT(V(c, "tthc-hcm", "1714959000.5", SIG, "POST", PATH, BODY, now, 300), CDS_HMAC_MISSING);
+    CHECK_INT(V(c, "tthc-hcm", "1714959000.5", SIG, "POST", PATH, BODY, now, 300),
+              CDS_HMAC_MISSING);
     CHECK_INT(V(c, "tthc-hcm", "0001714959000", SIG, "POST", PATH, BODY, now, 300),
               CDS_HMAC_MISSING);
     /* one spelling per instant: leading zeros are malformed, so the signed
@@ -138,12 +140,12 @@ static void test_verify(void)
     /* what the signer makes, the verifier accepts */
     char out[65];
     cds_hmac_sign("0123456789abcdef", "DELETE", "/x?a=b&c=d", 42, "\0bin\0", 5, out);
-    CHECK_INT(cds_hmac_verify(c, "courier-1", "42", out, "DELETE", "/x?a=b&c=d", "\0bin\0", 5, 42,
-                              1),
-              CDS_HMAC_OK);
-    CHECK_INT(cds_hmac_verify(c, "courier-1", "42", out, "DELETE", "/x?a=b&c=d", "\0bin\0", 4, 42,
-                              1),
-              CDS_HMAC_BAD);
+    CHECK_INT(
+        cds_hmac_verify(c, "courier-1", "42", out, "DELETE", "/x?a=b&c=d", "\0bin\0", 5, 42, 1),
+        CDS_HMAC_OK);
+    CHECK_INT(
+        cds_hmac_verify(c, "courier-1", "42", out, "DELETE", "/x?a=b&c=d", "\0bin\0", 4, 42, 1),
+        CDS_HMAC_BAD);
     cds_hmac_clients_free(c);
 }
 
@@ -151,17 +153,17 @@ static void test_parse(void)
 {
     const char *err = NULL;
     static const char *const bad[] = {
-        "",                                          /* nothing */
-        "tthc-hcm",                                  /* no secret */
-        "tthc-hcm:short",                            /* secret < 16 bytes */
-        "tthc-hcm:0123456789abcde",                  /* 15 bytes */
-        ":0123456789abcdef",                         /* empty id */
-        "tthc hcm:0123456789abcdef",                 /* space in id */
-        "tthç:0123456789abcdef",                     /* non-ASCII id */
-        "a:0123456789abcdef,",                       /* trailing empty entry */
-        "a:0123456789abcdef,,b:0123456789abcdef",    /* empty entry */
-        ",a:0123456789abcdef",                       /* leading empty entry */
-        "a:0123456789abcdef,a:fedcba9876543210",     /* duplicate */
+        "",                                       /* nothing */
+        "tthc-hcm",                               /* no secret */
+        "tthc-hcm:short",                         /* secret < 16 bytes */
+        "tthc-hcm:0123456789abcde",               /* 15 bytes */
+        ":0123456789abcdef",                      /* empty id */
+        "tthc hcm:0123456789abcdef",              /* space in id */
+        "tthç:0123456789abcdef",                  /* non-ASCII id */
+        "a:0123456789abcdef,",                    /* trailing empty entry */
+        "a:0123456789abcdef,,b:0123456789abcdef", /* empty entry */
+        ",a:0123456789abcdef",                    /* leading empty entry */
+        "a:0123456789abcdef,a:fedcba9876543210",  /* duplicate */
         "a:0123456789abcdef,b:0123456789abcdef,a:0123456789abcdef",
         /* 65-character id */
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:0123456789abcdef",
@@ -178,8 +180,9 @@ static void test_parse(void)
     CHECK(cds_hmac_clients_parse(NULL, NULL) == NULL); /* err is optional */
 
     /* 64-character id, every allowed character, a secret with ':' in it */
-    const char *spec = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:0123456789abcdef,"
-                       "Az09_.-:se:cret:with:colons";
+    const char *spec =
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:0123456789abcdef,"
+        "Az09_.-:se:cret:with:colons";
     err = "x";
     cds_hmac_clients *c = cds_hmac_clients_parse(spec, &err);
     CHECK(c != NULL);
@@ -192,7 +195,8 @@ static void test_parse(void)
                               "7", out, "GET", "/", NULL, 0, 7, 300),
               CDS_HMAC_OK);
     /* a 65-character header value is malformed, not a lookup */
-    CHECK_INT(cds_hmac_verify(c, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    CHECK_INT(cds_hmac_verify(c,
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                               "7", out, "GET", "/", NULL, 0, 7, 300),
               CDS_HMAC_MISSING);
     cds_hmac_clients_free(c);
