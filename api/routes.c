@@ -20,6 +20,12 @@ static const cds_route routes[] = {
     {"PATCH", "/v1/me", cds_me_patch, SMALL},
     {"POST", "/v1/me/devices", cds_me_device_add, SMALL},
     {"DELETE", "/v1/me/devices/{id}", cds_me_device_remove, 0},
+    {"GET", "/v1/procedures", cds_procedures_list, 0},
+    {"GET", "/v1/procedures/{code}", cds_procedure_get, 0},
+    {"GET", "/v1/procedures/{code}/form", cds_procedure_form, 0},
+    {"PUT", "/v1/partner/procedures/{code}", cds_partner_procedure_put, 64 * 1024},
+    {"POST", "/v1/attachments", cds_attachment_upload, 10 * 1024 * 1024},
+    {"GET", "/v1/attachments/{id}", cds_attachment_download, 0},
     {"POST", "/v1/dossiers", cds_dossier_file, FORM},
     {"GET", "/v1/dossiers", cds_dossiers_list, 0},
     {"GET", "/v1/dossiers/{id}", cds_dossier_get, 0},
@@ -28,6 +34,9 @@ static const cds_route routes[] = {
     {"POST", "/v1/partner/dossiers", cds_partner_import, SMALL},
     {"POST", "/v1/partner/dossiers/{code}/steps", cds_partner_step, SMALL},
     {"GET", "/v1/partner/dossiers/overdue", cds_partner_overdue, 0},
+    {"GET", "/v1/dossiers/{id}/lookup-qr.png", cds_dossier_lookup_qr, 0},
+    {"GET", "/v1/lookup/{code}", cds_lookup_json, 0},
+    {"GET", "/lookup/{code}", cds_lookup_page, 0},
 };
 
 const cds_route *cds_api_routes(size_t *n)

@@ -14,6 +14,7 @@ static const struct {
     {"serve", cds_cmd_serve, "run the API server (HTTP/2 + HTTP/1.1, TLS and cleartext)"},
     {"migrate", cds_cmd_migrate, "apply pending database migrations (--status to list them)"},
     {"routes", cds_cmd_routes, "print the route table (METHOD PATH per line)"},
+    {"catalog", cds_cmd_catalog, "load the procedure catalog and public holidays (catalog load --help)"},
 };
 
 static void usage(FILE *f)

@@ -69,7 +69,11 @@ int cds_dossiers_init(const cds_dossiers_config *c)
     g_dossiers = *c;
     if (cursor_key_load() != 0) return -1;
     if (cds_secret_init() != 0) return -1;
+    if (cds_lookup_init() != 0) return -1;
     if (cds_partner_auth_init() != 0) return -1;
+    if (cds_workpool_start(g_dossiers.workers) != 0) return -1;
+    if (cds_catalog_init() != 0) return -1;
+    if (cds_attachments_init() != 0) return -1;
     if (cds_filing_init() != 0) return -1;
     if (cds_partner_init() != 0) return -1;
     return 0;
@@ -77,5 +81,7 @@ int cds_dossiers_init(const cds_dossiers_config *c)
 
 void cds_dossiers_shutdown(void)
 {
+    cds_lookup_shutdown();
     cds_partner_auth_shutdown();
+    cds_workpool_stop();
 }

@@ -86,8 +86,10 @@ static void not_found(cds_req *r)
 /* The dossier JSON from SQL plus its lookup link and secret (owner only). */
 static void respond_dossier(cds_req *r, int status, const char *json_text, const char *code)
 {
-    json_t *d = json_loads(json_text, 0, NULL);
+    json_error_t err;
+    json_t *d = json_loads(json_text, 0, &err);
     if (!d) {
+        cds_log(CDS_LOG_ERROR, "dossier_json", "unreadable dossier JSON from SQL: %s", err.text);
         cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
         return;
     }
@@ -142,6 +144,7 @@ static void on_filed(cds_req *r, PGresult *res)
     } else if (strcmp(status, "postal_not_allowed") == 0) {
         cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
     } else {
+        cds_log(CDS_LOG_ERROR, "dossier_file", "unexpected status '%s'", status);
         cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
     }
 }

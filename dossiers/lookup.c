@@ -39,7 +39,7 @@
 
 #define SECRET_IN_MAX 64     /* bytes of a secret as typed (spaces, dashes) */
 #define CODE_MAX 64
-#define TIMELINE_MAX 200     /* newest steps shown */
+#define TIMELINE_MAX "200"   /* newest steps shown (SQL text) */
 #define NOTE_SHOWN_MAX 500   /* bytes of a step's note on the page */
 #define PAGE_CAP (512 * 1024)
 #define QR_SCALE_DEFAULT 8
@@ -70,7 +70,7 @@ int cds_lookup_init(void)
         "                 'occurred_at', cds_rfc3339(e.occurred_at), 'applied', e.applied,"
         "                 'note', e.note) ORDER BY e.occurred_at, e.id)"
         "           FROM (SELECT * FROM dossier_events WHERE dossier_id = d.id"
-        "                 ORDER BY occurred_at DESC, id DESC LIMIT 200) e), '[]')::text"
+        "                 ORDER BY occurred_at DESC, id DESC LIMIT " TIMELINE_MAX ") e), '[]')::text"
         " FROM dossiers d"
         " JOIN procedures p ON p.code = d.procedure_code"
         " JOIN agencies a ON a.code = p.agency_code"
@@ -366,12 +366,21 @@ static void send_page(cds_req *r, int status, sbuf *b)
     free(b->s);
 }
 
-/* A page with a title and a message (error, limit, form). */
-static void message_page(cds_req *r, int status, const char *title, const char *msg, int with_form)
+/* A page with a title and a message (error, limit, form). `code` (may be
+ * NULL) is the dossier code as typed, shown above the form asking for the
+ * secret; the not-found page leaves it out. */
+static void message_page(cds_req *r, int status, const char *title, const char *msg, int with_form,
+                         const char *code)
 {
     sbuf b = {0};
     page_head(&b, title);
-    sb_str(&b, "<section class=\"card\" id=\"message\"><h2>");
+    sb_str(&b, "<section class=\"card\" id=\"message\">");
+    if (code) {
+        sb_str(&b, "<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
+        sb_esc_max(&b, code, CODE_MAX);
+        sb_str(&b, "</strong></p>");
+    }
+    sb_str(&b, "<h2>");
     sb_esc(&b, title);
     sb_str(&b, "</h2><p>");
     sb_esc(&b, msg);
@@ -392,7 +401,7 @@ static void not_found(cds_req *r, int mode)
         cds_resp_header(r, "cache-control", "no-store");
         cds_problem(r, 404, "dossier_not_found", NOT_FOUND_DETAIL);
     } else {
-        message_page(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND_DETAIL, 1);
+        message_page(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND_DETAIL, 1, NULL);
     }
 }
 
@@ -404,7 +413,8 @@ static void unavailable(cds_req *r, int mode, PGresult *res)
                     "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
     else
         message_page(r, 503, "Hệ thống đang bận",
-                     "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.", 0);
+                     "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.", 0,
+                     NULL);
 }
 
 /* ---------------- the lookup ---------------- */
@@ -569,7 +579,7 @@ static void lookup_start(cds_req *r, int mode)
         const char *msg = cds_req_printf(
             r, "Bạn đã tra cứu quá nhiều lần. Vui lòng thử lại sau %d giây.", retry);
         if (mode == MODE_JSON) cds_problem(r, 429, "too_many_requests", msg);
-        else message_page(r, 429, "Tra cứu quá nhiều lần", msg, 0);
+        else message_page(r, 429, "Tra cứu quá nhiều lần", msg, 0, NULL);
         return;
     }
     const char *code = cds_req_param(r, "code");
@@ -580,7 +590,8 @@ static void lookup_start(cds_req *r, int mode)
                         "Vui lòng nhập mã tra cứu in trên giấy tiếp nhận hồ sơ.");
         else
             message_page(r, 200, "Nhập mã tra cứu",
-                         "Vui lòng nhập mã tra cứu (10 ký tự) in trên giấy tiếp nhận hồ sơ.", 1);
+                         "Vui lòng nhập mã tra cứu (10 ký tự) in trên giấy tiếp nhận hồ sơ.", 1,
+                         code_valid(code) ? code : NULL);
         return;
     }
     lookup_ctx *c = cds_req_alloc(r, sizeof *c);

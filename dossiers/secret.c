@@ -13,9 +13,10 @@
  * Mapping without bias: each HMAC byte below 248 (= 8 * 31) gives one
  * character (byte % 31); bytes 248..255 are skipped. Should a block of 32
  * bytes run out (10 characters need 10 of its bytes, each kept with
- * probability 31/32: practically never) the next block is HMAC(key, id || 0x00 || n) for
- * n = 1, 2, ...: the id is text and never contains a NUL, so these inputs
- * cannot collide with another id's first block.
+ * probability 31/32: practically never) the next block is
+ * HMAC(key, id || 0x00 || n) for n = 1, 2, ...: the id is text and never
+ * contains a NUL, so these inputs cannot collide with another id's first
+ * block.
  *
  * The key: CDS_LOOKUP_KEY (base64 of 32 bytes), or in development a key file
  * "lookup-key" made once in keys_dir and reused by every process sharing

@@ -514,9 +514,11 @@ END;
 $$;
 
 -- A dossier as the API shows it to its owner, built in one query: with
--- p_full, also the form, the timeline and the attachments.
+-- p_full, also the form, the timeline and the attachments. VOLATILE on
+-- purpose: called in the same statement as a function that just changed the
+-- dossier (filing, a step), it must take a fresh snapshot to see the change.
 CREATE FUNCTION cds_dossier_json(p_id uuid, p_full boolean) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql VOLATILE AS $$
     SELECT jsonb_build_object(
         'id', d.id, 'code', d.code, 'status', d.status, 'channel', d.channel,
         'procedure', jsonb_build_object('code', p.code, 'name', p.name, 'sector', p.sector),

@@ -311,6 +311,7 @@ static void test_page_http(void)
     /* Without the secret: a form to type it. */
     CHECK_INT(get(&r, u(&srv, "/lookup/%s", D1_CODE)), 200);
     CHECK(strstr(r.body, "<form") && strstr(r.body, "name=\"s\""));
+    CHECK(strstr(r.body, D1_CODE) != NULL);
     CHECK(strstr(r.body, PROC_NAME) == NULL);
     th_resp_free(&r);
 
@@ -562,6 +563,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_ALL);
+    /* The servers' logs go there (read back by test_logs). */
+    mkdir(CDS_BUILD_DIR "/Testing", 0755);
     db = th_db_new("lookup");
     const char *vs[] = {"vneid", NULL};
     if (th_sim_start(&sim, vs, NULL) != 0) return 1;
