@@ -16,6 +16,9 @@
  *   - The completion queue of a base is made on the first submit from it and
  *     remembered in a thread-specific list of the submitting (= loop)
  *     thread, so finding it costs no lock.
+ *   - Its event is only ever made active, never added: it does not keep a
+ *     loop running by itself (the server's loops always have listeners or
+ *     timers pending), and the base holds no reference to it while idle.
  *
  * Cancellation (from the submitting thread only, on a handle whose done or
  * cleanup has not run yet):
@@ -75,7 +78,7 @@ struct cds_job {
 
 struct compq {
     struct event_base *base;
-    struct event *ev;     /* made active by workers while not detached */
+    struct event *ev; /* made active by workers while not detached */
     pthread_mutex_t mu;
     cds_job *head, *tail; /* finished, not delivered yet: mu */
     int detached;         /* the loop thread has exited: mu */
@@ -98,10 +101,14 @@ static struct {
 /* Pool mutex held. */
 static void fifo_unlink(cds_job *j)
 {
-    if (j->prev) j->prev->next = j->next;
-    else P.qhead = j->next;
-    if (j->next) j->next->prev = j->prev;
-    else P.qtail = j->prev;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        P.qhead = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        P.qtail = j->prev;
     j->prev = j->next = NULL;
     j->queued = 0;
     P.qlen--;
@@ -225,8 +232,10 @@ cds_job *cds_job_submit(struct event_base *base, void (*work)(void *), void (*do
     }
     j->queued = 1;
     j->prev = P.qtail;
-    if (P.qtail) P.qtail->next = j;
-    else P.qhead = j;
+    if (P.qtail)
+        P.qtail->next = j;
+    else
+        P.qhead = j;
     P.qtail = j;
     P.qlen++;
     pthread_cond_signal(&P.cv);
@@ -258,8 +267,10 @@ static void complete(cds_job *j)
     pthread_mutex_lock(&cq->mu);
     j->next = NULL;
     int was_empty = cq->head == NULL;
-    if (cq->tail) cq->tail->next = j;
-    else cq->head = j;
+    if (cq->tail)
+        cq->tail->next = j;
+    else
+        cq->head = j;
     cq->tail = j;
     /* One wake-up per batch; after detach the base may be gone: the job then
      * waits for cds_workpool_stop. */
@@ -272,7 +283,8 @@ static void *worker_main(void *unused)
     (void)unused;
     pthread_mutex_lock(&P.mu);
     for (;;) {
-        while (!P.qhead && !P.stopping) pthread_cond_wait(&P.cv, &P.mu);
+        while (!P.qhead && !P.stopping)
+            pthread_cond_wait(&P.cv, &P.mu);
         if (P.stopping) break; /* what is still queued is cleaned up by stop */
         cds_job *j = P.qhead;
         fifo_unlink(j);
@@ -291,7 +303,8 @@ static void join_workers(void)
     P.stopping = 1;
     pthread_cond_broadcast(&P.cv);
     pthread_mutex_unlock(&P.mu);
-    for (int i = 0; i < P.nthreads; i++) pthread_join(P.tids[i], NULL);
+    for (int i = 0; i < P.nthreads; i++)
+        pthread_join(P.tids[i], NULL);
     P.nthreads = 0;
 }
 
@@ -324,8 +337,8 @@ int cds_workpool_start(int threads)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (P.nthreads != threads) {
-        cds_log(CDS_LOG_ERROR, "workpool", "could only start %d of %d worker threads",
-                P.nthreads, threads);
+        cds_log(CDS_LOG_ERROR, "workpool", "could only start %d of %d worker threads", P.nthreads,
+                threads);
         join_workers();
         P.stopping = 0;
         pthread_key_delete(P.key);
@@ -352,7 +365,8 @@ void cds_workpool_stop(void)
     compq *cqs = P.cqs;
     P.cqs = NULL;
     pthread_mutex_unlock(&P.mu);
-    for (cds_job *j = queued; j; j = j->next) j->queued = 0;
+    for (cds_job *j = queued; j; j = j->next)
+        j->queued = 0;
     drop_list(queued);
     while (cqs) {
         compq *next = cqs->gnext;

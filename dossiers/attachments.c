@@ -51,9 +51,9 @@
 
 #define ATT_MAX_BYTES 10485760 /* also the route's body cap and the table's CHECK */
 #define ATT_CHUNK (64 * 1024)
-#define ATT_NAME_MAX 255       /* bytes of UTF-8 */
-#define ATT_DOC_CODE_MAX 64    /* as dossier filing accepts */
-#define ATT_STORE_MAX 800      /* storage_dir length; paths add < 100 bytes */
+#define ATT_NAME_MAX 255    /* bytes of UTF-8 */
+#define ATT_DOC_CODE_MAX 64 /* as dossier filing accepts */
+#define ATT_STORE_MAX 800   /* storage_dir length; paths add < 100 bytes */
 #define ATT_PATH_MAX (ATT_STORE_MAX + 128)
 
 static int st_insert, st_get;
@@ -63,8 +63,8 @@ int cds_attachments_init(void)
 {
     const char *dir = g_dossiers.storage_dir;
     if (!dir || !*dir || strlen(dir) > ATT_STORE_MAX) {
-        cds_log(CDS_LOG_ERROR, "attachments_config", "storage directory missing or longer than %d bytes",
-                ATT_STORE_MAX);
+        cds_log(CDS_LOG_ERROR, "attachments_config",
+                "storage directory missing or longer than %d bytes", ATT_STORE_MAX);
         return -1;
     }
     if (cds_mkdir_p(dir, 0750) != 0) {
@@ -78,11 +78,11 @@ int cds_attachments_init(void)
         "INSERT INTO attachments (citizen_id, sha256, size_bytes, media_type, file_name) "
         "VALUES ($1::uuid, $2, $3::bigint, $4, $5) RETURNING id, cds_rfc3339(created_at)",
         5);
-    st_get = cds_db_stmt_register(
-        "attachment_get",
-        "SELECT sha256, size_bytes, media_type, file_name FROM attachments "
-        "WHERE id = $1::uuid AND citizen_id = $2::uuid",
-        2);
+    st_get =
+        cds_db_stmt_register("attachment_get",
+                             "SELECT sha256, size_bytes, media_type, file_name FROM attachments "
+                             "WHERE id = $1::uuid AND citizen_id = $2::uuid",
+                             2);
     return (st_insert < 0 || st_get < 0) ? -1 : 0;
 }
 
@@ -170,16 +170,21 @@ static int text_valid(const char *s, size_t max)
         }
         int len;
         unsigned cp, min;
-        if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return 0;
+        if ((c & 0xE0) == 0xC0)
+            len = 2, cp = c & 0x1F, min = 0x80;
+        else if ((c & 0xF0) == 0xE0)
+            len = 3, cp = c & 0x0F, min = 0x800;
+        else if ((c & 0xF8) == 0xF0)
+            len = 4, cp = c & 0x07, min = 0x10000;
+        else
+            return 0;
         if (i + (size_t)len > n) return 0;
         for (int k = 1; k < len; k++) {
             if ((p[i + (size_t)k] & 0xC0) != 0x80) return 0;
             cp = (cp << 6) | (p[i + (size_t)k] & 0x3F);
         }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F))
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+            (cp >= 0x80 && cp <= 0x9F))
             return 0;
         i += (size_t)len;
     }
@@ -210,7 +215,7 @@ typedef struct upload {
     int slot;
     /* Set by the worker, read by done() after the pool handed the job back. */
     char sha[65];
-    int failed;       /* 1: storage failed (what/err), 2: the request went away */
+    int failed; /* 1: storage failed (what/err), 2: the request went away */
     const char *what;
     int err;
     int dedup;
@@ -336,7 +341,8 @@ static void upload_work(void *arg)
     /* The rename itself must survive a power cut before the row exists. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
-        if (fsync(dfd) != 0) cds_log(CDS_LOG_WARN, "attachment_store", "fsync %s: %s", dir, strerror(errno));
+        if (fsync(dfd) != 0)
+            cds_log(CDS_LOG_WARN, "attachment_store", "fsync %s: %s", dir, strerror(errno));
         close(dfd);
     }
 }
@@ -415,13 +421,15 @@ void cds_attachment_upload(cds_req *r)
     const char *name = cds_req_query(r, "name");
     if ((!name && query_has(r, "name")) || (name && !text_valid(name, ATT_NAME_MAX))) {
         cds_problem(r, 422, "invalid_file_name",
-                    "Tên tệp không hợp lệ: tối đa 255 byte, không chứa dấu '/', '\\' hay ký tự điều khiển.");
+                    "Tên tệp không hợp lệ: tối đa 255 byte, không chứa dấu '/', '\\' hay ký tự "
+                    "điều khiển.");
         return;
     }
     const char *doc = cds_req_query(r, "document_code");
     if ((!doc && query_has(r, "document_code")) || (doc && !text_valid(doc, ATT_DOC_CODE_MAX))) {
         cds_problem(r, 422, "invalid_document_code",
-                    "Mã giấy tờ không hợp lệ: tối đa 64 byte, không chứa dấu '/', '\\' hay ký tự điều khiển.");
+                    "Mã giấy tờ không hợp lệ: tối đa 64 byte, không chứa dấu '/', '\\' hay ký tự "
+                    "điều khiển.");
         return;
     }
     size_t len;
@@ -437,8 +445,9 @@ void cds_attachment_upload(cds_req *r)
     const char *ext;
     const char *media = sniff(body, len, &ext);
     if (!media) {
-        cds_problem(r, 415, "unsupported_file_type",
-                    "Chỉ chấp nhận tệp PDF, JPEG hoặc PNG; nội dung tệp này không thuộc các định dạng đó.");
+        cds_problem(
+            r, 415, "unsupported_file_type",
+            "Chỉ chấp nhận tệp PDF, JPEG hoặc PNG; nội dung tệp này không thuộc các định dạng đó.");
         return;
     }
     upload_meta *m = cds_req_alloc(r, sizeof *m);
@@ -600,8 +609,10 @@ static char *disposition(cds_req *r, const char *name)
     size_t a = 0, e = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
-        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\' && c != '%') ascii[a++] = (char)c;
-        else if (c < 0x80 || (c & 0xC0) == 0xC0) ascii[a++] = '_'; /* a code point starts */
+        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\' && c != '%')
+            ascii[a++] = (char)c;
+        else if (c < 0x80 || (c & 0xC0) == 0xC0)
+            ascii[a++] = '_'; /* a code point starts */
         if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
             (c && strchr(attr, c))) {
             enc[e++] = (char)c;
@@ -627,7 +638,8 @@ static int etag_matches(const char *inm, const char *etag)
         if (*p == '*') return 1;
         if (strncmp(p, "W/", 2) == 0) p += 2;
         size_t len = strcspn(p, ",");
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
         if (len == el && memcmp(p, etag, el) == 0) return 1;
         p = strchr(p, ',');
     }
@@ -685,7 +697,8 @@ static void on_found(cds_req *r, PGresult *res)
         internal_error(r);
         return;
     }
-    d->job = cds_job_submit(cds_req_worker(r)->base, download_work, download_done, download_free, d);
+    d->job =
+        cds_job_submit(cds_req_worker(r)->base, download_work, download_done, download_free, d);
     if (!d->job) {
         free(d);
         busy(r);

@@ -9,12 +9,15 @@
  *
  * Search folds the query in SQL with the same cds_fold() that filled
  * procedures.name_folded, so "giay phep xay dung", "Giấy phép XÂY DỰNG" and
- * "xây dựng giấy phép" all find "Cấp giấy phép xây dựng ...": every word of
- * the query must appear in the folded name (strpos, so '%' or '_' typed by
- * the citizen are plain characters; the ~1 000 procedures of the city are a
- * scan of a few hundred microseconds). Pages are ordered by code; the cursor
- * is the last code signed with the shared cursor key (core/cursor.h), so it
- * means the same on every node and a tampered one is a 400 invalid_cursor.
+ * "xây dựng, giấy phép" all find "Cấp giấy phép xây dựng ...": the query is
+ * folded and split into words once (anything not a letter or digit separates
+ * words, so LIKE's '%' and '_' mean nothing special), and every word must
+ * appear in the folded name (strpos). The city's ~1 000 procedures make that
+ * a scan of about a millisecond (measured on 1 144 rows), so no index is
+ * needed for it. A query without any word is no filter. Pages are ordered
+ * by code; the cursor is the last code signed with the shared cursor key
+ * (core/cursor.h), so it means the same on every node and a tampered one is
+ * a 400 invalid_cursor.
  *
  * The shape of a procedure (catalog file and the TTHC system's PUT body) is
  * checked here, by cds_catalog_procedure_check, for both callers: the `cds
@@ -28,9 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Also used by cli/catalog_cmd.c; declared in dossiers.h by the lead. */
+/* Until dossiers.h / internal.h declare them: the procedure check is also
+ * used by cli/catalog_cmd.c, the schema check lives in form.c. */
 int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap);
-int cds_form_schema_check(const json_t *schema, char *err, size_t cap); /* form.c */
+int cds_form_schema_check(const json_t *schema, char *err, size_t cap);
 
 #define LIMIT_DEFAULT 20
 #define LIMIT_MAX 100
@@ -55,8 +59,10 @@ int cds_catalog_init(void)
         "  AND ($1::text IS NULL OR p.sector = $1) "
         "  AND ($2::text IS NULL OR p.code COLLATE \"C\" > $2::text COLLATE \"C\") "
         "  AND ($3::text IS NULL OR NOT EXISTS ("
-        "        SELECT 1 FROM regexp_split_to_table(cds_fold($3::text), '[^[:alnum:]]+') w "
-        "        WHERE w <> '' AND strpos(p.name_folded, w) = 0)) "
+        "        SELECT 1 FROM unnest((SELECT array_agg(x) "
+        "                              FROM regexp_split_to_table(cds_fold($3::text), '[^[:alnum:]]+') x "
+        "                              WHERE x <> '')) w "
+        "        WHERE strpos(p.name_folded, w) = 0)) "
         "ORDER BY p.code COLLATE \"C\" "
         "LIMIT $4::int",
         4);

@@ -11,6 +11,7 @@
  * clients that vanish mid-upload (no temporary file left behind, the server
  * stays up and exits cleanly). */
 #include "tests/lib/harness.h"
+#include "tests/lib/login.h"
 #include "tests/lib/t.h"
 
 #include <curl/curl.h>
@@ -36,63 +37,11 @@ static char store[512];
 
 static char *url(const char *path)
 {
-    static char u[4][512];
+    static char u[4][1200];
     static int i;
     i = (i + 1) % 4;
     snprintf(u[i], sizeof u[i], "%s%s", srv.url, path);
     return u[i];
-}
-
-/* ---------------- login (as in test_auth.c) ---------------- */
-
-static int query_param(const char *u, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strchr(u, '?'); p; p = strchr(p + 1, '&')) {
-        if (strncmp(p + 1, name, nl) == 0 && p[1 + nl] == '=') {
-            const char *v = p + 2 + nl;
-            size_t n = strcspn(v, "&#");
-            if (n >= cap) return -1;
-            memcpy(out, v, n);
-            out[n] = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Logs citizen `pid` in through the stand-in; the access token into out. */
-static int login(const char *pid, char *out, size_t cap)
-{
-    th_resp r;
-    json_t *j = NULL;
-    long st = th_json(&r, "POST", url("/v1/auth/login"), NULL, "{\"identification_level\":2}", (void **)&j);
-    const char *az = json_string_value(json_object_get(j, "authorization_url"));
-    const char *state = json_string_value(json_object_get(j, "state"));
-    char target[2048] = "", st_saved[200] = "", code[600] = "";
-    int ok = st == 200 && az && state;
-    if (ok) {
-        snprintf(st_saved, sizeof st_saved, "%s", state);
-        snprintf(target, sizeof target, "%s&login_hint=%s", az, pid);
-    }
-    json_decref(j);
-    th_resp_free(&r);
-    if (!ok) return -1;
-    th_http(&r, 1, "GET", target, NULL, NULL, 0);
-    const char *loc = th_resp_header(&r, "location");
-    ok = r.status == 302 && loc && query_param(loc, "code", code, sizeof code) == 0;
-    th_resp_free(&r);
-    if (!ok) return -1;
-    char body[1024];
-    snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, st_saved);
-    j = NULL;
-    st = th_json(&r, "POST", url("/v1/auth/callback"), NULL, body, (void **)&j);
-    const char *a = json_string_value(json_object_get(j, "access_token"));
-    ok = st == 200 && a && strlen(a) < cap;
-    if (ok) snprintf(out, cap, "%s", a);
-    json_decref(j);
-    th_resp_free(&r);
-    return ok ? 0 : -1;
 }
 
 static char tok_a[2048], tok_b[2048];
@@ -104,7 +53,8 @@ static void sha256_hex(const void *p, size_t n, char out[65])
     unsigned char md[32];
     unsigned len = 0;
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static long count_rows(const char *sql)
@@ -194,7 +144,7 @@ static int store_files(const char *part)
     struct dirent *e;
     while ((e = readdir(top)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        char sub[700];
+        char sub[1024];
         snprintf(sub, sizeof sub, "%s/%s", store, e->d_name);
         DIR *d = opendir(sub);
         if (!d) continue;
@@ -223,7 +173,8 @@ static char *pct(const char *s)
 /* A one-page PDF with a correct cross-reference table; `tag` makes it unique. */
 static size_t make_pdf(char *out, size_t cap, const char *tag)
 {
-    const char *objs[] = {"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+    const char *objs[] = {"<< /Type /Catalog /Pages 2 0 R >>",
+                          "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                           "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>"};
     size_t n = (size_t)snprintf(out, cap, "%%PDF-1.4\n%% %s\n", tag), off[3];
     for (int i = 0; i < 3; i++) {
@@ -232,18 +183,20 @@ static size_t make_pdf(char *out, size_t cap, const char *tag)
     }
     size_t x = n;
     n += (size_t)snprintf(out + n, cap - n, "xref\n0 4\n0000000000 65535 f \n");
-    for (int i = 0; i < 3; i++) n += (size_t)snprintf(out + n, cap - n, "%010zu 00000 n \n", off[i]);
-    n += (size_t)snprintf(out + n, cap - n, "trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", x);
+    for (int i = 0; i < 3; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%010zu 00000 n \n", off[i]);
+    n += (size_t)snprintf(out + n, cap - n,
+                          "trailer\n<< /Size 4 /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", x);
     return n;
 }
 
 /* 1x1 RGB PNG (CRCs and zlib stream computed when it was made). */
 static const unsigned char png[] = {
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
-    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xb8, 0xa5, 0x2a, 0x0b,
-    0x00, 0x02, 0xf9, 0x01, 0x1d, 0xc5, 0xc0, 0xde, 0x79, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
-    0x44, 0xae, 0x42, 0x60, 0x82};
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+    0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00,
+    0x00, 0x90, 0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78,
+    0xda, 0x63, 0xb8, 0xa5, 0x2a, 0x0b, 0x00, 0x02, 0xf9, 0x01, 0x1d, 0xc5, 0xc0, 0xde,
+    0x79, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
 
 /* 1x1 grayscale baseline JPEG: DQT of ones, one-code DC and AC tables (DC
  * difference 0, then end of block), two bits of scan data. */
@@ -255,7 +208,8 @@ static size_t make_jpeg(unsigned char *o)
     n = sizeof head;
     memset(o + n, 1, 64);
     n += 64;
-    static const unsigned char sof[] = {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01, 0x00, 0x01, 0x01, 0x01, 0x11, 0x00};
+    static const unsigned char sof[] = {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x01,
+                                        0x00, 0x01, 0x01, 0x01, 0x11, 0x00};
     memcpy(o + n, sof, sizeof sof);
     n += sizeof sof;
     for (int cls = 0; cls < 2; cls++) {
@@ -266,7 +220,8 @@ static size_t make_jpeg(unsigned char *o)
         n += 15;
         o[n++] = 0x00;
     }
-    static const unsigned char sos[] = {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x3F, 0xFF, 0xD9};
+    static const unsigned char sos[] = {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00,
+                                        0x00, 0x3F, 0x00, 0x3F, 0xFF, 0xD9};
     memcpy(o + n, sos, sizeof sos);
     return n + sizeof sos;
 }
@@ -277,16 +232,18 @@ typedef struct uploaded {
     char id[40], sha[65];
 } uploaded;
 
-static void check_created(json_t *j, const void *body, size_t len, const char *media, const char *name,
-                          uploaded *out)
+static void check_created(json_t *j, const void *body, size_t len, const char *media,
+                          const char *name, uploaded *out)
 {
     char sha[65];
     sha256_hex(body, len, sha);
     CHECK_STR(jstr(j, "sha256"), sha);
     CHECK_STR(jstr(j, "media_type"), media);
     CHECK_INT(json_integer_value(json_object_get(j, "size_bytes")), (long long)len);
-    if (name) CHECK_STR(jstr(j, "file_name"), name);
-    else CHECK(json_is_null(json_object_get(j, "file_name")));
+    if (name)
+        CHECK_STR(jstr(j, "file_name"), name);
+    else
+        CHECK(json_is_null(json_object_get(j, "file_name")));
     const char *id = jstr(j, "id"), *at = jstr(j, "created_at");
     CHECK(id && strlen(id) == 36);
     CHECK(at && strlen(at) == 25 && strcmp(at + 19, "+07:00") == 0);
@@ -315,11 +272,14 @@ static void test_upload_types(void)
         snprintf(q, sizeof q, "name=%s&document_code=GCN_QSDD", name);
         free(name);
         CHECK_INT(upload(proto, tok_a, q, "text/plain", pdf_bytes, pdf_len, &j), 201);
-        check_created(j, pdf_bytes, pdf_len, "application/pdf", "Giấy chứng nhận QSDĐ.pdf", &pdf_up[proto - 1]);
+        check_created(j, pdf_bytes, pdf_len, "application/pdf", "Giấy chứng nhận QSDĐ.pdf",
+                      &pdf_up[proto - 1]);
         CHECK_STR(jstr(j, "document_code"), "GCN_QSDD");
         json_decref(j);
 
-        CHECK_INT(upload(proto, tok_a, "name=anh.jpg", "application/octet-stream", jpg_bytes, jpg_len, &j), 201);
+        CHECK_INT(upload(proto, tok_a, "name=anh.jpg", "application/octet-stream", jpg_bytes,
+                         jpg_len, &j),
+                  201);
         check_created(j, jpg_bytes, jpg_len, "image/jpeg", "anh.jpg", &jpg_up);
         json_decref(j);
 
@@ -330,7 +290,8 @@ static void test_upload_types(void)
     /* The same bytes twice (the loop above uploaded each twice): two rows,
      * one file, and no temporary file left. */
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM attachments WHERE sha256 = '%s'", pdf_up[0].sha);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM attachments WHERE sha256 = '%s'",
+             pdf_up[0].sha);
     CHECK_INT(count_rows(sql), 2);
     CHECK(strcmp(pdf_up[0].id, pdf_up[1].id) != 0);
     CHECK_STR(pdf_up[0].sha, pdf_up[1].sha);
@@ -369,8 +330,8 @@ static void test_download(void)
         CHECK(r.body_len == sizeof png && memcmp(r.body, png, sizeof png) == 0);
         CHECK_STR(th_resp_header(&r, "content-type"), "image/png");
         char disp[256];
-        snprintf(disp, sizeof disp, "attachment; filename=\"%s.png\"; filename*=UTF-8''%s.png", png_up.id,
-                 png_up.id);
+        snprintf(disp, sizeof disp, "attachment; filename=\"%s.png\"; filename*=UTF-8''%s.png",
+                 png_up.id, png_up.id);
         CHECK_STR(th_resp_header(&r, "content-disposition"), disp);
         th_resp_free(&r);
 
@@ -396,8 +357,12 @@ static void test_download(void)
     }
 }
 
-static void expect_problem(long got, long want, json_t *j, const char *code)
+/* `jp` rather than the JSON itself: the answer is stored by the upload()
+ * call in the same argument list, and argument evaluation order is unspecified. */
+static void expect_problem(long got, long want, json_t **jp, const char *code)
 {
+    json_t *j = *jp;
+    *jp = NULL;
     CHECK_INT(got, want);
     CHECK_STR(jstr(j, "code"), code);
     CHECK(jstr(j, "detail") != NULL);
@@ -412,48 +377,59 @@ static void test_refusals(void)
         json_t *j = NULL;
         /* An executable dressed as a contract. */
         unsigned char elf[128] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
-        expect_problem(upload(proto, tok_a, "name=contract.pdf", "application/pdf", elf, sizeof elf, &j),
-                       415, j, "unsupported_file_type");
+        expect_problem(
+            upload(proto, tok_a, "name=contract.pdf", "application/pdf", elf, sizeof elf, &j), 415,
+            &j, "unsupported_file_type");
         unsigned char pe[64] = {'M', 'Z', 0x90, 0};
-        expect_problem(upload(proto, tok_a, "name=scan.jpg", "image/jpeg", pe, sizeof pe, &j), 415, j,
-                       "unsupported_file_type");
+        expect_problem(upload(proto, tok_a, "name=scan.jpg", "image/jpeg", pe, sizeof pe, &j), 415,
+                       &j, "unsupported_file_type");
         const char zip[] = "PK\x03\x04\x14\x00\x00\x00\x08\x00";
-        expect_problem(upload(proto, tok_a, "name=hoso.pdf", "application/pdf", zip, sizeof zip - 1, &j),
-                       415, j, "unsupported_file_type");
+        expect_problem(
+            upload(proto, tok_a, "name=hoso.pdf", "application/pdf", zip, sizeof zip - 1, &j), 415,
+            &j, "unsupported_file_type");
         const char txt[] = "Xin chào, đây không phải là tệp PDF.";
-        expect_problem(upload(proto, tok_a, NULL, "application/pdf", txt, sizeof txt - 1, &j), 415, j,
-                       "unsupported_file_type");
+        expect_problem(upload(proto, tok_a, NULL, "application/pdf", txt, sizeof txt - 1, &j), 415,
+                       &j, "unsupported_file_type");
         /* The signature must open the file, not hide behind something else. */
         const char late[] = " %PDF-1.4\n";
-        expect_problem(upload(proto, tok_a, NULL, "application/pdf", late, sizeof late - 1, &j), 415, j,
-                       "unsupported_file_type");
-        expect_problem(upload(proto, tok_a, NULL, "application/pdf", "%PD", 3, &j), 415, j,
+        expect_problem(upload(proto, tok_a, NULL, "application/pdf", late, sizeof late - 1, &j),
+                       415, &j, "unsupported_file_type");
+        expect_problem(upload(proto, tok_a, NULL, "application/pdf", "%PD", 3, &j), 415, &j,
                        "unsupported_file_type");
 
-        expect_problem(upload(proto, tok_a, "name=empty.pdf", "application/pdf", "", 0, &j), 422, j, "empty_file");
+        expect_problem(upload(proto, tok_a, "name=empty.pdf", "application/pdf", "", 0, &j), 422,
+                       &j, "empty_file");
 
-        const char *bad_names[] = {"name=a%2Fb.pdf", "name=..%2F..%2Fetc%2Fpasswd", "name=a%5Cb.pdf",
-                                   "name=a%0Ab.pdf", "name=a%0D%0AX-Evil:%201", "name=a%7Fb",
-                                   "name=%C3%28.pdf", "name=%C0%AF.pdf", "name=", "name=%zz",
+        const char *bad_names[] = {"name=a%2Fb.pdf",
+                                   "name=..%2F..%2Fetc%2Fpasswd",
+                                   "name=a%5Cb.pdf",
+                                   "name=a%0Ab.pdf",
+                                   "name=a%0D%0AX-Evil:%201",
+                                   "name=a%7Fb",
+                                   "name=%C3%28.pdf",
+                                   "name=%C0%AF.pdf",
+                                   "name=",
+                                   "name=%zz",
                                    "name=%C2%85.pdf"};
         for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
             long st = upload(proto, tok_a, bad_names[i], "application/pdf", pdf_bytes, pdf_len, &j);
             if (st != 422) fprintf(stderr, "name %s: %ld\n", bad_names[i], st);
-            expect_problem(st, 422, j, "invalid_file_name");
+            expect_problem(st, 422, &j, "invalid_file_name");
         }
         char longq[600] = "name=";
         memset(longq + 5, 'a', 256);
-        expect_problem(upload(proto, tok_a, longq, "application/pdf", pdf_bytes, pdf_len, &j), 422, j,
-                       "invalid_file_name");
+        expect_problem(upload(proto, tok_a, longq, "application/pdf", pdf_bytes, pdf_len, &j), 422,
+                       &j, "invalid_file_name");
         char longdoc[100] = "document_code=";
         memset(longdoc + 14, 'D', 65);
-        expect_problem(upload(proto, tok_a, longdoc, "application/pdf", pdf_bytes, pdf_len, &j), 422, j,
-                       "invalid_document_code");
+        expect_problem(upload(proto, tok_a, longdoc, "application/pdf", pdf_bytes, pdf_len, &j),
+                       422, &j, "invalid_document_code");
 
-        expect_problem(upload(proto, NULL, NULL, "application/pdf", pdf_bytes, pdf_len, &j), 401, j,
-                       "authentication_required");
-        expect_problem(upload(proto, "eyJhbGciOiJub25lIn0.e30.", NULL, "application/pdf", pdf_bytes, pdf_len, &j),
-                       401, j, "invalid_token");
+        expect_problem(upload(proto, NULL, NULL, "application/pdf", pdf_bytes, pdf_len, &j), 401,
+                       &j, "authentication_required");
+        expect_problem(upload(proto, "eyJhbGciOiJub25lIn0.e30.", NULL, "application/pdf", pdf_bytes,
+                              pdf_len, &j),
+                       401, &j, "invalid_token");
     }
     CHECK_INT(attachments(), rows);
     CHECK_INT(store_files(NULL), files);
@@ -474,7 +450,7 @@ static void test_refusals(void)
  * scripts/bootstrap) sends this one and its frame log is read. */
 static int h2_too_large(const char *body, size_t len)
 {
-    char file[600], cmd[3400];
+    char file[600], cmd[4400];
     snprintf(file, sizeof file, "%s.big", store);
     FILE *f = fopen(file, "wb");
     if (!f) return 0;
@@ -494,7 +470,8 @@ static int h2_too_large(const char *body, size_t len)
     }
     if (p) pclose(p);
     unlink(file);
-    if (!(status && code && reset)) fprintf(stderr, "nghttp: status %d code %d reset %d\n", status, code, reset);
+    if (!(status && code && reset))
+        fprintf(stderr, "nghttp: status %d code %d reset %d\n", status, code, reset);
     return status && code && reset;
 }
 
@@ -519,7 +496,7 @@ static void test_size_limits(void)
 
         if (proto == 1) {
             long st = upload(proto, tok_a, "name=big.pdf", "application/pdf", big, TEN_MIB + 1, &j);
-            expect_problem(st, 413, j, "payload_too_large");
+            expect_problem(st, 413, &j, "payload_too_large");
         } else {
             CHECK(h2_too_large(big, TEN_MIB + 1));
         }
@@ -575,7 +552,8 @@ typedef struct abort_ctx {
     long delay_ms;
 } abort_ctx;
 
-static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
 {
     abort_ctx *a = p;
     if (ultotal <= 0 || ulnow < ultotal) return 0;
@@ -594,8 +572,22 @@ static size_t sink(char *p, size_t s, size_t n, void *u)
     return s * n;
 }
 
+static long cancelled_total(void)
+{
+    th_resp r;
+    long n = -1;
+    if (th_http(&r, 1, "GET", url("/metrics"), NULL, NULL, 0) == 0) {
+        static const char name[] = "\ncds_http_requests_cancelled_total ";
+        const char *p = strstr(r.body, name);
+        if (p) n = strtol(p + sizeof name - 1, NULL, 10);
+    }
+    th_resp_free(&r);
+    return n;
+}
+
 static void test_vanishing_clients(void)
 {
+    long cancelled_before = cancelled_total();
     char *big = malloc(TEN_MIB);
     memset(big, 'V', TEN_MIB);
     char auth[2200];
@@ -614,7 +606,8 @@ static void test_vanishing_clients(void)
             curl_easy_setopt(e, CURLOPT_POSTFIELDS, big);
             curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)TEN_MIB);
             curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                             proto == 1 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+                             proto == 1 ? CURL_HTTP_VERSION_1_1
+                                        : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
             curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
             curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
             curl_easy_setopt(e, CURLOPT_XFERINFODATA, &a);
@@ -628,6 +621,8 @@ static void test_vanishing_clients(void)
         }
     free(big);
     CHECK(aborted > 0);
+    /* Some of them were still being stored: their jobs were cancelled. */
+    CHECK(cancelled_before >= 0 && cancelled_total() > cancelled_before);
     /* The server is fine, and once its workers are idle no temporary file is
      * left in the store. */
     int tmp = -1;
@@ -665,12 +660,16 @@ int main(void)
     snprintf(vneid, sizeof vneid, "%s", th_sim_url(&sim, "vneid"));
     char iss[128], keys[400], st_env[600];
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", vneid);
-    snprintf(keys, sizeof keys, "CDS_DEV_KEYS_DIR=%s/Testing/keys_att_%d", CDS_BUILD_DIR, (int)getpid());
+    snprintf(keys, sizeof keys, "CDS_DEV_KEYS_DIR=%s/Testing/keys_att_%d", CDS_BUILD_DIR,
+             (int)getpid());
     snprintf(st_env, sizeof st_env, "CDS_STORAGE_DIR=%s", store);
     const char *env[] = {iss, keys, st_env, "CDS_AUTO_MIGRATE=1", NULL};
     if (th_server_start(&srv, db, env) != 0) return 1;
-    CHECK_INT(login(PID_A, tok_a, sizeof tok_a), 0);
-    CHECK_INT(login(PID_B, tok_b, sizeof tok_b), 0);
+    th_login la, lb;
+    CHECK_INT(th_login_as(&srv, PID_A, &la), 200);
+    CHECK_INT(th_login_as(&srv, PID_B, &lb), 200);
+    snprintf(tok_a, sizeof tok_a, "%s", la.access);
+    snprintf(tok_b, sizeof tok_b, "%s", lb.access);
     test_upload_types();
     test_download();
     test_refusals();

@@ -213,7 +213,9 @@ static void test_filing(void)
     long st;
     json_t *form = get_json(A.access, u("/v1/procedures/%s/form", permit), &st);
     CHECK_INT(st, 200);
-    CHECK(json_dumps(json_object_get(form, "values"), 0) && strstr(json_dumps(json_object_get(form, "values"), 0), "Nguyễn Văn An"));
+    char *values = json_dumps(json_object_get(form, "values"), 0);
+    CHECK(values && strstr(values, "Nguyễn Văn An"));
+    free(values);
     json_decref(form);
 
     json_t *body = filing_body(procedure, &A);

@@ -31,7 +31,7 @@ typedef struct tjob {
     int *payload;
     atomic_int work_runs, started, finished, release;
     atomic_int done_runs, cleanup_runs;
-    atomic_int wrong_thread;   /* done/cleanup not on the submitting thread */
+    atomic_int wrong_thread;      /* done/cleanup not on the submitting thread */
     atomic_int cleanup_in_cancel; /* cleanup ran inside cds_job_cancel */
 } tjob;
 
@@ -61,15 +61,18 @@ static void work(void *arg)
     atomic_store(&j->started, 1);
     switch (j->kind) {
     case K_CANCEL_RUNNING:
-        while (!atomic_load(&j->release)) usleep(50);
+        while (!atomic_load(&j->release))
+            usleep(50);
         break;
     case K_GATED:
-        while (!atomic_load(&gate_open)) usleep(100);
+        while (!atomic_load(&gate_open))
+            usleep(100);
         break;
     default: {
         /* A little CPU so jobs overlap. */
         unsigned x = (unsigned)j->payload[0];
-        for (int i = 0; i < 2000; i++) x = x * 1103515245u + 12345u;
+        for (int i = 0; i < 2000; i++)
+            x = x * 1103515245u + 12345u;
         j->payload[1] = (int)(x & 0xffff);
         break;
     }
@@ -154,15 +157,18 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
     int base_n = PER_LOOP;
     /* Stage "finished, not delivered": this callback holds the loop while
      * the jobs run and land in the completion list, then cancels them. */
-    for (int i = 0; i < FINISHED_BATCH; i++) submit(L, &L->jobs[base_n + i], K_CANCEL_FINISHED);
+    for (int i = 0; i < FINISHED_BATCH; i++)
+        submit(L, &L->jobs[base_n + i], K_CANCEL_FINISHED);
     for (int spins = 0; spins < 20000; spins++) {
         int all = 1;
-        for (int i = 0; i < FINISHED_BATCH; i++) all &= atomic_load(&L->jobs[base_n + i].finished);
+        for (int i = 0; i < FINISHED_BATCH; i++)
+            all &= atomic_load(&L->jobs[base_n + i].finished);
         if (all) break;
         usleep(500);
     }
     sleep_ms(30); /* lets the workers append them to the completion list */
-    for (int i = 0; i < FINISHED_BATCH; i++) cancel(L, &L->jobs[base_n + i]);
+    for (int i = 0; i < FINISHED_BATCH; i++)
+        cancel(L, &L->jobs[base_n + i]);
 
     /* Plain jobs, jobs cancelled at once (mostly still queued) and jobs
      * cancelled while running (on_tick). */
@@ -205,7 +211,8 @@ static void test_two_loops(void)
         L[k].jobs = calloc((size_t)L[k].njobs, sizeof *L[k].jobs);
         pthread_create(&th[k], NULL, loop_main, &L[k]);
     }
-    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
     for (int k = 0; k < 2; k++) {
         int bad_counts = 0, bad_thread = 0, bad_work = 0, sync_cleanup_bad = 0;
         int plain = 0, at_once = 0, running = 0, finished = 0, at_once_sync = 0;
@@ -229,8 +236,10 @@ static void test_two_loops(void)
                 break;
             case K_CANCEL_RUNNING:
             case K_CANCEL_FINISHED:
-                if (j->kind == K_CANCEL_RUNNING) running++;
-                else finished++;
+                if (j->kind == K_CANCEL_RUNNING)
+                    running++;
+                else
+                    finished++;
                 if (d != 0 || c != 1 || atomic_load(&j->work_runs) != 1) bad_counts++;
                 if (atomic_load(&j->cleanup_in_cancel)) sync_cleanup_bad++;
                 break;
@@ -266,7 +275,8 @@ static int wait_started(tjob *jobs, int n, int max_ms)
 {
     for (int t = 0; t < max_ms; t++) {
         int all = 1;
-        for (int i = 0; i < n; i++) all &= atomic_load(&jobs[i].started);
+        for (int i = 0; i < n; i++)
+            all &= atomic_load(&jobs[i].started);
         if (all) return 0;
         usleep(1000);
     }
@@ -288,11 +298,13 @@ static void test_queued_and_full(void)
     L.jobs = calloc((size_t)L.njobs, sizeof *L.jobs);
     atomic_store(&gate_open, 0);
     /* Occupy every worker. */
-    for (int i = 0; i < POOL_THREADS; i++) CHECK_INT(submit(&L, &L.jobs[i], K_GATED), 0);
+    for (int i = 0; i < POOL_THREADS; i++)
+        CHECK_INT(submit(&L, &L.jobs[i], K_GATED), 0);
     CHECK_INT(wait_started(L.jobs, POOL_THREADS, 5000), 0);
     /* Now the queue holds exactly what is submitted. */
     int n = 0;
-    while (POOL_THREADS + n < L.njobs && submit(&L, &L.jobs[POOL_THREADS + n], K_QUEUED_CANCEL) == 0)
+    while (POOL_THREADS + n < L.njobs &&
+           submit(&L, &L.jobs[POOL_THREADS + n], K_QUEUED_CANCEL) == 0)
         n++;
     CHECK_INT(n, QUEUE_CAP);
     L.njobs = POOL_THREADS + n; /* the refused one never existed */
@@ -324,7 +336,8 @@ static void test_queued_and_full(void)
     for (int i = 0; i < L.njobs; i++) {
         tjob *j = &L.jobs[i];
         int cancelled = i >= POOL_THREADS && (i - POOL_THREADS) % 2 == 0;
-        if (atomic_load(&j->done_runs) != !cancelled || atomic_load(&j->cleanup_runs) != cancelled ||
+        if (atomic_load(&j->done_runs) != !cancelled ||
+            atomic_load(&j->cleanup_runs) != cancelled ||
             atomic_load(&j->work_runs) != !cancelled || atomic_load(&j->wrong_thread))
             bad++;
     }
@@ -340,11 +353,13 @@ static void test_queued_and_full(void)
 static void on_submit_and_leave(evutil_socket_t fd, short what, void *arg)
 {
     loop *L = arg;
-    for (int i = 0; i < L->njobs; i++) submit(L, &L->jobs[i], K_GATED);
+    for (int i = 0; i < L->njobs; i++)
+        submit(L, &L->jobs[i], K_GATED);
     /* Wait until the workers hold some, then end the loop without cancelling. */
     for (int t = 0; t < 5000; t++) {
         int running = 0;
-        for (int i = 0; i < L->njobs; i++) running += atomic_load(&L->jobs[i].started);
+        for (int i = 0; i < L->njobs; i++)
+            running += atomic_load(&L->jobs[i].started);
         if (running == POOL_THREADS) break;
         usleep(1000);
     }
@@ -400,7 +415,8 @@ static void test_shutdown(void)
     M.base = main_base;
     M.njobs = MAIN_JOBS;
     M.jobs = calloc(MAIN_JOBS, sizeof *M.jobs);
-    for (int i = 0; i < MAIN_JOBS; i++) CHECK_INT(submit(&M, &M.jobs[i], i % 2 ? K_GATED : K_PLAIN), 0);
+    for (int i = 0; i < MAIN_JOBS; i++)
+        CHECK_INT(submit(&M, &M.jobs[i], i % 2 ? K_GATED : K_PLAIN), 0);
 
     pthread_t opener;
     pthread_create(&opener, NULL, open_gate_later, NULL);
