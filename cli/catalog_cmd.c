@@ -18,6 +18,7 @@
  * event-loop thread. */
 #include "cli/cli.h"
 #include "core/options.h"
+#include "dossiers/dossiers.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -27,7 +28,6 @@
 #include <sys/stat.h>
 
 /* dossiers/catalog.c: the shape check shared with PUT /v1/partner/procedures. */
-int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap);
 
 #define FILE_MAX (16L * 1024 * 1024) /* a seed file larger than this is a mistake */
 #define ENTRIES_MAX 100000
@@ -38,7 +38,8 @@ static json_t *load(const char *path)
 {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "%s: %s: no such file (paths are relative to the current directory)\n", me, path);
+        fprintf(stderr, "%s: %s: no such file (paths are relative to the current directory)\n", me,
+                path);
         return NULL;
     }
     if (st.st_size > FILE_MAX) {
@@ -66,7 +67,8 @@ static int agency_code_ok(const char *s)
     size_t n = s ? strlen(s) : 0;
     if (n < 2 || n > 32) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '.')) return 0;
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '.'))
+            return 0;
     return 1;
 }
 
@@ -82,13 +84,20 @@ static int tax_code_ok(const json_t *v)
     return 1;
 }
 
+/* The string `key` of the j-th object of an array (NULL when absent). */
+static const char *key_at(const json_t *arr, size_t j, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(arr, j), key));
+}
+
 static int only_keys(const json_t *o, const char *const *keys, size_t n, const char **bad)
 {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)o, k, v) {
         size_t i = 0;
-        while (i < n && strcmp(k, keys[i]) != 0) i++;
+        while (i < n && strcmp(k, keys[i]) != 0)
+            i++;
         if (i == n) {
             *bad = k;
             return 0;
@@ -104,27 +113,33 @@ static int check_catalog(const json_t *root, const char *path)
     const char *bad = NULL;
     const json_t *ag = json_object_get(root, "agencies"), *pr = json_object_get(root, "procedures");
     if (!json_is_object(root) || !only_keys(root, top, 2, &bad) || !json_is_array(ag) ||
-        !json_is_array(pr) || json_array_size(ag) > ENTRIES_MAX || json_array_size(pr) > ENTRIES_MAX) {
-        fprintf(stderr, "%s: %s: expected {\"agencies\":[...], \"procedures\":[...]}%s%s\n", me, path,
-                bad ? "; unknown key " : "", bad ? bad : "");
+        !json_is_array(pr) || json_array_size(ag) > ENTRIES_MAX ||
+        json_array_size(pr) > ENTRIES_MAX) {
+        fprintf(stderr, "%s: %s: expected {\"agencies\":[...], \"procedures\":[...]}%s%s\n", me,
+                path, bad ? "; unknown key " : "", bad ? bad : "");
         return -1;
     }
     for (size_t i = 0; i < json_array_size(ag); i++) {
         const json_t *a = json_array_get(ag, i);
         const char *code = json_string_value(json_object_get(a, "code"));
         const char *why = NULL;
-        if (!json_is_object(a)) why = "not an object";
-        else if (!only_keys(a, akeys, 4, &bad)) why = "unknown key (allowed: code, name, tax_code, address)";
-        else if (!agency_code_ok(code)) why = "'code' must match [0-9A-Z.]{2,32}";
-        else if (!text_ok(json_object_get(a, "name"), 300, 0)) why = "'name' must be one line of 1..300 bytes";
-        else if (!tax_code_ok(json_object_get(a, "tax_code"))) why = "'tax_code' must be null or 10 digits (+ \"-\" and 3 for a branch)";
+        if (!json_is_object(a))
+            why = "not an object";
+        else if (!only_keys(a, akeys, 4, &bad))
+            why = "unknown key (allowed: code, name, tax_code, address)";
+        else if (!agency_code_ok(code))
+            why = "'code' must match [0-9A-Z.]{2,32}";
+        else if (!text_ok(json_object_get(a, "name"), 300, 0))
+            why = "'name' must be one line of 1..300 bytes";
+        else if (!tax_code_ok(json_object_get(a, "tax_code")))
+            why = "'tax_code' must be null or 10 digits (+ \"-\" and 3 for a branch)";
         else if (json_object_get(a, "address") && !text_ok(json_object_get(a, "address"), 500, 1))
             why = "'address' must be null or one line of 1..500 bytes";
         for (size_t j = 0; !why && j < i; j++)
-            if (strcmp(code, json_string_value(json_object_get(json_array_get(ag, j), "code"))) == 0)
-                why = "code listed twice";
+            if (strcmp(code, key_at(ag, j, "code")) == 0) why = "code listed twice";
         if (why) {
-            fprintf(stderr, "%s: %s: agencies[%zu] (%s): %s\n", me, path, i, code ? code : "?", why);
+            fprintf(stderr, "%s: %s: agencies[%zu] (%s): %s\n", me, path, i, code ? code : "?",
+                    why);
             return -1;
         }
     }
@@ -142,8 +157,9 @@ static int check_catalog(const json_t *root, const char *path)
             return -1;
         }
         for (size_t j = 0; j < i; j++)
-            if (strcmp(code, json_string_value(json_object_get(json_array_get(pr, j), "code"))) == 0) {
-                fprintf(stderr, "%s: %s: procedures[%zu] (%s): code listed twice\n", me, path, i, code);
+            if (strcmp(code, key_at(pr, j, "code")) == 0) {
+                fprintf(stderr, "%s: %s: procedures[%zu] (%s): code listed twice\n", me, path, i,
+                        code);
                 return -1;
             }
     }
@@ -155,30 +171,36 @@ static int date_ok(const char *s)
     if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && !(s[i] >= '0' && s[i] <= '9')) return 0;
-    int y = (int)strtol(s, NULL, 10), m = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+    int y = (int)strtol(s, NULL, 10), m = (s[5] - '0') * 10 + (s[6] - '0'),
+        d = (s[8] - '0') * 10 + (s[9] - '0');
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return y >= 2000 && y <= 2100 && m >= 1 && m <= 12 && d >= 1 && d <= dim[m - 1] + (m == 2 && leap);
+    return y >= 2000 && y <= 2100 && m >= 1 && m <= 12 && d >= 1 &&
+           d <= dim[m - 1] + (m == 2 && leap);
 }
 
 static int check_holidays(const json_t *h, const char *path)
 {
     static const char *const keys[] = {"day", "name"};
     if (!json_is_array(h) || json_array_size(h) > ENTRIES_MAX) {
-        fprintf(stderr, "%s: %s: expected [{\"day\":\"YYYY-MM-DD\",\"name\":\"...\"}, ...]\n", me, path);
+        fprintf(stderr, "%s: %s: expected [{\"day\":\"YYYY-MM-DD\",\"name\":\"...\"}, ...]\n", me,
+                path);
         return -1;
     }
     for (size_t i = 0; i < json_array_size(h); i++) {
         const json_t *e = json_array_get(h, i);
         const char *day = json_string_value(json_object_get(e, "day")), *bad = NULL, *why = NULL;
-        if (!json_is_object(e) || !only_keys(e, keys, 2, &bad)) why = "must be {\"day\", \"name\"}";
-        else if (!date_ok(day)) why = "'day' must be a real date YYYY-MM-DD (2000..2100)";
-        else if (!text_ok(json_object_get(e, "name"), 300, 0)) why = "'name' must be one line of 1..300 bytes";
+        if (!json_is_object(e) || !only_keys(e, keys, 2, &bad))
+            why = "must be {\"day\", \"name\"}";
+        else if (!date_ok(day))
+            why = "'day' must be a real date YYYY-MM-DD (2000..2100)";
+        else if (!text_ok(json_object_get(e, "name"), 300, 0))
+            why = "'name' must be one line of 1..300 bytes";
         for (size_t j = 0; !why && j < i; j++)
-            if (strcmp(day, json_string_value(json_object_get(json_array_get(h, j), "day"))) == 0)
-                why = "day listed twice";
+            if (strcmp(day, key_at(h, j, "day")) == 0) why = "day listed twice";
         if (why) {
-            fprintf(stderr, "%s: %s: holidays[%zu] (%s): %s\n", me, path, i, day && strlen(day) <= 10 ? day : "?", why);
+            fprintf(stderr, "%s: %s: holidays[%zu] (%s): %s\n", me, path, i,
+                    day && strlen(day) <= 10 ? day : "?", why);
             return -1;
         }
     }
@@ -187,7 +209,8 @@ static int check_holidays(const json_t *h, const char *path)
 
 /* Runs one statement; 0 and the result in *out (caller clears), or -1 after
  * printing the error with `what` naming the entry. */
-static int run(PGconn *c, const char *sql, int n, const char *const *v, const char *what, PGresult **out)
+static int run(PGconn *c, const char *sql, int n, const char *const *v, const char *what,
+               PGresult **out)
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
@@ -197,7 +220,8 @@ static int run(PGconn *c, const char *sql, int n, const char *const *v, const ch
     }
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *hint = "";
-    if (state && strcmp(state, "23503") == 0) hint = " (the agency_code is neither in the file nor in the database)";
+    if (state && strcmp(state, "23503") == 0)
+        hint = " (the agency_code is neither in the file nor in the database)";
     else if (state && (strcmp(state, "42P01") == 0 || strcmp(state, "42883") == 0))
         hint = " (is the database migrated? run `cds migrate` first)";
     fprintf(stderr, "%s: %s: %s%s\n", me, what, PQresultErrorMessage(r), hint);
@@ -212,9 +236,9 @@ static const char AGENCY_SQL[] =
     "WHERE (a.name, a.tax_code, a.address) IS DISTINCT FROM "
     "(EXCLUDED.name, EXCLUDED.tax_code, EXCLUDED.address)";
 static const char PROCEDURE_SQL[] = "SELECT cds_procedure_upsert($1::jsonb)";
-static const char HOLIDAY_SQL[] =
-    "INSERT INTO holidays AS h (day, name) VALUES ($1::date, $2) "
-    "ON CONFLICT (day) DO UPDATE SET name = EXCLUDED.name WHERE h.name IS DISTINCT FROM EXCLUDED.name";
+static const char HOLIDAY_SQL[] = "INSERT INTO holidays AS h (day, name) VALUES ($1::date, $2) "
+                                  "ON CONFLICT (day) DO UPDATE SET name = EXCLUDED.name WHERE "
+                                  "h.name IS DISTINCT FROM EXCLUDED.name";
 
 typedef struct counts {
     long agencies, procedures, changed, holidays;
@@ -240,7 +264,8 @@ static int write_all(PGconn *c, const json_t *cat, const json_t *hol, counts *n)
         const json_t *p = json_array_get(pr, i);
         char *body = json_dumps(p, JSON_COMPACT);
         const char *v[] = {body};
-        snprintf(what, sizeof what, "procedures[%zu] (%s)", i, json_string_value(json_object_get(p, "code")));
+        snprintf(what, sizeof what, "procedures[%zu] (%s)", i,
+                 json_string_value(json_object_get(p, "code")));
         int rc = body ? run(c, PROCEDURE_SQL, 1, v, what, &r) : -1;
         free(body);
         if (rc != 0) return -1;
@@ -297,9 +322,11 @@ int cds_cmd_catalog(int argc, char **argv)
 {
     const char *file = "db/seed/catalog.json", *holidays = "db/seed/holidays.json", *db = NULL;
     const cds_opt opts[] = {
-        {"file", NULL, CDS_OPT_STR, &file, 0, 0, "catalog JSON (agencies, procedures); \"\" to skip"},
+        {"file", NULL, CDS_OPT_STR, &file, 0, 0,
+         "catalog JSON (agencies, procedures); \"\" to skip"},
         {"holidays", NULL, CDS_OPT_STR, &holidays, 0, 0, "public holidays JSON; \"\" to skip"},
-        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string"},
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0,
+         "PostgreSQL connection string"},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
     const char *usage = "usage: cds catalog load [options]\n\n"
@@ -320,7 +347,8 @@ int cds_cmd_catalog(int argc, char **argv)
         return 0;
     }
     if (rc < 0 || !db || !*db) {
-        fprintf(stderr, "%s: %s\n", me, rc < 0 ? err : "no database: set CDS_DATABASE_URL or --database-url");
+        fprintf(stderr, "%s: %s\n", me,
+                rc < 0 ? err : "no database: set CDS_DATABASE_URL or --database-url");
         return 2;
     }
     return load_cmd(file, holidays, db);

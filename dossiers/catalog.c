@@ -33,12 +33,10 @@
 
 /* Until dossiers.h / internal.h declare them: the procedure check is also
  * used by cli/catalog_cmd.c, the schema check lives in form.c. */
-int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap);
-int cds_form_schema_check(const json_t *schema, char *err, size_t cap);
 
 #define LIMIT_DEFAULT 20
 #define LIMIT_MAX 100
-#define QUERY_MAX 200   /* bytes of a search text */
+#define QUERY_MAX 200 /* bytes of a search text */
 #define CODE_MAX 32
 
 static int st_list, st_get, st_form, st_upsert, st_version;
@@ -59,8 +57,8 @@ int cds_catalog_init(void)
         "  AND ($1::text IS NULL OR p.sector = $1) "
         "  AND ($2::text IS NULL OR p.code COLLATE \"C\" > $2::text COLLATE \"C\") "
         "  AND ($3::text IS NULL OR NOT EXISTS ("
-        "        SELECT 1 FROM unnest((SELECT array_agg(x) "
-        "                              FROM regexp_split_to_table(cds_fold($3::text), '[^[:alnum:]]+') x "
+        "        SELECT 1 FROM unnest((SELECT array_agg(x) FROM regexp_split_to_table("
+        "                                  cds_fold($3::text), '[^[:alnum:]]+') x "
         "                              WHERE x <> '')) w "
         "        WHERE strpos(p.name_folded, w) = 0)) "
         "ORDER BY p.code COLLATE \"C\" "
@@ -79,7 +77,8 @@ int cds_catalog_init(void)
         1);
     st_form = cds_db_stmt_register(
         "catalog_form",
-        "SELECT code, name, ial_required, form_schema FROM procedures WHERE code = $1 AND active", 1);
+        "SELECT code, name, ial_required, form_schema FROM procedures WHERE code = $1 AND active",
+        1);
     st_upsert = cds_db_stmt_register("catalog_upsert", "SELECT cds_procedure_upsert($1::jsonb)", 1);
     /* Read after the upsert committed: inside the upsert's own statement the
      * snapshot predates the change. */
@@ -118,7 +117,8 @@ static int agency_code_ok(const char *s)
     size_t n = s ? strlen(s) : 0;
     if (n < 2 || n > 32) return 0;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '.')) return 0;
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '.'))
+            return 0;
     return 1;
 }
 
@@ -128,7 +128,8 @@ static int slug_ok(const char *s, size_t max)
     size_t n = s ? strlen(s) : 0;
     if (n < 2 || n > max || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
     for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) return 0;
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
     return 1;
 }
 
@@ -137,7 +138,10 @@ static long long ll_of(PGresult *res, int row, int col)
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static int bool_of(PGresult *res, int row, int col) { return PQgetvalue(res, row, col)[0] == 't'; }
+static int bool_of(PGresult *res, int row, int col)
+{
+    return PQgetvalue(res, row, col)[0] == 't';
+}
 
 static json_t *jsonb_of(PGresult *res, int row, int col)
 {
@@ -150,7 +154,8 @@ static json_t *jsonb_of(PGresult *res, int row, int col)
 static size_t utf8_chars(const char *s)
 {
     size_t n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
     return n;
 }
 
@@ -161,6 +166,12 @@ static int line_ok(const json_t *v, size_t max_chars)
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) return 0;
     return 1;
+}
+
+/* The string `key` of the j-th object of an array (NULL when absent). */
+static const char *key_at(const json_t *arr, size_t j, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(arr, j), key));
 }
 
 static int int_in(const json_t *v, long long lo, long long hi)
@@ -180,14 +191,15 @@ static int check_documents(const json_t *docs, char *err, size_t cap)
         const json_t *req = json_object_get(d, "required");
         if (!json_is_object(d) || json_object_size(d) != 3 || !slug_ok(code, 48) ||
             !line_ok(json_object_get(d, "name"), 300) || !json_is_boolean(req)) {
-            snprintf(err, cap,
-                     "required_documents[%zu] phải là {\"code\": [a-z][a-z0-9_]{1,47}, \"name\": 1..300 "
-                     "ký tự, \"required\": true|false}",
-                     i);
+            snprintf(
+                err, cap,
+                "required_documents[%zu] phải là {\"code\": [a-z][a-z0-9_]{1,47}, \"name\": 1..300 "
+                "ký tự, \"required\": true|false}",
+                i);
             return -1;
         }
         for (size_t j = 0; j < i; j++)
-            if (strcmp(code, json_string_value(json_object_get(json_array_get(docs, j), "code"))) == 0) {
+            if (strcmp(code, key_at(docs, j, "code")) == 0) {
                 snprintf(err, cap, "required_documents: mã giấy tờ '%s' bị lặp", code);
                 return -1;
             }
@@ -200,9 +212,17 @@ static int check_documents(const json_t *docs, char *err, size_t cap)
  * that names what is wrong. `code` may be absent (the PUT path names it). */
 int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap)
 {
-    static const char *const keys[] = {"code", "name", "sector", "agency_code", "fee_vnd",
-                                       "online_discount_pct", "processing_days", "ial_required",
-                                       "postal_allowed", "required_documents", "form_schema",
+    static const char *const keys[] = {"code",
+                                       "name",
+                                       "sector",
+                                       "agency_code",
+                                       "fee_vnd",
+                                       "online_discount_pct",
+                                       "processing_days",
+                                       "ial_required",
+                                       "postal_allowed",
+                                       "required_documents",
+                                       "form_schema",
                                        "active"};
     if (cap) err[0] = 0;
     if (!json_is_object(p)) {
@@ -213,12 +233,14 @@ int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap)
     json_t *v;
     json_object_foreach((json_t *)p, k, v) {
         size_t i = 0;
-        while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0) i++;
+        while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0)
+            i++;
         if (i == sizeof keys / sizeof keys[0]) {
             /* The key is the sender's text: echo it only when it is short
              * plain ASCII, so the message stays valid UTF-8. */
             size_t kl = strlen(k), ascii = kl <= 40;
-            for (size_t x = 0; ascii && x < kl; x++) ascii = k[x] > 0x20 && k[x] < 0x7f && k[x] != '\'';
+            for (size_t x = 0; ascii && x < kl; x++)
+                ascii = k[x] > 0x20 && k[x] < 0x7f && k[x] != '\'';
             snprintf(err, cap, "khóa '%s' không được hỗ trợ", ascii ? k : "?");
             return -1;
         }
@@ -343,7 +365,8 @@ static void on_list(cds_req *r, PGresult *res)
         if (it) json_array_append_new(items, it);
     }
     /* One row more than asked was fetched: its presence says there is a next page. */
-    const char *cur = rows > *limit && shown > 0 ? cursor_make(r, PQgetvalue(res, shown - 1, 0)) : NULL;
+    const char *cur =
+        rows > *limit && shown > 0 ? cursor_make(r, PQgetvalue(res, shown - 1, 0)) : NULL;
     json_t *next = cur ? json_string(cur) : json_null();
     cds_resp_header(r, "cache-control", "public, max-age=60");
     cds_respond_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
@@ -365,7 +388,8 @@ void cds_procedures_list(cds_req *r)
         int digits = limit_s[0] >= '0' && limit_s[0] <= '9' && strlen(limit_s) <= 4;
         if (digits) v = strtol(limit_s, &end, 10);
         if (!digits || !end || *end || v < 1 || v > LIMIT_MAX) {
-            bad_query(r, "invalid_limit", "Số kết quả mỗi trang (limit) phải là số nguyên từ 1 đến 100.");
+            bad_query(r, "invalid_limit",
+                      "Số kết quả mỗi trang (limit) phải là số nguyên từ 1 đến 100.");
             return;
         }
         *limit = (int)v;
@@ -393,8 +417,9 @@ void cds_procedures_list(cds_req *r)
         for (const char *s = q; ok && *s; s++)
             if ((unsigned char)*s < 0x20 || *s == 0x7f) ok = 0;
         if (!ok) {
-            bad_query(r, "invalid_query",
-                      "Nội dung tìm kiếm không hợp lệ (tối đa 200 byte, không chứa ký tự điều khiển).");
+            bad_query(
+                r, "invalid_query",
+                "Nội dung tìm kiếm không hợp lệ (tối đa 200 byte, không chứa ký tự điều khiển).");
             return;
         }
         if (strspn(q, " ") == n) q = NULL;
@@ -418,7 +443,8 @@ static void on_get(cds_req *r, PGresult *res)
         not_found(r);
         return;
     }
-    json_t *agency = json_pack("{s:s,s:s}", "code", PQgetvalue(res, 0, 3), "name", PQgetvalue(res, 0, 4));
+    json_t *agency =
+        json_pack("{s:s,s:s}", "code", PQgetvalue(res, 0, 3), "name", PQgetvalue(res, 0, 4));
     json_object_set_new(agency, "address",
                         PQgetisnull(res, 0, 5) ? json_null() : json_string(PQgetvalue(res, 0, 5)));
     json_t *o = json_pack(
@@ -467,10 +493,11 @@ static void on_form_profile(cds_req *r, json_t *profile)
     json_t *schema = json_loads(c->schema, 0, NULL);
     json_t *fields = json_object_get(schema, "fields");
     json_t *values = cds_form_prefill(schema, profile);
-    json_t *o = json_pack("{s:{s:s,s:s},s:o,s:o,s:i,s:b}", "procedure", "code", c->code, "name",
-                          c->name, "fields", json_is_array(fields) ? json_incref(fields) : json_array(), "values",
-                          values, "identification_level_required", c->ial_required,
-                          "identification_level_sufficient", c->who->ial >= c->ial_required);
+    json_t *o =
+        json_pack("{s:{s:s,s:s},s:o,s:o,s:i,s:b}", "procedure", "code", c->code, "name", c->name,
+                  "fields", json_is_array(fields) ? json_incref(fields) : json_array(), "values",
+                  values, "identification_level_required", c->ial_required,
+                  "identification_level_sufficient", c->who->ial >= c->ial_required);
     json_decref(schema);
     json_decref(profile);
     if (!o) {
@@ -530,8 +557,9 @@ static void on_version(cds_req *r, PGresult *res)
         return;
     }
     put_ctx *c = cds_req_user(r);
-    cds_respond_json(r, 200, json_pack("{s:s,s:s,s:I}", "code", c->code, "result", c->result,
-                                       "version", (json_int_t)ll_of(res, 0, 0)));
+    cds_respond_json(r, 200,
+                     json_pack("{s:s,s:s,s:I}", "code", c->code, "result", c->result, "version",
+                               (json_int_t)ll_of(res, 0, 0)));
 }
 
 static void on_upserted(cds_req *r, PGresult *res)
@@ -577,7 +605,8 @@ void cds_partner_procedure_put(cds_req *r)
     json_t *j = cds_req_json(r);
     if (!j) return;
     if (!json_is_object(j)) {
-        cds_problem(r, 422, "invalid_procedure", "Nội dung phải là một đối tượng JSON mô tả thủ tục.");
+        cds_problem(r, 422, "invalid_procedure",
+                    "Nội dung phải là một đối tượng JSON mô tả thủ tục.");
         return;
     }
     json_t *bc = json_object_get(j, "code");

@@ -22,7 +22,10 @@ size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap);
 int cds_dossiers_init(const cds_dossiers_config *c);
 void cds_dossiers_shutdown(void);
 
-/* catalog.c */
+/* catalog.c. cds_catalog_procedure_check: a procedure's JSON (catalog file or
+ * partner update) against the catalog's rules; -1 with a message. */
+#include <jansson.h>
+int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap);
 void cds_procedures_list(cds_req *r);
 void cds_procedure_get(cds_req *r);
 void cds_procedure_form(cds_req *r);

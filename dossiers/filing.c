@@ -417,7 +417,7 @@ void cds_dossiers_list(cds_req *r)
     list_ctx *l = cds_req_alloc(r, sizeof *l);
     l->limit = (int)limit;
     cds_req_set_user(r, l, NULL);
-    char lim[8];
+    char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     const char *params[] = {p->citizen_id, status, after_time, after_id, lim};
     cds_req_db(r, st_list, 5, params, on_list);

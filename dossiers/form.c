@@ -23,10 +23,21 @@
 #define OPTIONS_MAX 200
 #define LABEL_MAX 200 /* characters */
 
-enum ftype { T_STRING, T_TEXT, T_INTEGER, T_NUMBER, T_BOOLEAN, T_DATE, T_ENUM, T_PID, T_PHONE, T_BAD };
+enum ftype {
+    T_STRING,
+    T_TEXT,
+    T_INTEGER,
+    T_NUMBER,
+    T_BOOLEAN,
+    T_DATE,
+    T_ENUM,
+    T_PID,
+    T_PHONE,
+    T_BAD
+};
 
-static const char *const type_names[] = {"string", "text",   "integer",     "number", "boolean",
-                                         "date",   "enum",   "personal_id", "phone"};
+static const char *const type_names[] = {"string", "text", "integer",     "number", "boolean",
+                                         "date",   "enum", "personal_id", "phone"};
 
 static enum ftype type_of(const char *s)
 {
@@ -45,7 +56,8 @@ static void utf8_trim_tail(char *s)
     size_t n = strlen(s);
     if (n == 0) return;
     size_t j = n - 1;
-    while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
+    while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80)
+        j--;
     unsigned char lead = (unsigned char)s[j];
     size_t need = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
     if (j + need > n) s[j] = 0;
@@ -59,8 +71,10 @@ static void put(char *dst, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(dst, cap, fmt, ap);
     va_end(ap);
-    if (n < 0) dst[0] = 0;
-    else if ((size_t)n >= cap) utf8_trim_tail(dst);
+    if (n < 0)
+        dst[0] = 0;
+    else if ((size_t)n >= cap)
+        utf8_trim_tail(dst);
 }
 
 /* The byte length of the longest prefix of s, at most max bytes, that ends
@@ -69,14 +83,16 @@ static int utf8_prefix(const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n <= max) return (int)n;
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
     return (int)max;
 }
 
 static size_t utf8_chars(const char *s)
 {
     size_t n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
     return n;
 }
 
@@ -95,7 +111,8 @@ static int name_ok(const char *s)
     size_t n = s ? strlen(s) : 0;
     if (n < 1 || n > 48 || !(s[0] >= 'a' && s[0] <= 'z')) return 0;
     for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) return 0;
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
     return 1;
 }
 
@@ -117,14 +134,15 @@ static int date_ok(const char *s)
 
 static const char *option_value(const json_t *o)
 {
-    return json_is_string(o) ? json_string_value(o) : json_string_value(json_object_get(o, "value"));
+    return json_is_string(o) ? json_string_value(o)
+                             : json_string_value(json_object_get(o, "value"));
 }
 
 /* ------------------------------------------------------------------ schema */
 
 static int known_key(const char *k)
 {
-    static const char *const keys[] = {"name", "label", "type", "required", "max_length",
+    static const char *const keys[] = {"name", "label", "type",    "required", "max_length",
                                        "min",  "max",   "options", "prefill"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(k, keys[i]) == 0) return 1;
@@ -153,8 +171,8 @@ static int check_options(const json_t *opts, char *err, size_t cap, const char *
         }
         if (!v || !*v || utf8_chars(v) > LABEL_MAX || has_control(v, 0)) {
             put(err, cap,
-                "trường '%s': lựa chọn %zu phải là chuỗi khác rỗng hoặc {\"value\",\"label\"}", fname,
-                i);
+                "trường '%s': lựa chọn %zu phải là chuỗi khác rỗng hoặc {\"value\",\"label\"}",
+                fname, i);
             return -1;
         }
         for (size_t j = 0; j < i; j++)
@@ -191,15 +209,18 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
         json_t *x;
         json_object_foreach((json_t *)f, k, x) {
             if (!known_key(k)) {
-                put(err, cap, "trường '%s': khóa '%.*s' không được hỗ trợ", name, utf8_prefix(k, 40), k);
+                put(err, cap, "trường '%s': khóa '%.*s' không được hỗ trợ", name,
+                    utf8_prefix(k, 40), k);
                 return -1;
             }
         }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(name, json_string_value(json_object_get(json_array_get(fields, j), "name"))) == 0) {
+        for (size_t j = 0; j < i; j++) {
+            const json_t *earlier = json_array_get(fields, j);
+            if (strcmp(name, json_string_value(json_object_get(earlier, "name"))) == 0) {
                 put(err, cap, "trường '%s' được khai báo hai lần", name);
                 return -1;
             }
+        }
         const char *label = json_string_value(json_object_get(f, "label"));
         if (!label || !*label || utf8_chars(label) > LABEL_MAX || has_control(label, 0)) {
             put(err, cap, "trường '%s': 'label' phải dài 1..%d ký tự, một dòng", name, LABEL_MAX);
@@ -220,7 +241,8 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
             long long lim = t == T_TEXT ? TEXT_MAX_DEFAULT : STRING_MAX_DEFAULT;
             if ((t != T_STRING && t != T_TEXT) || !json_is_integer(ml) ||
                 json_integer_value(ml) < 1 || json_integer_value(ml) > lim) {
-                put(err, cap, "trường '%s': 'max_length' chỉ dùng cho string (1..%d) và text (1..%d)", name,
+                put(err, cap,
+                    "trường '%s': 'max_length' chỉ dùng cho string (1..%d) và text (1..%d)", name,
                     STRING_MAX_DEFAULT, TEXT_MAX_DEFAULT);
                 return -1;
             }
@@ -228,11 +250,15 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
         const json_t *mn = json_object_get(f, "min"), *mx = json_object_get(f, "max");
         if (mn || mx) {
             int ok = t == T_INTEGER || t == T_NUMBER;
-            if (t == T_INTEGER) ok = ok && (!mn || json_is_integer(mn)) && (!mx || json_is_integer(mx));
-            else ok = ok && (!mn || json_is_number(mn)) && (!mx || json_is_number(mx));
+            if (t == T_INTEGER)
+                ok = ok && (!mn || json_is_integer(mn)) && (!mx || json_is_integer(mx));
+            else
+                ok = ok && (!mn || json_is_number(mn)) && (!mx || json_is_number(mx));
             if (ok && mn && mx) ok = json_number_value(mn) <= json_number_value(mx);
             if (!ok) {
-                put(err, cap, "trường '%s': 'min'/'max' chỉ dùng cho integer (số nguyên) và number, min <= max",
+                put(err, cap,
+                    "trường '%s': 'min'/'max' chỉ dùng cho integer (số nguyên) và number, min <= "
+                    "max",
                     name);
                 return -1;
             }
@@ -247,11 +273,14 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
         const json_t *pf = json_object_get(f, "prefill");
         if (pf) {
             int ok = 0;
-            for (size_t j = 0; json_is_string(pf) && j < sizeof prefill_keys / sizeof prefill_keys[0]; j++)
+            for (size_t j = 0;
+                 json_is_string(pf) && j < sizeof prefill_keys / sizeof prefill_keys[0]; j++)
                 ok |= strcmp(json_string_value(pf), prefill_keys[j]) == 0;
             if (!ok) {
-                put(err, cap, "trường '%s': 'prefill' phải là full_name, personal_id, birth_date, "
-                              "gender, address, phone hoặc email", name);
+                put(err, cap,
+                    "trường '%s': 'prefill' phải là full_name, personal_id, birth_date, "
+                    "gender, address, phone hoặc email",
+                    name);
                 return -1;
             }
         }
@@ -273,8 +302,10 @@ static const json_t *field_named(const json_t *fields, const char *name)
 
 static void fmt_num(const json_t *v, char *out, size_t cap)
 {
-    if (json_is_integer(v)) snprintf(out, cap, "%lld", (long long)json_integer_value(v));
-    else snprintf(out, cap, "%g", json_number_value(v));
+    if (json_is_integer(v))
+        snprintf(out, cap, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(out, cap, "%g", json_number_value(v));
 }
 
 /* One value against its field: 0 when it is acceptable, else -1 with the
@@ -294,15 +325,16 @@ static int check_value(const json_t *f, const json_t *v, char *msg, size_t cap)
         }
         const char *s = json_string_value(v);
         if (json_string_length(v) != strlen(s) || has_control(s, t == T_TEXT)) {
-            put(msg, cap, t == T_STRING ? "“%s” chỉ được gồm một dòng, không chứa ký tự điều khiển."
-                                        : "“%s” chứa ký tự không hợp lệ.",
+            put(msg, cap,
+                t == T_STRING ? "“%s” chỉ được gồm một dòng, không chứa ký tự điều khiển."
+                              : "“%s” chứa ký tự không hợp lệ.",
                 label);
             return -1;
         }
         const json_t *ml = json_object_get(f, "max_length");
         long long max = json_is_integer(ml) ? json_integer_value(ml)
-                        : t == T_TEXT      ? TEXT_MAX_DEFAULT
-                                           : STRING_MAX_DEFAULT;
+                        : t == T_TEXT       ? TEXT_MAX_DEFAULT
+                                            : STRING_MAX_DEFAULT;
         if ((long long)utf8_chars(s) > max) {
             put(msg, cap, "“%s” không được dài quá %lld ký tự.", label, max);
             return -1;
@@ -350,7 +382,8 @@ static int check_value(const json_t *f, const json_t *v, char *msg, size_t cap)
         return 0;
     case T_DATE:
         if (!date_ok(json_string_value(v))) {
-            put(msg, cap, "“%s” phải là một ngày có thật, dạng NNNN-TT-NN (ví dụ 2025-01-31).", label);
+            put(msg, cap, "“%s” phải là một ngày có thật, dạng NNNN-TT-NN (ví dụ 2025-01-31).",
+                label);
             return -1;
         }
         return 0;
@@ -417,7 +450,8 @@ int cds_form_validate(const json_t *schema, const json_t *values, char *field, s
             if (json_is_true(json_object_get(f, "required"))) {
                 enum ftype t = type_of(json_string_value(json_object_get(f, "type")));
                 put(field, field_cap, "%s", name);
-                put(msg, msg_cap, t == T_ENUM || t == T_BOOLEAN ? "Vui lòng chọn “%s”." : "Vui lòng nhập “%s”.",
+                put(msg, msg_cap,
+                    t == T_ENUM || t == T_BOOLEAN ? "Vui lòng chọn “%s”." : "Vui lòng nhập “%s”.",
                     label ? label : name);
                 return -1;
             }
@@ -462,7 +496,9 @@ json_t *cds_form_prefill(const json_t *schema, const json_t *profile)
         if (t == T_ENUM && strcmp(key, "gender") == 0) {
             /* VNeID says male/female; a form may list Vietnamese options. */
             const json_t *opts = json_object_get(f, "options");
-            const char *vn = strcmp(pv, "male") == 0 ? "Nam" : strcmp(pv, "female") == 0 ? "Nữ" : NULL;
+            const char *vn = strcmp(pv, "male") == 0     ? "Nam"
+                             : strcmp(pv, "female") == 0 ? "Nữ"
+                                                         : NULL;
             for (size_t j = 0; vn && j < json_array_size(opts); j++) {
                 const char *o = option_value(json_array_get(opts, j));
                 if (o && strcmp(o, vn) == 0) val = vn;
@@ -472,8 +508,10 @@ json_t *cds_form_prefill(const json_t *schema, const json_t *profile)
          * then cannot submit is worse than an empty field. */
         json_t *cand = json_string(val);
         char msg[8];
-        if (cand && check_value(f, cand, msg, sizeof msg) == 0) json_object_set_new(out, name, cand);
-        else json_decref(cand);
+        if (cand && check_value(f, cand, msg, sizeof msg) == 0)
+            json_object_set_new(out, name, cand);
+        else
+            json_decref(cand);
     }
     return out;
 }

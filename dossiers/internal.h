@@ -36,6 +36,9 @@ char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
  * a Vietnamese message. */
 int cds_form_validate(const json_t *schema, const json_t *values, char *field, size_t field_cap,
                       char *msg, size_t msg_cap);
+/* Checks a form schema itself (catalog loading, partner updates); -1 with a
+ * Vietnamese message naming the bad field. */
+int cds_form_schema_check(const json_t *schema, char *err, size_t cap);
 /* {"field": value} prefilled from a profile (GET /v1/me's JSON). */
 json_t *cds_form_prefill(const json_t *schema, const json_t *profile);
 

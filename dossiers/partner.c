@@ -251,7 +251,7 @@ void cds_partner_overdue(cds_req *r)
             return;
         }
     }
-    char lim[8];
+    char lim[24];
     snprintf(lim, sizeof lim, "%ld", limit);
     const char *params[] = {lim};
     cds_req_db(r, st_overdue, 1, params, on_overdue);

@@ -91,10 +91,12 @@ static void test_loader(void)
     setenv("CDS_DATABASE_URL", db, 1);
     CHECK_INT(run(CDS_BUILD_DIR "/cds migrate", out, sizeof out), 0);
 
-    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s'", CDS_BUILD_DIR, SEED, HOLIDAYS);
+    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s'", CDS_BUILD_DIR,
+             SEED, HOLIDAYS);
     CHECK_INT(run(cmd, out, sizeof out), 0);
-    snprintf(expect, sizeof expect, "catalog: %zu agencies, %zu procedures (%zu changed), %zu holidays\n",
-             n_agencies, n_procedures, n_procedures, n_holidays);
+    snprintf(expect, sizeof expect,
+             "catalog: %zu agencies, %zu procedures (%zu changed), %zu holidays\n", n_agencies,
+             n_procedures, n_procedures, n_holidays);
     CHECK_STR(out, expect);
     CHECK(n_procedures >= 30);
     CHECK_INT(count_rows("SELECT count(*) FROM procedures"), (long)n_procedures);
@@ -103,8 +105,9 @@ static void test_loader(void)
 
     /* Idempotent: nothing changes, no version moves. */
     CHECK_INT(run(cmd, out, sizeof out), 0);
-    snprintf(expect, sizeof expect, "catalog: %zu agencies, %zu procedures (0 changed), %zu holidays\n",
-             n_agencies, n_procedures, n_holidays);
+    snprintf(expect, sizeof expect,
+             "catalog: %zu agencies, %zu procedures (0 changed), %zu holidays\n", n_agencies,
+             n_procedures, n_holidays);
     CHECK_STR(out, expect);
     CHECK_INT(count_rows("SELECT count(*) FROM procedures WHERE version <> 1"), 0);
 
@@ -118,12 +121,13 @@ static void test_loader(void)
 
     /* The building permit as the brief has it. */
     CHECK_STR(dbv("SELECT concat_ws('|', fee_vnd, online_discount_pct, processing_days, "
-                              "ial_required, postal_allowed) FROM procedures WHERE code = '" BUILDING "'"),
+                  "ial_required, postal_allowed) FROM procedures WHERE code = '" BUILDING "'"),
               "75000|50|15|2|t");
-    CHECK_INT(count_rows("SELECT count(*) FROM procedures, jsonb_array_elements(required_documents) d "
-                         "WHERE code = '" BUILDING "' AND (d->>'required')::boolean "
-                         "AND d->>'code' IN ('gcn_qsdd', 'ban_ve_thiet_ke')"),
-              2);
+    CHECK_INT(
+        count_rows("SELECT count(*) FROM procedures, jsonb_array_elements(required_documents) d "
+                   "WHERE code = '" BUILDING "' AND (d->>'required')::boolean "
+                   "AND d->>'code' IN ('gcn_qsdd', 'ban_ve_thiet_ke')"),
+        2);
     /* Due dates skip Tết Bính Ngọ (16..20/02/2026) and the weekends around it. */
     CHECK_STR(dbv("SELECT cds_add_working_days('2026-02-12', 3)::text"), "2026-02-24");
     CHECK_STR(dbv("SELECT cds_add_working_days('2025-04-04', 1)::text"), "2025-04-08");
@@ -133,7 +137,8 @@ static void test_loader(void)
     snprintf(bad, sizeof bad, "/tmp/cds_catalog_bad_%d.json", (int)getpid());
     FILE *f = fopen(bad, "w");
     fputs("{\"agencies\":[{\"code\":\"000.00.04.H29\",\"name\":\"Đổi tên\"}],"
-          "\"procedures\":[{\"code\":\"X.1\",\"name\":\"Thử\",\"sector\":\"thu\",\"agency_code\":\"000.00.04.H29\","
+          "\"procedures\":[{\"code\":\"X.1\",\"name\":\"Thử\",\"sector\":\"thu\",\"agency_code\":"
+          "\"000.00.04.H29\","
           "\"fee_vnd\":\"75000\",\"processing_days\":1}]}",
           f);
     fclose(f);
@@ -144,7 +149,8 @@ static void test_loader(void)
      * including the agency renamed before it. */
     f = fopen(bad, "w");
     fputs("{\"agencies\":[{\"code\":\"000.00.04.H29\",\"name\":\"Đổi tên\"}],"
-          "\"procedures\":[{\"code\":\"X.1\",\"name\":\"Thử\",\"sector\":\"thu\",\"agency_code\":\"999.99.99.H29\","
+          "\"procedures\":[{\"code\":\"X.1\",\"name\":\"Thử\",\"sector\":\"thu\",\"agency_code\":"
+          "\"999.99.99.H29\","
           "\"fee_vnd\":75000,\"processing_days\":1}]}",
           f);
     fclose(f);
@@ -221,7 +227,7 @@ static void test_search(void)
     snprintf(plain, sizeof plain, "%s", search("giay phep xay dung", &n1));
     CHECK(strstr(plain, BUILDING) != NULL);
     CHECK(n1 >= 5);
-    CHECK_STR(search("Giấy phép XÂY DỰNG", &n2), plain); /* diacritics and case */
+    CHECK_STR(search("Giấy phép XÂY DỰNG", &n2), plain);  /* diacritics and case */
     CHECK_STR(search("xây dựng, giấy phép", &n3), plain); /* any order, punctuation */
     CHECK_STR(search("  giay   phep xay dung  ", &n4), plain);
     CHECK(strstr(search("nha o rieng le", &n1), BUILDING) != NULL);
@@ -245,15 +251,18 @@ static void test_search(void)
     CHECK_INT(get("/v1/procedures?q=giay%20phep%20xay%20dung%20moi", &j), 200);
     json_t *it = json_array_get(json_object_get(j, "items"), 0);
     CHECK_STR(json_string_value(json_object_get(it, "code")), BUILDING);
-    CHECK_STR(json_string_value(json_object_get(it, "name")), "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ");
+    CHECK_STR(json_string_value(json_object_get(it, "name")),
+              "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ");
     CHECK_STR(json_string_value(json_object_get(it, "sector")), "xay_dung");
     CHECK_INT(json_integer_value(json_object_get(it, "fee_vnd")), 75000);
     CHECK_INT(json_integer_value(json_object_get(it, "online_fee_vnd")), 37500);
     CHECK_INT(json_integer_value(json_object_get(it, "processing_days")), 15);
     CHECK_INT(json_integer_value(json_object_get(it, "identification_level_required")), 2);
     CHECK(json_is_true(json_object_get(it, "postal_allowed")));
-    CHECK_STR(json_string_value(json_object_get(json_object_get(it, "agency"), "code")), "000.20.01.H29");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(it, "agency"), "name")), "Ủy ban nhân dân Phường Sài Gòn");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(it, "agency"), "code")),
+              "000.20.01.H29");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(it, "agency"), "name")),
+              "Ủy ban nhân dân Phường Sài Gòn");
     CHECK(json_is_null(json_object_get(j, "next_cursor")));
     json_decref(j);
 
@@ -294,7 +303,8 @@ static void test_pagination(void)
         CHECK(json_array_size(json_object_get(j, "items")) <= 7);
         json_array_foreach(json_object_get(j, "items"), i, it) {
             const char *c = json_string_value(json_object_get(it, "code"));
-            for (size_t k = 0; k < nseen; k++) dup |= strcmp(seen[k], c) == 0;
+            for (size_t k = 0; k < nseen; k++)
+                dup |= strcmp(seen[k], c) == 0;
             if (strcmp(last, c) >= 0) ordered = 0;
             snprintf(last, sizeof last, "%s", c);
             if (nseen < 128) snprintf(seen[nseen++], sizeof seen[0], "%s", c);
@@ -317,7 +327,8 @@ static void test_pagination(void)
     json_t *p;
     json_array_foreach(json_object_get(seed, "procedures"), i, p) {
         int found = 0;
-        for (size_t k = 0; k < nseen; k++) found |= strcmp(seen[k], json_string_value(json_object_get(p, "code"))) == 0;
+        for (size_t k = 0; k < nseen; k++)
+            found |= strcmp(seen[k], json_string_value(json_object_get(p, "code"))) == 0;
         missing += !found;
     }
     CHECK_INT(missing, 0);
@@ -395,7 +406,8 @@ static void test_get_one(void)
 {
     json_t *j = NULL;
     CHECK_INT(get("/v1/procedures/" BUILDING, &j), 200);
-    CHECK_STR(json_string_value(json_object_get(j, "name")), "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ");
+    CHECK_STR(json_string_value(json_object_get(j, "name")),
+              "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ");
     CHECK_INT(json_integer_value(json_object_get(j, "fee_vnd")), 75000);
     CHECK_INT(json_integer_value(json_object_get(j, "online_discount_pct")), 50);
     CHECK_INT(json_integer_value(json_object_get(j, "online_fee_vnd")), 37500);
@@ -405,7 +417,8 @@ static void test_get_one(void)
     CHECK(json_is_true(json_object_get(j, "active")));
     CHECK_INT(json_integer_value(json_object_get(j, "version")), 1);
     CHECK(json_is_string(json_object_get(j, "updated_at")));
-    CHECK(strstr(json_string_value(json_object_get(json_object_get(j, "agency"), "address")), "Phường Sài Gòn") != NULL);
+    CHECK(strstr(json_string_value(json_object_get(json_object_get(j, "agency"), "address")),
+                 "Phường Sài Gòn") != NULL);
     /* Documents and form exactly as in the seed file (Vietnamese intact). */
     json_t *want = NULL;
     size_t i;
@@ -414,7 +427,8 @@ static void test_get_one(void)
         if (strcmp(json_string_value(json_object_get(p, "code")), BUILDING) == 0) want = p;
     }
     CHECK(want != NULL);
-    CHECK(json_equal(json_object_get(j, "required_documents"), json_object_get(want, "required_documents")));
+    CHECK(json_equal(json_object_get(j, "required_documents"),
+                     json_object_get(want, "required_documents")));
     CHECK(json_equal(json_object_get(j, "form_schema"), json_object_get(want, "form_schema")));
     json_decref(j);
 
@@ -454,7 +468,8 @@ static const char *login(const char *pid)
     th_resp r;
     json_t *j = NULL;
     char target[2048] = "", state[200] = "", code[600] = "", st2[200] = "";
-    long st = th_json(&r, "POST", url("/v1/auth/login"), NULL, "{\"identification_level\":2}", (void **)&j);
+    long st = th_json(&r, "POST", url("/v1/auth/login"), NULL, "{\"identification_level\":2}",
+                      (void **)&j);
     const char *az = json_string_value(json_object_get(j, "authorization_url"));
     const char *s = json_string_value(json_object_get(j, "state"));
     int ok = st == 200 && az && s;
@@ -487,7 +502,8 @@ static void test_form(void)
 {
     th_resp r;
     json_t *j = NULL;
-    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/" BUILDING "/form"), NULL, NULL, (void **)&j), 401);
+    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/" BUILDING "/form"), NULL, NULL, (void **)&j),
+              401);
     json_decref(j);
     th_resp_free(&r);
 
@@ -496,12 +512,14 @@ static void test_form(void)
     char token[2048];
     snprintf(token, sizeof token, "%s", a ? a : "");
     j = NULL;
-    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/" BUILDING "/form"), token, NULL, (void **)&j), 200);
+    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/" BUILDING "/form"), token, NULL, (void **)&j),
+              200);
     CHECK_STR(th_resp_header(&r, "cache-control"), "no-store");
     th_resp_free(&r);
     json_t *proc = json_object_get(j, "procedure"), *v = json_object_get(j, "values");
     CHECK_STR(json_string_value(json_object_get(proc, "code")), BUILDING);
-    CHECK_STR(json_string_value(json_object_get(proc, "name")), "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ");
+    CHECK_STR(json_string_value(json_object_get(proc, "name")),
+              "Cấp giấy phép xây dựng mới đối với nhà ở riêng lẻ");
     CHECK(json_array_size(json_object_get(j, "fields")) >= 10);
     CHECK_STR(json_string_value(json_object_get(v, "full_name")), "Nguyễn Văn An");
     CHECK_STR(json_string_value(json_object_get(v, "personal_id")), PID_A);
@@ -515,13 +533,15 @@ static void test_form(void)
 
     /* A form with a gender option prefilled from VNeID's "male". */
     j = NULL;
-    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/1.004194/form"), token, NULL, (void **)&j), 200);
+    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/1.004194/form"), token, NULL, (void **)&j),
+              200);
     th_resp_free(&r);
     CHECK_STR(json_string_value(json_object_get(json_object_get(j, "values"), "gender")), "male");
     json_decref(j);
 
     j = NULL;
-    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/9.999999/form"), token, NULL, (void **)&j), 404);
+    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/9.999999/form"), token, NULL, (void **)&j),
+              404);
     CHECK_STR(problem_code(j), "procedure_not_found");
     json_decref(j);
     th_resp_free(&r);
@@ -530,14 +550,19 @@ static void test_form(void)
     a = login(PID_C);
     CHECK(a != NULL);
     j = NULL;
-    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/" BUILDING "/form"), a ? a : "", NULL, (void **)&j), 200);
+    CHECK_INT(
+        th_json(&r, "GET", url("/v1/procedures/" BUILDING "/form"), a ? a : "", NULL, (void **)&j),
+        200);
     th_resp_free(&r);
     CHECK(json_is_false(json_object_get(j, "identification_level_sufficient")));
-    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "values"), "full_name")), "Lê Hoàng Phúc");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "values"), "full_name")),
+              "Lê Hoàng Phúc");
     json_decref(j);
     /* ... and for a level-1 procedure it suffices. */
     j = NULL;
-    CHECK_INT(th_json(&r, "GET", url("/v1/procedures/2.000635/form"), a ? a : "", NULL, (void **)&j), 200);
+    CHECK_INT(
+        th_json(&r, "GET", url("/v1/procedures/2.000635/form"), a ? a : "", NULL, (void **)&j),
+        200);
     th_resp_free(&r);
     CHECK(json_is_true(json_object_get(j, "identification_level_sufficient")));
     json_decref(j);
@@ -555,7 +580,8 @@ static long partner_put(const char *code, const char *body, const char *secret, 
     cds_hmac_sign(secret, "PUT", path, now, body, strlen(body), sig);
     snprintf(h_ts, sizeof h_ts, "X-Timestamp: %s", ts);
     snprintf(h_sig, sizeof h_sig, "X-Signature: %s", sig);
-    const char *h[] = {"Content-Type: application/json", "X-Client-Id: tthc-hcm", h_ts, h_sig, NULL};
+    const char *h[] = {"Content-Type: application/json", "X-Client-Id: tthc-hcm", h_ts, h_sig,
+                       NULL};
     th_resp r;
     th_http(&r, 2, "PUT", url(path), h, body, strlen(body));
     long st = r.status;
@@ -564,16 +590,19 @@ static long partner_put(const char *code, const char *body, const char *secret, 
     return st;
 }
 
-#define NEWP "\"name\":\"Cấp giấy xác nhận thử nghiệm – ưu tiên\",\"sector\":\"thu_nghiem\"," \
-             "\"agency_code\":\"000.00.04.H29\",\"processing_days\":2,\"online_discount_pct\":50," \
-             "\"required_documents\":[{\"code\":\"don\",\"name\":\"Đơn đề nghị\",\"required\":true}]," \
-             "\"form_schema\":{\"fields\":[{\"name\":\"ho_ten\",\"label\":\"Họ tên\",\"type\":\"string\"," \
-             "\"required\":true,\"prefill\":\"full_name\"}]}"
+#define NEWP                                                                                         \
+    "\"name\":\"Cấp giấy xác nhận thử nghiệm – ưu tiên\",\"sector\":\"thu_nghiem\","  \
+    "\"agency_code\":\"000.00.04.H29\",\"processing_days\":2,\"online_discount_pct\":50,"            \
+    "\"required_documents\":[{\"code\":\"don\",\"name\":\"Đơn đề nghị\",\"required\":true}]," \
+    "\"form_schema\":{\"fields\":[{\"name\":\"ho_ten\",\"label\":\"Họ tên\",\"type\":\"string\"," \
+    "\"required\":true,\"prefill\":\"full_name\"}]}"
 
 static void test_partner(void)
 {
     json_t *j = NULL;
-    CHECK_INT(partner_put("TEST.0001", "{\"code\":\"TEST.0001\"," NEWP ",\"fee_vnd\":30000}", PARTNER_SECRET, &j), 200);
+    CHECK_INT(partner_put("TEST.0001", "{\"code\":\"TEST.0001\"," NEWP ",\"fee_vnd\":30000}",
+                          PARTNER_SECRET, &j),
+              200);
     CHECK_STR(json_string_value(json_object_get(j, "code")), "TEST.0001");
     CHECK_STR(json_string_value(json_object_get(j, "result")), "changed");
     CHECK_INT(json_integer_value(json_object_get(j, "version")), 1);
@@ -589,13 +618,16 @@ static void test_partner(void)
     json_decref(j);
     /* Public at once, Vietnamese intact, found by a folded search. */
     CHECK_INT(get("/v1/procedures/TEST.0001", &j), 200);
-    CHECK_STR(json_string_value(json_object_get(j, "name")), "Cấp giấy xác nhận thử nghiệm – ưu tiên");
+    CHECK_STR(json_string_value(json_object_get(j, "name")),
+              "Cấp giấy xác nhận thử nghiệm – ưu tiên");
     CHECK_INT(json_integer_value(json_object_get(j, "online_fee_vnd")), 20000);
     json_decref(j);
     size_t n;
     CHECK_STR(search("xac nhan thu nghiem uu tien", &n), "TEST.0001");
 
-    CHECK_INT(partner_put("TEST.0001", "{\"code\":\"TEST.0002\"," NEWP ",\"fee_vnd\":1}", PARTNER_SECRET, &j), 422);
+    CHECK_INT(partner_put("TEST.0001", "{\"code\":\"TEST.0002\"," NEWP ",\"fee_vnd\":1}",
+                          PARTNER_SECRET, &j),
+              422);
     CHECK_STR(problem_code(j), "code_mismatch");
     json_decref(j);
     CHECK_INT(partner_put("TEST.0003",
@@ -611,11 +643,13 @@ static void test_partner(void)
     json_decref(j);
     CHECK_INT(partner_put("TEST.0003", "[1]", PARTNER_SECRET, &j), 422);
     json_decref(j);
-    CHECK_INT(partner_put("TEST.0003",
-                          "{\"name\":\"Thử\",\"sector\":\"thu\",\"agency_code\":\"000.00.04.H29\",\"fee_vnd\":1,"
-                          "\"processing_days\":1,\"form_schema\":{\"fields\":[{\"name\":\"x\"}]}}",
-                          PARTNER_SECRET, &j),
-              422);
+    CHECK_INT(
+        partner_put(
+            "TEST.0003",
+            "{\"name\":\"Thử\",\"sector\":\"thu\",\"agency_code\":\"000.00.04.H29\",\"fee_vnd\":1,"
+            "\"processing_days\":1,\"form_schema\":{\"fields\":[{\"name\":\"x\"}]}}",
+            PARTNER_SECRET, &j),
+        422);
     CHECK_STR(problem_code(j), "invalid_procedure");
     json_decref(j);
     CHECK_INT(partner_put("x_y", "{}", PARTNER_SECRET, &j), 422); /* not a procedure code */
@@ -626,13 +660,15 @@ static void test_partner(void)
     CHECK_INT(count_rows("SELECT count(*) FROM procedures WHERE code = 'TEST.0003'"), 0);
     th_resp r;
     j = NULL;
-    CHECK_INT(th_json(&r, "PUT", url("/v1/partner/procedures/TEST.0001"), NULL, "{}", (void **)&j), 401);
+    CHECK_INT(th_json(&r, "PUT", url("/v1/partner/procedures/TEST.0001"), NULL, "{}", (void **)&j),
+              401);
     json_decref(j);
     th_resp_free(&r);
 
     /* Reloading the seed leaves the partner's procedure alone. */
     char cmd[1024], out[1024];
-    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s'", CDS_BUILD_DIR, SEED, HOLIDAYS);
+    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s'", CDS_BUILD_DIR,
+             SEED, HOLIDAYS);
     CHECK_INT(run(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "(0 changed)") != NULL);
     CHECK_INT(count_rows("SELECT version FROM procedures WHERE code = 'TEST.0001'"), 2);
@@ -662,7 +698,8 @@ int main(void)
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
     snprintf(keys_dir, sizeof keys_dir, "%s/Testing/keys_%d", CDS_BUILD_DIR, (int)getpid());
     snprintf(keys, sizeof keys, "CDS_DEV_KEYS_DIR=%s", keys_dir);
-    const char *env[] = {iss, keys, "CDS_AUTO_MIGRATE=1", "CDS_PARTNER_CLIENTS=tthc-hcm:" PARTNER_SECRET, NULL};
+    const char *env[] = {iss, keys, "CDS_AUTO_MIGRATE=1",
+                         "CDS_PARTNER_CLIENTS=tthc-hcm:" PARTNER_SECRET, NULL};
     if (th_server_start(&srv, db, env) != 0) {
         th_sim_stop(&sim);
         return 1;

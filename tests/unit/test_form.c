@@ -23,7 +23,8 @@ static json_t *J(const char *s)
 
 static const char SCHEMA[] =
     "{\"fields\":["
-    "{\"name\":\"full_name\",\"label\":\"Họ và tên\",\"type\":\"string\",\"required\":true,\"max_length\":10,\"prefill\":\"full_name\"},"
+    "{\"name\":\"full_name\",\"label\":\"Họ và "
+    "tên\",\"type\":\"string\",\"required\":true,\"max_length\":10,\"prefill\":\"full_name\"},"
     "{\"name\":\"note\",\"label\":\"Ghi chú\",\"type\":\"text\",\"max_length\":20},"
     "{\"name\":\"title\",\"label\":\"Tiêu đề\",\"type\":\"string\"},"
     "{\"name\":\"story\",\"label\":\"Trình bày\",\"type\":\"text\"},"
@@ -32,8 +33,11 @@ static const char SCHEMA[] =
     "{\"name\":\"agree\",\"label\":\"Cam kết\",\"type\":\"boolean\",\"required\":true},"
     "{\"name\":\"day\",\"label\":\"Ngày cấp\",\"type\":\"date\"},"
     "{\"name\":\"kind\",\"label\":\"Loại\",\"type\":\"enum\",\"options\":[\"Mới\",\"Sửa chữa\"]},"
-    "{\"name\":\"gender\",\"label\":\"Giới tính\",\"type\":\"enum\",\"options\":[{\"value\":\"male\",\"label\":\"Nam\"},{\"value\":\"female\",\"label\":\"Nữ\"}],\"prefill\":\"gender\"},"
-    "{\"name\":\"pid\",\"label\":\"Số định danh cá nhân\",\"type\":\"personal_id\",\"prefill\":\"personal_id\"},"
+    "{\"name\":\"gender\",\"label\":\"Giới "
+    "tính\",\"type\":\"enum\",\"options\":[{\"value\":\"male\",\"label\":\"Nam\"},{\"value\":"
+    "\"female\",\"label\":\"Nữ\"}],\"prefill\":\"gender\"},"
+    "{\"name\":\"pid\",\"label\":\"Số định danh cá "
+    "nhân\",\"type\":\"personal_id\",\"prefill\":\"personal_id\"},"
     "{\"name\":\"phone\",\"label\":\"Số điện thoại\",\"type\":\"phone\",\"prefill\":\"phone\"}"
     "]}";
 
@@ -54,7 +58,8 @@ static int W(const char *extra)
 {
     size_t cap = strlen(extra) + 64;
     char *buf = malloc(cap);
-    snprintf(buf, cap, "{\"full_name\":\"Nguyễn An\",\"agree\":true%s%s}", extra[0] ? "," : "", extra);
+    snprintf(buf, cap, "{\"full_name\":\"Nguyễn An\",\"agree\":true%s%s}", extra[0] ? "," : "",
+             extra);
     int rc = V(buf);
     free(buf);
     return rc;
@@ -70,7 +75,7 @@ static void test_valid(void)
                 "\"day\":\"2024-02-29\",\"kind\":\"Sửa chữa\",\"gender\":\"female\","
                 "\"pid\":\"079085001234\",\"phone\":\"+84 912 345 678\""),
               0);
-    CHECK_INT(W("\"area\":1000"), 0);   /* an integer is a number */
+    CHECK_INT(W("\"area\":1000"), 0); /* an integer is a number */
     CHECK_INT(W("\"floors\":1"), 0);
     CHECK_INT(W("\"floors\":null,\"note\":null"), 0); /* null = not given */
     CHECK_INT(W("\"phone\":\"0381234567\""), 0);
@@ -100,7 +105,8 @@ static void test_required_and_unknown(void)
     char big[1200];
     size_t o = 0;
     big[o++] = '"';
-    for (int i = 0; i < 150; i++) o += (size_t)snprintf(big + o, sizeof big - o, "ệ");
+    for (int i = 0; i < 150; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "ệ");
     snprintf(big + o, sizeof big - o, "\":1");
     CHECK_INT(W(big), -1);
     json_t *s = json_string(msg);
@@ -114,14 +120,14 @@ static void test_strings(void)
     CHECK_STR(field, "full_name");
     CHECK_STR(msg, "“Họ và tên” không được dài quá 10 ký tự.");
     CHECK_INT(W("\"full_name\":\"Đặng Thị N\""), 0); /* exactly 10 characters, more bytes */
-    CHECK_INT(W("\"full_name\":\"a\\nb\""), -1);   /* single line */
+    CHECK_INT(W("\"full_name\":\"a\\nb\""), -1);     /* single line */
     CHECK_STR(field, "full_name");
     CHECK_INT(W("\"title\":\"a\\tb\""), -1);
     CHECK_INT(W("\"title\":\"a\\u0000b\""), -1); /* embedded NUL */
     CHECK_INT(W("\"title\":\"a\\u007fb\""), -1);
     CHECK_INT(W("\"full_name\":123"), -1);
     CHECK_STR(msg, "“Họ và tên” phải là chuỗi ký tự.");
-    CHECK_INT(W("\"note\":\"\\u0007\""), -1);     /* bell in a text */
+    CHECK_INT(W("\"note\":\"\\u0007\""), -1); /* bell in a text */
     CHECK_INT(W("\"note\":\"123456789012345678901\""), -1);
     CHECK_STR(field, "note");
     CHECK_INT(W("\"note\":[\"x\"]"), -1);
@@ -155,7 +161,7 @@ static void test_numbers(void)
     CHECK_STR(msg, "“Số tầng” phải nhỏ hơn hoặc bằng 12.");
     CHECK_INT(W("\"floors\":\"3\""), -1); /* a number sent as a string */
     CHECK_STR(msg, "“Số tầng” phải là số nguyên.");
-    CHECK_INT(W("\"floors\":3.0"), -1);   /* not an integer in JSON terms */
+    CHECK_INT(W("\"floors\":3.0"), -1); /* not an integer in JSON terms */
     CHECK_INT(W("\"floors\":2.5"), -1);
     CHECK_INT(W("\"floors\":true"), -1);
     CHECK_INT(W("\"area\":0.4"), -1);
@@ -172,9 +178,10 @@ static void test_boolean_date_enum(void)
     CHECK_INT(V("{\"full_name\":\"An\",\"agree\":\"true\"}"), -1);
     CHECK_STR(field, "agree");
     CHECK_INT(V("{\"full_name\":\"An\",\"agree\":1}"), -1);
-    static const char *bad_dates[] = {"2023-02-29", "2100-02-29", "2024-13-01", "2024-00-10", "2024-04-31",
-                                      "2024-01-00", "24-01-01",   "2024/01/01", "2024-1-1",   "1899-12-31",
-                                      "2101-01-01", "2024-01-01T00:00:00", "", "abcd-ef-gh"};
+    static const char *bad_dates[] = {
+        "2023-02-29", "2100-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-01-00",
+        "24-01-01",   "2024/01/01", "2024-1-1",   "1899-12-31", "2101-01-01", "2024-01-01T00:00:00",
+        "",           "abcd-ef-gh"};
     for (size_t i = 0; i < sizeof bad_dates / sizeof bad_dates[0]; i++) {
         char buf[96];
         snprintf(buf, sizeof buf, "\"day\":\"%s\"", bad_dates[i]);
@@ -238,8 +245,10 @@ static int schema_ok(const char *s)
     json_t *j = J(s);
     char err[256];
     int rc = cds_form_schema_check(j, err, sizeof err);
-    if (rc == 0) CHECK_STR(err, "");
-    else CHECK(err[0] != 0);
+    if (rc == 0)
+        CHECK_STR(err, "");
+    else
+        CHECK(err[0] != 0);
     json_decref(j);
     return rc;
 }
@@ -253,36 +262,73 @@ static void test_schema_check(void)
     CHECK_INT(schema_ok("[]"), -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\"}]}"), 0);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"A\",\"label\":\"A\",\"type\":\"string\"}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a-b\",\"label\":\"A\",\"type\":\"string\"}]}"), -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a-b\",\"label\":\"A\",\"type\":\"string\"}]}"),
+              -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"\",\"type\":\"string\"}]}"), -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"type\":\"string\"}]}"), -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"file\"}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"hint\":1}]}"), -1);
+    CHECK_INT(
+        schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"hint\":1}]}"),
+        -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\"},"
-                        "{\"name\":\"a\",\"label\":\"B\",\"type\":\"text\"}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"required\":1}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"max_length\":501}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"text\",\"max_length\":5000}]}"), 0);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"integer\",\"max_length\":5}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"integer\",\"min\":1.5}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"number\",\"min\":1.5,\"max\":2}]}"), 0);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"integer\",\"min\":3,\"max\":2}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"min\":1}]}"), -1);
+                        "{\"name\":\"a\",\"label\":\"B\",\"type\":\"text\"}]}"),
+              -1);
+    CHECK_INT(
+        schema_ok(
+            "{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"required\":1}]}"),
+        -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"max_"
+                        "length\":501}]}"),
+              -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"text\",\"max_"
+                        "length\":5000}]}"),
+              0);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"integer\",\"max_"
+                        "length\":5}]}"),
+              -1);
+    CHECK_INT(
+        schema_ok(
+            "{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"integer\",\"min\":1.5}]}"),
+        -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"number\",\"min\":"
+                        "1.5,\"max\":2}]}"),
+              0);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"integer\",\"min\":"
+                        "3,\"max\":2}]}"),
+              -1);
+    CHECK_INT(
+        schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"min\":1}]}"),
+        -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\"}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\",\"options\":[]}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\",\"options\":[\"x\",\"x\"]}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\",\"options\":[\"x\",2]}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\",\"options\":[{\"value\":\"x\"}]}]}"), -1);
+    CHECK_INT(
+        schema_ok(
+            "{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\",\"options\":[]}]}"),
+        -1);
     CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\","
-                        "\"options\":[{\"value\":\"x\",\"label\":\"X\",\"extra\":1}]}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"options\":[\"x\"]}]}"), -1);
-    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\",\"prefill\":\"nickname\"}]}"), -1);
+                        "\"options\":[\"x\",\"x\"]}]}"),
+              -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\","
+                        "\"options\":[\"x\",2]}]}"),
+              -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\","
+                        "\"options\":[{\"value\":\"x\"}]}]}"),
+              -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"enum\","
+                        "\"options\":[{\"value\":\"x\",\"label\":\"X\",\"extra\":1}]}]}"),
+              -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\","
+                        "\"options\":[\"x\"]}]}"),
+              -1);
+    CHECK_INT(schema_ok("{\"fields\":[{\"name\":\"a\",\"label\":\"A\",\"type\":\"string\","
+                        "\"prefill\":\"nickname\"}]}"),
+              -1);
     /* More than 100 fields. */
     const size_t cap = 101 * 64 + 32;
     char *many = malloc(cap);
     size_t o = (size_t)snprintf(many, cap, "{\"fields\":[");
     for (int i = 0; i < 101; i++)
-        o += (size_t)snprintf(many + o, cap - o, "%s{\"name\":\"f%d\",\"label\":\"F\",\"type\":\"boolean\"}",
+        o += (size_t)snprintf(many + o, cap - o,
+                              "%s{\"name\":\"f%d\",\"label\":\"F\",\"type\":\"boolean\"}",
                               i ? "," : "", i);
     snprintf(many + o, cap - o, "]}");
     CHECK_INT(schema_ok(many), -1);
@@ -291,9 +337,10 @@ static void test_schema_check(void)
 
 static void test_prefill(void)
 {
-    json_t *profile = J("{\"id\":\"x\",\"personal_id\":\"079085001234\",\"full_name\":\"Nguyễn Văn An\","
-                        "\"birth_date\":\"1985-03-14\",\"gender\":\"male\",\"address\":\"12 Nguyễn Huệ\","
-                        "\"phone\":\"0912345678\",\"contact_phone\":null,\"email\":null}");
+    json_t *profile =
+        J("{\"id\":\"x\",\"personal_id\":\"079085001234\",\"full_name\":\"Nguyễn Văn An\","
+          "\"birth_date\":\"1985-03-14\",\"gender\":\"male\",\"address\":\"12 Nguyễn Huệ\","
+          "\"phone\":\"0912345678\",\"contact_phone\":null,\"email\":null}");
     json_t *v = cds_form_prefill(schema, profile);
     /* "Nguyễn Văn An" is 13 characters, over this form's 10: left empty. */
     CHECK(json_object_get(v, "full_name") == NULL);
@@ -304,25 +351,32 @@ static void test_prefill(void)
     json_decref(v);
 
     /* A form with Vietnamese gender options, a date and a contact phone. */
-    json_t *s2 = J("{\"fields\":["
-                   "{\"name\":\"ho_ten\",\"label\":\"Họ tên\",\"type\":\"string\",\"prefill\":\"full_name\"},"
-                   "{\"name\":\"ngay_sinh\",\"label\":\"Ngày sinh\",\"type\":\"date\",\"prefill\":\"birth_date\"},"
-                   "{\"name\":\"gioi_tinh\",\"label\":\"Giới tính\",\"type\":\"enum\",\"options\":[\"Nam\",\"Nữ\"],\"prefill\":\"gender\"},"
-                   "{\"name\":\"dia_chi\",\"label\":\"Địa chỉ\",\"type\":\"text\",\"prefill\":\"address\"},"
-                   "{\"name\":\"dt\",\"label\":\"Điện thoại\",\"type\":\"phone\",\"prefill\":\"phone\"},"
-                   "{\"name\":\"email\",\"label\":\"Email\",\"type\":\"string\",\"prefill\":\"email\"},"
-                   "{\"name\":\"so_tang\",\"label\":\"Số tầng\",\"type\":\"integer\",\"prefill\":\"personal_id\"},"
-                   "{\"name\":\"khac\",\"label\":\"Khác\",\"type\":\"string\"}]}");
-    json_t *p2 = J("{\"full_name\":\"Trần Thị Bích Ngọc\",\"birth_date\":\"1992-11-02\",\"gender\":\"female\","
-                   "\"address\":\"45/7 Lê Văn Sỹ\",\"phone\":\"0903123456\",\"contact_phone\":\"+84 988 777 666\","
-                   "\"email\":\"ngoc@example.vn\",\"personal_id\":\"079192004567\"}");
+    json_t *s2 = J(
+        "{\"fields\":["
+        "{\"name\":\"ho_ten\",\"label\":\"Họ tên\",\"type\":\"string\",\"prefill\":\"full_name\"},"
+        "{\"name\":\"ngay_sinh\",\"label\":\"Ngày "
+        "sinh\",\"type\":\"date\",\"prefill\":\"birth_date\"},"
+        "{\"name\":\"gioi_tinh\",\"label\":\"Giới "
+        "tính\",\"type\":\"enum\",\"options\":[\"Nam\",\"Nữ\"],\"prefill\":\"gender\"},"
+        "{\"name\":\"dia_chi\",\"label\":\"Địa chỉ\",\"type\":\"text\",\"prefill\":\"address\"},"
+        "{\"name\":\"dt\",\"label\":\"Điện thoại\",\"type\":\"phone\",\"prefill\":\"phone\"},"
+        "{\"name\":\"email\",\"label\":\"Email\",\"type\":\"string\",\"prefill\":\"email\"},"
+        "{\"name\":\"so_tang\",\"label\":\"Số "
+        "tầng\",\"type\":\"integer\",\"prefill\":\"personal_id\"},"
+        "{\"name\":\"khac\",\"label\":\"Khác\",\"type\":\"string\"}]}");
+    json_t *p2 = J(
+        "{\"full_name\":\"Trần Thị Bích Ngọc\",\"birth_date\":\"1992-11-02\",\"gender\":\"female\","
+        "\"address\":\"45/7 Lê Văn Sỹ\",\"phone\":\"0903123456\",\"contact_phone\":\"+84 988 777 "
+        "666\","
+        "\"email\":\"ngoc@example.vn\",\"personal_id\":\"079192004567\"}");
     CHECK_INT(cds_form_schema_check(s2, NULL, 0), 0);
     v = cds_form_prefill(s2, p2);
     CHECK_STR(json_string_value(json_object_get(v, "ho_ten")), "Trần Thị Bích Ngọc");
     CHECK_STR(json_string_value(json_object_get(v, "ngay_sinh")), "1992-11-02");
     CHECK_STR(json_string_value(json_object_get(v, "gioi_tinh")), "Nữ");
     CHECK_STR(json_string_value(json_object_get(v, "dia_chi")), "45/7 Lê Văn Sỹ");
-    CHECK_STR(json_string_value(json_object_get(v, "dt")), "0988777666"); /* contact phone, normalised */
+    CHECK_STR(json_string_value(json_object_get(v, "dt")),
+              "0988777666"); /* contact phone, normalised */
     CHECK_STR(json_string_value(json_object_get(v, "email")), "ngoc@example.vn");
     CHECK(json_object_get(v, "so_tang") == NULL); /* a string never fills an integer */
     CHECK(json_object_get(v, "khac") == NULL);
@@ -362,40 +416,73 @@ static int proc_ok(const char *s)
     return rc;
 }
 
-#define PBASE "\"name\":\"Cấp giấy phép xây dựng\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.H29\","
+#define PBASE                                                                                      \
+    "\"name\":\"Cấp giấy phép xây "                                                          \
+    "dựng\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.H29\","
 
 static void test_procedure_check(void)
 {
-    CHECK_INT(proc_ok("{\"code\":\"1.009994\"," PBASE "\"fee_vnd\":75000,\"processing_days\":15}"), 0);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":0,\"processing_days\":0,\"online_discount_pct\":50,"
-                      "\"ial_required\":2,\"postal_allowed\":true,\"active\":false,"
-                      "\"required_documents\":[{\"code\":\"gcn_qsdd\",\"name\":\"GCN\",\"required\":true}],"
-                      "\"form_schema\":{\"fields\":[]}}"),
+    CHECK_INT(proc_ok("{\"code\":\"1.009994\"," PBASE "\"fee_vnd\":75000,\"processing_days\":15}"),
               0);
+    CHECK_INT(
+        proc_ok(
+            "{" PBASE "\"fee_vnd\":0,\"processing_days\":0,\"online_discount_pct\":50,"
+            "\"ial_required\":2,\"postal_allowed\":true,\"active\":false,"
+            "\"required_documents\":[{\"code\":\"gcn_qsdd\",\"name\":\"GCN\",\"required\":true}],"
+            "\"form_schema\":{\"fields\":[]}}"),
+        0);
     CHECK_INT(proc_ok("[]"), -1);
     CHECK_INT(proc_ok("{\"code\":\"1 009\"," PBASE "\"fee_vnd\":1,\"processing_days\":1}"), -1);
-    CHECK_INT(proc_ok("{\"code\":\"123456789012345678901234567890123\"," PBASE "\"fee_vnd\":1,\"processing_days\":1}"), -1);
+    CHECK_INT(proc_ok("{\"code\":\"123456789012345678901234567890123\"," PBASE
+                      "\"fee_vnd\":1,\"processing_days\":1}"),
+              -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":\"75000\",\"processing_days\":1}"), -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":75000.5,\"processing_days\":1}"), -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":-1,\"processing_days\":1}"), -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1000000000001,\"processing_days\":1}"), -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":366}"), -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"online_discount_pct\":101}"), -1);
+    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"online_discount_pct\":101}"),
+              -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"ial_required\":3}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"postal_allowed\":\"yes\"}"), -1);
+    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"postal_allowed\":\"yes\"}"),
+              -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"fees\":1}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"khóa_lạ_rất_dài_ệệệệệệệệệệệệệệệệệệệệệệệệ\":1}"), -1);
-    CHECK_INT(proc_ok("{\"name\":\"\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.H29\",\"fee_vnd\":1,\"processing_days\":1}"), -1);
-    CHECK_INT(proc_ok("{\"name\":\"a\\nb\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.H29\",\"fee_vnd\":1,\"processing_days\":1}"), -1);
-    CHECK_INT(proc_ok("{\"name\":\"A\",\"sector\":\"Xây dựng\",\"agency_code\":\"000.20.01.H29\",\"fee_vnd\":1,\"processing_days\":1}"), -1);
-    CHECK_INT(proc_ok("{\"name\":\"A\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.h29\",\"fee_vnd\":1,\"processing_days\":1}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":{}}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":[{\"code\":\"a\",\"name\":\"A\",\"required\":true}]}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":[{\"code\":\"ab\",\"name\":\"A\"}]}"), -1);
+    CHECK_INT(
+        proc_ok(
+            "{" PBASE
+            "\"fee_vnd\":1,\"processing_days\":1,\"khóa_lạ_rất_dài_ệệệệệệệệệệệệệệệệệệệệệệệệ\":1}"),
+        -1);
+    CHECK_INT(proc_ok("{\"name\":\"\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.H29\","
+                      "\"fee_vnd\":1,\"processing_days\":1}"),
+              -1);
+    CHECK_INT(proc_ok("{\"name\":\"a\\nb\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01."
+                      "H29\",\"fee_vnd\":1,\"processing_days\":1}"),
+              -1);
+    CHECK_INT(
+        proc_ok("{\"name\":\"A\",\"sector\":\"Xây "
+                "dựng\",\"agency_code\":\"000.20.01.H29\",\"fee_vnd\":1,\"processing_days\":1}"),
+        -1);
+    CHECK_INT(proc_ok("{\"name\":\"A\",\"sector\":\"xay_dung\",\"agency_code\":\"000.20.01.h29\","
+                      "\"fee_vnd\":1,\"processing_days\":1}"),
+              -1);
+    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":{}}"),
+              -1);
+    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":[{"
+                                "\"code\":\"a\",\"name\":\"A\",\"required\":true}]}"),
+              -1);
+    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":[{"
+                                "\"code\":\"ab\",\"name\":\"A\"}]}"),
+              -1);
     CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"required_documents\":"
-                      "[{\"code\":\"ab\",\"name\":\"A\",\"required\":true},{\"code\":\"ab\",\"name\":\"B\",\"required\":false}]}"), -1);
-    CHECK_INT(proc_ok("{" PBASE "\"fee_vnd\":1,\"processing_days\":1,\"form_schema\":{\"fields\":[{\"name\":\"x\"}]}}"), -1);
+                      "[{\"code\":\"ab\",\"name\":\"A\",\"required\":true},{\"code\":\"ab\","
+                      "\"name\":\"B\",\"required\":false}]}"),
+              -1);
+    CHECK_INT(
+        proc_ok(
+            "{" PBASE
+            "\"fee_vnd\":1,\"processing_days\":1,\"form_schema\":{\"fields\":[{\"name\":\"x\"}]}}"),
+        -1);
 }
 
 int main(void)
