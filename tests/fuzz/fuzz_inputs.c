@@ -1,0 +1,87 @@
+/* libFuzzer target: the other parsers of outside data, one input split by
+ * its first byte: form values checked against a realistic procedure form
+ * schema, form schemas themselves (partner catalog updates), pagination
+ * cursors, the signed-request headers of the TTHC system, Vietnamese phone
+ * numbers and personal ID numbers. */
+#include "core/cursor.h"
+#include "core/hmac_auth.h"
+#include "core/vn.h"
+#include "dossiers/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *schema_text =
+    "{\"fields\":["
+    "{\"name\":\"full_name\",\"label\":\"Họ tên\",\"type\":\"string\",\"required\":true,\"max_length\":100},"
+    "{\"name\":\"personal_id\",\"label\":\"Số định danh\",\"type\":\"personal_id\",\"required\":true},"
+    "{\"name\":\"phone\",\"label\":\"Điện thoại\",\"type\":\"phone\"},"
+    "{\"name\":\"birth_date\",\"label\":\"Ngày sinh\",\"type\":\"date\"},"
+    "{\"name\":\"floors\",\"label\":\"Số tầng\",\"type\":\"integer\",\"min\":1,\"max\":7},"
+    "{\"name\":\"area\",\"label\":\"Diện tích\",\"type\":\"number\",\"min\":0},"
+    "{\"name\":\"agree\",\"label\":\"Cam kết\",\"type\":\"boolean\"},"
+    "{\"name\":\"kind\",\"label\":\"Loại\",\"type\":\"enum\",\"options\":[\"a\",{\"value\":\"b\",\"label\":\"B\"}]},"
+    "{\"name\":\"note\",\"label\":\"Ghi chú\",\"type\":\"text\"}]}";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static json_t *schema;
+    static cds_hmac_clients *clients;
+    if (!schema) {
+        schema = json_loads(schema_text, 0, NULL);
+        clients = cds_hmac_clients_parse("tthc-hcm:fuzz-secret-0123456789", NULL);
+        unsigned char key[32] = {1, 2, 3};
+        cds_cursor_set_key(key);
+    }
+    if (size < 1) return 0;
+    const char *s = (const char *)data + 1;
+    size_t n = size - 1;
+    char *text = malloc(n + 1);
+    memcpy(text, s, n);
+    text[n] = 0;
+    char a[256], b[512];
+    switch (data[0] % 5) {
+    case 0: {
+        json_t *v = json_loadb(s, n, 0, NULL);
+        if (v) {
+            (void)cds_form_validate(schema, v, a, sizeof a, b, sizeof b);
+            json_t *p = cds_form_prefill(schema, v);
+            json_decref(p);
+            json_decref(v);
+        }
+        break;
+    }
+    case 1: {
+        json_t *v = json_loadb(s, n, 0, NULL);
+        if (v) {
+            (void)cds_form_schema_check(v, b, sizeof b);
+            json_decref(v);
+        }
+        break;
+    }
+    case 2:
+        (void)cds_cursor_decode(text, b, sizeof b);
+        break;
+    case 3: {
+        /* Four header values separated by newlines, then the body. */
+        char *parts[4] = {0};
+        char *p = text;
+        for (int i = 0; i < 4 && p; i++) {
+            parts[i] = p;
+            p = strchr(p, '\n');
+            if (p) *p++ = 0;
+        }
+        const char *body = p ? p : "";
+        (void)cds_hmac_verify(clients, parts[0], parts[1], parts[2], "POST",
+                              parts[3] ? parts[3] : "/v1/partner/dossiers", body, strlen(body),
+                              1795000000, 300);
+        break;
+    }
+    default:
+        (void)cds_vn_phone_normalize(text, a, sizeof a);
+        (void)cds_vn_pid_valid(text);
+        break;
+    }
+    free(text);
+    return 0;
+}
