@@ -12,6 +12,7 @@
 #include "auth/internal.h"
 #include "core/db_listen.h"
 #include "core/log.h"
+#include "core/uuid.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -31,19 +32,6 @@ char *cds_access_token_issue(const char *citizen_id, const char *family_id, int 
     char *t = claims ? cds_jws_sign(cds_auth_token_key(NULL), CDS_ALG_ES256, cds_auth_token_kid(), claims) : NULL;
     json_decref(claims);
     return t;
-}
-
-static int is_uuid(const char *s)
-{
-    if (!s || strlen(s) != 36) return 0;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') return 0;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 int cds_access_token_check(const char *token, size_t len, cds_principal *p, const char **why)
@@ -66,7 +54,7 @@ int cds_access_token_check(const char *token, size_t len, cds_principal *p, cons
     else if (!aud || strcmp(aud, AUDIENCE) != 0) *why = "wrong audience";
     else if (!json_is_integer(exp) || json_integer_value(exp) <= now) *why = "expired";
     else if (!json_is_integer(iat) || json_integer_value(iat) > now + 60) *why = "issued in the future";
-    else if (!is_uuid(sub) || !is_uuid(sid)) *why = "bad subject";
+    else if (!cds_uuid_valid(sub) || !cds_uuid_valid(sid)) *why = "bad subject";
     else if (!json_is_integer(ial) || json_integer_value(ial) < 1 || json_integer_value(ial) > 2) *why = "bad level";
     else if (cds_revoked_has(sid)) *why = "login revoked";
     else {
@@ -116,7 +104,7 @@ static void prune_locked(time_t now)
 
 void cds_revoked_add(const char *family_id)
 {
-    if (!is_uuid(family_id)) return;
+    if (!cds_uuid_valid(family_id)) return;
     time_t now = time(NULL);
     pthread_mutex_lock(&mu);
     unsigned b = bucket(family_id);

@@ -52,6 +52,7 @@
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,9 +146,8 @@ static long cpu_ticks(long pid)
     buf[n] = 0;
     char *p = strrchr(buf, ')'); /* the command name may hold spaces */
     if (!p) return -1;
-    p++;
-    /* after ") ": state(3) ... utime is field 14, stime 15 of the whole line */
-    for (int field = 2; field < 14 && p; field++) p = strchr(p + 1, ' ');
+    p++; /* the space before field 3 (state); utime is field 14, stime 15 */
+    for (int field = 3; field < 14 && p; field++) p = strchr(p + 1, ' ');
     if (!p) return -1;
     char *end;
     long ut = strtol(p + 1, &end, 10);
@@ -165,7 +165,7 @@ static void show_error(const stream *st, const char *why)
 
 /* ---------------------------------------------------------------- requests */
 
-static stream *stream_get(conn *c, int kind, int dossier)
+static stream *stream_get(conn *c, int kind, int di)
 {
     stream *st = free_streams;
     if (!st) die("out of stream slots");
@@ -175,7 +175,7 @@ static stream *stream_get(conn *c, int kind, int dossier)
     st->body_len = st->body_off = 0;
     st->c = c;
     st->kind = kind;
-    st->dossier = dossier;
+    st->dossier = di;
     return st;
 }
 
@@ -225,7 +225,7 @@ static void submit(stream *st, const char *method)
         NV("x-signature", sig, NGHTTP2_NV_FLAG_NO_INDEX),
     };
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
-    size_t n = post ? sizeof nva / sizeof nva[0] : 3 + 1;
+    size_t n = post ? sizeof nva / sizeof nva[0] : 4; /* a GET: the pseudo-headers only */
     int32_t id = nghttp2_submit_request(st->c->s, NULL, nva, n, post ? &prd : NULL, st);
     if (id < 0) die(nghttp2_strerror(id));
     st->c->inflight++;

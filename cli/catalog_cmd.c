@@ -62,16 +62,6 @@ static int text_ok(const json_t *v, size_t max_bytes, int nullable)
     return 1;
 }
 
-static int agency_code_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 2 || n > 32) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') || s[i] == '.'))
-            return 0;
-    return 1;
-}
-
 /* Vietnamese tax codes: 10 digits, or 10 + "-" + 3 for a branch. */
 static int tax_code_ok(const json_t *v)
 {
@@ -127,7 +117,7 @@ static int check_catalog(const json_t *root, const char *path)
             why = "not an object";
         else if (!only_keys(a, akeys, 4, &bad))
             why = "unknown key (allowed: code, name, tax_code, address)";
-        else if (!agency_code_ok(code))
+        else if (!cds_catalog_agency_code_ok(code))
             why = "'code' must match [0-9A-Z.]{2,32}";
         else if (!text_ok(json_object_get(a, "name"), 300, 0))
             why = "'name' must be one line of 1..300 bytes";

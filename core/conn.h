@@ -129,6 +129,7 @@ const char *cds_thread_date(cds_thread *t);
 void cds_conn_write_done(cds_conn *c); /* called when the output buffer drained */
 
 /* request.c */
+const char *cds_status_text(int status); /* "Not Found", for status lines and problem titles */
 cds_req *cds_req_new(cds_conn *c, int proto);
 void cds_req_free(cds_req *r);
 /* Headers complete: method/path set. Routes, checks limits; returns the

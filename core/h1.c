@@ -185,43 +185,13 @@ void cds_h1_on_read(cds_conn *c)
     }
 }
 
-static const char *reason(int s)
-{
-    switch (s) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-    }
-}
-
 void cds_h1_send(cds_req *r)
 {
     cds_conn *c = r->conn;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int keep = c->h1_keepalive && !c->t->stopping && !r->early_status;
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-length: %zu\r\n", r->status,
-                        reason(r->status), cds_thread_date(c->t), r->resp_len);
+                        cds_status_text(r->status), cds_thread_date(c->t), r->resp_len);
     if (!keep) evbuffer_add(out, "connection: close\r\n", 19);
     for (cds_hdr_out *h = r->rh; h; h = h->next)
         evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);

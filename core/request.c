@@ -408,9 +408,17 @@ void cds_respond_json(cds_req *r, int status, json_t *j)
     free(s);
 }
 
-static const char *status_title(int s)
+const char *cds_status_text(int s)
 {
     switch (s) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -423,10 +431,11 @@ static const char *status_title(int s)
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
-    default: return s >= 500 ? "Internal Server Error" : "Error";
+    default: return s >= 500 ? "Server Error" : s >= 400 ? "Client Error" : "Status";
     }
 }
 
@@ -435,7 +444,7 @@ void cds_problem(cds_req *r, int status, const char *code, const char *detail)
     char type[128];
     snprintf(type, sizeof type, "urn:cds:problem:%s", code);
     json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title",
-                          status_title(status), "status", status, "code", code, "detail", detail,
+                          cds_status_text(status), "status", status, "code", code, "detail", detail,
                           "request_id", r->request_id);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);

@@ -112,7 +112,7 @@ static int code_ok(const char *s)
     return 1;
 }
 
-static int agency_code_ok(const char *s)
+int cds_catalog_agency_code_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n < 2 || n > 32) return 0;
@@ -258,7 +258,7 @@ int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap)
         snprintf(err, cap, "'sector' phải khớp [a-z][a-z0-9_]{1,39} (ví dụ \"xay_dung\")");
         return -1;
     }
-    if (!agency_code_ok(json_string_value(json_object_get(p, "agency_code")))) {
+    if (!cds_catalog_agency_code_ok(json_string_value(json_object_get(p, "agency_code")))) {
         snprintf(err, cap, "'agency_code' phải khớp [0-9A-Z.]{2,32}");
         return -1;
     }

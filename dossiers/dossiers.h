@@ -26,6 +26,8 @@ void cds_dossiers_shutdown(void);
  * partner update) against the catalog's rules; -1 with a message. */
 #include <jansson.h>
 int cds_catalog_procedure_check(const json_t *p, char *err, size_t cap);
+/* 1 when s is an agency code: 2-32 of [0-9A-Z.] (e.g. "000.20.01.H29"). */
+int cds_catalog_agency_code_ok(const char *s);
 void cds_procedures_list(cds_req *r);
 void cds_procedure_get(cds_req *r);
 void cds_procedure_form(cds_req *r);

@@ -23,6 +23,15 @@ static const char *const steps[] = {"submitted", "received", "supplement_request
                                     "out_for_delivery", "ready_for_pickup", "completed",
                                     "rejected", "cancelled"};
 
+int cds_printable(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max) return 0;
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e) return 0;
+    return 1;
+}
+
 int cds_step_known(const char *s)
 {
     for (size_t i = 0; s && i < sizeof steps / sizeof steps[0]; i++)
@@ -243,15 +252,6 @@ static void on_prepared(cds_req *r, PGresult *res)
     json_decref(required);
 }
 
-static int printable(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max) return 0;
-    for (; *s; s++)
-        if (*s < 0x21 || *s > 0x7e) return 0;
-    return 1;
-}
-
 /* Attachments as [{"id": uuid, "document_code": string}], at most 50. */
 static int attachments_valid(const json_t *a, int allow_empty)
 {
@@ -316,7 +316,7 @@ void cds_dossier_file(cds_req *r)
         return;
     }
     const char *key = cds_req_header(r, "idempotency-key");
-    if (key && !printable(key, 255)) {
+    if (key && !cds_printable(key, 255)) {
         cds_problem(r, 400, "invalid_idempotency_key", "Idempotency-Key phải gồm 1-255 ký tự in được.");
         return;
     }
@@ -452,7 +452,7 @@ static void citizen_step(cds_req *r, const char *step, const char *note, json_t 
         return;
     }
     const char *key = cds_req_header(r, "idempotency-key");
-    if (key && !printable(key, 255)) {
+    if (key && !cds_printable(key, 255)) {
         cds_problem(r, 400, "invalid_idempotency_key", "Idempotency-Key phải gồm 1-255 ký tự in được.");
         return;
     }

@@ -44,6 +44,9 @@ json_t *cds_form_prefill(const json_t *schema, const json_t *profile);
 
 /* filing.c: 1 when s names a dossier step of the state machine. */
 int cds_step_known(const char *s);
+/* 1 when s is 1..max printable ASCII characters without spaces (event ids,
+ * references, idempotency keys). */
+int cds_printable(const char *s, size_t max);
 
 /* partner_auth.c: the signed-request check of partner routes. Answers 401
  * itself and returns NULL on failure; else the client id (arena). */

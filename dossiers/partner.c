@@ -59,15 +59,6 @@ static int db_ok(cds_req *r, PGresult *res)
     return 0;
 }
 
-static int printable(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max) return 0;
-    for (; *s; s++)
-        if (*s < 0x21 || *s > 0x7e) return 0;
-    return 1;
-}
-
 /* RFC 3339 with an explicit offset, e.g. 2026-11-22T09:30:00+07:00 (PostgreSQL
  * then parses it exactly; this only rejects what is not that shape). */
 static int rfc3339(const char *s)
@@ -108,7 +99,7 @@ void cds_partner_step(cds_req *r)
     json_t *note_j = json_object_get(j, "note"), *fee_j = json_object_get(j, "fee_vnd");
     json_t *miss = json_object_get(j, "missing_documents");
     const char *note = json_string_value(note_j);
-    if (!json_is_object(j) || !printable(event, 128) || !cds_step_known(step) ||
+    if (!json_is_object(j) || !cds_printable(event, 128) || !cds_step_known(step) ||
         strcmp(step, "submitted") == 0 || !rfc3339(at) ||
         (note_j && !json_is_null(note_j) && (!note || strlen(note) > 2000))) {
         cds_problem(r, 422, "invalid_step",
@@ -189,7 +180,7 @@ void cds_partner_import(cds_req *r)
     const char *status = json_string_value(json_object_get(j, "status"));
     const char *due = json_string_value(json_object_get(j, "due_date"));
     char norm[16] = "";
-    if (!json_is_object(j) || !printable(ref, 128) || !printable(code, 64) || !printable(proc, 32)) {
+    if (!json_is_object(j) || !cds_printable(ref, 128) || !cds_printable(code, 64) || !cds_printable(proc, 32)) {
         cds_problem(r, 422, "invalid_import", "Hồ sơ nhập phải có ref, code và procedure_code.");
         return;
     }

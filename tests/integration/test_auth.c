@@ -8,6 +8,7 @@
  * personal ID numbers and tokens. */
 #include "core/jose.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/login.h"
 #include "tests/lib/t.h"
 
 #include <curl/curl.h>
@@ -53,23 +54,6 @@ static void sim_post(const char *path, const char *body)
     th_resp_free(&r);
 }
 
-/* The value of query parameter `name` in a URL, into out. */
-static int query_param(const char *u, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strchr(u, '?'); p; p = strchr(p + 1, '&')) {
-        if (strncmp(p + 1, name, nl) == 0 && p[1 + nl] == '=') {
-            const char *v = p + 2 + nl;
-            size_t n = strcspn(v, "&#");
-            if (n >= cap) return -1;
-            memcpy(out, v, n);
-            out[n] = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 typedef struct login_result {
     long status;
     char code[600], state[200];
@@ -98,9 +82,9 @@ static int get_code(const th_proc *p, const char *pid, login_result *lr)
     th_http(&r, 1, "GET", target, NULL, NULL, 0);
     const char *loc = th_resp_header(&r, "location");
     ok = r.status == 302 && loc && strncmp(loc, "cdsapp://auth/callback?", 23) == 0 &&
-         query_param(loc, "code", lr->code, sizeof lr->code) == 0;
+         th_query_param(loc, "code", lr->code, sizeof lr->code) == 0;
     char st2[200];
-    if (ok) ok = query_param(loc, "state", st2, sizeof st2) == 0 && strcmp(st2, lr->state) == 0;
+    if (ok) ok = th_query_param(loc, "state", st2, sizeof st2) == 0 && strcmp(st2, lr->state) == 0;
     th_resp_free(&r);
     return ok ? 0 : -1;
 }
@@ -225,7 +209,7 @@ static void test_flow(void)
     th_http(&r, 1, "GET", approve, NULL, NULL, 0);
     const char *loc = th_resp_header(&r, "location");
     login_result P = {0};
-    CHECK(r.status == 302 && loc && query_param(loc, "code", P.code, sizeof P.code) == 0);
+    CHECK(r.status == 302 && loc && th_query_param(loc, "code", P.code, sizeof P.code) == 0);
     th_resp_free(&r);
     snprintf(P.state, sizeof P.state, "%s", state);
     CHECK_INT(finish(&srv, &P), 200);

@@ -13,6 +13,7 @@
  * failed business rules (422). */
 #include "core/hmac_auth.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/login.h"
 #include "tests/lib/t.h"
 
 #include <curl/curl.h>
@@ -444,58 +445,11 @@ static void test_get_one(void)
 
 /* ---------------- the prefilled form (VNeID login) ---------------- */
 
-static int query_param(const char *u, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strchr(u, '?'); p; p = strchr(p + 1, '&')) {
-        if (strncmp(p + 1, name, nl) == 0 && p[1 + nl] == '=') {
-            const char *v = p + 2 + nl;
-            size_t n = strcspn(v, "&#");
-            if (n >= cap) return -1;
-            memcpy(out, v, n);
-            out[n] = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* The login of test_auth.c: start, the stand-in approves with login_hint,
- * callback; returns the access token (static) or NULL. */
+/* Logs a test citizen in (tests/lib/login.c); the access token (static) or NULL. */
 static const char *login(const char *pid)
 {
-    static char access[2048];
-    th_resp r;
-    json_t *j = NULL;
-    char target[2048] = "", state[200] = "", code[600] = "", st2[200] = "";
-    long st = th_json(&r, "POST", url("/v1/auth/login"), NULL, "{\"identification_level\":2}",
-                      (void **)&j);
-    const char *az = json_string_value(json_object_get(j, "authorization_url"));
-    const char *s = json_string_value(json_object_get(j, "state"));
-    int ok = st == 200 && az && s;
-    if (ok) {
-        snprintf(state, sizeof state, "%s", s);
-        snprintf(target, sizeof target, "%s&login_hint=%s", az, pid);
-    }
-    json_decref(j);
-    th_resp_free(&r);
-    if (!ok) return NULL;
-    th_http(&r, 1, "GET", target, NULL, NULL, 0);
-    const char *loc = th_resp_header(&r, "location");
-    ok = r.status == 302 && loc && query_param(loc, "code", code, sizeof code) == 0 &&
-         query_param(loc, "state", st2, sizeof st2) == 0 && strcmp(st2, state) == 0;
-    th_resp_free(&r);
-    if (!ok) return NULL;
-    char body[1024];
-    snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, state);
-    j = NULL;
-    st = th_json(&r, "POST", url("/v1/auth/callback"), NULL, body, (void **)&j);
-    const char *a = json_string_value(json_object_get(j, "access_token"));
-    ok = st == 200 && a;
-    if (ok) snprintf(access, sizeof access, "%s", a);
-    json_decref(j);
-    th_resp_free(&r);
-    return ok ? access : NULL;
+    static th_login l;
+    return th_login_as(&srv, pid, &l) == 200 ? l.access : NULL;
 }
 
 static void test_form(void)

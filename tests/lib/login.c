@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int query_param(const char *u, const char *name, char *out, size_t cap)
+int th_query_param(const char *u, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
     for (const char *p = strchr(u, '?'); p; p = strchr(p + 1, '&')) {
@@ -40,7 +40,7 @@ long th_login_as(const th_proc *server, const char *pid, th_login *out)
     th_resp_free(&r);
     th_http(&r, 1, "GET", target, NULL, NULL, 0);
     const char *loc = th_resp_header(&r, "location");
-    int ok = r.status == 302 && loc && query_param(loc, "code", code, sizeof code) == 0;
+    int ok = r.status == 302 && loc && th_query_param(loc, "code", code, sizeof code) == 0;
     th_resp_free(&r);
     if (!ok) return -1;
     snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, state);

@@ -12,6 +12,9 @@ typedef struct th_login {
     char problem[64];      /* problem code on failure */
 } th_login;
 
+/* The value of query parameter `name` in URL `u` (not decoded), into out; 0 or -1. */
+int th_query_param(const char *u, const char *name, char *out, size_t cap);
+
 /* Logs citizen `pid` in on `server`; returns the callback's HTTP status. */
 long th_login_as(const th_proc *server, const char *pid, th_login *out);
 
