@@ -65,6 +65,7 @@ check "metrics: connections" grep -q '^cds_http_connections_open ' <<<"$m"
 check "metrics: streams" grep -q '^cds_http_requests_in_progress ' <<<"$m"
 check "metrics: db pool" grep -q '^cds_db_queries_in_flight ' <<<"$m"
 check "metrics: db waiting" grep -q '^cds_db_queries_waiting ' <<<"$m"
+check "metrics: outbox depth" grep -q '^cds_outbox_depth{channel="sms"} 0$' <<<"$m"
 
 # The served OpenAPI document is the file.
 curl -s --http2-prior-knowledge "$S_URL/openapi.yaml" >"$CDS_BUILD_DIR/Testing/openapi_$$"
