@@ -162,7 +162,9 @@ static int query_param(const char *u, const char *name, char *out, size_t cap)
 
 static int login(const char *pid)
 {
-    json_t *start = call_json("login", 200, "POST", url_of("/v1/auth/login"), json_object());
+    json_t *empty = json_object();
+    json_t *start = call_json("login", 200, "POST", url_of("/v1/auth/login"), empty);
+    json_decref(empty);
     if (!start) return -1;
     const char *auth_url = json_string_value(json_object_get(start, "authorization_url"));
     const char *state = json_string_value(json_object_get(start, "state"));

@@ -205,7 +205,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 /* Submits st (path and body filled in); a POST is signed. */
 static void submit(stream *st, const char *method)
 {
-    char ts[24], sig[65], len[24];
+    char ts[24], sig[65] = "", len[24];
     long long t = (long long)time(NULL);
     snprintf(ts, sizeof ts, "%lld", t);
     snprintf(len, sizeof len, "%zu", st->body_len);

@@ -50,12 +50,13 @@ int cds_filing_init(void)
         3);
     st_file = cds_db_stmt_register(
         "dossier_file",
-        "SELECT f.status, f.dossier_id, cds_dossier_json(f.dossier_id, true) FROM cds_dossier_file("
+        "SELECT f.status, f.dossier_id, cds_dossier_json(f.dossier_id, true), "
+        "(SELECT code FROM dossiers WHERE id = f.dossier_id) FROM cds_dossier_file("
         "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9) f",
         9);
     st_get = cds_db_stmt_register(
         "dossier_get",
-        "SELECT cds_dossier_json(id, true), code FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid",
+        "SELECT cds_dossier_json(id, true), code, id FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid",
         2);
     st_list = cds_db_stmt_register(
         "dossier_list",
@@ -67,7 +68,7 @@ int cds_filing_init(void)
     st_citizen_step = cds_db_stmt_register(
         "dossier_citizen_step",
         "SELECT s.status, s.dossier_status, cds_dossier_json($2::uuid, true), "
-        "(SELECT code FROM dossiers WHERE id = $2::uuid) "
+        "(SELECT code FROM dossiers WHERE id = $2::uuid), $2::uuid::text "
         "FROM cds_dossier_citizen_step($1::uuid, $2::uuid, $3, $4, $5, $6::jsonb) s",
         6);
     return (st_file_prepare < 0 || st_file < 0 || st_get < 0 || st_list < 0 || st_citizen_step < 0) ? -1 : 0;
@@ -92,23 +93,28 @@ static void not_found(cds_req *r)
     cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
 }
 
-/* The dossier JSON from SQL plus its lookup link and secret (owner only). */
-static void respond_dossier(cds_req *r, int status, const char *json_text, const char *code)
+/* The dossier JSON from SQL plus its lookup link and secret (owner only).
+ * The object is spliced into PostgreSQL's text rather than parsed and
+ * re-serialised: the dossier can be kilobytes, the addition is small. */
+static void respond_dossier(cds_req *r, int status, const char *json_text, const char *id,
+                            const char *code)
 {
-    json_error_t err;
-    json_t *d = json_loads(json_text, 0, &err);
-    if (!d) {
-        cds_log(CDS_LOG_ERROR, "dossier_json", "unreadable dossier JSON from SQL: %s", err.text);
+    size_t n = strlen(json_text);
+    if (n < 2 || json_text[n - 1] != '}' || !cds_uuid_valid(id)) {
+        cds_log(CDS_LOG_ERROR, "dossier_json", "unexpected dossier JSON from SQL (%zu bytes)", n);
         cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
         return;
     }
-    const char *id = json_string_value(json_object_get(d, "id"));
     char secret[CDS_LOOKUP_SECRET_LEN + 1];
     cds_lookup_secret(id, secret);
-    json_object_set_new(d, "lookup", json_pack("{s:s,s:s}", "url", cds_lookup_url(r, code, secret),
-                                               "secret", secret));
+    json_t *lookup = json_pack("{s:s,s:s}", "url", cds_lookup_url(r, code, secret), "secret", secret);
+    char *ls = lookup ? json_dumps(lookup, JSON_COMPACT) : NULL;
+    json_decref(lookup);
+    if (!ls) abort();
+    char *out = cds_req_printf(r, "%.*s, \"lookup\": %s}", (int)(n - 1), json_text, ls);
+    free(ls);
     cds_resp_header(r, "cache-control", "no-store");
-    cds_respond_json(r, status, d);
+    cds_respond(r, status, "application/json", out, strlen(out));
 }
 
 /* ================= filing ================= */
@@ -134,11 +140,7 @@ static void on_filed(cds_req *r, PGresult *res)
     if (!db_ok(r, res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "created") == 0 || strcmp(status, "existing") == 0) {
-        json_t *d = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-        const char *code = json_string_value(json_object_get(d, "code"));
-        char *c = cds_req_strdup(r, code ? code : "");
-        json_decref(d);
-        respond_dossier(r, 201, PQgetvalue(res, 0, 2), c);
+        respond_dossier(r, 201, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3));
     } else if (strcmp(status, "key_reused") == 0) {
         cds_problem(r, 422, "idempotency_key_reused",
                     "Mã Idempotency-Key này đã được dùng cho một yêu cầu khác.");
@@ -165,7 +167,7 @@ static void on_existing(cds_req *r, PGresult *res)
         not_found(r);
         return;
     }
-    respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
 }
 
 /* Every required document has at least one attachment with its code. */
@@ -342,7 +344,7 @@ static void on_get(cds_req *r, PGresult *res)
         not_found(r);
         return;
     }
-    respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+    respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
 }
 
 void cds_dossier_get(cds_req *r)
@@ -430,7 +432,7 @@ static void on_citizen_step(cds_req *r, PGresult *res)
     if (!db_ok(r, res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "applied") == 0 || strcmp(status, "duplicate") == 0) {
-        respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+        respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3));
     } else if (strcmp(status, "not_found") == 0) {
         not_found(r);
     } else if (strcmp(status, "attachment_not_found") == 0) {

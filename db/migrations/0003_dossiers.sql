@@ -274,20 +274,26 @@ BEGIN
 END;
 $$;
 
--- Template variables of a step's notifications.
+-- Template variables of a step's notifications. plpgsql, not sql: a sql
+-- function that cannot be inlined is parsed and planned at every call, while
+-- plpgsql keeps its plan for the session.
 CREATE FUNCTION cds_step_vars(p_dossier dossiers, p_step text, p_note text, p_fee bigint,
                               p_missing jsonb) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_strip_nulls(jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_name text;
+BEGIN
+    SELECT pr.name INTO v_name FROM procedures pr WHERE pr.code = p_dossier.procedure_code;
+    RETURN jsonb_strip_nulls(jsonb_build_object(
         'dossier_code', p_dossier.code,
         'dossier_id', p_dossier.id,
-        'procedure_name', pr.name,
+        'procedure_name', v_name,
         'step', p_step,
         'due_date', to_char(p_dossier.due_date, 'DD/MM/YYYY'),
         'amount', p_fee,
         'note', p_note,
-        'missing_documents', p_missing))
-    FROM procedures pr WHERE pr.code = p_dossier.procedure_code;
+        'missing_documents', p_missing));
+END;
 $$;
 
 -- Files a dossier online. Everything checked in C (form against the schema,
@@ -514,11 +520,16 @@ END;
 $$;
 
 -- A dossier as the API shows it to its owner, built in one query: with
--- p_full, also the form, the timeline and the attachments. VOLATILE on
--- purpose: called in the same statement as a function that just changed the
--- dossier (filing, a step), it must take a fresh snapshot to see the change.
+-- p_full, also the form, the timeline and the attachments. plpgsql keeps the
+-- query's plan for the session (a sql function would be re-planned at every
+-- call). VOLATILE on purpose: called in the same statement as a function that
+-- just changed the dossier (filing, a step), it must take a fresh snapshot to
+-- see the change.
 CREATE FUNCTION cds_dossier_json(p_id uuid, p_full boolean) RETURNS jsonb
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    result jsonb;
+BEGIN
     SELECT jsonb_build_object(
         'id', d.id, 'code', d.code, 'status', d.status, 'channel', d.channel,
         'procedure', jsonb_build_object('code', p.code, 'name', p.name, 'sector', p.sector),
@@ -548,8 +559,11 @@ LANGUAGE sql VOLATILE AS $$
             FROM dossier_attachments da JOIN attachments t ON t.id = da.attachment_id
             WHERE da.dossier_id = d.id), '[]'))
        ELSE '{}'::jsonb END
+    INTO result
     FROM dossiers d
     JOIN procedures p ON p.code = d.procedure_code
     JOIN agencies a ON a.code = p.agency_code
     WHERE d.id = p_id;
+    RETURN result;
+END;
 $$;
