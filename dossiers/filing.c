@@ -56,7 +56,8 @@ int cds_filing_init(void)
         9);
     st_get = cds_db_stmt_register(
         "dossier_get",
-        "SELECT cds_dossier_json(id, true), code, id FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid",
+        "SELECT view || jsonb_build_object('overdue', cds_dossier_overdue(due_date, status)), code, id "
+        "FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid",
         2);
     st_list = cds_db_stmt_register(
         "dossier_list",

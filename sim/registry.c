@@ -5,10 +5,18 @@
 extern sim_standin sim_sink;
 extern sim_standin sim_vneid;
 extern sim_standin sim_tthc;
+extern sim_standin sim_sms_esms;
+extern sim_standin sim_sms_speedsms;
+extern sim_standin sim_fcm;
+extern sim_standin sim_apns;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
     &sim_vneid,
     &sim_tthc,
+    &sim_sms_esms,
+    &sim_sms_speedsms,
+    &sim_fcm,
+    &sim_apns,
     NULL,
 };

@@ -155,6 +155,7 @@ CREATE TABLE dossiers (
     partner_ref      text,
     idempotency_key  text,
     idempotency_hash text,
+    view             jsonb,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (partner_source, partner_ref),
@@ -165,6 +166,10 @@ CREATE INDEX dossiers_open_due ON dossiers (due_date)
     WHERE status NOT IN ('completed', 'rejected', 'cancelled');
 CREATE TRIGGER dossiers_touch BEFORE UPDATE ON dossiers
     FOR EACH ROW EXECUTE FUNCTION cds_touch_updated_at();
+COMMENT ON COLUMN dossiers.view IS
+    'The dossier as its owner reads it (cds_dossier_json), rewritten by every function that '
+    'changes the dossier, in the same transaction: a read is one row. Only the overdue flag, '
+    'which depends on the day, is computed at read time.';
 COMMENT ON COLUMN dossiers.lookup_hash IS
     'SHA-256 (hex) of the short secret printed on the acknowledgement; the public lookup '
     'compares it in constant time. The secret itself is never stored.';
@@ -366,6 +371,7 @@ BEGIN
     VALUES (d.id, 'citizen', 'file:' || d.id, 'submitted', now(), true)
     RETURNING id INTO v_event;
     PERFORM cds_outbox_for_step(d, v_event, 'submitted', cds_step_vars(d, 'submitted', NULL, NULL, NULL));
+    PERFORM cds_dossier_refresh(d.id);
     status := 'created';
     dossier_id := d.id;
 EXCEPTION WHEN unique_violation THEN
@@ -409,6 +415,7 @@ BEGIN
         VALUES (d.id, p_source, p_event_id, p_step, p_occurred_at, false, p_note, p_fee, p_missing,
                 p_detail)
         RETURNING id INTO event_pk;
+        PERFORM cds_dossier_refresh(d.id);
         status := 'late';
         RETURN;
     END IF;
@@ -426,6 +433,7 @@ BEGIN
     WHERE id = d.id
     RETURNING * INTO d;
     PERFORM cds_outbox_for_step(d, event_pk, p_step, cds_step_vars(d, p_step, p_note, p_fee, p_missing));
+    PERFORM cds_dossier_refresh(d.id);
     status := 'applied';
     dossier_status := p_step;
 END;
@@ -477,6 +485,7 @@ BEGIN
     VALUES (d.id, p_source, 'import:' || p_ref, p_status, p_submitted_at, true)
     RETURNING id INTO v_event;
     PERFORM cds_outbox_for_step(d, v_event, p_status, cds_step_vars(d, p_status, NULL, NULL, NULL));
+    PERFORM cds_dossier_refresh(d.id);
     status := 'created';
     dossier_id := d.id;
 END;
@@ -515,6 +524,7 @@ BEGIN
             VALUES (d.id, (a->>'id')::uuid, a->>'document_code', 'supplement')
             ON CONFLICT DO NOTHING;
         END LOOP;
+        PERFORM cds_dossier_refresh(d.id);
     END IF;
 END;
 $$;
@@ -566,4 +576,19 @@ BEGIN
     WHERE d.id = p_id;
     RETURN result;
 END;
+$$;
+
+-- Rewrites a dossier's stored view after a change (see dossiers.view).
+CREATE FUNCTION cds_dossier_refresh(p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE dossiers SET view = cds_dossier_json(p_id, true) WHERE id = p_id;
+END;
+$$;
+
+-- The stored view with today's overdue flag.
+CREATE FUNCTION cds_dossier_overdue(p_due date, p_status text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_due < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+           AND p_status NOT IN ('completed', 'rejected', 'cancelled');
 $$;
