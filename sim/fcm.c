@@ -674,32 +674,8 @@ static void sim_service_account(cds_req *r)
 
 static void sim_tokens(cds_req *r)
 {
-    sim_record(r);
     fcm_state *st = fcm_of(r);
-    json_t *in = cds_req_json(r);
-    if (!in) return;
-    json_t *list = json_object_get(in, "unregistered"), *reset = json_object_get(in, "reset");
-    size_t i;
-    json_t *v;
-    int ok = json_is_object(in) && (list || reset) && (!list || json_is_array(list)) &&
-             (!reset || json_is_boolean(reset));
-    json_array_foreach(list, i, v) if (!json_is_string(v) || !json_string_length(v)) ok = 0;
-    if (!ok) {
-        cds_problem(r, 400, "invalid_control",
-                    "Nhận {\"unregistered\": [\"token\", ...]} hoặc {\"reset\": true}.");
-        return;
-    }
-    pthread_mutex_lock(&st->g.mu);
-    if (json_is_true(reset)) gw_set_clear(st->unregistered);
-    int full = 0;
-    json_array_foreach(list, i, v) full |= gw_set_add(st->unregistered, json_string_value(v));
-    size_t n = gw_set_size(st->unregistered);
-    pthread_mutex_unlock(&st->g.mu);
-    if (full) {
-        cds_problem(r, 507, "too_many_tokens", "Danh sách token đã đầy.");
-        return;
-    }
-    cds_respond_json(r, 200, json_pack("{s:I}", "unregistered", (json_int_t)n));
+    gw_tokens_control(r, &st->g.mu, st->unregistered);
 }
 
 static void sim_revoke(cds_req *r)

@@ -1175,3 +1175,32 @@ size_t gw_set_size(const gw_set *set)
 {
     return set->n;
 }
+
+void gw_tokens_control(cds_req *r, pthread_mutex_t *mu, gw_set *set)
+{
+    sim_record(r);
+    json_t *in = cds_req_json(r);
+    if (!in) return;
+    json_t *list = json_object_get(in, "unregistered"), *reset = json_object_get(in, "reset");
+    size_t i;
+    json_t *v;
+    int ok = json_is_object(in) && (list || reset) && (!list || json_is_array(list)) &&
+             (!reset || json_is_boolean(reset));
+    json_array_foreach(list, i, v) if (!json_is_string(v) || !json_string_length(v)) ok = 0;
+    if (!ok) {
+        cds_problem(r, 400, "invalid_control",
+                    "Nhận {\"unregistered\": [\"token\", ...]} hoặc {\"reset\": true}.");
+        return;
+    }
+    pthread_mutex_lock(mu);
+    if (json_is_true(reset)) gw_set_clear(set);
+    int full = 0;
+    json_array_foreach(list, i, v) full |= gw_set_add(set, json_string_value(v));
+    size_t n = gw_set_size(set);
+    pthread_mutex_unlock(mu);
+    if (full) {
+        cds_problem(r, 507, "too_many_tokens", "Danh sách token đã đầy.");
+        return;
+    }
+    cds_respond_json(r, 200, json_pack("{s:I}", "unregistered", (json_int_t)n));
+}

@@ -178,6 +178,10 @@ void gw_set_clear(gw_set *set);
 int gw_set_add(gw_set *set, const char *s); /* 0, or -1 when full (GW_SET_MAX) */
 int gw_set_has(const gw_set *set, const char *s);
 size_t gw_set_size(const gw_set *set);
+/* POST /_sim/tokens of the push stand-ins: {"unregistered":[tokens]} marks
+ * device tokens the provider will call unregistered, {"reset":true} clears
+ * them. `mu` guards `set`. */
+void gw_tokens_control(cds_req *r, pthread_mutex_t *mu, gw_set *set);
 #define GW_SET_MAX 1000000
 
 /* ---- small helpers ---- */
