@@ -56,7 +56,7 @@ int cds_filing_init(void)
         9);
     st_get = cds_db_stmt_register(
         "dossier_get",
-        "SELECT view || jsonb_build_object('overdue', cds_dossier_overdue(due_date, status)), code, id "
+        "SELECT view, code, id, cds_dossier_overdue(due_date, status) "
         "FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid",
         2);
     st_list = cds_db_stmt_register(
@@ -98,7 +98,7 @@ static void not_found(cds_req *r)
  * The object is spliced into PostgreSQL's text rather than parsed and
  * re-serialised: the dossier can be kilobytes, the addition is small. */
 static void respond_dossier(cds_req *r, int status, const char *json_text, const char *id,
-                            const char *code)
+                            const char *code, int overdue)
 {
     size_t n = strlen(json_text);
     if (n < 2 || json_text[n - 1] != '}' || !cds_uuid_valid(id)) {
@@ -112,7 +112,10 @@ static void respond_dossier(cds_req *r, int status, const char *json_text, const
     char *ls = lookup ? json_dumps(lookup, JSON_COMPACT) : NULL;
     json_decref(lookup);
     if (!ls) abort();
-    char *out = cds_req_printf(r, "%.*s, \"lookup\": %s}", (int)(n - 1), json_text, ls);
+    /* overdue < 0: the JSON has it already; else it is today's flag of a stored view. */
+    char *out = cds_req_printf(r, "%.*s%s, \"lookup\": %s}", (int)(n - 1), json_text,
+                               overdue < 0 ? "" : overdue ? ", \"overdue\": true" : ", \"overdue\": false",
+                               ls);
     free(ls);
     cds_resp_header(r, "cache-control", "no-store");
     cds_respond(r, status, "application/json", out, strlen(out));
@@ -141,7 +144,7 @@ static void on_filed(cds_req *r, PGresult *res)
     if (!db_ok(r, res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "created") == 0 || strcmp(status, "existing") == 0) {
-        respond_dossier(r, 201, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3));
+        respond_dossier(r, 201, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3), -1);
     } else if (strcmp(status, "key_reused") == 0) {
         cds_problem(r, 422, "idempotency_key_reused",
                     "Mã Idempotency-Key này đã được dùng cho một yêu cầu khác.");
@@ -168,7 +171,8 @@ static void on_existing(cds_req *r, PGresult *res)
         not_found(r);
         return;
     }
-    respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
+    respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
+                    PQgetvalue(res, 0, 3)[0] == 't');
 }
 
 /* Every required document has at least one attachment with its code. */
@@ -345,7 +349,8 @@ static void on_get(cds_req *r, PGresult *res)
         not_found(r);
         return;
     }
-    respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1));
+    respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
+                    PQgetvalue(res, 0, 3)[0] == 't');
 }
 
 void cds_dossier_get(cds_req *r)
@@ -433,7 +438,7 @@ static void on_citizen_step(cds_req *r, PGresult *res)
     if (!db_ok(r, res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "applied") == 0 || strcmp(status, "duplicate") == 0) {
-        respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3));
+        respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3), -1);
     } else if (strcmp(status, "not_found") == 0) {
         not_found(r);
     } else if (strcmp(status, "attachment_not_found") == 0) {

@@ -155,7 +155,7 @@ CREATE TABLE dossiers (
     partner_ref      text,
     idempotency_key  text,
     idempotency_hash text,
-    view             jsonb,
+    view             text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (partner_source, partner_ref),
@@ -169,9 +169,9 @@ CREATE INDEX dossiers_due ON dossiers (due_date);
 CREATE TRIGGER dossiers_touch BEFORE UPDATE ON dossiers
     FOR EACH ROW EXECUTE FUNCTION cds_touch_updated_at();
 COMMENT ON COLUMN dossiers.view IS
-    'The dossier as its owner reads it (cds_dossier_json), rewritten by every function that '
-    'changes the dossier, in the same transaction: a read is one row. Only the overdue flag, '
-    'which depends on the day, is computed at read time.';
+    'The dossier as its owner reads it (cds_dossier_json, as JSON text), rewritten by every '
+    'function that changes the dossier, in the same transaction: a read is one row copied out. '
+    'The overdue flag, which depends on the day, is left out and computed at read time.';
 COMMENT ON COLUMN dossiers.lookup_hash IS
     'SHA-256 (hex) of the short secret printed on the acknowledgement; the public lookup '
     'compares it in constant time. The secret itself is never stored.';
@@ -435,9 +435,9 @@ BEGIN
     -- One write of the row: the new state and the owner's view together (the
     -- view's timeline already holds the event inserted above).
     UPDATE dossiers SET status = p_step, last_event_at = p_occurred_at, fee_vnd = v_fee,
-        view = cds_dossier_json(d.id, true)
-               || jsonb_build_object('status', p_step, 'fee_vnd', v_fee,
-                                     'updated_at', cds_rfc3339(now()))
+        view = ((cds_dossier_json(d.id, true) - 'overdue')
+                || jsonb_build_object('status', p_step, 'fee_vnd', v_fee,
+                                      'updated_at', cds_rfc3339(now())))::text
     WHERE id = d.id
     RETURNING * INTO d;
     PERFORM cds_outbox_for_step(d, event_pk, p_step, cds_step_vars(d, p_step, p_note, p_fee, p_missing));
@@ -589,7 +589,7 @@ $$;
 CREATE FUNCTION cds_dossier_refresh(p_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE dossiers SET view = cds_dossier_json(p_id, true) WHERE id = p_id;
+    UPDATE dossiers SET view = (cds_dossier_json(p_id, true) - 'overdue')::text WHERE id = p_id;
 END;
 $$;
 
