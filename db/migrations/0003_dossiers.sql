@@ -400,6 +400,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     d dossiers;
     v_fee bigint;
+    v_view jsonb;
 BEGIN
     SELECT * INTO d FROM dossiers WHERE code = p_code FOR UPDATE;
     IF NOT FOUND THEN
@@ -432,12 +433,21 @@ BEGIN
             p_detail)
     RETURNING id INTO event_pk;
     v_fee := CASE WHEN p_step = 'fee_requested' AND p_fee IS NOT NULL THEN p_fee ELSE d.fee_vnd END;
-    -- One write of the row: the new state and the owner's view together (the
-    -- view's timeline already holds the event inserted above).
+    -- One write of the row: the new state and the owner's view together. An
+    -- applied step is the newest of the timeline (anything older was recorded
+    -- as late), so the stored view is extended rather than rebuilt.
+    IF d.view IS NULL THEN
+        v_view := cds_dossier_json(d.id, true) - 'overdue';
+    ELSE
+        v_view := d.view::jsonb;
+        v_view := jsonb_set(v_view, '{timeline}', COALESCE(v_view->'timeline', '[]')
+            || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                   'step', p_step, 'occurred_at', cds_rfc3339(p_occurred_at), 'applied', true,
+                   'note', p_note, 'fee_vnd', p_fee, 'missing_documents', p_missing))));
+    END IF;
     UPDATE dossiers SET status = p_step, last_event_at = p_occurred_at, fee_vnd = v_fee,
-        view = ((cds_dossier_json(d.id, true) - 'overdue')
-                || jsonb_build_object('status', p_step, 'fee_vnd', v_fee,
-                                      'updated_at', cds_rfc3339(now())))::text
+        view = (v_view || jsonb_build_object('status', p_step, 'fee_vnd', v_fee,
+                                             'updated_at', cds_rfc3339(now())))::text
     WHERE id = d.id
     RETURNING * INTO d;
     PERFORM cds_outbox_for_step(d, event_pk, p_step, cds_step_vars(d, p_step, p_note, p_fee, p_missing));
