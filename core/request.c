@@ -297,12 +297,20 @@ char *cds_req_strdup(cds_req *r, const char *s)
 
 char *cds_req_printf(cds_req *r, const char *fmt, ...)
 {
+    /* Most results are short: format once into a stack buffer. glibc's
+     * vsnprintf(NULL, 0, ...) sizing pass is slow (it formats through a
+     * tiny overflow buffer), so it is only paid by long results. */
+    char small[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     if (n < 0) return cds_req_strdup(r, "");
     char *p = cds_arena_alloc(&r->arena, (size_t)n + 1);
+    if ((size_t)n < sizeof small) {
+        memcpy(p, small, (size_t)n + 1);
+        return p;
+    }
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
