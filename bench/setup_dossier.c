@@ -22,6 +22,8 @@
  * exit 1 (2 on usage errors). */
 #include <curl/curl.h>
 #include <jansson.h>
+
+#include "tests/lib/login.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,6 @@ typedef struct buf {
 typedef struct resp {
     long status;
     buf body;
-    char location[4096]; /* the redirect target when the answer is a 3xx */
 } resp;
 
 static const char *api;       /* base URL of our server, no trailing slash */
@@ -93,9 +94,6 @@ static long http(resp *r, int h2, const char *method, const char *url, const cha
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-        char *loc = NULL;
-        if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
-            snprintf(r->location, sizeof r->location, "%s", loc);
     } else {
         fprintf(stderr, "setup: %s %s: %s\n", method, url, curl_easy_strerror(rc));
     }
@@ -143,59 +141,20 @@ static json_t *call_json(const char *what, long want, const char *method, const 
     return j;
 }
 
-/* The value of query parameter `name` in URL u, into out[cap]. */
-static int query_param(const char *u, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strchr(u, '?'); p; p = strchr(p + 1, '&')) {
-        if (strncmp(p + 1, name, nl) == 0 && p[1 + nl] == '=') {
-            const char *v = p + 2 + nl;
-            size_t n = strcspn(v, "&#");
-            if (n >= cap) return -1;
-            memcpy(out, v, n);
-            out[n] = 0;
-            return 0;
-        }
-    }
-    return -1;
-}
-
+/* The app's login through the VNeID stand-in, as the tests do it. */
 static int login(const char *pid)
 {
-    json_t *empty = json_object();
-    json_t *start = call_json("login", 200, "POST", url_of("/v1/auth/login"), empty);
-    json_decref(empty);
-    if (!start) return -1;
-    const char *auth_url = json_string_value(json_object_get(start, "authorization_url"));
-    const char *state = json_string_value(json_object_get(start, "state"));
-    if (!auth_url || !state) {
-        fprintf(stderr, "setup: login: no authorization_url or state in the answer\n");
-        json_decref(start);
+    th_proc server;
+    memset(&server, 0, sizeof server);
+    snprintf(server.url, sizeof server.url, "%s", api);
+    th_login l;
+    long st = th_login_as(&server, pid, &l);
+    if (st != 200) {
+        fprintf(stderr, "setup: login: callback answered %ld %s\n", st, l.problem);
         return -1;
     }
-    char target[4096], code[1024];
-    snprintf(target, sizeof target, "%s&login_hint=%s", auth_url, pid);
-    resp r;
-    long st = http(&r, 0, "GET", target, NULL, NULL, 0);
-    int ok = st >= 300 && st < 400 && query_param(r.location, "code", code, sizeof code) == 0;
-    if (!ok)
-        fprintf(stderr, "setup: login: the stand-in answered %ld, Location '%s': %s\n", st,
-                r.location, r.body.p ? r.body.p : "");
-    resp_free(&r);
-    json_t *tokens = NULL;
-    if (ok) {
-        json_t *cb = json_pack("{s:s,s:s}", "code", code, "state", state);
-        tokens = call_json("login callback", 200, "POST", url_of("/v1/auth/callback"), cb);
-        json_decref(cb);
-    }
-    json_decref(start);
-    const char *access = json_string_value(json_object_get(tokens, "access_token"));
-    if (access)
-        snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", access);
-    else if (tokens)
-        fprintf(stderr, "setup: login callback: no access_token in the answer\n");
-    json_decref(tokens);
-    return access ? 0 : -1;
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", l.access);
+    return 0;
 }
 
 /* A valid value for each field of a form schema (as test_dossiers.c). */

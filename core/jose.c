@@ -7,7 +7,7 @@
  *    token has exactly one spelling) and strict JSON (no duplicate members);
  *  - verification never trusts the header to pick a key type: the caller
  *    names the allowed algorithms and supplies the key, and the key's type
- *    must fit the algorithm. HMAC and "none" are not implemented at all, so
+ *    must fit the algorithm. HMAC and "none" are refused by design (never verified), so
  *    the classic confusions (alg none; HS256 keyed with an RSA public key)
  *    have nothing to reach;
  *  - every failed OpenSSL call clears the thread's error queue, because a

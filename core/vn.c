@@ -30,7 +30,7 @@ int cds_vn_phone_normalize(const char *in, char *out, size_t cap)
     }
     d[n] = 0;
     const char *national;
-    if (n == 11 && d[0] == '8' && d[1] == '4') national = d + 2; /* 84 9xxxxxxxx */
+    if (n == 11 && d[0] == '8' && d[1] == '4') national = d + 2; /* e.g. 84912345678 */
     else if (n == 10 && d[0] == '0') national = d + 1;
     else return -1;
     if (!strchr("35789", national[0])) return -1;

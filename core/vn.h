@@ -1,6 +1,6 @@
 /* Vietnamese formats checked at the edge: personal ID numbers (căn cước,
  * 12 digits, the first three a province code) and mobile phone numbers,
- * normalised to the national form "0xxxxxxxxx". */
+ * normalised to the national form, e.g. "0912345678". */
 #ifndef CDS_VN_H
 #define CDS_VN_H
 #include <stddef.h>

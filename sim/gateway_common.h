@@ -164,7 +164,7 @@ void gw_sim_callback(cds_req *r);  /* POST /_sim/callback (SMS) */
  * 153 each when concatenated), or -1 with the offending character's byte
  * offset in *bad_at. */
 int gw_sms_text_check(const char *s, size_t n, size_t *septets, int *segments, size_t *bad_at);
-/* Mobile network of a national number "0xxxxxxxxx": 1 Viettel, 2 MobiFone,
+/* Mobile network of a national number (e.g. "0912345678"): 1 Viettel, 2 MobiFone,
  * 3 VinaPhone, 4 Vietnamobile, 5 Gmobile, 6 iTel, 7 Reddi, 0 unknown
  * (eSMS's telcoid numbering). */
 int gw_vn_telco(const char *national);
@@ -182,6 +182,15 @@ size_t gw_set_size(const gw_set *set);
  * device tokens the provider will call unregistered, {"reset":true} clears
  * them. `mu` guards `set`. */
 void gw_tokens_control(cds_req *r, pthread_mutex_t *mu, gw_set *set);
+
+/* The test controls both SMS stand-ins share, for their route tables:
+ * failure injection, the deduplicated message list, delivery-report outcomes
+ * and sending one report on demand. */
+#define GW_SMS_CONTROL_ROUTES                                                                      \
+    {"GET", "/_sim/fail", gw_sim_fail, 0}, {"POST", "/_sim/fail", gw_sim_fail, 4096},              \
+        {"GET", "/_sim/messages", gw_sim_messages, 0},                                             \
+        {"DELETE", "/_sim/messages", gw_sim_clear, 0}, {"GET", "/_sim/dlr", gw_sim_dlr, 0},        \
+        {"POST", "/_sim/dlr", gw_sim_dlr, 4096}, {"POST", "/_sim/callback", gw_sim_callback, 8192}
 #define GW_SET_MAX 1000000
 
 /* ---- small helpers ---- */

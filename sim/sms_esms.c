@@ -33,7 +33,7 @@
  * with eSMS's parameters:
  *   ?SMSID=..&SendFailed=0|1&SendStatus=5|4|7&SendSuccess=1|0&TotalPrice=..
  *    &TotalReceiver=1&TotalSent=1&RequestId=..&TypeId=2|8&telcoid=1..7
- *    &phonenumber=0xxxxxxxxx
+ *    &phonenumber=0912345678 (national form)
  *   delivered: SendStatus=5, SendSuccess=1, SendFailed=0
  *   failed:    SendStatus=5, SendSuccess=0, SendFailed=1
  *   rejected:  SendStatus=4, SendSuccess=0, SendFailed=1
@@ -335,13 +335,7 @@ static int esms_init(sim_standin *s)
 
 static const cds_route esms_routes[] = {
     {"POST", "/MainService.svc/json/SendMultipleMessage_V4_post_json", esms_send, 64 * 1024},
-    {"GET", "/_sim/fail", gw_sim_fail, 0},
-    {"POST", "/_sim/fail", gw_sim_fail, 4096},
-    {"GET", "/_sim/messages", gw_sim_messages, 0},
-    {"DELETE", "/_sim/messages", gw_sim_clear, 0},
-    {"GET", "/_sim/dlr", gw_sim_dlr, 0},
-    {"POST", "/_sim/dlr", gw_sim_dlr, 4096},
-    {"POST", "/_sim/callback", gw_sim_callback, 8192},
+    GW_SMS_CONTROL_ROUTES,
     {"GET", "/_sim/config", esms_config, 0},
     {"POST", "/_sim/config", esms_config, 4096},
 };

@@ -324,13 +324,7 @@ static int speedsms_init(sim_standin *s)
 static const cds_route speedsms_routes[] = {
     {"POST", "/index.php/sms/send", speedsms_send, 64 * 1024},
     {"GET", "/index.php/user/info", speedsms_user_info, 0},
-    {"GET", "/_sim/fail", gw_sim_fail, 0},
-    {"POST", "/_sim/fail", gw_sim_fail, 4096},
-    {"GET", "/_sim/messages", gw_sim_messages, 0},
-    {"DELETE", "/_sim/messages", gw_sim_clear, 0},
-    {"GET", "/_sim/dlr", gw_sim_dlr, 0},
-    {"POST", "/_sim/dlr", gw_sim_dlr, 4096},
-    {"POST", "/_sim/callback", gw_sim_callback, 8192},
+    GW_SMS_CONTROL_ROUTES,
 };
 
 sim_standin sim_sms_speedsms = {
