@@ -5,12 +5,14 @@
 #define CDS_API_H
 #include "auth/auth.h"
 #include "dossiers/dossiers.h"
+#include "notify/notify.h"
 #include "core/http.h"
 #include <stddef.h>
 
 typedef struct cds_api_config {
     cds_auth_config auth;
     cds_dossiers_config dossiers;
+    cds_notify_config notify;
     const char *db_conninfo;
 } cds_api_config;
 
@@ -20,6 +22,9 @@ size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap);
 /* Before threads start; 0 on success. */
 int cds_api_init(const cds_api_config *c);
 void cds_api_shutdown(void);
+/* Server hooks for each event-loop thread (the notification dispatchers). */
+void cds_api_worker_start(cds_worker *w, void *ctx);
+void cds_api_worker_stop(cds_worker *w, void *ctx);
 const cds_route *cds_api_routes(size_t *n);
 
 #endif

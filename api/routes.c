@@ -37,6 +37,10 @@ static const cds_route routes[] = {
     {"GET", "/v1/dossiers/{id}/lookup-qr.png", cds_dossier_lookup_qr, 0},
     {"GET", "/v1/lookup/{code}", cds_lookup_json, 0},
     {"GET", "/lookup/{code}", cds_lookup_page, 0},
+    {"GET", "/v1/notifications", cds_notifications_list, 0},
+    {"POST", "/v1/notifications/{id}/read", cds_notification_read, 0},
+    {"GET", "/v1/callbacks/sms/esms", cds_sms_receipt_esms, 0},
+    {"POST", "/v1/callbacks/sms/speedsms", cds_sms_receipt_speedsms, SMALL},
 };
 
 const cds_route *cds_api_routes(size_t *n)
@@ -49,13 +53,15 @@ void cds_api_config_defaults(cds_api_config *c)
 {
     cds_auth_config_defaults(&c->auth);
     cds_dossiers_config_defaults(&c->dossiers);
+    cds_notify_config_defaults(&c->notify);
     c->db_conninfo = NULL;
 }
 
 size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
 {
     size_t n = cds_auth_options(&c->auth, out, cap);
-    return n + cds_dossiers_options(&c->dossiers, out + n, cap - n);
+    n += cds_dossiers_options(&c->dossiers, out + n, cap - n);
+    return n + cds_notify_options(&c->notify, out + n, cap - n);
 }
 
 int cds_api_init(const cds_api_config *c)
@@ -64,11 +70,25 @@ int cds_api_init(const cds_api_config *c)
     if (cds_auth_init(&c->auth, c->db_conninfo) != 0) return -1;
     cds_dossiers_config d = c->dossiers;
     d.keys_dir = c->auth.keys_dir; /* one development keys directory */
-    return cds_dossiers_init(&d);
+    if (cds_dossiers_init(&d) != 0) return -1;
+    return cds_notify_init(&c->notify, c->db_conninfo);
+}
+
+void cds_api_worker_start(cds_worker *w, void *ctx)
+{
+    (void)ctx;
+    cds_notify_worker_start(w);
+}
+
+void cds_api_worker_stop(cds_worker *w, void *ctx)
+{
+    (void)ctx;
+    cds_notify_worker_stop(w);
 }
 
 void cds_api_shutdown(void)
 {
+    cds_notify_shutdown();
     cds_dossiers_shutdown();
     cds_auth_shutdown();
 }

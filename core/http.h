@@ -47,6 +47,9 @@ const char *cds_req_param(const cds_req *r, const char *name);
 /* Decoded query parameter, or NULL (arena memory). */
 const char *cds_req_query(cds_req *r, const char *name);
 const char *cds_req_body(const cds_req *r, size_t *len);
+/* The `limit` query parameter: dflt when absent, else 1..max; otherwise
+ * answers 400 invalid_limit and returns -1. */
+int cds_req_limit(cds_req *r, int dflt, int max);
 /* Parse the body as a JSON object or array. Enforces the depth limit (32)
  * and answers 400 problem+json itself (with the error position) on failure,
  * returning NULL. The returned reference belongs to the request. */

@@ -527,3 +527,17 @@ int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds
     }
     return 0;
 }
+
+int cds_req_limit(cds_req *r, int dflt, int max)
+{
+    const char *v = cds_req_query(r, "limit");
+    if (!v) return dflt;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || end == v || n < 1 || n > max) {
+        cds_problem(r, 400, "invalid_limit",
+                    cds_req_printf(r, "Tham số limit phải từ 1 đến %d.", max));
+        return -1;
+    }
+    return (int)n;
+}

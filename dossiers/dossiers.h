@@ -46,6 +46,10 @@ void cds_partner_step(cds_req *r);
 void cds_partner_import(cds_req *r);
 void cds_partner_overdue(cds_req *r);
 /* lookup.c */
+/* The public lookup link of a dossier (its secret derived from its id), as
+ * printed on the acknowledgement and sent in notifications; -1 when it does
+ * not fit in out. */
+int cds_dossier_lookup_link(const char *dossier_id, const char *code, char *out, size_t cap);
 void cds_lookup_json(cds_req *r);
 void cds_lookup_page(cds_req *r);
 void cds_dossier_lookup_qr(cds_req *r);

@@ -50,9 +50,11 @@ int cds_filing_init(void)
         3);
     st_file = cds_db_stmt_register(
         "dossier_file",
-        "SELECT f.status, f.dossier_id, cds_dossier_json(f.dossier_id, true), "
-        "(SELECT code FROM dossiers WHERE id = f.dossier_id) FROM cds_dossier_file("
-        "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9) f",
+        /* The code comes from the (volatile) JSON: a plain subquery would
+         * read the statement's snapshot, taken before the dossier existed. */
+        "SELECT f.status, f.dossier_id, j, j::jsonb->>'code' FROM cds_dossier_file("
+        "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9) f, "
+        "LATERAL cds_dossier_json(f.dossier_id, true) j",
         9);
     st_get = cds_db_stmt_register(
         "dossier_get",
@@ -401,21 +403,14 @@ void cds_dossiers_list(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *status = cds_req_query(r, "status"), *limit_s = cds_req_query(r, "limit");
+    const char *status = cds_req_query(r, "status");
     const char *cursor = cds_req_query(r, "cursor");
     if (status && !cds_step_known(status)) {
         cds_problem(r, 400, "invalid_status", "Trạng thái lọc không hợp lệ.");
         return;
     }
-    long limit = 20;
-    if (limit_s) {
-        char *end;
-        limit = strtol(limit_s, &end, 10);
-        if (*end || end == limit_s || limit < 1 || limit > 100) {
-            cds_problem(r, 400, "invalid_limit", "Tham số limit phải từ 1 đến 100.");
-            return;
-        }
-    }
+    int limit = cds_req_limit(r, 20, 100);
+    if (limit < 0) return;
     char pos[300];
     const char *after_time = NULL, *after_id = NULL;
     if (cursor && *cursor) {
@@ -430,10 +425,10 @@ void cds_dossiers_list(cds_req *r)
         after_id = cds_req_strdup(r, bar + 1);
     }
     list_ctx *l = cds_req_alloc(r, sizeof *l);
-    l->limit = (int)limit;
+    l->limit = limit;
     cds_req_set_user(r, l, NULL);
     char lim[24];
-    snprintf(lim, sizeof lim, "%ld", limit + 1);
+    snprintf(lim, sizeof lim, "%d", limit + 1);
     const char *params[] = {p->citizen_id, status, after_time, after_id, lim};
     cds_req_db(r, st_list, 5, params, on_list);
 }

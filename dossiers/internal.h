@@ -25,6 +25,9 @@ void cds_lookup_secret(const char *dossier_id, char out[CDS_LOOKUP_SECRET_LEN + 
 /* hex SHA-256 of a secret, as stored in dossiers.lookup_hash. */
 void cds_lookup_secret_hash(const char *secret, char out[65]);
 /* "<public_base_url>/lookup/<code>?s=<secret>" (arena). */
+/* The public lookup link of a dossier code and secret into out; -1 when it
+ * does not fit. */
+int cds_lookup_link(const char *code, const char *secret, char *out, size_t cap);
 char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
 
 /* form.c: the procedure's form schema:

@@ -232,18 +232,10 @@ static void on_overdue(cds_req *r, PGresult *res)
 void cds_partner_overdue(cds_req *r)
 {
     if (!cds_partner_auth(r)) return;
-    const char *limit_s = cds_req_query(r, "limit");
-    long limit = 500;
-    if (limit_s) {
-        char *end;
-        limit = strtol(limit_s, &end, 10);
-        if (*end || end == limit_s || limit < 1 || limit > 5000) {
-            cds_problem(r, 400, "invalid_limit", "Tham số limit phải từ 1 đến 5000.");
-            return;
-        }
-    }
+    int limit = cds_req_limit(r, 500, 5000);
+    if (limit < 0) return;
     char lim[24];
-    snprintf(lim, sizeof lim, "%ld", limit);
+    snprintf(lim, sizeof lim, "%d", limit);
     const char *params[] = {lim};
     cds_req_db(r, st_overdue, 1, params, on_overdue);
 }

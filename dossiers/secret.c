@@ -29,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,32 +102,52 @@ void cds_lookup_secret_hash(const char *secret, char out[65])
     out[64] = 0;
 }
 
-/* Percent-encodes everything but RFC 3986 unreserved characters. */
-static char *url_escape(cds_req *r, const char *s)
+/* Percent-encodes everything but RFC 3986 unreserved characters into out
+ * (cap bytes); -1 when it does not fit. */
+static int url_escape(const char *s, char *out, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = cds_req_alloc(r, 3 * n + 1), *o = out;
+    size_t o = 0;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            *o++ = (char)c;
+        int plain = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                    c == '-' || c == '.' || c == '_' || c == '~';
+        if (o + (plain ? 1 : 3) >= cap) return -1;
+        if (plain) {
+            out[o++] = (char)c;
         } else {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
         }
     }
-    *o = 0;
-    return out;
+    out[o] = 0;
+    return (int)o;
 }
 
-char *cds_lookup_url(cds_req *r, const char *code, const char *secret)
+int cds_lookup_link(const char *code, const char *secret, char *out, size_t cap)
 {
     const char *base = g_dossiers.public_base_url ? g_dossiers.public_base_url : "";
     size_t bl = strlen(base);
     while (bl && base[bl - 1] == '/') bl--; /* "https://x/" and "https://x" give the same link */
-    return cds_req_printf(r, "%.*s/lookup/%s?s=%s", (int)bl, base, url_escape(r, code),
-                          url_escape(r, secret));
+    char c[3 * 64 + 1], s[3 * (CDS_LOOKUP_SECRET_LEN + 1) + 1];
+    if (url_escape(code, c, sizeof c) < 0 || url_escape(secret, s, sizeof s) < 0) return -1;
+    int n = snprintf(out, cap, "%.*s/lookup/%s?s=%s", (int)bl, base, c, s);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int cds_dossier_lookup_link(const char *dossier_id, const char *code, char *out, size_t cap)
+{
+    char secret[CDS_LOOKUP_SECRET_LEN + 1];
+    cds_lookup_secret(dossier_id, secret);
+    return cds_lookup_link(code, secret, out, cap);
+}
+
+char *cds_lookup_url(cds_req *r, const char *code, const char *secret)
+{
+    size_t cap = strlen(g_dossiers.public_base_url ? g_dossiers.public_base_url : "") +
+                 3 * strlen(code) + 3 * strlen(secret) + 16;
+    char *out = cds_req_alloc(r, cap);
+    if (cds_lookup_link(code, secret, out, cap) < 0) out[0] = 0;
+    return out;
 }

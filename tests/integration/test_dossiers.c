@@ -228,6 +228,12 @@ static void test_filing(void)
              json_string_value(json_object_get(json_object_get(ans, "lookup"), "secret")));
     CHECK_STR(json_string_value(json_object_get(ans, "status")), "submitted");
     CHECK(strstr(json_string_value(json_object_get(json_object_get(ans, "lookup"), "url")), "/lookup/") != NULL);
+    {
+        /* The link names the dossier's own code. */
+        char want[128];
+        snprintf(want, sizeof want, "/lookup/%s?s=%s", dossier_code, lookup_secret);
+        CHECK(strstr(json_string_value(json_object_get(json_object_get(ans, "lookup"), "url")), want) != NULL);
+    }
     /* The due date counts working days (weekends and holidays skipped). */
     char sql[512];
     snprintf(sql, sizeof sql,

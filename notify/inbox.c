@@ -1,0 +1,136 @@
+/* The citizen's in-app inbox: what reached them, newest first, one entry per
+ * dossier event (the push text with diacritics when a push went out, else
+ * the SMS text), and marking an entry read.
+ *
+ *   GET  /v1/notifications?cursor=&limit=   (limit 1..100, default 20)
+ *   POST /v1/notifications/{id}/read        id: the entry's id
+ *
+ * Only messages a provider accepted are listed (pending, sent, delivered).
+ * The cursor is the last entry's id, signed (core/cursor.h). */
+#include "notify/internal.h"
+#include "auth/auth.h"
+#include "core/cursor.h"
+#include "core/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int stmt_list = -1, stmt_read = -1;
+
+int nt_inbox_init(void)
+{
+    stmt_list = cds_db_stmt_register(
+        "notify_inbox",
+        "SELECT event_id, dossier_id, step, vars->>'dossier_code', push::text, sms::text, "
+        "cds_rfc3339(sent_at), cds_rfc3339(read_at) "
+        "FROM cds_notifications_list($1, $2::bigint, $3::int)",
+        3);
+    stmt_read = cds_db_stmt_register("notify_read", "SELECT cds_notification_read($1, $2::bigint)", 2);
+    return stmt_list < 0 || stmt_read < 0 ? -1 : 0;
+}
+
+typedef struct list_ctx {
+    int limit;
+} list_ctx;
+
+static json_t *str_or_null(PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
+}
+
+static void on_list(cds_req *r, PGresult *res)
+{
+    list_ctx *l = cds_req_user(r);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cds_problem(r, 503, "database_unavailable", "Hệ thống đang bận, vui lòng thử lại sau.");
+        return;
+    }
+    int n = PQntuples(res);
+    json_t *items = json_array();
+    for (int i = 0; i < n && i < l->limit; i++) {
+        json_error_t e;
+        json_t *push = PQgetisnull(res, i, 4) ? NULL : json_loads(PQgetvalue(res, i, 4), 0, &e);
+        json_t *sms = PQgetisnull(res, i, 5) ? NULL : json_loads(PQgetvalue(res, i, 5), 0, &e);
+        json_t *shown = push ? push : sms;
+        json_t *channels = json_array();
+        if (push) json_array_append_new(channels, json_string("push"));
+        if (sms) json_array_append_new(channels, json_string("sms"));
+        json_t *title = json_object_get(shown, "title");
+        json_t *it = json_pack("{s:s,s:o,s:s,s:o,s:O,s:O,s:o,s:o,s:o,s:b}", "id",
+                               PQgetvalue(res, i, 0), "dossier_id", str_or_null(res, i, 1), "step",
+                               PQgetvalue(res, i, 2), "dossier_code", str_or_null(res, i, 3),
+                               "title", title ? title : json_null(), "body",
+                               json_object_get(shown, "body") ? json_object_get(shown, "body")
+                                                              : json_null(),
+                               "channels", channels, "sent_at", str_or_null(res, i, 6), "read_at",
+                               str_or_null(res, i, 7), "read", !PQgetisnull(res, i, 7));
+        json_decref(push);
+        json_decref(sms);
+        if (it) json_array_append_new(items, it);
+    }
+    json_t *next = json_null();
+    if (n > l->limit && l->limit > 0) {
+        char cur[128];
+        if (cds_cursor_encode(PQgetvalue(res, l->limit - 1, 0), cur, sizeof cur) == 0)
+            next = json_string(cur);
+    }
+    cds_respond_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+}
+
+static int id_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= 18 && strspn(s, "0123456789") == n && s[0] != '0';
+}
+
+void cds_notifications_list(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    int limit = cds_req_limit(r, 20, 100);
+    if (limit < 0) return;
+    const char *cursor = cds_req_query(r, "cursor");
+    const char *before = NULL;
+    if (cursor && *cursor) {
+        char pos[64];
+        if (cds_cursor_decode(cursor, pos, sizeof pos) != 0 || !id_valid(pos)) {
+            cds_problem(r, 400, "invalid_cursor", "Con trỏ phân trang không hợp lệ.");
+            return;
+        }
+        before = cds_req_strdup(r, pos);
+    }
+    list_ctx *l = cds_req_alloc(r, sizeof *l);
+    l->limit = limit;
+    cds_req_set_user(r, l, NULL);
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit + 1);
+    const char *params[3] = {p->citizen_id, before, lim};
+    cds_req_db(r, stmt_list, 3, params, on_list);
+}
+
+static void on_read(cds_req *r, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        cds_problem(r, 503, "database_unavailable", "Hệ thống đang bận, vui lòng thử lại sau.");
+        return;
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        cds_problem(r, 404, "notification_not_found", "Không tìm thấy thông báo.");
+        return;
+    }
+    cds_respond(r, 204, NULL, NULL, 0);
+}
+
+void cds_notification_read(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!id_valid(id)) {
+        cds_problem(r, 404, "notification_not_found", "Không tìm thấy thông báo.");
+        return;
+    }
+    const char *params[2] = {p->citizen_id, id};
+    cds_req_db(r, stmt_read, 2, params, on_read);
+}

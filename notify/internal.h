@@ -1,0 +1,150 @@
+/* What the parts of notify/ share: the configuration, one message in
+ * flight, its result, and the entry points of each channel.
+ *
+ *   dispatch.c     per-thread loop: wake-ups, claims, result batches, sweeper
+ *   render.c       a claimed row -> the text to send (templates, link, phone)
+ *   sms.c          the SMS gateway choice: failover and the circuit breaker
+ *   sms_esms.c     the eSMS-style JSON API          } each: build a request,
+ *   sms_speedsms.c the SpeedSMS-style REST API      } read the answer
+ *   push_fcm.c     FCM HTTP v1 with its OAuth2 service-account token
+ *   push_apns.c    APNs over HTTP/2 with its ES256 provider token
+ *   receipts.c     the gateways' delivery-receipt callbacks
+ *   inbox.c        GET /v1/notifications, mark as read */
+#ifndef CDS_NOTIFY_INTERNAL_H
+#define CDS_NOTIFY_INTERNAL_H
+#include "notify/notify.h"
+#include "core/http_client.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+extern cds_notify_config g_notify;
+
+enum nt_channel { NT_SMS = 1, NT_PUSH = 2 };
+enum nt_platform { NT_FCM = 1, NT_APNS = 2 };
+/* Outcome of one attempt (the outbox statuses of 0004_notify.sql). */
+enum nt_status {
+    NT_PENDING = 1, /* an SMS the gateway took: its receipt will tell */
+    NT_SENT,        /* a push the provider took */
+    NT_TEMPORARY,   /* try again later (backoff), until attempts run out */
+    NT_PERMANENT,   /* the provider refused it for good */
+    NT_TECHNICAL,   /* we could not build it (template, configuration) */
+};
+
+typedef struct nt_worker nt_worker;
+
+typedef struct nt_result {
+    int status;
+    const char *provider;  /* static: "esms", "speedsms", "fcm", "apns" */
+    char provider_id[160];
+    char error[256];
+    long retry_after_ms;   /* the provider's hint (Retry-After), 0: ours */
+    int delete_device;     /* the token is dead: remove the device */
+} nt_result;
+
+typedef struct nt_msg {
+    nt_worker *w;
+    int64_t id;
+    int attempt;
+    int channel, platform;
+    char key[24];          /* the idempotency key: the outbox id in decimal */
+    char dossier_id[37];
+    char step[32];
+    char phone[16];        /* SMS: national form, 0912345678 */
+    char *text;            /* SMS body, GSM-7 */
+    char *title, *body;    /* push, with diacritics */
+    char *token;           /* push: the device token */
+    int template_version;
+    json_t *rendered;      /* what is recorded as sent */
+    unsigned tried;        /* SMS gateways tried in this attempt (bits) */
+    int gw, probe;         /* SMS: the gateway of the call in progress; 1 if it probes */
+    uint64_t call_us;      /* when the call in progress started */
+    uint64_t started_us;
+    cds_http_call *call;   /* the provider call in progress; NULL once it ended */
+    struct nt_msg *next;   /* FCM: waiting for an access token */
+    struct nt_msg *lprev, *lnext; /* the thread's messages in flight */
+} nt_msg;
+
+/* dispatch.c */
+int nt_dispatch_init(const char *db_conninfo);
+void nt_dispatch_shutdown(void);
+cds_http_client *nt_http(nt_worker *w);
+struct event_base *nt_base(nt_worker *w);
+int nt_worker_id(nt_worker *w);
+/* Records the result of m's attempt and frees m. */
+void nt_done(nt_msg *m, const nt_result *r);
+/* Shorthand: nt_done with a status, provider and printf-style error. */
+void nt_fail(nt_msg *m, int status, const char *provider, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+uint64_t nt_now_us(void);
+
+/* render.c: fills m from a claimed row (template, vars). 0, or -1 with the
+ * result (technical/permanent failure) already filled in *r. */
+int nt_templates_load(const char *file);
+void nt_templates_free(void);
+int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
+              const char *recipient_sealed, nt_result *r);
+void nt_msg_free(nt_msg *m);
+
+/* sms.c */
+int nt_sms_init(void);
+int nt_sms_enabled(void);
+void nt_sms_send(nt_msg *m);
+
+/* An outgoing call as an adapter builds it. */
+#define NT_CALL_HEADERS 10
+typedef struct nt_call {
+    char url[1024];
+    char *body; /* malloc */
+    size_t body_len;
+    char hbuf[NT_CALL_HEADERS][640];
+    const char *headers[NT_CALL_HEADERS + 1];
+    int nheaders;
+} nt_call;
+/* Adds "Name: value"; -1 when full or too long. */
+int nt_call_header(nt_call *c, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Starts c (POST unless method given) on m's thread; m->call is set. The
+ * body is freed. 0, or -1 (nothing started). */
+int nt_call_start(nt_msg *m, nt_call *c, const char *method, long timeout_ms,
+                  const char *ca_file, int h2c, cds_http_cb cb);
+
+/* One SMS gateway adapter. */
+typedef struct nt_sms_gateway {
+    const char *name;
+    int (*configured)(void);
+    int (*build)(const nt_msg *m, nt_call *c); /* 0 or -1 */
+    /* Reads the gateway's answer: fills r (NT_PENDING with the provider id,
+     * NT_PERMANENT for a refused number...) and returns 1 when the failure
+     * is the gateway's (another gateway may take the message), else 0. */
+    int (*parse)(const cds_http_response *resp, nt_result *r);
+} nt_sms_gateway;
+extern const nt_sms_gateway nt_gateway_esms, nt_gateway_speedsms;
+
+/* push_fcm.c / push_apns.c */
+int nt_fcm_init(void);
+int nt_fcm_enabled(void);
+void nt_fcm_send(nt_msg *m);
+void nt_fcm_worker_stop(nt_worker *w);
+int nt_apns_init(void);
+int nt_apns_enabled(void);
+void nt_apns_send(nt_msg *m);
+void nt_apns_shutdown(void);
+void nt_push_shutdown(void);
+
+/* Per-thread FCM state lives in the worker (token cache, waiting list). */
+typedef struct nt_fcm_state {
+    char token[512];
+    int64_t expires_s;     /* refresh a little before */
+    int fetching;
+    nt_msg *waiting, *waiting_tail;
+    cds_http_call *call;
+} nt_fcm_state;
+nt_fcm_state *nt_fcm_of(nt_worker *w);
+
+/* receipts.c, inbox.c */
+int nt_receipts_init(void);
+void nt_receipts_shutdown(void);
+int nt_inbox_init(void);
+
+#endif

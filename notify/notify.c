@@ -1,0 +1,109 @@
+/* notify/ configuration and start-up: options (CDS_NOTIFY_*, CDS_SMS_*,
+ * CDS_FCM_*, CDS_APNS_*), templates, providers, statements. A channel is
+ * sent only when its provider is configured; a process with none (or with
+ * CDS_NOTIFY_DISPATCH=0) leaves the outbox to others. */
+#include "notify/internal.h"
+#include "core/log.h"
+
+#include <string.h>
+
+cds_notify_config g_notify;
+
+void cds_notify_config_defaults(cds_notify_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->dispatch = 1;
+    c->batch = 256;
+    c->max_inflight = 2048;
+    c->poll_ms = 1000;
+    c->claim_timeout_s = 120;
+    c->max_attempts = 10;
+    c->backoff_base_ms = 2000;
+    c->backoff_max_ms = 30 * 60 * 1000;
+    c->sms_per_hour = 10;
+    c->esms_brandname = "CONGDANSO";
+    c->esms_sms_type = "2";
+    c->speedsms_sender = "CONGDANSO";
+    c->sms_timeout_ms = 5000;
+    c->sms_slow_ms = 2000;
+    c->breaker_failures = 3;
+    c->breaker_cooldown_ms = 10000;
+    c->callback_clients = "esms:cds-dev-esms-callback-secret,speedsms:cds-dev-speedsms-callback-secret";
+    c->callback_window_s = 300;
+    c->fcm_url = "https://fcm.googleapis.com";
+    c->apns_url = "https://api.push.apple.com";
+    c->apns_topic = "vn.gov.hochiminhcity.congdanso";
+    c->push_timeout_ms = 10000;
+}
+
+size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
+{
+    const cds_opt o[] = {
+        {"notify-dispatch", "CDS_NOTIFY_DISPATCH", CDS_OPT_INT, &c->dispatch, 0, 1, "send the outbox's notifications from this process"},
+        {"notify-node", "CDS_NOTIFY_NODE", CDS_OPT_STR, &c->node, 0, 0, "dispatcher name recorded on claimed rows; default host:pid"},
+        {"notify-batch", "CDS_NOTIFY_BATCH", CDS_OPT_INT, &c->batch, 1, 10000, "outbox rows claimed at once per thread"},
+        {"notify-max-inflight", "CDS_NOTIFY_MAX_INFLIGHT", CDS_OPT_INT, &c->max_inflight, 1, 100000, "sends in flight per thread"},
+        {"notify-poll-ms", "CDS_NOTIFY_POLL_MS", CDS_OPT_INT, &c->poll_ms, 10, 600000, "look for due rows this often even without NOTIFY"},
+        {"notify-claim-timeout", "CDS_NOTIFY_CLAIM_TIMEOUT", CDS_OPT_INT, &c->claim_timeout_s, 1, 86400, "seconds before a claimed row with no result is handed back"},
+        {"notify-max-attempts", "CDS_NOTIFY_MAX_ATTEMPTS", CDS_OPT_INT, &c->max_attempts, 1, 100, "attempts before a message fails for good"},
+        {"notify-backoff-ms", "CDS_NOTIFY_BACKOFF_MS", CDS_OPT_INT, &c->backoff_base_ms, 1, 3600000, "first retry delay; doubles each attempt, with jitter"},
+        {"notify-backoff-max-ms", "CDS_NOTIFY_BACKOFF_MAX_MS", CDS_OPT_INT, &c->backoff_max_ms, 1, 86400000, "longest retry delay"},
+        {"sms-per-hour", "CDS_SMS_PER_HOUR", CDS_OPT_INT, &c->sms_per_hour, 0, 1000000, "SMS per citizen (one phone each) and hour; 0: no limit"},
+        {"notify-templates", "CDS_NOTIFY_TEMPLATES", CDS_OPT_STR, &c->templates_file, 0, 0, "templates file; unset: the built-in db/seed/templates.json"},
+        {"esms-url", "CDS_ESMS_URL", CDS_OPT_STR, &c->esms_url, 0, 0, "eSMS API base URL (first SMS gateway); unset: not used"},
+        {"esms-api-key", "CDS_ESMS_API_KEY", CDS_OPT_STR, &c->esms_api_key, 0, 0, "eSMS ApiKey"},
+        {"esms-secret-key", "CDS_ESMS_SECRET_KEY", CDS_OPT_STR, &c->esms_secret_key, 0, 0, "eSMS SecretKey"},
+        {"esms-brandname", "CDS_ESMS_BRANDNAME", CDS_OPT_STR, &c->esms_brandname, 0, 0, "registered sender name"},
+        {"esms-sms-type", "CDS_ESMS_SMS_TYPE", CDS_OPT_STR, &c->esms_sms_type, 0, 0, "eSMS SmsType (2: customer care with brandname)"},
+        {"esms-callback-url", "CDS_ESMS_CALLBACK_URL", CDS_OPT_STR, &c->esms_callback_url, 0, 0, "our delivery-receipt URL given to eSMS with each message"},
+        {"speedsms-url", "CDS_SPEEDSMS_URL", CDS_OPT_STR, &c->speedsms_url, 0, 0, "SpeedSMS API base URL (second SMS gateway); unset: not used"},
+        {"speedsms-token", "CDS_SPEEDSMS_TOKEN", CDS_OPT_STR, &c->speedsms_token, 0, 0, "SpeedSMS access token"},
+        {"speedsms-sender", "CDS_SPEEDSMS_SENDER", CDS_OPT_STR, &c->speedsms_sender, 0, 0, "SpeedSMS sender name"},
+        {"sms-timeout-ms", "CDS_SMS_TIMEOUT_MS", CDS_OPT_INT, &c->sms_timeout_ms, 100, 120000, "an SMS gateway call longer than this failed"},
+        {"sms-slow-ms", "CDS_SMS_SLOW_MS", CDS_OPT_INT, &c->sms_slow_ms, 10, 120000, "an answer slower than this counts against the gateway"},
+        {"sms-breaker-failures", "CDS_SMS_BREAKER_FAILURES", CDS_OPT_INT, &c->breaker_failures, 1, 1000, "failures in a row that move traffic to the other gateway"},
+        {"sms-breaker-cooldown-ms", "CDS_SMS_BREAKER_COOLDOWN_MS", CDS_OPT_INT, &c->breaker_cooldown_ms, 10, 3600000, "time before the first gateway is tried again"},
+        {"sms-callback-clients", "CDS_SMS_CALLBACK_CLIENTS", CDS_OPT_STR, &c->callback_clients, 0, 0, "delivery-receipt signers: esms:secret,speedsms:secret"},
+        {"sms-callback-window", "CDS_SMS_CALLBACK_WINDOW", CDS_OPT_INT, &c->callback_window_s, 10, 3600, "seconds a signed delivery receipt stays valid"},
+        {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_STR, &c->fcm_service_account, 0, 0, "FCM service-account key file (JSON); unset: no Android push"},
+        {"fcm-url", "CDS_FCM_URL", CDS_OPT_STR, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
+        {"apns-url", "CDS_APNS_URL", CDS_OPT_STR, &c->apns_url, 0, 0, "APNs base URL"},
+        {"apns-key-file", "CDS_APNS_KEY_FILE", CDS_OPT_STR, &c->apns_key_file, 0, 0, "APNs signing key (.p8); unset: no iOS push"},
+        {"apns-key-id", "CDS_APNS_KEY_ID", CDS_OPT_STR, &c->apns_key_id, 0, 0, "APNs key id"},
+        {"apns-team-id", "CDS_APNS_TEAM_ID", CDS_OPT_STR, &c->apns_team_id, 0, 0, "Apple team id"},
+        {"apns-topic", "CDS_APNS_TOPIC", CDS_OPT_STR, &c->apns_topic, 0, 0, "the app's bundle id"},
+        {"apns-ca-file", "CDS_APNS_CA_FILE", CDS_OPT_STR, &c->apns_ca_file, 0, 0, "extra trust anchor for APNs (the development stand-in)"},
+        {"push-timeout-ms", "CDS_PUSH_TIMEOUT_MS", CDS_OPT_INT, &c->push_timeout_ms, 100, 120000, "an FCM or APNs call longer than this failed"},
+    };
+    size_t n = sizeof o / sizeof o[0];
+    if (n > cap) n = cap;
+    memcpy(out, o, n * sizeof o[0]);
+    return n;
+}
+
+static int empty(const char *s)
+{
+    return !s || !*s;
+}
+
+int cds_notify_init(const cds_notify_config *c, const char *db_conninfo)
+{
+    g_notify = *c;
+    if (empty(g_notify.esms_url)) g_notify.esms_url = NULL;
+    if (empty(g_notify.speedsms_url)) g_notify.speedsms_url = NULL;
+    if (empty(g_notify.fcm_service_account)) g_notify.fcm_service_account = NULL;
+    if (empty(g_notify.apns_key_file)) g_notify.apns_key_file = NULL;
+    if (nt_templates_load(g_notify.templates_file) != 0) return -1;
+    if (nt_receipts_init() != 0) return -1;
+    if (nt_inbox_init() != 0) return -1;
+    if (nt_sms_init() != 0 || nt_fcm_init() != 0 || nt_apns_init() != 0) return -1;
+    return nt_dispatch_init(db_conninfo);
+}
+
+void cds_notify_shutdown(void)
+{
+    nt_dispatch_shutdown();
+    nt_push_shutdown();
+    nt_receipts_shutdown();
+    nt_templates_free();
+}

@@ -1,0 +1,54 @@
+/* Notifications: delivery of the outbox rows every dossier step writes (an
+ * SMS to the citizen's phone, a push to each registered device), the SMS
+ * gateways' delivery-receipt callbacks and the citizen's in-app inbox.
+ *
+ * Dispatching runs on the server's event-loop threads (cds_notify_worker_start
+ * from the server's on_worker_start hook): each thread claims due rows with
+ * FOR UPDATE SKIP LOCKED, renders them from the templates, sends them with
+ * its curl multi handle and records the results in batches. Any number of
+ * processes may dispatch against one database. db/migrations/0004_notify.sql
+ * holds the statuses and the SQL side. */
+#ifndef CDS_NOTIFY_H
+#define CDS_NOTIFY_H
+#include "core/http.h"
+#include "core/options.h"
+
+typedef struct cds_notify_config {
+    int dispatch;                 /* 1: this process sends (when a channel is configured) */
+    const char *node;             /* name recorded in claimed_by; default host:pid */
+    int batch, max_inflight, poll_ms;
+    int claim_timeout_s, max_attempts, backoff_base_ms, backoff_max_ms;
+    int sms_per_hour;             /* per citizen; 0 = no limit */
+    const char *templates_file;   /* NULL: the embedded db/seed/templates.json */
+    /* SMS gateways: eSMS-style first, SpeedSMS-style second */
+    const char *esms_url, *esms_api_key, *esms_secret_key, *esms_brandname, *esms_sms_type;
+    const char *esms_callback_url;
+    const char *speedsms_url, *speedsms_token, *speedsms_sender;
+    int sms_timeout_ms, sms_slow_ms, breaker_failures, breaker_cooldown_ms;
+    const char *callback_clients; /* delivery receipts: "esms:secret,speedsms:secret" */
+    int callback_window_s;
+    /* push */
+    const char *fcm_service_account, *fcm_url;
+    const char *apns_url, *apns_key_file, *apns_key_id, *apns_team_id, *apns_topic;
+    const char *apns_ca_file;
+    int push_timeout_ms;
+    const char *keys_dir;         /* development secrets (set by the api module) */
+} cds_notify_config;
+
+void cds_notify_config_defaults(cds_notify_config *c);
+size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap);
+/* Before the loop threads start: loads templates, keys and provider
+ * settings, registers statements, starts the LISTEN thread. 0 on success. */
+int cds_notify_init(const cds_notify_config *c, const char *db_conninfo);
+void cds_notify_shutdown(void);
+/* Per loop thread (server hooks). */
+void cds_notify_worker_start(cds_worker *w);
+void cds_notify_worker_stop(cds_worker *w);
+
+/* Routes. */
+void cds_sms_receipt_esms(cds_req *r);     /* GET  /v1/callbacks/sms/esms */
+void cds_sms_receipt_speedsms(cds_req *r); /* POST /v1/callbacks/sms/speedsms */
+void cds_notifications_list(cds_req *r);   /* GET  /v1/notifications */
+void cds_notification_read(cds_req *r);    /* POST /v1/notifications/{id}/read */
+
+#endif

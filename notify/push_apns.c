@@ -1,0 +1,203 @@
+/* iOS push through APNs' provider API (HTTP/2 over TLS).
+ *
+ * Authentication: the .p8 signing key (CDS_APNS_KEY_FILE, P-256), its key id
+ * and the team id make an ES256 provider token {"iss": team, "iat": now}.
+ * Apple refuses a token older than an hour and one replaced more often than
+ * every 20 minutes, so one token per process is made and replaced after 40
+ * minutes (or at once when APNs calls it expired or invalid, if it is still
+ * the current one); every thread uses it under a lock.
+ *
+ *   POST {CDS_APNS_URL}/3/device/{token}
+ *   apns-topic (bundle id), apns-push-type: alert, apns-priority: 10,
+ *   apns-expiration: now + 1 day, apns-collapse-id: <dossier id>,
+ *   apns-id: a UUID made from the outbox id (our idempotency key)
+ *   {"aps":{"alert":{"title","body"},"sound":"default","thread-id":<dossier>},
+ *    "dossier_id","step","message_id"}
+ *
+ * Answers: 200 sent; 410 Unregistered deletes the device; 429, 500, 503 are
+ * retried; 403 Expired/InvalidProviderToken renews the token and sends once
+ * more; other refusals (BadDeviceToken, ...) are final. curl multiplexes the
+ * messages of a thread over one HTTP/2 connection. */
+#include "notify/internal.h"
+#include "core/jose.h"
+#include "core/log.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TOKEN_RENEW_S (40 * 60) /* between Apple's 20 and 60 minutes */
+#define AUTH_RETRIED 0x100u
+
+static EVP_PKEY *g_key;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_jwt[1024];
+static time_t g_iat;
+
+int nt_apns_init(void)
+{
+    if (!g_notify.apns_key_file) return 0;
+    g_key = cds_pkey_from_pem(g_notify.apns_key_file);
+    if (!g_key || EVP_PKEY_get_base_id(g_key) != EVP_PKEY_EC || !g_notify.apns_key_id ||
+        !*g_notify.apns_key_id || !g_notify.apns_team_id || !*g_notify.apns_team_id ||
+        !g_notify.apns_topic || !*g_notify.apns_topic) {
+        cds_log(CDS_LOG_ERROR, "apns_config",
+                "CDS_APNS_KEY_FILE must be a P-256 key (.p8) and CDS_APNS_KEY_ID, "
+                "CDS_APNS_TEAM_ID, CDS_APNS_TOPIC set");
+        EVP_PKEY_free(g_key);
+        g_key = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int nt_apns_enabled(void)
+{
+    return g_key != NULL;
+}
+
+void nt_apns_shutdown(void)
+{
+    EVP_PKEY_free(g_key);
+    g_key = NULL;
+}
+
+/* The current provider token into out; `stale` (may be NULL) is a token
+ * APNs refused: renewed if it is still the current one. */
+static int provider_token(char *out, size_t cap, const char *stale)
+{
+    time_t now = time(NULL);
+    int rc = 0;
+    pthread_mutex_lock(&g_mu);
+    if (!g_jwt[0] || now - g_iat >= TOKEN_RENEW_S || (stale && strcmp(stale, g_jwt) == 0)) {
+        json_t *claims = json_pack("{s:s,s:I}", "iss", g_notify.apns_team_id, "iat",
+                                   (json_int_t)now);
+        char *jwt = claims ? cds_jws_sign(g_key, CDS_ALG_ES256, g_notify.apns_key_id, claims)
+                           : NULL;
+        json_decref(claims);
+        if (jwt && strlen(jwt) < sizeof g_jwt) {
+            snprintf(g_jwt, sizeof g_jwt, "%s", jwt);
+            g_iat = now;
+        } else {
+            rc = -1;
+        }
+        free(jwt);
+    }
+    if (rc == 0) snprintf(out, cap, "%s", g_jwt);
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}
+
+static int token_ok(const char *t)
+{
+    size_t n = strlen(t);
+    return n >= 8 && n <= 200 && strspn(t, "0123456789abcdefABCDEF") == n;
+}
+
+static void send_once(nt_msg *m, const char *stale);
+
+static void on_sent(void *arg, const cds_http_response *resp)
+{
+    nt_msg *m = arg;
+    m->call = NULL;
+    nt_result r;
+    memset(&r, 0, sizeof r);
+    r.provider = "apns";
+    if (resp->error) {
+        r.status = NT_TEMPORARY;
+        snprintf(r.error, sizeof r.error, "APNs: %s", resp->error);
+        nt_done(m, &r);
+        return;
+    }
+    if (resp->status == 200) {
+        r.status = NT_SENT;
+        if (!resp->headers || cds_http_header_get(resp->headers, resp->headers_len, "apns-id",
+                                                  r.provider_id, sizeof r.provider_id) <= 0)
+            r.provider_id[0] = 0;
+        nt_done(m, &r);
+        return;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, &e);
+    char reason[64];
+    snprintf(reason, sizeof reason, "%s",
+             json_string_value(json_object_get(j, "reason")) ? json_string_value(json_object_get(j, "reason")) : "");
+    json_decref(j);
+    if (resp->status == 403 && !(m->tried & AUTH_RETRIED) &&
+        (strcmp(reason, "ExpiredProviderToken") == 0 ||
+         strcmp(reason, "InvalidProviderToken") == 0)) {
+        m->tried |= AUTH_RETRIED;
+        char used[1024];
+        snprintf(used, sizeof used, "%s", m->text ? m->text : "");
+        send_once(m, used);
+        return;
+    }
+    if (resp->status == 410) {
+        r.status = NT_PERMANENT;
+        r.delete_device = 1;
+    } else if (resp->status == 429 || resp->status >= 500 || resp->status == 403) {
+        r.status = NT_TEMPORARY;
+    } else {
+        r.status = NT_PERMANENT;
+    }
+    snprintf(r.error, sizeof r.error, "APNs HTTP %ld %s", resp->status, reason);
+    nt_done(m, &r);
+}
+
+static void send_once(nt_msg *m, const char *stale)
+{
+    if (!token_ok(m->token)) {
+        nt_fail(m, NT_PERMANENT, "apns", "the device token is not an APNs token");
+        return;
+    }
+    char jwt[1024];
+    if (provider_token(jwt, sizeof jwt, stale) != 0) {
+        nt_fail(m, NT_TECHNICAL, "apns", "the provider token cannot be signed");
+        return;
+    }
+    /* The token used is kept in m->text (unused by a push) to renew it if refused. */
+    free(m->text);
+    m->text = strdup(jwt);
+    nt_call c;
+    memset(&c, 0, sizeof c);
+    const char *base = g_notify.apns_url;
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/') bl--;
+    int n = snprintf(c.url, sizeof c.url, "%.*s/3/device/%s", (int)bl, base, m->token);
+    json_t *aps = json_pack("{s:{s:s,s:s},s:s}", "alert", "title", m->title, "body", m->body,
+                            "sound", "default");
+    if (aps && m->dossier_id[0]) json_object_set_new(aps, "thread-id", json_string(m->dossier_id));
+    json_t *body = json_pack("{s:o,s:s,s:s,s:s}", "aps", aps, "dossier_id", m->dossier_id, "step",
+                             m->step, "message_id", m->key);
+    c.body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    unsigned long long id = (unsigned long long)m->id;
+    int bad = n < 0 || (size_t)n >= sizeof c.url || !c.body;
+    bad = bad || nt_call_header(&c, "authorization", "bearer %s", jwt) != 0;
+    bad = bad || nt_call_header(&c, "apns-topic", "%s", g_notify.apns_topic) != 0;
+    bad = bad || nt_call_header(&c, "apns-push-type", "alert") != 0;
+    bad = bad || nt_call_header(&c, "apns-priority", "10") != 0;
+    bad = bad || nt_call_header(&c, "apns-expiration", "%lld", (long long)time(NULL) + 86400) != 0;
+    bad = bad || nt_call_header(&c, "apns-id", "00000000-0000-4000-8000-%012llx",
+                                id & 0xffffffffffffULL) != 0;
+    bad = bad || nt_call_header(&c, "content-type", "application/json") != 0;
+    if (!bad && m->dossier_id[0])
+        bad = nt_call_header(&c, "apns-collapse-id", "%s", m->dossier_id) != 0;
+    if (bad) {
+        free(c.body);
+        nt_fail(m, NT_TECHNICAL, "apns", "the APNs request cannot be built");
+        return;
+    }
+    c.body_len = strlen(c.body);
+    if (nt_call_start(m, &c, "POST", g_notify.push_timeout_ms, g_notify.apns_ca_file, 0,
+                      on_sent) != 0)
+        nt_fail(m, NT_TEMPORARY, "apns", "the APNs call cannot be started");
+}
+
+void nt_apns_send(nt_msg *m)
+{
+    send_once(m, NULL);
+}

@@ -1,0 +1,310 @@
+/* Android push through FCM HTTP v1.
+ *
+ * Authentication: the service-account key file (CDS_FCM_SERVICE_ACCOUNT, the
+ * JSON Google hands out) gives the RSA key, its id, the client e-mail and the
+ * token URI. A JWT (RS256; iss = client e-mail, aud = token URI, scope
+ * firebase.messaging, one hour) is exchanged there for an OAuth2 access
+ * token (grant type jwt-bearer), kept per thread until 5 minutes before it
+ * expires. Messages that arrive while a token is being fetched wait for it.
+ * A 401 drops the token and the message goes again once with a new one.
+ *
+ *   POST {CDS_FCM_URL}/v1/projects/{project_id}/messages:send
+ *   {"message":{"token","notification":{"title","body"},
+ *     "data":{"dossier_id","step","message_id"},
+ *     "android":{"collapse_key":<dossier id>,"priority":"HIGH","ttl":"86400s"}}}
+ *
+ * The collapse key is the dossier: a phone that was offline shows the
+ * dossier's latest step, not every one it missed. FCM has no idempotency
+ * key; the outbox id goes in X-Idempotency-Key and data.message_id so the
+ * app (and our stand-in) can drop a repeat. Errors: UNREGISTERED deletes the
+ * device; QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL are retried (Retry-After
+ * honoured); other refusals are final. An http:// URL (the development
+ * stand-in) is spoken as h2c so messages multiplex as they do over TLS. */
+#include "notify/internal.h"
+#include "core/files.h"
+#include "core/jose.h"
+#include "core/log.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SCOPE "https://www.googleapis.com/auth/firebase.messaging"
+#define AUTH_RETRIED 0x100u /* in nt_msg.tried: already re-sent after a 401 */
+
+static EVP_PKEY *g_key;
+static char g_kid[128], g_email[256], g_token_uri[512], g_project[128];
+
+int nt_fcm_init(void)
+{
+    if (!g_notify.fcm_service_account) return 0;
+    json_error_t e;
+    json_t *sa = json_load_file(g_notify.fcm_service_account, 0, &e);
+    const char *pem = json_string_value(json_object_get(sa, "private_key"));
+    const char *kid = json_string_value(json_object_get(sa, "private_key_id"));
+    const char *email = json_string_value(json_object_get(sa, "client_email"));
+    const char *uri = json_string_value(json_object_get(sa, "token_uri"));
+    const char *project = json_string_value(json_object_get(sa, "project_id"));
+    if (!pem || !email || !uri || !project || strlen(email) >= sizeof g_email ||
+        strlen(uri) >= sizeof g_token_uri || strlen(project) >= sizeof g_project ||
+        (kid && strlen(kid) >= sizeof g_kid)) {
+        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: %s", g_notify.fcm_service_account,
+                sa ? "not a service-account key (private_key, client_email, token_uri, project_id)"
+                   : e.text);
+        json_decref(sa);
+        return -1;
+    }
+    g_key = cds_pkey_from_pem(pem);
+    snprintf(g_kid, sizeof g_kid, "%s", kid ? kid : "");
+    snprintf(g_email, sizeof g_email, "%s", email);
+    snprintf(g_token_uri, sizeof g_token_uri, "%s", uri);
+    snprintf(g_project, sizeof g_project, "%s", project);
+    json_decref(sa);
+    if (!g_key || EVP_PKEY_get_base_id(g_key) != EVP_PKEY_RSA) {
+        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: the private key is not an RSA key",
+                g_notify.fcm_service_account);
+        return -1;
+    }
+    return 0;
+}
+
+int nt_fcm_enabled(void)
+{
+    return g_key != NULL;
+}
+
+static int h2c(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0;
+}
+
+static void send_now(nt_msg *m);
+
+static void fail_waiting(nt_fcm_state *st, const char *why)
+{
+    nt_msg *m = st->waiting;
+    st->waiting = st->waiting_tail = NULL;
+    while (m) {
+        nt_msg *next = m->next;
+        m->next = NULL;
+        nt_fail(m, NT_TEMPORARY, "fcm", "no access token: %s", why);
+        m = next;
+    }
+}
+
+static void on_token(void *arg, const cds_http_response *resp)
+{
+    nt_fcm_state *st = arg;
+    st->call = NULL;
+    st->fetching = 0;
+    json_error_t e;
+    json_t *j = resp->error ? NULL : json_loadb(resp->body, resp->body_len, 0, &e);
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    json_int_t ttl = json_integer_value(json_object_get(j, "expires_in"));
+    if (resp->status != 200 || !tok || strlen(tok) >= sizeof st->token || ttl <= 0) {
+        char why[200];
+        const char *err = json_string_value(json_object_get(j, "error"));
+        snprintf(why, sizeof why, "token endpoint: %s (HTTP %ld)",
+                 resp->error ? resp->error : err ? err : "unexpected answer", resp->status);
+        cds_log(CDS_LOG_WARN, "fcm_token_failed", "%s", why);
+        json_decref(j);
+        fail_waiting(st, why);
+        return;
+    }
+    snprintf(st->token, sizeof st->token, "%s", tok);
+    /* Kept until 5 minutes before it expires (a tenth of a short lifetime). */
+    json_int_t margin = ttl > 3000 ? 300 : ttl / 10;
+    st->expires_s = (int64_t)time(NULL) + ttl - margin;
+    json_decref(j);
+    nt_msg *m = st->waiting;
+    st->waiting = st->waiting_tail = NULL;
+    while (m) {
+        nt_msg *next = m->next;
+        m->next = NULL;
+        send_now(m);
+        m = next;
+    }
+}
+
+static void fetch_token(nt_worker *w, nt_fcm_state *st)
+{
+    time_t now = time(NULL);
+    json_t *claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", g_email, "scope", SCOPE, "aud",
+                               g_token_uri, "iat", (json_int_t)now, "exp", (json_int_t)now + 3600);
+    char *jwt = claims ? cds_jws_sign(g_key, CDS_ALG_RS256, g_kid, claims) : NULL;
+    json_decref(claims);
+    if (!jwt) {
+        fail_waiting(st, "the assertion cannot be signed");
+        return;
+    }
+    static const char pre[] = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+                              "&assertion=";
+    size_t n = sizeof pre - 1 + strlen(jwt);
+    char *body = malloc(n + 1);
+    if (!body) {
+        free(jwt);
+        fail_waiting(st, "out of memory");
+        return;
+    }
+    memcpy(body, pre, sizeof pre - 1);
+    memcpy(body + sizeof pre - 1, jwt, strlen(jwt) + 1);
+    free(jwt);
+    const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    cds_http_request req = {.method = "POST", .url = g_token_uri, .headers = hdr, .body = body,
+                            .body_len = n, .timeout_ms = g_notify.push_timeout_ms,
+                            .max_response = 64 * 1024};
+    st->fetching = 1;
+    st->call = cds_http_start(nt_http(w), &req, on_token, st);
+    free(body);
+    if (!st->call) {
+        st->fetching = 0;
+        fail_waiting(st, "the token call cannot be started");
+    }
+}
+
+static void enqueue(nt_msg *m)
+{
+    nt_fcm_state *st = nt_fcm_of(m->w);
+    m->next = NULL;
+    if (st->waiting_tail) st->waiting_tail->next = m;
+    else st->waiting = m;
+    st->waiting_tail = m;
+    if (!st->fetching) fetch_token(m->w, st);
+}
+
+static long retry_after_ms(const cds_http_response *resp)
+{
+    char v[32];
+    if (!resp->headers || cds_http_header_get(resp->headers, resp->headers_len, "retry-after", v,
+                                              sizeof v) <= 0)
+        return 0;
+    long s = strtol(v, NULL, 10);
+    return s > 0 && s < 86400 ? s * 1000 : 0;
+}
+
+/* errorCode of an FcmError detail, else the google.rpc status. */
+static void error_code(json_t *j, char *out, size_t cap)
+{
+    json_t *err = json_object_get(j, "error");
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(err, "details"), i, d)
+    {
+        const char *c = json_string_value(json_object_get(d, "errorCode"));
+        if (c) {
+            snprintf(out, cap, "%s", c);
+            return;
+        }
+    }
+    const char *s = json_string_value(json_object_get(err, "status"));
+    snprintf(out, cap, "%s", s ? s : "");
+}
+
+static void on_sent(void *arg, const cds_http_response *resp)
+{
+    nt_msg *m = arg;
+    m->call = NULL;
+    nt_result r;
+    memset(&r, 0, sizeof r);
+    r.provider = "fcm";
+    if (resp->error) {
+        r.status = NT_TEMPORARY;
+        snprintf(r.error, sizeof r.error, "FCM: %s", resp->error);
+        nt_done(m, &r);
+        return;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(resp->body, resp->body_len, 0, &e);
+    if (resp->status == 200) {
+        const char *name = json_string_value(json_object_get(j, "name"));
+        r.status = NT_SENT;
+        if (name && strlen(name) < sizeof r.provider_id)
+            snprintf(r.provider_id, sizeof r.provider_id, "%s", name);
+        json_decref(j);
+        nt_done(m, &r);
+        return;
+    }
+    char code[64];
+    error_code(j, code, sizeof code);
+    json_decref(j);
+    if (resp->status == 401 && !(m->tried & AUTH_RETRIED)) {
+        nt_fcm_state *st = nt_fcm_of(m->w);
+        st->expires_s = 0; /* revoked or expired early: fetch another */
+        m->tried |= AUTH_RETRIED;
+        enqueue(m);
+        return;
+    }
+    if (strcmp(code, "UNREGISTERED") == 0) {
+        r.status = NT_PERMANENT;
+        r.delete_device = 1;
+    } else if (strcmp(code, "QUOTA_EXCEEDED") == 0 || strcmp(code, "UNAVAILABLE") == 0 ||
+               strcmp(code, "INTERNAL") == 0 || resp->status == 429 || resp->status >= 500 ||
+               resp->status == 401) {
+        r.status = NT_TEMPORARY;
+        r.retry_after_ms = retry_after_ms(resp);
+    } else {
+        r.status = NT_PERMANENT;
+    }
+    snprintf(r.error, sizeof r.error, "FCM HTTP %ld %s", resp->status, code);
+    nt_done(m, &r);
+}
+
+static void send_now(nt_msg *m)
+{
+    nt_fcm_state *st = nt_fcm_of(m->w);
+    if (!st->token[0] || (int64_t)time(NULL) >= st->expires_s) {
+        enqueue(m);
+        return;
+    }
+    nt_call c;
+    memset(&c, 0, sizeof c);
+    const char *base = g_notify.fcm_url;
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/') bl--;
+    int n = snprintf(c.url, sizeof c.url, "%.*s/v1/projects/%s/messages:send", (int)bl, base,
+                     g_project);
+    json_t *data = json_pack("{s:s,s:s}", "step", m->step, "message_id", m->key);
+    json_t *android = json_pack("{s:s,s:s}", "priority", "HIGH", "ttl", "86400s");
+    if (m->dossier_id[0]) {
+        json_object_set_new(data, "dossier_id", json_string(m->dossier_id));
+        json_object_set_new(android, "collapse_key", json_string(m->dossier_id));
+    }
+    json_t *body = json_pack("{s:{s:s,s:{s:s,s:s},s:o,s:o}}", "message", "token", m->token,
+                             "notification", "title", m->title, "body", m->body, "data", data,
+                             "android", android);
+    c.body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (n < 0 || (size_t)n >= sizeof c.url || !c.body ||
+        nt_call_header(&c, "Content-Type", "application/json") != 0 ||
+        nt_call_header(&c, "Authorization", "Bearer %s", st->token) != 0 ||
+        nt_call_header(&c, "X-Idempotency-Key", "%s", m->key) != 0) {
+        free(c.body);
+        nt_fail(m, NT_TECHNICAL, "fcm", "the FCM request cannot be built");
+        return;
+    }
+    c.body_len = strlen(c.body);
+    if (nt_call_start(m, &c, "POST", g_notify.push_timeout_ms, NULL, h2c(c.url), on_sent) != 0)
+        nt_fail(m, NT_TEMPORARY, "fcm", "the FCM call cannot be started");
+}
+
+void nt_fcm_send(nt_msg *m)
+{
+    send_now(m);
+}
+
+void nt_fcm_worker_stop(nt_worker *w)
+{
+    nt_fcm_state *st = nt_fcm_of(w);
+    if (st->call) cds_http_cancel(st->call);
+    st->call = NULL;
+    st->waiting = st->waiting_tail = NULL; /* the messages are freed with the thread's list */
+}
+
+void nt_push_shutdown(void)
+{
+    EVP_PKEY_free(g_key);
+    g_key = NULL;
+    nt_apns_shutdown();
+}

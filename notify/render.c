@@ -1,0 +1,171 @@
+/* A claimed outbox row becomes the text to send.
+ *
+ * Templates: db/seed/templates.json (built into the binary; CDS_NOTIFY_TEMPLATES
+ * names another file), checked once at start (notify/template.h). The highest
+ * version of a step's template is used and recorded with the message.
+ *
+ * Variables: the step's vars from the row (dossier code, procedure name,
+ * amount, due date, missing documents, note) plus `link`, the dossier's
+ * public lookup link, derived here because the lookup secret is never
+ * stored. A variable a template needs and the data lacks fails that message
+ * alone as technical-failure, naming the variable.
+ *
+ * SMS: rendered with diacritics, then stripped to GSM-7 (notify/sms_text.h);
+ * the phone is unsealed (it is sealed at rest) and must be a Vietnamese
+ * mobile number. Push: title and body keep their diacritics. */
+#include "notify/internal.h"
+#include "notify/sms_text.h"
+#include "notify/template.h"
+#include "auth/auth.h"
+#include "core/assets.h"
+#include "core/log.h"
+#include "core/vn.h"
+#include "dossiers/dossiers.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TEXT_MAX 2048
+
+static json_t *g_templates;
+
+int nt_templates_load(const char *file)
+{
+    json_error_t e;
+    json_t *doc;
+    if (file && *file) {
+        doc = json_load_file(file, JSON_REJECT_DUPLICATES, &e);
+    } else {
+        const cds_asset *a = cds_asset_find("db/seed/templates.json");
+        doc = a ? json_loadb(a->data, a->len, JSON_REJECT_DUPLICATES, &e) : NULL;
+        if (!a) snprintf(e.text, sizeof e.text, "not built in");
+    }
+    if (!doc) {
+        cds_log(CDS_LOG_ERROR, "notify_templates", "%s: %s", file && *file ? file : "built-in",
+                e.text);
+        return -1;
+    }
+    char err[256];
+    if (cds_templates_check(doc, err, sizeof err) != 0) {
+        cds_log(CDS_LOG_ERROR, "notify_templates", "%s: %s", file && *file ? file : "built-in",
+                err);
+        json_decref(doc);
+        return -1;
+    }
+    json_decref(g_templates);
+    g_templates = doc;
+    return 0;
+}
+
+void nt_templates_free(void)
+{
+    json_decref(g_templates);
+    g_templates = NULL;
+}
+
+void nt_msg_free(nt_msg *m)
+{
+    if (!m) return;
+    free(m->text);
+    free(m->title);
+    free(m->body);
+    free(m->token);
+    json_decref(m->rendered);
+    free(m);
+}
+
+static int technical(nt_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int technical(nt_result *r, const char *fmt, ...)
+{
+    memset(r, 0, sizeof *r);
+    r->status = NT_TECHNICAL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Renders field `field` ("body" or "title") of template t into out. */
+static int render_field(const json_t *t, const char *field, const json_t *vars, char *out,
+                        size_t cap, const char *step, const char *channel, nt_result *r)
+{
+    const char *tmpl = json_string_value(json_object_get(t, field));
+    int version = (int)json_integer_value(json_object_get(t, "version"));
+    if (!tmpl) return technical(r, "template %s/%s v%d has no text", step, channel, version);
+    char missing[80];
+    int n = cds_template_render(tmpl, vars, out, cap, missing, sizeof missing);
+    if (n == CDS_TEMPLATE_MISSING)
+        return technical(r, "template %s/%s v%d: variable '%s' missing from the message data",
+                         step, channel, version, missing);
+    if (n < 0) return technical(r, "template %s/%s v%d cannot be rendered", step, channel, version);
+    return 0;
+}
+
+static char *open_phone(const char *sealed)
+{
+    /* The outbox copies the contact phone when set, else VNeID's: they are
+     * sealed under different associated data. */
+    char *p = cds_auth_open(sealed, "citizen.contact_phone");
+    if (!p) p = cds_auth_open(sealed, "citizen.phone");
+    return p;
+}
+
+int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
+              const char *recipient_sealed, nt_result *r)
+{
+    const char *channel = m->channel == NT_SMS ? "sms" : "push";
+    const json_t *t = cds_templates_find(g_templates, template_name, channel, 0);
+    if (!t) return technical(r, "no %s template for step '%s'", channel, template_name);
+    m->template_version = (int)json_integer_value(json_object_get(t, "version"));
+    json_error_t e;
+    json_t *vars = json_loads(vars_json ? vars_json : "{}", 0, &e);
+    if (!json_is_object(vars)) {
+        json_decref(vars);
+        return technical(r, "message data of step '%s' is not a JSON object", template_name);
+    }
+    const char *code = json_string_value(json_object_get(vars, "dossier_code"));
+    if (code && m->dossier_id[0]) {
+        char link[512];
+        if (cds_dossier_lookup_link(m->dossier_id, code, link, sizeof link) > 0)
+            json_object_set_new(vars, "link", json_string(link));
+    }
+    char text[TEXT_MAX];
+    int rc = render_field(t, "body", vars, text, sizeof text, template_name, channel, r);
+    if (rc == 0 && m->channel == NT_PUSH) {
+        char title[512];
+        rc = render_field(t, "title", vars, title, sizeof title, template_name, channel, r);
+        if (rc == 0) {
+            m->title = strdup(title);
+            m->body = strdup(text);
+            m->rendered = json_pack("{s:s,s:s}", "title", title, "body", text);
+        }
+    } else if (rc == 0) {
+        char gsm[TEXT_MAX];
+        if (cds_sms_strip(text, gsm, sizeof gsm) < 0) {
+            rc = technical(r, "template %s/sms v%d gives text that is not UTF-8", template_name,
+                           m->template_version);
+        } else {
+            m->text = strdup(gsm);
+            m->rendered = json_pack("{s:s}", "body", gsm);
+        }
+    }
+    json_decref(vars);
+    if (rc != 0) return -1;
+    if (m->channel == NT_SMS) {
+        if (!recipient_sealed) return technical(r, "no phone number");
+        char *plain = open_phone(recipient_sealed);
+        if (!plain) return technical(r, "the sealed phone number cannot be opened (key missing?)");
+        int ok = cds_vn_phone_normalize(plain, m->phone, sizeof m->phone) == 0;
+        free(plain);
+        if (!ok) {
+            memset(r, 0, sizeof *r);
+            r->status = NT_PERMANENT;
+            snprintf(r->error, sizeof r->error, "the phone number is not a Vietnamese mobile number");
+            return -1;
+        }
+    }
+    return 0;
+}
