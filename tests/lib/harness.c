@@ -214,7 +214,7 @@ static int wait_ready(th_proc *p)
     for (int i = 0; i < 200; i++) {
         int st;
         if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
-            fprintf(stderr, "harness: server exited early, see %s\n", p->log);
+            fprintf(stderr, "harness: server exited early (status %d), see %s\n", st, p->log);
             p->pid = 0;
             return -1;
         }
@@ -236,9 +236,14 @@ static int wait_ready(th_proc *p)
 
 int th_server_start(th_proc *p, const char *conninfo, const char *const *env)
 {
+    return th_server_start_on(p, 0, conninfo, env);
+}
+
+int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *const *env)
+{
     static int n;
     memset(p, 0, sizeof *p);
-    p->port_plain = th_free_port();
+    p->port_plain = port > 0 ? port : th_free_port();
     p->port_tls = th_free_port();
     snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port_plain);
     snprintf(p->tls_url, sizeof p->tls_url, "https://127.0.0.1:%d", p->port_tls);
@@ -291,6 +296,12 @@ int th_proc_stop(th_proc *p, int sig)
     return -1;
 }
 
+/* Stand-ins served over TLS only (the development certificate). */
+static int tls_standin(const char *name)
+{
+    return strcmp(name, "apns") == 0;
+}
+
 int th_sim_start(th_sim *s, const char *const *standins, const char *const *env)
 {
     static int n;
@@ -330,11 +341,13 @@ int th_sim_start(th_sim *s, const char *const *standins, const char *const *env)
     s->pid = pid;
     for (int i = 0; i < s->n; i++) {
         char url[128];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/_sim/health", s->ports[i]);
+        int tls = tls_standin(s->names[i]);
+        snprintf(url, sizeof url, "%s://127.0.0.1:%d/_sim/health", tls ? "https" : "http",
+                 s->ports[i]);
         int ok = 0;
         for (int k = 0; k < 200 && !ok; k++) {
             th_resp r;
-            ok = th_http(&r, 1, "GET", url, NULL, NULL, 0) == 0 && r.status == 200;
+            ok = th_http(&r, tls ? 2 : 1, "GET", url, NULL, NULL, 0) == 0 && r.status == 200;
             th_resp_free(&r);
             if (!ok) usleep(50000);
         }
@@ -351,7 +364,8 @@ const char *th_sim_url(const th_sim *s, const char *name)
     static char url[64];
     for (int i = 0; i < s->n; i++)
         if (strcmp(s->names[i], name) == 0) {
-            snprintf(url, sizeof url, "http://127.0.0.1:%d", s->ports[i]);
+            snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls_standin(name) ? "https" : "http",
+                     s->ports[i]);
             return url;
         }
     return NULL;

@@ -31,6 +31,9 @@ typedef struct th_proc {
  * free ports, and the extra "NAME=value" environment entries (NULL-ended),
  * then waits until /healthz answers (up to 20 s). Returns 0 on success. */
 int th_server_start(th_proc *p, const char *conninfo, const char *const *env);
+/* The same on a chosen cleartext port (0: any), e.g. one a simulator must
+ * call back, or the port of a server started again after a crash. */
+int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *const *env);
 /* Sends `sig`, waits up to 15 s; returns the exit status (128+n if killed by signal n). */
 int th_proc_stop(th_proc *p, int sig);
 
@@ -44,7 +47,8 @@ typedef struct th_sim {
     char log[256];
 } th_sim;
 int th_sim_start(th_sim *s, const char *const *standins, const char *const *env);
-/* Base URL of a started stand-in ("http://127.0.0.1:port"), static buffer. */
+/* Base URL of a started stand-in ("http://127.0.0.1:port", https for the
+ * TLS-only APNs stand-in), static buffer. */
 const char *th_sim_url(const th_sim *s, const char *name);
 int th_sim_stop(th_sim *s);
 

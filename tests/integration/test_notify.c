@@ -1,0 +1,616 @@
+/* Notifications end to end over real sockets: the server's dispatchers
+ * against the SMS (eSMS, SpeedSMS), FCM and APNs stand-ins, with a real
+ * PostgreSQL.
+ *
+ *   journey      a step reaches the SMS gateway without diacritics, FCM and
+ *                APNs with diacritics and the dossier as collapse key; the
+ *                delivery receipt marks the SMS delivered; the inbox lists it
+ *                and marks it read
+ *   bad input    receipts with a bad signature, from the wrong gateway, for
+ *                an unknown message; an unregistered FCM token and APNs token
+ *                (410) prune the device; a template variable missing fails
+ *                that message alone
+ *   failover     eSMS failing: SpeedSMS takes the traffic, and eSMS gets it
+ *                back once it recovers
+ *   outage       both gateways down: messages wait, then all go out
+ *   rate limit   a citizen gets at most CDS_SMS_PER_HOUR SMS
+ *   two nodes    two dispatching servers on one database send nothing twice
+ *   SIGKILL      the server killed in the middle of a burst of 1,000 steps and
+ *                started again: every message is delivered and the gateway saw
+ *                each idempotency key once after deduplication */
+#include "tests/lib/harness.h"
+#include "tests/lib/login.h"
+#include "tests/lib/partner.h"
+#include "tests/lib/t.h"
+#include "core/hmac_auth.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROCEDURE "1.009994"
+#define PID_A "079085001234"
+
+static char *db;
+static th_sim sim;
+static th_proc srv, srv2;
+static int port;
+static char esms[64], speedsms[64], fcm[64], apns[64];
+static char env_buf[16][512];
+static const char *env[32];
+
+static long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long count(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    char *v = th_db_value(db, sql);
+    long n = v ? strtol(v, NULL, 10) : -1;
+    free(v);
+    return n;
+}
+
+static char *value(const char *sql)
+{
+    char *v = th_db_value(db, sql);
+    return v ? v : strdup("");
+}
+
+/* Polls `sql` (a count) until it equals want, up to `seconds`. */
+static long wait_count(long want, int seconds, const char *sql)
+{
+    long n = -1;
+    for (int i = 0; i < seconds * 20; i++) {
+        n = count("%s", sql);
+        if (n == want) return n;
+        usleep(50000);
+    }
+    return n;
+}
+
+static json_t *get_json(const char *url)
+{
+    th_resp r;
+    json_t *j = NULL;
+    if (th_http(&r, 1, "GET", url, NULL, NULL, 0) == 0 && r.status == 200)
+        j = json_loads(r.body, 0, NULL);
+    th_resp_free(&r);
+    return j;
+}
+
+static long sim_post(const char *base, const char *path, const char *body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    const char *h[] = {"Content-Type: application/json", NULL};
+    th_resp r;
+    long st = th_http(&r, 1, "POST", url, h, body, strlen(body)) == 0 ? r.status : 0;
+    th_resp_free(&r);
+    return st;
+}
+
+/* The stand-in's record of the message with idempotency key `key`, or NULL. */
+static json_t *sim_message(const char *base, const char *key)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/_sim/messages?key=%s", base, key);
+    json_t *j = get_json(url);
+    json_t *it = json_incref(json_array_get(json_object_get(j, "items"), 0));
+    json_decref(j);
+    return it;
+}
+
+static long sim_stat(const char *base, const char *field)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/_sim/messages?limit=1", base);
+    json_t *j = get_json(url);
+    long n = j ? (long)json_integer_value(json_object_get(j, field)) : -1;
+    json_decref(j);
+    return n;
+}
+
+static int start_server(th_proc *p, int on_port, const char *extra)
+{
+    const char *e[40];
+    int n = 0;
+    for (; env[n]; n++) e[n] = env[n];
+    if (extra) e[n++] = extra;
+    e[n] = NULL;
+    return th_server_start_on(p, on_port, db, e);
+}
+
+static const char *fetch_keys(void)
+{
+    static char sa_path[256], p8_path[256];
+    snprintf(sa_path, sizeof sa_path, "%s/Testing/fcm_sa_%d.json", CDS_BUILD_DIR, (int)getpid());
+    snprintf(p8_path, sizeof p8_path, "%s/Testing/apns_%d.p8", CDS_BUILD_DIR, (int)getpid());
+    char url[256];
+    snprintf(url, sizeof url, "%s/_sim/service-account.json", fcm);
+    th_resp r;
+    if (th_http(&r, 1, "GET", url, NULL, NULL, 0) != 0 || r.status != 200) return "fcm key";
+    FILE *f = fopen(sa_path, "w");
+    fwrite(r.body, 1, r.body_len, f);
+    fclose(f);
+    th_resp_free(&r);
+    snprintf(url, sizeof url, "%s/_sim/auth-key.json", apns);
+    json_t *k = NULL;
+    if (th_http(&r, 2, "GET", url, NULL, NULL, 0) == 0 && r.status == 200)
+        k = json_loads(r.body, 0, NULL);
+    th_resp_free(&r);
+    if (!k) return "apns key";
+    f = fopen(p8_path, "w");
+    fputs(json_string_value(json_object_get(k, "private_key")), f);
+    fclose(f);
+    int i = 0;
+    snprintf(env_buf[i++], 512, "CDS_ESMS_URL=%s", esms);
+    snprintf(env_buf[i++], 512, "CDS_ESMS_API_KEY=cds-dev-esms-apikey");
+    snprintf(env_buf[i++], 512, "CDS_ESMS_SECRET_KEY=cds-dev-esms-secretkey");
+    snprintf(env_buf[i++], 512, "CDS_SPEEDSMS_URL=%s", speedsms);
+    snprintf(env_buf[i++], 512, "CDS_SPEEDSMS_TOKEN=cds-dev-speedsms-token");
+    snprintf(env_buf[i++], 512, "CDS_FCM_URL=%s", fcm);
+    snprintf(env_buf[i++], 512, "CDS_FCM_SERVICE_ACCOUNT=%s", sa_path);
+    snprintf(env_buf[i++], 512, "CDS_APNS_URL=%s", apns);
+    snprintf(env_buf[i++], 512, "CDS_APNS_KEY_FILE=%s", p8_path);
+    snprintf(env_buf[i++], 512, "CDS_APNS_KEY_ID=%s", json_string_value(json_object_get(k, "key_id")));
+    snprintf(env_buf[i++], 512, "CDS_APNS_TEAM_ID=%s", json_string_value(json_object_get(k, "team_id")));
+    snprintf(env_buf[i++], 512, "CDS_APNS_TOPIC=%s", json_string_value(json_object_get(k, "topic")));
+    snprintf(env_buf[i++], 512, "CDS_APNS_CA_FILE=%s/Testing/dev-cert.pem", CDS_BUILD_DIR);
+    json_decref(k);
+    int n = 0;
+    for (int j = 0; j < i; j++) env[n++] = env_buf[j];
+    env[n++] = "CDS_AUTO_MIGRATE=1";
+    env[n++] = "CDS_SMS_PER_HOUR=0";
+    env[n++] = "CDS_NOTIFY_BACKOFF_MS=200";
+    env[n++] = "CDS_NOTIFY_BACKOFF_MAX_MS=1000";
+    env[n++] = "CDS_NOTIFY_CLAIM_TIMEOUT=2";
+    env[n++] = "CDS_SMS_BREAKER_COOLDOWN_MS=500";
+    env[n] = NULL;
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static char code_a[64], dossier_a[64];
+static th_login login_a;
+static int step_seq;
+
+static long step(const char *code, const char *st, const char *extra)
+{
+    char ev[64];
+    snprintf(ev, sizeof ev, "ev-%d-%d", (int)getpid(), ++step_seq);
+    return th_partner_step(srv.url, code, ev, st, step_seq, extra);
+}
+
+/* Waits until no outbox row of the dossier is on its way; returns how many still are. */
+static long wait_settled(const char *dossier, int seconds)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND status IN "
+             "('created', 'sending', 'temporary-failure', 'pending')", dossier);
+    return wait_count(0, seconds, sql);
+}
+
+static void test_journey(void)
+{
+    CHECK_INT(th_login_as(&srv, PID_A, &login_a), 200);
+    const char *fcm_body = "{\"platform\":\"fcm\",\"token\":\"fcm-token-citizen-a-0001\"}";
+    char apns_body[200];
+    snprintf(apns_body, sizeof apns_body, "{\"platform\":\"apns\",\"token\":\"%s\"}",
+             "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90");
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/me/devices", srv.url);
+    th_resp r;
+    CHECK_INT(th_json(&r, "POST", url, login_a.access, fcm_body, NULL), 201);
+    th_resp_free(&r);
+    CHECK_INT(th_json(&r, "POST", url, login_a.access, apns_body, NULL), 201);
+    th_resp_free(&r);
+
+    snprintf(code_a, sizeof code_a, "TN-A-%d", (int)getpid());
+    CHECK_INT(th_partner_import(srv.url, code_a, PROCEDURE, PID_A, "Nguyễn Văn An", "0912345678"),
+              201);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT id FROM dossiers WHERE code = '%s'", code_a);
+    char *id = value(sql);
+    snprintf(dossier_a, sizeof dossier_a, "%s", id);
+    free(id);
+    CHECK_INT(step(code_a, "processing", NULL), 200);
+    CHECK_INT(wait_settled(dossier_a, 20), 0);
+
+    /* The SMS: eSMS, without diacritics, the dossier code and the lookup link. */
+    snprintf(sql, sizeof sql,
+             "SELECT id FROM outbox WHERE dossier_id = '%s' AND channel = 'sms' AND template = "
+             "'processing'", dossier_a);
+    char *sms_id = value(sql);
+    json_t *m = sim_message(esms, sms_id);
+    CHECK(m != NULL);
+    const char *content = json_string_value(json_object_get(m, "content"));
+    CHECK(content && strstr(content, code_a) != NULL);
+    CHECK(content && strstr(content, "/lookup/") != NULL);
+    int ascii = content != NULL;
+    for (const char *c = content; c && *c; c++) ascii &= (unsigned char)*c < 0x80;
+    CHECK(ascii);
+    CHECK_INT(json_integer_value(json_object_get(m, "times_seen")), 1);
+    json_decref(m);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'delivered' AND "
+                    "provider = 'esms' AND template_version = 1 AND delivered_at IS NOT NULL",
+                    sms_id), 1);
+
+    /* FCM: title with diacritics, the dossier as collapse key and deep link. */
+    snprintf(sql, sizeof sql,
+             "SELECT o.id FROM outbox o JOIN devices d ON d.id = o.device_id WHERE o.dossier_id = "
+             "'%s' AND d.platform = 'fcm' AND o.template = 'processing'", dossier_a);
+    char *fcm_id = value(sql);
+    m = sim_message(fcm, fcm_id);
+    CHECK(m != NULL);
+    const char *title = json_string_value(json_object_get(json_object_get(m, "notification"), "title"));
+    int marked = 0;
+    for (const char *c = title; c && *c; c++) marked |= (unsigned char)*c >= 0x80;
+    CHECK(marked);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(m, "android"), "collapse_key")), dossier_a);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(m, "data"), "dossier_id")), dossier_a);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(m, "data"), "step")), "processing");
+    CHECK_STR(json_string_value(json_object_get(m, "key_from")), "x-idempotency-key");
+    json_decref(m);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'sent'", fcm_id), 1);
+
+    /* APNs: HTTP/2 over TLS, collapse id, push type, topic, apns-id from the outbox id. */
+    long apns_before = sim_stat(apns, "distinct");
+    CHECK(apns_before >= 2);
+    snprintf(sql, sizeof sql,
+             "SELECT o.id FROM outbox o JOIN devices d ON d.id = o.device_id WHERE o.dossier_id = "
+             "'%s' AND d.platform = 'apns' AND o.template = 'processing'", dossier_a);
+    char *apns_id = value(sql);
+    char key[64];
+    snprintf(key, sizeof key, "00000000-0000-4000-8000-%012llx", strtoull(apns_id, NULL, 10));
+    m = sim_message(apns, key);
+    CHECK(m != NULL);
+    CHECK_STR(json_string_value(json_object_get(m, "collapse_id")), dossier_a);
+    CHECK_STR(json_string_value(json_object_get(m, "push_type")), "alert");
+    CHECK_STR(json_string_value(json_object_get(m, "priority")), "10");
+    CHECK(json_string_value(json_object_get(m, "expiration")) != NULL);
+    json_t *alert = json_object_get(json_object_get(json_object_get(m, "payload"), "aps"), "alert");
+    CHECK(json_string_value(json_object_get(alert, "title")) != NULL);
+    json_decref(m);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'sent'", apns_id), 1);
+
+    /* The inbox: newest first, push text shown, both channels; mark read. */
+    snprintf(url, sizeof url, "%s/v1/notifications?limit=1", srv.url);
+    json_t *j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, login_a.access, NULL, (void **)&j), 200);
+    th_resp_free(&r);
+    json_t *first = json_array_get(json_object_get(j, "items"), 0);
+    CHECK_STR(json_string_value(json_object_get(first, "step")), "processing");
+    CHECK_STR(json_string_value(json_object_get(first, "dossier_code")), code_a);
+    CHECK(json_string_value(json_object_get(first, "title")) != NULL);
+    CHECK_INT(json_array_size(json_object_get(first, "channels")), 2);
+    CHECK(json_is_false(json_object_get(first, "read")));
+    char entry[32];
+    snprintf(entry, sizeof entry, "%s", json_string_value(json_object_get(first, "id")));
+    const char *cursor = json_string_value(json_object_get(j, "next_cursor"));
+    CHECK(cursor != NULL); /* the import's "received" is on the next page */
+    char next[512];
+    snprintf(next, sizeof next, "%s/v1/notifications?limit=5&cursor=%s", srv.url, cursor ? cursor : "");
+    json_decref(j);
+    j = NULL;
+    CHECK_INT(th_json(&r, "GET", next, login_a.access, NULL, (void **)&j), 200);
+    th_resp_free(&r);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "step")), "received");
+    json_decref(j);
+    snprintf(next, sizeof next, "%s/v1/notifications?cursor=AAAA", srv.url);
+    CHECK_INT(th_json(&r, "GET", next, login_a.access, NULL, NULL), 400); /* tampered cursor */
+    th_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/notifications/%s/read", srv.url, entry);
+    CHECK_INT(th_json(&r, "POST", url, login_a.access, "", NULL), 204);
+    th_resp_free(&r);
+    CHECK_INT(th_json(&r, "POST", url, login_a.access, "", NULL), 204); /* again: no change */
+    th_resp_free(&r);
+    CHECK_INT(th_json(&r, "POST", url, NULL, "", NULL), 401);
+    th_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/notifications/999999999/read", srv.url);
+    CHECK_INT(th_json(&r, "POST", url, login_a.access, "", NULL), 404);
+    th_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/notifications?limit=1", srv.url);
+    j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, login_a.access, NULL, (void **)&j), 200);
+    th_resp_free(&r);
+    CHECK(json_is_true(json_object_get(json_array_get(json_object_get(j, "items"), 0), "read")));
+    json_decref(j);
+    free(sms_id);
+    free(fcm_id);
+    free(apns_id);
+}
+
+/* A signed (or deliberately mis-signed) eSMS receipt. */
+static long esms_receipt(const char *query, const char *secret, const char *client)
+{
+    char path[512], url[600], sig[65], h1[64], h2[64], h3[96];
+    snprintf(path, sizeof path, "/v1/callbacks/sms/esms?%s", query);
+    long long ts = (long long)time(NULL);
+    cds_hmac_sign(secret, "GET", path, ts, "", 0, sig);
+    snprintf(url, sizeof url, "%s%s", srv.url, path);
+    snprintf(h1, sizeof h1, "X-Client-Id: %s", client);
+    snprintf(h2, sizeof h2, "X-Timestamp: %lld", ts);
+    snprintf(h3, sizeof h3, "X-Signature: %s", sig);
+    const char *h[] = {h1, h2, h3, NULL};
+    th_resp r;
+    long st = th_http(&r, 2, "GET", url, h, NULL, 0) == 0 ? r.status : 0;
+    th_resp_free(&r);
+    return st;
+}
+
+static void test_bad_input(void)
+{
+    /* Receipts held back: the next SMS stays pending. */
+    CHECK_INT(sim_post(esms, "/_sim/dlr", "{\"outcome\":\"pending\",\"count\":1}"), 200);
+    CHECK_INT(step(code_a, "fee_requested", ",\"fee_vnd\":37500"), 200);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = 'fee_requested' "
+             "AND channel = 'sms' AND status = 'pending'", dossier_a);
+    CHECK_INT(wait_count(1, 20, sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT id || ' ' || provider_message_id FROM outbox WHERE dossier_id = '%s' AND "
+             "template = 'fee_requested' AND channel = 'sms'", dossier_a);
+    char *v = value(sql);
+    char id[32] = "", smsid[128] = "";
+    sscanf(v, "%31s %127s", id, smsid);
+    free(v);
+    char q[300];
+    snprintf(q, sizeof q, "SMSID=%s&RequestId=%s&SendStatus=5&SendSuccess=0&SendFailed=1", smsid, id);
+    CHECK_INT(esms_receipt(q, "not-the-secret", "esms"), 401);               /* forged */
+    CHECK_INT(esms_receipt(q, "cds-dev-speedsms-callback-secret", "speedsms"), 403); /* other gateway */
+    snprintf(q, sizeof q, "SMSID=nosuchmessage&SendStatus=5&SendSuccess=1&SendFailed=0");
+    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 404); /* unknown */
+    snprintf(q, sizeof q, "RequestId=%s&SendStatus=x", id);
+    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 400);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'pending'", id), 1);
+    snprintf(q, sizeof q, "SMSID=%s&RequestId=%s&SendStatus=5&SendSuccess=1&SendFailed=0", smsid, id);
+    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 200);
+    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 200); /* repeat */
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'delivered'", id), 1);
+
+    /* Dead device tokens are pruned, on either platform. */
+    CHECK_INT(sim_post(fcm, "/_sim/tokens", "{\"unregistered\":[\"fcm-token-citizen-a-0001\"]}"), 200);
+    CHECK_INT(sim_post(apns, "/_sim/tokens", "{\"unregistered\":[\"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90\"]}"), 200);
+    CHECK_INT(step(code_a, "paid", NULL), 200);
+    CHECK_INT(wait_settled(dossier_a, 20), 0);
+    CHECK_INT(count("SELECT count(*) FROM devices d JOIN citizens c ON c.id = d.citizen_id"), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = 'paid' "
+                    "AND channel = 'push' AND status = 'permanent-failure'", dossier_a), 2);
+
+    /* A message whose data lacks a variable fails alone, clearly. */
+    char ins[600];
+    snprintf(ins, sizeof ins,
+             "INSERT INTO outbox (channel, citizen_id, dossier_id, template, vars, recipient_sealed) "
+             "SELECT 'sms', citizen_id, dossier_id, 'received', '{\"due_date\":\"01/01/2027\"}', "
+             "recipient_sealed FROM outbox WHERE id = %s RETURNING id", id);
+    char *bad = value(ins);
+    CHECK_INT(step(code_a, "processing", NULL), 200);
+    CHECK_INT(wait_settled(dossier_a, 20), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'technical-failure' "
+                    "AND last_error LIKE '%%dossier_code%%'", bad), 1);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = "
+                    "'processing' AND channel = 'sms' AND status = 'delivered'", dossier_a), 2);
+    free(bad);
+}
+
+/* Imports `n` dossiers TN-<tag>-<i> (each its own citizen and phone). */
+static void import_many(const char *tag, int n, int phone_base)
+{
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        char code[64], pid[16], phone[16];
+        snprintf(code, sizeof code, "TN-%s-%d-%d", tag, (int)getpid(), i);
+        snprintf(pid, sizeof pid, "079%09d", phone_base + i);
+        snprintf(phone, sizeof phone, "09%08d", phone_base + i);
+        long st = th_partner_import(srv.url, code, PROCEDURE, pid, "Trần Thị Bình", phone);
+        ok += st == 201 || st == 200;
+    }
+    CHECK_INT(ok, n);
+}
+
+static long settled_all(int seconds)
+{
+    return wait_count(0, seconds,
+                      "SELECT count(*) FROM outbox WHERE status IN ('created', 'sending', "
+                      "'temporary-failure', 'pending')");
+}
+
+static void test_failover(void)
+{
+    CHECK_INT(sim_post(esms, "/_sim/fail", "{\"mode\":\"error\"}"), 200);
+    import_many("FO", 6, 100);
+    CHECK_INT(settled_all(30), 0);
+    /* After the breaker opened, SpeedSMS took the messages and reported them. */
+    CHECK(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                "d.code LIKE 'TN-FO-%%' AND o.provider = 'speedsms' AND o.status = 'delivered'") >= 5);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                    "d.code LIKE 'TN-FO-%%' AND o.status <> 'delivered'"), 0);
+    /* eSMS recovers: after the cool-down a probe succeeds and traffic returns. */
+    CHECK_INT(sim_post(esms, "/_sim/fail", "{\"mode\":\"ok\"}"), 200);
+    usleep(700 * 1000);
+    import_many("FB", 4, 200);
+    CHECK_INT(settled_all(30), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                    "d.code LIKE 'TN-FB-%%' AND o.provider = 'esms' AND o.status = 'delivered'"), 4);
+}
+
+static void test_outage(void)
+{
+    CHECK_INT(sim_post(esms, "/_sim/fail", "{\"mode\":\"down\"}"), 200);
+    CHECK_INT(sim_post(speedsms, "/_sim/fail", "{\"mode\":\"down\"}"), 200);
+    import_many("OU", 5, 300);
+    /* They wait, retried with backoff, none lost. */
+    CHECK_INT(wait_count(5, 20,
+                         "SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id "
+                         "WHERE d.code LIKE 'TN-OU-%' AND o.status = 'temporary-failure'"), 5);
+    usleep(1500 * 1000);
+    CHECK_INT(sim_post(esms, "/_sim/fail", "{\"mode\":\"ok\"}"), 200);
+    CHECK_INT(sim_post(speedsms, "/_sim/fail", "{\"mode\":\"ok\"}"), 200);
+    CHECK_INT(settled_all(30), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                    "d.code LIKE 'TN-OU-%%' AND o.status = 'delivered' AND o.attempts > 1"), 5);
+}
+
+/* Steps of the legal cycle after "received". */
+static const char *const cycle[] = {"processing", "fee_requested", "paid", "processing",
+                                    "supplement_requested", "supplemented"};
+
+static long cycle_step(const char *base, const char *code, int k)
+{
+    const char *st = cycle[k % 6];
+    const char *extra = strcmp(st, "fee_requested") == 0 ? ",\"fee_vnd\":50000"
+                        : strcmp(st, "supplement_requested") == 0
+                            ? ",\"missing_documents\":[\"Bản vẽ mặt cắt\"]"
+                            : NULL;
+    char ev[64];
+    snprintf(ev, sizeof ev, "%s-%d", code, k);
+    return th_partner_step(base, code, ev, st, 10 + k, extra);
+}
+
+static void test_rate_limit(void)
+{
+    th_proc_stop(&srv, SIGTERM);
+    CHECK_INT(start_server(&srv, port, "CDS_SMS_PER_HOUR=3"), 0);
+    import_many("RL", 1, 400);
+    char code[64];
+    snprintf(code, sizeof code, "TN-RL-%d-0", (int)getpid());
+    for (int k = 0; k < 4; k++) CHECK_INT(cycle_step(srv.url, code, k), 200);
+    CHECK_INT(settled_all(30), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                    "d.code = '%s' AND o.status = 'delivered'", code), 3);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                    "d.code = '%s' AND o.status = 'permanent-failure' AND o.last_error LIKE "
+                    "'rate_limited%%'", code), 2);
+    th_proc_stop(&srv, SIGTERM);
+    CHECK_INT(start_server(&srv, port, NULL), 0);
+}
+
+static void test_two_dispatchers(void)
+{
+    CHECK_INT(start_server(&srv2, 0, "CDS_NOTIFY_NODE=second"), 0);
+    long dup_esms = sim_stat(esms, "duplicates"), dup_speed = sim_stat(speedsms, "duplicates");
+    long dup_fcm = sim_stat(fcm, "duplicates"), dup_apns = sim_stat(apns, "duplicates");
+    import_many("TD", 40, 500);
+    for (int k = 0; k < 5; k++)
+        for (int i = 0; i < 40; i++) {
+            char code[64];
+            snprintf(code, sizeof code, "TN-TD-%d-%d", (int)getpid(), i);
+            CHECK_INT(cycle_step(i % 2 ? srv.url : srv2.url, code, k), 200);
+        }
+    CHECK_INT(settled_all(60), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE "
+                    "d.code LIKE 'TN-TD-%%' AND o.status = 'delivered'"), 240);
+    CHECK(count("SELECT count(DISTINCT claimed_by) FROM outbox WHERE claimed_by IS NOT NULL") >= 1);
+    /* Nothing was sent twice. */
+    CHECK_INT(sim_stat(esms, "duplicates"), dup_esms);
+    CHECK_INT(sim_stat(speedsms, "duplicates"), dup_speed);
+    CHECK_INT(sim_stat(fcm, "duplicates"), dup_fcm);
+    CHECK_INT(sim_stat(apns, "duplicates"), dup_apns);
+    th_proc_stop(&srv2, SIGTERM);
+}
+
+static void test_sigkill(void)
+{
+    enum { D = 100, K = 10 };
+    import_many("KL", D, 1000);
+    CHECK_INT(settled_all(60), 0);
+    long before = count("SELECT count(*) FROM outbox WHERE channel = 'sms'");
+    int ok = 0, killed = 0;
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < D; i++) {
+            if (k * D + i == D * K / 2) {
+                /* In the middle of the burst: the dispatcher has sends in flight. */
+                th_proc_stop(&srv, SIGKILL);
+                killed = 1;
+                CHECK_INT(start_server(&srv, port, NULL), 0);
+            }
+            char code[64];
+            snprintf(code, sizeof code, "TN-KL-%d-%d", (int)getpid(), i);
+            ok += cycle_step(srv.url, code, k) == 200;
+        }
+    CHECK(killed);
+    CHECK_INT(ok, D * K);
+    CHECK_INT(settled_all(90), 0);
+    long rows = count("SELECT count(*) FROM outbox WHERE channel = 'sms'") - before;
+    CHECK_INT(rows, D * K);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE status <> 'delivered' AND channel = 'sms' "
+                    "AND dossier_id IN (SELECT id FROM dossiers WHERE code LIKE 'TN-KL-%%')"), 0);
+    /* Every row's key reached a gateway, and each one counts once there. */
+    char *ids = value("SELECT string_agg(o.id::text || ':' || o.provider, ',') FROM outbox o JOIN "
+                      "dossiers d ON d.id = o.dossier_id WHERE d.code LIKE 'TN-KL-%' AND "
+                      "o.channel = 'sms'");
+    int found = 0, total = 0, resent = 0;
+    for (char *tok = strtok(ids, ","); tok; tok = strtok(NULL, ",")) {
+        char *colon = strchr(tok, ':');
+        if (!colon) continue;
+        *colon = 0;
+        total++;
+        json_t *m = sim_message(strcmp(colon + 1, "esms") == 0 ? esms : speedsms, tok);
+        if (m) {
+            found++;
+            resent += json_integer_value(json_object_get(m, "times_seen")) > 1;
+        }
+        json_decref(m);
+    }
+    free(ids);
+    CHECK_INT(total, D * (K + 1));
+    CHECK_INT(found, total);
+    printf("# SIGKILL burst: %d messages, %d resent after the crash and deduplicated by key\n",
+           total, resent);
+}
+
+int main(void)
+{
+    db = th_db_new("notify");
+    port = th_free_port();
+    char cb[256];
+    snprintf(cb, sizeof cb, "CDS_SIM_SMS_CALLBACK_BASE=http://127.0.0.1:%d/v1/callbacks/sms", port);
+    const char *names[] = {"vneid", "sms-esms", "sms-speedsms", "fcm", "apns", NULL};
+    const char *senv[] = {cb, "CDS_SIM_SMS_DLR_DELAY_MS=20", "CDS_SIM_SMS_CALLBACK_RETRY_MS=500",
+                          "CDS_SIM_SMS_CALLBACK_ATTEMPTS=20", NULL};
+    if (th_sim_start(&sim, names, senv) != 0) return 1;
+    snprintf(esms, sizeof esms, "%s", th_sim_url(&sim, "sms-esms"));
+    snprintf(speedsms, sizeof speedsms, "%s", th_sim_url(&sim, "sms-speedsms"));
+    snprintf(fcm, sizeof fcm, "%s", th_sim_url(&sim, "fcm"));
+    snprintf(apns, sizeof apns, "%s", th_sim_url(&sim, "apns"));
+    const char *err = fetch_keys();
+    if (err) {
+        fprintf(stderr, "cannot read the stand-ins' keys: %s\n", err);
+        return 1;
+    }
+    static char iss[256];
+    snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
+    if (start_server(&srv, port, iss) != 0) return 1;
+    char load[1024];
+    snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
+             CDS_SOURCE_DIR, db, CDS_BUILD_DIR);
+    if (system(load) != 0) return 1;
+    /* The issuer stays for later restarts. */
+    int n = 0;
+    while (env[n]) n++;
+    env[n++] = iss;
+    env[n] = NULL;
+
+    test_journey();
+    test_bad_input();
+    test_failover();
+    test_outage();
+    test_rate_limit();
+    test_two_dispatchers();
+    test_sigkill();
+
+    th_proc_stop(&srv, SIGTERM);
+    th_sim_stop(&sim);
+    return t_done();
+}
