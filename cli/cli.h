@@ -6,5 +6,6 @@ int cds_cmd_serve(int argc, char **argv);
 int cds_cmd_migrate(int argc, char **argv);
 int cds_cmd_routes(int argc, char **argv);
 int cds_cmd_catalog(int argc, char **argv);
+int cds_cmd_vietqr(int argc, char **argv);
 
 #endif
