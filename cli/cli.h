@@ -6,6 +6,7 @@ int cds_cmd_serve(int argc, char **argv);
 int cds_cmd_migrate(int argc, char **argv);
 int cds_cmd_routes(int argc, char **argv);
 int cds_cmd_catalog(int argc, char **argv);
+int cds_cmd_receipt(int argc, char **argv);
 int cds_cmd_vietqr(int argc, char **argv);
 
 #endif
