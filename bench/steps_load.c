@@ -29,11 +29,13 @@
  *
  * Usage: cds-bench-steps -p PORT [-H HOST] [-c CONNS] [-m STREAMS] [-d DOSSIERS]
  *                        [-w WARMUP_S] [-t SECONDS] [-r RUN_ID] [-P PROCEDURE]
- *                        [-s SERVER_PID] [-k CLIENT_ID] [-K SECRET]
+ *                        [-s SERVER_PID] [-k CLIENT_ID] [-K SECRET] [-R RATE]
  *   Defaults: -H 127.0.0.1 -c 4 -m 32 -d 2000 -w 1 -t 4, run id from the pid
  *   and the clock (it must be new for each run against the same database:
  *   dossier codes and event ids derive from it), client tthc-hcm with the
  *   development secret.
+ *   -R: pace the steps to RATE per second (the notification latency row);
+ *   0, the default, sends as fast as the server answers.
  *   -s: also measure that process's CPU time (user + system) over the
  *   measured seconds, reported per applied step.
  *
@@ -487,6 +489,17 @@ static int conn_room(conn *c)
 }
 
 /* Gives every connection new requests up to its limit, as the phase allows. */
+/* -R: steps are paced to this many per second (0: as fast as answered). */
+static int pace_rate;
+static double pace_t0;
+static long paced_sent;
+
+static int pace_allows(void)
+{
+    if (pace_rate <= 0) return 1;
+    return (double)paced_sent < (now_s() - pace_t0) * pace_rate + 1;
+}
+
 static void fill(void)
 {
     for (int k = 0; k < nconns; k++) {
@@ -495,7 +508,8 @@ static void fill(void)
         while (room-- > 0) {
             if (phase == PH_IMPORT && imports_sent < ndossiers) {
                 submit_import(c, imports_sent++);
-            } else if (phase == PH_STEPS && idle_len > 0) {
+            } else if (phase == PH_STEPS && idle_len > 0 && pace_allows()) {
+                paced_sent++;
                 submit_step(c, idle_pop());
             } else {
                 break;
@@ -542,7 +556,7 @@ static void usage(const char *me)
     fprintf(stderr,
             "usage: %s -p PORT [-H HOST] [-c CONNS] [-m STREAMS] [-d DOSSIERS] [-w WARMUP_S]\n"
             "       [-t SECONDS] [-r RUN_ID] [-P PROCEDURE] [-s SERVER_PID] [-k CLIENT_ID]"
-            " [-K SECRET]\n",
+            " [-K SECRET] [-R RATE]\n",
             me);
     exit(2);
 }
@@ -550,7 +564,7 @@ static void usage(const char *me)
 int main(int argc, char **argv)
 {
     int opt, v;
-    while ((opt = getopt(argc, argv, "H:p:c:m:d:w:t:r:P:s:k:K:")) != -1) {
+    while ((opt = getopt(argc, argv, "H:p:c:m:d:w:t:r:P:s:k:K:R:")) != -1) {
         switch (opt) {
         case 'H': host = optarg; break;
         case 'p': if (parse_int(optarg, 1, 65535, &port)) usage(argv[0]); break;
@@ -570,6 +584,7 @@ int main(int argc, char **argv)
         case 's': if (parse_int(optarg, 1, INT_MAX, &v)) usage(argv[0]); server_pid = v; break;
         case 'k': client_id = optarg; break;
         case 'K': secret = optarg; break;
+        case 'R': if (parse_int(optarg, 0, 1000000, &pace_rate)) usage(argv[0]); break;
         default: usage(argv[0]);
         }
     }
@@ -614,6 +629,7 @@ int main(int argc, char **argv)
 
     phase = PH_STEPS;
     double start = now_s(), warm_end = start + warmup_s, end = warm_end + measure_s;
+    pace_t0 = start;
     measuring = warmup_s == 0;
     if (measuring) {
         t_measure0 = start;
@@ -635,7 +651,7 @@ int main(int argc, char **argv)
         fill();
         double next = measuring ? end : warm_end;
         int ms = (int)((next - tn) * 1000) + 1;
-        poll_once(ms < 50 ? ms : 50);
+        poll_once(ms < 50 ? (pace_rate > 0 ? 1 : ms) : (pace_rate > 0 ? 1 : 50));
         if (idle_len == 0 && inflight_total() == 0) die("no dossier can take a step any more");
     }
     phase = PH_DRAIN;
