@@ -41,19 +41,7 @@ static char *u(const char *fmt, ...)
     return buf[i];
 }
 
-static long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long count(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    char *v = th_db_value(db, sql);
-    long n = v ? strtol(v, NULL, 10) : -1;
-    free(v);
-    return n;
-}
+#define count(...) th_db_count(db, __VA_ARGS__)
 
 /* POST to the TTHC stand-in's control endpoint; returns our server's status. */
 static long tthc(const char *path, json_t *body, json_t **answer)

@@ -44,19 +44,7 @@ static char esms[64], speedsms[64], fcm[64], apns[64];
 static char env_buf[16][512];
 static const char *env[32];
 
-static long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long count(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    char *v = th_db_value(db, sql);
-    long n = v ? strtol(v, NULL, 10) : -1;
-    free(v);
-    return n;
-}
+#define count(...) th_db_count(db, __VA_ARGS__)
 
 static char *value(const char *sql)
 {

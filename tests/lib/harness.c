@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,19 @@ char *th_db_value(const char *conninfo, const char *sql)
     PQclear(r);
     PQfinish(c);
     return out;
+}
+
+long th_db_count(const char *conninfo, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    char *v = th_db_value(conninfo, sql);
+    long n = v ? strtol(v, NULL, 10) : -1;
+    free(v);
+    return n;
 }
 
 int th_db_exec(const char *conninfo, const char *sql)

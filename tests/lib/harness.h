@@ -12,6 +12,9 @@ char *th_db_new(const char *prefix);
 /* Runs `sql`; returns the first column of the first row (malloc), or NULL
  * (no row, NULL value or an error, printed to stderr). */
 char *th_db_value(const char *conninfo, const char *sql);
+/* The number the query (printf format) returns, e.g. a count(*); -1 on an
+ * error or no row. */
+long th_db_count(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs `sql`; returns 0 on success. */
 int th_db_exec(const char *conninfo, const char *sql);
 
