@@ -1,5 +1,6 @@
 /* The outgoing call every provider adapter builds (nt_call): its headers
- * and its start on the message's thread through the curl multi handle. */
+ * (URL, headers), its start on the message's thread through the curl multi
+ * handle, and the reading every adapter shares (no answer, Retry-After). */
 #include "notify/internal.h"
 
 #include <stdarg.h>
@@ -21,6 +22,37 @@ int nt_call_header(nt_call *c, const char *name, const char *fmt, ...)
     c->headers[c->nheaders++] = h;
     c->headers[c->nheaders] = NULL;
     return 0;
+}
+
+int nt_call_url(nt_call *c, const char *base, const char *fmt, ...)
+{
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/') bl--;
+    int n = snprintf(c->url, sizeof c->url, "%.*s", (int)bl, base);
+    if (n < 0 || (size_t)n >= sizeof c->url) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int v = vsnprintf(c->url + n, sizeof c->url - (size_t)n, fmt, ap);
+    va_end(ap);
+    return v < 0 || (size_t)(n + v) >= sizeof c->url ? -1 : 0;
+}
+
+int nt_call_unanswered(nt_msg *m, const cds_http_response *resp, const char *provider,
+                       const char *label)
+{
+    if (!resp->error) return 0;
+    nt_fail(m, NT_TEMPORARY, provider, "%s: %s", label, resp->error);
+    return 1;
+}
+
+long nt_retry_after_ms(const cds_http_response *resp)
+{
+    char v[32];
+    if (!resp->headers || cds_http_header_get(resp->headers, resp->headers_len, "retry-after", v,
+                                              sizeof v) <= 0)
+        return 0;
+    long s = strtol(v, NULL, 10);
+    return s > 0 && s < 86400 ? s * 1000 : 0;
 }
 
 int nt_call_start(nt_msg *m, nt_call *c, const char *method, long timeout_ms,

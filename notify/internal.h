@@ -104,6 +104,16 @@ typedef struct nt_call {
 /* Adds "Name: value"; -1 when full or too long. */
 int nt_call_header(nt_call *c, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Sets c->url to `base` (trailing slashes dropped) followed by the
+ * printf-formatted path; -1 when it does not fit. */
+int nt_call_url(nt_call *c, const char *base, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* When the call ended without an answer (resp->error): records m's attempt
+ * as a temporary failure of `provider` ("<label>: <error>") and returns 1. */
+int nt_call_unanswered(nt_msg *m, const cds_http_response *resp, const char *provider,
+                       const char *label);
+/* The answer's Retry-After (seconds, below a day) in ms; 0 when absent. */
+long nt_retry_after_ms(const cds_http_response *resp);
 /* Starts c (POST unless method given) on m's thread; m->call is set. The
  * body is freed. 0, or -1 (nothing started). */
 int nt_call_start(nt_msg *m, nt_call *c, const char *method, long timeout_ms,

@@ -103,15 +103,10 @@ static void on_sent(void *arg, const cds_http_response *resp)
 {
     nt_msg *m = arg;
     m->call = NULL;
+    if (nt_call_unanswered(m, resp, "apns", "APNs")) return;
     nt_result r;
     memset(&r, 0, sizeof r);
     r.provider = "apns";
-    if (resp->error) {
-        r.status = NT_TEMPORARY;
-        snprintf(r.error, sizeof r.error, "APNs: %s", resp->error);
-        nt_done(m, &r);
-        return;
-    }
     if (resp->status == 200) {
         r.status = NT_SENT;
         if (!resp->headers || cds_http_header_get(resp->headers, resp->headers_len, "apns-id",
@@ -163,10 +158,7 @@ static void send_once(nt_msg *m, const char *stale)
     m->text = strdup(jwt);
     nt_call c;
     memset(&c, 0, sizeof c);
-    const char *base = g_notify.apns_url;
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') bl--;
-    int n = snprintf(c.url, sizeof c.url, "%.*s/3/device/%s", (int)bl, base, m->token);
+    int url_bad = nt_call_url(&c, g_notify.apns_url, "/3/device/%s", m->token);
     json_t *aps = json_pack("{s:{s:s,s:s},s:s}", "alert", "title", m->title, "body", m->body,
                             "sound", "default");
     if (aps && m->dossier_id[0]) json_object_set_new(aps, "thread-id", json_string(m->dossier_id));
@@ -175,7 +167,7 @@ static void send_once(nt_msg *m, const char *stale)
     c.body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     unsigned long long id = (unsigned long long)m->id;
-    int bad = n < 0 || (size_t)n >= sizeof c.url || !c.body;
+    int bad = url_bad || !c.body;
     bad = bad || nt_call_header(&c, "authorization", "bearer %s", jwt) != 0;
     bad = bad || nt_call_header(&c, "apns-topic", "%s", g_notify.apns_topic) != 0;
     bad = bad || nt_call_header(&c, "apns-push-type", "alert") != 0;

@@ -174,16 +174,6 @@ static void enqueue(nt_msg *m)
     if (!st->fetching) fetch_token(m->w, st);
 }
 
-static long retry_after_ms(const cds_http_response *resp)
-{
-    char v[32];
-    if (!resp->headers || cds_http_header_get(resp->headers, resp->headers_len, "retry-after", v,
-                                              sizeof v) <= 0)
-        return 0;
-    long s = strtol(v, NULL, 10);
-    return s > 0 && s < 86400 ? s * 1000 : 0;
-}
-
 /* errorCode of an FcmError detail, else the google.rpc status. */
 static void error_code(json_t *j, char *out, size_t cap)
 {
@@ -206,15 +196,10 @@ static void on_sent(void *arg, const cds_http_response *resp)
 {
     nt_msg *m = arg;
     m->call = NULL;
+    if (nt_call_unanswered(m, resp, "fcm", "FCM")) return;
     nt_result r;
     memset(&r, 0, sizeof r);
     r.provider = "fcm";
-    if (resp->error) {
-        r.status = NT_TEMPORARY;
-        snprintf(r.error, sizeof r.error, "FCM: %s", resp->error);
-        nt_done(m, &r);
-        return;
-    }
     json_error_t e;
     json_t *j = json_loadb(resp->body, resp->body_len, 0, &e);
     if (resp->status == 200) {
@@ -243,7 +228,7 @@ static void on_sent(void *arg, const cds_http_response *resp)
                strcmp(code, "INTERNAL") == 0 || resp->status == 429 || resp->status >= 500 ||
                resp->status == 401) {
         r.status = NT_TEMPORARY;
-        r.retry_after_ms = retry_after_ms(resp);
+        r.retry_after_ms = nt_retry_after_ms(resp);
     } else {
         r.status = NT_PERMANENT;
     }
@@ -260,11 +245,7 @@ static void send_now(nt_msg *m)
     }
     nt_call c;
     memset(&c, 0, sizeof c);
-    const char *base = g_notify.fcm_url;
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') bl--;
-    int n = snprintf(c.url, sizeof c.url, "%.*s/v1/projects/%s/messages:send", (int)bl, base,
-                     g_project);
+    int url_bad = nt_call_url(&c, g_notify.fcm_url, "/v1/projects/%s/messages:send", g_project);
     json_t *data = json_pack("{s:s,s:s}", "step", m->step, "message_id", m->key);
     json_t *android = json_pack("{s:s,s:s}", "priority", "HIGH", "ttl", "86400s");
     if (m->dossier_id[0]) {
@@ -276,7 +257,7 @@ static void send_now(nt_msg *m)
                              "android", android);
     c.body = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (n < 0 || (size_t)n >= sizeof c.url || !c.body ||
+    if (url_bad || !c.body ||
         nt_call_header(&c, "Content-Type", "application/json") != 0 ||
         nt_call_header(&c, "Authorization", "Bearer %s", st->token) != 0 ||
         nt_call_header(&c, "X-Idempotency-Key", "%s", m->key) != 0) {

@@ -28,11 +28,7 @@ static int configured(void)
 
 static int build(const nt_msg *m, nt_call *c)
 {
-    const char *base = g_notify.esms_url;
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') bl--;
-    int n = snprintf(c->url, sizeof c->url, "%.*s%s", (int)bl, base, SEND_PATH);
-    if (n < 0 || (size_t)n >= sizeof c->url) return -1;
+    if (nt_call_url(c, g_notify.esms_url, "%s", SEND_PATH) != 0) return -1;
     json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ApiKey",
                           g_notify.esms_api_key ? g_notify.esms_api_key : "", "SecretKey",
                           g_notify.esms_secret_key ? g_notify.esms_secret_key : "", "Phone",

@@ -25,11 +25,7 @@ static int configured(void)
 
 static int build(const nt_msg *m, nt_call *c)
 {
-    const char *base = g_notify.speedsms_url;
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') bl--;
-    int n = snprintf(c->url, sizeof c->url, "%.*s/index.php/sms/send", (int)bl, base);
-    if (n < 0 || (size_t)n >= sizeof c->url) return -1;
+    if (nt_call_url(c, g_notify.speedsms_url, "/index.php/sms/send") != 0) return -1;
     char to[16];
     snprintf(to, sizeof to, "84%s", m->phone + 1); /* 0912345678 -> 84912345678 */
     json_t *j = json_pack("{s:[s],s:s,s:i,s:s}", "to", to, "content", m->text, "sms_type", 3,
@@ -40,7 +36,7 @@ static int build(const nt_msg *m, nt_call *c)
     if (!c->body) return -1;
     c->body_len = strlen(c->body);
     char cred[256], b64[360];
-    n = snprintf(cred, sizeof cred, "%s:x", g_notify.speedsms_token ? g_notify.speedsms_token : "");
+    int n = snprintf(cred, sizeof cred, "%s:x", g_notify.speedsms_token ? g_notify.speedsms_token : "");
     if (n < 0 || (size_t)n >= sizeof cred) return -1;
     EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, n);
     if (nt_call_header(c, "Content-Type", "application/json") != 0 ||
