@@ -637,6 +637,13 @@ void gw_sim_clear(cds_req *r)
     cds_respond(r, 204, NULL, NULL, 0);
 }
 
+const char *gw_error_text(const gw_error_table *t, size_t n, const char *code)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(code, t[i][0]) == 0) return t[i][1];
+    return NULL;
+}
+
 /* ---------------- delivery reports ---------------- */
 
 static void cb_release(gw_cb *c)

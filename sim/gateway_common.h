@@ -114,6 +114,10 @@ void gw_env_str(char *dst, size_t cap, const char *name, const char *dflt);
 int gw_env_int(const char *name, long dflt, long min, long max, long *out);
 
 /* ---- failure injection ---- */
+/* A provider's injectable errors: rows of {code, text}. The text of `code`,
+ * or NULL when the table has no such code. */
+typedef const char *const gw_error_table[2];
+const char *gw_error_text(const gw_error_table *t, size_t n, const char *code);
 /* Called first by every send handler. Returns -1 when it has answered
  * (mode error or down), else the delay in ms to hold the answer (slow) or 0. */
 int gw_gate(cds_req *r);

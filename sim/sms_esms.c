@@ -82,7 +82,7 @@ static void answer_code(cds_req *r, int delay, const char *code, const char *mes
 
 /* ---------------- injected errors ---------------- */
 
-static const char *const error_codes[][2] = {
+static const gw_error_table error_codes[] = {
     {"103", "Not enough balance to send message."},
     {"99", "The phone number is blocked in the system."},
     {"101", "Incorrect ApiKey or SecretKey."},
@@ -93,15 +93,13 @@ static const char *const error_codes[][2] = {
 
 static int error_valid(const char *e)
 {
-    for (size_t i = 0; i < NERRORS; i++)
-        if (strcmp(e, error_codes[i][0]) == 0) return 1;
-    return 0;
+    return gw_error_text(error_codes, NERRORS, e) != NULL;
 }
 
 static void answer_error(cds_req *r, const char *e)
 {
-    for (size_t i = 0; i < NERRORS; i++)
-        if (strcmp(e, error_codes[i][0]) == 0) answer_code(r, 0, e, error_codes[i][1]);
+    const char *text = gw_error_text(error_codes, NERRORS, e);
+    if (text) answer_code(r, 0, e, text);
 }
 
 /* ---------------- the delivery report ---------------- */

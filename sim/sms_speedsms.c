@@ -75,7 +75,7 @@ static void answer_error_code(cds_req *r, int delay, const char *code, const cha
 
 /* ---------------- injected errors ---------------- */
 
-static const char *const error_codes[][2] = {
+static const gw_error_table error_codes[] = {
     {"500", "Internal error, please try again"},
     {"300", "Your account balance not enough to send sms"},
     {"007", "IP locked"},
@@ -86,15 +86,13 @@ static const char *const error_codes[][2] = {
 
 static int error_valid(const char *e)
 {
-    for (size_t i = 0; i < NERRORS; i++)
-        if (strcmp(e, error_codes[i][0]) == 0) return 1;
-    return 0;
+    return gw_error_text(error_codes, NERRORS, e) != NULL;
 }
 
 static void answer_error(cds_req *r, const char *e)
 {
-    for (size_t i = 0; i < NERRORS; i++)
-        if (strcmp(e, error_codes[i][0]) == 0) answer_error_code(r, 0, e, error_codes[i][1], NULL);
+    const char *text = gw_error_text(error_codes, NERRORS, e);
+    if (text) answer_error_code(r, 0, e, text, NULL);
 }
 
 /* ---------------- the delivery report ---------------- */
