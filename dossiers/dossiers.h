@@ -41,6 +41,10 @@ void cds_dossiers_list(cds_req *r);
 void cds_dossier_get(cds_req *r);
 void cds_dossier_cancel(cds_req *r);
 void cds_dossier_supplement(cds_req *r);
+/* partner_auth.c: the signed-request check of every partner route (the TTHC
+ * system, operators' tools), whichever module owns the route. Answers 401
+ * itself and returns NULL on failure; else the client id (arena). */
+const char *cds_partner_auth(cds_req *r);
 /* partner.c */
 void cds_partner_step(cds_req *r);
 void cds_partner_import(cds_req *r);
