@@ -43,6 +43,12 @@ int main(int argc, char **argv)
     int rc = cds_opts_parse(opts, n, argc, argv, 1, err, sizeof err);
     if (rc == 1) {
         cds_opts_help(stdout, "usage: cds-sim [options]  (stand-ins of VNeID, SMS, push, banks, couriers, TTHC)", opts, n);
+        int titled = 0;
+        for (size_t i = 0; i < ns; i++)
+            if (sim_standins[i]->help) {
+                if (!titled++) printf("\nstand-ins with settings of their own:\n");
+                fputs(sim_standins[i]->help, stdout);
+            }
         return 0;
     }
     if (rc < 0) {

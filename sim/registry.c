@@ -9,6 +9,7 @@ extern sim_standin sim_sms_esms;
 extern sim_standin sim_sms_speedsms;
 extern sim_standin sim_fcm;
 extern sim_standin sim_apns;
+extern sim_standin sim_bank;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
@@ -18,5 +19,6 @@ sim_standin *sim_standins[] = {
     &sim_sms_speedsms,
     &sim_fcm,
     &sim_apns,
+    &sim_bank,
     NULL,
 };

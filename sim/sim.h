@@ -19,6 +19,7 @@ struct sim_standin {
     size_t nroutes;
     cds_handler fallback;     /* for paths no route matches; NULL: 404 */
     int (*init)(sim_standin *s); /* before the server starts; may be NULL */
+    const char *help;         /* its control routes and settings, for --help; may be NULL */
     /* filled by the frame */
     int port;
     char base_url[96];        /* "http://127.0.0.1:9001", what the stand-in calls itself */
