@@ -6,6 +6,7 @@
 #include "auth/auth.h"
 #include "dossiers/dossiers.h"
 #include "notify/notify.h"
+#include "payment/payment.h"
 #include "core/http.h"
 #include <stddef.h>
 
@@ -13,6 +14,7 @@ typedef struct cds_api_config {
     cds_auth_config auth;
     cds_dossiers_config dossiers;
     cds_notify_config notify;
+    cds_payment_config payment;
     const char *db_conninfo;
 } cds_api_config;
 

@@ -3,9 +3,11 @@
  * against openapi.yaml. Also the start-up of every module. */
 #include "api/api.h"
 #include "api/ops.h"
+#include "payment/webhook.h"
 
 #define SMALL (16 * 1024) /* bodies of login, profile, device and step calls */
 #define FORM (256 * 1024) /* a dossier's form values */
+#define WEBHOOK CDS_HOOK_BODY_MAX /* a payment provider's call */
 
 static const cds_route routes[] = {
     {"GET", "/healthz", cds_ops_healthz, 0},
@@ -41,6 +43,17 @@ static const cds_route routes[] = {
     {"POST", "/v1/notifications/{id}/read", cds_notification_read, 0},
     {"GET", "/v1/callbacks/sms/esms", cds_sms_receipt_esms, 0},
     {"POST", "/v1/callbacks/sms/speedsms", cds_sms_receipt_speedsms, SMALL},
+    {"POST", "/v1/dossiers/{id}/payment", cds_payment_open, SMALL},
+    {"GET", "/v1/dossiers/{id}/payment", cds_payment_get, 0},
+    {"GET", "/v1/payments/{id}/qr.png", cds_payment_qr_png, 0},
+    {"GET", "/v1/payments/{id}/qr.svg", cds_payment_qr_svg, 0},
+    {"POST", "/v1/webhooks/payos", cds_webhook_payos, WEBHOOK},
+    {"POST", "/v1/webhooks/casso", cds_webhook_casso, WEBHOOK},
+    {"POST", "/v1/webhooks/sepay", cds_webhook_sepay, WEBHOOK},
+    {"GET", "/v1/partner/payments/reconciliation", cds_payment_reconciliation, 0},
+    {"GET", "/v1/partner/payments/unmatched", cds_payment_unmatched, 0},
+    {"POST", "/v1/partner/payments/transactions/{id}/resolve", cds_payment_resolve, SMALL},
+    {"POST", "/v1/partner/payments/{id}/refunded", cds_payment_refunded, SMALL},
 };
 
 const cds_route *cds_api_routes(size_t *n)
@@ -54,6 +67,7 @@ void cds_api_config_defaults(cds_api_config *c)
     cds_auth_config_defaults(&c->auth);
     cds_dossiers_config_defaults(&c->dossiers);
     cds_notify_config_defaults(&c->notify);
+    cds_payment_config_defaults(&c->payment);
     c->db_conninfo = NULL;
 }
 
@@ -61,7 +75,8 @@ size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
 {
     size_t n = cds_auth_options(&c->auth, out, cap);
     n += cds_dossiers_options(&c->dossiers, out + n, cap - n);
-    return n + cds_notify_options(&c->notify, out + n, cap - n);
+    n += cds_notify_options(&c->notify, out + n, cap - n);
+    return n + cds_payment_options(&c->payment, out + n, cap - n);
 }
 
 int cds_api_init(const cds_api_config *c)
@@ -71,6 +86,7 @@ int cds_api_init(const cds_api_config *c)
     cds_dossiers_config d = c->dossiers;
     d.keys_dir = c->auth.keys_dir; /* one development keys directory */
     if (cds_dossiers_init(&d) != 0) return -1;
+    if (cds_payment_init(&c->payment) != 0) return -1;
     return cds_notify_init(&c->notify, c->db_conninfo);
 }
 
@@ -78,17 +94,20 @@ void cds_api_worker_start(cds_worker *w, void *ctx)
 {
     (void)ctx;
     cds_notify_worker_start(w);
+    cds_payment_worker_start(w);
 }
 
 void cds_api_worker_stop(cds_worker *w, void *ctx)
 {
     (void)ctx;
+    cds_payment_worker_stop(w);
     cds_notify_worker_stop(w);
 }
 
 void cds_api_shutdown(void)
 {
     cds_notify_shutdown();
+    cds_payment_shutdown();
     cds_dossiers_shutdown();
     cds_auth_shutdown();
 }

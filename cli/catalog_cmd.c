@@ -3,7 +3,11 @@
  * installation has something to file against and due dates skip Tết.
  *
  *   cds catalog load [--file db/seed/catalog.json] [--holidays db/seed/holidays.json]
+ *                    [--accounts db/seed/payment_accounts.json]
  *                    [--database-url URL]   (or CDS_DATABASE_URL)
+ *
+ * The accounts file holds each agency's receiving bank account for fees
+ * (payment/accounts.c checks and writes it).
  *
  * Both files are read and checked completely before the database is touched,
  * and an error names the entry ("procedures[12] (1.009994): ..."). Then
@@ -19,6 +23,7 @@
 #include "cli/cli.h"
 #include "core/options.h"
 #include "dossiers/dossiers.h"
+#include "payment/payment.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -231,10 +236,10 @@ static const char HOLIDAY_SQL[] = "INSERT INTO holidays AS h (day, name) VALUES 
                                   "h.name IS DISTINCT FROM EXCLUDED.name";
 
 typedef struct counts {
-    long agencies, procedures, changed, holidays;
+    long agencies, procedures, changed, holidays, accounts;
 } counts;
 
-static int write_all(PGconn *c, const json_t *cat, const json_t *hol, counts *n)
+static int write_all(PGconn *c, const json_t *cat, const json_t *hol, const json_t *acc, counts *n)
 {
     PGresult *r;
     char what[128];
@@ -272,18 +277,32 @@ static int write_all(PGconn *c, const json_t *cat, const json_t *hol, counts *n)
         PQclear(r);
         n->holidays++;
     }
+    if (acc) {
+        char err[512];
+        n->accounts = cds_payment_accounts_write(c, acc, err, sizeof err);
+        if (n->accounts < 0) {
+            fprintf(stderr, "%s: %s\n", me, err);
+            return -1;
+        }
+    }
     return 0;
 }
 
-static int load_cmd(const char *file, const char *holidays, const char *db)
+static int load_cmd(const char *file, const char *holidays, const char *accounts, const char *db)
 {
-    json_t *cat = NULL, *hol = NULL;
+    json_t *cat = NULL, *hol = NULL, *acc = NULL;
     int rc = 1;
     PGconn *c = NULL;
     PGresult *r;
-    counts n = {0, 0, 0, 0};
+    counts n = {0, 0, 0, 0, 0};
+    char err[512];
     if (*file && (!(cat = load(file)) || check_catalog(cat, file) != 0)) goto out;
     if (*holidays && (!(hol = load(holidays)) || check_holidays(hol, holidays) != 0)) goto out;
+    if (*accounts && !(acc = load(accounts))) goto out;
+    if (acc && cds_payment_accounts_check(acc, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", me, accounts, err);
+        goto out;
+    }
     c = PQconnectdb(db);
     if (PQstatus(c) != CONNECTION_OK) {
         fprintf(stderr, "%s: cannot connect: %s", me, PQerrorMessage(c));
@@ -291,36 +310,41 @@ static int load_cmd(const char *file, const char *holidays, const char *db)
     }
     if (run(c, "BEGIN", 0, NULL, "begin", &r) != 0) goto out;
     PQclear(r);
-    if (write_all(c, cat, hol, &n) != 0) {
+    if (write_all(c, cat, hol, acc, &n) != 0) {
         PQclear(PQexec(c, "ROLLBACK"));
         fprintf(stderr, "%s: nothing was written\n", me);
         goto out;
     }
     if (run(c, "COMMIT", 0, NULL, "commit", &r) != 0) goto out;
     PQclear(r);
-    printf("catalog: %ld agencies, %ld procedures (%ld changed), %ld holidays\n", n.agencies,
-           n.procedures, n.changed, n.holidays);
+    printf("catalog: %ld agencies, %ld procedures (%ld changed), %ld holidays, "
+           "%ld payment accounts changed\n",
+           n.agencies, n.procedures, n.changed, n.holidays, n.accounts);
     rc = 0;
 out:
     if (c) PQfinish(c);
     json_decref(cat);
     json_decref(hol);
+    json_decref(acc);
     return rc;
 }
 
 int cds_cmd_catalog(int argc, char **argv)
 {
     const char *file = "db/seed/catalog.json", *holidays = "db/seed/holidays.json", *db = NULL;
+    const char *accounts = "db/seed/payment_accounts.json";
     const cds_opt opts[] = {
         {"file", NULL, CDS_OPT_STR, &file, 0, 0,
          "catalog JSON (agencies, procedures); \"\" to skip"},
         {"holidays", NULL, CDS_OPT_STR, &holidays, 0, 0, "public holidays JSON; \"\" to skip"},
+        {"accounts", NULL, CDS_OPT_STR, &accounts, 0, 0,
+         "agencies' receiving bank accounts JSON; \"\" to skip"},
         {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0,
          "PostgreSQL connection string"},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
     const char *usage = "usage: cds catalog load [options]\n\n"
-                        "Loads agencies, procedures and public holidays in one transaction; "
+                        "Loads agencies, procedures, public holidays and the agencies' payment accounts in one transaction; "
                         "running it again changes nothing.";
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
         cds_opts_help(argc < 3 ? stderr : stdout, usage, opts, nopts);
@@ -341,5 +365,5 @@ int cds_cmd_catalog(int argc, char **argv)
                 rc < 0 ? err : "no database: set CDS_DATABASE_URL or --database-url");
         return 2;
     }
-    return load_cmd(file, holidays, db);
+    return load_cmd(file, holidays, accounts, db);
 }

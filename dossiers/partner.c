@@ -24,8 +24,8 @@ int cds_partner_init(void)
     st_step = cds_db_stmt_register(
         "partner_step",
         "SELECT s.status, s.dossier_status FROM cds_dossier_step($1, $2, $3, $4, $5::timestamptz, "
-        "$6, $7::bigint, $8::jsonb, NULL) s",
-        8);
+        "$6, $7::bigint, $8::jsonb, $9::jsonb) s",
+        9);
     st_import = cds_db_stmt_register(
         "partner_import",
         "SELECT i.status, i.dossier_id, (SELECT code FROM dossiers WHERE id = i.dossier_id) "
@@ -118,6 +118,20 @@ void cds_partner_step(cds_req *r)
         cds_problem(r, 422, "invalid_fee", "Bước yêu cầu nộp phí phải có số tiền (fee_vnd).");
         return;
     }
+    /* What the citizen already paid at the counter towards this fee: the
+     * payment deducts it (payment/, cds_payment_breakdown). */
+    json_t *adv_j = json_object_get(j, "advance_vnd");
+    char detail[64] = "";
+    if (adv_j && !json_is_null(adv_j)) {
+        if (strcmp(step, "fee_requested") != 0 || !json_is_integer(adv_j) ||
+            json_integer_value(adv_j) < 0 || json_integer_value(adv_j) > 1000000000000LL) {
+            cds_problem(r, 422, "invalid_advance",
+                        "Tiền tạm ứng (advance_vnd) chỉ đi kèm bước yêu cầu nộp phí, là số nguyên VND "
+                        "từ 0 đến 1.000.000.000.000.");
+            return;
+        }
+        snprintf(detail, sizeof detail, "{\"advance_vnd\":%lld}", (long long)json_integer_value(adv_j));
+    }
     int miss_ok = !miss || json_is_null(miss) ||
                   (json_is_array(miss) && json_array_size(miss) >= 1 && json_array_size(miss) <= 50);
     size_t i;
@@ -132,8 +146,9 @@ void cds_partner_step(cds_req *r)
     }
     char *source = cds_req_printf(r, "tthc:%s", client);
     char *miss_s = json_is_array(miss) ? json_dumps(miss, JSON_COMPACT) : NULL;
-    const char *params[] = {code, source, event, step, at, note, fee[0] ? fee : NULL, miss_s};
-    cds_req_db(r, st_step, 8, params, on_step);
+    const char *params[] = {code,   source, event, step, at, note, fee[0] ? fee : NULL,
+                            miss_s, detail[0] ? detail : NULL};
+    cds_req_db(r, st_step, 9, params, on_step);
     free(miss_s);
 }
 

@@ -34,7 +34,7 @@ const char *const cds_template_steps[CDS_TEMPLATE_STEP_COUNT] = {
     "supplemented",     "fee_requested", "paid",
     "processing",       "result_ready",  "out_for_delivery",
     "ready_for_pickup", "completed",     "rejected",
-    "cancelled",
+    "cancelled",        "payment_partial",
 };
 
 /* ---------------- parsing ---------------- */

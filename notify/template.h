@@ -47,9 +47,10 @@ int cds_template_render(const char *tmpl, const json_t *vars, char *out, size_t 
 /* 0 when tmpl is well-formed, else -2 with the reason in err. */
 int cds_template_syntax(const char *tmpl, char *err, size_t cap);
 
-/* The dossier steps that have templates, in state-machine order (the 13 of
- * db/migrations/0003_dossiers.sql). */
-#define CDS_TEMPLATE_STEP_COUNT 13
+/* What has templates: the 13 dossier steps of db/migrations/0003_dossiers.sql
+ * in state-machine order, then events that are not steps (a fee partly
+ * paid, db/migrations/0006_payments.sql). */
+#define CDS_TEMPLATE_STEP_COUNT 14
 extern const char *const cds_template_steps[CDS_TEMPLATE_STEP_COUNT];
 
 /* The template object of step and channel ("sms" or "push") in a loaded

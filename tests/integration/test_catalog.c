@@ -30,6 +30,7 @@
 #define BUILDING "1.009994"
 #define SEED CDS_SOURCE_DIR "/db/seed/catalog.json"
 #define HOLIDAYS CDS_SOURCE_DIR "/db/seed/holidays.json"
+#define ACCOUNTS CDS_SOURCE_DIR "/db/seed/payment_accounts.json"
 #define PARTNER_SECRET "test-secret-for-tthc-hcm" /* the server wants >= 16 bytes */
 
 static th_proc srv;
@@ -92,12 +93,13 @@ static void test_loader(void)
     setenv("CDS_DATABASE_URL", db, 1);
     CHECK_INT(run(CDS_BUILD_DIR "/cds migrate", out, sizeof out), 0);
 
-    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s'", CDS_BUILD_DIR,
-             SEED, HOLIDAYS);
+    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s' --accounts '%s'",
+             CDS_BUILD_DIR, SEED, HOLIDAYS, ACCOUNTS);
     CHECK_INT(run(cmd, out, sizeof out), 0);
     snprintf(expect, sizeof expect,
-             "catalog: %zu agencies, %zu procedures (%zu changed), %zu holidays\n", n_agencies,
-             n_procedures, n_procedures, n_holidays);
+             "catalog: %zu agencies, %zu procedures (%zu changed), %zu holidays, "
+             "%zu payment accounts changed\n",
+             n_agencies, n_procedures, n_procedures, n_holidays, n_agencies);
     CHECK_STR(out, expect);
     CHECK(n_procedures >= 30);
     CHECK_INT(count_rows("SELECT count(*) FROM procedures"), (long)n_procedures);
@@ -107,8 +109,10 @@ static void test_loader(void)
     /* Idempotent: nothing changes, no version moves. */
     CHECK_INT(run(cmd, out, sizeof out), 0);
     snprintf(expect, sizeof expect,
-             "catalog: %zu agencies, %zu procedures (0 changed), %zu holidays\n", n_agencies,
-             n_procedures, n_holidays);
+             "catalog: %zu agencies, %zu procedures (0 changed), %zu holidays, "
+             "0 payment accounts changed\n",
+             n_agencies, n_procedures, n_holidays);
+    CHECK_INT(count_rows("SELECT count(*) FROM payment_accounts"), (long)n_agencies);
     CHECK_STR(out, expect);
     CHECK_INT(count_rows("SELECT count(*) FROM procedures WHERE version <> 1"), 0);
 
@@ -143,7 +147,8 @@ static void test_loader(void)
           "\"fee_vnd\":\"75000\",\"processing_days\":1}]}",
           f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file %s --holidays ''", CDS_BUILD_DIR, bad);
+    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file %s --holidays '' --accounts ''",
+             CDS_BUILD_DIR, bad);
     CHECK_INT(run(cmd, out, sizeof out), 1);
     CHECK(strstr(out, "procedures[0] (X.1)") != NULL && strstr(out, "fee_vnd") != NULL);
     /* An unknown agency is found by the database: the whole load rolls back,
@@ -621,8 +626,8 @@ static void test_partner(void)
 
     /* Reloading the seed leaves the partner's procedure alone. */
     char cmd[1024], out[1024];
-    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s'", CDS_BUILD_DIR,
-             SEED, HOLIDAYS);
+    snprintf(cmd, sizeof cmd, "'%s/cds' catalog load --file '%s' --holidays '%s' --accounts ''",
+             CDS_BUILD_DIR, SEED, HOLIDAYS);
     CHECK_INT(run(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "(0 changed)") != NULL);
     CHECK_INT(count_rows("SELECT version FROM procedures WHERE code = 'TEST.0001'"), 2);

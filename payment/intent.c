@@ -1,0 +1,201 @@
+/* The citizen's side of a fee: asking to pay and reading the payment.
+ *
+ *   POST /v1/dossiers/{id}/payment   the open intent of the dossier, or a new
+ *                                    one (201); asking again returns the same
+ *                                    (200), so the route is safe to retry
+ *   GET  /v1/dossiers/{id}/payment   the latest payment of the dossier
+ *
+ * The amount and its breakdown are computed by cds_payment_open in SQL from
+ * the fee request, the procedure and the agency's account; C adds a fresh
+ * reference (payment/reference.h) and, on the way out, the VietQR payload
+ * that pays what remains. A reference that happens to exist already (45
+ * random bits: practically never) is retried with another. */
+#include "payment/internal.h"
+#include "payment/reference.h"
+#include "payment/vietqr.h"
+
+#include "auth/auth.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REFERENCE_TRIES 3
+
+static int st_open = -1, st_get = -1;
+
+int pm_intent_init(void)
+{
+    st_open = cds_db_stmt_register(
+        "payment_open", "SELECT status, payment::text, dossier_status FROM cds_payment_open($1, $2, $3)", 3);
+    st_get = cds_db_stmt_register("payment_get",
+                                  "SELECT status, payment::text FROM cds_payment_get($1, $2)", 2);
+    return st_open < 0 || st_get < 0 ? -1 : 0;
+}
+
+void pm_db_failed(cds_req *r, const char *what, PGresult *res)
+{
+    if (res) cds_log(CDS_LOG_ERROR, what, "%s", PQresultErrorMessage(res));
+    cds_problem(r, 503, "database_unavailable",
+                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+}
+
+int pm_vietqr_payload(const char *bin, const char *account, long long remaining,
+                      const char *reference, char *out, size_t cap)
+{
+    cds_vietqr q;
+    memset(&q, 0, sizeof q);
+    q.service = CDS_VIETQR_ACCOUNT;
+    q.initiation = CDS_VIETQR_DYNAMIC;
+    q.amount = remaining > 0 ? (uint64_t)remaining : 0;
+    snprintf(q.bin, sizeof q.bin, "%s", bin);
+    snprintf(q.account, sizeof q.account, "%s", account);
+    snprintf(q.purpose, sizeof q.purpose, "%s", reference);
+    cds_vietqr_error e;
+    if (cds_vietqr_encode(&q, out, cap, &e) < 0) {
+        cds_log(CDS_LOG_ERROR, "payment_vietqr", "cannot encode the account of %s: %s", reference,
+                e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+json_t *pm_payment_view(const char *payment_json)
+{
+    json_t *p = json_loads(payment_json, 0, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        return NULL;
+    }
+    const char *id = json_string_value(json_object_get(p, "id"));
+    const char *ref = json_string_value(json_object_get(p, "reference"));
+    json_t *bank = json_object_get(p, "bank");
+    const char *bin = json_string_value(json_object_get(bank, "bin"));
+    const char *acct = json_string_value(json_object_get(bank, "account_no"));
+    const char *status = json_string_value(json_object_get(p, "status"));
+    long long remaining = (long long)json_integer_value(json_object_get(p, "remaining_vnd"));
+    int open = status && (strcmp(status, "created") == 0 || strcmp(status, "partially_paid") == 0);
+    char payload[CDS_VIETQR_PAYLOAD_MAX + 1];
+    if (open && remaining > 0 && id && ref && bin && acct &&
+        pm_vietqr_payload(bin, acct, remaining, ref, payload, sizeof payload) == 0) {
+        char png[96], svg[96];
+        snprintf(png, sizeof png, "/v1/payments/%s/qr.png", id);
+        snprintf(svg, sizeof svg, "/v1/payments/%s/qr.svg", id);
+        json_object_set_new(p, "vietqr", json_pack("{s:s, s:s, s:s}", "payload", payload, "png_url",
+                                                    png, "svg_url", svg));
+    } else {
+        json_object_set_new(p, "vietqr", json_null());
+    }
+    return p;
+}
+
+typedef struct open_ctx {
+    char dossier[37];
+    char citizen[37];
+    char reference[CDS_PAYREF_LEN + 1];
+    int tries;
+} open_ctx;
+
+static int send_open(cds_req *r);
+
+static void respond_payment(cds_req *r, int status, const char *text)
+{
+    json_t *p = pm_payment_view(text);
+    if (!p) {
+        pm_db_failed(r, "payment_view", NULL);
+        return;
+    }
+    cds_respond_json(r, status, p);
+}
+
+static void on_open(cds_req *r, PGresult *res)
+{
+    open_ctx *c = cds_req_user(r);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        pm_db_failed(r, "payment_open", res);
+        return;
+    }
+    const char *st = PQgetvalue(res, 0, 0);
+    if (strcmp(st, "created") == 0) {
+        respond_payment(r, 201, PQgetvalue(res, 0, 1));
+    } else if (strcmp(st, "existing") == 0) {
+        respond_payment(r, 200, PQgetvalue(res, 0, 1));
+    } else if (strcmp(st, "not_found") == 0) {
+        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+    } else if (strcmp(st, "not_payable") == 0) {
+        cds_problem(r, 409, "payment_not_requested",
+                    cds_req_printf(r, "Hồ sơ không ở bước chờ nộp phí (trạng thái hiện tại: %s).",
+                                   PQgetvalue(res, 0, 2)));
+    } else if (strcmp(st, "nothing_to_pay") == 0) {
+        cds_problem(r, 409, "nothing_to_pay",
+                    "Khoản phí của hồ sơ đã được nộp đủ (tạm ứng hoặc miễn phí), không cần thanh toán.");
+    } else if (strcmp(st, "no_account") == 0) {
+        cds_log(CDS_LOG_ERROR, "payment_open", "no receiving account for the agency of dossier %s",
+                c->dossier);
+        cds_problem(r, 503, "payment_account_missing",
+                    "Cơ quan chưa cấu hình tài khoản nhận thanh toán, vui lòng thử lại sau.");
+    } else if (strcmp(st, "reference_taken") == 0 && ++c->tries < REFERENCE_TRIES) {
+        send_open(r);
+    } else {
+        cds_log(CDS_LOG_ERROR, "payment_open", "unexpected status %s", st);
+        pm_db_failed(r, "payment_open", NULL);
+    }
+}
+
+static int send_open(cds_req *r)
+{
+    open_ctx *c = cds_req_user(r);
+    if (cds_payref_new(c->reference) != 0) {
+        cds_problem(r, 500, "internal", "Lỗi hệ thống, vui lòng thử lại sau.");
+        return -1;
+    }
+    const char *params[] = {c->dossier, c->citizen, c->reference};
+    return cds_req_db(r, st_open, 3, params, on_open);
+}
+
+void cds_payment_open(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!cds_uuid_valid(id)) {
+        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        return;
+    }
+    open_ctx *c = cds_req_alloc(r, sizeof *c);
+    snprintf(c->dossier, sizeof c->dossier, "%s", id);
+    snprintf(c->citizen, sizeof c->citizen, "%s", p->citizen_id);
+    cds_req_set_user(r, c, NULL);
+    send_open(r);
+}
+
+static void on_get(cds_req *r, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        pm_db_failed(r, "payment_get", res);
+        return;
+    }
+    const char *st = PQgetvalue(res, 0, 0);
+    if (strcmp(st, "ok") == 0)
+        respond_payment(r, 200, PQgetvalue(res, 0, 1));
+    else if (strcmp(st, "no_payment") == 0)
+        cds_problem(r, 404, "payment_not_found", "Hồ sơ chưa có khoản thanh toán nào.");
+    else
+        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+}
+
+void cds_payment_get(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!cds_uuid_valid(id)) {
+        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        return;
+    }
+    const char *params[] = {id, p->citizen_id};
+    cds_req_db(r, st_get, 2, params, on_get);
+}

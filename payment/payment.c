@@ -1,0 +1,112 @@
+/* payment/ configuration and start-up: provider secrets (CDS_PAYOS_*,
+ * CDS_CASSO_*, CDS_SEPAY_*), the statements of every part, and the periodic
+ * sweep that closes intents past their expiry (thread 0 of each process; the
+ * SQL takes rows with SKIP LOCKED, so several processes share it safely). */
+#include "payment/internal.h"
+
+#include "core/db.h"
+#include "core/log.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+
+cds_payment_config g_payment;
+
+#define EXPIRE_BATCH "1000"
+
+static int st_expire = -1;
+
+/* Thread 0's sweep (one per process). */
+static struct event *g_expire_ev;
+static cds_db_query *g_expire_q;
+static cds_worker *g_expire_worker;
+
+void cds_payment_config_defaults(cds_payment_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->expire_every_s = 60;
+}
+
+size_t cds_payment_options(cds_payment_config *c, cds_opt *out, size_t cap)
+{
+    const cds_opt o[] = {
+        {"payos-checksum-key", "CDS_PAYOS_CHECKSUM_KEY", CDS_OPT_STR, &c->payos_checksum_key, 0, 0, "payOS checksum key (webhook signatures); unset: payOS webhooks refused"},
+        {"casso-secret", "CDS_CASSO_SECRET", CDS_OPT_STR, &c->casso_secret, 0, 0, "Casso webhook secure token (HMAC-SHA512); unset: Casso webhooks refused"},
+        {"sepay-api-key", "CDS_SEPAY_API_KEY", CDS_OPT_STR, &c->sepay_api_key, 0, 0, "SePay webhook API key (Authorization: Apikey)"},
+        {"sepay-hmac-secret", "CDS_SEPAY_HMAC_SECRET", CDS_OPT_STR, &c->sepay_hmac_secret, 0, 0, "SePay webhook HMAC secret; with neither, SePay webhooks refused"},
+        {"payment-expire-every", "CDS_PAYMENT_EXPIRE_EVERY", CDS_OPT_INT, &c->expire_every_s, 1, 86400, "seconds between sweeps closing expired payment intents"},
+    };
+    size_t n = sizeof o / sizeof o[0];
+    if (n > cap) n = cap;
+    memcpy(out, o, n * sizeof o[0]);
+    return n;
+}
+
+static const char *nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+int cds_payment_init(const cds_payment_config *c)
+{
+    g_payment = *c;
+    g_payment.payos_checksum_key = nonempty(c->payos_checksum_key);
+    g_payment.casso_secret = nonempty(c->casso_secret);
+    g_payment.sepay_api_key = nonempty(c->sepay_api_key);
+    g_payment.sepay_hmac_secret = nonempty(c->sepay_hmac_secret);
+    if (!g_payment.payos_checksum_key && !g_payment.casso_secret && !g_payment.sepay_api_key &&
+        !g_payment.sepay_hmac_secret)
+        cds_log(CDS_LOG_WARN, "payment", "no payment provider secret configured: every payment "
+                                         "webhook will be refused");
+    st_expire = cds_db_stmt_register("payment_expire", "SELECT cds_payment_expire($1::int)", 1);
+    if (st_expire < 0) return -1;
+    if (pm_intent_init() != 0 || pm_qr_init() != 0 || pm_webhook_init() != 0 ||
+        pm_reconcile_init() != 0)
+        return -1;
+    return 0;
+}
+
+void cds_payment_shutdown(void)
+{
+}
+
+static void on_expired(void *arg, PGresult *res)
+{
+    (void)arg;
+    g_expire_q = NULL;
+    if (!res) return;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        cds_log(CDS_LOG_WARN, "payment_expire", "%s", PQresultErrorMessage(res));
+    else if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+        cds_log(CDS_LOG_INFO, "payment_expire", "%s payment intents expired", PQgetvalue(res, 0, 0));
+}
+
+static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cds_worker *w = arg;
+    if (g_expire_q || !w->db) return;
+    const char *p[] = {EXPIRE_BATCH};
+    cds_db_exec(w->db, st_expire, 1, p, on_expired, NULL, &g_expire_q);
+}
+
+void cds_payment_worker_start(cds_worker *w)
+{
+    if (w->id != 0 || !w->db) return;
+    g_expire_worker = w;
+    g_expire_ev = event_new(w->base, -1, EV_PERSIST, on_expire_timer, w);
+    struct timeval tv = {g_payment.expire_every_s, 0};
+    if (g_expire_ev) event_add(g_expire_ev, &tv);
+}
+
+void cds_payment_worker_stop(cds_worker *w)
+{
+    if (w != g_expire_worker) return;
+    if (g_expire_q) cds_db_cancel(g_expire_q);
+    g_expire_q = NULL;
+    if (g_expire_ev) event_free(g_expire_ev);
+    g_expire_ev = NULL;
+    g_expire_worker = NULL;
+}

@@ -1,0 +1,60 @@
+/* Fees by VietQR: payment intents for dossiers in fee_requested, the
+ * payment providers' webhooks that pay them, and reconciliation.
+ *
+ * The state lives in PostgreSQL (db/migrations/0006_payments.sql); every
+ * transition is one SQL function. This module checks input, generates
+ * references and VietQR payloads, verifies the providers' signatures
+ * (webhook.h) and maps results to JSON. */
+#ifndef CDS_PAYMENT_H
+#define CDS_PAYMENT_H
+#include "core/http.h"
+#include "core/options.h"
+
+#include <jansson.h>
+
+typedef struct cds_payment_config {
+    /* Provider secrets; a provider whose secret is unset refuses every call
+     * (500 not_configured): there is no default a forger could know. */
+    const char *payos_checksum_key;
+    const char *casso_secret;
+    const char *sepay_api_key, *sepay_hmac_secret;
+    int expire_every_s; /* how often open intents past their expiry are closed */
+} cds_payment_config;
+
+void cds_payment_config_defaults(cds_payment_config *c);
+size_t cds_payment_options(cds_payment_config *c, cds_opt *out, size_t cap);
+/* Before the loop threads start: registers statements. 0 on success. */
+int cds_payment_init(const cds_payment_config *c);
+void cds_payment_shutdown(void);
+/* Per loop thread: the expiry sweep runs on thread 0. */
+void cds_payment_worker_start(cds_worker *w);
+void cds_payment_worker_stop(cds_worker *w);
+
+/* Citizen routes (intent.c, qr_route.c). */
+void cds_payment_open(cds_req *r);    /* POST /v1/dossiers/{id}/payment */
+void cds_payment_get(cds_req *r);     /* GET  /v1/dossiers/{id}/payment */
+void cds_payment_qr_png(cds_req *r);  /* GET  /v1/payments/{id}/qr.png */
+void cds_payment_qr_svg(cds_req *r);  /* GET  /v1/payments/{id}/qr.svg */
+/* Provider webhooks (webhook_route.c). */
+void cds_webhook_payos(cds_req *r);   /* POST /v1/webhooks/payos */
+void cds_webhook_casso(cds_req *r);   /* POST /v1/webhooks/casso */
+void cds_webhook_sepay(cds_req *r);   /* POST /v1/webhooks/sepay */
+/* Operators, through the partner check (reconcile.c). */
+void cds_payment_reconciliation(cds_req *r); /* GET  /v1/partner/payments/reconciliation */
+void cds_payment_unmatched(cds_req *r);      /* GET  /v1/partner/payments/unmatched */
+void cds_payment_resolve(cds_req *r);        /* POST /v1/partner/payments/transactions/{id}/resolve */
+void cds_payment_refunded(cds_req *r);       /* POST /v1/partner/payments/{id}/refunded */
+
+/* The receiving accounts of agencies (accounts.c), loaded by
+ * `cds catalog load` from db/seed/payment_accounts.json:
+ *   {"accounts":[{"agency_code","bank_bin","bank_name","account_no",
+ *                 "account_name","service_charge_vnd","intent_ttl_hours"}]}
+ * cds_payment_accounts_check checks the whole document before anything is
+ * written (-1 with the entry named in err); cds_payment_accounts_write
+ * upserts them on a blocking connection inside the caller's transaction and
+ * returns how many rows changed, or -1 with the database's message in err. */
+struct pg_conn;
+int cds_payment_accounts_check(const json_t *doc, char *err, size_t cap);
+long cds_payment_accounts_write(struct pg_conn *conn, const json_t *doc, char *err, size_t cap);
+
+#endif

@@ -1,0 +1,750 @@
+/* Fees by VietQR end to end over real sockets, with a real PostgreSQL: the
+ * citizen asks to pay, the providers' webhooks (payOS, Casso and SePay
+ * shapes, signed as each provider signs) pay, the dossier moves on.
+ *
+ *   intent        breakdown, reference, VietQR payload (decoded back),
+ *                 PNG and SVG, asking again returns the same intent
+ *   paid          exact amount: paid, the dossier step `paid` and its
+ *                 notifications; the same webhook five times changes once
+ *   partial       less: partially_paid, the remainder notified and offered
+ *                 as the same QR with the remaining amount; then the rest
+ *   overpaid      more: paid and refund_due; the refund recorded, audited
+ *   mangled       the reference lower-cased, spaced, behind a bank prefix
+ *   unmatched     no reference: kept for a person, resolved by hand (audited)
+ *   expired       paid after expiry: accepted and flagged
+ *   cancelled     paid for a cancelled dossier: recorded, owed back, the
+ *                 dossier unchanged
+ *   bad input     forged signature, signature over another body, stale
+ *                 timestamp, amounts as a string / negative / zero / 1e12,
+ *                 malformed JSON, unknown provider secret: refused, nothing
+ *                 written
+ *   reconciliation  per day and account, JSON and CSV; a bad range refused */
+#include "payment/reference.h"
+#include "payment/vietqr.h"
+#include "payment/webhook.h"
+#include "tests/lib/harness.h"
+#include "tests/lib/login.h"
+#include "tests/lib/partner.h"
+#include "tests/lib/t.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROCEDURE "1.009994"
+#define PID_A "079085001234"
+#define PID_B "079064009876"
+#define PAYOS_KEY "test-payos-checksum-key-0001"
+#define CASSO_SECRET "test-casso-webhook-secret-0001"
+#define SEPAY_KEY "test-sepay-api-key-00000001"
+
+static char *db;
+static th_sim sim;
+static th_proc srv;
+static th_login citizen_a, citizen_b;
+static int seq;
+static char account[32]; /* the receiving account of PROCEDURE's agency */
+
+#define count(...) th_db_count(db, __VA_ARGS__)
+
+static char *value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *value(const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    char *v = th_db_value(db, sql);
+    return v ? v : strdup("");
+}
+
+static const char *u(const char *path)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s%s", srv.url, path);
+    return buf[i];
+}
+
+/* A counter dossier of citizen A (or B) in fee_requested for `fee`; its id in id_out. */
+static void fee_dossier(const char *pid, long fee, const char *extra, char code[64], char id_out[40])
+{
+    snprintf(code, 64, "PAY-%d-%d", (int)getpid(), ++seq);
+    CHECK_INT(th_partner_import(srv.url, code, PROCEDURE, pid, "Nguyễn Văn An", "0912345678"), 201);
+    char ev[80], ex[200];
+    snprintf(ev, sizeof ev, "%s-fee", code);
+    snprintf(ex, sizeof ex, ",\"fee_vnd\":%ld%s", fee, extra ? extra : "");
+    CHECK_INT(th_partner_step(srv.url, code, ev, "fee_requested", 10, ex), 200);
+    char *id = value("SELECT id FROM dossiers WHERE code = '%s'", code);
+    snprintf(id_out, 40, "%s", id);
+    free(id);
+}
+
+static long open_payment(const th_login *who, const char *dossier, json_t **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/dossiers/%s/payment", dossier);
+    th_resp r;
+    json_t *j = NULL;
+    long st = th_json(&r, "POST", u(path), who->access, "{}", (void **)&j);
+    th_resp_free(&r);
+    if (out)
+        *out = j;
+    else
+        json_decref(j);
+    return st;
+}
+
+static const char *ref_of(json_t *p)
+{
+    return json_string_value(json_object_get(p, "reference"));
+}
+
+static long post(const char *path, const char *const *headers, const char *body, th_resp *out)
+{
+    th_resp r;
+    th_http(&r, 1, "POST", u(path), headers, body, strlen(body));
+    long st = r.status;
+    if (out)
+        *out = r;
+    else
+        th_resp_free(&r);
+    return st;
+}
+
+/* A payOS webhook for a transfer of `amount` with `description`. `amount_json`
+ * replaces the amount's JSON text when not NULL ("\"1000\"", "-5" ...). */
+static long payos(const char *tx, const char *amount_json, long amount, const char *description,
+                  int forge, th_resp *out)
+{
+    char amt[48], data[1024], sig[65], body[2048];
+    if (amount_json)
+        snprintf(amt, sizeof amt, "%s", amount_json);
+    else
+        snprintf(amt, sizeof amt, "%ld", amount);
+    snprintf(data, sizeof data,
+             "{\"orderCode\":%d,\"amount\":%s,\"description\":\"%s\",\"accountNumber\":\"%s\","
+             "\"reference\":\"FT%s\",\"transactionDateTime\":\"2026-11-23 10:20:30\","
+             "\"currency\":\"VND\",\"paymentLinkId\":\"link-%s\",\"code\":\"00\",\"desc\":\"success\","
+             "\"counterAccountBankId\":\"970415\",\"counterAccountBankName\":\"VietinBank\","
+             "\"counterAccountName\":\"NGUYEN VAN AN\",\"counterAccountNumber\":\"1012345678\","
+             "\"virtualAccountName\":\"\",\"virtualAccountNumber\":\"\"}",
+             ++seq, amt, description, account, tx, tx);
+    if (cds_hook_payos_sign(data, strlen(data), PAYOS_KEY, sig) != CDS_HOOK_OK)
+        snprintf(sig, sizeof sig, "%064d", 0);
+    if (forge) sig[0] = sig[0] == 'a' ? 'b' : 'a';
+    snprintf(body, sizeof body,
+             "{\"code\":\"00\",\"desc\":\"success\",\"success\":true,\"data\":%s,\"signature\":\"%s\"}",
+             data, sig);
+    const char *h[] = {"Content-Type: application/json", NULL};
+    return post("/v1/webhooks/payos", h, body, out);
+}
+
+static long casso(long id, long amount, const char *description, long long t_ms)
+{
+    char body[1024], sig[200], hdr[256];
+    snprintf(body, sizeof body,
+             "{\"error\":0,\"data\":{\"id\":%ld,\"reference\":\"MB%ld\",\"description\":\"%s\","
+             "\"amount\":%ld,\"runningBalance\":0,\"transactionDateTime\":\"2026-11-23 10:21:00\","
+             "\"accountNumber\":\"%s\",\"bankName\":\"Vietcombank\",\"bankAbbreviation\":"
+             "\"VCB\",\"virtualAccountNumber\":\"\",\"virtualAccountName\":\"\","
+             "\"counterAccountName\":\"\",\"counterAccountNumber\":\"\",\"counterAccountBankId\":\"\","
+             "\"counterAccountBankName\":\"\"}}",
+             id, id, description, amount, account);
+    if (t_ms == 0) t_ms = (long long)time(NULL) * 1000;
+    CHECK_INT(cds_hook_casso_sign(body, strlen(body), CASSO_SECRET, t_ms, sig, sizeof sig), CDS_HOOK_OK);
+    snprintf(hdr, sizeof hdr, "X-Casso-Signature: %s", sig);
+    const char *h[] = {"Content-Type: application/json", hdr, NULL};
+    return post("/v1/webhooks/casso", h, body, NULL);
+}
+
+static long sepay(long id, long amount, const char *description, const char *key)
+{
+    char body[1024], auth[128];
+    snprintf(body, sizeof body,
+             "{\"id\":%ld,\"gateway\":\"Vietcombank\",\"transactionDate\":\"2026-11-23 10:22:00\","
+             "\"accountNumber\":\"%s\",\"content\":\"%s\",\"transferType\":\"in\","
+             "\"transferAmount\":%ld,\"accumulated\":0,\"referenceCode\":\"SP%ld\","
+             "\"description\":\"BankAPINotify %s\"}",
+             id, account, description, amount, id, description);
+    snprintf(auth, sizeof auth, "Authorization: Apikey %s", key);
+    const char *h[] = {"Content-Type: application/json", auth, NULL};
+    return post("/v1/webhooks/sepay", h, body, NULL);
+}
+
+static char *payment_status(const char *ref)
+{
+    return value("SELECT status || '/' || received_vnd || '/' || refund_due_vnd FROM payments "
+                 "WHERE reference = '%s'",
+                 ref);
+}
+
+static char *dossier_status(const char *id)
+{
+    return value("SELECT status FROM dossiers WHERE id = '%s'", id);
+}
+
+#define CHECK_VALUE(expr, want)                                                                    \
+    do {                                                                                           \
+        char *v_ = (expr);                                                                         \
+        CHECK_STR(v_, want);                                                                       \
+        free(v_);                                                                                  \
+    } while (0)
+
+/* Everything a refused webhook must leave alone. */
+static long state_sum(void)
+{
+    return count("SELECT (SELECT count(*) FROM bank_transactions) * 1000000 + "
+                 "(SELECT count(*) FROM dossier_events) * 1000 + "
+                 "(SELECT count(*) FROM payments WHERE status <> 'created')");
+}
+
+/* ---------------- the intent ---------------- */
+
+static char code1[64], id1[40], ref1[16];
+
+static void test_intent(void)
+{
+    fee_dossier(PID_A, 200000, NULL, code1, id1);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id1, &p), 201);
+    snprintf(ref1, sizeof ref1, "%s", ref_of(p) ? ref_of(p) : "");
+    CHECK(cds_payref_valid(ref1));
+    CHECK_STR(json_string_value(json_object_get(p, "status")), "created");
+    CHECK(json_is_false(json_object_get(p, "finished")));
+    CHECK_INT(json_integer_value(json_object_get(p, "amount_vnd")), 200000);
+    CHECK_INT(json_integer_value(json_object_get(p, "remaining_vnd")), 200000);
+    json_t *b = json_object_get(p, "breakdown");
+    CHECK_INT(json_integer_value(json_object_get(b, "fee_vnd")), 200000);
+    CHECK_INT(json_integer_value(json_object_get(b, "online_discount_vnd")), 0);
+    CHECK_INT(json_integer_value(json_object_get(b, "delivery_fee_vnd")), 0);
+    CHECK_INT(json_integer_value(json_object_get(b, "advance_vnd")), 0);
+    json_t *bank = json_object_get(p, "bank");
+    char *acct_bin = value("SELECT a.bank_bin FROM payment_accounts a JOIN procedures p ON "
+                           "p.agency_code = a.agency_code WHERE p.code = '" PROCEDURE "'");
+    char *acct_no = value("SELECT a.account_no FROM payment_accounts a JOIN procedures p ON "
+                          "p.agency_code = a.agency_code WHERE p.code = '" PROCEDURE "'");
+    snprintf(account, sizeof account, "%s", acct_no);
+    CHECK(strlen(acct_bin) == 6 && strlen(acct_no) > 0);
+    CHECK_STR(json_string_value(json_object_get(bank, "bin")), acct_bin);
+    CHECK_STR(json_string_value(json_object_get(bank, "account_no")), acct_no);
+    CHECK(json_string_value(json_object_get(p, "expires_at")) != NULL);
+
+    /* The payload decodes to the account, the amount and the reference. */
+    const char *payload = json_string_value(json_object_get(json_object_get(p, "vietqr"), "payload"));
+    cds_vietqr_decoded d;
+    CHECK(payload && cds_vietqr_decode(payload, strlen(payload), &d, NULL) == 0);
+    if (payload) {
+        CHECK_STR(d.q.bin, acct_bin);
+        CHECK_STR(d.q.account, acct_no);
+        CHECK_INT((long)d.q.amount, 200000);
+        CHECK_STR(d.q.purpose, ref1);
+        CHECK_INT(d.q.initiation, CDS_VIETQR_DYNAMIC);
+    }
+    free(acct_bin);
+    free(acct_no);
+    /* The images. */
+    const char *png = json_string_value(json_object_get(json_object_get(p, "vietqr"), "png_url"));
+    char auth[2200];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", citizen_a.access);
+    const char *h[] = {auth, NULL};
+    th_resp r;
+    th_http(&r, 2, "GET", u(png ? png : "/x"), h, NULL, 0);
+    CHECK_INT(r.status, 200);
+    CHECK(r.body_len > 8 && memcmp(r.body, "\x89PNG", 4) == 0);
+    th_resp_free(&r);
+    const char *svg = json_string_value(json_object_get(json_object_get(p, "vietqr"), "svg_url"));
+    th_http(&r, 2, "GET", u(svg ? svg : "/x"), h, NULL, 0);
+    CHECK_INT(r.status, 200);
+    CHECK(r.body && strstr(r.body, "<svg") != NULL);
+    th_resp_free(&r);
+    /* Another citizen sees neither the image nor the payment. */
+    char auth_b[2200];
+    snprintf(auth_b, sizeof auth_b, "Authorization: Bearer %s", citizen_b.access);
+    const char *hb[] = {auth_b, NULL};
+    th_http(&r, 2, "GET", u(png ? png : "/x"), hb, NULL, 0);
+    CHECK_INT(r.status, 404);
+    th_resp_free(&r);
+    CHECK_INT(open_payment(&citizen_b, id1, NULL), 404);
+    json_decref(p);
+
+    /* Asking again: the same intent. */
+    CHECK_INT(open_payment(&citizen_a, id1, &p), 200);
+    CHECK_STR(ref_of(p), ref1);
+    json_decref(p);
+    CHECK_INT(count("SELECT count(*) FROM payments WHERE dossier_id = '%s'", id1), 1);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/dossiers/%s/payment", id1);
+    CHECK_INT(th_json(&r, "GET", u(path), citizen_a.access, NULL, (void **)&p), 200);
+    th_resp_free(&r);
+    CHECK_STR(ref_of(p), ref1);
+    json_decref(p);
+
+    /* A dossier not waiting for a fee has nothing to pay. */
+    char code[64], id[40];
+    snprintf(code, sizeof code, "PAY-%d-%d", (int)getpid(), ++seq);
+    CHECK_INT(th_partner_import(srv.url, code, PROCEDURE, PID_A, "Nguyễn Văn An", "0912345678"), 201);
+    char *did = value("SELECT id FROM dossiers WHERE code = '%s'", code);
+    snprintf(id, sizeof id, "%s", did);
+    free(did);
+    CHECK_INT(open_payment(&citizen_a, id, &p), 409);
+    CHECK_STR(json_string_value(json_object_get(p, "code")), "payment_not_requested");
+    json_decref(p);
+    CHECK_INT(count("SELECT count(*) FROM payments WHERE dossier_id = '%s'", id), 0);
+}
+
+/* ---------------- paid, five times ---------------- */
+
+static void test_paid(void)
+{
+    long before_events = count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s'", id1);
+    char desc[64], tx[32];
+    snprintf(desc, sizeof desc, "%s", ref1);
+    snprintf(tx, sizeof tx, "%d-%d", (int)getpid(), ++seq);
+    for (int i = 0; i < 5; i++) {
+        th_resp r;
+        CHECK_INT(payos(tx, NULL, 200000, desc, 0, &r), 200);
+        json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+        CHECK(json_is_true(json_object_get(j, "success")));
+        json_decref(j);
+        th_resp_free(&r);
+    }
+    CHECK_VALUE(payment_status(ref1), "paid/200000/0");
+    CHECK_VALUE(dossier_status(id1), "paid");
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE provider = 'payos' AND "
+                    "provider_tx_id = 'link-%s:FT%s' AND match_status = 'matched' AND applied_vnd = 200000",
+                    tx, tx), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s'", id1),
+              before_events + 1);
+    CHECK_INT(count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s' AND step = 'paid' "
+                    "AND applied AND source = 'payment' AND fee_vnd = 200000", id1), 1);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = 'paid'", id1), 1);
+    /* Paid: no code any more, and no second intent. */
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id1, &p), 409);
+    json_decref(p);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/dossiers/%s/payment", id1);
+    th_resp r;
+    CHECK_INT(th_json(&r, "GET", u(path), citizen_a.access, NULL, (void **)&p), 200);
+    th_resp_free(&r);
+    CHECK_STR(json_string_value(json_object_get(p, "status")), "paid");
+    CHECK(json_is_true(json_object_get(p, "finished")));
+    CHECK(json_is_null(json_object_get(p, "vietqr")));
+    json_decref(p);
+}
+
+/* ---------------- partial, then the rest ---------------- */
+
+static void test_partial(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 100000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+
+    CHECK_INT(casso(1000000 + ++seq, 40000, ref, 0), 200);
+    CHECK_VALUE(payment_status(ref), "partially_paid/40000/0");
+    CHECK_VALUE(dossier_status(id), "fee_requested");
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = "
+                    "'payment_partial' AND (vars->>'amount')::bigint = 60000", id), 1);
+    /* The same intent, its code now for what remains. */
+    CHECK_INT(open_payment(&citizen_a, id, &p), 200);
+    CHECK_STR(ref_of(p), ref);
+    CHECK_STR(json_string_value(json_object_get(p, "status")), "partially_paid");
+    CHECK_INT(json_integer_value(json_object_get(p, "remaining_vnd")), 60000);
+    const char *payload = json_string_value(json_object_get(json_object_get(p, "vietqr"), "payload"));
+    cds_vietqr_decoded d;
+    CHECK(payload && cds_vietqr_decode(payload, strlen(payload), &d, NULL) == 0);
+    if (payload) CHECK_INT((long)d.q.amount, 60000);
+    json_decref(p);
+
+    CHECK_INT(sepay(2000000 + ++seq, 60000, ref, SEPAY_KEY), 200);
+    CHECK_VALUE(payment_status(ref), "paid/100000/0");
+    CHECK_VALUE(dossier_status(id), "paid");
+}
+
+/* ---------------- overpaid, refunded ---------------- */
+
+static void test_overpaid(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 100000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16], pid[40];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    snprintf(pid, sizeof pid, "%s", json_string_value(json_object_get(p, "id")));
+    json_decref(p);
+    char tx[32];
+    snprintf(tx, sizeof tx, "%d-%d", (int)getpid(), ++seq);
+    CHECK_INT(payos(tx, NULL, 150000, ref, 0, NULL), 200);
+    CHECK_VALUE(payment_status(ref), "refund_due/100000/50000");
+    CHECK_VALUE(dossier_status(id), "paid");
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE provider_tx_id = 'link-%s:FT%s' "
+                    "AND applied_vnd = 100000 AND excess_vnd = 50000", tx, tx), 1);
+
+    char path[160], body[200];
+    snprintf(path, sizeof path, "/v1/partner/payments/%s/refunded", pid);
+    snprintf(body, sizeof body, "{\"actor\":\"ke.toan@tphcm.gov.vn\",\"reason\":\"Hoàn 50.000 đ chuyển thừa\"}");
+    th_resp r;
+    CHECK_INT(th_partner(&r, srv.url, "POST", path, body), 200);
+    th_resp_free(&r);
+    CHECK_VALUE(payment_status(ref), "refunded/100000/50000");
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'payment.refunded' AND subject = "
+                    "'payment:%s' AND actor = 'ke.toan@tphcm.gov.vn'", pid), 1);
+    /* Twice: refused, nothing more in the log. */
+    CHECK_INT(th_partner(&r, srv.url, "POST", path, body), 409);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE subject = 'payment:%s'", pid), 1);
+    /* Unsigned: refused. */
+    CHECK_INT(post(path, (const char *const[]){"Content-Type: application/json", NULL}, body, NULL), 401);
+}
+
+/* ---------------- what banks do to a reference ---------------- */
+
+static void test_mangled(void)
+{
+    static const char *forms[] = {"lower", "spaced", "prefixed"};
+    for (int k = 0; k < 3; k++) {
+        char code[64], id[40];
+        fee_dossier(PID_A, 30000, NULL, code, id);
+        json_t *p = NULL;
+        CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+        const char *ref = ref_of(p) ? ref_of(p) : "CDS0000000000";
+        char desc[128];
+        if (k == 0) {
+            snprintf(desc, sizeof desc, "%s", ref);
+            for (char *c = desc; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        } else if (k == 1) {
+            snprintf(desc, sizeof desc, "%.3s %.5s-%s nop phi", ref, ref + 3, ref + 8);
+        } else {
+            snprintf(desc, sizeof desc, "MBVCB.1234567.FT26327.%s.CT tu 1012345678 NGUYEN VAN AN", ref);
+        }
+        CHECK_INT(casso(3000000 + ++seq, 30000, desc, 0), 200);
+        char *st = dossier_status(id);
+        if (strcmp(st, "paid") != 0) fprintf(stderr, "  form %s: '%s' not matched\n", forms[k], desc);
+        CHECK_STR(st, "paid");
+        free(st);
+        json_decref(p);
+    }
+}
+
+/* ---------------- unmatched, resolved by hand ---------------- */
+
+static void test_unmatched(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 50000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+    long tx_id = 4000000 + ++seq;
+    /* No reference, and a well-formed but unknown one. */
+    CHECK_INT(sepay(tx_id, 50000, "nop phi ho so cho me", SEPAY_KEY), 200);
+    CHECK_INT(sepay(tx_id + 1, 50000, "CDS7M2K9QX4P1", SEPAY_KEY), 200);
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE provider = 'sepay' AND provider_tx_id "
+                    "IN ('%ld', '%ld') AND match_status = 'unmatched' AND payment_id IS NULL",
+                    tx_id, tx_id + 1), 2);
+    CHECK_VALUE(dossier_status(id), "fee_requested");
+    CHECK_VALUE(payment_status(ref), "created/0/0");
+
+    th_resp r;
+    CHECK_INT(th_partner(&r, srv.url, "GET", "/v1/partner/payments/unmatched?limit=100", NULL), 200);
+    CHECK(r.body && strstr(r.body, "nop phi ho so cho me") != NULL);
+    th_resp_free(&r);
+
+    char *bid = value("SELECT id FROM bank_transactions WHERE provider = 'sepay' AND provider_tx_id = '%ld'",
+                      tx_id);
+    char path[160], body[300];
+    snprintf(path, sizeof path, "/v1/partner/payments/transactions/%s/resolve", bid);
+    snprintf(body, sizeof body,
+             "{\"dossier_code\":\"%s\",\"actor\":\"doi.soat@tphcm.gov.vn\",\"reason\":\"Người nộp "
+             "gọi điện xác nhận chuyển khoản cho hồ sơ\"}",
+             code);
+    CHECK_INT(th_partner(&r, srv.url, "POST", path, body), 200);
+    th_resp_free(&r);
+    CHECK_VALUE(payment_status(ref), "paid/50000/0");
+    CHECK_VALUE(dossier_status(id), "paid");
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE id = %s AND match_status = 'resolved'",
+                    bid), 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'payment.resolve' AND subject = "
+                    "'bank_transaction:%s'", bid), 1);
+    /* Resolving again: refused, nothing more. */
+    CHECK_INT(th_partner(&r, srv.url, "POST", path, body), 409);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE subject = 'bank_transaction:%s'", bid), 1);
+    /* Without a reason: refused. */
+    char *bid2 = value("SELECT id FROM bank_transactions WHERE provider = 'sepay' AND provider_tx_id = '%ld'",
+                       tx_id + 1);
+    snprintf(path, sizeof path, "/v1/partner/payments/transactions/%s/resolve", bid2);
+    snprintf(body, sizeof body, "{\"dossier_code\":\"%s\",\"actor\":\"x\"}", code);
+    CHECK_INT(th_partner(&r, srv.url, "POST", path, body), 422);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE id = %s AND match_status = 'unmatched'",
+                    bid2), 1);
+    free(bid);
+    free(bid2);
+}
+
+/* ---------------- paid after expiry ---------------- */
+
+static void test_expired(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 70000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+    /* Its week is over (the clock moved on). */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE payments SET expires_at = now() - interval '1 minute' WHERE reference = '%s'", ref);
+    CHECK_INT(th_db_exec(db, sql), 0);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/dossiers/%s/payment", id);
+    th_resp r;
+    CHECK_INT(th_json(&r, "GET", u(path), citizen_a.access, NULL, (void **)&p), 200);
+    th_resp_free(&r);
+    CHECK_STR(json_string_value(json_object_get(p, "status")), "expired");
+    json_decref(p);
+    /* The citizen had scanned it before: the money arrives anyway. */
+    CHECK_INT(casso(5000000 + ++seq, 70000, ref, 0), 200);
+    CHECK_VALUE(payment_status(ref), "paid/70000/0");
+    CHECK_INT(count("SELECT count(*) FROM payments WHERE reference = '%s' AND paid_after_expiry", ref), 1);
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE reference = '%s' AND after_expiry", ref), 1);
+    CHECK_VALUE(dossier_status(id), "paid");
+
+    /* Asking after expiry gives a new code, the old one closed. */
+    fee_dossier(PID_A, 70000, NULL, code, id);
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+    snprintf(sql, sizeof sql,
+             "UPDATE payments SET expires_at = now() - interval '1 minute' WHERE reference = '%s'", ref);
+    CHECK_INT(th_db_exec(db, sql), 0);
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    CHECK(ref_of(p) && strcmp(ref_of(p), ref) != 0);
+    json_decref(p);
+    CHECK_VALUE(payment_status(ref), "expired/0/0");
+}
+
+/* ---------------- a cancelled dossier ---------------- */
+
+static void test_cancelled(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 90000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+    char ev[80];
+    snprintf(ev, sizeof ev, "%s-cancel", code);
+    CHECK_INT(th_partner_step(srv.url, code, ev, "cancelled", 20, NULL), 200);
+    CHECK_VALUE(payment_status(ref), "cancelled/0/0");
+    long events = count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s'", id);
+    long outbox = count("SELECT count(*) FROM outbox WHERE dossier_id = '%s'", id);
+    /* The money still arrives: recorded and owed back, the dossier untouched. */
+    CHECK_INT(casso(6000000 + ++seq, 90000, ref, 0), 200);
+    CHECK_VALUE(dossier_status(id), "cancelled");
+    CHECK_VALUE(payment_status(ref), "refund_due/0/90000");
+    CHECK_INT(count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s'", id), events);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s'", id), outbox);
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE reference = '%s' AND applied_vnd = 0 "
+                    "AND excess_vnd = 90000 AND receipt_id IS NULL", ref), 1);
+    /* And no new code for it. */
+    CHECK_INT(open_payment(&citizen_a, id, &p), 409);
+    json_decref(p);
+}
+
+/* ---------------- bad input ---------------- */
+
+static void refused(const char *what, long status, long want_status, long before)
+{
+    if (status != want_status) fprintf(stderr, "  %s: %ld, want %ld\n", what, status, want_status);
+    CHECK_INT(status, want_status);
+    long after = state_sum();
+    if (after != before) fprintf(stderr, "  %s changed something\n", what);
+    CHECK_INT(after, before);
+}
+
+static void test_bad_input(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 100000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+    long before = state_sum();
+    char tx[32];
+    snprintf(tx, sizeof tx, "bad-%d", (int)getpid());
+    th_resp r;
+
+    refused("forged payOS signature", payos(tx, NULL, 100000, ref, 1, NULL), 401, before);
+
+    /* A signature made for one body, sent with another (the amount raised). */
+    char data[512], sig[65], body[1024];
+    snprintf(data, sizeof data,
+             "{\"orderCode\":1,\"amount\":1000,\"description\":\"%s\",\"accountNumber\":\"%s\","
+             "\"reference\":\"FTX\",\"transactionDateTime\":\"2026-11-23 10:20:30\",\"currency\":\"VND\","
+             "\"paymentLinkId\":\"l\",\"code\":\"00\",\"desc\":\"success\"}",
+             ref, account);
+    CHECK_INT(cds_hook_payos_sign(data, strlen(data), PAYOS_KEY, sig), CDS_HOOK_OK);
+    char *raised = strstr(data, "\"amount\":1000,");
+    if (raised) memcpy(raised, "\"amount\":9000,", 14);
+    snprintf(body, sizeof body, "{\"code\":\"00\",\"desc\":\"success\",\"success\":true,\"data\":%s,"
+                                "\"signature\":\"%s\"}", data, sig);
+    refused("signature over another body",
+            post("/v1/webhooks/payos", (const char *const[]){"Content-Type: application/json", NULL},
+                 body, NULL),
+            401, before);
+
+    long long stale = ((long long)time(NULL) - 600) * 1000;
+    refused("stale Casso timestamp", casso(7000000 + ++seq, 100000, ref, stale), 401, before);
+    refused("wrong SePay API key", sepay(7000000 + ++seq, 100000, ref, "not-the-key-000000000000"),
+            401, before);
+    refused("amount as a string", payos(tx, "\"100000\"", 0, ref, 0, NULL), 400, before);
+    refused("negative amount", payos(tx, "-100000", 0, ref, 0, NULL), 400, before);
+    refused("zero amount", payos(tx, "0", 0, ref, 0, NULL), 400, before);
+    refused("amount of 1e12", payos(tx, "1000000000000", 0, ref, 0, NULL), 400, before);
+    refused("malformed JSON",
+            post("/v1/webhooks/payos", (const char *const[]){"Content-Type: application/json", NULL},
+                 "{\"code\":\"00\",\"data\":{", NULL),
+            400, before);
+    refused("a provider we hold no key for (no Casso header at all)",
+            post("/v1/webhooks/casso", (const char *const[]){"Content-Type: application/json", NULL},
+                 "{\"error\":0,\"data\":{}}", &r),
+            401, before);
+    CHECK(r.body && strstr(r.body, "missing_signature") != NULL);
+    CHECK(th_resp_header(&r, "content-type") &&
+          strstr(th_resp_header(&r, "content-type"), "problem+json") != NULL);
+    th_resp_free(&r);
+    CHECK_VALUE(payment_status(ref), "created/0/0");
+    CHECK_VALUE(dossier_status(id), "fee_requested");
+}
+
+/* ---------------- reconciliation ---------------- */
+
+static void test_reconciliation(void)
+{
+    char today[16];
+    char *d = value("SELECT cds_vn_date(timestamptz '2026-11-23 10:20:30+07')::text");
+    snprintf(today, sizeof today, "%s", d);
+    free(d);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/partner/payments/reconciliation?from=%s&to=%s", today, today);
+    th_resp r;
+    CHECK_INT(th_partner(&r, srv.url, "GET", path, NULL), 200);
+    json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+    th_resp_free(&r);
+    json_t *days = json_object_get(j, "days");
+    long received = 0, unmatched = 0, refunds = 0, rows = 0;
+    for (size_t i = 0; i < json_array_size(days); i++) {
+        json_t *row = json_array_get(days, i);
+        if (strcmp(json_string_value(json_object_get(row, "account_no")), account) != 0) continue;
+        rows++;
+        received = (long)json_integer_value(json_object_get(row, "received_count"));
+        unmatched = (long)json_integer_value(json_object_get(row, "unmatched_count"));
+        refunds = (long)json_integer_value(json_object_get(row, "refund_due_vnd"));
+    }
+    json_decref(j);
+    CHECK_INT(rows, 1);
+    CHECK_INT(received, count("SELECT count(*) FROM bank_transactions  WHERE account_no = '%s'", account));
+    CHECK_INT(unmatched, 1);
+    CHECK_INT(refunds, 50000 + 90000);
+
+    snprintf(path, sizeof path, "/v1/partner/payments/reconciliation?from=%s&to=%s&format=csv", today, today);
+    CHECK_INT(th_partner(&r, srv.url, "GET", path, NULL), 200);
+    CHECK(r.body && strncmp(r.body, "day,account_no,received_count,received_vnd,", 43) == 0);
+    CHECK(r.body && strstr(r.body, account) != NULL);
+    th_resp_free(&r);
+
+    CHECK_INT(th_partner(&r, srv.url, "GET",
+                         "/v1/partner/payments/reconciliation?from=2026-11-30&to=2026-11-01", NULL), 400);
+    th_resp_free(&r);
+    CHECK_INT(th_partner(&r, srv.url, "GET",
+                         "/v1/partner/payments/reconciliation?from=2026-02-30&to=2026-03-01", NULL), 400);
+    th_resp_free(&r);
+}
+
+/* ---------------- the breakdown of an online dossier ---------------- */
+
+static void test_breakdown(void)
+{
+    char code[64], id[40];
+    /* Filed online (the channel set as filing would), delivery by post, 20,000 paid at the counter. */
+    snprintf(code, sizeof code, "PAY-%d-%d", (int)getpid(), ++seq);
+    CHECK_INT(th_partner_import(srv.url, code, "2.000635", PID_A, "Nguyễn Văn An", "0912345678"), 201);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE dossiers SET channel = 'online', delivery = '{\"method\":\"post\",\"fee_vnd\":"
+             "25000,\"cod\":false}' WHERE code = '%s'", code);
+    CHECK_INT(th_db_exec(db, sql), 0);
+    char ev[80];
+    snprintf(ev, sizeof ev, "%s-fee", code);
+    CHECK_INT(th_partner_step(srv.url, code, ev, "fee_requested", 10,
+                              ",\"fee_vnd\":80000,\"advance_vnd\":20000"), 200);
+    char *did = value("SELECT id FROM dossiers WHERE code = '%s'", code);
+    snprintf(id, sizeof id, "%s", did);
+    free(did);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    json_t *b = json_object_get(p, "breakdown");
+    CHECK_INT(json_integer_value(json_object_get(b, "fee_vnd")), 80000);
+    CHECK_INT(json_integer_value(json_object_get(b, "online_discount_vnd")), 40000);
+    CHECK_INT(json_integer_value(json_object_get(b, "delivery_fee_vnd")), 25000);
+    CHECK_INT(json_integer_value(json_object_get(b, "advance_vnd")), 20000);
+    CHECK_INT(json_integer_value(json_object_get(p, "amount_vnd")), 80000 - 40000 + 25000 - 20000);
+    json_decref(p);
+}
+
+int main(void)
+{
+    db = th_db_new("payments");
+    const char *names[] = {"vneid", NULL};
+    if (th_sim_start(&sim, names, NULL) != 0) return 1;
+    static char iss[256];
+    snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
+    const char *env[] = {iss, "CDS_PAYOS_CHECKSUM_KEY=" PAYOS_KEY, "CDS_CASSO_SECRET=" CASSO_SECRET,
+                         "CDS_SEPAY_API_KEY=" SEPAY_KEY, "CDS_AUTO_MIGRATE=1", NULL};
+    if (th_server_start(&srv, db, env) != 0) return 1;
+    char load[1024];
+    snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
+             CDS_SOURCE_DIR, db, CDS_BUILD_DIR);
+    if (system(load) != 0) return 1;
+    CHECK_INT(th_login_as(&srv, PID_A, &citizen_a), 200);
+    CHECK_INT(th_login_as(&srv, PID_B, &citizen_b), 200);
+
+    test_intent();
+    test_paid();
+    test_partial();
+    test_overpaid();
+    test_mangled();
+    test_unmatched();
+    test_expired();
+    test_cancelled();
+    test_bad_input();
+    test_reconciliation();
+    test_breakdown();
+
+    CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
+    th_sim_stop(&sim);
+    return t_done();
+}
