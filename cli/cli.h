@@ -9,5 +9,6 @@ int cds_cmd_catalog(int argc, char **argv);
 int cds_cmd_receipt(int argc, char **argv);
 int cds_cmd_vietqr(int argc, char **argv);
 int cds_cmd_webhook(int argc, char **argv);
+int cds_cmd_payments(int argc, char **argv);
 
 #endif

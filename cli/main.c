@@ -17,6 +17,7 @@ static const struct {
     {"catalog", cds_cmd_catalog, "load the procedure catalog and public holidays (catalog load --help)"},
     {"receipt", cds_cmd_receipt, "e-receipts offline: verify, keygen, sign, pdf (receipt --help)"},
     {"vietqr", cds_cmd_vietqr, "decode or encode a VietQR payment payload (vietqr --help)"},
+    {"payments", cds_cmd_payments, "reconciliation, unmatched transfers, manual resolution (payments --help)"},
     {"webhook", cds_cmd_webhook, "verify a recorded payment-provider webhook (webhook --help)"},
 };
 

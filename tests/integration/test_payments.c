@@ -29,6 +29,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,45 @@ static void test_paid(void)
     json_decref(p);
 }
 
+/* ---------------- at the same time ---------------- */
+
+/* Five deliveries of one webhook racing each other, then two halves of a fee
+ * arriving together: each transfer is recorded once, the intent adds up. */
+static void test_concurrent(void)
+{
+    char code[64], id[40];
+    fee_dossier(PID_A, 120000, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    char ref[16];
+    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+    char tx[3][32];
+    for (int k = 0; k < 3; k++) snprintf(tx[k], sizeof tx[k], "race-%d-%d", (int)getpid(), k);
+    pid_t kids[8];
+    int nk = 0;
+    for (int k = 0; k < 7; k++) {
+        fflush(NULL);
+        pid_t c = fork();
+        if (c == 0) {
+            /* 0..4: the same transfer of 60,000; 5 and 6: two other transfers of 30,000. */
+            const char *t = k < 5 ? tx[0] : tx[k - 4];
+            long st = payos(t, NULL, k < 5 ? 60000 : 30000, ref, 0, NULL);
+            _exit(st == 200 ? 0 : 1);
+        }
+        if (c > 0) kids[nk++] = c;
+    }
+    int ok = 0;
+    for (int i = 0; i < nk; i++) {
+        int st;
+        if (waitpid(kids[i], &st, 0) == kids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+    }
+    CHECK_INT(ok, 7);
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE reference = '%s'", ref), 3);
+    CHECK_VALUE(payment_status(ref), "paid/120000/0");
+    CHECK_INT(count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s' AND step = 'paid'", id), 1);
+}
+
 /* ---------------- partial, then the rest ---------------- */
 
 static void test_partial(void)
@@ -485,6 +525,19 @@ static void test_unmatched(void)
     CHECK_INT(th_partner(&r, srv.url, "POST", path, body), 409);
     th_resp_free(&r);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE subject = 'bank_transaction:%s'", bid), 1);
+    /* The command refuses without an actor and a reason, and resolves nothing. */
+    {
+        char cmd[1024], out[1024];
+        snprintf(cmd, sizeof cmd,
+                 "CDS_DATABASE_URL='%s' '%s/cds' payments resolve --tx %s --dossier %s 2>&1", db,
+                 CDS_BUILD_DIR, bid, code);
+        FILE *pp = popen(cmd, "r");
+        size_t n = pp ? fread(out, 1, sizeof out - 1, pp) : 0;
+        out[n] = 0;
+        int st = pp ? pclose(pp) : -1;
+        CHECK_INT(WIFEXITED(st) ? WEXITSTATUS(st) : 128, 2);
+        CHECK(strstr(out, "--actor and --reason") != NULL);
+    }
     /* Without a reason: refused. */
     char *bid2 = value("SELECT id FROM bank_transactions WHERE provider = 'sepay' AND provider_tx_id = '%ld'",
                        tx_id + 1);
@@ -642,6 +695,19 @@ static void test_bad_input(void)
 
 /* ---------------- reconciliation ---------------- */
 
+/* Runs a shell command; its exit status, stdout and stderr in out. */
+static int run_cmd(const char *cmd, char *out, size_t cap)
+{
+    char full[1200];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
 static void test_reconciliation(void)
 {
     char today[16];
@@ -675,6 +741,24 @@ static void test_reconciliation(void)
     CHECK(r.body && strncmp(r.body, "day,account_no,received_count,received_vnd,", 43) == 0);
     CHECK(r.body && strstr(r.body, account) != NULL);
     th_resp_free(&r);
+
+    /* The command gives the same figures. */
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd,
+             "CDS_DATABASE_URL='%s' '%s/cds' payments reconcile --from %s --to %s --csv 1", db,
+             CDS_BUILD_DIR, today, today);
+    CHECK_INT(run_cmd(cmd, out, sizeof out), 0);
+    CHECK(strncmp(out, "day,account_no,received_count,received_vnd,", 43) == 0);
+    char want[128];
+    snprintf(want, sizeof want, "%s,%s,%ld,", today, account, received);
+    CHECK(strstr(out, want) != NULL);
+    snprintf(cmd, sizeof cmd, "CDS_DATABASE_URL='%s' '%s/cds' payments unmatched", db, CDS_BUILD_DIR);
+    CHECK_INT(run_cmd(cmd, out, sizeof out), 0);
+    CHECK(strstr(out, "CDS7M2K9QX4P1") != NULL);
+    snprintf(cmd, sizeof cmd,
+             "CDS_DATABASE_URL='%s' '%s/cds' payments reconcile --from 2026-11-30 --to 2026-11-01", db,
+             CDS_BUILD_DIR);
+    CHECK_INT(run_cmd(cmd, out, sizeof out), 2);
 
     CHECK_INT(th_partner(&r, srv.url, "GET",
                          "/v1/partner/payments/reconciliation?from=2026-11-30&to=2026-11-01", NULL), 400);
@@ -734,6 +818,7 @@ int main(void)
 
     test_intent();
     test_paid();
+    test_concurrent();
     test_partial();
     test_overpaid();
     test_mangled();
