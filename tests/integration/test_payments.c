@@ -259,6 +259,22 @@ static void test_intent(void)
     th_http(&r, 2, "GET", u(png ? png : "/x"), h, NULL, 0);
     CHECK_INT(r.status, 200);
     CHECK(r.body_len > 8 && memcmp(r.body, "\x89PNG", 4) == 0);
+    /* A standard scanner reads the served image back to the same payload. */
+    char file[256], cmd[512], scanned[1024] = "";
+    snprintf(file, sizeof file, "%s/Testing/payment_qr_%d.png", CDS_BUILD_DIR, (int)getpid());
+    FILE *f = fopen(file, "wb");
+    if (f) {
+        fwrite(r.body, 1, r.body_len, f);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "zbarimg --raw -q '%s' 2>/dev/null", file);
+    FILE *z = popen(cmd, "r");
+    size_t zn = z ? fread(scanned, 1, sizeof scanned - 1, z) : 0;
+    scanned[zn] = 0;
+    if (z) pclose(z);
+    while (zn && (scanned[zn - 1] == '\n' || scanned[zn - 1] == '\r')) scanned[--zn] = 0;
+    CHECK_STR(scanned, payload ? payload : "?");
+    unlink(file);
     th_resp_free(&r);
     const char *svg = json_string_value(json_object_get(json_object_get(p, "vietqr"), "svg_url"));
     th_http(&r, 2, "GET", u(svg ? svg : "/x"), h, NULL, 0);
