@@ -7,6 +7,7 @@
 #include "dossiers/dossiers.h"
 #include "notify/notify.h"
 #include "payment/payment.h"
+#include "receipts/receipts.h"
 #include "core/http.h"
 #include <stddef.h>
 
@@ -15,6 +16,7 @@ typedef struct cds_api_config {
     cds_dossiers_config dossiers;
     cds_notify_config notify;
     cds_payment_config payment;
+    cds_receipts_config receipts;
     const char *db_conninfo;
 } cds_api_config;
 

@@ -54,6 +54,15 @@ static const cds_route routes[] = {
     {"GET", "/v1/partner/payments/unmatched", cds_payment_unmatched, 0},
     {"POST", "/v1/partner/payments/transactions/{id}/resolve", cds_payment_resolve, SMALL},
     {"POST", "/v1/partner/payments/{id}/refunded", cds_payment_refunded, SMALL},
+    {"GET", "/v1/receipts", cds_receipts_list, 0},
+    {"GET", "/v1/receipts/{id}", cds_receipt_get, 0},
+    {"GET", "/v1/receipts/{id}/export", cds_receipt_export_doc, 0},
+    {"GET", "/v1/receipts/{id}/pdf", cds_receipt_pdf_get, 0},
+    {"GET", "/v1/receipt-checks/{id}", cds_receipt_check_json, 0},
+    {"GET", "/r/{id}", cds_receipt_check_page, 0},
+    {"GET", "/v1/receipt-keys/{kid}", cds_receipt_key_get, 0},
+    {"POST", "/v1/partner/receipts/{id}/corrections", cds_partner_receipt_correct, SMALL},
+    {"GET", "/v1/partner/receipts/export", cds_partner_receipts_export, 0},
 };
 
 const cds_route *cds_api_routes(size_t *n)
@@ -68,6 +77,7 @@ void cds_api_config_defaults(cds_api_config *c)
     cds_dossiers_config_defaults(&c->dossiers);
     cds_notify_config_defaults(&c->notify);
     cds_payment_config_defaults(&c->payment);
+    cds_receipts_config_defaults(&c->receipts);
     c->db_conninfo = NULL;
 }
 
@@ -76,7 +86,8 @@ size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
     size_t n = cds_auth_options(&c->auth, out, cap);
     n += cds_dossiers_options(&c->dossiers, out + n, cap - n);
     n += cds_notify_options(&c->notify, out + n, cap - n);
-    return n + cds_payment_options(&c->payment, out + n, cap - n);
+    n += cds_payment_options(&c->payment, out + n, cap - n);
+    return n + cds_receipts_options(&c->receipts, out + n, cap - n);
 }
 
 int cds_api_init(const cds_api_config *c)
@@ -87,7 +98,11 @@ int cds_api_init(const cds_api_config *c)
     d.keys_dir = c->auth.keys_dir; /* one development keys directory */
     if (cds_dossiers_init(&d) != 0) return -1;
     if (cds_payment_init(&c->payment) != 0) return -1;
-    return cds_notify_init(&c->notify, c->db_conninfo);
+    if (cds_notify_init(&c->notify, c->db_conninfo) != 0) return -1;
+    cds_receipts_config rc = c->receipts;
+    rc.keys_dir = c->auth.keys_dir;
+    rc.public_base_url = c->dossiers.public_base_url;
+    return cds_receipts_init(&rc, c->db_conninfo);
 }
 
 void cds_api_worker_start(cds_worker *w, void *ctx)
@@ -106,6 +121,7 @@ void cds_api_worker_stop(cds_worker *w, void *ctx)
 
 void cds_api_shutdown(void)
 {
+    cds_receipts_shutdown();
     cds_notify_shutdown();
     cds_payment_shutdown();
     cds_dossiers_shutdown();

@@ -7,6 +7,8 @@ int cds_cmd_migrate(int argc, char **argv);
 int cds_cmd_routes(int argc, char **argv);
 int cds_cmd_catalog(int argc, char **argv);
 int cds_cmd_receipt(int argc, char **argv);
+/* receipt_db_cmd.c: `cds receipt export|correct|series`, with the database. */
+int cds_cmd_receipt_db(int argc, char **argv);
 int cds_cmd_vietqr(int argc, char **argv);
 int cds_cmd_webhook(int argc, char **argv);
 int cds_cmd_payments(int argc, char **argv);

@@ -15,7 +15,7 @@ static const struct {
     {"migrate", cds_cmd_migrate, "apply pending database migrations (--status to list them)"},
     {"routes", cds_cmd_routes, "print the route table (METHOD PATH per line)"},
     {"catalog", cds_cmd_catalog, "load the procedure catalog and public holidays (catalog load --help)"},
-    {"receipt", cds_cmd_receipt, "e-receipts offline: verify, keygen, sign, pdf (receipt --help)"},
+    {"receipt", cds_cmd_receipt, "e-receipts: verify, keygen, sign, pdf offline; export, correct, series (receipt --help)"},
     {"vietqr", cds_cmd_vietqr, "decode or encode a VietQR payment payload (vietqr --help)"},
     {"payments", cds_cmd_payments, "reconciliation, unmatched transfers, manual resolution (payments --help)"},
     {"webhook", cds_cmd_webhook, "verify a recorded payment-provider webhook (webhook --help)"},

@@ -313,13 +313,16 @@ int cds_cmd_receipt(int argc, char **argv)
         "usage: cds receipt verify --file EXPORT.json --pubkey AGENCY_PUB.pem\n"
         "       cds receipt keygen --out DIR [--alg p256|ed25519]\n"
         "       cds receipt sign --content CONTENT.json --key KEY.pem [--out EXPORT.json]\n"
-        "       cds receipt pdf --file EXPORT.json --url URL --out RECEIPT.pdf [--pubkey PEM]\n\n"
+        "       cds receipt pdf --file EXPORT.json --url URL --out RECEIPT.pdf [--pubkey PEM]\n"
+        "       cds receipt export|correct|series ... (with the database: cds receipt export --help)\n\n"
         "verify exits 0 for a genuine receipt, 1 for one that is not, 2 on usage errors.";
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
         cds_opts_help(argc < 3 ? stderr : stdout, usage, opts, nopts);
         return argc < 3 ? 2 : 0;
     }
     const char *sub = argv[2];
+    if (strcmp(sub, "export") == 0 || strcmp(sub, "correct") == 0 || strcmp(sub, "series") == 0)
+        return cds_cmd_receipt_db(argc, argv);
     char err[256];
     int rc = cds_opts_parse(opts, nopts, argc, argv, 3, err, sizeof err);
     if (rc == 1) {

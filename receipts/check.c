@@ -1,0 +1,535 @@
+/* The public check of a receipt, for anyone holding the paper or the PDF:
+ *
+ *   GET /r/{id}?n=<number>&s=<signature>   Vietnamese HTML page (the QR code)
+ *   GET /v1/receipt-checks/{id}?n=&s=      the same as JSON
+ *   GET /v1/receipt-keys/{kid}             an agency's public key (PEM), for
+ *                                          offline checks of exports
+ *
+ * The link carries the receipt's number and its full signature. The check:
+ *   1. the receipt exists (else 404 receipt_not_found);
+ *   2. the link's number and signature are the receipt's (else 400
+ *      receipt_link_invalid, saying which: a hand-edited link or a forged
+ *      paper);
+ *   3. the content is rebuilt from the stored row (personal ID number and
+ *      address unsealed) and the signature verified with the public key of
+ *      its kid from receipt_keys: a row altered in the database, or sealed
+ *      data that no longer opens, is "not genuine".
+ *
+ * What the signature covers: the full content, the payer's personal ID
+ * number in clear included (so the owner's export verifies offline with
+ * nothing but the agency's public key). The public check verifies on the
+ * server, which holds the sealed number, and shows only the masked form
+ * (last 3 digits) and the masked name: the check needs no plaintext from
+ * the visitor and reveals none. Rate-limited per client address like the
+ * dossier lookup. The page is self-contained (inline CSS, no script). */
+#include "receipts/internal.h"
+#include "receipts/pdf.h"
+#include "core/db.h"
+#include "core/jose.h"
+#include "core/log.h"
+#include "core/ratelimit.h"
+
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_CAP (256 * 1024)
+
+static int st_check = -1, st_key = -1;
+static cds_ratelimit *limiter;
+
+enum { K_PEM = RC_NCOLS, K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG, K_N_NUM, K_N_SERIAL, K_N_TMPL,
+       K_N_KIND, K_N_SIG, K_AUDIT };
+
+int rc_check_init(void)
+{
+    st_check = cds_db_stmt_register(
+        "receipt_check",
+        "SELECT " RC_COLS ", COALESCE(k.public_pem, ''),"
+        " o.number, o.serial, o.template_no, COALESCE(o.signature, ''),"
+        " n.number, n.serial, n.template_no, n.kind, COALESCE(n.signature, ''),"
+        " COALESCE((SELECT json_agg(json_build_object('at', cds_rfc3339(a.at), 'actor', a.actor,"
+        "    'action', a.action, 'reason', a.reason, 'subject', a.subject) ORDER BY a.at, a.id)"
+        "   FROM audit_log a WHERE a.subject IN ('receipt:' || r.id, 'receipt:' || r.replaces)), '[]')::text"
+        " FROM receipts r LEFT JOIN receipt_keys k ON k.kid = r.kid"
+        " LEFT JOIN receipts o ON o.id = r.replaces LEFT JOIN receipts n ON n.id = r.replaced_by"
+        " WHERE r.id = $1",
+        1);
+    st_key = cds_db_stmt_register("receipt_key", "SELECT alg, public_pem FROM receipt_keys WHERE kid = $1", 1);
+    if (st_check < 0 || st_key < 0) return -1;
+    limiter = cds_ratelimit_new(g_receipts.check_burst, g_receipts.check_per_minute);
+    return limiter ? 0 : -1;
+}
+
+void rc_check_shutdown(void)
+{
+    cds_ratelimit_free(limiter);
+    limiter = NULL;
+}
+
+/* ---------------- page text ---------------- */
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (n > PAGE_CAP - b->len) {
+        b->failed = 1;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 8192;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+static void sb_esc(sbuf *b, const char *s)
+{
+    size_t from = 0, n = strlen(s);
+    for (size_t i = 0; i < n; i++) {
+        const char *ent = NULL;
+        switch (s[i]) {
+        case '&': ent = "&amp;"; break;
+        case '<': ent = "&lt;"; break;
+        case '>': ent = "&gt;"; break;
+        case '"': ent = "&quot;"; break;
+        case '\'': ent = "&#39;"; break;
+        default: break;
+        }
+        if (!ent) continue;
+        sb_put(b, s + from, i - from);
+        sb_str(b, ent);
+        from = i + 1;
+    }
+    sb_put(b, s + from, n - from);
+}
+
+/* <dt>label</dt><dd id="id">escaped value</dd> */
+static void sb_field(sbuf *b, const char *label, const char *id, const char *value)
+{
+    sb_str(b, "<dt>");
+    sb_esc(b, label);
+    sb_str(b, "</dt><dd id=\"");
+    sb_str(b, id);
+    sb_str(b, "\">");
+    sb_esc(b, value);
+    sb_str(b, "</dd>\n");
+}
+
+/* 150000 -> "150.000" */
+static void grouped(long long v, char *out, size_t cap)
+{
+    char d[32];
+    int n = snprintf(d, sizeof d, "%lld", v), o = 0;
+    for (int i = 0; i < n && (size_t)o + 2 < cap; i++) {
+        if (i && (n - i) % 3 == 0) out[o++] = '.';
+        out[o++] = d[i];
+    }
+    out[o] = 0;
+}
+
+/* "2026-11-22T09:30:00+07:00" -> "09:30:00 ngày 22/11/2026" */
+static void vn_time(const char *ts, char *out, size_t cap)
+{
+    if (strlen(ts) >= 19 && ts[10] == 'T')
+        snprintf(out, cap, "%.8s ngày %.2s/%.2s/%.4s", ts + 11, ts + 8, ts + 5, ts);
+    else
+        snprintf(out, cap, "%s", ts);
+}
+
+static const char CSS[] =
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:#f2f4f7;color:#1d2939;font:16px/1.5 system-ui,-apple-system,"
+    "\"Segoe UI\",Roboto,\"Noto Sans\",Arial,sans-serif}"
+    "main{max-width:640px;margin:0 auto;padding:16px}"
+    "header{background:#b42318;color:#fff;margin:-16px -16px 16px;padding:16px}"
+    ".brand{margin:0;font-size:13px;opacity:.9}h1{margin:4px 0 0;font-size:22px}"
+    ".card{background:#fff;border-radius:12px;padding:16px;margin-bottom:16px;"
+    "box-shadow:0 1px 3px rgba(16,24,40,.1)}"
+    ".verdict{font-size:20px;font-weight:700;margin:0 0 8px}"
+    ".ok{border-left:6px solid #067647}.ok .verdict{color:#067647}"
+    ".bad{border-left:6px solid #b42318}.bad .verdict{color:#b42318}"
+    ".warn{background:#fffaeb;color:#b54708;border-radius:8px;padding:8px 12px}"
+    "dl{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:8px 0 0}"
+    "dt{color:#475467}dd{margin:0;font-weight:500;overflow-wrap:anywhere}"
+    "h2{font-size:17px;margin:0 0 8px}ul{margin:0;padding-left:20px}a{color:#175cd3}"
+    "footer{color:#667085;font-size:13px;text-align:center;padding:8px}";
+
+static void page_head(sbuf *b)
+{
+    sb_str(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
+              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+              "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
+              "<meta name=\"referrer\" content=\"no-referrer\">\n"
+              "<title>Kiểm tra biên lai điện tử</title>\n<style>");
+    sb_str(b, CSS);
+    sb_str(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
+              "Thành phố Hồ Chí Minh</p><h1>Kiểm tra biên lai điện tử</h1></header>\n");
+}
+
+static void page_send(cds_req *r, int status, sbuf *b)
+{
+    sb_str(b, "<footer>Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. "
+              "Biên lai thu phí, lệ phí điện tử được ký số bởi cơ quan thu.</footer>\n</main>\n"
+              "</body>\n</html>\n");
+    cds_resp_header(r, "content-security-policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'");
+    cds_resp_header(r, "x-content-type-options", "nosniff");
+    cds_resp_header(r, "referrer-policy", "no-referrer");
+    cds_resp_header(r, "cache-control", "no-store");
+    if (b->failed) {
+        static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
+                                       "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
+        cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
+    } else {
+        cds_respond(r, status, "text/html; charset=utf-8", b->s, b->len);
+    }
+    free(b->s);
+}
+
+enum { MODE_JSON, MODE_PAGE };
+
+typedef struct check_ctx {
+    int mode;
+    char n[16];
+    char s[100];
+} check_ctx;
+
+static void refuse(cds_req *r, int mode, int status, const char *code, const char *title,
+                   const char *detail)
+{
+    if (mode == MODE_JSON) {
+        cds_resp_header(r, "cache-control", "no-store");
+        cds_problem(r, status, code, detail);
+        return;
+    }
+    sbuf b = {0};
+    page_head(&b);
+    sb_str(&b, "<section class=\"card bad\" id=\"result\" data-code=\"");
+    sb_str(&b, code);
+    sb_str(&b, "\"><p class=\"verdict\" id=\"verdict\">");
+    sb_esc(&b, title);
+    sb_str(&b, "</p><p id=\"detail\">");
+    sb_esc(&b, detail);
+    sb_str(&b, "</p></section>\n");
+    page_send(r, status, &b);
+}
+
+static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, int c_tmpl, int c_sig)
+{
+    if (!*id) return json_null();
+    char num[16], url[CDS_RECEIPT_URL_MAX + 1] = "";
+    rc_number8(PQgetvalue(res, 0, c_num), num);
+    const char *sig = PQgetvalue(res, 0, c_sig);
+    if (*sig) rc_verify_url(id, num, sig, url, sizeof url);
+    return json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
+                     "serial", PQgetvalue(res, 0, c_serial), "number", num, "verify_url",
+                     *url ? json_string(url) : json_null());
+}
+
+static const char *status_text(const char *st)
+{
+    if (strcmp(st, "replaced") == 0) return "Đã bị thay thế";
+    if (strcmp(st, "adjusted") == 0) return "Đã được điều chỉnh";
+    return "Đang có hiệu lực";
+}
+
+static const char *kind_text(const char *k)
+{
+    if (strcmp(k, "replacement") == 0) return "Biên lai thay thế";
+    if (strcmp(k, "adjustment") == 0) return "Biên lai điều chỉnh";
+    return "Biên lai gốc";
+}
+
+static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const char *reason_code,
+                   const char *reason, const cds_receipt *rc)
+{
+    char name[256], pid[13], amount[32], num[16];
+    rc_mask_name(PQgetvalue(res, 0, RC_PAYER_NAME), name, sizeof name);
+    rc_mask_pid(rc && *rc->payer.personal_id ? rc->payer.personal_id : "", pid);
+    long long amt = strtoll(PQgetvalue(res, 0, RC_AMOUNT), NULL, 10);
+    grouped(amt, amount, sizeof amount);
+    rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
+    char words[CDS_AMOUNT_WORDS_CAP];
+    if (cds_amount_words(amt, words, sizeof words) < 0) words[0] = 0;
+    const char *status = PQgetvalue(res, 0, RC_STATUS), *kind = PQgetvalue(res, 0, RC_KIND);
+    json_t *corr = json_loads(PQgetvalue(res, 0, K_AUDIT), 0, NULL);
+    if (!json_is_array(corr)) {
+        json_decref(corr);
+        corr = json_array();
+    }
+    json_t *replaces = link_of(res, PQgetvalue(res, 0, RC_REPLACES), K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG);
+    json_t *replaced_by = link_of(res, PQgetvalue(res, 0, RC_REPLACED_BY), K_N_NUM, K_N_SERIAL, K_N_TMPL, K_N_SIG);
+    if (json_is_object(replaced_by)) json_object_set_new(replaced_by, "kind", json_string(PQgetvalue(res, 0, K_N_KIND)));
+
+    if (c->mode == MODE_JSON) {
+        json_t *j = json_pack(
+            "{s:b,s:o,s:o,s:{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s},s:o,s:o,s:o}",
+            "genuine", genuine,
+            "reason_code", reason_code ? json_string(reason_code) : json_null(),
+            "reason", reason ? json_string(reason) : json_null(),
+            "receipt",
+            "id", PQgetvalue(res, 0, RC_ID), "template_no", PQgetvalue(res, 0, RC_TEMPLATE),
+            "serial", PQgetvalue(res, 0, RC_SERIAL), "year", atoi(PQgetvalue(res, 0, RC_YEAR)),
+            "number", num, "kind", kind, "status", status,
+            "issuer", "agency_name", PQgetvalue(res, 0, RC_ISSUER_NAME), "tax_code", PQgetvalue(res, 0, RC_TAX_CODE),
+            "payer", "name", name, "personal_id", pid,
+            "fee_name", PQgetvalue(res, 0, RC_FEE), "dossier_code", PQgetvalue(res, 0, RC_DOSSIER),
+            "amount", (json_int_t)amt, "amount_words", words,
+            "payment_method", PQgetvalue(res, 0, RC_METHOD),
+            "paid_at", PQgetvalue(res, 0, RC_PAID_AT), "issued_at", PQgetvalue(res, 0, RC_ISSUED_AT),
+            "kid", PQgetvalue(res, 0, RC_KID),
+            "replaces", replaces, "replaced_by", replaced_by, "corrections", corr);
+        cds_resp_header(r, "cache-control", "no-store");
+        cds_resp_header(r, "referrer-policy", "no-referrer");
+        cds_respond_json(r, 200, j);
+        return;
+    }
+    sbuf b = {0};
+    char t1[64], t2[64];
+    page_head(&b);
+    sb_str(&b, genuine ? "<section class=\"card ok\" id=\"result\" data-genuine=\"true\">"
+                       : "<section class=\"card bad\" id=\"result\" data-genuine=\"false\">");
+    sb_str(&b, "<p class=\"verdict\" id=\"verdict\">");
+    sb_str(&b, genuine ? "Biên lai hợp lệ" : "Biên lai KHÔNG hợp lệ");
+    sb_str(&b, "</p><p id=\"detail\">");
+    sb_esc(&b, genuine ? "Chữ ký số của cơ quan thu khớp với nội dung biên lai." : reason);
+    sb_str(&b, "</p>");
+    if (strcmp(status, "valid") != 0) {
+        sb_str(&b, "<p class=\"warn\" id=\"status\">");
+        sb_esc(&b, status_text(status));
+        sb_str(&b, ": biên lai này không còn hiệu lực, xem biên lai mới bên dưới.</p>");
+    }
+    sb_str(&b, "<dl>\n");
+    sb_field(&b, "Loại", "kind", kind_text(kind));
+    sb_field(&b, "Mẫu số", "template_no", PQgetvalue(res, 0, RC_TEMPLATE));
+    sb_field(&b, "Ký hiệu", "serial", PQgetvalue(res, 0, RC_SERIAL));
+    sb_field(&b, "Số", "number", num);
+    sb_field(&b, "Đơn vị thu", "issuer", PQgetvalue(res, 0, RC_ISSUER_NAME));
+    sb_field(&b, "Mã số thuế", "tax_code", PQgetvalue(res, 0, RC_TAX_CODE));
+    sb_field(&b, "Người nộp", "payer", name);
+    sb_field(&b, "Số định danh", "personal_id", pid);
+    sb_field(&b, "Khoản thu", "fee_name", PQgetvalue(res, 0, RC_FEE));
+    sb_field(&b, "Mã hồ sơ", "dossier_code", PQgetvalue(res, 0, RC_DOSSIER));
+    sb_str(&b, "<dt>Số tiền</dt><dd id=\"amount\">");
+    sb_esc(&b, amount);
+    sb_str(&b, " đồng</dd>\n");
+    sb_field(&b, "Bằng chữ", "amount_words", words);
+    sb_field(&b, "Hình thức", "payment_method", PQgetvalue(res, 0, RC_METHOD));
+    vn_time(PQgetvalue(res, 0, RC_PAID_AT), t1, sizeof t1);
+    vn_time(PQgetvalue(res, 0, RC_ISSUED_AT), t2, sizeof t2);
+    sb_field(&b, "Thời điểm nộp", "paid_at", t1);
+    sb_field(&b, "Ngày phát hành", "issued_at", t2);
+    sb_field(&b, "Khóa ký số", "kid", PQgetvalue(res, 0, RC_KID));
+    sb_str(&b, "</dl>\n</section>\n");
+    if (json_is_object(replaces) || json_is_object(replaced_by) || json_array_size(corr)) {
+        sb_str(&b, "<section class=\"card\" id=\"chain\"><h2>Điều chỉnh, thay thế</h2><ul>\n");
+        json_t *links[2] = {replaces, replaced_by};
+        const char *labels[2] = {"Thay thế / điều chỉnh cho biên lai số ", "Đã được thay thế / điều chỉnh bởi biên lai số "};
+        const char *ids[2] = {"replaces", "replaced_by"};
+        for (int i = 0; i < 2; i++) {
+            if (!json_is_object(links[i])) continue;
+            const char *u = json_string_value(json_object_get(links[i], "verify_url"));
+            sb_str(&b, "<li id=\"");
+            sb_str(&b, ids[i]);
+            sb_str(&b, "\">");
+            sb_esc(&b, labels[i]);
+            if (u) {
+                sb_str(&b, "<a href=\"");
+                sb_esc(&b, u);
+                sb_str(&b, "\">");
+            }
+            sb_esc(&b, json_string_value(json_object_get(links[i], "number")));
+            sb_str(&b, " (");
+            sb_esc(&b, json_string_value(json_object_get(links[i], "serial")));
+            sb_str(&b, ")");
+            if (u) sb_str(&b, "</a>");
+            sb_str(&b, "</li>\n");
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(corr, i, e) {
+            const char *act = json_string_value(json_object_get(e, "action"));
+            char when[64];
+            vn_time(json_string_value(json_object_get(e, "at")) ? json_string_value(json_object_get(e, "at")) : "", when, sizeof when);
+            sb_str(&b, "<li class=\"audit\">");
+            sb_esc(&b, act && strcmp(act, "receipt.adjustment") == 0 ? "Điều chỉnh" : "Thay thế");
+            sb_str(&b, " lúc ");
+            sb_esc(&b, when);
+            sb_str(&b, ", người thực hiện: ");
+            sb_esc(&b, json_string_value(json_object_get(e, "actor")) ? json_string_value(json_object_get(e, "actor")) : "");
+            sb_str(&b, ", lý do: ");
+            sb_esc(&b, json_string_value(json_object_get(e, "reason")) ? json_string_value(json_object_get(e, "reason")) : "");
+            sb_str(&b, "</li>\n");
+        }
+        sb_str(&b, "</ul></section>\n");
+    }
+    json_decref(replaces);
+    json_decref(replaced_by);
+    json_decref(corr);
+    page_send(r, 200, &b);
+}
+
+static void on_check(cds_req *r, PGresult *res)
+{
+    check_ctx *c = cds_req_user(r);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (res) cds_log(CDS_LOG_ERROR, "receipt_check_db", "%s", PQresultErrorMessage(res));
+        refuse(r, c->mode, 503, "database_unavailable", "Hệ thống đang bận",
+               "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        refuse(r, c->mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
+               "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
+        return;
+    }
+    char num[16];
+    rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
+    if (strcmp(num, c->n) != 0) {
+        refuse(r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
+               cds_req_printf(r, "Số biên lai trong liên kết (%s) không khớp với biên lai do cơ quan thu "
+                                 "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.", c->n));
+        return;
+    }
+    const char *stored = PQgetvalue(res, 0, RC_SIG);
+    size_t sl = strlen(stored), gl = strlen(c->s);
+    /* Constant time over the stored length; lengths differ only for a forgery. */
+    if (!*stored || sl != gl || !cds_ct_equal(stored, c->s, sl)) {
+        refuse(r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
+               "Chữ ký số trong liên kết không khớp với biên lai do cơ quan thu lưu giữ. "
+               "Liên kết đã bị sửa hoặc biên lai là giả.");
+        return;
+    }
+    cds_receipt rc;
+    cds_receipt_sig sig;
+    const char *why = NULL;
+    if (rc_from_row(res, 0, &rc, &sig, &why) != 0) {
+        cds_log(CDS_LOG_WARN, "receipt_check", "receipt %s: content unreadable: %s", PQgetvalue(res, 0, RC_ID), why ? why : "?");
+        answer(r, c, res, 0, "content_invalid",
+               "Nội dung biên lai lưu tại cơ quan thu không đọc được hoặc không hợp lệ: biên lai đã bị thay đổi.", NULL);
+        return;
+    }
+    EVP_PKEY *key = rc_verify_key(sig.kid, PQgetvalue(res, 0, K_PEM));
+    int v = key ? cds_receipt_verify(key, &rc, &sig) : CDS_RCPT_EKEY;
+    if (!key)
+        answer(r, c, res, 0, "unknown_key", "Không tìm thấy khóa công khai đã ký biên lai này.", &rc);
+    else if (v != CDS_RCPT_OK)
+        answer(r, c, res, 0, "signature_mismatch",
+               "Nội dung biên lai lưu tại cơ quan thu không khớp với chữ ký số: biên lai đã bị thay đổi sau khi ký.", &rc);
+    else
+        answer(r, c, res, 1, NULL, NULL, &rc);
+    OPENSSL_cleanse(&rc, sizeof rc);
+}
+
+static int b64url_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') return 0;
+    return 1;
+}
+
+static void check_start(cds_req *r, int mode)
+{
+    int retry = 0;
+    if (!cds_ratelimit_take(limiter, cds_req_peer(r), &retry)) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", retry);
+        cds_resp_header(r, "retry-after", secs);
+        refuse(r, mode, 429, "too_many_requests", "Kiểm tra quá nhiều lần",
+               cds_req_printf(r, "Bạn đã kiểm tra quá nhiều lần. Vui lòng thử lại sau %d giây.", retry));
+        return;
+    }
+    const char *id = cds_req_param(r, "id");
+    if (!rc_uuid_ok(id)) {
+        refuse(r, mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
+               "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
+        return;
+    }
+    const char *n = cds_req_query(r, "n"), *s = cds_req_query(r, "s");
+    size_t nl = n ? strlen(n) : 0;
+    int n_ok = nl >= 1 && nl <= 8;
+    for (size_t i = 0; n_ok && i < nl; i++) n_ok = isdigit((unsigned char)n[i]);
+    if (!n_ok || !s || !b64url_ok(s, 95)) {
+        refuse(r, mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
+               "Liên kết kiểm tra thiếu hoặc sai số biên lai (n) hoặc chữ ký số (s). "
+               "Vui lòng quét lại mã QR in trên biên lai.");
+        return;
+    }
+    check_ctx *c = cds_req_alloc(r, sizeof *c);
+    c->mode = mode;
+    rc_number8(n, c->n);
+    snprintf(c->s, sizeof c->s, "%s", s);
+    cds_req_set_user(r, c, NULL);
+    char lower[37];
+    for (int i = 0; i < 36; i++) lower[i] = (char)tolower((unsigned char)id[i]);
+    lower[36] = 0;
+    const char *params[] = {lower};
+    cds_req_db(r, st_check, 1, params, on_check);
+}
+
+void cds_receipt_check_json(cds_req *r)
+{
+    check_start(r, MODE_JSON);
+}
+
+void cds_receipt_check_page(cds_req *r)
+{
+    check_start(r, MODE_PAGE);
+}
+
+/* ---------------- public keys ---------------- */
+
+static void on_key(cds_req *r, PGresult *res)
+{
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cds_problem(r, 503, "database_unavailable", "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cds_problem(r, 404, "receipt_key_not_found", "Không tìm thấy khóa công khai này.");
+        return;
+    }
+    cds_resp_header(r, "cache-control", "public, max-age=86400");
+    const char *pem = PQgetvalue(res, 0, 1);
+    cds_respond(r, 200, "application/x-pem-file", pem, strlen(pem));
+}
+
+void cds_receipt_key_get(cds_req *r)
+{
+    const char *kid = cds_req_param(r, "kid");
+    size_t n = kid ? strlen(kid) : 0;
+    int ok = n == CDS_RCPT_KID_LEN;
+    for (size_t i = 0; ok && i < n; i++) ok = isdigit((unsigned char)kid[i]) || (kid[i] >= 'a' && kid[i] <= 'f');
+    if (!ok) {
+        cds_problem(r, 404, "receipt_key_not_found", "Không tìm thấy khóa công khai này.");
+        return;
+    }
+    const char *params[] = {kid};
+    cds_req_db(r, st_key, 1, params, on_key);
+}

@@ -1,0 +1,162 @@
+/* The daily export's formats (export.h). Receipt rows carry what the tax
+ * authority's summary needs: series, number, times, kind and status (a
+ * replaced receipt stays listed with its status), agency, payer name (not
+ * the personal ID number), fee, dossier, bank reference, amount; total rows
+ * carry count and amount per template, serial and fee. */
+#include "receipts/export.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { X_TYPE, X_TEMPLATE, X_SERIAL, X_YEAR, X_NUMBER, X_ISSUED, X_PAID, X_KIND, X_STATUS,
+       X_REPLACES, X_AGENCY, X_TAX, X_PAYER, X_FEE, X_DOSSIER, X_BANK_REF, X_AMOUNT, X_COUNT, X_N };
+
+static const char *const NAMES[X_N] = {
+    "type", "template_no", "serial", "year", "number", "issued_at", "paid_at", "kind", "status",
+    "replaces_number", "agency_code", "issuer_tax_code", "payer_name", "fee_name", "dossier_code",
+    "bank_ref", "amount_vnd", "count"};
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a real date "YYYY-MM-DD", or -1. */
+static long parse_day(const char *s)
+{
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return -1;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return -1;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1) return -1;
+    if (d > mdays[m - 1] + (m == 2 && is_leap(y))) return -1;
+    /* days from civil (Howard Hinnant) */
+    y -= m <= 2;
+    long era = y / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int cds_receipt_date_range(const char *from, const char *to, const char **why)
+{
+    long a = parse_day(from), b = to ? parse_day(to) : a;
+    if (a < 0 || b < 0) {
+        *why = "Ngày phải có dạng YYYY-MM-DD và là ngày có thật (from, to).";
+        return -1;
+    }
+    if (b < a) {
+        *why = "Ngày kết thúc (to) không được trước ngày bắt đầu (from).";
+        return -1;
+    }
+    if (b - a + 1 > CDS_RECEIPT_EXPORT_MAX_DAYS) {
+        *why = "Mỗi lần kết xuất tối đa 31 ngày.";
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct obuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} obuf;
+
+static void put(obuf *b, const char *s, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 65536;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+static void puts_(obuf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void csv_field(obuf *b, const char *v)
+{
+    if (!strpbrk(v, ",\"\r\n")) {
+        puts_(b, v);
+        return;
+    }
+    puts_(b, "\"");
+    for (const char *p = v; *p; p++) {
+        if (*p == '"') puts_(b, "\"");
+        put(b, p, 1);
+    }
+    puts_(b, "\"");
+}
+
+static int numeric(int c)
+{
+    return c == X_YEAR || c == X_NUMBER || c == X_REPLACES || c == X_AMOUNT || c == X_COUNT;
+}
+
+char *cds_receipt_export_render(PGresult *res, int csv, size_t *len)
+{
+    obuf b = {0};
+    int rows = PQntuples(res);
+    if (csv) {
+        for (int c = 0; c < X_N; c++) {
+            if (c) puts_(&b, ",");
+            puts_(&b, NAMES[c]);
+        }
+        puts_(&b, "\r\n");
+    }
+    for (int i = 0; i < rows && !b.failed; i++) {
+        int total = strcmp(PQgetvalue(res, i, X_TYPE), "total") == 0;
+        if (csv) {
+            for (int c = 0; c < X_N; c++) {
+                if (c) puts_(&b, ",");
+                if (!PQgetisnull(res, i, c)) csv_field(&b, PQgetvalue(res, i, c));
+            }
+            puts_(&b, "\r\n");
+            continue;
+        }
+        json_t *o = json_object();
+        for (int c = 0; c < X_N; c++) {
+            if (total && c != X_TYPE && c != X_TEMPLATE && c != X_SERIAL && c != X_FEE &&
+                c != X_AMOUNT && c != X_COUNT)
+                continue;
+            if (!total && c == X_COUNT) continue;
+            json_t *v = PQgetisnull(res, i, c) ? json_null()
+                      : numeric(c) ? json_integer(strtoll(PQgetvalue(res, i, c), NULL, 10))
+                                   : json_string(PQgetvalue(res, i, c));
+            json_object_set_new(o, NAMES[c], v);
+        }
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (!line) {
+            b.failed = 1;
+            break;
+        }
+        puts_(&b, line);
+        puts_(&b, "\n");
+        free(line);
+    }
+    if (b.failed) {
+        free(b.s);
+        return NULL;
+    }
+    if (!b.s) put(&b, "", 0);
+    if (b.failed) return NULL;
+    *len = b.len;
+    return b.s;
+}

@@ -1,0 +1,342 @@
+/* The citizen's own receipts:
+ *
+ *   GET /v1/receipts               list, newest first, signed cursor
+ *   GET /v1/receipts/{id}          the receipt as JSON: full content (the
+ *                                  personal ID number in clear: the owner's
+ *                                  own), signature, status, the correction
+ *                                  chain and the verification link
+ *   GET /v1/receipts/{id}/export   the signed export document, byte for byte
+ *                                  what `cds receipt verify` checks offline
+ *   GET /v1/receipts/{id}/pdf      the printable A5 receipt
+ *
+ * Every query is keyed by the citizen: another citizen's receipt id is a
+ * 404 like an unknown one. A receipt read in the instant between its
+ * payment's commit and its signature is "being issued": the JSON says so
+ * (state "being_issued", no signature); export and PDF answer 503 with
+ * Retry-After: 1. PDF rendering (about a millisecond of CPU) runs on the
+ * worker pool, never on the loop thread. */
+#include "receipts/internal.h"
+#include "receipts/pdf.h"
+#include "auth/auth.h"
+#include "core/cursor.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/workpool.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int st_list = -1, st_get = -1;
+
+/* Columns of st_get after RC_COLS. */
+enum { G_REPL_NUMBER = RC_NCOLS, G_REPL_SERIAL, G_REPL_TEMPLATE, G_BY_NUMBER, G_BY_SERIAL,
+       G_BY_TEMPLATE, G_BY_KIND, G_STATE };
+
+int rc_owner_init(void)
+{
+    st_list = cds_db_stmt_register(
+        "receipts_list",
+        "SELECT r.id::text, r.template_no, r.serial, r.year, r.number, r.kind, r.status,"
+        " r.fee_name, r.dossier_code, r.amount_vnd, cds_rfc3339(r.issued_at), r.issued_at::text,"
+        " r.signature IS NOT NULL"
+        " FROM receipts r WHERE r.citizen_id = $1"
+        " AND ($2::timestamptz IS NULL OR (r.issued_at, r.id) < ($2::timestamptz, $3::uuid))"
+        " ORDER BY r.issued_at DESC, r.id DESC LIMIT $4::int",
+        4);
+    st_get = cds_db_stmt_register(
+        "receipt_get",
+        "SELECT " RC_COLS ", o.number, o.serial, o.template_no, n.number, n.serial,"
+        " n.template_no, n.kind, CASE WHEN r.signature IS NULL THEN 'being_issued' ELSE 'issued' END"
+        " FROM receipts r LEFT JOIN receipts o ON o.id = r.replaces"
+        " LEFT JOIN receipts n ON n.id = r.replaced_by"
+        " WHERE r.id = $1 AND r.citizen_id = $2",
+        2);
+    return st_list < 0 || st_get < 0 ? -1 : 0;
+}
+
+static void not_found(cds_req *r)
+{
+    cds_problem(r, 404, "receipt_not_found", "Không tìm thấy biên lai.");
+}
+
+static int db_ok(cds_req *r, PGresult *res)
+{
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) return 1;
+    if (res) cds_log(CDS_LOG_ERROR, "receipts_db", "%s", PQresultErrorMessage(res));
+    cds_problem(r, 503, "database_unavailable",
+                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+    return 0;
+}
+
+static void being_issued(cds_req *r)
+{
+    cds_resp_header(r, "retry-after", "1");
+    cds_problem(r, 503, "receipt_being_issued",
+                "Biên lai đang được phát hành (ký số), vui lòng thử lại sau giây lát.");
+}
+
+/* ---------------- list ---------------- */
+
+typedef struct list_ctx {
+    int limit;
+} list_ctx;
+
+static void on_list(cds_req *r, PGresult *res)
+{
+    list_ctx *l = cds_req_user(r);
+    if (!db_ok(r, res)) return;
+    int n = PQntuples(res), shown = n > l->limit ? l->limit : n;
+    json_t *items = json_array();
+    for (int i = 0; i < shown; i++) {
+        char num[16];
+        rc_number8(PQgetvalue(res, i, 4), num);
+        json_array_append_new(
+            items, json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}",
+                             "id", PQgetvalue(res, i, 0), "template_no", PQgetvalue(res, i, 1),
+                             "serial", PQgetvalue(res, i, 2), "year", atoi(PQgetvalue(res, i, 3)),
+                             "number", (json_int_t)strtoll(PQgetvalue(res, i, 4), NULL, 10),
+                             "number_text", num, "kind", PQgetvalue(res, i, 5),
+                             "status", PQgetvalue(res, i, 6), "fee_name", PQgetvalue(res, i, 7),
+                             "dossier_code", PQgetvalue(res, i, 8),
+                             "amount_vnd", (json_int_t)strtoll(PQgetvalue(res, i, 9), NULL, 10),
+                             "issued_at", PQgetvalue(res, i, 10),
+                             "state", PQgetvalue(res, i, 12)[0] == 't' ? "issued" : "being_issued"));
+    }
+    json_t *out = json_pack("{s:o}", "items", items);
+    if (n > l->limit) {
+        char pos[160], cur[400];
+        snprintf(pos, sizeof pos, "%s|%s", PQgetvalue(res, shown - 1, 11), PQgetvalue(res, shown - 1, 0));
+        if (cds_cursor_encode(pos, cur, sizeof cur) == 0) json_object_set_new(out, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(out, "next_cursor", json_null());
+    }
+    cds_resp_header(r, "cache-control", "private, no-store");
+    cds_respond_json(r, 200, out);
+}
+
+void cds_receipts_list(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    int limit = cds_req_limit(r, 20, 100);
+    if (limit < 0) return;
+    const char *cursor = cds_req_query(r, "cursor");
+    const char *after_time = NULL, *after_id = NULL;
+    if (cursor && *cursor) {
+        char pos[300], *bar;
+        if (cds_cursor_decode(cursor, pos, sizeof pos) != 0 || !(bar = strrchr(pos, '|')) ||
+            !rc_uuid_ok(bar + 1)) {
+            cds_problem(r, 400, "invalid_cursor", "Con trỏ phân trang không hợp lệ.");
+            return;
+        }
+        *bar = 0;
+        after_time = cds_req_strdup(r, pos);
+        after_id = cds_req_strdup(r, bar + 1);
+    }
+    list_ctx *l = cds_req_alloc(r, sizeof *l);
+    l->limit = limit;
+    cds_req_set_user(r, l, NULL);
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit + 1);
+    const char *params[] = {p->citizen_id, after_time, after_id, lim};
+    cds_req_db(r, st_list, 4, params, on_list);
+}
+
+/* ---------------- one receipt ---------------- */
+
+enum { MODE_JSON, MODE_EXPORT, MODE_PDF };
+
+typedef struct get_ctx {
+    int mode;
+} get_ctx;
+
+static json_t *chain_ref(PGresult *res, const char *id, int c_num, int c_serial, int c_tmpl)
+{
+    if (!*id) return json_null();
+    return json_pack("{s:s,s:s,s:s,s:I}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
+                     "serial", PQgetvalue(res, 0, c_serial), "number",
+                     (json_int_t)strtoll(PQgetvalue(res, 0, c_num), NULL, 10));
+}
+
+static void answer_json(cds_req *r, PGresult *res, const cds_receipt *rc, const cds_receipt_sig *sig)
+{
+    int signed_ = *sig->value != 0;
+    json_t *content = cds_receipt_to_json(rc);
+    if (!content) {
+        cds_problem(r, 500, "receipt_content_invalid", "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
+        return;
+    }
+    char url[CDS_RECEIPT_URL_MAX + 1] = "", num[16];
+    rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
+    if (signed_) rc_verify_url(PQgetvalue(res, 0, RC_ID), num, sig->value, url, sizeof url);
+    json_t *replaced = chain_ref(res, PQgetvalue(res, 0, RC_REPLACED_BY), G_BY_NUMBER, G_BY_SERIAL, G_BY_TEMPLATE);
+    if (json_is_object(replaced)) json_object_set_new(replaced, "kind", json_string(PQgetvalue(res, 0, G_BY_KIND)));
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}",
+                          "id", PQgetvalue(res, 0, RC_ID),
+                          "state", PQgetvalue(res, 0, G_STATE),
+                          "status", PQgetvalue(res, 0, RC_STATUS),
+                          "number_text", num,
+                          "content", content,
+                          "signature", signed_ ? json_pack("{s:s,s:s,s:s}", "alg", sig->alg, "kid", sig->kid, "value", sig->value) : json_null(),
+                          "verify_url", signed_ ? json_string(url) : json_null(),
+                          "replaces", chain_ref(res, PQgetvalue(res, 0, RC_REPLACES), G_REPL_NUMBER, G_REPL_SERIAL, G_REPL_TEMPLATE),
+                          "replaced_by", replaced);
+    cds_resp_header(r, "cache-control", "private, no-store");
+    cds_respond_json(r, 200, j);
+}
+
+/* ---- PDF on the worker pool ---- */
+
+typedef struct pdf_job {
+    cds_req *r;
+    cds_job *job;
+    int slot;
+    cds_receipt rc;
+    char kid[CDS_RCPT_KID_LEN + 1];
+    char url[CDS_RECEIPT_URL_MAX + 1];
+    char file[64];
+    unsigned char *pdf;
+    size_t len;
+    int err;
+} pdf_job;
+
+static void pdf_free(void *arg)
+{
+    pdf_job *j = arg;
+    free(j->pdf);
+    OPENSSL_cleanse(&j->rc, sizeof j->rc);
+    free(j);
+}
+
+static void pdf_work(void *arg)
+{
+    pdf_job *j = arg;
+    j->err = cds_receipt_pdf(&j->rc, j->kid, j->url, &j->pdf, &j->len);
+}
+
+static void pdf_done(void *arg)
+{
+    pdf_job *j = arg;
+    cds_req *r = j->r;
+    cds_req_untrack(r, j->slot);
+    if (j->err != CDS_PDF_OK) {
+        cds_log(CDS_LOG_ERROR, "receipt_pdf", "rendering failed (%d)", j->err);
+        cds_problem(r, 500, "pdf_failed", "Không tạo được bản in biên lai, vui lòng thử lại sau.");
+    } else {
+        cds_resp_header(r, "cache-control", "private, no-store");
+        cds_resp_header(r, "content-disposition", cds_req_printf(r, "inline; filename=\"%s\"", j->file));
+        cds_respond(r, 200, "application/pdf", (const char *)j->pdf, j->len);
+    }
+    pdf_free(j);
+}
+
+static void pdf_abandon(void *handle)
+{
+    pdf_job *j = handle;
+    cds_job_cancel(j->job); /* cleanup (pdf_free) runs instead of done */
+}
+
+static void answer_pdf(cds_req *r, PGresult *res, const cds_receipt *rc, const cds_receipt_sig *sig)
+{
+    pdf_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        cds_problem(r, 503, "service_busy", "Hệ thống đang bận, vui lòng thử lại sau.");
+        return;
+    }
+    j->r = r;
+    j->slot = -1;
+    j->rc = *rc;
+    snprintf(j->kid, sizeof j->kid, "%s", sig->kid);
+    char num[16];
+    rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
+    snprintf(j->file, sizeof j->file, "bien-lai-%.20s-%s.pdf", rc->serial, num);
+    for (char *c = j->file; *c; c++)
+        if (*c == '/' || *c == '"' || *c == '\\') *c = '-';
+    if (rc_verify_url(PQgetvalue(res, 0, RC_ID), num, sig->value, j->url, sizeof j->url) != 0) {
+        pdf_free(j);
+        cds_problem(r, 500, "pdf_failed", "Không tạo được bản in biên lai, vui lòng thử lại sau.");
+        return;
+    }
+    j->job = cds_job_submit(cds_req_worker(r)->base, pdf_work, pdf_done, pdf_free, j);
+    if (!j->job) {
+        pdf_free(j);
+        cds_resp_header(r, "retry-after", "1");
+        cds_problem(r, 503, "service_busy", "Hệ thống đang bận, vui lòng thử lại sau.");
+        return;
+    }
+    j->slot = cds_req_track(r, pdf_abandon, j);
+    if (j->slot < 0) {
+        pdf_abandon(j);
+        cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
+    }
+}
+
+static void on_get(cds_req *r, PGresult *res)
+{
+    get_ctx *c = cds_req_user(r);
+    if (!db_ok(r, res)) return;
+    if (PQntuples(res) != 1) {
+        not_found(r);
+        return;
+    }
+    cds_receipt rc;
+    cds_receipt_sig sig;
+    const char *why = NULL;
+    if (rc_from_row(res, 0, &rc, &sig, &why) != 0) {
+        cds_log(CDS_LOG_ERROR, "receipt_content", "receipt %s: %s", PQgetvalue(res, 0, RC_ID), why ? why : "?");
+        cds_problem(r, 500, "receipt_content_invalid", "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
+        return;
+    }
+    if (c->mode == MODE_JSON) {
+        answer_json(r, res, &rc, &sig);
+    } else if (!*sig.value) {
+        being_issued(r);
+    } else if (c->mode == MODE_EXPORT) {
+        size_t len = 0;
+        char *doc = cds_receipt_export(&rc, &sig, &len);
+        if (!doc) {
+            cds_problem(r, 500, "receipt_content_invalid", "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
+        } else {
+            cds_resp_header(r, "cache-control", "private, no-store");
+            cds_respond(r, 200, "application/json", doc, len);
+            OPENSSL_cleanse(doc, len);
+            free(doc);
+        }
+    } else {
+        answer_pdf(r, res, &rc, &sig);
+    }
+    OPENSSL_cleanse(&rc, sizeof rc);
+}
+
+static void get_start(cds_req *r, int mode)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!rc_uuid_ok(id)) {
+        not_found(r);
+        return;
+    }
+    get_ctx *c = cds_req_alloc(r, sizeof *c);
+    c->mode = mode;
+    cds_req_set_user(r, c, NULL);
+    const char *params[] = {id, p->citizen_id};
+    cds_req_db(r, st_get, 2, params, on_get);
+}
+
+void cds_receipt_get(cds_req *r)
+{
+    get_start(r, MODE_JSON);
+}
+
+void cds_receipt_export_doc(cds_req *r)
+{
+    get_start(r, MODE_EXPORT);
+}
+
+void cds_receipt_pdf_get(cds_req *r)
+{
+    get_start(r, MODE_PDF);
+}
