@@ -784,6 +784,56 @@ static void test_reconciliation(void)
     th_resp_free(&r);
 }
 
+/* ---------------- a crash in the middle ---------------- */
+
+static const char *const *server_env;
+
+/* The server killed (SIGKILL) while a provider delivers 40 payments, each
+ * retried until answered 200 as providers do; started again: every payment
+ * is recorded exactly once and every dossier is paid once. */
+static void test_crash(void)
+{
+    enum { N = 40 };
+    static char refs[N][16], ids[N][40];
+    for (int i = 0; i < N; i++) {
+        char code[64];
+        fee_dossier(PID_A, 10000 + i, NULL, code, ids[i]);
+        json_t *p = NULL;
+        CHECK_INT(open_payment(&citizen_a, ids[i], &p), 201);
+        snprintf(refs[i], sizeof refs[i], "%s", ref_of(p) ? ref_of(p) : "");
+        json_decref(p);
+    }
+    fflush(NULL);
+    pid_t provider = fork();
+    if (provider == 0) {
+        for (int i = 0; i < N; i++) {
+            char tx[32];
+            snprintf(tx, sizeof tx, "crash-%d-%d", (int)getppid(), i);
+            int ok = 0;
+            for (int attempt = 0; attempt < 400 && !ok; attempt++) {
+                ok = payos(tx, NULL, 10000 + i, refs[i], 0, NULL) == 200;
+                if (!ok) usleep(50000);
+            }
+            if (!ok) _exit(1);
+        }
+        _exit(0);
+    }
+    usleep(150000);
+    int port = srv.port_plain;
+    th_proc_stop(&srv, SIGKILL); /* its exit status is the kill's */
+    printf("killed with %ld of %d payments recorded\n",
+           count("SELECT count(*) FROM bank_transactions WHERE provider_tx_id LIKE 'link-crash-%%'"), N);
+    CHECK_INT(th_server_start_on(&srv, port, db, server_env), 0);
+    int st = 0;
+    CHECK(waitpid(provider, &st, 0) == provider && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    for (int i = 0; i < N; i++) {
+        CHECK_VALUE(dossier_status(ids[i]), "paid");
+        CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE reference = '%s'", refs[i]), 1);
+        CHECK_INT(count("SELECT count(*) FROM dossier_events WHERE dossier_id = '%s' AND step = 'paid'",
+                        ids[i]), 1);
+    }
+}
+
 /* ---------------- the breakdown of an online dossier ---------------- */
 
 static void test_breakdown(void)
@@ -824,6 +874,7 @@ int main(void)
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
     const char *env[] = {iss, "CDS_PAYOS_CHECKSUM_KEY=" PAYOS_KEY, "CDS_CASSO_SECRET=" CASSO_SECRET,
                          "CDS_SEPAY_API_KEY=" SEPAY_KEY, "CDS_AUTO_MIGRATE=1", NULL};
+    server_env = env;
     if (th_server_start(&srv, db, env) != 0) return 1;
     char load[1024];
     snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
@@ -844,6 +895,7 @@ int main(void)
     test_bad_input();
     test_reconciliation();
     test_breakdown();
+    test_crash();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&sim);
