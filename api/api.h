@@ -4,6 +4,7 @@
 #ifndef CDS_API_H
 #define CDS_API_H
 #include "auth/auth.h"
+#include "delivery/delivery.h"
 #include "dossiers/dossiers.h"
 #include "notify/notify.h"
 #include "payment/payment.h"
@@ -17,6 +18,7 @@ typedef struct cds_api_config {
     cds_notify_config notify;
     cds_payment_config payment;
     cds_receipts_config receipts;
+    cds_delivery_config delivery;
     const char *db_conninfo;
 } cds_api_config;
 

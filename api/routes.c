@@ -63,6 +63,9 @@ static const cds_route routes[] = {
     {"GET", "/v1/receipt-keys/{kid}", cds_receipt_key_get, 0},
     {"POST", "/v1/partner/receipts/{id}/corrections", cds_partner_receipt_correct, SMALL},
     {"GET", "/v1/partner/receipts/export", cds_partner_receipts_export, 0},
+    {"PUT", "/v1/dossiers/{id}/delivery", cds_delivery_put, SMALL},
+    {"GET", "/v1/dossiers/{id}/shipment", cds_shipment_get, 0},
+    {"POST", "/v1/webhooks/couriers/vnpost", cds_courier_webhook_vnpost, 64 * 1024},
 };
 
 const cds_route *cds_api_routes(size_t *n)
@@ -78,6 +81,7 @@ void cds_api_config_defaults(cds_api_config *c)
     cds_notify_config_defaults(&c->notify);
     cds_payment_config_defaults(&c->payment);
     cds_receipts_config_defaults(&c->receipts);
+    cds_delivery_config_defaults(&c->delivery);
     c->db_conninfo = NULL;
 }
 
@@ -87,7 +91,8 @@ size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
     n += cds_dossiers_options(&c->dossiers, out + n, cap - n);
     n += cds_notify_options(&c->notify, out + n, cap - n);
     n += cds_payment_options(&c->payment, out + n, cap - n);
-    return n + cds_receipts_options(&c->receipts, out + n, cap - n);
+    n += cds_receipts_options(&c->receipts, out + n, cap - n);
+    return n + cds_delivery_options(&c->delivery, out + n, cap - n);
 }
 
 int cds_api_init(const cds_api_config *c)
@@ -102,7 +107,8 @@ int cds_api_init(const cds_api_config *c)
     cds_receipts_config rc = c->receipts;
     rc.keys_dir = c->auth.keys_dir;
     rc.public_base_url = c->dossiers.public_base_url;
-    return cds_receipts_init(&rc, c->db_conninfo);
+    if (cds_receipts_init(&rc, c->db_conninfo) != 0) return -1;
+    return cds_delivery_init(&c->delivery, c->db_conninfo);
 }
 
 void cds_api_worker_start(cds_worker *w, void *ctx)
@@ -110,18 +116,21 @@ void cds_api_worker_start(cds_worker *w, void *ctx)
     (void)ctx;
     cds_notify_worker_start(w);
     cds_payment_worker_start(w);
+    cds_delivery_worker_start(w);
 }
 
 void cds_api_worker_stop(cds_worker *w, void *ctx)
 {
     (void)ctx;
     cds_payment_worker_stop(w);
+    cds_delivery_worker_stop(w);
     cds_notify_worker_stop(w);
 }
 
 void cds_api_shutdown(void)
 {
     cds_receipts_shutdown();
+    cds_delivery_shutdown();
     cds_notify_shutdown();
     cds_payment_shutdown();
     cds_dossiers_shutdown();

@@ -20,7 +20,7 @@ int cds_cmd_serve(int argc, char **argv)
     const char *dev_cert_dir = "var/tls", *log_level = "info";
     cds_api_config api;
     cds_api_config_defaults(&api);
-    cds_opt opts[128] = {
+    cds_opt opts[256] = {
         {"host", "CDS_HOST", CDS_OPT_STR, &host, 0, 0, "address to listen on"},
         {"port", "CDS_PORT", CDS_OPT_INT, &port, 0, 65535, "cleartext port: h2c (prior knowledge) and HTTP/1.1; 0 disables"},
         {"tls-port", "CDS_TLS_PORT", CDS_OPT_INT, &tls_port, 0, 65535, "TLS port, ALPN h2 and http/1.1; 0 disables"},

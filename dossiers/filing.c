@@ -6,6 +6,7 @@
  * 0003_dossiers.sql) that also write the step's notifications. */
 #include "dossiers/internal.h"
 #include "auth/auth.h"
+#include "delivery/delivery.h"
 #include "core/cursor.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -135,10 +136,16 @@ static void respond_dossier(cds_req *r, int status, const char *json_text, const
 typedef struct file_ctx {
     const cds_principal *p;
     json_t *body;         /* borrowed from the request */
+    json_t *delivery;     /* the priced choice (delivery/), owned */
     const char *idem_key; /* NULL when none */
     char idem_hash[65];
     char id[37];
 } file_ctx;
+
+static void file_ctx_free(void *p)
+{
+    json_decref(((file_ctx *)p)->delivery);
+}
 
 static void sha256_hex(const void *data, size_t n, char out[65])
 {
@@ -225,7 +232,7 @@ static void on_prepared(cds_req *r, PGresult *res)
     }
     int ial_required = PQgetvalue(res, 0, 1)[0] == '2' ? 2 : 1;
     if (!cds_auth_require_level(r, f->p, ial_required)) return;
-    json_t *delivery = json_object_get(f->body, "delivery");
+    json_t *delivery = f->delivery;
     const char *method = json_string_value(json_object_get(delivery, "method"));
     if (method && strcmp(method, "post") == 0 && PQgetvalue(res, 0, 2)[0] != 't') {
         cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
@@ -255,7 +262,7 @@ static void on_prepared(cds_req *r, PGresult *res)
         cds_lookup_secret(f->id, secret);
         cds_lookup_secret_hash(secret, hash);
         char *form_s = json_dumps(form, JSON_COMPACT);
-        char *deliv_s = json_dumps(delivery ? delivery : json_pack("{s:s}", "method", "pickup"), JSON_COMPACT);
+        char *deliv_s = json_dumps(delivery, JSON_COMPACT);
         char *atts_s = json_dumps(atts ? atts : json_array(), JSON_COMPACT);
         const char *params[] = {f->id, f->p->citizen_id, json_string_value(json_object_get(f->body, "procedure_code")),
                                 form_s, deliv_s, atts_s, hash, f->idem_key, f->idem_key ? f->idem_hash : NULL};
@@ -284,28 +291,6 @@ static int attachments_valid(const json_t *a, int allow_empty)
     return 1;
 }
 
-static const char *delivery_problem(const json_t *d)
-{
-    if (!d || json_is_null(d)) return NULL;
-    const char *m = json_string_value(json_object_get(d, "method"));
-    if (!json_is_object(d) || !m) return "Phương thức nhận kết quả không hợp lệ.";
-    if (strcmp(m, "pickup") == 0) return json_object_size(d) == 1 ? NULL : "Nhận tại quầy không cần địa chỉ.";
-    if (strcmp(m, "post") != 0) return "Phương thức nhận kết quả phải là 'pickup' hoặc 'post'.";
-    static const char *need[] = {"recipient_name", "phone", "province", "district", "ward", "street"};
-    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-        const char *v = json_string_value(json_object_get(d, need[i]));
-        if (!v || !*v || strlen(v) > 200)
-            return "Địa chỉ nhận kết quả phải có người nhận, số điện thoại, tỉnh/thành phố, "
-                   "quận/huyện, phường/xã và số nhà, đường.";
-    }
-    char norm[16];
-    if (cds_vn_phone_normalize(json_string_value(json_object_get(d, "phone")), norm, sizeof norm) != 0)
-        return "Số điện thoại người nhận không hợp lệ.";
-    const char *notes = json_string_value(json_object_get(d, "notes"));
-    if (json_object_get(d, "notes") && (!notes || strlen(notes) > 500)) return "Ghi chú giao hàng quá dài.";
-    return NULL;
-}
-
 void cds_dossier_file(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
@@ -314,7 +299,6 @@ void cds_dossier_file(cds_req *r)
     if (!j) return;
     const char *code = json_string_value(json_object_get(j, "procedure_code"));
     json_t *form = json_object_get(j, "form"), *atts = json_object_get(j, "attachments");
-    const char *why;
     if (!json_is_object(j) || !code || strlen(code) > 32) {
         cds_problem(r, 422, "unknown_procedure", "Thiếu mã thủ tục (procedure_code) hợp lệ.");
         return;
@@ -327,24 +311,27 @@ void cds_dossier_file(cds_req *r)
         cds_problem(r, 422, "invalid_attachments", "Danh sách tệp đính kèm không hợp lệ.");
         return;
     }
-    if ((why = delivery_problem(json_object_get(j, "delivery"))) != NULL) {
-        cds_problem(r, 422, "invalid_delivery", why);
-        return;
-    }
     const char *key = cds_req_header(r, "idempotency-key");
     if (key && !cds_printable(key, 255)) {
         cds_problem(r, 400, "invalid_idempotency_key", "Idempotency-Key phải gồm 1-255 ký tự in được.");
+        return;
+    }
+    char why_buf[300];
+    json_t *delivery = cds_delivery_choice(json_object_get(j, "delivery"), code, why_buf, sizeof why_buf);
+    if (!delivery) {
+        cds_problem(r, 422, "invalid_delivery", why_buf);
         return;
     }
     file_ctx *f = cds_req_alloc(r, sizeof *f);
     memset(f, 0, sizeof *f);
     f->p = p;
     f->body = j;
+    f->delivery = delivery;
     f->idem_key = key;
     size_t blen;
     const char *body = cds_req_body(r, &blen);
     sha256_hex(body, blen, f->idem_hash);
-    cds_req_set_user(r, f, NULL);
+    cds_req_set_user(r, f, file_ctx_free);
     const char *params[] = {code, p->citizen_id, key};
     cds_req_db(r, st_file_prepare, 3, params, on_prepared);
 }

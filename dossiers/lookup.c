@@ -70,7 +70,8 @@ int cds_lookup_init(void)
         "                 'occurred_at', cds_rfc3339(e.occurred_at), 'applied', e.applied,"
         "                 'note', e.note) ORDER BY e.occurred_at, e.id)"
         "           FROM (SELECT * FROM dossier_events WHERE dossier_id = d.id"
-        "                 ORDER BY occurred_at DESC, id DESC LIMIT " TIMELINE_MAX ") e), '[]')::text"
+        "                 ORDER BY occurred_at DESC, id DESC LIMIT " TIMELINE_MAX ") e), '[]')::text,"
+        " cds_shipments_json(d.id, true)::text"
         " FROM dossiers d"
         " JOIN procedures p ON p.code = d.procedure_code"
         " JOIN agencies a ON a.code = p.agency_code"
@@ -422,8 +423,43 @@ static void unavailable(cds_req *r, int mode, PGresult *res)
 /* Columns of st_lookup. */
 enum {
     C_CODE, C_STATUS, C_PROC_CODE, C_PROC_NAME, C_AGENCY_CODE, C_AGENCY_NAME, C_DUE, C_OVERDUE,
-    C_NAME, C_HASH, C_SUBMITTED, C_TIMELINE
+    C_NAME, C_HASH, C_SUBMITTED, C_TIMELINE, C_SHIPMENTS
 };
+
+/* The shipments' public view (cds_shipments_json(id, true)): carrier,
+ * tracking number, status and timeline; never the address or the proof of
+ * delivery's names. */
+static json_t *shipments_of(PGresult *res)
+{
+    json_t *s = json_loads(PQgetvalue(res, 0, C_SHIPMENTS), 0, NULL);
+    if (!json_is_array(s)) {
+        json_decref(s);
+        s = json_array();
+    }
+    return s;
+}
+
+static const char *shipment_text(const char *s)
+{
+    static const struct {
+        const char *status, *text;
+    } names[] = {
+        {"pending", "Chờ đặt chuyển phát"},
+        {"booked", "Đã đặt chuyển phát"},
+        {"picked_up", "Bưu điện đã nhận"},
+        {"in_transit", "Đang vận chuyển"},
+        {"out_for_delivery", "Bưu tá đang giao"},
+        {"delivered", "Đã giao thành công"},
+        {"delivery_failed", "Giao không thành công"},
+        {"returning", "Đang chuyển hoàn"},
+        {"returned", "Đã chuyển hoàn về cơ quan"},
+        {"cancelled", "Đã hủy"},
+        {"booking_failed", "Chưa đặt được chuyển phát"},
+    };
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].status) == 0) return names[i].text;
+    return "Cập nhật";
+}
 
 static const char *status_class(const char *s)
 {
@@ -444,7 +480,18 @@ static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char 
         json_object_set_new(e, "step_text", json_string(step_text(step ? step : "")));
     }
     const char *status = PQgetvalue(res, 0, C_STATUS);
-    json_t *j = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:s,s:O}",
+    json_t *ships = shipments_of(res);
+    json_t *sh;
+    json_array_foreach(ships, i, sh) {
+        json_object_set_new(sh, "status_text",
+                            json_string(shipment_text(json_string_value(json_object_get(sh, "status")))));
+        size_t k;
+        json_t *ev;
+        json_array_foreach(json_object_get(sh, "timeline"), k, ev)
+            json_object_set_new(ev, "status_text",
+                                json_string(shipment_text(json_string_value(json_object_get(ev, "status")))));
+    }
+    json_t *j = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:s,s:O,s:o}",
                           "code", PQgetvalue(res, 0, C_CODE),
                           "status", status,
                           "status_text", step_text(status),
@@ -456,7 +503,8 @@ static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char 
                           "due_date", PQgetvalue(res, 0, C_DUE),
                           "overdue", PQgetvalue(res, 0, C_OVERDUE)[0] == 't',
                           "applicant_name", masked,
-                          "timeline", timeline);
+                          "timeline", timeline,
+                          "shipments", ships);
     if (!j) {
         cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
         return;
@@ -515,6 +563,45 @@ static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char 
         sb_str(&b, "</li>\n");
     }
     sb_str(&b, "</ol>\n</section>\n");
+    json_t *ships = shipments_of(res), *sh;
+    json_array_foreach(ships, i, sh) {
+        const char *carrier = json_string_value(json_object_get(sh, "carrier"));
+        const char *tn = json_string_value(json_object_get(sh, "tracking_no"));
+        sb_str(&b, "<section class=\"card shipment\">\n<h3>Chuyển phát kết quả</h3>\n<p><span "
+                   "class=\"status\" id=\"shipment-status\">");
+        sb_esc(&b, shipment_text(json_string_value(json_object_get(sh, "status"))));
+        sb_str(&b, "</span></p>\n<dl>\n<dt>Đơn vị</dt><dd>");
+        sb_esc(&b, carrier && strcmp(carrier, "vnpost") == 0 ? "VNPost" : carrier ? carrier : "");
+        sb_str(&b, "</dd>\n<dt>Mã vận đơn</dt><dd id=\"tracking\">");
+        sb_esc(&b, tn ? tn : "—");
+        sb_str(&b, "</dd>\n</dl>\n<ol class=\"shipment-timeline\">\n");
+        size_t k;
+        json_t *ev;
+        json_array_foreach(json_object_get(sh, "timeline"), k, ev) {
+            const char *at = json_string_value(json_object_get(ev, "occurred_at"));
+            const char *loc = json_string_value(json_object_get(ev, "location"));
+            const char *why = json_string_value(json_object_get(ev, "reason"));
+            char when[24];
+            vn_datetime(at ? at : "", when);
+            sb_str(&b, "<li><span class=\"step\">");
+            sb_esc(&b, shipment_text(json_string_value(json_object_get(ev, "status"))));
+            sb_str(&b, "</span><time datetime=\"");
+            sb_esc(&b, at ? at : "");
+            sb_str(&b, "\">");
+            sb_esc(&b, when);
+            sb_str(&b, "</time>");
+            if ((loc && *loc) || (why && *why)) {
+                sb_str(&b, "<p class=\"note\">");
+                if (loc && *loc) sb_esc_max(&b, loc, NOTE_SHOWN_MAX);
+                if (loc && *loc && why && *why) sb_str(&b, " · ");
+                if (why && *why) sb_esc_max(&b, why, NOTE_SHOWN_MAX);
+                sb_str(&b, "</p>");
+            }
+            sb_str(&b, "</li>\n");
+        }
+        sb_str(&b, "</ol>\n</section>\n");
+    }
+    json_decref(ships);
     page_tail(&b);
     send_page(r, 200, &b);
 }

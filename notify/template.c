@@ -37,6 +37,20 @@ const char *const cds_template_steps[CDS_TEMPLATE_STEP_COUNT] = {
     "cancelled",        "payment_partial",
 };
 
+const char *const cds_template_courier[CDS_TEMPLATE_COURIER_COUNT] = {
+    "courier_booked",          "courier_picked_up", "courier_in_transit",
+    "courier_out_for_delivery", "courier_delivered", "courier_delivery_failed",
+    "courier_returning",       "courier_returned",  "courier_cancelled",
+};
+
+#define TEMPLATE_NAMES (CDS_TEMPLATE_STEP_COUNT + CDS_TEMPLATE_COURIER_COUNT)
+
+static const char *template_name(int i)
+{
+    return i < CDS_TEMPLATE_STEP_COUNT ? cds_template_steps[i]
+                                       : cds_template_courier[i - CDS_TEMPLATE_STEP_COUNT];
+}
+
 /* ---------------- parsing ---------------- */
 
 typedef struct tag {
@@ -420,8 +434,8 @@ int cds_template_render(const char *tmpl, const json_t *vars, char *out, size_t 
 
 static int step_index(const char *s)
 {
-    for (int i = 0; s && i < CDS_TEMPLATE_STEP_COUNT; i++)
-        if (strcmp(s, cds_template_steps[i]) == 0) return i;
+    for (int i = 0; s && i < TEMPLATE_NAMES; i++)
+        if (strcmp(s, template_name(i)) == 0) return i;
     return -1;
 }
 
@@ -470,7 +484,7 @@ int cds_templates_check(const json_t *doc, char *err, size_t cap)
         set_err(err, cap, "no \"templates\" array");
         return -1;
     }
-    int have[CDS_TEMPLATE_STEP_COUNT][2] = {{0}};
+    int have[TEMPLATE_NAMES][2] = {{0}};
     size_t i;
     json_t *t;
     json_array_foreach(list, i, t)
@@ -502,12 +516,12 @@ int cds_templates_check(const json_t *doc, char *err, size_t cap)
         }
         have[si][push] = 1;
     }
-    for (int s = 0; s < CDS_TEMPLATE_STEP_COUNT; s++)
+    for (int s = 0; s < TEMPLATE_NAMES; s++)
         for (int c = 0; c < 2; c++)
             if (!have[s][c]) {
                 if (err && cap)
                     snprintf(err, cap, "no %s template for step %s", c ? "push" : "sms",
-                             cds_template_steps[s]);
+                             template_name(s));
                 return -1;
             }
     return 0;

@@ -52,6 +52,10 @@ int cds_template_syntax(const char *tmpl, char *err, size_t cap);
  * paid, db/migrations/0006_payments.sql). */
 #define CDS_TEMPLATE_STEP_COUNT 14
 extern const char *const cds_template_steps[CDS_TEMPLATE_STEP_COUNT];
+/* The courier statuses that are not dossier steps also have templates
+ * ("courier_<status>", delivery/ and db/migrations/0008_delivery.sql). */
+#define CDS_TEMPLATE_COURIER_COUNT 9
+extern const char *const cds_template_courier[CDS_TEMPLATE_COURIER_COUNT];
 
 /* The template object of step and channel ("sms" or "push") in a loaded
  * templates document: the given version, or the highest when version is 0.

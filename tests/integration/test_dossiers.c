@@ -308,18 +308,18 @@ static void test_filing_refusals(void)
     json_decref(b);
     /* Delivery by post where results may not go by post; an address without a ward. */
     b = filing_body(no_post, &A);
-    json_object_set_new(b, "delivery", json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "method", "post",
-                                                 "recipient_name", "Nguyễn Văn An", "phone", "0912345678",
-                                                 "province", "Thành phố Hồ Chí Minh", "district", "Quận 1",
+    json_object_set_new(b, "delivery", json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:s,s:s,s:s}}}", "method", "post",
+                                                 "recipient", "name", "Nguyễn Văn An", "phone", "0912345678",
+                                                 "address", "province", "Thành phố Hồ Chí Minh", "district", "Quận 1",
                                                  "ward", "Phường Bến Nghé", "street", "12 Nguyễn Huệ"));
     CHECK_INT(file(&A, b, NULL, &ans), 422);
     CHECK_STR(json_string_value(json_object_get(ans, "code")), "postal_not_allowed");
     json_decref(ans);
     json_decref(b);
     b = filing_body(procedure, &A);
-    json_object_set_new(b, "delivery", json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "method", "post",
-                                                 "recipient_name", "Nguyễn Văn An", "phone", "0912345678",
-                                                 "province", "Thành phố Hồ Chí Minh", "district", "Quận 1",
+    json_object_set_new(b, "delivery", json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:s,s:s}}}", "method", "post",
+                                                 "recipient", "name", "Nguyễn Văn An", "phone", "0912345678",
+                                                 "address", "province", "Thành phố Hồ Chí Minh", "district", "Quận 1",
                                                  "street", "12 Nguyễn Huệ"));
     CHECK_INT(file(&A, b, NULL, &ans), 422);
     CHECK_STR(json_string_value(json_object_get(ans, "code")), "invalid_delivery");

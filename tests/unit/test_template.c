@@ -268,7 +268,7 @@ static void test_file_shape(const json_t *doc)
     /* Counted here independently: each (step, channel, version) once, each
      * step and channel present in version 1, no other step or channel. */
     const json_t *list = json_object_get(doc, "templates");
-    CHECK(json_array_size(list) >= 2 * NSTEPS);
+    CHECK(json_array_size(list) >= 2 * (NSTEPS + CDS_TEMPLATE_COURIER_COUNT));
     size_t i, j;
     json_t *t, *u;
     json_array_foreach(list, i, t)
@@ -279,6 +279,8 @@ static void test_file_shape(const json_t *doc)
         int known = 0;
         for (int s = 0; s < NSTEPS; s++)
             known |= step && strcmp(step, STEPS[s]) == 0;
+        for (int s = 0; s < CDS_TEMPLATE_COURIER_COUNT; s++)
+            known |= step && strcmp(step, cds_template_courier[s]) == 0;
         CHECK(known);
         CHECK(ch && (strcmp(ch, "sms") == 0 || strcmp(ch, "push") == 0));
         CHECK(ver >= 1);
@@ -402,6 +404,14 @@ static json_t *longest_vars(void)
         "chứng thực và thông tin trong tờ khai không khớp với Cơ sở dữ liệu quốc gia về dân cư. "
         "Đề nghị công dân liên hệ bộ phận một cửa để được hướng dẫn nộp lại hồ sơ.",
         "link", link);
+    /* Courier statuses (delivery/): the longest a carrier may send. */
+    json_object_update_new(
+        v, json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:s}", "carrier_name", "VNPost", "tracking_no",
+                     "EB1234567890123456VN", "reason",
+                     "Người nhận không có mặt tại địa chỉ, điện thoại không liên lạc được sau ba "
+                     "lần gọi; bưu tá đã để lại giấy báo phát và sẽ quay lại vào ngày làm việc kế tiếp",
+                     "location", "Bưu cục phát Trung tâm Sài Gòn, 125 Hai Bà Trưng, Phường Bến Nghé, Quận 1",
+                     "attempt", 3, "max_attempts", 3, "time", "23:59 31/12"));
     json_decref(cat); /* the strings were copied by json_pack */
     return v;
 }

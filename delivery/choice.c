@@ -1,0 +1,175 @@
+/* The citizen's side of delivery:
+ *
+ *   PUT /v1/dossiers/{id}/delivery   choose or change how the result comes
+ *                                    (pickup, or post with recipient and
+ *                                    address), until the result is ready
+ *   GET /v1/dossiers/{id}/shipment   the delivery choice and the shipment(s)
+ *                                    with their timeline and proof of delivery
+ *
+ * The choice is validated and priced here (tariff.c) with the dossier's
+ * procedure, then stored by one call of cds_dossier_delivery_set, which
+ * checks what the database knows: the owner, the state (before
+ * result_ready), postal_allowed, and that a delivery paid with the fee is
+ * still possible. Another citizen's dossier is a 404. */
+#include "delivery/internal.h"
+#include "auth/auth.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "core/uuid.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int st_proc, st_set, st_get;
+
+int dl_choice_init(void)
+{
+    st_proc = cds_db_stmt_register(
+        "delivery_procedure",
+        "SELECT procedure_code FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid", 2);
+    st_set = cds_db_stmt_register(
+        "delivery_set",
+        "SELECT s.status, s.dossier_status FROM cds_dossier_delivery_set($1::uuid, $2::uuid, "
+        "$3::jsonb) s",
+        3);
+    st_get = cds_db_stmt_register(
+        "shipment_get",
+        "SELECT d.delivery::text, d.status, cds_shipments_json(d.id, false)::text FROM dossiers d "
+        "WHERE d.id = $1::uuid AND d.citizen_id = $2::uuid",
+        2);
+    return (st_proc < 0 || st_set < 0 || st_get < 0) ? -1 : 0;
+}
+
+static int db_ok(cds_req *r, PGresult *res)
+{
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) return 1;
+    if (res) cds_log(CDS_LOG_ERROR, "delivery_db", "%s", PQresultErrorMessage(res));
+    cds_problem(r, 503, "database_unavailable",
+                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+    return 0;
+}
+
+static void not_found(cds_req *r)
+{
+    cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+}
+
+typedef struct put_ctx {
+    const cds_principal *p;
+    const char *id;
+    json_t *body;   /* borrowed from the request */
+    json_t *choice; /* owned */
+} put_ctx;
+
+static void put_free(void *x)
+{
+    put_ctx *c = x;
+    json_decref(c->choice);
+    free(c);
+}
+
+static void on_set(cds_req *r, PGresult *res)
+{
+    if (!db_ok(r, res)) return;
+    put_ctx *c = cds_req_user(r);
+    const char *status = PQgetvalue(res, 0, 0), *ds = PQgetvalue(res, 0, 1);
+    if (strcmp(status, "updated") == 0) {
+        cds_resp_header(r, "cache-control", "no-store");
+        cds_respond_json(r, 200, json_pack("{s:s,s:s,s:O}", "dossier_id", c->id, "dossier_status",
+                                           ds, "delivery", c->choice));
+    } else if (strcmp(status, "not_found") == 0) {
+        not_found(r);
+    } else if (strcmp(status, "too_late") == 0) {
+        cds_problem(r, 409, "delivery_too_late",
+                    cds_req_printf(r, "Hồ sơ đang ở trạng thái '%s': chỉ chọn hoặc đổi cách nhận "
+                                      "kết quả trước khi có kết quả.", ds));
+    } else if (strcmp(status, "postal_not_allowed") == 0) {
+        cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
+    } else if (strcmp(status, "cod_required") == 0) {
+        cds_problem(r, 409, "cod_required",
+                    "Phí của hồ sơ đã được tính hoặc đã nộp; phí chuyển phát chỉ có thể trả khi "
+                    "nhận (cod: true).");
+    } else {
+        cds_log(CDS_LOG_ERROR, "delivery_set", "unexpected status '%s'", status);
+        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+    }
+}
+
+static void on_procedure(cds_req *r, PGresult *res)
+{
+    if (!db_ok(r, res)) return;
+    if (PQntuples(res) != 1) {
+        not_found(r);
+        return;
+    }
+    put_ctx *c = cds_req_user(r);
+    char err[300];
+    c->choice = cds_delivery_choice(c->body, PQgetvalue(res, 0, 0), err, sizeof err);
+    if (!c->choice) {
+        cds_problem(r, 422, "invalid_delivery", err);
+        return;
+    }
+    char *s = json_dumps(c->choice, JSON_COMPACT);
+    const char *params[] = {c->p->citizen_id, c->id, s};
+    cds_req_db(r, st_set, 3, params, on_set);
+    free(s);
+}
+
+void cds_delivery_put(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!cds_uuid_valid(id)) {
+        not_found(r);
+        return;
+    }
+    json_t *j = cds_req_json(r);
+    if (!j) return;
+    if (!json_is_object(j)) {
+        cds_problem(r, 422, "invalid_delivery", "Thông tin nhận kết quả phải là một đối tượng JSON.");
+        return;
+    }
+    put_ctx *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->p = p;
+    c->id = id;
+    c->body = j;
+    cds_req_set_user(r, c, put_free);
+    const char *params[] = {id, p->citizen_id};
+    cds_req_db(r, st_proc, 2, params, on_procedure);
+}
+
+static void on_get(cds_req *r, PGresult *res)
+{
+    if (!db_ok(r, res)) return;
+    if (PQntuples(res) != 1) {
+        not_found(r);
+        return;
+    }
+    json_t *delivery = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    json_t *list = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    if (!json_is_array(list)) {
+        json_decref(list);
+        list = json_array();
+    }
+    json_t *latest = json_array_size(list) ? json_incref(json_array_get(list, 0)) : json_null();
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_respond_json(r, 200, json_pack("{s:s,s:s,s:o,s:o,s:o}", "dossier_id", cds_req_param(r, "id"),
+                                       "dossier_status", PQgetvalue(res, 0, 1), "delivery",
+                                       delivery ? delivery : json_null(), "shipment", latest,
+                                       "shipments", list));
+}
+
+void cds_shipment_get(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_param(r, "id");
+    if (!cds_uuid_valid(id)) {
+        not_found(r);
+        return;
+    }
+    const char *params[] = {id, p->citizen_id};
+    cds_req_db(r, st_get, 2, params, on_get);
+}

@@ -1,0 +1,80 @@
+/* delivery/ configuration and start-up: options (CDS_DELIVERY_*,
+ * CDS_COURIER_*, CDS_VNPOST_*), the tariff, the carriers' webhook secrets,
+ * the statements, the booking dispatcher's LISTEN thread. */
+#include "delivery/internal.h"
+#include "core/log.h"
+
+#include <string.h>
+
+cds_delivery_config g_delivery;
+
+void cds_delivery_config_defaults(cds_delivery_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->carrier = "vnpost";
+    c->webhook_secrets = "vnpost:cds-dev-vnpost-webhook-secret";
+    c->webhook_window_s = 300;
+    c->max_failed_attempts = 3;
+    c->dispatch = 1;
+    c->batch = 32;
+    c->poll_ms = 1000;
+    c->claim_timeout_s = 120;
+    c->max_attempts = 12;
+    c->backoff_base_ms = 2000;
+    c->backoff_max_ms = 30 * 60 * 1000;
+    c->poll_carriers = "";
+    c->poll_after_s = 1800;
+    c->poll_every_ms = 60000;
+    c->vnpost_token = "cds-dev-vnpost-token";
+    c->vnpost_customer_code = "CDS-HCM";
+    c->call_timeout_ms = 10000;
+}
+
+size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
+{
+    const cds_opt o[] = {
+        {"delivery-tariff", "CDS_DELIVERY_TARIFF", CDS_OPT_STR, &c->tariff_file, 0, 0, "delivery tariff file; unset: the built-in db/seed/tariff.json"},
+        {"delivery-carrier", "CDS_DELIVERY_CARRIER", CDS_OPT_STR, &c->carrier, 0, 0, "carrier of new shipments (vnpost)"},
+        {"delivery-dispatch", "CDS_DELIVERY_DISPATCH", CDS_OPT_INT, &c->dispatch, 0, 1, "book shipments from this process"},
+        {"delivery-batch", "CDS_DELIVERY_BATCH", CDS_OPT_INT, &c->batch, 1, 1000, "bookings claimed at once (and in flight) per thread"},
+        {"delivery-poll-ms", "CDS_DELIVERY_POLL_MS", CDS_OPT_INT, &c->poll_ms, 10, 600000, "look for due bookings this often even without NOTIFY"},
+        {"delivery-claim-timeout", "CDS_DELIVERY_CLAIM_TIMEOUT", CDS_OPT_INT, &c->claim_timeout_s, 1, 86400, "seconds before a booking with no result is claimed again"},
+        {"delivery-max-attempts", "CDS_DELIVERY_MAX_ATTEMPTS", CDS_OPT_INT, &c->max_attempts, 1, 100, "booking attempts before it fails for good"},
+        {"delivery-backoff-ms", "CDS_DELIVERY_BACKOFF_MS", CDS_OPT_INT, &c->backoff_base_ms, 1, 3600000, "first booking retry delay; doubles each attempt, with jitter"},
+        {"delivery-backoff-max-ms", "CDS_DELIVERY_BACKOFF_MAX_MS", CDS_OPT_INT, &c->backoff_max_ms, 1, 86400000, "longest booking retry delay"},
+        {"courier-webhook-secrets", "CDS_COURIER_WEBHOOK_SECRETS", CDS_OPT_STR, &c->webhook_secrets, 0, 0, "webhook signers carrier:secret[,...]"},
+        {"courier-webhook-window", "CDS_COURIER_WEBHOOK_WINDOW", CDS_OPT_INT, &c->webhook_window_s, 10, 3600, "seconds a signed courier webhook stays valid"},
+        {"courier-max-failed", "CDS_COURIER_MAX_FAILED", CDS_OPT_INT, &c->max_failed_attempts, 1, 20, "failed delivery attempts before the result returns to the agency"},
+        {"courier-poll-carriers", "CDS_COURIER_POLL_CARRIERS", CDS_OPT_STR, &c->poll_carriers, 0, 0, "carriers whose tracking API is polled (vnpost[,...]); empty: none"},
+        {"courier-poll-after", "CDS_COURIER_POLL_AFTER", CDS_OPT_INT, &c->poll_after_s, 1, 604800, "poll shipments not updated for this many seconds"},
+        {"courier-poll-every-ms", "CDS_COURIER_POLL_EVERY_MS", CDS_OPT_INT, &c->poll_every_ms, 100, 3600000, "how often a polling round runs"},
+        {"courier-timeout-ms", "CDS_COURIER_TIMEOUT_MS", CDS_OPT_INT, &c->call_timeout_ms, 100, 120000, "a carrier API call longer than this failed"},
+        {"vnpost-url", "CDS_VNPOST_URL", CDS_OPT_STR, &c->vnpost_url, 0, 0, "VNPost/EMS-style API base URL; unset: bookings wait"},
+        {"vnpost-token", "CDS_VNPOST_TOKEN", CDS_OPT_STR, &c->vnpost_token, 0, 0, "VNPost API token"},
+        {"vnpost-customer-code", "CDS_VNPOST_CUSTOMER_CODE", CDS_OPT_STR, &c->vnpost_customer_code, 0, 0, "our customer code at VNPost"},
+    };
+    size_t n = sizeof o / sizeof o[0];
+    if (n > cap) n = cap;
+    memcpy(out, o, n * sizeof o[0]);
+    return n;
+}
+
+int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo)
+{
+    g_delivery = *c;
+    if (g_delivery.vnpost_url && !*g_delivery.vnpost_url) g_delivery.vnpost_url = NULL;
+    if (!dl_carrier_find(g_delivery.carrier)) {
+        cds_log(CDS_LOG_ERROR, "delivery", "unknown carrier %s", g_delivery.carrier);
+        return -1;
+    }
+    if (dl_tariff_init() != 0 || dl_secrets_init() != 0) return -1;
+    if (dl_events_init() != 0 || dl_choice_init() != 0 || dl_poll_init() != 0) return -1;
+    return dl_booking_init(db_conninfo);
+}
+
+void cds_delivery_shutdown(void)
+{
+    dl_booking_shutdown();
+    dl_secrets_free();
+    dl_tariff_free();
+}

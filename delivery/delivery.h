@@ -1,0 +1,63 @@
+/* Courier delivery of results: the citizen's delivery choice (priced by the
+ * tariff), booking with the carrier through the shipments outbox, the
+ * carriers' status webhooks and the polling fallback, and tracking.
+ *
+ * Booking runs on the server's event-loop threads (cds_delivery_worker_start
+ * from api/routes.c): each thread claims due bookings with SKIP LOCKED and
+ * calls the carrier with its curl multi handle. Carriers are adapters
+ * (delivery/internal.h, dl_carrier): VNPost/EMS-style today; a GHN-style
+ * carrier is one more file. db/migrations/0008_delivery.sql holds the SQL. */
+#ifndef CDS_DELIVERY_H
+#define CDS_DELIVERY_H
+#include "core/http.h"
+#include "core/options.h"
+
+#include <jansson.h>
+
+typedef struct cds_delivery_config {
+    const char *tariff_file;      /* NULL: the built-in db/seed/tariff.json */
+    const char *carrier;          /* carrier of new shipments ("vnpost") */
+    const char *webhook_secrets;  /* "vnpost:secret[,...]": webhook signers */
+    int webhook_window_s;         /* replay window of signed webhooks */
+    int max_failed_attempts;      /* then the shipment returns to the agency */
+    int dispatch;                 /* 1: this process books shipments */
+    int batch, poll_ms, claim_timeout_s, max_attempts, backoff_base_ms, backoff_max_ms;
+    const char *poll_carriers;    /* carriers asked by polling: "vnpost[,...]" ("" none) */
+    int poll_after_s;             /* shipments not updated for this long are polled */
+    int poll_every_ms;            /* how often the polling round runs */
+    const char *vnpost_url, *vnpost_token, *vnpost_customer_code;
+    int call_timeout_ms;
+} cds_delivery_config;
+
+void cds_delivery_config_defaults(cds_delivery_config *c);
+size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap);
+/* Before threads start: tariff, carriers, statements, LISTEN. 0 on success. */
+int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo);
+void cds_delivery_shutdown(void);
+void cds_delivery_worker_start(cds_worker *w);
+void cds_delivery_worker_stop(cds_worker *w);
+
+/* The citizen's delivery choice as sent by the app, for procedure
+ * `procedure_code`: NULL/absent or {"method":"pickup"}, or {"method":"post",
+ * "recipient":{"name","phone","address":{"province","district","ward",
+ * "street"}},"notes"?,"cod"?}. On success returns the JSON to store in
+ * dossiers.delivery (new reference: phone normalized, fee_vnd from the
+ * tariff, weight_class, carrier, cod); NULL with a Vietnamese message on a
+ * bad choice. Pure: the tariff must be loaded (cds_delivery_init or
+ * cds_delivery_tariff_load). */
+json_t *cds_delivery_choice(const json_t *in, const char *procedure_code, char *err, size_t cap);
+/* Loads a tariff document (JSON text); -1 with a message. */
+int cds_delivery_tariff_load(const char *json_text, char *err, size_t cap);
+/* The fee of a district/province and weight class; -1 when none applies. */
+long long cds_delivery_fee(const char *province, const char *district, const char *weight_class);
+
+/* The normalized statuses (Karrio's names). */
+#define CDS_SHIPMENT_STATUS_COUNT 9
+extern const char *const cds_shipment_statuses[CDS_SHIPMENT_STATUS_COUNT];
+
+/* Routes. */
+void cds_delivery_put(cds_req *r);          /* PUT  /v1/dossiers/{id}/delivery */
+void cds_shipment_get(cds_req *r);          /* GET  /v1/dossiers/{id}/shipment */
+void cds_courier_webhook_vnpost(cds_req *r); /* POST /v1/webhooks/couriers/vnpost */
+
+#endif
