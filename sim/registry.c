@@ -10,6 +10,7 @@ extern sim_standin sim_sms_speedsms;
 extern sim_standin sim_fcm;
 extern sim_standin sim_apns;
 extern sim_standin sim_bank;
+extern sim_standin sim_vnpost;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
@@ -20,5 +21,6 @@ sim_standin *sim_standins[] = {
     &sim_fcm,
     &sim_apns,
     &sim_bank,
+    &sim_vnpost,
     NULL,
 };
