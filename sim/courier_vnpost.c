@@ -101,12 +101,18 @@ static order *find_locked(const char *client_id, const char *tracking)
     return NULL;
 }
 
+/* Now in Vietnam's time, to the millisecond: a carrier's event a moment
+ * after the booking must not look older than it. */
 static void now_rfc3339(char *out, size_t cap, int offset_s)
 {
-    time_t t = time(NULL) + 7 * 3600 + offset_s;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    time_t t = ts.tv_sec + 7 * 3600 + offset_s;
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03ld+07:00", base, ts.tv_nsec / 1000000);
 }
 
 /* ---------------- the carrier API ---------------- */
