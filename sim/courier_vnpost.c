@@ -112,7 +112,8 @@ static void now_rfc3339(char *out, size_t cap, int offset_s)
     gmtime_r(&t, &tm);
     char base[32];
     strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03ld+07:00", base, ts.tv_nsec / 1000000);
+    int ms = (int)((ts.tv_nsec / 1000000) % 1000);
+    snprintf(out, cap, "%.19s.%03d+07:00", base, ms);
 }
 
 /* ---------------- the carrier API ---------------- */
