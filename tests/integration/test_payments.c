@@ -90,7 +90,7 @@ static void fee_dossier(const char *pid, long fee, const char *extra, char code[
 static long open_payment(const th_login *who, const char *dossier, json_t **out)
 {
     char path[128];
-    snprintf(path, sizeof path, "/v1/dossiers/%s/payment", dossier);
+    snprintf(path, sizeof path, "/v1/dossiers/%.36s/payment", dossier);
     th_resp r;
     json_t *j = NULL;
     long st = th_json(&r, "POST", u(path), who->access, "{}", (void **)&j);
