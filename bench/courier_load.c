@@ -1,0 +1,257 @@
+/* cds-bench-courier: courier status events processed per second (row courier
+ * of bench/run). Against a running `cds serve` and its database, it
+ *
+ *   1. prepares N booked shipments in the database (not timed): 100
+ *      citizens with a phone and a push device each, N dossiers with
+ *      delivery by post and their stored view, moved to result_ready (the trigger queues each
+ *      shipment, as in production), then marks the shipments booked with
+ *      tracking numbers "BN-<run>-<i>" (the booking itself is not what is
+ *      measured here);
+ *   2. timed: POSTs 4 signed VNPost webhooks per shipment to
+ *      /v1/webhooks/couriers/vnpost over C keep-alive HTTP/1.1 connections:
+ *      every shipment's picked_up (dossier step out_for_delivery and its SMS
+ *      and push), then in_transit, out_for_delivery (courier notifications),
+ *      then delivered with its proof of delivery (dossier completed). Each
+ *      one is the whole processing: signature, parsing, shipment state by
+ *      event time, history, dossier step, notifications in the outbox.
+ *
+ * Usage: cds-bench-courier -u http://HOST:PORT -d CONNINFO [-n SHIPMENTS] [-c CONNS]
+ *                          [-s SECRET] [-p PROCEDURE] [-r RUN]
+ *   -n 2000 shipments (4 events each), -c 32 connections, -s the webhook
+ *   secret (default the development one), -p a procedure whose results may
+ *   go by post (1.001193), -r a run id (default the pid).
+ *
+ * Output: on stdout
+ *   rate <events/s> <events> <seconds> <non-200 answers>
+ * Exit 1 when the setup fails. */
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEV_SECRET "cds-dev-vnpost-webhook-secret"
+
+typedef struct job {
+    char *body;
+    struct curl_slist *hdrs;
+    long status;
+} job;
+
+static const char *api;
+static char url[512];
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) abort();
+    va_end(ap);
+    return s;
+}
+
+static size_t discard(char *data, size_t size, size_t nmemb, void *arg)
+{
+    (void)data;
+    (void)arg;
+    return size * nmemb;
+}
+
+static void sign(const char *secret, const char *ts, const char *body, char out[65])
+{
+    size_t tl = strlen(ts), bl = strlen(body);
+    unsigned char *msg = malloc(tl + 1 + bl), md[32];
+    unsigned int ml = 0;
+    if (!msg) abort();
+    memcpy(msg, ts, tl);
+    msg[tl] = '.';
+    memcpy(msg + tl + 1, body, bl);
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tl + 1 + bl, md, &ml);
+    free(msg);
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void job_start(CURLM *m, job *j)
+{
+    CURL *c = curl_easy_init();
+    if (!c) abort();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, j->hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, j);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(j->body));
+    curl_multi_add_handle(m, c);
+}
+
+static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
+{
+    size_t next = 0, done = 0;
+    int running = 0;
+    double t0 = now_s();
+    while (next < n && (int)next < conc) job_start(m, &jobs[next++]);
+    while (done < n) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            job *j;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+            if (msg->data.result == CURLE_OK)
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &j->status);
+            curl_multi_remove_handle(m, msg->easy_handle);
+            curl_easy_cleanup(msg->easy_handle);
+            done++;
+            if (next < n) job_start(m, &jobs[next++]);
+        }
+        if (done < n) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    return now_s() - t0;
+}
+
+static int exec_ok(PGconn *db, const char *sql)
+{
+    PGresult *r = PQexec(db, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok) fprintf(stderr, "bench-courier: %s\n", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    const char *conninfo = getenv("CDS_DATABASE_URL"), *secret = DEV_SECRET,
+               *procedure = "1.001193";
+    int n = 2000, conc = 32, opt;
+    char run[32];
+    snprintf(run, sizeof run, "%d", (int)getpid());
+    while ((opt = getopt(argc, argv, "u:d:n:c:s:p:r:")) != -1) {
+        switch (opt) {
+        case 'u': api = optarg; break;
+        case 'd': conninfo = optarg; break;
+        case 'n': n = atoi(optarg); break;
+        case 'c': conc = atoi(optarg); break;
+        case 's': secret = optarg; break;
+        case 'p': procedure = optarg; break;
+        case 'r': snprintf(run, sizeof run, "%.31s", optarg); break;
+        default:
+            fprintf(stderr, "usage: cds-bench-courier -u URL -d CONNINFO [-n N] [-c C] [-s SECRET] "
+                            "[-p PROCEDURE] [-r RUN]\n");
+            return 2;
+        }
+    }
+    if (!api || !conninfo || n < 1 || conc < 1) {
+        fprintf(stderr, "bench-courier: -u and -d (or CDS_DATABASE_URL) are required\n");
+        return 2;
+    }
+    for (const char *p = run; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            fprintf(stderr, "bench-courier: -r must be letters and digits\n");
+            return 2;
+        }
+    snprintf(url, sizeof url, "%s/v1/webhooks/couriers/vnpost", api);
+
+    /* 1. Booked shipments, prepared in the database. */
+    double t0 = now_s();
+    PGconn *db = PQconnectdb(conninfo);
+    if (PQstatus(db) != CONNECTION_OK) {
+        fprintf(stderr, "bench-courier: %s", PQerrorMessage(db));
+        return 1;
+    }
+    char *sql = xprintf(
+        "INSERT INTO citizens (pid_hash, pid_sealed, full_name, phone_sealed, ial) "
+        "SELECT 'bench-%s-' || g, 'v1.bench.x', 'Nguyễn Văn Bench', 'v1.bench.phone', 2 "
+        "FROM generate_series(1, 100) g;"
+        "INSERT INTO devices (citizen_id, platform, token) SELECT id, 'fcm', 'bench-fcm-' || id "
+        "FROM citizens WHERE pid_hash LIKE 'bench-%s-%%';"
+        "INSERT INTO dossiers (code, procedure_code, citizen_id, channel, status, delivery, "
+        "lookup_hash, due_date, last_event_at) "
+        "SELECT 'BENCH-%s-' || g, '%s', (SELECT id FROM citizens WHERE pid_hash = 'bench-%s-' || "
+        "(1 + g %% 100)), 'counter', 'processing', "
+        "'{\"method\":\"post\",\"recipient\":{\"name\":\"Nguyễn Văn Bench\",\"phone\":\"0912345678\","
+        "\"address\":{\"province\":\"Thành phố Hồ Chí Minh\",\"district\":\"Quận 1\",\"ward\":"
+        "\"Phường Bến Nghé\",\"street\":\"12 Nguyễn Huệ\"}},\"fee_vnd\":18000,\"cod\":false,"
+        "\"weight_class\":\"document\",\"carrier\":\"vnpost\"}', 'bench', current_date + 10, "
+        "now() - interval '1 day' FROM generate_series(1, %d) g;"
+        "SELECT count(cds_dossier_refresh(id)) FROM dossiers WHERE code LIKE 'BENCH-%s-%%';"
+        "UPDATE dossiers SET status = 'result_ready' WHERE code LIKE 'BENCH-%s-%%';"
+        "UPDATE shipments s SET status = 'booked', book_state = 'done', booked_at = now(), "
+        "tracking_no = 'BN-%s-' || substr(d.code, length('BENCH-%s-') + 1) "
+        "FROM dossiers d WHERE d.id = s.dossier_id AND d.code LIKE 'BENCH-%s-%%';",
+        run, run, run, procedure, run, n, run, run, run, run, run);
+    int ok = exec_ok(db, sql);
+    free(sql);
+    PQfinish(db);
+    if (!ok) return 1;
+    fprintf(stderr, "setup: %d booked shipments in %.1f s\n", n, now_s() - t0);
+
+    /* 2. The events, signed, by round. */
+    static const char *const codes[] = {"200", "300", "400", "500"};
+    size_t total = (size_t)n * 4;
+    job *jobs = calloc(total, sizeof *jobs);
+    if (!jobs) abort();
+    time_t base = time(NULL) + 7 * 3600 - 600;
+    for (int round = 0; round < 4; round++) {
+        time_t t = base + round * 60;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char at[40];
+        strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
+        for (int i = 0; i < n; i++) {
+            job *j = &jobs[(size_t)round * (size_t)n + (size_t)i];
+            const char *pod =
+                round == 3 ? ",\"pod\":{\"recipient_name\":\"Nguyễn Văn Bench\",\"relation\":\"self\","
+                             "\"delivered_at\":\"2026-01-01T10:00:00+07:00\",\"position\":{\"lat\":10.77,"
+                             "\"lng\":106.70},\"image_ref\":\"vnpost://pod/b.png\",\"image_sha256\":"
+                             "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}"
+                           : "";
+            j->body = xprintf("{\"event_id\":\"bn-%s-%d-%s\",\"tracking_number\":\"BN-%s-%d\","
+                              "\"status_code\":\"%s\",\"occurred_at\":\"%s\",\"location\":\"Bưu "
+                              "cục Sài Gòn\"%s}",
+                              run, i + 1, codes[round], run, i + 1, codes[round], at, pod);
+            char ts[24], sig[65];
+            snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+            sign(secret, ts, j->body, sig);
+            char *h1 = xprintf("X-Vnpost-Timestamp: %s", ts), *h2 = xprintf("X-Vnpost-Signature: %s", sig);
+            j->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+            j->hdrs = curl_slist_append(j->hdrs, h1);
+            j->hdrs = curl_slist_append(j->hdrs, h2);
+            free(h1);
+            free(h2);
+        }
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conc);
+    double secs = run_batch(m, jobs, total, conc);
+    size_t bad = 0;
+    for (size_t i = 0; i < total; i++) {
+        bad += jobs[i].status != 200;
+        free(jobs[i].body);
+        curl_slist_free_all(jobs[i].hdrs);
+    }
+    free(jobs);
+    curl_multi_cleanup(m);
+    curl_global_cleanup();
+    printf("rate %.0f %zu %.3f %zu\n", (double)(total - bad) / secs, total, secs, bad);
+    return 0;
+}
