@@ -245,8 +245,10 @@ static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, i
     rc_number8(PQgetvalue(res, 0, c_num), num);
     const char *sig = PQgetvalue(res, 0, c_sig);
     if (*sig) rc_verify_url(id, num, sig, url, sizeof url);
+    int numbered = *PQgetvalue(res, 0, c_num) != 0;
     return json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
-                     "serial", PQgetvalue(res, 0, c_serial), "number", num, "verify_url",
+                     "serial", PQgetvalue(res, 0, c_serial), "number",
+                     numbered ? num : "(đang cấp số)", "verify_url",
                      *url ? json_string(url) : json_null());
 }
 

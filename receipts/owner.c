@@ -11,8 +11,9 @@
  *
  * Every query is keyed by the citizen: another citizen's receipt id is a
  * 404 like an unknown one. A receipt read in the instant between its
- * payment's commit and its signature is "being issued": the JSON says so
- * (state "being_issued", no signature); export and PDF answer 503 with
+ * payment's commit and its number and signature (the signer adds both
+ * within the second) is "being issued": the JSON says so (state
+ * "being_issued", no number, content or signature); export and PDF answer 503 with
  * Retry-After: 1. PDF rendering (about a millisecond of CPU) runs on the
  * worker pool, never on the loop thread. */
 #include "receipts/internal.h"
@@ -91,13 +92,16 @@ static void on_list(cds_req *r, PGresult *res)
     json_t *items = json_array();
     for (int i = 0; i < shown; i++) {
         char num[16];
+        int numbered = !PQgetisnull(res, i, 4);
         rc_number8(PQgetvalue(res, i, 4), num);
         json_array_append_new(
-            items, json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}",
-                             "id", PQgetvalue(res, i, 0), "template_no", PQgetvalue(res, i, 1),
-                             "serial", PQgetvalue(res, i, 2), "year", atoi(PQgetvalue(res, i, 3)),
-                             "number", (json_int_t)strtoll(PQgetvalue(res, i, 4), NULL, 10),
-                             "number_text", num, "kind", PQgetvalue(res, i, 5),
+            items, json_pack("{s:s,s:o,s:o,s:i,s:o,s:o,s:s,s:s,s:s,s:s,s:I,s:s,s:s}",
+                             "id", PQgetvalue(res, i, 0),
+                             "template_no", numbered ? json_string(PQgetvalue(res, i, 1)) : json_null(),
+                             "serial", numbered ? json_string(PQgetvalue(res, i, 2)) : json_null(),
+                             "year", atoi(PQgetvalue(res, i, 3)),
+                             "number", numbered ? json_integer(strtoll(PQgetvalue(res, i, 4), NULL, 10)) : json_null(),
+                             "number_text", numbered ? json_string(num) : json_null(), "kind", PQgetvalue(res, i, 5),
                              "status", PQgetvalue(res, i, 6), "fee_name", PQgetvalue(res, i, 7),
                              "dossier_code", PQgetvalue(res, i, 8),
                              "amount_vnd", (json_int_t)strtoll(PQgetvalue(res, i, 9), NULL, 10),
@@ -155,9 +159,10 @@ typedef struct get_ctx {
 static json_t *chain_ref(PGresult *res, const char *id, int c_num, int c_serial, int c_tmpl)
 {
     if (!*id) return json_null();
-    return json_pack("{s:s,s:s,s:s,s:I}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
+    const char *num = PQgetvalue(res, 0, c_num);
+    return json_pack("{s:s,s:s,s:s,s:o}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
                      "serial", PQgetvalue(res, 0, c_serial), "number",
-                     (json_int_t)strtoll(PQgetvalue(res, 0, c_num), NULL, 10));
+                     *num ? json_integer(strtoll(num, NULL, 10)) : json_null()); /* null: being numbered */
 }
 
 static void answer_json(cds_req *r, PGresult *res, const cds_receipt *rc, const cds_receipt_sig *sig)
@@ -279,6 +284,21 @@ static void on_get(cds_req *r, PGresult *res)
     if (!db_ok(r, res)) return;
     if (PQntuples(res) != 1) {
         not_found(r);
+        return;
+    }
+    if (!*PQgetvalue(res, 0, RC_NUMBER)) {
+        /* Paid a moment ago: numbered and signed within the second. */
+        if (c->mode != MODE_JSON) {
+            being_issued(r);
+            return;
+        }
+        json_t *j = json_pack("{s:s,s:s,s:s,s:n,s:n,s:n,s:n,s:n,s:n}", "id", PQgetvalue(res, 0, RC_ID),
+                              "state", "being_issued", "status", PQgetvalue(res, 0, RC_STATUS),
+                              "number_text", "content", "signature", "verify_url", "replaces",
+                              "replaced_by");
+        cds_resp_header(r, "cache-control", "private, no-store");
+        cds_resp_header(r, "retry-after", "1");
+        cds_respond_json(r, 200, j);
         return;
     }
     cds_receipt rc;

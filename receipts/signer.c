@@ -2,12 +2,14 @@
  * PostgreSQL connection of its own (it is not an event-loop thread, so
  * blocking is fine here, as for the LISTEN thread of core/db_listen.c).
  *
- * A receipt gets its number in the payment transaction (SQL); its
- * signature needs the agency's private key, which only this process has,
- * so it is added right after commit: cds_receipt_issue NOTIFYs
+ * A receipt is written in the payment transaction (SQL) without its
+ * number (db/migrations/0070_receipts_numbering.sql says why); its number
+ * and its signature (the agency's private key is only in this process) are
+ * added right after commit, in one transaction: cds_receipt_issue NOTIFYs
  * cds_receipts, the process's listener wakes this thread, and one pass
  *
  *   BEGIN;
+ *   SELECT cds_receipt_number_batch(batch);   -- numbers, series rows locked
  *   SELECT <receipt> ... WHERE signature IS NULL ... FOR UPDATE SKIP LOCKED LIMIT batch;
  *   -- in C: unseal, canonical form, sign with the agency's key
  *   UPDATE receipts SET alg, kid, signature, signed_at ... FROM unnest(arrays);
@@ -18,7 +20,8 @@
  * waiting for each other; the UPDATE keeps "signature IS NULL" in its
  * condition, so signing is idempotent. A crash between the two statements
  * rolls the pass back: the receipts stay unsigned and the next pass (here
- * or on another node, at the latest poll_ms later) signs them. A receipt
+ * or on another node, at the latest poll_ms later) signs them; a
+ * rolled-back numbering consumed no number, so the series stays gapless. A receipt
  * whose content fails the checks (say, an agency without a tax code) is
  * marked with sign_error and left for a person to fix. */
 #include "receipts/internal.h"
@@ -92,10 +95,11 @@ static int tb_elem(tbuf *b, const char *v)
     return (b->len > 1 ? tb_put(b, ",") : 0) | tb_put(b, "\"") | tb_put(b, v) | tb_put(b, "\"");
 }
 
+static const char SQL_NUMBER[] = "SELECT cds_receipt_number_batch($1::int)";
 static const char SQL_PICK[] =
     "SELECT " RC_COLS " FROM receipts r"
-    " WHERE r.signature IS NULL AND r.sign_error IS NULL"
-    " ORDER BY r.issued_at LIMIT $1::int FOR UPDATE SKIP LOCKED";
+    " WHERE r.signature IS NULL AND r.sign_error IS NULL AND r.number IS NOT NULL"
+    " ORDER BY r.issue_seq LIMIT $1::int FOR UPDATE SKIP LOCKED";
 static const char SQL_STORE[] =
     "UPDATE receipts r SET alg = u.alg, kid = u.kid, signature = u.sig, signed_at = now()"
     " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, alg, kid, sig)"
@@ -132,7 +136,10 @@ static PGconn *connect_db(void)
         return NULL;
     }
     int good = 1;
-    PGresult *res = PQprepare(c, "pick", SQL_PICK, 1, NULL);
+    PGresult *res = PQprepare(c, "number", SQL_NUMBER, 1, NULL);
+    good &= ok(res, "prepare number");
+    PQclear(res);
+    res = PQprepare(c, "pick", SQL_PICK, 1, NULL);
     good &= ok(res, "prepare pick");
     PQclear(res);
     res = PQprepare(c, "store", SQL_STORE, 4, NULL);
@@ -163,7 +170,18 @@ static int pass(PGconn *c)
     char lim[16];
     snprintf(lim, sizeof lim, "%d", g_receipts.batch);
     const char *p1[] = {lim};
-    PGresult *res = PQexecPrepared(c, "pick", 1, p1, NULL, NULL, 0);
+    /* Numbers first (the series rows stay locked until COMMIT), then the
+     * numbered and unsigned receipts, these included (our own locks do not
+     * make SKIP LOCKED skip them). */
+    PGresult *res = PQexecPrepared(c, "number", 1, p1, NULL, NULL, 0);
+    if (!ok(res, "number")) {
+        PQclear(res);
+        exec_ok(c, "ROLLBACK", "rollback");
+        return -1;
+    }
+    int numbered = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    res = PQexecPrepared(c, "pick", 1, p1, NULL, NULL, 0);
     if (!ok(res, "pick")) {
         PQclear(res);
         exec_ok(c, "ROLLBACK", "rollback");
@@ -223,7 +241,7 @@ static int pass(PGconn *c)
         return -1;
     }
     g_signed += nsigned;
-    return nsigned + nfailed;
+    return numbered > nsigned + nfailed ? numbered : nsigned + nfailed;
 }
 
 static void wait_ms(int ms)

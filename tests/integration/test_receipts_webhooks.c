@@ -230,6 +230,7 @@ static void test_concurrent_webhooks(void)
     for (long t = 0; t < THREADS; t++) pthread_create(&th[t], NULL, sender, (void *)t);
     for (int t = 0; t < THREADS; t++) pthread_join(th[t], NULL);
     long total = before + N_PAID;
+    CHECK(all_signed()); /* numbered and signed after each commit */
     CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE provider_tx_id LIKE 'link-cc-%%' AND receipt_id IS NOT NULL"), N_PAID);
     CHECK_INT(count("SELECT count(*) FROM receipts"), total);
     CHECK_INT(count("SELECT count(DISTINCT number) FROM receipts WHERE agency_code = '" AGENCY "'"), total);
