@@ -1,17 +1,20 @@
-/* E-receipts served: issued in the payment transaction by SQL
- * (db/migrations/0007_receipts.sql, cds_receipt_issue), signed right after
- * commit by this module's signer, shown to their owner as JSON, export and
- * PDF, checked by anyone from the QR code, corrected by replacement or
- * adjustment, exported daily for the tax authority.
+/* E-receipts served: written in the payment transaction by SQL
+ * (db/migrations/0007_receipts.sql and 0070, cds_receipt_issue), numbered
+ * and signed right after commit by this module's signer, shown to their
+ * owner as JSON, export and PDF, checked by anyone from the QR code,
+ * corrected by replacement or adjustment, exported daily for the tax
+ * authority.
  *
  * The signer (signer.c) is one background thread per process with its own
  * blocking PostgreSQL connection (never an event-loop thread): woken by
- * NOTIFY cds_receipts, and every poll_ms anyway, it takes unsigned receipts
- * with FOR UPDATE SKIP LOCKED, rebuilds their canonical content (the
- * personal ID number and address unsealed in C), signs them with the
- * agency's key and stores signature and key id in the same transaction.
- * Any number of processes may sign; a crash leaves receipts unsigned for
- * the next pass. A receipt read before it is signed is "being issued". */
+ * NOTIFY cds_receipts, and every poll_ms anyway, it numbers the new
+ * receipts under their series row lock (cds_receipt_number_batch), takes
+ * the unsigned ones with FOR UPDATE SKIP LOCKED, rebuilds their canonical
+ * content (the personal ID number and address unsealed in C), signs them
+ * with the agency's key and stores signature and key id, all in one
+ * transaction. Any number of processes may sign; a crash leaves receipts
+ * unnumbered or unsigned for the next pass. A receipt read before that is
+ * "being issued". */
 #ifndef CDS_RECEIPTS_H
 #define CDS_RECEIPTS_H
 #include "core/http.h"
