@@ -355,15 +355,17 @@ DECLARE
     p payments;
     t record;
 BEGIN
+    -- The intent first: a concurrent delivery of the same transaction waits
+    -- on its lock, then finds the row below.
+    IF p_reference IS NOT NULL THEN
+        SELECT * INTO p FROM payments x WHERE x.reference = p_reference FOR UPDATE;
+    END IF;
     SELECT b.id, b.match_status, b.payment_id, b.receipt_id INTO tx_id, match, payment_id, receipt_id
     FROM bank_transactions b WHERE b.provider = p_provider AND b.provider_tx_id = p_tx_id;
     IF FOUND THEN
         status := 'duplicate';
         SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
         RETURN;
-    END IF;
-    IF p_reference IS NOT NULL THEN
-        SELECT * INTO p FROM payments x WHERE x.reference = p_reference FOR UPDATE;
     END IF;
     IF p.id IS NULL THEN
         INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description, account_no,
@@ -373,18 +375,9 @@ BEGIN
                 p_counter_account, p_counter_name, p_at, p_reference, 'unmatched')
         ON CONFLICT (provider, provider_tx_id) DO NOTHING
         RETURNING id INTO tx_id;
+        -- Nothing inserted: the same unmatched transfer committed meanwhile.
         status := CASE WHEN tx_id IS NULL THEN 'duplicate' ELSE 'applied' END;
         match := 'unmatched';
-        RETURN;
-    END IF;
-    -- A concurrent delivery of the same transaction waits on the intent's
-    -- lock above, then finds the row here.
-    IF EXISTS (SELECT 1 FROM bank_transactions b
-               WHERE b.provider = p_provider AND b.provider_tx_id = p_tx_id) THEN
-        status := 'duplicate';
-        match := 'matched';
-        payment_id := p.id;
-        payment_status := p.status;
         RETURN;
     END IF;
     SELECT * INTO t FROM cds_payment_take(p, p_amount, p_at);
