@@ -27,6 +27,7 @@
 #include "receipts/internal.h"
 #include "core/db_listen.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -43,7 +44,11 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_wake, g_stop;
 static char *g_conninfo;
 static cds_listener *g_listener;
-static atomic_llong g_signed; /* receipts this process signed */
+static atomic_llong g_signed, g_numbered, g_failed; /* by this process */
+
+static int64_t m_signed(void) { return g_signed; }
+static int64_t m_numbered(void) { return g_numbered; }
+static int64_t m_failed(void) { return g_failed; }
 
 static void wake(void)
 {
@@ -241,6 +246,8 @@ static int pass(PGconn *c)
         return -1;
     }
     g_signed += nsigned;
+    g_numbered += numbered;
+    g_failed += nfailed;
     return numbered > nsigned + nfailed ? numbered : nsigned + nfailed;
 }
 
@@ -299,6 +306,10 @@ static void *run(void *arg)
 int rc_signer_start(const char *db_conninfo)
 {
     if (!db_conninfo || !g_receipts.sign) return 0;
+    cds_metrics_register("cds_receipts_numbered_total", "Receipts numbered by this process's signer.", m_numbered);
+    cds_metrics_register("cds_receipts_signed_total", "Receipts signed by this process's signer.", m_signed);
+    cds_metrics_register("cds_receipts_sign_failed_total",
+                         "Receipts this process could not sign (content fails its checks; sign_error set).", m_failed);
     g_conninfo = strdup(db_conninfo);
     if (!g_conninfo) return -1;
     g_stop = 0;

@@ -204,6 +204,13 @@ static void test_issue_and_read(void)
     snprintf(verify_url, sizeof verify_url, "%s", url ? url : "");
     json_decref(j);
 
+    /* The signer's counters. */
+    th_resp m;
+    th_http(&m, 2, "GET", u("/metrics"), NULL, NULL, 0);
+    CHECK(m.body && strstr(m.body, "cds_receipts_signed_total 1") != NULL);
+    CHECK(m.body && strstr(m.body, "cds_receipts_numbered_total 1") != NULL);
+    th_resp_free(&m);
+
     /* Another citizen's receipt id: 404 as an unknown one, nothing changed. */
     char *before = state();
     j = get_json(B.access, u("/v1/receipts/%s", rid), &st);
@@ -723,10 +730,33 @@ static void test_signer_down(void)
     CHECK_INT(st, 503);
     CHECK_STR(code_of(j), "receipt_being_issued");
     json_decref(j);
-    /* A signing node comes back: it signs what was issued meanwhile. */
-    const char *env[] = {"CDS_RECEIPT_POLL_MS=200", base, NULL};
+    /* A signing node comes back, with a new key (Ed25519, configured): it
+     * signs what was issued meanwhile under the new key id. */
+    char keydir[300], keys[400];
+    snprintf(keydir, sizeof keydir, "%s/newkey", tmpdir);
+    CHECK_INT(run("%s/cds receipt keygen --out %s --alg ed25519 >/dev/null", CDS_BUILD_DIR, keydir), 0);
+    snprintf(keys, sizeof keys, "CDS_RECEIPT_KEYS=*=%s/receipt_key.pem", keydir);
+    char *old_kid = value("SELECT kid FROM receipts WHERE id = '%s'", rid);
+    const char *env[] = {"CDS_RECEIPT_POLL_MS=200", base, keys, NULL};
     CHECK_INT(th_server_start_on(&srv, port, db, env), 0);
     CHECK(wait_signed(id));
+    CHECK_INT(count("SELECT count(*) FROM receipts WHERE id = '%s' AND alg = 'EdDSA' AND kid <> '%s'", id, old_kid ? old_kid : ""), 1);
+    CHECK_INT(count("SELECT count(*) FROM receipt_keys"), 2);
+    /* Both verify on the public check: the old one by its key id's public key. */
+    const char *vq = strchr(verify_url, '?');
+    json_t *pub = get_json(NULL, u("/v1/receipt-checks/%s%s", rid, vq ? vq : ""), &st);
+    CHECK_INT(st, 200);
+    CHECK(json_is_true(json_object_get(pub, "genuine")));
+    json_decref(pub);
+    snprintf(url, sizeof url, "%s/v1/receipts/%s", srv.url, id);
+    j = get_json(A.access, url, &st);
+    const char *nv = json_string_value(json_object_get(j, "verify_url"));
+    pub = get_json(NULL, u("/v1/receipt-checks/%s", nv && strstr(nv, "/r/") ? strstr(nv, "/r/") + 3 : "x"), &st);
+    CHECK_INT(st, 200);
+    CHECK(json_is_true(json_object_get(pub, "genuine")));
+    json_decref(pub);
+    json_decref(j);
+    free(old_kid);
     snprintf(url, sizeof url, "%s/v1/receipts/%s", api.url, id);
     j = get_json(A.access, url, &st);
     CHECK_STR(json_string_value(json_object_get(j, "state")), "issued");
@@ -749,7 +779,7 @@ int main(void)
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&vsim, "vneid"));
     port = th_free_port();
     snprintf(base, sizeof base, "CDS_PUBLIC_BASE_URL=http://127.0.0.1:%d", port);
-    const char *env[] = {iss, base, "CDS_AUTO_MIGRATE=1", "CDS_RECEIPT_POLL_MS=200", NULL};
+    const char *env[] = {iss, base, "CDS_AUTO_MIGRATE=1", "CDS_RECEIPT_POLL_MS=200", "CDS_RECEIPT_CHECK_BURST=1000", NULL};
     if (th_server_start_on(&srv, port, db, env) != 0) return 1;
     char load[1024];
     snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
