@@ -87,6 +87,8 @@ int dl_rfc3339(const char *s);
 /* events.c: one event through cds_shipment_event. */
 int dl_events_init(void);
 extern int dl_stmt_event;
+/* Counts a cds_shipment_event result in the metrics. */
+void dl_events_count(const char *status);
 /* The 12 text parameters of dl_stmt_event for e (from `source`: webhook|poll). */
 void dl_event_params(const char *carrier, const dl_event *e, const char *source, char max_failed[16],
                      char cod[24], const char *out[12]);

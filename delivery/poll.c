@@ -68,6 +68,7 @@ static void on_event(void *arg, PGresult *res)
         cds_log(CDS_LOG_WARN, "courier_poll_record", "%s", res ? PQresultErrorMessage(res) : "connection lost");
         p->next = p->nev; /* the rest waits for the next round */
     } else {
+        if (PQntuples(res) == 1) dl_events_count(PQgetvalue(res, 0, 0));
         p->next++;
     }
     next_event(p);

@@ -14,7 +14,9 @@
 #include "core/db.h"
 #include "core/hmac_auth.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,11 @@
 
 int dl_stmt_event = -1;
 
+static atomic_llong c_applied, c_repeat, c_refused;
+static int64_t m_applied(void) { return c_applied; }
+static int64_t m_repeat(void) { return c_repeat; }
+static int64_t m_refused(void) { return c_refused; }
+
 int dl_events_init(void)
 {
     dl_stmt_event = cds_db_stmt_register(
@@ -30,7 +37,24 @@ int dl_events_init(void)
         "SELECT e.status, e.shipment_status, e.dossier_status FROM cds_shipment_event($1, $2, $3, "
         "$4, $5, $6, $7::timestamptz, $8, $9::jsonb, $10::bigint, $11::int, $12) e",
         12);
-    return dl_stmt_event < 0 ? -1 : 0;
+    if (dl_stmt_event < 0) return -1;
+    cds_metrics_register("cds_courier_events_applied_total",
+                         "Courier events that moved a shipment (webhooks and polling).", m_applied);
+    cds_metrics_register("cds_courier_events_kept_total",
+                         "Courier events taken without moving anything: duplicates, late, after a final state.",
+                         m_repeat);
+    cds_metrics_register("cds_courier_webhooks_refused_total",
+                         "Courier webhook calls refused: signature, timestamp, unknown shipment, malformed.",
+                         m_refused);
+    return 0;
+}
+
+void dl_events_count(const char *status)
+{
+    if (strcmp(status, "applied") == 0) c_applied++;
+    else if (strcmp(status, "duplicate") == 0 || strcmp(status, "late") == 0 ||
+             strcmp(status, "final") == 0)
+        c_repeat++;
 }
 
 static const char *nz(const char *s)
@@ -91,6 +115,8 @@ static void on_event(cds_req *r, PGresult *res)
     }
     const char *status = PQgetvalue(res, 0, 0);
     dl_event *e = &h->ev[h->next];
+    dl_events_count(status);
+    if (strcmp(status, "unknown") == 0 || strcmp(status, "wrong_carrier") == 0) c_refused++;
     if (strcmp(status, "unknown") == 0) {
         cds_problem(r, 404, "shipment_not_found",
                     cds_req_printf(r, "Không có vận đơn %s của đơn vị vận chuyển này.", e->tracking));
@@ -153,6 +179,7 @@ static void webhook(cds_req *r, const dl_carrier *c)
                      "HMAC-SHA256 (64 ký tự hex).";
             break;
         }
+        c_refused++;
         cds_log(CDS_LOG_WARN, "courier_webhook_refused", "carrier=%s code=%s peer=%s request_id=%s",
                 c->name, code, cds_req_peer(r), cds_req_id(r));
         cds_resp_header(r, "www-authenticate", "HMAC-SHA256");
@@ -168,6 +195,7 @@ static void webhook(cds_req *r, const dl_carrier *c)
     const char *body = cds_req_body(r, &len);
     char err[300];
     if (!body || c->parse_events(body, len, h->ev, EVENTS_MAX, &h->n, err, sizeof err) != 0) {
+        c_refused++;
         cds_problem(r, 422, "invalid_event", body ? err : "Thiếu nội dung sự kiện.");
         return;
     }

@@ -10,8 +10,11 @@
  *   GET  /api/v1/orders/{tn}/events  every event of the order so far
  * Control (tests, demos):
  *   GET  /_sim/orders            the orders, each with how many booking calls
- *   POST /_sim/fail              {"count": n, "status": 503}: the next n
- *                                booking calls fail so
+ *   POST /_sim/fail              {"count": n, "status": 503, "delay_ms"?: d,
+ *                                "delay_count"?: m}: the next n booking calls
+ *                                fail so; the next m are made at once but
+ *                                answered d ms later (an answer lost in a
+ *                                crash of the caller)
  *   POST /_sim/emit              {"tracking_number", "status_code",
  *                                "event_id"?, "occurred_at"?, "reason"?,
  *                                "reason_code"?, "location"?, "pod"?,
@@ -64,6 +67,7 @@ static struct {
     size_t n;
     long seq;
     int fail_count, fail_status;
+    int delay_count, delay_ms; /* the next delay_count bookings answer after delay_ms */
     char target[512], secret[256], token[256], auto_plan[32];
     int auto_ms;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -129,6 +133,35 @@ static int authorized(cds_req *r)
 static void start_plan(cds_worker *w, const char *tracking, const char *plan, int interval_ms,
                        long long cod);
 
+typedef struct delayed {
+    cds_req *r;
+    json_t *answer;
+    int status, slot;
+    struct event *timer;
+} delayed;
+
+static void delayed_free(delayed *d)
+{
+    event_free(d->timer);
+    json_decref(d->answer);
+    free(d);
+}
+
+static void delayed_cancel(void *p)
+{
+    delayed_free(p); /* the caller went away: the answer is lost */
+}
+
+static void on_delayed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    delayed *d = arg;
+    cds_req_untrack(d->r, d->slot);
+    cds_respond_json(d->r, d->status, json_incref(d->answer));
+    delayed_free(d);
+}
+
 static void api_book(cds_req *r)
 {
     sim_record(r);
@@ -174,8 +207,25 @@ static void api_book(cds_req *r)
     char tracking[24];
     snprintf(tracking, sizeof tracking, "%s", o->tracking);
     long long cod = json_integer_value(json_object_get(j, "cod_amount"));
+    int delay = 0;
+    if (g.delay_count > 0) {
+        g.delay_count--;
+        delay = g.delay_ms;
+    }
     pthread_mutex_unlock(&g.mu);
-    cds_respond_json(r, created ? 201 : 200, ans);
+    if (delay > 0) {
+        delayed *d = calloc(1, sizeof *d);
+        if (!d) abort();
+        d->r = r;
+        d->answer = ans;
+        d->status = created ? 201 : 200;
+        d->timer = evtimer_new(cds_req_worker(r)->base, on_delayed, d);
+        d->slot = cds_req_track(r, delayed_cancel, d);
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        evtimer_add(d->timer, &tv);
+    } else {
+        cds_respond_json(r, created ? 201 : 200, ans);
+    }
     if (created && g.auto_plan[0])
         start_plan(cds_req_worker(r), tracking, g.auto_plan, g.auto_ms, cod);
 }
@@ -430,13 +480,19 @@ static void ctl_fail(cds_req *r)
     json_int_t n = json_integer_value(json_object_get(in, "count"));
     json_int_t st = json_is_integer(json_object_get(in, "status"))
                         ? json_integer_value(json_object_get(in, "status")) : 503;
-    if (n < 0 || n > 1000 || st < 400 || st > 599) {
-        cds_problem(r, 400, "invalid_control", "count 0..1000, status 400..599.");
+    json_int_t dms = json_integer_value(json_object_get(in, "delay_ms"));
+    json_int_t dn = json_integer_value(json_object_get(in, "delay_count"));
+    if (n < 0 || n > 1000 || st < 400 || st > 599 || dms < 0 || dms > 600000 || dn < 0 ||
+        dn > 100000) {
+        cds_problem(r, 400, "invalid_control",
+                    "count 0..1000, status 400..599, delay_ms 0..600000, delay_count 0..100000.");
         return;
     }
     pthread_mutex_lock(&g.mu);
     g.fail_count = (int)n;
     g.fail_status = (int)st;
+    g.delay_ms = (int)dms;
+    g.delay_count = (int)dn;
     pthread_mutex_unlock(&g.mu);
     cds_respond_json(r, 200, json_pack("{s:I,s:I}", "count", n, "status", st));
 }

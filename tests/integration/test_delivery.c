@@ -18,6 +18,9 @@
  *                another carrier's shipment: a clear error and nothing changed
  *   retries      the carrier failing: the booking is retried and is one order;
  *                a booking resent after a lost answer is the same order
+ *   SIGKILL      the server killed while the carrier holds its bookings'
+ *                answers: restarted, it books again and each is one order
+ *   reconcile    the COD transactions in the payments' reconciliation report
  *   polling      a carrier without webhooks: the tracking API is polled */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
@@ -501,6 +504,95 @@ static void test_retries(void)
     free(sid);
 }
 
+
+static json_t *sim_orders(void)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/_sim/orders", vnpost);
+    th_resp r;
+    json_t *orders = NULL;
+    CHECK_INT(th_json(&r, "GET", url, NULL, NULL, (void **)&orders), 200);
+    th_resp_free(&r);
+    return orders;
+}
+
+static void test_sigkill(void)
+{
+    enum { N = 5 };
+    char codes[N][64], ids[N][64], url[256];
+    for (int i = 0; i < N; i++) {
+        new_dossier(POSTAL, codes[i], ids[i]);
+        CHECK_INT(put_delivery(ids[i], POST_Q1, NULL), 200);
+        CHECK_INT(step(codes[i], "processing"), 200);
+    }
+    snprintf(url, sizeof url, "%s/_sim/fail", vnpost);
+    th_resp r;
+    CHECK_INT(th_json(&r, "POST", url, NULL, "{\"count\":0,\"delay_ms\":3000,\"delay_count\":5}", NULL), 200);
+    th_resp_free(&r);
+    for (int i = 0; i < N; i++) CHECK_INT(step(codes[i], "result_ready"), 200);
+    /* Every booking sent (the carrier made the orders), none answered yet. */
+    long want = count("SELECT count(*) FROM shipments WHERE carrier = 'vnpost'");
+    for (int k = 0; k < 100; k++) {
+        json_t *o = sim_orders();
+        long made = (long)json_array_size(json_object_get(o, "orders"));
+        json_decref(o);
+        if (made == want && count("SELECT count(*) FROM shipments WHERE book_state = 'sending'") == N)
+            break;
+        usleep(50000);
+    }
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE book_state = 'sending'"), N);
+    CHECK(th_proc_stop(&srv, SIGKILL) != 0);
+    CHECK_INT(th_server_start_on(&srv, port, db, env), 0);
+    for (int i = 0; i < N; i++)
+        CHECK_INT(wait_count(1, 20, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                                    "book_state = 'done' AND status = 'booked'", ids[i]), 1);
+    json_t *orders = sim_orders();
+    for (int i = 0; i < N; i++) {
+        char *sid = value_of("SELECT id FROM shipments WHERE dossier_id = '%s'", ids[i]);
+        char *tn = value_of("SELECT tracking_no FROM shipments WHERE dossier_id = '%s'", ids[i]);
+        int found = 0;
+        size_t k;
+        json_t *o;
+        json_array_foreach(json_object_get(orders, "orders"), k, o) {
+            if (strcmp(json_string_value(json_object_get(o, "client_order_id")), sid) != 0) continue;
+            found++;
+            CHECK_INT(json_integer_value(json_object_get(o, "bookings")), 2); /* sent twice, one order */
+            CHECK_STR(json_string_value(json_object_get(o, "tracking_number")), tn);
+        }
+        CHECK_INT(found, 1);
+        free(sid);
+        free(tn);
+    }
+    json_decref(orders);
+}
+
+static void test_reconciliation(void)
+{
+    char day[16], path[128];
+    time_t t = time(NULL) + 7 * 3600;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    snprintf(path, sizeof path, "/v1/partner/payments/reconciliation?from=%s&to=%s", day, day);
+    th_resp r;
+    CHECK_INT(th_partner(&r, srv.url, "GET", path, NULL), 200);
+    json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
+    th_resp_free(&r);
+    int seen = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(j, "days"), i, row) {
+        const char *acct = json_string_value(json_object_get(row, "account_no"));
+        if (!acct || strcmp(acct, "COD-vnpost") != 0) continue;
+        seen++;
+        CHECK_INT(json_integer_value(json_object_get(row, "matched_count")), 1);
+        CHECK_INT(json_integer_value(json_object_get(row, "unmatched_count")), 1);
+        CHECK_INT(json_integer_value(json_object_get(row, "received_vnd")), 48000);
+    }
+    CHECK_INT(seen, 1);
+    json_decref(j);
+}
+
 static void test_polling(void)
 {
     /* Restarted with polling on and the webhooks not sent. */
@@ -565,6 +657,8 @@ int main(void)
     test_cod();
     test_bad_input();
     test_retries();
+    test_reconciliation();
+    test_sigkill();
     test_polling();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
