@@ -207,9 +207,22 @@ static void test_filing(void)
     json_decref(form);
 
     json_t *body = filing_body(procedure, &A);
+    /* The result by post, priced by the tariff (delivery/). */
+    json_object_set_new(body, "delivery",
+                        json_pack("{s:s,s:{s:s,s:s,s:{s:s,s:s,s:s,s:s}}}", "method", "post", "recipient",
+                                  "name", "Nguyễn Văn An", "phone", "0912 345 678", "address", "province",
+                                  "Thành phố Hồ Chí Minh", "district", "Quận Bình Thạnh", "ward",
+                                  "Phường 25", "street", "12 Điện Biên Phủ"));
     json_t *ans = NULL;
     long outbox0 = count("SELECT count(*) FROM outbox");
     CHECK_INT(file(&A, body, "file-key-1", &ans), 201);
+    {
+        json_t *d = json_object_get(ans, "delivery");
+        CHECK_STR(json_string_value(json_object_get(d, "method")), "post");
+        CHECK_INT(json_integer_value(json_object_get(d, "fee_vnd")), 18000);
+        CHECK(json_is_false(json_object_get(d, "cod")));
+        CHECK_STR(json_string_value(json_object_get(json_object_get(d, "recipient"), "phone")), "0912345678");
+    }
     snprintf(dossier_id, sizeof dossier_id, "%s", json_string_value(json_object_get(ans, "id")));
     snprintf(dossier_code, sizeof dossier_code, "%s", json_string_value(json_object_get(ans, "code")));
     snprintf(lookup_secret, sizeof lookup_secret, "%s",
