@@ -46,6 +46,13 @@
 #define MAX_HEADER_LEN 8192
 /* The response header block of one exchange; providers send a few hundred bytes. */
 #define MAX_RESPONSE_HEADERS (64 * 1024)
+/* Connections the multi handle keeps open. libcurl's default is four per
+ * transfer in the handle at the moment one ends, so a burst of calls that
+ * ends (a batch of notifications, say) closes almost every connection it
+ * opened and the next burst opens them again: a TCP handshake per HTTP/1.1
+ * call, a TLS handshake (and the CA file read again) per HTTP/2 connection.
+ * A fixed ceiling keeps them for the next burst. */
+#define MAX_IDLE_CONNS 256L
 
 enum call_state {
     CALL_PENDING,  /* in the multi handle, in client->calls */
@@ -369,7 +376,8 @@ cds_http_client *cds_http_client_new(struct event_base *base)
         curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
         curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c) != CURLM_OK ||
-        curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK)
+        curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX) != CURLM_OK ||
+        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, MAX_IDLE_CONNS) != CURLM_OK)
         goto fail;
     return c;
 fail:

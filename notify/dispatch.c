@@ -49,6 +49,7 @@ struct nt_worker {
     cds_worker *cw;
     int claiming, want, stopping, asked;
     int inflight;
+    atomic_int full; /* no room to claim: the LISTEN thread wakes another */
     nt_msg *msgs; /* in flight, to cancel when the thread stops */
     cds_db_query *claim_q, *record_q, *sweep_q;
     struct event *wake, *poll, *flush, *sweep;
@@ -305,8 +306,10 @@ static void claim(nt_worker *w)
     int n = room < g_notify.batch ? room : g_notify.batch;
     if (n <= 0 || (n < g_notify.batch / 4 && n < room)) {
         w->want = 1;
+        atomic_store_explicit(&w->full, 1, memory_order_relaxed);
         return;
     }
+    atomic_store_explicit(&w->full, 0, memory_order_relaxed);
     char limit[16], per_hour[16];
     snprintf(limit, sizeof limit, "%d", n);
     snprintf(per_hour, sizeof per_hour, "%d", g_notify.sms_per_hour);
@@ -361,12 +364,39 @@ static void wake_all(void)
     pthread_mutex_unlock(&g_reg_mu);
 }
 
+/* One NOTIFY wakes one thread, in turn, skipping threads with no room to
+ * claim: a step queues a handful of rows, which one claim takes, and every
+ * other thread woken would only have made an empty claim (a database round
+ * trip each, one per thread and step). A thread that finds a full batch
+ * claims again at once, and the poll timer covers a thread that misses its
+ * turn. */
+static void wake_one(void)
+{
+    static unsigned next; /* only the LISTEN thread calls this */
+    pthread_mutex_lock(&g_reg_mu);
+    int pick = -1;
+    for (int k = 0; k < MAX_THREADS; k++) {
+        unsigned i = (next + (unsigned)k) % MAX_THREADS;
+        if (!g_workers[i]) continue;
+        if (pick < 0) pick = (int)i;
+        if (!atomic_load_explicit(&g_workers[i]->full, memory_order_relaxed)) {
+            pick = (int)i;
+            break;
+        }
+    }
+    if (pick >= 0) {
+        event_active(g_workers[pick]->wake, EV_READ, 0);
+        next = (unsigned)pick + 1;
+    }
+    pthread_mutex_unlock(&g_reg_mu);
+}
+
 static void on_notify(const char *channel, const char *payload, void *arg)
 {
     (void)channel;
     (void)payload;
     (void)arg;
-    wake_all();
+    wake_one();
 }
 
 static void on_listen_connect(PGconn *conn, void *arg)

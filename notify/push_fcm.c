@@ -19,12 +19,17 @@
  * app (and our stand-in) can drop a repeat. Errors: UNREGISTERED deletes the
  * device; QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL are retried (Retry-After
  * honoured); other refusals are final. An http:// URL (the development
- * stand-in) is spoken as h2c so messages multiplex as they do over TLS. */
+ * stand-in) is spoken as h2c so messages multiplex as they do over TLS,
+ * except with a libcurl older than 8.0.0: core/http_client.c must give each
+ * h2c call a fresh connection there (a reused one breaks, curl/curl#10634),
+ * a TCP handshake and an HTTP/2 session per message on both sides, so
+ * HTTP/1.1 with keep-alive is spoken instead. */
 #include "notify/internal.h"
 #include "core/files.h"
 #include "core/jose.h"
 #include "core/log.h"
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +41,13 @@
 
 static EVP_PKEY *g_key;
 static char g_kid[128], g_email[256], g_token_uri[512], g_project[128];
+static int g_h2c_reuse; /* this libcurl reuses h2c connections (set before the threads start) */
 
 int nt_fcm_init(void)
 {
     if (!g_notify.fcm_service_account) return 0;
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    g_h2c_reuse = v && v->version_num >= 0x080000;
     json_error_t e;
     json_t *sa = json_load_file(g_notify.fcm_service_account, 0, &e);
     const char *pem = json_string_value(json_object_get(sa, "private_key"));
@@ -77,7 +85,7 @@ int nt_fcm_enabled(void)
 
 static int h2c(const char *url)
 {
-    return strncmp(url, "http://", 7) == 0;
+    return g_h2c_reuse && strncmp(url, "http://", 7) == 0;
 }
 
 static void send_now(nt_msg *m);
