@@ -705,6 +705,37 @@ static void test_concurrency(void)
     CHECK_INT(count("SELECT last_number FROM receipt_series WHERE agency_code = '000.20.01.H29'"), first0 + n);
 }
 
+/* A receipt issued in the first second of a new year starts that year's
+ * series at 1 (a row written as cds_receipt_issue writes it, with the
+ * issue time of 2027-01-01 00:00:05 in Vietnam). */
+static void test_new_year(void)
+{
+    CHECK_INT(th_db_exec(db,
+        "INSERT INTO receipts (agency_code, year, issuer_name, issuer_tax_code, issuer_address,"
+        " citizen_id, payer_name, payer_pid_sealed, payer_address_sealed, fee_name, dossier_id,"
+        " dossier_code, amount_vnd, bank_ref, paid_at, issued_at, payment_id)"
+        " SELECT agency_code, 2027, issuer_name, issuer_tax_code, issuer_address, citizen_id, payer_name,"
+        " payer_pid_sealed, payer_address_sealed, fee_name, dossier_id, dossier_code, 5000, 'FTNEWYEAR',"
+        " '2026-12-31 23:59:58+07', '2027-01-01 00:00:05+07', payment_id"
+        " FROM receipts WHERE kind = 'original' LIMIT 1"), 0);
+    char *id = value("SELECT id::text FROM receipts WHERE bank_ref = 'FTNEWYEAR'");
+    CHECK(id && wait_signed(id));
+    CHECK_INT(count("SELECT number FROM receipts WHERE bank_ref = 'FTNEWYEAR' AND year = 2027"), 1);
+    CHECK_INT(count("SELECT last_number FROM receipt_series WHERE agency_code = '000.20.01.H29' AND year = 2027"), 1);
+    /* Its owner is the copied row's payer, A or B. */
+    long st;
+    json_t *j = get_json(A.access, u("/v1/receipts/%s", id ? id : ""), &st);
+    if (st == 404) {
+        json_decref(j);
+        j = get_json(B.access, u("/v1/receipts/%s", id ? id : ""), &st);
+    }
+    CHECK_INT(st, 200);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "content"), "year")), 2027);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "content"), "issued_at")), "2027-01-01T00:00:05+07:00");
+    json_decref(j);
+    free(id);
+}
+
 /* ---------------- a signer that was down ---------------- */
 
 static void test_signer_down(void)
@@ -798,6 +829,7 @@ int main(void)
     test_corrections();
     test_export();
     test_concurrency();
+    test_new_year();
     test_signer_down();
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&vsim);
