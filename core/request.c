@@ -528,6 +528,20 @@ int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds
     return 0;
 }
 
+int cds_req_qr_scale(cds_req *r, int dflt)
+{
+    const char *s = cds_req_query(r, "scale");
+    if (!s) return dflt;
+    char *end = NULL;
+    long v = (*s >= '0' && *s <= '9' && strlen(s) <= 2) ? strtol(s, &end, 10) : -1;
+    if (v < 1 || v > CDS_REQ_QR_SCALE_MAX || !end || *end) {
+        cds_problem(r, 422, "invalid_scale",
+                    "Tham số scale phải là số nguyên từ 1 đến 16 (số điểm ảnh mỗi ô).");
+        return -1;
+    }
+    return (int)v;
+}
+
 int cds_req_limit(cds_req *r, int dflt, int max)
 {
     const char *v = cds_req_query(r, "limit");

@@ -43,7 +43,6 @@
 #define NOTE_SHOWN_MAX 500   /* bytes of a step's note on the page */
 #define PAGE_CAP (512 * 1024)
 #define QR_SCALE_DEFAULT 8
-#define QR_SCALE_MAX 16
 
 static int st_lookup = -1, st_qr = -1;
 static cds_ratelimit *limiter;
@@ -762,18 +761,8 @@ void cds_dossier_lookup_qr(cds_req *r)
         return;
     }
     qr_ctx *c = cds_req_alloc(r, sizeof *c);
-    c->scale = QR_SCALE_DEFAULT;
-    const char *s = cds_req_query(r, "scale");
-    if (s) {
-        char *end = NULL;
-        long v = (*s >= '0' && *s <= '9' && strlen(s) <= 2) ? strtol(s, &end, 10) : -1;
-        if (v < 1 || v > QR_SCALE_MAX || !end || *end) {
-            cds_problem(r, 422, "invalid_scale",
-                        "Tham số scale phải là số nguyên từ 1 đến 16 (số điểm ảnh mỗi ô).");
-            return;
-        }
-        c->scale = (int)v;
-    }
+    c->scale = cds_req_qr_scale(r, QR_SCALE_DEFAULT);
+    if (c->scale < 0) return;
     cds_req_set_user(r, c, NULL);
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_qr, 2, params, on_qr);

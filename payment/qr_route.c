@@ -21,7 +21,6 @@
 #include <string.h>
 
 #define SCALE_DEFAULT 8
-#define SCALE_MAX 16
 
 enum { FORMAT_PNG, FORMAT_SVG };
 
@@ -98,18 +97,8 @@ static void qr_route(cds_req *r, int format)
     }
     qr_ctx *c = cds_req_alloc(r, sizeof *c);
     c->format = format;
-    c->scale = SCALE_DEFAULT;
-    const char *s = cds_req_query(r, "scale");
-    if (s && format == FORMAT_PNG) {
-        char *end = NULL;
-        long v = (*s >= '0' && *s <= '9' && strlen(s) <= 2) ? strtol(s, &end, 10) : -1;
-        if (v < 1 || v > SCALE_MAX || !end || *end) {
-            cds_problem(r, 422, "invalid_scale",
-                        "Tham số scale phải là số nguyên từ 1 đến 16 (số điểm ảnh mỗi ô).");
-            return;
-        }
-        c->scale = (int)v;
-    }
+    c->scale = format == FORMAT_PNG ? cds_req_qr_scale(r, SCALE_DEFAULT) : SCALE_DEFAULT;
+    if (c->scale < 0) return;
     cds_req_set_user(r, c, NULL);
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_qr, 2, params, on_qr);
