@@ -9,20 +9,23 @@
  * cds_receipts, the process's listener wakes this thread, and one pass
  *
  *   BEGIN;
- *   SELECT cds_receipt_number_batch(batch);   -- numbers, series rows locked
- *   SELECT <receipt> ... WHERE signature IS NULL ... FOR UPDATE SKIP LOCKED LIMIT batch;
- *   -- in C: unseal, canonical form, sign with the agency's key
- *   UPDATE receipts SET alg, kid, signature, signed_at ... FROM unnest(arrays);
+ *   SELECT <receipt> FROM cds_receipt_number_plan(batch);  -- next numbers, series rows locked
+ *   -- in C: unseal, canonical form with that number, sign with the agency's key
+ *   UPDATE receipts SET number, signature, kid ... FROM unnest(arrays);  -- one row version
  *   COMMIT;
  *
- * signs up to `batch` receipts; a full batch is followed by another pass at
- * once. SKIP LOCKED lets any number of processes sign side by side without
- * waiting for each other; the UPDATE keeps "signature IS NULL" in its
- * condition, so signing is idempotent. A crash between the two statements
- * rolls the pass back: the receipts stay unsigned and the next pass (here
- * or on another node, at the latest poll_ms later) signs them; a
- * rolled-back numbering consumed no number, so the series stays gapless. A receipt
- * whose content fails the checks (say, an agency without a tax code) is
+ * numbers and signs up to `batch` receipts; a full batch is followed by
+ * another pass at once. Signers of several processes queue on the series
+ * row (one batch at a time, in issue order), not on each payment. Every
+ * planned number is written in the pass (with its signature; with
+ * sign_error when the content fails its checks, say an agency without a tax
+ * code; alone when this node has no key for the agency, for a node that has
+ * one to sign: those are picked with FOR UPDATE SKIP LOCKED) or the pass
+ * rolls back whole: a crash or an error at any point leaves the receipts
+ * unnumbered for the next pass (here or on another node, at the latest
+ * poll_ms later), no number consumed, the series gapless. The UPDATE
+ * requires "number IS NULL", so nothing is numbered twice. A receipt with
+ * sign_error is
  * marked with sign_error and left for a person to fix. */
 #include "receipts/internal.h"
 #include "core/db_listen.h"
@@ -36,6 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* After a wake-up, the signer waits this long before its pass: at 600
+ * payments a second that is ~12 receipts a pass instead of one or two. */
+#define COALESCE_MS 20
 
 static pthread_t g_thread;
 static int g_started;
@@ -100,18 +107,22 @@ static int tb_elem(tbuf *b, const char *v)
     return (b->len > 1 ? tb_put(b, ",") : 0) | tb_put(b, "\"") | tb_put(b, v) | tb_put(b, "\"");
 }
 
-static const char SQL_NUMBER[] = "SELECT cds_receipt_number_batch($1::int)";
+static const char SQL_PLAN[] = "SELECT " RC_COLS " FROM cds_receipt_number_plan($1::int) r";
 static const char SQL_PICK[] =
     "SELECT " RC_COLS " FROM receipts r"
     " WHERE r.signature IS NULL AND r.sign_error IS NULL AND r.number IS NOT NULL"
     " ORDER BY r.issue_seq LIMIT $1::int FOR UPDATE SKIP LOCKED";
-static const char SQL_STORE[] =
-    "UPDATE receipts r SET alg = u.alg, kid = u.kid, signature = u.sig, signed_at = now()"
-    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(id, alg, kid, sig)"
-    " WHERE r.id = u.id AND r.signature IS NULL";
-static const char SQL_FAIL[] =
-    "UPDATE receipts r SET sign_error = u.err"
-    " FROM unnest($1::uuid[], $2::text[]) AS u(id, err) WHERE r.id = u.id";
+/* Planned receipts: number and signature (or sign_error, or neither) in one
+ * row version. The same statement for numbered ones: their number is kept. */
+#define SQL_WRITE_SET                                                                              \
+    "UPDATE receipts r SET template_no = u.t, serial = u.s, number = u.n, alg = u.alg,"            \
+    " kid = u.kid, signature = u.sig, signed_at = CASE WHEN u.sig IS NULL THEN NULL ELSE now() END," \
+    " sign_error = u.err"                                                                          \
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],"      \
+    "             $7::text[], $8::text[]) AS u(id, t, s, n, alg, kid, sig, err)"                  \
+    " WHERE r.id = u.id"
+static const char SQL_WRITE[] = SQL_WRITE_SET " AND r.number IS NULL";
+static const char SQL_STORE[] = SQL_WRITE_SET " AND r.number = u.n AND r.signature IS NULL";
 static const char SQL_KEY[] =
     "INSERT INTO receipt_keys (kid, alg, public_pem) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 
@@ -141,17 +152,17 @@ static PGconn *connect_db(void)
         return NULL;
     }
     int good = 1;
-    PGresult *res = PQprepare(c, "number", SQL_NUMBER, 1, NULL);
-    good &= ok(res, "prepare number");
+    PGresult *res = PQprepare(c, "plan", SQL_PLAN, 1, NULL);
+    good &= ok(res, "prepare plan");
     PQclear(res);
     res = PQprepare(c, "pick", SQL_PICK, 1, NULL);
     good &= ok(res, "prepare pick");
     PQclear(res);
-    res = PQprepare(c, "store", SQL_STORE, 4, NULL);
-    good &= ok(res, "prepare store");
+    res = PQprepare(c, "write", SQL_WRITE, 8, NULL);
+    good &= ok(res, "prepare write");
     PQclear(res);
-    res = PQprepare(c, "fail", SQL_FAIL, 2, NULL);
-    good &= ok(res, "prepare fail");
+    res = PQprepare(c, "store", SQL_STORE, 8, NULL);
+    good &= ok(res, "prepare store");
     PQclear(res);
     /* Every key this process signs with is known before it signs anything. */
     const char *kid, *alg, *pem;
@@ -168,87 +179,131 @@ static PGconn *connect_db(void)
     return c;
 }
 
-/* One pass; the number of receipts looked at, or -1 on a database error. */
+/* The arrays of one pass's writes, as PostgreSQL array literals. */
+typedef struct batch {
+    tbuf id, tmpl, serial, num, alg, kid, sig, err;
+    int n, mem;
+} batch;
+
+static void b_open(batch *b)
+{
+    memset(b, 0, sizeof *b);
+    tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
+    for (size_t k = 0; k < 8; k++) b->mem |= tb_put(all[k], "{");
+}
+
+static void b_close(batch *b)
+{
+    tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
+    for (size_t k = 0; k < 8; k++) b->mem |= tb_put(all[k], "}");
+}
+
+static void b_free(batch *b)
+{
+    tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
+    for (size_t k = 0; k < 8; k++) free(all[k]->s);
+}
+
+/* An element or NULL. */
+static int tb_opt(tbuf *b, const char *v)
+{
+    if (v) return tb_elem(b, v);
+    return (b->len > 1 ? tb_put(b, ",") : 0) | tb_put(b, "NULL");
+}
+
+/* Signs row i of res when it can; appends the row's write to b: number
+ * (when `planned`), and signature, or sign_error, or neither (no key here).
+ * Counts into *nsigned / *nfailed. */
+static void sign_row(PGresult *res, int i, batch *b, int *nsigned, int *nfailed)
+{
+    cds_receipt r;
+    cds_receipt_sig sig;
+    const char *why = NULL, *kid = NULL;
+    const char *agency = PQgetvalue(res, i, RC_AGENCY);
+    int rc = rc_from_row(res, i, &r, NULL, &why);
+    EVP_PKEY *key = rc == 0 ? rc_signing_key(agency, &kid) : NULL;
+    int have_sig = 0;
+    if (rc == 0 && !key) {
+        /* Not this process's to sign: numbered now, signed by a node that
+         * holds the agency's key (the pick of numbered, unsigned receipts). */
+        cds_log(CDS_LOG_WARN, "receipt_signer", "no signing key for agency %s", agency);
+    } else if (rc == 0 && cds_receipt_sign(key, &r, &sig) != CDS_RCPT_OK) {
+        rc = -1;
+        why = "signing failed";
+    } else if (rc == 0) {
+        have_sig = 1;
+    }
+    if (rc != 0) {
+        cds_log(CDS_LOG_ERROR, "receipt_signer", "receipt %s cannot be signed: %s",
+                PQgetvalue(res, i, RC_ID), why ? why : "?");
+        (*nfailed)++;
+    }
+    if (have_sig) (*nsigned)++;
+    b->mem |= tb_elem(&b->id, PQgetvalue(res, i, RC_ID)) |
+              tb_elem(&b->tmpl, PQgetvalue(res, i, RC_TEMPLATE)) |
+              tb_elem(&b->serial, PQgetvalue(res, i, RC_SERIAL)) |
+              tb_elem(&b->num, PQgetvalue(res, i, RC_NUMBER)) |
+              tb_opt(&b->alg, have_sig ? sig.alg : NULL) | tb_opt(&b->kid, have_sig ? sig.kid : NULL) |
+              tb_opt(&b->sig, have_sig ? sig.value : NULL) |
+              tb_opt(&b->err, rc != 0 ? (why ? why : "?") : NULL);
+    b->n++;
+    OPENSSL_cleanse(&r, sizeof r); /* the plaintext personal ID number */
+}
+
+/* Runs a write statement over b; its rows affected, or -1. */
+static long b_write(PGconn *c, const char *stmt, batch *b)
+{
+    const char *p[] = {b->id.s, b->tmpl.s, b->serial.s, b->num.s, b->alg.s, b->kid.s, b->sig.s, b->err.s};
+    PGresult *res = PQexecPrepared(c, stmt, 8, p, NULL, NULL, 0);
+    long n = ok(res, stmt) ? strtol(PQcmdTuples(res), NULL, 10) : -1;
+    PQclear(res);
+    return n;
+}
+
+/* One pass; the number of receipts handled, or -1 on a database error
+ * (the transaction is then rolled back: no number consumed). */
 static int pass(PGconn *c)
 {
     if (!exec_ok(c, "BEGIN", "begin")) return -1;
     char lim[16];
     snprintf(lim, sizeof lim, "%d", g_receipts.batch);
     const char *p1[] = {lim};
-    /* Numbers first (the series rows stay locked until COMMIT), then the
-     * numbered and unsigned receipts, these included (our own locks do not
-     * make SKIP LOCKED skip them). */
-    PGresult *res = PQexecPrepared(c, "number", 1, p1, NULL, NULL, 0);
-    if (!ok(res, "number")) {
-        PQclear(res);
+    /* The next numbers (series rows locked until COMMIT); then the
+     * receipts numbered earlier and still unsigned (rare: a node without the
+     * agency's key numbered them). */
+    PGresult *plan = PQexecPrepared(c, "plan", 1, p1, NULL, NULL, 0);
+    PGresult *left = ok(plan, "plan") ? PQexecPrepared(c, "pick", 1, p1, NULL, NULL, 0) : NULL;
+    if (!ok(plan, "plan") || !ok(left, "pick")) {
+        PQclear(plan);
+        PQclear(left);
         exec_ok(c, "ROLLBACK", "rollback");
         return -1;
     }
-    int numbered = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
-    PQclear(res);
-    res = PQexecPrepared(c, "pick", 1, p1, NULL, NULL, 0);
-    if (!ok(res, "pick")) {
-        PQclear(res);
-        exec_ok(c, "ROLLBACK", "rollback");
-        return -1;
-    }
-    int n = PQntuples(res), nsigned = 0, nfailed = 0;
-    tbuf ids = {0}, algs = {0}, kids = {0}, sigs = {0}, fids = {0}, errs = {0};
-    int mem = tb_put(&ids, "{") | tb_put(&algs, "{") | tb_put(&kids, "{") | tb_put(&sigs, "{") |
-              tb_put(&fids, "{") | tb_put(&errs, "{");
-    for (int i = 0; i < n && !mem; i++) {
-        cds_receipt r;
-        cds_receipt_sig sig;
-        const char *why = NULL, *kid = NULL;
-        const char *agency = PQgetvalue(res, i, RC_AGENCY);
-        int rc = rc_from_row(res, i, &r, NULL, &why);
-        EVP_PKEY *key = rc == 0 ? rc_signing_key(agency, &kid) : NULL;
-        if (rc == 0 && !key) {
-            /* Not this process's to sign: another node may hold the key. */
-            cds_log(CDS_LOG_WARN, "receipt_signer", "no signing key for agency %s", agency);
-            continue;
-        }
-        if (rc == 0 && cds_receipt_sign(key, &r, &sig) != CDS_RCPT_OK) {
-            rc = -1;
-            why = "signing failed";
-        }
-        if (rc != 0) {
-            cds_log(CDS_LOG_ERROR, "receipt_signer", "receipt %s cannot be signed: %s",
-                    PQgetvalue(res, i, RC_ID), why ? why : "?");
-            mem |= tb_elem(&fids, PQgetvalue(res, i, RC_ID)) | tb_elem(&errs, why ? why : "?");
-            nfailed++;
-            continue;
-        }
-        mem |= tb_elem(&ids, PQgetvalue(res, i, RC_ID)) | tb_elem(&algs, sig.alg) |
-               tb_elem(&kids, sig.kid) | tb_elem(&sigs, sig.value);
-        nsigned++;
-        OPENSSL_cleanse(&r, sizeof r); /* the plaintext personal ID number */
-    }
-    PQclear(res);
-    mem |= tb_put(&ids, "}") | tb_put(&algs, "}") | tb_put(&kids, "}") | tb_put(&sigs, "}") |
-           tb_put(&fids, "}") | tb_put(&errs, "}");
-    int good = !mem;
-    if (good && nsigned) {
-        const char *p[] = {ids.s, algs.s, kids.s, sigs.s};
-        res = PQexecPrepared(c, "store", 4, p, NULL, NULL, 0);
-        good = ok(res, "store");
-        PQclear(res);
-    }
-    if (good && nfailed) {
-        const char *p[] = {fids.s, errs.s};
-        res = PQexecPrepared(c, "fail", 2, p, NULL, NULL, 0);
-        good = ok(res, "mark failed");
-        PQclear(res);
-    }
-    free(ids.s), free(algs.s), free(kids.s), free(sigs.s), free(fids.s), free(errs.s);
+    int nplan = PQntuples(plan), nleft = PQntuples(left), nsigned = 0, nfailed = 0;
+    batch bp, bl;
+    b_open(&bp);
+    b_open(&bl);
+    for (int i = 0; i < nplan && !bp.mem; i++) sign_row(plan, i, &bp, &nsigned, &nfailed);
+    for (int i = 0; i < nleft && !bl.mem; i++) sign_row(left, i, &bl, &nsigned, &nfailed);
+    PQclear(plan);
+    PQclear(left);
+    b_close(&bp);
+    b_close(&bl);
+    /* Every planned number is written, or nothing is (gapless). */
+    int good = !bp.mem && !bl.mem;
+    if (good && nplan) good = b_write(c, "write", &bp) == nplan;
+    if (good && nleft) good = b_write(c, "store", &bl) >= 0;
+    b_free(&bp);
+    b_free(&bl);
     if (!good || !exec_ok(c, "COMMIT", "commit")) {
+        if (!good) cds_log(CDS_LOG_ERROR, "receipt_signer", "pass rolled back");
         exec_ok(c, "ROLLBACK", "rollback");
         return -1;
     }
     g_signed += nsigned;
-    g_numbered += numbered;
+    g_numbered += nplan;
     g_failed += nfailed;
-    return numbered > nsigned + nfailed ? numbered : nsigned + nfailed;
+    return nplan > nleft ? nplan : nleft;
 }
 
 static void wait_ms(int ms)
@@ -297,7 +352,13 @@ static void *run(void *arg)
             wait_ms(backoff);
             continue;
         }
-        if (n < g_receipts.batch) wait_ms(g_receipts.poll_ms);
+        if (n < g_receipts.batch) {
+            wait_ms(g_receipts.poll_ms);
+            /* Woken by a payment: let the next few commit too, so one pass
+             * (five round trips and the series lock) serves many. */
+            struct timespec co = {0, COALESCE_MS * 1000000L};
+            nanosleep(&co, NULL);
+        }
     }
     PQfinish(c);
     return NULL;
