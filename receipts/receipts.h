@@ -7,12 +7,11 @@
  *
  * The signer (signer.c) is one background thread per process with its own
  * blocking PostgreSQL connection (never an event-loop thread): woken by
- * NOTIFY cds_receipts, and every poll_ms anyway, it numbers the new
- * receipts under their series row lock (cds_receipt_number_batch), takes
- * the unsigned ones with FOR UPDATE SKIP LOCKED, rebuilds their canonical
- * content (the personal ID number and address unsealed in C), signs them
- * with the agency's key and stores signature and key id, all in one
- * transaction. Any number of processes may sign; a crash leaves receipts
+ * NOTIFY cds_receipts, and every poll_ms anyway, it plans the next numbers
+ * of the new receipts under their series row lock (cds_receipt_number_plan),
+ * rebuilds their canonical content (the personal ID number and address
+ * unsealed in C), signs them with the agency's key and writes number,
+ * signature and key id together, all in one transaction. Any number of processes may sign; a crash leaves receipts
  * unnumbered or unsigned for the next pass. A receipt read before that is
  * "being issued". */
 #ifndef CDS_RECEIPTS_H
