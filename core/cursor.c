@@ -1,5 +1,6 @@
 /* Signed pagination cursors (see cursor.h). */
 #include "core/cursor.h"
+#include "core/digest.h"
 #include "core/jose.h"
 
 #include <openssl/evp.h>
@@ -17,8 +18,7 @@ void cds_cursor_set_key(const unsigned char k[32])
 
 static void tag(const char *pos, size_t n, unsigned char out[32])
 {
-    unsigned int len = 32;
-    HMAC(EVP_sha256(), key, sizeof key, (const unsigned char *)pos, n, out, &len);
+    cds_hmac_sha256(key, sizeof key, pos, n, out);
 }
 
 int cds_cursor_encode(const char *position, char *out, size_t cap)

@@ -13,6 +13,7 @@
  * hex(SHA-256(body)); hashing the body first keeps the string small whatever
  * the body's size, and lets a signer stream the body if it ever has to. */
 #include "core/hmac_auth.h"
+#include "core/digest.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -125,31 +126,14 @@ static int mac_raw(const void *key, size_t key_len, const char *method, const ch
     unsigned char bh[SHA256_DIGEST_LENGTH];
     char bhex[2 * SHA256_DIGEST_LENGTH + 1], ts[24];
     static const unsigned char empty = 0;
-    if (!SHA256(body ? body : &empty, body ? body_len : 0, bh)) return -1;
+    if (cds_sha256(body ? body : &empty, body ? body_len : 0, bh) != 0) return -1;
     to_hex(bh, sizeof bh, bhex);
     int tl = snprintf(ts, sizeof ts, "%lld", timestamp);
     if (tl < 0 || (size_t)tl >= sizeof ts) return -1;
 
-    int rc = -1;
-    size_t olen = 0;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-                           OSSL_PARAM_construct_end()};
-    /* A zero-length key must still be a valid pointer for EVP_MAC_init. */
-    if (ctx && EVP_MAC_init(ctx, key_len ? key : &empty, key_len, params) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)method, strlen(method)) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)path, strlen(path)) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)ts, (size_t)tl) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) == 1 &&
-        EVP_MAC_update(ctx, (const unsigned char *)bhex, 64) == 1 &&
-        EVP_MAC_final(ctx, out, &olen, 32) == 1 && olen == 32)
-        rc = 0;
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return rc;
+    const cds_digest_part parts[] = {{method, strlen(method)}, {"\n", 1}, {path, strlen(path)},
+                                     {"\n", 1}, {ts, (size_t)tl}, {"\n", 1}, {bhex, 64}};
+    return cds_hmac_sha256_parts(key, key_len, parts, sizeof parts / sizeof parts[0], out);
 }
 
 void cds_hmac_sign(const char *secret, const char *method, const char *path_and_query,

@@ -8,6 +8,7 @@
 #include "auth/auth.h"
 #include "delivery/delivery.h"
 #include "core/cursor.h"
+#include "core/digest.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/uuid.h"
@@ -97,6 +98,27 @@ static void not_found(cds_req *r)
     cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
 }
 
+/* s (UTF-8) as the inside of a JSON string at o; returns the end. */
+static char *json_escape_into(char *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    return o;
+}
+
 /* The dossier JSON from SQL plus its lookup link and secret (owner only).
  * The object is spliced into PostgreSQL's text rather than parsed and
  * re-serialised: the dossier can be kilobytes, the addition is small. */
@@ -111,22 +133,24 @@ static void respond_dossier(cds_req *r, int status, const char *json_text, const
     }
     char secret[CDS_LOOKUP_SECRET_LEN + 1];
     cds_lookup_secret(id, secret);
-    json_t *lookup = json_pack("{s:s,s:s}", "url", cds_lookup_url(r, code, secret), "secret", secret);
-    char *ls = lookup ? json_dumps(lookup, JSON_COMPACT) : NULL;
-    json_decref(lookup);
-    if (!ls) abort();
+    const char *url = cds_lookup_url(r, code, secret);
     /* overdue < 0: the JSON has it already; else it is today's flag of a stored view.
-     * Plain copies, not a printf: formatting kilobytes costs more than the query. */
+     * Plain copies, not a printf or a JSON tree: formatting or parsing kilobytes
+     * costs more than the query. */
     const char *flag = overdue < 0 ? "" : overdue ? ", \"overdue\": true" : ", \"overdue\": false";
-    static const char key[] = ", \"lookup\": ";
-    size_t fl = strlen(flag), ll = strlen(ls), total = (n - 1) + fl + sizeof key - 1 + ll + 1;
-    char *out = cds_req_alloc(r, total), *o = out;
+    static const char k_url[] = ", \"lookup\": {\"url\":\"", k_secret[] = "\",\"secret\":\"", k_end[] = "\"}}";
+    size_t fl = strlen(flag), ul = strlen(url), sl = strlen(secret);
+    /* Escaped, a byte of the URL takes at most 6 (\u00XX); the secret is plain letters. */
+    size_t cap = (n - 1) + fl + sizeof k_url - 1 + 6 * ul + sizeof k_secret - 1 + sl + sizeof k_end - 1;
+    char *out = cds_req_alloc(r, cap), *o = out;
     memcpy(o, json_text, n - 1), o += n - 1;
     memcpy(o, flag, fl), o += fl;
-    memcpy(o, key, sizeof key - 1), o += sizeof key - 1;
-    memcpy(o, ls, ll), o += ll;
-    *o = '}';
-    free(ls);
+    memcpy(o, k_url, sizeof k_url - 1), o += sizeof k_url - 1;
+    o = json_escape_into(o, url, ul);
+    memcpy(o, k_secret, sizeof k_secret - 1), o += sizeof k_secret - 1;
+    o = json_escape_into(o, secret, sl);
+    memcpy(o, k_end, sizeof k_end - 1), o += sizeof k_end - 1;
+    size_t total = (size_t)(o - out);
     cds_resp_header(r, "cache-control", "no-store");
     cds_respond(r, status, "application/json", out, total);
 }
@@ -150,8 +174,7 @@ static void file_ctx_free(void *p)
 static void sha256_hex(const void *data, size_t n, char out[65])
 {
     unsigned char md[32];
-    unsigned int len = 0;
-    EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+    cds_sha256(data, n, md);
     for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 

@@ -24,6 +24,7 @@
 #include "dossiers/internal.h"
 
 #include "core/devkeys.h"
+#include "core/digest.h"
 #include "core/log.h"
 
 #include <openssl/crypto.h>
@@ -80,7 +81,8 @@ void cds_lookup_secret(const char *dossier_id, char out[CDS_LOOKUP_SECRET_LEN + 
             msg[idlen + 1] = (unsigned char)block;
             mlen = idlen + 2;
         }
-        HMAC(EVP_sha256(), lookup_key, KEY_BYTES, msg, mlen, mac, &maclen);
+        cds_hmac_sha256(lookup_key, KEY_BYTES, msg, mlen, mac);
+        maclen = 32;
         for (unsigned i = 0; i < maclen && k < CDS_LOOKUP_SECRET_LEN; i++)
             if (mac[i] < ACCEPT_BELOW) out[k++] = ALPHABET[mac[i] % ALPHABET_N];
     }
@@ -93,9 +95,8 @@ void cds_lookup_secret_hash(const char *secret, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n && i < 32; i++) {
+    cds_sha256(secret, strlen(secret), md);
+    for (unsigned i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }

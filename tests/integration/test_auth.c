@@ -390,6 +390,73 @@ static void test_refresh_and_logout(void)
     CHECK_INT(th_proc_stop(&srv3, SIGTERM), 0);
 }
 
+/* ---------------- the cache of verified tokens ---------------- */
+
+/* Each loop thread of a server keeps the access tokens it has verified
+ * (auth/tokens.c). A token that server has already accepted, from every
+ * connection of a burst so that each thread has seen it, must still be
+ * refused once its login is revoked and once it has expired. */
+static th_proc srv_short; /* CDS_ACCESS_TTL=10, the shortest allowed */
+static login_result S;
+static time_t s_login_at;
+
+static void accept_many(const th_proc *p, const char *access)
+{
+    for (int i = 0; i < 8; i++) CHECK_INT(get_me(p, access, NULL), 200);
+}
+
+static long me_problem(const th_proc *p, const char *access, const char *want_detail)
+{
+    th_resp r;
+    long st = th_json(&r, "GET", url(p, "/v1/me"), access, NULL, NULL);
+    if (st == 401) {
+        CHECK(strstr(r.body, "invalid_token") != NULL);
+        if (want_detail) CHECK(strstr(r.body, want_detail) != NULL);
+    }
+    th_resp_free(&r);
+    return st;
+}
+
+static void test_cached_token_revoked(void)
+{
+    login_result lr;
+    CHECK_INT(login(&srv, PID_B, &lr), 200);
+    accept_many(&srv, lr.access);
+    accept_many(&srv2, lr.access);
+    th_resp r;
+    CHECK_INT(th_json(&r, "POST", url(&srv, "/v1/auth/logout"), lr.access, "{}", NULL), 204);
+    th_resp_free(&r);
+    /* On the node that logged out, at once, on every thread. */
+    for (int i = 0; i < 8; i++) CHECK_INT(me_problem(&srv, lr.access, "đăng nhập lại"), 401);
+    /* On the other node, as soon as the notification arrives. */
+    CHECK(wait_status(&srv2, lr.access, 401));
+    for (int i = 0; i < 8; i++) CHECK_INT(me_problem(&srv2, lr.access, NULL), 401);
+    /* A new login of the same citizen is a new family: accepted. */
+    CHECK_INT(login(&srv, PID_B, &lr), 200);
+    accept_many(&srv2, lr.access);
+}
+
+/* Started early and finished last: the token needs ten seconds to expire. */
+static void test_cached_token_expiry_begin(const char *const *env)
+{
+    const char *short_env[16];
+    int n = 0;
+    while (env[n] && n < 14) short_env[n] = env[n], n++;
+    short_env[n++] = "CDS_ACCESS_TTL=10";
+    short_env[n] = NULL;
+    CHECK(th_server_start(&srv_short, db, short_env) == 0);
+    CHECK_INT(login(&srv_short, PID_B, &S), 200);
+    s_login_at = time(NULL);
+    accept_many(&srv_short, S.access);
+}
+
+static void test_cached_token_expiry_end(void)
+{
+    while (time(NULL) < s_login_at + 12) sleep(1);
+    for (int i = 0; i < 8; i++) CHECK_INT(me_problem(&srv_short, S.access, "hết hạn"), 401);
+    CHECK_INT(th_proc_stop(&srv_short, SIGTERM), 0);
+}
+
 /* ---------------- our access token ---------------- */
 
 static void test_access_token_forgeries(void)
@@ -592,15 +659,18 @@ int main(void)
     if (th_server_start(&srv, db, env) != 0) return 1;
     if (th_server_start(&srv2, db, env) != 0) return 1;
     test_flow();
+    test_cached_token_expiry_begin(env);
     test_id_token_checks();
     test_state_and_code();
     test_jwks();
     test_refresh_and_logout();
+    test_cached_token_revoked();
     test_access_token_forgeries();
     test_profile_and_devices();
     test_userinfo_only();
     test_logs(&srv, A.access);
     test_logs(&srv, A.refresh);
+    test_cached_token_expiry_end();
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     CHECK_INT(th_proc_stop(&srv2, SIGTERM), 0);
     CHECK_INT(th_sim_stop(&sim), 0);
