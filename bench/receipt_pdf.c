@@ -34,11 +34,15 @@ int main(int argc, char **argv)
     const char *content = "tests/data/receipts/content.json", *fonts = NULL;
     int o;
     while ((o = getopt(argc, argv, "t:c:f:")) != -1) {
-        if (o == 't') seconds = atof(optarg);
-        else if (o == 'c') content = optarg;
-        else if (o == 'f') fonts = optarg;
+        if (o == 't')
+            seconds = atof(optarg);
+        else if (o == 'c')
+            content = optarg;
+        else if (o == 'f')
+            fonts = optarg;
         else {
-            fprintf(stderr, "usage: cds-bench-receipt-pdf [-t SECONDS] [-c CONTENT.json] [-f FONT_DIR]\n");
+            fprintf(stderr,
+                    "usage: cds-bench-receipt-pdf [-t SECONDS] [-c CONTENT.json] [-f FONT_DIR]\n");
             return 2;
         }
     }
@@ -62,10 +66,12 @@ int main(int argc, char **argv)
     while (now_s(CLOCK_MONOTONIC) - w0 < seconds) {
         char url[256];
         r.number = 1 + n % 99999999;
-        snprintf(url, sizeof url,
-                 "https://congdanso.tphcm.gov.vn/r/8b0e5b9e-6c55-4b1f-9d3a-2f1c0e7d4a%02ld?n=%08ld&s="
-                 "TwtdU6WS_qU2tZbV_xdUUATtAK4RoWGaAXtTrNt7ZycQaxi8fTb4XztINbhkNGakvikXWIyNPQ3EhHJkc529wg",
-                 n % 100, r.number);
+        snprintf(
+            url, sizeof url,
+            "https://congdanso.tphcm.gov.vn/r/8b0e5b9e-6c55-4b1f-9d3a-2f1c0e7d4a%02ld?n=%08ld&s="
+            "TwtdU6WS_qU2tZbV_"
+            "xdUUATtAK4RoWGaAXtTrNt7ZycQaxi8fTb4XztINbhkNGakvikXWIyNPQ3EhHJkc529wg",
+            n % 100, r.number);
         unsigned char *pdf = NULL;
         size_t len = 0;
         if (cds_receipt_pdf(&r, kid, url, &pdf, &len) != CDS_PDF_OK) {

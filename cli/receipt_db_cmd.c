@@ -72,7 +72,8 @@ static int cmd_export(const char *db, const char *from, const char *to, const ch
     size_t len = 0;
     char *text = cds_receipt_export_render(res, strcmp(format, "csv") == 0, &len);
     int receipts = 0;
-    for (int i = 0; i < PQntuples(res); i++) receipts += strcmp(PQgetvalue(res, i, 0), "receipt") == 0;
+    for (int i = 0; i < PQntuples(res); i++)
+        receipts += strcmp(PQgetvalue(res, i, 0), "receipt") == 0;
     PQclear(res);
     PQfinish(c);
     if (!text) {
@@ -100,7 +101,10 @@ static int cmd_correct(const char *db, const char *id, const char *kind, const c
 {
     if (!id || !kind || !reason || !*reason || !op || !*op ||
         (strcmp(kind, "replacement") != 0 && strcmp(kind, "adjustment") != 0)) {
-        fprintf(stderr, "%s correct: --id, --kind replacement|adjustment, --reason and --operator are required\n", me);
+        fprintf(stderr,
+                "%s correct: --id, --kind replacement|adjustment, --reason and --operator are "
+                "required\n",
+                me);
         return 2;
     }
     json_t *ch = json_object();
@@ -127,8 +131,9 @@ static int cmd_correct(const char *db, const char *id, const char *kind, const c
     snprintf(actor, sizeof actor, "cli/%s", op);
     const char *p[] = {id, kind, actor, reason, chs};
     PGresult *res = PQexecParams(
-        c, "SELECT status, COALESCE(receipt_id::text, ''), COALESCE(replaced_by::text, '')"
-           " FROM cds_receipt_correct($1::uuid, $2, $3, $4, $5::jsonb, NULL)",
+        c,
+        "SELECT status, COALESCE(receipt_id::text, ''), COALESCE(replaced_by::text, '')"
+        " FROM cds_receipt_correct($1::uuid, $2, $3, $4, $5::jsonb, NULL)",
         5, NULL, p, NULL, NULL, 0);
     free(chs);
     int rc = 2;
@@ -138,8 +143,8 @@ static int cmd_correct(const char *db, const char *id, const char *kind, const c
         printf("%s\n", PQgetvalue(res, 0, 1));
         rc = 0;
     } else if (strcmp(PQgetvalue(res, 0, 0), "already_corrected") == 0) {
-        fprintf(stderr, "%s correct: receipt %s was already corrected by %s: nothing changed\n", me, id,
-                PQgetvalue(res, 0, 2));
+        fprintf(stderr, "%s correct: receipt %s was already corrected by %s: nothing changed\n", me,
+                id, PQgetvalue(res, 0, 2));
         rc = 1;
     } else {
         fprintf(stderr, "%s correct: receipt %s not found\n", me, id);
@@ -160,17 +165,20 @@ static int cmd_series(const char *db, const char *agency, const char *year, cons
     PGconn *c = open_db(db);
     if (!c) return 2;
     const char *p[] = {agency, year, tmpl, serial};
-    PGresult *res = PQexecParams(
-        c, "INSERT INTO receipt_series AS s (agency_code, year, template_no, serial)"
-           " VALUES ($1, $2::int, $3, $4) ON CONFLICT (agency_code, year) DO UPDATE"
-           " SET template_no = EXCLUDED.template_no, serial = EXCLUDED.serial"
-           " WHERE s.last_number = 0 RETURNING 1",
-        4, NULL, p, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(c,
+                     "INSERT INTO receipt_series AS s (agency_code, year, template_no, serial)"
+                     " VALUES ($1, $2::int, $3, $4) ON CONFLICT (agency_code, year) DO UPDATE"
+                     " SET template_no = EXCLUDED.template_no, serial = EXCLUDED.serial"
+                     " WHERE s.last_number = 0 RETURNING 1",
+                     4, NULL, p, NULL, NULL, 0);
     int rc = 2;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         fprintf(stderr, "%s series: %s", me, PQresultErrorMessage(res));
     else if (PQntuples(res) != 1)
-        fprintf(stderr, "%s series: %s %s already issued receipts: its series stays\n", me, agency, year), rc = 1;
+        fprintf(stderr, "%s series: %s %s already issued receipts: its series stays\n", me, agency,
+                year),
+            rc = 1;
     else
         printf("%s %s: %s %s\n", agency, year, tmpl, serial), rc = 0;
     PQclear(res);
@@ -184,6 +192,7 @@ int cds_cmd_receipt_db(int argc, char **argv)
     const char *id = NULL, *kind = NULL, *reason = NULL, *op = NULL, *payer_name = NULL;
     const char *fee_name = NULL, *amount = NULL, *agency = NULL, *year = NULL, *tmpl = NULL;
     const char *serial = NULL;
+    /* clang-format off */
     const cds_opt opts[] = {
         {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string"},
         {"from", NULL, CDS_OPT_STR, &from, 0, 0, "first day YYYY-MM-DD (export)"},
@@ -202,10 +211,12 @@ int cds_cmd_receipt_db(int argc, char **argv)
         {"template", NULL, CDS_OPT_STR, &tmpl, 0, 0, "mẫu số (series)"},
         {"serial", NULL, CDS_OPT_STR, &serial, 0, 0, "ký hiệu (series)"},
     };
+    /* clang-format on */
     const size_t nopts = sizeof opts / sizeof opts[0];
     const char *usage =
         "usage: cds receipt export --from DAY [--to DAY] [--format jsonl|csv] --out FILE\n"
-        "       cds receipt correct --id UUID --kind replacement|adjustment --reason TEXT --operator NAME\n"
+        "       cds receipt correct --id UUID --kind replacement|adjustment --reason TEXT "
+        "--operator NAME\n"
         "                           [--payer-name T] [--fee-name T] [--amount VND]\n"
         "       cds receipt series --agency CODE --year YYYY --template T --serial S";
     char err[256];

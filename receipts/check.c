@@ -41,8 +41,19 @@
 static int st_check = -1, st_key = -1;
 static cds_ratelimit *limiter;
 
-enum { K_PEM = RC_NCOLS, K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG, K_N_NUM, K_N_SERIAL, K_N_TMPL,
-       K_N_KIND, K_N_SIG, K_AUDIT };
+enum {
+    K_PEM = RC_NCOLS,
+    K_O_NUM,
+    K_O_SERIAL,
+    K_O_TMPL,
+    K_O_SIG,
+    K_N_NUM,
+    K_N_SERIAL,
+    K_N_TMPL,
+    K_N_KIND,
+    K_N_SIG,
+    K_AUDIT
+};
 
 int rc_check_init(void)
 {
@@ -53,12 +64,14 @@ int rc_check_init(void)
         " n.number, n.serial, n.template_no, n.kind, COALESCE(n.signature, ''),"
         " COALESCE((SELECT json_agg(json_build_object('at', cds_rfc3339(a.at), 'actor', a.actor,"
         "    'action', a.action, 'reason', a.reason, 'subject', a.subject) ORDER BY a.at, a.id)"
-        "   FROM audit_log a WHERE a.subject IN ('receipt:' || r.id, 'receipt:' || r.replaces)), '[]')::text"
+        "   FROM audit_log a WHERE a.subject IN ('receipt:' || r.id, 'receipt:' || r.replaces)), "
+        "'[]')::text"
         " FROM receipts r LEFT JOIN receipt_keys k ON k.kid = r.kid"
         " LEFT JOIN receipts o ON o.id = r.replaces LEFT JOIN receipts n ON n.id = r.replaced_by"
         " WHERE r.id = $1",
         1);
-    st_key = cds_db_stmt_register("receipt_key", "SELECT alg, public_pem FROM receipt_keys WHERE kid = $1", 1);
+    st_key = cds_db_stmt_register("receipt_key",
+                                  "SELECT alg, public_pem FROM receipt_keys WHERE kid = $1", 1);
     if (st_check < 0 || st_key < 0) return -1;
     limiter = cds_ratelimit_new(g_receipts.check_burst, g_receipts.check_per_minute);
     return limiter ? 0 : -1;
@@ -87,7 +100,8 @@ static void sb_put(sbuf *b, const char *s, size_t n)
     }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->s, cap);
         if (!p) {
             b->failed = 1;
@@ -112,12 +126,23 @@ static void sb_esc(sbuf *b, const char *s)
     for (size_t i = 0; i < n; i++) {
         const char *ent = NULL;
         switch (s[i]) {
-        case '&': ent = "&amp;"; break;
-        case '<': ent = "&lt;"; break;
-        case '>': ent = "&gt;"; break;
-        case '"': ent = "&quot;"; break;
-        case '\'': ent = "&#39;"; break;
-        default: break;
+        case '&':
+            ent = "&amp;";
+            break;
+        case '<':
+            ent = "&lt;";
+            break;
+        case '>':
+            ent = "&gt;";
+            break;
+        case '"':
+            ent = "&quot;";
+            break;
+        case '\'':
+            ent = "&#39;";
+            break;
+        default:
+            break;
         }
         if (!ent) continue;
         sb_put(b, s + from, i - from);
@@ -195,8 +220,9 @@ static void page_send(cds_req *r, int status, sbuf *b)
     sb_str(b, "<footer>Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. "
               "Biên lai thu phí, lệ phí điện tử được ký số bởi cơ quan thu.</footer>\n</main>\n"
               "</body>\n</html>\n");
-    cds_resp_header(r, "content-security-policy",
-                    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'");
+    cds_resp_header(
+        r, "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'");
     cds_resp_header(r, "x-content-type-options", "nosniff");
     cds_resp_header(r, "referrer-policy", "no-referrer");
     cds_resp_header(r, "cache-control", "no-store");
@@ -238,7 +264,8 @@ static void refuse(cds_req *r, int mode, int status, const char *code, const cha
     page_send(r, status, &b);
 }
 
-static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, int c_tmpl, int c_sig)
+static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, int c_tmpl,
+                       int c_sig)
 {
     if (!*id) return json_null();
     char num[16], url[CDS_RECEIPT_URL_MAX + 1] = "";
@@ -283,28 +310,29 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         json_decref(corr);
         corr = json_array();
     }
-    json_t *replaces = link_of(res, PQgetvalue(res, 0, RC_REPLACES), K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG);
-    json_t *replaced_by = link_of(res, PQgetvalue(res, 0, RC_REPLACED_BY), K_N_NUM, K_N_SERIAL, K_N_TMPL, K_N_SIG);
-    if (json_is_object(replaced_by)) json_object_set_new(replaced_by, "kind", json_string(PQgetvalue(res, 0, K_N_KIND)));
+    json_t *replaces =
+        link_of(res, PQgetvalue(res, 0, RC_REPLACES), K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG);
+    json_t *replaced_by =
+        link_of(res, PQgetvalue(res, 0, RC_REPLACED_BY), K_N_NUM, K_N_SERIAL, K_N_TMPL, K_N_SIG);
+    if (json_is_object(replaced_by))
+        json_object_set_new(replaced_by, "kind", json_string(PQgetvalue(res, 0, K_N_KIND)));
 
     if (c->mode == MODE_JSON) {
         json_t *j = json_pack(
-            "{s:b,s:o,s:o,s:{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s},s:o,s:o,s:o}",
-            "genuine", genuine,
-            "reason_code", reason_code ? json_string(reason_code) : json_null(),
-            "reason", reason ? json_string(reason) : json_null(),
-            "receipt",
-            "id", PQgetvalue(res, 0, RC_ID), "template_no", PQgetvalue(res, 0, RC_TEMPLATE),
-            "serial", PQgetvalue(res, 0, RC_SERIAL), "year", atoi(PQgetvalue(res, 0, RC_YEAR)),
-            "number", num, "kind", kind, "status", status,
-            "issuer", "agency_name", PQgetvalue(res, 0, RC_ISSUER_NAME), "tax_code", PQgetvalue(res, 0, RC_TAX_CODE),
-            "payer", "name", name, "personal_id", pid,
-            "fee_name", PQgetvalue(res, 0, RC_FEE), "dossier_code", PQgetvalue(res, 0, RC_DOSSIER),
-            "amount", (json_int_t)amt, "amount_words", words,
-            "payment_method", PQgetvalue(res, 0, RC_METHOD),
-            "paid_at", PQgetvalue(res, 0, RC_PAID_AT), "issued_at", PQgetvalue(res, 0, RC_ISSUED_AT),
-            "kid", PQgetvalue(res, 0, RC_KID),
-            "replaces", replaces, "replaced_by", replaced_by, "corrections", corr);
+            "{s:b,s:o,s:o,s:{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:I,s:s,s:"
+            "s,s:s,s:s,s:s},s:o,s:o,s:o}",
+            "genuine", genuine, "reason_code", reason_code ? json_string(reason_code) : json_null(),
+            "reason", reason ? json_string(reason) : json_null(), "receipt", "id",
+            PQgetvalue(res, 0, RC_ID), "template_no", PQgetvalue(res, 0, RC_TEMPLATE), "serial",
+            PQgetvalue(res, 0, RC_SERIAL), "year", atoi(PQgetvalue(res, 0, RC_YEAR)), "number", num,
+            "kind", kind, "status", status, "issuer", "agency_name",
+            PQgetvalue(res, 0, RC_ISSUER_NAME), "tax_code", PQgetvalue(res, 0, RC_TAX_CODE),
+            "payer", "name", name, "personal_id", pid, "fee_name", PQgetvalue(res, 0, RC_FEE),
+            "dossier_code", PQgetvalue(res, 0, RC_DOSSIER), "amount", (json_int_t)amt,
+            "amount_words", words, "payment_method", PQgetvalue(res, 0, RC_METHOD), "paid_at",
+            PQgetvalue(res, 0, RC_PAID_AT), "issued_at", PQgetvalue(res, 0, RC_ISSUED_AT), "kid",
+            PQgetvalue(res, 0, RC_KID), "replaces", replaces, "replaced_by", replaced_by,
+            "corrections", corr);
         cds_resp_header(r, "cache-control", "no-store");
         cds_resp_header(r, "referrer-policy", "no-referrer");
         cds_respond_json(r, 200, j);
@@ -350,7 +378,8 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
     if (json_is_object(replaces) || json_is_object(replaced_by) || json_array_size(corr)) {
         sb_str(&b, "<section class=\"card\" id=\"chain\"><h2>Điều chỉnh, thay thế</h2><ul>\n");
         json_t *links[2] = {replaces, replaced_by};
-        const char *labels[2] = {"Thay thế / điều chỉnh cho biên lai số ", "Đã được thay thế / điều chỉnh bởi biên lai số "};
+        const char *labels[2] = {"Thay thế / điều chỉnh cho biên lai số ",
+                                 "Đã được thay thế / điều chỉnh bởi biên lai số "};
         const char *ids[2] = {"replaces", "replaced_by"};
         for (int i = 0; i < 2; i++) {
             if (!json_is_object(links[i])) continue;
@@ -373,18 +402,26 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         }
         size_t i;
         json_t *e;
-        json_array_foreach(corr, i, e) {
+        json_array_foreach(corr, i, e)
+        {
             const char *act = json_string_value(json_object_get(e, "action"));
             char when[64];
-            vn_time(json_string_value(json_object_get(e, "at")) ? json_string_value(json_object_get(e, "at")) : "", when, sizeof when);
+            vn_time(json_string_value(json_object_get(e, "at"))
+                        ? json_string_value(json_object_get(e, "at"))
+                        : "",
+                    when, sizeof when);
             sb_str(&b, "<li class=\"audit\">");
             sb_esc(&b, act && strcmp(act, "receipt.adjustment") == 0 ? "Điều chỉnh" : "Thay thế");
             sb_str(&b, " lúc ");
             sb_esc(&b, when);
             sb_str(&b, ", người thực hiện: ");
-            sb_esc(&b, json_string_value(json_object_get(e, "actor")) ? json_string_value(json_object_get(e, "actor")) : "");
+            sb_esc(&b, json_string_value(json_object_get(e, "actor"))
+                           ? json_string_value(json_object_get(e, "actor"))
+                           : "");
             sb_str(&b, ", lý do: ");
-            sb_esc(&b, json_string_value(json_object_get(e, "reason")) ? json_string_value(json_object_get(e, "reason")) : "");
+            sb_esc(&b, json_string_value(json_object_get(e, "reason"))
+                           ? json_string_value(json_object_get(e, "reason"))
+                           : "");
             sb_str(&b, "</li>\n");
         }
         sb_str(&b, "</ul></section>\n");
@@ -405,16 +442,20 @@ static void on_check(cds_req *r, PGresult *res)
         return;
     }
     if (PQntuples(res) != 1) {
-        refuse(r, c->mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
-               "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
+        refuse(
+            r, c->mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
+            "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
         return;
     }
     char num[16];
     rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
     if (strcmp(num, c->n) != 0) {
-        refuse(r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
-               cds_req_printf(r, "Số biên lai trong liên kết (%s) không khớp với biên lai do cơ quan thu "
-                                 "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.", c->n));
+        refuse(
+            r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
+            cds_req_printf(r,
+                           "Số biên lai trong liên kết (%s) không khớp với biên lai do cơ quan thu "
+                           "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.",
+                           c->n));
         return;
     }
     const char *stored = PQgetvalue(res, 0, RC_SIG);
@@ -430,18 +471,24 @@ static void on_check(cds_req *r, PGresult *res)
     cds_receipt_sig sig;
     const char *why = NULL;
     if (rc_from_row(res, 0, &rc, &sig, &why) != 0) {
-        cds_log(CDS_LOG_WARN, "receipt_check", "receipt %s: content unreadable: %s", PQgetvalue(res, 0, RC_ID), why ? why : "?");
+        cds_log(CDS_LOG_WARN, "receipt_check", "receipt %s: content unreadable: %s",
+                PQgetvalue(res, 0, RC_ID), why ? why : "?");
         answer(r, c, res, 0, "content_invalid",
-               "Nội dung biên lai lưu tại cơ quan thu không đọc được hoặc không hợp lệ: biên lai đã bị thay đổi.", NULL);
+               "Nội dung biên lai lưu tại cơ quan thu không đọc được hoặc không hợp lệ: biên lai "
+               "đã bị thay đổi.",
+               NULL);
         return;
     }
     EVP_PKEY *key = rc_verify_key(sig.kid, PQgetvalue(res, 0, K_PEM));
     int v = key ? cds_receipt_verify(key, &rc, &sig) : CDS_RCPT_EKEY;
     if (!key)
-        answer(r, c, res, 0, "unknown_key", "Không tìm thấy khóa công khai đã ký biên lai này.", &rc);
+        answer(r, c, res, 0, "unknown_key", "Không tìm thấy khóa công khai đã ký biên lai này.",
+               &rc);
     else if (v != CDS_RCPT_OK)
         answer(r, c, res, 0, "signature_mismatch",
-               "Nội dung biên lai lưu tại cơ quan thu không khớp với chữ ký số: biên lai đã bị thay đổi sau khi ký.", &rc);
+               "Nội dung biên lai lưu tại cơ quan thu không khớp với chữ ký số: biên lai đã bị "
+               "thay đổi sau khi ký.",
+               &rc);
     else
         answer(r, c, res, 1, NULL, NULL, &rc);
     OPENSSL_cleanse(&rc, sizeof rc);
@@ -464,19 +511,22 @@ static void check_start(cds_req *r, int mode)
         snprintf(secs, sizeof secs, "%d", retry);
         cds_resp_header(r, "retry-after", secs);
         refuse(r, mode, 429, "too_many_requests", "Kiểm tra quá nhiều lần",
-               cds_req_printf(r, "Bạn đã kiểm tra quá nhiều lần. Vui lòng thử lại sau %d giây.", retry));
+               cds_req_printf(r, "Bạn đã kiểm tra quá nhiều lần. Vui lòng thử lại sau %d giây.",
+                              retry));
         return;
     }
     const char *id = cds_req_param(r, "id");
     if (!rc_uuid_ok(id)) {
-        refuse(r, mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
-               "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
+        refuse(
+            r, mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
+            "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
         return;
     }
     const char *n = cds_req_query(r, "n"), *s = cds_req_query(r, "s");
     size_t nl = n ? strlen(n) : 0;
     int n_ok = nl >= 1 && nl <= 8;
-    for (size_t i = 0; n_ok && i < nl; i++) n_ok = isdigit((unsigned char)n[i]);
+    for (size_t i = 0; n_ok && i < nl; i++)
+        n_ok = isdigit((unsigned char)n[i]);
     if (!n_ok || !s || !b64url_ok(s, 95)) {
         refuse(r, mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
                "Liên kết kiểm tra thiếu hoặc sai số biên lai (n) hoặc chữ ký số (s). "
@@ -489,7 +539,8 @@ static void check_start(cds_req *r, int mode)
     snprintf(c->s, sizeof c->s, "%s", s);
     cds_req_set_user(r, c, NULL);
     char lower[37];
-    for (int i = 0; i < 36; i++) lower[i] = (char)tolower((unsigned char)id[i]);
+    for (int i = 0; i < 36; i++)
+        lower[i] = (char)tolower((unsigned char)id[i]);
     lower[36] = 0;
     const char *params[] = {lower};
     cds_req_db(r, st_check, 1, params, on_check);
@@ -510,7 +561,8 @@ void cds_receipt_check_page(cds_req *r)
 static void on_key(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cds_problem(r, 503, "database_unavailable", "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
         return;
     }
     if (PQntuples(res) != 1) {
@@ -527,7 +579,8 @@ void cds_receipt_key_get(cds_req *r)
     const char *kid = cds_req_param(r, "kid");
     size_t n = kid ? strlen(kid) : 0;
     int ok = n == CDS_RCPT_KID_LEN;
-    for (size_t i = 0; ok && i < n; i++) ok = isdigit((unsigned char)kid[i]) || (kid[i] >= 'a' && kid[i] <= 'f');
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isdigit((unsigned char)kid[i]) || (kid[i] >= 'a' && kid[i] <= 'f');
     if (!ok) {
         cds_problem(r, 404, "receipt_key_not_found", "Không tìm thấy khóa công khai này.");
         return;

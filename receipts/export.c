@@ -10,13 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { X_TYPE, X_TEMPLATE, X_SERIAL, X_YEAR, X_NUMBER, X_ISSUED, X_PAID, X_KIND, X_STATUS,
-       X_REPLACES, X_AGENCY, X_TAX, X_PAYER, X_FEE, X_DOSSIER, X_BANK_REF, X_AMOUNT, X_COUNT, X_N };
+enum {
+    X_TYPE,
+    X_TEMPLATE,
+    X_SERIAL,
+    X_YEAR,
+    X_NUMBER,
+    X_ISSUED,
+    X_PAID,
+    X_KIND,
+    X_STATUS,
+    X_REPLACES,
+    X_AGENCY,
+    X_TAX,
+    X_PAYER,
+    X_FEE,
+    X_DOSSIER,
+    X_BANK_REF,
+    X_AMOUNT,
+    X_COUNT,
+    X_N
+};
 
 static const char *const NAMES[X_N] = {
-    "type", "template_no", "serial", "year", "number", "issued_at", "paid_at", "kind", "status",
-    "replaces_number", "agency_code", "issuer_tax_code", "payer_name", "fee_name", "dossier_code",
-    "bank_ref", "amount_vnd", "count"};
+    "type",        "template_no",     "serial",     "year",     "number",
+    "issued_at",   "paid_at",         "kind",       "status",   "replaces_number",
+    "agency_code", "issuer_tax_code", "payer_name", "fee_name", "dossier_code",
+    "bank_ref",    "amount_vnd",      "count"};
 
 static int is_leap(int y)
 {
@@ -71,7 +91,8 @@ static void put(obuf *b, const char *s, size_t n)
     if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 65536;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->s, cap);
         if (!p) {
             b->failed = 1;
@@ -137,8 +158,8 @@ char *cds_receipt_export_render(PGresult *res, int csv, size_t *len)
                 continue;
             if (!total && c == X_COUNT) continue;
             json_t *v = PQgetisnull(res, i, c) ? json_null()
-                      : numeric(c) ? json_integer(strtoll(PQgetvalue(res, i, c), NULL, 10))
-                                   : json_string(PQgetvalue(res, i, c));
+                        : numeric(c) ? json_integer(strtoll(PQgetvalue(res, i, c), NULL, 10))
+                                     : json_string(PQgetvalue(res, i, c));
             json_object_set_new(o, NAMES[c], v);
         }
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -25,18 +25,42 @@ EVP_PKEY *rc_signing_key_at(size_t i, const char **kid, const char **alg, const 
 EVP_PKEY *rc_verify_key(const char *kid, const char *pem);
 
 /* row.c: the columns every receipt query selects first, in this order. */
-#define RC_COLS                                                                                   \
-    "r.id::text, r.template_no, r.serial, r.year, r.number, r.kind, COALESCE(r.replaces::text, ''),"\
-    " r.issuer_name, r.issuer_tax_code, r.issuer_address, r.payer_name, r.payer_pid_sealed,"      \
-    " COALESCE(r.payer_address_sealed, ''), r.fee_name, r.dossier_code, r.amount_vnd,"            \
-    " r.payment_method, r.bank_ref, cds_rfc3339(r.paid_at), cds_rfc3339(r.issued_at),"            \
-    " COALESCE(r.alg, ''), COALESCE(r.kid, ''), COALESCE(r.signature, ''), r.status,"             \
+#define RC_COLS                                                                                    \
+    "r.id::text, r.template_no, r.serial, r.year, r.number, r.kind,"                               \
+    " COALESCE(r.replaces::text, ''),"                                                             \
+    " r.issuer_name, r.issuer_tax_code, r.issuer_address, r.payer_name, r.payer_pid_sealed,"       \
+    " COALESCE(r.payer_address_sealed, ''), r.fee_name, r.dossier_code, r.amount_vnd,"             \
+    " r.payment_method, r.bank_ref, cds_rfc3339(r.paid_at), cds_rfc3339(r.issued_at),"             \
+    " COALESCE(r.alg, ''), COALESCE(r.kid, ''), COALESCE(r.signature, ''), r.status,"              \
     " COALESCE(r.replaced_by::text, ''), r.agency_code"
 enum {
-    RC_ID, RC_TEMPLATE, RC_SERIAL, RC_YEAR, RC_NUMBER, RC_KIND, RC_REPLACES, RC_ISSUER_NAME,
-    RC_TAX_CODE, RC_ISSUER_ADDR, RC_PAYER_NAME, RC_PID_SEALED, RC_ADDR_SEALED, RC_FEE, RC_DOSSIER,
-    RC_AMOUNT, RC_METHOD, RC_BANK_REF, RC_PAID_AT, RC_ISSUED_AT, RC_ALG, RC_KID, RC_SIG, RC_STATUS,
-    RC_REPLACED_BY, RC_AGENCY, RC_NCOLS
+    RC_ID,
+    RC_TEMPLATE,
+    RC_SERIAL,
+    RC_YEAR,
+    RC_NUMBER,
+    RC_KIND,
+    RC_REPLACES,
+    RC_ISSUER_NAME,
+    RC_TAX_CODE,
+    RC_ISSUER_ADDR,
+    RC_PAYER_NAME,
+    RC_PID_SEALED,
+    RC_ADDR_SEALED,
+    RC_FEE,
+    RC_DOSSIER,
+    RC_AMOUNT,
+    RC_METHOD,
+    RC_BANK_REF,
+    RC_PAID_AT,
+    RC_ISSUED_AT,
+    RC_ALG,
+    RC_KID,
+    RC_SIG,
+    RC_STATUS,
+    RC_REPLACED_BY,
+    RC_AGENCY,
+    RC_NCOLS
 };
 /* What is printed for an address the agency or citizen never gave: the
  * canonical form needs a non-empty text. */

@@ -58,7 +58,8 @@ static char *read_small(const char *path)
     size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
     fclose(f);
     if (!buf || n == 0 || n > PEM_MAX) {
-        cds_log(CDS_LOG_ERROR, "receipt_keys", "%s: empty, unreadable or over %d bytes", path, PEM_MAX);
+        cds_log(CDS_LOG_ERROR, "receipt_keys", "%s: empty, unreadable or over %d bytes", path,
+                PEM_MAX);
         free(buf);
         return NULL;
     }
@@ -108,7 +109,8 @@ int rc_keys_init(void)
     if (!copy) return -1;
     int rc = 0;
     for (char *e = strtok_r(copy, ",", &save); e && rc == 0; e = strtok_r(NULL, ",", &save)) {
-        while (*e == ' ') e++;
+        while (*e == ' ')
+            e++;
         char *eq = strchr(e, '=');
         const char *agency = "*", *path = e;
         if (eq) {
@@ -141,7 +143,8 @@ void rc_keys_free(void)
     }
     g_nsign = 0;
     pthread_mutex_lock(&g_vmu);
-    for (size_t i = 0; i < g_nverify; i++) EVP_PKEY_free(g_verify[i].key);
+    for (size_t i = 0; i < g_nverify; i++)
+        EVP_PKEY_free(g_verify[i].key);
     g_nverify = 0;
     pthread_mutex_unlock(&g_vmu);
 }

@@ -21,6 +21,7 @@ void cds_receipts_config_defaults(cds_receipts_config *c)
 
 size_t cds_receipts_options(cds_receipts_config *c, cds_opt *out, size_t cap)
 {
+    /* clang-format off */
     const cds_opt o[] = {
         {"receipt-keys", "CDS_RECEIPT_KEYS", CDS_OPT_STR, &c->keys, 0, 0, "receipt signing keys: pem-file, or AGENCY=pem-file,...,*=pem-file (P-256 or Ed25519); unset: development key"},
         {"receipt-sign", "CDS_RECEIPT_SIGN", CDS_OPT_INT, &c->sign, 0, 1, "this process signs newly issued receipts"},
@@ -30,6 +31,7 @@ size_t cds_receipts_options(cds_receipts_config *c, cds_opt *out, size_t cap)
         {"receipt-check-per-minute", "CDS_RECEIPT_CHECK_PER_MINUTE", CDS_OPT_INT, &c->check_per_minute, 1, 1000000, "public receipt checks per client address and minute"},
         {"receipt-font-dir", "CDS_RECEIPT_FONT_DIR", CDS_OPT_STR, &c->font_dir, 0, 0, "directory of DejaVuSans.ttf and DejaVuSans-Bold.ttf for receipt PDFs"},
     };
+    /* clang-format on */
     size_t n = sizeof o / sizeof o[0];
     if (n > cap) n = cap;
     memcpy(out, o, n * sizeof o[0]);

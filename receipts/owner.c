@@ -32,8 +32,16 @@
 static int st_list = -1, st_get = -1;
 
 /* Columns of st_get after RC_COLS. */
-enum { G_REPL_NUMBER = RC_NCOLS, G_REPL_SERIAL, G_REPL_TEMPLATE, G_BY_NUMBER, G_BY_SERIAL,
-       G_BY_TEMPLATE, G_BY_KIND, G_STATE };
+enum {
+    G_REPL_NUMBER = RC_NCOLS,
+    G_REPL_SERIAL,
+    G_REPL_TEMPLATE,
+    G_BY_NUMBER,
+    G_BY_SERIAL,
+    G_BY_TEMPLATE,
+    G_BY_KIND,
+    G_STATE
+};
 
 int rc_owner_init(void)
 {
@@ -46,14 +54,15 @@ int rc_owner_init(void)
         " AND ($2::timestamptz IS NULL OR (r.issued_at, r.id) < ($2::timestamptz, $3::uuid))"
         " ORDER BY r.issued_at DESC, r.id DESC LIMIT $4::int",
         4);
-    st_get = cds_db_stmt_register(
-        "receipt_get",
-        "SELECT " RC_COLS ", o.number, o.serial, o.template_no, n.number, n.serial,"
-        " n.template_no, n.kind, CASE WHEN r.signature IS NULL THEN 'being_issued' ELSE 'issued' END"
-        " FROM receipts r LEFT JOIN receipts o ON o.id = r.replaces"
-        " LEFT JOIN receipts n ON n.id = r.replaced_by"
-        " WHERE r.id = $1 AND r.citizen_id = $2",
-        2);
+    st_get = cds_db_stmt_register("receipt_get",
+                                  "SELECT " RC_COLS
+                                  ", o.number, o.serial, o.template_no, n.number, n.serial,"
+                                  " n.template_no, n.kind, CASE WHEN r.signature IS NULL THEN "
+                                  "'being_issued' ELSE 'issued' END"
+                                  " FROM receipts r LEFT JOIN receipts o ON o.id = r.replaces"
+                                  " LEFT JOIN receipts n ON n.id = r.replaced_by"
+                                  " WHERE r.id = $1 AND r.citizen_id = $2",
+                                  2);
     return st_list < 0 || st_get < 0 ? -1 : 0;
 }
 
@@ -95,24 +104,27 @@ static void on_list(cds_req *r, PGresult *res)
         int numbered = !PQgetisnull(res, i, 4);
         rc_number8(PQgetvalue(res, i, 4), num);
         json_array_append_new(
-            items, json_pack("{s:s,s:o,s:o,s:i,s:o,s:o,s:s,s:s,s:s,s:s,s:I,s:s,s:s}",
-                             "id", PQgetvalue(res, i, 0),
-                             "template_no", numbered ? json_string(PQgetvalue(res, i, 1)) : json_null(),
-                             "serial", numbered ? json_string(PQgetvalue(res, i, 2)) : json_null(),
-                             "year", atoi(PQgetvalue(res, i, 3)),
-                             "number", numbered ? json_integer(strtoll(PQgetvalue(res, i, 4), NULL, 10)) : json_null(),
-                             "number_text", numbered ? json_string(num) : json_null(), "kind", PQgetvalue(res, i, 5),
-                             "status", PQgetvalue(res, i, 6), "fee_name", PQgetvalue(res, i, 7),
-                             "dossier_code", PQgetvalue(res, i, 8),
+            items, json_pack("{s:s,s:o,s:o,s:i,s:o,s:o,s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "id",
+                             PQgetvalue(res, i, 0), "template_no",
+                             numbered ? json_string(PQgetvalue(res, i, 1)) : json_null(), "serial",
+                             numbered ? json_string(PQgetvalue(res, i, 2)) : json_null(), "year",
+                             atoi(PQgetvalue(res, i, 3)), "number",
+                             numbered ? json_integer(strtoll(PQgetvalue(res, i, 4), NULL, 10))
+                                      : json_null(),
+                             "number_text", numbered ? json_string(num) : json_null(), "kind",
+                             PQgetvalue(res, i, 5), "status", PQgetvalue(res, i, 6), "fee_name",
+                             PQgetvalue(res, i, 7), "dossier_code", PQgetvalue(res, i, 8),
                              "amount_vnd", (json_int_t)strtoll(PQgetvalue(res, i, 9), NULL, 10),
-                             "issued_at", PQgetvalue(res, i, 10),
-                             "state", PQgetvalue(res, i, 12)[0] == 't' ? "issued" : "being_issued"));
+                             "issued_at", PQgetvalue(res, i, 10), "state",
+                             PQgetvalue(res, i, 12)[0] == 't' ? "issued" : "being_issued"));
     }
     json_t *out = json_pack("{s:o}", "items", items);
     if (n > l->limit) {
         char pos[160], cur[400];
-        snprintf(pos, sizeof pos, "%s|%s", PQgetvalue(res, shown - 1, 11), PQgetvalue(res, shown - 1, 0));
-        if (cds_cursor_encode(pos, cur, sizeof cur) == 0) json_object_set_new(out, "next_cursor", json_string(cur));
+        snprintf(pos, sizeof pos, "%s|%s", PQgetvalue(res, shown - 1, 11),
+                 PQgetvalue(res, shown - 1, 0));
+        if (cds_cursor_encode(pos, cur, sizeof cur) == 0)
+            json_object_set_new(out, "next_cursor", json_string(cur));
     } else {
         json_object_set_new(out, "next_cursor", json_null());
     }
@@ -162,32 +174,37 @@ static json_t *chain_ref(PGresult *res, const char *id, int c_num, int c_serial,
     const char *num = PQgetvalue(res, 0, c_num);
     return json_pack("{s:s,s:s,s:s,s:o}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
                      "serial", PQgetvalue(res, 0, c_serial), "number",
-                     *num ? json_integer(strtoll(num, NULL, 10)) : json_null()); /* null: being numbered */
+                     *num ? json_integer(strtoll(num, NULL, 10))
+                          : json_null()); /* null: being numbered */
 }
 
-static void answer_json(cds_req *r, PGresult *res, const cds_receipt *rc, const cds_receipt_sig *sig)
+static void answer_json(cds_req *r, PGresult *res, const cds_receipt *rc,
+                        const cds_receipt_sig *sig)
 {
     int signed_ = *sig->value != 0;
     json_t *content = cds_receipt_to_json(rc);
     if (!content) {
-        cds_problem(r, 500, "receipt_content_invalid", "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
+        cds_problem(r, 500, "receipt_content_invalid",
+                    "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
         return;
     }
     char url[CDS_RECEIPT_URL_MAX + 1] = "", num[16];
     rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
     if (signed_) rc_verify_url(PQgetvalue(res, 0, RC_ID), num, sig->value, url, sizeof url);
-    json_t *replaced = chain_ref(res, PQgetvalue(res, 0, RC_REPLACED_BY), G_BY_NUMBER, G_BY_SERIAL, G_BY_TEMPLATE);
-    if (json_is_object(replaced)) json_object_set_new(replaced, "kind", json_string(PQgetvalue(res, 0, G_BY_KIND)));
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}",
-                          "id", PQgetvalue(res, 0, RC_ID),
-                          "state", PQgetvalue(res, 0, G_STATE),
-                          "status", PQgetvalue(res, 0, RC_STATUS),
-                          "number_text", num,
-                          "content", content,
-                          "signature", signed_ ? json_pack("{s:s,s:s,s:s}", "alg", sig->alg, "kid", sig->kid, "value", sig->value) : json_null(),
-                          "verify_url", signed_ ? json_string(url) : json_null(),
-                          "replaces", chain_ref(res, PQgetvalue(res, 0, RC_REPLACES), G_REPL_NUMBER, G_REPL_SERIAL, G_REPL_TEMPLATE),
-                          "replaced_by", replaced);
+    json_t *replaced =
+        chain_ref(res, PQgetvalue(res, 0, RC_REPLACED_BY), G_BY_NUMBER, G_BY_SERIAL, G_BY_TEMPLATE);
+    if (json_is_object(replaced))
+        json_object_set_new(replaced, "kind", json_string(PQgetvalue(res, 0, G_BY_KIND)));
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "id", PQgetvalue(res, 0, RC_ID), "state",
+        PQgetvalue(res, 0, G_STATE), "status", PQgetvalue(res, 0, RC_STATUS), "number_text", num,
+        "content", content, "signature",
+        signed_ ? json_pack("{s:s,s:s,s:s}", "alg", sig->alg, "kid", sig->kid, "value", sig->value)
+                : json_null(),
+        "verify_url", signed_ ? json_string(url) : json_null(), "replaces",
+        chain_ref(res, PQgetvalue(res, 0, RC_REPLACES), G_REPL_NUMBER, G_REPL_SERIAL,
+                  G_REPL_TEMPLATE),
+        "replaced_by", replaced);
     cds_resp_header(r, "cache-control", "private, no-store");
     cds_respond_json(r, 200, j);
 }
@@ -231,7 +248,8 @@ static void pdf_done(void *arg)
         cds_problem(r, 500, "pdf_failed", "Không tạo được bản in biên lai, vui lòng thử lại sau.");
     } else {
         cds_resp_header(r, "cache-control", "private, no-store");
-        cds_resp_header(r, "content-disposition", cds_req_printf(r, "inline; filename=\"%s\"", j->file));
+        cds_resp_header(r, "content-disposition",
+                        cds_req_printf(r, "inline; filename=\"%s\"", j->file));
         cds_respond(r, 200, "application/pdf", (const char *)j->pdf, j->len);
     }
     pdf_free(j);
@@ -292,10 +310,10 @@ static void on_get(cds_req *r, PGresult *res)
             being_issued(r);
             return;
         }
-        json_t *j = json_pack("{s:s,s:s,s:s,s:n,s:n,s:n,s:n,s:n,s:n}", "id", PQgetvalue(res, 0, RC_ID),
-                              "state", "being_issued", "status", PQgetvalue(res, 0, RC_STATUS),
-                              "number_text", "content", "signature", "verify_url", "replaces",
-                              "replaced_by");
+        json_t *j = json_pack("{s:s,s:s,s:s,s:n,s:n,s:n,s:n,s:n,s:n}", "id",
+                              PQgetvalue(res, 0, RC_ID), "state", "being_issued", "status",
+                              PQgetvalue(res, 0, RC_STATUS), "number_text", "content", "signature",
+                              "verify_url", "replaces", "replaced_by");
         cds_resp_header(r, "cache-control", "private, no-store");
         cds_resp_header(r, "retry-after", "1");
         cds_respond_json(r, 200, j);
@@ -305,8 +323,10 @@ static void on_get(cds_req *r, PGresult *res)
     cds_receipt_sig sig;
     const char *why = NULL;
     if (rc_from_row(res, 0, &rc, &sig, &why) != 0) {
-        cds_log(CDS_LOG_ERROR, "receipt_content", "receipt %s: %s", PQgetvalue(res, 0, RC_ID), why ? why : "?");
-        cds_problem(r, 500, "receipt_content_invalid", "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
+        cds_log(CDS_LOG_ERROR, "receipt_content", "receipt %s: %s", PQgetvalue(res, 0, RC_ID),
+                why ? why : "?");
+        cds_problem(r, 500, "receipt_content_invalid",
+                    "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
         return;
     }
     if (c->mode == MODE_JSON) {
@@ -317,7 +337,8 @@ static void on_get(cds_req *r, PGresult *res)
         size_t len = 0;
         char *doc = cds_receipt_export(&rc, &sig, &len);
         if (!doc) {
-            cds_problem(r, 500, "receipt_content_invalid", "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
+            cds_problem(r, 500, "receipt_content_invalid",
+                        "Nội dung biên lai không hợp lệ, vui lòng liên hệ cơ quan thu.");
         } else {
             cds_resp_header(r, "cache-control", "private, no-store");
             cds_respond(r, 200, "application/json", doc, len);

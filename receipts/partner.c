@@ -37,8 +37,10 @@ int rc_partner_init(void)
         "SELECT status, COALESCE(receipt_id::text, ''), COALESCE(replaced_by::text, '')"
         " FROM cds_receipt_correct($1::uuid, $2, $3, $4, $5::jsonb, $6)",
         6);
-    st_export = cds_db_stmt_register(
-        "receipt_export", CDS_RECEIPT_EXPORT_SQL " LIMIT " "200001", 2);
+    st_export = cds_db_stmt_register("receipt_export",
+                                     CDS_RECEIPT_EXPORT_SQL " LIMIT "
+                                                            "200001",
+                                     2);
     return st_correct < 0 || st_export < 0 ? -1 : 0;
 }
 
@@ -50,7 +52,11 @@ static int text_ok(const char *s, size_t max)
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         unsigned c = p[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
         if (!len || i + len > n) return 0;
         for (size_t k = 1; k < len; k++)
             if ((p[i + k] & 0xc0) != 0x80) return 0;
@@ -70,18 +76,23 @@ static void on_correct(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         if (res) cds_log(CDS_LOG_ERROR, "receipt_correct", "%s", PQresultErrorMessage(res));
-        cds_problem(r, 503, "database_unavailable", "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
         return;
     }
-    const char *st = PQgetvalue(res, 0, 0), *id = PQgetvalue(res, 0, 1), *by = PQgetvalue(res, 0, 2);
+    const char *st = PQgetvalue(res, 0, 0), *id = PQgetvalue(res, 0, 1),
+               *by = PQgetvalue(res, 0, 2);
     if (strcmp(st, "not_found") == 0) {
         cds_problem(r, 404, "receipt_not_found", "Không tìm thấy biên lai.");
     } else if (strcmp(st, "already_corrected") == 0) {
         cds_problem(r, 409, "receipt_already_corrected",
-                    cds_req_printf(r, "Biên lai đã được thay thế hoặc điều chỉnh bởi biên lai %s; "
-                                      "chỉ biên lai đang có hiệu lực mới được thay thế, điều chỉnh.", by));
+                    cds_req_printf(r,
+                                   "Biên lai đã được thay thế hoặc điều chỉnh bởi biên lai %s; "
+                                   "chỉ biên lai đang có hiệu lực mới được thay thế, điều chỉnh.",
+                                   by));
     } else if (strcmp(st, "key_reused") == 0) {
-        cds_problem(r, 409, "idempotency_key_reused", "Idempotency-Key đã được dùng cho một yêu cầu khác.");
+        cds_problem(r, 409, "idempotency_key_reused",
+                    "Idempotency-Key đã được dùng cho một yêu cầu khác.");
     } else {
         json_t *j = json_pack("{s:s,s:s,s:s}", "receipt_id", id, "replaces", cds_req_param(r, "id"),
                               "state", "being_issued");
@@ -112,7 +123,8 @@ void cds_partner_receipt_correct(cds_req *r)
         return;
     }
     if (!text_ok(reason, 2000)) {
-        invalid(r, "reason", "Cần ghi lý do thay thế, điều chỉnh (1-2000 byte, không ký tự điều khiển)");
+        invalid(r, "reason",
+                "Cần ghi lý do thay thế, điều chỉnh (1-2000 byte, không ký tự điều khiển)");
         return;
     }
     if (!text_ok(op, 100)) {
@@ -123,9 +135,11 @@ void cds_partner_receipt_correct(cds_req *r)
     const char *k;
     json_t *v;
     int bad = 0;
-    json_object_foreach(body, k, v) {
+    json_object_foreach(body, k, v)
+    {
         if (bad) break;
-        if (strcmp(k, "kind") == 0 || strcmp(k, "reason") == 0 || strcmp(k, "operator") == 0) continue;
+        if (strcmp(k, "kind") == 0 || strcmp(k, "reason") == 0 || strcmp(k, "operator") == 0)
+            continue;
         if (strcmp(k, "payer_name") == 0 || strcmp(k, "fee_name") == 0) {
             if (!text_ok(json_string_value(v), CDS_RCPT_TEXT_MAX)) {
                 invalid(r, k, "Giá trị phải là chuỗi 1-300 byte, không ký tự điều khiển"), bad = 1;
@@ -149,8 +163,10 @@ void cds_partner_receipt_correct(cds_req *r)
             json_int_t a = json_is_integer(v) ? json_integer_value(v) : -1;
             json_int_t min = strcmp(kind, "adjustment") == 0 ? 0 : 1;
             if (a < min || a > CDS_AMOUNT_WORDS_MAX_VND) {
-                invalid(r, k, min ? "Số tiền phải là số nguyên từ 1 đến 999.999.999.999"
-                                  : "Số tiền phải là số nguyên từ 0 đến 999.999.999.999"), bad = 1;
+                invalid(r, k,
+                        min ? "Số tiền phải là số nguyên từ 1 đến 999.999.999.999"
+                            : "Số tiền phải là số nguyên từ 0 đến 999.999.999.999"),
+                    bad = 1;
                 break;
             }
             json_object_set(changes, k, v);
@@ -165,7 +181,8 @@ void cds_partner_receipt_correct(cds_req *r)
     const char *key = cds_req_header(r, "idempotency-key");
     if (key && (strlen(key) == 0 || strlen(key) > 200 || !text_ok(key, 200))) {
         json_decref(changes);
-        cds_problem(r, 400, "invalid_idempotency_key", "Idempotency-Key phải gồm 1-200 ký tự in được.");
+        cds_problem(r, 400, "invalid_idempotency_key",
+                    "Idempotency-Key phải gồm 1-200 ký tự in được.");
         return;
     }
     char *ch = json_dumps(changes, JSON_COMPACT);
@@ -189,11 +206,13 @@ static void on_export(cds_req *r, PGresult *res)
     export_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (res) cds_log(CDS_LOG_ERROR, "receipt_export", "%s", PQresultErrorMessage(res));
-        cds_problem(r, 503, "database_unavailable", "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_problem(r, 503, "database_unavailable",
+                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
         return;
     }
     if (PQntuples(res) > EXPORT_MAX_ROWS) {
-        cds_problem(r, 422, "export_too_large", "Quá nhiều biên lai trong khoảng ngày này, vui lòng kết xuất từng ngày.");
+        cds_problem(r, 422, "export_too_large",
+                    "Quá nhiều biên lai trong khoảng ngày này, vui lòng kết xuất từng ngày.");
         return;
     }
     size_t len = 0;
@@ -203,7 +222,8 @@ static void on_export(cds_req *r, PGresult *res)
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
-    cds_resp_header(r, "content-disposition", cds_req_printf(r, "attachment; filename=\"%s\"", c->name));
+    cds_resp_header(r, "content-disposition",
+                    cds_req_printf(r, "attachment; filename=\"%s\"", c->name));
     cds_respond(r, 200, c->csv ? "text/csv; charset=utf-8" : "application/x-ndjson", out, len);
     free(out);
 }

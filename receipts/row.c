@@ -21,7 +21,8 @@ static void copy_text(char *dst, size_t cap, const char *src)
     size_t n = strlen(src);
     if (n >= cap) {
         n = cap - 1;
-        while (n && ((unsigned char)src[n] & 0xc0) == 0x80) n--;
+        while (n && ((unsigned char)src[n] & 0xc0) == 0x80)
+            n--;
     }
     memcpy(dst, src, n);
     dst[n] = 0;
@@ -49,11 +50,12 @@ int rc_from_row(PGresult *res, int row, cds_receipt *out, cds_receipt_sig *sig, 
     out->year = atoi(col(res, row, RC_YEAR));
     out->number = strtol(col(res, row, RC_NUMBER), NULL, 10);
     const char *kind = col(res, row, RC_KIND);
-    out->kind = strcmp(kind, "replacement") == 0 ? CDS_RCPT_REPLACEMENT
-              : strcmp(kind, "adjustment") == 0  ? CDS_RCPT_ADJUSTMENT
-                                                 : CDS_RCPT_ORIGINAL;
+    out->kind = strcmp(kind, "replacement") == 0  ? CDS_RCPT_REPLACEMENT
+                : strcmp(kind, "adjustment") == 0 ? CDS_RCPT_ADJUSTMENT
+                                                  : CDS_RCPT_ORIGINAL;
     copy_text(out->replaces, sizeof out->replaces, col(res, row, RC_REPLACES));
-    copy_text(out->issuer.agency_name, sizeof out->issuer.agency_name, col(res, row, RC_ISSUER_NAME));
+    copy_text(out->issuer.agency_name, sizeof out->issuer.agency_name,
+              col(res, row, RC_ISSUER_NAME));
     copy_text(out->issuer.tax_code, sizeof out->issuer.tax_code, col(res, row, RC_TAX_CODE));
     const char *ia = col(res, row, RC_ISSUER_ADDR);
     copy_text(out->issuer.address, sizeof out->issuer.address, *ia ? ia : RC_NO_ADDRESS);
@@ -99,8 +101,11 @@ int rc_from_row(PGresult *res, int row, cds_receipt *out, cds_receipt_sig *sig, 
 /* Bytes of the UTF-8 character at s (n bytes left), 0 when malformed. */
 static size_t char_len(const unsigned char *s, size_t n)
 {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-               : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xe0) == 0xc0 ? 2
+                 : (s[0] & 0xf0) == 0xe0 ? 3
+                 : (s[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
     if (len == 0 || len > n) return 0;
     for (size_t i = 1; i < len; i++)
         if ((s[i] & 0xc0) != 0x80) return 0;
@@ -116,10 +121,12 @@ void rc_mask_name(const char *full, char *out, size_t cap)
     const unsigned char *p = (const unsigned char *)full;
     out[0] = 0;
     while (*p) {
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
         if (!*p) break;
         const unsigned char *w = p;
-        while (*p && *p != ' ') p++;
+        while (*p && *p != ' ')
+            p++;
         size_t wl = (size_t)(p - w);
         int more = 0;
         for (const unsigned char *q = p; *q; q++)
@@ -127,8 +134,9 @@ void rc_mask_name(const char *full, char *out, size_t cap)
         int whole = first && more && wl <= 64;
         size_t take = whole ? wl : char_len(w, wl);
         /* combining marks after a decomposed initial (U+0300..U+036F) */
-        while (!whole && take && take + 1 < wl &&
-               ((w[take] == 0xcc && w[take + 1] >= 0x80) || (w[take] == 0xcd && w[take + 1] <= 0xaf)))
+        while (
+            !whole && take && take + 1 < wl &&
+            ((w[take] == 0xcc && w[take + 1] >= 0x80) || (w[take] == 0xcd && w[take + 1] <= 0xaf)))
             take += 2;
         if (!take) continue;
         size_t need = (first ? 0 : 1) + take + (whole ? 0 : 1);
@@ -158,7 +166,8 @@ int rc_verify_url(const char *id, const char *number, const char *sig, char *out
 {
     const char *base = g_receipts.public_base_url ? g_receipts.public_base_url : "";
     size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') bl--;
+    while (bl && base[bl - 1] == '/')
+        bl--;
     int n = snprintf(out, cap, "%.*s/r/%s?n=%s&s=%s", (int)bl, base, id, number, sig);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }

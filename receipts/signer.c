@@ -53,9 +53,18 @@ static char *g_conninfo;
 static cds_listener *g_listener;
 static atomic_llong g_signed, g_numbered, g_failed; /* by this process */
 
-static int64_t m_signed(void) { return g_signed; }
-static int64_t m_numbered(void) { return g_numbered; }
-static int64_t m_failed(void) { return g_failed; }
+static int64_t m_signed(void)
+{
+    return g_signed;
+}
+static int64_t m_numbered(void)
+{
+    return g_numbered;
+}
+static int64_t m_failed(void)
+{
+    return g_failed;
+}
 
 static void wake(void)
 {
@@ -88,7 +97,8 @@ static int tb_put(tbuf *b, const char *s)
     size_t n = strlen(s);
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->s, cap);
         if (!p) return -1;
         b->s = p;
@@ -116,10 +126,11 @@ static const char SQL_PICK[] =
  * row version. The same statement for numbered ones: their number is kept. */
 #define SQL_WRITE_SET                                                                              \
     "UPDATE receipts r SET template_no = u.t, serial = u.s, number = u.n, alg = u.alg,"            \
-    " kid = u.kid, signature = u.sig, signed_at = CASE WHEN u.sig IS NULL THEN NULL ELSE now() END," \
+    " kid = u.kid, signature = u.sig, signed_at = CASE WHEN u.sig IS NULL THEN NULL ELSE now() "   \
+    "END,"                                                                                         \
     " sign_error = u.err"                                                                          \
-    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],"      \
-    "             $7::text[], $8::text[]) AS u(id, t, s, n, alg, kid, sig, err)"                  \
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],"       \
+    "             $7::text[], $8::text[]) AS u(id, t, s, n, alg, kid, sig, err)"                   \
     " WHERE r.id = u.id"
 static const char SQL_WRITE[] = SQL_WRITE_SET " AND r.number IS NULL";
 static const char SQL_STORE[] = SQL_WRITE_SET " AND r.number = u.n AND r.signature IS NULL";
@@ -189,19 +200,22 @@ static void b_open(batch *b)
 {
     memset(b, 0, sizeof *b);
     tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
-    for (size_t k = 0; k < 8; k++) b->mem |= tb_put(all[k], "{");
+    for (size_t k = 0; k < 8; k++)
+        b->mem |= tb_put(all[k], "{");
 }
 
 static void b_close(batch *b)
 {
     tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
-    for (size_t k = 0; k < 8; k++) b->mem |= tb_put(all[k], "}");
+    for (size_t k = 0; k < 8; k++)
+        b->mem |= tb_put(all[k], "}");
 }
 
 static void b_free(batch *b)
 {
     tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
-    for (size_t k = 0; k < 8; k++) free(all[k]->s);
+    for (size_t k = 0; k < 8; k++)
+        free(all[k]->s);
 }
 
 /* An element or NULL. */
@@ -243,7 +257,8 @@ static void sign_row(PGresult *res, int i, batch *b, int *nsigned, int *nfailed)
               tb_elem(&b->tmpl, PQgetvalue(res, i, RC_TEMPLATE)) |
               tb_elem(&b->serial, PQgetvalue(res, i, RC_SERIAL)) |
               tb_elem(&b->num, PQgetvalue(res, i, RC_NUMBER)) |
-              tb_opt(&b->alg, have_sig ? sig.alg : NULL) | tb_opt(&b->kid, have_sig ? sig.kid : NULL) |
+              tb_opt(&b->alg, have_sig ? sig.alg : NULL) |
+              tb_opt(&b->kid, have_sig ? sig.kid : NULL) |
               tb_opt(&b->sig, have_sig ? sig.value : NULL) |
               tb_opt(&b->err, rc != 0 ? (why ? why : "?") : NULL);
     b->n++;
@@ -253,7 +268,8 @@ static void sign_row(PGresult *res, int i, batch *b, int *nsigned, int *nfailed)
 /* Runs a write statement over b; its rows affected, or -1. */
 static long b_write(PGconn *c, const char *stmt, batch *b)
 {
-    const char *p[] = {b->id.s, b->tmpl.s, b->serial.s, b->num.s, b->alg.s, b->kid.s, b->sig.s, b->err.s};
+    const char *p[] = {b->id.s,  b->tmpl.s, b->serial.s, b->num.s,
+                       b->alg.s, b->kid.s,  b->sig.s,    b->err.s};
     PGresult *res = PQexecPrepared(c, stmt, 8, p, NULL, NULL, 0);
     long n = ok(res, stmt) ? strtol(PQcmdTuples(res), NULL, 10) : -1;
     PQclear(res);
@@ -283,8 +299,10 @@ static int pass(PGconn *c)
     batch bp, bl;
     b_open(&bp);
     b_open(&bl);
-    for (int i = 0; i < nplan && !bp.mem; i++) sign_row(plan, i, &bp, &nsigned, &nfailed);
-    for (int i = 0; i < nleft && !bl.mem; i++) sign_row(left, i, &bl, &nsigned, &nfailed);
+    for (int i = 0; i < nplan && !bp.mem; i++)
+        sign_row(plan, i, &bp, &nsigned, &nfailed);
+    for (int i = 0; i < nleft && !bl.mem; i++)
+        sign_row(left, i, &bl, &nsigned, &nfailed);
     PQclear(plan);
     PQclear(left);
     b_close(&bp);
@@ -367,10 +385,14 @@ static void *run(void *arg)
 int rc_signer_start(const char *db_conninfo)
 {
     if (!db_conninfo || !g_receipts.sign) return 0;
-    cds_metrics_register("cds_receipts_numbered_total", "Receipts numbered by this process's signer.", m_numbered);
-    cds_metrics_register("cds_receipts_signed_total", "Receipts signed by this process's signer.", m_signed);
-    cds_metrics_register("cds_receipts_sign_failed_total",
-                         "Receipts this process could not sign (content fails its checks; sign_error set).", m_failed);
+    cds_metrics_register("cds_receipts_numbered_total",
+                         "Receipts numbered by this process's signer.", m_numbered);
+    cds_metrics_register("cds_receipts_signed_total", "Receipts signed by this process's signer.",
+                         m_signed);
+    cds_metrics_register(
+        "cds_receipts_sign_failed_total",
+        "Receipts this process could not sign (content fails its checks; sign_error set).",
+        m_failed);
     g_conninfo = strdup(db_conninfo);
     if (!g_conninfo) return -1;
     g_stop = 0;
