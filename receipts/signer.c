@@ -3,7 +3,7 @@
  * blocking is fine here, as for the LISTEN thread of core/db_listen.c).
  *
  * A receipt is written in the payment transaction (SQL) without its
- * number (db/migrations/0070_receipts_numbering.sql says why); its number
+ * number (db/migrations/0011_receipts_numbering.sql says why); its number
  * and its signature (the agency's private key is only in this process) are
  * added right after commit, in one transaction: cds_receipt_issue NOTIFYs
  * cds_receipts, the process's listener wakes this thread, and one pass

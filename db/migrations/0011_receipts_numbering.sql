@@ -1,6 +1,5 @@
--- 0070_receipts_numbering.sql: receipt numbers assigned right after the
+-- 0011_receipts_numbering.sql: receipt numbers assigned right after the
 -- payment commits, in batches, instead of inside the payment transaction.
--- (Numbered 0070 to stay with 0007, which it amends.)
 --
 -- Why: with the series counter row locked by every payment transaction, all
 -- payments of one series held that lock through their commit, one after

@@ -1,8 +1,7 @@
--- 0071_receipts_lean.sql: fewer row versions and index entries per receipt.
--- (Numbered 0071 to stay with 0007 and 0070, which it amends.)
+-- 0012_receipts_lean.sql: fewer row versions and index entries per receipt.
 --
 -- Measured on the payments benchmark (2 cores, load average 6-8): with the
--- receipts of 0070 the webhook path ran at 604 and 866 /s against 1,033 and
+-- receipts of 0011 the webhook path ran at 604 and 866 /s against 1,033 and
 -- 1,688 /s with cds_receipt_issue stubbed out. Each receipt was written
 -- three times (insert, number, signature), every version with an entry in
 -- each of its seven indexes, on the same two cores as the payments.
@@ -64,5 +63,5 @@ BEGIN
 END
 $$;
 
--- The batch numbering of 0070 is replaced by the plan above.
+-- The batch numbering of 0011 is replaced by the plan above.
 DROP FUNCTION cds_receipt_number_batch(int);
