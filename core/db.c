@@ -18,15 +18,26 @@
  *
  * Each query is sent as PQsendQueryPrepared followed by its own sync point, so
  * it runs in its own implicit transaction: an error aborts only that query,
- * never its neighbours in the pipeline. The answer of a query is handed over
- * when its PGRES_PIPELINE_SYNC arrives (not when its rows arrive), because the
- * implicit transaction commits at the sync: a commit-time error must replace
- * the rows, and a caller must never act on a write that did not commit.
- * Results arrive in send order, so each connection keeps a FIFO of what it
- * sent and the head of that FIFO owns whatever PQgetResult returns.
+ * never its neighbours in the pipeline. The exception is a statement
+ * registered read-only (cds_db_stmt_register_ro): such queries sent on one
+ * connection during one turn of the event loop share a single sync point,
+ * sent when the turn's callbacks are done (an event made active, so it runs
+ * after the I/O callbacks of the same turn). libpq 15 flushes at every sync
+ * and PostgreSQL writes its answer at every sync, so under load this turns
+ * one send and one wake-up per read on each side into one per batch. A
+ * failing read in a batch makes PostgreSQL skip the rest of it
+ * (PGRES_PIPELINE_ABORTED): those never ran, and are sent again. A write
+ * never joins a batch: the open batch is closed before it is sent.
+ *
+ * The answer of a query is handed over when its PGRES_PIPELINE_SYNC arrives
+ * (not when its rows arrive), because the implicit transaction commits at the
+ * sync: a commit-time error must replace the rows, and a caller must never act
+ * on a write that did not commit. Results arrive in send order, so each
+ * connection keeps a FIFO of what it sent; the results belong to the oldest
+ * query still receiving, each query's ending with a NULL.
  *
  * Reading: a persistent EV_READ event calls PQconsumeInput and then takes
- * results while PQisBusy is false. Writing: PQflush after each send; EV_WRITE
+ * results while PQisBusy is false. Writing: PQflush after each sync point; EV_WRITE
  * is armed only while PQflush returns 1 (data left in libpq's buffer), so an
  * idle connection costs no wake-ups.
  *
@@ -79,6 +90,10 @@
 #define DB_STMT_NAME_MAX 63
 #define DB_MAX_PARAMS 65535
 #define DB_LOG_MAX 512
+/* A read skipped because an earlier read of its batch failed is sent again,
+ * at most this many times (each batch answers at least its first query, so
+ * this bounds only pathological streams of failing reads). */
+#define DB_RESEND_MAX 16
 
 /* ------------------------------------------------------------------------ */
 /* Logging: one line per event on stderr. Messages from libpq end with a
@@ -113,6 +128,7 @@ typedef struct db_stmt {
     char *name;
     char *sql;
     int nparams;
+    bool readonly; /* may share its sync point with other reads */
 } db_stmt;
 
 static db_stmt *g_stmts;
@@ -128,7 +144,19 @@ static char *dup_str(const char *s)
     return d;
 }
 
+static int stmt_register(const char *name, const char *sql, int nparams, bool readonly);
+
 int cds_db_stmt_register(const char *name, const char *sql, int nparams)
+{
+    return stmt_register(name, sql, nparams, false);
+}
+
+int cds_db_stmt_register_ro(const char *name, const char *sql, int nparams)
+{
+    return stmt_register(name, sql, nparams, true);
+}
+
+static int stmt_register(const char *name, const char *sql, int nparams, bool readonly)
 {
     if (!name || !sql || name[0] == '\0' || strlen(name) > DB_STMT_NAME_MAX || nparams < 0 ||
         nparams > DB_MAX_PARAMS) {
@@ -145,7 +173,9 @@ int cds_db_stmt_register(const char *name, const char *sql, int nparams)
         if (strcmp(g_stmts[i].name, name) != 0) continue;
         /* Registering the same thing twice is harmless (a module initialised
          * twice); the same name for different SQL is a bug. */
-        if (strcmp(g_stmts[i].sql, sql) == 0 && g_stmts[i].nparams == nparams) return i;
+        if (strcmp(g_stmts[i].sql, sql) == 0 && g_stmts[i].nparams == nparams &&
+            g_stmts[i].readonly == readonly)
+            return i;
         db_log("statement \"%s\" registered twice with different SQL", name);
         return CDS_DB_EINVAL;
     }
@@ -165,6 +195,7 @@ int cds_db_stmt_register(const char *name, const char *sql, int nparams)
         return CDS_DB_EINVAL;
     }
     s->nparams = nparams;
+    s->readonly = readonly;
     return g_nstmts++;
 }
 
@@ -210,6 +241,8 @@ struct cds_db_query {
     int nresults;    /* results seen so far (the prepare batch has one per statement) */
     int first_error; /* index of the first failed one, -1 if none */
     bool cancelled;
+    bool group_end; /* a sync point was sent right after it */
+    unsigned char resent; /* times sent again after an earlier read of its batch failed */
 };
 
 typedef struct qlist {
@@ -241,6 +274,22 @@ static void ql_remove(qlist *l, cds_db_query *q)
         l->tail = q->prev;
     q->prev = q->next = NULL;
     l->n--;
+}
+
+/* Inserts q after `after` (at the head when `after` is NULL). */
+static void ql_insert_after(qlist *l, cds_db_query *after, cds_db_query *q)
+{
+    q->prev = after;
+    q->next = after ? after->next : l->head;
+    if (q->next)
+        q->next->prev = q;
+    else
+        l->tail = q;
+    if (after)
+        after->next = q;
+    else
+        l->head = q;
+    l->n++;
 }
 
 /* Moves every element of `from` to the end of `to`. */
@@ -340,6 +389,9 @@ typedef struct db_conn {
     unsigned failures; /* consecutive failed attempts */
     qlist sent;        /* sent and unanswered, in send order */
     int nuser;         /* user queries in `sent` (not the prepare batch) */
+    cds_db_query *rcv; /* the query whose results are arriving (NULL: the head of sent) */
+    int unsynced;      /* read-only queries sent since the last sync point */
+    struct event *ev_sync; /* made active to close the batch at the end of the turn */
 } db_conn;
 
 struct cds_db_pool {
@@ -420,6 +472,8 @@ static void conn_detach_sent(db_conn *c, qlist *out)
         ql_push(out, q);
     }
     c->nuser = 0;
+    c->rcv = NULL;
+    c->unsynced = 0;
 }
 
 static void pool_detach_queue(cds_db_pool *pool, qlist *out)
@@ -465,6 +519,7 @@ static void conn_close(db_conn *c)
     event_del(c->ev_read);
     event_del(c->ev_write);
     event_del(c->ev_timer);
+    event_del(c->ev_sync);
     c->writing = false;
     c->broken = false;
     if (c->pg) {
@@ -543,17 +598,49 @@ static void conn_set_ready(db_conn *c)
     pool_dispatch(c->pool);
 }
 
+/* Closes the open batch of reads with one sync point (and flushes). */
+static void conn_sync(db_conn *c)
+{
+    if (c->unsynced == 0 || c->broken || !c->pg) return;
+    c->unsynced = 0;
+    if (c->sent.tail) c->sent.tail->group_end = true;
+    if (!PQpipelineSync(c->pg)) {
+        conn_fail_later(c, PQerrorMessage(c->pg));
+        return;
+    }
+    conn_flush(c);
+}
+
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_sync(arg);
+}
+
 /* Sends one query on a usable connection. Errors are deferred: this runs
  * inside cds_db_exec too. */
 static void conn_send(db_conn *c, cds_db_query *q)
 {
     const db_stmt *s = &g_stmts[q->stmt];
+    /* A write gets a transaction of its own: close the open batch of reads. */
+    if (!s->readonly && c->unsynced > 0) conn_sync(c);
     q->state = Q_SENT;
+    q->group_end = false;
     ql_push(&c->sent, q);
     c->nuser++;
     gauge_add(&g_inflight, 1);
-    if (!PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0) ||
-        !PQpipelineSync(c->pg)) {
+    if (!PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0)) {
+        conn_fail_later(c, PQerrorMessage(c->pg));
+        return;
+    }
+    if (s->readonly) {
+        /* In pipeline mode libpq only buffers it; the sync goes at the end of the turn. */
+        if (c->unsynced++ == 0) event_active(c->ev_sync, EV_TIMEOUT, 1);
+        return;
+    }
+    q->group_end = true;
+    if (!PQpipelineSync(c->pg)) {
         conn_fail_later(c, PQerrorMessage(c->pg));
         return;
     }
@@ -587,19 +674,28 @@ static void conn_prepared(db_conn *c, cds_db_query *batch)
     conn_set_ready(c);
 }
 
-/* Takes every result libpq has complete. The head of `sent` owns each result
- * until its PGRES_PIPELINE_SYNC, which ends it. Returns -1 when the
- * connection was failed here (the caller must not touch c->pg). */
+/* Takes every result libpq has complete. Results belong to the query whose
+ * turn it is (c->rcv, else the head of `sent`): a NULL ends one query's
+ * results and, inside a batch of reads, passes the turn to the next one. A
+ * PGRES_PIPELINE_SYNC ends the group (one query, or a batch of reads) and
+ * hands every query of it its answer. Returns -1 when the connection was
+ * failed here (the caller must not touch c->pg). */
 static int conn_take_results(db_conn *c)
 {
     int nulls = 0;
     while (c->pg && !c->broken && !PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
-        cds_db_query *q = c->sent.head;
+        cds_db_query *q = c->rcv ? c->rcv : c->sent.head;
         if (!r) {
             /* One NULL ends a query's results; libpq also answers NULL when
              * nothing is pending, so a second one in a row means "no more". */
-            if (!q || ++nulls >= 2) break;
+            if (!q) break;
+            if (q->nresults > 0 && !q->group_end && q->next) {
+                c->rcv = q->next;
+                nulls = 0;
+                continue;
+            }
+            if (++nulls >= 2) break;
             continue;
         }
         nulls = 0;
@@ -622,17 +718,42 @@ static int conn_take_results(db_conn *c)
             continue;
         }
         PQclear(r);
-        ql_remove(&c->sent, q);
-        if (q->stmt == DB_PREPARE_BATCH) {
+        c->rcv = NULL;
+        if (c->sent.head && c->sent.head->stmt == DB_PREPARE_BATCH) {
+            q = c->sent.head;
+            ql_remove(&c->sent, q);
             conn_prepared(c, q);
             if (c->state != C_READY) return -1;
             continue;
         }
-        c->nuser--;
-        gauge_add(&g_inflight, -1);
-        PGresult *res = q->res;
-        q->res = NULL;
-        deliver(q, res);
+        /* Every query of the group, in order. A read skipped because an
+         * earlier one of its batch failed never ran: it is sent again. */
+        bool end = false;
+        cds_db_query *again = NULL; /* the last one put back in the queue */
+        while (!end && (q = c->sent.head) != NULL) {
+            end = q->group_end;
+            ql_remove(&c->sent, q);
+            c->nuser--;
+            gauge_add(&g_inflight, -1);
+            PGresult *res = q->res;
+            q->res = NULL;
+            if (res && PQresultStatus(res) == PGRES_PIPELINE_ABORTED && q->resent < DB_RESEND_MAX &&
+                g_stmts[q->stmt].readonly && !q->cancelled) {
+                PQclear(res);
+                q->resent++;
+                q->nresults = 0;
+                q->first_error = -1;
+                q->state = Q_QUEUED;
+                /* Ahead of the queue, in their order: they were sent before
+                 * anything waiting there. In the queue at once, so a callback
+                 * below may cancel them like any queued query. */
+                ql_insert_after(&c->pool->queue, again, q);
+                again = q;
+                gauge_add(&g_waiting, 1);
+                continue;
+            }
+            deliver(q, res);
+        }
     }
     return 0;
 }
@@ -698,6 +819,7 @@ static void conn_connected(db_conn *c)
         return;
     }
     batch->state = Q_SENT;
+    batch->group_end = true;
     ql_push(&c->sent, batch);
     for (int i = 0; i < g_nstmts; i++) {
         if (!PQsendPrepare(c->pg, g_stmts[i].name, g_stmts[i].sql, g_stmts[i].nparams, NULL)) {
@@ -820,7 +942,8 @@ cds_db_pool *cds_db_pool_new(struct event_base *base, const cds_db_config *cfg)
         c->ev_read = event_new(base, -1, 0, on_io, c);
         c->ev_write = event_new(base, -1, 0, on_io, c);
         c->ev_timer = evtimer_new(base, on_timer, c);
-        if (!c->ev_connect || !c->ev_read || !c->ev_write || !c->ev_timer) goto fail;
+        c->ev_sync = event_new(base, -1, 0, on_sync, c);
+        if (!c->ev_connect || !c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_sync) goto fail;
     }
     atomic_store(&g_pool_created, true);
     for (int i = 0; i < pool->nconns; i++)
@@ -835,6 +958,7 @@ fail:
             if (c->ev_read) event_free(c->ev_read);
             if (c->ev_write) event_free(c->ev_write);
             if (c->ev_timer) event_free(c->ev_timer);
+            if (c->ev_sync) event_free(c->ev_sync);
         }
     }
     free(pool->conns);
@@ -868,6 +992,7 @@ void cds_db_pool_free(cds_db_pool *pool)
         event_free(c->ev_read);
         event_free(c->ev_write);
         event_free(c->ev_timer);
+        event_free(c->ev_sync);
     }
     free(pool->conns);
     free(pool->conninfo);

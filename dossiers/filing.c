@@ -58,7 +58,7 @@ int cds_filing_init(void)
         "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9) f, "
         "LATERAL cds_dossier_json(f.dossier_id, true) j",
         9);
-    st_get = cds_db_stmt_register(
+    st_get = cds_db_stmt_register_ro(
         "dossier_get",
         "SELECT view, code, id, cds_dossier_overdue(due_date, status) "
         "FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid",

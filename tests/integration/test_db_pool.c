@@ -5,8 +5,10 @@
  * case's condition holds (with a deadline), checking: pipelined answers in
  * order, error isolation between neighbours, queue limits, cancellation,
  * recovery after the server kills our backends, behaviour with no database
- * at all, and that freeing a busy pool answers everything and leaks nothing
- * (run under ASan/LSan). */
+ * at all, that freeing a busy pool answers everything and leaks nothing
+ * (run under ASan/LSan), and the batches of read-only statements: answers
+ * right and in order, a failing read not taking its batch down with it, a
+ * write never sharing a transaction with reads. */
 #include "core/db.h"
 #include "tests/lib/harness.h"
 #include "tests/lib/t.h"
@@ -22,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int S_ECHO, S_DIV, S_SLEEP, S_ISNULL;
+static int S_ECHO, S_DIV, S_SLEEP, S_ISNULL, R_ECHO, R_DIV, W_PUT;
 static struct event_base *base;
 static const char *conninfo;
 
@@ -221,6 +223,81 @@ static void test_error_isolated(void)
     CHECK_INT(cds_db_exec(p, S_ECHO, 2, nullv, on_result, &n, NULL), CDS_DB_EINVAL);
     CHECK_INT(cds_db_exec(p, S_ECHO, 1, NULL, on_result, &n, NULL), CDS_DB_EINVAL);
     cds_db_pool_free(p);
+}
+
+/* Read-only statements issued in one turn share a sync point. */
+static void test_ro_batches(void)
+{
+    enum { N = 400 };
+    cds_db_pool *p = new_pool(conninfo, 1, 64, N);
+    CHECK(run_until(pool_is_ready, p, 5000));
+    static slot s[N];
+    memset(s, 0, sizeof s);
+    seq = 0;
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        CHECK_INT(exec1(p, R_ECHO, v, &s[i], NULL), CDS_DB_OK);
+    }
+    slots ss = {s, N};
+    CHECK(run_until(all_called, &ss, 10000));
+    int right = 0, in_order = 0;
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        if (s[i].calls == 1 && s[i].status == PGRES_TUPLES_OK && strcmp(s[i].value, v) == 0) right++;
+        if (s[i].order == i) in_order++;
+    }
+    CHECK_INT(right, N);
+    CHECK_INT(in_order, N);
+
+    /* A failing read: its error is its own, the reads after it in the batch
+     * (skipped by PostgreSQL) are sent again and answered. */
+    slot d[5] = {0};
+    CHECK_INT(exec1(p, R_DIV, "1", &d[0], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, R_DIV, "0", &d[1], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, R_DIV, "2", &d[2], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, R_DIV, "0", &d[3], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, R_ECHO, "7", &d[4], NULL), CDS_DB_OK);
+    slots sd = {d, 5};
+    CHECK(run_until(all_called, &sd, 5000));
+    CHECK_INT(d[0].status, PGRES_TUPLES_OK);
+    CHECK_STR(d[0].value, "1");
+    CHECK_INT(d[1].status, PGRES_FATAL_ERROR);
+    CHECK_STR(d[1].sqlstate, "22012");
+    CHECK_INT(d[2].status, PGRES_TUPLES_OK);
+    CHECK_STR(d[2].value, "0");
+    CHECK_INT(d[3].status, PGRES_FATAL_ERROR);
+    CHECK_STR(d[3].sqlstate, "22012");
+    CHECK_INT(d[4].status, PGRES_TUPLES_OK);
+    CHECK_STR(d[4].value, "7");
+    for (int i = 0; i < 5; i++) CHECK_INT(d[i].calls, 1);
+
+    /* A write between reads is a transaction of its own: it commits although
+     * the read after it fails, and a failing write takes no read with it. */
+    slot w[6] = {0};
+    CHECK_INT(exec1(p, R_ECHO, "1", &w[0], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, W_PUT, "41", &w[1], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, R_DIV, "0", &w[2], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, R_ECHO, "3", &w[3], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, W_PUT, "-1", &w[4], NULL), CDS_DB_OK); /* the CHECK refuses it */
+    CHECK_INT(exec1(p, R_ECHO, "5", &w[5], NULL), CDS_DB_OK);
+    slots sw = {w, 6};
+    CHECK(run_until(all_called, &sw, 5000));
+    CHECK_STR(w[0].value, "1");
+    CHECK_INT(w[1].status, PGRES_TUPLES_OK);
+    CHECK_STR(w[1].value, "41");
+    CHECK_INT(w[2].status, PGRES_FATAL_ERROR);
+    CHECK_STR(w[3].value, "3");
+    CHECK_INT(w[4].status, PGRES_FATAL_ERROR);
+    CHECK_STR(w[4].sqlstate, "23514"); /* check_violation */
+    CHECK_STR(w[5].value, "5");
+    CHECK_INT(cds_db_gauge_inflight(), 0);
+    CHECK_INT(cds_db_gauge_waiting(), 0);
+    cds_db_pool_free(p);
+    char *kept = th_db_value(conninfo, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t_ro_batch");
+    CHECK_STR(kept, "41");
+    free(kept);
 }
 
 static void test_queue_full(void)
@@ -533,7 +610,16 @@ int main(void)
     S_DIV = cds_db_stmt_register("t_div", "SELECT 1 / $1::int", 1);
     S_SLEEP = cds_db_stmt_register("t_sleep", "SELECT $2::int FROM pg_sleep($1::float8)", 2);
     S_ISNULL = cds_db_stmt_register("t_isnull", "SELECT $1::text IS NULL", 1);
+    R_ECHO = cds_db_stmt_register_ro("t_ro_echo", "SELECT $1::int", 1);
+    R_DIV = cds_db_stmt_register_ro("t_ro_div", "SELECT 1 / $1::int", 1);
+    W_PUT = cds_db_stmt_register("t_put", "INSERT INTO t_ro_batch VALUES ($1::int) RETURNING x", 1);
     CHECK(S_ECHO >= 0 && S_DIV >= 0 && S_SLEEP >= 0 && S_ISNULL >= 0);
+    CHECK(R_ECHO >= 0 && R_DIV >= 0 && W_PUT >= 0);
+    /* The same name read-only after read-write (or back) is a different statement. */
+    CHECK_INT(cds_db_stmt_register_ro("t_echo", "SELECT $1::int", 1), CDS_DB_EINVAL);
+    char *made = th_db_value(conninfo, "CREATE TABLE t_ro_batch (x int CHECK (x >= 0)); SELECT 'ok'");
+    CHECK_STR(made, "ok");
+    free(made);
     CHECK_INT(cds_db_stmt_register("t_echo", "SELECT $1::int", 1), S_ECHO);
     CHECK_INT(cds_db_stmt_register("t_echo", "SELECT 2", 0), CDS_DB_EINVAL);
     base = event_base_new();
@@ -541,6 +627,7 @@ int main(void)
     test_pipelined(1);
     test_pipelined(3);
     test_error_isolated();
+    test_ro_batches();
     test_queue_full();
     test_cancel();
     test_reentrant();
