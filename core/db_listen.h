@@ -1,10 +1,13 @@
 /* PostgreSQL LISTEN/NOTIFY for the whole process: one connection on a
- * background thread of its own (never an event-loop thread), so a node
- * learns at once what another node did: a revoked login family, new outbox
- * rows to send. After every (re)connection `on_connect` runs on that thread
- * with the connection, to reload whatever may have been missed while
- * disconnected; then notifications are delivered to `on_notify`, also on that
- * thread (callbacks must be thread-safe). Reconnects with backoff. */
+ * background thread of its own (never an event-loop thread), shared by every
+ * listener of the process on the same database, so a node learns at once
+ * what another node did: a revoked login family, new outbox rows to send.
+ * After every (re)connection, and on the live connection when a listener
+ * starts, its `on_connect` runs on that thread with the connection, to reload
+ * whatever may have been missed while disconnected; then the notifications of
+ * its channels are delivered to its `on_notify`, also on that thread
+ * (callbacks must be thread-safe, quick, and must not start or stop
+ * listeners). Reconnects with backoff. */
 #ifndef CDS_DB_LISTEN_H
 #define CDS_DB_LISTEN_H
 #include <libpq-fe.h>
