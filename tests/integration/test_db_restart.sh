@@ -22,6 +22,11 @@ v=$(curl -s -o /dev/null -w '%{http_code}' --http1.1 "$S_URL/healthz")
 check_eq "healthz still 200" "$v" 200
 cds_pg_start "$dir/pg" test || fail "restart cluster"
 check "ready again after reconnect" th_wait_for 20 ready 200
+# Each event-loop thread has its own pool, reconnecting on its own backoff:
+# before measuring, every thread must be back (fresh connections land on
+# either thread, so ten 200s in a row say both are).
+all_ready() { for _ in $(seq 1 10); do ready 200 || return 1; done; }
+check "every thread's pool reconnected" th_wait_for 20 all_ready
 out=$(h2load -n 300 -c 3 -m 10 "$S_URL/readyz" 2>&1)
 check "every request served after reconnect" grep -q '300 succeeded, 0 failed' <<<"$out"
 th_stop "$S_PID" TERM
