@@ -378,9 +378,10 @@ static void test_steps(void)
     CHECK_INT(th_json(&r, "POST", u("/v1/dossiers/%s/supplements", dossier_id), A.access, body, NULL), 409);
     th_resp_free(&r);
     free(att);
-    /* Fee requested with its amount. */
-    CHECK_INT(step(dossier_code, "fee_requested", json_pack("{s:s,s:i}", "event_id", "ev-3", "fee_vnd", 37500), NULL), 200);
-    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND fee_vnd = 37500", dossier_id), 1);
+    /* Fee requested with its listed amount; filed online, the citizen is told
+     * (and will pay) the discounted fee. */
+    CHECK_INT(step(dossier_code, "fee_requested", json_pack("{s:s,s:i}", "event_id", "ev-3", "fee_vnd", 75000), NULL), 200);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND fee_vnd = 75000", dossier_id), 1);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = 'fee_requested' AND vars->>'amount' = '37500'", dossier_id), 2);
     /* A fee step without an amount is refused before anything is looked at. */
     CHECK_INT(step(dossier_code, "fee_requested", json_pack("{s:s}", "event_id", "ev-3b"), NULL), 422);

@@ -862,6 +862,9 @@ static void test_breakdown(void)
     CHECK_INT(json_integer_value(json_object_get(b, "delivery_fee_vnd")), 25000);
     CHECK_INT(json_integer_value(json_object_get(b, "advance_vnd")), 20000);
     CHECK_INT(json_integer_value(json_object_get(p, "amount_vnd")), 80000 - 40000 + 25000 - 20000);
+    /* The fee request's SMS and push say the discounted fee, not the listed one. */
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = 'fee_requested' "
+                    "AND (vars->>'amount')::bigint = 40000", id), 1);
     json_decref(p);
 }
 
