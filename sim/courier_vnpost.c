@@ -213,21 +213,22 @@ static void api_book(cds_req *r)
         delay = g.delay_ms;
     }
     pthread_mutex_unlock(&g.mu);
+    /* The worker, before answering: the answer may free the request. */
+    cds_worker *w = cds_req_worker(r);
     if (delay > 0) {
         delayed *d = calloc(1, sizeof *d);
         if (!d) abort();
         d->r = r;
         d->answer = ans;
         d->status = created ? 201 : 200;
-        d->timer = evtimer_new(cds_req_worker(r)->base, on_delayed, d);
+        d->timer = evtimer_new(w->base, on_delayed, d);
         d->slot = cds_req_track(r, delayed_cancel, d);
         struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
         evtimer_add(d->timer, &tv);
     } else {
         cds_respond_json(r, created ? 201 : 200, ans);
     }
-    if (created && g.auto_plan[0])
-        start_plan(cds_req_worker(r), tracking, g.auto_plan, g.auto_ms, cod);
+    if (created && g.auto_plan[0]) start_plan(w, tracking, g.auto_plan, g.auto_ms, cod);
 }
 
 static void api_events(cds_req *r)
