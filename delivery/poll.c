@@ -24,8 +24,8 @@ typedef struct poller {
     int busy;
     cds_db_query *q;
     cds_http_call *call;
-    char (*todo)[2][48]; /* carrier, tracking */
-    int ntodo, cur;
+    char (*due)[2][48]; /* carrier, tracking */
+    int ndue, cur;
     dl_event ev[EVENTS_MAX];
     size_t nev, next;
 } poller;
@@ -84,7 +84,7 @@ static void next_event(poller *p)
     }
     char max_failed[16], cod[24];
     const char *prm[12];
-    dl_event_params(p->todo[p->cur][0], &p->ev[p->next], "poll", max_failed, cod, prm);
+    dl_event_params(p->due[p->cur][0], &p->ev[p->next], "poll", max_failed, cod, prm);
     if (cds_db_exec(p->cw->db, dl_stmt_event, 12, prm, on_event, p, &p->q) != CDS_DB_OK) {
         p->next = p->nev;
         next_event(p);
@@ -101,12 +101,12 @@ static void on_tracked(void *arg, const cds_http_response *resp)
 {
     poller *p = arg;
     p->call = NULL;
-    const dl_carrier *c = dl_carrier_find(p->todo[p->cur][0]);
+    const dl_carrier *c = dl_carrier_find(p->due[p->cur][0]);
     char err[300];
     if (resp->error || resp->status != 200 || !c ||
         c->parse_events(resp->body, resp->body_len, p->ev, EVENTS_MAX, &p->nev, err, sizeof err) != 0) {
         cds_log(CDS_LOG_WARN, "courier_poll_failed", "carrier=%s tracking=%s status=%ld error=%s",
-                p->todo[p->cur][0], p->todo[p->cur][1], resp->status,
+                p->due[p->cur][0], p->due[p->cur][1], resp->status,
                 resp->error ? resp->error : "unreadable answer");
         p->nev = 0;
     }
@@ -117,11 +117,11 @@ static void on_tracked(void *arg, const cds_http_response *resp)
 
 static void next_shipment(poller *p)
 {
-    while (p->cur < p->ntodo) {
-        const dl_carrier *c = dl_carrier_find(p->todo[p->cur][0]);
+    while (p->cur < p->ndue) {
+        const dl_carrier *c = dl_carrier_find(p->due[p->cur][0]);
         dl_http req = {0};
         char err[200];
-        if (c && c->configured() && c->track_request(p->todo[p->cur][1], &req, err, sizeof err) == 0) {
+        if (c && c->configured() && c->track_request(p->due[p->cur][1], &req, err, sizeof err) == 0) {
             cds_http_request hr = {.method = req.method,
                                    .url = req.url,
                                    .headers = (const char *const *)req.headers,
@@ -134,9 +134,9 @@ static void next_shipment(poller *p)
         }
         p->cur++;
     }
-    free(p->todo);
-    p->todo = NULL;
-    p->ntodo = p->cur = 0;
+    free(p->due);
+    p->due = NULL;
+    p->ndue = p->cur = 0;
     p->busy = 0;
 }
 
@@ -145,11 +145,11 @@ static void on_due(void *arg, PGresult *res)
     poller *p = arg;
     p->q = NULL;
     int n = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
-    p->todo = n ? calloc((size_t)n, sizeof *p->todo) : NULL;
-    p->ntodo = p->todo ? n : 0;
-    for (int i = 0; i < p->ntodo; i++) {
-        snprintf(p->todo[i][0], 48, "%s", PQgetvalue(res, i, 0));
-        snprintf(p->todo[i][1], 48, "%s", PQgetvalue(res, i, 1));
+    p->due = n ? calloc((size_t)n, sizeof *p->due) : NULL;
+    p->ndue = p->due ? n : 0;
+    for (int i = 0; i < p->ndue; i++) {
+        snprintf(p->due[i][0], 48, "%s", PQgetvalue(res, i, 0));
+        snprintf(p->due[i][1], 48, "%s", PQgetvalue(res, i, 1));
     }
     p->cur = 0;
     next_shipment(p);
@@ -187,7 +187,7 @@ void dl_poll_stop(void *state)
     if (p->call) cds_http_cancel(p->call);
     if (p->q) cds_db_cancel(p->q);
     clear_events(p);
-    free(p->todo);
+    free(p->due);
     event_free(p->timer);
     free(p);
 }

@@ -17,7 +17,9 @@
 -- to pay), cds_payment_credit (a provider webhook), cds_payment_resolve (an
 -- operator assigns an unmatched transfer), cds_payment_expire (periodic).
 -- A credit that pays an intent records the dossier step `paid`, with its
--- notifications, and issues the e-receipt, in the same transaction.
+-- notifications, and issues the e-receipt, in the same transaction
+-- (cds_receipt_issue, defined with the receipts in 0007: plpgsql resolves it
+-- when these functions run, after every migration is applied).
 
 CREATE TABLE audit_log (
     id       bigserial PRIMARY KEY,
@@ -108,12 +110,6 @@ COMMENT ON COLUMN bank_transactions.applied_vnd IS
     'The part of the transfer that pays the intent (and appears on its receipt); the rest, '
     'if any, is excess_vnd, owed back to the citizen (the intent becomes refund_due).';
 
--- Issues the e-receipt of a credited transaction inside the transaction that
--- records it, and returns the receipt's id. Defined by the e-receipt
--- migration (0007); this version, which issues nothing, lets the payment
--- functions be created before it.
-CREATE FUNCTION cds_receipt_issue(p_tx bigint) RETURNS uuid
-LANGUAGE sql AS $$ SELECT NULL::uuid $$;
 
 -- A payment as the API shows it (the VietQR payload and image links are
 -- added in C, from bank_bin, account_no, remaining_vnd and reference). An

@@ -96,15 +96,15 @@ BEGIN
         SELECT * INTO s FROM receipt_series x
          WHERE x.agency_code = g.agency_code AND x.year = g.year FOR UPDATE;
         -- A fresh statement after the lock: sees what the previous holder numbered.
-        WITH todo AS (
+        WITH planned AS (
             SELECT r.id, s.last_number + row_number() OVER (ORDER BY r.issue_seq) AS num
               FROM receipts r
              WHERE r.agency_code = g.agency_code AND r.year = g.year AND r.number IS NULL
              ORDER BY r.issue_seq
              LIMIT p_limit - total
         )
-        UPDATE receipts r SET template_no = s.template_no, serial = s.serial, number = todo.num
-          FROM todo WHERE r.id = todo.id;
+        UPDATE receipts r SET template_no = s.template_no, serial = s.serial, number = planned.num
+          FROM planned WHERE r.id = planned.id;
         GET DIAGNOSTICS n = ROW_COUNT;
         IF n > 0 THEN
             UPDATE receipt_series x SET last_number = x.last_number + n
