@@ -107,6 +107,17 @@ static const char *ref_of(json_t *p)
     return json_string_value(json_object_get(p, "reference"));
 }
 
+/* A counter dossier of citizen A in fee_requested for `fee` with its open
+ * intent: code, dossier id and payment reference out. */
+static void fresh_intent(long fee, char code[64], char id[40], char ref[16])
+{
+    fee_dossier(PID_A, fee, NULL, code, id);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
+    snprintf(ref, 16, "%s", ref_of(p) ? ref_of(p) : "");
+    json_decref(p);
+}
+
 static long post(const char *path, const char *const *headers, const char *body, th_resp *out)
 {
     th_resp r;
@@ -364,12 +375,8 @@ static void test_paid(void)
 static void test_concurrent(void)
 {
     char code[64], id[40];
-    fee_dossier(PID_A, 120000, NULL, code, id);
-    json_t *p = NULL;
-    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     char ref[16];
-    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
-    json_decref(p);
+    fresh_intent(120000, code, id, ref);
     char tx[3][32];
     for (int k = 0; k < 3; k++) snprintf(tx[k], sizeof tx[k], "race-%d-%d", (int)getpid(), k);
     pid_t kids[8];
@@ -401,12 +408,9 @@ static void test_concurrent(void)
 static void test_partial(void)
 {
     char code[64], id[40];
-    fee_dossier(PID_A, 100000, NULL, code, id);
-    json_t *p = NULL;
-    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     char ref[16];
-    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
-    json_decref(p);
+    fresh_intent(100000, code, id, ref);
+    json_t *p = NULL;
 
     CHECK_INT(casso(1000000 + ++seq, 40000, ref, 0), 200);
     CHECK_VALUE(payment_status(ref), "partially_paid/40000/0");
@@ -500,12 +504,8 @@ static void test_mangled(void)
 static void test_unmatched(void)
 {
     char code[64], id[40];
-    fee_dossier(PID_A, 50000, NULL, code, id);
-    json_t *p = NULL;
-    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     char ref[16];
-    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
-    json_decref(p);
+    fresh_intent(50000, code, id, ref);
     long tx_id = 4000000 + ++seq;
     /* No reference, and a well-formed but unknown one. */
     CHECK_INT(sepay(tx_id, 50000, "nop phi ho so cho me", SEPAY_KEY), 200);
@@ -572,12 +572,9 @@ static void test_unmatched(void)
 static void test_expired(void)
 {
     char code[64], id[40];
-    fee_dossier(PID_A, 70000, NULL, code, id);
-    json_t *p = NULL;
-    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     char ref[16];
-    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
-    json_decref(p);
+    fresh_intent(70000, code, id, ref);
+    json_t *p = NULL;
     /* Its week is over (the clock moved on). */
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -616,12 +613,9 @@ static void test_expired(void)
 static void test_cancelled(void)
 {
     char code[64], id[40];
-    fee_dossier(PID_A, 90000, NULL, code, id);
-    json_t *p = NULL;
-    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     char ref[16];
-    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
-    json_decref(p);
+    fresh_intent(90000, code, id, ref);
+    json_t *p = NULL;
     char ev[80];
     snprintf(ev, sizeof ev, "%s-cancel", code);
     CHECK_INT(th_partner_step(srv.url, code, ev, "cancelled", 20, NULL), 200);
@@ -655,12 +649,8 @@ static void refused(const char *what, long status, long want_status, long before
 static void test_bad_input(void)
 {
     char code[64], id[40];
-    fee_dossier(PID_A, 100000, NULL, code, id);
-    json_t *p = NULL;
-    CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     char ref[16];
-    snprintf(ref, sizeof ref, "%s", ref_of(p) ? ref_of(p) : "");
-    json_decref(p);
+    fresh_intent(100000, code, id, ref);
     long before = state_sum();
     char tx[32];
     snprintf(tx, sizeof tx, "bad-%d", (int)getpid());
