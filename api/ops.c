@@ -7,9 +7,11 @@
 #include "core/db.h"
 #include "core/metrics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int stmt_ping = -1, stmt_outbox = -1;
 
@@ -19,12 +21,13 @@ static int64_t gauge_db_waiting(void) { return cds_db_gauge_waiting(); }
 int cds_ops_init(void)
 {
     stmt_ping = cds_db_stmt_register("ops_ping", "SELECT 1", 0);
-    /* Rows waiting to be sent, by channel; the partial index outbox_due makes
+    /* Rows waiting to be sent, by channel (queued rows are those with an
+     * attempt due: 0014_outbox_hot.sql); the partial index outbox_due makes
      * this cheap however long the delivered history grows. */
     stmt_outbox = cds_db_stmt_register(
         "ops_outbox_depth",
         "SELECT c.channel, count(o.id) FROM (VALUES ('sms'), ('push')) c(channel) "
-        "LEFT JOIN outbox o ON o.channel = c.channel AND o.status IN ('created', 'temporary-failure') "
+        "LEFT JOIN outbox o ON o.channel = c.channel AND o.next_attempt_at IS NOT NULL "
         "GROUP BY c.channel ORDER BY c.channel",
         0);
     cds_metrics_register("cds_db_queries_in_flight", "Queries sent to PostgreSQL and not yet answered.",
@@ -68,13 +71,35 @@ void cds_ops_readyz(cds_req *r)
     cds_req_db(r, stmt_ping, 0, NULL, on_ping);
 }
 
-/* The process's metrics plus the outbox depth, which lives in the database:
- * one query per scrape, and the metrics still answer when it fails. */
-static void render_metrics(cds_req *r, PGresult *res)
+/* The process's metrics plus the outbox depth, which lives in the database.
+ * The depth counts the queued rows (a few ms of PostgreSQL with thousands
+ * queued), so it is asked at most every DEPTH_MAX_AGE_MS per process and
+ * scrapes in between reuse the last answer; the metrics still answer when
+ * the query fails. */
+#define DEPTH_MAX_AGE_MS 5000
+
+typedef struct outbox_depth {
+    char channel[2][8];
+    int64_t n[2];
+    int count;
+} outbox_depth;
+
+static pthread_mutex_t g_depth_lock = PTHREAD_MUTEX_INITIALIZER;
+static outbox_depth g_depth;
+static uint64_t g_depth_at_ms; /* 0: never asked */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void render_metrics(cds_req *r, const outbox_depth *d)
 {
     size_t len;
     char *text = cds_metrics_render(&len);
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+    if (d && d->count > 0) {
         size_t cap = len + 512;
         char *all = malloc(cap);
         if (all) {
@@ -82,9 +107,9 @@ static void render_metrics(cds_req *r, PGresult *res)
             len += (size_t)snprintf(all + len, cap - len,
                                     "# HELP cds_outbox_depth Notifications waiting to be sent, by channel.\n"
                                     "# TYPE cds_outbox_depth gauge\n");
-            for (int i = 0; i < PQntuples(res) && len < cap; i++)
-                len += (size_t)snprintf(all + len, cap - len, "cds_outbox_depth{channel=\"%s\"} %s\n",
-                                        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+            for (int i = 0; i < d->count && len < cap; i++)
+                len += (size_t)snprintf(all + len, cap - len, "cds_outbox_depth{channel=\"%s\"} %lld\n",
+                                        d->channel[i], (long long)d->n[i]);
             if (len > cap) len = cap;
             free(text);
             text = all;
@@ -103,7 +128,20 @@ static void on_outbox_depth(void *arg, PGresult *res)
 {
     metrics_ctx *m = arg;
     cds_req_untrack(m->r, m->slot);
-    render_metrics(m->r, res);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        render_metrics(m->r, NULL);
+        return;
+    }
+    outbox_depth d = {0};
+    for (int i = 0; i < PQntuples(res) && d.count < 2; i++) {
+        snprintf(d.channel[d.count], sizeof d.channel[0], "%s", PQgetvalue(res, i, 0));
+        d.n[d.count++] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    }
+    pthread_mutex_lock(&g_depth_lock);
+    g_depth = d;
+    g_depth_at_ms = now_ms();
+    pthread_mutex_unlock(&g_depth_lock);
+    render_metrics(m->r, &d);
 }
 
 static void cancel_query(void *q)
@@ -113,6 +151,15 @@ static void cancel_query(void *q)
 
 void cds_ops_metrics(cds_req *r)
 {
+    outbox_depth cached;
+    pthread_mutex_lock(&g_depth_lock);
+    int fresh = g_depth_at_ms != 0 && now_ms() - g_depth_at_ms < DEPTH_MAX_AGE_MS;
+    cached = g_depth;
+    pthread_mutex_unlock(&g_depth_lock);
+    if (fresh) {
+        render_metrics(r, &cached);
+        return;
+    }
     struct cds_db_pool *db = cds_req_worker(r)->db;
     metrics_ctx *m = cds_req_alloc(r, sizeof *m);
     m->r = r;

@@ -14,6 +14,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/req_batch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -314,6 +315,7 @@ static void *thread_main(void *arg)
     if (cfg->on_worker_start) cfg->on_worker_start(&t->w, cfg->ctx);
     event_base_dispatch(t->w.base);
     while (t->conns) cds_conn_close(t->conns); /* cancels what is left */
+    cds_req_batch_thread_end();
     if (cfg->on_worker_stop) cfg->on_worker_stop(&t->w, cfg->ctx);
     if (t->w.http) cds_http_client_free(t->w.http);
     if (t->w.db) cds_db_pool_free(t->w.db);

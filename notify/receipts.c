@@ -13,25 +13,31 @@
  * report on its own route. A receipt for a message we do not know is a 404
  * and changes nothing; a repeat changes nothing and is answered 200 again;
  * a receipt that overtakes the record of the send (still `sending`) gets a
- * 503 with Retry-After so the gateway sends it again a moment later. */
+ * 503 with Retry-After so the gateway sends it again a moment later.
+ *
+ * The receipts of one turn of a thread's loop are applied by one call of
+ * cds_outbox_receipts (core/req_batch.h): a gateway reporting thousands of
+ * deliveries a second costs PostgreSQL one transaction per batch, not one
+ * per receipt, and each receipt still gets its own answer. */
 #include "notify/internal.h"
 #include "core/db.h"
 #include "core/hmac_req.h"
 #include "core/log.h"
+#include "core/req_batch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static cds_hmac_clients *g_clients;
-static int stmt_receipt = -1;
+static void on_applied(cds_req *r, PGresult *res, int row);
+static cds_req_batch_kind g_receipts = {"sms_receipts", -1, 256, on_applied};
 
 int nt_receipts_init(void)
 {
-    stmt_receipt = cds_db_stmt_register(
-        "notify_receipt",
-        "SELECT status, outbox_id FROM cds_outbox_receipt($1, $2, $3::bigint, $4, $5)", 5);
-    if (stmt_receipt < 0) return -1;
+    g_receipts.stmt = cds_db_stmt_register(
+        "notify_receipts", "SELECT item, status, outbox_id FROM cds_outbox_receipts($1::jsonb)", 1);
+    if (g_receipts.stmt < 0) return -1;
     nt_receipts_shutdown();
     const char *spec = g_notify.callback_clients;
     if (!spec || !*spec) return 0; /* every receipt refused */
@@ -51,14 +57,16 @@ void nt_receipts_shutdown(void)
     g_clients = NULL;
 }
 
-static void on_applied(cds_req *r, PGresult *res)
+/* res row `row`: item, status (applied | unchanged | unknown | not_ready),
+ * outbox id; row -1: the batch failed. */
+static void on_applied(cds_req *r, PGresult *res, int row)
 {
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    const char *status = row >= 0 ? PQgetvalue(res, row, 1) : "failed";
+    if (strcmp(status, "failed") == 0) {
         cds_problem(r, 503, "database_unavailable",
                     "Hệ thống tạm thời không ghi nhận được báo cáo, vui lòng gửi lại.");
         return;
     }
-    const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "unknown") == 0) {
         cds_problem(r, 404, "notification_not_found", "Không tìm thấy tin nhắn được báo cáo.");
         return;
@@ -69,7 +77,7 @@ static void on_applied(cds_req *r, PGresult *res)
                     "Tin nhắn đang được ghi nhận, vui lòng gửi lại báo cáo sau ít giây.");
         return;
     }
-    cds_respond_json(r, 200, json_pack("{s:s,s:s}", "status", status, "id", PQgetvalue(res, 0, 1)));
+    cds_respond_json(r, 200, json_pack("{s:s,s:s}", "status", status, "id", PQgetvalue(res, row, 2)));
 }
 
 /* Signed by `provider` itself; else answered and 0. */
@@ -89,6 +97,16 @@ static void bad_receipt(cds_req *r, const char *what)
 {
     cds_problem(r, 400, "invalid_receipt",
                 cds_req_printf(r, "Báo cáo gửi tin không hợp lệ: %s.", what));
+}
+
+/* Queues the receipt for this turn's batch: the gateway's message id or our
+ * outbox id (digits), the status it reports and, for a failure, why. */
+static void apply(cds_req *r, const char *provider, const char *message_id,
+                  const char *outbox_id, const char *status, const char *error)
+{
+    json_t *item = json_pack("{s:s,s:s?,s:s?,s:s,s:s?}", "provider", provider, "message_id",
+                             message_id, "outbox_id", outbox_id, "status", status, "error", error);
+    cds_req_batch(r, &g_receipts, item);
 }
 
 static int digits(const char *s, size_t max)
@@ -118,8 +136,7 @@ void cds_sms_receipt_esms(cds_req *r)
     } else {
         return bad_receipt(r, "SendStatus/SendSuccess/SendFailed");
     }
-    const char *p[5] = {"esms", rid ? NULL : smsid, rid, status, error};
-    cds_req_db(r, stmt_receipt, 5, p, on_applied);
+    apply(r, "esms", rid ? NULL : smsid, rid, status, error);
 }
 
 void cds_sms_receipt_speedsms(cds_req *r)
@@ -142,6 +159,5 @@ void cds_sms_receipt_speedsms(cds_req *r)
     long s = (long)json_integer_value(st);
     const char *status = s == 0 ? "delivered" : s < 64 ? "pending" : "permanent-failure";
     const char *error = s >= 64 ? cds_req_printf(r, "SpeedSMS report: status %ld", s) : NULL;
-    const char *p[5] = {"speedsms", cds_req_strdup(r, id), NULL, status, error};
-    cds_req_db(r, stmt_receipt, 5, p, on_applied);
+    apply(r, "speedsms", id, NULL, status, error);
 }

@@ -10,6 +10,10 @@
  *                an unknown message; an unregistered FCM token and APNs token
  *                (410) prune the device; a template variable missing fails
  *                that message alone
+ *   receipt batch  receipts arriving together (applied in one statement per
+ *                turn of the server's loop), repeats and unknown messages
+ *                among them: each gets its own answer, each message changes
+ *                once
  *   failover     eSMS failing: SpeedSMS takes the traffic, and eSMS gets it
  *                back once it recovers
  *   outage       both gateways down: messages wait, then all go out
@@ -24,6 +28,7 @@
 #include "tests/lib/t.h"
 #include "core/hmac_auth.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -392,6 +397,105 @@ static void test_bad_input(void)
     free(bad);
 }
 
+/* Collects a response body (for the concurrent receipts). */
+static size_t keep_body(char *p, size_t size, size_t n, void *arg)
+{
+    char *buf = arg;
+    size_t have = strlen(buf), add = size * n;
+    if (have + add < 256) {
+        memcpy(buf + have, p, add);
+        buf[have + add] = '\0';
+    }
+    return size * n;
+}
+
+static void import_many(const char *tag, int n, int phone_base);
+
+/* Receipts that arrive together are applied by one statement per turn of
+ * the server's loop: sent all at once (each message's receipt twice, and
+ * receipts for messages nobody sent), each still gets its own answer and
+ * each message changes once. */
+static void test_receipt_batch(void)
+{
+    enum { M = 8, U = 3, N = 2 * M + U };
+    CHECK_INT(sim_post(esms, "/_sim/dlr", "{\"outcome\":\"pending\",\"count\":8}"), 200);
+    import_many("RB", M, 600);
+    const char *pending = "SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id "
+                          "WHERE d.code LIKE 'TN-RB-%' AND o.channel = 'sms' AND o.status = 'pending'";
+    CHECK_INT(wait_count(M, 20, pending), M);
+    char *list = value("SELECT string_agg(o.id || ' ' || o.provider_message_id, ' ' ORDER BY o.id) "
+                       "FROM outbox o JOIN dossiers d ON d.id = o.dossier_id "
+                       "WHERE d.code LIKE 'TN-RB-%' AND o.channel = 'sms'");
+    char ids[M][32], smsids[M][128];
+    const char *cur = list ? list : "";
+    int got = 0, used = 0;
+    while (got < M && sscanf(cur, "%31s %127s%n", ids[got], smsids[got], &used) == 2) {
+        cur += used;
+        got++;
+    }
+    free(list);
+    CHECK_INT(got, M);
+    if (got != M) return;
+
+    CURLM *multi = curl_multi_init();
+    CURL *easy[N];
+    struct curl_slist *hdrs[N];
+    char body[N][256];
+    long long ts = (long long)time(NULL);
+    for (int i = 0; i < N; i++) {
+        char path[512], url[600], sig[65], h[96];
+        if (i < 2 * M)
+            snprintf(path, sizeof path, "/v1/callbacks/sms/esms?SMSID=%s&RequestId=%s&SendStatus=5"
+                     "&SendSuccess=1&SendFailed=0", smsids[i % M], ids[i % M]);
+        else
+            snprintf(path, sizeof path, "/v1/callbacks/sms/esms?SMSID=nosuch-%d&SendStatus=5"
+                     "&SendSuccess=1&SendFailed=0", i);
+        cds_hmac_sign("cds-dev-esms-callback-secret", "GET", path, ts, "", 0, sig);
+        snprintf(url, sizeof url, "%s%s", srv.url, path);
+        hdrs[i] = curl_slist_append(NULL, "X-Client-Id: esms");
+        snprintf(h, sizeof h, "X-Timestamp: %lld", ts);
+        hdrs[i] = curl_slist_append(hdrs[i], h);
+        snprintf(h, sizeof h, "X-Signature: %s", sig);
+        hdrs[i] = curl_slist_append(hdrs[i], h);
+        body[i][0] = '\0';
+        easy[i] = curl_easy_init();
+        curl_easy_setopt(easy[i], CURLOPT_URL, url);
+        curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, hdrs[i]);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, keep_body);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, body[i]);
+        curl_easy_setopt(easy[i], CURLOPT_TIMEOUT, 20L);
+        curl_multi_add_handle(multi, easy[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(multi, &running);
+        if (running) curl_multi_poll(multi, NULL, 0, 200, NULL);
+    }
+    int applied[M] = {0}, unchanged[M] = {0};
+    for (int i = 0; i < N; i++) {
+        long st = 0;
+        curl_easy_getinfo(easy[i], CURLINFO_RESPONSE_CODE, &st);
+        if (i < 2 * M) {
+            CHECK_INT(st, 200);
+            applied[i % M] += strstr(body[i], "\"applied\"") != NULL;
+            unchanged[i % M] += strstr(body[i], "\"unchanged\"") != NULL;
+        } else {
+            CHECK_INT(st, 404);
+        }
+        curl_multi_remove_handle(multi, easy[i]);
+        curl_easy_cleanup(easy[i]);
+        curl_slist_free_all(hdrs[i]);
+    }
+    curl_multi_cleanup(multi);
+    for (int k = 0; k < M; k++) {
+        CHECK_INT(applied[k], 1);
+        CHECK_INT(unchanged[k], 1);
+    }
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN dossiers d ON d.id = o.dossier_id "
+                    "WHERE d.code LIKE 'TN-RB-%%' AND o.channel = 'sms' AND o.status = 'delivered' "
+                    "AND o.delivered_at IS NOT NULL"), M);
+}
+
 /* Imports `n` dossiers TN-<tag>-<i> (each its own citizen and phone). */
 static void import_many(const char *tag, int n, int phone_base)
 {
@@ -597,6 +701,7 @@ int main(void)
 
     test_journey();
     test_bad_input();
+    test_receipt_batch();
     test_failover();
     test_outage();
     test_rate_limit();
