@@ -462,7 +462,7 @@ static void test_receipt_batch(void)
         curl_easy_setopt(easy[i], CURLOPT_URL, url);
         curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, hdrs[i]);
         curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, keep_body);
-        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, body[i]);
+        curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, (void *)body[i]);
         curl_easy_setopt(easy[i], CURLOPT_TIMEOUT, 20L);
         curl_multi_add_handle(multi, easy[i]);
     }
