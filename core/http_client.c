@@ -53,6 +53,8 @@
  * call, a TLS handshake (and the CA file read again) per HTTP/2 connection.
  * A fixed ceiling keeps them for the next burst. */
 #define MAX_IDLE_CONNS 256L
+/* Reset easy handles kept per client for reuse (see struct cds_http_client). */
+#define SPARE_EASY 128
 
 enum call_state {
     CALL_PENDING,  /* in the multi handle, in client->calls */
@@ -98,6 +100,11 @@ struct cds_http_client {
     struct event *timer;
     cds_http_call *calls;
     sock_watch *socks;
+    /* Easy handles of finished calls, reset and kept for the next ones:
+     * creating one costs an allocation of its state and of its 16 KiB
+     * receive buffer, and most of the client's work is many small calls. */
+    CURL *spare[SPARE_EASY];
+    int nspare;
     int depth;          /* drains in progress (user callbacks may nest) */
     int free_requested; /* cds_http_client_free called during a drain */
     int closing;        /* being torn down: no new calls */
@@ -213,9 +220,26 @@ static void call_unlink(cds_http_client *c, cds_http_call *call)
     call->prev = call->next = NULL;
 }
 
+/* The handle must be out of the multi handle. */
+static void easy_release(cds_http_client *c, CURL *easy)
+{
+    if (!easy) return;
+    if (c && !c->closing && c->nspare < SPARE_EASY) {
+        curl_easy_reset(easy);
+        c->spare[c->nspare++] = easy;
+        return;
+    }
+    curl_easy_cleanup(easy);
+}
+
+static CURL *easy_take(cds_http_client *c)
+{
+    return c->nspare > 0 ? c->spare[--c->nspare] : curl_easy_init();
+}
+
 static void call_free(cds_http_call *call)
 {
-    if (call->easy) curl_easy_cleanup(call->easy);
+    easy_release(call->client, call->easy);
     curl_slist_free_all(call->req_headers);
     free(call->url);
     free(call->method);
@@ -396,6 +420,8 @@ static void client_destroy(cds_http_client *c)
         call_detach(call);
         call_finish(call, 0, "client closed");
     }
+    while (c->nspare > 0)
+        curl_easy_cleanup(c->spare[--c->nspare]);
     /* Cleanup closes cached connections and may still call the socket and
      * timer callbacks, so the events outlive it; whatever socket it did not
      * report removed is released after. */
@@ -576,7 +602,7 @@ cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, c
         (req->body && !call->body) || buf_init(&call->resp_body, max) != 0 ||
         buf_init(&call->resp_headers, MAX_RESPONSE_HEADERS) != 0)
         goto fail;
-    call->easy = curl_easy_init();
+    call->easy = easy_take(c);
     if (!call->easy || call_setup(call, req) != 0) goto fail;
     /* Arms the timer (0 ms): the transfer starts on the next loop turn, never
      * inside this call, so the callback cannot run before we return. */
