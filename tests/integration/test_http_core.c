@@ -2,7 +2,8 @@
  * server run in-process with test routes (a JSON echo and a slow route that
  * answers from a timer): both protocols, TLS with ALPN, request ids, 404,
  * 405 + Allow, 431, 413 without reading the body, malformed and deep JSON,
- * the stream cap, rapid reset (work cancelled, connection closed), PING
+ * the stream cap, rapid reset (work cancelled, connection closed) but not
+ * resets of streams already answered, PING
  * flood, header / handshake / idle timeouts, the per-thread connection cap
  * and graceful shutdown with a request in flight. */
 #include "core/metrics.h"
@@ -535,6 +536,61 @@ static void test_rapid_reset(void)
     CHECK(cds_metrics_get(CDS_G_REQ_CANCELLED) - cancelled0 >= 50);
 }
 
+/* Reads server frames until `want` streams have ended (HEADERS or DATA with
+ * END_STREAM), a GOAWAY arrives, the connection closes or `ms` pass.
+ * Returns the streams ended; *goaway is set when a GOAWAY was seen. */
+static int read_stream_ends(int fd, int want, int ms, int *goaway)
+{
+    static uint8_t buf[1 << 16];
+    size_t have = 0;
+    int ends = 0;
+    while (ends < want && !*goaway) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, ms) <= 0) break;
+        ssize_t n = recv(fd, buf + have, sizeof buf - have, 0);
+        if (n <= 0) break;
+        have += (size_t)n;
+        size_t off = 0;
+        while (off + 9 <= have) {
+            uint32_t len = (uint32_t)buf[off] << 16 | (uint32_t)buf[off + 1] << 8 | buf[off + 2];
+            if (off + 9 + len > have) break;
+            uint8_t type = buf[off + 3], flags = buf[off + 4];
+            if ((type == 0 || type == 1) && (flags & 0x1)) ends++;
+            if (type == 7) *goaway = 1;
+            off += 9 + len;
+        }
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    return ends;
+}
+
+/* Some clients (libcurl 7.88) reset every stream after its answer: those
+ * resets, of streams already closed, cost nothing and are not rapid reset.
+ * Six times the burst of them leave the connection open and working. */
+static void test_reset_after_answer(void)
+{
+    int64_t errs0 = cds_metrics_get(CDS_G_PROTOCOL_ERRORS);
+    int fd = h2_open(port_plain);
+    nghttp2_hd_deflater *d;
+    nghttp2_hd_deflate_new(&d, 4096);
+    int goaway = 0, answered = 0;
+    uint32_t sid = 1;
+    for (int round = 0; round < 6 && !goaway; round++) {
+        uint32_t first = sid;
+        for (int i = 0; i < 50; i++, sid += 2) h2_headers(fd, d, sid, "GET", "/hello", 1);
+        answered += read_stream_ends(fd, 50, 2000, &goaway);
+        for (uint32_t k = first; k < sid; k += 2) h2_rst(fd, k);
+    }
+    CHECK_INT(answered, 300);
+    h2_headers(fd, d, sid, "GET", "/hello", 1);
+    CHECK_INT(read_stream_ends(fd, 1, 2000, &goaway), 1);
+    CHECK(!goaway);
+    CHECK_INT(cds_metrics_get(CDS_G_PROTOCOL_ERRORS), errs0);
+    nghttp2_hd_deflate_del(d);
+    close(fd);
+}
+
 static void test_ping_flood(void)
 {
     int64_t errs0 = cds_metrics_get(CDS_G_PROTOCOL_ERRORS);
@@ -697,6 +753,7 @@ int main(void)
     test_h1_pipelining_and_garbage();
     test_stream_cap();
     test_rapid_reset();
+    test_reset_after_answer();
     test_timeouts();
     test_conn_cap();
     test_ping_flood();
