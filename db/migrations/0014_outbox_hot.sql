@@ -140,13 +140,6 @@ BEGIN
 END;
 $$;
 
--- Each call used to plan its statement again (a custom plan per call, about a
--- fifth of a claim's time): the plans above are right for any parameter
--- values (the primary key whatever the batch, the queue index in due order
--- for any limit), so they are planned once per connection.
-ALTER FUNCTION cds_outbox_claim(text, int, text[], int) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION cds_outbox_record(jsonb) SET plan_cache_mode = force_generic_plan;
-
 -- As in 0004: a technical failure leaves the queue.
 CREATE OR REPLACE FUNCTION cds_outbox_sweep(p_after interval, p_max_attempts int) RETURNS int
 LANGUAGE plpgsql AS $$
