@@ -1,12 +1,15 @@
 /* The citizen's in-app inbox: what reached them, newest first, one entry per
- * dossier event (the push text with diacritics when a push went out, else
- * the SMS text), and marking an entry read.
+ * group of messages written together (a dossier step's, a courier update's,
+ * a partial payment's: cds_notifications_list in 0015_inbox_all.sql), with
+ * the push text with diacritics when a push went out, else the SMS text;
+ * and marking an entry read.
  *
  *   GET  /v1/notifications?cursor=&limit=   (limit 1..100, default 20)
  *   POST /v1/notifications/{id}/read        id: the entry's id
  *
  * Only messages a provider accepted are listed (pending, sent, delivered).
- * The cursor is the last entry's id, signed (core/cursor.h). */
+ * An entry's id is its first outbox id; the cursor is the last entry's id,
+ * signed (core/cursor.h). */
 #include "notify/internal.h"
 #include "auth/auth.h"
 #include "core/cursor.h"

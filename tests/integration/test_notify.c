@@ -5,7 +5,8 @@
  *   journey      a step reaches the SMS gateway without diacritics, FCM and
  *                APNs with diacritics and the dossier as collapse key; the
  *                delivery receipt marks the SMS delivered; the inbox lists it
- *                and marks it read
+ *                and marks it read, and lists a courier update (no dossier
+ *                step) as an entry of its own
  *   bad input    receipts with a bad signature, from the wrong gateway, for
  *                an unknown message; an unregistered FCM token and APNs token
  *                (410) prune the device; a template variable missing fails
@@ -318,6 +319,43 @@ static void test_journey(void)
     th_resp_free(&r);
     CHECK(json_is_true(json_object_get(json_array_get(json_object_get(j, "items"), 0), "read")));
     json_decref(j);
+
+    /* A message that no dossier step caused (a courier update, written as
+     * delivery/ writes it) is an inbox entry of its own, above the step's,
+     * and is marked read on its own. */
+    char courier_sql[900];
+    snprintf(courier_sql, sizeof courier_sql,
+             "SELECT cds_outbox_for_step(d, NULL, 'courier_picked_up', jsonb_build_object("
+             "'dossier_code', d.code, 'dossier_id', d.id, 'procedure_name', p.name, "
+             "'step', 'courier_picked_up', 'carrier_name', 'VNPost', 'tracking_no', "
+             "'EB123456785VN')) FROM dossiers d JOIN procedures p ON p.code = d.procedure_code "
+             "WHERE d.id = '%s'", dossier_a);
+    free(value(courier_sql));
+    CHECK_INT(wait_settled(dossier_a, 20), 0);
+    snprintf(url, sizeof url, "%s/v1/notifications?limit=2", srv.url);
+    j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, login_a.access, NULL, (void **)&j), 200);
+    th_resp_free(&r);
+    json_t *courier = json_array_get(json_object_get(j, "items"), 0);
+    json_t *step_entry = json_array_get(json_object_get(j, "items"), 1);
+    CHECK_STR(json_string_value(json_object_get(courier, "step")), "courier_picked_up");
+    CHECK_STR(json_string_value(json_object_get(courier, "title")), "Bưu điện đã nhận kết quả");
+    CHECK(strstr(json_string_value(json_object_get(courier, "body")) ? json_string_value(json_object_get(courier, "body")) : "",
+                 "EB123456785VN") != NULL);
+    CHECK_INT(json_array_size(json_object_get(courier, "channels")), 2);
+    CHECK(json_is_false(json_object_get(courier, "read")));
+    CHECK_STR(json_string_value(json_object_get(step_entry, "step")), "processing");
+    CHECK(json_is_true(json_object_get(step_entry, "read")));
+    char courier_entry[32];
+    snprintf(courier_entry, sizeof courier_entry, "%s", json_string_value(json_object_get(courier, "id")));
+    json_decref(j);
+    snprintf(url, sizeof url, "%s/v1/notifications/%s/read", srv.url, courier_entry);
+    CHECK_INT(th_json(&r, "POST", url, login_a.access, "", NULL), 204);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = "
+                    "'courier_picked_up' AND read_at IS NULL", dossier_a), 0);
+    CHECK(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = "
+                "'courier_picked_up' AND read_at IS NOT NULL", dossier_a) >= 2);
     free(sms_id);
     free(fcm_id);
     free(apns_id);
