@@ -12,10 +12,14 @@
 cds_notify_env() {
     local esms=$1 speedsms=$2 fcm=$3 apns=$4 keys=$5 json
     mkdir -p "$keys" || return 1
-    curl -fsS --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 \
-        "$fcm/_sim/service-account.json" -o "$keys/fcm-service-account.json" || return 1
-    json=$(curl -fsS -k --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 \
-        "$apns/_sim/auth-key.json") || return 1
+    # -s without -S: a refused connection while a stand-in is still starting
+    # is retried quietly; only a stand-in that never answers is reported.
+    curl -fs --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 \
+        "$fcm/_sim/service-account.json" -o "$keys/fcm-service-account.json" ||
+        { echo "cds_notify_env: the FCM stand-in at $fcm did not answer" >&2; return 1; }
+    json=$(curl -fs -k --retry 20 --retry-connrefused --retry-delay 0 --max-time 10 \
+        "$apns/_sim/auth-key.json") ||
+        { echo "cds_notify_env: the APNs stand-in at $apns did not answer" >&2; return 1; }
     jq -r .private_key <<<"$json" >"$keys/apns-auth-key.p8" || return 1
     chmod 600 "$keys/apns-auth-key.p8" "$keys/fcm-service-account.json"
     export CDS_ESMS_URL=$esms CDS_ESMS_API_KEY=cds-dev-esms-apikey \
