@@ -61,12 +61,12 @@ void nt_receipts_shutdown(void)
  * outbox id; row -1: the batch failed. */
 static void on_applied(cds_req *r, PGresult *res, int row)
 {
-    const char *status = row >= 0 ? PQgetvalue(res, row, 1) : "failed";
-    if (strcmp(status, "failed") == 0) {
+    if (row < 0) {
         cds_problem(r, 503, "database_unavailable",
                     "Hệ thống tạm thời không ghi nhận được báo cáo, vui lòng gửi lại.");
         return;
     }
+    const char *status = PQgetvalue(res, row, 1);
     if (strcmp(status, "unknown") == 0) {
         cds_problem(r, 404, "notification_not_found", "Không tìm thấy tin nhắn được báo cáo.");
         return;
