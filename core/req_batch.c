@@ -84,6 +84,9 @@ static void on_done(void *arg, PGresult *res)
 
 static void batch_send(batch *b)
 {
+    /* A batch sent because it is full still has its end-of-turn event
+     * active: without this it would be sent a second time. */
+    event_del(b->flush);
     unlink_open(b);
     char *text = json_dumps(b->items, JSON_COMPACT);
     const char *p[1] = {text};

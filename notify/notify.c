@@ -35,6 +35,7 @@ void cds_notify_config_defaults(cds_notify_config *c)
     c->breaker_cooldown_ms = 10000;
     c->callback_clients = "esms:cds-dev-esms-callback-secret,speedsms:cds-dev-speedsms-callback-secret";
     c->callback_window_s = 300;
+    c->receipt_batch = 64;
     c->fcm_url = "https://fcm.googleapis.com";
     c->apns_url = "https://api.push.apple.com";
     c->apns_topic = "vn.gov.hochiminhcity.congdanso";
@@ -70,6 +71,7 @@ size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
         {"sms-breaker-cooldown-ms", "CDS_SMS_BREAKER_COOLDOWN_MS", CDS_OPT_INT, &c->breaker_cooldown_ms, 10, 3600000, "time before the first gateway is tried again"},
         {"sms-callback-clients", "CDS_SMS_CALLBACK_CLIENTS", CDS_OPT_STR, &c->callback_clients, 0, 0, "delivery-receipt signers: esms:secret,speedsms:secret"},
         {"sms-callback-window", "CDS_SMS_CALLBACK_WINDOW", CDS_OPT_INT, &c->callback_window_s, 10, 3600, "seconds a signed delivery receipt stays valid"},
+        {"sms-receipt-batch", "CDS_SMS_RECEIPT_BATCH", CDS_OPT_INT, &c->receipt_batch, 1, 1000, "delivery receipts of one loop turn applied by one statement, at most"},
         {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_STR, &c->fcm_service_account, 0, 0, "FCM service-account key file (JSON); unset: no Android push"},
         {"fcm-url", "CDS_FCM_URL", CDS_OPT_STR, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
         {"apns-url", "CDS_APNS_URL", CDS_OPT_STR, &c->apns_url, 0, 0, "APNs base URL"},

@@ -27,6 +27,7 @@ typedef struct cds_notify_config {
     int sms_timeout_ms, sms_slow_ms, breaker_failures, breaker_cooldown_ms;
     const char *callback_clients; /* delivery receipts: "esms:secret,speedsms:secret" */
     int callback_window_s;
+    int receipt_batch;            /* delivery receipts applied by one statement, at most */
     /* push */
     const char *fcm_service_account, *fcm_url;
     const char *apns_url, *apns_key_file, *apns_key_id, *apns_team_id, *apns_topic;

@@ -31,13 +31,14 @@
 
 static cds_hmac_clients *g_clients;
 static void on_applied(cds_req *r, PGresult *res, int row);
-static cds_req_batch_kind g_receipts = {"sms_receipts", -1, 256, on_applied};
+static cds_req_batch_kind g_receipts = {"sms_receipts", -1, 64, on_applied};
 
 int nt_receipts_init(void)
 {
     g_receipts.stmt = cds_db_stmt_register(
         "notify_receipts", "SELECT item, status, outbox_id FROM cds_outbox_receipts($1::jsonb)", 1);
     if (g_receipts.stmt < 0) return -1;
+    g_receipts.max_items = g_notify.receipt_batch;
     nt_receipts_shutdown();
     const char *spec = g_notify.callback_clients;
     if (!spec || !*spec) return 0; /* every receipt refused */
