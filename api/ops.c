@@ -6,12 +6,12 @@
 #include "core/assets.h"
 #include "core/db.h"
 #include "core/metrics.h"
+#include "core/server.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static int stmt_ping = -1, stmt_outbox = -1;
 
@@ -88,13 +88,6 @@ static pthread_mutex_t g_depth_lock = PTHREAD_MUTEX_INITIALIZER;
 static outbox_depth g_depth;
 static uint64_t g_depth_at_ms; /* 0: never asked */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void render_metrics(cds_req *r, const outbox_depth *d)
 {
     size_t len;
@@ -139,7 +132,7 @@ static void on_outbox_depth(void *arg, PGresult *res)
     }
     pthread_mutex_lock(&g_depth_lock);
     g_depth = d;
-    g_depth_at_ms = now_ms();
+    g_depth_at_ms = cds_now_us() / 1000u;
     pthread_mutex_unlock(&g_depth_lock);
     render_metrics(m->r, &d);
 }
@@ -153,7 +146,7 @@ void cds_ops_metrics(cds_req *r)
 {
     outbox_depth cached;
     pthread_mutex_lock(&g_depth_lock);
-    int fresh = g_depth_at_ms != 0 && now_ms() - g_depth_at_ms < DEPTH_MAX_AGE_MS;
+    int fresh = g_depth_at_ms != 0 && cds_now_us() / 1000u - g_depth_at_ms < DEPTH_MAX_AGE_MS;
     cached = g_depth;
     pthread_mutex_unlock(&g_depth_lock);
     if (fresh) {

@@ -118,7 +118,6 @@ struct cds_conn {
 };
 
 /* server.c */
-uint64_t cds_now_us(void);
 /* Makes `bev` (a socket, TLS or in-memory bufferevent) a client connection of
  * thread `t`; the fuzz target uses it with a bufferevent pair. */
 cds_conn *cds_conn_attach(cds_thread *t, const cds_listen *ls, struct bufferevent *bev,

@@ -103,11 +103,16 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     batch_send(arg);
 }
 
+static int batch_cap(const cds_req_batch_kind *kind)
+{
+    return kind->max_items > 0 ? kind->max_items : 64;
+}
+
 static batch *open_batch(cds_worker *w, const cds_req_batch_kind *kind)
 {
     for (batch *b = t_open; b; b = b->next)
         if (b->kind == kind) return b;
-    int cap = kind->max_items > 0 ? kind->max_items : 64;
+    int cap = batch_cap(kind);
     batch *b = calloc(1, sizeof *b + (size_t)cap * sizeof(batch_slot));
     if (!b) return NULL;
     b->kind = kind;
@@ -128,7 +133,6 @@ int cds_req_batch(cds_req *r, const cds_req_batch_kind *kind, json_t *item)
 {
     cds_worker *w = cds_req_worker(r);
     batch *b = w->db ? open_batch(w, kind) : NULL;
-    int cap = kind->max_items > 0 ? kind->max_items : 64;
     if (!b || !item || json_object_set_new(item, "i", json_integer(b->n)) != 0 ||
         json_array_append(b->items, item) != 0) {
         json_decref(item);
@@ -147,7 +151,7 @@ int cds_req_batch(cds_req *r, const cds_req_batch_kind *kind, json_t *item)
         cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
         rc = -1;
     }
-    if (b->n >= cap) batch_send(b); /* may answer (and free) the batch at once */
+    if (b->n >= batch_cap(kind)) batch_send(b); /* may answer (and free) the batch at once */
     return rc;
 }
 

@@ -84,13 +84,6 @@ static int64_t m_permanent(void) { return c_permanent; }
 static int64_t m_technical(void) { return c_technical; }
 static int64_t m_swept(void) { return c_swept; }
 
-uint64_t nt_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 cds_http_client *nt_http(nt_worker *w)
 {
     return w->cw->http;
@@ -286,7 +279,7 @@ static void on_claimed(void *arg, PGresult *res)
     }
     int n = PQntuples(res);
     c_claimed += n;
-    uint64_t now = nt_now_us();
+    uint64_t now = cds_now_us();
     for (int i = 0; i < n && !w->stopping; i++) {
         nt_msg *m = calloc(1, sizeof *m);
         if (!m) break; /* left in `sending`: the sweeper hands it back */

@@ -14,6 +14,7 @@
 #define CDS_NOTIFY_INTERNAL_H
 #include "notify/notify.h"
 #include "core/http_client.h"
+#include "core/server.h" /* cds_now_us */
 
 #include <jansson.h>
 #include <stdint.h>
@@ -76,7 +77,6 @@ void nt_done(nt_msg *m, const nt_result *r);
 /* Shorthand: nt_done with a status, provider and printf-style error. */
 void nt_fail(nt_msg *m, int status, const char *provider, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-uint64_t nt_now_us(void);
 
 /* render.c: fills m from a claimed row (template, vars). 0, or -1 with the
  * result (technical/permanent failure) already filled in *r. */

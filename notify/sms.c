@@ -57,7 +57,7 @@ int nt_sms_enabled(void)
 /* The gateway for m's next call, or -1; sets m->probe. */
 static int choose(nt_msg *m)
 {
-    uint64_t now = nt_now_us();
+    uint64_t now = cds_now_us();
     int pick = -1;
     pthread_mutex_lock(&g_mu);
     for (int i = 0; i < g_ngw && pick < 0; i++) {
@@ -79,7 +79,7 @@ static int choose(nt_msg *m)
 /* 1 when a gateway m has not tried could take it now (no side effect). */
 static int untried_usable(const nt_msg *m)
 {
-    uint64_t now = nt_now_us();
+    uint64_t now = cds_now_us();
     int ok = 0;
     pthread_mutex_lock(&g_mu);
     for (int i = 0; i < g_ngw && !ok; i++)
@@ -99,7 +99,7 @@ static void report(int i, int failed, int probe)
     if (failed) {
         b->failures++;
         if (b->failures >= g_notify.breaker_failures && (probe || !was_open))
-            b->open_until_us = nt_now_us() + (uint64_t)g_notify.breaker_cooldown_ms * 1000u;
+            b->open_until_us = cds_now_us() + (uint64_t)g_notify.breaker_cooldown_ms * 1000u;
     } else {
         b->failures = 0;
         b->open_until_us = 0;
@@ -123,7 +123,7 @@ static void on_answer(void *arg, const cds_http_response *resp)
     memset(&r, 0, sizeof r);
     r.provider = g_gw[i]->name;
     int fault = g_gw[i]->parse(resp, &r);
-    uint64_t took_ms = (nt_now_us() - m->call_us) / 1000u;
+    uint64_t took_ms = (cds_now_us() - m->call_us) / 1000u;
     report(i, fault || took_ms > (uint64_t)g_notify.sms_slow_ms, m->probe);
     if (fault) {
         if (r.status != NT_TEMPORARY && r.status != NT_TECHNICAL) r.status = NT_TEMPORARY;
@@ -156,7 +156,7 @@ void nt_sms_send(nt_msg *m)
                 g_gw[i]->name);
         return;
     }
-    m->call_us = nt_now_us();
+    m->call_us = cds_now_us();
     if (nt_call_start(m, &c, "POST", g_notify.sms_timeout_ms, NULL, 0, on_answer) != 0) {
         if (m->probe) report(i, 0, 1);
         nt_fail(m, NT_TEMPORARY, g_gw[i]->name, "the call to %s cannot be started",
