@@ -35,7 +35,7 @@ void cds_partner_procedure_put(cds_req *r);
 /* attachments.c */
 void cds_attachment_upload(cds_req *r);
 void cds_attachment_download(cds_req *r);
-/* filing.c, timeline.c */
+/* filing.c: filing, the citizen's list and dossier, cancel, supplement */
 void cds_dossier_file(cds_req *r);
 void cds_dossiers_list(cds_req *r);
 void cds_dossier_get(cds_req *r);
