@@ -1,6 +1,11 @@
 /* Internal to core/: the per-thread state, the connection and the request
  * objects shared by server.c (sockets, timers, shutdown), h1.c (HTTP/1.1),
- * h2.c (HTTP/2) and request.c (the handler-facing API). */
+ * h2.c (HTTP/2) and request.c (the handler-facing API).
+ *
+ * server.c and request.c never name a protocol: once a connection has chosen
+ * one (ALPN or the h2c preface), everything protocol-specific goes through
+ * its operations table (cds_conn_ops), the way h2o's connection callbacks
+ * do. So the dependency runs one way: h1.c/h2.c -> request.c/server.c. */
 #ifndef CDS_CONN_H
 #define CDS_CONN_H
 #include "core/arena.h"
@@ -34,7 +39,20 @@ typedef struct cds_thread {
     time_t date_sec;
 } cds_thread;
 
-enum conn_phase { PH_HANDSHAKE, PH_DETECT, PH_H1, PH_H2, PH_CLOSING };
+enum conn_phase { PH_HANDSHAKE, PH_DETECT, PH_PROTO };
+
+/* What a protocol does for a connection. Every member is required. */
+typedef struct cds_conn_ops {
+    const char *name;                 /* "http/1.1", "h2": access log */
+    int (*start)(cds_conn *c);        /* protocol chosen; may read buffered input; -1: close */
+    void (*on_read)(cds_conn *c);     /* bytes arrived */
+    void (*send)(cds_req *r);         /* the request is answered: carry r's response */
+    void (*on_drained)(cds_conn *c);  /* the output buffer was flushed */
+    int (*timer_ms)(cds_conn *c);     /* the deadline that applies now; 0: none */
+    void (*timeout)(cds_conn *c);     /* that deadline passed */
+    void (*shutdown)(cds_conn *c);    /* the server stops: finish what is in flight */
+    void (*free)(cds_conn *c);        /* the connection closes: free protocol state */
+} cds_conn_ops;
 
 typedef struct cds_hdr_out {
     const char *name, *value;
@@ -97,6 +115,7 @@ struct cds_conn {
     struct bufferevent *bev;
     const cds_listen *listen;
     int phase;
+    const cds_conn_ops *ops; /* set once phase is PH_PROTO */
     int tls;
     char peer[64];
     struct event *timer;
@@ -143,23 +162,8 @@ void cds_req_abandon(cds_req *r);
 int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *value, size_t vlen);
 void cds_req_early_problem(cds_req *r, int status);
 
-/* h1.c */
-void cds_h1_start(cds_conn *c);
-void cds_h1_on_read(cds_conn *c);
-void cds_h1_send(cds_req *r);
-void cds_h1_on_drained(cds_conn *c);
-void cds_h1_free(cds_conn *c);
-void cds_h1_shutdown(cds_conn *c);
-void cds_h1_timeout(cds_conn *c);
-
-/* h2.c */
-int cds_h2_start(cds_conn *c);
-void cds_h2_on_read(cds_conn *c);
-void cds_h2_send(cds_req *r);
-void cds_h2_on_drained(cds_conn *c);
-void cds_h2_free(cds_conn *c);
-void cds_h2_shutdown(cds_conn *c);
-void cds_h2_timeout(cds_conn *c);
+/* h1.c, h2.c */
+extern const cds_conn_ops cds_h1_ops, cds_h2_ops;
 
 /* tls.c */
 SSL_CTX *cds_tls_ctx_new(const cds_server_config *cfg);

@@ -119,15 +119,17 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-void cds_h1_start(cds_conn *c)
+static void h1_on_read(cds_conn *c);
+
+static int h1_start(cds_conn *c)
 {
-    c->phase = PH_H1;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->h1_keepalive = 1;
     bufferevent_setwatermark(c->bev, EV_READ, 0, H1_INPUT_HIGH_WATER);
     cds_conn_rearm_timer(c);
-    cds_h1_on_read(c);
+    h1_on_read(c);
+    return 0;
 }
 
 /* A request that cannot be parsed gets a bare 400 and the connection closes. */
@@ -145,10 +147,10 @@ static void refuse(cds_conn *c, int status)
     cds_req_early_problem(r, status);
 }
 
-void cds_h1_on_read(cds_conn *c)
+static void h1_on_read(cds_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->h1_busy && c->phase == PH_H1 && !c->close_after_write) {
+    while (!c->h1_busy && c->phase == PH_PROTO && !c->close_after_write) {
         size_t avail = evbuffer_get_length(in);
         if (avail == 0) return;
         struct evbuffer_iovec v;
@@ -185,7 +187,7 @@ void cds_h1_on_read(cds_conn *c)
     }
 }
 
-void cds_h1_send(cds_req *r)
+static void h1_send(cds_req *r)
 {
     cds_conn *c = r->conn;
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -212,13 +214,20 @@ void cds_h1_send(cds_req *r)
      * been flushed (cds_h1_on_drained), which also keeps recursion flat. */
 }
 
-void cds_h1_on_drained(cds_conn *c)
+static void h1_on_drained(cds_conn *c)
 {
     if (!c->h1_busy && evbuffer_get_length(bufferevent_get_input(c->bev)))
-        cds_h1_on_read(c);
+        h1_on_read(c);
 }
 
-void cds_h1_timeout(cds_conn *c)
+static int h1_timer_ms(cds_conn *c)
+{
+    const cds_server_config *cfg = c->t->cfg;
+    if (c->h1_busy) return 0; /* the handler has it */
+    return c->h1_req ? cfg->header_timeout_ms : cfg->idle_timeout_ms;
+}
+
+static void h1_timeout(cds_conn *c)
 {
     if (c->h1_req && !c->h1_busy) { /* slow headers or body */
         c->h1_req->early_status = 408;
@@ -231,7 +240,7 @@ void cds_h1_timeout(cds_conn *c)
     cds_conn_close(c); /* idle keep-alive connection */
 }
 
-void cds_h1_free(cds_conn *c)
+static void h1_free(cds_conn *c)
 {
     if (c->h1_req) {
         cds_req_free(c->h1_req);
@@ -239,8 +248,20 @@ void cds_h1_free(cds_conn *c)
     }
 }
 
-void cds_h1_shutdown(cds_conn *c)
+static void h1_shutdown(cds_conn *c)
 {
     c->h1_keepalive = 0;
     if (!c->h1_req) cds_conn_close(c);
 }
+
+const cds_conn_ops cds_h1_ops = {
+    .name = "http/1.1",
+    .start = h1_start,
+    .on_read = h1_on_read,
+    .send = h1_send,
+    .on_drained = h1_on_drained,
+    .timer_ms = h1_timer_ms,
+    .timeout = h1_timeout,
+    .shutdown = h1_shutdown,
+    .free = h1_free,
+};

@@ -217,12 +217,13 @@ static int flush(cds_conn *c)
     return 0;
 }
 
-int cds_h2_start(cds_conn *c)
+static void h2_on_read(cds_conn *c);
+
+static int h2_start(cds_conn *c)
 {
     nghttp2_session_callbacks *cb;
     nghttp2_option *opt;
     const cds_server_config *cfg = c->t->cfg;
-    c->phase = PH_H2;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, on_send);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
@@ -256,11 +257,11 @@ int cds_h2_start(cds_conn *c)
     c->reset_tokens = cfg->reset_burst;
     c->reset_last_us = cds_now_us();
     cds_conn_rearm_timer(c);
-    cds_h2_on_read(c);
+    h2_on_read(c);
     return 0;
 }
 
-void cds_h2_on_read(cds_conn *c)
+static void h2_on_read(cds_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     c->in_recv = 1; /* answers given from inside nghttp2's callbacks are flushed below */
@@ -288,7 +289,7 @@ void cds_h2_on_read(cds_conn *c)
     }
 }
 
-void cds_h2_send(cds_req *r)
+static void h2_send(cds_req *r)
 {
     cds_conn *c = r->conn;
     char status[4], clen[24];
@@ -319,19 +320,25 @@ void cds_h2_send(cds_req *r)
     if (nghttp2_submit_response(c->h2, r->stream_id, nva, n, has_body ? &prd : NULL) != 0) {
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
     }
-    if (c->in_recv) return; /* cds_h2_on_read flushes */
+    if (c->in_recv) return; /* h2_on_read flushes */
     if (flush(c) != 0) cds_conn_close(c);
 }
 
-void cds_h2_on_drained(cds_conn *c)
+static void h2_on_drained(cds_conn *c)
 {
     if (c->close_after_write) return;
     if (flush(c) != 0) c->close_after_write = 1;
 }
 
-void cds_h2_timeout(cds_conn *c)
+static int h2_timer_ms(cds_conn *c)
 {
-    cds_metrics_add(CDS_G_CONN_TIMEOUTS, 1);
+    const cds_server_config *cfg = c->t->cfg;
+    if (c->h2_receiving) return cfg->header_timeout_ms;
+    return c->h2_streams == 0 ? cfg->idle_timeout_ms : 0; /* handlers have the streams */
+}
+
+static void h2_timeout(cds_conn *c)
+{
     nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
     c->close_after_write = 1;
     if (nghttp2_session_send(c->h2) != 0 ||
@@ -339,7 +346,7 @@ void cds_h2_timeout(cds_conn *c)
         cds_conn_close(c);
 }
 
-void cds_h2_free(cds_conn *c)
+static void h2_free(cds_conn *c)
 {
     /* Requests of streams still open: freeing them cancels their work. */
     while (c->h2_reqs) {
@@ -351,7 +358,7 @@ void cds_h2_free(cds_conn *c)
     c->h2 = NULL;
 }
 
-void cds_h2_shutdown(cds_conn *c)
+static void h2_shutdown(cds_conn *c)
 {
     nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
                           NGHTTP2_NO_ERROR, NULL, 0);
@@ -360,3 +367,15 @@ void cds_h2_shutdown(cds_conn *c)
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) cds_conn_close(c);
     }
 }
+
+const cds_conn_ops cds_h2_ops = {
+    .name = "h2",
+    .start = h2_start,
+    .on_read = h2_on_read,
+    .send = h2_send,
+    .on_drained = h2_on_drained,
+    .timer_ms = h2_timer_ms,
+    .timeout = h2_timeout,
+    .shutdown = h2_shutdown,
+    .free = h2_free,
+};

@@ -6,6 +6,12 @@
  * later from an asynchronous callback (database, outgoing HTTP). Memory for a
  * request comes from a per-request arena freed in one go when it ends.
  *
+ * A request is gone once answered: the cds_respond* / cds_problem call hands
+ * it to the protocol, which may free it (and its arena) before the call
+ * returns. After that call a handler must not touch the cds_req, nor any
+ * memory it got from cds_req_alloc/strdup/printf/param/query/header/body.
+ * Everything a handler wants to do after answering it does before.
+ *
  * If the client goes away first (stream reset, connection closed), every
  * asynchronous operation started through cds_req_db()/cds_req_track() is
  * cancelled and the request is freed: callbacks of a dead request never run. */
@@ -76,6 +82,9 @@ void cds_respond_json(cds_req *r, int status, json_t *j);
 /* RFC 9457 problem+json: {type, title, status, code, detail, request_id}.
  * `detail` is Vietnamese text the app shows as is. */
 void cds_problem(cds_req *r, int status, const char *code, const char *detail);
+/* An answered request is gone (see the top of this file), so this is 0 for
+ * every request a handler may still touch; a function that may answer says
+ * so in its return value (NULL, -1) instead. */
 int cds_req_responded(const cds_req *r);
 
 /* -------- asynchronous work bound to the request -------- */

@@ -395,13 +395,12 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
     r->resp_len = len;
     uint64_t dur = cds_now_us() - r->t_start_us;
     cds_metrics_request(r->metric_slot, status, dur);
-    cds_access a = {r->request_id, r->proto == CDS_PROTO_H2 ? "h2" : "http/1.1",
+    cds_access a = {r->request_id, r->conn->ops->name,
                     r->method[0] ? r->method : "-",
                     r->route ? r->route->path : NULL, r->conn->peer, status, dur, r->bytes_in,
                     len};
     cds_log_access(&a);
-    if (r->proto == CDS_PROTO_H2) cds_h2_send(r);
-    else cds_h1_send(r);
+    r->conn->ops->send(r); /* r may be gone from here on */
 }
 
 void cds_respond_json(cds_req *r, int status, json_t *j)

@@ -79,8 +79,7 @@ const char *cds_thread_date(cds_thread *t)
 void cds_conn_close(cds_conn *c)
 {
     cds_thread *t = c->t;
-    if (c->phase == PH_H1) cds_h1_free(c);
-    else if (c->phase == PH_H2) cds_h2_free(c);
+    if (c->ops) c->ops->free(c);
     if (c->timer) event_free(c->timer);
     if (c->bev) bufferevent_free(c->bev);
     if (c->prev) c->prev->next = c->next;
@@ -99,15 +98,7 @@ void cds_conn_rearm_timer(cds_conn *c)
     switch (c->phase) {
     case PH_HANDSHAKE: ms = cfg->handshake_timeout_ms; break;
     case PH_DETECT: ms = cfg->header_timeout_ms; break;
-    case PH_H1:
-        if (c->h1_busy) ms = 0;
-        else if (c->h1_req) ms = cfg->header_timeout_ms;
-        else ms = cfg->idle_timeout_ms;
-        break;
-    case PH_H2:
-        if (c->h2_receiving) ms = cfg->header_timeout_ms;
-        else if (c->h2_streams == 0) ms = cfg->idle_timeout_ms;
-        break;
+    case PH_PROTO: ms = c->ops->timer_ms(c); break;
     default: break;
     }
     if (ms <= 0) {
@@ -121,23 +112,18 @@ void cds_conn_rearm_timer(cds_conn *c)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     cds_conn *c = arg;
-    cds_metrics_add(CDS_G_CONN_TIMEOUTS, c->phase == PH_H2 ? 0 : 1);
-    switch (c->phase) {
-    case PH_H1: cds_h1_timeout(c); break;
-    case PH_H2: cds_h2_timeout(c); break;
-    default: cds_conn_close(c); break;
-    }
+    cds_metrics_add(CDS_G_CONN_TIMEOUTS, 1);
+    if (c->ops) c->ops->timeout(c);
+    else cds_conn_close(c);
 }
 
 static void start_protocol(cds_conn *c, int h2)
 {
-    if (h2) {
-        if (cds_h2_start(c) != 0) {
-            cds_conn_close(c);
-            return;
-        }
-    } else {
-        cds_h1_start(c);
+    c->phase = PH_PROTO;
+    c->ops = h2 ? &cds_h2_ops : &cds_h1_ops;
+    if (c->ops->start(c) != 0) {
+        cds_conn_close(c);
+        return;
     }
     /* The protocol may have decided to close while reading buffered input. */
     if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -159,8 +145,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         return; /* a prefix of the preface: wait for more */
     }
-    if (c->phase == PH_H1) cds_h1_on_read(c);
-    else if (c->phase == PH_H2) cds_h2_on_read(c);
+    if (c->ops) c->ops->on_read(c);
     else evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
     if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         cds_conn_close(c);
@@ -173,8 +158,7 @@ static void on_write(struct bufferevent *bev, void *arg)
         cds_conn_close(c);
         return;
     }
-    if (c->phase == PH_H1) cds_h1_on_drained(c);
-    else if (c->phase == PH_H2) cds_h2_on_drained(c);
+    if (c->ops) c->ops->on_drained(c);
     if (c->close_after_write && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         cds_conn_close(c);
 }
@@ -287,11 +271,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
         }
     for (cds_conn *c = t->conns, *next; c; c = next) {
         next = c->next;
-        switch (c->phase) {
-        case PH_H1: cds_h1_shutdown(c); break;
-        case PH_H2: cds_h2_shutdown(c); break;
-        default: cds_conn_close(c); break;
-        }
+        if (c->ops) c->ops->shutdown(c);
+        else cds_conn_close(c);
     }
     if (t->nconns == 0) {
         event_base_loopexit(t->w.base, NULL);
