@@ -6,6 +6,7 @@
 #include "core/assets.h"
 #include "core/db.h"
 #include "core/metrics.h"
+#include "core/clock.h"
 #include "core/server.h"
 
 #include <pthread.h>

@@ -21,6 +21,8 @@ typedef struct cds_auth_config {
     int access_ttl_s, refresh_ttl_s, refresh_grace_s;
     const char *data_keys, *pid_hash_key;
     const char *keys_dir;
+    const char *partner_clients; /* "client:secret[,...]" of the TTHC system(s) */
+    int partner_window_s;        /* replay window of signed partner calls */
 } cds_auth_config;
 
 /* Defaults (the VNeID stand-in of scripts/run) and the options that change them. */
@@ -52,6 +54,11 @@ int cds_auth_require_level(cds_req *r, const cds_principal *p, int level);
  * already given). The JSON belongs to the caller. The caller's request user
  * state must be arena memory (no free function): it is kept across the call. */
 void cds_auth_profile(cds_req *r, const cds_principal *p, void (*cont)(cds_req *r, json_t *profile));
+
+/* partner_auth.c: the signed-request check of every partner route (the TTHC
+ * system, operators' tools), whichever module owns the route. Answers 401
+ * itself and returns NULL on failure; else the client id (arena). */
+const char *cds_partner_auth(cds_req *r);
 
 /* Sealing and hashing of personal data with the configured keys. */
 char *cds_auth_seal(const char *plain, const char *aad);          /* malloc */

@@ -11,6 +11,11 @@
 
 extern cds_auth_config g_auth;
 
+/* partner_auth.c: parse g_auth.partner_clients once (from cds_auth_init,
+ * before the loop threads start); -1 when the spec is malformed. */
+int cds_partner_auth_init(void);
+void cds_partner_auth_shutdown(void);
+
 /* keys.c */
 int cds_auth_keys_load(const cds_auth_config *c);
 void cds_auth_keys_free(void);

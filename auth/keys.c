@@ -3,7 +3,7 @@
  * ring and the key of the personal-ID lookup hash. When none is configured
  * (development), keys are made once in keys_dir and reused, like the
  * development TLS certificate; a warning says so. */
-#include "auth/internal.h"
+#include "internal.h"
 #include "core/devkeys.h"
 #include "core/log.h"
 
@@ -41,6 +41,8 @@ void cds_auth_config_defaults(cds_auth_config *c)
     c->refresh_ttl_s = 30 * 24 * 3600;
     c->refresh_grace_s = 30;
     c->keys_dir = "var/keys";
+    c->partner_clients = "tthc-hcm:cds-dev-partner-secret";
+    c->partner_window_s = 300;
 }
 
 size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
@@ -62,6 +64,8 @@ size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
         {"data-keys", "CDS_DATA_KEYS", CDS_OPT_STR, &c->data_keys, 0, 0, "personal-data keys: kid:base64-32-bytes[,...] (first seals); unset: development key"},
         {"pid-hash-key", "CDS_PID_HASH_KEY", CDS_OPT_STR, &c->pid_hash_key, 0, 0, "base64 32-byte key of the personal-ID lookup hash; unset: development key"},
         {"keys-dir", "CDS_DEV_KEYS_DIR", CDS_OPT_STR, &c->keys_dir, 0, 0, "where development keys are made and kept"},
+        {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_STR, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
+        {"partner-window", "CDS_PARTNER_WINDOW", CDS_OPT_INT, &c->partner_window_s, 10, 3600, "seconds a signed partner request stays valid"},
     };
     size_t n = sizeof o / sizeof o[0];
     if (n > cap) n = cap;

@@ -12,7 +12,7 @@
  * refresh the citizen and start a token family, in one statement. Every step
  * runs asynchronously on the loop thread; nothing is stored on a failure but
  * the consumed state. */
-#include "auth/internal.h"
+#include "internal.h"
 #include "core/db.h"
 #include "core/http_client.h"
 #include "core/log.h"

@@ -3,7 +3,7 @@
  * (contact phone, email, notification preferences) and the push devices
  * (POST /v1/me/devices, DELETE /v1/me/devices/{id}). Every statement is
  * scoped by the token's subject: another citizen's device id is a 404. */
-#include "auth/internal.h"
+#include "internal.h"
 #include "core/log.h"
 #include "core/vn.h"
 

@@ -4,7 +4,7 @@
  * refetch, at most one per jwks_min_refetch_ms for the whole process, so key
  * rotation works and a flood of made-up kids cannot hammer VNeID. Also the
  * pure checks of ID-token claims and the mapping of claims to a citizen. */
-#include "auth/internal.h"
+#include "internal.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/vn.h"

@@ -3,7 +3,7 @@
  * stolen token would be replayed), POST /v1/auth/logout ends the login: its
  * refresh tokens at once, its access tokens on every node through the
  * revocation notification. */
-#include "auth/internal.h"
+#include "internal.h"
 #include "core/log.h"
 
 #include <stdlib.h>

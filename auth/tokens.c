@@ -9,7 +9,7 @@
  * reloaded from the table after every reconnection, so a logout on one node
  * ends the login's access tokens on every node within moments. Entries older
  * than an access token's lifetime are dropped: such tokens expired anyway. */
-#include "auth/internal.h"
+#include "internal.h"
 #include "core/db_listen.h"
 #include "core/digest.h"
 #include "core/log.h"

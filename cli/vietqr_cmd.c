@@ -10,8 +10,8 @@
  *
  * "-" reads the payload from stdin, one trailing newline dropped, so that
  * `zbarimg --raw -q code.png | cds vietqr decode -` works. The purpose and
- * bill number may be typed in Vietnamese: they go through the SMS stripper
- * (notify/sms_text.h) first, since a payload carries only printable ASCII.
+ * bill number may be typed in Vietnamese: they go through the diacritic folding
+ * (core/vn_fold.h) first, since a payload carries only printable ASCII.
  * Images use core/qr.h with error correction M; the PNG has `--scale`
  * pixels per module (default 8), both have the 4-module quiet zone.
  * Exit status: 0 done, 1 the payload or a field is refused (or a file could
@@ -19,7 +19,7 @@
  * core/options.h because --static and --dynamic take no value. */
 #include "cli/cli.h"
 #include "core/qr.h"
-#include "notify/sms_text.h"
+#include "core/vn_fold.h"
 #include "payment/vietqr.h"
 
 #include <errno.h>
@@ -177,7 +177,7 @@ static int strip_into(const char *what, const char *text, char *dst, size_t cap)
 {
     char tmp[256];
     if (!text) return 0;
-    if (cds_sms_strip(text, tmp, sizeof tmp) < 0) {
+    if (cds_vn_fold(text, tmp, sizeof tmp) < 0) {
         fprintf(stderr, "%s: --%s: not valid UTF-8, or far too long\n", me, what);
         return -1;
     }

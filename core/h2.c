@@ -8,6 +8,7 @@
  * detection and our client-reset rate limit close the connection. A stream
  * the client resets has its request freed at once, which cancels its
  * database or HTTP work (see cds_req_abandon). */
+#include "core/clock.h"
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/metrics.h"

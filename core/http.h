@@ -56,10 +56,6 @@ const char *cds_req_body(const cds_req *r, size_t *len);
 /* The `limit` query parameter: dflt when absent, else 1..max; otherwise
  * answers 400 invalid_limit and returns -1. */
 int cds_req_limit(cds_req *r, int dflt, int max);
-/* The `scale` query parameter of a QR image (pixels per module): dflt when
- * absent, else 1..16; otherwise answers 422 invalid_scale and returns -1. */
-#define CDS_REQ_QR_SCALE_MAX 16
-int cds_req_qr_scale(cds_req *r, int dflt);
 /* Parse the body as a JSON object or array. Enforces the depth limit (32)
  * and answers 400 problem+json itself (with the error position) on failure,
  * returning NULL. The returned reference belongs to the request. */

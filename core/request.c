@@ -3,6 +3,7 @@
  * the body cap, JSON input with a depth limit, problem+json answers, the
  * access log and metrics, and cancellation of a dead request's work. The
  * protocol files (h1.c, h2.c) feed it and carry its answer. */
+#include "core/clock.h"
 #include "core/conn.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -525,20 +526,6 @@ int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds
         return -1;
     }
     return 0;
-}
-
-int cds_req_qr_scale(cds_req *r, int dflt)
-{
-    const char *s = cds_req_query(r, "scale");
-    if (!s) return dflt;
-    char *end = NULL;
-    long v = (*s >= '0' && *s <= '9' && strlen(s) <= 2) ? strtol(s, &end, 10) : -1;
-    if (v < 1 || v > CDS_REQ_QR_SCALE_MAX || !end || *end) {
-        cds_problem(r, 422, "invalid_scale",
-                    "Tham số scale phải là số nguyên từ 1 đến 16 (số điểm ảnh mỗi ô).");
-        return -1;
-    }
-    return (int)v;
 }
 
 int cds_req_limit(cds_req *r, int dflt, int max)

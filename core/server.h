@@ -44,8 +44,6 @@ typedef struct cds_server_config {
 void cds_server_config_defaults(cds_server_config *c);
 /* Returns 0 after a clean shutdown, non-zero if the server could not start. */
 int cds_server_run(const cds_server_config *c);
-/* Monotonic clock in microseconds, for intervals and timeouts. */
-uint64_t cds_now_us(void);
 /* Ask a running server to stop, as SIGTERM would (tests, embedding). */
 void cds_server_stop(void);
 

@@ -17,7 +17,7 @@
  * base * 2^(attempt-1) (capped, half jittered; the carrier's Retry-After
  * wins when longer); after CDS_DELIVERY_MAX_ATTEMPTS, or a refusal for good,
  * the shipment is booking_failed for a person to look at. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/db.h"
 #include "core/db_listen.h"
 #include "core/log.h"

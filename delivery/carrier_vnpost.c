@@ -17,7 +17,7 @@
  *
  * Tracking (polling fallback): GET /api/v1/orders/{tracking}/events answers
  * {"code":"00","data":{"events":[...]}} with the same event objects. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/hmac_auth.h"
 
 #include <stdarg.h>

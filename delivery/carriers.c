@@ -1,7 +1,7 @@
 /* The carriers we know (one adapter each) and their webhook secrets
  * ("carrier:secret[,...]", parsed once before the threads start and only
  * read afterwards). A new carrier is one adapter file and one line below. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/log.h"
 
 #include <stdlib.h>

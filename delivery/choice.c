@@ -11,7 +11,7 @@
  * checks what the database knows: the owner, the state (before
  * result_ready), postal_allowed, and that a delivery paid with the fee is
  * still possible. Another citizen's dossier is a 404. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"

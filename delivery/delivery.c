@@ -1,7 +1,7 @@
 /* delivery/ configuration and start-up: options (CDS_DELIVERY_*,
  * CDS_COURIER_*, CDS_VNPOST_*), the tariff, the carriers' webhook secrets,
  * the statements, the booking dispatcher's LISTEN thread. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/log.h"
 
 #include <string.h>

@@ -6,7 +6,7 @@
  * records every event through cds_shipment_event, oldest first, exactly as a
  * webhook would: events already known are duplicates and change nothing.
  * One shipment at a time: polling is a trickle, not a firehose. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/db.h"
 #include "core/log.h"
 

@@ -4,7 +4,7 @@
  * in constant time, within a window around our clock (5 minutes by default),
  * so a captured call cannot be replayed later; inside the window a replay is
  * a duplicate event id and changes nothing. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/hmac_auth.h"
 #include "core/jose.h"
 

@@ -4,7 +4,7 @@
  * by zone and weight class: the zone is the recipient's district inside the
  * city, or "other provinces" outside it; the weight class is the procedure's
  * (procedure_weight_class) or the default. Names are compared folded:
- * without diacritics (notify/sms_text.h's stripping), lower-case, without
+ * without diacritics (core/vn_fold.h), lower-case, without
  * punctuation and without the administrative words (Quận, Huyện, Thành phố,
  * TP, Tỉnh), so the app may send "Q. Bình Thạnh" or "quan binh thanh".
  *
@@ -13,11 +13,11 @@
  * dossiers.delivery, with fee_vnd from the tariff: the payment module adds
  * it to the amount due unless cod is true (the courier collects it). The
  * tariff is loaded once before the threads start and only read afterwards. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/assets.h"
 #include "core/log.h"
 #include "core/vn.h"
-#include "notify/sms_text.h"
+#include "core/vn_fold.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ static void fold(const char *in, char out[FOLD_MAX])
 {
     char ascii[FOLD_MAX * 2];
     out[0] = 0;
-    if (!in || cds_sms_strip(in, ascii, sizeof ascii) < 0) return;
+    if (!in || cds_vn_fold(in, ascii, sizeof ascii) < 0) return;
     char tmp[FOLD_MAX];
     size_t o = 0;
     int space = 1;

@@ -10,7 +10,7 @@
  * problem+json whose code says why: 401 courier_signature_invalid /
  * courier_timestamp_stale / courier_signature_missing / courier_not_configured,
  * 422 invalid_event, 404 shipment_not_found, 409 shipment_other_carrier. */
-#include "delivery/internal.h"
+#include "internal.h"
 #include "core/db.h"
 #include "core/hmac_auth.h"
 #include "core/log.h"

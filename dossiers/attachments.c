@@ -30,7 +30,7 @@
  * with the RFC 5987 UTF-8 form for Vietnamese names), Cache-Control: private,
  * nosniff and the ETag "<sha256>" (If-None-Match answers 304 without reading
  * the file). */
-#include "dossiers/internal.h"
+#include "internal.h"
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/files.h"

@@ -26,7 +26,7 @@
 #include "core/db.h"
 #include "core/cursor.h"
 #include "core/log.h"
-#include "dossiers/internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* dossiers/ configuration and start-up: options, the worker pool for file
  * I/O, keys (lookup secrets, pagination cursors), and every part's prepared
  * statements. */
-#include "dossiers/internal.h"
+#include "internal.h"
 #include "core/cursor.h"
 #include "core/devkeys.h"
 #include "core/log.h"
@@ -19,8 +19,6 @@ void cds_dossiers_config_defaults(cds_dossiers_config *c)
     memset(c, 0, sizeof *c);
     c->storage_dir = "var/files";
     c->public_base_url = "http://127.0.0.1:8080";
-    c->partner_clients = "tthc-hcm:cds-dev-partner-secret";
-    c->partner_window_s = 300;
     c->lookup_burst = 20;
     c->lookup_per_minute = 60;
     c->keys_dir = "var/keys";
@@ -34,8 +32,6 @@ size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap)
         {"lookup-key", "CDS_LOOKUP_KEY", CDS_OPT_STR, &c->lookup_key, 0, 0, "base64 32-byte key deriving each dossier's lookup secret; unset: development key"},
         {"cursor-key", "CDS_CURSOR_KEY", CDS_OPT_STR, &cursor_key_cfg, 0, 0, "base64 32-byte key signing pagination cursors; unset: development key"},
         {"public-base-url", "CDS_PUBLIC_BASE_URL", CDS_OPT_STR, &c->public_base_url, 0, 0, "base URL of public links (dossier lookup)"},
-        {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_STR, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
-        {"partner-window", "CDS_PARTNER_WINDOW", CDS_OPT_INT, &c->partner_window_s, 10, 3600, "seconds a signed partner request stays valid"},
         {"lookup-burst", "CDS_LOOKUP_BURST", CDS_OPT_INT, &c->lookup_burst, 1, 100000, "public lookups a client address may make at once"},
         {"lookup-per-minute", "CDS_LOOKUP_PER_MINUTE", CDS_OPT_INT, &c->lookup_per_minute, 1, 1000000, "public lookups per minute per client address"},
         {"workers", "CDS_WORKERS", CDS_OPT_INT, &c->workers, 1, 64, "worker threads for file I/O and rendering"},
@@ -70,7 +66,6 @@ int cds_dossiers_init(const cds_dossiers_config *c)
     if (cursor_key_load() != 0) return -1;
     if (cds_secret_init() != 0) return -1;
     if (cds_lookup_init() != 0) return -1;
-    if (cds_partner_auth_init() != 0) return -1;
     if (cds_workpool_start(g_dossiers.workers) != 0) return -1;
     if (cds_catalog_init() != 0) return -1;
     if (cds_attachments_init() != 0) return -1;
@@ -82,6 +77,5 @@ int cds_dossiers_init(const cds_dossiers_config *c)
 void cds_dossiers_shutdown(void)
 {
     cds_lookup_shutdown();
-    cds_partner_auth_shutdown();
     cds_workpool_stop();
 }

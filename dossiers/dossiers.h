@@ -10,8 +10,6 @@ typedef struct cds_dossiers_config {
     const char *storage_dir;     /* attachment files */
     const char *lookup_key;      /* base64 32 bytes: derives each dossier's lookup secret */
     const char *public_base_url; /* base of the public lookup links */
-    const char *partner_clients; /* "client:secret[,...]" of the TTHC system(s) */
-    int partner_window_s;        /* replay window of signed partner calls */
     int lookup_burst, lookup_per_minute; /* per client address */
     const char *keys_dir;        /* development keys (shared with auth) */
     int workers;                 /* file I/O worker threads */
@@ -41,10 +39,6 @@ void cds_dossiers_list(cds_req *r);
 void cds_dossier_get(cds_req *r);
 void cds_dossier_cancel(cds_req *r);
 void cds_dossier_supplement(cds_req *r);
-/* partner_auth.c: the signed-request check of every partner route (the TTHC
- * system, operators' tools), whichever module owns the route. Answers 401
- * itself and returns NULL on failure; else the client id (arena). */
-const char *cds_partner_auth(cds_req *r);
 /* partner.c */
 void cds_partner_step(cds_req *r);
 void cds_partner_import(cds_req *r);

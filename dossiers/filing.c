@@ -4,7 +4,7 @@
  * asked for. Every statement is scoped by the token's subject: another
  * citizen's dossier is a 404. State changes are single SQL functions (see
  * 0003_dossiers.sql) that also write the step's notifications. */
-#include "dossiers/internal.h"
+#include "internal.h"
 #include "auth/auth.h"
 #include "delivery/delivery.h"
 #include "core/cursor.h"

@@ -10,7 +10,7 @@
  * a Vietnamese message naming the field's label, rather than by an officer
  * days later. Messages are cut at a UTF-8 character boundary so a long label
  * never yields invalid UTF-8 in a JSON answer. */
-#include "dossiers/internal.h"
+#include "internal.h"
 #include "core/vn.h"
 
 #include <stdarg.h>

@@ -51,10 +51,4 @@ int cds_step_known(const char *s);
  * references, idempotency keys). */
 int cds_printable(const char *s, size_t max);
 
-/* partner_auth.c (cds_partner_auth itself is public: dossiers.h). Parse
- * g_dossiers.partner_clients once (from cds_dossiers_init, before the
- * threads start; -1 on a malformed spec) and free it (cds_dossiers_shutdown). */
-int cds_partner_auth_init(void);
-void cds_partner_auth_shutdown(void);
-
 #endif

@@ -22,13 +22,14 @@
  * and served with a CSP that forbids everything else, no-store caching and
  * no-referrer: its URL holds the secret and must not leak through a Referer
  * or a shared cache. */
-#include "dossiers/internal.h"
+#include "internal.h"
 
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
 #include "core/qr.h"
+#include "core/qr_req.h"
 #include "core/ratelimit.h"
 
 #include <ctype.h>
@@ -761,7 +762,7 @@ void cds_dossier_lookup_qr(cds_req *r)
         return;
     }
     qr_ctx *c = cds_req_alloc(r, sizeof *c);
-    c->scale = cds_req_qr_scale(r, QR_SCALE_DEFAULT);
+    c->scale = cds_qr_scale_param(r, QR_SCALE_DEFAULT);
     if (c->scale < 0) return;
     cds_req_set_user(r, c, NULL);
     const char *params[] = {id, p->citizen_id};

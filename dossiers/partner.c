@@ -1,12 +1,12 @@
 /* The city's TTHC processing system talks to us here, with HMAC-signed
- * requests (dossiers/partner_auth.c): it pushes each dossier step (with its
+ * requests (auth/partner_auth.c): it pushes each dossier step (with its
  * event id, time, note, the fee for fee_requested, the missing documents for
  * supplement_requested), imports dossiers filed at a counter so those
  * citizens get the same updates, and reads the overdue list. Steps are
  * idempotent by (client, event id); a step older than the dossier's last one
  * is kept in the timeline without moving the state back; an illegal move is
  * a 409 and changes nothing. */
-#include "dossiers/internal.h"
+#include "internal.h"
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"

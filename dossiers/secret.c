@@ -21,7 +21,7 @@
  * The key: CDS_LOOKUP_KEY (base64 of 32 bytes), or in development a key file
  * "lookup-key" made once in keys_dir and reused by every process sharing
  * the directory (core/devkeys.h). */
-#include "dossiers/internal.h"
+#include "internal.h"
 
 #include "core/devkeys.h"
 #include "core/digest.h"

@@ -1,7 +1,7 @@
 /* The outgoing call every provider adapter builds (nt_call): its headers
  * (URL, headers), its start on the message's thread through the curl multi
  * handle, and the reading every adapter shares (no answer, Retry-After). */
-#include "notify/internal.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -32,7 +32,7 @@
  * "equal jitter" (half fixed, half random) so a gateway that comes back is
  * not hit by every message at once; the provider's Retry-After wins when
  * longer. After max_attempts the message fails as technical-failure. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "core/db.h"
 #include "core/db_listen.h"
 #include "core/log.h"

@@ -10,7 +10,7 @@
  * Only messages a provider accepted are listed (pending, sent, delivered).
  * An entry's id is its first outbox id; the cursor is the last entry's id,
  * signed (core/cursor.h). */
-#include "notify/internal.h"
+#include "internal.h"
 #include "auth/auth.h"
 #include "core/cursor.h"
 #include "core/db.h"

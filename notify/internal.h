@@ -14,7 +14,7 @@
 #define CDS_NOTIFY_INTERNAL_H
 #include "notify/notify.h"
 #include "core/http_client.h"
-#include "core/server.h" /* cds_now_us */
+#include "core/clock.h"
 
 #include <jansson.h>
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * CDS_FCM_*, CDS_APNS_*), templates, providers, statements. A channel is
  * sent only when its provider is configured; a process with none (or with
  * CDS_NOTIFY_DISPATCH=0) leaves the outbox to others. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "core/log.h"
 
 #include <string.h>

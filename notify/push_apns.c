@@ -18,7 +18,7 @@
  * retried; 403 Expired/InvalidProviderToken renews the token and sends once
  * more; other refusals (BadDeviceToken, ...) are final. curl multiplexes the
  * messages of a thread over one HTTP/2 connection. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "core/jose.h"
 #include "core/log.h"
 

@@ -24,7 +24,7 @@
  * h2c call a fresh connection there (a reused one breaks, curl/curl#10634),
  * a TCP handshake and an HTTP/2 session per message on both sides, so
  * HTTP/1.1 with keep-alive is spoken instead. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "core/files.h"
 #include "core/jose.h"
 #include "core/log.h"

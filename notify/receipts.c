@@ -19,7 +19,7 @@
  * cds_outbox_receipts (core/req_batch.h): a gateway reporting thousands of
  * deliveries a second costs PostgreSQL one transaction per batch, not one
  * per receipt, and each receipt still gets its own answer. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "core/db.h"
 #include "core/hmac_req.h"
 #include "core/log.h"

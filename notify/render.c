@@ -10,11 +10,12 @@
  * stored. A variable a template needs and the data lacks fails that message
  * alone as technical-failure, naming the variable.
  *
- * SMS: rendered with diacritics, then stripped to GSM-7 (notify/sms_text.h);
+ * SMS: rendered with diacritics, then stripped to GSM-7 (core/vn_fold.h);
  * the phone is unsealed (it is sealed at rest) and must be a Vietnamese
  * mobile number. Push: title and body keep their diacritics. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "notify/sms_text.h"
+#include "core/vn_fold.h"
 #include "notify/template.h"
 #include "auth/auth.h"
 #include "core/assets.h"
@@ -144,7 +145,7 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
         }
     } else if (rc == 0) {
         char gsm[TEXT_MAX];
-        if (cds_sms_strip(text, gsm, sizeof gsm) < 0) {
+        if (cds_vn_fold(text, gsm, sizeof gsm) < 0) {
             rc = technical(r, "template %s/sms v%d gives text that is not UTF-8", template_name,
                            m->template_version);
         } else {

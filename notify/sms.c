@@ -19,7 +19,7 @@
  * goes to both gateways, but two gateways cannot see each other's keys: a
  * message accepted by a gateway that answered too late may also go out by
  * the other. That is the price of failover and it only follows a timeout. */
-#include "notify/internal.h"
+#include "internal.h"
 #include "core/log.h"
 
 #include <pthread.h>

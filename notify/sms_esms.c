@@ -13,7 +13,7 @@
  * content template, 300 missing SmsType) are technical failures; everything
  * else (101 keys, 103 balance, 99, HTTP errors, timeouts) is the gateway's
  * failure and lets the other gateway take over (notify/sms.c). */
-#include "notify/internal.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  * parameters), 110 (encoding) and 113 (too long) are technical failures;
  * anything else (401, 300 balance, 500, HTTP errors, timeouts) is the
  * gateway's failure (notify/sms.c may try the other). */
-#include "notify/internal.h"
+#include "internal.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

@@ -2,8 +2,9 @@
  *
  * Vietnamese SMS are sent without marks so that they stay in the GSM 03.38
  * 7-bit alphabet: 160 characters in one message, 153 in each part of a
- * concatenated one, where UCS-2 would give 70 and 67. cds_sms_strip() turns
- * any UTF-8 text into that form; cds_sms_segments() says what it will cost.
+ * concatenated one, where UCS-2 would give 70 and 67. cds_vn_fold()
+ * (core/vn_fold.h) turns any UTF-8 text into that form; cds_sms_segments()
+ * says what it will cost.
  *
  * The stripped text is printable ASCII plus LF and CR: a subset of the GSM-7
  * default alphabet (the 8 ASCII characters of the extension table, ^ { } \ [
@@ -20,27 +21,9 @@
 #define CDS_SMS_SINGLE_SEPTETS 160
 #define CDS_SMS_PART_SEPTETS 153
 
-/* Writes `utf8` without diacritics to out (NUL-terminated):
- *   - every Vietnamese letter, precomposed (ệ, Ở) or decomposed (e + U+0323
- *     + U+0302), becomes its ASCII base letter; đ/Đ become d/D; any other
- *     combining mark (U+0300..U+036F) is dropped, as are the marks of other
- *     Latin letters (ñ -> n, ß -> ss, Æ -> AE);
- *   - typographic punctuation gets an ASCII stand-in: ‘’ -> ', “”«» -> ",
- *     – — − -> -, … -> ..., non-breaking and other spaces -> space, tab ->
- *     space, U+2028/2029 -> LF, fullwidth forms -> ASCII, € -> EUR, ₫ -> d,
- *     £ -> GBP, ¥ -> JPY, © -> (c), ® -> (R), № -> No, • -> -, · -> .;
- *   - ` (not in GSM-7) becomes ', and every other character (emoji, CJK,
- *     control characters, zero-width characters) is dropped.
- * Nothing else changes: spaces are not collapsed, case is kept.
- * Returns the length written, or -1 when utf8 is not well-formed UTF-8
- * (overlong forms, surrogates, code points above U+10FFFF, truncated or
- * stray continuation bytes) or when out (cap bytes, NUL included) is too
- * small; out is then an empty string when cap > 0. */
-int cds_sms_strip(const char *utf8, char *out, size_t cap);
-
 /* Number of SMS a GSM-7 text costs: 0 for "", 1 up to 160 septets, else
  * parts of up to 153 septets. The text is UTF-8 of GSM-7 characters (what
- * cds_sms_strip writes, but also é, Δ, £ or € of the default alphabet and its
+ * cds_vn_fold writes, but also é, Δ, £ or € of the default alphabet and its
  * extension table); extension characters (^ { } \ [ ~ ] | € and form feed)
  * cost 2 septets, and since an escape pair is never split between two parts
  * one of them on a part boundary moves whole to the next part, so the count

@@ -4,7 +4,7 @@
  * The file is {"templates":[{"step":"received","channel":"sms","version":1,
  * "body":"..."}, {"step":"received","channel":"push","version":1,"title":
  * "...","body":"..."}, ...]}, Vietnamese with diacritics; an SMS is stripped
- * (notify/sms_text.h) after rendering, a push keeps them. A sent message
+ * (core/vn_fold.h) after rendering, a push keeps them. A sent message
  * records the version it was rendered from, so a text can change without
  * rewriting history: add the next version, the highest one is used.
  *

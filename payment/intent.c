@@ -10,7 +10,7 @@
  * reference (payment/reference.h) and, on the way out, the VietQR payload
  * that pays what remains. A reference that happens to exist already (45
  * random bits: practically never) is retried with another. */
-#include "payment/internal.h"
+#include "internal.h"
 #include "payment/reference.h"
 #include "payment/vietqr.h"
 

@@ -2,7 +2,7 @@
  * CDS_CASSO_*, CDS_SEPAY_*), the statements of every part, and the periodic
  * sweep that closes intents past their expiry (thread 0 of each process; the
  * SQL takes rows with SKIP LOCKED, so several processes share it safely). */
-#include "payment/internal.h"
+#include "internal.h"
 
 #include "core/db.h"
 #include "core/log.h"

@@ -8,13 +8,14 @@
  * open intent has a code: a paid, expired or cancelled one answers 409, so
  * nobody pays a closed intent from a stale screenshot. A payload of ~130
  * characters makes a small image: rendering on the loop thread is bounded. */
-#include "payment/internal.h"
+#include "internal.h"
 #include "payment/vietqr.h"
 
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/qr.h"
+#include "core/qr_req.h"
 #include "core/uuid.h"
 
 #include <stdlib.h>
@@ -97,7 +98,7 @@ static void qr_route(cds_req *r, int format)
     }
     qr_ctx *c = cds_req_alloc(r, sizeof *c);
     c->format = format;
-    c->scale = format == FORMAT_PNG ? cds_req_qr_scale(r, SCALE_DEFAULT) : SCALE_DEFAULT;
+    c->scale = format == FORMAT_PNG ? cds_qr_scale_param(r, SCALE_DEFAULT) : SCALE_DEFAULT;
     if (c->scale < 0) return;
     cds_req_set_user(r, c, NULL);
     const char *params[] = {id, p->citizen_id};

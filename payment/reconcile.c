@@ -15,12 +15,12 @@
  *
  * The same reports and actions exist as `cds payments ...` commands
  * (cli/payments_cmd.c), which call the same SQL functions. */
-#include "payment/internal.h"
+#include "internal.h"
 
 #include "core/db.h"
 #include "core/log.h"
 #include "core/uuid.h"
-#include "dossiers/dossiers.h"
+#include "auth/auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,9 @@ static long day_number(const char *s)
     if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return -1;
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return -1;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    /* Every field is checked to be digits above, so strtol stops at the dashes. */
+    int y = (int)strtol(s, NULL, 10), m = (int)strtol(s + 5, NULL, 10),
+        d = (int)strtol(s + 8, NULL, 10);
     if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap(y)))
         return -1;
     long n = 0;

@@ -19,7 +19,7 @@
  * first so the comparison takes the same time whatever their lengths.
  * Bodies are capped (CDS_HOOK_BODY_MAX), parsed strictly (duplicate keys
  * refused) and limited in depth before any recursive walk. */
-#include "payment/webhook_internal.h"
+#include "webhook_internal.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>

@@ -30,7 +30,7 @@
  * Replay window: |now - t| <= 5 minutes, checked before any JSON work.
  * Parts of the header other than t and v1 are ignored; a repeated t or v1
  * is refused. Answer: 2xx with {"success":true}. */
-#include "payment/webhook_internal.h"
+#include "webhook_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -26,7 +26,7 @@
  * Answer: HTTP 200 with {"success":true} (the response sample of payOS's
  * webhook reference, https://payos.vn/docs/du-lieu-tra-ve/webhook/); when
  * the URL is registered payOS sends a sample call that must get a 2xx too. */
-#include "payment/webhook_internal.h"
+#include "webhook_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
  * The answer is the provider's success body only once every credit of the
  * call is committed; if the database fails midway, 503 makes the provider
  * retry, and the credits already recorded come back as duplicates. */
-#include "payment/internal.h"
+#include "internal.h"
 #include "payment/reference.h"
 #include "payment/webhook.h"
 

@@ -26,7 +26,7 @@
  *
  * Answer: HTTP 200 (201 also counts) with {"success":true}; SePay retries
  * anything else. */
-#include "payment/webhook_internal.h"
+#include "webhook_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

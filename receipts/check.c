@@ -22,7 +22,7 @@
  * (last 3 digits) and the masked name: the check needs no plaintext from
  * the visitor and reveals none. Rate-limited per client address like the
  * dossier lookup. The page is self-contained (inline CSS, no script). */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "receipts/pdf.h"
 #include "core/db.h"
 #include "core/jose.h"
@@ -324,7 +324,7 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
             "genuine", genuine, "reason_code", reason_code ? json_string(reason_code) : json_null(),
             "reason", reason ? json_string(reason) : json_null(), "receipt", "id",
             PQgetvalue(res, 0, RC_ID), "template_no", PQgetvalue(res, 0, RC_TEMPLATE), "serial",
-            PQgetvalue(res, 0, RC_SERIAL), "year", atoi(PQgetvalue(res, 0, RC_YEAR)), "number", num,
+            PQgetvalue(res, 0, RC_SERIAL), "year", (int)strtol(PQgetvalue(res, 0, RC_YEAR), NULL, 10), "number", num,
             "kind", kind, "status", status, "issuer", "agency_name",
             PQgetvalue(res, 0, RC_ISSUER_NAME), "tax_code", PQgetvalue(res, 0, RC_TAX_CODE),
             "payer", "name", name, "personal_id", pid, "fee_name", PQgetvalue(res, 0, RC_FEE),

@@ -49,7 +49,9 @@ static long parse_day(const char *s)
     if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return -1;
     for (int i = 0; i < 10; i++)
         if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return -1;
-    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    /* Every field is checked to be digits above, so strtol stops at the dashes. */
+    int y = (int)strtol(s, NULL, 10), m = (int)strtol(s + 5, NULL, 10),
+        d = (int)strtol(s + 8, NULL, 10);
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1) return -1;
     if (d > mdays[m - 1] + (m == 2 && is_leap(y))) return -1;

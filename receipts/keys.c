@@ -12,7 +12,7 @@
  * read the receipt; each is parsed once and cached by kid for the life of
  * the process (a kid is a hash of the key, so an entry never changes). The
  * cache is a small array under a mutex: there are a handful of keys. */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "core/devkeys.h"
 #include "core/log.h"
 

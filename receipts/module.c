@@ -1,6 +1,6 @@
 /* receipts/ configuration and start-up: options (CDS_RECEIPT_*), the
  * signing keys, the statements of the routes, the signer thread. */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "receipts/pdf.h"
 #include "core/log.h"
 

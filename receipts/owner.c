@@ -16,7 +16,7 @@
  * "being_issued", no number, content or signature); export and PDF answer 503 with
  * Retry-After: 1. PDF rendering (about a millisecond of CPU) runs on the
  * worker pool, never on the loop thread. */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "receipts/pdf.h"
 #include "auth/auth.h"
 #include "core/cursor.h"
@@ -108,7 +108,7 @@ static void on_list(cds_req *r, PGresult *res)
                              PQgetvalue(res, i, 0), "template_no",
                              numbered ? json_string(PQgetvalue(res, i, 1)) : json_null(), "serial",
                              numbered ? json_string(PQgetvalue(res, i, 2)) : json_null(), "year",
-                             atoi(PQgetvalue(res, i, 3)), "number",
+                             (int)strtol(PQgetvalue(res, i, 3), NULL, 10), "number",
                              numbered ? json_integer(strtoll(PQgetvalue(res, i, 4), NULL, 10))
                                       : json_null(),
                              "number_text", numbered ? json_string(num) : json_null(), "kind",

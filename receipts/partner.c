@@ -1,5 +1,5 @@
 /* Receipt routes for the agency's systems and operators, behind the signed
- * partner check (dossiers/partner_auth.c):
+ * partner check (auth/partner_auth.c):
  *
  *   POST /v1/partner/receipts/{id}/corrections
  *        {"kind":"replacement"|"adjustment","reason":"...","operator":"...",
@@ -15,10 +15,9 @@
  *   GET  /v1/partner/receipts/export?from=YYYY-MM-DD&to=YYYY-MM-DD&format=jsonl|csv
  *        The daily export (export.h); at most 31 days; a bad range is a 400
  *        before any query. */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "receipts/export.h"
 #include "auth/auth.h"
-#include "dossiers/dossiers.h"
 #include "core/db.h"
 #include "core/log.h"
 

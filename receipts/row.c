@@ -7,7 +7,7 @@
  * to unseal), so the stored signature no longer verifies.
  *
  * Also the masks of the public check and the verification link. */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "auth/auth.h"
 
 #include <ctype.h>
@@ -47,7 +47,7 @@ int rc_from_row(PGresult *res, int row, cds_receipt *out, cds_receipt_sig *sig, 
     }
     copy_text(out->template_no, sizeof out->template_no, col(res, row, RC_TEMPLATE));
     copy_text(out->serial, sizeof out->serial, col(res, row, RC_SERIAL));
-    out->year = atoi(col(res, row, RC_YEAR));
+    out->year = (int)strtol(col(res, row, RC_YEAR), NULL, 10);
     out->number = strtol(col(res, row, RC_NUMBER), NULL, 10);
     const char *kind = col(res, row, RC_KIND);
     out->kind = strcmp(kind, "replacement") == 0  ? CDS_RCPT_REPLACEMENT

@@ -27,7 +27,7 @@
  * requires "number IS NULL", so nothing is numbered twice. A receipt with
  * sign_error is
  * marked with sign_error and left for a person to fix. */
-#include "receipts/internal.h"
+#include "internal.h"
 #include "core/db_listen.h"
 #include "core/log.h"
 #include "core/metrics.h"

@@ -1,4 +1,4 @@
-/* Unit tests of notify/sms_text.c: every accented Vietnamese letter, lower
+/* Unit tests of core/vn_fold.c and notify/sms_text.c: every accented Vietnamese letter, lower
  * and upper case, precomposed (the 134 listed one by one) and decomposed
  * (built from the 12 vowel forms, the 5 tone marks and the 3 modifiers, in
  * canonical and in other orders), đ/Đ; whole sentences; the ASCII stand-ins
@@ -7,6 +7,7 @@
  * the buffer bound; GSM-7 segment counting at 160/161, 306/307 and with
  * extension characters on a part boundary. */
 #include "notify/sms_text.h"
+#include "core/vn_fold.h"
 #include "tests/lib/t.h"
 
 #include <stdint.h>
@@ -19,7 +20,7 @@ static char out[4096];
 /* The stripped text, or "<-1>" when stripping failed. */
 static const char *S(const char *in)
 {
-    int n = cds_sms_strip(in, out, sizeof out);
+    int n = cds_vn_fold(in, out, sizeof out);
     if (n < 0) return "<-1>";
     if ((size_t)n != strlen(out)) return "<length mismatch>";
     return out;
@@ -274,7 +275,7 @@ static void test_every_code_point(void)
         size_t l = put_utf8(cp, b + 1);
         b[0] = 'a';
         b[l + 1] = 0;
-        int n = cds_sms_strip(b, out, sizeof out);
+        int n = cds_vn_fold(b, out, sizeof out);
         if (n < 1 || out[0] != 'a') {
             bad++;
             continue;
@@ -321,7 +322,7 @@ static void test_invalid_utf8(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memcpy(out, "junk", 5);
-        CHECK_INT(cds_sms_strip(bad[i], out, sizeof out), -1);
+        CHECK_INT(cds_vn_fold(bad[i], out, sizeof out), -1);
         CHECK_STR(out, "");
         CHECK_INT(cds_sms_segments(bad[i], NULL), -1);
     }
@@ -331,23 +332,23 @@ static void test_invalid_utf8(void)
     CHECK_STR(S("\xef\xbf\xbf"), "");     /* U+FFFF */
     CHECK_STR(S("\xf4\x8f\xbf\xbf"), ""); /* U+10FFFF */
     CHECK_STR(S("\xc2\x80"), "");         /* U+0080 */
-    CHECK_INT(cds_sms_strip(NULL, out, sizeof out), -1);
+    CHECK_INT(cds_vn_fold(NULL, out, sizeof out), -1);
 }
 
 static void test_buffer_bound(void)
 {
     char small[8];
-    CHECK_INT(cds_sms_strip("abc", small, 4), 3);
+    CHECK_INT(cds_vn_fold("abc", small, 4), 3);
     CHECK_STR(small, "abc");
-    CHECK_INT(cds_sms_strip("abc", small, 3), -1);
+    CHECK_INT(cds_vn_fold("abc", small, 3), -1);
     CHECK_STR(small, "");
-    CHECK_INT(cds_sms_strip("ệệệ", small, 4), 3); /* 9 bytes in, 3 out */
+    CHECK_INT(cds_vn_fold("ệệệ", small, 4), 3); /* 9 bytes in, 3 out */
     CHECK_STR(small, "eee");
-    CHECK_INT(cds_sms_strip("€", small, 4), 3);
-    CHECK_INT(cds_sms_strip("€", small, 3), -1); /* the expansion is bounded too */
-    CHECK_INT(cds_sms_strip("a", small, 0), -1);
-    CHECK_INT(cds_sms_strip("", small, 1), 0);
-    CHECK_INT(cds_sms_strip("a", NULL, 8), -1);
+    CHECK_INT(cds_vn_fold("€", small, 4), 3);
+    CHECK_INT(cds_vn_fold("€", small, 3), -1); /* the expansion is bounded too */
+    CHECK_INT(cds_vn_fold("a", small, 0), -1);
+    CHECK_INT(cds_vn_fold("", small, 1), 0);
+    CHECK_INT(cds_vn_fold("a", NULL, 8), -1);
 }
 
 /* ---------------- segments ---------------- */
@@ -430,7 +431,7 @@ static void test_segments(void)
     CHECK_INT(cds_sms_segments(NULL, &sept), -1);
 
     /* A stripped Vietnamese text: 160 letters with marks are 160 septets. */
-    int n = cds_sms_strip(rep(b, "ệ", 160), out, sizeof out);
+    int n = cds_vn_fold(rep(b, "ệ", 160), out, sizeof out);
     CHECK_INT(n, 160);
     CHECK_INT(cds_sms_segments(out, &sept), 1);
     CHECK_INT(sept, 160);

@@ -12,6 +12,7 @@
  *     sections, missing variables, malformed templates, the buffer bound. */
 #include "dossiers/internal.h"
 #include "notify/sms_text.h"
+#include "core/vn_fold.h"
 #include "notify/template.h"
 #include "tests/lib/t.h"
 
@@ -435,7 +436,7 @@ static void test_every_template_fits(const json_t *doc)
             continue;
         }
         if (strcmp(ch, "sms") == 0) {
-            int len = cds_sms_strip(out, sms, sizeof sms), sept = 0;
+            int len = cds_vn_fold(out, sms, sizeof sms), sept = 0;
             CHECK(len > 0);
             int seg = cds_sms_segments(sms, &sept);
             printf("sms  %-20s %3d septets, %d segment(s): %s\n", step, sept, seg, sms);
@@ -499,7 +500,7 @@ static void test_exact_messages(const json_t *doc)
     const json_t *t = cds_templates_find(doc, "received", "sms", 0);
     CHECK(cds_template_render(json_string_value(json_object_get(t, "body")), vars, out, sizeof out,
                               NULL, 0) > 0);
-    CHECK(cds_sms_strip(out, sms, sizeof sms) > 0);
+    CHECK(cds_vn_fold(out, sms, sizeof sms) > 0);
     CHECK_STR(sms, "Ho so 000.20.01.H29-261123-0001 (Dang ky khai sinh) da duoc tiep nhan. Han tra "
                    "ket qua: 05/12/2026. Tra cuu: https://cds.vn/h/1");
     t = cds_templates_find(doc, "received", "push", 0);
@@ -510,7 +511,7 @@ static void test_exact_messages(const json_t *doc)
     t = cds_templates_find(doc, "fee_requested", "sms", 0);
     CHECK(cds_template_render(json_string_value(json_object_get(t, "body")), vars, out, sizeof out,
                               NULL, 0) > 0);
-    CHECK(cds_sms_strip(out, sms, sizeof sms) > 0);
+    CHECK(cds_vn_fold(out, sms, sizeof sms) > 0);
     CHECK(strstr(sms, " 37.500 d.") != NULL);
     json_decref(vars);
 }

@@ -1,11 +1,14 @@
 /* The signed-request check in front of every partner route (the city's TTHC
  * system calling us: steps, imports, the overdue list, catalog updates).
  *
- * The clients ("id:secret[,id:secret]" from g_dossiers.partner_clients) are
+ * It lives in auth/ because partner routes of several modules (dossiers,
+ * payments, receipts) use it and none of them may depend on another for it.
+ *
+ * The clients ("id:secret[,id:secret]" from g_auth.partner_clients) are
  * parsed once by cds_partner_auth_init, before the loop threads start, and
  * only read afterwards, so the check takes no lock; core/hmac_req.c checks
  * each request and answers refusals. */
-#include "dossiers/internal.h"
+#include "internal.h"
 #include "core/hmac_req.h"
 #include "core/log.h"
 
@@ -14,7 +17,7 @@ static cds_hmac_clients *g_clients;
 int cds_partner_auth_init(void)
 {
     cds_partner_auth_shutdown();
-    const char *spec = g_dossiers.partner_clients;
+    const char *spec = g_auth.partner_clients;
     if (!spec || !*spec) {
         /* No partner configured: the partner routes still exist and refuse
          * every call, so the rest of the service runs without TTHC. */
@@ -42,5 +45,5 @@ void cds_partner_auth_shutdown(void)
 
 const char *cds_partner_auth(cds_req *r)
 {
-    return cds_hmac_req_verify(r, g_clients, g_dossiers.partner_window_s, "partner");
+    return cds_hmac_req_verify(r, g_clients, g_auth.partner_window_s, "partner");
 }
