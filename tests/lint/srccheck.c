@@ -73,7 +73,10 @@ static int each_source(const char *root, const char *dir,
                        void (*fn)(const char *path, const char *display, void *arg), void *arg)
 {
     char folder[4096];
-    snprintf(folder, sizeof folder, "%s/%s", root, dir);
+    if ((size_t)snprintf(folder, sizeof folder, "%s/%s", root, dir) >= sizeof folder) {
+        fprintf(stderr, "srccheck: path too long: %s/%s\n", root, dir);
+        return -1;
+    }
     struct dirent **names;
     int n = scandir(folder, &names, NULL, alphasort);
     if (n < 0) {
@@ -82,9 +85,11 @@ static int each_source(const char *root, const char *dir,
     }
     for (int i = 0; i < n; i++) {
         if (is_source(names[i]->d_name)) {
-            char path[4096], display[512];
+            /* Room for the folder, a slash and any file name: no truncation. */
+            char path[sizeof folder + sizeof names[i]->d_name + 1];
+            char display[MAX_NAME + sizeof names[i]->d_name + 1];
             snprintf(path, sizeof path, "%s/%s", folder, names[i]->d_name);
-            snprintf(display, sizeof display, "%s/%s", dir, names[i]->d_name);
+            snprintf(display, sizeof display, "%.*s/%s", MAX_NAME, dir, names[i]->d_name);
             fn(path, display, arg);
         }
         free(names[i]);
