@@ -84,7 +84,7 @@ void dl_tariff_free(void);
 /* RFC 3339 with an explicit offset or Z (shape only). */
 int dl_rfc3339(const char *s);
 
-/* events.c: one event through cds_shipment_event. */
+/* webhook.c: one event through cds_shipment_event (webhooks and poll.c). */
 int dl_events_init(void);
 extern int dl_stmt_event;
 /* Counts a cds_shipment_event result in the metrics. */
