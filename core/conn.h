@@ -16,7 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <http_parser.h>
+#include <llhttp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
@@ -78,7 +78,6 @@ struct cds_req {
     char *hname;         /* h1: header name being accumulated */
     size_t hname_len, hval_len;
     char *hval;
-    int h1_last_was_value;
     cds_match match;
     int match_rc;
     const cds_route *route;
@@ -122,10 +121,12 @@ struct cds_conn {
     cds_conn *prev, *next;
     int close_after_write;
     /* HTTP/1.1 */
-    http_parser parser;
+    llhttp_t parser;
     cds_req *h1_req;     /* request being read or handled */
     int h1_busy;         /* a request is with its handler: parsing is paused */
     int h1_keepalive;
+    const char *h1_mark; /* end of the last parser span in the buffer being parsed */
+    int h1_gap_lf;       /* a line feed since that span: see h1.c, obs-fold */
     /* HTTP/2 */
     nghttp2_session *h2;
     int h2_streams;      /* open streams */

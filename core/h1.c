@@ -1,4 +1,15 @@
-/* HTTP/1.1 on a connection, parsed by http-parser (Debian's libhttp-parser).
+/* HTTP/1.1 on a connection, parsed by llhttp in strict mode (built from
+ * Debian's node-llhttp sources, see cmake/llhttp.cmake).
+ *
+ * Strict framing (RFC 9112): llhttp refuses whitespace between a header name
+ * and its colon, header names with spaces or other non-token bytes, bare LF
+ * line ends, Content-Length together with Transfer-Encoding, a duplicate or
+ * malformed Content-Length, a Transfer-Encoding whose last coding is not
+ * chunked, and chunk sizes that overflow. On top of it this file refuses
+ * obs-fold, an HTTP version other than 1.0 and 1.1, and a request without
+ * exactly one Host (HTTP/1.1) or with more than one (HTTP/1.0). Each of them
+ * is a 400 and the connection closes: after a framing error nothing that
+ * follows on the connection can be trusted.
  *
  * One request at a time: when a request is complete the parser is paused and
  * the handler runs; pipelined bytes wait in the input buffer (whose size is
@@ -16,7 +27,7 @@
 
 #define H1_INPUT_HIGH_WATER (64 * 1024)
 
-static cds_conn *conn_of(http_parser *p) { return p->data; }
+static cds_conn *conn_of(llhttp_t *p) { return p->data; }
 
 /* Bounded growth of an arena string being assembled from parser pieces. */
 static int append(cds_req *r, char **dst, size_t *len, const char *at, size_t n)
@@ -38,6 +49,9 @@ static int append(cds_req *r, char **dst, size_t *len, const char *at, size_t n)
 static int flush_header(cds_req *r)
 {
     if (!r->hname_len) return 0;
+    /* Trailing whitespace is not part of the value (llhttp passes it on). */
+    while (r->hval_len && (r->hval[r->hval_len - 1] == ' ' || r->hval[r->hval_len - 1] == '\t'))
+        r->hval_len--;
     /* add_header counts name+value+32 again on top of the raw bytes: the cap
      * stays conservative, never lax. */
     r->header_bytes -= r->hname_len + r->hval_len;
@@ -47,7 +61,7 @@ static int flush_header(cds_req *r)
     return rc;
 }
 
-static int on_message_begin(http_parser *p)
+static int on_message_begin(llhttp_t *p)
 {
     cds_conn *c = conn_of(p);
     c->h1_req = cds_req_new(c, CDS_PROTO_H1);
@@ -55,65 +69,97 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+/* obs-fold (RFC 9112 5.2: refuse it or replace it by spaces; we refuse).
+ * llhttp joins a folded line into the value without telling: it ends the
+ * value span at CR and starts a new one after the CRLF and whitespace. So
+ * the bytes skipped between spans are watched: the gap before a value span
+ * holds a line feed only when the value was folded (the gap after the name is
+ * ":" and whitespace). A gap may straddle two reads, hence h1_gap_lf. */
+static void gap_scan(cds_conn *c, const char *upto)
+{
+    if (c->h1_mark && upto > c->h1_mark && memchr(c->h1_mark, '\n', (size_t)(upto - c->h1_mark)))
+        c->h1_gap_lf = 1;
+}
+
+static void span(cds_conn *c, const char *at, size_t n)
+{
+    gap_scan(c, at);
+    c->h1_mark = at + n;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     cds_req *r = conn_of(p)->h1_req;
+    span(conn_of(p), at, n);
     return append(r, &r->url, &r->url_len, at, n);
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t n)
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-    cds_req *r = conn_of(p)->h1_req;
-    if (r->h1_last_was_value && flush_header(r) != 0) return -1;
-    r->h1_last_was_value = 0;
-    return append(r, &r->hname, &r->hname_len, at, n);
+    cds_conn *c = conn_of(p);
+    span(c, at, n);
+    c->h1_gap_lf = 0;
+    return append(c->h1_req, &c->h1_req->hname, &c->h1_req->hname_len, at, n);
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t n)
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
-    cds_req *r = conn_of(p)->h1_req;
-    r->h1_last_was_value = 1;
-    return append(r, &r->hval, &r->hval_len, at, n);
+    cds_conn *c = conn_of(p);
+    span(c, at, n);
+    if (c->h1_gap_lf) return -1; /* folded */
+    return append(c->h1_req, &c->h1_req->hval, &c->h1_req->hval_len, at, n);
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_header_value_complete(llhttp_t *p)
+{
+    return flush_header(conn_of(p)->h1_req) == 0 ? 0 : -1;
+}
+
+/* What llhttp leaves to us: the version and the Host rule (RFC 9112 3.2). */
+static int acceptable(llhttp_t *p, const cds_req *r)
+{
+    if (p->http_major != 1 || p->http_minor > 1) return 0;
+    int hosts = 0;
+    for (int i = 0; i < r->nhdrs; i++) hosts += strcmp(r->hdrs[i].name, "host") == 0;
+    return p->http_minor == 1 ? hosts == 1 : hosts <= 1;
+}
+
+static int on_headers_complete(llhttp_t *p)
 {
     cds_conn *c = conn_of(p);
     cds_req *r = c->h1_req;
-    if (flush_header(r) != 0) return -1;
-    snprintf(r->method, sizeof r->method, "%s", http_method_str((enum http_method)p->method));
+    snprintf(r->method, sizeof r->method, "%s", llhttp_method_name((llhttp_method_t)p->method));
     r->path = r->url ? r->url : "";
-    c->h1_keepalive = http_should_keep_alive(p);
-    if (cds_req_headers_done(r) != 0) {
-        http_parser_pause(p, 1); /* answer now, read no body */
-        return 0;
-    }
+    c->h1_keepalive = llhttp_should_keep_alive(p);
+    p->upgrade = 0; /* we never switch protocols: an Upgrade request is answered as HTTP/1.1 */
+    if (!r->early_status && !acceptable(p, r)) r->early_status = 400;
+    if (cds_req_headers_done(r) != 0) return HPE_PAUSED; /* answer now, read no body */
     const char *expect = cds_req_header(r, "expect");
     if (expect && strcasecmp(expect, "100-continue") == 0)
         bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     cds_req *r = conn_of(p)->h1_req;
-    if (cds_req_body_append(r, at, n) != 0) http_parser_pause(p, 1);
-    return 0;
+    /* 413 past the cap: the error stops the parser, the status is kept. */
+    return cds_req_body_append(r, at, n) == 0 ? 0 : -1;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(llhttp_t *p)
 {
     cds_conn *c = conn_of(p);
     c->h1_busy = 1;
-    http_parser_pause(p, 1);
-    return 0;
+    return HPE_PAUSED;
 }
 
-static const http_parser_settings settings = {
+static const llhttp_settings_t settings = {
     .on_message_begin = on_message_begin,
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -123,7 +169,7 @@ static void h1_on_read(cds_conn *c);
 
 static int h1_start(cds_conn *c)
 {
-    http_parser_init(&c->parser, HTTP_REQUEST);
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
     c->parser.data = c;
     c->h1_keepalive = 1;
     bufferevent_setwatermark(c->bev, EV_READ, 0, H1_INPUT_HIGH_WATER);
@@ -132,7 +178,8 @@ static int h1_start(cds_conn *c)
     return 0;
 }
 
-/* A request that cannot be parsed gets a bare 400 and the connection closes. */
+/* A request that cannot be parsed gets a bare 400 (431, 413 when a cap
+ * stopped the parser) and the connection closes. */
 static void refuse(cds_conn *c, int status)
 {
     cds_req *r = c->h1_req;
@@ -155,34 +202,34 @@ static void h1_on_read(cds_conn *c)
         if (avail == 0) return;
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) return;
-        size_t used = http_parser_execute(&c->parser, &settings, v.iov_base, v.iov_len);
-        evbuffer_drain(in, used);
-        enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+        c->h1_mark = v.iov_base;
+        llhttp_errno_t err = llhttp_execute(&c->parser, v.iov_base, v.iov_len);
         cds_req *r = c->h1_req;
-        if (err == HPE_PAUSED) {
-            http_parser_pause(&c->parser, 0);
-            if (r && r->early_status) {
-                /* Refused before or during the body: answer and close without reading on. */
-                c->h1_keepalive = 0;
-                c->h1_busy = 1;
-                cds_req_dispatch(r);
-                return;
-            }
-            if (c->h1_busy) {
-                cds_conn_rearm_timer(c);
-                cds_req_dispatch(r); /* may answer synchronously: the loop goes on */
-            }
+        if (err == HPE_OK) {
+            gap_scan(c, (const char *)v.iov_base + v.iov_len);
+            c->h1_mark = NULL; /* the buffer is gone */
+            evbuffer_drain(in, v.iov_len);
             continue;
         }
-        if (err != HPE_OK) {
-            if (r && r->early_status == 431) refuse(c, 431);
-            else if (err == HPE_HEADER_OVERFLOW) refuse(c, 431);
-            else refuse(c, 400);
+        if (err != HPE_PAUSED) {
+            refuse(c, r && r->early_status ? r->early_status : 400);
             return;
         }
-        if (used < v.iov_len) { /* upgrade: we don't switch protocols; answer as HTTP/1.1 */
-            refuse(c, 400);
+        const char *stop = llhttp_get_error_pos(&c->parser);
+        gap_scan(c, stop);
+        c->h1_mark = NULL;
+        evbuffer_drain(in, (size_t)(stop - (const char *)v.iov_base));
+        llhttp_resume(&c->parser);
+        if (r && r->early_status) {
+            /* Refused before the body: answer and close without reading on. */
+            c->h1_keepalive = 0;
+            c->h1_busy = 1;
+            cds_req_dispatch(r);
             return;
+        }
+        if (c->h1_busy) {
+            cds_conn_rearm_timer(c);
+            cds_req_dispatch(r); /* may answer synchronously: the loop goes on */
         }
     }
 }
@@ -199,7 +246,6 @@ static void h1_send(cds_req *r)
         evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
     evbuffer_add(out, "\r\n", 2);
     if (r->resp_len && !r->head_only) evbuffer_add(out, r->resp_body, r->resp_len);
-    int upgrade = c->parser.upgrade;
     cds_req_free(r);
     c->h1_req = NULL;
     c->h1_busy = 0;
@@ -208,7 +254,6 @@ static void h1_send(cds_req *r)
         bufferevent_disable(c->bev, EV_READ);
         return;
     }
-    if (upgrade) http_parser_init(&c->parser, HTTP_REQUEST);
     cds_conn_rearm_timer(c);
     /* Pipelined requests already buffered are picked up when the answer has
      * been flushed (cds_h1_on_drained), which also keeps recursion flat. */
@@ -230,11 +275,7 @@ static int h1_timer_ms(cds_conn *c)
 static void h1_timeout(cds_conn *c)
 {
     if (c->h1_req && !c->h1_busy) { /* slow headers or body */
-        c->h1_req->early_status = 408;
-        c->h1_keepalive = 0;
-        c->h1_busy = 1;
-        c->h1_req->dispatched = 1;
-        cds_req_early_problem(c->h1_req, 408);
+        refuse(c, 408);
         return;
     }
     cds_conn_close(c); /* idle keep-alive connection */

@@ -2,7 +2,7 @@
  * on the cleartext port (so both protocols: the first byte chooses whether
  * the HTTP/2 client preface is put in front). The connection sits on an
  * in-memory bufferevent pair and the event loop runs until it is idle, so
- * detection, http-parser, nghttp2, routing, limits, JSON and answers all
+ * detection, llhttp, nghttp2, routing, limits, JSON and answers all
  * run exactly as they do on a socket. */
 #include "core/conn.h"
 #include "core/log.h"

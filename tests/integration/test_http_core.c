@@ -3,7 +3,7 @@
  * answers from a timer): both protocols, TLS with ALPN, request ids, 404,
  * 405 + Allow, 431, 413 without reading the body, malformed and deep JSON,
  * the stream cap, rapid reset (work cancelled, connection closed) but not
- * resets of streams already answered, PING
+ * resets of streams already answered, strict HTTP/1.1 framing, PING
  * flood, header / handshake / idle timeouts, the per-thread connection cap
  * and graceful shutdown with a request in flight. */
 #include "core/metrics.h"
@@ -678,6 +678,72 @@ static void test_h1_pipelining_and_garbage(void)
     close(fd);
 }
 
+/* RFC 9112 strictness over a raw socket: each malformed or ambiguous request
+ * gets one 400 and the connection closes, so nothing smuggled behind it is
+ * ever answered (the trailing "GET /hello" would be a second 200). Each case
+ * has a well-formed twin that must be answered 200, so a server refusing
+ * everything fails too. */
+typedef struct h1_case {
+    const char *name, *bad, *good;
+} h1_case;
+
+static const h1_case h1_cases[] = {
+    {"space before colon", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length : 2\r\n\r\n{}",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
+    {"two Host", "GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"},
+    {"no Host on 1.1", "GET /hello HTTP/1.1\r\nAccept: */*\r\n\r\n", "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"},
+    {"space in a header name", "GET /hello HTTP/1.1\r\nHost: x\r\nX Forwarded: 1\r\n\r\n",
+     "GET /hello HTTP/1.1\r\nHost: x\r\nX-Forwarded: 1\r\n\r\n"},
+    {"obs-fold", "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n",
+     "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: one two\r\n\r\n"},
+    {"HTTP/9.9", "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n", "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"},
+    {"CL then TE", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"},
+    {"TE then CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: 7\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
+    {"duplicate CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
+    {"conflicting CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 0\r\n\r\n{}",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
+    {"CL list", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2, 2\r\n\r\n{}",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
+    {"chunked, identity", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked, identity\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"},
+    {"chunk-size overflow", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000002\r\n{}\r\n0\r\n\r\n",
+     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0002\r\n{}\r\n0\r\n\r\n"},
+    {"bare LF", "GET /hello HTTP/1.1\nHost: x\n\n", "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"},
+    {"bare LF in a header", "GET /hello HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n",
+     "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"},
+};
+
+static void test_h1_strict(void)
+{
+    static const char smuggled[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    char buf[8192];
+    for (size_t i = 0; i < sizeof h1_cases / sizeof h1_cases[0]; i++) {
+        const h1_case *k = &h1_cases[i];
+        int closed;
+        int fd = connect_port(port_plain);
+        send_all(fd, k->bad, strlen(k->bad));
+        send_all(fd, smuggled, strlen(smuggled));
+        read_until_close(fd, buf, sizeof buf, 5000, &closed);
+        int ok = strncmp(buf, "HTTP/1.1 400 ", 13) == 0 && !strstr(buf + 1, "HTTP/1.1 ") && closed;
+        if (!ok) fprintf(stderr, "h1 strict: %s: got %.60s (closed %d)\n", k->name, buf, closed);
+        CHECK(ok);
+        close(fd);
+        /* The twin, then the same follow-up request: both answered. */
+        fd = connect_port(port_plain);
+        send_all(fd, k->good, strlen(k->good));
+        send_all(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 51);
+        read_until_close(fd, buf, sizeof buf, 5000, &closed);
+        const char *second = strstr(buf + 1, "HTTP/1.1 200 ");
+        ok = strncmp(buf, "HTTP/1.1 200 ", 13) == 0 && second && !strstr(second + 1, "HTTP/1.1 ");
+        if (!ok) fprintf(stderr, "h1 strict: twin of %s: got %.60s\n", k->name, buf);
+        CHECK(ok);
+        close(fd);
+    }
+}
+
 static void test_conn_cap(void)
 {
     int fds[12], n = 0;
@@ -751,6 +817,7 @@ int main(void)
     test_413();
     test_json();
     test_h1_pipelining_and_garbage();
+    test_h1_strict();
     test_stream_cap();
     test_rapid_reset();
     test_reset_after_answer();
