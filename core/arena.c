@@ -5,6 +5,9 @@
 #include <string.h>
 
 #define CHUNK 4096
+/* The first chunk is small: most requests need less than 1 KiB, and an
+ * HTTP/2 connection may hold 100 of them waiting in line (slow read). */
+#define CHUNK_FIRST 1024
 
 struct cds_arena_chunk {
     cds_arena_chunk *next;
@@ -17,7 +20,8 @@ void *cds_arena_alloc(cds_arena *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     cds_arena_chunk *c = a->head;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > CHUNK / 2 ? n : CHUNK;
+        size_t want = a->head ? CHUNK : CHUNK_FIRST;
+        size_t cap = n > want / 2 ? n : want;
         c = malloc(sizeof *c + cap);
         if (!c) abort();
         c->cap = cap;

@@ -30,6 +30,7 @@ typedef struct cds_thread {
     SSL_CTX *ssl_ctx;
     struct evconnlistener *listeners[CDS_MAX_LISTENERS];
     int nconns;
+    size_t out_queued; /* answer bytes held by all its connections (see cds_conn) */
     cds_conn *conns; /* doubly linked, for shutdown */
     struct event *stop_ev, *grace_ev;
     int stopping;
@@ -51,6 +52,7 @@ typedef struct cds_conn_ops {
     int (*timer_ms)(cds_conn *c);     /* the deadline that applies now; 0: none */
     void (*timeout)(cds_conn *c);     /* that deadline passed */
     void (*shutdown)(cds_conn *c);    /* the server stops: finish what is in flight */
+    void (*goaway)(cds_conn *c);      /* about to be closed by force: tell the peer if we can */
     void (*free)(cds_conn *c);        /* the connection closes: free protocol state */
 } cds_conn_ops;
 
@@ -107,6 +109,9 @@ struct cds_req {
     size_t resp_len, resp_off;
     int head_only;
     cds_req *next;   /* h2: list of the connection's live requests */
+    cds_req *deferred_next; /* h2: FIFO of c->h2_deferred */
+    int deferred;
+    int body_queued;  /* h2: the unsent part of resp_body counts in conn->out_queued */
 };
 
 struct cds_conn {
@@ -120,6 +125,19 @@ struct cds_conn {
     struct event *timer;
     cds_conn *prev, *next;
     int close_after_write;
+    /* Answer bytes held for the peer: the output buffer plus HTTP/2 bodies
+     * not yet cut into DATA frames (flow control). The stall timer closes the
+     * connection when they exist and none has left for stall_timeout_ms. */
+    size_t out_queued;
+    uint64_t last_progress_us; /* when output last drained to the peer (or began) */
+    /* Of those, HTTP/2 bodies the peer's window holds back; they progress
+     * only when the window opens: reading our PING answers is not taking
+     * the answers. */
+    size_t body_held;
+    uint64_t body_progress_us;
+    struct event *stall_ev;
+    struct evbuffer_cb_entry *out_cb;
+    int stall_closing;
     /* HTTP/1.1 */
     llhttp_t parser;
     cds_req *h1_req;     /* request being read or handled */
@@ -134,6 +152,7 @@ struct cds_conn {
     double reset_tokens;
     uint64_t reset_last_us;
     cds_req *h2_reqs;
+    cds_req *h2_deferred; /* complete requests waiting for held answers to drain */
     int in_recv;         /* inside nghttp2_session_mem_recv: answers are flushed after it */
 };
 
@@ -145,7 +164,14 @@ cds_conn *cds_conn_attach(cds_thread *t, const cds_listen *ls, struct buffereven
 void cds_conn_close(cds_conn *c);
 void cds_conn_rearm_timer(cds_conn *c);
 const char *cds_thread_date(cds_thread *t);
-void cds_conn_write_done(cds_conn *c); /* called when the output buffer drained */
+/* HTTP/2 answer bodies held back by flow control: `add` bytes begin to
+ * wait, `sub` bytes went into DATA frames (or were dropped with the stream). */
+void cds_conn_body_held(cds_conn *c, size_t add, size_t sub);
+/* Whether the connection may hand one more request to its handler now: yes
+ * when it holds no answer bytes, else only under both caps (per connection,
+ * per thread). So a peer that does not read stops getting work, and a peer
+ * that reads is never held up by the ones that do not. */
+int cds_conn_may_dispatch(const cds_conn *c);
 
 /* request.c */
 const char *cds_status_text(int status); /* "Not Found", for status lines and problem titles */

@@ -15,7 +15,13 @@
  * the handler runs; pipelined bytes wait in the input buffer (whose size is
  * capped by a read watermark) until the answer is written. A request refused
  * before its body (404/405/413/431) is answered at once with
- * "connection: close", so an oversized upload is never read. */
+ * "connection: close", so an oversized upload is never read.
+ *
+ * Slow read: an answer body goes to the output buffer by reference (no
+ * copy), and pipelined requests are parsed only while the connection may take
+ * more work (cds_conn_may_dispatch): a client that pipelines and never reads
+ * holds at most one connection cap of answers, then the stall timer
+ * (server.c) closes it. */
 #include "core/conn.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -197,7 +203,8 @@ static void refuse(cds_conn *c, int status)
 static void h1_on_read(cds_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (!c->h1_busy && c->phase == PH_PROTO && !c->close_after_write) {
+    while (!c->h1_busy && c->phase == PH_PROTO && !c->close_after_write &&
+           cds_conn_may_dispatch(c)) {
         size_t avail = evbuffer_get_length(in);
         if (avail == 0) return;
         struct evbuffer_iovec v;
@@ -234,6 +241,11 @@ static void h1_on_read(cds_conn *c)
     }
 }
 
+static void free_body(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
 static void h1_send(cds_req *r)
 {
     cds_conn *c = r->conn;
@@ -245,7 +257,9 @@ static void h1_send(cds_req *r)
     for (cds_hdr_out *h = r->rh; h; h = h->next)
         evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
     evbuffer_add(out, "\r\n", 2);
-    if (r->resp_len && !r->head_only) evbuffer_add(out, r->resp_body, r->resp_len);
+    if (r->resp_len && !r->head_only &&
+        evbuffer_add_reference(out, r->resp_body, r->resp_len, free_body, NULL) == 0)
+        r->resp_body = NULL; /* the buffer frees it once written */
     cds_req_free(r);
     c->h1_req = NULL;
     c->h1_busy = 0;
@@ -261,6 +275,7 @@ static void h1_send(cds_req *r)
 
 static void h1_on_drained(cds_conn *c)
 {
+    cds_conn_rearm_timer(c); /* the idle clock starts once the answer is out */
     if (!c->h1_busy && evbuffer_get_length(bufferevent_get_input(c->bev)))
         h1_on_read(c);
 }
@@ -269,6 +284,7 @@ static int h1_timer_ms(cds_conn *c)
 {
     const cds_server_config *cfg = c->t->cfg;
     if (c->h1_busy) return 0; /* the handler has it */
+    if (c->out_queued) return 0; /* an answer is being written: the stall timer watches */
     return c->h1_req ? cfg->header_timeout_ms : cfg->idle_timeout_ms;
 }
 
@@ -289,6 +305,8 @@ static void h1_free(cds_conn *c)
     }
 }
 
+static void h1_goaway(cds_conn *c) {} /* HTTP/1.1 has no way to say it */
+
 static void h1_shutdown(cds_conn *c)
 {
     c->h1_keepalive = 0;
@@ -304,5 +322,6 @@ const cds_conn_ops cds_h1_ops = {
     .timer_ms = h1_timer_ms,
     .timeout = h1_timeout,
     .shutdown = h1_shutdown,
+    .goaway = h1_goaway,
     .free = h1_free,
 };

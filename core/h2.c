@@ -7,7 +7,15 @@
  * stopped with RST_STREAM(NO_ERROR) once the answer is out); nghttp2's flood
  * detection and our client-reset rate limit close the connection. A stream
  * the client resets has its request freed at once, which cancels its
- * database or HTTP work (see cds_req_abandon). */
+ * database or HTTP work (see cds_req_abandon).
+ *
+ * Slow read: an answer body is not copied into the session; nghttp2 pulls it
+ * through the data provider (read_body) as the peer's window allows, and
+ * until then it counts as held bytes of the connection (cds_conn_body_held). A
+ * complete request is handed to its handler only while the connection may
+ * take more work (cds_conn_may_dispatch); otherwise it waits in a FIFO that
+ * runs again when the output drains. A peer that opens no window is closed
+ * by the stall timer (server.c), GOAWAY first. */
 #include "core/clock.h"
 #include "core/conn.h"
 #include "core/log.h"
@@ -41,6 +49,55 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
     if (evbuffer_get_length(out) >= H2_OUTPUT_HIGH_WATER) return NGHTTP2_ERR_WOULDBLOCK;
     if (evbuffer_add(out, data, len) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
     return (ssize_t)len;
+}
+
+/* The unsent part of an answer body no longer counts as held. */
+static void body_released(cds_conn *c, cds_req *r)
+{
+    if (!r->body_queued) return;
+    r->body_queued = 0;
+    cds_conn_body_held(c, 0, r->resp_len - r->resp_off);
+}
+
+static void undefer(cds_conn *c, cds_req *r)
+{
+    if (!r->deferred) return;
+    r->deferred = 0;
+    for (cds_req **pp = &c->h2_deferred; *pp; pp = &(*pp)->deferred_next)
+        if (*pp == r) {
+            *pp = r->deferred_next;
+            return;
+        }
+}
+
+/* A complete request: to its handler now, or in line behind held answers. */
+static void dispatch(cds_conn *c, cds_req *r)
+{
+    if (!c->h2_deferred && cds_conn_may_dispatch(c)) {
+        cds_req_dispatch(r);
+        return;
+    }
+    r->deferred = 1;
+    r->deferred_next = NULL;
+    cds_req **pp = &c->h2_deferred;
+    while (*pp) pp = &(*pp)->deferred_next;
+    *pp = r;
+}
+
+/* Hands waiting requests to their handlers while the caps allow. Answers
+ * given here are flushed by the caller (in_recv), so a failed flush cannot
+ * free the connection under this loop. */
+static void run_deferred(cds_conn *c)
+{
+    int was = c->in_recv;
+    c->in_recv = 1;
+    while (c->h2_deferred && cds_conn_may_dispatch(c) && !c->close_after_write) {
+        cds_req *r = c->h2_deferred;
+        c->h2_deferred = r->deferred_next;
+        r->deferred = 0;
+        cds_req_dispatch(r);
+    }
+    c->in_recv = was;
 }
 
 static void receiving_done(cds_conn *c, cds_req *r)
@@ -118,14 +175,14 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         }
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
             receiving_done(c, r);
-            cds_req_dispatch(r);
+            dispatch(c, r);
         }
         return 0;
     case NGHTTP2_DATA:
         r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-        if (r && !r->dispatched && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        if (r && !r->dispatched && !r->deferred && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
             receiving_done(c, r);
-            cds_req_dispatch(r);
+            dispatch(c, r);
         }
         return 0;
     case NGHTTP2_RST_STREAM: {
@@ -187,6 +244,8 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code,
     if (!r) return 0;
     nghttp2_session_set_stream_user_data(s, stream_id, NULL);
     receiving_done(c, r);
+    body_released(c, r);
+    undefer(c, r);
     unlink_req(c, r);
     c->h2_streams--;
     cds_req_free(r); /* cancels whatever work the request still had */
@@ -202,6 +261,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
     if (n > len) n = len;
     memcpy(buf, r->resp_body + r->resp_off, n);
     r->resp_off += n;
+    if (r->body_queued) cds_conn_body_held(r->conn, 0, n); /* now in a frame, on to the output */
     if (r->resp_off == r->resp_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
@@ -283,6 +343,7 @@ static void h2_on_read(cds_conn *c)
         }
         evbuffer_drain(in, (size_t)n);
     }
+    run_deferred(c); /* streams closed by the peer may have released held bytes */
     c->in_recv = 0;
     if (flush(c) != 0) {
         c->close_after_write = 1;
@@ -318,6 +379,10 @@ static void h2_send(cds_req *r)
 #undef NV
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
     int has_body = r->resp_len > 0 && !r->head_only;
+    if (has_body) {
+        r->body_queued = 1;
+        cds_conn_body_held(c, r->resp_len, 0);
+    }
     if (nghttp2_submit_response(c->h2, r->stream_id, nva, n, has_body ? &prd : NULL) != 0) {
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
     }
@@ -328,6 +393,7 @@ static void h2_send(cds_req *r)
 static void h2_on_drained(cds_conn *c)
 {
     if (c->close_after_write) return;
+    run_deferred(c);
     if (flush(c) != 0) c->close_after_write = 1;
 }
 
@@ -350,13 +416,21 @@ static void h2_timeout(cds_conn *c)
 static void h2_free(cds_conn *c)
 {
     /* Requests of streams still open: freeing them cancels their work. */
+    c->h2_deferred = NULL;
     while (c->h2_reqs) {
         cds_req *r = c->h2_reqs;
         c->h2_reqs = r->next;
+        body_released(c, r);
         cds_req_free(r);
     }
     if (c->h2) nghttp2_session_del(c->h2);
     c->h2 = NULL;
+}
+
+static void h2_goaway(cds_conn *c)
+{
+    nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
+    nghttp2_session_send(c->h2);
 }
 
 static void h2_shutdown(cds_conn *c)
@@ -378,5 +452,6 @@ const cds_conn_ops cds_h2_ops = {
     .timer_ms = h2_timer_ms,
     .timeout = h2_timeout,
     .shutdown = h2_shutdown,
+    .goaway = h2_goaway,
     .free = h2_free,
 };

@@ -5,10 +5,13 @@
  * and a curl multi handle. A connection starts in TLS handshake (TLS port) or
  * in preface detection (cleartext port: "PRI * HTTP/2.0..." means h2c with
  * prior knowledge, anything else HTTP/1.1) and then belongs to h1.c or h2.c.
- * One timer per connection enforces the handshake, header and idle timeouts.
+ * One timer per connection enforces the handshake, header and idle timeouts;
+ * a second one, the stall timer, runs while answers wait for a peer that
+ * does not read them (see queued()).
  * SIGTERM/SIGINT: listeners close, HTTP/2 peers get GOAWAY, HTTP/1.1 answers
  * carry "connection: close", in-flight requests finish for up to the grace
  * period, then pools close and cds_server_run returns 0. */
+#include "core/clock.h"
 #include "core/conn.h"
 #include "core/db.h"
 #include "core/http_client.h"
@@ -50,6 +53,9 @@ void cds_server_config_defaults(cds_server_config *c)
     c->shutdown_grace_ms = 10000;
     c->reset_burst = 200;
     c->reset_rate = 100;
+    c->max_conn_buffer = 512 * 1024;
+    c->max_thread_buffer = 8 * 1024 * 1024;
+    c->stall_timeout_ms = 30000;
     c->db_conns = 4;
     c->db_queue = 1024;
     c->db_inflight = 32;
@@ -74,6 +80,9 @@ void cds_conn_close(cds_conn *c)
     cds_thread *t = c->t;
     if (c->ops) c->ops->free(c);
     if (c->timer) event_free(c->timer);
+    if (c->stall_ev) event_free(c->stall_ev);
+    if (c->out_cb) evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+    t->out_queued -= c->out_queued;
     if (c->bev) bufferevent_free(c->bev);
     if (c->prev) c->prev->next = c->next;
     else t->conns = c->next;
@@ -100,6 +109,74 @@ void cds_conn_rearm_timer(cds_conn *c)
     }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(c->timer, &tv);
+}
+
+/* ---------------- answers held for the peer (slow read) ---------------- */
+
+static void stall_arm(cds_conn *c, uint64_t us)
+{
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    evtimer_add(c->stall_ev, &tv);
+}
+
+static void queued(cds_conn *c, size_t add, size_t sub)
+{
+    size_t before = c->out_queued;
+    c->out_queued = c->out_queued + add - sub;
+    c->t->out_queued = c->t->out_queued + add - sub;
+    if (before == 0 && c->out_queued > 0) { /* answers begin to wait: the clock starts */
+        c->last_progress_us = cds_now_us();
+        if (!evtimer_pending(c->stall_ev, NULL))
+            stall_arm(c, (uint64_t)c->t->cfg->stall_timeout_ms * 1000);
+    }
+}
+
+void cds_conn_body_held(cds_conn *c, size_t add, size_t sub)
+{
+    if (sub || !c->body_held) c->body_progress_us = cds_now_us();
+    c->body_held = c->body_held + add - sub;
+    queued(c, add, sub);
+}
+
+int cds_conn_may_dispatch(const cds_conn *c)
+{
+    const cds_server_config *cfg = c->t->cfg;
+    return c->out_queued == 0 ||
+           (c->out_queued < cfg->max_conn_buffer && c->t->out_queued < cfg->max_thread_buffer);
+}
+
+/* Every change of the output buffer: bytes added are held, bytes removed
+ * went to the socket (or TLS), which is the peer making progress. */
+static void on_output(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+    cds_conn *c = arg;
+    if (info->n_deleted) c->last_progress_us = cds_now_us();
+    queued(c, info->n_added, info->n_deleted);
+}
+
+static void on_stall(evutil_socket_t fd, short what, void *arg)
+{
+    cds_conn *c = arg;
+    if (c->stall_closing) { /* the goodbye had its chance */
+        cds_conn_close(c);
+        return;
+    }
+    if (c->out_queued == 0) return; /* all taken: the next answer restarts the clock */
+    uint64_t last = c->body_held ? c->body_progress_us : c->last_progress_us;
+    uint64_t limit = (uint64_t)c->t->cfg->stall_timeout_ms * 1000, idle = cds_now_us() - last;
+    if (idle < limit) {
+        stall_arm(c, limit - idle);
+        return;
+    }
+    cds_metrics_add(CDS_G_CONN_TIMEOUTS, 1);
+    cds_log(CDS_LOG_WARN, "slow_reader", "peer %s took none of %zu answer bytes in %d ms: closing",
+            c->peer, c->out_queued, c->t->cfg->stall_timeout_ms);
+    if (c->ops) c->ops->goaway(c);
+    /* The peer gets a second to take the goodbye, not more: it reads nothing. */
+    c->close_after_write = 1;
+    c->stall_closing = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    stall_arm(c, 1000000);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -187,6 +264,8 @@ cds_conn *cds_conn_attach(cds_thread *t, const cds_listen *ls, struct buffereven
     c->phase = tls ? PH_HANDSHAKE : PH_DETECT;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->timer = evtimer_new(t->w.base, on_timer, c);
+    c->stall_ev = evtimer_new(t->w.base, on_stall, c);
+    c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), on_output, c);
     c->next = t->conns;
     if (t->conns) t->conns->prev = c;
     t->conns = c;

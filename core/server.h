@@ -32,6 +32,13 @@ typedef struct cds_server_config {
     size_t max_body;
     int handshake_timeout_ms, header_timeout_ms, idle_timeout_ms, shutdown_grace_ms;
     int reset_burst, reset_rate;    /* client stream resets allowed: burst, then per second */
+    /* Answers held for peers that do not read them (slow read): past these a
+     * connection that already holds answer bytes gets no new request handled
+     * until they drain; a peer that takes none of them for stall_timeout_ms
+     * is closed (HTTP/2: GOAWAY first). */
+    size_t max_conn_buffer;         /* answer bytes held per connection */
+    size_t max_thread_buffer;       /* answer bytes held by all connections of a thread */
+    int stall_timeout_ms;
     const char *db_conninfo;        /* NULL: no database */
     int db_conns, db_queue, db_inflight;
     void (*on_worker_start)(cds_worker *w, void *ctx);

@@ -43,6 +43,8 @@ static void setup(void)
     cfg.max_header_bytes = 2048; /* small caps: the fuzzer reaches them */
     cfg.max_body = 8192;
     cfg.max_streams = 8;
+    cfg.max_conn_buffer = 256;   /* tiny: answers wait in line (slow-read paths) */
+    cfg.max_thread_buffer = 1024;
     listen_cfg.router = cds_router_new(routes, sizeof routes / sizeof routes[0]);
     listen_cfg.host = "fuzz";
     cfg.listen[0] = listen_cfg;
