@@ -129,12 +129,12 @@ struct cds_conn {
      * not yet cut into DATA frames (flow control). The stall timer closes the
      * connection when they exist and none has left for stall_timeout_ms. */
     size_t out_queued;
-    uint64_t last_progress_us; /* when output last drained to the peer (or began) */
+    int moved; /* output drained to the peer (or began to wait) in this stall period */
     /* Of those, HTTP/2 bodies the peer's window holds back; they progress
      * only when the window opens: reading our PING answers is not taking
      * the answers. */
     size_t body_held;
-    uint64_t body_progress_us;
+    int body_moved;
     struct event *stall_ev;
     struct evbuffer_cb_entry *out_cb;
     int stall_closing;

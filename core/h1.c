@@ -17,7 +17,7 @@
  * before its body (404/405/413/431) is answered at once with
  * "connection: close", so an oversized upload is never read.
  *
- * Slow read: an answer body goes to the output buffer by reference (no
+ * Slow read: a large answer body goes to the output buffer by reference (no
  * copy), and pipelined requests are parsed only while the connection may take
  * more work (cds_conn_may_dispatch): a client that pipelines and never reads
  * holds at most one connection cap of answers, then the stall timer
@@ -32,6 +32,9 @@
 #include <strings.h>
 
 #define H1_INPUT_HIGH_WATER (64 * 1024)
+/* Answer bodies up to this size are copied into the output buffer, larger
+ * ones handed over by reference: a reference costs more than a short copy. */
+#define H1_COPY_MAX (16 * 1024)
 
 static cds_conn *conn_of(llhttp_t *p) { return p->data; }
 
@@ -257,9 +260,11 @@ static void h1_send(cds_req *r)
     for (cds_hdr_out *h = r->rh; h; h = h->next)
         evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
     evbuffer_add(out, "\r\n", 2);
-    if (r->resp_len && !r->head_only &&
-        evbuffer_add_reference(out, r->resp_body, r->resp_len, free_body, NULL) == 0)
-        r->resp_body = NULL; /* the buffer frees it once written */
+    if (r->resp_len && !r->head_only) {
+        if (r->resp_len <= H1_COPY_MAX) evbuffer_add(out, r->resp_body, r->resp_len);
+        else if (evbuffer_add_reference(out, r->resp_body, r->resp_len, free_body, NULL) == 0)
+            r->resp_body = NULL; /* the buffer frees it once written */
+    }
     cds_req_free(r);
     c->h1_req = NULL;
     c->h1_busy = 0;

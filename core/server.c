@@ -124,8 +124,8 @@ static void queued(cds_conn *c, size_t add, size_t sub)
     size_t before = c->out_queued;
     c->out_queued = c->out_queued + add - sub;
     c->t->out_queued = c->t->out_queued + add - sub;
-    if (before == 0 && c->out_queued > 0) { /* answers begin to wait: the clock starts */
-        c->last_progress_us = cds_now_us();
+    if (before == 0 && c->out_queued > 0) { /* answers begin to wait: a period starts */
+        c->moved = 1;
         if (!evtimer_pending(c->stall_ev, NULL))
             stall_arm(c, (uint64_t)c->t->cfg->stall_timeout_ms * 1000);
     }
@@ -133,7 +133,7 @@ static void queued(cds_conn *c, size_t add, size_t sub)
 
 void cds_conn_body_held(cds_conn *c, size_t add, size_t sub)
 {
-    if (sub || !c->body_held) c->body_progress_us = cds_now_us();
+    if (sub || !c->body_held) c->body_moved = 1;
     c->body_held = c->body_held + add - sub;
     queued(c, add, sub);
 }
@@ -146,11 +146,13 @@ int cds_conn_may_dispatch(const cds_conn *c)
 }
 
 /* Every change of the output buffer: bytes added are held, bytes removed
- * went to the socket (or TLS), which is the peer making progress. */
+ * went to the socket (or TLS), which is the peer making progress. This runs
+ * for every write into the buffer, so it only sets a flag: the stall timer
+ * looks at it once per period instead of reading the clock here. */
 static void on_output(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 {
     cds_conn *c = arg;
-    if (info->n_deleted) c->last_progress_us = cds_now_us();
+    if (info->n_deleted) c->moved = 1;
     queued(c, info->n_added, info->n_deleted);
 }
 
@@ -161,11 +163,13 @@ static void on_stall(evutil_socket_t fd, short what, void *arg)
         cds_conn_close(c);
         return;
     }
-    if (c->out_queued == 0) return; /* all taken: the next answer restarts the clock */
-    uint64_t last = c->body_held ? c->body_progress_us : c->last_progress_us;
-    uint64_t limit = (uint64_t)c->t->cfg->stall_timeout_ms * 1000, idle = cds_now_us() - last;
-    if (idle < limit) {
-        stall_arm(c, limit - idle);
+    if (c->out_queued == 0) return; /* all taken: the next answer starts a period */
+    /* A whole period without progress: closed between one and two periods
+     * after the peer last took something. */
+    int moved = c->body_held ? c->body_moved : c->moved;
+    c->moved = c->body_moved = 0;
+    if (moved) {
+        stall_arm(c, (uint64_t)c->t->cfg->stall_timeout_ms * 1000);
         return;
     }
     cds_metrics_add(CDS_G_CONN_TIMEOUTS, 1);
