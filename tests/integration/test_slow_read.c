@@ -1,8 +1,10 @@
 /* Slow read (issue 14, item 1), against a real `cds serve` over real sockets:
  * 50 connections ask for /openapi.yaml and never take the answers. 40 speak
- * h2c with SETTINGS_INITIAL_WINDOW_SIZE=0 and open 100 streams each, 5 do the
- * same over TLS (ALPN h2), 5 pipeline HTTP/1.1 requests and never read (with
- * a tiny receive buffer, so the kernel holds little for them). One of the
+ * h2c with SETTINGS_INITIAL_WINDOW_SIZE=0 and open 100 streams each; 5 go
+ * over TLS, 3 doing the same with ALPN h2 and 2 pipelining HTTP/1.1 requests
+ * (ALPN http/1.1) without reading; 5 pipeline HTTP/1.1 in clear text without
+ * reading. All have a tiny receive buffer, so the kernel holds little for
+ * them. One of the
  * h2c ones reads everything and sends a PING now and then: taking PING
  * answers is not taking the answers it asked for. Checked:
  * the server's RSS grows by less than 64 MiB (it pinned ~12.7 MB per
@@ -29,6 +31,7 @@
 
 #define N_H2C 40
 #define N_TLS 5
+#define N_TLS_H1 2 /* of the TLS ones */
 #define N_H1 5
 #define N_ATTACK (N_H2C + N_TLS + N_H1)
 #define STREAMS 100
@@ -208,7 +211,7 @@ int main(void)
     SSL *ssl[N_TLS] = {0};
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    static const unsigned char alpn[] = "\x02h2";
+    static const unsigned char alpn[] = "\x02h2", alpn_h1[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
     double t0 = now_s();
     for (int i = N_ATTACK - 1; i >= 0; i--) { /* the pinger (0) last: it pings from the start */
@@ -219,14 +222,19 @@ int main(void)
         if (i < N_H2C) {
             send_all(fds[i], h2buf, h2len);
         } else if (i < N_H2C + N_TLS) {
+            /* The last TLS ones speak HTTP/1.1 (ALPN), pipelining. */
+            int h1 = i >= N_H2C + N_TLS - N_TLS_H1;
             SSL *s = ssl[i - N_H2C] = SSL_new(ctx);
             SSL_set_fd(s, fds[i]);
+            if (h1) SSL_set_alpn_protos(s, alpn_h1, sizeof alpn_h1 - 1);
             int ok = SSL_connect(s) == 1;
             const unsigned char *sel = NULL;
             unsigned sl = 0;
             SSL_get0_alpn_selected(s, &sel, &sl);
-            CHECK(ok && sl == 2 && memcmp(sel, "h2", 2) == 0);
-            if (ok) SSL_write(s, h2buf, (int)h2len);
+            CHECK(ok && (h1 ? sl == 8 && memcmp(sel, "http/1.1", 8) == 0
+                            : sl == 2 && memcmp(sel, "h2", 2) == 0));
+            if (ok && h1) SSL_write(s, h1buf, (int)h1len);
+            else if (ok) SSL_write(s, h2buf, (int)h2len);
         } else {
             send_all(fds[i], h1buf, h1len);
         }
