@@ -7,6 +7,27 @@ function(cds_embed out)
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DROOT=${CMAKE_SOURCE_DIR} "-DFILES=${files}"
             -P ${CMAKE_SOURCE_DIR}/cmake/embed_gen.cmake
     DEPENDS ${files} ${CMAKE_SOURCE_DIR}/cmake/embed_gen.cmake
-    COMMENT "Embedding migrations and openapi.yaml"
+    COMMENT "Embedding migrations, SQL functions and openapi.yaml"
     VERBATIM)
+endfunction()
+
+# cds_sql_functions(OUT names...): OUT = the paths of db/functions/<name>.sql in
+# the order given; stops the configuration when a file of db/functions/ is not
+# named (it would never run) or a named one is missing.
+function(cds_sql_functions out)
+  set(files "")
+  foreach(name ${ARGN})
+    set(f ${CMAKE_SOURCE_DIR}/db/functions/${name}.sql)
+    if(NOT EXISTS ${f})
+      message(FATAL_ERROR "SQL_FUNCTIONS names ${name}, but ${f} does not exist")
+    endif()
+    list(APPEND files ${f})
+  endforeach()
+  file(GLOB found CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/db/functions/*.sql)
+  foreach(f ${found})
+    if(NOT f IN_LIST files)
+      message(FATAL_ERROR "${f} is not in SQL_FUNCTIONS (CMakeLists.txt): add it in its place")
+    endif()
+  endforeach()
+  set(${out} ${files} PARENT_SCOPE)
 endfunction()

@@ -1,0 +1,439 @@
+-- db/functions/dossiers.sql: the procedure catalog, dossiers and their
+-- steps (filed by citizens, imported and moved by the TTHC system), the
+-- stored view of a dossier and the notifications a step writes.
+--
+-- Repeatable: core/migrate.c runs this whole file again, in one transaction
+-- with the other files of db/functions/, whenever any of them changed (see
+-- the comment atop core/migrate.c). Every function is defined here only:
+-- change it by editing this file, never in a migration.
+
+-- Lower-case text without diacritics, for search: "Giấy phép Xây dựng" ->
+-- "giay phep xay dung". unaccent() is only STABLE (its dictionary could
+-- change); pinning the dictionary makes this safe to index.
+CREATE OR REPLACE FUNCTION cds_fold(t text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT lower(public.unaccent('public.unaccent'::regdictionary, t));
+$$;
+
+-- Creates or replaces a procedure from its JSON description (catalog file or
+-- the TTHC system); the version goes up when anything changed.
+CREATE OR REPLACE FUNCTION cds_procedure_upsert(p jsonb) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_code text := p->>'code';
+    v_changed boolean;
+BEGIN
+    INSERT INTO procedures AS x (code, name, name_folded, sector, agency_code, fee_vnd,
+        online_discount_pct, processing_days, ial_required, postal_allowed,
+        required_documents, form_schema, active)
+    VALUES (v_code, p->>'name', cds_fold(p->>'name'), p->>'sector', p->>'agency_code',
+        (p->>'fee_vnd')::bigint, COALESCE((p->>'online_discount_pct')::smallint, 0),
+        (p->>'processing_days')::int, COALESCE((p->>'ial_required')::smallint, 1),
+        COALESCE((p->>'postal_allowed')::boolean, false),
+        COALESCE(p->'required_documents', '[]'), COALESCE(p->'form_schema', '{"fields":[]}'),
+        COALESCE((p->>'active')::boolean, true))
+    ON CONFLICT (code) DO UPDATE SET
+        name = EXCLUDED.name, name_folded = EXCLUDED.name_folded, sector = EXCLUDED.sector,
+        agency_code = EXCLUDED.agency_code, fee_vnd = EXCLUDED.fee_vnd,
+        online_discount_pct = EXCLUDED.online_discount_pct,
+        processing_days = EXCLUDED.processing_days, ial_required = EXCLUDED.ial_required,
+        postal_allowed = EXCLUDED.postal_allowed,
+        required_documents = EXCLUDED.required_documents, form_schema = EXCLUDED.form_schema,
+        active = EXCLUDED.active,
+        version = x.version + 1, updated_at = now()
+    WHERE (x.name, x.sector, x.agency_code, x.fee_vnd, x.online_discount_pct, x.processing_days,
+           x.ial_required, x.postal_allowed, x.required_documents, x.form_schema, x.active)
+          IS DISTINCT FROM
+          (EXCLUDED.name, EXCLUDED.sector, EXCLUDED.agency_code, EXCLUDED.fee_vnd,
+           EXCLUDED.online_discount_pct, EXCLUDED.processing_days, EXCLUDED.ial_required,
+           EXCLUDED.postal_allowed, EXCLUDED.required_documents, EXCLUDED.form_schema,
+           EXCLUDED.active);
+    GET DIAGNOSTICS v_changed = ROW_COUNT;
+    RETURN CASE WHEN v_changed THEN 'changed' ELSE 'unchanged' END;
+END;
+$$;
+
+-- The date `n` working days after `d` (d itself not counted): Saturdays,
+-- Sundays and holidays are skipped.
+CREATE OR REPLACE FUNCTION cds_add_working_days(d date, n int) RETURNS date
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    cur date := d;
+    left_ int := n;
+BEGIN
+    WHILE left_ > 0 LOOP
+        cur := cur + 1;
+        IF extract(isodow FROM cur) < 6 AND NOT EXISTS (SELECT 1 FROM holidays WHERE day = cur) THEN
+            left_ := left_ - 1;
+        END IF;
+    END LOOP;
+    RETURN cur;
+END;
+$$;
+
+-- Writes the notifications of one applied step: an SMS to the citizen's
+-- phone (the contact phone when set) and a push to each registered device,
+-- as the citizen's preferences allow. The dispatchers are woken by NOTIFY.
+-- One statement, the SMS first, then the pushes in registration order.
+CREATE OR REPLACE FUNCTION cds_outbox_for_step(p_dossier dossiers, p_event_id bigint, p_step text, p_vars jsonb)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    INSERT INTO outbox (channel, citizen_id, dossier_id, event_id, template, vars, recipient_sealed, device_id)
+    SELECT x.channel, c.id, p_dossier.id, p_event_id, p_step, p_vars, x.recipient, x.device
+    FROM citizens c
+    CROSS JOIN LATERAL (
+        SELECT 'sms' AS channel, COALESCE(c.contact_phone_sealed, c.phone_sealed) AS recipient,
+               NULL::uuid AS device, 0 AS k, NULL::timestamptz AS at
+        WHERE c.notify_sms AND COALESCE(c.contact_phone_sealed, c.phone_sealed) IS NOT NULL
+        UNION ALL
+        SELECT 'push', NULL, d.id, 1, d.created_at
+        FROM devices d WHERE c.notify_push AND d.citizen_id = c.id
+    ) x
+    WHERE c.id = p_dossier.citizen_id
+    ORDER BY x.k, x.at;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM pg_notify('cds_outbox', p_dossier.id::text);
+    END IF;
+    RETURN n;
+END;
+$$;
+
+-- Template variables of a step's notifications. plpgsql, not sql: a sql
+-- function that cannot be inlined is parsed and planned at every call, while
+-- plpgsql keeps its plan for the session. The fee of a fee request is what
+-- the citizen pays (the payment's breakdown, cds_payment_breakdown), not the
+-- listed fee the TTHC system sends.
+CREATE OR REPLACE FUNCTION cds_step_vars(p_dossier dossiers, p_step text, p_note text, p_fee bigint,
+                                         p_missing jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_name text;
+    v_pct smallint;
+BEGIN
+    SELECT pr.name, pr.online_discount_pct INTO v_name, v_pct
+    FROM procedures pr WHERE pr.code = p_dossier.procedure_code;
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'dossier_code', p_dossier.code,
+        'dossier_id', p_dossier.id,
+        'procedure_name', v_name,
+        'step', p_step,
+        'due_date', to_char(p_dossier.due_date, 'DD/MM/YYYY'),
+        'amount', CASE WHEN p_step = 'fee_requested' AND p_dossier.channel = 'online'
+                       THEN p_fee - p_fee * v_pct / 100 ELSE p_fee END,
+        'note', p_note,
+        'missing_documents', p_missing));
+END;
+$$;
+
+-- Files a dossier online. Everything checked in C (form against the schema,
+-- attachments types) is trusted here; what the database knows is checked
+-- here: the procedure exists and is active, the citizen's level suffices,
+-- the attachments are the citizen's own, the Idempotency-Key was not used
+-- (a retry returns the first dossier: status 'existing'; the same key with a
+-- different request: 'key_reused'). The id comes from the caller, which
+-- derives the lookup secret from it.
+-- status: created | existing | key_reused | unknown_procedure |
+--         level_insufficient | attachment_not_found | postal_not_allowed
+CREATE OR REPLACE FUNCTION cds_dossier_file(p_id uuid, p_citizen uuid, p_procedure text, p_form jsonb,
+    p_delivery jsonb, p_attachments jsonb, p_lookup_hash text, p_idempotency_key text,
+    p_idempotency_hash text, OUT status text, OUT dossier_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    pr procedures;
+    c citizens;
+    d dossiers;
+    v_seq int;
+    v_day date := (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date;
+    v_event bigint;
+    a jsonb;
+BEGIN
+    IF p_idempotency_key IS NOT NULL THEN
+        SELECT * INTO d FROM dossiers
+        WHERE citizen_id = p_citizen AND idempotency_key = p_idempotency_key;
+        IF FOUND THEN
+            dossier_id := d.id;
+            status := CASE WHEN d.idempotency_hash = p_idempotency_hash THEN 'existing'
+                           ELSE 'key_reused' END;
+            RETURN;
+        END IF;
+    END IF;
+    SELECT * INTO pr FROM procedures WHERE code = p_procedure AND active;
+    IF NOT FOUND THEN
+        status := 'unknown_procedure';
+        RETURN;
+    END IF;
+    SELECT * INTO c FROM citizens WHERE id = p_citizen;
+    IF COALESCE(c.ial, 0) < pr.ial_required THEN
+        status := 'level_insufficient';
+        RETURN;
+    END IF;
+    IF p_delivery->>'method' = 'post' AND NOT pr.postal_allowed THEN
+        status := 'postal_not_allowed';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_array_elements(p_attachments) x
+               WHERE NOT EXISTS (SELECT 1 FROM attachments t
+                                 WHERE t.id = (x->>'id')::uuid AND t.citizen_id = p_citizen)) THEN
+        status := 'attachment_not_found';
+        RETURN;
+    END IF;
+    INSERT INTO dossier_counters AS k (agency_code, day, last_seq) VALUES (pr.agency_code, v_day, 1)
+    ON CONFLICT (agency_code, day) DO UPDATE SET last_seq = k.last_seq + 1
+    RETURNING last_seq INTO v_seq;
+    INSERT INTO dossiers (id, code, procedure_code, citizen_id, channel, status, form, delivery,
+                          fee_vnd, lookup_hash, due_date, idempotency_key, idempotency_hash)
+    VALUES (p_id, pr.agency_code || '-' || to_char(v_day, 'YYMMDD') || '-' || lpad(v_seq::text, 4, '0'),
+            pr.code, p_citizen, 'online', 'submitted', p_form, p_delivery,
+            pr.fee_vnd - pr.fee_vnd * pr.online_discount_pct / 100, p_lookup_hash,
+            cds_add_working_days(v_day, pr.processing_days), p_idempotency_key, p_idempotency_hash)
+    RETURNING * INTO d;
+    FOR a IN SELECT * FROM jsonb_array_elements(p_attachments) LOOP
+        INSERT INTO dossier_attachments (dossier_id, attachment_id, document_code, purpose)
+        VALUES (d.id, (a->>'id')::uuid, a->>'document_code', 'filing');
+    END LOOP;
+    INSERT INTO dossier_events (dossier_id, source, event_id, step, occurred_at, applied)
+    VALUES (d.id, 'citizen', 'file:' || d.id, 'submitted', now(), true)
+    RETURNING id INTO v_event;
+    PERFORM cds_outbox_for_step(d, v_event, 'submitted', cds_step_vars(d, 'submitted', NULL, NULL, NULL));
+    PERFORM cds_dossier_refresh(d.id);
+    status := 'created';
+    dossier_id := d.id;
+EXCEPTION WHEN unique_violation THEN
+    -- Two retries with the same Idempotency-Key raced: the other one won.
+    SELECT * INTO d FROM dossiers WHERE citizen_id = p_citizen AND idempotency_key = p_idempotency_key;
+    IF NOT FOUND THEN
+        RAISE;
+    END IF;
+    dossier_id := d.id;
+    status := CASE WHEN d.idempotency_hash = p_idempotency_hash THEN 'existing' ELSE 'key_reused' END;
+END;
+$$;
+
+-- A step for a dossier, from the TTHC system (source 'tthc:<client>'), the
+-- citizen ('citizen') or the system ('system'). Idempotent by (source,
+-- event_id). A step dated before the dossier's last applied step is recorded
+-- in the timeline but does not move the state back; a legal step moves it
+-- and writes its notifications, in this same transaction.
+-- status: applied | duplicate | late | illegal | not_found
+-- The new view is one rebuild of the stored document (parsed once).
+CREATE OR REPLACE FUNCTION cds_dossier_step(p_code text, p_source text, p_event_id text, p_step text,
+    p_occurred_at timestamptz, p_note text, p_fee bigint, p_missing jsonb, p_detail jsonb,
+    OUT status text, OUT dossier_status text, OUT event_pk bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dossiers;
+    v_fee bigint;
+    v_view jsonb;
+BEGIN
+    SELECT * INTO d FROM dossiers WHERE code = p_code FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    dossier_status := d.status;
+    SELECT id INTO event_pk FROM dossier_events WHERE source = p_source AND event_id = p_event_id;
+    IF FOUND THEN
+        status := 'duplicate';
+        RETURN;
+    END IF;
+    IF p_occurred_at < d.last_event_at THEN
+        INSERT INTO dossier_events (dossier_id, source, event_id, step, occurred_at, applied, note,
+                                    fee_vnd, missing_documents, detail)
+        VALUES (d.id, p_source, p_event_id, p_step, p_occurred_at, false, p_note, p_fee, p_missing,
+                p_detail)
+        RETURNING id INTO event_pk;
+        PERFORM cds_dossier_refresh(d.id);
+        status := 'late';
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM dossier_transitions WHERE from_status = d.status AND to_status = p_step) THEN
+        status := 'illegal';
+        RETURN;
+    END IF;
+    INSERT INTO dossier_events (dossier_id, source, event_id, step, occurred_at, applied, note,
+                                fee_vnd, missing_documents, detail)
+    VALUES (d.id, p_source, p_event_id, p_step, p_occurred_at, true, p_note, p_fee, p_missing,
+            p_detail)
+    RETURNING id INTO event_pk;
+    v_fee := CASE WHEN p_step = 'fee_requested' AND p_fee IS NOT NULL THEN p_fee ELSE d.fee_vnd END;
+    -- One write of the row: the new state and the owner's view together. An
+    -- applied step is the newest of the timeline (anything older was recorded
+    -- as late), so the stored view is extended rather than rebuilt.
+    IF d.view IS NULL THEN
+        v_view := (cds_dossier_json(d.id, true) - 'overdue')
+            || jsonb_build_object('status', p_step, 'fee_vnd', v_fee, 'updated_at', cds_rfc3339(now()));
+    ELSE
+        v_view := d.view::jsonb;
+        v_view := v_view || jsonb_build_object(
+            'timeline', COALESCE(v_view->'timeline', '[]')
+                || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                       'step', p_step, 'occurred_at', cds_rfc3339(p_occurred_at), 'applied', true,
+                       'note', p_note, 'fee_vnd', p_fee, 'missing_documents', p_missing))),
+            'status', p_step, 'fee_vnd', v_fee, 'updated_at', cds_rfc3339(now()));
+    END IF;
+    UPDATE dossiers SET status = p_step, last_event_at = p_occurred_at, fee_vnd = v_fee, view = v_view::text
+    WHERE id = d.id
+    RETURNING * INTO d;
+    PERFORM cds_outbox_for_step(d, event_pk, p_step, cds_step_vars(d, p_step, p_note, p_fee, p_missing));
+    status := 'applied';
+    dossier_status := p_step;
+END;
+$$;
+
+-- A dossier filed at a counter, imported by the TTHC system so its citizen
+-- gets the same updates (by SMS, even without the app). Idempotent by the
+-- partner's reference. The citizen is found by the keyed hash of the personal
+-- ID number, or created without a login.
+-- status: created | existing | unknown_procedure | code_taken
+CREATE OR REPLACE FUNCTION cds_dossier_import(p_id uuid, p_source text, p_ref text, p_code text, p_procedure text,
+    p_pid_hash text, p_pid_sealed text, p_full_name text, p_phone_sealed text,
+    p_submitted_at timestamptz, p_due_date date, p_status text, p_lookup_hash text,
+    OUT status text, OUT dossier_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    pr procedures;
+    v_citizen uuid;
+    d dossiers;
+    v_event bigint;
+BEGIN
+    SELECT id INTO dossier_id FROM dossiers WHERE partner_source = p_source AND partner_ref = p_ref;
+    IF FOUND THEN
+        status := 'existing';
+        RETURN;
+    END IF;
+    SELECT * INTO pr FROM procedures WHERE code = p_procedure;
+    IF NOT FOUND THEN
+        status := 'unknown_procedure';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM dossiers WHERE code = p_code) THEN
+        status := 'code_taken';
+        RETURN;
+    END IF;
+    INSERT INTO citizens AS c (pid_hash, pid_sealed, full_name, phone_sealed)
+    VALUES (p_pid_hash, p_pid_sealed, p_full_name, p_phone_sealed)
+    ON CONFLICT (pid_hash) DO UPDATE SET phone_sealed = COALESCE(c.phone_sealed, EXCLUDED.phone_sealed)
+    RETURNING id INTO v_citizen;
+    INSERT INTO dossiers (id, code, procedure_code, citizen_id, channel, status, fee_vnd, lookup_hash,
+                          submitted_at, due_date, last_event_at, partner_source, partner_ref)
+    VALUES (p_id, p_code, pr.code, v_citizen, 'counter', p_status, pr.fee_vnd, p_lookup_hash,
+            p_submitted_at,
+            COALESCE(p_due_date, cds_add_working_days((p_submitted_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date,
+                                                      pr.processing_days)),
+            p_submitted_at, p_source, p_ref)
+    RETURNING * INTO d;
+    INSERT INTO dossier_events (dossier_id, source, event_id, step, occurred_at, applied)
+    VALUES (d.id, p_source, 'import:' || p_ref, p_status, p_submitted_at, true)
+    RETURNING id INTO v_event;
+    PERFORM cds_outbox_for_step(d, v_event, p_status, cds_step_vars(d, p_status, NULL, NULL, NULL));
+    PERFORM cds_dossier_refresh(d.id);
+    status := 'created';
+    dossier_id := d.id;
+END;
+$$;
+
+-- The citizen's own moves on their dossier: cancel, or hand in the documents
+-- asked for (attachments already uploaded by the same citizen). Another
+-- citizen's dossier is 'not_found'. The event id is the request's
+-- Idempotency-Key when sent, so a retry is a 'duplicate', not a second step.
+-- status: as cds_dossier_step, plus attachment_not_found
+CREATE OR REPLACE FUNCTION cds_dossier_citizen_step(p_citizen uuid, p_dossier uuid, p_step text,
+    p_event_id text, p_note text, p_attachments jsonb,
+    OUT status text, OUT dossier_status text, OUT event_pk bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dossiers;
+    a jsonb;
+BEGIN
+    SELECT * INTO d FROM dossiers WHERE id = p_dossier AND citizen_id = p_citizen;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF p_attachments IS NOT NULL AND EXISTS (
+        SELECT 1 FROM jsonb_array_elements(p_attachments) x
+        WHERE NOT EXISTS (SELECT 1 FROM attachments t
+                          WHERE t.id = (x->>'id')::uuid AND t.citizen_id = p_citizen)) THEN
+        status := 'attachment_not_found';
+        RETURN;
+    END IF;
+    SELECT s.status, s.dossier_status, s.event_pk INTO status, dossier_status, event_pk
+    FROM cds_dossier_step(d.code, 'citizen', p_event_id, p_step, now(), p_note, NULL, NULL, NULL) s;
+    IF status = 'applied' AND p_attachments IS NOT NULL THEN
+        FOR a IN SELECT * FROM jsonb_array_elements(p_attachments) LOOP
+            INSERT INTO dossier_attachments (dossier_id, attachment_id, document_code, purpose)
+            VALUES (d.id, (a->>'id')::uuid, a->>'document_code', 'supplement')
+            ON CONFLICT DO NOTHING;
+        END LOOP;
+        PERFORM cds_dossier_refresh(d.id);
+    END IF;
+END;
+$$;
+
+-- A dossier as the API shows it to its owner, built in one query: with
+-- p_full, also the form, the timeline and the attachments. plpgsql keeps the
+-- query's plan for the session (a sql function would be re-planned at every
+-- call). VOLATILE on purpose: called in the same statement as a function that
+-- just changed the dossier (filing, a step), it must take a fresh snapshot to
+-- see the change.
+CREATE OR REPLACE FUNCTION cds_dossier_json(p_id uuid, p_full boolean) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    SELECT jsonb_build_object(
+        'id', d.id, 'code', d.code, 'status', d.status, 'channel', d.channel,
+        'procedure', jsonb_build_object('code', p.code, 'name', p.name, 'sector', p.sector),
+        'agency', jsonb_build_object('code', a.code, 'name', a.name),
+        'submitted_at', cds_rfc3339(d.submitted_at),
+        'due_date', d.due_date,
+        'overdue', d.due_date < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+                   AND d.status NOT IN ('completed', 'rejected', 'cancelled'),
+        'fee_vnd', d.fee_vnd,
+        'delivery', d.delivery,
+        'updated_at', cds_rfc3339(d.updated_at))
+    || CASE WHEN p_full THEN jsonb_build_object(
+        'form', d.form,
+        'timeline', COALESCE((
+            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'step', e.step, 'occurred_at', cds_rfc3339(e.occurred_at),
+                       'applied', e.applied, 'note', e.note, 'fee_vnd', e.fee_vnd,
+                       'missing_documents', e.missing_documents))
+                   ORDER BY e.occurred_at, e.id)
+            FROM dossier_events e WHERE e.dossier_id = d.id), '[]'),
+        'attachments', COALESCE((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'id', t.id, 'document_code', da.document_code, 'purpose', da.purpose,
+                       'media_type', t.media_type, 'file_name', t.file_name,
+                       'size_bytes', t.size_bytes, 'sha256', t.sha256)
+                   ORDER BY da.added_at, t.id)
+            FROM dossier_attachments da JOIN attachments t ON t.id = da.attachment_id
+            WHERE da.dossier_id = d.id), '[]'))
+       ELSE '{}'::jsonb END
+    INTO result
+    FROM dossiers d
+    JOIN procedures p ON p.code = d.procedure_code
+    JOIN agencies a ON a.code = p.agency_code
+    WHERE d.id = p_id;
+    RETURN result;
+END;
+$$;
+
+-- Rewrites a dossier's stored view after a change (see dossiers.view).
+CREATE OR REPLACE FUNCTION cds_dossier_refresh(p_id uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE dossiers SET view = (cds_dossier_json(p_id, true) - 'overdue')::text WHERE id = p_id;
+END;
+$$;
+
+-- The stored view with today's overdue flag.
+CREATE OR REPLACE FUNCTION cds_dossier_overdue(p_due date, p_status text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT p_due < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+           AND p_status NOT IN ('completed', 'rejected', 'cancelled');
+$$;

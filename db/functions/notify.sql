@@ -1,0 +1,280 @@
+-- db/functions/notify.sql: the outbox as the dispatchers see it (claim,
+-- results, sweep, delivery receipts) and the citizen's inbox.
+--
+-- Repeatable: core/migrate.c runs this whole file again, in one transaction
+-- with the other files of db/functions/, whenever any of them changed (see
+-- the comment atop core/migrate.c). Every function is defined here only:
+-- change it by editing this file, never in a migration.
+
+-- Claims up to p_limit due rows of the given channels for dispatcher p_node.
+-- SKIP LOCKED: dispatchers never wait for each other nor take the same row.
+-- The first attempt of an SMS counts against the citizen's hourly limit
+-- (p_sms_per_hour, 0 = none); an SMS over it is closed as permanent-failure
+-- here and not returned. One statement (see 0009_notify_perf.sql for its
+-- parts); a claimed row leaves the queue (next_attempt_at NULL) and is found
+-- again by primary key.
+CREATE OR REPLACE FUNCTION cds_outbox_claim(p_node text, p_limit int, p_channels text[],
+                                            p_sms_per_hour int)
+RETURNS TABLE (id bigint, channel text, attempts int, template text, vars jsonb,
+               recipient_sealed text, device_id uuid, platform text, token text,
+               dossier_id uuid, created_at timestamptz)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS MATERIALIZED (
+        SELECT o.id, o.channel, o.attempts, o.citizen_id FROM outbox o
+        WHERE o.next_attempt_at <= now() AND o.channel = ANY (p_channels)
+          AND o.status IN ('created', 'temporary-failure')
+        ORDER BY o.next_attempt_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), first_sms AS (
+        SELECT d.id, d.citizen_id,
+               row_number() OVER (PARTITION BY d.citizen_id ORDER BY d.id) AS k,
+               count(*) OVER (PARTITION BY d.citizen_id) AS cnt
+        FROM due d
+        WHERE p_sms_per_hour > 0 AND d.channel = 'sms' AND d.attempts = 0
+    ), bumped AS (
+        INSERT INTO sms_rate AS s (citizen_id, hour, n)
+        SELECT f.citizen_id, date_trunc('hour', now()), count(*)::int FROM first_sms f
+        GROUP BY f.citizen_id
+        ON CONFLICT (citizen_id, hour) DO UPDATE SET n = s.n + EXCLUDED.n
+        RETURNING s.citizen_id, s.n
+    ), limited AS (
+        SELECT f.id FROM first_sms f JOIN bumped b ON b.citizen_id = f.citizen_id
+        WHERE b.n - f.cnt + f.k > p_sms_per_hour
+    ), upd AS (
+        UPDATE outbox o SET
+            status = CASE WHEN l.id IS NULL THEN 'sending' ELSE 'permanent-failure' END,
+            attempts = o.attempts + 1,
+            next_attempt_at = NULL,
+            claimed_at = CASE WHEN l.id IS NULL THEN now() END,
+            claimed_by = p_node,
+            last_error = CASE WHEN l.id IS NULL THEN o.last_error
+                              ELSE format('rate_limited: more than %s SMS to this citizen in an hour',
+                                          p_sms_per_hour) END
+        FROM due LEFT JOIN limited l ON l.id = due.id
+        WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d)) AND o.id = due.id
+        RETURNING o.id, o.channel, o.attempts, o.template, o.vars, o.recipient_sealed,
+                  o.device_id, o.dossier_id, o.created_at, o.status
+    )
+    SELECT u.id, u.channel, u.attempts, u.template, u.vars, u.recipient_sealed, u.device_id,
+           dv.platform, dv.token, u.dossier_id, u.created_at
+    FROM upd u LEFT JOIN devices dv ON dv.id = u.device_id
+    WHERE u.status = 'sending';
+END;
+$$;
+
+-- Records the outcome of a batch of attempts, one JSON object each:
+--   {"id", "attempt", "status": pending|sent|temporary-failure|permanent-failure|
+--    technical-failure, "provider"?, "provider_message_id"?, "error"?,
+--    "retry_ms"? (temporary-failure: delay before the next attempt),
+--    "template_version"?, "rendered"?, "delete_device"? (true: the device
+--    token is dead and is removed)}
+-- Only a row still claimed by that very attempt changes: a dispatcher that
+-- lost its claim to the sweeper cannot overwrite a newer attempt's result.
+-- Returns the number of rows changed. The JSON is read once and the rows are
+-- found by primary key (id = ANY), whatever the statistics say.
+CREATE OR REPLACE FUNCTION cds_outbox_record(p jsonb) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    WITH r AS MATERIALIZED (
+        SELECT * FROM jsonb_to_recordset(p) AS x(id bigint, attempt int, status text,
+            provider text, provider_message_id text, error text, retry_ms bigint,
+            template_version int, rendered jsonb, delete_device boolean)
+        WHERE x.status IN ('pending', 'sent', 'temporary-failure', 'permanent-failure',
+                           'technical-failure')
+    ), upd AS (
+        UPDATE outbox o SET
+            status = r.status,
+            provider = COALESCE(r.provider, o.provider),
+            provider_message_id = COALESCE(r.provider_message_id, o.provider_message_id),
+            template_version = COALESCE(r.template_version, o.template_version),
+            rendered = COALESCE(r.rendered, o.rendered),
+            last_error = r.error,
+            claimed_at = NULL,
+            sent_at = CASE WHEN r.status IN ('pending', 'sent') THEN now() ELSE o.sent_at END,
+            next_attempt_at = CASE WHEN r.status = 'temporary-failure'
+                                   THEN now() + make_interval(secs => COALESCE(r.retry_ms, 1000) / 1000.0)
+                              END
+        FROM r
+        WHERE o.id = ANY (ARRAY(SELECT x.id FROM r x)) AND o.id = r.id
+          AND o.status = 'sending' AND o.attempts = r.attempt
+        RETURNING o.id, o.device_id, r.delete_device
+    ), gone AS (
+        DELETE FROM devices d USING upd
+        WHERE upd.delete_device AND d.id = upd.device_id
+    )
+    SELECT count(*) INTO n FROM upd;
+    RETURN n;
+END;
+$$;
+
+-- Hands back rows left in 'sending' longer than p_after (their dispatcher
+-- died or lost the database): due at once as temporary-failure, or closed as
+-- technical-failure when their attempts are spent. Also forgets SMS rate
+-- windows older than a day. Returns the number of rows handed back. A
+-- technical failure leaves the queue (next_attempt_at NULL).
+CREATE OR REPLACE FUNCTION cds_outbox_sweep(p_after interval, p_max_attempts int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    WITH stuck AS (
+        SELECT o.id FROM outbox o
+        WHERE o.claimed_at < now() - p_after AND o.status = 'sending'
+        FOR UPDATE SKIP LOCKED)
+    UPDATE outbox o SET
+        status = CASE WHEN o.attempts >= p_max_attempts THEN 'technical-failure'
+                      ELSE 'temporary-failure' END,
+        last_error = 'claim expired: the dispatcher did not record a result',
+        claimed_at = NULL,
+        next_attempt_at = CASE WHEN o.attempts >= p_max_attempts THEN NULL ELSE now() END
+    FROM stuck WHERE o.id = stuck.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM sms_rate WHERE hour < now() - interval '1 day';
+    IF n > 0 THEN
+        PERFORM pg_notify('cds_outbox', 'sweep');
+    END IF;
+    RETURN n;
+END;
+$$;
+
+-- A delivery receipt from an SMS gateway, naming the message by the
+-- gateway's id (p_message_id) or by ours (p_outbox_id: eSMS echoes our
+-- RequestId). p_status is delivered, permanent-failure or pending (the telco
+-- has not answered yet). Applies to a message waiting for its receipt; a
+-- repeat of a receipt already applied changes nothing.
+-- status: applied | unchanged | unknown | not_ready (the send's result is not
+-- recorded yet: the gateway should try again in a moment)
+-- The expected receipt (a pending SMS of that gateway, a final status) is one
+-- UPDATE; anything else falls through to the checks below.
+CREATE OR REPLACE FUNCTION cds_outbox_receipt(p_provider text, p_message_id text,
+                                              p_outbox_id bigint, p_status text, p_error text,
+                                              OUT status text, OUT outbox_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    o outbox;
+BEGIN
+    IF p_status <> 'pending' THEN
+        IF p_outbox_id IS NOT NULL THEN
+            UPDATE outbox x SET status = p_status, last_error = p_error,
+                delivered_at = CASE WHEN p_status = 'delivered' THEN now() END
+            WHERE x.id = p_outbox_id AND x.channel = 'sms' AND x.status = 'pending'
+              AND x.provider = p_provider
+            RETURNING x.id INTO outbox_id;
+        ELSE
+            UPDATE outbox x SET status = p_status, last_error = p_error,
+                delivered_at = CASE WHEN p_status = 'delivered' THEN now() END
+            WHERE x.provider = p_provider AND x.provider_message_id = p_message_id
+              AND x.status = 'pending'
+            RETURNING x.id INTO outbox_id;
+        END IF;
+        IF FOUND THEN
+            status := 'applied';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_outbox_id IS NOT NULL THEN
+        SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms' FOR UPDATE;
+    ELSE
+        SELECT * INTO o FROM outbox x
+        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id FOR UPDATE;
+    END IF;
+    IF NOT FOUND OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
+        status := 'unknown';
+        RETURN;
+    END IF;
+    outbox_id := o.id;
+    IF o.status = 'sending' THEN
+        status := 'not_ready';
+        RETURN;
+    END IF;
+    IF o.status <> 'pending' OR p_status = 'pending' THEN
+        status := 'unchanged';
+        RETURN;
+    END IF;
+    UPDATE outbox x SET status = p_status, last_error = p_error,
+        delivered_at = CASE WHEN p_status = 'delivered' THEN now() END
+    WHERE x.id = o.id;
+    status := 'applied';
+END;
+$$;
+
+-- The citizen's inbox, newest first, with what each channel carried. An entry
+-- is the messages written together: a step's messages (the same dossier
+-- event), or any other messages of the same dossier, template and
+-- transaction (the courier's, written without an event). Its id is the
+-- smallest outbox id among them. p_before: the id of the last entry of the
+-- previous page (NULL for the first page).
+CREATE OR REPLACE FUNCTION cds_notifications_list(p_citizen uuid, p_before bigint, p_limit int)
+RETURNS TABLE (event_id bigint, dossier_id uuid, step text, vars jsonb, push jsonb, sms jsonb,
+               sent_at timestamptz, read_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT min(o.id), min(o.dossier_id::text)::uuid, min(o.template), (array_agg(o.vars))[1],
+           (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'push'))[1],
+           (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'sms'))[1],
+           min(o.sent_at), max(o.read_at)
+    FROM outbox o
+    WHERE o.citizen_id = p_citizen
+      AND o.status IN ('pending', 'sent', 'delivered')
+    GROUP BY o.event_id,
+             CASE WHEN o.event_id IS NULL THEN o.dossier_id END,
+             CASE WHEN o.event_id IS NULL THEN o.template END,
+             CASE WHEN o.event_id IS NULL THEN o.created_at END
+    HAVING p_before IS NULL OR min(o.id) < p_before
+    ORDER BY min(o.id) DESC
+    LIMIT p_limit
+$$;
+
+-- Marks the inbox entry whose id is p_event read (every message of it).
+-- Returns false when the citizen has no such entry.
+CREATE OR REPLACE FUNCTION cds_notification_read(p_citizen uuid, p_event bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    e outbox;
+BEGIN
+    SELECT * INTO e FROM outbox x WHERE x.id = p_event AND x.citizen_id = p_citizen;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE outbox o SET read_at = COALESCE(o.read_at, now())
+    WHERE o.citizen_id = p_citizen
+      AND o.status IN ('pending', 'sent', 'delivered')
+      AND CASE WHEN e.event_id IS NOT NULL THEN o.event_id = e.event_id
+               ELSE o.event_id IS NULL AND o.dossier_id IS NOT DISTINCT FROM e.dossier_id
+                    AND o.template = e.template AND o.created_at = e.created_at END;
+    RETURN FOUND;
+END;
+$$;
+
+-- Delivery receipts in batches (notify/receipts.c gathers those of one turn
+-- of its loop): p is [{"i", "provider", "message_id"?, "outbox_id"?,
+-- "status", "error"?}, ...], each applied as cds_outbox_receipt applies one,
+-- all in one transaction. One row per item: its i, the status (applied |
+-- unchanged | unknown | not_ready) and the outbox id. Items are taken in a
+-- fixed order (our id, then the gateway's) so two batches reporting on the
+-- same messages lock them in the same order; if one still fails (a deadlock)
+-- the whole batch is answered 503 and the gateways send it again. No
+-- subtransaction per item: past 64 in one transaction every other session's
+-- snapshots would overflow to pg_subtrans.
+CREATE OR REPLACE FUNCTION cds_outbox_receipts(p jsonb)
+RETURNS TABLE (item int, status text, outbox_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    x record;
+BEGIN
+    FOR x IN
+        SELECT * FROM jsonb_to_recordset(p) AS t(i int, provider text, message_id text,
+                                                 outbox_id bigint, status text, error text)
+        ORDER BY t.outbox_id, t.provider, t.message_id, t.i
+    LOOP
+        item := x.i;
+        SELECT rc.status, rc.outbox_id INTO status, outbox_id
+        FROM cds_outbox_receipt(x.provider, x.message_id, x.outbox_id, x.status, x.error) rc;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;

@@ -1,0 +1,530 @@
+-- 0006_payments.sql: fees paid by VietQR bank transfer.
+--
+--   payment_accounts     the receiving bank account of each agency, and the
+--                        service charge and time-to-live of its payment codes
+--   payments             payment intents: what a dossier owes for one fee
+--                        request, its reference and lifecycle (GOV.UK Pay's
+--                        states: created, partially_paid, paid, expired,
+--                        cancelled, refund_due, refunded)
+--   bank_transactions    every credit a provider reported, once per provider
+--                        transaction id; matched to an intent by the
+--                        reference in its description, or kept unmatched for
+--                        a person to resolve
+--   audit_log            who did what by hand, when and why (resolutions,
+--                        receipt corrections, ...)
+--
+-- Every transition is one function call: cds_payment_open (the citizen asks
+-- to pay), cds_payment_credit (a provider webhook), cds_payment_resolve (an
+-- operator assigns an unmatched transfer), cds_payment_expire (periodic).
+-- A credit that pays an intent records the dossier step `paid`, with its
+-- notifications, and issues the e-receipt, in the same transaction
+-- (cds_receipt_issue, defined with the receipts in 0007: plpgsql resolves it
+-- when these functions run, after every migration is applied).
+
+CREATE TABLE audit_log (
+    id       bigserial PRIMARY KEY,
+    at       timestamptz NOT NULL DEFAULT now(),
+    actor    text NOT NULL CHECK (char_length(actor) BETWEEN 1 AND 200),
+    action   text NOT NULL,
+    subject  text NOT NULL,
+    reason   text NOT NULL CHECK (char_length(reason) BETWEEN 1 AND 2000),
+    detail   jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_subject ON audit_log (subject, at);
+
+CREATE TABLE payment_accounts (
+    agency_code        text PRIMARY KEY REFERENCES agencies (code),
+    bank_bin           text NOT NULL CHECK (bank_bin ~ '^[0-9]{6}$'),
+    bank_name          text NOT NULL CHECK (char_length(bank_name) BETWEEN 1 AND 200),
+    account_no         text NOT NULL CHECK (account_no ~ '^[0-9A-Za-z]{1,19}$'),
+    account_name       text NOT NULL CHECK (char_length(account_name) BETWEEN 1 AND 200),
+    service_charge_vnd bigint NOT NULL DEFAULT 0 CHECK (service_charge_vnd BETWEEN 0 AND 100000000),
+    intent_ttl         interval NOT NULL DEFAULT '7 days' CHECK (intent_ttl > '0'::interval)
+);
+CREATE INDEX payment_accounts_account ON payment_accounts (account_no);
+
+CREATE TABLE payments (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    dossier_id        uuid NOT NULL REFERENCES dossiers (id),
+    citizen_id        uuid NOT NULL REFERENCES citizens (id),
+    agency_code       text NOT NULL REFERENCES agencies (code),
+    request_event_id  bigint NOT NULL REFERENCES dossier_events (id),
+    reference         text NOT NULL UNIQUE CHECK (reference ~ '^CDS[0-9A-HJKMNP-TV-Z]{10}$'),
+    bank_bin          text NOT NULL,
+    bank_name         text NOT NULL,
+    account_no        text NOT NULL,
+    account_name      text NOT NULL,
+    breakdown         jsonb NOT NULL,
+    amount_vnd        bigint NOT NULL CHECK (amount_vnd BETWEEN 1 AND 999999999999),
+    received_vnd      bigint NOT NULL DEFAULT 0 CHECK (received_vnd >= 0),
+    refund_due_vnd    bigint NOT NULL DEFAULT 0 CHECK (refund_due_vnd >= 0),
+    status            text NOT NULL DEFAULT 'created' CHECK (status IN
+                          ('created', 'partially_paid', 'paid', 'expired', 'cancelled',
+                           'refund_due', 'refunded')),
+    paid_after_expiry boolean NOT NULL DEFAULT false,
+    expires_at        timestamptz NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    paid_at           timestamptz,
+    finished_at       timestamptz
+);
+-- At most one open intent per dossier: asking again returns it.
+CREATE UNIQUE INDEX payments_open ON payments (dossier_id) WHERE status IN ('created', 'partially_paid');
+CREATE INDEX payments_dossier ON payments (dossier_id, created_at DESC);
+CREATE INDEX payments_expiring ON payments (expires_at) WHERE status IN ('created', 'partially_paid');
+CREATE TRIGGER payments_touch BEFORE UPDATE ON payments
+    FOR EACH ROW EXECUTE FUNCTION cds_touch_updated_at();
+COMMENT ON COLUMN payments.breakdown IS
+    'What the amount is made of, as shown to the citizen: fee_vnd (listed), online_discount_vnd, '
+    'service_charge_vnd, delivery_fee_vnd, advance_vnd, amount_vnd (fee - discount + service '
+    '+ delivery - advance).';
+
+CREATE TABLE bank_transactions (
+    id              bigserial PRIMARY KEY,
+    provider        text NOT NULL CHECK (provider IN ('payos', 'casso', 'sepay', 'cod')),
+    provider_tx_id  text NOT NULL CHECK (char_length(provider_tx_id) BETWEEN 1 AND 128),
+    amount_vnd      bigint NOT NULL CHECK (amount_vnd BETWEEN 1 AND 999999999999),
+    description     text NOT NULL DEFAULT '',
+    account_no      text NOT NULL DEFAULT '',
+    bank_bin        text NOT NULL DEFAULT '',
+    bank_reference  text NOT NULL DEFAULT '',
+    counter_account text NOT NULL DEFAULT '',
+    counter_name    text NOT NULL DEFAULT '',
+    transacted_at   timestamptz NOT NULL,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    reference       text,      -- the payment reference found in the description
+    payment_id      uuid REFERENCES payments (id),
+    applied_vnd     bigint NOT NULL DEFAULT 0 CHECK (applied_vnd >= 0),
+    excess_vnd      bigint NOT NULL DEFAULT 0 CHECK (excess_vnd >= 0),
+    match_status    text NOT NULL CHECK (match_status IN ('matched', 'unmatched', 'resolved')),
+    after_expiry    boolean NOT NULL DEFAULT false,
+    receipt_id      uuid,
+    UNIQUE (provider, provider_tx_id),
+    CHECK (applied_vnd + excess_vnd <= amount_vnd)
+);
+-- Reconciliation goes by the bank's day (the transfer's time in Vietnam).
+CREATE INDEX bank_transactions_day ON bank_transactions (cds_vn_date(transacted_at), account_no);
+CREATE INDEX bank_transactions_unmatched ON bank_transactions (received_at) WHERE match_status = 'unmatched';
+CREATE INDEX bank_transactions_payment ON bank_transactions (payment_id);
+COMMENT ON COLUMN bank_transactions.applied_vnd IS
+    'The part of the transfer that pays the intent (and appears on its receipt); the rest, '
+    'if any, is excess_vnd, owed back to the citizen (the intent becomes refund_due).';
+
+
+-- A payment as the API shows it (the VietQR payload and image links are
+-- added in C, from bank_bin, account_no, remaining_vnd and reference). An
+-- intent past its expiry that no sweep has closed yet already reads as
+-- expired.
+CREATE FUNCTION cds_payment_json(p payments) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', p.id, 'dossier_id', p.dossier_id,
+        'dossier_code', (SELECT code FROM dossiers WHERE id = p.dossier_id),
+        'status', s.status,
+        'finished', s.status IN ('paid', 'expired', 'cancelled', 'refunded'),
+        'reference', p.reference,
+        'amount_vnd', p.amount_vnd, 'received_vnd', p.received_vnd,
+        'remaining_vnd', greatest(p.amount_vnd - p.received_vnd, 0),
+        'refund_due_vnd', p.refund_due_vnd,
+        'breakdown', p.breakdown,
+        'bank', jsonb_build_object('bin', p.bank_bin, 'name', p.bank_name,
+                                   'account_no', p.account_no, 'account_name', p.account_name),
+        'paid_after_expiry', p.paid_after_expiry,
+        'expires_at', cds_rfc3339(p.expires_at), 'created_at', cds_rfc3339(p.created_at),
+        'paid_at', cds_rfc3339(p.paid_at))
+    FROM (SELECT CASE WHEN p.status IN ('created', 'partially_paid') AND p.expires_at <= now()
+                      THEN 'expired' ELSE p.status END AS status) s
+$$;
+
+-- An intent that no longer takes money for its dossier's current request.
+-- Money already received is not lost: an expired intent's money counts as
+-- an advance on the next intent for the same fee request; otherwise it is
+-- owed back (refund_due).
+CREATE FUNCTION cds_payment_close(p payments, p_status text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE payments
+    SET status = CASE WHEN p_status = 'cancelled' AND p.received_vnd > 0 THEN 'refund_due'
+                      ELSE p_status END,
+        refund_due_vnd = refund_due_vnd
+                         + CASE WHEN p_status = 'cancelled' THEN p.received_vnd ELSE 0 END,
+        finished_at = now()
+    WHERE id = p.id;
+END;
+$$;
+
+-- What the citizen owes for the dossier's fee request `ev`, as shown to them.
+CREATE FUNCTION cds_payment_breakdown(d dossiers, ev dossier_events, acct payment_accounts)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    pr procedures;
+    v_fee bigint;
+    v_discount bigint := 0;
+    v_delivery bigint := 0;
+    v_advance bigint;
+BEGIN
+    SELECT * INTO pr FROM procedures WHERE code = d.procedure_code;
+    -- The fee the TTHC system asked for, or the catalog's; both are listed
+    -- fees, before the online discount.
+    v_fee := COALESCE(ev.fee_vnd, pr.fee_vnd);
+    IF d.channel = 'online' THEN
+        v_discount := v_fee * pr.online_discount_pct / 100;
+    END IF;
+    -- Delivery by post is paid with the first fee, unless collected on delivery.
+    IF d.delivery->>'method' = 'post' AND NOT COALESCE((d.delivery->>'cod')::boolean, false)
+       AND NOT EXISTS (SELECT 1 FROM payments x WHERE x.dossier_id = d.id
+                       AND x.status IN ('paid', 'refund_due', 'refunded')
+                       AND (x.breakdown->>'delivery_fee_vnd')::bigint > 0) THEN
+        v_delivery := COALESCE((d.delivery->>'fee_vnd')::bigint, 0);
+    END IF;
+    -- Already paid towards this request: at the counter (the TTHC system
+    -- says so) or into an intent that expired before it was complete.
+    v_advance := COALESCE((ev.detail->>'advance_vnd')::bigint, 0)
+        + COALESCE((SELECT sum(x.received_vnd) FROM payments x
+                    WHERE x.request_event_id = ev.id AND x.status = 'expired'), 0);
+    RETURN jsonb_build_object(
+        'fee_vnd', v_fee, 'online_discount_vnd', v_discount,
+        'online_discount_pct', CASE WHEN v_discount > 0 THEN pr.online_discount_pct ELSE 0 END,
+        'service_charge_vnd', acct.service_charge_vnd, 'delivery_fee_vnd', v_delivery,
+        'advance_vnd', v_advance,
+        'amount_vnd', v_fee - v_discount + acct.service_charge_vnd + v_delivery - v_advance);
+END;
+$$;
+
+-- The citizen asks to pay their dossier's fee: the open intent, or a new one
+-- with the given reference (generated in C). Opens on one dossier are
+-- serialized by its row lock, so asking twice at once gives one intent.
+-- status: created | existing | not_found | not_payable | no_account |
+--         nothing_to_pay | reference_taken (the caller retries with another)
+CREATE FUNCTION cds_payment_open(p_dossier uuid, p_citizen uuid, p_reference text,
+    OUT status text, OUT payment jsonb, OUT dossier_status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dossiers;
+    ev dossier_events;
+    p payments;
+    acct payment_accounts;
+    b jsonb;
+BEGIN
+    SELECT * INTO d FROM dossiers WHERE id = p_dossier AND citizen_id = p_citizen FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    dossier_status := d.status;
+    IF d.status <> 'fee_requested' THEN
+        status := 'not_payable';
+        RETURN;
+    END IF;
+    SELECT * INTO ev FROM dossier_events
+    WHERE dossier_id = d.id AND step = 'fee_requested' AND applied
+    ORDER BY occurred_at DESC, id DESC LIMIT 1;
+    SELECT * INTO p FROM payments WHERE dossier_id = d.id AND payments.status IN ('created', 'partially_paid');
+    IF FOUND THEN
+        IF p.expires_at > now() AND p.request_event_id = ev.id THEN
+            status := 'existing';
+            payment := cds_payment_json(p);
+            RETURN;
+        END IF;
+        PERFORM cds_payment_close(p, CASE WHEN p.request_event_id = ev.id THEN 'expired'
+                                          ELSE 'cancelled' END);
+    END IF;
+    SELECT a.* INTO acct FROM payment_accounts a
+    JOIN procedures pr ON pr.agency_code = a.agency_code WHERE pr.code = d.procedure_code;
+    IF NOT FOUND THEN
+        status := 'no_account';
+        RETURN;
+    END IF;
+    b := cds_payment_breakdown(d, ev, acct);
+    IF (b->>'amount_vnd')::bigint <= 0 THEN
+        status := 'nothing_to_pay';
+        payment := jsonb_build_object('breakdown', b);
+        RETURN;
+    END IF;
+    BEGIN
+        INSERT INTO payments (dossier_id, citizen_id, agency_code, request_event_id, reference,
+                              bank_bin, bank_name, account_no, account_name, breakdown, amount_vnd,
+                              expires_at)
+        VALUES (d.id, d.citizen_id, acct.agency_code, ev.id, p_reference, acct.bank_bin,
+                acct.bank_name, acct.account_no, acct.account_name, b, (b->>'amount_vnd')::bigint,
+                now() + acct.intent_ttl)
+        RETURNING * INTO p;
+    EXCEPTION WHEN unique_violation THEN
+        status := 'reference_taken';
+        RETURN;
+    END;
+    status := 'created';
+    payment := cds_payment_json(p);
+END;
+$$;
+
+-- The owner's latest payment for a dossier (any state).
+-- status: ok | not_found (no such dossier of theirs) | no_payment
+CREATE FUNCTION cds_payment_get(p_dossier uuid, p_citizen uuid, OUT status text, OUT payment jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    p payments;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM dossiers WHERE id = p_dossier AND citizen_id = p_citizen) THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    SELECT * INTO p FROM payments WHERE dossier_id = p_dossier ORDER BY created_at DESC, id LIMIT 1;
+    IF NOT FOUND THEN
+        status := 'no_payment';
+        RETURN;
+    END IF;
+    status := 'ok';
+    payment := cds_payment_json(p);
+END;
+$$;
+
+-- Money for intent p (locked by the caller): how much pays the fee
+-- (applied) and how much is owed back (excess), the intent's new state, and
+-- its consequences in this transaction: the dossier step `paid` when the
+-- intent becomes paid, or a notification of what remains when it is only
+-- partly paid. A cancelled intent takes nothing: all of it is owed back.
+CREATE FUNCTION cds_payment_take(p payments, p_amount bigint, p_at timestamptz,
+    OUT applied bigint, OUT excess bigint, OUT after_expiry boolean, OUT new_status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dossiers;
+    v_remaining bigint := greatest(p.amount_vnd - p.received_vnd, 0);
+    v_open boolean := p.status IN ('created', 'partially_paid', 'expired');
+BEGIN
+    after_expiry := p.status = 'expired' OR (v_open AND p.expires_at <= now());
+    applied := CASE WHEN v_open THEN least(p_amount, v_remaining) ELSE 0 END;
+    excess := p_amount - applied;
+    new_status := CASE
+        WHEN NOT v_open THEN CASE WHEN p.status = 'refunded' OR excess > 0 THEN 'refund_due'
+                                  ELSE p.status END
+        WHEN p.received_vnd + applied >= p.amount_vnd THEN
+            CASE WHEN excess > 0 THEN 'refund_due' ELSE 'paid' END
+        WHEN p.status = 'expired' THEN 'expired'
+        ELSE 'partially_paid' END;
+    UPDATE payments
+    SET status = new_status, received_vnd = received_vnd + applied,
+        refund_due_vnd = refund_due_vnd + excess,
+        paid_after_expiry = paid_after_expiry OR (after_expiry AND applied > 0),
+        paid_at = CASE WHEN new_status IN ('paid', 'refund_due') AND paid_at IS NULL
+                       AND applied > 0 THEN p_at ELSE paid_at END,
+        finished_at = CASE WHEN new_status IN ('paid', 'refund_due') THEN now() ELSE finished_at END
+    WHERE id = p.id;
+    IF NOT v_open OR applied = 0 THEN
+        RETURN;
+    END IF;
+    SELECT * INTO d FROM dossiers WHERE id = p.dossier_id;
+    IF new_status IN ('paid', 'refund_due') THEN
+        -- Another intent still open for this dossier (asked for after this one
+        -- expired) is not needed any more.
+        PERFORM cds_payment_close(x, 'cancelled') FROM payments x
+        WHERE x.dossier_id = p.dossier_id AND x.id <> p.id
+          AND x.status IN ('created', 'partially_paid');
+        IF d.status = 'fee_requested' THEN
+            PERFORM cds_dossier_step(d.code, 'payment', 'paid:' || p.id, 'paid', now(), NULL,
+                                     p.received_vnd + applied, NULL,
+                                     jsonb_build_object('payment_id', p.id, 'reference', p.reference,
+                                                        'after_expiry', after_expiry));
+        END IF;
+    ELSIF new_status = 'partially_paid' THEN
+        PERFORM cds_outbox_for_step(d, NULL, 'payment_partial',
+            cds_step_vars(d, 'payment_partial', NULL, p.amount_vnd - p.received_vnd - applied, NULL)
+            || jsonb_build_object('received', p.received_vnd + applied));
+    END IF;
+END;
+$$;
+
+-- Records one credit reported by a provider webhook, once per provider
+-- transaction id, and applies it to the intent whose reference the C code
+-- found in its description (NULL: none found). The e-receipt of the part
+-- that pays the fee is issued last, so the numbering row is locked for as
+-- short a time as possible.
+-- status: applied | duplicate;  match: matched | unmatched
+CREATE FUNCTION cds_payment_credit(p_provider text, p_tx_id text, p_amount bigint,
+    p_description text, p_account text, p_bin text, p_bank_ref text, p_counter_account text,
+    p_counter_name text, p_at timestamptz, p_reference text,
+    OUT status text, OUT match text, OUT tx_id bigint, OUT payment_id uuid,
+    OUT payment_status text, OUT receipt_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p payments;
+    t record;
+BEGIN
+    -- The intent first: a concurrent delivery of the same transaction waits
+    -- on its lock, then finds the row below.
+    IF p_reference IS NOT NULL THEN
+        SELECT * INTO p FROM payments x WHERE x.reference = p_reference FOR UPDATE;
+    END IF;
+    SELECT b.id, b.match_status, b.payment_id, b.receipt_id INTO tx_id, match, payment_id, receipt_id
+    FROM bank_transactions b WHERE b.provider = p_provider AND b.provider_tx_id = p_tx_id;
+    IF FOUND THEN
+        status := 'duplicate';
+        SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
+        RETURN;
+    END IF;
+    IF p.id IS NULL THEN
+        INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description, account_no,
+            bank_bin, bank_reference, counter_account, counter_name, transacted_at, reference,
+            match_status)
+        VALUES (p_provider, p_tx_id, p_amount, p_description, p_account, p_bin, p_bank_ref,
+                p_counter_account, p_counter_name, p_at, p_reference, 'unmatched')
+        ON CONFLICT (provider, provider_tx_id) DO NOTHING
+        RETURNING id INTO tx_id;
+        -- Nothing inserted: the same unmatched transfer committed meanwhile.
+        status := CASE WHEN tx_id IS NULL THEN 'duplicate' ELSE 'applied' END;
+        match := 'unmatched';
+        RETURN;
+    END IF;
+    SELECT * INTO t FROM cds_payment_take(p, p_amount, p_at);
+    INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description, account_no,
+        bank_bin, bank_reference, counter_account, counter_name, transacted_at, reference,
+        payment_id, applied_vnd, excess_vnd, match_status, after_expiry)
+    VALUES (p_provider, p_tx_id, p_amount, p_description, p_account, p_bin, p_bank_ref,
+            p_counter_account, p_counter_name, p_at, p_reference, p.id, t.applied, t.excess,
+            'matched', t.after_expiry)
+    RETURNING id INTO tx_id;
+    IF t.applied > 0 THEN
+        receipt_id := cds_receipt_issue(tx_id);
+        IF receipt_id IS NOT NULL THEN
+            UPDATE bank_transactions SET receipt_id = cds_payment_credit.receipt_id WHERE id = tx_id;
+        END IF;
+    END IF;
+    status := 'applied';
+    match := 'matched';
+    payment_id := p.id;
+    payment_status := t.new_status;
+END;
+$$;
+
+-- An operator assigns an unmatched transfer to a dossier's payment (the open
+-- intent, else its latest one), with the same consequences as a match, and
+-- the act goes into the audit log.
+-- status: resolved | not_found | not_unmatched | dossier_not_found | no_payment
+CREATE FUNCTION cds_payment_resolve(p_tx bigint, p_dossier_code text, p_actor text, p_reason text,
+    OUT status text, OUT payment_id uuid, OUT payment_status text, OUT receipt_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    b bank_transactions;
+    p payments;
+    v_dossier uuid;
+    t record;
+BEGIN
+    SELECT * INTO b FROM bank_transactions WHERE id = p_tx FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF b.match_status <> 'unmatched' THEN
+        status := 'not_unmatched';
+        payment_id := b.payment_id;
+        RETURN;
+    END IF;
+    SELECT id INTO v_dossier FROM dossiers WHERE code = p_dossier_code;
+    IF NOT FOUND THEN
+        status := 'dossier_not_found';
+        RETURN;
+    END IF;
+    SELECT * INTO p FROM payments x WHERE x.dossier_id = v_dossier
+    ORDER BY x.status IN ('created', 'partially_paid') DESC, x.created_at DESC LIMIT 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'no_payment';
+        RETURN;
+    END IF;
+    SELECT * INTO t FROM cds_payment_take(p, b.amount_vnd, b.transacted_at);
+    UPDATE bank_transactions
+    SET payment_id = p.id, applied_vnd = t.applied, excess_vnd = t.excess, match_status = 'resolved',
+        after_expiry = t.after_expiry
+    WHERE id = b.id;
+    IF t.applied > 0 THEN
+        receipt_id := cds_receipt_issue(b.id);
+        IF receipt_id IS NOT NULL THEN
+            UPDATE bank_transactions SET receipt_id = cds_payment_resolve.receipt_id WHERE id = b.id;
+        END IF;
+    END IF;
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES (p_actor, 'payment.resolve', 'bank_transaction:' || b.id, p_reason,
+            jsonb_build_object('dossier_code', p_dossier_code, 'payment_id', p.id,
+                               'applied_vnd', t.applied, 'excess_vnd', t.excess));
+    status := 'resolved';
+    payment_id := p.id;
+    payment_status := t.new_status;
+END;
+$$;
+
+-- An operator records that the money owed back on an intent was returned.
+-- status: refunded | not_found | not_refund_due
+CREATE FUNCTION cds_payment_refunded(p_payment uuid, p_actor text, p_reason text,
+    OUT status text, OUT refunded_vnd bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p payments;
+BEGIN
+    SELECT * INTO p FROM payments WHERE id = p_payment FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF p.status <> 'refund_due' THEN
+        status := 'not_refund_due';
+        RETURN;
+    END IF;
+    refunded_vnd := p.refund_due_vnd;
+    UPDATE payments SET status = 'refunded', finished_at = now() WHERE id = p.id;
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES (p_actor, 'payment.refunded', 'payment:' || p.id, p_reason,
+            jsonb_build_object('refunded_vnd', refunded_vnd));
+    status := 'refunded';
+END;
+$$;
+
+-- Closes intents past their expiry (at most p_limit per call); run
+-- periodically. Reads of an intent already show it expired.
+CREATE FUNCTION cds_payment_expire(p_limit int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    UPDATE payments SET status = 'expired', finished_at = now()
+    WHERE id IN (SELECT id FROM payments
+                 WHERE status IN ('created', 'partially_paid') AND expires_at <= now()
+                 ORDER BY expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+
+-- A dossier cancelled or rejected closes its open intent (money already
+-- received becomes refund_due).
+CREATE FUNCTION cds_payments_on_dossier_end() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM cds_payment_close(x, 'cancelled') FROM payments x
+    WHERE x.dossier_id = NEW.id AND x.status IN ('created', 'partially_paid');
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER dossiers_end_payments AFTER UPDATE OF status ON dossiers
+    FOR EACH ROW WHEN (NEW.status IN ('cancelled', 'rejected') AND OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION cds_payments_on_dossier_end();
+
+-- Reconciliation, per bank day and receiving account: what arrived, what
+-- was matched to an intent (automatically or by hand), what waits for a
+-- person, and what is owed back.
+CREATE FUNCTION cds_payment_reconciliation(p_from date, p_to date)
+RETURNS TABLE (day date, account_no text, received_count bigint, received_vnd bigint,
+               matched_count bigint, matched_vnd bigint, unmatched_count bigint,
+               unmatched_vnd bigint, refund_due_vnd bigint, after_expiry_count bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT cds_vn_date(b.transacted_at), b.account_no, count(*), sum(b.amount_vnd)::bigint,
+           count(*) FILTER (WHERE b.match_status <> 'unmatched'),
+           COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status <> 'unmatched'), 0)::bigint,
+           count(*) FILTER (WHERE b.match_status = 'unmatched'),
+           COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status = 'unmatched'), 0)::bigint,
+           sum(b.excess_vnd)::bigint,
+           count(*) FILTER (WHERE b.after_expiry)
+    FROM bank_transactions b
+    WHERE cds_vn_date(b.transacted_at) BETWEEN p_from AND p_to
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+$$;
