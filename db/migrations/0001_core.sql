@@ -9,6 +9,9 @@
 --
 -- Run by core/migrate.c inside one transaction together with its
 -- schema_migrations row: no BEGIN/COMMIT here.
+--
+-- The functions named here are defined in db/functions/core.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 CREATE TABLE idempotency_keys (
     scope         text        NOT NULL,

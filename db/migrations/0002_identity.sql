@@ -11,6 +11,9 @@
 --   devices             push tokens (FCM, APNs) of a citizen's phones
 --
 -- Each state transition is one function call (one round trip from C).
+--
+-- The functions named here are defined in db/functions/auth.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 CREATE TABLE citizens (
     id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),

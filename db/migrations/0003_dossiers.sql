@@ -15,6 +15,9 @@
 --
 -- Every transition is one function call: cds_dossier_file, cds_dossier_step,
 -- cds_dossier_import, cds_dossier_cancel, cds_dossier_supplement.
+--
+-- The functions named here are defined in db/functions/dossiers.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 CREATE EXTENSION IF NOT EXISTS unaccent;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;

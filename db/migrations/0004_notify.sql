@@ -20,6 +20,9 @@
 --                      missing, attempts exhausted)
 -- The outbox id is the idempotency key of every attempt, so a provider can
 -- drop the repeat of a send whose result was lost in a crash.
+--
+-- The functions named here are defined in db/functions/notify.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 ALTER TABLE outbox
     ADD COLUMN provider            text,

@@ -20,6 +20,9 @@
 -- notifications, and issues the e-receipt, in the same transaction
 -- (cds_receipt_issue, defined with the receipts in 0007: plpgsql resolves it
 -- when these functions run, after every migration is applied).
+--
+-- The functions named here are defined in db/functions/payment.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 CREATE TABLE audit_log (
     id       bigserial PRIMARY KEY,
@@ -110,6 +113,8 @@ COMMENT ON COLUMN bank_transactions.applied_vnd IS
     'The part of the transfer that pays the intent (and appears on its receipt); the rest, '
     'if any, is excess_vnd, owed back to the citizen (the intent becomes refund_due).';
 
+-- A dossier cancelled or rejected closes its open intent
+-- (cds_payments_on_dossier_end).
 CREATE TRIGGER dossiers_end_payments AFTER UPDATE OF status ON dossiers
     FOR EACH ROW WHEN (NEW.status IN ('cancelled', 'rejected') AND OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION cds_payments_on_dossier_end();

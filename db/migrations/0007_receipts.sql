@@ -19,6 +19,9 @@
 -- functions of 0006), cds_receipt_sign_batch is plain SQL in the signer,
 -- cds_receipt_correct (replacement or adjustment, audited), and
 -- cds_receipt_export (the daily report rows).
+--
+-- The functions named here are defined in db/functions/receipts.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 CREATE TABLE receipt_series (
     agency_code  text NOT NULL,

@@ -27,6 +27,9 @@
 -- Nth failed attempt (N configurable, 3 by default) -> ready_for_pickup with
 -- a note telling the citizen to come to the counter. Other statuses write
 -- the citizen's notifications with the templates courier_<status>.
+--
+-- The functions named here are defined in db/functions/delivery.sql (once,
+-- in their current form); this file keeps the tables, indexes and triggers.
 
 CREATE TABLE shipments (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -97,6 +100,8 @@ CREATE TABLE shipment_events (
 );
 CREATE INDEX shipment_events_shipment ON shipment_events (shipment_id, occurred_at, id);
 
+-- The dossier reached result_ready with delivery by post: its booking is
+-- queued in the same transaction (cds_dossier_shipment_trigger).
 CREATE TRIGGER dossiers_shipment AFTER UPDATE OF status ON dossiers
     FOR EACH ROW WHEN (NEW.status = 'result_ready' AND OLD.status IS DISTINCT FROM 'result_ready'
                        AND NEW.delivery->>'method' = 'post')
