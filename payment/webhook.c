@@ -615,7 +615,10 @@ int hook_get_str(cds_hook_result *out, json_t *obj, const char *where, const cha
         return hook_fail(out, CDS_HOOK_BAD_FIELD, "%s.%s must be a %s", where, key,
                          flags & HOOK_NUM ? "string or an integer" : "string");
     }
-    if (n == 0 && (flags & 2))
+    /* A required identifier is a deduplication key: an empty one would make
+     * every such transaction the same one, so it must not be empty either
+     * (an optional one, empty, is as good as absent). */
+    if (n == 0 && ((flags & 2) || ((flags & HOOK_ID) && (flags & HOOK_REQ))))
         return hook_fail(out, CDS_HOOK_MISSING_FIELD, "%s.%s is empty", where, key);
     if (memchr(s, 0, n))
         return hook_fail(out, CDS_HOOK_BAD_FIELD, "%s.%s contains NUL", where, key);

@@ -488,6 +488,7 @@ static void test_casso(void)
     CHECK_INT(casso(CT("\"TX-77\"", "150000")), CDS_HOOK_OK);
     CHECK_STR(R.tx[0].id, "TX-77");
     CHECK_INT(casso(CT("null", "150000")), CDS_HOOK_MISSING_FIELD);
+    CHECK_INT(casso(CT("\"\"", "150000")), CDS_HOOK_MISSING_FIELD); /* found by fuzz_webhooks */
     CHECK_INT(casso(CT("1.5", "150000")), CDS_HOOK_BAD_FIELD);
     /* shapes */
     CHECK_INT(casso("{\"error\":0}"), CDS_HOOK_MISSING_FIELD);
