@@ -16,25 +16,25 @@
 
 static int stmt_ping = -1, stmt_outbox = -1;
 
-static int64_t gauge_db_inflight(void) { return cds_db_gauge_inflight(); }
-static int64_t gauge_db_waiting(void) { return cds_db_gauge_waiting(); }
-
 int cds_ops_init(void)
 {
     stmt_ping = cds_db_stmt_register("ops_ping", "SELECT 1", 0);
-    /* Rows waiting to be sent, by channel (queued rows are those with an
-     * attempt due: 0014_outbox_hot.sql); the partial index outbox_due makes
-     * this cheap however long the delivered history grows. */
+    /* Gauges that live in the database, one row each: the rows waiting to
+     * be sent by channel (queued rows are those with an attempt due:
+     * 0014_outbox_hot.sql; the partial index outbox_due keeps this cheap
+     * however long the delivered history grows), and the receipts waiting
+     * for the signer with the age of the oldest numbered one (partial index
+     * receipts_unsigned). */
     stmt_outbox = cds_db_stmt_register(
-        "ops_outbox_depth",
-        "SELECT c.channel, count(o.id) FROM (VALUES ('sms'), ('push')) c(channel) "
+        "ops_db_gauges",
+        "SELECT 'outbox', c.channel, count(o.id)::float8 FROM (VALUES ('sms'), ('push')) c(channel) "
         "LEFT JOIN outbox o ON o.channel = c.channel AND o.next_attempt_at IS NOT NULL "
-        "GROUP BY c.channel ORDER BY c.channel",
+        "GROUP BY c.channel "
+        "UNION ALL SELECT 'unsigned', '', count(*)::float8 FROM receipts "
+        "WHERE signature IS NULL AND sign_error IS NULL "
+        "UNION ALL SELECT 'lag', '', COALESCE(EXTRACT(EPOCH FROM now() - min(issued_at)), 0)::float8 "
+        "FROM receipts WHERE signature IS NULL AND sign_error IS NULL AND number IS NOT NULL",
         0);
-    cds_metrics_register("cds_db_queries_in_flight", "Queries sent to PostgreSQL and not yet answered.",
-                         gauge_db_inflight);
-    cds_metrics_register("cds_db_queries_waiting", "Queries waiting for a free database connection.",
-                         gauge_db_waiting);
     return stmt_ping < 0 || stmt_outbox < 0 ? -1 : 0;
 }
 
@@ -72,29 +72,30 @@ void cds_ops_readyz(cds_req *r)
     cds_req_db(r, stmt_ping, 0, NULL, on_ping);
 }
 
-/* The process's metrics plus the outbox depth, which lives in the database.
- * The depth counts the queued rows (a few ms of PostgreSQL with thousands
- * queued), so it is asked at most every DEPTH_MAX_AGE_MS per process and
- * scrapes in between reuse the last answer; the metrics still answer when
- * the query fails. */
+/* The process's metrics plus the gauges that live in the database (outbox
+ * depth, receipts waiting for the signer). Counting the queued rows takes a
+ * few ms of PostgreSQL with thousands queued, so they are asked at most every
+ * DEPTH_MAX_AGE_MS per process and scrapes in between reuse the last answer;
+ * the metrics still answer when the query fails. */
 #define DEPTH_MAX_AGE_MS 5000
 
-typedef struct outbox_depth {
+typedef struct db_gauges {
     char channel[2][8];
-    int64_t n[2];
+    double n[2];
     int count;
-} outbox_depth;
+    double unsigned_receipts, signer_lag_s;
+} db_gauges;
 
 static pthread_mutex_t g_depth_lock = PTHREAD_MUTEX_INITIALIZER;
-static outbox_depth g_depth;
+static db_gauges g_depth;
 static uint64_t g_depth_at_ms; /* 0: never asked */
 
-static void render_metrics(cds_req *r, const outbox_depth *d)
+static void render_metrics(cds_req *r, const db_gauges *d)
 {
     size_t len;
     char *text = cds_metrics_render(&len);
     if (d && d->count > 0) {
-        size_t cap = len + 512;
+        size_t cap = len + 1024;
         char *all = malloc(cap);
         if (all) {
             memcpy(all, text, len);
@@ -102,8 +103,17 @@ static void render_metrics(cds_req *r, const outbox_depth *d)
                                     "# HELP cds_outbox_depth Notifications waiting to be sent, by channel.\n"
                                     "# TYPE cds_outbox_depth gauge\n");
             for (int i = 0; i < d->count && len < cap; i++)
-                len += (size_t)snprintf(all + len, cap - len, "cds_outbox_depth{channel=\"%s\"} %lld\n",
-                                        d->channel[i], (long long)d->n[i]);
+                len += (size_t)snprintf(all + len, cap - len, "cds_outbox_depth{channel=\"%s\"} %.0f\n",
+                                        d->channel[i], d->n[i]);
+            if (len < cap)
+                len += (size_t)snprintf(
+                    all + len, cap - len,
+                    "# HELP cds_receipts_unsigned Receipts waiting for the signer.\n"
+                    "# TYPE cds_receipts_unsigned gauge\ncds_receipts_unsigned %.0f\n"
+                    "# HELP cds_receipts_signer_lag_seconds Age of the oldest numbered receipt "
+                    "not signed yet (0 when none waits).\n"
+                    "# TYPE cds_receipts_signer_lag_seconds gauge\ncds_receipts_signer_lag_seconds %.3f\n",
+                    d->unsigned_receipts, d->signer_lag_s);
             if (len > cap) len = cap;
             free(text);
             text = all;
@@ -126,10 +136,18 @@ static void on_outbox_depth(void *arg, PGresult *res)
         render_metrics(m->r, NULL);
         return;
     }
-    outbox_depth d = {0};
-    for (int i = 0; i < PQntuples(res) && d.count < 2; i++) {
-        snprintf(d.channel[d.count], sizeof d.channel[0], "%s", PQgetvalue(res, i, 0));
-        d.n[d.count++] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    db_gauges d = {0};
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *kind = PQgetvalue(res, i, 0);
+        double v = strtod(PQgetvalue(res, i, 2), NULL);
+        if (strcmp(kind, "outbox") == 0 && d.count < 2) {
+            snprintf(d.channel[d.count], sizeof d.channel[0], "%s", PQgetvalue(res, i, 1));
+            d.n[d.count++] = v;
+        } else if (strcmp(kind, "unsigned") == 0) {
+            d.unsigned_receipts = v;
+        } else if (strcmp(kind, "lag") == 0) {
+            d.signer_lag_s = v;
+        }
     }
     pthread_mutex_lock(&g_depth_lock);
     g_depth = d;
@@ -145,7 +163,7 @@ static void cancel_query(void *q)
 
 void cds_ops_metrics(cds_req *r)
 {
-    outbox_depth cached;
+    db_gauges cached;
     pthread_mutex_lock(&g_depth_lock);
     int fresh = g_depth_at_ms != 0 && cds_now_us() / 1000u - g_depth_at_ms < DEPTH_MAX_AGE_MS;
     cached = g_depth;

@@ -63,8 +63,11 @@
  *
  * Threading: a pool belongs to the thread running its event_base. The
  * statement registry is written only before the first pool exists, and the
- * gauges are C11 atomics, so pools on different threads share nothing else. */
+ * gauges are per-thread shares (core/metrics.h), so pools on different
+ * threads share nothing else. */
 #include "core/db.h"
+#include "core/clock.h"
+#include "core/metrics.h"
 
 #include <event2/event.h>
 #include <stdarg.h>
@@ -134,7 +137,6 @@ typedef struct db_stmt {
 static db_stmt *g_stmts;
 static int g_nstmts, g_capstmts;
 static atomic_bool g_pool_created;
-static _Atomic int64_t g_inflight, g_waiting;
 
 static char *dup_str(const char *s)
 {
@@ -201,17 +203,18 @@ static int stmt_register(const char *name, const char *sql, int nparams, bool re
 
 int64_t cds_db_gauge_inflight(void)
 {
-    return atomic_load_explicit(&g_inflight, memory_order_relaxed);
+    return cds_metrics_get(CDS_G_DB_INFLIGHT);
 }
 
 int64_t cds_db_gauge_waiting(void)
 {
-    return atomic_load_explicit(&g_waiting, memory_order_relaxed);
+    return cds_metrics_get(CDS_G_DB_WAITING);
 }
 
-static void gauge_add(_Atomic int64_t *g, int64_t d)
+/* The pool's thread's share of the gauge (core/metrics.h sums them). */
+static void gauge_add(enum cds_gauge g, int64_t d)
 {
-    atomic_fetch_add_explicit(g, d, memory_order_relaxed);
+    cds_metrics_add(g, d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -243,6 +246,7 @@ struct cds_db_query {
     bool cancelled;
     bool group_end; /* a sync point was sent right after it */
     unsigned char resent; /* times sent again after an earlier read of its batch failed */
+    uint64_t sent_us;     /* for cds_db_query_duration_seconds */
 };
 
 typedef struct qlist {
@@ -468,7 +472,7 @@ static void conn_detach_sent(db_conn *c, qlist *out)
         PQclear(q->res);
         q->res = NULL;
         q->state = Q_DETACHED;
-        gauge_add(&g_inflight, -1);
+        gauge_add(CDS_G_DB_INFLIGHT, -1);
         ql_push(out, q);
     }
     c->nuser = 0;
@@ -480,7 +484,7 @@ static void pool_detach_queue(cds_db_pool *pool, qlist *out)
 {
     for (cds_db_query *q = pool->queue.head; q; q = q->next)
         q->state = Q_DETACHED;
-    gauge_add(&g_waiting, -(int64_t)pool->queue.n);
+    gauge_add(CDS_G_DB_WAITING, -(int64_t)pool->queue.n);
     ql_splice(out, &pool->queue);
 }
 
@@ -629,7 +633,8 @@ static void conn_send(db_conn *c, cds_db_query *q)
     q->group_end = false;
     ql_push(&c->sent, q);
     c->nuser++;
-    gauge_add(&g_inflight, 1);
+    gauge_add(CDS_G_DB_INFLIGHT, 1);
+    q->sent_us = cds_now_us();
     if (!PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0)) {
         conn_fail_later(c, PQerrorMessage(c->pg));
         return;
@@ -653,7 +658,7 @@ static void pool_dispatch(cds_db_pool *pool)
     db_conn *c;
     while ((q = pool->queue.head) != NULL && (c = pool_pick(pool)) != NULL) {
         ql_remove(&pool->queue, q);
-        gauge_add(&g_waiting, -1);
+        gauge_add(CDS_G_DB_WAITING, -1);
         conn_send(c, q);
     }
 }
@@ -734,7 +739,8 @@ static int conn_take_results(db_conn *c)
             end = q->group_end;
             ql_remove(&c->sent, q);
             c->nuser--;
-            gauge_add(&g_inflight, -1);
+            gauge_add(CDS_G_DB_INFLIGHT, -1);
+            cds_metrics_observe(CDS_H_DB_QUERY, cds_now_us() - q->sent_us);
             PGresult *res = q->res;
             q->res = NULL;
             if (res && PQresultStatus(res) == PGRES_PIPELINE_ABORTED && q->resent < DB_RESEND_MAX &&
@@ -749,7 +755,7 @@ static int conn_take_results(db_conn *c)
                  * below may cancel them like any queued query. */
                 ql_insert_after(&c->pool->queue, again, q);
                 again = q;
-                gauge_add(&g_waiting, 1);
+                gauge_add(CDS_G_DB_WAITING, 1);
                 continue;
             }
             deliver(q, res);
@@ -1019,7 +1025,7 @@ int cds_db_exec(cds_db_pool *pool, int stmt, int nparams, const char *const *val
         conn_send(c, q);
     } else {
         ql_push(&pool->queue, q);
-        gauge_add(&g_waiting, 1);
+        gauge_add(CDS_G_DB_WAITING, 1);
     }
     if (out) *out = q;
     return CDS_DB_OK;
@@ -1031,7 +1037,7 @@ void cds_db_cancel(cds_db_query *q)
     switch (q->state) {
     case Q_QUEUED:
         ql_remove(&q->pool->queue, q);
-        gauge_add(&g_waiting, -1);
+        gauge_add(CDS_G_DB_WAITING, -1);
         query_free(q);
         break;
     case Q_SENT:

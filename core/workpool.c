@@ -52,6 +52,7 @@
  * worker would kill the process without a graceful shutdown. */
 #include "core/workpool.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -308,8 +309,28 @@ static void join_workers(void)
     P.nthreads = 0;
 }
 
+/* Scrape-time gauges (the pool mutex is taken once per scrape, not per job). */
+static int64_t m_queued(void)
+{
+    pthread_mutex_lock(&P.mu);
+    int64_t n = P.qlen;
+    pthread_mutex_unlock(&P.mu);
+    return n;
+}
+
+static int64_t m_workers(void)
+{
+    pthread_mutex_lock(&P.mu);
+    int64_t n = P.started ? P.nthreads : 0;
+    pthread_mutex_unlock(&P.mu);
+    return n;
+}
+
 int cds_workpool_start(int threads)
 {
+    cds_metrics_register("cds_workpool_jobs_queued",
+                         "Jobs (file I/O, PDFs, images) waiting for a worker thread.", m_queued);
+    cds_metrics_register("cds_workpool_threads", "Worker threads running.", m_workers);
     pthread_mutex_lock(&P.mu);
     int already = P.started;
     pthread_mutex_unlock(&P.mu);

@@ -179,6 +179,7 @@ void nt_done(nt_msg *m, const nt_result *r)
         status = NT_TECHNICAL;
         snprintf(err, sizeof err, "attempts exhausted (%d); last: %.200s", m->attempt, r->error);
     }
+    cds_metrics_observe(CDS_H_NOTIFY_DISPATCH, cds_now_us() - m->started_us);
     switch (status) {
     case NT_PENDING:
     case NT_SENT: c_accepted++; break;

@@ -21,6 +21,7 @@
  * the other. That is the price of failover and it only follows a timeout. */
 #include "internal.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -40,8 +41,20 @@ static int g_ngw;
 static breaker g_br[MAX_GW];
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* Gateways whose breaker is open or half-open (scrape time). */
+static int64_t m_open(void)
+{
+    int64_t n = 0;
+    pthread_mutex_lock(&g_mu);
+    for (int i = 0; i < g_ngw; i++) n += g_br[i].failures >= g_notify.breaker_failures;
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
 int nt_sms_init(void)
 {
+    cds_metrics_register("cds_notify_sms_breakers_open",
+                         "SMS gateways taken out of traffic by their circuit breaker.", m_open);
     g_ngw = 0;
     memset(g_br, 0, sizeof g_br);
     if (nt_gateway_esms.configured()) g_gw[g_ngw++] = &nt_gateway_esms;
