@@ -16,6 +16,7 @@
  * for a usage error. */
 #include "cli/cli.h"
 #include "core/options.h"
+#include "payment/payment.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -44,14 +45,22 @@ static int reconcile(PGconn *c, const char *from, const char *to, int csv)
                         " after_expiry_count FROM cds_payment_reconciliation($1::date, $2::date)",
                         2, v);
     if (!r) return 1;
+    if (csv) {
+        size_t len = 0;
+        char *out = cds_payment_reconciliation_csv(r, &len);
+        PQclear(r);
+        if (!out) return 1;
+        fwrite(out, 1, len, stdout);
+        free(out);
+        return 0;
+    }
     static const char *cols[] = {"day", "account_no", "received_count", "received_vnd",
                                  "matched_count", "matched_vnd", "unmatched_count",
                                  "unmatched_vnd", "refund_due_vnd", "after_expiry_count"};
-    for (int k = 0; k < 10; k++) printf(csv ? "%s%s" : "%s%-14s", k ? (csv ? "," : " ") : "", cols[k]);
+    for (int k = 0; k < 10; k++) printf("%s%-14s", k ? " " : "", cols[k]);
     printf("\n");
     for (int i = 0; i < PQntuples(r); i++) {
-        for (int k = 0; k < 10; k++)
-            printf(csv ? "%s%s" : "%s%-14s", k ? (csv ? "," : " ") : "", PQgetvalue(r, i, k));
+        for (int k = 0; k < 10; k++) printf("%s%-14s", k ? " " : "", PQgetvalue(r, i, k));
         printf("\n");
     }
     PQclear(r);

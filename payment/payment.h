@@ -11,6 +11,7 @@
 #include "core/options.h"
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 typedef struct cds_payment_config {
     /* Provider secrets; a provider whose secret is unset refuses every call
@@ -41,6 +42,10 @@ void cds_webhook_casso(cds_req *r);   /* POST /v1/webhooks/casso */
 void cds_webhook_sepay(cds_req *r);   /* POST /v1/webhooks/sepay */
 /* Operators, through the partner check (reconcile.c). */
 void cds_payment_reconciliation(cds_req *r); /* GET  /v1/partner/payments/reconciliation */
+/* The rows of the reconciliation query (day, account_no, then eight counts
+ * and sums) as the CSV both the route and `cds payments reconcile --csv 1`
+ * give (core/csv.h); malloc'ed, NULL when out of memory. */
+char *cds_payment_reconciliation_csv(PGresult *res, size_t *len);
 void cds_payment_unmatched(cds_req *r);      /* GET  /v1/partner/payments/unmatched */
 void cds_payment_resolve(cds_req *r);        /* POST /v1/partner/payments/transactions/{id}/resolve */
 void cds_payment_refunded(cds_req *r);       /* POST /v1/partner/payments/{id}/refunded */

@@ -17,6 +17,7 @@
  * (cli/payments_cmd.c), which call the same SQL functions. */
 #include "internal.h"
 
+#include "core/csv.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/uuid.h"
@@ -88,6 +89,27 @@ static long day_number(const char *s)
 
 /* ---------------- reconciliation ---------------- */
 
+static const char *const report_cols[] = {
+    "day", "account_no", "received_count", "received_vnd", "matched_count", "matched_vnd",
+    "unmatched_count", "unmatched_vnd", "refund_due_vnd", "after_expiry_count"};
+
+/* core/csv.h: the account number comes from a provider's webhook. */
+char *cds_payment_reconciliation_csv(PGresult *res, size_t *len)
+{
+    cds_csv w;
+    cds_csv_begin(&w);
+    for (int k = 0; k < 10; k++) cds_csv_text(&w, report_cols[k]);
+    cds_csv_row_end(&w);
+    for (int i = 0; i < PQntuples(res); i++) {
+        for (int k = 0; k < 10; k++) {
+            if (k < 2) cds_csv_text(&w, PQgetvalue(res, i, k));
+            else cds_csv_number(&w, PQgetvalue(res, i, k));
+        }
+        cds_csv_row_end(&w);
+    }
+    return cds_csv_finish(&w, len);
+}
+
 typedef struct report_ctx {
     int csv;
 } report_ctx;
@@ -99,27 +121,14 @@ static void on_report(cds_req *r, PGresult *res)
         pm_db_failed(r, "payment_reconciliation", res);
         return;
     }
-    static const char *cols[] = {"day", "account_no", "received_count", "received_vnd",
-                                 "matched_count", "matched_vnd", "unmatched_count",
-                                 "unmatched_vnd", "refund_due_vnd", "after_expiry_count"};
+    const char *const *cols = report_cols;
     int n = PQntuples(res);
     if (c->csv) {
-        size_t cap = 256 + (size_t)n * 256, len = 0;
-        char *out = malloc(cap);
+        size_t len = 0;
+        char *out = cds_payment_reconciliation_csv(res, &len);
         if (!out) {
             cds_problem(r, 503, "overloaded", "Hệ thống đang quá tải, vui lòng thử lại sau.");
             return;
-        }
-        for (int k = 0; k < 10; k++)
-            len += (size_t)snprintf(out + len, cap - len, "%s%s", k ? "," : "", cols[k]);
-        len += (size_t)snprintf(out + len, cap - len, "\r\n");
-        for (int i = 0; i < n; i++) {
-            for (int k = 0; k < 10; k++) {
-                /* Account numbers are [0-9A-Za-z-]: nothing to quote. */
-                len += (size_t)snprintf(out + len, cap - len, "%s%s", k ? "," : "",
-                                        PQgetvalue(res, i, k));
-            }
-            len += (size_t)snprintf(out + len, cap - len, "\r\n");
         }
         cds_resp_header(r, "content-disposition", "attachment; filename=\"reconciliation.csv\"");
         cds_respond(r, 200, "text/csv; charset=utf-8", out, len);

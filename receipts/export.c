@@ -4,6 +4,7 @@
  * the personal ID number), fee, dossier, bank reference, amount; total rows
  * carry count and amount per template, serial and fee. */
 #include "receipts/export.h"
+#include "core/csv.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -113,46 +114,37 @@ static void puts_(obuf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-static void csv_field(obuf *b, const char *v)
-{
-    if (!strpbrk(v, ",\"\r\n")) {
-        puts_(b, v);
-        return;
-    }
-    puts_(b, "\"");
-    for (const char *p = v; *p; p++) {
-        if (*p == '"') puts_(b, "\"");
-        put(b, p, 1);
-    }
-    puts_(b, "\"");
-}
-
 static int numeric(int c)
 {
     return c == X_YEAR || c == X_NUMBER || c == X_REPLACES || c == X_AMOUNT || c == X_COUNT;
 }
 
+/* Payer and fee names come from citizens and agencies: core/csv.h quotes
+ * them and keeps a spreadsheet from running them as formulas. */
+static char *render_csv(PGresult *res, size_t *len)
+{
+    cds_csv w;
+    cds_csv_begin(&w);
+    for (int c = 0; c < X_N; c++) cds_csv_text(&w, NAMES[c]);
+    cds_csv_row_end(&w);
+    for (int i = 0; i < PQntuples(res); i++) {
+        for (int c = 0; c < X_N; c++) {
+            const char *v = PQgetisnull(res, i, c) ? NULL : PQgetvalue(res, i, c);
+            if (numeric(c)) cds_csv_number(&w, v);
+            else cds_csv_text(&w, v);
+        }
+        cds_csv_row_end(&w);
+    }
+    return cds_csv_finish(&w, len);
+}
+
 char *cds_receipt_export_render(PGresult *res, int csv, size_t *len)
 {
+    if (csv) return render_csv(res, len);
     obuf b = {0};
     int rows = PQntuples(res);
-    if (csv) {
-        for (int c = 0; c < X_N; c++) {
-            if (c) puts_(&b, ",");
-            puts_(&b, NAMES[c]);
-        }
-        puts_(&b, "\r\n");
-    }
     for (int i = 0; i < rows && !b.failed; i++) {
         int total = strcmp(PQgetvalue(res, i, X_TYPE), "total") == 0;
-        if (csv) {
-            for (int c = 0; c < X_N; c++) {
-                if (c) puts_(&b, ",");
-                if (!PQgetisnull(res, i, c)) csv_field(&b, PQgetvalue(res, i, c));
-            }
-            puts_(&b, "\r\n");
-            continue;
-        }
         json_t *o = json_object();
         for (int c = 0; c < X_N; c++) {
             if (total && c != X_TYPE && c != X_TEMPLATE && c != X_SERIAL && c != X_FEE &&

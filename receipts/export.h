@@ -2,7 +2,8 @@
  * shared by the partner route and `cds receipt export`: the rows of SQL
  * cds_receipt_export(from, to) (every receipt issued on those Vietnam
  * calendar days, then the totals per template, serial and fee) written as
- * JSON lines or CSV (RFC 4180, header first). */
+ * JSON lines or CSV (core/csv.h: byte order mark, RFC 4180, formulas
+ * neutralised; header first). */
 #ifndef CDS_RECEIPT_EXPORT_H
 #define CDS_RECEIPT_EXPORT_H
 #include <libpq-fe.h>

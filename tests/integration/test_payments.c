@@ -744,8 +744,22 @@ static void test_reconciliation(void)
 
     snprintf(path, sizeof path, "/v1/partner/payments/reconciliation?from=%s&to=%s&format=csv", today, today);
     CHECK_INT(th_partner(&r, srv.url, "GET", path, NULL), 200);
-    CHECK(r.body && strncmp(r.body, "day,account_no,received_count,received_vnd,", 43) == 0);
+    CHECK(r.body && strncmp(r.body, "\xEF\xBB\xBF" "day,account_no,received_count,received_vnd,", 46) == 0);
     CHECK(r.body && strstr(r.body, account) != NULL);
+    th_resp_free(&r);
+
+    /* A transfer crafted to run in the spreadsheet the operator opens the
+     * export with: its receiving account (the provider's webhook says which)
+     * is a formula with a comma. The cell is quoted (RFC 4180) and starts
+     * with a single quote, so it stays text; no line starts a formula. */
+    char saved[sizeof account];
+    memcpy(saved, account, sizeof saved);
+    snprintf(account, sizeof account, "=HYPERLINK(1),-2+3");
+    CHECK_INT(casso(770001, 12000, "=cmd|' /C calc'!A0 @SUM(A1)", 0), 200);
+    memcpy(account, saved, sizeof saved);
+    CHECK_INT(th_partner(&r, srv.url, "GET", path, NULL), 200);
+    CHECK(r.body && strstr(r.body, ",\"'=HYPERLINK(1),-2+3\",") != NULL);
+    CHECK(r.body && strstr(r.body, "\n=") == NULL && strstr(r.body, ",=") == NULL);
     th_resp_free(&r);
 
     /* The command gives the same figures. */
@@ -754,7 +768,8 @@ static void test_reconciliation(void)
              "CDS_DATABASE_URL='%s' '%s/cds' payments reconcile --from %s --to %s --csv 1", db,
              CDS_BUILD_DIR, today, today);
     CHECK_INT(run_cmd(cmd, out, sizeof out), 0);
-    CHECK(strncmp(out, "day,account_no,received_count,received_vnd,", 43) == 0);
+    CHECK(strncmp(out, "\xEF\xBB\xBF" "day,account_no,received_count,received_vnd,", 46) == 0);
+    CHECK(strstr(out, ",\"'=HYPERLINK(1),-2+3\",") != NULL); /* the same writer */
     char want[128];
     snprintf(want, sizeof want, "%s,%s,%ld,", today, account, received);
     CHECK(strstr(out, want) != NULL);
