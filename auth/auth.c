@@ -12,12 +12,17 @@
 int st_login_begin, st_login_consume, st_citizen_login, st_refresh_rotate, st_logout, st_me_get,
     st_me_update, st_device_upsert, st_device_delete, st_revoked_recent;
 
-#define PROFILE_COLUMNS                                                                            \
-    "c.id, c.pid_sealed, c.full_name, c.birth_date, c.gender, c.address_sealed, c.phone_sealed, "  \
-    "c.contact_phone_sealed, c.email, c.ial, c.notify_sms, c.notify_push, "                        \
+#define PROFILE_DEVICES                                                                            \
     "COALESCE((SELECT json_agg(json_build_object('id', d.id, 'platform', d.platform, "             \
     "'app_version', d.app_version, 'registered_at', cds_rfc3339(d.created_at)) "                   \
     "ORDER BY d.created_at) FROM devices d WHERE d.citizen_id = c.id), '[]')"
+/* The profile's strong ETag: the citizen row's version (xmin changes with
+ * every write of the row) and its devices as shown. */
+#define PROFILE_ETAG "md5(c.xmin::text || '/' || (" PROFILE_DEVICES ")::text)"
+#define PROFILE_COLUMNS                                                                            \
+    "c.id, c.pid_sealed, c.full_name, c.birth_date, c.gender, c.address_sealed, c.phone_sealed, "  \
+    "c.contact_phone_sealed, c.email, c.ial, c.notify_sms, c.notify_push, " PROFILE_DEVICES        \
+    ", " PROFILE_ETAG
 
 static int register_statements(void)
 {
@@ -43,8 +48,9 @@ static int register_statements(void)
         "email = CASE WHEN $4::boolean THEN $5 ELSE c.email END, "
         "notify_sms = CASE WHEN $6::boolean THEN $7::boolean ELSE c.notify_sms END, "
         "notify_push = CASE WHEN $8::boolean THEN $9::boolean ELSE c.notify_push END "
-        "WHERE c.id = $1::uuid RETURNING " PROFILE_COLUMNS,
-        9);
+        "WHERE c.id = $1::uuid AND ($10::text[] IS NULL OR " PROFILE_ETAG " = ANY ($10::text[])) "
+        "RETURNING " PROFILE_COLUMNS,
+        10);
     st_device_upsert = cds_db_stmt_register(
         "auth_device_upsert",
         "INSERT INTO devices AS d (citizen_id, platform, token, app_version) "

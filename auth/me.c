@@ -4,6 +4,7 @@
  * (POST /v1/me/devices, DELETE /v1/me/devices/{id}). Every statement is
  * scoped by the token's subject: another citizen's device id is a 404. */
 #include "internal.h"
+#include "core/etag.h"
 #include "core/log.h"
 #include "core/vn.h"
 
@@ -37,7 +38,7 @@ static json_t *text_or_null(PGresult *res, int row, int col)
 
 /* Columns of st_me_get / st_me_update: id, pid_sealed, full_name, birth_date,
  * gender, address_sealed, phone_sealed, contact_phone_sealed, email, ial,
- * notify_sms, notify_push, devices (json). */
+ * notify_sms, notify_push, devices (json), etag. */
 json_t *cds_me_profile_json(PGresult *res, int row)
 {
     json_t *o = json_object();
@@ -61,6 +62,9 @@ json_t *cds_me_profile_json(PGresult *res, int row)
     return o;
 }
 
+/* The request's user slot points here when PATCH sent If-Match. */
+static char g_conditional;
+
 static void on_profile(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -68,10 +72,16 @@ static void on_profile(cds_req *r, PGresult *res)
         return;
     }
     if (PQntuples(res) != 1) {
-        cds_problem(r, 404, "citizen_not_found", "Không tìm thấy thông tin công dân.");
+        /* The token's citizen exists unless deleted since: no row from the
+         * update means its If-Match named an older version. */
+        if (cds_req_user(r) == &g_conditional)
+            cds_precondition_failed(r);
+        else
+            cds_problem(r, 404, "citizen_not_found", "Không tìm thấy thông tin công dân.");
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
+    cds_resp_etag(r, PQgetvalue(res, 0, 13));
     cds_respond_json(r, 200, cds_me_profile_json(res, 0));
 }
 
@@ -198,9 +208,16 @@ void cds_me_patch(cds_req *r)
         if (s) set_sms = "t", sms = json_is_true(s) ? "t" : "f";
         if (pu) set_push = "t", push = json_is_true(pu) ? "t" : "f";
     }
+    const char *tags;
+    enum cds_if_match im = cds_if_match(r, &tags);
+    if (im == CDS_IFM_BAD) {
+        free(sealed);
+        return;
+    }
+    if (im == CDS_IFM_TAGS) cds_req_set_user(r, &g_conditional, NULL); /* see on_profile */
     const char *params[] = {p->citizen_id, set_phone, phone_sealed, set_email, email,
-                            set_sms, sms, set_push, push};
-    cds_req_db(r, st_me_update, 9, params, on_profile);
+                            set_sms, sms, set_push, push, tags};
+    cds_req_db(r, st_me_update, 10, params, on_profile);
     free(sealed);
 }
 

@@ -10,10 +10,12 @@
  * procedure, then stored by one call of cds_dossier_delivery_set, which
  * checks what the database knows: the owner, the state (before
  * result_ready), postal_allowed, and that a delivery paid with the fee is
- * still possible. Another citizen's dossier is a 404. */
+ * still possible. Another citizen's dossier is a 404. The answer carries
+ * the choice's strong ETag; a PUT with If-Match naming another is a 412. */
 #include "internal.h"
 #include "auth/auth.h"
 #include "core/db.h"
+#include "core/etag.h"
 #include "core/log.h"
 #include "core/uuid.h"
 
@@ -27,11 +29,19 @@ int dl_choice_init(void)
     st_proc = cds_db_stmt_register(
         "delivery_procedure",
         "SELECT procedure_code FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid", 2);
+    /* With If-Match ($4, text[]), the dossier is locked only when its
+     * choice's tag is one of them; a concurrent writer is waited for and the
+     * tag compared again with its row, so one of two clients that read the
+     * same choice gets no row (412) instead of overwriting the other. The tag
+     * is the MD5 of the stored jsonb's text, so the new one is known here. */
     st_set = cds_db_stmt_register(
         "delivery_set",
-        "SELECT s.status, s.dossier_status FROM cds_dossier_delivery_set($1::uuid, $2::uuid, "
-        "$3::jsonb) s",
-        3);
+        "WITH target AS (SELECT x.id FROM dossiers x WHERE x.id = $2::uuid AND x.citizen_id = $1::uuid "
+        "AND ($4::text[] IS NULL OR md5(COALESCE(x.delivery::text, 'null')) = ANY ($4::text[])) "
+        "FOR UPDATE) "
+        "SELECT s.status, s.dossier_status, md5($3::jsonb::text) FROM target, "
+        "LATERAL cds_dossier_delivery_set($1::uuid, target.id, $3::jsonb) s",
+        4);
     st_get = cds_db_stmt_register(
         "shipment_get",
         "SELECT d.delivery::text, d.status, cds_shipments_json(d.id, false)::text FROM dossiers d "
@@ -59,6 +69,7 @@ typedef struct put_ctx {
     const char *id;
     json_t *body;   /* borrowed from the request */
     json_t *choice; /* owned */
+    const char *tags; /* If-Match as text[], or NULL */
 } put_ctx;
 
 static void put_free(void *x)
@@ -72,9 +83,15 @@ static void on_set(cds_req *r, PGresult *res)
 {
     if (!db_ok(r, res)) return;
     put_ctx *c = cds_req_user(r);
+    if (PQntuples(res) != 1) { /* its owner's dossier a moment ago: the tag did not match */
+        if (c->tags) cds_precondition_failed(r);
+        else not_found(r);
+        return;
+    }
     const char *status = PQgetvalue(res, 0, 0), *ds = PQgetvalue(res, 0, 1);
     if (strcmp(status, "updated") == 0) {
         cds_resp_header(r, "cache-control", "no-store");
+        cds_resp_etag(r, PQgetvalue(res, 0, 2));
         cds_respond_json(r, 200, json_pack("{s:s,s:s,s:O}", "dossier_id", c->id, "dossier_status",
                                            ds, "delivery", c->choice));
     } else if (strcmp(status, "not_found") == 0) {
@@ -110,8 +127,8 @@ static void on_procedure(cds_req *r, PGresult *res)
         return;
     }
     char *s = json_dumps(c->choice, JSON_COMPACT);
-    const char *params[] = {c->p->citizen_id, c->id, s};
-    cds_req_db(r, st_set, 3, params, on_set);
+    const char *params[] = {c->p->citizen_id, c->id, s, c->tags};
+    cds_req_db(r, st_set, 4, params, on_set);
     free(s);
 }
 
@@ -130,8 +147,11 @@ void cds_delivery_put(cds_req *r)
         cds_problem(r, 422, "invalid_delivery", "Thông tin nhận kết quả phải là một đối tượng JSON.");
         return;
     }
+    const char *tags;
+    if (cds_if_match(r, &tags) == CDS_IFM_BAD) return;
     put_ctx *c = calloc(1, sizeof *c);
     if (!c) abort();
+    c->tags = tags;
     c->p = p;
     c->id = id;
     c->body = j;

@@ -24,6 +24,7 @@
  * catalog load` command and the partner route. */
 #include "auth/auth.h"
 #include "core/db.h"
+#include "core/etag.h"
 #include "core/cursor.h"
 #include "core/log.h"
 #include "internal.h"
@@ -79,7 +80,17 @@ int cds_catalog_init(void)
         "catalog_form",
         "SELECT code, name, ial_required, form_schema FROM procedures WHERE code = $1 AND active",
         1);
-    st_upsert = cds_db_stmt_register("catalog_upsert", "SELECT cds_procedure_upsert($1::jsonb)", 1);
+    /* Conditional (core/etag.h): $3 the If-Match tags ("v<version>"), NULL
+     * for "*"; $4 'create' for If-None-Match: * (only when absent), else the
+     * procedure must exist (and match). The row is locked first, so a
+     * concurrent writer is waited for and its new version compared; no row
+     * answered means the condition failed (412). */
+    st_upsert = cds_db_stmt_register(
+        "catalog_upsert",
+        "WITH cur AS (SELECT code FROM procedures WHERE code = $2 "
+        "AND ($3::text[] IS NULL OR 'v' || version = ANY ($3::text[])) FOR UPDATE) "
+        "SELECT cds_procedure_upsert($1::jsonb) WHERE ($4 = 'create') <> EXISTS (SELECT 1 FROM cur)",
+        4);
     /* Read after the upsert committed: inside the upsert's own statement the
      * snapshot predates the change. */
     st_version = cds_db_stmt_register("catalog_version",
@@ -461,6 +472,7 @@ static void on_get(cds_req *r, PGresult *res)
         return;
     }
     cds_resp_header(r, "cache-control", "public, max-age=60");
+    cds_resp_etag(r, cds_req_printf(r, "v%lld", ll_of(res, 0, 15)));
     cds_respond_json(r, 200, o);
 }
 
@@ -557,6 +569,7 @@ static void on_version(cds_req *r, PGresult *res)
         return;
     }
     put_ctx *c = cds_req_user(r);
+    cds_resp_etag(r, cds_req_printf(r, "v%lld", ll_of(res, 0, 0)));
     cds_respond_json(r, 200,
                      json_pack("{s:s,s:s,s:I}", "code", c->code, "result", c->result, "version",
                                (json_int_t)ll_of(res, 0, 0)));
@@ -581,6 +594,10 @@ static void on_upserted(cds_req *r, PGresult *res)
             return;
         }
     }
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0) {
+        cds_precondition_failed(r);
+        return;
+    }
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         db_failed(r, res);
         return;
@@ -601,6 +618,26 @@ void cds_partner_procedure_put(cds_req *r)
         cds_problem(r, 422, "invalid_procedure",
                     "Mã thủ tục trên đường dẫn phải gồm 1..32 ký tự 0-9, A-Z, a-z, '.', '-'.");
         return;
+    }
+    /* Two back offices editing one procedure must not overwrite each other:
+     * an update names the version it read (If-Match), a creation says it
+     * expects none (If-None-Match: *). */
+    const char *tags, *mode = "match";
+    enum cds_if_match im = cds_if_match(r, &tags);
+    if (im == CDS_IFM_BAD) return;
+    const char *inm = cds_req_header(r, "if-none-match");
+    if (im == CDS_IFM_NONE) {
+        if (!inm) {
+            cds_precondition_required(r);
+            return;
+        }
+        while (*inm == ' ') inm++;
+        if (strcmp(inm, "*") != 0) {
+            cds_problem(r, 400, "invalid_if_none_match",
+                        "Chỉ hỗ trợ If-None-Match: * (tạo mới thủ tục chưa có).");
+            return;
+        }
+        mode = "create";
     }
     json_t *j = cds_req_json(r);
     if (!j) return;
@@ -632,7 +669,7 @@ void cds_partner_procedure_put(cds_req *r)
     c->code = cds_req_strdup(r, code);
     c->result = NULL;
     cds_req_set_user(r, c, NULL);
-    const char *params[] = {body};
-    cds_req_db(r, st_upsert, 1, params, on_upserted); /* the pool copies the text */
+    const char *params[] = {body, c->code, tags, mode};
+    cds_req_db(r, st_upsert, 4, params, on_upserted); /* the pool copies the text */
     free(body);
 }

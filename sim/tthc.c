@@ -15,6 +15,8 @@
  *   POST /_sim/raw       {"method","path","body"?(string),"timestamp"?,"signature"?}
  *                        -> any request, for edge cases
  *
+ * /_sim/procedure may hold "if_match": "\"v3\"" (sent as If-Match; without
+ * it the push says If-None-Match: *, a creation).
  * Every control body may also hold "sign": "good" (default) | "bad" (a wrong
  * secret) | "stale" (timestamp 10 minutes old) | "future" (10 minutes ahead)
  * | "none" (no X-Client-Id/X-Timestamp/X-Signature at all), "as_client" (the
@@ -171,7 +173,8 @@ static const char *now_rfc3339(cds_req *r)
 
 static int is_control_key(const char *k)
 {
-    return strcmp(k, "sign") == 0 || strcmp(k, "repeat") == 0 || strcmp(k, "as_client") == 0;
+    return strcmp(k, "sign") == 0 || strcmp(k, "repeat") == 0 || strcmp(k, "as_client") == 0 ||
+           strcmp(k, "if_match") == 0;
 }
 
 /* The control body as a new reference: a JSON object, or {} when the body is
@@ -382,6 +385,13 @@ static void sign_and_send(cds_req *r, json_t *in, const char *method, const char
                                   : cds_req_printf(r, "X-Timestamp: %lld", ts);
         c->headers[h++] = cds_req_printf(r, "X-Signature: %s", sig_override ? sig_override : sig);
     }
+    /* A procedure update names the version it read; a push without one
+     * creates (our server requires one or the other: 428 otherwise). */
+    const char *im = json_string_value(json_object_get(in, "if_match"));
+    if (im && !strpbrk(im, "\r\n"))
+        c->headers[h++] = cds_req_printf(r, "If-Match: %s", im);
+    else if (strcmp(method, "PUT") == 0 && strncmp(path, "/v1/partner/procedures/", 23) == 0)
+        c->headers[h++] = "If-None-Match: *";
     c->headers[h] = NULL;
     send_one(c);
 }

@@ -530,7 +530,9 @@ static void test_form(void)
 /* ---------------- the TTHC system's updates ---------------- */
 
 /* A signed PUT; returns the status and the parsed answer in *j. */
-static long partner_put(const char *code, const char *body, const char *secret, json_t **j)
+/* cond: the precondition header line ("If-Match: \"v1\"", "If-None-Match: *"), or NULL. */
+static long partner_put_if(const char *code, const char *cond, const char *body, const char *secret,
+                           json_t **j)
 {
     char path[256], ts[32], sig[65], h_ts[64], h_sig[96];
     snprintf(path, sizeof path, "/v1/partner/procedures/%s", code);
@@ -540,13 +542,19 @@ static long partner_put(const char *code, const char *body, const char *secret, 
     snprintf(h_ts, sizeof h_ts, "X-Timestamp: %s", ts);
     snprintf(h_sig, sizeof h_sig, "X-Signature: %s", sig);
     const char *h[] = {"Content-Type: application/json", "X-Client-Id: tthc-hcm", h_ts, h_sig,
-                       NULL};
+                       cond, NULL};
     th_resp r;
     th_http(&r, 2, "PUT", url(path), h, body, strlen(body));
     long st = r.status;
     *j = json_loads(r.body ? r.body : "", 0, NULL);
     th_resp_free(&r);
     return st;
+}
+
+/* Creating (or trying to): If-None-Match: *. */
+static long partner_put(const char *code, const char *body, const char *secret, json_t **j)
+{
+    return partner_put_if(code, "If-None-Match: *", body, secret, j);
 }
 
 #define NEWP                                                                                         \
@@ -567,13 +575,44 @@ static void test_partner(void)
     CHECK_INT(json_integer_value(json_object_get(j, "version")), 1);
     json_decref(j);
     /* The same again (without the code: the path names it): unchanged. */
-    CHECK_INT(partner_put("TEST.0001", "{" NEWP ",\"fee_vnd\":30000}", PARTNER_SECRET, &j), 200);
+    CHECK_INT(partner_put_if("TEST.0001", "If-Match: \"v1\"", "{" NEWP ",\"fee_vnd\":30000}",
+                             PARTNER_SECRET, &j),
+              200);
     CHECK_STR(json_string_value(json_object_get(j, "result")), "unchanged");
     CHECK_INT(json_integer_value(json_object_get(j, "version")), 1);
     json_decref(j);
-    CHECK_INT(partner_put("TEST.0001", "{" NEWP ",\"fee_vnd\":40000}", PARTNER_SECRET, &j), 200);
+    CHECK_INT(partner_put_if("TEST.0001", "If-Match: \"v1\"", "{" NEWP ",\"fee_vnd\":40000}",
+                             PARTNER_SECRET, &j),
+              200);
     CHECK_STR(json_string_value(json_object_get(j, "result")), "changed");
     CHECK_INT(json_integer_value(json_object_get(j, "version")), 2);
+    json_decref(j);
+    /* Optimistic concurrency: another back office that read v1 is refused
+     * and changes nothing; creating what exists is refused; no condition at
+     * all is a 428; "*" updates what exists. */
+    CHECK_INT(partner_put_if("TEST.0001", "If-Match: \"v1\"", "{" NEWP ",\"fee_vnd\":50000}",
+                             PARTNER_SECRET, &j),
+              412);
+    CHECK_STR(problem_code(j), "precondition_failed");
+    json_decref(j);
+    CHECK_INT(partner_put("TEST.0001", "{" NEWP ",\"fee_vnd\":50000}", PARTNER_SECRET, &j), 412);
+    json_decref(j);
+    CHECK_INT(partner_put_if("TEST.0001", NULL, "{" NEWP ",\"fee_vnd\":50000}", PARTNER_SECRET, &j),
+              428);
+    CHECK_STR(problem_code(j), "precondition_required");
+    json_decref(j);
+    CHECK_INT(count_rows("SELECT fee_vnd FROM procedures WHERE code = 'TEST.0001'"), 40000);
+    {
+        th_resp gr;
+        CHECK_INT(th_http(&gr, 2, "GET", url("/v1/procedures/TEST.0001"), NULL, NULL, 0), 0);
+        const char *etag = th_resp_header(&gr, "etag");
+        CHECK_STR(etag, "\"v2\"");
+        th_resp_free(&gr);
+    }
+    CHECK_INT(partner_put_if("TEST.0001", "If-Match: *", "{" NEWP ",\"fee_vnd\":40000}",
+                             PARTNER_SECRET, &j),
+              200);
+    CHECK_STR(json_string_value(json_object_get(j, "result")), "unchanged");
     json_decref(j);
     /* Public at once, Vietnamese intact, found by a folded search. */
     CHECK_INT(get("/v1/procedures/TEST.0001", &j), 200);
