@@ -6,7 +6,8 @@
  * from api/routes.c): each thread claims due bookings with SKIP LOCKED and
  * calls the carrier with its curl multi handle. Carriers are adapters
  * (delivery/internal.h, dl_carrier): VNPost/EMS-style today; a GHN-style
- * carrier is one more file. db/migrations/0008_delivery.sql holds the SQL. */
+ * carrier is one more file. The SQL: tables in db/migrations/0008_delivery.sql,
+ * functions in db/functions/delivery.sql. */
 #ifndef CDS_DELIVERY_H
 #define CDS_DELIVERY_H
 #include "core/http.h"

@@ -7,7 +7,7 @@
  * FOR UPDATE SKIP LOCKED, renders them from the templates, sends them with
  * its curl multi handle and records the results in batches. Any number of
  * processes may dispatch against one database. db/migrations/0004_notify.sql
- * holds the statuses and the SQL side. */
+ * holds the statuses, db/functions/notify.sql the SQL side. */
 #ifndef CDS_NOTIFY_H
 #define CDS_NOTIFY_H
 #include "core/http.h"

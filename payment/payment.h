@@ -2,7 +2,7 @@
  * payment providers' webhooks that pay them, and reconciliation.
  *
  * The state lives in PostgreSQL (db/migrations/0006_payments.sql); every
- * transition is one SQL function. This module checks input, generates
+ * transition is one SQL function (db/functions/payment.sql). This module checks input, generates
  * references and VietQR payloads, verifies the providers' signatures
  * (webhook.h) and maps results to JSON. */
 #ifndef CDS_PAYMENT_H

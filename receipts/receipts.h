@@ -1,5 +1,5 @@
 /* E-receipts served: written in the payment transaction by SQL
- * (db/migrations/0007_receipts.sql and 0011, cds_receipt_issue), numbered
+ * (db/functions/receipts.sql, cds_receipt_issue), numbered
  * and signed right after commit by this module's signer, shown to their
  * owner as JSON, export and PDF, checked by anyone from the QR code,
  * corrected by replacement or adjustment, exported daily for the tax
