@@ -2,8 +2,9 @@
  * files (core/migrate.c) against a real PostgreSQL: order and checksums
  * recorded, re-runs apply nothing, a changed applied migration is refused
  * with nothing new applied, a failing one leaves no trace, two processes
- * migrating at once apply everything exactly once, the embedded migrations
- * apply on a fresh database; a function file is run again when it changes,
+ * migrating at once apply everything (functions too) exactly once, the
+ * embedded migrations apply on a fresh database; a function file is run
+ * again when it changes,
  * a function no file defines any more is dropped, and a database migrated
  * by the code before the functions moved out of the migrations
  * (tests/data/migrations_v0/) ends, once upgraded, with the same
@@ -156,55 +157,6 @@ static void test_apply_and_rerun(void)
     free(db);
 }
 
-static void test_concurrent(void)
-{
-    char *db = th_db_new("migrate_conc");
-    static const char SLOW[] = "CREATE TABLE t_slow (id int); SELECT pg_sleep(0.3);";
-    const cds_asset list[] = {A("0001_slow.sql", SLOW), A("0002_one.sql", M1)};
-    pid_t kids[2];
-    for (int i = 0; i < 2; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0) {
-            char err[512];
-            int rc = cds_migrate_list(db, list, 2, err, sizeof err);
-            if (rc) fprintf(stderr, "child: %s\n", err);
-            _exit(rc == 0 ? 0 : 1);
-        }
-    }
-    for (int i = 0; i < 2; i++) {
-        int st = 0;
-        CHECK(waitpid(kids[i], &st, 0) == kids[i]);
-        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    }
-    CHECK_INT(count(db, "SELECT count(*) FROM schema_migrations"), 2);
-    free(db);
-}
-
-static void test_embedded(void)
-{
-    char *db = th_db_new("migrate_embedded");
-    char err[512];
-    CHECK_INT(cds_migrate(db, err, sizeof err), 0);
-    CHECK_STR(err, "");
-    CHECK_INT(count(db, "SELECT count(*) FROM schema_migrations WHERE name = '0001_core.sql'"), 1);
-    CHECK_INT(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'idempotency_keys'"), 1);
-    CHECK_INT(cds_migrate(db, err, sizeof err), 0);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    CHECK_INT(cds_migrate_status(db, out), 0);
-    fclose(out);
-    CHECK(buf && strstr(buf, "applied  0001_core.sql") != NULL);
-    CHECK(buf && strstr(buf, " 0 pending, 0 changed, 0 unknown") != NULL);
-    free(buf);
-    free(db);
-
-    /* No database: an error, not a crash. */
-    CHECK_INT(cds_migrate("host=/nonexistent/socket dbname=x", err, sizeof err), -1);
-    fprintf(stderr, "expected error: %s\n", err);
-    CHECK(strstr(err, "cannot connect to the database") != NULL);
-}
-
 /* ---- function files ---- */
 
 static const char F_V1[] = "CREATE OR REPLACE FUNCTION cds_t_answer() RETURNS int\n"
@@ -239,6 +191,58 @@ static const char H_V1[] = "CREATE OR REPLACE FUNCTION cds_t_bump() RETURNS trig
                            "\n"
                            "CREATE OR REPLACE FUNCTION cds_t_n(t t_touch) RETURNS int\n"
                            "LANGUAGE sql AS $$ SELECT t.n $$;\n";
+
+static void test_concurrent(void)
+{
+    char *db = th_db_new("migrate_conc");
+    static const char SLOW[] = "CREATE TABLE t_slow (id int); SELECT pg_sleep(0.3);";
+    const cds_asset list[] = {A("0001_slow.sql", SLOW), A("0002_one.sql", M1),
+                              A("db/functions/a.sql", F_V1)};
+    pid_t kids[2];
+    for (int i = 0; i < 2; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            char err[512];
+            int rc = cds_migrate_list(db, list, 3, err, sizeof err);
+            if (rc) fprintf(stderr, "child: %s\n", err);
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        int st = 0;
+        CHECK(waitpid(kids[i], &st, 0) == kids[i]);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    CHECK_INT(count(db, "SELECT count(*) FROM schema_migrations"), 2);
+    CHECK_INT(count(db, "SELECT count(*) FROM schema_functions"), 1);
+    CHECK_INT(count(db, "SELECT cds_t_answer()"), 1);
+    free(db);
+}
+
+static void test_embedded(void)
+{
+    char *db = th_db_new("migrate_embedded");
+    char err[512];
+    CHECK_INT(cds_migrate(db, err, sizeof err), 0);
+    CHECK_STR(err, "");
+    CHECK_INT(count(db, "SELECT count(*) FROM schema_migrations WHERE name = '0001_core.sql'"), 1);
+    CHECK_INT(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'idempotency_keys'"), 1);
+    CHECK_INT(cds_migrate(db, err, sizeof err), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    CHECK_INT(cds_migrate_status(db, out), 0);
+    fclose(out);
+    CHECK(buf && strstr(buf, "applied  0001_core.sql") != NULL);
+    CHECK(buf && strstr(buf, " 0 pending, 0 changed, 0 unknown") != NULL);
+    free(buf);
+    free(db);
+
+    /* No database: an error, not a crash. */
+    CHECK_INT(cds_migrate("host=/nonexistent/socket dbname=x", err, sizeof err), -1);
+    fprintf(stderr, "expected error: %s\n", err);
+    CHECK(strstr(err, "cannot connect to the database") != NULL);
+}
 
 static char *fn_value(const char *db, const char *name)
 {
