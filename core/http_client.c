@@ -27,6 +27,8 @@
  * aborts the transfer from the write/header callback. */
 #include "core/http_client.h"
 
+#include "core/buf.h"
+
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <pthread.h>
@@ -61,13 +63,6 @@ enum call_state {
     CALL_CALLBACK, /* out of both, its callback is running */
 };
 
-typedef struct buf {
-    char *data;
-    size_t len;
-    size_t cap; /* allocated, including room for a terminating NUL */
-    size_t max; /* largest len allowed */
-} buf;
-
 struct cds_http_call {
     cds_http_client *client;
     cds_http_call *prev, *next; /* client->calls */
@@ -80,8 +75,8 @@ struct cds_http_call {
     char *ca_file;
     cds_http_cb cb;
     void *arg;
-    buf resp_body;
-    buf resp_headers;
+    cds_buf resp_body;
+    cds_buf resp_headers;
     int body_too_large;
     int headers_too_large;
     char errbuf[CURL_ERROR_SIZE];
@@ -130,44 +125,6 @@ void cds_http_global_init(void)
     pthread_once(&global_once, global_init_once);
 }
 
-/* ---- buffers ------------------------------------------------------------ */
-
-static int buf_init(buf *b, size_t max)
-{
-    b->cap = 256;
-    b->data = malloc(b->cap);
-    if (!b->data) return -1;
-    b->data[0] = '\0';
-    b->len = 0;
-    b->max = max;
-    return 0;
-}
-
-/* Returns -1 past the maximum or on allocation failure; the buffer is then unchanged. */
-static int buf_append(buf *b, const char *p, size_t n)
-{
-    if (n > b->max - b->len) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap;
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return -1;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-static void buf_reset(buf *b)
-{
-    b->len = 0;
-    b->data[0] = '\0';
-}
-
 static char *dup_str(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -179,7 +136,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata)
 {
     cds_http_call *call = userdata;
     size_t n = size * nmemb;
-    if (buf_append(&call->resp_body, p, n) != 0) {
+    if (cds_buf_add(&call->resp_body, p, n) != 0) {
         call->body_too_large = 1;
         return 0; /* a short count makes libcurl abort the transfer */
     }
@@ -192,8 +149,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     /* A new status line starts a new response (after a 100 Continue or an
      * interim 1xx): only the last header block is kept. */
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) buf_reset(&call->resp_headers);
-    if (buf_append(&call->resp_headers, p, n) != 0) {
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) cds_buf_reset(&call->resp_headers);
+    if (cds_buf_add(&call->resp_headers, p, n) != 0) {
         call->headers_too_large = 1;
         return 0;
     }
@@ -245,8 +202,8 @@ static void call_free(cds_http_call *call)
     free(call->method);
     free(call->body);
     free(call->ca_file);
-    free(call->resp_body.data);
-    free(call->resp_headers.data);
+    cds_buf_free(&call->resp_body);
+    cds_buf_free(&call->resp_headers);
     free(call);
 }
 
@@ -265,9 +222,9 @@ static void call_finish(cds_http_call *call, long status, const char *error)
     cds_http_response r = {
         .status = status,
         .error = error,
-        .body = call->resp_body.data,
+        .body = cds_buf_str(&call->resp_body),
         .body_len = call->resp_body.len,
-        .headers = call->resp_headers.data,
+        .headers = cds_buf_str(&call->resp_headers),
         .headers_len = call->resp_headers.len,
     };
     call->cb(call->arg, &r);
@@ -586,6 +543,8 @@ cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, c
     if (!call) return NULL;
     call->client = c;
     call->cb = cb;
+    cds_buf_init(&call->resp_body, max);
+    cds_buf_init(&call->resp_headers, MAX_RESPONSE_HEADERS);
     call->arg = arg;
     call->url = dup_str(req->url);
     call->method = dup_str(req->method);
@@ -599,8 +558,7 @@ cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, c
         }
     }
     if (!call->url || !call->method || (req->ca_file && !call->ca_file) ||
-        (req->body && !call->body) || buf_init(&call->resp_body, max) != 0 ||
-        buf_init(&call->resp_headers, MAX_RESPONSE_HEADERS) != 0)
+        (req->body && !call->body))
         goto fail;
     call->easy = easy_take(c);
     if (!call->easy || call_setup(call, req) != 0) goto fail;

@@ -19,10 +19,11 @@
  * (shape-rendering="crispEdges"). */
 #include "core/qr.h"
 
+#include "core/buf.h"
+
 #include <png.h>
 #include <qrencode.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #define MAX_SCALE 32
 #define MAX_TEXT 7089                    /* more bytes than any QR code holds */
 #define PNG_CAP ((size_t)8 * 1024 * 1024) /* far above (177+8)*32 px at 1 bit */
+#define SVG_CAP ((size_t)1024 * 1024)     /* a run per dark module of version 40 is ~600 KB */
 
 static QRcode *encode(const char *text, int ecc)
 {
@@ -50,34 +52,9 @@ static int dark(const QRcode *q, int x, int y)
 
 /* ---------------- PNG ---------------- */
 
-typedef struct membuf {
-    unsigned char *data;
-    size_t len, cap;
-    int overflow;
-} membuf;
-
 static void mem_write(png_structp png, png_bytep data, size_t n)
 {
-    membuf *m = png_get_io_ptr(png);
-    if (m->overflow) return;
-    if (n > PNG_CAP - m->len) {
-        m->overflow = 1;
-        png_error(png, "png over cap");
-    }
-    if (m->len + n > m->cap) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap < m->len + n) cap *= 2;
-        if (cap > PNG_CAP) cap = PNG_CAP;
-        unsigned char *d = realloc(m->data, cap);
-        if (!d) {
-            m->overflow = 1;
-            png_error(png, "out of memory");
-        }
-        m->data = d;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->len, data, n);
-    m->len += n;
+    if (cds_buf_add(png_get_io_ptr(png), data, n)) png_error(png, "png over cap or out of memory");
 }
 
 static void mem_flush(png_structp png)
@@ -88,7 +65,7 @@ static void mem_flush(png_structp png)
 /* Draws `q` through png/info into m. Kept apart from the allocations so the
  * setjmp that catches libpng's errors guards only code whose locals are not
  * read after a longjmp. 0, or -1 on any libpng error. */
-static int draw_png(png_structp png, png_infop info, const QRcode *q, int scale, membuf *m,
+static int draw_png(png_structp png, png_infop info, const QRcode *q, int scale, cds_buf *m,
                     unsigned char *row)
 {
     size_t side = ((size_t)q->width + 2 * QUIET) * (size_t)scale;
@@ -112,7 +89,7 @@ static int draw_png(png_structp png, png_infop info, const QRcode *q, int scale,
         png_write_row(png, row);
     }
     png_write_end(png, NULL);
-    return m->overflow ? -1 : 0;
+    return m->err ? -1 : 0;
 }
 
 unsigned char *cds_qr_png(const char *text, int ecc, int scale, size_t *len)
@@ -122,7 +99,8 @@ unsigned char *cds_qr_png(const char *text, int ecc, int scale, size_t *len)
     QRcode *q = encode(text, ecc);
     if (!q) return NULL;
     size_t side = ((size_t)q->width + 2 * QUIET) * (size_t)scale;
-    membuf m = {0};
+    cds_buf m;
+    cds_buf_init(&m, PNG_CAP);
     unsigned char *row = malloc((side + 7) / 8);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -131,49 +109,13 @@ unsigned char *cds_qr_png(const char *text, int ecc, int scale, size_t *len)
     free(row);
     QRcode_free(q);
     if (!ok) {
-        free(m.data);
+        cds_buf_free(&m);
         return NULL;
     }
-    if (len) *len = m.len;
-    return m.data;
+    return (unsigned char *)cds_buf_take(&m, len);
 }
 
 /* ---------------- SVG ---------------- */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2;
-        while (cap - b->len <= (size_t)n) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->failed = 1;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
 
 char *cds_qr_svg(const char *text, int ecc, size_t *len)
 {
@@ -181,12 +123,9 @@ char *cds_qr_svg(const char *text, int ecc, size_t *len)
     QRcode *q = encode(text, ecc);
     if (!q) return NULL;
     int side = q->width + 2 * QUIET;
-    sbuf b = {malloc(8192), 0, 8192, 0};
-    if (!b.s) {
-        QRcode_free(q);
-        return NULL;
-    }
-    sb_printf(&b,
+    cds_buf b;
+    cds_buf_init(&b, SVG_CAP);
+    cds_buf_printf(&b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" viewBox=\"0 0 %d %d\" "
               "shape-rendering=\"crispEdges\">\n"
@@ -200,16 +139,11 @@ char *cds_qr_svg(const char *text, int ecc, size_t *len)
             }
             int run = 0;
             while (x + run < q->width && dark(q, x + run, y)) run++;
-            sb_printf(&b, "M%d %dh%dv1h-%dz", x + QUIET, y + QUIET, run, run);
+            cds_buf_printf(&b, "M%d %dh%dv1h-%dz", x + QUIET, y + QUIET, run, run);
             x += run;
         }
     }
-    sb_printf(&b, "\"/>\n</svg>\n");
+    cds_buf_printf(&b, "\"/>\n</svg>\n");
     QRcode_free(q);
-    if (b.failed) {
-        free(b.s);
-        return NULL;
-    }
-    if (len) *len = b.len;
-    return b.s;
+    return cds_buf_take(&b, len);
 }

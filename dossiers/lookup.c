@@ -25,6 +25,7 @@
 #include "internal.h"
 
 #include "auth/auth.h"
+#include "core/buf.h"
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
@@ -207,55 +208,10 @@ static void vn_datetime(const char *ts, char out[24])
 
 /* ---------------- a bounded text buffer for the page ---------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (n > PAGE_CAP - b->len) {
-        b->failed = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) b->failed = 1;
-    else sb_put(b, tmp, (size_t)n);
-}
 
 /* Text into HTML (element content or a quoted attribute), at most `max`
  * bytes of it, cut at a character boundary. */
-static void sb_esc_max(sbuf *b, const char *s, size_t max)
+static void sb_esc_max(cds_buf *b, const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n > max) {
@@ -274,15 +230,15 @@ static void sb_esc_max(sbuf *b, const char *s, size_t max)
         default: break;
         }
         if (!ent) continue;
-        sb_put(b, s + from, i - from);
-        sb_str(b, ent);
+        cds_buf_add(b, s + from, i - from);
+        cds_buf_adds(b, ent);
         from = i + 1;
     }
-    sb_put(b, s + from, n - from);
-    if (n < strlen(s)) sb_str(b, "…");
+    cds_buf_add(b, s + from, n - from);
+    if (n < strlen(s)) cds_buf_adds(b, "…");
 }
 
-static void sb_esc(sbuf *b, const char *s)
+static void sb_esc(cds_buf *b, const char *s)
 {
     sb_esc_max(b, s, PAGE_CAP);
 }
@@ -322,34 +278,34 @@ static const char CSS[] =
     "button{font:inherit;padding:10px 20px;border:0;border-radius:8px;background:#b42318;color:#fff}"
     "footer{color:#667085;font-size:13px;text-align:center;padding:8px}";
 
-static void page_head(sbuf *b, const char *title)
+static void page_head(cds_buf *b, const char *title)
 {
-    sb_str(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
+    cds_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
               "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
               "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
     sb_esc(b, title);
-    sb_str(b, " · Tra cứu hồ sơ</title>\n<style>");
-    sb_str(b, CSS);
-    sb_str(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
+    cds_buf_adds(b, " · Tra cứu hồ sơ</title>\n<style>");
+    cds_buf_adds(b, CSS);
+    cds_buf_adds(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
               "Thành phố Hồ Chí Minh</p><h1>Tra cứu hồ sơ</h1></header>\n");
 }
 
-static void page_tail(sbuf *b)
+static void page_tail(cds_buf *b)
 {
-    sb_str(b, "<footer>Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, "
+    cds_buf_adds(b, "<footer>Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, "
               "không hiển thị thông tin cá nhân của người nộp.</footer>\n</main>\n</body>\n</html>\n");
 }
 
 /* A form asking for the lookup secret again; it submits to this same URL. */
-static void page_form(sbuf *b)
+static void page_form(cds_buf *b)
 {
-    sb_str(b, "<form method=\"get\"><input name=\"s\" required maxlength=\"32\" autocomplete=\"off\" "
+    cds_buf_adds(b, "<form method=\"get\"><input name=\"s\" required maxlength=\"32\" autocomplete=\"off\" "
               "autocapitalize=\"characters\" spellcheck=\"false\" aria-label=\"Mã tra cứu\" "
               "placeholder=\"Mã tra cứu\"><button type=\"submit\">Tra cứu</button></form>\n");
 }
 
-static void send_page(cds_req *r, int status, sbuf *b)
+static void send_page(cds_req *r, int status, cds_buf *b)
 {
     cds_resp_header(r, "content-security-policy",
                     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -357,14 +313,14 @@ static void send_page(cds_req *r, int status, sbuf *b)
     cds_resp_header(r, "x-content-type-options", "nosniff");
     cds_resp_header(r, "referrer-policy", "no-referrer");
     cds_resp_header(r, "cache-control", "no-store");
-    if (b->failed) {
+    if (b->err) {
         static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
                                        "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
         cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
     } else {
-        cds_respond(r, status, "text/html; charset=utf-8", b->s, b->len);
+        cds_respond(r, status, "text/html; charset=utf-8", b->p, b->len);
     }
-    free(b->s);
+    cds_buf_free(b);
 }
 
 /* A page with a title and a message (error, limit, form). `code` (may be
@@ -373,21 +329,22 @@ static void send_page(cds_req *r, int status, sbuf *b)
 static void message_page(cds_req *r, int status, const char *title, const char *msg, int with_form,
                          const char *code)
 {
-    sbuf b = {0};
+    cds_buf b;
+    cds_buf_init(&b, PAGE_CAP);
     page_head(&b, title);
-    sb_str(&b, "<section class=\"card\" id=\"message\">");
+    cds_buf_adds(&b, "<section class=\"card\" id=\"message\">");
     if (code) {
-        sb_str(&b, "<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
+        cds_buf_adds(&b, "<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
         sb_esc_max(&b, code, CODE_MAX);
-        sb_str(&b, "</strong></p>");
+        cds_buf_adds(&b, "</strong></p>");
     }
-    sb_str(&b, "<h2>");
+    cds_buf_adds(&b, "<h2>");
     sb_esc(&b, title);
-    sb_str(&b, "</h2><p>");
+    cds_buf_adds(&b, "</h2><p>");
     sb_esc(&b, msg);
-    sb_str(&b, "</p>");
+    cds_buf_adds(&b, "</p>");
     if (with_form) page_form(&b);
-    sb_str(&b, "</section>\n");
+    cds_buf_adds(&b, "</section>\n");
     page_tail(&b);
     send_page(r, status, &b);
 }
@@ -520,25 +477,26 @@ static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char 
     char due[16], submitted[24];
     vn_date(PQgetvalue(res, 0, C_DUE), due);
     vn_datetime(PQgetvalue(res, 0, C_SUBMITTED), submitted);
-    sbuf b = {0};
+    cds_buf b;
+    cds_buf_init(&b, PAGE_CAP);
     page_head(&b, cds_req_printf(r, "Hồ sơ %.64s", PQgetvalue(res, 0, C_CODE)));
-    sb_str(&b, "<section class=\"card\">\n<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
+    cds_buf_adds(&b, "<section class=\"card\">\n<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
     sb_esc(&b, PQgetvalue(res, 0, C_CODE));
-    sb_str(&b, "</strong></p>\n<h2 id=\"procedure\">");
+    cds_buf_adds(&b, "</strong></p>\n<h2 id=\"procedure\">");
     sb_esc(&b, PQgetvalue(res, 0, C_PROC_NAME));
-    sb_str(&b, "</h2>\n<p class=\"agency\">");
+    cds_buf_adds(&b, "</h2>\n<p class=\"agency\">");
     sb_esc(&b, PQgetvalue(res, 0, C_AGENCY_NAME));
-    sb_printf(&b, "</p>\n<p><span class=\"status %s\" id=\"status\">", status_class(status));
+    cds_buf_printf(&b, "</p>\n<p><span class=\"status %s\" id=\"status\">", status_class(status));
     sb_esc(&b, step_text(status));
-    sb_str(&b, "</span>");
-    if (PQgetvalue(res, 0, C_OVERDUE)[0] == 't') sb_str(&b, "<span class=\"late\">Quá hạn</span>");
-    sb_str(&b, "</p>\n<dl>\n<dt>Người nộp</dt><dd id=\"applicant\">");
+    cds_buf_adds(&b, "</span>");
+    if (PQgetvalue(res, 0, C_OVERDUE)[0] == 't') cds_buf_adds(&b, "<span class=\"late\">Quá hạn</span>");
+    cds_buf_adds(&b, "</p>\n<dl>\n<dt>Người nộp</dt><dd id=\"applicant\">");
     sb_esc(&b, masked);
-    sb_str(&b, "</dd>\n<dt>Ngày nộp</dt><dd>");
+    cds_buf_adds(&b, "</dd>\n<dt>Ngày nộp</dt><dd>");
     sb_esc(&b, submitted);
-    sb_str(&b, "</dd>\n<dt>Hẹn trả kết quả</dt><dd id=\"due\">");
+    cds_buf_adds(&b, "</dd>\n<dt>Hẹn trả kết quả</dt><dd id=\"due\">");
     sb_esc(&b, due);
-    sb_str(&b, "</dd>\n</dl>\n</section>\n<section class=\"card\">\n<h3>Tiến trình xử lý</h3>\n"
+    cds_buf_adds(&b, "</dd>\n</dl>\n</section>\n<section class=\"card\">\n<h3>Tiến trình xử lý</h3>\n"
                "<ol id=\"timeline\">\n");
     size_t i;
     json_t *e;
@@ -548,33 +506,33 @@ static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char 
         const char *note = json_string_value(json_object_get(e, "note"));
         char when[24];
         vn_datetime(at ? at : "", when);
-        sb_str(&b, "<li><span class=\"step\">");
+        cds_buf_adds(&b, "<li><span class=\"step\">");
         sb_esc(&b, step_text(step ? step : ""));
-        sb_str(&b, "</span><time datetime=\"");
+        cds_buf_adds(&b, "</span><time datetime=\"");
         sb_esc(&b, at ? at : "");
-        sb_str(&b, "\">");
+        cds_buf_adds(&b, "\">");
         sb_esc(&b, when);
-        sb_str(&b, "</time>");
+        cds_buf_adds(&b, "</time>");
         if (note && *note) {
-            sb_str(&b, "<p class=\"note\">");
+            cds_buf_adds(&b, "<p class=\"note\">");
             sb_esc_max(&b, note, NOTE_SHOWN_MAX);
-            sb_str(&b, "</p>");
+            cds_buf_adds(&b, "</p>");
         }
-        sb_str(&b, "</li>\n");
+        cds_buf_adds(&b, "</li>\n");
     }
-    sb_str(&b, "</ol>\n</section>\n");
+    cds_buf_adds(&b, "</ol>\n</section>\n");
     json_t *ships = shipments_of(res), *sh;
     json_array_foreach(ships, i, sh) {
         const char *carrier = json_string_value(json_object_get(sh, "carrier"));
         const char *tn = json_string_value(json_object_get(sh, "tracking_no"));
-        sb_str(&b, "<section class=\"card shipment\">\n<h3>Chuyển phát kết quả</h3>\n<p><span "
+        cds_buf_adds(&b, "<section class=\"card shipment\">\n<h3>Chuyển phát kết quả</h3>\n<p><span "
                    "class=\"status\" id=\"shipment-status\">");
         sb_esc(&b, shipment_text(json_string_value(json_object_get(sh, "status"))));
-        sb_str(&b, "</span></p>\n<dl>\n<dt>Đơn vị</dt><dd>");
+        cds_buf_adds(&b, "</span></p>\n<dl>\n<dt>Đơn vị</dt><dd>");
         sb_esc(&b, carrier && strcmp(carrier, "vnpost") == 0 ? "VNPost" : carrier ? carrier : "");
-        sb_str(&b, "</dd>\n<dt>Mã vận đơn</dt><dd id=\"tracking\">");
+        cds_buf_adds(&b, "</dd>\n<dt>Mã vận đơn</dt><dd id=\"tracking\">");
         sb_esc(&b, tn ? tn : "—");
-        sb_str(&b, "</dd>\n</dl>\n<ol class=\"shipment-timeline\">\n");
+        cds_buf_adds(&b, "</dd>\n</dl>\n<ol class=\"shipment-timeline\">\n");
         size_t k;
         json_t *ev;
         json_array_foreach(json_object_get(sh, "timeline"), k, ev) {
@@ -583,23 +541,23 @@ static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char 
             const char *why = json_string_value(json_object_get(ev, "reason"));
             char when[24];
             vn_datetime(at ? at : "", when);
-            sb_str(&b, "<li><span class=\"step\">");
+            cds_buf_adds(&b, "<li><span class=\"step\">");
             sb_esc(&b, shipment_text(json_string_value(json_object_get(ev, "status"))));
-            sb_str(&b, "</span><time datetime=\"");
+            cds_buf_adds(&b, "</span><time datetime=\"");
             sb_esc(&b, at ? at : "");
-            sb_str(&b, "\">");
+            cds_buf_adds(&b, "\">");
             sb_esc(&b, when);
-            sb_str(&b, "</time>");
+            cds_buf_adds(&b, "</time>");
             if ((loc && *loc) || (why && *why)) {
-                sb_str(&b, "<p class=\"note\">");
+                cds_buf_adds(&b, "<p class=\"note\">");
                 if (loc && *loc) sb_esc_max(&b, loc, NOTE_SHOWN_MAX);
-                if (loc && *loc && why && *why) sb_str(&b, " · ");
+                if (loc && *loc && why && *why) cds_buf_adds(&b, " · ");
                 if (why && *why) sb_esc_max(&b, why, NOTE_SHOWN_MAX);
-                sb_str(&b, "</p>");
+                cds_buf_adds(&b, "</p>");
             }
-            sb_str(&b, "</li>\n");
+            cds_buf_adds(&b, "</li>\n");
         }
-        sb_str(&b, "</ol>\n</section>\n");
+        cds_buf_adds(&b, "</ol>\n</section>\n");
     }
     json_decref(ships);
     page_tail(&b);

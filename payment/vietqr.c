@@ -21,6 +21,8 @@
  * first, because each length prefix must be known before its value. */
 #include "payment/vietqr.h"
 
+#include "core/buf.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -532,26 +534,13 @@ int cds_vietqr_decode(const char *p, size_t n, cds_vietqr_decoded *d, cds_vietqr
 
 /* ---------------- encoder ---------------- */
 
-/* A bounded writer: past cap it only counts, so the caller learns the size
- * it would have needed. */
-typedef struct wbuf {
-    char *s;
-    size_t len, cap;
-} wbuf;
-
-static void put(wbuf *w, const char *v, size_t n)
-{
-    if (w->len + n < w->cap) memcpy(w->s + w->len, v, n);
-    w->len += n;
-}
-
 /* id, two-digit length, value; n is 1..99 (the checks guarantee it). */
-static void put_tlv(wbuf *w, int id, const char *v, size_t n)
+static void put_tlv(cds_buf *w, int id, const char *v, size_t n)
 {
     char head[4] = {(char)('0' + id / 10), (char)('0' + id % 10), (char)('0' + n / 10 % 10),
                     (char)('0' + n % 10)};
-    put(w, head, 4);
-    put(w, v, n);
+    cds_buf_add(w, head, 4);
+    cds_buf_add(w, v, n);
 }
 
 static int check_input(const cds_vietqr *q, cds_vietqr_error *e)
@@ -585,32 +574,40 @@ int cds_vietqr_encode(const cds_vietqr *q, char *out, size_t cap, cds_vietqr_err
     int rc = check_input(q, e);
     if (rc) return rc;
     char obuf[100], mbuf[100], abuf[100], amount[24];
-    wbuf org = {obuf, 0, sizeof obuf}, mai = {mbuf, 0, sizeof mbuf}, add = {abuf, 0, sizeof abuf};
+    cds_buf org, mai, add;
+    cds_buf_init_fixed(&org, obuf, sizeof obuf);
+    cds_buf_init_fixed(&mai, mbuf, sizeof mbuf);
+    cds_buf_init_fixed(&add, abuf, sizeof abuf);
     put_tlv(&org, 0, q->bin, strlen(q->bin));
     put_tlv(&org, 1, q->account, strlen(q->account));
     put_tlv(&mai, 0, GUID, strlen(GUID));
-    put_tlv(&mai, 1, org.s, org.len);
+    put_tlv(&mai, 1, org.p, org.len);
     put_tlv(&mai, 2, q->service == CDS_VIETQR_CARD ? SERVICE_CARD : SERVICE_ACCOUNT, 8);
     if (q->bill[0]) put_tlv(&add, 1, q->bill, strlen(q->bill));
     if (q->purpose[0]) put_tlv(&add, 8, q->purpose, strlen(q->purpose));
     int dynamic =
         q->initiation == CDS_VIETQR_DYNAMIC || (q->initiation == CDS_VIETQR_AUTO && q->amount);
 
-    wbuf w = {out, 0, cap};
+    /* Past cap the buffer only counts (need), so the caller learns the size
+     * it would have needed. */
+    cds_buf w;
+    cds_buf_init_fixed(&w, out, cap);
     put_tlv(&w, 0, "01", 2);
     put_tlv(&w, 1, dynamic ? "12" : "11", 2);
-    put_tlv(&w, 38, mai.s, mai.len);
+    put_tlv(&w, 38, mai.p, mai.len);
     put_tlv(&w, 53, "704", 3);
     if (q->amount) {
         int n = snprintf(amount, sizeof amount, "%" PRIu64, q->amount);
         put_tlv(&w, 54, amount, (size_t)n);
     }
     put_tlv(&w, 58, "VN", 2);
-    if (add.len) put_tlv(&w, 62, add.s, add.len);
-    put(&w, "6304", 4);
-    if (w.len + 4 >= cap)
+    if (add.len) put_tlv(&w, 62, add.p, add.len);
+    cds_buf_add(&w, "6304", 4);
+    if (w.err || w.need + 4 >= cap) {
+        if (cap) out[0] = '\0';
         return fail(e, CDS_VIETQR_E_ARG, 0, "output buffer of %zu bytes is too small, need %zu",
-                    cap, w.len + 5);
+                    cap, w.need + 5);
+    }
     static const char hex[] = "0123456789ABCDEF";
     unsigned crc = cds_crc16_ccitt_false(out, w.len);
     for (int i = 0; i < 4; i++)

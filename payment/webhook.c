@@ -245,53 +245,6 @@ int hook_str_equal(const char *a, size_t alen, const char *b, size_t blen)
     return eq && alen == blen;
 }
 
-/* ---- bounded buffer ------------------------------------------------- */
-
-void hook_buf_init(hook_buf *b, size_t max)
-{
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->max = max;
-    b->err = 0;
-}
-
-void hook_buf_put(hook_buf *b, const char *s, size_t n)
-{
-    if (b->err) return;
-    if (n > b->max - b->len) {
-        b->err = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > b->max + 1) cap = b->max + 1;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->err = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-void hook_buf_puts(hook_buf *b, const char *s)
-{
-    hook_buf_put(b, s, strlen(s));
-}
-
-void hook_buf_free(hook_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
 /* ---- JavaScript key order ------------------------------------------- */
 
 /* jansson hands out valid UTF-8; anything else is taken byte by byte. */
@@ -473,16 +426,16 @@ void hook_js_number(double d, char *out, size_t cap)
     snprintf(out, cap, "%s", res);
 }
 
-static void put_u16(hook_buf *b, unsigned u)
+static void put_u16(cds_buf *b, unsigned u)
 {
     char e[8];
     snprintf(e, sizeof e, "\\u%04x", u & 0xffff);
-    hook_buf_put(b, e, 6);
+    cds_buf_add(b, e, 6);
 }
 
-static void put_jstr(hook_buf *b, const char *s, size_t n, int esc)
+static void put_jstr(cds_buf *b, const char *s, size_t n, int esc)
 {
-    hook_buf_put(b, "\"", 1);
+    cds_buf_add(b, "\"", 1);
     size_t run = 0; /* start of the pending run of bytes copied as they are */
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -504,9 +457,9 @@ static void put_jstr(hook_buf *b, const char *s, size_t n, int esc)
         else if (c == '/' && esc == HOOK_ESC_PHP)
             rep = "\\/";
         if (rep || c < 0x20 || (c >= 0x80 && esc == HOOK_ESC_PHP)) {
-            hook_buf_put(b, s + run, i - run);
+            cds_buf_add(b, s + run, i - run);
             if (rep) {
-                hook_buf_puts(b, rep);
+                cds_buf_adds(b, rep);
                 i++;
             } else if (c < 0x20) {
                 put_u16(b, c);
@@ -526,11 +479,11 @@ static void put_jstr(hook_buf *b, const char *s, size_t n, int esc)
             i++;
         }
     }
-    hook_buf_put(b, s + run, n - run);
-    hook_buf_put(b, "\"", 1);
+    cds_buf_add(b, s + run, n - run);
+    cds_buf_add(b, "\"", 1);
 }
 
-int hook_json_write(hook_buf *b, json_t *v, int sort_levels, int esc)
+int hook_json_write(cds_buf *b, json_t *v, int sort_levels, int esc)
 {
     char num[48];
     switch (json_typeof(v)) {
@@ -538,31 +491,31 @@ int hook_json_write(hook_buf *b, json_t *v, int sort_levels, int esc)
         size_t n;
         const char **keys = hook_object_keys(v, sort_levels != 0, &n);
         if (!keys) {
-            b->err = 1;
+            if (!b->err) b->err = CDS_BUF_E_NOMEM;
             return -1;
         }
         int next = sort_levels < 0 ? -1 : sort_levels > 0 ? sort_levels - 1 : 0, rc = 0;
-        hook_buf_put(b, "{", 1);
+        cds_buf_add(b, "{", 1);
         for (size_t i = 0; i < n && rc == 0; i++) {
-            if (i) hook_buf_put(b, ",", 1);
+            if (i) cds_buf_add(b, ",", 1);
             put_jstr(b, keys[i], strlen(keys[i]), esc);
-            hook_buf_put(b, ":", 1);
+            cds_buf_add(b, ":", 1);
             rc = hook_json_write(b, json_object_get(v, keys[i]), next, esc);
         }
-        hook_buf_put(b, "}", 1);
+        cds_buf_add(b, "}", 1);
         free(keys);
         return rc ? rc : b->err ? -1 : 0;
     }
     case JSON_ARRAY: {
         size_t i;
         json_t *c;
-        hook_buf_put(b, "[", 1);
+        cds_buf_add(b, "[", 1);
         json_array_foreach(v, i, c)
         {
-            if (i) hook_buf_put(b, ",", 1);
+            if (i) cds_buf_add(b, ",", 1);
             if (hook_json_write(b, c, sort_levels, esc)) return -1;
         }
-        hook_buf_put(b, "]", 1);
+        cds_buf_add(b, "]", 1);
         break;
     }
     case JSON_STRING:
@@ -570,20 +523,20 @@ int hook_json_write(hook_buf *b, json_t *v, int sort_levels, int esc)
         break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        hook_buf_puts(b, num);
+        cds_buf_adds(b, num);
         break;
     case JSON_REAL:
         hook_js_number(json_real_value(v), num, sizeof num);
-        hook_buf_puts(b, num);
+        cds_buf_adds(b, num);
         break;
     case JSON_TRUE:
-        hook_buf_puts(b, "true");
+        cds_buf_adds(b, "true");
         break;
     case JSON_FALSE:
-        hook_buf_puts(b, "false");
+        cds_buf_adds(b, "false");
         break;
     default:
-        hook_buf_puts(b, "null");
+        cds_buf_adds(b, "null");
         break;
     }
     return b->err ? -1 : 0;

@@ -78,9 +78,9 @@ static int parse_header(const char *h, casso_sig *s)
 static int mac_body(json_t *root, const char *secret, const char *t, size_t tn, int esc,
                     unsigned char mac[64], int *differs, cds_hook_result *out)
 {
-    hook_buf b;
+    cds_buf b;
     /* escaping grows text at most 6x (\u00xx for one byte) */
-    hook_buf_init(&b, 6 * CDS_HOOK_BODY_MAX + 64);
+    cds_buf_init(&b, 6 * CDS_HOOK_BODY_MAX + 64);
     int rc = 0;
     if (hook_json_write(&b, root, -1, esc) != 0) {
         rc = hook_fail(out, CDS_HOOK_INTERNAL, "canonical JSON failed");
@@ -94,7 +94,7 @@ static int mac_body(json_t *root, const char *secret, const char *t, size_t tn, 
                 if (b.p[i] == '/' || (unsigned char)b.p[i] >= 0x80) *differs = 1;
         }
     }
-    hook_buf_free(&b);
+    cds_buf_free(&b);
     return rc;
 }
 

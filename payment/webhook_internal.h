@@ -6,6 +6,7 @@
 #ifndef CDS_PAYMENT_WEBHOOK_INTERNAL_H
 #define CDS_PAYMENT_WEBHOOK_INTERNAL_H
 #include "payment/webhook.h"
+#include "core/buf.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -45,17 +46,6 @@ int hook_mac_equal(const unsigned char *a, const unsigned char *b, size_t n);
  * the time tells nothing about the length either); 1 when equal. */
 int hook_str_equal(const char *a, size_t alen, const char *b, size_t blen);
 
-/* A growable text buffer with a hard maximum. */
-typedef struct hook_buf {
-    char *p;
-    size_t len, cap, max;
-    int err; /* set once: over max or out of memory */
-} hook_buf;
-void hook_buf_init(hook_buf *b, size_t max);
-void hook_buf_put(hook_buf *b, const char *s, size_t n);
-void hook_buf_puts(hook_buf *b, const char *s);
-void hook_buf_free(hook_buf *b);
-
 /* Key order of a JavaScript object whose keys were inserted sorted:
  * array-index keys ("0".."4294967294") first by value, then the others by
  * UTF-16 code units, as Array.prototype.sort compares strings. */
@@ -74,7 +64,7 @@ enum { HOOK_ESC_JS = 0, HOOK_ESC_PHP = 1 };
  * escapes as JSON.stringify; HOOK_ESC_PHP as PHP's json_encode default
  * (also "\/" and \uXXXX for every non-ASCII character). Returns 0, or -1
  * when an array element is not allowed (never here) or the buffer failed. */
-int hook_json_write(hook_buf *b, json_t *v, int sort_levels, int esc);
+int hook_json_write(cds_buf *b, json_t *v, int sort_levels, int esc);
 
 /* Field reading. REQ: present and not null. NONEMPTY: and not "". NUM: an
  * integer is taken as its decimal text. CUT: over the cap, cut at a UTF-8

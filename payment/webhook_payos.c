@@ -35,7 +35,7 @@
 #define LINK_ID_MAX 48
 
 /* S for the signature: see the file comment. */
-static int data_string(json_t *data, hook_buf *b, cds_hook_result *out)
+static int data_string(json_t *data, cds_buf *b, cds_hook_result *out)
 {
     size_t n;
     char num[48];
@@ -44,14 +44,14 @@ static int data_string(json_t *data, hook_buf *b, cds_hook_result *out)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         json_t *v = json_object_get(data, keys[i]);
-        if (i) hook_buf_put(b, "&", 1);
-        hook_buf_puts(b, keys[i]);
-        hook_buf_put(b, "=", 1);
+        if (i) cds_buf_add(b, "&", 1);
+        cds_buf_adds(b, keys[i]);
+        cds_buf_add(b, "=", 1);
         switch (json_typeof(v)) {
         case JSON_STRING: {
             const char *s = json_string_value(v);
             if (strcmp(s, "null") != 0 && strcmp(s, "undefined") != 0)
-                hook_buf_put(b, s, json_string_length(v));
+                cds_buf_add(b, s, json_string_length(v));
             break;
         }
         case JSON_INTEGER:
@@ -60,21 +60,21 @@ static int data_string(json_t *data, hook_buf *b, cds_hook_result *out)
                 snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
             else
                 hook_js_number(json_real_value(v), num, sizeof num);
-            hook_buf_puts(b, num);
+            cds_buf_adds(b, num);
             break;
         case JSON_TRUE:
-            hook_buf_puts(b, "true");
+            cds_buf_adds(b, "true");
             break;
         case JSON_FALSE:
-            hook_buf_puts(b, "false");
+            cds_buf_adds(b, "false");
             break;
         case JSON_OBJECT:
-            hook_buf_puts(b, "[object Object]");
+            cds_buf_adds(b, "[object Object]");
             break;
         case JSON_ARRAY: {
             size_t j;
             json_t *e;
-            hook_buf_put(b, "[", 1);
+            cds_buf_add(b, "[", 1);
             json_array_foreach(v, j, e)
             {
                 if (!json_is_object(e)) {
@@ -82,10 +82,10 @@ static int data_string(json_t *data, hook_buf *b, cds_hook_result *out)
                                    "data.%.60s: array elements must be objects", keys[i]);
                     break;
                 }
-                if (j) hook_buf_put(b, ",", 1);
+                if (j) cds_buf_add(b, ",", 1);
                 hook_json_write(b, e, 1, HOOK_ESC_JS);
             }
-            hook_buf_put(b, "]", 1);
+            cds_buf_add(b, "]", 1);
             break;
         }
         default:
@@ -99,15 +99,15 @@ static int data_string(json_t *data, hook_buf *b, cds_hook_result *out)
 
 static int mac_data(json_t *data, const char *key, unsigned char mac[32], cds_hook_result *out)
 {
-    hook_buf b;
-    hook_buf_init(&b, 4 * CDS_HOOK_BODY_MAX);
+    cds_buf b;
+    cds_buf_init(&b, 4 * CDS_HOOK_BODY_MAX);
     int rc = data_string(data, &b, out);
     if (rc == 0) {
         hook_part part = {b.p ? b.p : "", b.len};
         if (hook_hmac("SHA256", key, &part, 1, mac, 32) != 0)
             rc = hook_fail(out, CDS_HOOK_INTERNAL, "HMAC failed");
     }
-    hook_buf_free(&b);
+    cds_buf_free(&b);
     return rc;
 }
 

@@ -14,25 +14,15 @@
  * character cut in half; the test checks this for Một, Năm and Không. */
 #include "receipts/amount_words.h"
 
+#include "core/buf.h"
+
 #include <string.h>
 
-typedef struct wbuf {
-    char *s;
-    size_t len, cap;
-    int over;
-} wbuf;
-
-static void put(wbuf *b, const char *word)
+/* A word, with a space before it unless it is the first. */
+static void put(cds_buf *b, const char *word)
 {
-    size_t n = strlen(word), sp = b->len > 0;
-    if (b->over || sp + n >= b->cap - b->len) {
-        b->over = 1;
-        return;
-    }
-    if (sp) b->s[b->len++] = ' ';
-    memcpy(b->s + b->len, word, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    if (b->len) cds_buf_addc(b, ' ');
+    cds_buf_adds(b, word);
 }
 
 static const char *const DIGIT[10] = {"không", "một", "hai", "ba",  "bốn",
@@ -40,7 +30,7 @@ static const char *const DIGIT[10] = {"không", "một", "hai", "ba",  "bốn",
 
 /* Reads 0..999; `full` says the hundreds are spoken even when 0. A group
  * of 0 is never passed in. */
-static void read_group(wbuf *b, int g, int full)
+static void read_group(cds_buf *b, int g, int full)
 {
     int h = g / 100, t = g / 10 % 10, u = g % 10;
     if (h > 0 || full) {
@@ -76,7 +66,8 @@ int cds_amount_words(long long vnd, char *out, size_t cap)
     out[0] = '\0';
     if (vnd < 0 || vnd > CDS_AMOUNT_WORDS_MAX_VND) return -1;
 
-    wbuf b = {out, 0, cap, 0};
+    cds_buf b;
+    cds_buf_init_fixed(&b, out, cap);
     if (vnd == 0) {
         put(&b, "không");
     } else {
@@ -90,7 +81,7 @@ int cds_amount_words(long long vnd, char *out, size_t cap)
         }
     }
     put(&b, "đồng");
-    if (b.over) {
+    if (b.err) {
         out[0] = '\0';
         return -1;
     }

@@ -13,6 +13,7 @@
  * be shown nowhere yet could be believed signed. */
 #include "receipts/canonical.h"
 
+#include "core/buf.h"
 #include "core/uuid.h"
 #include "core/vn.h"
 
@@ -383,69 +384,41 @@ json_t *cds_receipt_to_json(const cds_receipt *r)
 
 /* ---------------- canonical bytes ---------------- */
 
-typedef struct cbuf {
-    char *s;
-    size_t len, cap;
-    int over;
-} cbuf;
-
-static void raw(cbuf *b, const char *s, size_t n)
-{
-    if (b->over || n >= b->cap - b->len) {
-        b->over = 1;
-        return;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void lit(cbuf *b, const char *s)
-{
-    raw(b, s, strlen(s));
-}
-
 /* A JSON string: only " and \ need escaping in a checked content. */
-static void jstr(cbuf *b, const char *s)
+static void jstr(cds_buf *b, const char *s)
 {
-    raw(b, "\"", 1);
+    cds_buf_add(b, "\"", 1);
     const char *run = s;
     for (; *s; s++) {
         if (*s != '"' && *s != '\\') continue;
-        raw(b, run, (size_t)(s - run));
-        raw(b, "\\", 1);
+        cds_buf_add(b, run, (size_t)(s - run));
+        cds_buf_add(b, "\\", 1);
         run = s; /* the quote or backslash itself starts the next run */
     }
-    raw(b, run, (size_t)(s - run));
-    raw(b, "\"", 1);
+    cds_buf_add(b, run, (size_t)(s - run));
+    cds_buf_add(b, "\"", 1);
 }
 
-static void jint(cbuf *b, long long v)
+static void jint(cds_buf *b, long long v)
 {
-    char t[24];
-    int n = snprintf(t, sizeof t, "%lld", v);
-    if (n <= 0 || (size_t)n >= sizeof t) {
-        b->over = 1;
-        return;
-    }
-    raw(b, t, (size_t)n);
+    cds_buf_printf(b, "%lld", v);
 }
 
 /* ,"key": (the comma unless first) */
-static void key(cbuf *b, const char *k, int first)
+static void key(cds_buf *b, const char *k, int first)
 {
-    if (!first) raw(b, ",", 1);
+    if (!first) cds_buf_add(b, ",", 1);
     jstr(b, k);
-    raw(b, ":", 1);
+    cds_buf_add(b, ":", 1);
 }
 
-static void kv_str(cbuf *b, const char *k, const char *v, int first)
+static void kv_str(cds_buf *b, const char *k, const char *v, int first)
 {
     key(b, k, first);
     jstr(b, v);
 }
 
-static void kv_int(cbuf *b, const char *k, long long v, int first)
+static void kv_int(cds_buf *b, const char *k, long long v, int first)
 {
     key(b, k, first);
     jint(b, v);
@@ -456,9 +429,10 @@ int cds_receipt_canonical(const cds_receipt *r, char *out, size_t cap)
     if (!out || cap == 0) return -1;
     out[0] = '\0';
     if (cds_receipt_check(r, NULL) != 0) return -1;
-    cbuf b = {out, 0, cap, 0};
+    cds_buf b;
+    cds_buf_init_fixed(&b, out, cap);
     /* Keys in byte order; keep it so when adding one (the test checks it). */
-    lit(&b, "{");
+    cds_buf_adds(&b, "{");
     kv_int(&b, "amount", r->amount, 1);
     kv_str(&b, "amount_words", r->amount_words, 0);
     kv_str(&b, "bank_ref", r->bank_ref, 0);
@@ -466,27 +440,27 @@ int cds_receipt_canonical(const cds_receipt *r, char *out, size_t cap)
     kv_str(&b, "fee_name", r->fee_name, 0);
     kv_str(&b, "issued_at", r->issued_at, 0);
     key(&b, "issuer", 0);
-    lit(&b, "{");
+    cds_buf_adds(&b, "{");
     kv_str(&b, "address", r->issuer.address, 1);
     kv_str(&b, "agency_name", r->issuer.agency_name, 0);
     kv_str(&b, "tax_code", r->issuer.tax_code, 0);
-    lit(&b, "}");
+    cds_buf_adds(&b, "}");
     kv_str(&b, "kind", cds_receipt_kind_name(r->kind), 0);
     kv_int(&b, "number", r->number, 0);
     kv_str(&b, "paid_at", r->paid_at, 0);
     key(&b, "payer", 0);
-    lit(&b, "{");
+    cds_buf_adds(&b, "{");
     kv_str(&b, "address", r->payer.address, 1);
     kv_str(&b, "name", r->payer.name, 0);
     kv_str(&b, "personal_id", r->payer.personal_id, 0);
-    lit(&b, "}");
+    cds_buf_adds(&b, "}");
     kv_str(&b, "payment_method", r->payment_method, 0);
     if (r->kind != CDS_RCPT_ORIGINAL) kv_str(&b, "replaces", r->replaces, 0);
     kv_str(&b, "serial", r->serial, 0);
     kv_str(&b, "template_no", r->template_no, 0);
     kv_int(&b, "year", r->year, 0);
-    lit(&b, "}");
-    if (b.over) {
+    cds_buf_adds(&b, "}");
+    if (b.err) {
         out[0] = '\0';
         return -1;
     }

@@ -24,6 +24,7 @@
  * dossier lookup. The page is self-contained (inline CSS, no script). */
 #include "internal.h"
 #include "receipts/pdf.h"
+#include "core/buf.h"
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
@@ -85,42 +86,8 @@ void rc_check_shutdown(void)
 
 /* ---------------- page text ---------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (n > PAGE_CAP - b->len) {
-        b->failed = 1;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_esc(sbuf *b, const char *s)
+static void sb_esc(cds_buf *b, const char *s)
 {
     size_t from = 0, n = strlen(s);
     for (size_t i = 0; i < n; i++) {
@@ -145,23 +112,23 @@ static void sb_esc(sbuf *b, const char *s)
             break;
         }
         if (!ent) continue;
-        sb_put(b, s + from, i - from);
-        sb_str(b, ent);
+        cds_buf_add(b, s + from, i - from);
+        cds_buf_adds(b, ent);
         from = i + 1;
     }
-    sb_put(b, s + from, n - from);
+    cds_buf_add(b, s + from, n - from);
 }
 
 /* <dt>label</dt><dd id="id">escaped value</dd> */
-static void sb_field(sbuf *b, const char *label, const char *id, const char *value)
+static void sb_field(cds_buf *b, const char *label, const char *id, const char *value)
 {
-    sb_str(b, "<dt>");
+    cds_buf_adds(b, "<dt>");
     sb_esc(b, label);
-    sb_str(b, "</dt><dd id=\"");
-    sb_str(b, id);
-    sb_str(b, "\">");
+    cds_buf_adds(b, "</dt><dd id=\"");
+    cds_buf_adds(b, id);
+    cds_buf_adds(b, "\">");
     sb_esc(b, value);
-    sb_str(b, "</dd>\n");
+    cds_buf_adds(b, "</dd>\n");
 }
 
 /* 150000 -> "150.000" */
@@ -203,21 +170,21 @@ static const char CSS[] =
     "h2{font-size:17px;margin:0 0 8px}ul{margin:0;padding-left:20px}a{color:#175cd3}"
     "footer{color:#667085;font-size:13px;text-align:center;padding:8px}";
 
-static void page_head(sbuf *b)
+static void page_head(cds_buf *b)
 {
-    sb_str(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
+    cds_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
               "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
               "<meta name=\"referrer\" content=\"no-referrer\">\n"
               "<title>Kiểm tra biên lai điện tử</title>\n<style>");
-    sb_str(b, CSS);
-    sb_str(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
+    cds_buf_adds(b, CSS);
+    cds_buf_adds(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
               "Thành phố Hồ Chí Minh</p><h1>Kiểm tra biên lai điện tử</h1></header>\n");
 }
 
-static void page_send(cds_req *r, int status, sbuf *b)
+static void page_send(cds_req *r, int status, cds_buf *b)
 {
-    sb_str(b, "<footer>Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. "
+    cds_buf_adds(b, "<footer>Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. "
               "Biên lai thu phí, lệ phí điện tử được ký số bởi cơ quan thu.</footer>\n</main>\n"
               "</body>\n</html>\n");
     cds_resp_header(
@@ -226,14 +193,14 @@ static void page_send(cds_req *r, int status, sbuf *b)
     cds_resp_header(r, "x-content-type-options", "nosniff");
     cds_resp_header(r, "referrer-policy", "no-referrer");
     cds_resp_header(r, "cache-control", "no-store");
-    if (b->failed) {
+    if (b->err) {
         static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
                                        "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
         cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
     } else {
-        cds_respond(r, status, "text/html; charset=utf-8", b->s, b->len);
+        cds_respond(r, status, "text/html; charset=utf-8", b->p, b->len);
     }
-    free(b->s);
+    cds_buf_free(b);
 }
 
 enum { MODE_JSON, MODE_PAGE };
@@ -252,15 +219,16 @@ static void refuse(cds_req *r, int mode, int status, const char *code, const cha
         cds_problem(r, status, code, detail);
         return;
     }
-    sbuf b = {0};
+    cds_buf b;
+    cds_buf_init(&b, PAGE_CAP);
     page_head(&b);
-    sb_str(&b, "<section class=\"card bad\" id=\"result\" data-code=\"");
-    sb_str(&b, code);
-    sb_str(&b, "\"><p class=\"verdict\" id=\"verdict\">");
+    cds_buf_adds(&b, "<section class=\"card bad\" id=\"result\" data-code=\"");
+    cds_buf_adds(&b, code);
+    cds_buf_adds(&b, "\"><p class=\"verdict\" id=\"verdict\">");
     sb_esc(&b, title);
-    sb_str(&b, "</p><p id=\"detail\">");
+    cds_buf_adds(&b, "</p><p id=\"detail\">");
     sb_esc(&b, detail);
-    sb_str(&b, "</p></section>\n");
+    cds_buf_adds(&b, "</p></section>\n");
     page_send(r, status, &b);
 }
 
@@ -338,22 +306,23 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         cds_respond_json(r, 200, j);
         return;
     }
-    sbuf b = {0};
+    cds_buf b;
+    cds_buf_init(&b, PAGE_CAP);
     char t1[64], t2[64];
     page_head(&b);
-    sb_str(&b, genuine ? "<section class=\"card ok\" id=\"result\" data-genuine=\"true\">"
+    cds_buf_adds(&b, genuine ? "<section class=\"card ok\" id=\"result\" data-genuine=\"true\">"
                        : "<section class=\"card bad\" id=\"result\" data-genuine=\"false\">");
-    sb_str(&b, "<p class=\"verdict\" id=\"verdict\">");
-    sb_str(&b, genuine ? "Biên lai hợp lệ" : "Biên lai KHÔNG hợp lệ");
-    sb_str(&b, "</p><p id=\"detail\">");
+    cds_buf_adds(&b, "<p class=\"verdict\" id=\"verdict\">");
+    cds_buf_adds(&b, genuine ? "Biên lai hợp lệ" : "Biên lai KHÔNG hợp lệ");
+    cds_buf_adds(&b, "</p><p id=\"detail\">");
     sb_esc(&b, genuine ? "Chữ ký số của cơ quan thu khớp với nội dung biên lai." : reason);
-    sb_str(&b, "</p>");
+    cds_buf_adds(&b, "</p>");
     if (strcmp(status, "valid") != 0) {
-        sb_str(&b, "<p class=\"warn\" id=\"status\">");
+        cds_buf_adds(&b, "<p class=\"warn\" id=\"status\">");
         sb_esc(&b, status_text(status));
-        sb_str(&b, ": biên lai này không còn hiệu lực, xem biên lai mới bên dưới.</p>");
+        cds_buf_adds(&b, ": biên lai này không còn hiệu lực, xem biên lai mới bên dưới.</p>");
     }
-    sb_str(&b, "<dl>\n");
+    cds_buf_adds(&b, "<dl>\n");
     sb_field(&b, "Loại", "kind", kind_text(kind));
     sb_field(&b, "Mẫu số", "template_no", PQgetvalue(res, 0, RC_TEMPLATE));
     sb_field(&b, "Ký hiệu", "serial", PQgetvalue(res, 0, RC_SERIAL));
@@ -364,9 +333,9 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
     sb_field(&b, "Số định danh", "personal_id", pid);
     sb_field(&b, "Khoản thu", "fee_name", PQgetvalue(res, 0, RC_FEE));
     sb_field(&b, "Mã hồ sơ", "dossier_code", PQgetvalue(res, 0, RC_DOSSIER));
-    sb_str(&b, "<dt>Số tiền</dt><dd id=\"amount\">");
+    cds_buf_adds(&b, "<dt>Số tiền</dt><dd id=\"amount\">");
     sb_esc(&b, amount);
-    sb_str(&b, " đồng</dd>\n");
+    cds_buf_adds(&b, " đồng</dd>\n");
     sb_field(&b, "Bằng chữ", "amount_words", words);
     sb_field(&b, "Hình thức", "payment_method", PQgetvalue(res, 0, RC_METHOD));
     vn_time(PQgetvalue(res, 0, RC_PAID_AT), t1, sizeof t1);
@@ -374,9 +343,9 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
     sb_field(&b, "Thời điểm nộp", "paid_at", t1);
     sb_field(&b, "Ngày phát hành", "issued_at", t2);
     sb_field(&b, "Khóa ký số", "kid", PQgetvalue(res, 0, RC_KID));
-    sb_str(&b, "</dl>\n</section>\n");
+    cds_buf_adds(&b, "</dl>\n</section>\n");
     if (json_is_object(replaces) || json_is_object(replaced_by) || json_array_size(corr)) {
-        sb_str(&b, "<section class=\"card\" id=\"chain\"><h2>Điều chỉnh, thay thế</h2><ul>\n");
+        cds_buf_adds(&b, "<section class=\"card\" id=\"chain\"><h2>Điều chỉnh, thay thế</h2><ul>\n");
         json_t *links[2] = {replaces, replaced_by};
         const char *labels[2] = {"Thay thế / điều chỉnh cho biên lai số ",
                                  "Đã được thay thế / điều chỉnh bởi biên lai số "};
@@ -384,21 +353,21 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         for (int i = 0; i < 2; i++) {
             if (!json_is_object(links[i])) continue;
             const char *u = json_string_value(json_object_get(links[i], "verify_url"));
-            sb_str(&b, "<li id=\"");
-            sb_str(&b, ids[i]);
-            sb_str(&b, "\">");
+            cds_buf_adds(&b, "<li id=\"");
+            cds_buf_adds(&b, ids[i]);
+            cds_buf_adds(&b, "\">");
             sb_esc(&b, labels[i]);
             if (u) {
-                sb_str(&b, "<a href=\"");
+                cds_buf_adds(&b, "<a href=\"");
                 sb_esc(&b, u);
-                sb_str(&b, "\">");
+                cds_buf_adds(&b, "\">");
             }
             sb_esc(&b, json_string_value(json_object_get(links[i], "number")));
-            sb_str(&b, " (");
+            cds_buf_adds(&b, " (");
             sb_esc(&b, json_string_value(json_object_get(links[i], "serial")));
-            sb_str(&b, ")");
-            if (u) sb_str(&b, "</a>");
-            sb_str(&b, "</li>\n");
+            cds_buf_adds(&b, ")");
+            if (u) cds_buf_adds(&b, "</a>");
+            cds_buf_adds(&b, "</li>\n");
         }
         size_t i;
         json_t *e;
@@ -410,21 +379,21 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
                         ? json_string_value(json_object_get(e, "at"))
                         : "",
                     when, sizeof when);
-            sb_str(&b, "<li class=\"audit\">");
+            cds_buf_adds(&b, "<li class=\"audit\">");
             sb_esc(&b, act && strcmp(act, "receipt.adjustment") == 0 ? "Điều chỉnh" : "Thay thế");
-            sb_str(&b, " lúc ");
+            cds_buf_adds(&b, " lúc ");
             sb_esc(&b, when);
-            sb_str(&b, ", người thực hiện: ");
+            cds_buf_adds(&b, ", người thực hiện: ");
             sb_esc(&b, json_string_value(json_object_get(e, "actor"))
                            ? json_string_value(json_object_get(e, "actor"))
                            : "");
-            sb_str(&b, ", lý do: ");
+            cds_buf_adds(&b, ", lý do: ");
             sb_esc(&b, json_string_value(json_object_get(e, "reason"))
                            ? json_string_value(json_object_get(e, "reason"))
                            : "");
-            sb_str(&b, "</li>\n");
+            cds_buf_adds(&b, "</li>\n");
         }
-        sb_str(&b, "</ul></section>\n");
+        cds_buf_adds(&b, "</ul></section>\n");
     }
     json_decref(replaces);
     json_decref(replaced_by);

@@ -28,6 +28,8 @@
  * issued_at, so the same receipt always gives the same bytes. */
 #include "receipts/pdf.h"
 
+#include "core/buf.h"
+
 #include <cairo-ft.h>
 #include <cairo-pdf.h>
 #include <cairo.h>
@@ -110,37 +112,9 @@ int cds_receipt_pdf_init(const char *font_dir)
 
 /* ---------------- output buffer ---------------- */
 
-typedef struct membuf {
-    unsigned char *data;
-    size_t len, cap;
-    int failed; /* 0, FAIL_CAP or FAIL_NOMEM */
-} membuf;
-
-enum { FAIL_CAP = 1, FAIL_NOMEM = 2 };
-
 static cairo_status_t mem_write(void *closure, const unsigned char *data, unsigned int n)
 {
-    membuf *m = closure;
-    if (m->failed) return CAIRO_STATUS_WRITE_ERROR;
-    if (n > CDS_RECEIPT_PDF_MAX - m->len) {
-        m->failed = FAIL_CAP;
-        return CAIRO_STATUS_WRITE_ERROR;
-    }
-    if (m->len + n > m->cap) {
-        size_t cap = m->cap ? m->cap : 64 * 1024;
-        while (cap < m->len + n)
-            cap *= 2;
-        unsigned char *d = realloc(m->data, cap);
-        if (!d) {
-            m->failed = FAIL_NOMEM;
-            return CAIRO_STATUS_WRITE_ERROR;
-        }
-        m->data = d;
-        m->cap = cap;
-    }
-    memcpy(m->data + m->len, data, n);
-    m->len += n;
-    return CAIRO_STATUS_SUCCESS;
+    return cds_buf_add(closure, data, n) ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
 }
 
 /* ---------------- text ---------------- */
@@ -494,7 +468,8 @@ int cds_receipt_pdf(const cds_receipt *r, const char *kid, const char *verify_ur
     int rc = cds_receipt_pdf_init(NULL);
     if (rc != CDS_PDF_OK) return rc;
 
-    membuf m = {0};
+    cds_buf m;
+    cds_buf_init(&m, CDS_RECEIPT_PDF_MAX);
     cairo_surface_t *s = cairo_pdf_surface_create_for_stream(mem_write, &m, PAGE_W, PAGE_H);
     cairo_t *cr = cairo_create(s);
     char title[128];
@@ -519,13 +494,11 @@ int cds_receipt_pdf(const cds_receipt *r, const char *kid, const char *verify_ur
     cairo_surface_finish(s);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS && rc == CDS_PDF_OK) rc = CDS_PDF_ERENDER;
     cairo_surface_destroy(s);
-    if (m.failed && rc == CDS_PDF_OK)
-        rc = m.failed == FAIL_NOMEM ? CDS_PDF_ENOMEM : CDS_PDF_ERENDER;
+    if (m.err && rc == CDS_PDF_OK) rc = m.err == CDS_BUF_E_NOMEM ? CDS_PDF_ENOMEM : CDS_PDF_ERENDER;
     if (rc != CDS_PDF_OK) {
-        free(m.data);
+        cds_buf_free(&m);
         return rc;
     }
-    *out = m.data;
-    *len = m.len;
-    return CDS_PDF_OK;
+    *out = (unsigned char *)cds_buf_take(&m, len);
+    return *out ? CDS_PDF_OK : CDS_PDF_ENOMEM;
 }

@@ -28,6 +28,7 @@
  * sign_error is
  * marked with sign_error and left for a person to fix. */
 #include "internal.h"
+#include "core/buf.h"
 #include "core/db_listen.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -86,35 +87,16 @@ static void on_listen_connect(PGconn *conn, void *arg)
     wake(); /* whatever was issued while we were not listening */
 }
 
-/* A growing text buffer for the array literals of one pass. */
-typedef struct tbuf {
-    char *s;
-    size_t len, cap;
-} tbuf;
-
-static int tb_put(tbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) return -1;
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n + 1);
-    b->len += n;
-    return 0;
-}
+/* The array literals of one pass: a batch is at most a few thousand rows of
+ * short elements, far below this. */
+#define ARRAY_CAP ((size_t)64 * 1024 * 1024)
 
 /* Appends "elem" to an array literal being built ("{" first). Elements are
  * uuids, hex, base64url, alg names and static English phrases: no quote or
  * backslash to escape. */
-static int tb_elem(tbuf *b, const char *v)
+static int tb_elem(cds_buf *b, const char *v)
 {
-    return (b->len > 1 ? tb_put(b, ",") : 0) | tb_put(b, "\"") | tb_put(b, v) | tb_put(b, "\"");
+    return cds_buf_printf(b, b->len > 1 ? ",\"%s\"" : "\"%s\"", v);
 }
 
 static const char SQL_PLAN[] = "SELECT " RC_COLS " FROM cds_receipt_number_plan($1::int) r";
@@ -192,37 +174,39 @@ static PGconn *connect_db(void)
 
 /* The arrays of one pass's writes, as PostgreSQL array literals. */
 typedef struct batch {
-    tbuf id, tmpl, serial, num, alg, kid, sig, err;
+    cds_buf id, tmpl, serial, num, alg, kid, sig, err;
     int n, mem;
 } batch;
 
 static void b_open(batch *b)
 {
     memset(b, 0, sizeof *b);
-    tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
-    for (size_t k = 0; k < 8; k++)
-        b->mem |= tb_put(all[k], "{");
+    cds_buf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
+    for (size_t k = 0; k < 8; k++) {
+        cds_buf_init(all[k], ARRAY_CAP);
+        b->mem |= cds_buf_addc(all[k], '{');
+    }
 }
 
 static void b_close(batch *b)
 {
-    tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
+    cds_buf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
     for (size_t k = 0; k < 8; k++)
-        b->mem |= tb_put(all[k], "}");
+        b->mem |= cds_buf_addc(all[k], '}');
 }
 
 static void b_free(batch *b)
 {
-    tbuf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
+    cds_buf *all[] = {&b->id, &b->tmpl, &b->serial, &b->num, &b->alg, &b->kid, &b->sig, &b->err};
     for (size_t k = 0; k < 8; k++)
-        free(all[k]->s);
+        cds_buf_free(all[k]);
 }
 
 /* An element or NULL. */
-static int tb_opt(tbuf *b, const char *v)
+static int tb_opt(cds_buf *b, const char *v)
 {
     if (v) return tb_elem(b, v);
-    return (b->len > 1 ? tb_put(b, ",") : 0) | tb_put(b, "NULL");
+    return cds_buf_adds(b, b->len > 1 ? ",NULL" : "NULL");
 }
 
 /* Signs row i of res when it can; appends the row's write to b: number
@@ -268,8 +252,8 @@ static void sign_row(PGresult *res, int i, batch *b, int *nsigned, int *nfailed)
 /* Runs a write statement over b; its rows affected, or -1. */
 static long b_write(PGconn *c, const char *stmt, batch *b)
 {
-    const char *p[] = {b->id.s,  b->tmpl.s, b->serial.s, b->num.s,
-                       b->alg.s, b->kid.s,  b->sig.s,    b->err.s};
+    const char *p[] = {b->id.p,  b->tmpl.p, b->serial.p, b->num.p,
+                       b->alg.p, b->kid.p,  b->sig.p,    b->err.p};
     PGresult *res = PQexecPrepared(c, stmt, 8, p, NULL, NULL, 0);
     long n = ok(res, stmt) ? strtol(PQcmdTuples(res), NULL, 10) : -1;
     PQclear(res);
