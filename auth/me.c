@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "core/etag.h"
 #include "core/log.h"
+#include "core/uuid.h"
 #include "core/vn.h"
 
 #include <ctype.h>
@@ -282,11 +283,7 @@ void cds_me_device_remove(cds_req *r)
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
     const char *id = cds_req_param(r, "id");
-    size_t n = id ? strlen(id) : 0;
-    int ok = n == 36;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (i == 8 || i == 13 || i == 18 || i == 23) ? id[i] == '-' : isxdigit((unsigned char)id[i]);
-    if (!ok) {
+    if (!cds_uuid_valid(id)) {
         cds_problem(r, 404, "device_not_found", "Không tìm thấy thiết bị này.");
         return;
     }

@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "core/jose.h"
 #include "core/options.h"
+#include "core/vn.h"
 #include "receipts/pdf.h"
 #include "receipts/sign.h"
 
@@ -105,19 +106,6 @@ static EVP_PKEY *load_key(const char *path, int private)
     return k;
 }
 
-/* 1250000 -> "1.250.000" */
-static void grouped(long long v, char *out, size_t cap)
-{
-    char d[24];
-    int n = snprintf(d, sizeof d, "%lld", v);
-    size_t o = 0;
-    for (int i = 0; i < n && o + 1 < cap; i++) {
-        if (i > 0 && (n - i) % 3 == 0 && o + 2 < cap) out[o++] = '.';
-        out[o++] = d[i];
-    }
-    out[o] = '\0';
-}
-
 /* ---------------- subcommands ---------------- */
 
 static int cmd_verify(const char *file, const char *pubkey)
@@ -151,7 +139,7 @@ static int cmd_verify(const char *file, const char *pubkey)
         return 1;
     }
     char amount[40];
-    grouped(r.amount, amount, sizeof amount);
+    cds_vn_grouped(r.amount, amount, sizeof amount);
     printf("genuine\n");
     printf("  receipt:    mẫu số %s, ký hiệu %s, số %08ld (%d)\n", r.template_no, r.serial,
            r.number, r.year);

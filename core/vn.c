@@ -1,7 +1,10 @@
 /* Vietnamese identifiers (see vn.h). */
 #include "core/vn.h"
 
+#include "core/buf.h"
+
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 int cds_vn_pid_valid(const char *s)
@@ -37,5 +40,21 @@ int cds_vn_phone_normalize(const char *in, char *out, size_t cap)
     out[0] = '0';
     memcpy(out + 1, national, 9);
     out[10] = 0;
+    return 0;
+}
+
+size_t cds_vn_grouped(long long v, char *out, size_t cap)
+{
+    char d[24];
+    int n = snprintf(d, sizeof d, "%lld", v), i = d[0] == '-';
+    cds_buf b;
+    cds_buf_init_fixed(&b, out, cap);
+    cds_buf_add(&b, d, (size_t)i);
+    for (int k = i; k < n; k++) {
+        if (k > i && (n - k) % 3 == 0) cds_buf_addc(&b, '.');
+        cds_buf_addc(&b, d[k]);
+    }
+    if (!b.err) return b.len;
+    if (cap) out[0] = '\0';
     return 0;
 }

@@ -18,41 +18,10 @@
  * fold thousands of texts a second. */
 #include "core/vn_fold.h"
 
+#include "core/utf8.h"
+
 #include <limits.h>
 #include <string.h>
-
-size_t cds_utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    unsigned c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) { /* C0 and C1 could only start overlong forms */
-        n = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) { /* F5..FF would exceed U+10FFFF */
-        n = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0; /* a stray continuation byte or an impossible lead byte */
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3fu);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return n;
-}
 
 /* U+00A0..U+00BF: symbols; "" drops one. */
 static const char *const latin1_symbols[32] = {
@@ -225,7 +194,7 @@ int cds_vn_fold(const char *utf8, char *out, size_t cap)
     if (!out || cap == 0) return -1;
     out[0] = 0;
     if (!utf8) return -1;
-    const unsigned char *s = (const unsigned char *)utf8;
+    const char *s = utf8;
     size_t o = 0;
     while (*s) {
         uint32_t cp;

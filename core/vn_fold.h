@@ -2,16 +2,10 @@
  * diacritics: what an SMS carries so that it stays in the GSM-7 alphabet
  * (notify/sms_text.h counts its segments), and the form in which names are
  * compared regardless of marks (delivery's tariff) or written where only
- * ASCII fits (a VietQR purpose). Also the strict UTF-8 decoder it uses. */
+ * ASCII fits (a VietQR purpose). */
 #ifndef CDS_VN_FOLD_H
 #define CDS_VN_FOLD_H
 #include <stddef.h>
-#include <stdint.h>
-
-/* Decodes one well-formed UTF-8 sequence at s; returns its length, or 0 when
- * the bytes are not one (a NUL ends a truncated sequence, so this never
- * reads past the string). */
-size_t cds_utf8_next(const unsigned char *s, uint32_t *cp);
 
 /* Writes `utf8` without diacritics to out (NUL-terminated):
  *   - every Vietnamese letter, precomposed (ệ, Ở) or decomposed (e + U+0323

@@ -27,6 +27,7 @@
 #include "core/etag.h"
 #include "core/cursor.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "internal.h"
 
 #include <stdlib.h>
@@ -162,18 +163,10 @@ static json_t *jsonb_of(PGresult *res, int row, int col)
 
 /* ------------------------------------------------- procedure shape check */
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static int line_ok(const json_t *v, size_t max_chars)
 {
     const char *s = json_string_value(v);
-    if (!s || !*s || json_string_length(v) != strlen(s) || utf8_chars(s) > max_chars) return 0;
+    if (!s || !*s || json_string_length(v) != strlen(s) || cds_utf8_chars(s) > max_chars) return 0;
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f) return 0;
     return 1;

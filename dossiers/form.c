@@ -11,6 +11,8 @@
  * days later. Messages are cut at a UTF-8 character boundary so a long label
  * never yields invalid UTF-8 in a JSON answer. */
 #include "internal.h"
+#include "core/date.h"
+#include "core/utf8.h"
 #include "core/vn.h"
 
 #include <stdarg.h>
@@ -49,20 +51,6 @@ static enum ftype type_of(const char *s)
 static const char *const prefill_keys[] = {"full_name", "personal_id", "birth_date", "gender",
                                            "address",   "phone",       "email"};
 
-/* Cuts s (NUL-terminated, cap bytes available) back so it does not end in
- * the middle of a UTF-8 sequence: vsnprintf truncates at any byte. */
-static void utf8_trim_tail(char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0) return;
-    size_t j = n - 1;
-    while (j > 0 && ((unsigned char)s[j] & 0xC0) == 0x80)
-        j--;
-    unsigned char lead = (unsigned char)s[j];
-    size_t need = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
-    if (j + need > n) s[j] = 0;
-}
-
 static void put(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void put(char *dst, size_t cap, const char *fmt, ...)
 {
@@ -73,27 +61,8 @@ static void put(char *dst, size_t cap, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         dst[0] = 0;
-    else if ((size_t)n >= cap)
-        utf8_trim_tail(dst);
-}
-
-/* The byte length of the longest prefix of s, at most max bytes, that ends
- * on a character boundary: for echoing a sender's text in a message. */
-static int utf8_prefix(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n <= max) return (int)n;
-    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-        max--;
-    return (int)max;
-}
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
+    else if ((size_t)n >= cap) /* vsnprintf cut at a byte: not inside a character */
+        dst[cds_utf8_whole(dst, cap - 1)] = 0;
 }
 
 /* Control characters other than the ones a multi-line text may hold. */
@@ -120,16 +89,7 @@ static int name_ok(const char *s)
  * birth dates a form asks for all fall in that range. */
 static int date_ok(const char *s)
 {
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !(s[i] >= '0' && s[i] <= '9')) return 0;
-    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    int m = (s[5] - '0') * 10 + (s[6] - '0');
-    int d = (s[8] - '0') * 10 + (s[9] - '0');
-    if (y < 1900 || y > 2100 || m < 1 || m > 12 || d < 1) return 0;
-    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= dim[m - 1] + (m == 2 && leap);
+    return cds_date_parse(s, 1900, 2100, NULL) == 0;
 }
 
 static const char *option_value(const json_t *o)
@@ -167,9 +127,9 @@ static int check_options(const json_t *opts, char *err, size_t cap, const char *
             json_object_foreach((json_t *)o, k, x) {
                 if (strcmp(k, "value") != 0 && strcmp(k, "label") != 0) v = NULL;
             }
-            if (!label || !*label || utf8_chars(label) > LABEL_MAX) v = NULL;
+            if (!label || !*label || cds_utf8_chars(label) > LABEL_MAX) v = NULL;
         }
-        if (!v || !*v || utf8_chars(v) > LABEL_MAX || has_control(v, 0)) {
+        if (!v || !*v || cds_utf8_chars(v) > LABEL_MAX || has_control(v, 0)) {
             put(err, cap,
                 "trường '%s': lựa chọn %zu phải là chuỗi khác rỗng hoặc {\"value\",\"label\"}",
                 fname, i);
@@ -177,7 +137,7 @@ static int check_options(const json_t *opts, char *err, size_t cap, const char *
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(v, option_value(json_array_get(opts, j))) == 0) {
-                put(err, cap, "trường '%s': lựa chọn '%.*s' bị lặp", fname, utf8_prefix(v, 100), v);
+                put(err, cap, "trường '%s': lựa chọn '%.*s' bị lặp", fname, (int)cds_utf8_cut(v, strlen(v), 100), v);
                 return -1;
             }
     }
@@ -210,7 +170,7 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
         json_object_foreach((json_t *)f, k, x) {
             if (!known_key(k)) {
                 put(err, cap, "trường '%s': khóa '%.*s' không được hỗ trợ", name,
-                    utf8_prefix(k, 40), k);
+                    (int)cds_utf8_cut(k, strlen(k), 40), k);
                 return -1;
             }
         }
@@ -222,7 +182,7 @@ int cds_form_schema_check(const json_t *schema, char *err, size_t cap)
             }
         }
         const char *label = json_string_value(json_object_get(f, "label"));
-        if (!label || !*label || utf8_chars(label) > LABEL_MAX || has_control(label, 0)) {
+        if (!label || !*label || cds_utf8_chars(label) > LABEL_MAX || has_control(label, 0)) {
             put(err, cap, "trường '%s': 'label' phải dài 1..%d ký tự, một dòng", name, LABEL_MAX);
             return -1;
         }
@@ -335,7 +295,7 @@ static int check_value(const json_t *f, const json_t *v, char *msg, size_t cap)
         long long max = json_is_integer(ml) ? json_integer_value(ml)
                         : t == T_TEXT       ? TEXT_MAX_DEFAULT
                                             : STRING_MAX_DEFAULT;
-        if ((long long)utf8_chars(s) > max) {
+        if ((long long)cds_utf8_chars(s) > max) {
             put(msg, cap, "“%s” không được dài quá %lld ký tự.", label, max);
             return -1;
         }
@@ -435,7 +395,7 @@ int cds_form_validate(const json_t *schema, const json_t *values, char *field, s
     json_object_foreach((json_t *)values, key, v) {
         if (!field_named(fields, key)) {
             put(field, field_cap, "%s", key);
-            put(msg, msg_cap, "Biểu mẫu không có trường “%.*s”.", utf8_prefix(key, 100), key);
+            put(msg, msg_cap, "Biểu mẫu không có trường “%.*s”.", (int)cds_utf8_cut(key, strlen(key), 100), key);
             return -1;
         }
     }

@@ -32,6 +32,8 @@
 #include "core/qr.h"
 #include "core/qr_req.h"
 #include "core/ratelimit.h"
+#include "core/utf8.h"
+#include "core/uuid.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -127,18 +129,6 @@ static const char *step_text(const char *s)
     return "Cập nhật";
 }
 
-/* Bytes of the UTF-8 character starting at s (within n bytes), or 0 when
- * it is not a complete, well-formed sequence. */
-static size_t utf8_char_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-               : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
 /* U+0300..U+036F, the combining diacritics of a decomposed (NFD) name. */
 static int is_combining(const unsigned char *s, size_t n)
 {
@@ -150,7 +140,9 @@ static int is_combining(const unsigned char *s, size_t n)
  * 0 when the word does not start with well-formed UTF-8. */
 static size_t initial_len(const unsigned char *w, size_t wl)
 {
-    size_t il = utf8_char_len(w, wl);
+    uint32_t cp;
+    size_t il = cds_utf8_next((const char *)w, &cp);
+    if (il > wl) il = 0;
     while (il && il < wl && is_combining(w + il, wl - il)) il += 2;
     return il;
 }
@@ -213,11 +205,7 @@ static void vn_datetime(const char *ts, char out[24])
  * bytes of it, cut at a character boundary. */
 static void sb_esc_max(cds_buf *b, const char *s, size_t max)
 {
-    size_t n = strlen(s);
-    if (n > max) {
-        n = max;
-        while (n && ((unsigned char)s[n] & 0xc0) == 0x80) n--; /* not inside a character */
-    }
+    size_t n = cds_utf8_cut(s, strlen(s), max);
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
         const char *ent = NULL;
@@ -671,15 +659,6 @@ typedef struct qr_ctx {
     int scale;
 } qr_ctx;
 
-static int uuid_valid(const char *id)
-{
-    size_t n = id ? strlen(id) : 0;
-    int ok = n == 36;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (i == 8 || i == 13 || i == 18 || i == 23) ? id[i] == '-' : isxdigit((unsigned char)id[i]);
-    return ok;
-}
-
 static void on_qr(cds_req *r, PGresult *res)
 {
     qr_ctx *c = cds_req_user(r);
@@ -715,7 +694,7 @@ void cds_dossier_lookup_qr(cds_req *r)
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
     const char *id = cds_req_param(r, "id");
-    if (!uuid_valid(id)) {
+    if (!cds_uuid_valid(id)) {
         cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
         return;
     }

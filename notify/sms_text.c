@@ -1,7 +1,7 @@
 /* GSM-7 segment counting (see sms_text.h); the text itself is folded to
  * ASCII by core/vn_fold.c. */
 #include "notify/sms_text.h"
-#include "core/vn_fold.h"
+#include "core/utf8.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -36,7 +36,7 @@ int cds_sms_segments(const char *gsm_text, int *septets)
 {
     if (septets) *septets = 0;
     if (!gsm_text) return -1;
-    const unsigned char *s = (const unsigned char *)gsm_text;
+    const char *s = gsm_text;
     long total = 0, parts = 1, in_part = 0;
     while (*s) {
         uint32_t cp;

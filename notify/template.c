@@ -16,6 +16,8 @@
  * missing documents) is made. */
 #include "notify/template.h"
 
+#include "core/vn.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -226,27 +228,6 @@ static int printable(const json_t *v)
     return 1;
 }
 
-/* "-1234567" -> "-1.234.567" (cap >= 32). */
-static size_t format_grouped(long long v, char *buf, size_t cap)
-{
-    char digits[32];
-    int n = snprintf(digits, sizeof digits, "%lld", v);
-    const char *d = digits;
-    size_t o = 0;
-    if (n <= 0 || cap < 32) return 0;
-    if (*d == '-') {
-        buf[o++] = '-';
-        d++;
-        n--;
-    }
-    for (int i = 0; i < n; i++) {
-        if (i > 0 && (n - i) % 3 == 0) buf[o++] = '.';
-        buf[o++] = d[i];
-    }
-    buf[o] = 0;
-    return o;
-}
-
 typedef int (*piece_fn)(void *ctx, const char *s, size_t n);
 
 static int scalar_piece(const json_t *v, piece_fn fn, void *ctx)
@@ -255,10 +236,10 @@ static int scalar_piece(const json_t *v, piece_fn fn, void *ctx)
         const char *s = json_string_value(v);
         return fn(ctx, s, strlen(s)); /* stops at an embedded NUL, as the text would */
     }
-    char num[32];
+    char num[CDS_VN_GROUPED_MAX];
     long long n = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
     if (json_is_real(v)) whole_real(v, &n);
-    return fn(ctx, num, format_grouped(n, num, sizeof num));
+    return fn(ctx, num, cds_vn_grouped(n, num, sizeof num));
 }
 
 /* Calls fn for each piece of a printable value; stops when fn returns

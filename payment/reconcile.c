@@ -18,6 +18,7 @@
 #include "internal.h"
 
 #include "core/csv.h"
+#include "core/date.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/uuid.h"
@@ -60,31 +61,6 @@ int pm_reconcile_init(void)
     st_refunded = cds_db_stmt_register(
         "payment_refunded", "SELECT status, refunded_vnd FROM cds_payment_refunded($1::uuid, $2, $3)", 3);
     return st_report < 0 || st_unmatched < 0 || st_resolve < 0 || st_refunded < 0 ? -1 : 0;
-}
-
-/* ---------------- dates ---------------- */
-
-static int leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days since 1970-01-01 of a strict YYYY-MM-DD, or -1. */
-static long day_number(const char *s)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return -1;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return -1;
-    /* Every field is checked to be digits above, so strtol stops at the dashes. */
-    int y = (int)strtol(s, NULL, 10), m = (int)strtol(s + 5, NULL, 10),
-        d = (int)strtol(s + 8, NULL, 10);
-    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] + (m == 2 && leap(y)))
-        return -1;
-    long n = 0;
-    for (int yy = 1970; yy < y; yy++) n += 365 + leap(yy);
-    for (int mm = 1; mm < m; mm++) n += mdays[mm - 1] + (mm == 2 && leap(y));
-    return n + d - 1;
 }
 
 /* ---------------- reconciliation ---------------- */
@@ -153,7 +129,9 @@ void cds_payment_reconciliation(cds_req *r)
     if (!cds_partner_auth(r)) return;
     const char *from = cds_req_query(r, "from"), *to = cds_req_query(r, "to");
     const char *format = cds_req_query(r, "format");
-    long f = day_number(from), t = day_number(to);
+    long f = -1, t = -1;
+    cds_date_parse(from, 2000, 2999, &f);
+    cds_date_parse(to, 2000, 2999, &t);
     if (f < 0 || t < 0 || t < f || t - f >= RANGE_DAYS_MAX) {
         cds_problem(r, 400, "invalid_date_range",
                     "Khoảng ngày không hợp lệ: cần from và to dạng YYYY-MM-DD, from ≤ to, tối đa 366 ngày.");

@@ -20,6 +20,8 @@
  * Bodies are capped (CDS_HOOK_BODY_MAX), parsed strictly (duplicate keys
  * refused) and limited in depth before any recursive walk. */
 #include "webhook_internal.h"
+#include "core/date.h"
+#include "core/utf8.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -250,22 +252,10 @@ int hook_str_equal(const char *a, size_t alen, const char *b, size_t blen)
 /* jansson hands out valid UTF-8; anything else is taken byte by byte. */
 static size_t utf8_dec(const unsigned char *s, uint32_t *cp)
 {
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    uint32_t v = n == 4 ? c & 7 : n == 3 ? c & 15 : n == 2 ? c & 31 : c;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *cp = c;
-            return 1;
-        }
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    *cp = v;
-    return n;
+    size_t n = cds_utf8_next((const char *)s, cp);
+    if (n) return n;
+    *cp = s[0];
+    return 1;
 }
 
 static int index_key(const char *k, uint32_t *out)
@@ -657,19 +647,8 @@ static int digits(const char *s, int n, int *v)
     return 0;
 }
 
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int hook_parse_time(const char *s, int64_t *epoch)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int Y, M, D, h = 0, mi = 0, sec = 0;
     long off = 7 * 3600; /* Vietnam, no daylight saving */
     if (!s || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
@@ -705,9 +684,8 @@ int hook_parse_time(const char *s, int64_t *epoch)
         }
         if (*p) return -1;
     }
-    if (Y < 1970 || Y > 9999 || M < 1 || M > 12 || h > 23 || mi > 59 || sec > 59) return -1;
-    int leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
-    if (D < 1 || D > mdays[M - 1] + (M == 2 && leap)) return -1;
-    *epoch = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off;
+    if (Y < 1970 || Y > 9999 || !cds_date_valid(Y, M, D) || h > 23 || mi > 59 || sec > 59)
+        return -1;
+    *epoch = cds_days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off;
     return 0;
 }

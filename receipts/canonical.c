@@ -14,6 +14,7 @@
 #include "receipts/canonical.h"
 
 #include "core/buf.h"
+#include "core/utf8.h"
 #include "core/uuid.h"
 #include "core/vn.h"
 
@@ -36,47 +37,23 @@ const char *cds_receipt_kind_name(cds_receipt_kind kind)
 
 /* ---------------- field checks ---------------- */
 
-/* Length of the well-formed UTF-8 sequence at s that is not a control
- * character (C0, DEL, C1 U+0080..U+009F), or 0. Strict: no overlong forms,
- * no surrogates, nothing above U+10FFFF; a NUL stops a truncated sequence. */
-static size_t text_char(const unsigned char *s)
+/* Length of the well-formed UTF-8 character at s that is not a control
+ * character (C0, DEL, C1 U+0080..U+009F), or 0. */
+static size_t text_char(const char *s)
 {
-    unsigned c = s[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) return c >= 0x20 && c != 0x7f ? 1 : 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3fu);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) || v <= 0x9f) return 0;
-    return n;
+    uint32_t cp;
+    size_t n = cds_utf8_next(s, &cp);
+    return n && cp >= 0x20 && (cp < 0x7f || cp > 0x9f) ? n : 0;
 }
 
 static int text_ok(const char *s, size_t max)
 {
     size_t len = strnlen(s, max + 1);
     if (len == 0 || len > max) return 0;
-    const unsigned char *u = (const unsigned char *)s;
-    while (*u) {
-        size_t n = text_char(u);
+    while (*s) {
+        size_t n = text_char(s);
         if (n == 0) return 0;
-        u += n;
+        s += n;
     }
     return 1;
 }

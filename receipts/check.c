@@ -29,6 +29,7 @@
 #include "core/jose.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
+#include "core/vn.h"
 
 #include <ctype.h>
 #include <openssl/crypto.h>
@@ -129,18 +130,6 @@ static void sb_field(cds_buf *b, const char *label, const char *id, const char *
     cds_buf_adds(b, "\">");
     sb_esc(b, value);
     cds_buf_adds(b, "</dd>\n");
-}
-
-/* 150000 -> "150.000" */
-static void grouped(long long v, char *out, size_t cap)
-{
-    char d[32];
-    int n = snprintf(d, sizeof d, "%lld", v), o = 0;
-    for (int i = 0; i < n && (size_t)o + 2 < cap; i++) {
-        if (i && (n - i) % 3 == 0) out[o++] = '.';
-        out[o++] = d[i];
-    }
-    out[o] = 0;
 }
 
 /* "2026-11-22T09:30:00+07:00" -> "09:30:00 ngày 22/11/2026" */
@@ -268,7 +257,7 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
     rc_mask_name(PQgetvalue(res, 0, RC_PAYER_NAME), name, sizeof name);
     rc_mask_pid(rc && *rc->payer.personal_id ? rc->payer.personal_id : "", pid);
     long long amt = strtoll(PQgetvalue(res, 0, RC_AMOUNT), NULL, 10);
-    grouped(amt, amount, sizeof amount);
+    cds_vn_grouped(amt, amount, sizeof amount);
     rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
     char words[CDS_AMOUNT_WORDS_CAP];
     if (cds_amount_words(amt, words, sizeof words) < 0) words[0] = 0;

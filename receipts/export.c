@@ -5,6 +5,7 @@
  * carry count and amount per template, serial and fee. */
 #include "receipts/export.h"
 #include "core/csv.h"
+#include "core/date.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -39,39 +40,14 @@ static const char *const NAMES[X_N] = {
     "agency_code", "issuer_tax_code", "payer_name", "fee_name", "dossier_code",
     "bank_ref",    "amount_vnd",      "count"};
 
-static int is_leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days since 1970-01-01 of a real date "YYYY-MM-DD", or -1. */
-static long parse_day(const char *s)
-{
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') return -1;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return -1;
-    /* Every field is checked to be digits above, so strtol stops at the dashes. */
-    int y = (int)strtol(s, NULL, 10), m = (int)strtol(s + 5, NULL, 10),
-        d = (int)strtol(s + 8, NULL, 10);
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1) return -1;
-    if (d > mdays[m - 1] + (m == 2 && is_leap(y))) return -1;
-    /* days from civil (Howard Hinnant) */
-    y -= m <= 2;
-    long era = y / 400;
-    long yoe = y - era * 400;
-    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int cds_receipt_date_range(const char *from, const char *to, const char **why)
 {
-    long a = parse_day(from), b = to ? parse_day(to) : a;
-    if (a < 0 || b < 0) {
+    long a = -1, b = -1;
+    if (cds_date_parse(from, 2000, 2999, &a) || (to && cds_date_parse(to, 2000, 2999, &b))) {
         *why = "Ngày phải có dạng YYYY-MM-DD và là ngày có thật (from, to).";
         return -1;
     }
+    if (!to) b = a;
     if (b < a) {
         *why = "Ngày kết thúc (to) không được trước ngày bắt đầu (from).";
         return -1;

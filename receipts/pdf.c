@@ -29,6 +29,8 @@
 #include "receipts/pdf.h"
 
 #include "core/buf.h"
+#include "core/utf8.h"
+#include "core/vn.h"
 
 #include <cairo-ft.h>
 #include <cairo-pdf.h>
@@ -145,11 +147,7 @@ static size_t utf8_len(const char *s)
  * if it ever were longer than the buffer. */
 static void piece(char *buf, const char *s, size_t n)
 {
-    if (n >= TEXT_BUF) {
-        n = TEXT_BUF - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    }
+    n = cds_utf8_cut(s, n, TEXT_BUF - 1);
     memcpy(buf, s, n);
     buf[n] = '\0';
 }
@@ -288,13 +286,8 @@ static void rule(pen *pg)
 /* 1250000 -> "1.250.000 đồng" */
 static void fmt_vnd(long long v, char *out, size_t cap)
 {
-    char d[24], t[40];
-    int n = snprintf(d, sizeof d, "%lld", v), o = 0;
-    for (int i = 0; i < n && o < (int)sizeof t - 1; i++) {
-        if (i > 0 && (n - i) % 3 == 0) t[o++] = '.';
-        t[o++] = d[i];
-    }
-    t[o] = '\0';
+    char t[CDS_VN_GROUPED_MAX];
+    cds_vn_grouped(v, t, sizeof t);
     snprintf(out, cap, "%s đồng", t);
 }
 

@@ -6,8 +6,8 @@
  * invalid UTF-8 (overlong, surrogates, out of range, truncated, stray bytes);
  * the buffer bound; GSM-7 segment counting at 160/161, 306/307 and with
  * extension characters on a part boundary. */
-#include "notify/sms_text.h"
 #include "core/vn_fold.h"
+#include "notify/sms_text.h"
 #include "tests/lib/t.h"
 
 #include <stdint.h>

@@ -11,8 +11,8 @@
  *     braces, the length filter (character boundaries, combining marks),
  *     sections, missing variables, malformed templates, the buffer bound. */
 #include "dossiers/internal.h"
-#include "notify/sms_text.h"
 #include "core/vn_fold.h"
+#include "notify/sms_text.h"
 #include "notify/template.h"
 #include "tests/lib/t.h"
 
