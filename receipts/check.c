@@ -29,6 +29,7 @@
 #include "core/jose.h"
 #include "core/log.h"
 #include "core/ratelimit.h"
+#include "core/uuid.h"
 #include "core/vn.h"
 
 #include <ctype.h>
@@ -474,7 +475,7 @@ static void check_start(cds_req *r, int mode)
         return;
     }
     const char *id = cds_req_param(r, "id");
-    if (!rc_uuid_ok(id)) {
+    if (!cds_uuid_valid(id)) {
         refuse(
             r, mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
             "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");

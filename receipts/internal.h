@@ -79,8 +79,6 @@ void rc_mask_pid(const char *pid, char out[13]);
 /* The verification link printed as the QR code:
  * <public_base_url>/r/<id>?n=<number>&s=<signature>. -1 when it does not fit. */
 int rc_verify_url(const char *id, const char *number, const char *sig, char *out, size_t cap);
-/* 1 when s is a lowercase or uppercase canonical UUID. */
-int rc_uuid_ok(const char *s);
 /* "000001" style printing of a number: zero-padded to 8. */
 void rc_number8(const char *number, char out[16]);
 

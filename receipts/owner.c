@@ -22,6 +22,7 @@
 #include "core/cursor.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/uuid.h"
 #include "core/workpool.h"
 
 #include <openssl/crypto.h>
@@ -143,7 +144,7 @@ void cds_receipts_list(cds_req *r)
     if (cursor && *cursor) {
         char pos[300], *bar;
         if (cds_cursor_decode(cursor, pos, sizeof pos) != 0 || !(bar = strrchr(pos, '|')) ||
-            !rc_uuid_ok(bar + 1)) {
+            !cds_uuid_valid(bar + 1)) {
             cds_problem(r, 400, "invalid_cursor", "Con trỏ phân trang không hợp lệ.");
             return;
         }
@@ -356,7 +357,7 @@ static void get_start(cds_req *r, int mode)
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
     const char *id = cds_req_param(r, "id");
-    if (!rc_uuid_ok(id)) {
+    if (!cds_uuid_valid(id)) {
         not_found(r);
         return;
     }

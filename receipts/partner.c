@@ -20,6 +20,7 @@
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ void cds_partner_receipt_correct(cds_req *r)
     const char *client = cds_partner_auth(r);
     if (!client) return;
     const char *id = cds_req_param(r, "id");
-    if (!rc_uuid_ok(id)) {
+    if (!cds_uuid_valid(id)) {
         cds_problem(r, 404, "receipt_not_found", "Không tìm thấy biên lai.");
         return;
     }

@@ -10,7 +10,6 @@
 #include "internal.h"
 #include "auth/auth.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,20 +169,6 @@ int rc_verify_url(const char *id, const char *number, const char *sig, char *out
         bl--;
     int n = snprintf(out, cap, "%.*s/r/%s?n=%s&s=%s", (int)bl, base, id, number, sig);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
-int rc_uuid_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n != 36) return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') return 0;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 void rc_number8(const char *number, char out[16])
