@@ -16,6 +16,7 @@
 #include "core/db.h"
 #include "core/http_client.h"
 #include "core/log.h"
+#include "core/problem.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -27,13 +28,6 @@ static void provider_down(cds_req *r)
 {
     cds_problem(r, 502, "identity_provider_unavailable",
                 "Không kết nối được với VNeID, vui lòng thử lại sau.");
-}
-
-static void db_failed(cds_req *r, PGresult *res)
-{
-    if (res) cds_log(CDS_LOG_ERROR, "auth_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
 }
 
 static void cancel_call(void *call)
@@ -71,7 +65,7 @@ typedef struct start_ctx {
 static void on_begun(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     start_ctx *s = cds_req_user(r);
@@ -166,7 +160,7 @@ static void id_token_invalid(cds_req *r, const char *why)
 static void on_logged_in(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     finish_ctx *f = cds_req_user(r);
@@ -174,7 +168,7 @@ static void on_logged_in(cds_req *r, PGresult *res)
     int ial = PQgetvalue(res, 0, 2)[0] == '2' ? 2 : 1; /* a smallint 1 or 2 (CHECK) */
     char *access = cds_access_token_issue(citizen, family, ial);
     if (!access) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
@@ -205,7 +199,7 @@ static void store_citizen(cds_req *r)
                        f->id.gender[0] ? f->id.gender : NULL, addr_sealed, phone_sealed, ial,
                        refresh_hash, ttl};
     if (!pid_sealed) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
     } else {
         cds_req_db(r, st_citizen_login, 11, p, on_logged_in);
     }
@@ -364,7 +358,7 @@ static void exchange_code(cds_req *r, int ok)
 static void on_consumed(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     finish_ctx *f = cds_req_user(r);

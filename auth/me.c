@@ -6,19 +6,13 @@
 #include "internal.h"
 #include "core/etag.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 #include "core/vn.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void db_failed(cds_req *r, PGresult *res)
-{
-    if (res) cds_log(CDS_LOG_ERROR, "auth_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
-}
 
 static void put_opened(json_t *o, const char *key, PGresult *res, int row, int col, const char *aad)
 {
@@ -69,7 +63,7 @@ static char g_conditional;
 static void on_profile(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     if (PQntuples(res) != 1) {
@@ -96,7 +90,7 @@ static void on_profile_for(cds_req *r, PGresult *res)
     profile_ctx *c = cds_req_user(r);
     cds_req_set_user(r, c->saved_user, NULL);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         c->cont(r, NULL);
         return;
     }
@@ -225,7 +219,7 @@ void cds_me_patch(cds_req *r)
 static void on_device(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     int created = PQgetvalue(res, 0, 4)[0] == 't';
@@ -268,7 +262,7 @@ void cds_me_device_add(cds_req *r)
 static void on_device_deleted(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     if (strcmp(PQcmdTuples(res), "1") != 0) {

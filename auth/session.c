@@ -5,6 +5,7 @@
  * revocation notification. */
 #include "internal.h"
 #include "core/log.h"
+#include "core/problem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +25,7 @@ typedef struct refresh_ctx {
 static void on_rotated(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        if (res) cds_log(CDS_LOG_ERROR, "auth_db", "%s", PQresultErrorMessage(res));
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_req_db_failed(r, "auth_db", res);
         return;
     }
     const char *status = PQgetvalue(res, 0, 0);
@@ -39,7 +38,7 @@ static void on_rotated(cds_req *r, PGresult *res)
     int ial = PQgetvalue(res, 0, 3)[0] == '2' ? 2 : 1;
     char *access = cds_access_token_issue(PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), ial);
     if (!access) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
@@ -85,8 +84,7 @@ void cds_auth_refresh(cds_req *r)
 static void on_logged_out(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return;
     }
     cds_respond(r, 204, NULL, NULL, 0);

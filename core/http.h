@@ -78,6 +78,10 @@ void cds_respond_json(cds_req *r, int status, json_t *j);
 /* RFC 9457 problem+json: {type, title, status, code, detail, request_id}.
  * `detail` is Vietnamese text the app shows as is. */
 void cds_problem(cds_req *r, int status, const char *code, const char *detail);
+/* The same with a title of the problem's own (core/problem.h's catalog);
+ * cds_problem's title is the status text. */
+void cds_problem_titled(cds_req *r, int status, const char *code, const char *title,
+                        const char *detail);
 /* An answered request is gone (see the top of this file), so this is 0 for
  * every request a handler may still touch; a function that may answer says
  * so in its return value (NULL, -1) instead. */

@@ -5,6 +5,7 @@
 #include "core/req_batch.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -136,8 +137,7 @@ int cds_req_batch(cds_req *r, const cds_req_batch_kind *kind, json_t *item)
     if (!b || !item || json_object_set_new(item, "i", json_integer(b->n)) != 0 ||
         json_array_append(b->items, item) != 0) {
         json_decref(item);
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return -1;
     }
     json_decref(item);
@@ -148,7 +148,7 @@ int cds_req_batch(cds_req *r, const cds_req_batch_kind *kind, json_t *item)
     int rc = 0;
     if (s->track < 0) { /* more than CDS_MAX_TRACKED at once is a handler bug */
         s->r = NULL;
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         rc = -1;
     }
     if (b->n >= batch_cap(kind)) batch_send(b); /* may answer (and free) the batch at once */

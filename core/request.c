@@ -8,6 +8,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/problem.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -409,7 +410,7 @@ void cds_respond_json(cds_req *r, int status, json_t *j)
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     cds_respond(r, status, "application/json", s, strlen(s));
@@ -449,11 +450,16 @@ const char *cds_status_text(int s)
 
 void cds_problem(cds_req *r, int status, const char *code, const char *detail)
 {
+    cds_problem_titled(r, status, code, cds_status_text(status), detail);
+}
+
+void cds_problem_titled(cds_req *r, int status, const char *code, const char *title,
+                        const char *detail)
+{
     char type[128];
     snprintf(type, sizeof type, "urn:cds:problem:%s", code);
-    json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title",
-                          cds_status_text(status), "status", status, "code", code, "detail", detail,
-                          "request_id", r->request_id);
+    json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title", title, "status",
+                          status, "code", code, "detail", detail, "request_id", r->request_id);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) abort();
@@ -501,8 +507,7 @@ int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds
 {
     cds_db_pool *pool = r->conn->t->w.db;
     if (!pool) {
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return -1;
     }
     db_ctx *c = cds_arena_alloc(&r->arena, sizeof *c);
@@ -513,16 +518,15 @@ int cds_req_db(cds_req *r, int stmt, int nparams, const char *const *values, cds
     int rc = cds_db_exec(pool, stmt, nparams, values, db_done, c, &q);
     if (rc != CDS_DB_OK) {
         if (rc == CDS_DB_EBUSY)
-            cds_problem(r, 503, "service_busy", "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.");
+            cds_fail(r, CDS_P_SERVICE_BUSY);
         else
-            cds_problem(r, 503, "database_unavailable",
-                        "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+            cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return -1;
     }
     c->slot = cds_req_track(r, db_cancel, q);
     if (c->slot < 0) { /* more than CDS_MAX_TRACKED at once is a handler bug */
         cds_db_cancel(q);
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return -1;
     }
     return 0;

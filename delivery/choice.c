@@ -17,6 +17,7 @@
 #include "core/db.h"
 #include "core/etag.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 
 #include <stdlib.h>
@@ -50,18 +51,9 @@ int dl_choice_init(void)
     return (st_proc < 0 || st_set < 0 || st_get < 0) ? -1 : 0;
 }
 
-static int db_ok(cds_req *r, PGresult *res)
-{
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) return 1;
-    if (res) cds_log(CDS_LOG_ERROR, "delivery_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
-    return 0;
-}
-
 static void not_found(cds_req *r)
 {
-    cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+    cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
 }
 
 typedef struct put_ctx {
@@ -81,7 +73,7 @@ static void put_free(void *x)
 
 static void on_set(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "delivery_db", res)) return;
     put_ctx *c = cds_req_user(r);
     if (PQntuples(res) != 1) { /* its owner's dossier a moment ago: the tag did not match */
         if (c->tags) cds_precondition_failed(r);
@@ -108,13 +100,13 @@ static void on_set(cds_req *r, PGresult *res)
                     "nhận (cod: true).");
     } else {
         cds_log(CDS_LOG_ERROR, "delivery_set", "unexpected status '%s'", status);
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
     }
 }
 
 static void on_procedure(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "delivery_db", res)) return;
     if (PQntuples(res) != 1) {
         not_found(r);
         return;
@@ -162,7 +154,7 @@ void cds_delivery_put(cds_req *r)
 
 static void on_get(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "delivery_db", res)) return;
     if (PQntuples(res) != 1) {
         not_found(r);
         return;

@@ -15,6 +15,7 @@
 #include "core/hmac_auth.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/problem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,9 +109,7 @@ static void on_event(cds_req *r, PGresult *res)
             cds_problem(r, 422, "invalid_event", "Thời điểm hoặc dữ liệu của sự kiện không hợp lệ.");
             return;
         }
-        if (res) cds_log(CDS_LOG_ERROR, "courier_event_db", "%s", PQresultErrorMessage(res));
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_req_db_failed(r, "courier_event_db", res);
         return;
     }
     const char *status = PQgetvalue(res, 0, 0);

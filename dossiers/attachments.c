@@ -35,6 +35,7 @@
 #include "core/db.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 #include "core/workpool.h"
 
@@ -90,19 +91,18 @@ int cds_attachments_init(void)
 
 static void internal_error(cds_req *r)
 {
-    cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+    cds_fail(r, CDS_P_INTERNAL);
 }
 
 static void busy(cds_req *r)
 {
-    cds_problem(r, 503, "service_busy", "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.");
+    cds_fail(r, CDS_P_SERVICE_BUSY);
 }
 
 static void db_failed(cds_req *r, PGresult *res)
 {
     if (!res) {
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return;
     }
     cds_log(CDS_LOG_ERROR, "attachments_db", "%s", PQresultErrorMessage(res));

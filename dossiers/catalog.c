@@ -27,6 +27,7 @@
 #include "core/etag.h"
 #include "core/cursor.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/utf8.h"
 #include "internal.h"
 
@@ -100,13 +101,6 @@ int cds_catalog_init(void)
 }
 
 /* ------------------------------------------------------------ shared bits */
-
-static void db_failed(cds_req *r, PGresult *res)
-{
-    if (res) cds_log(CDS_LOG_ERROR, "catalog_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
-}
 
 static void not_found(cds_req *r)
 {
@@ -314,14 +308,17 @@ static char *cursor_make(cds_req *r, const char *code)
     return cds_cursor_encode(pos, out, sizeof out) == 0 ? cds_req_strdup(r, out) : NULL;
 }
 
-/* The code a cursor stands for (arena), or NULL when it is not one of ours. */
-static char *cursor_open(cds_req *r, const char *cur)
+/* The code the request's cursor stands for (arena), or NULL having answered
+ * 400 invalid_cursor. */
+static char *cursor_open(cds_req *r)
 {
     char pos[300];
-    if (cds_cursor_decode(cur, pos, sizeof pos) != 0 ||
-        strncmp(pos, CURSOR_PREFIX, sizeof CURSOR_PREFIX - 1) != 0 ||
-        !code_ok(pos + sizeof CURSOR_PREFIX - 1))
+    if (cds_req_cursor(r, pos, sizeof pos) < 0) return NULL;
+    if (strncmp(pos, CURSOR_PREFIX, sizeof CURSOR_PREFIX - 1) != 0 ||
+        !code_ok(pos + sizeof CURSOR_PREFIX - 1)) {
+        cds_fail(r, CDS_P_INVALID_CURSOR);
         return NULL;
+    }
     return cds_req_strdup(r, pos + sizeof CURSOR_PREFIX - 1);
 }
 
@@ -351,7 +348,7 @@ static void bad_query(cds_req *r, const char *code, const char *detail)
 static void on_list(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "catalog_db", res);
         return;
     }
     int *limit = cds_req_user(r);
@@ -399,13 +396,7 @@ void cds_procedures_list(cds_req *r)
         *limit = (int)v;
     }
     const char *after = NULL;
-    if (cursor) {
-        after = cursor_open(r, cursor);
-        if (!after) {
-            bad_query(r, "invalid_cursor", "Con trỏ phân trang (cursor) không hợp lệ.");
-            return;
-        }
-    }
+    if (cursor && !(after = cursor_open(r))) return;
     if (sector && *sector == 0) sector = NULL;
     if (sector && !slug_ok(sector, 40)) {
         bad_query(r, "invalid_sector", "Lĩnh vực (sector) không hợp lệ.");
@@ -440,7 +431,7 @@ void cds_procedures_list(cds_req *r)
 static void on_get(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "catalog_db", res);
         return;
     }
     if (PQntuples(res) != 1) {
@@ -461,7 +452,7 @@ static void on_get(cds_req *r, PGresult *res)
         jsonb_of(res, 0, 12), "form_schema", jsonb_of(res, 0, 13), "active", bool_of(res, 0, 14),
         "version", (json_int_t)ll_of(res, 0, 15), "updated_at", PQgetvalue(res, 0, 16));
     if (!o) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     cds_resp_header(r, "cache-control", "public, max-age=60");
@@ -506,7 +497,7 @@ static void on_form_profile(cds_req *r, json_t *profile)
     json_decref(schema);
     json_decref(profile);
     if (!o) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     /* Personal data inside: never cached along the way. */
@@ -517,7 +508,7 @@ static void on_form_profile(cds_req *r, json_t *profile)
 static void on_form_procedure(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "catalog_db", res);
         return;
     }
     if (PQntuples(res) != 1) {
@@ -558,7 +549,7 @@ typedef struct put_ctx {
 static void on_version(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "catalog_db", res);
         return;
     }
     put_ctx *c = cds_req_user(r);
@@ -592,7 +583,7 @@ static void on_upserted(cds_req *r, PGresult *res)
         return;
     }
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_failed(r, res);
+        cds_req_db_failed(r, "catalog_db", res);
         return;
     }
     c->result = cds_req_strdup(r, PQgetvalue(res, 0, 0));
@@ -654,7 +645,7 @@ void cds_partner_procedure_put(cds_req *r)
     if (!bc) json_object_set_new(j, "code", json_string(code));
     char *body = json_dumps(j, JSON_COMPACT);
     if (!body) {
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     put_ctx *c = cds_req_alloc(r, sizeof *c);

@@ -11,6 +11,7 @@
 #include "core/digest.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 #include "core/vn.h"
 
@@ -79,23 +80,9 @@ int cds_filing_init(void)
     return (st_file_prepare < 0 || st_file < 0 || st_get < 0 || st_list < 0 || st_citizen_step < 0) ? -1 : 0;
 }
 
-static void db_failed(cds_req *r, PGresult *res)
-{
-    if (res) cds_log(CDS_LOG_ERROR, "dossiers_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
-}
-
-static int db_ok(cds_req *r, PGresult *res)
-{
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) return 1;
-    db_failed(r, res);
-    return 0;
-}
-
 static void not_found(cds_req *r)
 {
-    cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+    cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
 }
 
 /* s (UTF-8) as the inside of a JSON string at o; returns the end. */
@@ -128,7 +115,7 @@ static void respond_dossier(cds_req *r, int status, const char *json_text, const
     size_t n = strlen(json_text);
     if (n < 2 || json_text[n - 1] != '}' || !cds_uuid_valid(id)) {
         cds_log(CDS_LOG_ERROR, "dossier_json", "unexpected dossier JSON from SQL (%zu bytes)", n);
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     char secret[CDS_LOOKUP_SECRET_LEN + 1];
@@ -180,7 +167,7 @@ static void sha256_hex(const void *data, size_t n, char out[65])
 
 static void on_filed(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "created") == 0 || strcmp(status, "existing") == 0) {
         respond_dossier(r, 201, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3), -1);
@@ -199,13 +186,13 @@ static void on_filed(cds_req *r, PGresult *res)
         cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
     } else {
         cds_log(CDS_LOG_ERROR, "dossier_file", "unexpected status '%s'", status);
-        cds_problem(r, 500, "internal_error", "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
     }
 }
 
 static void on_existing(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     if (PQntuples(res) != 1) {
         not_found(r);
         return;
@@ -237,7 +224,7 @@ static const char *missing_document(const json_t *required, const json_t *attach
 
 static void on_prepared(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     file_ctx *f = cds_req_user(r);
     if (!PQgetisnull(res, 0, 4)) { /* this Idempotency-Key was used before */
         if (strcmp(PQgetvalue(res, 0, 5), f->idem_hash) != 0) {
@@ -363,7 +350,7 @@ void cds_dossier_file(cds_req *r)
 
 static void on_get(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     if (PQntuples(res) != 1) {
         not_found(r);
         return;
@@ -391,7 +378,7 @@ typedef struct list_ctx {
 
 static void on_list(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     list_ctx *l = cds_req_user(r);
     int n = PQntuples(res);
     json_t *items = json_array();
@@ -414,26 +401,14 @@ void cds_dossiers_list(cds_req *r)
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
     const char *status = cds_req_query(r, "status");
-    const char *cursor = cds_req_query(r, "cursor");
     if (status && !cds_step_known(status)) {
         cds_problem(r, 400, "invalid_status", "Trạng thái lọc không hợp lệ.");
         return;
     }
     int limit = cds_req_limit(r, 20, 100);
     if (limit < 0) return;
-    char pos[300];
-    const char *after_time = NULL, *after_id = NULL;
-    if (cursor && *cursor) {
-        char *bar;
-        if (cds_cursor_decode(cursor, pos, sizeof pos) != 0 || !(bar = strrchr(pos, '|')) ||
-            !cds_uuid_valid(bar + 1)) {
-            cds_problem(r, 400, "invalid_cursor", "Con trỏ phân trang không hợp lệ.");
-            return;
-        }
-        *bar = 0;
-        after_time = cds_req_strdup(r, pos);
-        after_id = cds_req_strdup(r, bar + 1);
-    }
+    const char *after_time, *after_id;
+    if (cds_req_cursor_after(r, &after_time, &after_id) < 0) return;
     list_ctx *l = cds_req_alloc(r, sizeof *l);
     l->limit = limit;
     cds_req_set_user(r, l, NULL);
@@ -447,7 +422,7 @@ void cds_dossiers_list(cds_req *r)
 
 static void on_citizen_step(cds_req *r, PGresult *res)
 {
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "applied") == 0 || strcmp(status, "duplicate") == 0) {
         respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3), -1);

@@ -29,6 +29,7 @@
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/qr.h"
 #include "core/qr_req.h"
 #include "core/ratelimit.h"
@@ -355,8 +356,7 @@ static void unavailable(cds_req *r, int mode, PGresult *res)
 {
     if (res) cds_log(CDS_LOG_ERROR, "lookup_db", "%s", PQresultErrorMessage(res));
     if (mode == MODE_JSON)
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
     else
         message_page(r, 503, "Hệ thống đang bận",
                      "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.", 0,
@@ -451,7 +451,7 @@ static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char 
                           "timeline", timeline,
                           "shipments", ships);
     if (!j) {
-        cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
@@ -667,7 +667,7 @@ static void on_qr(cds_req *r, PGresult *res)
         return;
     }
     if (PQntuples(res) != 1) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     char secret[CDS_LOOKUP_SECRET_LEN + 1];
@@ -679,7 +679,7 @@ static void on_qr(cds_req *r, PGresult *res)
     unsigned char *png = cds_qr_png(url, CDS_QR_ECC_M, c->scale, &len);
     if (!png) {
         cds_log(CDS_LOG_ERROR, "lookup_qr", "QR rendering failed (URL of %zu bytes)", strlen(url));
-        cds_problem(r, 500, "qr_failed", "Không tạo được mã QR, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_QR_FAILED);
         return;
     }
     /* The image carries the secret: the owner's only, never cached on the way. */
@@ -695,7 +695,7 @@ void cds_dossier_lookup_qr(cds_req *r)
     if (!p) return;
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     qr_ctx *c = cds_req_alloc(r, sizeof *c);

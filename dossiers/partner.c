@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 #include "core/vn.h"
 
@@ -53,9 +54,7 @@ static int db_ok(cds_req *r, PGresult *res)
         cds_problem(r, 422, "invalid_step", "Thời điểm hoặc dữ liệu của bước xử lý không hợp lệ.");
         return 0;
     }
-    if (res) cds_log(CDS_LOG_ERROR, "partner_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+    cds_req_db_failed(r, "partner_db", res);
     return 0;
 }
 
@@ -76,7 +75,7 @@ static void on_step(cds_req *r, PGresult *res)
     if (!db_ok(r, res)) return;
     const char *status = PQgetvalue(res, 0, 0), *dstatus = PQgetvalue(res, 0, 1);
     if (strcmp(status, "not_found") == 0) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else if (strcmp(status, "illegal") == 0) {
         cds_problem(r, 409, "illegal_transition",
                     cds_req_printf(r, "Hồ sơ đang ở trạng thái '%s', không thể chuyển sang bước này.", dstatus));

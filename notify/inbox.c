@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "core/cursor.h"
 #include "core/db.h"
+#include "core/problem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ static void on_list(cds_req *r, PGresult *res)
 {
     list_ctx *l = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cds_problem(r, 503, "database_unavailable", "Hệ thống đang bận, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return;
     }
     int n = PQntuples(res);
@@ -93,16 +94,15 @@ void cds_notifications_list(cds_req *r)
     if (!p) return;
     int limit = cds_req_limit(r, 20, 100);
     if (limit < 0) return;
-    const char *cursor = cds_req_query(r, "cursor");
+    char pos[64];
     const char *before = NULL;
-    if (cursor && *cursor) {
-        char pos[64];
-        if (cds_cursor_decode(cursor, pos, sizeof pos) != 0 || !id_valid(pos)) {
-            cds_problem(r, 400, "invalid_cursor", "Con trỏ phân trang không hợp lệ.");
-            return;
-        }
-        before = cds_req_strdup(r, pos);
+    int has = cds_req_cursor(r, pos, sizeof pos);
+    if (has < 0) return;
+    if (has && !id_valid(pos)) {
+        cds_fail(r, CDS_P_INVALID_CURSOR);
+        return;
     }
+    if (has) before = cds_req_strdup(r, pos);
     list_ctx *l = cds_req_alloc(r, sizeof *l);
     l->limit = limit;
     cds_req_set_user(r, l, NULL);
@@ -115,7 +115,7 @@ void cds_notifications_list(cds_req *r)
 static void on_read(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        cds_problem(r, 503, "database_unavailable", "Hệ thống đang bận, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {

@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 
 #include <stdio.h>
@@ -34,13 +35,6 @@ int pm_intent_init(void)
     st_get = cds_db_stmt_register("payment_get",
                                   "SELECT status, payment::text FROM cds_payment_get($1, $2)", 2);
     return st_open < 0 || st_get < 0 ? -1 : 0;
-}
-
-void pm_db_failed(cds_req *r, const char *what, PGresult *res)
-{
-    if (res) cds_log(CDS_LOG_ERROR, what, "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
 }
 
 int pm_vietqr_payload(const char *bin, const char *account, long long remaining,
@@ -105,7 +99,7 @@ static void respond_payment(cds_req *r, int status, const char *text)
 {
     json_t *p = pm_payment_view(text);
     if (!p) {
-        pm_db_failed(r, "payment_view", NULL);
+        cds_req_db_failed(r, "payment_view", NULL);
         return;
     }
     cds_respond_json(r, status, p);
@@ -115,7 +109,7 @@ static void on_open(cds_req *r, PGresult *res)
 {
     open_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pm_db_failed(r, "payment_open", res);
+        cds_req_db_failed(r, "payment_open", res);
         return;
     }
     const char *st = PQgetvalue(res, 0, 0);
@@ -124,7 +118,7 @@ static void on_open(cds_req *r, PGresult *res)
     } else if (strcmp(st, "existing") == 0) {
         respond_payment(r, 200, PQgetvalue(res, 0, 1));
     } else if (strcmp(st, "not_found") == 0) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else if (strcmp(st, "not_payable") == 0) {
         cds_problem(r, 409, "payment_not_requested",
                     cds_req_printf(r, "Hồ sơ không ở bước chờ nộp phí (trạng thái hiện tại: %s).",
@@ -141,7 +135,7 @@ static void on_open(cds_req *r, PGresult *res)
         send_open(r);
     } else {
         cds_log(CDS_LOG_ERROR, "payment_open", "unexpected status %s", st);
-        pm_db_failed(r, "payment_open", NULL);
+        cds_req_db_failed(r, "payment_open", NULL);
     }
 }
 
@@ -162,7 +156,7 @@ void cds_payment_open(cds_req *r)
     if (!p) return;
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     open_ctx *c = cds_req_alloc(r, sizeof *c);
@@ -175,7 +169,7 @@ void cds_payment_open(cds_req *r)
 static void on_get(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pm_db_failed(r, "payment_get", res);
+        cds_req_db_failed(r, "payment_get", res);
         return;
     }
     const char *st = PQgetvalue(res, 0, 0);
@@ -184,7 +178,7 @@ static void on_get(cds_req *r, PGresult *res)
     else if (strcmp(st, "no_payment") == 0)
         cds_problem(r, 404, "payment_not_found", "Hồ sơ chưa có khoản thanh toán nào.");
     else
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
 }
 
 void cds_payment_get(cds_req *r)
@@ -193,7 +187,7 @@ void cds_payment_get(cds_req *r)
     if (!p) return;
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     const char *params[] = {id, p->citizen_id};

@@ -14,9 +14,6 @@ int pm_qr_init(void);
 int pm_webhook_init(void);
 int pm_reconcile_init(void);
 
-/* 503 for a failed query (logged), the answer every route gives when the
- * database did not answer. */
-void pm_db_failed(cds_req *r, const char *what, PGresult *res);
 
 /* The VietQR payload that pays `remaining` VND of an intent into the
  * account, with the reference as purpose (a dynamic code). 0, or -1 when

@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/qr.h"
 #include "core/qr_req.h"
 #include "core/uuid.h"
@@ -46,11 +47,11 @@ static void on_qr(cds_req *r, PGresult *res)
 {
     qr_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pm_db_failed(r, "payment_qr", res);
+        cds_req_db_failed(r, "payment_qr", res);
         return;
     }
     if (PQntuples(res) != 1) {
-        cds_problem(r, 404, "payment_not_found", "Không tìm thấy khoản thanh toán.");
+        cds_fail(r, CDS_P_PAYMENT_NOT_FOUND);
         return;
     }
     long long remaining = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
@@ -62,14 +63,14 @@ static void on_qr(cds_req *r, PGresult *res)
     char payload[CDS_VIETQR_PAYLOAD_MAX + 1];
     if (pm_vietqr_payload(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), remaining,
                           PQgetvalue(res, 0, 3), payload, sizeof payload) != 0) {
-        cds_problem(r, 500, "qr_failed", "Không tạo được mã QR, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_QR_FAILED);
         return;
     }
     size_t len = 0;
     if (c->format == FORMAT_PNG) {
         unsigned char *png = cds_qr_png(payload, CDS_QR_ECC_M, c->scale, &len);
         if (!png) {
-            cds_problem(r, 500, "qr_failed", "Không tạo được mã QR, vui lòng thử lại sau.");
+            cds_fail(r, CDS_P_QR_FAILED);
             return;
         }
         cds_resp_header(r, "cache-control", "private, no-store");
@@ -78,7 +79,7 @@ static void on_qr(cds_req *r, PGresult *res)
     } else {
         char *svg = cds_qr_svg(payload, CDS_QR_ECC_M, &len);
         if (!svg) {
-            cds_problem(r, 500, "qr_failed", "Không tạo được mã QR, vui lòng thử lại sau.");
+            cds_fail(r, CDS_P_QR_FAILED);
             return;
         }
         cds_resp_header(r, "cache-control", "private, no-store");
@@ -93,7 +94,7 @@ static void qr_route(cds_req *r, int format)
     if (!p) return;
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
-        cds_problem(r, 404, "payment_not_found", "Không tìm thấy khoản thanh toán.");
+        cds_fail(r, CDS_P_PAYMENT_NOT_FOUND);
         return;
     }
     qr_ctx *c = cds_req_alloc(r, sizeof *c);

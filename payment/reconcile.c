@@ -21,6 +21,7 @@
 #include "core/date.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 #include "auth/auth.h"
 
@@ -94,7 +95,7 @@ static void on_report(cds_req *r, PGresult *res)
 {
     report_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        pm_db_failed(r, "payment_reconciliation", res);
+        cds_req_db_failed(r, "payment_reconciliation", res);
         return;
     }
     const char *const *cols = report_cols;
@@ -103,7 +104,7 @@ static void on_report(cds_req *r, PGresult *res)
         size_t len = 0;
         char *out = cds_payment_reconciliation_csv(res, &len);
         if (!out) {
-            cds_problem(r, 503, "overloaded", "Hệ thống đang quá tải, vui lòng thử lại sau.");
+            cds_fail(r, CDS_P_OVERLOADED);
             return;
         }
         cds_resp_header(r, "content-disposition", "attachment; filename=\"reconciliation.csv\"");
@@ -153,7 +154,7 @@ void cds_payment_reconciliation(cds_req *r)
 static void on_unmatched(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pm_db_failed(r, "payment_unmatched", res);
+        cds_req_db_failed(r, "payment_unmatched", res);
         return;
     }
     const char *items = PQgetvalue(res, 0, 0);
@@ -188,7 +189,7 @@ static const char *text_member(json_t *body, const char *name, size_t max)
 static void on_resolve(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pm_db_failed(r, "payment_resolve", res);
+        cds_req_db_failed(r, "payment_resolve", res);
         return;
     }
     const char *st = PQgetvalue(res, 0, 0);
@@ -204,7 +205,7 @@ static void on_resolve(cds_req *r, PGresult *res)
         cds_problem(r, 409, "transaction_already_matched",
                     "Giao dịch đã được đối soát với một khoản thanh toán.");
     } else if (strcmp(st, "dossier_not_found") == 0) {
-        cds_problem(r, 404, "dossier_not_found", "Không tìm thấy hồ sơ.");
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else {
         cds_problem(r, 409, "payment_not_found",
                     "Hồ sơ chưa có khoản thanh toán nào để gán giao dịch.");
@@ -238,7 +239,7 @@ void cds_payment_resolve(cds_req *r)
 static void on_refunded(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pm_db_failed(r, "payment_refunded", res);
+        cds_req_db_failed(r, "payment_refunded", res);
         return;
     }
     const char *st = PQgetvalue(res, 0, 0);
@@ -247,7 +248,7 @@ static void on_refunded(cds_req *r, PGresult *res)
                               (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10));
         cds_respond_json(r, 200, o);
     } else if (strcmp(st, "not_found") == 0) {
-        cds_problem(r, 404, "payment_not_found", "Không tìm thấy khoản thanh toán.");
+        cds_fail(r, CDS_P_PAYMENT_NOT_FOUND);
     } else {
         cds_problem(r, 409, "payment_not_refund_due", "Khoản thanh toán không có tiền phải hoàn.");
     }
@@ -258,7 +259,7 @@ void cds_payment_refunded(cds_req *r)
     if (!cds_partner_auth(r)) return;
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
-        cds_problem(r, 404, "payment_not_found", "Không tìm thấy khoản thanh toán.");
+        cds_fail(r, CDS_P_PAYMENT_NOT_FOUND);
         return;
     }
     json_t *body = cds_req_json(r);

@@ -26,6 +26,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/problem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ static void on_credit(cds_req *r, PGresult *res)
 {
     hook_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        pm_db_failed(r, "payment_credit", res);
+        cds_req_db_failed(r, "payment_credit", res);
         return;
     }
     const cds_hook_tx *t = &c->res.tx[c->next];
@@ -163,7 +164,7 @@ static void webhook(cds_req *r, const char *name, verify_fn verify)
     atomic_fetch_add(&m_calls, 1);
     hook_ctx *c = calloc(1, sizeof *c);
     if (!c) {
-        cds_problem(r, 503, "overloaded", "Hệ thống đang quá tải, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_OVERLOADED);
         return;
     }
     cds_req_set_user(r, c, hook_free);

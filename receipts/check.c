@@ -28,6 +28,7 @@
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/ratelimit.h"
 #include "core/uuid.h"
 #include "core/vn.h"
@@ -520,8 +521,7 @@ void cds_receipt_check_page(cds_req *r)
 static void on_key(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return;
     }
     if (PQntuples(res) != 1) {

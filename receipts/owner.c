@@ -22,6 +22,7 @@
 #include "core/cursor.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 #include "core/workpool.h"
 
@@ -69,16 +70,7 @@ int rc_owner_init(void)
 
 static void not_found(cds_req *r)
 {
-    cds_problem(r, 404, "receipt_not_found", "Không tìm thấy biên lai.");
-}
-
-static int db_ok(cds_req *r, PGresult *res)
-{
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) return 1;
-    if (res) cds_log(CDS_LOG_ERROR, "receipts_db", "%s", PQresultErrorMessage(res));
-    cds_problem(r, 503, "database_unavailable",
-                "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
-    return 0;
+    cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
 }
 
 static void being_issued(cds_req *r)
@@ -97,7 +89,7 @@ typedef struct list_ctx {
 static void on_list(cds_req *r, PGresult *res)
 {
     list_ctx *l = cds_req_user(r);
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "receipts_db", res)) return;
     int n = PQntuples(res), shown = n > l->limit ? l->limit : n;
     json_t *items = json_array();
     for (int i = 0; i < shown; i++) {
@@ -139,19 +131,8 @@ void cds_receipts_list(cds_req *r)
     if (!p) return;
     int limit = cds_req_limit(r, 20, 100);
     if (limit < 0) return;
-    const char *cursor = cds_req_query(r, "cursor");
-    const char *after_time = NULL, *after_id = NULL;
-    if (cursor && *cursor) {
-        char pos[300], *bar;
-        if (cds_cursor_decode(cursor, pos, sizeof pos) != 0 || !(bar = strrchr(pos, '|')) ||
-            !cds_uuid_valid(bar + 1)) {
-            cds_problem(r, 400, "invalid_cursor", "Con trỏ phân trang không hợp lệ.");
-            return;
-        }
-        *bar = 0;
-        after_time = cds_req_strdup(r, pos);
-        after_id = cds_req_strdup(r, bar + 1);
-    }
+    const char *after_time, *after_id;
+    if (cds_req_cursor_after(r, &after_time, &after_id) < 0) return;
     list_ctx *l = cds_req_alloc(r, sizeof *l);
     l->limit = limit;
     cds_req_set_user(r, l, NULL);
@@ -266,7 +247,7 @@ static void answer_pdf(cds_req *r, PGresult *res, const cds_receipt *rc, const c
 {
     pdf_job *j = calloc(1, sizeof *j);
     if (!j) {
-        cds_problem(r, 503, "service_busy", "Hệ thống đang bận, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_SERVICE_BUSY);
         return;
     }
     j->r = r;
@@ -287,20 +268,20 @@ static void answer_pdf(cds_req *r, PGresult *res, const cds_receipt *rc, const c
     if (!j->job) {
         pdf_free(j);
         cds_resp_header(r, "retry-after", "1");
-        cds_problem(r, 503, "service_busy", "Hệ thống đang bận, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_SERVICE_BUSY);
         return;
     }
     j->slot = cds_req_track(r, pdf_abandon, j);
     if (j->slot < 0) {
         pdf_abandon(j);
-        cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
     }
 }
 
 static void on_get(cds_req *r, PGresult *res)
 {
     get_ctx *c = cds_req_user(r);
-    if (!db_ok(r, res)) return;
+    if (!cds_req_db_rows(r, "receipts_db", res)) return;
     if (PQntuples(res) != 1) {
         not_found(r);
         return;

@@ -20,6 +20,7 @@
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 #include "core/uuid.h"
 
 #include <stdio.h>
@@ -75,15 +76,13 @@ static void invalid(cds_req *r, const char *field, const char *detail)
 static void on_correct(cds_req *r, PGresult *res)
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        if (res) cds_log(CDS_LOG_ERROR, "receipt_correct", "%s", PQresultErrorMessage(res));
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_req_db_failed(r, "receipt_correct", res);
         return;
     }
     const char *st = PQgetvalue(res, 0, 0), *id = PQgetvalue(res, 0, 1),
                *by = PQgetvalue(res, 0, 2);
     if (strcmp(st, "not_found") == 0) {
-        cds_problem(r, 404, "receipt_not_found", "Không tìm thấy biên lai.");
+        cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
     } else if (strcmp(st, "already_corrected") == 0) {
         cds_problem(r, 409, "receipt_already_corrected",
                     cds_req_printf(r,
@@ -106,7 +105,7 @@ void cds_partner_receipt_correct(cds_req *r)
     if (!client) return;
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
-        cds_problem(r, 404, "receipt_not_found", "Không tìm thấy biên lai.");
+        cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
         return;
     }
     json_t *body = cds_req_json(r);
@@ -153,7 +152,7 @@ void cds_partner_receipt_correct(cds_req *r)
             }
             char *sealed = cds_auth_seal(json_string_value(v), "citizen.address");
             if (!sealed) {
-                cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
+                cds_fail(r, CDS_P_INTERNAL);
                 bad = 1;
                 break;
             }
@@ -205,9 +204,7 @@ static void on_export(cds_req *r, PGresult *res)
 {
     export_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (res) cds_log(CDS_LOG_ERROR, "receipt_export", "%s", PQresultErrorMessage(res));
-        cds_problem(r, 503, "database_unavailable",
-                    "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        cds_req_db_failed(r, "receipt_export", res);
         return;
     }
     if (PQntuples(res) > EXPORT_MAX_ROWS) {
@@ -218,7 +215,7 @@ static void on_export(cds_req *r, PGresult *res)
     size_t len = 0;
     char *out = cds_receipt_export_render(res, c->csv, &len);
     if (!out) {
-        cds_problem(r, 500, "internal_error", "Đã có lỗi xảy ra, vui lòng thử lại sau.");
+        cds_fail(r, CDS_P_INTERNAL);
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");

@@ -1,0 +1,80 @@
+/* The problem catalog and its request helpers (problem.h). */
+#include "core/problem.h"
+
+#include "core/cursor.h"
+#include "core/log.h"
+#include "core/uuid.h"
+
+#include <string.h>
+
+static const cds_problem_def TABLE[CDS_P__COUNT] = {
+    [CDS_P_INTERNAL] = {500, "internal_error", "Internal error",
+                        "Đã xảy ra lỗi hệ thống, vui lòng thử lại sau."},
+    [CDS_P_DB_UNAVAILABLE] = {503, "database_unavailable", "Database unavailable",
+                              "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau."},
+    [CDS_P_SERVICE_BUSY] = {503, "service_busy", "Service busy",
+                            "Hệ thống đang quá tải, vui lòng thử lại sau ít phút."},
+    [CDS_P_OVERLOADED] = {503, "overloaded", "Overloaded",
+                          "Hệ thống đang quá tải, vui lòng thử lại sau."},
+    [CDS_P_INVALID_CURSOR] = {400, "invalid_cursor", "Invalid cursor",
+                              "Con trỏ phân trang không hợp lệ."},
+    [CDS_P_DOSSIER_NOT_FOUND] = {404, "dossier_not_found", "Dossier not found",
+                                 "Không tìm thấy hồ sơ."},
+    [CDS_P_PAYMENT_NOT_FOUND] = {404, "payment_not_found", "Payment not found",
+                                 "Không tìm thấy khoản thanh toán."},
+    [CDS_P_RECEIPT_NOT_FOUND] = {404, "receipt_not_found", "Receipt not found",
+                                 "Không tìm thấy biên lai."},
+    [CDS_P_QR_FAILED] = {500, "qr_failed", "QR code not made",
+                         "Không tạo được mã QR, vui lòng thử lại sau."},
+};
+
+const cds_problem_def *cds_problem_get(cds_problem_id id)
+{
+    return (unsigned)id < CDS_P__COUNT ? &TABLE[id] : NULL;
+}
+
+void cds_fail(cds_req *r, cds_problem_id id)
+{
+    const cds_problem_def *p = cds_problem_get(id);
+    if (!p) p = &TABLE[CDS_P_INTERNAL];
+    cds_problem_titled(r, p->status, p->code, p->title, p->detail);
+}
+
+void cds_req_db_failed(cds_req *r, const char *what, PGresult *res)
+{
+    if (res) cds_log(CDS_LOG_ERROR, what, "%s", PQresultErrorMessage(res));
+    cds_fail(r, CDS_P_DB_UNAVAILABLE);
+}
+
+int cds_req_db_rows(cds_req *r, const char *what, PGresult *res)
+{
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) return 1;
+    cds_req_db_failed(r, what, res);
+    return 0;
+}
+
+int cds_req_cursor(cds_req *r, char *pos, size_t cap)
+{
+    const char *cursor = cds_req_query(r, "cursor");
+    if (cap) pos[0] = '\0';
+    if (!cursor || !*cursor) return 0;
+    if (cds_cursor_decode(cursor, pos, cap) == 0) return 1;
+    cds_fail(r, CDS_P_INVALID_CURSOR);
+    return -1;
+}
+
+int cds_req_cursor_after(cds_req *r, const char **after_time, const char **after_id)
+{
+    char pos[300], *bar;
+    *after_time = *after_id = NULL;
+    int rc = cds_req_cursor(r, pos, sizeof pos);
+    if (rc <= 0) return rc;
+    if (!(bar = strrchr(pos, '|')) || !cds_uuid_valid(bar + 1)) {
+        cds_fail(r, CDS_P_INVALID_CURSOR);
+        return -1;
+    }
+    *bar = '\0';
+    *after_time = cds_req_strdup(r, pos);
+    *after_id = cds_req_strdup(r, bar + 1);
+    return 0;
+}
