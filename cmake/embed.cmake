@@ -7,7 +7,7 @@ function(cds_embed out)
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DROOT=${CMAKE_SOURCE_DIR} "-DFILES=${files}"
             -P ${CMAKE_SOURCE_DIR}/cmake/embed_gen.cmake
     DEPENDS ${files} ${CMAKE_SOURCE_DIR}/cmake/embed_gen.cmake
-    COMMENT "Embedding migrations, SQL functions and openapi.yaml"
+    COMMENT "Embedding migrations, SQL functions, page templates and openapi.yaml"
     VERBATIM)
 endfunction()
 

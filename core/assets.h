@@ -1,5 +1,6 @@
 /* Files compiled into the binary at build time (cmake/embed.cmake): the SQL
- * migrations and openapi.yaml. Looked up by their path in the source tree. */
+ * migrations, the public pages' templates and CSS (<module>/pages/) and
+ * openapi.yaml. Looked up by their path in the source tree. */
 #ifndef CDS_ASSETS_H
 #define CDS_ASSETS_H
 #include <stddef.h>

@@ -114,6 +114,11 @@ int cds_buf_printf(cds_buf *b, const char *fmt, ...)
     return rc;
 }
 
+void cds_buf_fail(cds_buf *b)
+{
+    if (!b->err) b->err = CDS_BUF_E_WRITER;
+}
+
 void cds_buf_reset(cds_buf *b)
 {
     b->len = b->need = 0;

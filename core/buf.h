@@ -17,6 +17,7 @@ enum {
     CDS_BUF_OK = 0,
     CDS_BUF_E_CAP = -1,   /* the append would pass the maximum */
     CDS_BUF_E_NOMEM = -2, /* out of memory */
+    CDS_BUF_E_WRITER = -3, /* the writer failed (cds_buf_fail) */
 };
 
 typedef struct cds_buf {
@@ -42,6 +43,9 @@ int cds_buf_addc(cds_buf *b, char c);
 int cds_buf_printf(cds_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cds_buf_vprintf(cds_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* Marks the buffer failed by its writer (a template that is missing, a
+ * piece that could not be made), so whoever sends it sees the failure. */
+void cds_buf_fail(cds_buf *b);
 /* Empties the content and clears the error; keeps the memory. */
 void cds_buf_reset(cds_buf *b);
 /* Frees a heap buffer's memory (a fixed buffer's is the caller's); the

@@ -26,6 +26,7 @@
 
 #include "auth/auth.h"
 #include "core/buf.h"
+#include "core/html.h"
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
@@ -46,7 +47,6 @@
 #define CODE_MAX 64
 #define TIMELINE_MAX "200"   /* newest steps shown (SQL text) */
 #define NOTE_SHOWN_MAX 500   /* bytes of a step's note on the page */
-#define PAGE_CAP (512 * 1024)
 #define QR_SCALE_DEFAULT 8
 
 static int st_lookup = -1, st_qr = -1;
@@ -199,143 +199,45 @@ static void vn_datetime(const char *ts, char out[24])
         snprintf(out, 24, "%.23s", ts);
 }
 
-/* ---------------- a bounded text buffer for the page ---------------- */
+/* ---------------- the page (core/html.h, dossiers/pages/) ---------------- */
 
+static const char PAGE_CSP[] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "base-uri 'none'; frame-ancestors 'none'";
 
-/* Text into HTML (element content or a quoted attribute), at most `max`
- * bytes of it, cut at a character boundary. */
-static void sb_esc_max(cds_buf *b, const char *s, size_t max)
+/* s cut to at most max bytes at a character boundary, "…" after a cut
+ * (request arena). */
+static const char *clip(cds_req *r, const char *s, size_t max)
 {
-    size_t n = cds_utf8_cut(s, strlen(s), max);
-    size_t from = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *ent = NULL;
-        switch (s[i]) {
-        case '&': ent = "&amp;"; break;
-        case '<': ent = "&lt;"; break;
-        case '>': ent = "&gt;"; break;
-        case '"': ent = "&quot;"; break;
-        case '\'': ent = "&#39;"; break;
-        default: break;
-        }
-        if (!ent) continue;
-        cds_buf_add(b, s + from, i - from);
-        cds_buf_adds(b, ent);
-        from = i + 1;
-    }
-    cds_buf_add(b, s + from, n - from);
-    if (n < strlen(s)) cds_buf_adds(b, "…");
+    size_t n = strlen(s), k = cds_utf8_cut(s, n, max);
+    return k == n ? s : cds_req_printf(r, "%.*s…", (int)k, s);
 }
 
-static void sb_esc(cds_buf *b, const char *s)
+static void send_page(cds_req *r, int status, const char *title, cds_buf *body)
 {
-    sb_esc_max(b, s, PAGE_CAP);
-}
-
-/* ---------------- the page ---------------- */
-
-static const char CSS[] =
-    "*{box-sizing:border-box}"
-    "body{margin:0;background:#f2f4f7;color:#1d2939;font:16px/1.5 system-ui,-apple-system,"
-    "\"Segoe UI\",Roboto,\"Noto Sans\",Arial,sans-serif}"
-    "main{max-width:640px;margin:0 auto;padding:16px}"
-    "header{background:#b42318;color:#fff;margin:-16px -16px 16px;padding:16px}"
-    ".brand{margin:0;font-size:13px;opacity:.9}"
-    "h1{margin:4px 0 0;font-size:22px}"
-    ".card{background:#fff;border-radius:12px;padding:16px;margin-bottom:16px;"
-    "box-shadow:0 1px 3px rgba(16,24,40,.1)}"
-    "h2{font-size:18px;margin:4px 0 8px}h3{font-size:16px;margin:0 0 12px}"
-    ".code{margin:0;color:#475467;font-size:14px}.agency{margin:0 0 12px;color:#475467}"
-    ".status{display:inline-block;padding:4px 12px;border-radius:999px;font-weight:600;"
-    "background:#eff8ff;color:#175cd3}"
-    ".status.done{background:#ecfdf3;color:#067647}.status.stop{background:#f2f4f7;color:#344054}"
-    ".status.act{background:#fffaeb;color:#b54708}"
-    ".late{display:inline-block;margin-left:8px;padding:4px 10px;border-radius:999px;"
-    "background:#fef3f2;color:#b42318;font-weight:600}"
-    "dl{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:16px 0 0}"
-    "dt{color:#475467}dd{margin:0;font-weight:500}"
-    "ol{list-style:none;margin:0;padding:0}"
-    "li{position:relative;padding:0 0 16px 24px;border-left:2px solid #d0d5dd;margin-left:6px}"
-    "li:last-child{border-left-color:transparent;padding-bottom:0}"
-    "li::before{content:\"\";position:absolute;left:-7px;top:4px;width:12px;height:12px;"
-    "border-radius:50%;background:#b42318}"
-    ".step{font-weight:600;display:block}time{color:#475467;font-size:14px}"
-    ".note{margin:4px 0 0;font-size:14px}"
-    "form{display:flex;gap:8px;flex-wrap:wrap;margin-top:12px}"
-    "input{flex:1 1 180px;font:inherit;padding:10px;border:1px solid #d0d5dd;border-radius:8px;"
-    "text-transform:uppercase;letter-spacing:2px}"
-    "button{font:inherit;padding:10px 20px;border:0;border-radius:8px;background:#b42318;color:#fff}"
-    "footer{color:#667085;font-size:13px;text-align:center;padding:8px}";
-
-static void page_head(cds_buf *b, const char *title)
-{
-    cds_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-              "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
-              "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
-    sb_esc(b, title);
-    cds_buf_adds(b, " · Tra cứu hồ sơ</title>\n<style>");
-    cds_buf_adds(b, CSS);
-    cds_buf_adds(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
-              "Thành phố Hồ Chí Minh</p><h1>Tra cứu hồ sơ</h1></header>\n");
-}
-
-static void page_tail(cds_buf *b)
-{
-    cds_buf_adds(b, "<footer>Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, "
-              "không hiển thị thông tin cá nhân của người nộp.</footer>\n</main>\n</body>\n</html>\n");
-}
-
-/* A form asking for the lookup secret again; it submits to this same URL. */
-static void page_form(cds_buf *b)
-{
-    cds_buf_adds(b, "<form method=\"get\"><input name=\"s\" required maxlength=\"32\" autocomplete=\"off\" "
-              "autocapitalize=\"characters\" spellcheck=\"false\" aria-label=\"Mã tra cứu\" "
-              "placeholder=\"Mã tra cứu\"><button type=\"submit\">Tra cứu</button></form>\n");
-}
-
-static void send_page(cds_req *r, int status, cds_buf *b)
-{
-    cds_resp_header(r, "content-security-policy",
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                    "base-uri 'none'; frame-ancestors 'none'");
-    cds_resp_header(r, "x-content-type-options", "nosniff");
-    cds_resp_header(r, "referrer-policy", "no-referrer");
-    cds_resp_header(r, "cache-control", "no-store");
-    if (b->err) {
-        static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
-                                       "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
-        cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
-    } else {
-        cds_respond(r, status, "text/html; charset=utf-8", b->p, b->len);
-    }
-    cds_buf_free(b);
+    const cds_html_page page = {
+        cds_req_printf(r, "%s · Tra cứu hồ sơ", title), "Tra cứu hồ sơ",
+        "Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, không hiển thị thông tin "
+        "cá nhân của người nộp.",
+        "dossiers/pages/lookup.css"};
+    cds_html_send(r, status, &page, body, PAGE_CSP);
 }
 
 /* A page with a title and a message (error, limit, form). `code` (may be
  * NULL) is the dossier code as typed, shown above the form asking for the
- * secret; the not-found page leaves it out. */
+ * secret (which submits to this same URL); the not-found page leaves it out. */
 static void message_page(cds_req *r, int status, const char *title, const char *msg, int with_form,
                          const char *code)
 {
+    const cds_html_var v[] = {
+        {"code", code ? clip(r, code, CODE_MAX) : NULL},
+        {"title", title},
+        {"message", msg},
+        {"form", with_form ? "1" : NULL},
+    };
     cds_buf b;
-    cds_buf_init(&b, PAGE_CAP);
-    page_head(&b, title);
-    cds_buf_adds(&b, "<section class=\"card\" id=\"message\">");
-    if (code) {
-        cds_buf_adds(&b, "<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
-        sb_esc_max(&b, code, CODE_MAX);
-        cds_buf_adds(&b, "</strong></p>");
-    }
-    cds_buf_adds(&b, "<h2>");
-    sb_esc(&b, title);
-    cds_buf_adds(&b, "</h2><p>");
-    sb_esc(&b, msg);
-    cds_buf_adds(&b, "</p>");
-    if (with_form) page_form(&b);
-    cds_buf_adds(&b, "</section>\n");
-    page_tail(&b);
-    send_page(r, status, &b);
+    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
+    cds_html_render(&b, "dossiers/pages/message.html", v, sizeof v / sizeof v[0]);
+    send_page(r, status, title, &b);
 }
 
 static const char NOT_FOUND_DETAIL[] =
@@ -459,97 +361,86 @@ static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char 
     cds_respond_json(r, 200, j);
 }
 
+/* One <li> of a timeline (dossiers/pages/step.html) into out. */
+static void step_item(cds_req *r, cds_buf *out, const char *step, const char *at, const char *note)
+{
+    char when[24];
+    vn_datetime(at ? at : "", when);
+    const cds_html_var v[] = {{"step", step}, {"at", at}, {"when", when}, {"note", note}};
+    cds_html_render(out, "dossiers/pages/step.html", v, sizeof v / sizeof v[0]);
+}
+
+/* The result's shipments (dossiers/pages/shipment.html) into out. */
+static void shipment_cards(cds_req *r, cds_buf *out, json_t *ships)
+{
+    size_t i, k;
+    json_t *sh, *ev;
+    json_array_foreach(ships, i, sh) {
+        const char *carrier = json_string_value(json_object_get(sh, "carrier"));
+        const char *tn = json_string_value(json_object_get(sh, "tracking_no"));
+        cds_buf events;
+        cds_buf_init(&events, CDS_HTML_PAGE_MAX);
+        json_array_foreach(json_object_get(sh, "timeline"), k, ev) {
+            const char *loc = json_string_value(json_object_get(ev, "location"));
+            const char *why = json_string_value(json_object_get(ev, "reason"));
+            loc = loc && *loc ? clip(r, loc, NOTE_SHOWN_MAX) : "";
+            why = why && *why ? clip(r, why, NOTE_SHOWN_MAX) : "";
+            const char *note = *loc && *why ? cds_req_printf(r, "%s · %s", loc, why) : *loc ? loc : why;
+            step_item(r, &events, shipment_text(json_string_value(json_object_get(ev, "status"))),
+                      json_string_value(json_object_get(ev, "occurred_at")), note);
+        }
+        const cds_html_var v[] = {
+            {"status", shipment_text(json_string_value(json_object_get(sh, "status")))},
+            {"carrier", carrier && strcmp(carrier, "vnpost") == 0 ? "VNPost" : carrier},
+            {"tracking", tn ? tn : "—"},
+            {"events", cds_buf_str(&events)},
+        };
+        if (events.err) cds_buf_fail(out);
+        cds_html_render(out, "dossiers/pages/shipment.html", v, sizeof v / sizeof v[0]);
+        cds_buf_free(&events);
+    }
+}
+
 static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char *masked)
 {
     const char *status = PQgetvalue(res, 0, C_STATUS);
     char due[16], submitted[24];
     vn_date(PQgetvalue(res, 0, C_DUE), due);
     vn_datetime(PQgetvalue(res, 0, C_SUBMITTED), submitted);
-    cds_buf b;
-    cds_buf_init(&b, PAGE_CAP);
-    page_head(&b, cds_req_printf(r, "Hồ sơ %.64s", PQgetvalue(res, 0, C_CODE)));
-    cds_buf_adds(&b, "<section class=\"card\">\n<p class=\"code\">Mã hồ sơ: <strong id=\"code\">");
-    sb_esc(&b, PQgetvalue(res, 0, C_CODE));
-    cds_buf_adds(&b, "</strong></p>\n<h2 id=\"procedure\">");
-    sb_esc(&b, PQgetvalue(res, 0, C_PROC_NAME));
-    cds_buf_adds(&b, "</h2>\n<p class=\"agency\">");
-    sb_esc(&b, PQgetvalue(res, 0, C_AGENCY_NAME));
-    cds_buf_printf(&b, "</p>\n<p><span class=\"status %s\" id=\"status\">", status_class(status));
-    sb_esc(&b, step_text(status));
-    cds_buf_adds(&b, "</span>");
-    if (PQgetvalue(res, 0, C_OVERDUE)[0] == 't') cds_buf_adds(&b, "<span class=\"late\">Quá hạn</span>");
-    cds_buf_adds(&b, "</p>\n<dl>\n<dt>Người nộp</dt><dd id=\"applicant\">");
-    sb_esc(&b, masked);
-    cds_buf_adds(&b, "</dd>\n<dt>Ngày nộp</dt><dd>");
-    sb_esc(&b, submitted);
-    cds_buf_adds(&b, "</dd>\n<dt>Hẹn trả kết quả</dt><dd id=\"due\">");
-    sb_esc(&b, due);
-    cds_buf_adds(&b, "</dd>\n</dl>\n</section>\n<section class=\"card\">\n<h3>Tiến trình xử lý</h3>\n"
-               "<ol id=\"timeline\">\n");
+    cds_buf steps, ships_html, b;
+    cds_buf_init(&steps, CDS_HTML_PAGE_MAX);
+    cds_buf_init(&ships_html, CDS_HTML_PAGE_MAX);
+    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     size_t i;
     json_t *e;
     json_array_foreach(timeline, i, e) {
         const char *step = json_string_value(json_object_get(e, "step"));
-        const char *at = json_string_value(json_object_get(e, "occurred_at"));
         const char *note = json_string_value(json_object_get(e, "note"));
-        char when[24];
-        vn_datetime(at ? at : "", when);
-        cds_buf_adds(&b, "<li><span class=\"step\">");
-        sb_esc(&b, step_text(step ? step : ""));
-        cds_buf_adds(&b, "</span><time datetime=\"");
-        sb_esc(&b, at ? at : "");
-        cds_buf_adds(&b, "\">");
-        sb_esc(&b, when);
-        cds_buf_adds(&b, "</time>");
-        if (note && *note) {
-            cds_buf_adds(&b, "<p class=\"note\">");
-            sb_esc_max(&b, note, NOTE_SHOWN_MAX);
-            cds_buf_adds(&b, "</p>");
-        }
-        cds_buf_adds(&b, "</li>\n");
+        step_item(r, &steps, step_text(step ? step : ""),
+                  json_string_value(json_object_get(e, "occurred_at")),
+                  note && *note ? clip(r, note, NOTE_SHOWN_MAX) : NULL);
     }
-    cds_buf_adds(&b, "</ol>\n</section>\n");
-    json_t *ships = shipments_of(res), *sh;
-    json_array_foreach(ships, i, sh) {
-        const char *carrier = json_string_value(json_object_get(sh, "carrier"));
-        const char *tn = json_string_value(json_object_get(sh, "tracking_no"));
-        cds_buf_adds(&b, "<section class=\"card shipment\">\n<h3>Chuyển phát kết quả</h3>\n<p><span "
-                   "class=\"status\" id=\"shipment-status\">");
-        sb_esc(&b, shipment_text(json_string_value(json_object_get(sh, "status"))));
-        cds_buf_adds(&b, "</span></p>\n<dl>\n<dt>Đơn vị</dt><dd>");
-        sb_esc(&b, carrier && strcmp(carrier, "vnpost") == 0 ? "VNPost" : carrier ? carrier : "");
-        cds_buf_adds(&b, "</dd>\n<dt>Mã vận đơn</dt><dd id=\"tracking\">");
-        sb_esc(&b, tn ? tn : "—");
-        cds_buf_adds(&b, "</dd>\n</dl>\n<ol class=\"shipment-timeline\">\n");
-        size_t k;
-        json_t *ev;
-        json_array_foreach(json_object_get(sh, "timeline"), k, ev) {
-            const char *at = json_string_value(json_object_get(ev, "occurred_at"));
-            const char *loc = json_string_value(json_object_get(ev, "location"));
-            const char *why = json_string_value(json_object_get(ev, "reason"));
-            char when[24];
-            vn_datetime(at ? at : "", when);
-            cds_buf_adds(&b, "<li><span class=\"step\">");
-            sb_esc(&b, shipment_text(json_string_value(json_object_get(ev, "status"))));
-            cds_buf_adds(&b, "</span><time datetime=\"");
-            sb_esc(&b, at ? at : "");
-            cds_buf_adds(&b, "\">");
-            sb_esc(&b, when);
-            cds_buf_adds(&b, "</time>");
-            if ((loc && *loc) || (why && *why)) {
-                cds_buf_adds(&b, "<p class=\"note\">");
-                if (loc && *loc) sb_esc_max(&b, loc, NOTE_SHOWN_MAX);
-                if (loc && *loc && why && *why) cds_buf_adds(&b, " · ");
-                if (why && *why) sb_esc_max(&b, why, NOTE_SHOWN_MAX);
-                cds_buf_adds(&b, "</p>");
-            }
-            cds_buf_adds(&b, "</li>\n");
-        }
-        cds_buf_adds(&b, "</ol>\n</section>\n");
-    }
+    json_t *ships = shipments_of(res);
+    shipment_cards(r, &ships_html, ships);
     json_decref(ships);
-    page_tail(&b);
-    send_page(r, 200, &b);
+    const cds_html_var v[] = {
+        {"code", PQgetvalue(res, 0, C_CODE)},
+        {"procedure", PQgetvalue(res, 0, C_PROC_NAME)},
+        {"agency", PQgetvalue(res, 0, C_AGENCY_NAME)},
+        {"status_class", status_class(status)},
+        {"status", step_text(status)},
+        {"overdue", PQgetvalue(res, 0, C_OVERDUE)[0] == 't' ? "1" : NULL},
+        {"applicant", masked},
+        {"submitted", submitted},
+        {"due", due},
+        {"steps", cds_buf_str(&steps)},
+        {"shipments", cds_buf_str(&ships_html)},
+    };
+    if (steps.err || ships_html.err) cds_buf_fail(&b);
+    cds_html_render(&b, "dossiers/pages/dossier.html", v, sizeof v / sizeof v[0]);
+    cds_buf_free(&steps);
+    cds_buf_free(&ships_html);
+    send_page(r, 200, cds_req_printf(r, "Hồ sơ %.64s", PQgetvalue(res, 0, C_CODE)), &b);
 }
 
 static void on_lookup(cds_req *r, PGresult *res)

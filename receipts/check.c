@@ -25,6 +25,7 @@
 #include "internal.h"
 #include "receipts/pdf.h"
 #include "core/buf.h"
+#include "core/html.h"
 #include "core/db.h"
 #include "core/jose.h"
 #include "core/log.h"
@@ -40,7 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE_CAP (256 * 1024)
 
 static int st_check = -1, st_key = -1;
 static cds_ratelimit *limiter;
@@ -87,52 +87,7 @@ void rc_check_shutdown(void)
     limiter = NULL;
 }
 
-/* ---------------- page text ---------------- */
-
-
-static void sb_esc(cds_buf *b, const char *s)
-{
-    size_t from = 0, n = strlen(s);
-    for (size_t i = 0; i < n; i++) {
-        const char *ent = NULL;
-        switch (s[i]) {
-        case '&':
-            ent = "&amp;";
-            break;
-        case '<':
-            ent = "&lt;";
-            break;
-        case '>':
-            ent = "&gt;";
-            break;
-        case '"':
-            ent = "&quot;";
-            break;
-        case '\'':
-            ent = "&#39;";
-            break;
-        default:
-            break;
-        }
-        if (!ent) continue;
-        cds_buf_add(b, s + from, i - from);
-        cds_buf_adds(b, ent);
-        from = i + 1;
-    }
-    cds_buf_add(b, s + from, n - from);
-}
-
-/* <dt>label</dt><dd id="id">escaped value</dd> */
-static void sb_field(cds_buf *b, const char *label, const char *id, const char *value)
-{
-    cds_buf_adds(b, "<dt>");
-    sb_esc(b, label);
-    cds_buf_adds(b, "</dt><dd id=\"");
-    cds_buf_adds(b, id);
-    cds_buf_adds(b, "\">");
-    sb_esc(b, value);
-    cds_buf_adds(b, "</dd>\n");
-}
+/* ---------------- the page (core/html.h, receipts/pages/) ---------------- */
 
 /* "2026-11-22T09:30:00+07:00" -> "09:30:00 ngày 22/11/2026" */
 static void vn_time(const char *ts, char *out, size_t cap)
@@ -143,55 +98,16 @@ static void vn_time(const char *ts, char *out, size_t cap)
         snprintf(out, cap, "%s", ts);
 }
 
-static const char CSS[] =
-    "*{box-sizing:border-box}"
-    "body{margin:0;background:#f2f4f7;color:#1d2939;font:16px/1.5 system-ui,-apple-system,"
-    "\"Segoe UI\",Roboto,\"Noto Sans\",Arial,sans-serif}"
-    "main{max-width:640px;margin:0 auto;padding:16px}"
-    "header{background:#b42318;color:#fff;margin:-16px -16px 16px;padding:16px}"
-    ".brand{margin:0;font-size:13px;opacity:.9}h1{margin:4px 0 0;font-size:22px}"
-    ".card{background:#fff;border-radius:12px;padding:16px;margin-bottom:16px;"
-    "box-shadow:0 1px 3px rgba(16,24,40,.1)}"
-    ".verdict{font-size:20px;font-weight:700;margin:0 0 8px}"
-    ".ok{border-left:6px solid #067647}.ok .verdict{color:#067647}"
-    ".bad{border-left:6px solid #b42318}.bad .verdict{color:#b42318}"
-    ".warn{background:#fffaeb;color:#b54708;border-radius:8px;padding:8px 12px}"
-    "dl{display:grid;grid-template-columns:auto 1fr;gap:6px 16px;margin:8px 0 0}"
-    "dt{color:#475467}dd{margin:0;font-weight:500;overflow-wrap:anywhere}"
-    "h2{font-size:17px;margin:0 0 8px}ul{margin:0;padding-left:20px}a{color:#175cd3}"
-    "footer{color:#667085;font-size:13px;text-align:center;padding:8px}";
-
-static void page_head(cds_buf *b)
+static void page_send(cds_req *r, int status, cds_buf *body)
 {
-    cds_buf_adds(b, "<!DOCTYPE html>\n<html lang=\"vi\">\n<head>\n<meta charset=\"utf-8\">\n"
-              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-              "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
-              "<meta name=\"referrer\" content=\"no-referrer\">\n"
-              "<title>Kiểm tra biên lai điện tử</title>\n<style>");
-    cds_buf_adds(b, CSS);
-    cds_buf_adds(b, "</style>\n</head>\n<body>\n<main>\n<header><p class=\"brand\">Công dân số · "
-              "Thành phố Hồ Chí Minh</p><h1>Kiểm tra biên lai điện tử</h1></header>\n");
-}
-
-static void page_send(cds_req *r, int status, cds_buf *b)
-{
-    cds_buf_adds(b, "<footer>Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. "
-              "Biên lai thu phí, lệ phí điện tử được ký số bởi cơ quan thu.</footer>\n</main>\n"
-              "</body>\n</html>\n");
-    cds_resp_header(
-        r, "content-security-policy",
-        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'");
-    cds_resp_header(r, "x-content-type-options", "nosniff");
-    cds_resp_header(r, "referrer-policy", "no-referrer");
-    cds_resp_header(r, "cache-control", "no-store");
-    if (b->err) {
-        static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
-                                       "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
-        cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
-    } else {
-        cds_respond(r, status, "text/html; charset=utf-8", b->p, b->len);
-    }
-    cds_buf_free(b);
+    static const cds_html_page page = {
+        "Kiểm tra biên lai điện tử", "Kiểm tra biên lai điện tử",
+        "Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. Biên lai thu phí, "
+        "lệ phí điện tử được ký số bởi cơ quan thu.",
+        "receipts/pages/check.css"};
+    cds_html_send(r, status, &page, body,
+                  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                  "frame-ancestors 'none'");
 }
 
 enum { MODE_JSON, MODE_PAGE };
@@ -210,16 +126,10 @@ static void refuse(cds_req *r, int mode, int status, const char *code, const cha
         cds_problem(r, status, code, detail);
         return;
     }
+    const cds_html_var v[] = {{"code", code}, {"title", title}, {"detail", detail}};
     cds_buf b;
-    cds_buf_init(&b, PAGE_CAP);
-    page_head(&b);
-    cds_buf_adds(&b, "<section class=\"card bad\" id=\"result\" data-code=\"");
-    cds_buf_adds(&b, code);
-    cds_buf_adds(&b, "\"><p class=\"verdict\" id=\"verdict\">");
-    sb_esc(&b, title);
-    cds_buf_adds(&b, "</p><p id=\"detail\">");
-    sb_esc(&b, detail);
-    cds_buf_adds(&b, "</p></section>\n");
+    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
+    cds_html_render(&b, "receipts/pages/refused.html", v, sizeof v / sizeof v[0]);
     page_send(r, status, &b);
 }
 
@@ -297,95 +207,68 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         cds_respond_json(r, 200, j);
         return;
     }
-    cds_buf b;
-    cds_buf_init(&b, PAGE_CAP);
     char t1[64], t2[64];
-    page_head(&b);
-    cds_buf_adds(&b, genuine ? "<section class=\"card ok\" id=\"result\" data-genuine=\"true\">"
-                       : "<section class=\"card bad\" id=\"result\" data-genuine=\"false\">");
-    cds_buf_adds(&b, "<p class=\"verdict\" id=\"verdict\">");
-    cds_buf_adds(&b, genuine ? "Biên lai hợp lệ" : "Biên lai KHÔNG hợp lệ");
-    cds_buf_adds(&b, "</p><p id=\"detail\">");
-    sb_esc(&b, genuine ? "Chữ ký số của cơ quan thu khớp với nội dung biên lai." : reason);
-    cds_buf_adds(&b, "</p>");
-    if (strcmp(status, "valid") != 0) {
-        cds_buf_adds(&b, "<p class=\"warn\" id=\"status\">");
-        sb_esc(&b, status_text(status));
-        cds_buf_adds(&b, ": biên lai này không còn hiệu lực, xem biên lai mới bên dưới.</p>");
-    }
-    cds_buf_adds(&b, "<dl>\n");
-    sb_field(&b, "Loại", "kind", kind_text(kind));
-    sb_field(&b, "Mẫu số", "template_no", PQgetvalue(res, 0, RC_TEMPLATE));
-    sb_field(&b, "Ký hiệu", "serial", PQgetvalue(res, 0, RC_SERIAL));
-    sb_field(&b, "Số", "number", num);
-    sb_field(&b, "Đơn vị thu", "issuer", PQgetvalue(res, 0, RC_ISSUER_NAME));
-    sb_field(&b, "Mã số thuế", "tax_code", PQgetvalue(res, 0, RC_TAX_CODE));
-    sb_field(&b, "Người nộp", "payer", name);
-    sb_field(&b, "Số định danh", "personal_id", pid);
-    sb_field(&b, "Khoản thu", "fee_name", PQgetvalue(res, 0, RC_FEE));
-    sb_field(&b, "Mã hồ sơ", "dossier_code", PQgetvalue(res, 0, RC_DOSSIER));
-    cds_buf_adds(&b, "<dt>Số tiền</dt><dd id=\"amount\">");
-    sb_esc(&b, amount);
-    cds_buf_adds(&b, " đồng</dd>\n");
-    sb_field(&b, "Bằng chữ", "amount_words", words);
-    sb_field(&b, "Hình thức", "payment_method", PQgetvalue(res, 0, RC_METHOD));
     vn_time(PQgetvalue(res, 0, RC_PAID_AT), t1, sizeof t1);
     vn_time(PQgetvalue(res, 0, RC_ISSUED_AT), t2, sizeof t2);
-    sb_field(&b, "Thời điểm nộp", "paid_at", t1);
-    sb_field(&b, "Ngày phát hành", "issued_at", t2);
-    sb_field(&b, "Khóa ký số", "kid", PQgetvalue(res, 0, RC_KID));
-    cds_buf_adds(&b, "</dl>\n</section>\n");
-    if (json_is_object(replaces) || json_is_object(replaced_by) || json_array_size(corr)) {
-        cds_buf_adds(&b, "<section class=\"card\" id=\"chain\"><h2>Điều chỉnh, thay thế</h2><ul>\n");
-        json_t *links[2] = {replaces, replaced_by};
-        const char *labels[2] = {"Thay thế / điều chỉnh cho biên lai số ",
-                                 "Đã được thay thế / điều chỉnh bởi biên lai số "};
-        const char *ids[2] = {"replaces", "replaced_by"};
-        for (int i = 0; i < 2; i++) {
-            if (!json_is_object(links[i])) continue;
-            const char *u = json_string_value(json_object_get(links[i], "verify_url"));
-            cds_buf_adds(&b, "<li id=\"");
-            cds_buf_adds(&b, ids[i]);
-            cds_buf_adds(&b, "\">");
-            sb_esc(&b, labels[i]);
-            if (u) {
-                cds_buf_adds(&b, "<a href=\"");
-                sb_esc(&b, u);
-                cds_buf_adds(&b, "\">");
-            }
-            sb_esc(&b, json_string_value(json_object_get(links[i], "number")));
-            cds_buf_adds(&b, " (");
-            sb_esc(&b, json_string_value(json_object_get(links[i], "serial")));
-            cds_buf_adds(&b, ")");
-            if (u) cds_buf_adds(&b, "</a>");
-            cds_buf_adds(&b, "</li>\n");
-        }
-        size_t i;
-        json_t *e;
-        json_array_foreach(corr, i, e)
-        {
-            const char *act = json_string_value(json_object_get(e, "action"));
-            char when[64];
-            vn_time(json_string_value(json_object_get(e, "at"))
-                        ? json_string_value(json_object_get(e, "at"))
-                        : "",
-                    when, sizeof when);
-            cds_buf_adds(&b, "<li class=\"audit\">");
-            sb_esc(&b, act && strcmp(act, "receipt.adjustment") == 0 ? "Điều chỉnh" : "Thay thế");
-            cds_buf_adds(&b, " lúc ");
-            sb_esc(&b, when);
-            cds_buf_adds(&b, ", người thực hiện: ");
-            sb_esc(&b, json_string_value(json_object_get(e, "actor"))
-                           ? json_string_value(json_object_get(e, "actor"))
-                           : "");
-            cds_buf_adds(&b, ", lý do: ");
-            sb_esc(&b, json_string_value(json_object_get(e, "reason"))
-                           ? json_string_value(json_object_get(e, "reason"))
-                           : "");
-            cds_buf_adds(&b, "</li>\n");
-        }
-        cds_buf_adds(&b, "</ul></section>\n");
+    cds_buf chain;
+    cds_buf_init(&chain, CDS_HTML_PAGE_MAX);
+    json_t *links[2] = {replaces, replaced_by};
+    static const char *const labels[2] = {"Thay thế / điều chỉnh cho biên lai số ",
+                                          "Đã được thay thế / điều chỉnh bởi biên lai số "};
+    static const char *const ids[2] = {"replaces", "replaced_by"};
+    for (int i = 0; i < 2; i++) {
+        if (!json_is_object(links[i])) continue;
+        const cds_html_var v[] = {
+            {"id", ids[i]},
+            {"label", labels[i]},
+            {"url", json_string_value(json_object_get(links[i], "verify_url"))},
+            {"number", json_string_value(json_object_get(links[i], "number"))},
+            {"serial", json_string_value(json_object_get(links[i], "serial"))},
+        };
+        cds_html_render(&chain, "receipts/pages/link.html", v, sizeof v / sizeof v[0]);
     }
+    size_t i;
+    json_t *e;
+    json_array_foreach(corr, i, e) {
+        const char *act = json_string_value(json_object_get(e, "action"));
+        const char *at = json_string_value(json_object_get(e, "at"));
+        char when[64];
+        vn_time(at ? at : "", when, sizeof when);
+        const cds_html_var v[] = {
+            {"action", act && strcmp(act, "receipt.adjustment") == 0 ? "Điều chỉnh" : "Thay thế"},
+            {"when", when},
+            {"actor", json_string_value(json_object_get(e, "actor"))},
+            {"reason", json_string_value(json_object_get(e, "reason"))},
+        };
+        cds_html_render(&chain, "receipts/pages/audit.html", v, sizeof v / sizeof v[0]);
+    }
+    const cds_html_var v[] = {
+        {"genuine", genuine ? "1" : NULL},
+        {"detail", genuine ? "Chữ ký số của cơ quan thu khớp với nội dung biên lai." : reason},
+        {"status", strcmp(status, "valid") != 0 ? status_text(status) : NULL},
+        {"kind", kind_text(kind)},
+        {"template_no", PQgetvalue(res, 0, RC_TEMPLATE)},
+        {"serial", PQgetvalue(res, 0, RC_SERIAL)},
+        {"number", num},
+        {"issuer", PQgetvalue(res, 0, RC_ISSUER_NAME)},
+        {"tax_code", PQgetvalue(res, 0, RC_TAX_CODE)},
+        {"payer", name},
+        {"personal_id", pid},
+        {"fee_name", PQgetvalue(res, 0, RC_FEE)},
+        {"dossier_code", PQgetvalue(res, 0, RC_DOSSIER)},
+        {"amount", amount},
+        {"amount_words", words},
+        {"payment_method", PQgetvalue(res, 0, RC_METHOD)},
+        {"paid_at", t1},
+        {"issued_at", t2},
+        {"kid", PQgetvalue(res, 0, RC_KID)},
+        {"chain", cds_buf_str(&chain)},
+    };
+    cds_buf b;
+    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
+    if (chain.err) cds_buf_fail(&b);
+    cds_html_render(&b, "receipts/pages/receipt.html", v, sizeof v / sizeof v[0]);
+    cds_buf_free(&chain);
     json_decref(replaces);
     json_decref(replaced_by);
     json_decref(corr);
