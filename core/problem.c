@@ -53,6 +53,14 @@ int cds_req_db_rows(cds_req *r, const char *what, PGresult *res)
     return 0;
 }
 
+const char *cds_req_uuid_param(cds_req *r, const char *name, cds_problem_id missing)
+{
+    const char *id = cds_req_param(r, name);
+    if (cds_uuid_valid(id)) return id;
+    cds_fail(r, missing);
+    return NULL;
+}
+
 int cds_req_cursor(cds_req *r, char *pos, size_t cap)
 {
     const char *cursor = cds_req_query(r, "cursor");

@@ -45,6 +45,11 @@ void cds_req_db_failed(cds_req *r, const char *what, PGresult *res);
 /* 1 when res holds rows (PGRES_TUPLES_OK); else cds_req_db_failed and 0. */
 int cds_req_db_rows(cds_req *r, const char *what, PGresult *res);
 
+/* The path parameter `name` when it is a UUID; else NULL, having answered
+ * `missing` (the 404 of what it names: an id that cannot exist is as
+ * unknown as one that does not, no hint about what ids look like). */
+const char *cds_req_uuid_param(cds_req *r, const char *name, cds_problem_id missing);
+
 /* The request's ?cursor=, decoded (core/cursor.h): 1 with its position in
  * pos (cap bytes), 0 when there is none (pos ""), or -1 when it is not one
  * of ours, having answered 400 invalid_cursor. */

@@ -18,7 +18,6 @@
 #include "core/etag.h"
 #include "core/log.h"
 #include "core/problem.h"
-#include "core/uuid.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +50,6 @@ int dl_choice_init(void)
     return (st_proc < 0 || st_set < 0 || st_get < 0) ? -1 : 0;
 }
 
-static void not_found(cds_req *r)
-{
-    cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-}
-
 typedef struct put_ctx {
     const cds_principal *p;
     const char *id;
@@ -77,7 +71,7 @@ static void on_set(cds_req *r, PGresult *res)
     put_ctx *c = cds_req_user(r);
     if (PQntuples(res) != 1) { /* its owner's dossier a moment ago: the tag did not match */
         if (c->tags) cds_precondition_failed(r);
-        else not_found(r);
+        else cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     const char *status = PQgetvalue(res, 0, 0), *ds = PQgetvalue(res, 0, 1);
@@ -87,7 +81,7 @@ static void on_set(cds_req *r, PGresult *res)
         cds_respond_json(r, 200, json_pack("{s:s,s:s,s:O}", "dossier_id", c->id, "dossier_status",
                                            ds, "delivery", c->choice));
     } else if (strcmp(status, "not_found") == 0) {
-        not_found(r);
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else if (strcmp(status, "too_late") == 0) {
         cds_problem(r, 409, "delivery_too_late",
                     cds_req_printf(r, "Hồ sơ đang ở trạng thái '%s': chỉ chọn hoặc đổi cách nhận "
@@ -108,7 +102,7 @@ static void on_procedure(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_rows(r, "delivery_db", res)) return;
     if (PQntuples(res) != 1) {
-        not_found(r);
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     put_ctx *c = cds_req_user(r);
@@ -128,11 +122,8 @@ void cds_delivery_put(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        not_found(r);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     json_t *j = cds_req_json(r);
     if (!j) return;
     if (!json_is_object(j)) {
@@ -156,7 +147,7 @@ static void on_get(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_rows(r, "delivery_db", res)) return;
     if (PQntuples(res) != 1) {
-        not_found(r);
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     json_t *delivery = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -177,11 +168,8 @@ void cds_shipment_get(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        not_found(r);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_get, 2, params, on_get);
 }

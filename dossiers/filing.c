@@ -80,11 +80,6 @@ int cds_filing_init(void)
     return (st_file_prepare < 0 || st_file < 0 || st_get < 0 || st_list < 0 || st_citizen_step < 0) ? -1 : 0;
 }
 
-static void not_found(cds_req *r)
-{
-    cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-}
-
 /* s (UTF-8) as the inside of a JSON string at o; returns the end. */
 static char *json_escape_into(char *o, const char *s, size_t n)
 {
@@ -194,7 +189,7 @@ static void on_existing(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     if (PQntuples(res) != 1) {
-        not_found(r);
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
@@ -352,7 +347,7 @@ static void on_get(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     if (PQntuples(res) != 1) {
-        not_found(r);
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
         return;
     }
     respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
@@ -363,11 +358,8 @@ void cds_dossier_get(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        not_found(r);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_get, 2, params, on_get);
 }
@@ -427,7 +419,7 @@ static void on_citizen_step(cds_req *r, PGresult *res)
     if (strcmp(status, "applied") == 0 || strcmp(status, "duplicate") == 0) {
         respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3), -1);
     } else if (strcmp(status, "not_found") == 0) {
-        not_found(r);
+        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else if (strcmp(status, "attachment_not_found") == 0) {
         cds_problem(r, 422, "attachment_not_found", "Có tệp đính kèm không tồn tại hoặc không thuộc về bạn.");
     } else {
@@ -441,11 +433,8 @@ static void citizen_step(cds_req *r, const char *step, const char *note, json_t 
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        not_found(r);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     const char *key = cds_req_header(r, "idempotency-key");
     if (key && !cds_printable(key, 255)) {
         cds_problem(r, 400, "invalid_idempotency_key", "Idempotency-Key phải gồm 1-255 ký tự in được.");

@@ -35,7 +35,6 @@
 #include "core/qr_req.h"
 #include "core/ratelimit.h"
 #include "core/utf8.h"
-#include "core/uuid.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -584,11 +583,8 @@ void cds_dossier_lookup_qr(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     qr_ctx *c = cds_req_alloc(r, sizeof *c);
     c->scale = cds_qr_scale_param(r, QR_SCALE_DEFAULT);
     if (c->scale < 0) return;

@@ -18,7 +18,6 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/problem.h"
-#include "core/uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,11 +153,8 @@ void cds_payment_open(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     open_ctx *c = cds_req_alloc(r, sizeof *c);
     snprintf(c->dossier, sizeof c->dossier, "%s", id);
     snprintf(c->citizen, sizeof c->citizen, "%s", p->citizen_id);
@@ -185,11 +181,8 @@ void cds_payment_get(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_get, 2, params, on_get);
 }

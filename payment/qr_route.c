@@ -17,7 +17,6 @@
 #include "core/problem.h"
 #include "core/qr.h"
 #include "core/qr_req.h"
-#include "core/uuid.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,11 +91,8 @@ static void qr_route(cds_req *r, int format)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        cds_fail(r, CDS_P_PAYMENT_NOT_FOUND);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_PAYMENT_NOT_FOUND);
+    if (!id) return;
     qr_ctx *c = cds_req_alloc(r, sizeof *c);
     c->format = format;
     c->scale = format == FORMAT_PNG ? cds_qr_scale_param(r, SCALE_DEFAULT) : SCALE_DEFAULT;

@@ -22,7 +22,6 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/problem.h"
-#include "core/uuid.h"
 #include "auth/auth.h"
 
 #include <stdio.h>
@@ -257,11 +256,8 @@ static void on_refunded(cds_req *r, PGresult *res)
 void cds_payment_refunded(cds_req *r)
 {
     if (!cds_partner_auth(r)) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        cds_fail(r, CDS_P_PAYMENT_NOT_FOUND);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_PAYMENT_NOT_FOUND);
+    if (!id) return;
     json_t *body = cds_req_json(r);
     if (!body) return;
     const char *actor = text_member(body, "actor", ACTOR_MAX);

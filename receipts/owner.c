@@ -23,7 +23,6 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/problem.h"
-#include "core/uuid.h"
 #include "core/workpool.h"
 
 #include <openssl/crypto.h>
@@ -66,11 +65,6 @@ int rc_owner_init(void)
                                   " WHERE r.id = $1 AND r.citizen_id = $2",
                                   2);
     return st_list < 0 || st_get < 0 ? -1 : 0;
-}
-
-static void not_found(cds_req *r)
-{
-    cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
 }
 
 static void being_issued(cds_req *r)
@@ -283,7 +277,7 @@ static void on_get(cds_req *r, PGresult *res)
     get_ctx *c = cds_req_user(r);
     if (!cds_req_db_rows(r, "receipts_db", res)) return;
     if (PQntuples(res) != 1) {
-        not_found(r);
+        cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
         return;
     }
     if (!*PQgetvalue(res, 0, RC_NUMBER)) {
@@ -337,11 +331,8 @@ static void get_start(cds_req *r, int mode)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        not_found(r);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_RECEIPT_NOT_FOUND);
+    if (!id) return;
     get_ctx *c = cds_req_alloc(r, sizeof *c);
     c->mode = mode;
     cds_req_set_user(r, c, NULL);

@@ -21,7 +21,6 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/problem.h"
-#include "core/uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,11 +102,8 @@ void cds_partner_receipt_correct(cds_req *r)
 {
     const char *client = cds_partner_auth(r);
     if (!client) return;
-    const char *id = cds_req_param(r, "id");
-    if (!cds_uuid_valid(id)) {
-        cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
-        return;
-    }
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_RECEIPT_NOT_FOUND);
+    if (!id) return;
     json_t *body = cds_req_json(r);
     if (!body) return;
     if (!json_is_object(body)) {
