@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/uuid.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const cds_problem_def TABLE[CDS_P__COUNT] = {
@@ -26,6 +27,10 @@ static const cds_problem_def TABLE[CDS_P__COUNT] = {
                                  "Không tìm thấy biên lai."},
     [CDS_P_QR_FAILED] = {500, "qr_failed", "QR code not made",
                          "Không tạo được mã QR, vui lòng thử lại sau."},
+    [CDS_P_PAYLOAD_TOO_LARGE] = {413, "payload_too_large", "Payload too large",
+                                 "Nội dung yêu cầu vượt quá dung lượng cho phép."},
+    [CDS_P_POSTAL_NOT_ALLOWED] = {422, "postal_not_allowed", "Postal delivery not allowed",
+                                  "Kết quả của thủ tục này không được trả qua bưu điện."},
 };
 
 const cds_problem_def *cds_problem_get(cds_problem_id id)
@@ -85,4 +90,19 @@ int cds_req_cursor_after(cds_req *r, const char **after_time, const char **after
     *after_time = cds_req_strdup(r, pos);
     *after_id = cds_req_strdup(r, bar + 1);
     return 0;
+}
+
+cds_page *cds_req_page_after(cds_req *r, int dflt, int max)
+{
+    int limit = cds_req_limit(r, dflt, max);
+    if (limit < 0) return NULL;
+    const char *after_time, *after_id;
+    if (cds_req_cursor_after(r, &after_time, &after_id) < 0) return NULL;
+    cds_page *pg = cds_req_alloc(r, sizeof *pg);
+    pg->limit = limit;
+    pg->after_time = after_time;
+    pg->after_id = after_id;
+    snprintf(pg->fetch, sizeof pg->fetch, "%d", limit + 1);
+    cds_req_set_user(r, pg, NULL);
+    return pg;
 }

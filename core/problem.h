@@ -23,6 +23,8 @@ typedef enum {
     CDS_P_PAYMENT_NOT_FOUND,  /* 404 payment_not_found */
     CDS_P_RECEIPT_NOT_FOUND,  /* 404 receipt_not_found */
     CDS_P_QR_FAILED,          /* 500 qr_failed */
+    CDS_P_PAYLOAD_TOO_LARGE,  /* 413 payload_too_large */
+    CDS_P_POSTAL_NOT_ALLOWED, /* 422 postal_not_allowed: the procedure's result is not posted */
     CDS_P__COUNT
 } cds_problem_id;
 
@@ -58,5 +60,17 @@ int cds_req_cursor(cds_req *r, char *pos, size_t cap);
  * then id: 0 with *after_time and *after_id (request arena), both NULL when
  * there is no cursor, or -1 having answered 400 invalid_cursor. */
 int cds_req_cursor_after(cds_req *r, const char **after_time, const char **after_id);
+
+/* One page of a list ordered newest first by time then id. */
+typedef struct cds_page {
+    int limit;                         /* ?limit=, 1..max */
+    const char *after_time, *after_id; /* where the previous page ended; NULL on the first */
+    char fetch[16];                    /* limit + 1 as text: one row more says there is a next page */
+} cds_page;
+/* Reads ?limit= (dflt, at most max) and a "<timestamp>|<uuid>" ?cursor=
+ * (cds_req_cursor_after) into a page in the request's arena, set as its
+ * user state so the result callback finds it with cds_req_user. The page,
+ * or NULL having answered 400. */
+cds_page *cds_req_page_after(cds_req *r, int dflt, int max);
 
 #endif

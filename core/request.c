@@ -180,7 +180,7 @@ void cds_req_early_problem(cds_req *r, int status)
                     "Phương thức này không được hỗ trợ cho đường dẫn được yêu cầu.");
         break;
     case 413:
-        cds_problem(r, 413, "payload_too_large", "Nội dung yêu cầu vượt quá dung lượng cho phép.");
+        cds_fail(r, CDS_P_PAYLOAD_TOO_LARGE);
         break;
     case 431:
         cds_problem(r, 431, "headers_too_large", "Phần tiêu đề của yêu cầu quá lớn.");

@@ -87,7 +87,7 @@ static void on_set(cds_req *r, PGresult *res)
                     cds_req_printf(r, "Hồ sơ đang ở trạng thái '%s': chỉ chọn hoặc đổi cách nhận "
                                       "kết quả trước khi có kết quả.", ds));
     } else if (strcmp(status, "postal_not_allowed") == 0) {
-        cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
+        cds_fail(r, CDS_P_POSTAL_NOT_ALLOWED);
     } else if (strcmp(status, "cod_required") == 0) {
         cds_problem(r, 409, "cod_required",
                     "Phí của hồ sơ đã được tính hoặc đã nộp; phí chuyển phát chỉ có thể trả khi "

@@ -439,7 +439,7 @@ void cds_attachment_upload(cds_req *r)
         return;
     }
     if (len > ATT_MAX_BYTES) { /* the route's cap says so already; never trust one place */
-        cds_problem(r, 413, "payload_too_large", "Nội dung yêu cầu vượt quá dung lượng cho phép.");
+        cds_fail(r, CDS_P_PAYLOAD_TOO_LARGE);
         return;
     }
     const char *ext;

@@ -178,7 +178,7 @@ static void on_filed(cds_req *r, PGresult *res)
     } else if (strcmp(status, "attachment_not_found") == 0) {
         cds_problem(r, 422, "attachment_not_found", "Có tệp đính kèm không tồn tại hoặc không thuộc về bạn.");
     } else if (strcmp(status, "postal_not_allowed") == 0) {
-        cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
+        cds_fail(r, CDS_P_POSTAL_NOT_ALLOWED);
     } else {
         cds_log(CDS_LOG_ERROR, "dossier_file", "unexpected status '%s'", status);
         cds_fail(r, CDS_P_INTERNAL);
@@ -240,7 +240,7 @@ static void on_prepared(cds_req *r, PGresult *res)
     json_t *delivery = f->delivery;
     const char *method = json_string_value(json_object_get(delivery, "method"));
     if (method && strcmp(method, "post") == 0 && PQgetvalue(res, 0, 2)[0] != 't') {
-        cds_problem(r, 422, "postal_not_allowed", "Kết quả của thủ tục này không được trả qua bưu điện.");
+        cds_fail(r, CDS_P_POSTAL_NOT_ALLOWED);
         return;
     }
     json_t *schema = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -364,14 +364,10 @@ void cds_dossier_get(cds_req *r)
     cds_req_db(r, st_get, 2, params, on_get);
 }
 
-typedef struct list_ctx {
-    int limit;
-} list_ctx;
-
 static void on_list(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_rows(r, "dossiers_db", res)) return;
-    list_ctx *l = cds_req_user(r);
+    const cds_page *l = cds_req_user(r);
     int n = PQntuples(res);
     json_t *items = json_array();
     for (int i = 0; i < n && i < l->limit; i++) {
@@ -397,16 +393,9 @@ void cds_dossiers_list(cds_req *r)
         cds_problem(r, 400, "invalid_status", "Trạng thái lọc không hợp lệ.");
         return;
     }
-    int limit = cds_req_limit(r, 20, 100);
-    if (limit < 0) return;
-    const char *after_time, *after_id;
-    if (cds_req_cursor_after(r, &after_time, &after_id) < 0) return;
-    list_ctx *l = cds_req_alloc(r, sizeof *l);
-    l->limit = limit;
-    cds_req_set_user(r, l, NULL);
-    char lim[24];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *params[] = {p->citizen_id, status, after_time, after_id, lim};
+    cds_page *pg = cds_req_page_after(r, 20, 100);
+    if (!pg) return;
+    const char *params[] = {p->citizen_id, status, pg->after_time, pg->after_id, pg->fetch};
     cds_req_db(r, st_list, 5, params, on_list);
 }
 

@@ -76,13 +76,9 @@ static void being_issued(cds_req *r)
 
 /* ---------------- list ---------------- */
 
-typedef struct list_ctx {
-    int limit;
-} list_ctx;
-
 static void on_list(cds_req *r, PGresult *res)
 {
-    list_ctx *l = cds_req_user(r);
+    const cds_page *l = cds_req_user(r);
     if (!cds_req_db_rows(r, "receipts_db", res)) return;
     int n = PQntuples(res), shown = n > l->limit ? l->limit : n;
     json_t *items = json_array();
@@ -123,16 +119,9 @@ void cds_receipts_list(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
-    int limit = cds_req_limit(r, 20, 100);
-    if (limit < 0) return;
-    const char *after_time, *after_id;
-    if (cds_req_cursor_after(r, &after_time, &after_id) < 0) return;
-    list_ctx *l = cds_req_alloc(r, sizeof *l);
-    l->limit = limit;
-    cds_req_set_user(r, l, NULL);
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *params[] = {p->citizen_id, after_time, after_id, lim};
+    cds_page *pg = cds_req_page_after(r, 20, 100);
+    if (!pg) return;
+    const char *params[] = {p->citizen_id, pg->after_time, pg->after_id, pg->fetch};
     cds_req_db(r, st_list, 4, params, on_list);
 }
 
