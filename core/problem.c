@@ -58,6 +58,14 @@ int cds_req_db_rows(cds_req *r, const char *what, PGresult *res)
     return 0;
 }
 
+int cds_req_db_one(cds_req *r, const char *what, PGresult *res, cds_problem_id missing)
+{
+    if (!cds_req_db_rows(r, what, res)) return 0;
+    if (PQntuples(res) == 1) return 1;
+    cds_fail(r, missing);
+    return 0;
+}
+
 const char *cds_req_uuid_param(cds_req *r, const char *name, cds_problem_id missing)
 {
     const char *id = cds_req_param(r, name);

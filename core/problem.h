@@ -46,6 +46,9 @@ void cds_fail(cds_req *r, cds_problem_id id);
 void cds_req_db_failed(cds_req *r, const char *what, PGresult *res);
 /* 1 when res holds rows (PGRES_TUPLES_OK); else cds_req_db_failed and 0. */
 int cds_req_db_rows(cds_req *r, const char *what, PGresult *res);
+/* 1 when res holds exactly one row; else 0, having answered the database
+ * error, or `missing` (the 404 of what the row is) when there is no row. */
+int cds_req_db_one(cds_req *r, const char *what, PGresult *res, cds_problem_id missing);
 
 /* The path parameter `name` when it is a UUID; else NULL, having answered
  * `missing` (the 404 of what it names: an id that cannot exist is as

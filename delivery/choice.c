@@ -100,11 +100,7 @@ static void on_set(cds_req *r, PGresult *res)
 
 static void on_procedure(cds_req *r, PGresult *res)
 {
-    if (!cds_req_db_rows(r, "delivery_db", res)) return;
-    if (PQntuples(res) != 1) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    if (!cds_req_db_one(r, "delivery_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
     put_ctx *c = cds_req_user(r);
     char err[300];
     c->choice = cds_delivery_choice(c->body, PQgetvalue(res, 0, 0), err, sizeof err);
@@ -145,11 +141,7 @@ void cds_delivery_put(cds_req *r)
 
 static void on_get(cds_req *r, PGresult *res)
 {
-    if (!cds_req_db_rows(r, "delivery_db", res)) return;
-    if (PQntuples(res) != 1) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    if (!cds_req_db_one(r, "delivery_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
     json_t *delivery = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     json_t *list = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
     if (!json_is_array(list)) {

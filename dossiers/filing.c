@@ -187,11 +187,7 @@ static void on_filed(cds_req *r, PGresult *res)
 
 static void on_existing(cds_req *r, PGresult *res)
 {
-    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
-    if (PQntuples(res) != 1) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    if (!cds_req_db_one(r, "dossiers_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
     respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
                     PQgetvalue(res, 0, 3)[0] == 't');
 }
@@ -345,11 +341,7 @@ void cds_dossier_file(cds_req *r)
 
 static void on_get(cds_req *r, PGresult *res)
 {
-    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
-    if (PQntuples(res) != 1) {
-        cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
-        return;
-    }
+    if (!cds_req_db_one(r, "dossiers_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
     respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
                     PQgetvalue(res, 0, 3)[0] == 't');
 }

@@ -264,11 +264,7 @@ static void answer_pdf(cds_req *r, PGresult *res, const cds_receipt *rc, const c
 static void on_get(cds_req *r, PGresult *res)
 {
     get_ctx *c = cds_req_user(r);
-    if (!cds_req_db_rows(r, "receipts_db", res)) return;
-    if (PQntuples(res) != 1) {
-        cds_fail(r, CDS_P_RECEIPT_NOT_FOUND);
-        return;
-    }
+    if (!cds_req_db_one(r, "receipts_db", res, CDS_P_RECEIPT_NOT_FOUND)) return;
     if (!*PQgetvalue(res, 0, RC_NUMBER)) {
         /* Paid a moment ago: numbered and signed within the second. */
         if (c->mode != MODE_JSON) {
