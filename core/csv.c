@@ -6,26 +6,13 @@
 
 static void put(cds_csv *c, const char *s, size_t n)
 {
-    if (c->failed) return;
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4096;
-        while (cap < c->len + n + 1) cap *= 2;
-        char *p = realloc(c->s, cap);
-        if (!p) {
-            c->failed = 1;
-            return;
-        }
-        c->s = p;
-        c->cap = cap;
-    }
-    memcpy(c->s + c->len, s, n);
-    c->len += n;
-    c->s[c->len] = 0;
+    cds_buf_add(&c->b, s, n);
 }
 
 void cds_csv_begin(cds_csv *c)
 {
     memset(c, 0, sizeof *c);
+    cds_buf_init(&c->b, CDS_CSV_MAX);
     put(c, "\xEF\xBB\xBF", 3);
 }
 
@@ -91,13 +78,7 @@ void cds_csv_row_end(cds_csv *c)
 
 char *cds_csv_finish(cds_csv *c, size_t *len)
 {
-    char *s = c->s;
-    if (c->failed) {
-        free(s);
-        s = NULL;
-    } else {
-        *len = c->len;
-    }
-    memset(c, 0, sizeof *c);
+    char *s = cds_buf_take(&c->b, len);
+    c->col = 0;
     return s;
 }

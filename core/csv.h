@@ -8,13 +8,17 @@
  * is not a plain decimal number is treated as text. */
 #ifndef CDS_CSV_H
 #define CDS_CSV_H
+#include "core/buf.h"
+
 #include <stddef.h>
 
+/* The largest document: the rows are in memory already (a PGresult), this
+ * only stops a runaway. */
+#define CDS_CSV_MAX ((size_t)1 << 30)
+
 typedef struct cds_csv {
-    char *s;
-    size_t len, cap;
-    int failed; /* out of memory: cds_csv_finish returns NULL */
-    int col;    /* fields in the current row */
+    cds_buf b; /* past CDS_CSV_MAX or out of memory: cds_csv_finish returns NULL */
+    int col;   /* fields in the current row */
 } cds_csv;
 
 /* Starts a document: zeroes *c and writes the byte order mark. */
@@ -23,7 +27,7 @@ void cds_csv_text(cds_csv *c, const char *v);   /* NULL: an empty field */
 void cds_csv_number(cds_csv *c, const char *v); /* text unless -?digits[.digits] */
 void cds_csv_row_end(cds_csv *c);
 /* The document (malloc'ed, NUL-terminated, *len set), or NULL when out of
- * memory; either way *c is spent. */
+ * memory or over CDS_CSV_MAX; either way *c is spent. */
 char *cds_csv_finish(cds_csv *c, size_t *len);
 
 #endif

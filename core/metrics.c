@@ -12,9 +12,9 @@
  * sums; a value read mid-update is at most one event behind. */
 #include "core/metrics.h"
 #include "core/metrics_process.h"
+#include "core/buf.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,31 +230,8 @@ void cds_metrics_register(const char *name, const char *help, cds_metric_fn fn)
     }
 }
 
-typedef struct out {
-    char *p;
-    size_t len, cap;
-} out;
-
-static void emit(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void emit(out *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t ncap = o->cap * 2 + (size_t)n;
-        char *np = realloc(o->p, ncap);
-        if (!np) abort();
-        o->p = np;
-        o->cap = ncap;
-    }
-}
+/* Far above a page of every route's histogram. */
+#define RENDER_CAP ((size_t)16 * 1024 * 1024)
 
 static void hist_sum(hist *acc, const hist *h, size_t nb)
 {
@@ -264,7 +241,7 @@ static void hist_sum(hist *acc, const hist *h, size_t nb)
 }
 
 /* One histogram's series; `labels` is "" or `k="v",...` without braces. */
-static void hist_emit(out *o, const char *name, const char *labels, const hist *h,
+static void hist_cds_buf_printf(cds_buf *o, const char *name, const char *labels, const hist *h,
                       const uint64_t *bounds, size_t nb)
 {
     const char *sep = labels[0] ? "," : "";
@@ -272,17 +249,17 @@ static void hist_emit(out *o, const char *name, const char *labels, const hist *
     for (size_t b = 0; b <= nb; b++) {
         cum += rd(&h->b[b]);
         if (b < nb)
-            emit(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, (double)bounds[b] / 1e6,
+            cds_buf_printf(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, (double)bounds[b] / 1e6,
                  (unsigned long long)cum);
         else
-            emit(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+            cds_buf_printf(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
     }
     const char *lb = labels[0] ? "{" : "", *rb = labels[0] ? "}" : "";
-    emit(o, "%s_sum%s%s%s %.6f\n", name, lb, labels, rb, (double)rd(&h->sum_us) / 1e6);
-    emit(o, "%s_count%s%s%s %llu\n", name, lb, labels, rb, (unsigned long long)rd(&h->count));
+    cds_buf_printf(o, "%s_sum%s%s%s %.6f\n", name, lb, labels, rb, (double)rd(&h->sum_us) / 1e6);
+    cds_buf_printf(o, "%s_count%s%s%s %llu\n", name, lb, labels, rb, (unsigned long long)rd(&h->count));
 }
 
-static void render_routes(out *o)
+static void render_routes(cds_buf *o)
 {
     route_stats *sum = calloc(nslots ? nslots : 1, sizeof *sum);
     if (!sum) abort();
@@ -292,7 +269,7 @@ static void render_routes(out *o)
             hist_sum(&sum[i].lat, &b->routes[i].lat, NB(b_http));
             hist_sum(&sum[i].webhook, &b->routes[i].webhook, NB(b_webhook));
         }
-    emit(o, "# HELP cds_http_requests_total HTTP requests answered, by route and status.\n"
+    cds_buf_printf(o, "# HELP cds_http_requests_total HTTP requests answered, by route and status.\n"
             "# TYPE cds_http_requests_total counter\n");
     for (size_t i = 0; i < nslots; i++)
         for (size_t s = 0; s < NSTATUS; s++) {
@@ -301,7 +278,7 @@ static void render_routes(out *o)
             char code[8];
             if (status_codes[s]) snprintf(code, sizeof code, "%d", status_codes[s]);
             else snprintf(code, sizeof code, "other");
-            emit(o, "cds_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+            cds_buf_printf(o, "cds_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
                  labels_method[i], labels_route[i], code, (unsigned long long)v);
         }
     static const struct {
@@ -312,15 +289,15 @@ static void render_routes(out *o)
          "Time from a complete webhook call (payment providers, carriers) to its answer."},
     };
     for (int k = 0; k < 2; k++) {
-        emit(o, "# HELP %s %s\n# TYPE %s histogram\n", rh[k].name, rh[k].help, rh[k].name);
+        cds_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", rh[k].name, rh[k].help, rh[k].name);
         for (size_t i = 0; i < nslots; i++) {
             const hist *h = k == 0 ? &sum[i].lat : &sum[i].webhook;
             if (!rd(&h->count)) continue;
             char labels[512];
             snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", labels_method[i],
                      labels_route[i]);
-            if (k == 0) hist_emit(o, rh[k].name, labels, h, b_http, NB(b_http));
-            else hist_emit(o, rh[k].name, labels, h, b_webhook, NB(b_webhook));
+            if (k == 0) hist_cds_buf_printf(o, rh[k].name, labels, h, b_http, NB(b_http));
+            else hist_cds_buf_printf(o, rh[k].name, labels, h, b_webhook, NB(b_webhook));
         }
     }
     free(sum);
@@ -328,9 +305,8 @@ static void render_routes(out *o)
 
 char *cds_metrics_render(size_t *len)
 {
-    out o = {malloc(16384), 0, 16384};
-    if (!o.p) abort();
-    o.p[0] = 0;
+    cds_buf o;
+    cds_buf_init(&o, RENDER_CAP);
     pthread_mutex_lock(&g_lock);
     render_routes(&o);
     static const struct {
@@ -349,25 +325,26 @@ char *cds_metrics_render(size_t *len)
         int64_t v = 0;
         for (tblock *b = g_tblocks; b; b = b->next)
             v += atomic_load_explicit(&b->gauges[i], memory_order_relaxed);
-        emit(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", g[i].name, g[i].help, g[i].name,
+        cds_buf_printf(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", g[i].name, g[i].help, g[i].name,
              g[i].type, g[i].name, (long long)v);
     }
     for (int k = 0; k < CDS_H__COUNT; k++) {
         hist acc;
         memset(&acc, 0, sizeof acc);
         for (tblock *b = g_tblocks; b; b = b->next) hist_sum(&acc, &b->h[k], hists[k].nb);
-        emit(&o, "# HELP %s %s\n# TYPE %s histogram\n", hists[k].name, hists[k].help, hists[k].name);
-        hist_emit(&o, hists[k].name, "", &acc, hists[k].bounds, hists[k].nb);
+        cds_buf_printf(&o, "# HELP %s %s\n# TYPE %s histogram\n", hists[k].name, hists[k].help, hists[k].name);
+        hist_cds_buf_printf(&o, hists[k].name, "", &acc, hists[k].bounds, hists[k].nb);
     }
     pthread_mutex_unlock(&g_lock);
     for (size_t i = 0; i < nextra; i++) {
         size_t n = strlen(extra[i].name);
         const char *type = n > 6 && strcmp(extra[i].name + n - 6, "_total") == 0 ? "counter" : "gauge";
-        emit(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", extra[i].name, extra[i].help,
+        cds_buf_printf(&o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", extra[i].name, extra[i].help,
              extra[i].name, type, extra[i].name, (long long)extra[i].fn());
     }
     char proc[2048];
-    emit(&o, "%s", cds_metrics_process_text(proc, sizeof proc));
-    *len = o.len;
-    return o.p;
+    cds_buf_printf(&o, "%s", cds_metrics_process_text(proc, sizeof proc));
+    char *text = cds_buf_take(&o, len);
+    if (!text) abort(); /* the cap is far above any real page: out of memory */
+    return text;
 }

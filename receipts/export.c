@@ -59,37 +59,6 @@ int cds_receipt_date_range(const char *from, const char *to, const char **why)
     return 0;
 }
 
-typedef struct obuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} obuf;
-
-static void put(obuf *b, const char *s, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 65536;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void puts_(obuf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
 static int numeric(int c)
 {
     return c == X_YEAR || c == X_NUMBER || c == X_REPLACES || c == X_AMOUNT || c == X_COUNT;
@@ -117,9 +86,10 @@ static char *render_csv(PGresult *res, size_t *len)
 char *cds_receipt_export_render(PGresult *res, int csv, size_t *len)
 {
     if (csv) return render_csv(res, len);
-    obuf b = {0};
+    cds_buf b;
+    cds_buf_init(&b, CDS_CSV_MAX); /* the same bound as the CSV form */
     int rows = PQntuples(res);
-    for (int i = 0; i < rows && !b.failed; i++) {
+    for (int i = 0; i < rows && !b.err; i++) {
         int total = strcmp(PQgetvalue(res, i, X_TYPE), "total") == 0;
         json_t *o = json_object();
         for (int c = 0; c < X_N; c++) {
@@ -135,19 +105,12 @@ char *cds_receipt_export_render(PGresult *res, int csv, size_t *len)
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (!line) {
-            b.failed = 1;
-            break;
+            cds_buf_free(&b);
+            return NULL;
         }
-        puts_(&b, line);
-        puts_(&b, "\n");
+        cds_buf_adds(&b, line);
+        cds_buf_addc(&b, '\n');
         free(line);
     }
-    if (b.failed) {
-        free(b.s);
-        return NULL;
-    }
-    if (!b.s) put(&b, "", 0);
-    if (b.failed) return NULL;
-    *len = b.len;
-    return b.s;
+    return cds_buf_take(&b, len);
 }
