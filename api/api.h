@@ -1,5 +1,5 @@
-/* The citizen-facing and partner-facing HTTP API: the one route table the
- * server serves, and the start-up hook that configures every module and
+/* The citizen-facing and partner-facing HTTP API: the route tables the
+ * server serves (public, and admin for operators), and the start-up hook that configures every module and
  * registers its prepared statements. */
 #ifndef CDS_API_H
 #define CDS_API_H
@@ -31,6 +31,9 @@ void cds_api_shutdown(void);
 /* Server hooks for each event-loop thread (the notification dispatchers). */
 void cds_api_worker_start(cds_worker *w, void *ctx);
 void cds_api_worker_stop(cds_worker *w, void *ctx);
+/* The public route table (the API ports). */
 const cds_route *cds_api_routes(size_t *n);
+/* The admin route table (/metrics): served only on the admin listener. */
+const cds_route *cds_api_admin_routes(size_t *n);
 
 #endif

@@ -1,6 +1,8 @@
-/* The route table of the API server: every route the server answers, in one
- * place, with the body cap of each. tests/unit/test_openapi checks it
- * against openapi.yaml. Also the start-up of every module. */
+/* The route tables of the API server: every route the server answers, in one
+ * place, with the body cap of each: the public table (the API ports) and the
+ * admin table (the admin listener, loopback by default, for operators only:
+ * /metrics carries payment and receipt counters). tests/unit/test_openapi
+ * checks both against openapi.yaml. Also the start-up of every module. */
 #include "api/api.h"
 #include "api/ops.h"
 #include "payment/webhook.h"
@@ -12,7 +14,6 @@
 static const cds_route routes[] = {
     {"GET", "/healthz", cds_ops_healthz, 0},
     {"GET", "/readyz", cds_ops_readyz, 0},
-    {"GET", "/metrics", cds_ops_metrics, 0},
     {"GET", "/openapi.yaml", cds_ops_openapi, 0},
     {"POST", "/v1/auth/login", cds_auth_login_start, SMALL},
     {"POST", "/v1/auth/callback", cds_auth_login_finish, SMALL},
@@ -68,10 +69,21 @@ static const cds_route routes[] = {
     {"POST", "/v1/webhooks/couriers/vnpost", cds_courier_webhook_vnpost, 64 * 1024},
 };
 
+/* Never on the public ports. */
+static const cds_route admin_routes[] = {
+    {"GET", "/metrics", cds_ops_metrics, 0},
+};
+
 const cds_route *cds_api_routes(size_t *n)
 {
     *n = sizeof routes / sizeof routes[0];
     return routes;
+}
+
+const cds_route *cds_api_admin_routes(size_t *n)
+{
+    *n = sizeof admin_routes / sizeof admin_routes[0];
+    return admin_routes;
 }
 
 void cds_api_config_defaults(cds_api_config *c)

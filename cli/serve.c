@@ -1,6 +1,7 @@
 /* `cds serve`: reads the configuration (CDS_* variables, flags), optionally
  * applies migrations, and runs the API server on the TLS and cleartext ports
- * until SIGTERM/SIGINT. */
+ * (and the operators' routes, /metrics, on the admin listener, loopback by
+ * default and never on the API ports) until SIGTERM/SIGINT. */
 #include "api/api.h"
 #include "cli/cli.h"
 #include "core/log.h"
@@ -16,7 +17,8 @@ int cds_cmd_serve(int argc, char **argv)
     cds_server_config c;
     cds_server_config_defaults(&c);
     const char *host = "127.0.0.1", *db = NULL;
-    int port = 8080, tls_port = 8443, auto_migrate = 0, access_log = 1;
+    const char *admin_host = "127.0.0.1";
+    int port = 8080, tls_port = 8443, admin_port = 8090, auto_migrate = 0, access_log = 1;
     const char *dev_cert_dir = "var/tls", *log_level = "info";
     cds_api_config api;
     cds_api_config_defaults(&api);
@@ -24,6 +26,8 @@ int cds_cmd_serve(int argc, char **argv)
         {"host", "CDS_HOST", CDS_OPT_STR, &host, 0, 0, "address to listen on"},
         {"port", "CDS_PORT", CDS_OPT_INT, &port, 0, 65535, "cleartext port: h2c (prior knowledge) and HTTP/1.1; 0 disables"},
         {"tls-port", "CDS_TLS_PORT", CDS_OPT_INT, &tls_port, 0, 65535, "TLS port, ALPN h2 and http/1.1; 0 disables"},
+        {"admin-host", "CDS_ADMIN_HOST", CDS_OPT_STR, &admin_host, 0, 0, "address of the admin listener (/metrics); keep it off public networks"},
+        {"admin-port", "CDS_ADMIN_PORT", CDS_OPT_INT, &admin_port, 0, 65535, "admin listener (cleartext, /metrics); 0 disables"},
         {"tls-cert", "CDS_TLS_CERT", CDS_OPT_STR, &c.tls_cert, 0, 0, "certificate chain (PEM); unset: development certificate"},
         {"tls-key", "CDS_TLS_KEY", CDS_OPT_STR, &c.tls_key, 0, 0, "private key (PEM)"},
         {"dev-cert-dir", "CDS_DEV_CERT_DIR", CDS_OPT_STR, &dev_cert_dir, 0, 0, "where the development certificate is made and kept"},
@@ -67,6 +71,11 @@ int cds_cmd_serve(int argc, char **argv)
                       : strcmp(log_level, "error") == 0 ? CDS_LOG_ERROR
                                                         : CDS_LOG_INFO);
     cds_log_access_enable(access_log);
+    /* SO_REUSEPORT would let the admin socket share an API port silently. */
+    if (admin_port && (admin_port == port || admin_port == tls_port)) {
+        fprintf(stderr, "cds serve: the admin port (%d) must differ from the API ports\n", admin_port);
+        return 2;
+    }
     if (db && !*db) db = NULL;
     if (db && auto_migrate) {
         if (cds_migrate(db, err, sizeof err) != 0) {
@@ -82,13 +91,18 @@ int cds_cmd_serve(int argc, char **argv)
     size_t nroutes;
     const cds_route *routes = cds_api_routes(&nroutes);
     cds_router *router = cds_router_new(routes, nroutes);
-    if (!router) {
+    const cds_route *admin_routes = cds_api_admin_routes(&nroutes);
+    cds_router *admin_router = cds_router_new(admin_routes, nroutes);
+    if (!router || !admin_router) {
         fprintf(stderr, "cds serve: invalid route table\n");
+        cds_router_free(router);
+        cds_router_free(admin_router);
         return 1;
     }
     c.listen[0] = (cds_listen){host, tls_port, 1, router, "api", NULL, NULL};
     c.listen[1] = (cds_listen){host, port, 0, router, "api", NULL, NULL};
-    c.nlisten = 2;
+    c.listen[2] = (cds_listen){admin_host, admin_port, 0, admin_router, "admin", NULL, NULL};
+    c.nlisten = 3;
     c.db_conninfo = db;
     c.dev_cert_dir = dev_cert_dir;
     c.on_worker_start = cds_api_worker_start;
@@ -96,5 +110,6 @@ int cds_cmd_serve(int argc, char **argv)
     rc = cds_server_run(&c);
     cds_api_shutdown();
     cds_router_free(router);
+    cds_router_free(admin_router);
     return rc;
 }

@@ -34,7 +34,6 @@ typedef struct cds_thread {
     cds_conn *conns; /* doubly linked, for shutdown */
     struct event *stop_ev, *grace_ev;
     int stopping;
-    int metric_base; /* metric slot of the first route of the metrics router */
     uint64_t rng;
     char date[40];   /* cached IMF-fixdate for the Date header */
     time_t date_sec;
@@ -172,6 +171,8 @@ void cds_conn_body_held(cds_conn *c, size_t add, size_t sub);
  * per thread). So a peer that does not read stops getting work, and a peer
  * that reads is never held up by the ones that do not. */
 int cds_conn_may_dispatch(const cds_conn *c);
+/* The metric slot of route `index` of `router`, or -1 ("unmatched"). */
+int cds_server_metric_slot(const cds_router *router, int index);
 
 /* request.c */
 const char *cds_status_text(int status); /* "Not Found", for status lines and problem titles */

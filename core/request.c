@@ -128,8 +128,7 @@ int cds_req_headers_done(cds_req *r)
                                    &r->match);
     if (r->match_rc == CDS_ROUTE_FOUND) {
         r->route = r->match.route;
-        if (r->conn->listen->router == t->cfg->listen[t->cfg->metrics_router].router)
-            r->metric_slot = t->metric_base + r->match.index;
+        r->metric_slot = cds_server_metric_slot(r->conn->listen->router, r->match.index);
     } else if (r->conn->listen->fallback) {
         static const cds_route any = {"*", "*", NULL, 0};
         r->route = &any;

@@ -405,6 +405,64 @@ static int open_listener(const cds_listen *ls)
     return fd;
 }
 
+/* ---------------- metric slots ---------------- */
+
+/* Every route of every listener's router has a metric slot, so requests on
+ * the admin listener are counted under their own route, not as "unmatched".
+ * Routes with the same method and template share a slot (one router serves
+ * several ports; stand-ins share routes such as /_sim/health), so no series
+ * is exposed twice. Built before the threads start, read-only after. */
+static struct {
+    const cds_router *router;
+    int *slot; /* route index -> metric slot */
+} metric_map[CDS_MAX_LISTENERS];
+static int nmetric_map;
+
+int cds_server_metric_slot(const cds_router *router, int index)
+{
+    for (int i = 0; i < nmetric_map; i++)
+        if (metric_map[i].router == router) return metric_map[i].slot[index];
+    return -1;
+}
+
+static void metric_slots_free(void)
+{
+    for (int i = 0; i < nmetric_map; i++) free(metric_map[i].slot);
+    nmetric_map = 0;
+    cds_metrics_free();
+}
+
+static void metric_slots_init(const cds_server_config *cfg)
+{
+    size_t total = 0, nlabels = 0;
+    for (int li = 0; li < cfg->nlisten; li++) total += cds_router_count(cfg->listen[li].router);
+    const char **meth = calloc(total + 1, sizeof *meth), **paths = calloc(total + 1, sizeof *paths);
+    if (!meth || !paths) abort();
+    for (int li = 0; li < cfg->nlisten; li++) {
+        const cds_router *r = cfg->listen[li].router;
+        if (cds_server_metric_slot(r, 0) >= 0 || cds_router_count(r) == 0) continue;
+        size_t nr = cds_router_count(r);
+        int *slot = calloc(nr, sizeof *slot);
+        if (!slot) abort();
+        for (size_t i = 0; i < nr; i++) {
+            const cds_route *rt = cds_router_at(r, i);
+            size_t k = 0;
+            while (k < nlabels && !(strcmp(meth[k], rt->method) == 0 && strcmp(paths[k], rt->path) == 0))
+                k++;
+            if (k == nlabels) {
+                meth[nlabels] = rt->method;
+                paths[nlabels++] = rt->path;
+            }
+            slot[i] = (int)k;
+        }
+        metric_map[nmetric_map].router = r;
+        metric_map[nmetric_map++].slot = slot;
+    }
+    cds_metrics_init(meth, paths, nlabels);
+    free(meth);
+    free(paths);
+}
+
 static volatile sig_atomic_t stop_requested;
 static pthread_t main_tid;
 
@@ -427,17 +485,7 @@ int cds_server_run(const cds_server_config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only sigwait sees them */
     evthread_use_pthreads();
 
-    /* Metric slots for the routes of the metrics router. */
-    const cds_router *mr = cfg->listen[cfg->metrics_router].router;
-    size_t nr = cds_router_count(mr);
-    const char **meth = calloc(nr + 1, sizeof *meth), **paths = calloc(nr + 1, sizeof *paths);
-    for (size_t i = 0; i < nr; i++) {
-        meth[i] = cds_router_at(mr, i)->method;
-        paths[i] = cds_router_at(mr, i)->path;
-    }
-    cds_metrics_init(meth, paths, nr);
-    free(meth);
-    free(paths);
+    metric_slots_init(cfg);
 
     SSL_CTX *ssl_ctx = NULL;
     for (int i = 0; i < nl; i++)
@@ -510,7 +558,7 @@ out:
     free(s.fds);
     free(s.tids);
     if (ssl_ctx) SSL_CTX_free(ssl_ctx);
-    cds_metrics_free();
+    metric_slots_free();
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     return rc;
 }

@@ -44,7 +44,6 @@ typedef struct cds_server_config {
     void (*on_worker_start)(cds_worker *w, void *ctx);
     void (*on_worker_stop)(cds_worker *w, void *ctx);
     void *ctx;
-    int metrics_router;             /* index of the listener whose routes get metric slots */
 } cds_server_config;
 
 /* Fills the defaults documented in the README. */

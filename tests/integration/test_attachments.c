@@ -576,7 +576,9 @@ static long cancelled_total(void)
 {
     th_resp r;
     long n = -1;
-    if (th_http(&r, 1, "GET", url("/metrics"), NULL, NULL, 0) == 0) {
+    char m[128];
+    snprintf(m, sizeof m, "%s/metrics", srv.admin_url);
+    if (th_http(&r, 1, "GET", m, NULL, NULL, 0) == 0) {
         static const char name[] = "\ncds_http_requests_cancelled_total ";
         const char *p = strstr(r.body, name);
         if (p) n = strtol(p + sizeof name - 1, NULL, 10);

@@ -204,9 +204,11 @@ static void test_issue_and_read(void)
     snprintf(verify_url, sizeof verify_url, "%s", url ? url : "");
     json_decref(j);
 
-    /* The signer's counters. */
+    /* The signer's counters, on the admin listener. */
     th_resp m;
-    th_http(&m, 2, "GET", u("/metrics"), NULL, NULL, 0);
+    char murl[128];
+    snprintf(murl, sizeof murl, "%s/metrics", srv.admin_url);
+    th_http(&m, 2, "GET", murl, NULL, NULL, 0);
     CHECK(m.body && strstr(m.body, "cds_receipts_signed_total 1") != NULL);
     CHECK(m.body && strstr(m.body, "cds_receipts_numbered_total 1") != NULL);
     th_resp_free(&m);

@@ -2,8 +2,8 @@
 # `cds serve` end to end with Debian's HTTP clients: curl over h2c, HTTP/1.1
 # and TLS (h2 via ALPN, and http/1.1), nghttp (SETTINGS, 413 with early
 # answer), h2load; readiness with a database and without; the access log;
-# /metrics; the served openapi.yaml; configuration errors; and a graceful
-# SIGTERM.
+# /metrics on the admin listener only; the served openapi.yaml; configuration
+# errors; and a graceful SIGTERM.
 set -uo pipefail
 source "$CDS_SOURCE_DIR/tests/lib/harness.sh"
 
@@ -56,11 +56,21 @@ check "h2load all succeeded" grep -q 'requests: 3000 total, 3000 started, 3000 d
 out=$(h2load -n 500 -c 5 -m 10 "$S_URL/readyz" 2>&1)
 check "h2load readyz all succeeded" grep -q '500 succeeded, 0 failed' <<<"$out"
 
-# Metrics.
-m=$(curl -s --http1.1 "$S_URL/metrics")
+# Metrics: on the admin listener (loopback), never on the API ports.
+v=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' --http1.1 "$S_URL/metrics")
+check_eq "no /metrics on the cleartext API port (h1)" "$v" "404 application/problem+json"
+v=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' --http2-prior-knowledge "$S_URL/metrics")
+check_eq "no /metrics on the cleartext API port (h2c)" "$v" "404 application/problem+json"
+v=$(curl -sk -o /dev/null -w '%{http_code} %{content_type}' "$S_TLS/metrics")
+check_eq "no /metrics on the TLS API port" "$v" "404 application/problem+json"
+v=$(curl -s -o /dev/null -w '%{http_code}' --http1.1 "$S_ADMIN/v1/me")
+check_eq "the admin listener serves no API route" "$v" 404
+m=$(curl -s --http1.1 "$S_ADMIN/metrics")
 check "metrics: requests by route and status" grep -q 'cds_http_requests_total{method="GET",route="/healthz",status="200"}' <<<"$m"
 check "metrics: latency histogram" grep -q 'cds_http_request_duration_seconds_bucket{method="GET",route="/readyz",le="+Inf"}' <<<"$m"
 check "metrics: unmatched 404s" grep -q 'route="unmatched",status="404"' <<<"$m"
+m=$(curl -s --http2-prior-knowledge "$S_ADMIN/metrics")
+check "metrics over h2c; scrapes counted under their route" grep -q 'cds_http_requests_total{method="GET",route="/metrics",status="200"} 1$' <<<"$m"
 check "metrics: connections" grep -q '^cds_http_connections_open ' <<<"$m"
 check "metrics: streams" grep -q '^cds_http_requests_in_progress ' <<<"$m"
 check "metrics: db pool" grep -q '^cds_db_queries_in_flight ' <<<"$m"
@@ -98,7 +108,7 @@ th_serve B CDS_DATABASE_URL="$db" CDS_DB_CONNS=1 CDS_DB_PIPELINE=1 CDS_DB_QUEUE=
 out=$(h2load -n 2000 -c 20 -m 20 "$B_URL/readyz" 2>&1)
 check "some requests refused with 503" grep -Eq 'status codes: [0-9]+ 2xx, 0 3xx, 0 4xx, [1-9][0-9]* 5xx' <<<"$out"
 check "and some served" grep -Eq 'status codes: [1-9][0-9]* 2xx' <<<"$out"
-m=$(curl -s --http1.1 "$B_URL/metrics")
+m=$(curl -s --http1.1 "$B_ADMIN/metrics")
 check "503s counted by route" grep -q 'route="/readyz",status="503"' <<<"$m"
 th_stop "$B_PID" TERM
 check_eq "B exit status" "$TH_STATUS" 0
@@ -121,8 +131,12 @@ check_eq "migrate without a database fails" "$?" 1
 check_eq "bad port exit" "$?" 2
 check "bad port message" grep -q "99999" "$CDS_BUILD_DIR/Testing/err_$$"
 rm -f "$CDS_BUILD_DIR/Testing/err_$$"
+"$CDS_BUILD_DIR/cds" serve --port 18080 --admin-port 18080 >/dev/null 2>"$CDS_BUILD_DIR/Testing/err_$$"
+check_eq "admin port on an API port: exit" "$?" 2
+check "admin port on an API port: message" grep -q "admin port" "$CDS_BUILD_DIR/Testing/err_$$"
+rm -f "$CDS_BUILD_DIR/Testing/err_$$"
 help=$("$CDS_BUILD_DIR/cds" serve --help)
-for v in CDS_HOST CDS_PORT CDS_TLS_PORT CDS_DATABASE_URL CDS_THREADS CDS_MAX_STREAMS CDS_MAX_BODY; do
+for v in CDS_HOST CDS_PORT CDS_TLS_PORT CDS_ADMIN_HOST CDS_ADMIN_PORT CDS_DATABASE_URL CDS_THREADS CDS_MAX_STREAMS CDS_MAX_BODY; do
     check "--help lists $v" grep -q "$v" <<<"$help"
 done
 th_done

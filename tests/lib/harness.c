@@ -259,6 +259,9 @@ int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *c
     memset(p, 0, sizeof *p);
     p->port_plain = port > 0 ? port : th_free_port();
     p->port_tls = th_free_port();
+    do p->port_admin = th_free_port();
+    while (p->port_admin == p->port_tls || p->port_admin == p->port_plain);
+    snprintf(p->admin_url, sizeof p->admin_url, "http://127.0.0.1:%d", p->port_admin);
     snprintf(p->url, sizeof p->url, "http://127.0.0.1:%d", p->port_plain);
     snprintf(p->tls_url, sizeof p->tls_url, "https://127.0.0.1:%d", p->port_tls);
     snprintf(p->log, sizeof p->log, "%s/Testing/server_%d_%d.log", CDS_BUILD_DIR, (int)getpid(),
@@ -278,6 +281,8 @@ int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *c
         setenv("CDS_PORT", buf, 1);
         snprintf(buf, sizeof buf, "%d", p->port_tls);
         setenv("CDS_TLS_PORT", buf, 1);
+        snprintf(buf, sizeof buf, "%d", p->port_admin);
+        setenv("CDS_ADMIN_PORT", buf, 1);
         setenv("CDS_THREADS", "2", 0);
         setenv("CDS_DEV_CERT_DIR", CDS_BUILD_DIR "/Testing", 0);
         setenv("CDS_DEV_KEYS_DIR", CDS_BUILD_DIR "/Testing/keys", 0);

@@ -25,8 +25,10 @@ typedef struct th_proc {
     pid_t pid;
     int port_plain; /* cleartext port (h2c prior knowledge / HTTP/1.1) */
     int port_tls;
+    int port_admin;   /* the admin listener (/metrics) */
     char url[64];     /* http://127.0.0.1:<port_plain> */
     char tls_url[64]; /* https://127.0.0.1:<port_tls> */
+    char admin_url[64]; /* http://127.0.0.1:<port_admin> */
     char log[256];    /* file that receives the child's stdout and stderr */
 } th_proc;
 

@@ -49,16 +49,18 @@ th_db_new() {
 }
 
 # th_serve NAME [VAR=value...]: starts `cds serve` on free ports; sets
-# ${NAME}_PID, ${NAME}_URL (cleartext), ${NAME}_TLS (https), ${NAME}_LOG.
+# ${NAME}_PID, ${NAME}_URL (cleartext), ${NAME}_TLS (https), ${NAME}_ADMIN
+# (the admin listener: /metrics), ${NAME}_LOG.
 th_serve() {
     local name=$1
     shift
-    local port tls log
+    local port tls admin log
     port=$(th_free_port)
     tls=$(th_free_port)
+    admin=$(th_free_port)
     log=$CDS_BUILD_DIR/Testing/${name}_$$.log
     mkdir -p "$CDS_BUILD_DIR/Testing"
-    env CDS_PORT="$port" CDS_TLS_PORT="$tls" CDS_THREADS=2 CDS_DEV_KEYS_DIR="$CDS_BUILD_DIR/Testing/keys" \
+    env CDS_PORT="$port" CDS_TLS_PORT="$tls" CDS_ADMIN_PORT="$admin" CDS_THREADS=2 CDS_DEV_KEYS_DIR="$CDS_BUILD_DIR/Testing/keys" \
         CDS_DEV_CERT_DIR="$CDS_BUILD_DIR/Testing" "$@" \
         "$CDS_BUILD_DIR/cds" serve >"$log" 2>&1 &
     local pid=$!
@@ -66,6 +68,7 @@ th_serve() {
     printf -v "${name}_PID" '%s' "$pid"
     printf -v "${name}_URL" 'http://127.0.0.1:%s' "$port"
     printf -v "${name}_TLS" 'https://127.0.0.1:%s' "$tls"
+    printf -v "${name}_ADMIN" 'http://127.0.0.1:%s' "$admin"
     printf -v "${name}_LOG" '%s' "$log"
     for _ in $(seq 1 200); do
         if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then return 0; fi

@@ -1,5 +1,7 @@
-/* openapi.yaml stays true to the router: every route in the server's table
- * is documented with its method, every documented operation exists, and
+/* openapi.yaml stays true to the router: every route in the server's tables
+ * is documented with its method, every documented operation exists, admin
+ * routes (served on the admin listener only) carry a path-level `servers`
+ * naming that listener while public ones do not, and
  * every operation documents its success answer and its errors (a 4xx/5xx
  * entry or `default` pointing at the Problem response). Parsed with libyaml
  * (document model), not by pattern matching. */
@@ -41,10 +43,23 @@ int main(void)
     yaml_node_t *paths = get(&doc, root, "paths");
     CHECK(paths && paths->type == YAML_MAPPING_NODE);
 
-    size_t n;
-    const cds_route *routes = cds_api_routes(&n);
-    /* Every route is documented. */
+    size_t npub, nadm;
+    const cds_route *pub = cds_api_routes(&npub), *adm = cds_api_admin_routes(&nadm);
+    size_t n = npub + nadm;
+    cds_route routes[256];
+    CHECK(n <= sizeof routes / sizeof routes[0]);
+    if (n > sizeof routes / sizeof routes[0]) return t_done();
+    memcpy(routes, pub, npub * sizeof *pub);
+    memcpy(routes + npub, adm, nadm * sizeof *adm);
+    /* Every route is documented; an admin route says where it is served. */
     for (size_t i = 0; i < n; i++) {
+        yaml_node_t *servers = get(&doc, get(&doc, paths, routes[i].path), "servers");
+        int admin_doc = servers && servers->type == YAML_SEQUENCE_NODE &&
+                        servers->data.sequence.items.top > servers->data.sequence.items.start;
+        if (admin_doc != (i >= npub))
+            fprintf(stderr, "%s: servers %s but the route is %s\n", routes[i].path,
+                    admin_doc ? "overridden" : "not overridden", i >= npub ? "admin" : "public");
+        CHECK(admin_doc == (i >= npub));
         char method[16];
         snprintf(method, sizeof method, "%s", routes[i].method);
         for (char *c = method; *c; c++) *c = (char)(*c - 'A' + 'a');
