@@ -67,6 +67,7 @@
  * threads share nothing else. */
 #include "core/db.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/metrics.h"
 
 #include <event2/event.h>
@@ -247,6 +248,7 @@ struct cds_db_query {
     bool group_end; /* a sync point was sent right after it */
     unsigned char resent; /* times sent again after an earlier read of its batch failed */
     uint64_t sent_us;     /* for cds_db_query_duration_seconds */
+    cds_log_ctx log_ctx;  /* the request that asked, for the callback's log lines */
 };
 
 typedef struct qlist {
@@ -339,6 +341,7 @@ static cds_db_query *query_new(cds_db_pool *pool, int stmt, int nparams, const c
     q->nparams = nparams;
     q->state = Q_QUEUED;
     q->first_error = -1;
+    cds_log_ctx_get(&q->log_ctx);
     q->values = (const char **)(void *)(mem + head);
     char *p = mem + head + (size_t)nparams * sizeof(char *);
     for (int i = 0; i < nparams; i++) {
@@ -440,9 +443,12 @@ static void deliver(cds_db_query *q, PGresult *res)
     cds_db_cb cb = q->cancelled ? NULL : q->cb;
     q->state = Q_DONE;
     if (cb) {
+        cds_log_ctx prev;
+        cds_log_ctx_set(&q->log_ctx, &prev);
         pool->delivering++;
         cb(q->arg, res);
         pool->delivering--;
+        cds_log_ctx_set(&prev, NULL);
     }
     PQclear(res);
     query_free(q);

@@ -26,6 +26,7 @@
  * growing buffers (body, headers), each with a fixed maximum; going past it
  * aborts the transfer from the write/header callback. */
 #include "core/http_client.h"
+#include "core/log.h"
 
 #include "core/buf.h"
 
@@ -80,6 +81,7 @@ struct cds_http_call {
     int body_too_large;
     int headers_too_large;
     char errbuf[CURL_ERROR_SIZE];
+    cds_log_ctx log_ctx; /* the caller's request, for the callback's log lines */
 };
 
 /* One socket libcurl asked us to watch. */
@@ -227,7 +229,10 @@ static void call_finish(cds_http_call *call, long status, const char *error)
         .headers = cds_buf_str(&call->resp_headers),
         .headers_len = call->resp_headers.len,
     };
+    cds_log_ctx prev;
+    cds_log_ctx_set(&call->log_ctx, &prev);
     call->cb(call->arg, &r);
+    cds_log_ctx_set(&prev, NULL);
     call_free(call);
 }
 
@@ -546,6 +551,7 @@ cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, c
     cds_buf_init(&call->resp_body, max);
     cds_buf_init(&call->resp_headers, MAX_RESPONSE_HEADERS);
     call->arg = arg;
+    cds_log_ctx_get(&call->log_ctx);
     call->url = dup_str(req->url);
     call->method = dup_str(req->method);
     call->ca_file = dup_str(req->ca_file);

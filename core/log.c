@@ -1,6 +1,8 @@
 /* JSON-lines logging (see log.h). Lines are built in a bounded stack buffer
  * and written with one write(2), so lines from several threads never
- * interleave; a message that does not fit is truncated, never overflowed. */
+ * interleave; a message that does not fit is truncated, never overflowed.
+ * The current request id is thread-local: each loop thread serves one
+ * request's code at a time. */
 #include "core/log.h"
 
 #include <ctype.h>
@@ -13,6 +15,25 @@
 
 static atomic_int min_level = CDS_LOG_INFO;
 static atomic_int access_on = 1;
+static _Thread_local cds_log_ctx current;
+
+void cds_log_ctx_get(cds_log_ctx *out)
+{
+    memcpy(out->request_id, current.request_id, sizeof out->request_id);
+}
+
+void cds_log_ctx_set(const cds_log_ctx *ctx, cds_log_ctx *prev)
+{
+    cds_log_ctx_set_id(ctx ? ctx->request_id : NULL, prev);
+}
+
+void cds_log_ctx_set_id(const char *request_id, cds_log_ctx *prev)
+{
+    char id[sizeof current.request_id]; /* `request_id` may live in *prev */
+    snprintf(id, sizeof id, "%s", request_id ? request_id : "");
+    if (prev) cds_log_ctx_get(prev);
+    memcpy(current.request_id, id, sizeof id);
+}
 
 void cds_log_set_level(int level)
 {
@@ -117,6 +138,10 @@ void cds_log(int level, const char *event, const char *fmt, ...)
     put_raw(line, &len, sizeof line, ts);
     put_raw(line, &len, sizeof line, "\",\"level\":\"");
     put_raw(line, &len, sizeof line, level_name[level & 3]);
+    if (current.request_id[0]) {
+        put_raw(line, &len, sizeof line, "\",\"request_id\":\"");
+        put_escaped(line, &len, sizeof line, current.request_id);
+    }
     put_raw(line, &len, sizeof line, "\",\"event\":\"");
     put_escaped(line, &len, sizeof line, event);
     put_raw(line, &len, sizeof line, "\",\"msg\":\"");

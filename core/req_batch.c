@@ -73,7 +73,11 @@ static void batch_answer(batch *b, PGresult *res)
         if (!r) continue;
         s->r = NULL;
         cds_req_untrack(r, s->track);
+        /* One statement answers many requests: each callback logs as its own. */
+        cds_log_ctx prev;
+        cds_log_ctx_set_id(cds_req_id(r), &prev);
         b->kind->cb(r, ok ? res : NULL, ok ? s->row : -1);
+        cds_log_ctx_set(&prev, NULL);
     }
     batch_free(b);
 }

@@ -200,8 +200,13 @@ void cds_req_dispatch(cds_req *r)
         cds_req_early_problem(r, r->early_status);
         return;
     }
+    /* The handler's log lines carry the request id; its asynchronous work
+     * takes the id along (core/log.h). */
+    cds_log_ctx prev;
+    cds_log_ctx_set_id(r->request_id, &prev);
     if (r->route->handler) r->route->handler(r);
     else r->conn->listen->fallback(r);
+    cds_log_ctx_set(&prev, NULL);
 }
 
 /* ---------------- the handler-facing API ---------------- */

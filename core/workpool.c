@@ -75,6 +75,7 @@ struct cds_job {
     void *arg;
     int queued;    /* in the pending FIFO: pool mutex */
     int cancelled; /* submitting loop thread only */
+    cds_log_ctx log_ctx; /* the submitter's request, for done()'s log lines */
 };
 
 struct compq {
@@ -146,7 +147,10 @@ static void on_completed(evutil_socket_t fd, short what, void *arg)
         if (j->cancelled) {
             if (j->cleanup) j->cleanup(j->arg);
         } else {
+            cds_log_ctx prev;
+            cds_log_ctx_set(&j->log_ctx, &prev);
             j->done(j->arg);
+            cds_log_ctx_set(&prev, NULL);
         }
         free(j);
         j = next;
@@ -225,6 +229,7 @@ cds_job *cds_job_submit(struct event_base *base, void (*work)(void *), void (*do
     j->done = done;
     j->cleanup = cleanup;
     j->arg = arg;
+    cds_log_ctx_get(&j->log_ctx);
     pthread_mutex_lock(&P.mu);
     if (P.stopping || P.qlen >= WP_QUEUE_CAP) {
         pthread_mutex_unlock(&P.mu);
