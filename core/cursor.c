@@ -47,3 +47,51 @@ int cds_cursor_decode(const char *cursor, char *out, size_t cap)
     out[n] = 0;
     return 0;
 }
+
+/* n digits at *p, advanced; -1 when not all digits. */
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9') return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+/* YYYY-MM-DD[ T]HH:MM:SS[.f{1,6}][Z|(+|-)HH[:MM[:SS]]], a date that exists. */
+int cds_cursor_time_ok(const char *p)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = digits(&p, 4);
+    if (y < 1 || *p++ != '-') return 0;
+    int mo = digits(&p, 2);
+    if (mo < 1 || mo > 12 || *p++ != '-') return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    int d = digits(&p, 2);
+    if (d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || (*p != ' ' && *p != 'T')) return 0;
+    p++;
+    int h = digits(&p, 2);
+    if (h < 0 || h > 23 || *p++ != ':') return 0;
+    int mi = digits(&p, 2);
+    if (mi < 0 || mi > 59 || *p++ != ':') return 0;
+    int s = digits(&p, 2);
+    if (s < 0 || s > 59) return 0;
+    if (*p == '.') {
+        int nf = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++) nf++;
+        if (nf < 1 || nf > 6) return 0;
+    }
+    if (*p == 'Z') return p[1] == 0;
+    if (*p == 0) return 1;
+    if (*p != '+' && *p != '-') return 0;
+    p++;
+    int oh = digits(&p, 2);
+    if (oh < 0 || oh > 15) return 0;
+    for (int part = 0; part < 2 && *p == ':'; part++) {
+        p++;
+        int v = digits(&p, 2);
+        if (v < 0 || v > 59) return 0;
+    }
+    return *p == 0;
+}

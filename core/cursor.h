@@ -15,4 +15,11 @@ int cds_cursor_encode(const char *position, char *out, size_t cap);
  * malformed, too long). */
 int cds_cursor_decode(const char *cursor, char *out, size_t cap);
 
+/* 1 when `s` is a timestamp as PostgreSQL prints one ("2026-11-22
+ * 09:30:00.123456+07"; 'T' and 'Z' accepted too) on a date that exists. The
+ * time part of a "<timestamp>|<uuid>" position is checked with it before it
+ * reaches a query, so a position that is signed but wrong is a 400, never a
+ * cast error (503). */
+int cds_cursor_time_ok(const char *s);
+
 #endif

@@ -95,6 +95,10 @@ int cds_req_cursor_after(cds_req *r, const char **after_time, const char **after
         return -1;
     }
     *bar = '\0';
+    if (!cds_cursor_time_ok(pos)) { /* signed, but not a time PostgreSQL would read */
+        cds_fail(r, CDS_P_INVALID_CURSOR);
+        return -1;
+    }
     *after_time = cds_req_strdup(r, pos);
     *after_id = cds_req_strdup(r, bar + 1);
     return 0;
