@@ -28,9 +28,13 @@ static th_proc srv;
 enum { F_DATA = 0, F_HEADERS = 1, F_RST = 3, F_SETTINGS = 4, F_GOAWAY = 7, F_CONT = 9 };
 enum { FL_END_STREAM = 1, FL_END_HEADERS = 4 };
 
-static int dial(void)
+/* rcvbuf > 0: a small receive buffer, set before connecting so that the
+ * window we advertise stays small too (the ACK flood then fills the server's
+ * buffers after a few thousand frames, not half a million). */
+static int dial_rcvbuf(int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd >= 0 && rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port_plain),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
@@ -38,6 +42,11 @@ static int dial(void)
         return -1;
     }
     return fd;
+}
+
+static int dial(void)
+{
+    return dial_rcvbuf(0);
 }
 
 /* Writes all of p; -1 once the server has closed (EPIPE/ECONNRESET). */
@@ -298,7 +307,7 @@ static void test_continuation_flood(void)
 static void test_settings_flood(void)
 {
     long errs0 = protocol_errors();
-    int fd = dial();
+    int fd = dial_rcvbuf(4096);
     CHECK(fd >= 0);
     struct timeval tv = {5, 0}; /* a write that makes no progress for 5 s: the server stopped reading */
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
