@@ -3,11 +3,12 @@
  * authorize page or login_hint, callback, /v1/me), personal data sealed at
  * rest, every ID-token check with its own forged token, state and code
  * reuse, JWKS rotation and outage, the userinfo-only mode, refresh rotation
- * and reuse, logout reaching a second node, our own access token forged or
- * stale, the profile and devices scoped to their owner, and logs free of
+ * and reuse, logout reaching a second node, our own access token forged,
+ * stale or given its flipped-s twin signature, the profile and devices scoped to their owner, and logs free of
  * personal ID numbers and tokens. */
 #include "core/jose.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/jws_twin.h"
 #include "tests/lib/login.h"
 #include "tests/lib/t.h"
 
@@ -498,6 +499,14 @@ static void test_access_token_forgeries(void)
     tampered[n - 3] = tampered[n - 3] == 'A' ? 'B' : 'A';
     CHECK_INT(get_me(&srv, tampered, NULL), 401);
     free(tampered);
+    /* The malleable twin of a real token of ours, signature (r, n - s):
+     * valid ECDSA over the same claims, refused because we issue and
+     * accept only low-S (issue 14); the original still works. */
+    char *twin = th_es256_twin(A.access);
+    CHECK(twin != NULL);
+    if (twin) CHECK_INT(get_me(&srv, twin, NULL), 401);
+    free(twin);
+    CHECK_INT(get_me(&srv, A.access, NULL), 200);
     /* alg none. */
     const char *none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.";
     CHECK_INT(get_me(&srv, none, NULL), 401);
