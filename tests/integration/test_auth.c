@@ -360,15 +360,35 @@ static void test_refresh_and_logout(void)
     CHECK_INT(refresh(&srv, lr.refresh, r1, a1), 200);
     CHECK(strcmp(r1, lr.refresh) != 0);
     CHECK_INT(get_me(&srv, a1, NULL), 200);
-    /* A retry of the old token within the grace window gets a sibling. */
+    /* A retry of the old token within the grace window (our answer was
+     * lost) gets the SAME successor, on either node, and no token is made:
+     * a login never forks (issue 14). */
     CHECK_INT(refresh(&srv, lr.refresh, r2, a2), 200);
+    CHECK_STR(r2, r1);
+    CHECK_INT(refresh(&srv2, lr.refresh, r2, a2), 200);
+    CHECK_STR(r2, r1);
+    CHECK_INT(th_db_count(db,
+                          "SELECT count(*) FROM refresh_tokens WHERE family_id = (SELECT family_id "
+                          "FROM refresh_tokens WHERE token_hash = translate(rtrim(encode(sha256("
+                          "convert_to('%s', 'UTF8')), 'base64'), '='), '+/', '-_'))",
+                          lr.refresh),
+              2);
+    CHECK_INT(get_me(&srv, a2, NULL), 200);
     /* After the window: reuse = theft: the whole login is revoked. */
     sleep(3);
     CHECK_INT(refresh(&srv, lr.refresh, r3, a3), 401);
     CHECK_INT(refresh(&srv, r1, r3, a3), 401);
-    CHECK_INT(refresh(&srv, r2, r3, a3), 401);
     CHECK(wait_status(&srv, a1, 401));
     CHECK(wait_status(&srv2, a2, 401)); /* on the other node too */
+    /* Within the window but after the successor was used, the old token is
+     * no lost answer: theft too, the whole login revoked. */
+    CHECK_INT(login(&srv, PID_C, &lr), 200);
+    CHECK_INT(refresh(&srv, lr.refresh, r1, a1), 200);
+    CHECK_INT(refresh(&srv, r1, r2, a2), 200);
+    CHECK(strcmp(r2, r1) != 0);
+    CHECK_INT(refresh(&srv, lr.refresh, r3, a3), 401);
+    CHECK_INT(refresh(&srv, r2, r3, a3), 401);
+    CHECK(wait_status(&srv, a2, 401));
     CHECK_INT(refresh(&srv, "not-a-token", r3, a3), 401);
 
     /* Logout on one node ends the login on every node. */
