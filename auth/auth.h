@@ -19,7 +19,7 @@ typedef struct cds_auth_config {
     int login_ttl_s;
     const char *token_keys, *token_issuer;
     int access_ttl_s, refresh_ttl_s, refresh_grace_s;
-    const char *data_keys, *pid_hash_key;
+    const char *data_keys, *pid_hash_key, *refresh_key;
     const char *keys_dir;
     const char *partner_clients; /* "client:secret[,...]" of the TTHC system(s) */
     int partner_window_s;        /* replay window of signed partner calls */

@@ -22,6 +22,9 @@ void cds_auth_keys_free(void);
 EVP_PKEY *cds_auth_token_key(const char *kid); /* NULL kid: the signing key */
 const char *cds_auth_token_kid(void);
 void cds_auth_random_b64url(size_t nbytes, char *out, size_t cap);
+/* The one successor of refresh token `parent` (at most 128 characters):
+ * 64 hex digits of HMAC-SHA256(refresh key, label || parent). */
+void cds_auth_refresh_successor(const char *parent, char out[65]);
 void cds_auth_sha256_b64url(const char *s, char *out, size_t cap);
 
 /* statements (registered in auth.c) */

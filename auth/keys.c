@@ -1,6 +1,7 @@
 /* Configuration and keys of auth/: our token signing keys (ES256, with key
  * ids so they can rotate: the first signs, all verify), the personal-data key
- * ring and the key of the personal-ID lookup hash. When none is configured
+ * ring, the key of the personal-ID lookup hash and the key that derives a
+ * refresh token's successor. When none is configured
  * (development), keys are made once in keys_dir and reused, like the
  * development TLS certificate; a warning says so. */
 #include "internal.h"
@@ -26,6 +27,7 @@ static struct {
 static int ntoken_keys;
 static cds_keyring *ring;
 static unsigned char pid_key[32];
+static unsigned char refresh_key[32];
 
 void cds_auth_config_defaults(cds_auth_config *c)
 {
@@ -63,6 +65,7 @@ size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
         {"refresh-grace", "CDS_REFRESH_GRACE", CDS_OPT_INT, &c->refresh_grace_s, 0, 600, "seconds a just-rotated refresh token may be retried"},
         {"data-keys", "CDS_DATA_KEYS", CDS_OPT_STR, &c->data_keys, 0, 0, "personal-data keys: kid:base64-32-bytes[,...] (first seals); unset: development key"},
         {"pid-hash-key", "CDS_PID_HASH_KEY", CDS_OPT_STR, &c->pid_hash_key, 0, 0, "base64 32-byte key of the personal-ID lookup hash; unset: development key"},
+        {"refresh-key", "CDS_REFRESH_KEY", CDS_OPT_STR, &c->refresh_key, 0, 0, "base64 32-byte key deriving each refresh token's one successor (same on every node); unset: development key"},
         {"keys-dir", "CDS_DEV_KEYS_DIR", CDS_OPT_STR, &c->keys_dir, 0, 0, "where development keys are made and kept"},
         {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_STR, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
         {"partner-window", "CDS_PARTNER_WINDOW", CDS_OPT_INT, &c->partner_window_s, 10, 3600, "seconds a signed partner request stays valid"},
@@ -92,6 +95,26 @@ static int add_token_key(const char *kid, const char *pem_or_path)
     if (kid) snprintf(token_keys[ntoken_keys].kid, sizeof token_keys[0].kid, "%s", kid);
     else cds_jwk_thumbprint(k, token_keys[ntoken_keys].kid, sizeof token_keys[0].kid);
     ntoken_keys++;
+    return 0;
+}
+
+/* A 32-byte key: configured (base64) or the development one in keys_dir. */
+static int load_key32(const char *configured, const char *dev_name, const char *env,
+                      unsigned char out[32])
+{
+    char *k = cds_secret_or_dev(configured, g_auth.keys_dir, dev_name, 0);
+    unsigned char raw[32];
+    int bad = !k || cds_b64_exact(k, raw, 32) != 0;
+    if (k) {
+        OPENSSL_cleanse(k, strlen(k));
+        free(k);
+    }
+    if (bad) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "%s must be 32 bytes in base64", env);
+        return -1;
+    }
+    memcpy(out, raw, 32);
+    OPENSSL_cleanse(raw, sizeof raw);
     return 0;
 }
 
@@ -139,19 +162,9 @@ int cds_auth_keys_load(const cds_auth_config *c)
         cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_DATA_KEYS: %s", err ? err : "invalid");
         return -1;
     }
-    char *pk = cds_secret_or_dev(c->pid_hash_key, c->keys_dir, "pid-hash-key", 0);
-    unsigned char raw[32];
-    int bad = !pk || cds_b64_exact(pk, raw, 32) != 0;
-    if (pk) {
-        OPENSSL_cleanse(pk, strlen(pk));
-        free(pk);
-    }
-    if (bad) {
-        cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_PID_HASH_KEY must be 32 bytes in base64");
+    if (load_key32(c->pid_hash_key, "pid-hash-key", "CDS_PID_HASH_KEY", pid_key) != 0 ||
+        load_key32(c->refresh_key, "refresh-key", "CDS_REFRESH_KEY", refresh_key) != 0)
         return -1;
-    }
-    memcpy(pid_key, raw, 32);
-    OPENSSL_cleanse(raw, sizeof raw);
     return 0;
 }
 
@@ -162,6 +175,7 @@ void cds_auth_keys_free(void)
     cds_keyring_free(ring);
     ring = NULL;
     OPENSSL_cleanse(pid_key, sizeof pid_key);
+    OPENSSL_cleanse(refresh_key, sizeof refresh_key);
 }
 
 EVP_PKEY *cds_auth_token_key(const char *kid)
@@ -192,6 +206,17 @@ void cds_auth_pid_hash(const char *pid, char out[65])
     /* Only an OpenSSL internal failure makes an HMAC fail: never store a row
      * under an empty hash. */
     if (cds_keyed_hash(pid_key, sizeof pid_key, pid, strlen(pid), out) != 0) abort();
+}
+
+void cds_auth_refresh_successor(const char *parent, char out[65])
+{
+    /* Domain-separated from any other use of an HMAC over a token. */
+    static const char label[] = "cds refresh successor v1\n";
+    char data[sizeof label + 128];
+    size_t ln = sizeof label - 1, pn = strnlen(parent, 128);
+    memcpy(data, label, ln);
+    memcpy(data + ln, parent, pn);
+    if (cds_keyed_hash(refresh_key, sizeof refresh_key, data, ln + pn, out) != 0) abort();
 }
 
 void cds_auth_random_b64url(size_t nbytes, char *out, size_t cap)

@@ -1,8 +1,20 @@
 /* A login's life after it started: POST /v1/auth/refresh rotates the refresh
- * token (a reuse beyond the grace window revokes the whole login, as a
- * stolen token would be replayed), POST /v1/auth/logout ends the login: its
- * refresh tokens at once, its access tokens on every node through the
- * revocation notification. */
+ * token, POST /v1/auth/logout ends the login: its refresh tokens at once,
+ * its access tokens on every node through the revocation notification.
+ *
+ * Rotation never forks a login. A token has exactly one successor, derived
+ * rather than drawn at random: HMAC-SHA256 of the presented token under a
+ * server key (cds_auth_refresh_successor). A retry of a just-rotated token
+ * within the grace window (the client lost our answer) thus gets the very
+ * token it got the first time, on any node, while that successor is unused;
+ * any other use of a rotated token (after the window, or once the successor
+ * was used) is taken as theft and revokes the whole login
+ * (cds_refresh_rotate, db/functions/auth.sql). Derived, not stored: the
+ * database keeps only token hashes as before, so neither a copy of it nor of
+ * its backups yields a usable token, and there is no second secret at rest (an encrypted copy
+ * of the successor would need its own key and its own column). Deriving from
+ * the presented plaintext, not from the row id, means the key alone (without
+ * a token) derives nothing either. */
 #include "internal.h"
 #include "core/log.h"
 #include "core/problem.h"
@@ -19,7 +31,7 @@ static void refresh_refused(cds_req *r, const char *status)
 }
 
 typedef struct refresh_ctx {
-    char token[64];
+    char token[65];
 } refresh_ctx;
 
 static void on_rotated(cds_req *r, PGresult *res)
@@ -73,7 +85,7 @@ void cds_auth_refresh(cds_req *r)
     cds_req_set_user(r, c, NULL);
     char old_hash[64], new_hash[64], ttl[16], grace[16];
     cds_auth_sha256_b64url(old, old_hash, sizeof old_hash);
-    cds_auth_random_b64url(32, c->token, sizeof c->token);
+    cds_auth_refresh_successor(old, c->token);
     cds_auth_sha256_b64url(c->token, new_hash, sizeof new_hash);
     snprintf(ttl, sizeof ttl, "%d", g_auth.refresh_ttl_s);
     snprintf(grace, sizeof grace, "%d", g_auth.refresh_grace_s);

@@ -94,7 +94,7 @@ static int check_uncached(const char *token, size_t len, cds_principal *p, long 
     json_t *exp = json_object_get(c, "exp"), *iat = json_object_get(c, "iat");
     json_t *ial = json_object_get(c, "ial");
     if (!key) *why = "unknown key id";
-    else if (cds_jws_verify(&jwt, key, CDS_ALG_ES256) != CDS_JOSE_OK) *why = "bad signature";
+    else if (cds_jws_verify_own(&jwt, key, CDS_ALG_ES256) != CDS_JOSE_OK) *why = "bad signature";
     else if (!iss || strcmp(iss, g_auth.token_issuer) != 0) *why = "wrong issuer";
     else if (!aud || strcmp(aud, AUDIENCE) != 0) *why = "wrong audience";
     else if (!json_is_integer(exp) || json_integer_value(exp) <= now) *why = "expired";

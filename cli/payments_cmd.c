@@ -3,7 +3,7 @@
  *
  *   cds payments reconcile --from D --to D [--csv]
  *       per bank day and receiving account: received, matched, unmatched,
- *       refunds due (a table, or CSV for a spreadsheet)
+ *       refunds due, duplicate reports of a transfer (a table, or CSV)
  *   cds payments unmatched [--limit N]
  *       transfers that matched no payment, oldest first (JSON lines)
  *   cds payments resolve --tx ID --dossier CODE --actor WHO --reason WHY
@@ -15,6 +15,7 @@
  * status 0 on success, 1 when the database refused (the reason printed), 2
  * for a usage error. */
 #include "cli/cli.h"
+#include "payment/payment.h"
 #include "core/options.h"
 #include "payment/payment.h"
 
@@ -39,11 +40,7 @@ static PGresult *query(PGconn *c, const char *sql, int n, const char *const *v)
 static int reconcile(PGconn *c, const char *from, const char *to, int csv)
 {
     const char *v[] = {from, to};
-    PGresult *r = query(c,
-                        "SELECT day::text, account_no, received_count, received_vnd, matched_count,"
-                        " matched_vnd, unmatched_count, unmatched_vnd, refund_due_vnd,"
-                        " after_expiry_count FROM cds_payment_reconciliation($1::date, $2::date)",
-                        2, v);
+    PGresult *r = query(c, cds_payment_recon_sql, 2, v);
     if (!r) return 1;
     if (csv) {
         size_t len = 0;
@@ -54,13 +51,12 @@ static int reconcile(PGconn *c, const char *from, const char *to, int csv)
         free(out);
         return 0;
     }
-    static const char *cols[] = {"day", "account_no", "received_count", "received_vnd",
-                                 "matched_count", "matched_vnd", "unmatched_count",
-                                 "unmatched_vnd", "refund_due_vnd", "after_expiry_count"};
-    for (int k = 0; k < 10; k++) printf("%s%-14s", k ? " " : "", cols[k]);
+    const char *const *cols = cds_payment_recon_cols;
+    for (int k = 0; k < CDS_PAYMENT_RECON_NCOLS; k++) printf("%s%-14s", k ? " " : "", cols[k]);
     printf("\n");
     for (int i = 0; i < PQntuples(r); i++) {
-        for (int k = 0; k < 10; k++) printf("%s%-14s", k ? " " : "", PQgetvalue(r, i, k));
+        for (int k = 0; k < CDS_PAYMENT_RECON_NCOLS; k++)
+            printf("%s%-14s", k ? " " : "", PQgetvalue(r, i, k));
         printf("\n");
     }
     PQclear(r);
@@ -70,15 +66,19 @@ static int reconcile(PGconn *c, const char *from, const char *to, int csv)
 static int unmatched(PGconn *c, const char *limit)
 {
     const char *v[] = {limit};
-    PGresult *r = query(c,
-                        "SELECT json_build_object('id', id, 'provider', provider, 'provider_tx_id',"
-                        " provider_tx_id, 'amount_vnd', amount_vnd, 'description', description,"
-                        " 'account_no', account_no, 'transacted_at', cds_rfc3339(transacted_at))"
-                        " FROM bank_transactions WHERE match_status = 'unmatched'"
-                        " ORDER BY received_at, id LIMIT $1::int",
-                        1, v);
+    PGresult *r = query(c, cds_payment_unmatched_sql, 1, v);
     if (!r) return 1;
-    for (int i = 0; i < PQntuples(r); i++) printf("%s\n", PQgetvalue(r, i, 0));
+    /* One JSON object a line, as before. */
+    json_t *items = json_loads(PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "[]", 0, NULL);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char *line = json_dumps(it, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (line) printf("%s\n", line);
+        free(line);
+    }
+    json_decref(items);
     PQclear(r);
     return 0;
 }

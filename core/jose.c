@@ -17,7 +17,10 @@
  * Key material comes in through EVP_PKEY_fromdata (OSSL_PARAM), the
  * OpenSSL 3 way; no deprecated RSA_* / EC_KEY_* call is used. ES256
  * signatures travel as R||S (RFC 7518 3.4) while OpenSSL speaks DER, so they
- * are converted with ECDSA_SIG. */
+ * are converted with ECDSA_SIG. ES256 signatures we make are low-S, and
+ * cds_jws_verify_own (our own tokens) accepts only low-S, so a token of
+ * ours has one valid spelling; third-party tokens (VNeID) are checked as
+ * the standard says, which accepts either. */
 #include "core/jose.h"
 
 #include <openssl/bn.h>
@@ -37,6 +40,17 @@
 #define RSA_MAX_BYTES 1024 /* 8192-bit modulus: anything bigger is a DoS, not a key */
 #define P256_BYTES 32
 #define ED25519_BYTES 32
+
+/* The order n of P-256 and floor(n / 2) (FIPS 186-4 D.1.2.3), big-endian.
+ * (r, s) and (r, n - s) are both valid ECDSA signatures of one message, so
+ * a signature is malleable unless one of the two is chosen: we issue the
+ * low one (s <= n/2) and, for what we issued, accept only that one. */
+static const unsigned char p256_n[P256_BYTES] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51};
+static const unsigned char p256_half_n[P256_BYTES] = {
+    0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8};
 
 /* ---- base64url ------------------------------------------------------- */
 
@@ -216,6 +230,16 @@ int cds_jws_sign_raw(EVP_PKEY *key, int alg, const void *data, size_t n, unsigne
         int ok = cap >= 2 * P256_BYTES && BN_bn2binpad(r, sig, P256_BYTES) == P256_BYTES &&
                  BN_bn2binpad(s, sig + P256_BYTES, P256_BYTES) == P256_BYTES;
         ECDSA_SIG_free(es);
+        /* Low-S: s above n/2 becomes n - s (see p256_n). Public values only,
+         * so an ordinary branch is fine. */
+        if (ok && memcmp(sig + P256_BYTES, p256_half_n, P256_BYTES) > 0) {
+            BIGNUM *bs = BN_bin2bn(sig + P256_BYTES, P256_BYTES, NULL);
+            BIGNUM *bn = BN_bin2bn(p256_n, P256_BYTES, NULL);
+            ok = bs && bn && BN_sub(bs, bn, bs) == 1 &&
+                 BN_bn2binpad(bs, sig + P256_BYTES, P256_BYTES) == P256_BYTES;
+            BN_free(bs);
+            BN_free(bn);
+        }
         if (!ok) goto out;
         *siglen = 2 * P256_BYTES;
     } else {
@@ -254,8 +278,9 @@ static size_t es256_to_der(const unsigned char *sig, unsigned char *der, size_t 
     return out;
 }
 
-int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n, const unsigned char *sig,
-                       size_t siglen)
+/* low_s: an ES256 signature must have s <= n/2 (for signatures we issued). */
+static int verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n, const unsigned char *sig,
+                      size_t siglen, int low_s)
 {
     int rc = key_fits(key, alg);
     if (rc != CDS_JOSE_OK) return rc;
@@ -269,6 +294,7 @@ int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n, const
         /* JWS fixes the length; a DER blob or a P-384 one here is an attack
          * or a bug, never something to be lenient about. */
         if (siglen != 2 * P256_BYTES) return CDS_JOSE_ESIG;
+        if (low_s && memcmp(sig + P256_BYTES, p256_half_n, P256_BYTES) > 0) return CDS_JOSE_ESIG;
         vlen = es256_to_der(sig, der, sizeof der);
         if (vlen == 0) {
             ossl_forget();
@@ -299,6 +325,12 @@ out:
     if (rc != CDS_JOSE_OK) ossl_forget();
     EVP_MD_CTX_free(md);
     return rc;
+}
+
+int cds_jws_verify_raw(EVP_PKEY *key, int alg, const void *data, size_t n, const unsigned char *sig,
+                       size_t siglen)
+{
+    return verify_raw(key, alg, data, n, sig, siglen, 0);
 }
 
 /* ---- compact JWT ------------------------------------------------------ */
@@ -416,7 +448,7 @@ fail:
     return CDS_JOSE_EMALFORMED;
 }
 
-int cds_jws_verify(const cds_jwt *jwt, EVP_PKEY *key, int allowed)
+static int verify_jwt(const cds_jwt *jwt, EVP_PKEY *key, int allowed, int low_s)
 {
     if (!jwt || !jwt->signing_input) return CDS_JOSE_EMALFORMED;
     /* alg 0 covers "none", every HS*, and anything unknown. Exactly one bit,
@@ -426,8 +458,18 @@ int cds_jws_verify(const cds_jwt *jwt, EVP_PKEY *key, int allowed)
         return CDS_JOSE_EALG;
     if (!key) return CDS_JOSE_EKEY;
     if (jwt->sig_len == 0) return CDS_JOSE_ESIG;
-    return cds_jws_verify_raw(key, alg, jwt->signing_input, jwt->signing_input_len, jwt->sig,
-                              jwt->sig_len);
+    return verify_raw(key, alg, jwt->signing_input, jwt->signing_input_len, jwt->sig, jwt->sig_len,
+                      low_s);
+}
+
+int cds_jws_verify(const cds_jwt *jwt, EVP_PKEY *key, int allowed)
+{
+    return verify_jwt(jwt, key, allowed, 0);
+}
+
+int cds_jws_verify_own(const cds_jwt *jwt, EVP_PKEY *key, int allowed)
+{
+    return verify_jwt(jwt, key, allowed, 1);
 }
 
 /* Base64url of a JSON value's compact form, malloc'ed. */

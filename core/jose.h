@@ -61,9 +61,16 @@ void cds_jwt_free(cds_jwt *jwt);
 /* 0 when jwt->alg is in `allowed`, matches the key's type and the signature
  * verifies over the signing input. */
 int cds_jws_verify(const cds_jwt *jwt, EVP_PKEY *key, int allowed);
+/* The same for tokens this service issued itself: an ES256 signature must
+ * also be low-S (s <= n/2), the form cds_jws_sign_raw always produces, so the
+ * malleable twin (r, n - s) of one of our signatures is refused
+ * (CDS_JOSE_ESIG). Not for third-party tokens: the standard does not ask
+ * their signers for low-S. */
+int cds_jws_verify_own(const cds_jwt *jwt, EVP_PKEY *key, int allowed);
 
 /* Raw JWS signature over `n` bytes (the signing input), in JWS form: PKCS#1
- * v1.5 for RS256, R||S (64 bytes) for ES256, 64 bytes for EdDSA. The key must
+ * v1.5 for RS256, R||S (64 bytes, s always <= n/2: low-S) for ES256, 64 bytes
+ * for EdDSA. The key must
  * match `alg` (CDS_JOSE_EALG otherwise; CDS_JOSE_EKEY for an RSA key under
  * 2048 bits). For tokens whose header or payload must be byte-exact, e.g.
  * published test vectors. */

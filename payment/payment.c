@@ -33,7 +33,7 @@ size_t cds_payment_options(cds_payment_config *c, cds_opt *out, size_t cap)
     const cds_opt o[] = {
         {"payos-checksum-key", "CDS_PAYOS_CHECKSUM_KEY", CDS_OPT_STR, &c->payos_checksum_key, 0, 0, "payOS checksum key (webhook signatures); unset: payOS webhooks refused"},
         {"casso-secret", "CDS_CASSO_SECRET", CDS_OPT_STR, &c->casso_secret, 0, 0, "Casso webhook secure token (HMAC-SHA512); unset: Casso webhooks refused"},
-        {"sepay-api-key", "CDS_SEPAY_API_KEY", CDS_OPT_STR, &c->sepay_api_key, 0, 0, "SePay webhook API key (Authorization: Apikey)"},
+        {"sepay-api-key", "CDS_SEPAY_API_KEY", CDS_OPT_STR, &c->sepay_api_key, 0, 0, "SePay webhook API key (Authorization: Apikey); not accepted once an HMAC secret is set"},
         {"sepay-hmac-secret", "CDS_SEPAY_HMAC_SECRET", CDS_OPT_STR, &c->sepay_hmac_secret, 0, 0, "SePay webhook HMAC secret; with neither, SePay webhooks refused"},
         {"payment-expire-every", "CDS_PAYMENT_EXPIRE_EVERY", CDS_OPT_INT, &c->expire_every_s, 1, 86400, "seconds between sweeps closing expired payment intents"},
     };
@@ -59,6 +59,9 @@ int cds_payment_init(const cds_payment_config *c)
         !g_payment.sepay_hmac_secret)
         cds_log(CDS_LOG_WARN, "payment", "no payment provider secret configured: every payment "
                                          "webhook will be refused");
+    if (g_payment.sepay_api_key && g_payment.sepay_hmac_secret)
+        cds_log(CDS_LOG_INFO, "payment", "SePay HMAC secret set: SePay webhooks must carry "
+                                         "X-SePay-Signature; the API key alone is refused");
     st_expire = cds_db_stmt_register("payment_expire", "SELECT cds_payment_expire($1::int)", 1);
     if (st_expire < 0) return -1;
     if (pm_intent_init() != 0 || pm_qr_init() != 0 || pm_webhook_init() != 0 ||

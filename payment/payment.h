@@ -42,13 +42,23 @@ void cds_webhook_casso(cds_req *r);   /* POST /v1/webhooks/casso */
 void cds_webhook_sepay(cds_req *r);   /* POST /v1/webhooks/sepay */
 /* Operators, through the partner check (reconcile.c). */
 void cds_payment_reconciliation(cds_req *r); /* GET  /v1/partner/payments/reconciliation */
-/* The rows of the reconciliation query (day, account_no, then eight counts
+/* The rows of the reconciliation query (day, account_no, then ten counts
  * and sums) as the CSV both the route and `cds payments reconcile --csv 1`
  * give (core/csv.h); malloc'ed, NULL when out of memory. */
 char *cds_payment_reconciliation_csv(PGresult *res, size_t *len);
 void cds_payment_unmatched(cds_req *r);      /* GET  /v1/partner/payments/unmatched */
 void cds_payment_resolve(cds_req *r);        /* POST /v1/partner/payments/transactions/{id}/resolve */
 void cds_payment_refunded(cds_req *r);       /* POST /v1/partner/payments/{id}/refunded */
+/* The reconciliation report: its columns in order (day and account_no are
+ * text, the others integers) and the query giving them for dates $1..$2,
+ * shared by the route and `cds payments reconcile`. duplicate_count and
+ * duplicate_vnd are further reports of transfers already counted (another
+ * provider reporting the same transfer): recorded, credited nothing. */
+#define CDS_PAYMENT_RECON_NCOLS 12
+extern const char *const cds_payment_recon_cols[CDS_PAYMENT_RECON_NCOLS];
+extern const char cds_payment_recon_sql[];
+/* The unmatched transfers, oldest first, at most $1: one JSON array. */
+extern const char cds_payment_unmatched_sql[];
 
 /* The receiving accounts of agencies (accounts.c), loaded by
  * `cds catalog load` from db/seed/payment_accounts.json:

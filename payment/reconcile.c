@@ -3,7 +3,9 @@
  *
  *   GET  /v1/partner/payments/reconciliation?from=D&to=D[&format=csv]
  *        per bank day and receiving account: received, matched (by the
- *        reference or by hand), unmatched, refunds due; JSON or CSV
+ *        reference or by hand), unmatched, refunds due, and duplicate
+ *        reports (a transfer reported again, e.g. by a second provider:
+ *        recorded, credited nothing); JSON or CSV
  *   GET  /v1/partner/payments/unmatched[?limit=N]
  *        transfers that matched no payment, oldest first, for a person
  *   POST /v1/partner/payments/transactions/{id}/resolve
@@ -35,24 +37,30 @@
 
 static int st_report = -1, st_unmatched = -1, st_resolve = -1, st_refunded = -1;
 
+const char *const cds_payment_recon_cols[CDS_PAYMENT_RECON_NCOLS] = {
+    "day",           "account_no",     "received_count", "received_vnd",
+    "matched_count", "matched_vnd",    "unmatched_count", "unmatched_vnd",
+    "refund_due_vnd", "after_expiry_count", "duplicate_count", "duplicate_vnd"};
+const char cds_payment_recon_sql[] =
+    "SELECT day::text, account_no, received_count, received_vnd, matched_count, matched_vnd,"
+    " unmatched_count, unmatched_vnd, refund_due_vnd, after_expiry_count, duplicate_count,"
+    " duplicate_vnd FROM cds_payment_reconciliation($1::date, $2::date)";
+/* hold_reason: why a transfer was not credited automatically although it
+ * may name an intent ("no_bank_reference"), else null. */
+const char cds_payment_unmatched_sql[] =
+    "SELECT COALESCE(json_agg(json_build_object('id', id, 'provider', provider,"
+    " 'provider_tx_id', provider_tx_id, 'amount_vnd', amount_vnd, 'description', description,"
+    " 'account_no', account_no, 'reference', reference, 'counter_name', counter_name,"
+    " 'bank_reference', bank_reference, 'hold_reason', hold_reason,"
+    " 'transacted_at', cds_rfc3339(transacted_at), 'received_at', cds_rfc3339(received_at))"
+    " ORDER BY received_at, id), '[]')::text"
+    " FROM (SELECT * FROM bank_transactions WHERE match_status = 'unmatched'"
+    "       ORDER BY received_at, id LIMIT $1::int) b";
+
 int pm_reconcile_init(void)
 {
-    st_report = cds_db_stmt_register(
-        "payment_reconciliation",
-        "SELECT day::text, account_no, received_count, received_vnd, matched_count, matched_vnd,"
-        " unmatched_count, unmatched_vnd, refund_due_vnd, after_expiry_count"
-        " FROM cds_payment_reconciliation($1::date, $2::date)",
-        2);
-    st_unmatched = cds_db_stmt_register(
-        "payment_unmatched",
-        "SELECT COALESCE(json_agg(json_build_object('id', id, 'provider', provider,"
-        " 'provider_tx_id', provider_tx_id, 'amount_vnd', amount_vnd, 'description', description,"
-        " 'account_no', account_no, 'reference', reference, 'counter_name', counter_name,"
-        " 'transacted_at', cds_rfc3339(transacted_at), 'received_at', cds_rfc3339(received_at))"
-        " ORDER BY received_at, id), '[]')::text"
-        " FROM (SELECT * FROM bank_transactions WHERE match_status = 'unmatched'"
-        "       ORDER BY received_at, id LIMIT $1::int) b",
-        1);
+    st_report = cds_db_stmt_register("payment_reconciliation", cds_payment_recon_sql, 2);
+    st_unmatched = cds_db_stmt_register("payment_unmatched", cds_payment_unmatched_sql, 1);
     st_resolve = cds_db_stmt_register(
         "payment_resolve",
         "SELECT status, payment_id, payment_status, receipt_id"
@@ -65,19 +73,15 @@ int pm_reconcile_init(void)
 
 /* ---------------- reconciliation ---------------- */
 
-static const char *const report_cols[] = {
-    "day", "account_no", "received_count", "received_vnd", "matched_count", "matched_vnd",
-    "unmatched_count", "unmatched_vnd", "refund_due_vnd", "after_expiry_count"};
-
 /* core/csv.h: the account number comes from a provider's webhook. */
 char *cds_payment_reconciliation_csv(PGresult *res, size_t *len)
 {
     cds_csv w;
     cds_csv_begin(&w);
-    for (int k = 0; k < 10; k++) cds_csv_text(&w, report_cols[k]);
+    for (int k = 0; k < CDS_PAYMENT_RECON_NCOLS; k++) cds_csv_text(&w, cds_payment_recon_cols[k]);
     cds_csv_row_end(&w);
     for (int i = 0; i < PQntuples(res); i++) {
-        for (int k = 0; k < 10; k++) {
+        for (int k = 0; k < CDS_PAYMENT_RECON_NCOLS; k++) {
             if (k < 2) cds_csv_text(&w, PQgetvalue(res, i, k));
             else cds_csv_number(&w, PQgetvalue(res, i, k));
         }
@@ -97,7 +101,7 @@ static void on_report(cds_req *r, PGresult *res)
         cds_req_db_failed(r, "payment_reconciliation", res);
         return;
     }
-    const char *const *cols = report_cols;
+    const char *const *cols = cds_payment_recon_cols;
     int n = PQntuples(res);
     if (c->csv) {
         size_t len = 0;
@@ -114,7 +118,7 @@ static void on_report(cds_req *r, PGresult *res)
     json_t *rows = json_array();
     for (int i = 0; i < n; i++) {
         json_t *o = json_object();
-        for (int k = 0; k < 10; k++) {
+        for (int k = 0; k < CDS_PAYMENT_RECON_NCOLS; k++) {
             const char *v = PQgetvalue(res, i, k);
             json_object_set_new(o, cols[k], k < 2 ? json_string(v) : json_integer(strtoll(v, NULL, 10)));
         }

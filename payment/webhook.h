@@ -11,9 +11,10 @@
  *   Casso   (webhook v2) header X-Casso-Signature: t=<ms>,v1=<hex>;
  *           v1 = hex HMAC-SHA512(secret, t "." JSON of the body with keys
  *           sorted recursively); 5-minute window on t.
- *   SePay   header "Authorization: Apikey <key>", or X-SePay-Timestamp +
- *           X-SePay-Signature = [sha256=]hex HMAC-SHA256(secret,
- *           timestamp "." raw body); 5-minute window on the timestamp.
+ *   SePay   X-SePay-Timestamp + X-SePay-Signature = [sha256=]hex
+ *           HMAC-SHA256(secret, timestamp "." raw body), 5-minute window
+ *           on the timestamp; or, only where no HMAC secret is
+ *           configured, header "Authorization: Apikey <key>".
  *
  * What the route answers once a call verified (whatever the transactions
  * turned out to be, outgoing or unmatched included): HTTP 200 with
@@ -122,8 +123,8 @@ typedef struct cds_hook_req {
  * small stack. */
 int cds_hook_payos(const cds_hook_req *rq, const char *checksum_key, cds_hook_result *out);
 int cds_hook_casso(const cds_hook_req *rq, const char *secret, cds_hook_result *out);
-/* Either or both may be configured; an HMAC signature header, when present
- * and an HMAC secret is configured, is the one checked. */
+/* Either or both may be configured; with an HMAC secret configured the
+ * HMAC is required and the API key is never accepted in its place. */
 int cds_hook_sepay(const cds_hook_req *rq, const char *api_key, const char *hmac_secret,
                    cds_hook_result *out);
 

@@ -9,8 +9,13 @@
  * verdict's code and status (401 signature, 400 body, 413 size) and writes
  * nothing. Each credit then goes through cds_payment_credit, one SQL call
  * that is idempotent by (provider, transaction id): the same webhook five
- * times changes the state once and answers success five times. The
- * reference is looked for in the transfer description in C
+ * times changes the state once and answers success five times; and by
+ * transfer (receiving account, the bank's reference, amount, value date):
+ * the same transfer reported by two or three providers is credited once,
+ * the further reports recorded as duplicates for reconciliation. A report
+ * without a bank reference is recorded but held for a person (see
+ * cds_payment_credit in db/functions/payment.sql). The reference is looked
+ * for in the transfer description in C
  * (cds_payref_find: case, spaces, punctuation and bank prefixes tolerated);
  * a description with none, or with two different ones, is recorded as
  * unmatched for a person to reconcile. Outgoing and failed transactions are
@@ -91,6 +96,13 @@ static void on_credit(cds_req *r, PGresult *res)
     const char *status = PQgetvalue(res, 0, 0), *match = PQgetvalue(res, 0, 1);
     if (strcmp(status, "duplicate") == 0) {
         atomic_fetch_add(&m_duplicates, 1);
+    } else if (strcmp(status, "duplicate_transfer") == 0) {
+        /* Another report of a transfer already recorded (a second provider
+         * on the same account): recorded for reconciliation, not credited. */
+        atomic_fetch_add(&m_duplicates, 1);
+        cds_log(CDS_LOG_INFO, "payment_duplicate",
+                "%s %s: %lld VND is transfer %s already recorded (%s), not credited again",
+                t->provider, t->id, (long long)t->amount, PQgetvalue(res, 0, 2), match);
     } else {
         atomic_fetch_add(&m_credits, 1);
         if (strcmp(match, "unmatched") == 0) atomic_fetch_add(&m_unmatched, 1);

@@ -21,8 +21,13 @@
  *    "sha256=<hex>": that exact layout is what integrations of SePay's
  *    HMAC mode compute, not something we read on SePay's own page, so the
  *    bare hex form is accepted too and the simulators sign the same way.
- * When both are configured, a request carrying X-SePay-Signature is judged
- * by it alone (a bad signature is not rescued by an API key).
+ * When an HMAC secret is configured, the HMAC is required: a request with
+ * only "Authorization: Apikey" is refused (missing_signature) even when the
+ * API key is configured too and matches. The API key is a static bearer
+ * secret that travels in every request and ends up in logs and proxies;
+ * accepting it beside the HMAC would leave the weaker of the two as the
+ * real bar (issue 14). The API key alone counts only where no HMAC secret
+ * is configured.
  *
  * Answer: HTTP 200 (201 also counts) with {"success":true}; SePay retries
  * anything else. */
@@ -126,14 +131,13 @@ int cds_hook_sepay(const cds_hook_req *rq, const char *api_key, const char *hmac
     const char *sig = hook_header(rq, "x-sepay-signature");
     const char *auth = hook_header(rq, "authorization");
     int rc;
-    if (use_hmac && sig)
-        rc = check_hmac(rq, hmac_secret, sig, out);
-    else if (use_key && auth)
+    if (use_hmac)
+        rc = sig ? check_hmac(rq, hmac_secret, sig, out)
+                 : hook_fail(out, CDS_HOOK_NO_AUTH, "no X-SePay-Signature header (HMAC required)");
+    else if (auth)
         rc = check_api_key(auth, api_key, out);
     else
-        rc =
-            hook_fail(out, CDS_HOOK_NO_AUTH,
-                      use_hmac ? "no X-SePay-Signature header" : "no Authorization: Apikey header");
+        rc = hook_fail(out, CDS_HOOK_NO_AUTH, "no Authorization: Apikey header");
     if (rc) return rc;
     json_t *root = hook_load(rq->body, rq->body_len, out);
     if (!root) return out->error;

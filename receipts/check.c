@@ -8,8 +8,8 @@
  * The link carries the receipt's number and its full signature. The check:
  *   1. the receipt exists (else 404 receipt_not_found);
  *   2. the link's number and signature are the receipt's (else 400
- *      receipt_link_invalid, saying which: a hand-edited link or a forged
- *      paper);
+ *      receipt_link_invalid, one answer whichever of the two is wrong: a
+ *      hand-edited link or a forged paper);
  *   3. the content is rebuilt from the stored row (personal ID number and
  *      address unsealed) and the signature verified with the public key of
  *      its kid from receipt_keys: a row altered in the database, or sealed
@@ -290,24 +290,23 @@ static void on_check(cds_req *r, PGresult *res)
             "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
         return;
     }
+    /* Number and signature are judged together and refused with one
+     * answer (same status, same body, same work): telling a wrong number
+     * from a wrong signature would let someone holding a receipt id probe
+     * the number, or learn that a forged signature went with the right one
+     * (issue 14). Both comparisons always run, in constant time over the
+     * stored values; lengths differ only for a forgery. */
     char num[16];
     rc_number8(PQgetvalue(res, 0, RC_NUMBER), num);
-    if (strcmp(num, c->n) != 0) {
-        refuse(
-            r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
-            cds_req_printf(r,
-                           "Số biên lai trong liên kết (%s) không khớp với biên lai do cơ quan thu "
-                           "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.",
-                           c->n));
-        return;
-    }
+    size_t nl = strlen(num);
+    int num_ok = nl == strlen(c->n) && cds_ct_equal(num, c->n, nl);
     const char *stored = PQgetvalue(res, 0, RC_SIG);
     size_t sl = strlen(stored), gl = strlen(c->s);
-    /* Constant time over the stored length; lengths differ only for a forgery. */
-    if (!*stored || sl != gl || !cds_ct_equal(stored, c->s, sl)) {
+    int sig_ok = *stored && sl == gl && cds_ct_equal(stored, c->s, sl);
+    if (!(num_ok & sig_ok)) {
         refuse(r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
-               "Chữ ký số trong liên kết không khớp với biên lai do cơ quan thu lưu giữ. "
-               "Liên kết đã bị sửa hoặc biên lai là giả.");
+               "Số biên lai hoặc chữ ký số trong liên kết không khớp với biên lai do cơ quan thu "
+               "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.");
         return;
     }
     cds_receipt rc;

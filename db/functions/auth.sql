@@ -68,13 +68,25 @@ BEGIN
 END;
 $$;
 
--- Rotates a refresh token. status:
---   ok       rotated: the new token replaces the old one
---   grace    the old token was rotated moments ago (a retry after a lost
---            answer): a sibling token is issued, nothing is revoked
---   reused   the old token was rotated earlier: theft is assumed and the
---            whole family is revoked (and announced to every node)
---   revoked | expired | unknown
+-- Rotates a refresh token, never forking a login (issue 14: a retry in the
+-- grace window used to get a new sibling token, so a thief replaying quickly
+-- kept a parallel branch of the login forever).
+--
+-- Each token has exactly one successor, and the server can make it again
+-- without storing it: the successor's plaintext is HMAC-SHA256(refresh key,
+-- parent's plaintext) (auth/keys.c, cds_auth_refresh_successor), so the C side
+-- always sends the hash of the one possible successor as p_new_hash. A retry
+-- inside the window therefore gets the same token it got the first time, as
+-- long as that successor has not been used yet: a lost answer. Any other use
+-- of a rotated token (after the window, or once its successor was used, or
+-- with a successor that is not the recorded one) revokes the whole family.
+--
+-- Concurrency: every rotation of a family locks the family row first-come,
+-- so the successor's rotated_at read below cannot change under us (its own
+-- rotation needs the family lock we hold).
+--
+-- status: ok | grace (the same successor again) | reused | revoked |
+--         expired | unknown
 CREATE OR REPLACE FUNCTION cds_refresh_rotate(p_old_hash text, p_new_hash text, p_ttl_seconds int,
     p_grace_seconds int,
     OUT status text, OUT citizen_id uuid, OUT family_id uuid, OUT ial smallint)
@@ -82,6 +94,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t refresh_tokens;
     f token_families;
+    n refresh_tokens;
 BEGIN
     SELECT * INTO t FROM refresh_tokens WHERE token_hash = p_old_hash FOR UPDATE;
     IF NOT FOUND THEN
@@ -99,16 +112,24 @@ BEGIN
         status := 'expired';
         RETURN;
     END IF;
-    IF t.rotated_at IS NOT NULL AND now() - t.rotated_at > make_interval(secs => p_grace_seconds) THEN
-        UPDATE token_families SET revoked_at = now(), revoke_reason = 'reuse' WHERE id = f.id;
-        PERFORM pg_notify('cds_family_revoked', f.id::text);
-        status := 'reused';
-        RETURN;
+    IF t.rotated_at IS NULL THEN
+        UPDATE refresh_tokens SET rotated_at = now() WHERE id = t.id;
+        INSERT INTO refresh_tokens (family_id, token_hash, parent_id, expires_at)
+        VALUES (f.id, p_new_hash, t.id, now() + make_interval(secs => p_ttl_seconds));
+        status := 'ok';
+    ELSE
+        -- The recorded successor, by its (unique, indexed) hash.
+        SELECT * INTO n FROM refresh_tokens WHERE token_hash = p_new_hash;
+        IF now() - t.rotated_at <= make_interval(secs => p_grace_seconds)
+           AND n.parent_id = t.id AND n.rotated_at IS NULL THEN
+            status := 'grace';
+        ELSE
+            UPDATE token_families SET revoked_at = now(), revoke_reason = 'reuse' WHERE id = f.id;
+            PERFORM pg_notify('cds_family_revoked', f.id::text);
+            status := 'reused';
+            RETURN;
+        END IF;
     END IF;
-    status := CASE WHEN t.rotated_at IS NULL THEN 'ok' ELSE 'grace' END;
-    UPDATE refresh_tokens SET rotated_at = COALESCE(rotated_at, now()) WHERE id = t.id;
-    INSERT INTO refresh_tokens (family_id, token_hash, parent_id, expires_at)
-    VALUES (f.id, p_new_hash, t.id, now() + make_interval(secs => p_ttl_seconds));
     SELECT c.ial INTO ial FROM citizens c WHERE c.id = f.citizen_id;
 END;
 $$;

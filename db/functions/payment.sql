@@ -248,12 +248,40 @@ BEGIN
 END;
 $$;
 
--- Records one credit reported by a provider webhook, once per provider
--- transaction id, and applies it to the intent whose reference the C code
--- found in its description (NULL: none found). The e-receipt of the part
--- that pays the fee is issued last, so the numbering row is locked for as
--- short a time as possible.
--- status: applied | duplicate;  match: matched | unmatched
+-- A bank transfer's identity whoever reports it (issue 14: the same transfer
+-- reported by two providers was credited twice): receiving account + the
+-- bank's own reference + amount + value date (the bank day in Vietnam), as
+-- account|REFERENCE|amount|YYYY-MM-DD, spaces removed and letters
+-- upper-cased (providers differ in case and spacing, never in the
+-- characters). NULL without a bank reference: account, amount and day alone
+-- do not tell two citizens' transfers apart, so nothing is safe to merge such
+-- a report with, and crediting it could credit a transfer another provider
+-- already reported; cds_payment_credit holds it for a person instead
+-- (hold_reason no_bank_reference). payOS, Casso and SePay all send the bank
+-- reference with a bank transfer.
+CREATE OR REPLACE FUNCTION cds_transfer_key(p_account text, p_bank_ref text, p_amount bigint,
+    p_at timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN regexp_replace(COALESCE(p_bank_ref, ''), '\s', '', 'g') = '' THEN NULL
+           ELSE upper(regexp_replace(COALESCE(p_account, ''), '\s', '', 'g')) || '|'
+                || upper(regexp_replace(p_bank_ref, '\s', '', 'g')) || '|' || p_amount || '|'
+                || to_char(cds_vn_date(p_at), 'YYYY-MM-DD') END
+$$;
+
+-- Records one credit reported by a provider webhook and applies it to the
+-- intent whose reference the C code found in its description (NULL: none
+-- found). Once per provider transaction id (a provider's retry), and once
+-- per transfer (another provider's report of it: recorded as a duplicate).
+-- The e-receipt of the part that pays the fee is issued last, so the
+-- numbering row is locked for as short a time as possible.
+-- status: applied | duplicate (the same provider report again: nothing
+--         recorded) | duplicate_transfer (a further report of a recorded
+--         transfer: recorded as such, credits nothing; tx_id, payment_id and
+--         receipt_id are the first report's). When the first report matched
+--         no intent and this one does, the first row is credited now and the
+--         status is applied (tx_id the first row's; this report is still
+--         recorded as its duplicate).
+-- match: matched | unmatched (| the first report's, for duplicate_transfer)
 CREATE OR REPLACE FUNCTION cds_payment_credit(p_provider text, p_tx_id text, p_amount bigint,
     p_description text, p_account text, p_bin text, p_bank_ref text, p_counter_account text,
     p_counter_name text, p_at timestamptz, p_reference text,
@@ -263,10 +291,18 @@ LANGUAGE plpgsql AS $$
 DECLARE
     p payments;
     t record;
+    f bank_transactions;
+    v_key text := cds_transfer_key(p_account, p_bank_ref, p_amount, p_at);
 BEGIN
-    -- The intent first: a concurrent delivery of the same transaction waits
-    -- on its lock, then finds the row below.
-    IF p_reference IS NOT NULL THEN
+    -- Every report of one transfer queues here first, whatever its provider
+    -- and whether or not its description names an intent.
+    IF v_key IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('cds_transfer ' || v_key, 0));
+    END IF;
+    -- Then the intent: a concurrent delivery of the same transaction waits
+    -- on its lock, then finds the row below. Without a transfer key nothing
+    -- is credited automatically (see cds_transfer_key), so no intent.
+    IF p_reference IS NOT NULL AND v_key IS NOT NULL THEN
         SELECT * INTO p FROM payments x WHERE x.reference = p_reference FOR UPDATE;
     END IF;
     SELECT b.id, b.match_status, b.payment_id, b.receipt_id INTO tx_id, match, payment_id, receipt_id
@@ -276,12 +312,49 @@ BEGIN
         SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
         RETURN;
     END IF;
+    IF v_key IS NOT NULL THEN
+        SELECT * INTO f FROM bank_transactions b
+        WHERE b.transfer_key = v_key AND b.duplicate_of IS NULL;
+        IF FOUND THEN
+            INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description,
+                account_no, bank_bin, bank_reference, counter_account, counter_name, transacted_at,
+                reference, match_status, transfer_key, duplicate_of)
+            VALUES (p_provider, p_tx_id, p_amount, p_description, p_account, p_bin, p_bank_ref,
+                    p_counter_account, p_counter_name, p_at, p_reference, 'duplicate', v_key, f.id)
+            ON CONFLICT (provider, provider_tx_id) DO NOTHING;
+            status := 'duplicate_transfer';
+            IF f.match_status = 'unmatched' AND p.id IS NOT NULL THEN
+                -- The first report named no intent and this one does: the
+                -- transfer (the first row) is credited now, still once.
+                SELECT * INTO t FROM cds_payment_take(p, f.amount_vnd, f.transacted_at);
+                UPDATE bank_transactions b
+                SET payment_id = p.id, applied_vnd = t.applied, excess_vnd = t.excess,
+                    match_status = 'matched', after_expiry = t.after_expiry,
+                    reference = p_reference
+                WHERE b.id = f.id
+                RETURNING * INTO f;
+                IF t.applied > 0 THEN
+                    f.receipt_id := cds_receipt_issue(f.id);
+                    UPDATE bank_transactions b SET receipt_id = f.receipt_id
+                    WHERE b.id = f.id AND f.receipt_id IS NOT NULL;
+                END IF;
+                status := 'applied';
+            END IF;
+            match := f.match_status;
+            tx_id := f.id;
+            payment_id := f.payment_id;
+            receipt_id := f.receipt_id;
+            SELECT x.status INTO payment_status FROM payments x WHERE x.id = f.payment_id;
+            RETURN;
+        END IF;
+    END IF;
     IF p.id IS NULL THEN
         INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description, account_no,
             bank_bin, bank_reference, counter_account, counter_name, transacted_at, reference,
-            match_status)
+            match_status, transfer_key, hold_reason)
         VALUES (p_provider, p_tx_id, p_amount, p_description, p_account, p_bin, p_bank_ref,
-                p_counter_account, p_counter_name, p_at, p_reference, 'unmatched')
+                p_counter_account, p_counter_name, p_at, p_reference, 'unmatched', v_key,
+                CASE WHEN v_key IS NULL THEN 'no_bank_reference' END)
         ON CONFLICT (provider, provider_tx_id) DO NOTHING
         RETURNING id INTO tx_id;
         -- Nothing inserted: the same unmatched transfer committed meanwhile.
@@ -292,10 +365,10 @@ BEGIN
     SELECT * INTO t FROM cds_payment_take(p, p_amount, p_at);
     INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description, account_no,
         bank_bin, bank_reference, counter_account, counter_name, transacted_at, reference,
-        payment_id, applied_vnd, excess_vnd, match_status, after_expiry)
+        payment_id, applied_vnd, excess_vnd, match_status, after_expiry, transfer_key)
     VALUES (p_provider, p_tx_id, p_amount, p_description, p_account, p_bin, p_bank_ref,
             p_counter_account, p_counter_name, p_at, p_reference, p.id, t.applied, t.excess,
-            'matched', t.after_expiry)
+            'matched', t.after_expiry, v_key)
     RETURNING id INTO tx_id;
     IF t.applied > 0 THEN
         receipt_id := cds_receipt_issue(tx_id);
@@ -407,21 +480,29 @@ BEGIN
 END;
 $$;
 
--- Reconciliation, per bank day and receiving account: what arrived, what
--- was matched to an intent (automatically or by hand), what waits for a
--- person, and what is owed back.
+-- Reconciliation, per bank day and receiving account: what arrived (each
+-- transfer once), what was matched to an intent (automatically or by hand),
+-- what waits for a person, what is owed back, and the further reports of
+-- transfers already counted (duplicate_count / duplicate_vnd: a second
+-- provider reporting the same transfer), which credited nothing.
+DROP FUNCTION IF EXISTS cds_payment_reconciliation(date, date);
 CREATE OR REPLACE FUNCTION cds_payment_reconciliation(p_from date, p_to date)
 RETURNS TABLE (day date, account_no text, received_count bigint, received_vnd bigint,
                matched_count bigint, matched_vnd bigint, unmatched_count bigint,
-               unmatched_vnd bigint, refund_due_vnd bigint, after_expiry_count bigint)
+               unmatched_vnd bigint, refund_due_vnd bigint, after_expiry_count bigint,
+               duplicate_count bigint, duplicate_vnd bigint)
 LANGUAGE sql STABLE AS $$
-    SELECT cds_vn_date(b.transacted_at), b.account_no, count(*), sum(b.amount_vnd)::bigint,
-           count(*) FILTER (WHERE b.match_status <> 'unmatched'),
-           COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status <> 'unmatched'), 0)::bigint,
+    SELECT cds_vn_date(b.transacted_at), b.account_no,
+           count(*) FILTER (WHERE b.match_status <> 'duplicate'),
+           COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status <> 'duplicate'), 0)::bigint,
+           count(*) FILTER (WHERE b.match_status IN ('matched', 'resolved')),
+           COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status IN ('matched', 'resolved')), 0)::bigint,
            count(*) FILTER (WHERE b.match_status = 'unmatched'),
            COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status = 'unmatched'), 0)::bigint,
            sum(b.excess_vnd)::bigint,
-           count(*) FILTER (WHERE b.after_expiry)
+           count(*) FILTER (WHERE b.after_expiry),
+           count(*) FILTER (WHERE b.match_status = 'duplicate'),
+           COALESCE(sum(b.amount_vnd) FILTER (WHERE b.match_status = 'duplicate'), 0)::bigint
     FROM bank_transactions b
     WHERE cds_vn_date(b.transacted_at) BETWEEN p_from AND p_to
     GROUP BY 1, 2

@@ -6,7 +6,8 @@
  *   2  a Casso body signed by the harness (canonical JSON, both spellings);
  *   3  a Casso header (first line) and body, unsigned: the header parser;
  *   4  a SePay body signed by the harness (HMAC), or with the API key
- *      (the other half of the first byte's values);
+ *      (the other half of the first byte's values), which passes only
+ *      where no HMAC secret is configured;
  *   5  SePay headers (three lines: Authorization, signature, timestamp)
  *      and a body;
  *   6  cds_payref_find / cds_payref_valid on the text.
@@ -140,7 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((data[0] / 7) & 1) {
             hdrs hd = {{"authorization"}, {"Apikey " SEPAY_KEY}};
             cds_hook_req rq = {s, n, hget, &hd, NOW};
-            rc = cds_hook_sepay(&rq, SEPAY_KEY, SEPAY_SECRET, r);
+            /* With an HMAC secret configured the key alone never passes. */
+            if (n <= CDS_HOOK_BODY_MAX &&
+                cds_hook_sepay(&rq, SEPAY_KEY, SEPAY_SECRET, r) != CDS_HOOK_NO_AUTH)
+                abort();
+            rc = cds_hook_sepay(&rq, SEPAY_KEY, NULL, r);
         } else if (cds_hook_sepay_sign(s, n, SEPAY_SECRET, NOW, sig) == 0) {
             hdrs hd = {{"x-sepay-signature", "x-sepay-timestamp"}, {sig, "1795000000"}};
             cds_hook_req rq = {s, n, hget, &hd, NOW};

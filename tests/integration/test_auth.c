@@ -3,11 +3,12 @@
  * authorize page or login_hint, callback, /v1/me), personal data sealed at
  * rest, every ID-token check with its own forged token, state and code
  * reuse, JWKS rotation and outage, the userinfo-only mode, refresh rotation
- * and reuse, logout reaching a second node, our own access token forged or
- * stale, the profile and devices scoped to their owner, and logs free of
+ * and reuse, logout reaching a second node, our own access token forged,
+ * stale or given its flipped-s twin signature, the profile and devices scoped to their owner, and logs free of
  * personal ID numbers and tokens. */
 #include "core/jose.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/jws_twin.h"
 #include "tests/lib/login.h"
 #include "tests/lib/t.h"
 
@@ -359,15 +360,35 @@ static void test_refresh_and_logout(void)
     CHECK_INT(refresh(&srv, lr.refresh, r1, a1), 200);
     CHECK(strcmp(r1, lr.refresh) != 0);
     CHECK_INT(get_me(&srv, a1, NULL), 200);
-    /* A retry of the old token within the grace window gets a sibling. */
+    /* A retry of the old token within the grace window (our answer was
+     * lost) gets the SAME successor, on either node, and no token is made:
+     * a login never forks (issue 14). */
     CHECK_INT(refresh(&srv, lr.refresh, r2, a2), 200);
+    CHECK_STR(r2, r1);
+    CHECK_INT(refresh(&srv2, lr.refresh, r2, a2), 200);
+    CHECK_STR(r2, r1);
+    CHECK_INT(th_db_count(db,
+                          "SELECT count(*) FROM refresh_tokens WHERE family_id = (SELECT family_id "
+                          "FROM refresh_tokens WHERE token_hash = translate(rtrim(encode(sha256("
+                          "convert_to('%s', 'UTF8')), 'base64'), '='), '+/', '-_'))",
+                          lr.refresh),
+              2);
+    CHECK_INT(get_me(&srv, a2, NULL), 200);
     /* After the window: reuse = theft: the whole login is revoked. */
     sleep(3);
     CHECK_INT(refresh(&srv, lr.refresh, r3, a3), 401);
     CHECK_INT(refresh(&srv, r1, r3, a3), 401);
-    CHECK_INT(refresh(&srv, r2, r3, a3), 401);
     CHECK(wait_status(&srv, a1, 401));
     CHECK(wait_status(&srv2, a2, 401)); /* on the other node too */
+    /* Within the window but after the successor was used, the old token is
+     * no lost answer: theft too, the whole login revoked. */
+    CHECK_INT(login(&srv, PID_C, &lr), 200);
+    CHECK_INT(refresh(&srv, lr.refresh, r1, a1), 200);
+    CHECK_INT(refresh(&srv, r1, r2, a2), 200);
+    CHECK(strcmp(r2, r1) != 0);
+    CHECK_INT(refresh(&srv, lr.refresh, r3, a3), 401);
+    CHECK_INT(refresh(&srv, r2, r3, a3), 401);
+    CHECK(wait_status(&srv, a2, 401));
     CHECK_INT(refresh(&srv, "not-a-token", r3, a3), 401);
 
     /* Logout on one node ends the login on every node. */
@@ -498,6 +519,14 @@ static void test_access_token_forgeries(void)
     tampered[n - 3] = tampered[n - 3] == 'A' ? 'B' : 'A';
     CHECK_INT(get_me(&srv, tampered, NULL), 401);
     free(tampered);
+    /* The malleable twin of a real token of ours, signature (r, n - s):
+     * valid ECDSA over the same claims, refused because we issue and
+     * accept only low-S (issue 14); the original still works. */
+    char *twin = th_es256_twin(A.access);
+    CHECK(twin != NULL);
+    if (twin) CHECK_INT(get_me(&srv, twin, NULL), 401);
+    free(twin);
+    CHECK_INT(get_me(&srv, A.access, NULL), 200);
     /* alg none. */
     const char *none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.";
     CHECK_INT(get_me(&srv, none, NULL), 401);

@@ -14,11 +14,18 @@
  *   expired       paid after expiry: accepted and flagged
  *   cancelled     paid for a cancelled dossier: recorded, owed back, the
  *                 dossier unchanged
+ *   one transfer, three providers
+ *                 the same transfer (bank reference, account, amount, day)
+ *                 reported by payOS, Casso and SePay in every order and all
+ *                 at once: credited once, one receipt, two duplicates; one
+ *                 report naming no intent then another naming one: credited
+ *                 once; a report without a bank reference: held for a person
  *   bad input     forged signature, signature over another body, stale
  *                 timestamp, amounts as a string / negative / zero / 1e12,
  *                 malformed JSON, unknown provider secret: refused, nothing
  *                 written
- *   reconciliation  per day and account, JSON and CSV; a bad range refused */
+ *   reconciliation  per day and account, JSON and CSV, duplicates apart; a
+ *                 bad range refused */
 #include "payment/reference.h"
 #include "payment/vietqr.h"
 #include "payment/webhook.h"
@@ -158,17 +165,19 @@ static long payos(const char *tx, const char *amount_json, long amount, const ch
     return post("/v1/webhooks/payos", h, body, out);
 }
 
-static long casso(long id, long amount, const char *description, long long t_ms)
+/* A Casso webhook; bank_ref is the bank's reference of the transfer. */
+static long casso_ref(long id, const char *bank_ref, long amount, const char *description,
+                      long long t_ms)
 {
     char body[1024], sig[200], hdr[256];
     snprintf(body, sizeof body,
-             "{\"error\":0,\"data\":{\"id\":%ld,\"reference\":\"MB%ld\",\"description\":\"%s\","
+             "{\"error\":0,\"data\":{\"id\":%ld,\"reference\":\"%s\",\"description\":\"%s\","
              "\"amount\":%ld,\"runningBalance\":0,\"transactionDateTime\":\"2026-11-23 10:21:00\","
              "\"accountNumber\":\"%s\",\"bankName\":\"Vietcombank\",\"bankAbbreviation\":"
              "\"VCB\",\"virtualAccountNumber\":\"\",\"virtualAccountName\":\"\","
              "\"counterAccountName\":\"\",\"counterAccountNumber\":\"\",\"counterAccountBankId\":\"\","
              "\"counterAccountBankName\":\"\"}}",
-             id, id, description, amount, account);
+             id, bank_ref, description, amount, account);
     if (t_ms == 0) t_ms = (long long)time(NULL) * 1000;
     CHECK_INT(cds_hook_casso_sign(body, strlen(body), CASSO_SECRET, t_ms, sig, sizeof sig), CDS_HOOK_OK);
     snprintf(hdr, sizeof hdr, "X-Casso-Signature: %s", sig);
@@ -176,18 +185,38 @@ static long casso(long id, long amount, const char *description, long long t_ms)
     return post("/v1/webhooks/casso", h, body, NULL);
 }
 
-static long sepay(long id, long amount, const char *description, const char *key)
+static long casso(long id, long amount, const char *description, long long t_ms)
 {
-    char body[1024], auth[128];
+    char ref[32];
+    snprintf(ref, sizeof ref, "MB%ld", id);
+    return casso_ref(id, ref, amount, description, t_ms);
+}
+
+/* A SePay webhook; bank_ref NULL sends referenceCode null. */
+static long sepay_ref(long id, const char *bank_ref, long amount, const char *description,
+                      const char *key)
+{
+    char body[1024], auth[128], ref[80];
+    if (bank_ref)
+        snprintf(ref, sizeof ref, "\"%s\"", bank_ref);
+    else
+        snprintf(ref, sizeof ref, "null");
     snprintf(body, sizeof body,
              "{\"id\":%ld,\"gateway\":\"Vietcombank\",\"transactionDate\":\"2026-11-23 10:22:00\","
              "\"accountNumber\":\"%s\",\"content\":\"%s\",\"transferType\":\"in\","
-             "\"transferAmount\":%ld,\"accumulated\":0,\"referenceCode\":\"SP%ld\","
+             "\"transferAmount\":%ld,\"accumulated\":0,\"referenceCode\":%s,"
              "\"description\":\"BankAPINotify %s\"}",
-             id, account, description, amount, id, description);
+             id, account, description, amount, ref, description);
     snprintf(auth, sizeof auth, "Authorization: Apikey %s", key);
     const char *h[] = {"Content-Type: application/json", auth, NULL};
     return post("/v1/webhooks/sepay", h, body, NULL);
+}
+
+static long sepay(long id, long amount, const char *description, const char *key)
+{
+    char ref[32];
+    snprintf(ref, sizeof ref, "SP%ld", id);
+    return sepay_ref(id, ref, amount, description, key);
 }
 
 static char *payment_status(const char *ref)
@@ -635,6 +664,115 @@ static void test_cancelled(void)
     json_decref(p);
 }
 
+/* ---------------- one transfer, three providers ---------------- */
+
+/* Reports transfer `bank_ref` (which starts with "FT": payOS's reference is
+ * "FT" + its tx) of 50,000 VND for `ref` through provider 0 payOS, 1 Casso
+ * or 2 SePay, each under its own transaction id. */
+static long report(int provider, const char *bank_ref, const char *ref, long id)
+{
+    if (provider == 0) return payos(bank_ref + 2, NULL, 50000, ref, 0, NULL);
+    if (provider == 1) return casso_ref(id, bank_ref, 50000, ref, 0);
+    return sepay_ref(id, bank_ref, 50000, ref, SEPAY_KEY);
+}
+
+/* One credit, one receipt, the other reports recorded as its duplicates. */
+static void credited_once(const char *bank_ref, const char *ref, long duplicates)
+{
+    CHECK_VALUE(payment_status(ref), "partially_paid/50000/0");
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE upper(bank_reference) = "
+                    "upper('%s') AND match_status = 'matched' AND applied_vnd = 50000",
+                    bank_ref), 1);
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions d JOIN bank_transactions f ON "
+                    "f.id = d.duplicate_of WHERE upper(d.bank_reference) = upper('%s') AND "
+                    "d.match_status = 'duplicate' AND d.applied_vnd = 0 AND d.payment_id IS NULL "
+                    "AND f.match_status = 'matched'",
+                    bank_ref), duplicates);
+    CHECK_INT(count("SELECT count(*) FROM receipts r JOIN payments p ON p.id = r.payment_id "
+                    "WHERE p.reference = '%s'", ref), 1);
+}
+
+/* The same 50,000 VND transfer (one bank reference, one receiving account,
+ * one amount, one day) reported by payOS, Casso and SePay, all correctly
+ * signed, in each of the six orders and then all at once (with a provider's
+ * own retry in the race): a 100,000 intent takes it once, with one receipt
+ * (issue 14: it used to take it three times, paid with three receipts). */
+static void test_one_transfer_three_providers(void)
+{
+    static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    for (int k = 0; k < 9; k++) {
+        char code[64], id[40], ref[16], bank_ref[48];
+        fresh_intent(100000, code, id, ref);
+        snprintf(bank_ref, sizeof bank_ref, "FTXP%d%02d", (int)getpid(), k);
+        if (k < 6) {
+            for (int i = 0; i < 3; i++) {
+                char form[48];
+                snprintf(form, sizeof form, "%s", bank_ref);
+                /* Providers differ in case: Casso's lower-cased in one round. */
+                if (k == 3 && orders[k][i] == 1)
+                    for (char *c = form; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+                CHECK_INT(report(orders[k][i], form, ref, 8000000 + ++seq), 200);
+                if (i == 0) CHECK_VALUE(payment_status(ref), "partially_paid/50000/0");
+            }
+        } else {
+            pid_t kids[4];
+            int nk = 0;
+            long base = 8000000 + (seq += 10);
+            for (int c = 0; c < 4; c++) {
+                fflush(NULL);
+                pid_t pid = fork();
+                if (pid == 0) _exit(report(c % 3, bank_ref, ref, base + c) == 200 ? 0 : 1);
+                if (pid > 0) kids[nk++] = pid;
+            }
+            int ok = 0;
+            for (int c = 0; c < nk; c++) {
+                int st;
+                if (waitpid(kids[c], &st, 0) == kids[c] && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+            }
+            CHECK_INT(ok, 4);
+        }
+        credited_once(bank_ref, ref, 2);
+        CHECK_VALUE(dossier_status(id), "fee_requested");
+    }
+
+    /* The first report names no intent (recorded unmatched), a second
+     * provider's names one: the transfer is credited then, once, on the
+     * first row. */
+    char code[64], id[40], ref[16], bank_ref[48];
+    fresh_intent(100000, code, id, ref);
+    snprintf(bank_ref, sizeof bank_ref, "FTXP%dU", (int)getpid());
+    CHECK_INT(casso_ref(8000000 + ++seq, bank_ref, 50000, "chuyen tien nop phi", 0), 200);
+    CHECK_VALUE(payment_status(ref), "created/0/0");
+    CHECK_INT(sepay_ref(8000000 + ++seq, bank_ref, 50000, ref, SEPAY_KEY), 200);
+    credited_once(bank_ref, ref, 1);
+    CHECK_INT(payos(bank_ref + 2, NULL, 50000, ref, 0, NULL), 200);
+    credited_once(bank_ref, ref, 2);
+
+    /* No bank reference: nothing tells this report from another provider's
+     * of the same transfer, so it is held for a person, not credited. */
+    fresh_intent(100000, code, id, ref);
+    long held = 8000000 + ++seq;
+    CHECK_INT(sepay_ref(held, NULL, 50000, ref, SEPAY_KEY), 200);
+    CHECK_VALUE(payment_status(ref), "created/0/0");
+    CHECK_INT(count("SELECT count(*) FROM bank_transactions WHERE provider = 'sepay' AND "
+                    "provider_tx_id = '%ld' AND match_status = 'unmatched' AND hold_reason = "
+                    "'no_bank_reference' AND reference = '%s'", held, ref), 1);
+    th_resp r;
+    CHECK_INT(th_partner(&r, srv.url, "GET", "/v1/partner/payments/unmatched?limit=1000", NULL), 200);
+    json_t *list = json_loads(r.body ? r.body : "", 0, NULL);
+    int shown = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(list, "items"), i, it)
+    {
+        const char *why = json_string_value(json_object_get(it, "hold_reason"));
+        shown += why && strcmp(why, "no_bank_reference") == 0;
+    }
+    json_decref(list);
+    CHECK_INT(shown, 1);
+    th_resp_free(&r);
+}
+
 /* ---------------- bad input ---------------- */
 
 static void refused(const char *what, long status, long want_status, long before)
@@ -727,7 +865,7 @@ static void test_reconciliation(void)
     json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
     th_resp_free(&r);
     json_t *days = json_object_get(j, "days");
-    long received = 0, unmatched = 0, refunds = 0, rows = 0;
+    long received = 0, unmatched = 0, refunds = 0, rows = 0, duplicates = -1, duplicate_vnd = -1;
     for (size_t i = 0; i < json_array_size(days); i++) {
         json_t *row = json_array_get(days, i);
         if (strcmp(json_string_value(json_object_get(row, "account_no")), account) != 0) continue;
@@ -735,17 +873,31 @@ static void test_reconciliation(void)
         received = (long)json_integer_value(json_object_get(row, "received_count"));
         unmatched = (long)json_integer_value(json_object_get(row, "unmatched_count"));
         refunds = (long)json_integer_value(json_object_get(row, "refund_due_vnd"));
+        duplicates = (long)json_integer_value(json_object_get(row, "duplicate_count"));
+        duplicate_vnd = (long)json_integer_value(json_object_get(row, "duplicate_vnd"));
     }
     json_decref(j);
     CHECK_INT(rows, 1);
-    CHECK_INT(received, count("SELECT count(*) FROM bank_transactions  WHERE account_no = '%s'", account));
-    CHECK_INT(unmatched, 1);
+    /* Each transfer once; the further reports of a transfer apart. */
+    CHECK_INT(received, count("SELECT count(*) FROM bank_transactions WHERE account_no = '%s' AND "
+                              "match_status <> 'duplicate'", account));
+    CHECK_INT(unmatched, count("SELECT count(*) FROM bank_transactions WHERE account_no = '%s' AND "
+                               "match_status = 'unmatched'", account));
+    CHECK(unmatched >= 2); /* test_unmatched's, and the one held without a bank reference */
+    CHECK_INT(duplicates, count("SELECT count(*) FROM bank_transactions WHERE account_no = '%s' AND "
+                                "match_status = 'duplicate'", account));
+    CHECK_INT(duplicates, 9 * 2 + 2);
+    CHECK_INT(duplicate_vnd, duplicates * 50000);
     CHECK_INT(refunds, 50000 + 90000);
 
     snprintf(path, sizeof path, "/v1/partner/payments/reconciliation?from=%s&to=%s&format=csv", today, today);
     CHECK_INT(th_partner(&r, srv.url, "GET", path, NULL), 200);
     CHECK(r.body && strncmp(r.body, "\xEF\xBB\xBF" "day,account_no,received_count,received_vnd,", 46) == 0);
+    CHECK(r.body && strstr(r.body, ",duplicate_count,duplicate_vnd\r\n") != NULL);
     CHECK(r.body && strstr(r.body, account) != NULL);
+    char dup_tail[64];
+    snprintf(dup_tail, sizeof dup_tail, ",%ld,%ld\r\n", duplicates, duplicate_vnd);
+    CHECK(r.body && strstr(r.body, dup_tail) != NULL);
     th_resp_free(&r);
 
     /* A transfer crafted to run in the spreadsheet the operator opens the
@@ -772,6 +924,9 @@ static void test_reconciliation(void)
     CHECK(strstr(out, ",\"'=HYPERLINK(1),-2+3\",") != NULL); /* the same writer */
     char want[128];
     snprintf(want, sizeof want, "%s,%s,%ld,", today, account, received);
+    CHECK(strstr(out, want) != NULL);
+    CHECK(strstr(out, ",duplicate_count,duplicate_vnd\r\n") != NULL);
+    snprintf(want, sizeof want, ",%ld,%ld\r\n", duplicates, duplicate_vnd);
     CHECK(strstr(out, want) != NULL);
     snprintf(cmd, sizeof cmd, "CDS_DATABASE_URL='%s' '%s/cds' payments unmatched", db, CDS_BUILD_DIR);
     CHECK_INT(run_cmd(cmd, out, sizeof out), 0);
@@ -900,6 +1055,7 @@ int main(void)
     test_unmatched();
     test_expired();
     test_cancelled();
+    test_one_transfer_three_providers();
     test_bad_input();
     test_reconciliation();
     test_breakdown();

@@ -165,9 +165,13 @@ check_eq "sepay API key" "$(pay "{\"payload\":\"$P150\",\"provider\":\"sepay\",\
 item=$(last_item)
 check_eq "sepay API key header" "$(jq -r '.headers.authorization' <<<"$item")" "Apikey $CDS_SEPAY_API_KEY"
 check "sepay API key: no signature header" jqe '.headers["x-sepay-signature"] == null' <<<"$item"
-check "sepay API key verifies" verify sepay "$item"
+verify_key_only() { CDS_SEPAY_HMAC_SECRET= verify "$@"; } # a server with no HMAC secret
+check "sepay API key verifies where no HMAC secret is set" verify_key_only sepay "$item"
+check_eq "sepay API key with an HMAC secret set: missing_signature" \
+    "$(verify sepay "$item"; verdict)" missing_signature
 pay "{\"payload\":\"$P150\",\"provider\":\"sepay\",\"auth\":\"apikey\",\"forge\":true}" >/dev/null
-check_eq "sepay forged API key: bad_signature" "$(verify sepay "$(last_item)"; verdict)" bad_signature
+check_eq "sepay forged API key: bad_signature" \
+    "$(verify_key_only sepay "$(last_item)"; verdict)" bad_signature
 check_eq "auth only for sepay" "$(pay "{\"payload\":\"$P150\",\"provider\":\"casso\",\"auth\":\"apikey\"}")" 400
 # with other secrets than the bank's, nothing verifies
 pay "{\"payload\":\"$P150\",\"provider\":\"casso\"}" >/dev/null

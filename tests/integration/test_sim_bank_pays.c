@@ -3,7 +3,8 @@
  * (cds-sim `bank`) and the dossier shows `paid` within a second, for each
  * provider shape, with the reference mangled as bank apps mangle it. Also:
  * the provider's retry of the same transaction changes nothing; a forged
- * and a stale webhook are refused and change nothing; two partial transfers
+ * and a stale webhook, and a SePay call carrying only the API key while an
+ * HMAC secret is configured, are refused and change nothing; two partial transfers
  * delivered in reverse order still pay the fee. Real sockets, PostgreSQL,
  * the server verifying with the same secrets the bank signs with. */
 #include "tests/lib/harness.h"
@@ -159,16 +160,22 @@ static void pays(const char *provider, const char *mangle)
     json_decref(a);
 }
 
-static void refused(const char *provider, const char *how)
+/* `how` is a JSON member added to the bank's pay order ("\"forge\":true"). */
+static void refused(const char *provider, const char *how, const char *want_code)
 {
     char id[40], payload[600], body[900];
     fee_intent(99000, id, payload);
-    snprintf(body, sizeof body, "{\"payload\":\"%s\",\"provider\":\"%s\",\"%s\":true}", payload,
-             provider, how);
+    snprintf(body, sizeof body, "{\"payload\":\"%s\",\"provider\":\"%s\",%s}", payload, provider,
+             how);
     long before = tx_rows();
     json_t *a = NULL;
     CHECK_INT(bank("/_sim/pay", body, &a), 200);
     CHECK_INT(json_integer_value(json_object_get(a, "status")), 401);
+    const char *code = json_string_value(json_object_get(json_object_get(a, "body"), "code"));
+    if (!code || strcmp(code, want_code) != 0)
+        fprintf(stderr, "%s %s: refused as %s, want %s\n", provider, how, code ? code : "?",
+                want_code);
+    CHECK_STR(code ? code : "", want_code);
     CHECK_INT(tx_rows(), before);
     usleep(200000);
     char *s = dossier_status(id);
@@ -238,11 +245,14 @@ int main(void)
     pays("casso", "lower");
     pays("sepay", "spaces");
     pays("payos", "punct");
-    refused("payos", "forge");
-    refused("casso", "forge");
-    refused("sepay", "forge");
-    refused("casso", "stale");
-    refused("sepay", "stale");
+    refused("payos", "\"forge\":true", "bad_signature");
+    refused("casso", "\"forge\":true", "bad_signature");
+    refused("sepay", "\"forge\":true", "bad_signature");
+    refused("casso", "\"stale\":true", "stale_timestamp");
+    refused("sepay", "\"stale\":true", "stale_timestamp");
+    /* The right SePay API key alone, with the HMAC secret configured: the
+     * HMAC is required, nothing is credited (issue 14). */
+    refused("sepay", "\"auth\":\"apikey\"", "missing_signature");
     out_of_order();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);

@@ -14,8 +14,11 @@
  * public key PEM, a header naming an algorithm that does not fit the key,
  * short RSA keys, ES256 signatures of the wrong length or in DER, tampered
  * header/payload/signature, and malformed tokens of every kind the parser
- * promises to refuse. */
+ * promises to refuse. Malleability: every ES256 signature we make is low-S,
+ * and the flipped-s twin of one of our tokens is refused by
+ * cds_jws_verify_own while cds_jws_verify (third-party tokens) takes both. */
 #include "core/jose.h"
+#include "tests/lib/jws_twin.h"
 #include "tests/lib/t.h"
 
 #include <openssl/core_names.h>
@@ -150,6 +153,16 @@ static int check_token(const char *tok, EVP_PKEY *key, int allowed)
     const char *err = NULL;
     int rc = cds_jwt_parse(tok, strlen(tok), &jwt, &err);
     if (rc == CDS_JOSE_OK) rc = cds_jws_verify(&jwt, key, allowed);
+    cds_jwt_free(&jwt);
+    return rc;
+}
+
+static int check_own(const char *tok, EVP_PKEY *key, int allowed)
+{
+    cds_jwt jwt;
+    const char *err = NULL;
+    int rc = cds_jwt_parse(tok, strlen(tok), &jwt, &err);
+    if (rc == CDS_JOSE_OK) rc = cds_jws_verify_own(&jwt, key, allowed);
     cds_jwt_free(&jwt);
     return rc;
 }
@@ -645,6 +658,68 @@ static void test_attacks(void)
     EVP_PKEY_free(ed);
 }
 
+/* s of a 64-byte ES256 signature above n/2? (n/2 of P-256, big-endian) */
+static int high_s(const unsigned char *sig)
+{
+    static const unsigned char half[32] = {
+        0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B,
+        0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8};
+    return memcmp(sig + 32, half, 32) > 0;
+}
+
+static void test_low_s(void)
+{
+    EVP_PKEY *ec = cds_pkey_generate(CDS_ALG_ES256);
+    CHECK(ec != NULL);
+    json_t *claims = js("{\"sub\":\"079123456789\",\"iss\":\"https://cds.example\"}");
+    /* Every signature we make is low-S: half of raw ECDSA signatures are
+     * not, so 64 in a row low fail on a signer that does not normalise
+     * with probability 1 - 2^-64. */
+    int high = 0;
+    for (int i = 0; i < 64; i++) {
+        unsigned char sig[64];
+        size_t sl = 0;
+        CHECK_INT(cds_jws_sign_raw(ec, CDS_ALG_ES256, "abc", 3, sig, sizeof sig, &sl), CDS_JOSE_OK);
+        if (sl == 64 && high_s(sig)) high++;
+        CHECK_INT(cds_jws_verify_raw(ec, CDS_ALG_ES256, "abc", 3, sig, sl), CDS_JOSE_OK);
+    }
+    CHECK_INT(high, 0);
+
+    /* A token of ours and its flipped-s twin (r, n - s): the twin is a
+     * valid ECDSA signature, so the standard check takes it, but for our
+     * own tokens only the low-S original counts. */
+    for (int i = 0; i < 8; i++) {
+        char *tok = cds_jws_sign(ec, CDS_ALG_ES256, "e1", claims);
+        char *twin = th_es256_twin(tok);
+        CHECK(tok && twin && strcmp(tok, twin) != 0);
+        if (!tok || !twin) {
+            free(tok);
+            free(twin);
+            break;
+        }
+        CHECK_INT(check_own(tok, ec, CDS_ALG_ES256), CDS_JOSE_OK);
+        CHECK_INT(check_own(twin, ec, CDS_ALG_ES256), CDS_JOSE_ESIG);
+        CHECK_INT(check_token(tok, ec, CDS_ALG_ES256), CDS_JOSE_OK);
+        CHECK_INT(check_token(twin, ec, CDS_ALG_ES256), CDS_JOSE_OK);
+        free(tok);
+        free(twin);
+    }
+    /* The rest of the own check is the standard one: a wrong algorithm
+     * or a tampered token is refused there too. */
+    char *tok = cds_jws_sign(ec, CDS_ALG_ES256, "e1", claims);
+    CHECK(tok != NULL);
+    if (tok) {
+        CHECK_INT(check_own(tok, ec, CDS_ALG_RS256), CDS_JOSE_EALG);
+        size_t n = strlen(tok);
+        tok[n - 2] = tok[n - 2] == 'A' ? 'B' : 'A';
+        CHECK_INT(check_own(tok, ec, CDS_ALG_ES256), CDS_JOSE_ESIG);
+    }
+    free(tok);
+    json_decref(claims);
+    EVP_PKEY_free(ec);
+}
+
 static void test_malformed(void)
 {
     static const unsigned char sig[64] = {1, 2, 3};
@@ -953,6 +1028,7 @@ int main(void)
     test_rfc8037();
     test_rfc7638();
     test_attacks();
+    test_low_s();
     test_malformed();
     test_jwk_roundtrip();
     test_jwk_refusals();

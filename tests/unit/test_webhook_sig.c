@@ -609,8 +609,19 @@ static void test_sepay(void)
     CHECK_INT(sepay_h(SEPAY_BODY, "Apikey " SEPAY_KEY, forged, SEPAY_TS, SEPAY_NOW, SEPAY_KEY,
                       SEPAY_HMAC),
               CDS_HOOK_BAD_SIGNATURE);
-    /* but with both configured, an API-key call without signature passes */
-    CHECK_INT(sepay_h(SEPAY_BODY, "Apikey " SEPAY_KEY, NULL, NULL, 0, SEPAY_KEY, SEPAY_HMAC),
+    /* with an HMAC secret configured the HMAC is required: the right API key
+     * alone is refused (issue 14), whether the key is configured too or not */
+    CHECK_INT(sepay_h(SEPAY_BODY, "Apikey " SEPAY_KEY, NULL, NULL, SEPAY_NOW, SEPAY_KEY, SEPAY_HMAC),
+              CDS_HOOK_NO_AUTH);
+    CHECK_INT(R.n, 0);
+    CHECK_INT(sepay_h(SEPAY_BODY, "Apikey " SEPAY_KEY, NULL, SEPAY_TS, SEPAY_NOW, SEPAY_KEY,
+                      SEPAY_HMAC),
+              CDS_HOOK_NO_AUTH);
+    CHECK_INT(sepay_h(SEPAY_BODY, "Apikey " SEPAY_HMAC, NULL, NULL, SEPAY_NOW, NULL, SEPAY_HMAC),
+              CDS_HOOK_NO_AUTH);
+    /* and both headers, HMAC good: the HMAC decides */
+    CHECK_INT(sepay_h(SEPAY_BODY, "Apikey wrong-key-000000000000", SEPAY_SIG, SEPAY_TS, SEPAY_NOW,
+                      SEPAY_KEY, SEPAY_HMAC),
               CDS_HOOK_OK);
     /* malformed */
     CHECK_INT(sepay_h(SEPAY_BODY, NULL, SEPAY_SIG, NULL, SEPAY_NOW, NULL, SEPAY_HMAC),
