@@ -135,7 +135,7 @@ void cds_outbox_done(cds_outbox_row *r)
     cds_outbox_worker *ow = r->ow;
     const cds_outbox_def *d = &ow->ob->def;
     unlink_row(r);
-    d->release(r);
+    d->ops->release(r);
     if (ow->stopping) return;
     if (ow->want && ow->inflight <= d->max_inflight - d->refill) claim(ow);
 }
@@ -154,7 +154,7 @@ static void on_claimed(void *arg, PGresult *res)
     int n = PQntuples(res);
     ow->ob->claimed += n;
     for (int i = 0; i < n && !ow->stopping; i++) {
-        cds_outbox_row *r = d->take(ow, res, i);
+        cds_outbox_row *r = d->ops->take(ow, res, i);
         if (!r) break; /* left claimed: handed back after the timeout */
         r->ow = ow;
         r->prev = NULL;
@@ -162,7 +162,7 @@ static void on_claimed(void *arg, PGresult *res)
         if (ow->rows) ow->rows->prev = r;
         ow->rows = r;
         ow->inflight++;
-        d->handle(r, res, i);
+        d->ops->handle(r, res, i);
     }
     if (n > 0 && n >= ow->asked) ow->want = 1; /* a full batch: there may be more */
     if (ow->want) claim(ow);
@@ -263,7 +263,8 @@ static void on_listen_connect(PGconn *conn, void *arg)
 
 cds_outbox *cds_outbox_new(const cds_outbox_def *def, const char *conninfo)
 {
-    if (!conninfo || !def->take || !def->handle || !def->cancel || !def->release ||
+    if (!conninfo || !def->ops || !def->ops->take || !def->ops->handle ||
+        !def->ops->cancel || !def->ops->release ||
         def->nclaim_args < 0 || def->nclaim_args > CDS_OUTBOX_CLAIM_ARGS || def->batch < 1 ||
         def->max_inflight < 1 || def->poll_ms < 1)
         return NULL;
@@ -377,9 +378,9 @@ void cds_outbox_worker_stop(cds_outbox_worker *ow)
      * claimed and are handed back to be done again (same idempotency key). */
     while (ow->rows) {
         cds_outbox_row *r = ow->rows;
-        ob->def.cancel(r);
+        ob->def.ops->cancel(r);
         unlink_row(r);
-        ob->def.release(r);
+        ob->def.ops->release(r);
     }
     if (ow->claim_q) cds_db_cancel(ow->claim_q);
     if (ow->record_q) cds_db_cancel(ow->record_q);

@@ -47,6 +47,19 @@ typedef struct cds_outbox_row {
     struct cds_outbox_row *prev, *next;
 } cds_outbox_row;
 
+/* What the module does with its rows. */
+typedef struct cds_outbox_ops {
+    /* The module's row for claimed row `row` of res, or NULL (out of memory:
+     * the row stays claimed and comes back after the claim timeout). */
+    cds_outbox_row *(*take)(cds_outbox_worker *ow, PGresult *res, int row);
+    /* Starts the work of r; ends with cds_outbox_done(r), now or later. */
+    void (*handle)(cds_outbox_row *r, PGresult *res, int row);
+    /* The thread stops: drop r's calls in flight (r is released after). */
+    void (*cancel)(cds_outbox_row *r);
+    /* Frees r. */
+    void (*release)(cds_outbox_row *r);
+} cds_outbox_ops;
+
 typedef struct cds_outbox_def {
     const char *name;    /* logs: "<name>_claim_failed", "<name>_record_failed" */
     const char *channel; /* the NOTIFY channel saying rows are waiting */
@@ -62,19 +75,11 @@ typedef struct cds_outbox_def {
     int own_conn;        /* each thread claims and records on a connection of its own */
     int record_stmt;     /* $1: jsonb array of results; -1: the module records each row */
     int record_batch, record_delay_ms;
-    /* The module's row for claimed row `row` of res, or NULL (out of memory:
-     * the row stays claimed and comes back after the claim timeout). */
-    cds_outbox_row *(*take)(cds_outbox_worker *ow, PGresult *res, int row);
-    /* Starts the work of r; ends with cds_outbox_done(r), now or later. */
-    void (*handle)(cds_outbox_row *r, PGresult *res, int row);
-    /* The thread stops: drop r's calls in flight (r is released after). */
-    void (*cancel)(cds_outbox_row *r);
-    /* Frees r. */
-    void (*release)(cds_outbox_row *r);
+    const cds_outbox_ops *ops;
 } cds_outbox_def;
 
 /* Starts the queue (and its LISTEN) for this process; def is copied, its
- * strings must outlive the queue. NULL on failure. */
+ * strings and ops must outlive the queue. NULL on failure. */
 cds_outbox *cds_outbox_new(const cds_outbox_def *def, const char *conninfo);
 /* Stops LISTEN and frees the queue; every worker must have stopped. */
 void cds_outbox_free(cds_outbox *ob);

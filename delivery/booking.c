@@ -170,6 +170,8 @@ static void release(cds_outbox_row *row)
     free(c);
 }
 
+static const cds_outbox_ops ops = {take, handle, cancel, release};
+
 /* ---- life ---- */
 
 int dl_booking_init(const char *db_conninfo)
@@ -205,10 +207,7 @@ int dl_booking_init(const char *db_conninfo)
         .refill = 1,
         .poll_ms = g_delivery.poll_ms,
         .record_stmt = -1, /* one result per booking (cds_shipment_book_result) */
-        .take = take,
-        .handle = handle,
-        .cancel = cancel,
-        .release = release,
+        .ops = &ops,
     };
     g_outbox = cds_outbox_new(&def, db_conninfo);
     if (!g_outbox) return -1;

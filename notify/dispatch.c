@@ -209,6 +209,8 @@ static void release(cds_outbox_row *row)
     nt_msg_free((nt_msg *)row);
 }
 
+static const cds_outbox_ops ops = {take, handle, cancel, release};
+
 /* ---- the sweeper ---- */
 
 static void on_swept(void *arg, PGresult *res)
@@ -289,10 +291,7 @@ int nt_dispatch_init(const char *db_conninfo)
         .record_stmt = stmt_record,
         .record_batch = RECORD_BATCH,
         .record_delay_ms = RECORD_DELAY_MS,
-        .take = take,
-        .handle = handle,
-        .cancel = cancel,
-        .release = release,
+        .ops = &ops,
     };
     g_outbox = cds_outbox_new(&def, db_conninfo);
     if (!g_outbox) return -1;

@@ -194,11 +194,5 @@ static void apns_send(nt_msg *m)
     send_once(m, NULL);
 }
 
-const nt_push_adapter nt_push_apns = {
-    .platform = "apns",
-    .label = "APNs",
-    .init = apns_init,
-    .enabled = apns_enabled,
-    .send = apns_send,
-    .shutdown = apns_shutdown,
-};
+const nt_push_adapter nt_push_apns = {"apns", "APNs", apns_init, apns_enabled, apns_send,
+                                      NULL, NULL, apns_shutdown};

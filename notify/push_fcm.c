@@ -321,13 +321,5 @@ static void fcm_shutdown(void)
     g_key = NULL;
 }
 
-const nt_push_adapter nt_push_fcm = {
-    .platform = "fcm",
-    .label = "FCM",
-    .init = fcm_init,
-    .enabled = fcm_enabled,
-    .send = send_now,
-    .worker_start = fcm_worker_start,
-    .worker_stop = fcm_worker_stop,
-    .shutdown = fcm_shutdown,
-};
+const nt_push_adapter nt_push_fcm = {"fcm", "FCM", fcm_init, fcm_enabled, send_now,
+                                     fcm_worker_start, fcm_worker_stop, fcm_shutdown};
