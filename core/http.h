@@ -99,6 +99,7 @@ int cds_req_track(cds_req *r, void (*cancel)(void *), void *handle);
 void cds_req_untrack(cds_req *r, int slot);
 
 /* -------- the per-thread context -------- */
+#define CDS_WORKER_SLOTS 16
 struct event_base;
 struct cds_db_pool;
 struct cds_http_client;
@@ -107,7 +108,7 @@ struct cds_worker {
     struct event_base *base;
     struct cds_db_pool *db;       /* NULL when the server runs without a database */
     struct cds_http_client *http; /* outgoing calls */
-    void *app;                    /* set by the application's on_worker_start */
+    void *slot[CDS_WORKER_SLOTS]; /* per-thread module state: see core/server.h */
 };
 
 #endif

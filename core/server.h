@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #define CDS_MAX_LISTENERS 16
+#define CDS_MAX_THREADS 256 /* event-loop threads at most (CDS_THREADS) */
 
 typedef struct cds_listen {
     const char *host;
@@ -52,5 +53,23 @@ void cds_server_config_defaults(cds_server_config *c);
 int cds_server_run(const cds_server_config *c);
 /* Ask a running server to stop, as SIGTERM would (tests, embedding). */
 void cds_server_stop(void);
+
+/* Per-thread module state has one shape: a module that keeps state per
+ * event-loop thread (an outbox worker, a sweeper's timer, a token cache)
+ * registers a slot once, from its init, before the server starts, and keeps
+ * thread w's state in w->slot[id]: set by its on_worker_start on that thread,
+ * read there only, cleared by its on_worker_stop. No module keeps arrays
+ * indexed by thread or globals that only thread 0 may touch. The same name
+ * gives the same id (init may run more than once in a process); -1 when all
+ * CDS_WORKER_SLOTS are taken. */
+int cds_worker_slot(const char *name);
+static inline void *cds_worker_get(const cds_worker *w, int slot)
+{
+    return slot >= 0 && slot < CDS_WORKER_SLOTS ? w->slot[slot] : NULL;
+}
+static inline void cds_worker_set(cds_worker *w, int slot, void *state)
+{
+    if (slot >= 0 && slot < CDS_WORKER_SLOTS) w->slot[slot] = state;
+}
 
 #endif

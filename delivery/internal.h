@@ -98,8 +98,10 @@ int dl_booking_init(const char *db_conninfo);
 void dl_booking_shutdown(void);
 int dl_poll_init(void);
 typedef struct dl_worker dl_worker;
-void dl_poll_start(cds_worker *cw, void **state);
-void dl_poll_stop(void *state);
+typedef struct dl_poller dl_poller;
+/* Thread 0's polling fallback; NULL when no carrier is polled. */
+dl_poller *dl_poll_start(cds_worker *cw);
+void dl_poll_stop(dl_poller *p); /* NULL is fine */
 
 /* choice.c */
 int dl_choice_init(void);

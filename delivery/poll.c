@@ -5,12 +5,13 @@
  * processes ask about different ones), asks each carrier's tracking API, and
  * records every event through cds_shipment_event, oldest first, exactly as a
  * webhook would: events already known are duplicates and change nothing.
- * One shipment at a time: polling is a trickle, not a firehose. */
+ * One shipment at a time: polling is a trickle, not a firehose. The timer
+ * is core's periodic job (core/periodic.h). */
 #include "internal.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/periodic.h"
 
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,9 @@
 #define POLL_BATCH 20
 #define EVENTS_MAX 100
 
-typedef struct poller {
+struct dl_poller {
     cds_worker *cw;
-    struct event *timer;
+    cds_periodic *timer;
     int busy;
     cds_db_query *q;
     cds_http_call *call;
@@ -28,7 +29,8 @@ typedef struct poller {
     int ndue, cur;
     dl_event ev[EVENTS_MAX];
     size_t nev, next;
-} poller;
+};
+typedef dl_poller poller;
 
 static int st_to_poll = -1;
 static char g_carriers[256]; /* "{vnpost}" */
@@ -143,7 +145,6 @@ static void next_shipment(poller *p)
 static void on_due(void *arg, PGresult *res)
 {
     poller *p = arg;
-    p->q = NULL;
     int n = res && PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
     p->due = n ? calloc((size_t)n, sizeof *p->due) : NULL;
     p->ndue = p->due ? n : 0;
@@ -155,39 +156,38 @@ static void on_due(void *arg, PGresult *res)
     next_shipment(p);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer(cds_periodic *timer, void *arg)
 {
-    (void)fd;
-    (void)what;
     poller *p = arg;
     if (p->busy || !g_carriers[0]) return;
     char after[16], lim[16];
     snprintf(after, sizeof after, "%d", g_delivery.poll_after_s);
     snprintf(lim, sizeof lim, "%d", POLL_BATCH);
     const char *prm[3] = {g_carriers, after, lim};
-    if (cds_db_exec(p->cw->db, st_to_poll, 3, prm, on_due, p, &p->q) == CDS_DB_OK) p->busy = 1;
+    if (cds_periodic_query(timer, p->cw->db, st_to_poll, 3, prm, on_due) == 0) p->busy = 1;
 }
 
-void dl_poll_start(cds_worker *cw, void **state)
+dl_poller *dl_poll_start(cds_worker *cw)
 {
-    *state = NULL;
-    if (!g_carriers[0]) return;
+    if (!g_carriers[0]) return NULL;
     poller *p = calloc(1, sizeof *p);
-    if (!p) return;
+    if (!p) return NULL;
     p->cw = cw;
-    p->timer = event_new(cw->base, -1, EV_PERSIST, on_timer, p);
-    struct timeval tv = {g_delivery.poll_every_ms / 1000, (g_delivery.poll_every_ms % 1000) * 1000};
-    event_add(p->timer, &tv);
-    *state = p;
+    p->timer = cds_periodic_start(cw->base, g_delivery.poll_every_ms, on_timer, p);
+    if (!p->timer) {
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
-void dl_poll_stop(void *state)
+void dl_poll_stop(dl_poller *p)
 {
-    poller *p = state;
+    if (!p) return;
+    cds_periodic_stop(p->timer);
     if (p->call) cds_http_cancel(p->call);
     if (p->q) cds_db_cancel(p->q);
     clear_events(p);
     free(p->due);
-    event_free(p->timer);
     free(p);
 }

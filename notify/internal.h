@@ -1,13 +1,14 @@
 /* What the parts of notify/ share: the configuration, one message in
  * flight, its result, and the entry points of each channel.
  *
- *   dispatch.c     per-thread loop: wake-ups, claims, result batches, sweeper
+ *   dispatch.c     the notify outbox (core/outbox.h): rows, results, sweeper
  *   render.c       a claimed row -> the text to send (templates, link, phone)
  *   sms.c          the SMS gateway choice: failover and the circuit breaker
  *   sms_esms.c     the eSMS-style JSON API          } each: build a request,
  *   sms_speedsms.c the SpeedSMS-style REST API      } read the answer
- *   push_fcm.c     FCM HTTP v1 with its OAuth2 service-account token
- *   push_apns.c    APNs over HTTP/2 with its ES256 provider token
+ *   push.c         the push adapter of a device's platform
+ *   push_fcm.c     FCM HTTP v1 with its OAuth2 service-account token } each a
+ *   push_apns.c    APNs over HTTP/2 with its ES256 provider token    } push adapter
  *   receipts.c     the gateways' delivery-receipt callbacks
  *   inbox.c        GET /v1/notifications, mark as read */
 #ifndef CDS_NOTIFY_INTERNAL_H
@@ -15,6 +16,8 @@
 #include "notify/notify.h"
 #include "core/http_client.h"
 #include "core/clock.h"
+#include "core/outbox.h"
+#include "core/server.h" /* worker slots */
 
 #include <jansson.h>
 #include <stdint.h>
@@ -22,7 +25,6 @@
 extern cds_notify_config g_notify;
 
 enum nt_channel { NT_SMS = 1, NT_PUSH = 2 };
-enum nt_platform { NT_FCM = 1, NT_APNS = 2 };
 /* Outcome of one attempt (the outbox statuses of 0004_notify.sql). */
 enum nt_status {
     NT_PENDING = 1, /* an SMS the gateway took: its receipt will tell */
@@ -44,10 +46,11 @@ typedef struct nt_result {
 } nt_result;
 
 typedef struct nt_msg {
+    cds_outbox_row row;    /* first: the outbox's head of a row in flight */
     nt_worker *w;
     int64_t id;
     int attempt;
-    int channel, platform;
+    int channel;
     char key[24];          /* the idempotency key: the outbox id in decimal */
     char dossier_id[37];
     char step[32];
@@ -63,7 +66,6 @@ typedef struct nt_msg {
     uint64_t started_us;
     cds_http_call *call;   /* the provider call in progress; NULL once it ended */
     struct nt_msg *next;   /* FCM: waiting for an access token */
-    struct nt_msg *lprev, *lnext; /* the thread's messages in flight */
 } nt_msg;
 
 /* dispatch.c */
@@ -72,6 +74,9 @@ void nt_dispatch_shutdown(void);
 cds_http_client *nt_http(nt_worker *w);
 struct event_base *nt_base(nt_worker *w);
 int nt_worker_id(nt_worker *w);
+cds_worker *nt_thread(nt_worker *w);
+/* This process's name as a dispatcher (for errors). */
+const char *nt_node(void);
 /* Records the result of m's attempt and frees m. */
 void nt_done(nt_msg *m, const nt_result *r);
 /* Shorthand: nt_done with a status, provider and printf-style error. */
@@ -131,26 +136,31 @@ typedef struct nt_sms_gateway {
 } nt_sms_gateway;
 extern const nt_sms_gateway nt_gateway_esms, nt_gateway_speedsms;
 
-/* push_fcm.c / push_apns.c */
-int nt_fcm_init(void);
-int nt_fcm_enabled(void);
-void nt_fcm_send(nt_msg *m);
-void nt_fcm_worker_stop(nt_worker *w);
-int nt_apns_init(void);
-int nt_apns_enabled(void);
-void nt_apns_send(nt_msg *m);
-void nt_apns_shutdown(void);
-void nt_push_shutdown(void);
+/* One push adapter: the provider of one device platform. */
+typedef struct nt_push_adapter {
+    const char *platform; /* devices.platform: "fcm", "apns" */
+    const char *label;    /* in errors: "FCM" */
+    int (*init)(void);    /* 0, or -1 for a configuration that is wrong */
+    int (*enabled)(void);
+    void (*send)(nt_msg *m); /* ends with nt_done, now or later */
+    /* Per-thread state (may be NULL): made when the thread's dispatcher
+     * starts, dropped when it stops (calls cancelled; messages are freed by
+     * the outbox). */
+    void (*worker_start)(nt_worker *w);
+    void (*worker_stop)(nt_worker *w);
+    void (*shutdown)(void);
+} nt_push_adapter;
+extern const nt_push_adapter nt_push_fcm, nt_push_apns;
 
-/* Per-thread FCM state lives in the worker (token cache, waiting list). */
-typedef struct nt_fcm_state {
-    char token[512];
-    int64_t expires_s;     /* refresh a little before */
-    int fetching;
-    nt_msg *waiting, *waiting_tail;
-    cds_http_call *call;
-} nt_fcm_state;
-nt_fcm_state *nt_fcm_of(nt_worker *w);
+/* push.c: every adapter at once. */
+int nt_push_init(void);
+int nt_push_enabled(void);
+/* Sends m by the adapter of `platform`; a platform this dispatcher cannot
+ * send to is a temporary failure (another node may). */
+void nt_push_send(nt_msg *m, const char *platform);
+void nt_push_worker_start(nt_worker *w);
+void nt_push_worker_stop(nt_worker *w);
+void nt_push_shutdown(void);
 
 /* receipts.c, inbox.c */
 int nt_receipts_init(void);

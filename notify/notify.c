@@ -103,7 +103,7 @@ int cds_notify_init(const cds_notify_config *c, const char *db_conninfo)
     if (nt_templates_load(g_notify.templates_file) != 0) return -1;
     if (nt_receipts_init() != 0) return -1;
     if (nt_inbox_init() != 0) return -1;
-    if (nt_sms_init() != 0 || nt_fcm_init() != 0 || nt_apns_init() != 0) return -1;
+    if (nt_sms_init() != 0 || nt_push_init() != 0) return -1;
     return nt_dispatch_init(db_conninfo);
 }
 

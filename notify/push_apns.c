@@ -37,7 +37,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static char g_jwt[1024];
 static time_t g_iat;
 
-int nt_apns_init(void)
+static int apns_init(void)
 {
     if (!g_notify.apns_key_file) return 0;
     g_key = cds_pkey_from_pem(g_notify.apns_key_file);
@@ -54,12 +54,12 @@ int nt_apns_init(void)
     return 0;
 }
 
-int nt_apns_enabled(void)
+static int apns_enabled(void)
 {
     return g_key != NULL;
 }
 
-void nt_apns_shutdown(void)
+static void apns_shutdown(void)
 {
     EVP_PKEY_free(g_key);
     g_key = NULL;
@@ -189,7 +189,10 @@ static void send_once(nt_msg *m, const char *stale)
         nt_fail(m, NT_TEMPORARY, "apns", "the APNs call cannot be started");
 }
 
-void nt_apns_send(nt_msg *m)
+static void apns_send(nt_msg *m)
 {
     send_once(m, NULL);
 }
+
+const nt_push_adapter nt_push_apns = {"apns", "APNs", apns_init, apns_enabled, apns_send,
+                                      NULL, NULL, apns_shutdown};

@@ -4,8 +4,8 @@
  * JSON Google hands out) gives the RSA key, its id, the client e-mail and the
  * token URI. A JWT (RS256; iss = client e-mail, aud = token URI, scope
  * firebase.messaging, one hour) is exchanged there for an OAuth2 access
- * token (grant type jwt-bearer), kept per thread until 5 minutes before it
- * expires. Messages that arrive while a token is being fetched wait for it.
+ * token (grant type jwt-bearer), kept per thread (in a worker slot) until 5
+ * minutes before it expires. Messages that arrive while a token is being fetched wait for it.
  * A 401 drops the token and the message goes again once with a new one.
  *
  *   POST {CDS_FCM_URL}/v1/projects/{project_id}/messages:send
@@ -39,13 +39,30 @@
 #define SCOPE "https://www.googleapis.com/auth/firebase.messaging"
 #define AUTH_RETRIED 0x100u /* in nt_msg.tried: already re-sent after a 401 */
 
+/* Per-thread state: the token cache and the messages waiting for a token. */
+typedef struct fcm_state {
+    char token[512];
+    int64_t expires_s;     /* refresh a little before */
+    int fetching;
+    nt_msg *waiting, *waiting_tail;
+    cds_http_call *call;
+} fcm_state;
+
+static int g_slot = -1;
 static EVP_PKEY *g_key;
 static char g_kid[128], g_email[256], g_token_uri[512], g_project[128];
 static int g_h2c_reuse; /* this libcurl reuses h2c connections (set before the threads start) */
 
-int nt_fcm_init(void)
+static fcm_state *state_of(nt_worker *w)
+{
+    return cds_worker_get(nt_thread(w), g_slot);
+}
+
+static int fcm_init(void)
 {
     if (!g_notify.fcm_service_account) return 0;
+    g_slot = cds_worker_slot("notify.fcm");
+    if (g_slot < 0) return -1;
     const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
     g_h2c_reuse = v && v->version_num >= 0x080000;
     json_error_t e;
@@ -78,7 +95,7 @@ int nt_fcm_init(void)
     return 0;
 }
 
-int nt_fcm_enabled(void)
+static int fcm_enabled(void)
 {
     return g_key != NULL;
 }
@@ -90,7 +107,7 @@ static int h2c(const char *url)
 
 static void send_now(nt_msg *m);
 
-static void fail_waiting(nt_fcm_state *st, const char *why)
+static void fail_waiting(fcm_state *st, const char *why)
 {
     nt_msg *m = st->waiting;
     st->waiting = st->waiting_tail = NULL;
@@ -104,7 +121,7 @@ static void fail_waiting(nt_fcm_state *st, const char *why)
 
 static void on_token(void *arg, const cds_http_response *resp)
 {
-    nt_fcm_state *st = arg;
+    fcm_state *st = arg;
     st->call = NULL;
     st->fetching = 0;
     json_error_t e;
@@ -136,7 +153,7 @@ static void on_token(void *arg, const cds_http_response *resp)
     }
 }
 
-static void fetch_token(nt_worker *w, nt_fcm_state *st)
+static void fetch_token(nt_worker *w, fcm_state *st)
 {
     time_t now = time(NULL);
     json_t *claims = json_pack("{s:s,s:s,s:s,s:I,s:I}", "iss", g_email, "scope", SCOPE, "aud",
@@ -174,7 +191,11 @@ static void fetch_token(nt_worker *w, nt_fcm_state *st)
 
 static void enqueue(nt_msg *m)
 {
-    nt_fcm_state *st = nt_fcm_of(m->w);
+    fcm_state *st = state_of(m->w);
+    if (!st) {
+        nt_fail(m, NT_TEMPORARY, "fcm", "FCM has no state on this thread");
+        return;
+    }
     m->next = NULL;
     if (st->waiting_tail) st->waiting_tail->next = m;
     else st->waiting = m;
@@ -223,8 +244,8 @@ static void on_sent(void *arg, const cds_http_response *resp)
     error_code(j, code, sizeof code);
     json_decref(j);
     if (resp->status == 401 && !(m->tried & AUTH_RETRIED)) {
-        nt_fcm_state *st = nt_fcm_of(m->w);
-        st->expires_s = 0; /* revoked or expired early: fetch another */
+        fcm_state *st = state_of(m->w);
+        if (st) st->expires_s = 0; /* revoked or expired early: fetch another */
         m->tried |= AUTH_RETRIED;
         enqueue(m);
         return;
@@ -246,8 +267,8 @@ static void on_sent(void *arg, const cds_http_response *resp)
 
 static void send_now(nt_msg *m)
 {
-    nt_fcm_state *st = nt_fcm_of(m->w);
-    if (!st->token[0] || (int64_t)time(NULL) >= st->expires_s) {
+    fcm_state *st = state_of(m->w);
+    if (!st || !st->token[0] || (int64_t)time(NULL) >= st->expires_s) {
         enqueue(m);
         return;
     }
@@ -278,22 +299,27 @@ static void send_now(nt_msg *m)
         nt_fail(m, NT_TEMPORARY, "fcm", "the FCM call cannot be started");
 }
 
-void nt_fcm_send(nt_msg *m)
+static void fcm_worker_start(nt_worker *w)
 {
-    send_now(m);
+    fcm_state *st = calloc(1, sizeof *st);
+    if (st) cds_worker_set(nt_thread(w), g_slot, st);
 }
 
-void nt_fcm_worker_stop(nt_worker *w)
+static void fcm_worker_stop(nt_worker *w)
 {
-    nt_fcm_state *st = nt_fcm_of(w);
+    fcm_state *st = state_of(w);
+    if (!st) return;
     if (st->call) cds_http_cancel(st->call);
-    st->call = NULL;
-    st->waiting = st->waiting_tail = NULL; /* the messages are freed with the thread's list */
+    /* the waiting messages are freed with the thread's rows in flight */
+    cds_worker_set(nt_thread(w), g_slot, NULL);
+    free(st);
 }
 
-void nt_push_shutdown(void)
+static void fcm_shutdown(void)
 {
     EVP_PKEY_free(g_key);
     g_key = NULL;
-    nt_apns_shutdown();
 }
+
+const nt_push_adapter nt_push_fcm = {"fcm", "FCM", fcm_init, fcm_enabled, send_now,
+                                     fcm_worker_start, fcm_worker_stop, fcm_shutdown};

@@ -1,13 +1,15 @@
 /* payment/ configuration and start-up: provider secrets (CDS_PAYOS_*,
  * CDS_CASSO_*, CDS_SEPAY_*), the statements of every part, and the periodic
- * sweep that closes intents past their expiry (thread 0 of each process; the
- * SQL takes rows with SKIP LOCKED, so several processes share it safely). */
+ * sweep that closes intents past their expiry (a periodic job of core's on
+ * thread 0 of each process, kept in payment's worker slot; the SQL takes
+ * rows with SKIP LOCKED, so several processes share it safely). */
 #include "internal.h"
 
 #include "core/db.h"
 #include "core/log.h"
+#include "core/periodic.h"
+#include "core/server.h"
 
-#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,11 +18,7 @@ cds_payment_config g_payment;
 #define EXPIRE_BATCH "1000"
 
 static int st_expire = -1;
-
-/* Thread 0's sweep (one per process). */
-static struct event *g_expire_ev;
-static cds_db_query *g_expire_q;
-static cds_worker *g_expire_worker;
+static int g_slot = -1; /* thread 0: the expiry sweep (a cds_periodic) */
 
 void cds_payment_config_defaults(cds_payment_config *c)
 {
@@ -63,7 +61,8 @@ int cds_payment_init(const cds_payment_config *c)
         cds_log(CDS_LOG_INFO, "payment", "SePay HMAC secret set: SePay webhooks must carry "
                                          "X-SePay-Signature; the API key alone is refused");
     st_expire = cds_db_stmt_register("payment_expire", "SELECT cds_payment_expire($1::int)", 1);
-    if (st_expire < 0) return -1;
+    g_slot = cds_worker_slot("payment");
+    if (st_expire < 0 || g_slot < 0) return -1;
     if (pm_intent_init() != 0 || pm_qr_init() != 0 || pm_webhook_init() != 0 ||
         pm_reconcile_init() != 0)
         return -1;
@@ -77,7 +76,6 @@ void cds_payment_shutdown(void)
 static void on_expired(void *arg, PGresult *res)
 {
     (void)arg;
-    g_expire_q = NULL;
     if (!res) return;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         cds_log(CDS_LOG_WARN, "payment_expire", "%s", PQresultErrorMessage(res));
@@ -85,31 +83,22 @@ static void on_expired(void *arg, PGresult *res)
         cds_log(CDS_LOG_INFO, "payment_expire", "%s payment intents expired", PQgetvalue(res, 0, 0));
 }
 
-static void on_expire_timer(evutil_socket_t fd, short what, void *arg)
+static void on_expire_timer(cds_periodic *p, void *arg)
 {
-    (void)fd;
-    (void)what;
     cds_worker *w = arg;
-    if (g_expire_q || !w->db) return;
-    const char *p[] = {EXPIRE_BATCH};
-    cds_db_exec(w->db, st_expire, 1, p, on_expired, NULL, &g_expire_q);
+    const char *prm[] = {EXPIRE_BATCH};
+    cds_periodic_query(p, w->db, st_expire, 1, prm, on_expired);
 }
 
 void cds_payment_worker_start(cds_worker *w)
 {
     if (w->id != 0 || !w->db) return;
-    g_expire_worker = w;
-    g_expire_ev = event_new(w->base, -1, EV_PERSIST, on_expire_timer, w);
-    struct timeval tv = {g_payment.expire_every_s, 0};
-    if (g_expire_ev) event_add(g_expire_ev, &tv);
+    cds_worker_set(w, g_slot, cds_periodic_start(w->base, g_payment.expire_every_s * 1000L,
+                                                 on_expire_timer, w));
 }
 
 void cds_payment_worker_stop(cds_worker *w)
 {
-    if (w != g_expire_worker) return;
-    if (g_expire_q) cds_db_cancel(g_expire_q);
-    g_expire_q = NULL;
-    if (g_expire_ev) event_free(g_expire_ev);
-    g_expire_ev = NULL;
-    g_expire_worker = NULL;
+    cds_periodic_stop(cds_worker_get(w, g_slot));
+    cds_worker_set(w, g_slot, NULL);
 }

@@ -11,6 +11,7 @@
  * write never sharing a transaction with reads. */
 #include "core/db.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/loop.h"
 #include "tests/lib/t.h"
 
 #include <event2/event.h>
@@ -38,45 +39,11 @@ static double now_ms(void)
 /* ---- running the loop until something holds ---- */
 
 typedef bool (*pred_fn)(void *ctx);
-typedef struct {
-    pred_fn pred;
-    void *ctx;
-    bool met;
-} waiter;
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    waiter *w = arg;
-    if (w->pred(w->ctx)) {
-        w->met = true;
-        event_base_loopbreak(base);
-    }
-}
-
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    event_base_loopbreak(base);
-}
 
 /* Runs the loop until pred(ctx) or timeout_ms; returns whether pred held. */
 static bool run_until(pred_fn pred, void *ctx, int timeout_ms)
 {
-    waiter w = {pred, ctx, false};
-    if (pred(ctx)) return true;
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, &w);
-    struct event *dl = evtimer_new(base, on_deadline, NULL);
-    struct timeval t1 = {0, 1000}, t2 = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    event_add(tick, &t1);
-    event_add(dl, &t2);
-    event_base_dispatch(base);
-    event_free(tick);
-    event_free(dl);
-    return w.met || pred(ctx);
+    return tl_run_until(base, pred, ctx, timeout_ms);
 }
 
 static bool never(void *ctx)
