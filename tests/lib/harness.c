@@ -1,6 +1,8 @@
 /* Integration-test plumbing (see harness.h): databases on the private test
  * cluster, free ports, child server processes, and a blocking libcurl client. */
 #include "tests/lib/harness.h"
+#include "tests/lib/oas_check.h"
+#include "tests/lib/t.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -143,6 +145,33 @@ static size_t collect_body(char *p, size_t sz, size_t n, void *ud)
     return add;
 }
 
+/* Ports of the servers th_server_start_on started: their answers are
+ * checked against openapi.yaml (the stand-ins' are not). */
+static int g_server_ports[64];
+static size_t g_nserver_ports;
+
+static void server_port_add(int port)
+{
+    for (size_t i = 0; i < g_nserver_ports; i++)
+        if (g_server_ports[i] == port) return;
+    if (g_nserver_ports < sizeof g_server_ports / sizeof g_server_ports[0])
+        g_server_ports[g_nserver_ports++] = port;
+}
+
+/* The path of a URL of one of our servers, or NULL. */
+static const char *server_path(const char *url)
+{
+    const char *h = strstr(url, "://");
+    if (!h) return NULL;
+    h += 3;
+    const char *colon = strchr(h, ':'), *slash = strchr(h, '/');
+    if (!colon || !slash || colon > slash) return NULL;
+    long port = strtol(colon + 1, NULL, 10);
+    for (size_t i = 0; i < g_nserver_ports; i++)
+        if (g_server_ports[i] == port) return slash;
+    return NULL;
+}
+
 int th_http(th_resp *out, int http_version, const char *method, const char *url,
             const char *const *headers, const char *body, size_t body_len)
 {
@@ -183,6 +212,11 @@ int th_http(th_resp *out, int http_version, const char *method, const char *url,
         fprintf(stderr, "harness: %s %s: %s\n", method, url, curl_easy_strerror(rc));
         return -1;
     }
+    const char *path = server_path(url);
+    if (path && strcmp(method, "HEAD") != 0 &&
+        oas_check(method, path, out->status, th_resp_header(out, "content-type"), out->body,
+                  out->body_len) != 0)
+        t_fail++; /* oas_check said where */
     return 0;
 }
 
@@ -288,6 +322,8 @@ int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *c
         _exit(127);
     }
     p->pid = pid;
+    server_port_add(p->port_plain);
+    server_port_add(p->port_tls);
     return wait_ready(p);
 }
 
