@@ -360,6 +360,11 @@ json_t *cds_req_json(cds_req *r)
     json_error_t err;
     json_t *j = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
+        /* jansson quotes the bytes near the error, which may be the invalid
+         * UTF-8 that failed: the problem body must stay valid JSON (a string
+         * that is not UTF-8 made json_pack fail, and the server abort). */
+        for (char *c = err.text; *c; c++)
+            if ((unsigned char)*c >= 0x80 || (unsigned char)*c < 0x20) *c = '?';
         char detail[400];
         snprintf(detail, sizeof detail,
                  "Dữ liệu JSON không hợp lệ tại dòng %d, cột %d (vị trí %d): %s", err.line,

@@ -110,6 +110,27 @@ static void me_works(const char *after)
     CHECK_INT(r.status, 200);
 }
 
+/* -------------------------------------------------------- invalid UTF-8 */
+
+/* A JSON body with invalid UTF-8 where the parser stops: a 400 problem, not
+ * a server that aborts while writing the error (fuzz_conn found it). */
+static void test_bad_utf8_json(void)
+{
+    static const char *bodies[] = {"{\"\\\xde\xbe", "{\"refresh_token\":\"\xff\xfe\"}", "\xc3\x28"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+        for (int http = 1; http <= 2; http++) {
+            resp r;
+            long st = req(&r, http, "POST", "/v1/auth/refresh", NULL, NULL, bodies[i]);
+            if (st != 400) fprintf(stderr, "invalid UTF-8 body %zu (h%d): %ld\n", i, http, st);
+            CHECK_INT(st, 400);
+            CHECK(is_problem(&r, "invalid_json"));
+            json_t *j = json_loads(r.body, 0, NULL); /* the problem is JSON */
+            CHECK(j != NULL);
+            json_decref(j);
+        }
+    me_works("invalid UTF-8 bodies");
+}
+
 /* ------------------------------------------------------------ traversal */
 
 static void test_path_traversal(void)
@@ -448,6 +469,7 @@ int main(void)
     test_path_traversal();
     test_tokens();
     test_cursors();
+    test_bad_utf8_json();
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&sim);
     free(db);
