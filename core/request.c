@@ -469,6 +469,10 @@ void cds_problem_titled(cds_req *r, int status, const char *code, const char *ti
     snprintf(type, sizeof type, "urn:cds:problem:%s", code);
     json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title", title, "status",
                           status, "code", code, "detail", detail, "request_id", r->request_id);
+    if (!j) /* a detail quoting bytes that are not UTF-8: answer without them, never abort */
+        j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title", title, "status", status,
+                      "code", code, "detail", "Yêu cầu không hợp lệ.", "request_id",
+                      r->request_id);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) abort();
