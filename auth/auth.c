@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/problem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,16 @@ static void unauthorized(cds_req *r, const char *code, const char *detail)
                         ? "Bearer realm=\"cds\""
                         : "Bearer realm=\"cds\", error=\"invalid_token\"");
     cds_problem(r, 401, code, detail);
+}
+
+void cds_auth_citizen_dossier_query(cds_req *r, int stmt, cds_req_db_cb cb)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
+    if (!id) return;
+    const char *params[] = {id, p->citizen_id};
+    cds_req_db(r, stmt, 2, params, cb);
 }
 
 const cds_principal *cds_auth_citizen(cds_req *r)

@@ -45,6 +45,11 @@ typedef struct cds_principal {
 /* Checks "Authorization: Bearer <access token>". On failure answers 401
  * problem+json itself and returns NULL. The principal lives in the request. */
 const cds_principal *cds_auth_citizen(cds_req *r);
+/* A citizen's read of one of their own dossiers (GET /v1/dossiers/{id},
+ * .../payment, .../shipment): checks the token (401), the path's `id` (404
+ * dossier_not_found when not a UUID), then runs statement `stmt` with
+ * $1 = the dossier id and $2 = the citizen's id, answering through `cb`. */
+void cds_auth_citizen_dossier_query(cds_req *r, int stmt, cds_req_db_cb cb);
 /* 1 when the citizen's level is at least `level`; otherwise answers 403
  * `identification_level_insufficient` and returns 0. */
 int cds_auth_require_level(cds_req *r, const cds_principal *p, int level);

@@ -158,10 +158,5 @@ static void on_get(cds_req *r, PGresult *res)
 
 void cds_shipment_get(cds_req *r)
 {
-    const cds_principal *p = cds_auth_citizen(r);
-    if (!p) return;
-    const char *id = cds_req_uuid_param(r, "id", CDS_P_DOSSIER_NOT_FOUND);
-    if (!id) return;
-    const char *params[] = {id, p->citizen_id};
-    cds_req_db(r, st_get, 2, params, on_get);
+    cds_auth_citizen_dossier_query(r, st_get, on_get);
 }
