@@ -412,8 +412,10 @@ static void test_forwarded_for(void)
     const char *spoof[] = {"X-Forwarded-For: 203.0.113.", "X-Real-IP: 198.51.100.",
                            "Forwarded: for=192.0.2.", "X-Forwarded-For: 127.0.0.1, 10.0.0.",
                            "True-Client-IP: 192.0.2.", "X-Client-IP: 203.0.113."};
-    /* Route prefix and suffix around the request number. */
-    const char *routes[][2] = {{"/v1/lookup/HS-NO-SUCH-", "?secret=XXXXXXXXXX"},
+    /* Route prefix and suffix around the request number: dossier codes that
+     * do not exist with a well-formed 10-character secret, and receipt ids
+     * of no receipt, so each request that is let through is a 4xx. */
+    const char *routes[][2] = {{"/v1/lookup/HS-NO-SUCH-", "?secret=7K3M9QX2PA"},
                                {"/v1/receipt-checks/00000000-0000-4000-8000-0000000000", "?n=00000001&s=AAAA"}};
     for (size_t k = 0; k < sizeof routes / sizeof routes[0]; k++) {
         int limited = 0, first = -1;
