@@ -11,6 +11,7 @@
 #include "core/arena.h"
 #include "core/router.h"
 #include "core/server.h"
+#include "core/trace.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -88,6 +89,7 @@ struct cds_req {
     size_t body_len, body_cap;
     size_t bytes_in;
     char request_id[65];
+    cds_trace trace;     /* from traceparent/tracestate, or a new trace */
     uint64_t t_start_us;
     int early_status;    /* 413/431/400 decided before the handler */
     int dispatched;

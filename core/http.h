@@ -17,6 +17,8 @@
  * cancelled and the request is freed: callbacks of a dead request never run. */
 #ifndef CDS_HTTP_H
 #define CDS_HTTP_H
+#include "core/trace.h"
+
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stddef.h>
@@ -42,6 +44,16 @@ const char *cds_req_query_string(const cds_req *r);   /* "" when none */
 const cds_route *cds_req_route(const cds_req *r);
 int cds_req_proto(const cds_req *r);
 const char *cds_req_id(const cds_req *r);
+/* The request's trace (core/trace.h): the caller's traceparent/tracestate
+ * continued, or a trace started for it. */
+const cds_trace *cds_req_trace(const cds_req *r);
+/* That trace as an outbox row stores it (cds_trace_stored), in the request's
+ * arena: the value of a writing SQL function's p_trace parameter. */
+const char *cds_req_trace_stored(cds_req *r);
+/* The request's log context (core/log.h): its id and trace, e.g. to log as
+ * that request from a callback that serves several. */
+struct cds_log_ctx;
+void cds_req_log_ctx(const cds_req *r, struct cds_log_ctx *out);
 const char *cds_req_peer(const cds_req *r);           /* client address, no port */
 cds_worker *cds_req_worker(const cds_req *r);
 /* The `data` of the listener the request came in on (see core/server.h). */

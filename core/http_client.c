@@ -22,6 +22,9 @@
  * Freeing the client from a callback is deferred until the drain loop ends
  * (client->depth counts nested drains).
  *
+ * Traces. Every call carries traceparent (and tracestate) of the trace the
+ * calling code works for (core/trace.h), unless the caller set its own.
+ *
  * Memory. Each call owns copies of everything from its request and two
  * growing buffers (body, headers), each with a fixed maximum; going past it
  * aborts the transfer from the write/header callback. */
@@ -458,6 +461,27 @@ static int has_header(const char *const *headers, const char *name)
     return 0;
 }
 
+/* W3C Trace Context on every outgoing call: the caller's trace (core/log.h
+ * context: the request being served, or the outbox row being sent) with a
+ * span id of this call's own as parent-id, and its tracestate unchanged. */
+static int add_trace_headers(cds_http_call *call)
+{
+    const cds_trace *t = &call->log_ctx.trace;
+    char span[17], h[16 + CDS_TRACESTATE_MAX];
+    cds_trace_random_hex(span, 8);
+    memcpy(h, "traceparent: ", 13);
+    if (cds_traceparent_format(t, span, h + 13, sizeof h - 13) != 0) return 1;
+    struct curl_slist *l = curl_slist_append(call->req_headers, h);
+    if (!l) return 1;
+    call->req_headers = l;
+    if (!t->state[0]) return 0;
+    snprintf(h, sizeof h, "tracestate: %s", t->state);
+    l = curl_slist_append(call->req_headers, h);
+    if (!l) return 1;
+    call->req_headers = l;
+    return 0;
+}
+
 /* The easy handle's options; returns non-zero if any is refused. */
 static int call_setup(cds_http_call *call, const cds_http_request *req)
 {
@@ -528,6 +552,7 @@ static int call_setup(cds_http_call *call, const cds_http_request *req)
         if (!l) return 1;
         call->req_headers = l;
     }
+    if (!has_header(req->headers, "traceparent") && add_trace_headers(call) != 0) return 1;
     if (!has_header(req->headers, "Expect")) {
         /* Over HTTP/1.1 libcurl would otherwise wait for a 100 Continue
          * before sending a large body, a round trip for nothing. */
@@ -552,6 +577,9 @@ cds_http_call *cds_http_start(cds_http_client *c, const cds_http_request *req, c
     cds_buf_init(&call->resp_headers, MAX_RESPONSE_HEADERS);
     call->arg = arg;
     cds_log_ctx_get(&call->log_ctx);
+    /* Outside any trace (a timer's refresh, a poller): the call starts one,
+     * and its callback's log lines carry it. */
+    if (!call->log_ctx.trace.trace_id[0]) cds_trace_new(&call->log_ctx.trace);
     call->url = dup_str(req->url);
     call->method = dup_str(req->method);
     call->ca_file = dup_str(req->ca_file);

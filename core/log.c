@@ -1,8 +1,8 @@
 /* JSON-lines logging (see log.h). Lines are built in a bounded stack buffer
  * and written with one write(2), so lines from several threads never
  * interleave; a message that does not fit is truncated, never overflowed.
- * The current request id is thread-local: each loop thread serves one
- * request's code at a time. */
+ * The current request id and trace are thread-local: each loop thread serves
+ * one request's code at a time. */
 #include "core/log.h"
 
 #include <ctype.h>
@@ -19,20 +19,33 @@ static _Thread_local cds_log_ctx current;
 
 void cds_log_ctx_get(cds_log_ctx *out)
 {
-    memcpy(out->request_id, current.request_id, sizeof out->request_id);
+    *out = current;
 }
 
 void cds_log_ctx_set(const cds_log_ctx *ctx, cds_log_ctx *prev)
 {
-    cds_log_ctx_set_id(ctx ? ctx->request_id : NULL, prev);
+    if (!ctx) {
+        cds_log_ctx_set_id(NULL, prev);
+        return;
+    }
+    cds_log_ctx next = *ctx; /* `ctx` may be *prev */
+    if (prev) *prev = current;
+    current = next;
 }
 
 void cds_log_ctx_set_id(const char *request_id, cds_log_ctx *prev)
 {
     char id[sizeof current.request_id]; /* `request_id` may live in *prev */
     snprintf(id, sizeof id, "%s", request_id ? request_id : "");
-    if (prev) cds_log_ctx_get(prev);
+    if (prev) *prev = current;
     memcpy(current.request_id, id, sizeof id);
+    current.trace.trace_id[0] = 0;
+    current.trace.state[0] = 0;
+}
+
+const cds_trace *cds_log_trace(void)
+{
+    return current.trace.trace_id[0] ? &current.trace : NULL;
 }
 
 void cds_log_set_level(int level)
@@ -142,6 +155,12 @@ void cds_log(int level, const char *event, const char *fmt, ...)
         put_raw(line, &len, sizeof line, "\",\"request_id\":\"");
         put_escaped(line, &len, sizeof line, current.request_id);
     }
+    if (current.trace.trace_id[0]) { /* lower-hex: nothing to escape */
+        put_raw(line, &len, sizeof line, "\",\"trace_id\":\"");
+        put_raw(line, &len, sizeof line, current.trace.trace_id);
+        put_raw(line, &len, sizeof line, "\",\"span_id\":\"");
+        put_raw(line, &len, sizeof line, current.trace.span_id);
+    }
     put_raw(line, &len, sizeof line, "\",\"event\":\"");
     put_escaped(line, &len, sizeof line, event);
     put_raw(line, &len, sizeof line, "\",\"msg\":\"");
@@ -161,6 +180,12 @@ void cds_log_access(const cds_access *a)
     put_raw(line, &len, sizeof line, ts);
     put_raw(line, &len, sizeof line, "\",\"request_id\":\"");
     put_escaped(line, &len, sizeof line, a->request_id);
+    if (a->trace_id && a->trace_id[0]) {
+        put_raw(line, &len, sizeof line, "\",\"trace_id\":\"");
+        put_escaped(line, &len, sizeof line, a->trace_id);
+        put_raw(line, &len, sizeof line, "\",\"span_id\":\"");
+        put_escaped(line, &len, sizeof line, a->span_id ? a->span_id : "");
+    }
     put_raw(line, &len, sizeof line, "\",\"proto\":\"");
     put_raw(line, &len, sizeof line, a->proto);
     put_raw(line, &len, sizeof line, "\",\"method\":\"");

@@ -74,8 +74,9 @@ static void batch_answer(batch *b, PGresult *res)
         s->r = NULL;
         cds_req_untrack(r, s->track);
         /* One statement answers many requests: each callback logs as its own. */
-        cds_log_ctx prev;
-        cds_log_ctx_set_id(cds_req_id(r), &prev);
+        cds_log_ctx ctx, prev;
+        cds_req_log_ctx(r, &ctx);
+        cds_log_ctx_set(&ctx, &prev);
         b->kind->cb(r, ok ? res : NULL, ok ? s->row : -1);
         cds_log_ctx_set(&prev, NULL);
     }

@@ -107,6 +107,28 @@ static void new_request_id(cds_req *r)
              (unsigned long long)x[1]);
 }
 
+/* W3C Trace Context: one valid traceparent continues the caller's trace
+ * (two are ambiguous: a new trace, as the spec's test suite expects), with
+ * every tracestate field in order; anything else starts a trace. */
+static void begin_trace(cds_req *r)
+{
+    const char *tp = NULL, *states[8];
+    int ntp = 0, nst = 0;
+    for (int i = 0; i < r->nhdrs; i++) {
+        if (strcmp(r->hdrs[i].name, "traceparent") == 0) {
+            tp = r->hdrs[i].value;
+            ntp++;
+        } else if (strcmp(r->hdrs[i].name, "tracestate") == 0) {
+            if (nst == (int)(sizeof states / sizeof states[0])) {
+                ntp = 2; /* more fields than members fit: not worth reading */
+                break;
+            }
+            states[nst++] = r->hdrs[i].value;
+        }
+    }
+    cds_trace_begin(&r->trace, ntp == 1 ? tp : NULL, states, nst);
+}
+
 int cds_req_headers_done(cds_req *r)
 {
     const char *rid = cds_req_header(r, "x-request-id");
@@ -114,6 +136,7 @@ int cds_req_headers_done(cds_req *r)
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
     else
         new_request_id(r);
+    begin_trace(r);
     if (r->early_status) return r->early_status;
     if (!r->method[0] || !r->path || r->path[0] != '/') return r->early_status = 400;
     char *q = strchr(r->path, '?');
@@ -202,8 +225,9 @@ void cds_req_dispatch(cds_req *r)
     }
     /* The handler's log lines carry the request id; its asynchronous work
      * takes the id along (core/log.h). */
-    cds_log_ctx prev;
-    cds_log_ctx_set_id(r->request_id, &prev);
+    cds_log_ctx ctx, prev;
+    cds_req_log_ctx(r, &ctx);
+    cds_log_ctx_set(&ctx, &prev);
     if (r->route->handler) r->route->handler(r);
     else r->conn->listen->fallback(r);
     cds_log_ctx_set(&prev, NULL);
@@ -217,6 +241,20 @@ const char *cds_req_query_string(const cds_req *r) { return r->query ? r->query 
 const cds_route *cds_req_route(const cds_req *r) { return r->route; }
 int cds_req_proto(const cds_req *r) { return r->proto; }
 const char *cds_req_id(const cds_req *r) { return r->request_id; }
+const cds_trace *cds_req_trace(const cds_req *r) { return &r->trace; }
+
+const char *cds_req_trace_stored(cds_req *r)
+{
+    char buf[CDS_TRACEPARENT_LEN + 2 + CDS_TRACESTATE_MAX];
+    if (cds_trace_stored(&r->trace, buf, sizeof buf) != 0) return NULL;
+    return cds_arena_strndup(&r->arena, buf, strlen(buf));
+}
+
+void cds_req_log_ctx(const cds_req *r, cds_log_ctx *out)
+{
+    memcpy(out->request_id, r->request_id, sizeof out->request_id);
+    out->trace = r->trace;
+}
 const char *cds_req_peer(const cds_req *r) { return r->conn->peer; }
 cds_worker *cds_req_worker(const cds_req *r) { return &r->conn->t->w; }
 void *cds_req_listener_data(const cds_req *r) { return r->conn->listen->data; }
@@ -406,7 +444,7 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
     r->resp_len = len;
     uint64_t dur = cds_now_us() - r->t_start_us;
     cds_metrics_request(r->metric_slot, status, dur);
-    cds_access a = {r->request_id, r->conn->ops->name,
+    cds_access a = {r->request_id, r->trace.trace_id, r->trace.span_id, r->conn->ops->name,
                     r->method[0] ? r->method : "-",
                     r->route ? r->route->path : NULL, r->conn->peer, status, dur, r->bytes_in,
                     len};

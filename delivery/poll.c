@@ -85,9 +85,14 @@ static void next_event(poller *p)
         return;
     }
     char max_failed[16], cod[24];
-    const char *prm[12];
+    const char *prm[13];
     dl_event_params(p->due[p->cur][0], &p->ev[p->next], "poll", max_failed, cod, prm);
-    if (cds_db_exec(p->cw->db, dl_stmt_event, 12, prm, on_event, p, &p->q) != CDS_DB_OK) {
+    /* The trace of the tracking call that brought the event (core/http_client.c
+     * starts one for it), so the citizen's message continues it. */
+    char trace[CDS_TRACEPARENT_LEN + 2 + CDS_TRACESTATE_MAX];
+    const cds_trace *t = cds_log_trace();
+    prm[12] = t && cds_trace_stored(t, trace, sizeof trace) == 0 ? trace : NULL;
+    if (cds_db_exec(p->cw->db, dl_stmt_event, 13, prm, on_event, p, &p->q) != CDS_DB_OK) {
         p->next = p->nev;
         next_event(p);
     }

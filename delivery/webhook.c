@@ -36,8 +36,8 @@ int dl_events_init(void)
     dl_stmt_event = cds_db_stmt_register(
         "courier_event",
         "SELECT e.status, e.shipment_status, e.dossier_status FROM cds_shipment_event($1, $2, $3, "
-        "$4, $5, $6, $7::timestamptz, $8, $9::jsonb, $10::bigint, $11::int, $12) e",
-        12);
+        "$4, $5, $6, $7::timestamptz, $8, $9::jsonb, $10::bigint, $11::int, $12, $13) e",
+        13);
     if (dl_stmt_event < 0) return -1;
     cds_metrics_register("cds_courier_events_applied_total",
                          "Courier events that moved a shipment (webhooks and polling).", m_applied);
@@ -146,9 +146,10 @@ static void next_event(cds_req *r)
         return;
     }
     char max_failed[16], cod[24];
-    const char *p[12];
+    const char *p[13];
     dl_event_params(h->carrier->name, &h->ev[h->next], "webhook", max_failed, cod, p);
-    cds_req_db(r, dl_stmt_event, 12, p, on_event);
+    p[12] = cds_req_trace_stored(r);
+    cds_req_db(r, dl_stmt_event, 13, p, on_event);
 }
 
 static void webhook(cds_req *r, const dl_carrier *c)

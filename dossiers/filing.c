@@ -56,9 +56,9 @@ int cds_filing_init(void)
         /* The code comes from the (volatile) JSON: a plain subquery would
          * read the statement's snapshot, taken before the dossier existed. */
         "SELECT f.status, f.dossier_id, j, j::jsonb->>'code' FROM cds_dossier_file("
-        "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9) f, "
+        "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9, $10) f, "
         "LATERAL cds_dossier_json(f.dossier_id, true) j",
-        9);
+        10);
     st_get = cds_db_stmt_register_ro(
         "dossier_get",
         "SELECT view, code, id, cds_dossier_overdue(due_date, status) "
@@ -75,8 +75,8 @@ int cds_filing_init(void)
         "dossier_citizen_step",
         "SELECT s.status, s.dossier_status, cds_dossier_json($2::uuid, true), "
         "(SELECT code FROM dossiers WHERE id = $2::uuid), $2::uuid::text "
-        "FROM cds_dossier_citizen_step($1::uuid, $2::uuid, $3, $4, $5, $6::jsonb) s",
-        6);
+        "FROM cds_dossier_citizen_step($1::uuid, $2::uuid, $3, $4, $5, $6::jsonb, $7) s",
+        7);
     return (st_file_prepare < 0 || st_file < 0 || st_get < 0 || st_list < 0 || st_citizen_step < 0) ? -1 : 0;
 }
 
@@ -266,8 +266,9 @@ static void on_prepared(cds_req *r, PGresult *res)
         char *deliv_s = json_dumps(delivery, JSON_COMPACT);
         char *atts_s = json_dumps(atts ? atts : json_array(), JSON_COMPACT);
         const char *params[] = {f->id, f->p->citizen_id, json_string_value(json_object_get(f->body, "procedure_code")),
-                                form_s, deliv_s, atts_s, hash, f->idem_key, f->idem_key ? f->idem_hash : NULL};
-        cds_req_db(r, st_file, 9, params, on_filed);
+                                form_s, deliv_s, atts_s, hash, f->idem_key, f->idem_key ? f->idem_hash : NULL,
+                                cds_req_trace_stored(r)};
+        cds_req_db(r, st_file, 10, params, on_filed);
         free(form_s);
         free(deliv_s);
         free(atts_s);
@@ -424,8 +425,8 @@ static void citizen_step(cds_req *r, const char *step, const char *note, json_t 
         snprintf(event, sizeof event, "%s:%s", step, u);
     }
     char *atts_s = atts ? json_dumps(atts, JSON_COMPACT) : NULL;
-    const char *params[] = {p->citizen_id, id, step, event, note, atts_s};
-    cds_req_db(r, st_citizen_step, 6, params, on_citizen_step);
+    const char *params[] = {p->citizen_id, id, step, event, note, atts_s, cds_req_trace_stored(r)};
+    cds_req_db(r, st_citizen_step, 7, params, on_citizen_step);
     free(atts_s);
 }
 

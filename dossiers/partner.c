@@ -25,14 +25,14 @@ int cds_partner_init(void)
     st_step = cds_db_stmt_register(
         "partner_step",
         "SELECT s.status, s.dossier_status FROM cds_dossier_step($1, $2, $3, $4, $5::timestamptz, "
-        "$6, $7::bigint, $8::jsonb, $9::jsonb) s",
-        9);
+        "$6, $7::bigint, $8::jsonb, $9::jsonb, $10) s",
+        10);
     st_import = cds_db_stmt_register(
         "partner_import",
         "SELECT i.status, i.dossier_id, (SELECT code FROM dossiers WHERE id = i.dossier_id) "
         "FROM cds_dossier_import($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamptz, "
-        "$11::date, $12, $13) i",
-        13);
+        "$11::date, $12, $13, $14) i",
+        14);
     st_overdue = cds_db_stmt_register(
         "partner_overdue",
         "SELECT COALESCE(jsonb_agg(x ORDER BY x->>'due_date', x->>'code'), '[]') FROM ("
@@ -146,8 +146,8 @@ void cds_partner_step(cds_req *r)
     char *source = cds_req_printf(r, "tthc:%s", client);
     char *miss_s = json_is_array(miss) ? json_dumps(miss, JSON_COMPACT) : NULL;
     const char *params[] = {code,   source, event, step, at, note, fee[0] ? fee : NULL,
-                            miss_s, detail[0] ? detail : NULL};
-    cds_req_db(r, st_step, 9, params, on_step);
+                            miss_s, detail[0] ? detail : NULL, cds_req_trace_stored(r)};
+    cds_req_db(r, st_step, 10, params, on_step);
     free(miss_s);
 }
 
@@ -230,8 +230,9 @@ void cds_partner_import(cds_req *r)
     }
     const char *source = cds_req_printf(r, "tthc:%s", client);
     const char *params[] = {c->id, source, ref, code, proc, pid_hash, pid_sealed, name,
-                            phone_sealed, at, due, status ? status : "received", hash};
-    cds_req_db(r, st_import, 13, params, on_import);
+                            phone_sealed, at, due, status ? status : "received", hash,
+                            cds_req_trace_stored(r)};
+    cds_req_db(r, st_import, 14, params, on_import);
     free(pid_sealed);
     free(phone_sealed);
 }

@@ -69,7 +69,12 @@ int nt_call_start(nt_msg *m, nt_call *c, const char *method, long timeout_ms,
         .ca_file = ca_file,
         .http2_prior_knowledge = h2c,
     };
+    /* Under the row's trace, whatever started this call (the row itself, an
+     * FCM token that came, a failover from another gateway's answer). */
+    cds_log_ctx prev;
+    cds_log_ctx_set(&m->log, &prev);
     m->call = cds_http_start(nt_http(m->w), &req, cb, m);
+    cds_log_ctx_set(&prev, NULL);
     free(c->body);
     c->body = NULL;
     return m->call ? 0 : -1;

@@ -167,12 +167,25 @@ static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
     m->attempt = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
     snprintf(m->key, sizeof m->key, "%lld", (long long)m->id);
     m->started_us = cds_now_us();
+    /* The step's trace goes on (a row written outside any trace starts one). */
+    if (PQgetisnull(res, row, 10) || cds_trace_resume(&m->log.trace, PQgetvalue(res, row, 10)) != 0)
+        cds_trace_new(&m->log.trace);
     return &m->row;
 }
+
+static void handle_row(nt_msg *m, PGresult *res, int i);
 
 static void handle(cds_outbox_row *row, PGresult *res, int i)
 {
     nt_msg *m = (nt_msg *)row;
+    cds_log_ctx prev;
+    cds_log_ctx_set(&m->log, &prev);
+    handle_row(m, res, i); /* m may be freed */
+    cds_log_ctx_set(&prev, NULL);
+}
+
+static void handle_row(nt_msg *m, PGresult *res, int i)
+{
     const char *channel = PQgetvalue(res, i, 1);
     const char *platform = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
     nt_result r;
@@ -242,7 +255,7 @@ int nt_dispatch_init(const char *db_conninfo)
     stmt_claim = cds_db_stmt_register(
         "notify_claim",
         "SELECT id, channel, attempts, template, vars::text, recipient_sealed, device_id, "
-        "platform, token, dossier_id FROM cds_outbox_claim($1, $2::int, $3::text[], $4::int)",
+        "platform, token, dossier_id, trace FROM cds_outbox_claim($1, $2::int, $3::text[], $4::int)",
         4);
     stmt_record = cds_db_stmt_register("notify_record", "SELECT cds_outbox_record($1::jsonb)", 1);
     stmt_sweep = cds_db_stmt_register(

@@ -17,6 +17,7 @@
 #include "core/http_client.h"
 #include "core/clock.h"
 #include "core/outbox.h"
+#include "core/log.h"
 #include "core/server.h" /* worker slots */
 
 #include <jansson.h>
@@ -66,6 +67,8 @@ typedef struct nt_msg {
     uint64_t started_us;
     cds_http_call *call;   /* the provider call in progress; NULL once it ended */
     struct nt_msg *next;   /* FCM: waiting for an access token */
+    cds_log_ctx log;       /* the trace of the step that wrote the row (outbox.trace),
+                              continued: its log lines and its provider calls carry it */
 } nt_msg;
 
 /* dispatch.c */

@@ -64,8 +64,8 @@ int pm_reconcile_init(void)
     st_resolve = cds_db_stmt_register(
         "payment_resolve",
         "SELECT status, payment_id, payment_status, receipt_id"
-        " FROM cds_payment_resolve($1::bigint, $2, $3, $4)",
-        4);
+        " FROM cds_payment_resolve($1::bigint, $2, $3, $4, $5)",
+        5);
     st_refunded = cds_db_stmt_register(
         "payment_refunded", "SELECT status, refunded_vnd FROM cds_payment_refunded($1::uuid, $2, $3)", 3);
     return st_report < 0 || st_unmatched < 0 || st_resolve < 0 || st_refunded < 0 ? -1 : 0;
@@ -235,8 +235,8 @@ void cds_payment_resolve(cds_req *r)
                     "Cần dossier_code, actor (người thực hiện) và reason (lý do), dạng chuỗi.");
         return;
     }
-    const char *params[] = {id, code, actor, reason};
-    cds_req_db(r, st_resolve, 4, params, on_resolve);
+    const char *params[] = {id, code, actor, reason, cds_req_trace_stored(r)};
+    cds_req_db(r, st_resolve, 5, params, on_resolve);
 }
 
 static void on_refunded(cds_req *r, PGresult *res)

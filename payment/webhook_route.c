@@ -53,8 +53,8 @@ int pm_webhook_init(void)
     st_credit = cds_db_stmt_register(
         "payment_credit",
         "SELECT status, match, tx_id, payment_id, payment_status, receipt_id FROM cds_payment_credit("
-        "$1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11)",
-        11);
+        "$1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11, $12)",
+        12);
     if (st_credit < 0) return -1;
     cds_metrics_register("cds_payment_webhooks_total", "Provider webhook calls received.", get_calls);
     cds_metrics_register("cds_payment_webhooks_refused_total",
@@ -135,8 +135,9 @@ static void record_next(cds_req *r)
     const char *ref_p = cds_payref_find(t->description, ref) == CDS_PAYREF_FOUND ? ref : NULL;
     const char *params[] = {t->provider,      t->id,           amount,          t->description,
                             t->account,       t->bank_bin,     t->reference,    t->counter_account,
-                            t->counter_name,  at_p,            ref_p};
-    cds_req_db(r, st_credit, 11, params, on_credit);
+                            t->counter_name,  at_p,            ref_p,
+                            cds_req_trace_stored(r)};
+    cds_req_db(r, st_credit, 12, params, on_credit);
 }
 
 typedef int (*verify_fn)(const cds_hook_req *rq, cds_hook_result *out);

@@ -57,3 +57,17 @@ CREATE OR REPLACE FUNCTION cds_rfc3339(t timestamptz) RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
     SELECT to_char(t AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD"T"HH24:MI:SS') || '+07:00';
 $$;
+
+-- The W3C trace of the request calling a writing function (its p_trace,
+-- core/trace.h cds_trace_stored), kept as the transaction-local setting
+-- cds.trace, where cds_outbox_for_step finds it for the rows it writes
+-- (0017_outbox_trace.sql). NULL changes nothing: a function called by
+-- another keeps its caller's trace.
+CREATE OR REPLACE FUNCTION cds_trace_set(p_trace text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_trace IS NOT NULL THEN
+        PERFORM set_config('cds.trace', p_trace, true);
+    END IF;
+END;
+$$;

@@ -148,6 +148,7 @@ $$;
 CREATE OR REPLACE FUNCTION cds_shipment_event(p_carrier text, p_tracking text, p_event_id text,
     p_status text, p_raw_code text, p_raw_reason text, p_occurred_at timestamptz,
     p_location text, p_pod jsonb, p_cod bigint, p_max_failed int, p_source text,
+    p_trace text DEFAULT NULL,
     OUT status text, OUT shipment_status text, OUT dossier_status text, OUT shipment_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -161,6 +162,7 @@ DECLARE
     v_step_status text;
     v_step_dossier text;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.tracking_no = p_tracking AND x.carrier = p_carrier
     FOR UPDATE;
     IF NOT FOUND THEN

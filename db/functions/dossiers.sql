@@ -74,15 +74,18 @@ $$;
 -- Writes the notifications of one applied step: an SMS to the citizen's
 -- phone (the contact phone when set) and a push to each registered device,
 -- as the citizen's preferences allow. The dispatchers are woken by NOTIFY.
--- One statement, the SMS first, then the pushes in registration order.
+-- One statement, the SMS first, then the pushes in registration order. Each
+-- row carries the trace of the request that caused it (cds_trace_set).
 CREATE OR REPLACE FUNCTION cds_outbox_for_step(p_dossier dossiers, p_event_id bigint, p_step text, p_vars jsonb)
 RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     n int;
 BEGIN
-    INSERT INTO outbox (channel, citizen_id, dossier_id, event_id, template, vars, recipient_sealed, device_id)
-    SELECT x.channel, c.id, p_dossier.id, p_event_id, p_step, p_vars, x.recipient, x.device
+    INSERT INTO outbox (channel, citizen_id, dossier_id, event_id, template, vars, recipient_sealed, device_id,
+                        trace)
+    SELECT x.channel, c.id, p_dossier.id, p_event_id, p_step, p_vars, x.recipient, x.device,
+           NULLIF(current_setting('cds.trace', true), '')
     FROM citizens c
     CROSS JOIN LATERAL (
         SELECT 'sms' AS channel, COALESCE(c.contact_phone_sealed, c.phone_sealed) AS recipient,
@@ -140,7 +143,8 @@ $$;
 --         level_insufficient | attachment_not_found | postal_not_allowed
 CREATE OR REPLACE FUNCTION cds_dossier_file(p_id uuid, p_citizen uuid, p_procedure text, p_form jsonb,
     p_delivery jsonb, p_attachments jsonb, p_lookup_hash text, p_idempotency_key text,
-    p_idempotency_hash text, OUT status text, OUT dossier_id uuid)
+    p_idempotency_hash text, p_trace text DEFAULT NULL,
+    OUT status text, OUT dossier_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
     pr procedures;
@@ -151,6 +155,7 @@ DECLARE
     v_event bigint;
     a jsonb;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     IF p_idempotency_key IS NOT NULL THEN
         SELECT * INTO d FROM dossiers
         WHERE citizen_id = p_citizen AND idempotency_key = p_idempotency_key;
@@ -222,6 +227,7 @@ $$;
 -- The new view is one rebuild of the stored document (parsed once).
 CREATE OR REPLACE FUNCTION cds_dossier_step(p_code text, p_source text, p_event_id text, p_step text,
     p_occurred_at timestamptz, p_note text, p_fee bigint, p_missing jsonb, p_detail jsonb,
+    p_trace text DEFAULT NULL,
     OUT status text, OUT dossier_status text, OUT event_pk bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -229,6 +235,7 @@ DECLARE
     v_fee bigint;
     v_view jsonb;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     SELECT * INTO d FROM dossiers WHERE code = p_code FOR UPDATE;
     IF NOT FOUND THEN
         status := 'not_found';
@@ -292,6 +299,7 @@ $$;
 CREATE OR REPLACE FUNCTION cds_dossier_import(p_id uuid, p_source text, p_ref text, p_code text, p_procedure text,
     p_pid_hash text, p_pid_sealed text, p_full_name text, p_phone_sealed text,
     p_submitted_at timestamptz, p_due_date date, p_status text, p_lookup_hash text,
+    p_trace text DEFAULT NULL,
     OUT status text, OUT dossier_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -300,6 +308,7 @@ DECLARE
     d dossiers;
     v_event bigint;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     SELECT id INTO dossier_id FROM dossiers WHERE partner_source = p_source AND partner_ref = p_ref;
     IF FOUND THEN
         status := 'existing';
@@ -343,12 +352,14 @@ $$;
 -- status: as cds_dossier_step, plus attachment_not_found
 CREATE OR REPLACE FUNCTION cds_dossier_citizen_step(p_citizen uuid, p_dossier uuid, p_step text,
     p_event_id text, p_note text, p_attachments jsonb,
+    p_trace text DEFAULT NULL,
     OUT status text, OUT dossier_status text, OUT event_pk bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     d dossiers;
     a jsonb;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     SELECT * INTO d FROM dossiers WHERE id = p_dossier AND citizen_id = p_citizen;
     IF NOT FOUND THEN
         status := 'not_found';

@@ -13,11 +13,12 @@
 -- here and not returned. One statement (see 0009_notify_perf.sql for its
 -- parts); a claimed row leaves the queue (next_attempt_at NULL) and is found
 -- again by primary key.
+DROP FUNCTION IF EXISTS cds_outbox_claim(text, int, text[], int);
 CREATE OR REPLACE FUNCTION cds_outbox_claim(p_node text, p_limit int, p_channels text[],
                                             p_sms_per_hour int)
 RETURNS TABLE (id bigint, channel text, attempts int, template text, vars jsonb,
                recipient_sealed text, device_id uuid, platform text, token text,
-               dossier_id uuid, created_at timestamptz)
+               dossier_id uuid, created_at timestamptz, trace text)
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
@@ -56,10 +57,10 @@ BEGIN
         FROM due LEFT JOIN limited l ON l.id = due.id
         WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d)) AND o.id = due.id
         RETURNING o.id, o.channel, o.attempts, o.template, o.vars, o.recipient_sealed,
-                  o.device_id, o.dossier_id, o.created_at, o.status
+                  o.device_id, o.dossier_id, o.created_at, o.status, o.trace
     )
     SELECT u.id, u.channel, u.attempts, u.template, u.vars, u.recipient_sealed, u.device_id,
-           dv.platform, dv.token, u.dossier_id, u.created_at
+           dv.platform, dv.token, u.dossier_id, u.created_at, u.trace
     FROM upd u LEFT JOIN devices dv ON dv.id = u.device_id
     WHERE u.status = 'sending';
 END;

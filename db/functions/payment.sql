@@ -285,6 +285,7 @@ $$;
 CREATE OR REPLACE FUNCTION cds_payment_credit(p_provider text, p_tx_id text, p_amount bigint,
     p_description text, p_account text, p_bin text, p_bank_ref text, p_counter_account text,
     p_counter_name text, p_at timestamptz, p_reference text,
+    p_trace text DEFAULT NULL,
     OUT status text, OUT match text, OUT tx_id bigint, OUT payment_id uuid,
     OUT payment_status text, OUT receipt_id uuid)
 LANGUAGE plpgsql AS $$
@@ -294,6 +295,7 @@ DECLARE
     f bank_transactions;
     v_key text := cds_transfer_key(p_account, p_bank_ref, p_amount, p_at);
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     -- Every report of one transfer queues here first, whatever its provider
     -- and whether or not its description names an intent.
     IF v_key IS NOT NULL THEN
@@ -388,6 +390,7 @@ $$;
 -- the act goes into the audit log.
 -- status: resolved | not_found | not_unmatched | dossier_not_found | no_payment
 CREATE OR REPLACE FUNCTION cds_payment_resolve(p_tx bigint, p_dossier_code text, p_actor text, p_reason text,
+    p_trace text DEFAULT NULL,
     OUT status text, OUT payment_id uuid, OUT payment_status text, OUT receipt_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -396,6 +399,7 @@ DECLARE
     v_dossier uuid;
     t record;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     SELECT * INTO b FROM bank_transactions WHERE id = p_tx FOR UPDATE;
     IF NOT FOUND THEN
         status := 'not_found';

@@ -1,0 +1,233 @@
+/* W3C Trace Context parsing, ids and the stored form (see trace.h). Pure
+ * string work on bounded buffers: nothing here allocates. */
+#include "core/trace.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int lchex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+static int hexval(int c)
+{
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+/* n lower-hex characters at s, not all '0'. */
+static int hex_id(const char *s, size_t n)
+{
+    int nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!lchex((unsigned char)s[i])) return 0;
+        nonzero |= s[i] != '0';
+    }
+    return nonzero;
+}
+
+int cds_traceparent_parse(const char *value, char trace_id[33], char parent_id[17],
+                          unsigned char *flags)
+{
+    if (!value) return -1;
+    while (*value == ' ' || *value == '\t') value++;
+    size_t n = strlen(value);
+    while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t')) n--;
+    const char *v = value;
+    if (n < CDS_TRACEPARENT_LEN) return -1;
+    if (!lchex((unsigned char)v[0]) || !lchex((unsigned char)v[1]) || v[2] != '-') return -1;
+    int version = hexval(v[0]) * 16 + hexval(v[1]);
+    if (version == 0xff) return -1;
+    if (version == 0 && n != CDS_TRACEPARENT_LEN) return -1;
+    /* A later version may append fields: "-" then anything, never more
+     * characters glued to the flags. */
+    if (n > CDS_TRACEPARENT_LEN && v[CDS_TRACEPARENT_LEN] != '-') return -1;
+    if (!hex_id(v + 3, 32) || v[35] != '-') return -1;
+    if (!hex_id(v + 36, 16) || v[52] != '-') return -1;
+    if (!lchex((unsigned char)v[53]) || !lchex((unsigned char)v[54])) return -1;
+    memcpy(trace_id, v + 3, 32);
+    trace_id[32] = 0;
+    memcpy(parent_id, v + 36, 16);
+    parent_id[16] = 0;
+    *flags = (unsigned char)(hexval(v[53]) * 16 + hexval(v[54]));
+    return 0;
+}
+
+/* ---- tracestate ---- */
+
+static int keychar(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' ||
+           c == '/' || c == '@';
+}
+
+/* key = ( lcalpha / DIGIT ) 0*255 ( keychar ) */
+static int key_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > 256) return 0;
+    if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9'))) return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!keychar((unsigned char)k[i])) return 0;
+    return 1;
+}
+
+/* value = 0*255(chr) nblk-chr; chr = %x20 / nblk-chr; nblk-chr: 0x21-0x7e but ',' and '=' */
+static int value_ok(const char *v, size_t n)
+{
+    if (n == 0 || n > 256 || v[n - 1] == ' ') return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c > 0x7e || c == ',' || c == '=') return 0;
+    }
+    return 1;
+}
+
+typedef struct member {
+    const char *p;
+    size_t n;
+    int keep;
+} member;
+
+/* Splits one header value into members[*nm..]; -1 on a bad member or more than the limit. */
+static int split_members(const char *s, member *m, int *nm)
+{
+    while (1) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *a = s, *b = s + len;
+        while (a < b && (*a == ' ' || *a == '\t')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        if (b > a) {
+            const char *eq = memchr(a, '=', (size_t)(b - a));
+            if (!eq || !key_ok(a, (size_t)(eq - a)) || !value_ok(eq + 1, (size_t)(b - eq - 1)))
+                return -1;
+            if (*nm == CDS_TRACESTATE_MEMBERS) return -1;
+            m[*nm].p = a;
+            m[*nm].n = (size_t)(b - a);
+            m[*nm].keep = 1;
+            (*nm)++;
+        }
+        if (!end) return 0;
+        s = end + 1;
+    }
+}
+
+/* Length of the kept members joined with "," and no other space. */
+static size_t kept_len(const member *m, int nm)
+{
+    size_t total = 0, kept = 0;
+    for (int i = 0; i < nm; i++)
+        if (m[i].keep) total += m[i].n + (kept++ ? 1 : 0);
+    return total;
+}
+
+int cds_tracestate_combine(const char *const *values, int n, char *out, size_t cap)
+{
+    member m[CDS_TRACESTATE_MEMBERS];
+    int nm = 0;
+    out[0] = 0;
+    for (int i = 0; i < n; i++)
+        if (values[i] && split_members(values[i], m, &nm) != 0) return -1;
+    /* Too long: members over 128 characters go first, then from the right. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < nm && kept_len(m, nm) > CDS_TRACESTATE_MAX; k++) {
+            int i = pass ? nm - 1 - k : k;
+            if (m[i].keep && (pass == 1 || m[i].n > 128)) m[i].keep = 0;
+        }
+    size_t len = 0;
+    for (int i = 0; i < nm; i++) {
+        if (!m[i].keep) continue;
+        if (len + m[i].n + 2 > cap) break;
+        if (len) out[len++] = ',';
+        memcpy(out + len, m[i].p, m[i].n);
+        len += m[i].n;
+    }
+    out[len] = 0;
+    return 0;
+}
+
+/* ---- ids ---- */
+
+void cds_trace_random_hex(char *out, size_t nbytes)
+{
+    unsigned char b[32];
+    static const char hx[] = "0123456789abcdef";
+    if (nbytes > sizeof b) nbytes = sizeof b;
+    int nonzero = 0;
+    do {
+        /* RAND_bytes fails only when the CSPRNG cannot be seeded; an id from
+         * a broken generator would collide, so better to stop. */
+        if (RAND_bytes(b, (int)nbytes) != 1) abort();
+        for (size_t i = 0; i < nbytes; i++) nonzero |= b[i];
+    } while (!nonzero);
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = hx[b[i] >> 4];
+        out[2 * i + 1] = hx[b[i] & 15];
+    }
+    out[2 * nbytes] = 0;
+}
+
+void cds_trace_new(cds_trace *t)
+{
+    cds_trace_random_hex(t->trace_id, 16);
+    cds_trace_random_hex(t->span_id, 8);
+    t->parent_id[0] = 0;
+    /* "It should be set to 0 as the default option when the trace is
+     * initiated by this component" (sampled flag); nothing else is set. */
+    t->flags = 0;
+    t->state[0] = 0;
+}
+
+void cds_trace_begin(cds_trace *t, const char *traceparent, const char *const *states,
+                     int nstates)
+{
+    unsigned char flags;
+    if (cds_traceparent_parse(traceparent, t->trace_id, t->parent_id, &flags) != 0) {
+        cds_trace_new(t);
+        return;
+    }
+    /* We speak version 00: of the flags, sampled and random-trace-id are
+     * passed on (the latter must stay as received for the same trace id);
+     * the others are set to zero as the version-00 rules say. */
+    t->flags = flags & 0x03;
+    cds_trace_random_hex(t->span_id, 8);
+    if (cds_tracestate_combine(states, nstates, t->state, sizeof t->state) != 0) t->state[0] = 0;
+}
+
+int cds_traceparent_format(const cds_trace *t, const char *span, char *out, size_t cap)
+{
+    if (!t->trace_id[0] || strlen(span) != 16) return -1;
+    int n = snprintf(out, cap, "00-%s-%s-%02x", t->trace_id, span, (unsigned)t->flags);
+    return n == CDS_TRACEPARENT_LEN && (size_t)n < cap ? 0 : -1;
+}
+
+int cds_trace_stored(const cds_trace *t, char *out, size_t cap)
+{
+    if (cds_traceparent_format(t, t->span_id, out, cap) != 0) return -1;
+    if (!t->state[0]) return 0;
+    int n = snprintf(out + CDS_TRACEPARENT_LEN, cap - CDS_TRACEPARENT_LEN, " %s", t->state);
+    return n > 0 && (size_t)n < cap - CDS_TRACEPARENT_LEN ? 0 : -1;
+}
+
+int cds_trace_resume(cds_trace *t, const char *stored)
+{
+    char tp[CDS_TRACEPARENT_LEN + 1], trace_id[33], parent[17];
+    unsigned char flags;
+    if (!stored || strlen(stored) < CDS_TRACEPARENT_LEN) return -1;
+    memcpy(tp, stored, CDS_TRACEPARENT_LEN);
+    tp[CDS_TRACEPARENT_LEN] = 0;
+    const char *rest = stored + CDS_TRACEPARENT_LEN;
+    if (*rest && *rest != ' ') return -1;
+    if (cds_traceparent_parse(tp, trace_id, parent, &flags) != 0) return -1;
+    const char *st = *rest ? rest + 1 : "";
+    char state[CDS_TRACESTATE_MAX + 1];
+    if (cds_tracestate_combine(&st, 1, state, sizeof state) != 0) state[0] = 0;
+    memcpy(t->trace_id, trace_id, sizeof trace_id);
+    memcpy(t->parent_id, parent, sizeof parent);
+    t->flags = flags & 0x03;
+    cds_trace_random_hex(t->span_id, 8);
+    memcpy(t->state, state, sizeof state);
+    return 0;
+}

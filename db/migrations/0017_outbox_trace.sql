@@ -1,0 +1,23 @@
+-- The trace of the step that caused a notification (issue 20, W3C Trace
+-- Context, core/trace.h): a message sent later by a dispatcher carries the
+-- same trace id to the SMS gateway, FCM or APNs as the request that wrote it.
+--
+-- outbox.trace holds "<traceparent>" or "<traceparent> <tracestate>", the
+-- traceparent naming the writing request's own span (the dispatcher's send
+-- becomes its child). NULL for rows written outside any traced request.
+--
+-- How it gets there without a round trip: the SQL function a request calls
+-- takes the request's trace as its last parameter (p_trace, NULL by
+-- default), sets it as the transaction-local setting cds.trace, and
+-- cds_outbox_for_step, the one writer of outbox rows, reads it back. The
+-- setting spares every function between the two (cds_payment_take,
+-- cds_dossier_step called from a courier event or a payment, ...) from
+-- passing it along, and lasts only as long as the statement's transaction.
+--
+-- cds_outbox_for_step, cds_outbox_claim and the functions taking p_trace:
+-- their current definitions are in db/functions/.
+
+ALTER TABLE outbox ADD COLUMN trace text;
+COMMENT ON COLUMN outbox.trace IS
+    'W3C trace context of the request that wrote the row: traceparent, then a space and the '
+    'tracestate when there is one (core/trace.h, cds_trace_stored).';
