@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-long th_partner(th_resp *out, const char *base_url, const char *method, const char *path,
-                const char *body)
+long th_partner_with(th_resp *out, const char *base_url, const char *method, const char *path,
+                     const char *body, const char *const *extra)
 {
     size_t blen = body ? strlen(body) : 0;
     long long ts = (long long)time(NULL);
@@ -17,9 +17,16 @@ long th_partner(th_resp *out, const char *base_url, const char *method, const ch
     snprintf(h_id, sizeof h_id, "X-Client-Id: %s", TH_PARTNER_CLIENT);
     snprintf(h_ts, sizeof h_ts, "X-Timestamp: %lld", ts);
     snprintf(h_sig, sizeof h_sig, "X-Signature: %s", sig);
-    const char *h[] = {h_id, h_ts, h_sig, "Content-Type: application/json", NULL};
+    const char *h[16] = {h_id, h_ts, h_sig, "Content-Type: application/json"};
+    for (int i = 0, n = 4; extra && extra[i] && n < 15; i++) h[n++] = extra[i];
     if (th_http(out, 2, method, url, h, body, blen) != 0) return 0;
     return out->status;
+}
+
+long th_partner(th_resp *out, const char *base_url, const char *method, const char *path,
+                const char *body)
+{
+    return th_partner_with(out, base_url, method, path, body, NULL);
 }
 
 static void rfc3339(time_t t, char *out, size_t cap)

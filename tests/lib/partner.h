@@ -12,6 +12,9 @@
  * error) and leaves the answer in *out. */
 long th_partner(th_resp *out, const char *base_url, const char *method, const char *path,
                 const char *body);
+/* The same with extra "Name: value" headers (NULL-ended, at most 11). */
+long th_partner_with(th_resp *out, const char *base_url, const char *method, const char *path,
+                     const char *body, const char *const *extra);
 /* Imports a counter-filed dossier `code` for the applicant with personal ID
  * `pid` and phone `phone` (status "received"); returns the HTTP status. */
 long th_partner_import(const char *base_url, const char *code, const char *procedure,
