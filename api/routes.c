@@ -65,6 +65,7 @@ static const cds_route routes[] = {
     {"POST", "/v1/partner/receipts/{id}/corrections", cds_partner_receipt_correct, SMALL},
     {"GET", "/v1/partner/receipts/export", cds_partner_receipts_export, 0},
     {"PUT", "/v1/dossiers/{id}/delivery", cds_delivery_put, SMALL},
+    {"GET", "/v1/dossiers/{id}/delivery", cds_delivery_get, 0},
     {"GET", "/v1/dossiers/{id}/shipment", cds_shipment_get, 0},
     {"POST", "/v1/webhooks/couriers/vnpost", cds_courier_webhook_vnpost, 64 * 1024},
 };

@@ -3,6 +3,7 @@
  *   PUT /v1/dossiers/{id}/delivery   choose or change how the result comes
  *                                    (pickup, or post with recipient and
  *                                    address), until the result is ready
+ *   GET /v1/dossiers/{id}/delivery   the choice as stored, with its ETag
  *   GET /v1/dossiers/{id}/shipment   the delivery choice and the shipment(s)
  *                                    with their timeline and proof of delivery
  *
@@ -11,7 +12,9 @@
  * checks what the database knows: the owner, the state (before
  * result_ready), postal_allowed, and that a delivery paid with the fee is
  * still possible. Another citizen's dossier is a 404. The answer carries
- * the choice's strong ETag; a PUT with If-Match naming another is a 412. */
+ * the choice's strong ETag, as the GET does (its representation is the
+ * choice and nothing else, so the tag changes exactly when it does); a PUT
+ * with If-Match naming another is a 412. */
 #include "internal.h"
 #include "auth/auth.h"
 #include "core/db.h"
@@ -22,7 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int st_proc, st_set, st_get;
+static int st_proc, st_set, st_get, st_choice;
+
+/* The strong tag of a stored choice: MD5 of the jsonb's text ('null' when none). */
+#define CHOICE_TAG(col) "md5(COALESCE(" col "::text, 'null'))"
 
 int dl_choice_init(void)
 {
@@ -37,7 +43,7 @@ int dl_choice_init(void)
     st_set = cds_db_stmt_register(
         "delivery_set",
         "WITH target AS (SELECT x.id FROM dossiers x WHERE x.id = $2::uuid AND x.citizen_id = $1::uuid "
-        "AND ($4::text[] IS NULL OR md5(COALESCE(x.delivery::text, 'null')) = ANY ($4::text[])) "
+        "AND ($4::text[] IS NULL OR " CHOICE_TAG("x.delivery") " = ANY ($4::text[])) "
         "FOR UPDATE) "
         "SELECT s.status, s.dossier_status, md5($3::jsonb::text) FROM target, "
         "LATERAL cds_dossier_delivery_set($1::uuid, target.id, $3::jsonb) s",
@@ -47,7 +53,12 @@ int dl_choice_init(void)
         "SELECT d.delivery::text, d.status, cds_shipments_json(d.id, false)::text FROM dossiers d "
         "WHERE d.id = $1::uuid AND d.citizen_id = $2::uuid",
         2);
-    return (st_proc < 0 || st_set < 0 || st_get < 0) ? -1 : 0;
+    st_choice = cds_db_stmt_register_ro(
+        "delivery_get",
+        "SELECT d.delivery::text, " CHOICE_TAG("d.delivery") " FROM dossiers d "
+        "WHERE d.id = $1::uuid AND d.citizen_id = $2::uuid",
+        2);
+    return (st_proc < 0 || st_set < 0 || st_get < 0 || st_choice < 0) ? -1 : 0;
 }
 
 typedef struct put_ctx {
@@ -137,6 +148,21 @@ void cds_delivery_put(cds_req *r)
     cds_req_set_user(r, c, put_free);
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_proc, 2, params, on_procedure);
+}
+
+static void on_choice(cds_req *r, PGresult *res)
+{
+    if (!cds_req_db_one(r, "delivery_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
+    json_t *delivery = PQgetisnull(res, 0, 0) ? NULL : json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_resp_etag(r, PQgetvalue(res, 0, 1));
+    cds_respond_json(r, 200, json_pack("{s:s,s:o}", "dossier_id", cds_req_param(r, "id"),
+                                       "delivery", delivery ? delivery : json_null()));
+}
+
+void cds_delivery_get(cds_req *r)
+{
+    cds_auth_citizen_dossier_query(r, st_choice, on_choice);
 }
 
 static void on_get(cds_req *r, PGresult *res)

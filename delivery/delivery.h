@@ -58,6 +58,7 @@ extern const char *const cds_shipment_statuses[CDS_SHIPMENT_STATUS_COUNT];
 
 /* Routes. */
 void cds_delivery_put(cds_req *r);          /* PUT  /v1/dossiers/{id}/delivery */
+void cds_delivery_get(cds_req *r);          /* GET  /v1/dossiers/{id}/delivery */
 void cds_shipment_get(cds_req *r);          /* GET  /v1/dossiers/{id}/shipment */
 void cds_courier_webhook_vnpost(cds_req *r); /* POST /v1/webhooks/couriers/vnpost */
 

@@ -61,7 +61,7 @@ $$;
 -- The W3C trace of the request calling a writing function (its p_trace,
 -- core/trace.h cds_trace_stored), kept as the transaction-local setting
 -- cds.trace, where cds_outbox_for_step finds it for the rows it writes
--- (0017_outbox_trace.sql). NULL changes nothing: a function called by
+-- (0017_trace_etag.sql). NULL changes nothing: a function called by
 -- another keeps its caller's trace.
 CREATE OR REPLACE FUNCTION cds_trace_set(p_trace text) RETURNS void
 LANGUAGE plpgsql AS $$

@@ -6,6 +6,25 @@
 -- with the other files of db/functions/, whenever any of them changed (see
 -- the comment atop core/migrate.c). Every function is defined here only:
 -- change it by editing this file, never in a migration.
+--
+-- Above the cds:after-migrations line: the functions a migration
+-- attaches (trigger functions, index expressions). They take and return
+-- built-in types only, and that part is also run before pending migrations.
+
+-- An agency's name and address are part of the representation of each of
+-- its procedures (GET /v1/procedures/{code}, whose ETag is "v<version>" and
+-- which PUT /v1/partner/procedures/{code} checks with If-Match): when they
+-- change, those procedures' version goes up with them, so a tag read before
+-- names an outdated representation (0017_trace_etag.sql attaches it).
+CREATE OR REPLACE FUNCTION cds_agency_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE procedures SET version = version + 1, updated_at = now() WHERE agency_code = NEW.code;
+    RETURN NULL;
+END;
+$$;
+
+-- cds:after-migrations
 
 -- Lower-case text without diacritics, for search: "Giấy phép Xây dựng" ->
 -- "giay phep xay dung". unaccent() is only STABLE (its dictionary could

@@ -6,7 +6,13 @@
  *                 PATCH with the old tag is a 412 and changes nothing; a weak
  *                 tag never matches; a list matches any of its tags; "*"
  *                 and no If-Match update; a malformed If-Match is a 400
- *   delivery      PUT /v1/dossiers/{id}/delivery the same way */
+ *   delivery      PUT /v1/dossiers/{id}/delivery the same way; GET of the
+ *                 choice answers the very tag the PUT checks (before any
+ *                 choice too), and follows each write
+ *   procedure     GET /v1/procedures/{code} and the partner's PUT: the tag
+ *                 changes when the procedure's agency changes its name or
+ *                 address (part of the representation), not otherwise; the
+ *                 old tag is then a 412 */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
 #include "tests/lib/partner.h"
@@ -50,6 +56,27 @@ static long call(const char *method, const char *path, const char *if_match, con
         snprintf(code, 64, "%s", c ? c : "");
         json_decref(j);
     }
+    long st = r.status;
+    th_resp_free(&r);
+    return st;
+}
+
+/* GET path with the citizen's token: the ETag and delivery.method into body. */
+static long call_body(const char *method, const char *path, char etag[80], char body[64])
+{
+    char url[256], auth[2200];
+    snprintf(url, sizeof url, "%s%s", srv.url, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", login_a.access);
+    const char *h[] = {auth, NULL};
+    th_resp r;
+    if (th_http(&r, 2, method, url, h, NULL, 0) != 0) return 0;
+    const char *e = th_resp_header(&r, "etag");
+    snprintf(etag, 80, "%s", e ? e : "");
+    json_t *j = json_loads(r.body, 0, NULL);
+    json_t *d = json_object_get(j, "delivery");
+    const char *m = json_string_value(json_object_get(d, "method"));
+    snprintf(body, 64, "%s", json_is_null(d) ? "null" : m ? m : "?");
+    json_decref(j);
     long st = r.status;
     th_resp_free(&r);
     return st;
@@ -119,8 +146,17 @@ static void test_delivery(void)
     free(v);
     snprintf(path, sizeof path, "/v1/dossiers/%s/delivery", id);
 
-    CHECK_INT(call("PUT", path, NULL, POST_Q1, d1, NULL), 200);
-    CHECK(strong_tag(d1));
+    /* The choice as read before any was made (pickup, the default): its tag
+     * is the one a PUT checks. */
+    char g[80], body[64];
+    CHECK_INT(call_body("GET", path, g, body), 200);
+    CHECK(strong_tag(g));
+    CHECK_STR(body, "pickup");
+    CHECK_INT(call("PUT", path, g, POST_Q1, d1, NULL), 200);
+    CHECK(strong_tag(d1) && strcmp(d1, g) != 0);
+    CHECK_INT(call_body("GET", path, g, body), 200);
+    CHECK_STR(g, d1);
+    CHECK_STR(body, "post");
     /* The same choice again: the same tag (it is the stored choice's). */
     CHECK_INT(call("PUT", path, d1, POST_Q1, d2, NULL), 200);
     CHECK_STR(d2, d1);
@@ -133,9 +169,89 @@ static void test_delivery(void)
     v = th_db_value(db, sql);
     CHECK_STR(v, "pickup");
     free(v);
+    CHECK_INT(call_body("GET", path, g, body), 200); /* the refused write changed nothing */
+    CHECK_STR(g, d2);
+    CHECK_STR(body, "pickup");
     CHECK_INT(call("PUT", path, d2, POST_Q1, NULL, NULL), 200);
     CHECK_INT(call("PUT", path, "\"x\" junk", POST_Q1, NULL, pcode), 400);
     CHECK_STR(pcode, "invalid_if_match");
+    /* Not a dossier of this citizen's: 404, as for every read of a dossier. */
+    CHECK_INT(call("GET", "/v1/dossiers/00000000-0000-4000-8000-000000000000/delivery", NULL, NULL,
+                   NULL, pcode), 404);
+    CHECK_STR(pcode, "dossier_not_found");
+}
+
+#define AGENCY "000.00.04.H29"
+#define PROC_BODY                                                                                  \
+    "{\"name\":\"Thủ tục thử ETag\",\"sector\":\"thu_nghiem\",\"agency_code\":\"" AGENCY      \
+    "\",\"processing_days\":2,\"fee_vnd\":%d,\"required_documents\":[],"                      \
+    "\"form_schema\":{\"fields\":[]}}"
+
+/* GET /v1/procedures/{code} (public): its ETag and the agency's address. */
+static long proc_get(const char *code, char etag[80], char address[256])
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/procedures/%s", srv.url, code);
+    th_resp r;
+    if (th_http(&r, 2, "GET", url, NULL, NULL, 0) != 0) return 0;
+    const char *e = th_resp_header(&r, "etag");
+    snprintf(etag, 80, "%s", e ? e : "");
+    json_t *j = json_loads(r.body, 0, NULL);
+    const char *a = json_string_value(json_object_get(json_object_get(j, "agency"), "address"));
+    snprintf(address, 256, "%s", a ? a : "");
+    json_decref(j);
+    long st = r.status;
+    th_resp_free(&r);
+    return st;
+}
+
+/* The partner's PUT with condition header `cond` and fee `fee`. */
+static long proc_put(const char *code, const char *cond, int fee)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof path, "/v1/partner/procedures/%s", code);
+    snprintf(body, sizeof body, PROC_BODY, fee);
+    const char *h[] = {cond, NULL};
+    th_resp r;
+    long st = th_partner_with(&r, srv.url, "PUT", path, body, h);
+    th_resp_free(&r);
+    return st;
+}
+
+static void test_procedure(void)
+{
+    const char *code = "ETAG.0001";
+    char e1[80], e2[80], e3[80], addr[256], cond[120];
+    CHECK_INT(proc_put(code, "If-None-Match: *", 10000), 200);
+    CHECK_INT(proc_get(code, e1, addr), 200);
+    CHECK(strong_tag(e1));
+
+    /* The agency moves: the procedure's representation shows the new
+     * address, so its tag is another one. */
+    CHECK_INT(th_db_exec(db, "UPDATE agencies SET address = 'Số 1 Đường Thử, Quận 1' WHERE code = '"
+                             AGENCY "'"), 0);
+    CHECK_INT(proc_get(code, e2, addr), 200);
+    CHECK_STR(addr, "Số 1 Đường Thử, Quận 1");
+    CHECK(strong_tag(e2) && strcmp(e2, e1) != 0);
+    /* A back office that read the old representation is refused, and the
+     * procedure is unchanged; the current tag goes through. */
+    snprintf(cond, sizeof cond, "If-Match: %s", e1);
+    CHECK_INT(proc_put(code, cond, 20000), 412);
+    char *fee = th_db_value(db, "SELECT fee_vnd FROM procedures WHERE code = 'ETAG.0001'");
+    CHECK_STR(fee, "10000");
+    free(fee);
+    snprintf(cond, sizeof cond, "If-Match: %s", e2);
+    CHECK_INT(proc_put(code, cond, 20000), 200);
+    CHECK_INT(proc_get(code, e3, addr), 200);
+    CHECK(strcmp(e3, e2) != 0);
+
+    /* What the representation does not show (the tax code), or a write that
+     * changes nothing, leaves the tag alone. */
+    CHECK_INT(th_db_exec(db, "UPDATE agencies SET tax_code = '0301234567' WHERE code = '" AGENCY "'"),
+              0);
+    CHECK_INT(th_db_exec(db, "UPDATE agencies SET name = name WHERE code = '" AGENCY "'"), 0);
+    CHECK_INT(proc_get(code, e1, addr), 200);
+    CHECK_STR(e1, e3);
 }
 
 int main(void)
@@ -155,6 +271,7 @@ int main(void)
 
     test_me();
     test_delivery();
+    test_procedure();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&sim);

@@ -1,4 +1,7 @@
--- The trace of the step that caused a notification (issue 20, W3C Trace
+-- Issue 20: traces into the outbox, and the partner procedure ETag that
+-- follows its agency.
+--
+-- The trace of the step that caused a notification (W3C Trace
 -- Context, core/trace.h): a message sent later by a dispatcher carries the
 -- same trace id to the SMS gateway, FCM or APNs as the request that wrote it.
 --
@@ -21,3 +24,13 @@ ALTER TABLE outbox ADD COLUMN trace text;
 COMMENT ON COLUMN outbox.trace IS
     'W3C trace context of the request that wrote the row: traceparent, then a space and the '
     'tracestate when there is one (core/trace.h, cds_trace_stored).';
+
+-- The partner procedure ETag (issue 20, optimistic concurrency): it is
+-- "v<version>" of the procedure, but the representation it tags also shows
+-- the agency's name and address, which `cds catalog load` may change without
+-- touching the procedure. Such a change now raises the version of every
+-- procedure of that agency (cds_agency_changed, db/functions/dossiers.sql),
+-- so the tag changes whenever the representation does.
+CREATE TRIGGER agencies_changed AFTER UPDATE ON agencies FOR EACH ROW
+    WHEN ((OLD.name, OLD.address) IS DISTINCT FROM (NEW.name, NEW.address))
+    EXECUTE FUNCTION cds_agency_changed();
