@@ -2,9 +2,11 @@
  * its first byte: form values checked against a realistic procedure form
  * schema, form schemas themselves (partner catalog updates), pagination
  * cursors, the signed-request headers of the TTHC system, Vietnamese phone
- * numbers and personal ID numbers. */
+ * numbers and personal ID numbers, W3C trace context headers (traceparent
+ * and tracestate fields, and the trace stored in an outbox row). */
 #include "core/cursor.h"
 #include "core/hmac_auth.h"
+#include "core/trace.h"
 #include "core/vn.h"
 #include "dossiers/internal.h"
 
@@ -40,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, s, n);
     text[n] = 0;
     char a[256], b[512];
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: {
         json_t *v = json_loadb(s, n, 0, NULL);
         if (v) {
@@ -75,6 +77,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)cds_hmac_verify(clients, parts[0], parts[1], parts[2], "POST",
                               parts[3] ? parts[3] : "/v1/partner/dossiers", body, strlen(body),
                               1795000000, 300);
+        break;
+    }
+    case 5: {
+        /* traceparent, then up to 8 tracestate fields, separated by newlines. */
+        const char *f[9] = {0};
+        int nf = 0;
+        for (char *p = text; p && nf < 9;) {
+            f[nf++] = p;
+            p = strchr(p, '\n');
+            if (p) *p++ = 0;
+        }
+        cds_trace t, u;
+        cds_trace_begin(&t, f[0], f + 1, nf > 1 ? nf - 1 : 0);
+        if (strlen(t.trace_id) != 32 || strspn(t.trace_id, "0123456789abcdef") != 32 ||
+            strlen(t.span_id) != 16 || strlen(t.state) > CDS_TRACESTATE_MAX)
+            abort();
+        char stored[CDS_TRACEPARENT_LEN + 2 + CDS_TRACESTATE_MAX];
+        if (cds_trace_stored(&t, stored, sizeof stored) != 0) abort();
+        if (cds_trace_resume(&u, stored) != 0 || strcmp(u.trace_id, t.trace_id) != 0 ||
+            strcmp(u.parent_id, t.span_id) != 0 || strcmp(u.state, t.state) != 0)
+            abort();
+        (void)cds_trace_resume(&u, f[0]);
         break;
     }
     default:
