@@ -46,6 +46,7 @@ typedef struct bk_call {
     dl_http req;
     cds_http_call *call;
     cds_db_query *q;
+    cds_log_ctx log; /* the trace of the step that queued the booking (shipments.trace) */
 } bk_call;
 
 static int st_claim = -1, st_result = -1;
@@ -94,8 +95,11 @@ static void record(bk_call *c, int outcome, const char *tracking, const char *er
              outcome == DL_RETRY ? cds_outbox_backoff_ms(c->attempt, g_delivery.backoff_base_ms,
                                                          g_delivery.backoff_max_ms, retry_ms)
                                  : 0);
-    const char *p[6] = {c->id, attempt, what, tracking, err, retry};
-    if (cds_db_exec(cds_outbox_db(c->w->ow), st_result, 6, p, on_recorded, c, &c->q) !=
+    /* The citizen's "booked" message continues the booking's trace. */
+    char trace[CDS_TRACEPARENT_LEN + 2 + CDS_TRACESTATE_MAX];
+    const char *p[7] = {c->id, attempt, what, tracking, err, retry,
+                        cds_trace_stored(&c->log.trace, trace, sizeof trace) == 0 ? trace : NULL};
+    if (cds_db_exec(cds_outbox_db(c->w->ow), st_result, 7, p, on_recorded, c, &c->q) !=
         CDS_DB_OK) {
         cds_log(CDS_LOG_WARN, "booking_record_failed", "shipment=%s: database busy or down", c->id);
         cds_outbox_done(&c->row);
@@ -146,12 +150,20 @@ static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
     snprintf(c->id, sizeof c->id, "%s", PQgetvalue(res, row, 0));
     c->carrier = dl_carrier_find(PQgetvalue(res, row, 1));
     c->attempt = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
+    /* The step's trace goes on to the carrier (a booking queued outside any
+     * trace starts one). */
+    if (PQgetisnull(res, row, 4) || cds_trace_resume(&c->log.trace, PQgetvalue(res, row, 4)) != 0)
+        cds_trace_new(&c->log.trace);
     return &c->row;
 }
 
 static void handle(cds_outbox_row *row, PGresult *res, int i)
 {
-    book((bk_call *)row, PQgetvalue(res, i, 3));
+    bk_call *c = (bk_call *)row;
+    cds_log_ctx prev;
+    cds_log_ctx_set(&c->log, &prev);
+    book(c, PQgetvalue(res, i, 3)); /* c may be done and freed */
+    cds_log_ctx_set(&prev, NULL);
 }
 
 static void cancel(cds_outbox_row *row)
@@ -178,12 +190,13 @@ int dl_booking_init(const char *db_conninfo)
 {
     st_claim = cds_db_stmt_register(
         "booking_claim",
-        "SELECT id, carrier, attempts, payload::text FROM cds_shipment_claim($1, $2::int, "
+        "SELECT id, carrier, attempts, payload::text, trace FROM cds_shipment_claim($1, $2::int, "
         "make_interval(secs => $3::int))",
         3);
     st_result = cds_db_stmt_register(
         "booking_result",
-        "SELECT status FROM cds_shipment_book_result($1::uuid, $2::int, $3, $4, $5, $6::bigint)", 6);
+        "SELECT status FROM cds_shipment_book_result($1::uuid, $2::int, $3, $4, $5, $6::bigint, $7)",
+        7);
     g_slot = cds_worker_slot("delivery");
     if (st_claim < 0 || st_result < 0 || g_slot < 0) return -1;
     cds_metrics_register("cds_delivery_booking_claimed_total", "Shipment bookings claimed.", m_claimed);

@@ -11,16 +11,19 @@
 -- built-in types only, and that part is also run before pending migrations.
 
 -- The dossier reached result_ready with delivery by post: queue its
--- booking in the same transaction, and wake the booking dispatchers.
+-- booking in the same transaction, and wake the booking dispatchers. The
+-- booking carries the trace of the step's request (cds_trace_set), so the
+-- carrier's booking call continues it.
 CREATE OR REPLACE FUNCTION cds_dossier_shipment_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO shipments (dossier_id, carrier, delivery, fee_vnd, cod, cod_due_vnd)
+    INSERT INTO shipments (dossier_id, carrier, delivery, fee_vnd, cod, cod_due_vnd, trace)
     VALUES (NEW.id, COALESCE(NEW.delivery->>'carrier', 'vnpost'), NEW.delivery,
             COALESCE((NEW.delivery->>'fee_vnd')::bigint, 0),
             COALESCE((NEW.delivery->>'cod')::boolean, false),
             CASE WHEN COALESCE((NEW.delivery->>'cod')::boolean, false)
-                 THEN COALESCE((NEW.delivery->>'fee_vnd')::bigint, 0) ELSE 0 END)
+                 THEN COALESCE((NEW.delivery->>'fee_vnd')::bigint, 0) ELSE 0 END,
+            NULLIF(current_setting('cds.trace', true), ''))
     ON CONFLICT DO NOTHING;
     PERFORM pg_notify('cds_shipments', NEW.id::text);
     RETURN NULL;
@@ -59,8 +62,9 @@ $$;
 -- dispatchers never take the same one). A booking left in 'sending' longer
 -- than p_timeout (its dispatcher died) is due again: it is resent with the
 -- same shipment id, which the carrier uses to return the first order.
+DROP FUNCTION IF EXISTS cds_shipment_claim(text, int, interval);
 CREATE OR REPLACE FUNCTION cds_shipment_claim(p_node text, p_limit int, p_timeout interval)
-RETURNS TABLE (id uuid, carrier text, attempts int, payload jsonb)
+RETURNS TABLE (id uuid, carrier text, attempts int, payload jsonb, trace text)
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
@@ -81,7 +85,8 @@ BEGIN
             'sender', jsonb_build_object('agency_code', a.code, 'name', a.name,
                                          'address', a.address))
          FROM dossiers d JOIN procedures p ON p.code = d.procedure_code
-         JOIN agencies a ON a.code = p.agency_code WHERE d.id = s.dossier_id);
+         JOIN agencies a ON a.code = p.agency_code WHERE d.id = s.dossier_id),
+        s.trace;
 END;
 $$;
 
@@ -90,13 +95,14 @@ $$;
 -- must look). Only a booking still claimed by that very attempt changes.
 -- status: booked | retry | failed | stale | tracking_taken
 CREATE OR REPLACE FUNCTION cds_shipment_book_result(p_id uuid, p_attempt int, p_outcome text,
-    p_tracking text, p_error text, p_retry_ms bigint, OUT status text)
+    p_tracking text, p_error text, p_retry_ms bigint, p_trace text DEFAULT NULL, OUT status text)
 LANGUAGE plpgsql AS $$
 DECLARE
     s shipments;
     d dossiers;
     v_event bigint;
 BEGIN
+    PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.id = p_id FOR UPDATE;
     IF NOT FOUND OR s.book_state <> 'sending' OR s.book_attempts <> p_attempt THEN
         status := 'stale';

@@ -1,5 +1,5 @@
--- Issue 20: traces into the outbox, and the partner procedure ETag that
--- follows its agency.
+-- Issue 20: traces into the outbox and the booking queue, and the partner
+-- procedure ETag that follows its agency.
 --
 -- The trace of the step that caused a notification (W3C Trace
 -- Context, core/trace.h): a message sent later by a dispatcher carries the
@@ -34,3 +34,10 @@ COMMENT ON COLUMN outbox.trace IS
 CREATE TRIGGER agencies_changed AFTER UPDATE ON agencies FOR EACH ROW
     WHEN ((OLD.name, OLD.address) IS DISTINCT FROM (NEW.name, NEW.address))
     EXECUTE FUNCTION cds_agency_changed();
+
+-- Bookings (the shipments queue) carry the trace too: the result_ready step
+-- that queued one (cds_dossier_shipment_trigger) is continued by the call
+-- to the carrier and by the "booked" message to the citizen.
+ALTER TABLE shipments ADD COLUMN trace text;
+COMMENT ON COLUMN shipments.trace IS
+    'W3C trace context of the request that queued the booking, as outbox.trace.';

@@ -10,7 +10,11 @@
  *   none         without traceparent a trace is started (random id) and still
  *                reaches the gateway; the log lines and the row name it
  *   invalid      an invalid traceparent (upper case) is ignored: a new trace,
- *                its tracestate dropped */
+ *                its tracestate dropped
+ *   booking      result_ready of a dossier going by post: the booking queued
+ *                by that step carries its trace to the courier stand-in, and
+ *                the citizen's "booked" message continues it
+ *   HTTP/1.1     the header is read over HTTP/1.1 too (access log line) */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
 #include "tests/lib/partner.h"
@@ -35,7 +39,8 @@
 static char *db;
 static th_sim sim;
 static th_proc srv;
-static char esms[64], fcm[64], apns[64];
+static char esms[64], fcm[64], apns[64], vnpost[64];
+static th_login login;
 static char env_buf[16][512];
 static const char *env[32];
 static char code[64], dossier[64];
@@ -104,14 +109,17 @@ static const char *fetch_keys(void)
     json_decref(k);
     int n = 0;
     for (int j = 0; j < i; j++) env[n++] = env_buf[j];
+    snprintf(env_buf[i], 512, "CDS_VNPOST_URL=%s", vnpost);
+    env[n++] = env_buf[i++];
     env[n++] = "CDS_AUTO_MIGRATE=1";
     env[n++] = "CDS_SMS_PER_HOUR=0";
+    env[n++] = "CDS_DELIVERY_POLL_MS=200";
     env[n] = NULL;
     return NULL;
 }
 
-/* One partner step of the dossier with the given extra headers; returns the status. */
-static long step(const char *st, const char *const *headers)
+/* One partner step of dossier `dcode` with the given extra headers; returns the status. */
+static long step_of(const char *dcode, const char *st, const char *const *headers)
 {
     char body[512], path[256], at[40];
     time_t t = time(NULL) - 86400 + (++step_seq) + 7 * 3600;
@@ -120,11 +128,16 @@ static long step(const char *st, const char *const *headers)
     strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
     snprintf(body, sizeof body, "{\"event_id\":\"tr-%d-%d\",\"step\":\"%s\",\"occurred_at\":\"%s\"}",
              (int)getpid(), step_seq, st, at);
-    snprintf(path, sizeof path, "/v1/partner/dossiers/%s/steps", code);
+    snprintf(path, sizeof path, "/v1/partner/dossiers/%s/steps", dcode);
     th_resp r;
     long s = th_partner_with(&r, srv.url, "POST", path, body, headers);
     th_resp_free(&r);
     return s;
+}
+
+static long step(const char *st, const char *const *headers)
+{
+    return step_of(code, st, headers);
 }
 
 /* Waits until the step's three messages (SMS, FCM, APNs) left the outbox. */
@@ -309,18 +322,78 @@ static void test_invalid(void)
     free(tr);
 }
 
+#define TRACE_B "0af7651916cd43dd8448eb211c80319c"
+
+/* A result going by post: the booking continues the result_ready step's trace. */
+static void test_booking(void)
+{
+    char pcode[64], pid[64], sql[400], url[256], auth[2200];
+    snprintf(pcode, sizeof pcode, "TRP-%d", (int)getpid());
+    CHECK_INT(th_partner_import(srv.url, pcode, "1.001193", PID, "Trần Thị Bích Ngọc", "0912345679"),
+              201);
+    snprintf(sql, sizeof sql, "SELECT id FROM dossiers WHERE code = '%s'", pcode);
+    char *v = value(sql);
+    snprintf(pid, sizeof pid, "%s", v);
+    free(v);
+    snprintf(url, sizeof url, "%s/v1/dossiers/%s/delivery", srv.url, pid);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", login.access);
+    const char *h[] = {auth, "Content-Type: application/json", NULL};
+    const char *post =
+        "{\"method\":\"post\",\"recipient\":{\"name\":\"Trần Thị Bích Ngọc\",\"phone\":"
+        "\"0912345679\",\"address\":{\"province\":\"Thành phố Hồ Chí Minh\",\"district\":"
+        "\"Quận 1\",\"ward\":\"Phường Bến Nghé\",\"street\":\"12 Nguyễn Huệ\"}}}";
+    th_resp r;
+    CHECK(th_http(&r, 2, "PUT", url, h, post, strlen(post)) == 0 && r.status == 200);
+    th_resp_free(&r);
+    CHECK_INT(step_of(pcode, "processing", NULL), 200);
+    const char *th[] = {"traceparent: 00-" TRACE_B "-b7ad6b7169203331-01", NULL};
+    CHECK_INT(step_of(pcode, "result_ready", th), 200);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND book_state = 'done' AND "
+             "trace LIKE '00-" TRACE_B "-%%-01'", pid);
+    CHECK_INT(wait_count(1, 20, sql), 1);
+    seen s = recorded(vnpost, "/api/v1/orders", TRACE_B, (const char *[]){"b7ad6b7169203331", NULL},
+                      NULL);
+    CHECK_INT(s.n, 1);
+    CHECK(s.parents_fresh);
+    /* The citizen's "booked" SMS: written by the booking's result, same trace. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = 'courier_booked' "
+             "AND channel = 'sms' AND trace LIKE '00-" TRACE_B "-%%' AND status IN ('sent', "
+             "'delivered', 'pending')", pid);
+    CHECK_INT(wait_count(1, 20, sql), 1);
+}
+
+/* Over HTTP/1.1: the access line of a request carries the caller's trace. */
+static void test_h1(void)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/healthz", srv.url);
+    const char *h[] = {"traceparent: 00-" TRACE_B "-00f067aa0ba902b7-00", "X-Request-Id: trace-h1-1",
+                       NULL};
+    th_resp r;
+    CHECK(th_http(&r, 1, "GET", url, h, NULL, 0) == 0 && r.status == 200 && r.http_version == 2);
+    th_resp_free(&r);
+    int with = 0;
+    for (int i = 0; i < 40 && log_lines("trace-h1-1", TRACE_B, &with) == 0; i++) usleep(50000);
+    CHECK_INT(log_lines("trace-h1-1", TRACE_B, &with), 1);
+    CHECK_INT(with, 1);
+}
+
 int main(void)
 {
     db = th_db_new("trace");
     int port = th_free_port();
-    const char *names[] = {"vneid", "sms-esms", "fcm", "apns", NULL};
-    char cb[256];
+    const char *names[] = {"vneid", "sms-esms", "fcm", "apns", "vnpost", NULL};
+    char cb[256], target[128];
     snprintf(cb, sizeof cb, "CDS_SIM_SMS_CALLBACK_BASE=http://127.0.0.1:%d/v1/callbacks/sms", port);
-    const char *senv[] = {cb, "CDS_SIM_SMS_DLR_DELAY_MS=20", NULL};
+    snprintf(target, sizeof target, "CDS_SIM_VNPOST_TARGET=http://127.0.0.1:%d", port);
+    const char *senv[] = {cb, "CDS_SIM_SMS_DLR_DELAY_MS=20", target, NULL};
     if (th_sim_start(&sim, names, senv) != 0) return 1;
     snprintf(esms, sizeof esms, "%s", th_sim_url(&sim, "sms-esms"));
     snprintf(fcm, sizeof fcm, "%s", th_sim_url(&sim, "fcm"));
     snprintf(apns, sizeof apns, "%s", th_sim_url(&sim, "apns"));
+    snprintf(vnpost, sizeof vnpost, "%s", th_sim_url(&sim, "vnpost"));
     const char *err = fetch_keys();
     if (err) {
         fprintf(stderr, "cannot read the stand-ins' keys: %s\n", err);
@@ -339,7 +412,6 @@ int main(void)
     if (system(load) != 0) return 1;
 
     /* A citizen with an Android and an iPhone, and a dossier of theirs. */
-    th_login login;
     CHECK_INT(th_login_as(&srv, PID, &login), 200);
     char url[256];
     snprintf(url, sizeof url, "%s/v1/me/devices", srv.url);
@@ -363,6 +435,8 @@ int main(void)
     test_given();
     test_none();
     test_invalid();
+    test_booking();
+    test_h1();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&sim);
