@@ -112,21 +112,20 @@ static void new_request_id(cds_req *r)
  * every tracestate field in order; anything else starts a trace. */
 static void begin_trace(cds_req *r)
 {
-    const char *tp = NULL, *states[8];
-    int ntp = 0, nst = 0;
+    const char *tp = NULL, *states[CDS_TRACESTATE_MEMBERS];
+    int ntp = 0, nst = 0, too_many = 0;
     for (int i = 0; i < r->nhdrs; i++) {
         if (strcmp(r->hdrs[i].name, "traceparent") == 0) {
             tp = r->hdrs[i].value;
             ntp++;
         } else if (strcmp(r->hdrs[i].name, "tracestate") == 0) {
-            if (nst == (int)(sizeof states / sizeof states[0])) {
-                ntp = 2; /* more fields than members fit: not worth reading */
-                break;
-            }
-            states[nst++] = r->hdrs[i].value;
+            /* More fields than members allowed: the state is dropped (never
+             * the traceparent, whatever the tracestate). */
+            if (nst == CDS_TRACESTATE_MEMBERS) too_many = 1;
+            else states[nst++] = r->hdrs[i].value;
         }
     }
-    cds_trace_begin(&r->trace, ntp == 1 ? tp : NULL, states, nst);
+    cds_trace_begin(&r->trace, ntp == 1 ? tp : NULL, states, too_many ? 0 : nst);
 }
 
 int cds_req_headers_done(cds_req *r)
