@@ -10,6 +10,11 @@
 set -uo pipefail
 source "$CDS_SOURCE_DIR/tests/lib/harness.sh"
 
+# The server's settings come from this test only (scripts/test exports a
+# database URL, for instance).
+for v in $(compgen -e | grep '^CDS_'); do
+    case $v in CDS_BUILD_DIR | CDS_SOURCE_DIR | CDS_TEST_TMP) ;; *) unset "$v" ;; esac
+done
 mkdir -p "$CDS_BUILD_DIR/Testing"
 tmp=$(mktemp -d "$CDS_BUILD_DIR/Testing/production_XXXXXX")
 chmod 700 "$tmp"
