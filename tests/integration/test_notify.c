@@ -368,7 +368,17 @@ static void test_journey(void)
     free(apns_id);
 }
 
-static size_t keep_body(char *p, size_t size, size_t n, void *arg);
+/* Keeps the first 1 KiB of an answer. */
+static size_t keep_report(char *p, size_t size, size_t n, void *arg)
+{
+    char *buf = arg;
+    size_t have = strlen(buf), add = size * n;
+    if (have + add < 1024) {
+        memcpy(buf + have, p, add);
+        buf[have + add] = '\0';
+    }
+    return size * n;
+}
 
 #define ESMS_TOKEN "cds-dev-esms-callback-token"
 #define SPEEDSMS_TOKEN "cds-dev-speedsms-callback-token"
@@ -382,9 +392,9 @@ static long esms_report(const char *query, const char *token, const char *from, 
     snprintf(url, sizeof url, "%s/v1/callbacks/sms/esms%s%s?%s", srv.url, token ? "/" : "",
              token ? token : "", query);
     CURL *c = curl_easy_init();
-    char body[512] = "";
+    char body[1024] = "";
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_report);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     if (from) curl_easy_setopt(c, CURLOPT_INTERFACE, from);
