@@ -32,6 +32,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1075,6 +1076,34 @@ int gw_vn_telco(const char *national)
         for (const char *p = map[i].prefixes; *p; p += p[3] ? 4 : 3)
             if (strncmp(p, national, 3) == 0) return map[i].telco;
     return 0;
+}
+
+int gw_phone_national(const char *in, char *out, size_t cap)
+{
+    char d[16];
+    size_t n = 0;
+    if (!in || cap < 11) return -1;
+    for (const char *p = in + (*in == '+'); *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n == sizeof d - 1) return -1;
+            d[n++] = *p;
+        } else if (!strchr(" .-", *p)) {
+            return -1;
+        }
+    }
+    d[n] = 0;
+    /* 0 + nine digits, or the country code 84 + nine digits; mobile
+     * numbers start 3, 5, 7, 8 or 9 after the 0 since the 2018 renumbering. */
+    const char *nine = n == 10 && d[0] == '0' ? d + 1 : n == 11 && !strncmp(d, "84", 2) ? d + 2 : NULL;
+    if (!nine || !strchr("35789", nine[0])) return -1;
+    snprintf(out, cap, "0%s", nine);
+    return 0;
+}
+
+int gw_same_secret(const char *given, size_t given_len, const char *want)
+{
+    size_t n = strlen(want);
+    return given && given_len == n && CRYPTO_memcmp(given, want, n) == 0;
 }
 
 /* ---------------- strings ---------------- */

@@ -172,6 +172,14 @@ int gw_sms_text_check(const char *s, size_t n, size_t *septets, int *segments, s
  * 3 VinaPhone, 4 Vietnamobile, 5 Gmobile, 6 iTel, 7 Reddi, 0 unknown
  * (eSMS's telcoid numbering). */
 int gw_vn_telco(const char *national);
+/* A Vietnamese mobile number as the gateways take it ("0912345678",
+ * "84912345678", "+84 91 234 5678"; spaces, dots and dashes allowed) in
+ * national form (out: 11 bytes at least); 0, or -1 when it is not one. The
+ * stand-ins' own reading, not the server's (a shared misreading would pass
+ * every test). */
+int gw_phone_national(const char *in, char *out, size_t cap);
+/* Constant-time equality of a given secret and the expected one. */
+int gw_same_secret(const char *given, size_t given_len, const char *want);
 
 /* ---- a set of strings (device tokens marked unregistered) ----
  * Not locked itself: the owner holds its gateway's mutex. */

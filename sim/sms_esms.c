@@ -50,8 +50,6 @@
  * ("CONGDANSO"), plus the callback settings in gateway_common.h.
  * Test controls: /_sim/fail, /_sim/messages, /_sim/dlr, /_sim/callback,
  * /_sim/config. */
-#include "core/jose.h"
-#include "core/vn.h"
 #include "sim/gateway_common.h"
 
 #include <stdio.h>
@@ -73,8 +71,7 @@ static gw g_gw;
 
 static int same_secret(const char *given, const char *want)
 {
-    size_t n = strlen(want);
-    return given && strlen(given) == n && cds_ct_equal(given, want, n);
+    return given && gw_same_secret(given, strlen(given), want);
 }
 
 static void answer_code(cds_req *r, int delay, const char *code, const char *message)
@@ -212,7 +209,7 @@ static void esms_send(cds_req *r)
     }
     const char *phone_in = short_str(in, "Phone", b6, sizeof b6, 0);
     char phone[16];
-    if (!phone_in || cds_vn_phone_normalize(phone_in, phone, sizeof phone) != 0) {
+    if (!phone_in || gw_phone_national(phone_in, phone, sizeof phone) != 0) {
         answer_code(r, delay, "108", "Phone number is not in correct format.");
         return;
     }

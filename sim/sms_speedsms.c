@@ -41,8 +41,6 @@
  *
  * Configuration: CDS_SIM_SPEEDSMS_TOKEN (default "cds-dev-speedsms-token"),
  * CDS_SIM_SPEEDSMS_SENDER (the registered brandname, "CONGDANSO"). */
-#include "core/jose.h"
-#include "core/vn.h"
 #include "sim/gateway_common.h"
 
 #include <openssl/evp.h>
@@ -138,8 +136,7 @@ static int authorized(cds_req *r)
     if (n >= 2 && b64[n - 2] == '=') len--;
     const unsigned char *colon = memchr(raw, ':', (size_t)len);
     size_t user_len = colon ? (size_t)(colon - raw) : (size_t)len;
-    size_t want = strlen(g_cfg.token);
-    return user_len == want && cds_ct_equal(raw, g_cfg.token, want);
+    return gw_same_secret((const char *)raw, user_len, g_cfg.token);
 }
 
 static void unauthorized(cds_req *r, int delay)
@@ -228,7 +225,7 @@ static void speedsms_send(cds_req *r)
     json_array_foreach(list, i, p) {
         const char *ph = json_string_value(p);
         char national[16], intl[24];
-        if (!ph || cds_vn_phone_normalize(ph, national, sizeof national) != 0) {
+        if (!ph || gw_phone_national(ph, national, sizeof national) != 0) {
             json_array_append_new(invalid, ph ? json_string(ph) : json_string("?"));
             continue;
         }
