@@ -60,6 +60,35 @@ static char *read_secret_file(const char *env, const char *path, char *msg, size
     return s;
 }
 
+/* Values read from NAME_FILE by cds_opts_parse (no seen[] to own them):
+ * kept for the life of the process (the command's configuration), wiped
+ * and freed at exit. Start-up code only: no lock. */
+static struct kept {
+    char *s;
+    struct kept *next;
+} *g_kept;
+
+static void kept_free(void)
+{
+    while (g_kept) {
+        struct kept *k = g_kept;
+        g_kept = k->next;
+        OPENSSL_cleanse(k->s, strlen(k->s));
+        free(k->s);
+        free(k);
+    }
+}
+
+static void keep(char *s)
+{
+    struct kept *k = malloc(sizeof *k);
+    if (!k) abort();
+    if (!g_kept) atexit(kept_free);
+    k->s = s;
+    k->next = g_kept;
+    g_kept = k;
+}
+
 /* The environment's value of option i (NAME, or NAME_FILE for a secret or
  * key): 0 with *v set (NULL when neither is set), or -1 with the problem
  * appended to `problems`. */
@@ -70,7 +99,7 @@ static int env_value(const cds_opt *o, cds_opt_seen *seen, const char **v, cds_b
     const char *inline_v = getenv(o->env);
     if (inline_v && !*inline_v) inline_v = NULL;
     int kind = CDS_OPT_KIND(o->type);
-    if (!seen || (kind != CDS_OPT_SECRET && kind != CDS_OPT_KEY)) {
+    if (kind != CDS_OPT_SECRET && kind != CDS_OPT_KEY) {
         *v = inline_v;
         return 0;
     }
@@ -92,7 +121,8 @@ static int env_value(const cds_opt *o, cds_opt_seen *seen, const char **v, cds_b
         cds_buf_printf(problems, "%s\n", msg);
         return -1;
     }
-    seen->owned = s;
+    if (seen) seen->owned = s;
+    else keep(s);
     *v = s;
     return 0;
 }

@@ -50,7 +50,8 @@ typedef struct cds_opt_seen {
     int set;          /* 1: given by the environment or a flag; -1: its problem is reported */
 } cds_opt_seen;
 
-/* Parses env then argv[first..]; positional arguments are an error.
+/* Parses env then argv[first..]; positional arguments are an error. A SECRET
+ * or KEY may come from NAME_FILE as below (kept until exit).
  * Returns 0, 1 for --help (printed), or -1 (a flag) or -2 (the environment)
  * with a message in err. */
 int cds_opts_parse(const cds_opt *opts, size_t n, int argc, char **argv, int first, char *err,

@@ -92,6 +92,13 @@ else
     fail "production: a full configuration starts"
 fi
 
+# The other commands read the database URL from its file too.
+migrate_status() {
+    env -i PATH="$PATH" ${ASAN_OPTIONS:+ASAN_OPTIONS=$ASAN_OPTIONS} CDS_DATABASE_URL_FILE="$tmp/db" \
+        "$CDS_BUILD_DIR/cds" migrate --status 1 >/dev/null
+}
+check "cds migrate: CDS_DATABASE_URL_FILE" migrate_status
+
 # ---------------------------------------------------------------- one thing wrong at a time
 serve_once "${prod[@]}" CDS_PAYOS_CHECKSUM_KEY=cds-dev-payos-checksum-key
 check "dev value refused" grep -q '^  CDS_PAYOS_CHECKSUM_KEY: is a development value' "$tmp/err"

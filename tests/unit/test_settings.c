@@ -114,6 +114,10 @@ static void test_file(void)
     CHECK(plain == NULL);
     CHECK_INT(cds_opts_check(opts, N, seen, 1, out, sizeof out), 1); /* the key is missing */
     cds_opts_seen_free(seen, N);
+    /* Without seen[] (the other commands): read the same, kept until exit. */
+    secret = NULL;
+    CHECK_INT(cds_opts_parse(opts, N, 2, argv, 2, err, sizeof err), 0);
+    CHECK_STR(secret, "s3cr3t value");
     /* Both set, and an unreadable file: both named, in one report. */
     secret = NULL;
     setenv("CDS_T_SECRET", "inline", 1);
