@@ -7,6 +7,7 @@
  * ports) until SIGTERM/SIGINT. */
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/devkeys.h"
 #include "core/log.h"
 #include "core/migrate.h"
 #include "core/options.h"
@@ -123,6 +124,7 @@ static int serve(int argc, char **argv)
     if (check_config(opts, nopts, g_seen, strcmp(mode, "production") == 0, tls_port, c.tls_cert,
                      c.tls_key, rc == -2 ? err : NULL) != 0)
         return 2;
+    if (strcmp(mode, "production") == 0) cds_devkeys_forbid();
     cds_log_set_level(strcmp(log_level, "debug") == 0  ? CDS_LOG_DEBUG
                       : strcmp(log_level, "warn") == 0  ? CDS_LOG_WARN
                       : strcmp(log_level, "error") == 0 ? CDS_LOG_ERROR
