@@ -205,12 +205,12 @@ void cds_opts_help(FILE *f, const char *usage, const cds_opt *opts, size_t n)
 {
     fprintf(f, "%s\n\nOptions (flag / environment variable):\n", usage);
     for (size_t i = 0; i < n; i++) {
-        char def[64] = "";
+        char def[112] = "";
         const cds_opt *o = &opts[i];
         int kind = CDS_OPT_KIND(o->type);
         if (kind == CDS_OPT_SECRET || kind == CDS_OPT_KEY) {
             /* A secret's value is never printed; NAME_FILE is offered. */
-            if (*(const char **)o->dst) snprintf(def, sizeof def, " (set; also %s_FILE)", o->env);
+            if (*(const char **)o->dst) snprintf(def, sizeof def, " (development default; also %s_FILE)", o->env);
             else snprintf(def, sizeof def, " (also %s_FILE)", o->env);
         } else if (is_string(o->type)) {
             const char *s = *(const char **)o->dst;
