@@ -8,8 +8,13 @@
  *             settings, one line per offending setting
  *   file      NAME_FILE read and trimmed; NAME and NAME_FILE both set, and
  *             an unreadable file, each reported by name with the others
- *   cidr      IPv4, IPv6, IPv4-mapped peers, prefix edges, malformed lists */
+ *   cidr      IPv4, IPv6, IPv4-mapped peers, prefix edges, malformed lists
+ *   registry  every module option named like a secret (…_SECRET, …_TOKEN,
+ *             …_KEY, …) is typed CDS_OPT_SECRET or CDS_OPT_KEY, and every
+ *             …_URL / …_ISSUER one CDS_OPT_URL, so a new provider setting
+ *             cannot slip past production mode as a plain string */
 #include "tests/lib/t.h"
+#include "api/api.h"
 #include "core/cidr.h"
 #include "core/options.h"
 
@@ -165,8 +170,51 @@ static void test_cidr(void)
     CHECK(cds_cidr_parse("::1/129", err, sizeof err) == NULL && err[0]);
 }
 
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+static void test_registry(void)
+{
+    static const char *const secret_tails[] = {"_SECRET", "_SECRETS", "_TOKEN", "_KEY", "_KEYS",
+                                               "_CLIENTS", "_PASSWORD"};
+    cds_api_config api;
+    cds_api_config_defaults(&api);
+    cds_opt opts[256];
+    size_t n = cds_api_options(&api, opts, sizeof opts / sizeof opts[0]);
+    CHECK(n > 50 && n < sizeof opts / sizeof opts[0]);
+    int secrets = 0, urls = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *env = opts[i].env;
+        int kind = CDS_OPT_KIND(opts[i].type);
+        if (!env) continue;
+        int secret_name = 0;
+        for (size_t k = 0; k < sizeof secret_tails / sizeof secret_tails[0]; k++)
+            secret_name |= ends_with(env, secret_tails[k]);
+        if (secret_name) {
+            secrets++;
+            if (kind != CDS_OPT_SECRET && kind != CDS_OPT_KEY)
+                fprintf(stderr, "%s looks like a secret: give its option the type CDS_OPT_SECRET "
+                                "or CDS_OPT_KEY (core/options.h)\n", env);
+            CHECK(kind == CDS_OPT_SECRET || kind == CDS_OPT_KEY);
+        }
+        if (ends_with(env, "_URL") || ends_with(env, "_ISSUER")) {
+            urls++;
+            if (kind != CDS_OPT_URL)
+                fprintf(stderr, "%s looks like a URL: give its option the type CDS_OPT_URL "
+                                "(core/options.h)\n", env);
+            CHECK(kind == CDS_OPT_URL);
+        }
+    }
+    CHECK(secrets >= 15);
+    CHECK(urls >= 8);
+}
+
 int main(void)
 {
+    test_registry();
     test_url();
     test_check();
     test_file();
