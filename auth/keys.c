@@ -50,24 +50,24 @@ void cds_auth_config_defaults(cds_auth_config *c)
 size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
 {
     const cds_opt o[] = {
-        {"vneid-issuer", "CDS_VNEID_ISSUER", CDS_OPT_STR, &c->vneid_issuer, 0, 0, "VNeID issuer (discovery at <issuer>/.well-known/openid-configuration)"},
+        {"vneid-issuer", "CDS_VNEID_ISSUER", CDS_OPT_URL, &c->vneid_issuer, 0, 0, "VNeID issuer (discovery at <issuer>/.well-known/openid-configuration)"},
         {"vneid-client-id", "CDS_VNEID_CLIENT_ID", CDS_OPT_STR, &c->vneid_client_id, 0, 0, "our client id at VNeID"},
-        {"vneid-client-secret", "CDS_VNEID_CLIENT_SECRET", CDS_OPT_STR, &c->vneid_client_secret, 0, 0, "our client secret at VNeID"},
+        {"vneid-client-secret", "CDS_VNEID_CLIENT_SECRET", CDS_OPT_SECRET, &c->vneid_client_secret, 0, 0, "our client secret at VNeID"},
         {"vneid-redirect-uri", "CDS_VNEID_REDIRECT_URI", CDS_OPT_STR, &c->vneid_redirect_uri, 0, 0, "the app's redirect URI registered at VNeID"},
         {"vneid-ca-file", "CDS_VNEID_CA_FILE", CDS_OPT_STR, &c->vneid_ca_file, 0, 0, "extra CA certificate to trust for VNeID"},
         {"vneid-userinfo-only", "CDS_VNEID_USERINFO_ONLY", CDS_OPT_INT, &c->vneid_userinfo_only, 0, 1, "1: identity from the userinfo endpoint (no ID token)"},
         {"jwks-min-refetch-ms", "CDS_JWKS_MIN_REFETCH_MS", CDS_OPT_INT, &c->jwks_min_refetch_ms, 0, 86400000, "at most one JWKS refetch per this interval on an unknown kid"},
         {"login-ttl", "CDS_LOGIN_TTL", CDS_OPT_INT, &c->login_ttl_s, 30, 3600, "seconds a started login stays valid"},
-        {"token-keys", "CDS_TOKEN_KEYS", CDS_OPT_STR, &c->token_keys, 0, 0, "access-token keys: kid=pem-file[,kid=pem-file] (first signs); unset: development key"},
-        {"token-issuer", "CDS_TOKEN_ISSUER", CDS_OPT_STR, &c->token_issuer, 0, 0, "iss of our access tokens"},
+        {"token-keys", "CDS_TOKEN_KEYS", CDS_OPT_KEY, &c->token_keys, 0, 0, "access-token keys: kid=pem-file[,kid=pem-file] (first signs); unset: development key"},
+        {"token-issuer", "CDS_TOKEN_ISSUER", CDS_OPT_URL, &c->token_issuer, 0, 0, "iss of our access tokens"},
         {"access-ttl", "CDS_ACCESS_TTL", CDS_OPT_INT, &c->access_ttl_s, 10, 3600, "access token lifetime, seconds"},
         {"refresh-ttl", "CDS_REFRESH_TTL", CDS_OPT_INT, &c->refresh_ttl_s, 60, 31536000, "refresh token lifetime, seconds"},
         {"refresh-grace", "CDS_REFRESH_GRACE", CDS_OPT_INT, &c->refresh_grace_s, 0, 600, "seconds a just-rotated refresh token may be retried"},
-        {"data-keys", "CDS_DATA_KEYS", CDS_OPT_STR, &c->data_keys, 0, 0, "personal-data keys: kid:base64-32-bytes[,...] (first seals); unset: development key"},
-        {"pid-hash-key", "CDS_PID_HASH_KEY", CDS_OPT_STR, &c->pid_hash_key, 0, 0, "base64 32-byte key of the personal-ID lookup hash; unset: development key"},
-        {"refresh-key", "CDS_REFRESH_KEY", CDS_OPT_STR, &c->refresh_key, 0, 0, "base64 32-byte key deriving each refresh token's one successor (same on every node); unset: development key"},
+        {"data-keys", "CDS_DATA_KEYS", CDS_OPT_KEY, &c->data_keys, 0, 0, "personal-data keys: kid:base64-32-bytes[,...] (first seals); unset: development key"},
+        {"pid-hash-key", "CDS_PID_HASH_KEY", CDS_OPT_KEY, &c->pid_hash_key, 0, 0, "base64 32-byte key of the personal-ID lookup hash; unset: development key"},
+        {"refresh-key", "CDS_REFRESH_KEY", CDS_OPT_KEY, &c->refresh_key, 0, 0, "base64 32-byte key deriving each refresh token's one successor (same on every node); unset: development key"},
         {"keys-dir", "CDS_DEV_KEYS_DIR", CDS_OPT_STR, &c->keys_dir, 0, 0, "where development keys are made and kept"},
-        {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_STR, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
+        {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_SECRET, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
         {"partner-window", "CDS_PARTNER_WINDOW", CDS_OPT_INT, &c->partner_window_s, 10, 3600, "seconds a signed partner request stays valid"},
     };
     size_t n = sizeof o / sizeof o[0];

@@ -339,7 +339,7 @@ int cds_cmd_catalog(int argc, char **argv)
         {"holidays", NULL, CDS_OPT_STR, &holidays, 0, 0, "public holidays JSON; \"\" to skip"},
         {"accounts", NULL, CDS_OPT_STR, &accounts, 0, 0,
          "agencies' receiving bank accounts JSON; \"\" to skip"},
-        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0,
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_SECRET, &db, 0, 0,
          "PostgreSQL connection string"},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];

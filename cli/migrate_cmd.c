@@ -13,7 +13,7 @@ int cds_cmd_migrate(int argc, char **argv)
     const char *db = NULL;
     int status = 0;
     const cds_opt opts[] = {
-        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string"},
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_SECRET, &db, 0, 0, "PostgreSQL connection string"},
         {"status", NULL, CDS_OPT_INT, &status, 0, 1, "1: list applied and pending migrations only"},
     };
     char err[512];

@@ -135,7 +135,7 @@ int cds_cmd_payments(int argc, char **argv)
         {"payment", NULL, CDS_OPT_STR, &payment, 0, 0, "refunded: the payment id"},
         {"actor", NULL, CDS_OPT_STR, &actor, 0, 0, "resolve, refunded: who does it (audited)"},
         {"reason", NULL, CDS_OPT_STR, &reason, 0, 0, "resolve, refunded: why (audited)"},
-        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string"},
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_SECRET, &db, 0, 0, "PostgreSQL connection string"},
     };
     const size_t nopts = sizeof opts / sizeof opts[0];
     const char *usage =

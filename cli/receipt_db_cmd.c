@@ -194,7 +194,7 @@ int cds_cmd_receipt_db(int argc, char **argv)
     const char *serial = NULL;
     /* clang-format off */
     const cds_opt opts[] = {
-        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string"},
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_SECRET, &db, 0, 0, "PostgreSQL connection string"},
         {"from", NULL, CDS_OPT_STR, &from, 0, 0, "first day YYYY-MM-DD (export)"},
         {"to", NULL, CDS_OPT_STR, &to, 0, 0, "last day YYYY-MM-DD, at most 31 days on (export)"},
         {"format", NULL, CDS_OPT_STR, &format, 0, 0, "jsonl or csv (export)"},

@@ -1,28 +1,77 @@
-/* `cds serve`: reads the configuration (CDS_* variables, flags), optionally
- * applies migrations, and runs the API server on the TLS and cleartext ports
- * (and the operators' routes, /metrics, on the admin listener, loopback by
- * default and never on the API ports) until SIGTERM/SIGINT. */
+/* `cds serve`: reads the configuration (CDS_* variables, flags), checks it
+ * (every URL parses; with CDS_ENV=production, no secret, key or URL is
+ * missing or a development one: core/settings_check.c, every offending
+ * setting named in one message), optionally applies migrations, and runs
+ * the API server on the TLS and cleartext ports (and the operators' routes,
+ * /metrics, on the admin listener, loopback by default and never on the API
+ * ports) until SIGTERM/SIGINT. */
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/devkeys.h"
 #include "core/log.h"
 #include "core/migrate.h"
 #include "core/options.h"
 #include "core/server.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int cds_cmd_serve(int argc, char **argv)
+#define REPORT_MAX 16384
+
+/* The configuration's problems in one message (stderr); 0 when none. */
+static int check_config(const cds_opt *opts, size_t n, const cds_opt_seen *seen, int production,
+                        int tls_port, const char *tls_cert, const char *tls_key,
+                        const char *env_problems)
+{
+    char *report = malloc(REPORT_MAX);
+    if (!report) return -1;
+    int bad = 0;
+    size_t len = 0;
+    /* Problems reading the environment (NAME and NAME_FILE both set, an
+     * unreadable file, a bad number): one per line. */
+    for (const char *p = env_problems; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        len += (size_t)snprintf(report + len, REPORT_MAX - len, "  %.*s\n", (int)l, p);
+        if (len >= REPORT_MAX) len = REPORT_MAX - 1;
+        bad++;
+        p = nl ? nl + 1 : p + l;
+    }
+    bad += cds_opts_check(opts, n, seen, production, report + len, REPORT_MAX - len);
+    len = strlen(report);
+    if (production && tls_port && (!tls_cert || !*tls_cert || !tls_key || !*tls_key)) {
+        snprintf(report + len, REPORT_MAX - len,
+                 "  CDS_TLS_CERT, CDS_TLS_KEY: missing (the development certificate is refused; "
+                 "or CDS_TLS_PORT=0 behind a TLS proxy)\n");
+        bad++;
+    }
+    if (bad)
+        fprintf(stderr, "cds serve: %s refuses to start: %d setting%s to fix:\n%s",
+                production ? "CDS_ENV=production" : "the configuration", bad, bad == 1 ? "" : "s",
+                report);
+    free(report);
+    return bad;
+}
+
+#define MAX_OPTS 256
+/* What parsing saw of each option: the secrets read from files live here
+ * until the server has stopped. */
+static cds_opt_seen g_seen[MAX_OPTS];
+static size_t g_nseen;
+
+static int serve(int argc, char **argv)
 {
     cds_server_config c;
     cds_server_config_defaults(&c);
     const char *host = "127.0.0.1", *db = NULL;
     const char *admin_host = "127.0.0.1";
     int port = 8080, tls_port = 8443, admin_port = 8090, auto_migrate = 0, access_log = 1;
-    const char *dev_cert_dir = "var/tls", *log_level = "info";
+    const char *dev_cert_dir = "var/tls", *log_level = "info", *mode = "development";
     cds_api_config api;
     cds_api_config_defaults(&api);
-    cds_opt opts[256] = {
+    cds_opt opts[MAX_OPTS] = {
+        {"env", "CDS_ENV", CDS_OPT_STR, &mode, 0, 0, "development or production (refuses development secrets, keys and URLs)"},
         {"host", "CDS_HOST", CDS_OPT_STR, &host, 0, 0, "address to listen on"},
         {"port", "CDS_PORT", CDS_OPT_INT, &port, 0, 65535, "cleartext port: h2c (prior knowledge) and HTTP/1.1; 0 disables"},
         {"tls-port", "CDS_TLS_PORT", CDS_OPT_INT, &tls_port, 0, 65535, "TLS port, ALPN h2 and http/1.1; 0 disables"},
@@ -32,7 +81,7 @@ int cds_cmd_serve(int argc, char **argv)
         {"tls-key", "CDS_TLS_KEY", CDS_OPT_STR, &c.tls_key, 0, 0, "private key (PEM)"},
         {"dev-cert-dir", "CDS_DEV_CERT_DIR", CDS_OPT_STR, &dev_cert_dir, 0, 0, "where the development certificate is made and kept"},
         {"threads", "CDS_THREADS", CDS_OPT_INT, &c.threads, 1, 256, "event-loop threads; the default is the number of cores"},
-        {"database-url", "CDS_DATABASE_URL", CDS_OPT_STR, &db, 0, 0, "PostgreSQL connection string; unset: no database (readyz fails)"},
+        {"database-url", "CDS_DATABASE_URL", CDS_OPT_SECRET, &db, 0, 0, "PostgreSQL connection string; unset: no database (readyz fails)"},
         {"db-conns", "CDS_DB_CONNS", CDS_OPT_INT, &c.db_conns, 1, 64, "PostgreSQL connections per thread"},
         {"db-pipeline", "CDS_DB_PIPELINE", CDS_OPT_INT, &c.db_inflight, 1, 1024, "queries pipelined per connection"},
         {"db-queue", "CDS_DB_QUEUE", CDS_OPT_INT, &c.db_queue, 0, 1000000, "queries waiting per thread before 503"},
@@ -56,16 +105,26 @@ int cds_cmd_serve(int argc, char **argv)
     size_t nopts = 0;
     while (opts[nopts].flag) nopts++;
     nopts += cds_api_options(&api, opts + nopts, sizeof opts / sizeof opts[0] - nopts);
-    char err[256];
-    int rc = cds_opts_parse(opts, nopts, argc, argv, 2, err, sizeof err);
+    char err[4096];
+    int rc = cds_opts_parse_seen(opts, nopts, argc, argv, 2, g_seen, err, sizeof err);
+    g_nseen = nopts;
     if (rc == 1) {
         cds_opts_help(stdout, "usage: cds serve [options]", opts, nopts);
         return 0;
     }
-    if (rc < 0) {
+    if (rc == -1) {
         fprintf(stderr, "cds serve: %s\n", err);
         return 2;
     }
+    if (strcmp(mode, "development") != 0 && strcmp(mode, "production") != 0) {
+        fprintf(stderr, "cds serve: CDS_ENV must be development or production, not '%s'\n", mode);
+        return 2;
+    }
+    /* The environment's problems (rc -2) and the settings' in one message. */
+    if (check_config(opts, nopts, g_seen, strcmp(mode, "production") == 0, tls_port, c.tls_cert,
+                     c.tls_key, rc == -2 ? err : NULL) != 0)
+        return 2;
+    if (strcmp(mode, "production") == 0) cds_devkeys_forbid();
     cds_log_set_level(strcmp(log_level, "debug") == 0  ? CDS_LOG_DEBUG
                       : strcmp(log_level, "warn") == 0  ? CDS_LOG_WARN
                       : strcmp(log_level, "error") == 0 ? CDS_LOG_ERROR
@@ -111,5 +170,12 @@ int cds_cmd_serve(int argc, char **argv)
     cds_api_shutdown();
     cds_router_free(router);
     cds_router_free(admin_router);
+    return rc;
+}
+
+int cds_cmd_serve(int argc, char **argv)
+{
+    int rc = serve(argc, argv);
+    cds_opts_seen_free(g_seen, g_nseen);
     return rc;
 }

@@ -44,9 +44,20 @@ static int write_secret(const char *path, const char *text)
     return 0;
 }
 
+static int g_forbidden;
+
+void cds_devkeys_forbid(void)
+{
+    g_forbidden = 1;
+}
+
 char *cds_secret_or_dev(const char *configured, const char *keys_dir, const char *name, int pem)
 {
     if (configured && *configured) return strdup(configured);
+    if (g_forbidden) {
+        cds_log(CDS_LOG_ERROR, "dev_keys", "production: %s is not configured (no development key)", name);
+        return NULL;
+    }
     char path[600];
     if (cds_mkdir_p(keys_dir, 0700) != 0) {
         cds_log(CDS_LOG_ERROR, "dev_keys", "cannot create %s: %s", keys_dir, strerror(errno));

@@ -10,6 +10,10 @@
  * keys_dir/name, made first if missing: 32 random bytes in base64 (pem=0) or
  * a P-256 private key in PEM (pem=1). malloc'ed; NULL on failure (logged). */
 char *cds_secret_or_dev(const char *configured, const char *keys_dir, const char *name, int pem);
+/* Production (CDS_ENV=production): from now on cds_secret_or_dev never
+ * makes or reads a development key; an unconfigured secret is an error.
+ * (The start-up checks refuse that case first; this is the second lock.) */
+void cds_devkeys_forbid(void);
 /* Decodes standard base64 of exactly `len` bytes into out; 0 or -1. */
 int cds_b64_exact(const char *b64, unsigned char *out, size_t len);
 

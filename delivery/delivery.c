@@ -42,15 +42,15 @@ size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
         {"delivery-max-attempts", "CDS_DELIVERY_MAX_ATTEMPTS", CDS_OPT_INT, &c->max_attempts, 1, 100, "booking attempts before it fails for good"},
         {"delivery-backoff-ms", "CDS_DELIVERY_BACKOFF_MS", CDS_OPT_INT, &c->backoff_base_ms, 1, 3600000, "first booking retry delay; doubles each attempt, with jitter"},
         {"delivery-backoff-max-ms", "CDS_DELIVERY_BACKOFF_MAX_MS", CDS_OPT_INT, &c->backoff_max_ms, 1, 86400000, "longest booking retry delay"},
-        {"courier-webhook-secrets", "CDS_COURIER_WEBHOOK_SECRETS", CDS_OPT_STR, &c->webhook_secrets, 0, 0, "webhook signers carrier:secret[,...]"},
+        {"courier-webhook-secrets", "CDS_COURIER_WEBHOOK_SECRETS", CDS_OPT_SECRET, &c->webhook_secrets, 0, 0, "webhook signers carrier:secret[,...]"},
         {"courier-webhook-window", "CDS_COURIER_WEBHOOK_WINDOW", CDS_OPT_INT, &c->webhook_window_s, 10, 3600, "seconds a signed courier webhook stays valid"},
         {"courier-max-failed", "CDS_COURIER_MAX_FAILED", CDS_OPT_INT, &c->max_failed_attempts, 1, 20, "failed delivery attempts before the result returns to the agency"},
         {"courier-poll-carriers", "CDS_COURIER_POLL_CARRIERS", CDS_OPT_STR, &c->poll_carriers, 0, 0, "carriers whose tracking API is polled (vnpost[,...]); empty: none"},
         {"courier-poll-after", "CDS_COURIER_POLL_AFTER", CDS_OPT_INT, &c->poll_after_s, 1, 604800, "poll shipments not updated for this many seconds"},
         {"courier-poll-every-ms", "CDS_COURIER_POLL_EVERY_MS", CDS_OPT_INT, &c->poll_every_ms, 100, 3600000, "how often a polling round runs"},
         {"courier-timeout-ms", "CDS_COURIER_TIMEOUT_MS", CDS_OPT_INT, &c->call_timeout_ms, 100, 120000, "a carrier API call longer than this failed"},
-        {"vnpost-url", "CDS_VNPOST_URL", CDS_OPT_STR, &c->vnpost_url, 0, 0, "VNPost/EMS-style API base URL; unset: bookings wait"},
-        {"vnpost-token", "CDS_VNPOST_TOKEN", CDS_OPT_STR, &c->vnpost_token, 0, 0, "VNPost API token"},
+        {"vnpost-url", "CDS_VNPOST_URL", CDS_OPT_URL, &c->vnpost_url, 0, 0, "VNPost/EMS-style API base URL; unset: bookings wait"},
+        {"vnpost-token", "CDS_VNPOST_TOKEN", CDS_OPT_SECRET, &c->vnpost_token, 0, 0, "VNPost API token"},
         {"vnpost-customer-code", "CDS_VNPOST_CUSTOMER_CODE", CDS_OPT_STR, &c->vnpost_customer_code, 0, 0, "our customer code at VNPost"},
     };
     size_t n = sizeof o / sizeof o[0];

@@ -29,9 +29,9 @@ size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap)
 {
     const cds_opt o[] = {
         {"storage-dir", "CDS_STORAGE_DIR", CDS_OPT_STR, &c->storage_dir, 0, 0, "where attachment files are kept (content-addressed)"},
-        {"lookup-key", "CDS_LOOKUP_KEY", CDS_OPT_STR, &c->lookup_key, 0, 0, "base64 32-byte key deriving each dossier's lookup secret; unset: development key"},
-        {"cursor-key", "CDS_CURSOR_KEY", CDS_OPT_STR, &cursor_key_cfg, 0, 0, "base64 32-byte key signing pagination cursors; unset: development key"},
-        {"public-base-url", "CDS_PUBLIC_BASE_URL", CDS_OPT_STR, &c->public_base_url, 0, 0, "base URL of public links (dossier lookup)"},
+        {"lookup-key", "CDS_LOOKUP_KEY", CDS_OPT_KEY, &c->lookup_key, 0, 0, "base64 32-byte key deriving each dossier's lookup secret; unset: development key"},
+        {"cursor-key", "CDS_CURSOR_KEY", CDS_OPT_KEY, &cursor_key_cfg, 0, 0, "base64 32-byte key signing pagination cursors; unset: development key"},
+        {"public-base-url", "CDS_PUBLIC_BASE_URL", CDS_OPT_URL, &c->public_base_url, 0, 0, "base URL of public links (dossier lookup)"},
         {"lookup-burst", "CDS_LOOKUP_BURST", CDS_OPT_INT, &c->lookup_burst, 1, 100000, "public lookups a client address may make at once"},
         {"lookup-per-minute", "CDS_LOOKUP_PER_MINUTE", CDS_OPT_INT, &c->lookup_per_minute, 1, 1000000, "public lookups per minute per client address"},
         {"workers", "CDS_WORKERS", CDS_OPT_INT, &c->workers, 1, 64, "worker threads for file I/O and rendering"},

@@ -33,8 +33,8 @@ void cds_notify_config_defaults(cds_notify_config *c)
     c->sms_slow_ms = 2000;
     c->breaker_failures = 3;
     c->breaker_cooldown_ms = 10000;
-    c->callback_clients = "esms:cds-dev-esms-callback-secret,speedsms:cds-dev-speedsms-callback-secret";
-    c->callback_window_s = 300;
+    c->esms_callback_token = "cds-dev-esms-callback-token";
+    c->speedsms_callback_token = "cds-dev-speedsms-callback-token";
     c->receipt_batch = 64;
     c->fcm_url = "https://fcm.googleapis.com";
     c->apns_url = "https://api.push.apple.com";
@@ -56,25 +56,27 @@ size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
         {"notify-backoff-max-ms", "CDS_NOTIFY_BACKOFF_MAX_MS", CDS_OPT_INT, &c->backoff_max_ms, 1, 86400000, "longest retry delay"},
         {"sms-per-hour", "CDS_SMS_PER_HOUR", CDS_OPT_INT, &c->sms_per_hour, 0, 1000000, "SMS per citizen (one phone each) and hour; 0: no limit"},
         {"notify-templates", "CDS_NOTIFY_TEMPLATES", CDS_OPT_STR, &c->templates_file, 0, 0, "templates file; unset: the built-in db/seed/templates.json"},
-        {"esms-url", "CDS_ESMS_URL", CDS_OPT_STR, &c->esms_url, 0, 0, "eSMS API base URL (first SMS gateway); unset: not used"},
-        {"esms-api-key", "CDS_ESMS_API_KEY", CDS_OPT_STR, &c->esms_api_key, 0, 0, "eSMS ApiKey"},
-        {"esms-secret-key", "CDS_ESMS_SECRET_KEY", CDS_OPT_STR, &c->esms_secret_key, 0, 0, "eSMS SecretKey"},
+        {"esms-url", "CDS_ESMS_URL", CDS_OPT_URL, &c->esms_url, 0, 0, "eSMS API base URL (first SMS gateway); unset: not used"},
+        {"esms-api-key", "CDS_ESMS_API_KEY", CDS_OPT_SECRET, &c->esms_api_key, 0, 0, "eSMS ApiKey"},
+        {"esms-secret-key", "CDS_ESMS_SECRET_KEY", CDS_OPT_SECRET, &c->esms_secret_key, 0, 0, "eSMS SecretKey"},
         {"esms-brandname", "CDS_ESMS_BRANDNAME", CDS_OPT_STR, &c->esms_brandname, 0, 0, "registered sender name"},
         {"esms-sms-type", "CDS_ESMS_SMS_TYPE", CDS_OPT_STR, &c->esms_sms_type, 0, 0, "eSMS SmsType (2: customer care with brandname)"},
-        {"esms-callback-url", "CDS_ESMS_CALLBACK_URL", CDS_OPT_STR, &c->esms_callback_url, 0, 0, "our delivery-receipt URL given to eSMS with each message"},
-        {"speedsms-url", "CDS_SPEEDSMS_URL", CDS_OPT_STR, &c->speedsms_url, 0, 0, "SpeedSMS API base URL (second SMS gateway); unset: not used"},
-        {"speedsms-token", "CDS_SPEEDSMS_TOKEN", CDS_OPT_STR, &c->speedsms_token, 0, 0, "SpeedSMS access token"},
+        {"esms-callback-url", "CDS_ESMS_CALLBACK_URL", CDS_OPT_URL, &c->esms_callback_url, 0, 0, "report URL given to eSMS with each message: <public base>/v1/callbacks/sms/esms/<token>; unset: none sent"},
+        {"speedsms-url", "CDS_SPEEDSMS_URL", CDS_OPT_URL, &c->speedsms_url, 0, 0, "SpeedSMS API base URL (second SMS gateway); unset: not used"},
+        {"speedsms-token", "CDS_SPEEDSMS_TOKEN", CDS_OPT_SECRET, &c->speedsms_token, 0, 0, "SpeedSMS access token"},
         {"speedsms-sender", "CDS_SPEEDSMS_SENDER", CDS_OPT_STR, &c->speedsms_sender, 0, 0, "SpeedSMS sender name"},
         {"sms-timeout-ms", "CDS_SMS_TIMEOUT_MS", CDS_OPT_INT, &c->sms_timeout_ms, 100, 120000, "an SMS gateway call longer than this failed"},
         {"sms-slow-ms", "CDS_SMS_SLOW_MS", CDS_OPT_INT, &c->sms_slow_ms, 10, 120000, "an answer slower than this counts against the gateway"},
         {"sms-breaker-failures", "CDS_SMS_BREAKER_FAILURES", CDS_OPT_INT, &c->breaker_failures, 1, 1000, "failures in a row that move traffic to the other gateway"},
         {"sms-breaker-cooldown-ms", "CDS_SMS_BREAKER_COOLDOWN_MS", CDS_OPT_INT, &c->breaker_cooldown_ms, 10, 3600000, "time before the first gateway is tried again"},
-        {"sms-callback-clients", "CDS_SMS_CALLBACK_CLIENTS", CDS_OPT_STR, &c->callback_clients, 0, 0, "delivery-receipt signers: esms:secret,speedsms:secret"},
-        {"sms-callback-window", "CDS_SMS_CALLBACK_WINDOW", CDS_OPT_INT, &c->callback_window_s, 10, 3600, "seconds a signed delivery receipt stays valid"},
+        {"esms-callback-token", "CDS_ESMS_CALLBACK_TOKEN", CDS_OPT_SECRET, &c->esms_callback_token, 0, 0, "secret token in eSMS's report URL /v1/callbacks/sms/esms/{token} (16-128 of A-Z a-z 0-9 - _ . ~)"},
+        {"esms-callback-allow", "CDS_ESMS_CALLBACK_ALLOW", CDS_OPT_STR, &c->esms_callback_allow, 0, 0, "addresses eSMS reports may come from (CIDR list); unset: any"},
+        {"speedsms-callback-token", "CDS_SPEEDSMS_CALLBACK_TOKEN", CDS_OPT_SECRET, &c->speedsms_callback_token, 0, 0, "secret token in SpeedSMS's report URL /v1/callbacks/sms/speedsms/{token}"},
+        {"speedsms-callback-allow", "CDS_SPEEDSMS_CALLBACK_ALLOW", CDS_OPT_STR, &c->speedsms_callback_allow, 0, 0, "addresses SpeedSMS reports may come from (CIDR list); unset: any"},
         {"sms-receipt-batch", "CDS_SMS_RECEIPT_BATCH", CDS_OPT_INT, &c->receipt_batch, 1, 1000, "delivery receipts of one loop turn applied by one statement, at most"},
         {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_STR, &c->fcm_service_account, 0, 0, "FCM service-account key file (JSON); unset: no Android push"},
-        {"fcm-url", "CDS_FCM_URL", CDS_OPT_STR, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
-        {"apns-url", "CDS_APNS_URL", CDS_OPT_STR, &c->apns_url, 0, 0, "APNs base URL"},
+        {"fcm-url", "CDS_FCM_URL", CDS_OPT_URL, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
+        {"apns-url", "CDS_APNS_URL", CDS_OPT_URL, &c->apns_url, 0, 0, "APNs base URL"},
         {"apns-key-file", "CDS_APNS_KEY_FILE", CDS_OPT_STR, &c->apns_key_file, 0, 0, "APNs signing key (.p8); unset: no iOS push"},
         {"apns-key-id", "CDS_APNS_KEY_ID", CDS_OPT_STR, &c->apns_key_id, 0, 0, "APNs key id"},
         {"apns-team-id", "CDS_APNS_TEAM_ID", CDS_OPT_STR, &c->apns_team_id, 0, 0, "Apple team id"},

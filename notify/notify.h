@@ -25,8 +25,10 @@ typedef struct cds_notify_config {
     const char *esms_callback_url;
     const char *speedsms_url, *speedsms_token, *speedsms_sender;
     int sms_timeout_ms, sms_slow_ms, breaker_failures, breaker_cooldown_ms;
-    const char *callback_clients; /* delivery receipts: "esms:secret,speedsms:secret" */
-    int callback_window_s;
+    /* delivery reports: the secret token in the callback URL of each gateway
+     * and, optionally, the source addresses it may call from (CIDR list) */
+    const char *esms_callback_token, *esms_callback_allow;
+    const char *speedsms_callback_token, *speedsms_callback_allow;
     int receipt_batch;            /* delivery receipts applied by one statement, at most */
     /* push */
     const char *fcm_service_account, *fcm_url;
@@ -47,8 +49,8 @@ void cds_notify_worker_start(cds_worker *w);
 void cds_notify_worker_stop(cds_worker *w);
 
 /* Routes. */
-void cds_sms_receipt_esms(cds_req *r);     /* GET  /v1/callbacks/sms/esms */
-void cds_sms_receipt_speedsms(cds_req *r); /* POST /v1/callbacks/sms/speedsms */
+void cds_sms_receipt_esms(cds_req *r);     /* GET  /v1/callbacks/sms/esms/{token} */
+void cds_sms_receipt_speedsms(cds_req *r); /* POST /v1/callbacks/sms/speedsms/{token} */
 void cds_notifications_list(cds_req *r);   /* GET  /v1/notifications */
 void cds_notification_read(cds_req *r);    /* POST /v1/notifications/{id}/read */
 

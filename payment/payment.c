@@ -29,10 +29,10 @@ void cds_payment_config_defaults(cds_payment_config *c)
 size_t cds_payment_options(cds_payment_config *c, cds_opt *out, size_t cap)
 {
     const cds_opt o[] = {
-        {"payos-checksum-key", "CDS_PAYOS_CHECKSUM_KEY", CDS_OPT_STR, &c->payos_checksum_key, 0, 0, "payOS checksum key (webhook signatures); unset: payOS webhooks refused"},
-        {"casso-secret", "CDS_CASSO_SECRET", CDS_OPT_STR, &c->casso_secret, 0, 0, "Casso webhook secure token (HMAC-SHA512); unset: Casso webhooks refused"},
-        {"sepay-api-key", "CDS_SEPAY_API_KEY", CDS_OPT_STR, &c->sepay_api_key, 0, 0, "SePay webhook API key (Authorization: Apikey); not accepted once an HMAC secret is set"},
-        {"sepay-hmac-secret", "CDS_SEPAY_HMAC_SECRET", CDS_OPT_STR, &c->sepay_hmac_secret, 0, 0, "SePay webhook HMAC secret; with neither, SePay webhooks refused"},
+        {"payos-checksum-key", "CDS_PAYOS_CHECKSUM_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->payos_checksum_key, 0, 0, "payOS checksum key (webhook signatures); unset: payOS webhooks refused"},
+        {"casso-secret", "CDS_CASSO_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->casso_secret, 0, 0, "Casso webhook secure token (HMAC-SHA512); unset: Casso webhooks refused"},
+        {"sepay-api-key", "CDS_SEPAY_API_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->sepay_api_key, 0, 0, "SePay webhook API key (Authorization: Apikey); not accepted once an HMAC secret is set"},
+        {"sepay-hmac-secret", "CDS_SEPAY_HMAC_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->sepay_hmac_secret, 0, 0, "SePay webhook HMAC secret; with neither, SePay webhooks refused"},
         {"payment-expire-every", "CDS_PAYMENT_EXPIRE_EVERY", CDS_OPT_INT, &c->expire_every_s, 1, 86400, "seconds between sweeps closing expired payment intents"},
     };
     size_t n = sizeof o / sizeof o[0];

@@ -23,7 +23,7 @@ size_t cds_receipts_options(cds_receipts_config *c, cds_opt *out, size_t cap)
 {
     /* clang-format off */
     const cds_opt o[] = {
-        {"receipt-keys", "CDS_RECEIPT_KEYS", CDS_OPT_STR, &c->keys, 0, 0, "receipt signing keys: pem-file, or AGENCY=pem-file,...,*=pem-file (P-256 or Ed25519); unset: development key"},
+        {"receipt-keys", "CDS_RECEIPT_KEYS", CDS_OPT_KEY, &c->keys, 0, 0, "receipt signing keys: pem-file, or AGENCY=pem-file,...,*=pem-file (P-256 or Ed25519); unset: development key"},
         {"receipt-sign", "CDS_RECEIPT_SIGN", CDS_OPT_INT, &c->sign, 0, 1, "this process signs newly issued receipts"},
         {"receipt-poll-ms", "CDS_RECEIPT_POLL_MS", CDS_OPT_INT, &c->poll_ms, 10, 600000, "look for unsigned receipts this often even without NOTIFY"},
         {"receipt-batch", "CDS_RECEIPT_BATCH", CDS_OPT_INT, &c->batch, 1, 10000, "receipts signed per transaction"},

@@ -18,22 +18,21 @@
  *    freed at exit, after the event bases are gone: freeing our own memory
  *    is then all that is left to do.
  *
- * Delivery reports are signed like our partner API (core/hmac_auth.h),
- * with the provider's name as client id and a per-provider shared secret:
- *   X-Client-Id: esms | speedsms
- *   X-Timestamp: <unix seconds>
- *   X-Signature: hex(HMAC-SHA256(secret, METHOD "\n" PATH?QUERY "\n" TS "\n" hex(SHA-256(body))))
- * The real gateways sign nothing (eSMS calls a GET URL, SpeedSMS posts
- * JSON), so a secret URL would be all an attacker has to guess; a shared
- * secret over method, target, time and body is what we would ask of them,
- * and our server can check it with cds_hmac_verify() as it stands. */
+ * Delivery reports are sent as the gateways send them: nothing is signed
+ * (eSMS calls a GET URL, SpeedSMS posts JSON; neither documents a
+ * signature). What authenticates a report is the secret token in the URL
+ * our server registers with the gateway: the stand-in's callback URL is
+ * CDS_SIM_SMS_CALLBACK_BASE/<gateway>/<token> (token CDS_SIM_<PFX>_CALLBACK_TOKEN),
+ * or the full CDS_SIM_<PFX>_CALLBACK_URL, or for eSMS the request's
+ * CallbackUrl. Nothing here calls the server's code: the URL is the whole
+ * contract. */
 #include "sim/gateway_common.h"
-#include "core/hmac_auth.h"
 #include "core/http_client.h"
 #include "core/log.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +46,6 @@
 #define SLOW_MAX_MS 600000
 #define DLR_DELAY_MAX_MS 600000
 #define LIST_LIMIT_MAX 100000
-#define STALE_SKEW_S 600
 
 struct gw_entry {
     long seq;
@@ -70,11 +68,10 @@ struct gw_cb {
     gw *g;
     cds_worker *w;
     gw_http_out out;
-    const char *path_q; /* inside out.url */
     char provider_id[GW_ID_MAX];
     char phone[32];
     int outcome, attempt, max_attempts;
-    int sign; /* 0 good, 1 bad, 2 stale, 3 none */
+    int token; /* /_sim/callback: 0 the right token, 1 a wrong one, 2 none */
     cds_http_call *call;
     cds_req *ctl; /* /_sim/callback: the control request waiting for the answer */
     int slot;
@@ -184,9 +181,11 @@ int gw_init(gw *g, sim_standin *s, const gw_ops *ops, void *provider)
 }
 
 int gw_callback_config(gw *g, const char *env_prefix, const char *suffix, const char *client,
-                       const char *dflt_secret)
+                       const char *dflt_token)
 {
-    char name[96], base[448];
+    char name[96], base[320];
+    snprintf(name, sizeof name, "CDS_SIM_%s_CALLBACK_TOKEN", env_prefix);
+    gw_env_str(g->callback_token, sizeof g->callback_token, name, dflt_token);
     snprintf(name, sizeof name, "CDS_SIM_%s_CALLBACK_URL", env_prefix);
     gw_env_str(g->callback_url, sizeof g->callback_url, name, "");
     if (!g->callback_url[0]) {
@@ -197,7 +196,8 @@ int gw_callback_config(gw *g, const char *env_prefix, const char *suffix, const 
         if (strcmp(base, "none") == 0)
             g->callback_url[0] = 0;
         else
-            snprintf(g->callback_url, sizeof g->callback_url, "%s/%s", base, suffix);
+            snprintf(g->callback_url, sizeof g->callback_url, "%s/%s/%s", base, suffix,
+                     g->callback_token);
     }
     if (strcmp(g->callback_url, "none") == 0) g->callback_url[0] = 0;
     if (g->callback_url[0] && strncmp(g->callback_url, "http://", 7) != 0 &&
@@ -205,8 +205,6 @@ int gw_callback_config(gw *g, const char *env_prefix, const char *suffix, const 
         fprintf(stderr, "cds-sim: the %s callback URL must be http:// or https://\n", client);
         return -1;
     }
-    snprintf(name, sizeof name, "CDS_SIM_%s_CALLBACK_SECRET", env_prefix);
-    gw_env_str(g->callback_secret, sizeof g->callback_secret, name, dflt_secret);
     snprintf(g->callback_client, sizeof g->callback_client, "%s", client);
     long delay, attempts, retry;
     if (gw_env_int("CDS_SIM_SMS_DLR_DELAY_MS", 200, 0, DLR_DELAY_MAX_MS, &delay) != 0 ||
@@ -701,9 +699,8 @@ static void cb_done(void *arg, const cds_http_response *resp)
                            "attempt", c->attempt, "of", c->max_attempts, "status",
                            (json_int_t)resp->status);
     if (ev) {
-        json_object_set_new(ev, "signed", json_string(c->sign == 0   ? "good"
-                                                      : c->sign == 1 ? "bad"
-                                                      : c->sign == 2 ? "stale"
+        json_object_set_new(ev, "token", json_string(c->token == 0   ? "good"
+                                                     : c->token == 1 ? "wrong"
                                                                      : "none"));
         if (resp->error) json_object_set_new(ev, "error", json_string(resp->error));
         json_object_set_new(ev, "response", body_json(resp->body, resp->body_len));
@@ -745,31 +742,11 @@ static void cb_cancel_ctl(void *arg)
 
 static void cb_send(gw_cb *c)
 {
-    gw *g = c->g;
     c->attempt++;
-    char ts_h[48], sig_h[96], client_h[96], sig[65];
-    const char *hv[8];
+    const char *hv[4];
     size_t h = 0;
     hv[h++] = "User-Agent: cds-sim-gateway/1";
     if (c->out.body) hv[h++] = "Content-Type: application/json";
-    if (c->sign != 3) {
-        long long ts = (long long)time(NULL);
-        if (c->sign == 2) ts -= STALE_SKEW_S;
-        if (c->sign == 1) {
-            char wrong[300];
-            snprintf(wrong, sizeof wrong, "wrong-%s", g->callback_secret);
-            cds_hmac_sign(wrong, c->out.method, c->path_q, ts, c->out.body, c->out.body_len, sig);
-        } else {
-            cds_hmac_sign(g->callback_secret, c->out.method, c->path_q, ts, c->out.body,
-                          c->out.body_len, sig);
-        }
-        snprintf(client_h, sizeof client_h, "X-Client-Id: %s", g->callback_client);
-        snprintf(ts_h, sizeof ts_h, "X-Timestamp: %lld", ts);
-        snprintf(sig_h, sizeof sig_h, "X-Signature: %s", sig);
-        hv[h++] = client_h;
-        hv[h++] = ts_h;
-        hv[h++] = sig_h;
-    }
     hv[h] = NULL;
     cds_http_request hr = {.method = c->out.method,
                            .url = c->out.url,
@@ -787,15 +764,6 @@ static void cb_send(gw_cb *c)
     }
 }
 
-/* The path and query of an absolute URL (what the signature covers). */
-static const char *url_path(const char *url)
-{
-    const char *p = strstr(url, "://");
-    p = p ? p + 3 : url;
-    p = strpbrk(p, "/?");
-    return p ? p : "/";
-}
-
 /* A new report (not yet started), linked into the pending list. */
 static gw_cb *cb_new(gw *g, cds_worker *w, const char *provider_id, const char *phone,
                      int outcome, gw_http_out *out)
@@ -806,7 +774,6 @@ static gw_cb *cb_new(gw *g, cds_worker *w, const char *provider_id, const char *
     c->w = w;
     c->out = *out;
     memset(out, 0, sizeof *out);
-    c->path_q = url_path(c->out.url);
     snprintf(c->provider_id, sizeof c->provider_id, "%s", provider_id);
     snprintf(c->phone, sizeof c->phone, "%s", phone);
     c->outcome = outcome;
@@ -922,6 +889,27 @@ bad:
                      "\"none\", \"count\"?: số nguyên dương, \"delay_ms\"?: 0..600000}.");
 }
 
+/* The report's URL with its token replaced by a wrong one (1) or taken out
+ * with its slash (2); -1 when the URL does not hold the token. */
+static int swap_token(gw *g, gw_http_out *out, int token)
+{
+    const char *t = g->callback_token;
+    char *at = *t ? strstr(out->url, t) : NULL;
+    if (!at || at == out->url || at[-1] != '/') return -1;
+    size_t pre = (size_t)(at - out->url) - (token == 2 ? 1 : 0), tl = strlen(t);
+    const char *rest = at + tl;
+    size_t n = pre + strlen(rest) + tl + 8;
+    char *u = malloc(n);
+    if (!u) abort();
+    if (token == 1)
+        snprintf(u, n, "%.*swrong-%s%s", (int)pre, out->url, t, rest);
+    else
+        snprintf(u, n, "%.*s%s", (int)pre, out->url, rest);
+    free(out->url);
+    out->url = u;
+    return 0;
+}
+
 void gw_sim_callback(cds_req *r)
 {
     sim_record(r);
@@ -931,19 +919,18 @@ void gw_sim_callback(cds_req *r)
     const char *id = json_string_value(json_object_get(in, "provider_id"));
     const char *phone = json_string_value(json_object_get(in, "phone"));
     const char *key = json_string_value(json_object_get(in, "key"));
-    const char *sign_s = json_string_value(json_object_get(in, "sign"));
+    const char *token_s = json_string_value(json_object_get(in, "token"));
     json_t *jo = json_object_get(in, "outcome");
     int outcome = jo ? outcome_from(json_string_value(jo)) : GW_DLR_DELIVERED;
-    int sign = !sign_s || strcmp(sign_s, "good") == 0 ? 0
-               : strcmp(sign_s, "bad") == 0           ? 1
-               : strcmp(sign_s, "stale") == 0         ? 2
-               : strcmp(sign_s, "none") == 0          ? 3
-                                                      : -1;
+    int token = !token_s || strcmp(token_s, "good") == 0 ? 0
+                : strcmp(token_s, "wrong") == 0         ? 1
+                : strcmp(token_s, "none") == 0          ? 2
+                                                        : -1;
     if (!json_is_object(in) || !id || !*id || strlen(id) >= GW_ID_MAX || outcome <= 0 ||
-        sign < 0 || (json_object_get(in, "sign") && !sign_s)) {
+        token < 0 || (json_object_get(in, "token") && !token_s)) {
         control_error(r, "Nhận {\"provider_id\", \"phone\"?, \"key\"?, \"outcome\"?: "
-                         "\"delivered\"|\"failed\"|\"rejected\"|\"pending\", \"sign\"?: "
-                         "\"good\"|\"bad\"|\"stale\"|\"none\"}.");
+                         "\"delivered\"|\"failed\"|\"rejected\"|\"pending\", \"token\"?: "
+                         "\"good\"|\"wrong\"|\"none\"}.");
         return;
     }
     /* A known message lends its fields (phone, callback URL, type); an
@@ -979,8 +966,15 @@ void gw_sim_callback(cds_req *r)
                     "Không có địa chỉ callback (CDS_SIM_SMS_CALLBACK_BASE / CallbackUrl).");
         return;
     }
+    if (token && swap_token(g, &out, token) != 0) {
+        free(out.url);
+        free(out.body);
+        cds_problem(r, 409, "no_token_in_url",
+                    "Địa chỉ callback không chứa mã bí mật của cổng (CDS_SIM_<PFX>_CALLBACK_TOKEN).");
+        return;
+    }
     gw_cb *c = cb_new(g, cds_req_worker(r), id, phone, outcome, &out);
-    c->sign = sign;
+    c->token = token;
     c->max_attempts = 1;
     c->ctl = r;
     c->slot = cds_req_track(r, cb_cancel_ctl, c);
@@ -1082,6 +1076,34 @@ int gw_vn_telco(const char *national)
         for (const char *p = map[i].prefixes; *p; p += p[3] ? 4 : 3)
             if (strncmp(p, national, 3) == 0) return map[i].telco;
     return 0;
+}
+
+int gw_phone_national(const char *in, char *out, size_t cap)
+{
+    char d[16];
+    size_t n = 0;
+    if (!in || cap < 11) return -1;
+    for (const char *p = in + (*in == '+'); *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (n == sizeof d - 1) return -1;
+            d[n++] = *p;
+        } else if (!strchr(" .-", *p)) {
+            return -1;
+        }
+    }
+    d[n] = 0;
+    /* 0 + nine digits, or the country code 84 + nine digits; mobile
+     * numbers start 3, 5, 7, 8 or 9 after the 0 since the 2018 renumbering. */
+    const char *nine = n == 10 && d[0] == '0' ? d + 1 : n == 11 && !strncmp(d, "84", 2) ? d + 2 : NULL;
+    if (!nine || !strchr("35789", nine[0])) return -1;
+    snprintf(out, cap, "0%s", nine);
+    return 0;
+}
+
+int gw_same_secret(const char *given, size_t given_len, const char *want)
+{
+    size_t n = strlen(want);
+    return given && given_len == n && CRYPTO_memcmp(given, want, n) == 0;
 }
 
 /* ---------------- strings ---------------- */

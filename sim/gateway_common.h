@@ -9,8 +9,8 @@
  *  - the message store: every accepted send, DEDUPLICATED by the caller's
  *    idempotency key (a repeat gets the first answer and only bumps
  *    times_seen), listed at GET /_sim/messages and cleared by DELETE;
- *  - SMS delivery reports: a callback per recipient after a delay, signed
- *    like our partner API (core/hmac_auth.h), retried with backoff, sent
+ *  - SMS delivery reports: a callback per recipient after a delay, as the
+ *    gateway sends it (unsigned; a secret token in the URL), retried with backoff, sent
  *    with the loop thread's curl multi; POST /_sim/dlr sets the outcome,
  *    POST /_sim/callback sends one at once and answers with what came back;
  *  - GSM-7 checks and segment counting for SMS text.
@@ -81,7 +81,7 @@ struct gw {
     int dlr_delay_ms;
     char callback_url[512]; /* "" : no reports unless the request names a URL */
     char callback_client[64];
-    char callback_secret[256];
+    char callback_token[160];
     int callback_attempts, callback_retry_ms;
     gw_cb *pending; /* scheduled or running reports, freed at exit if left */
     /* the store (mu) */
@@ -102,11 +102,11 @@ gw *gw_of(cds_req *r);
 
 /* SMS: the callback settings. CDS_SIM_<PFX>_CALLBACK_URL, else
  * CDS_SIM_SMS_CALLBACK_BASE + "/" + suffix (default base
- * http://127.0.0.1:8080/v1/callbacks/sms), CDS_SIM_<PFX>_CALLBACK_SECRET
- * (default dflt_secret), client id `client`, CDS_SIM_SMS_DLR_DELAY_MS (200),
+ * http://127.0.0.1:8080/v1/callbacks/sms) + "/" + the token
+ * CDS_SIM_<PFX>_CALLBACK_TOKEN (default dflt_token), client `client`, CDS_SIM_SMS_DLR_DELAY_MS (200),
  * CDS_SIM_SMS_CALLBACK_ATTEMPTS (5), CDS_SIM_SMS_CALLBACK_RETRY_MS (1000). */
 int gw_callback_config(gw *g, const char *env_prefix, const char *suffix, const char *client,
-                       const char *dflt_secret);
+                       const char *dflt_token);
 
 /* ---- env ---- */
 void gw_env_str(char *dst, size_t cap, const char *name, const char *dflt);
@@ -172,6 +172,14 @@ int gw_sms_text_check(const char *s, size_t n, size_t *septets, int *segments, s
  * 3 VinaPhone, 4 Vietnamobile, 5 Gmobile, 6 iTel, 7 Reddi, 0 unknown
  * (eSMS's telcoid numbering). */
 int gw_vn_telco(const char *national);
+/* A Vietnamese mobile number as the gateways take it ("0912345678",
+ * "84912345678", "+84 91 234 5678"; spaces, dots and dashes allowed) in
+ * national form (out: 11 bytes at least); 0, or -1 when it is not one. The
+ * stand-ins' own reading, not the server's (a shared misreading would pass
+ * every test). */
+int gw_phone_national(const char *in, char *out, size_t cap);
+/* Constant-time equality of a given secret and the expected one. */
+int gw_same_secret(const char *given, size_t given_len, const char *want);
 
 /* ---- a set of strings (device tokens marked unregistered) ----
  * Not locked itself: the owner holds its gateway's mutex. */

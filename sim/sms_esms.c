@@ -28,27 +28,28 @@
  * Unicode text with IsUnicode 0 is not documented, so 146 is our choice.
  * Sandbox "1" is validated, recorded (sandbox: true) and gets no report.
  *
- * Delivery reports: like eSMS, an HTTP GET to the request's CallbackUrl, or
- * else to CDS_SIM_ESMS_CALLBACK_URL / CDS_SIM_SMS_CALLBACK_BASE + "/esms",
- * with eSMS's parameters:
+ * Delivery reports: as eSMS documents them ("Callback Url",
+ * https://developers.esms.vn/esms-api/callback-url): an HTTP GET to the
+ * request's CallbackUrl, or else to CDS_SIM_ESMS_CALLBACK_URL /
+ * CDS_SIM_SMS_CALLBACK_BASE + "/esms/" + CDS_SIM_ESMS_CALLBACK_TOKEN
+ * (default "cds-dev-esms-callback-token"), with the parameters of eSMS's
+ * customer-care sample, unsigned (eSMS signs nothing):
  *   ?SMSID=..&SendFailed=0|1&SendStatus=5|4|7&SendSuccess=1|0&TotalPrice=..
  *    &TotalReceiver=1&TotalSent=1&RequestId=..&TypeId=2|8&telcoid=1..7
- *    &phonenumber=0912345678 (national form)
+ *    &phonenumber=0912345678 (national form)&switchsmsid=
+ *   SendSuccess and SendFailed are counts of messages (one recipient here):
  *   delivered: SendStatus=5, SendSuccess=1, SendFailed=0
  *   failed:    SendStatus=5, SendSuccess=0, SendFailed=1
  *   rejected:  SendStatus=4, SendSuccess=0, SendFailed=1
  *   pending:   SendStatus=7 (sent to the telco, waiting for its report)
- * signed with X-Client-Id: esms, X-Timestamp, X-Signature (see
- * gateway_common.c; secret CDS_SIM_ESMS_CALLBACK_SECRET, default
- * "cds-dev-esms-callback-secret").
+ * A report our server does not answer 2xx is sent again (eSMS retries 5
+ * times; CDS_SIM_SMS_CALLBACK_ATTEMPTS here).
  *
  * Configuration: CDS_SIM_ESMS_API_KEY (default "cds-dev-esms-apikey"),
  * CDS_SIM_ESMS_SECRET_KEY ("cds-dev-esms-secretkey"), CDS_SIM_ESMS_BRANDNAME
  * ("CONGDANSO"), plus the callback settings in gateway_common.h.
  * Test controls: /_sim/fail, /_sim/messages, /_sim/dlr, /_sim/callback,
  * /_sim/config. */
-#include "core/jose.h"
-#include "core/vn.h"
 #include "sim/gateway_common.h"
 
 #include <stdio.h>
@@ -70,8 +71,7 @@ static gw g_gw;
 
 static int same_secret(const char *given, const char *want)
 {
-    size_t n = strlen(want);
-    return given && strlen(given) == n && cds_ct_equal(given, want, n);
+    return given && gw_same_secret(given, strlen(given), want);
 }
 
 static void answer_code(cds_req *r, int delay, const char *code, const char *message)
@@ -132,6 +132,7 @@ static int build_callback(gw *g, const char *provider_id, const char *key, json_
     snprintf(num, sizeof num, "&telcoid=%d&phonenumber=", gw_vn_telco(phone));
     rc |= gw_append(q, sizeof q, &n, num);
     rc |= gw_urlenc_append(q, sizeof q, &n, phone);
+    rc |= gw_append(q, sizeof q, &n, "&switchsmsid=");
     if (rc) return -1;
     snprintf(out->method, sizeof out->method, "GET");
     out->url = strdup(q);
@@ -208,7 +209,7 @@ static void esms_send(cds_req *r)
     }
     const char *phone_in = short_str(in, "Phone", b6, sizeof b6, 0);
     char phone[16];
-    if (!phone_in || cds_vn_phone_normalize(phone_in, phone, sizeof phone) != 0) {
+    if (!phone_in || gw_phone_national(phone_in, phone, sizeof phone) != 0) {
         answer_code(r, delay, "108", "Phone number is not in correct format.");
         return;
     }
@@ -328,7 +329,7 @@ static int esms_init(sim_standin *s)
     gw_env_str(g_cfg.brandname, sizeof g_cfg.brandname, "CDS_SIM_ESMS_BRANDNAME", "CONGDANSO");
     if (gw_init(&g_gw, s, &esms_ops, &g_cfg) != 0) return -1;
     atexit(cleanup);
-    return gw_callback_config(&g_gw, "ESMS", "esms", "esms", "cds-dev-esms-callback-secret");
+    return gw_callback_config(&g_gw, "ESMS", "esms", "esms", "cds-dev-esms-callback-token");
 }
 
 static const cds_route esms_routes[] = {

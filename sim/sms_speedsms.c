@@ -26,22 +26,21 @@
  * tranId) and is counted once in /_sim/messages. Without the header every
  * request is a new message, as at the real gateway.
  *
- * Delivery reports: SpeedSMS posts to the webhook URL set in the account,
- * here CDS_SIM_SPEEDSMS_CALLBACK_URL or CDS_SIM_SMS_CALLBACK_BASE +
- * "/speedsms", one per recipient:
+ * Delivery reports: SpeedSMS posts to the webhook URL set in the account
+ * (connect.speedsms.vn), here CDS_SIM_SPEEDSMS_CALLBACK_URL or
+ * CDS_SIM_SMS_CALLBACK_BASE + "/speedsms/" + CDS_SIM_SPEEDSMS_CALLBACK_TOKEN
+ * (default "cds-dev-speedsms-callback-token"), one per recipient, unsigned:
  *   POST {"type":"report","tranId":123456,"phone":"84912345678","status":0}
  *   status 0 delivered, 1..63 temporary failure (pending: 1), >= 64 failed
  *   (failed and rejected: 64)
- * That shape comes from integrations of SpeedSMS's webhook, not from a
- * document of SpeedSMS itself. Signed with X-Client-Id: speedsms,
- * X-Timestamp, X-Signature (gateway_common.c; secret
- * CDS_SIM_SPEEDSMS_CALLBACK_SECRET, default
- * "cds-dev-speedsms-callback-secret").
+ * That shape comes from integrations of SpeedSMS's webhook (for example
+ * alexzvn/speedsms-api, src/Callback/Status.php: type, tranId, phone,
+ * status, success when status is 0), not from a page of SpeedSMS itself,
+ * whose "SMS API" page (https://speedsms.vn/sms-api/) documents the send
+ * side only.
  *
  * Configuration: CDS_SIM_SPEEDSMS_TOKEN (default "cds-dev-speedsms-token"),
  * CDS_SIM_SPEEDSMS_SENDER (the registered brandname, "CONGDANSO"). */
-#include "core/jose.h"
-#include "core/vn.h"
 #include "sim/gateway_common.h"
 
 #include <openssl/evp.h>
@@ -137,8 +136,7 @@ static int authorized(cds_req *r)
     if (n >= 2 && b64[n - 2] == '=') len--;
     const unsigned char *colon = memchr(raw, ':', (size_t)len);
     size_t user_len = colon ? (size_t)(colon - raw) : (size_t)len;
-    size_t want = strlen(g_cfg.token);
-    return user_len == want && cds_ct_equal(raw, g_cfg.token, want);
+    return gw_same_secret((const char *)raw, user_len, g_cfg.token);
 }
 
 static void unauthorized(cds_req *r, int delay)
@@ -227,7 +225,7 @@ static void speedsms_send(cds_req *r)
     json_array_foreach(list, i, p) {
         const char *ph = json_string_value(p);
         char national[16], intl[24];
-        if (!ph || cds_vn_phone_normalize(ph, national, sizeof national) != 0) {
+        if (!ph || gw_phone_national(ph, national, sizeof national) != 0) {
             json_array_append_new(invalid, ph ? json_string(ph) : json_string("?"));
             continue;
         }
@@ -316,7 +314,7 @@ static int speedsms_init(sim_standin *s)
     if (gw_init(&g_gw, s, &speedsms_ops, &g_cfg) != 0) return -1;
     atexit(cleanup);
     return gw_callback_config(&g_gw, "SPEEDSMS", "speedsms", "speedsms",
-                              "cds-dev-speedsms-callback-secret");
+                              "cds-dev-speedsms-callback-token");
 }
 
 static const cds_route speedsms_routes[] = {

@@ -7,8 +7,10 @@
  *                delivery receipt marks the SMS delivered; the inbox lists it
  *                and marks it read, and lists a courier update (no dossier
  *                step) as an entry of its own
- *   bad input    receipts with a bad signature, from the wrong gateway, for
- *                an unknown message; an unregistered FCM token and APNs token
+ *   bad input    reports with a wrong token or none, from an address the
+ *                gateway's allow-list leaves out, for an unknown message,
+ *                malformed, repeated, replayed after the final one (each
+ *                changes nothing); an unregistered FCM token and APNs token
  *                (410) prune the device; a template variable missing fails
  *                that message alone
  *   receipt batch  receipts arriving together (applied in one statement per
@@ -27,7 +29,6 @@
 #include "tests/lib/login.h"
 #include "tests/lib/partner.h"
 #include "tests/lib/t.h"
-#include "core/hmac_auth.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -170,6 +171,9 @@ static const char *fetch_keys(void)
     /* Small receipt batches: the receipt-batch test then fills several in
      * one turn of the server's loop (a full batch is sent at once). */
     env[n++] = "CDS_SMS_RECEIPT_BATCH=4";
+    /* The stand-ins report from 127.0.0.1; 127.0.0.2 is then a stranger. */
+    env[n++] = "CDS_ESMS_CALLBACK_ALLOW=127.0.0.1/32, ::1";
+    env[n++] = "CDS_SPEEDSMS_CALLBACK_ALLOW=127.0.0.1";
     env[n] = NULL;
     return NULL;
 }
@@ -364,20 +368,60 @@ static void test_journey(void)
     free(apns_id);
 }
 
-/* A signed (or deliberately mis-signed) eSMS receipt. */
-static long esms_receipt(const char *query, const char *secret, const char *client)
+/* Keeps the first 1 KiB of an answer. */
+static size_t keep_report(char *p, size_t size, size_t n, void *arg)
 {
-    char path[512], url[600], sig[65], h1[64], h2[64], h3[96];
-    snprintf(path, sizeof path, "/v1/callbacks/sms/esms?%s", query);
-    long long ts = (long long)time(NULL);
-    cds_hmac_sign(secret, "GET", path, ts, "", 0, sig);
-    snprintf(url, sizeof url, "%s%s", srv.url, path);
-    snprintf(h1, sizeof h1, "X-Client-Id: %s", client);
-    snprintf(h2, sizeof h2, "X-Timestamp: %lld", ts);
-    snprintf(h3, sizeof h3, "X-Signature: %s", sig);
-    const char *h[] = {h1, h2, h3, NULL};
+    char *buf = arg;
+    size_t have = strlen(buf), add = size * n;
+    if (have + add < 1024) {
+        memcpy(buf + have, p, add);
+        buf[have + add] = '\0';
+    }
+    return size * n;
+}
+
+#define ESMS_TOKEN "cds-dev-esms-callback-token"
+#define SPEEDSMS_TOKEN "cds-dev-speedsms-callback-token"
+
+/* An eSMS report as eSMS sends it (GET, no signature) to our URL with
+ * `token`, from the source address `from` (NULL: the default); the status,
+ * and the problem's code in code[] when there is one. */
+static long esms_report(const char *query, const char *token, const char *from, char code[64])
+{
+    char url[700];
+    snprintf(url, sizeof url, "%s/v1/callbacks/sms/esms%s%s?%s", srv.url, token ? "/" : "",
+             token ? token : "", query);
+    CURL *c = curl_easy_init();
+    char body[1024] = "";
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_report);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (from) curl_easy_setopt(c, CURLOPT_INTERFACE, from);
+    long st = 0;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    curl_easy_cleanup(c);
+    if (code) {
+        code[0] = 0;
+        const char *k = strstr(body, "\"code\":\"");
+        if (k) sscanf(k + 8, "%63[^\"]", code);
+    }
+    return st;
+}
+
+/* A SpeedSMS report as SpeedSMS posts it, to our URL with `token`. */
+static long speedsms_report(const char *json, const char *token, char code[64])
+{
+    char url[600];
+    snprintf(url, sizeof url, "%s/v1/callbacks/sms/speedsms/%s", srv.url, token);
+    const char *h[] = {"Content-Type: application/json", NULL};
     th_resp r;
-    long st = th_http(&r, 2, "GET", url, h, NULL, 0) == 0 ? r.status : 0;
+    long st = th_http(&r, 2, "POST", url, h, json, strlen(json)) == 0 ? r.status : 0;
+    if (code) {
+        code[0] = 0;
+        const char *k = r.body ? strstr(r.body, "\"code\":\"") : NULL;
+        if (k) sscanf(k + 8, "%63[^\"]", code);
+    }
     th_resp_free(&r);
     return st;
 }
@@ -399,19 +443,55 @@ static void test_bad_input(void)
     char id[32] = "", smsid[128] = "";
     sscanf(v, "%31s %127s", id, smsid);
     free(v);
-    char q[300];
-    snprintf(q, sizeof q, "SMSID=%s&RequestId=%s&SendStatus=5&SendSuccess=0&SendFailed=1", smsid, id);
-    CHECK_INT(esms_receipt(q, "not-the-secret", "esms"), 401);               /* forged */
-    CHECK_INT(esms_receipt(q, "cds-dev-speedsms-callback-secret", "speedsms"), 403); /* other gateway */
-    snprintf(q, sizeof q, "SMSID=nosuchmessage&SendStatus=5&SendSuccess=1&SendFailed=0");
-    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 404); /* unknown */
+    char q[300], code[64];
+#define STILL_PENDING "SELECT count(*) FROM outbox WHERE id = %s AND status = 'pending'"
+    snprintf(q, sizeof q, "SMSID=%s&SendFailed=1&SendStatus=5&SendSuccess=0&TotalPrice=0.0000"
+             "&TotalReceiver=1&TotalSent=1&RequestId=%s&TypeId=2&telcoid=1&phonenumber=0901888484"
+             "&switchsmsid=", smsid, id);
+    /* A wrong token, another gateway's token, none: a route that does not exist. */
+    CHECK_INT(esms_report(q, "not-the-token-0123456789", NULL, code), 404);
+    CHECK_STR(code, "route_not_found");
+    CHECK_INT(esms_report(q, SPEEDSMS_TOKEN, NULL, code), 404);
+    CHECK_INT(esms_report(q, NULL, NULL, code), 404);
+    /* The right token from an address eSMS does not call from. */
+    CHECK_INT(esms_report(q, ESMS_TOKEN, "127.0.0.2", code), 403);
+    CHECK_STR(code, "callback_address_not_allowed");
+    CHECK_INT(count(STILL_PENDING, id), 1);
+    /* eSMS's sample report, for a message nobody sent. */
+    CHECK_INT(esms_report("SMSID=dc712784-9c5f-4c69-b9a8-ea69d56adc9a87&SendFailed=2&SendStatus=5"
+                          "&SendSuccess=0&TotalPrice=0.0000&TotalReceiver=2&TotalSent=2&RequestId="
+                          "&TypeId=2&telcoid=1&phonenumber=0901888484&switchsmsid=",
+                          ESMS_TOKEN, NULL, code), 404);
+    CHECK_STR(code, "notification_not_found");
     snprintf(q, sizeof q, "RequestId=%s&SendStatus=x", id);
-    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 400);
-    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'pending'", id), 1);
-    snprintf(q, sizeof q, "SMSID=%s&RequestId=%s&SendStatus=5&SendSuccess=1&SendFailed=0", smsid, id);
-    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 200);
-    CHECK_INT(esms_receipt(q, "cds-dev-esms-callback-secret", "esms"), 200); /* repeat */
-    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'delivered'", id), 1);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 400);
+    snprintf(q, sizeof q, "RequestId=%s&SendStatus=5&SendSuccess=one", id);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 400);
+    /* Still with the telco (7): nothing final yet. */
+    snprintf(q, sizeof q, "SMSID=%s&SendFailed=0&SendStatus=7&SendSuccess=0&RequestId=%s", smsid, id);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 200);
+    CHECK_INT(count(STILL_PENDING, id), 1);
+    /* Delivered; the same report again; an older one replayed; a failure
+     * replayed after the delivery: the first moves it, the rest nothing. */
+    snprintf(q, sizeof q, "SMSID=%s&SendFailed=0&SendStatus=5&SendSuccess=1&TotalPrice=800.0000"
+             "&TotalReceiver=1&TotalSent=1&RequestId=%s&TypeId=2", smsid, id);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 200);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 200); /* repeat */
+    snprintf(q, sizeof q, "SMSID=%s&SendFailed=0&SendStatus=7&SendSuccess=0&RequestId=%s", smsid, id);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 200);
+    snprintf(q, sizeof q, "SMSID=%s&SendFailed=1&SendStatus=5&SendSuccess=0&RequestId=%s", smsid, id);
+    CHECK_INT(esms_report(q, ESMS_TOKEN, NULL, code), 200);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'delivered' AND "
+                    "last_error IS NULL", id), 1);
+    /* SpeedSMS: its token only, its shape only. */
+    const char *unknown = "{\"type\":\"report\",\"tranId\":987654321012,\"phone\":\"84912345678\",\"status\":0}";
+    CHECK_INT(speedsms_report(unknown, ESMS_TOKEN, code), 404);
+    CHECK_STR(code, "route_not_found");
+    CHECK_INT(speedsms_report(unknown, SPEEDSMS_TOKEN, code), 404);
+    CHECK_STR(code, "notification_not_found");
+    CHECK_INT(speedsms_report("{\"type\":\"report\",\"tranId\":\"x\",\"status\":0}", SPEEDSMS_TOKEN, code), 400);
+    CHECK_INT(speedsms_report("{\"type\":\"incoming\",\"phone\":\"84912345678\",\"content\":\"ok\"}",
+                              SPEEDSMS_TOKEN, code), 200);
 
     /* Dead device tokens are pruned, on either platform. */
     CHECK_INT(sim_post(fcm, "/_sim/tokens", "{\"unregistered\":[\"fcm-token-citizen-a-0001\"]}"), 200);
@@ -484,28 +564,19 @@ static void test_receipt_batch(void)
     CURLM *multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     CURL *easy[N];
-    struct curl_slist *hdrs[N];
     char body[N][256];
-    long long ts = (long long)time(NULL);
     for (int i = 0; i < N; i++) {
-        char path[512], url[600], sig[65], h[96];
+        char path[512], url[600];
         if (i < 2 * M)
-            snprintf(path, sizeof path, "/v1/callbacks/sms/esms?SMSID=%s&RequestId=%s&SendStatus=5"
-                     "&SendSuccess=1&SendFailed=0", smsids[i % M], ids[i % M]);
+            snprintf(path, sizeof path, "/v1/callbacks/sms/esms/" ESMS_TOKEN "?SMSID=%s&RequestId=%s"
+                     "&SendStatus=5&SendSuccess=1&SendFailed=0", smsids[i % M], ids[i % M]);
         else
-            snprintf(path, sizeof path, "/v1/callbacks/sms/esms?SMSID=nosuch-%d&SendStatus=5"
-                     "&SendSuccess=1&SendFailed=0", i);
-        cds_hmac_sign("cds-dev-esms-callback-secret", "GET", path, ts, "", 0, sig);
+            snprintf(path, sizeof path, "/v1/callbacks/sms/esms/" ESMS_TOKEN "?SMSID=nosuch-%d"
+                     "&SendStatus=5&SendSuccess=1&SendFailed=0", i);
         snprintf(url, sizeof url, "%s%s", srv.tls_url, path);
-        hdrs[i] = curl_slist_append(NULL, "X-Client-Id: esms");
-        snprintf(h, sizeof h, "X-Timestamp: %lld", ts);
-        hdrs[i] = curl_slist_append(hdrs[i], h);
-        snprintf(h, sizeof h, "X-Signature: %s", sig);
-        hdrs[i] = curl_slist_append(hdrs[i], h);
         body[i][0] = '\0';
         easy[i] = curl_easy_init();
         curl_easy_setopt(easy[i], CURLOPT_URL, url);
-        curl_easy_setopt(easy[i], CURLOPT_HTTPHEADER, hdrs[i]);
         curl_easy_setopt(easy[i], CURLOPT_WRITEFUNCTION, keep_body);
         curl_easy_setopt(easy[i], CURLOPT_WRITEDATA, (void *)body[i]);
         curl_easy_setopt(easy[i], CURLOPT_TIMEOUT, 20L);
@@ -533,7 +604,6 @@ static void test_receipt_batch(void)
         }
         curl_multi_remove_handle(multi, easy[i]);
         curl_easy_cleanup(easy[i]);
-        curl_slist_free_all(hdrs[i]);
     }
     curl_multi_cleanup(multi);
     for (int k = 0; k < M; k++) {
