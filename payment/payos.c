@@ -210,7 +210,7 @@ int pm_payos_parse(const cds_http_response *resp, int kind, pm_payos_answer *a)
         return retry(a, "payOS: code 00 without data");
     }
     json_t *sig = json_object_get(j, "signature");
-    if (sig && !json_is_null(sig)) {
+    if (kind != PM_PAYOS_CONFIRM && sig && !json_is_null(sig)) { /* confirm's sample has none */
         unsigned char got[32], want[32];
         if (!json_is_string(sig) ||
             hook_hex_decode(json_string_value(sig), json_string_length(sig), got, 32) != 0 ||

@@ -127,7 +127,8 @@ static int payos_init(sim_standin *s)
 
 static __thread int t_lose; /* the status replacing this call's answer ("after") */
 
-static void answer(cds_req *r, int http, const char *code, const char *desc, json_t *data)
+static void answer_signed(cds_req *r, int http, const char *code, const char *desc, json_t *data,
+                          int sign)
 {
     if (t_lose) {
         int st = t_lose;
@@ -139,13 +140,18 @@ static void answer(cds_req *r, int http, const char *code, const char *desc, jso
     json_t *out = json_pack("{s:s,s:s}", "code", code, "desc", desc);
     if (data) {
         char sig[65];
-        if (sim_payos_sign_object(data, g.checksum_key, sig) == 0)
+        if (sign && sim_payos_sign_object(data, g.checksum_key, sig) == 0)
             json_object_set_new(out, "signature", json_string(sig));
         json_object_set_new(out, "data", data);
     } else {
         json_object_set_new(out, "data", json_null());
     }
     cds_respond_json(r, http, out);
+}
+
+static void answer(cds_req *r, int http, const char *code, const char *desc, json_t *data)
+{
+    answer_signed(r, http, code, desc, data, 1);
 }
 
 /* The API's common gate: recorded, the injected failure, the keys. 1 when
@@ -368,10 +374,12 @@ static void on_sample(void *arg, const cds_http_response *resp)
                NULL);
         return;
     }
-    answer(c->r, 200, "00", "success",
-           json_pack("{s:s,s:s,s:s,s:s,s:s}", "webhookUrl", c->url, "accountNumber", g.account,
-                     "accountName", g.account_name, "name", "cds-sim payOS channel", "shortName",
-                     "CDS"));
+    /* the reference's sample of this answer carries no signature */
+    answer_signed(c->r, 200, "00", "success",
+                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "webhookUrl", c->url, "accountNumber",
+                            g.account, "accountName", g.account_name, "name",
+                            "cds-sim payOS channel", "shortName", "CDS"),
+                  0);
 }
 
 static void cancel_call(void *call)
