@@ -1,5 +1,6 @@
 /* Fees by VietQR: payment intents for dossiers in fee_requested, the
- * payment providers' webhooks that pay them, and reconciliation.
+ * payment providers' webhooks that pay them, payOS payment links for the
+ * accounts that collect through payOS, and reconciliation.
  *
  * The state lives in PostgreSQL (db/migrations/0006_payments.sql); every
  * transition is one SQL function (db/functions/payment.sql). This module checks input, generates

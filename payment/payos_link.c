@@ -18,8 +18,10 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/problem.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,11 @@
 #define ROUNDS_MAX 3
 
 static int st_prepare = -1, st_created = -1, st_settle = -1, st_reload = -1;
+static atomic_llong m_created, m_failed, m_duplicates;
+
+static int64_t get_created(void) { return atomic_load(&m_created); }
+static int64_t get_failed(void) { return atomic_load(&m_failed); }
+static int64_t get_duplicates(void) { return atomic_load(&m_duplicates); }
 
 int pm_payos_link_init(void)
 {
@@ -41,7 +48,14 @@ int pm_payos_link_init(void)
                                      "SELECT cds_payos_link_settle($1::bigint, $2, $3)", 3);
     st_reload = cds_db_stmt_register(
         "payos_payment_reload", "SELECT cds_payment_json(p)::text FROM payments p WHERE id = $1", 1);
-    return st_prepare < 0 || st_created < 0 || st_settle < 0 || st_reload < 0 ? -1 : 0;
+    if (st_prepare < 0 || st_created < 0 || st_settle < 0 || st_reload < 0) return -1;
+    cds_metrics_register("cds_payos_links_created_total", "payOS payment links created.",
+                         get_created);
+    cds_metrics_register("cds_payos_link_create_failures_total",
+                         "payOS link creates that failed or were refused.", get_failed);
+    cds_metrics_register("cds_payos_link_create_duplicates_total",
+                         "payOS link creates refused as a known orderCode (231).", get_duplicates);
+    return 0;
 }
 
 typedef struct link_ctx {
@@ -193,18 +207,22 @@ static void on_created(void *arg, const cds_http_response *resp)
                  a.amount);
     }
     if (rc == PM_PAYOS_OK) {
+        atomic_fetch_add(&m_created, 1);
         char oc[24];
         snprintf(oc, sizeof oc, "%lld", c->l.order_code);
         const char *prm[] = {oc, a.link_id, a.checkout_url, a.qr_code};
         cds_req_db(r, st_created, 4, prm, on_recorded);
     } else if (rc == PM_PAYOS_DUPLICATE) {
+        atomic_fetch_add(&m_duplicates, 1);
         if (pm_payos_build_get(c->l.order_code, &c->call) != 0 || call(r, on_looked_up) != 0)
             unavailable(r, NULL);
     } else if (rc == PM_PAYOS_REFUSED) {
+        atomic_fetch_add(&m_failed, 1);
         cds_log(CDS_LOG_ERROR, "payos_link", "orderCode %lld refused: %s", c->l.order_code, a.error);
         c->refused = 1;
         settle(r, "failed", a.error);
     } else {
+        atomic_fetch_add(&m_failed, 1);
         cds_log(CDS_LOG_WARN, "payos_link", "orderCode %lld: %s", c->l.order_code, a.error);
         unavailable(r, NULL);
     }

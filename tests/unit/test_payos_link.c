@@ -178,6 +178,33 @@ static void test_answers(void)
     CHECK_STR(a.checkout_url, "https://pay.payos.vn/web/abc");
 }
 
+/* Which provider collects is configuration of the receiving account. */
+static void test_account_provider(void)
+{
+    char err[200];
+#define ACCOUNTS                                                                                   \
+    "{\"accounts\":[{\"agency_code\":\"A1\",\"bank_bin\":\"970415\",\"bank_name\":"               \
+    "\"VietinBank\",\"account_no\":\"371100001008\",\"account_name\":\"UBND\"%s}]}"
+    const char *cases[][2] = {{"", "ok"},
+                              {",\"provider\":\"payos\"", "ok"},
+                              {",\"provider\":\"transfer\"", "ok"},
+                              {",\"provider\":\"momo\"", "provider"},
+                              {",\"provider\":1", "provider"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char doc[600];
+        snprintf(doc, sizeof doc, ACCOUNTS, cases[i][0]);
+        json_t *j = json_loads(doc, 0, NULL);
+        int rc = cds_payment_accounts_check(j, err, sizeof err);
+        if (strcmp(cases[i][1], "ok") == 0) {
+            CHECK_INT(rc, 0);
+        } else {
+            CHECK_INT(rc, -1);
+            CHECK(strstr(err, cases[i][1]) != NULL);
+        }
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     g_payment.payos_url = "http://payos.test/";
@@ -189,5 +216,6 @@ int main(void)
     test_request_signature();
     test_build();
     test_answers();
+    test_account_provider();
     return t_done();
 }
