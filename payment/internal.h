@@ -69,6 +69,7 @@ typedef struct pm_payos_answer {
     char checkout_url[512], qr_code[512];
     long long order_code, amount;
     long retry_after_ms;
+    long http_status; /* 0: no answer */
     char error[256];
 } pm_payos_answer;
 

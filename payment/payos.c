@@ -182,6 +182,7 @@ int pm_payos_parse(const cds_http_response *resp, int kind, pm_payos_answer *a)
 {
     memset(a, 0, sizeof *a);
     if (resp->error) return retry(a, "payOS: %s", resp->error);
+    a->http_status = resp->status;
     a->retry_after_ms = retry_after_ms(resp);
     if (resp->status == 401 || resp->status == 403 || resp->status == 408 ||
         resp->status == 429 || resp->status >= 500)

@@ -12,8 +12,9 @@
  * so it is set for cancellation and a new row is made (at most three rounds
  * per ask); PAID, its webhook credits; CANCELLED/EXPIRED, gone. A create
  * in flight elsewhere answers 503 with Retry-After. payOS failing answers
- * 503 (the intent stays, the citizen asks again); payOS refusing the
- * request answers 502. */
+ * 503 (the intent stays, the citizen asks again: at once when payOS turned
+ * the call away with 401 or 429, since nothing was made; after a call's
+ * time when it did not answer); payOS refusing the request answers 502. */
 #include "internal.h"
 
 #include "core/db.h"
@@ -64,7 +65,8 @@ typedef struct link_ctx {
     char description[32];
     pm_payos_link l;
     int rounds;
-    int refused; /* payOS refused the request: answered 502 once settled */
+    int refused;     /* payOS refused the request: answered 502 once settled */
+    int unavailable; /* payOS turned the call away (401, 429): answered 503 once settled */
     pm_call call;
     int slot;
 } link_ctx;
@@ -148,6 +150,10 @@ static void on_settled(cds_req *r, PGresult *res)
                     "Cổng thanh toán payOS từ chối tạo mã thanh toán cho khoản này.");
         return;
     }
+    if (c->unavailable) {
+        unavailable(r, NULL);
+        return;
+    }
     if (++c->rounds >= ROUNDS_MAX) {
         unavailable(r, NULL);
         return;
@@ -221,7 +227,16 @@ static void on_created(void *arg, const cds_http_response *resp)
         cds_log(CDS_LOG_ERROR, "payos_link", "orderCode %lld refused: %s", c->l.order_code, a.error);
         c->refused = 1;
         settle(r, "failed", a.error);
+    } else if (a.http_status == 401 || a.http_status == 403 || a.http_status == 429) {
+        /* payOS turned the call away before making anything: this row is
+         * closed, so the next ask makes a new one at once */
+        atomic_fetch_add(&m_failed, 1);
+        cds_log(CDS_LOG_WARN, "payos_link", "orderCode %lld: %s", c->l.order_code, a.error);
+        c->unavailable = 1;
+        settle(r, "failed", a.error);
     } else {
+        /* no answer, 5xx: payOS may have made it; a later ask sends the
+         * same orderCode again once this one is older than a call */
         atomic_fetch_add(&m_failed, 1);
         cds_log(CDS_LOG_WARN, "payos_link", "orderCode %lld: %s", c->l.order_code, a.error);
         unavailable(r, NULL);

@@ -11,6 +11,11 @@
  *   expired       the intent expires: its link is cancelled at payOS
  *   other way     paid through Casso (the reference in the text): the payOS
  *                 link is cancelled
+ *   partial       part paid through Casso: the link (for the whole amount) is
+ *                 cancelled, asking again gives a link for what remains
+ *   dossier cancelled  its intent closes, its link is cancelled
+ *   turned away   payOS answers 429: 503 with Retry-After, and asking again
+ *                 at once makes the link (nothing was made the first time)
  *   lost answer   payOS made the link but its answer was lost: asked again
  *                 at once, 503 (a create in flight); later, the same orderCode
  *                 is refused (231), the link read and cancelled, a new one made
@@ -67,11 +72,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static char last_code[64]; /* the code of the last dossier fee_dossier made */
+
 /* A counter dossier of the citizen in fee_requested; its id. */
 static void fee_dossier(long fee, char id[40])
 {
-    char code[64], ev[80], ex[64];
-    snprintf(code, sizeof code, "PAYOS-%d-%d", (int)getpid(), ++seq);
+    char *code = last_code, ev[80], ex[64];
+    snprintf(code, sizeof last_code, "PAYOS-%d-%d", (int)getpid(), ++seq);
     CHECK_INT(th_partner_import(srv.url, code, PROCEDURE, PID_A, "Nguyễn Văn An", "0912345678"),
               201);
     snprintf(ev, sizeof ev, "%s-fee", code);
@@ -291,6 +298,64 @@ static void test_paid_via_casso(void)
     CHECK(ok);
 }
 
+static void test_partial_via_casso(void)
+{
+    intent it;
+    payos_intent(210000, &it);
+    char body[1200];
+    snprintf(body, sizeof body, "{\"payload\":\"%s\",\"provider\":\"casso\",\"amount\":50000}",
+             it.qr);
+    json_t *a = NULL;
+    CHECK_INT(sim_post("bank", "/_sim/pay", body, &a), 200);
+    CHECK_INT(json_integer_value(json_object_get(a, "status")), 200);
+    json_decref(a);
+    char *st = value("SELECT status FROM payments WHERE id = '%s'", it.id);
+    CHECK_STR(st, "partially_paid");
+    free(st);
+    CHECK(link_becomes(it.order_code, "CANCELLED", 15));
+    json_t *p = NULL;
+    CHECK_INT(open_payment(it.dossier, &p, NULL), 200);
+    long long oc = json_integer_value(json_object_get(json_object_get(p, "payos"), "order_code"));
+    CHECK(oc > 0 && oc != it.order_code);
+    CHECK_INT(json_integer_value(json_object_get(p, "remaining_vnd")), it.amount - 50000);
+    json_decref(p);
+    json_t *l = sim_link(oc);
+    CHECK_INT(json_integer_value(json_object_get(l, "amount")), it.amount - 50000);
+    json_decref(l);
+}
+
+static void test_dossier_cancelled(void)
+{
+    intent it;
+    payos_intent(220000, &it);
+    char ev[96];
+    snprintf(ev, sizeof ev, "%s-cancel", last_code);
+    CHECK_INT(th_partner_step(srv.url, last_code, ev, "cancelled", 20, NULL), 200);
+    int ok = link_becomes(it.order_code, "CANCELLED", 15);
+    if (!ok) fprintf(stderr, "dossier cancelled: link %lld not cancelled\n", it.order_code);
+    CHECK(ok);
+}
+
+static void test_turned_away(void)
+{
+    char dossier[40];
+    fee_dossier(230000, dossier);
+    json_t *x = NULL;
+    CHECK_INT(sim_post("payos", "/_sim/fail", "{\"count\":1,\"status\":429}", &x), 200);
+    json_decref(x);
+    int before = sim_links();
+    th_resp r;
+    CHECK_INT(open_payment(dossier, NULL, &r), 503);
+    CHECK(th_resp_header(&r, "retry-after") != NULL);
+    th_resp_free(&r);
+    CHECK_INT(sim_links(), before);
+    json_t *p = NULL;
+    CHECK_INT(open_payment(dossier, &p, NULL), 200);
+    CHECK(json_integer_value(json_object_get(json_object_get(p, "payos"), "order_code")) > 0);
+    json_decref(p);
+    CHECK_INT(sim_links(), before + 1);
+}
+
 static void test_lost_answer(void)
 {
     char dossier[40];
@@ -441,6 +506,9 @@ int main(void)
     test_paid_once();
     test_expiry_cancels();
     test_paid_via_casso();
+    test_partial_via_casso();
+    test_dossier_cancelled();
+    test_turned_away();
     test_lost_answer();
     test_bad_inputs();
     test_confirm_webhook();
