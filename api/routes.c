@@ -115,7 +115,9 @@ int cds_api_init(const cds_api_config *c)
     cds_dossiers_config d = c->dossiers;
     d.keys_dir = c->auth.keys_dir; /* one development keys directory */
     if (cds_dossiers_init(&d) != 0) return -1;
-    if (cds_payment_init(&c->payment) != 0) return -1;
+    cds_payment_config pc = c->payment;
+    pc.db_conninfo = c->db_conninfo; /* the payOS cancel outbox */
+    if (cds_payment_init(&pc) != 0) return -1;
     if (cds_notify_init(&c->notify, c->db_conninfo) != 0) return -1;
     cds_receipts_config rc = c->receipts;
     rc.keys_dir = c->auth.keys_dir;

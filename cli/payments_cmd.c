@@ -10,6 +10,9 @@
  *       assign an unmatched transfer to a dossier's payment; audited
  *   cds payments refunded --payment UUID --actor WHO --reason WHY
  *       the money owed back on a payment was returned; audited
+ *   cds payments payos-confirm-webhook [--url URL]
+ *       registers our payOS webhook URL (default CDS_PAYOS_WEBHOOK_URL)
+ *       with the payOS channel of CDS_PAYOS_CLIENT_ID (payOS calls it once)
  *
  * Blocking libpq is fine here: an operator command, not a loop thread. Exit
  * status 0 on success, 1 when the database refused (the reason printed), 2
@@ -120,8 +123,36 @@ static int refunded(PGconn *c, const char *payment, const char *actor, const cha
     return ok ? 0 : 1;
 }
 
+static int payos_confirm(int argc, char **argv)
+{
+    cds_payment_config pc;
+    cds_payment_config_defaults(&pc);
+    const char *url = NULL;
+    cds_opt opts[40];
+    size_t n = cds_payment_options(&pc, opts, 39);
+    opts[n++] = (cds_opt){"url", NULL, CDS_OPT_STR, &url, 0, 0,
+                          "the webhook URL to register (default CDS_PAYOS_WEBHOOK_URL)"};
+    char err[512], out[2048];
+    int rc = cds_opts_parse(opts, n, argc, argv, 3, err, sizeof err);
+    if (rc == 1) {
+        cds_opts_help(stdout, "usage: cds payments payos-confirm-webhook [--url URL]", opts, n);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", me, err);
+        return 2;
+    }
+    if (cds_payment_payos_confirm_webhook(&pc, url, out, sizeof out, err, sizeof err) != 0) {
+        fprintf(stderr, "%s payos-confirm-webhook: %s\n", me, err);
+        return 1;
+    }
+    printf("%s\n", out);
+    return 0;
+}
+
 int cds_cmd_payments(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[2], "payos-confirm-webhook") == 0) return payos_confirm(argc, argv);
     const char *db = NULL, *from = NULL, *to = NULL, *tx = NULL, *dossier = NULL, *actor = NULL,
                *reason = NULL, *payment = NULL;
     int csv = 0, limit = 100;
@@ -142,7 +173,8 @@ int cds_cmd_payments(int argc, char **argv)
         "usage: cds payments reconcile --from D --to D [--csv 1]\n"
         "       cds payments unmatched [--limit N]\n"
         "       cds payments resolve --tx ID --dossier CODE --actor WHO --reason WHY\n"
-        "       cds payments refunded --payment UUID --actor WHO --reason WHY";
+        "       cds payments refunded --payment UUID --actor WHO --reason WHY\n"
+        "       cds payments payos-confirm-webhook [--url URL]";
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
         cds_opts_help(argc < 3 ? stderr : stdout, usage, opts, nopts);
         return argc < 3 ? 2 : 0;

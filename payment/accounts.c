@@ -2,8 +2,10 @@
  * with the catalog by `cds catalog load` (cli/catalog_cmd.c). Every entry is
  * checked before anything is written: the account must be encodable in a
  * VietQR code (6-digit BIN, 1..19 letters or digits), the names non-empty,
- * the service charge and lifetime in range. The database re-checks the
- * same ranges and that the agency exists. */
+ * the service charge and lifetime in range, the provider "transfer" (a
+ * VietQR code of ours, reported by the providers watching the account:
+ * Casso, SePay) or "payos" (a payOS payment link per intent). The database
+ * re-checks the same ranges and that the agency exists. */
 #include "payment/payment.h"
 #include "payment/vietqr.h"
 
@@ -68,6 +70,11 @@ int cds_payment_accounts_check(const json_t *doc, char *err, size_t cap)
         else if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
                          json_integer_value(ttl) > TTL_HOURS_MAX))
             why = "'intent_ttl_hours' must be an integer 1..2160";
+        else if (json_object_get(a, "provider") &&
+                 (!json_is_string(json_object_get(a, "provider")) ||
+                  (strcmp(json_string_value(json_object_get(a, "provider")), "transfer") != 0 &&
+                   strcmp(json_string_value(json_object_get(a, "provider")), "payos") != 0)))
+            why = "'provider' must be \"transfer\" or \"payos\"";
         if (why) {
             snprintf(err, cap, "accounts[%zu] (%s): %s", i, agency ? agency : "?", why);
             return -1;
@@ -78,15 +85,16 @@ int cds_payment_accounts_check(const json_t *doc, char *err, size_t cap)
 
 static const char UPSERT_SQL[] =
     "INSERT INTO payment_accounts AS p (agency_code, bank_bin, bank_name, account_no, account_name,"
-    " service_charge_vnd, intent_ttl) VALUES ($1, $2, $3, $4, $5, $6::bigint,"
-    " make_interval(hours => $7::int))"
+    " service_charge_vnd, intent_ttl, provider) VALUES ($1, $2, $3, $4, $5, $6::bigint,"
+    " make_interval(hours => $7::int), $8)"
     " ON CONFLICT (agency_code) DO UPDATE SET bank_bin = EXCLUDED.bank_bin,"
     " bank_name = EXCLUDED.bank_name, account_no = EXCLUDED.account_no,"
     " account_name = EXCLUDED.account_name, service_charge_vnd = EXCLUDED.service_charge_vnd,"
-    " intent_ttl = EXCLUDED.intent_ttl"
+    " intent_ttl = EXCLUDED.intent_ttl, provider = EXCLUDED.provider"
     " WHERE (p.bank_bin, p.bank_name, p.account_no, p.account_name, p.service_charge_vnd,"
-    " p.intent_ttl) IS DISTINCT FROM (EXCLUDED.bank_bin, EXCLUDED.bank_name, EXCLUDED.account_no,"
-    " EXCLUDED.account_name, EXCLUDED.service_charge_vnd, EXCLUDED.intent_ttl)";
+    " p.intent_ttl, p.provider) IS DISTINCT FROM (EXCLUDED.bank_bin, EXCLUDED.bank_name,"
+    " EXCLUDED.account_no, EXCLUDED.account_name, EXCLUDED.service_charge_vnd,"
+    " EXCLUDED.intent_ttl, EXCLUDED.provider)";
 
 long cds_payment_accounts_write(PGconn *conn, const json_t *doc, char *err, size_t cap)
 {
@@ -105,8 +113,11 @@ long cds_payment_accounts_write(PGconn *conn, const json_t *doc, char *err, size
                            json_string_value(json_object_get(a, "account_no")),
                            json_string_value(json_object_get(a, "account_name")),
                            charge,
-                           ttl};
-        PGresult *r = PQexecParams(conn, UPSERT_SQL, 7, NULL, v, NULL, NULL, 0);
+                           ttl,
+                           json_object_get(a, "provider")
+                               ? json_string_value(json_object_get(a, "provider"))
+                               : "transfer"};
+        PGresult *r = PQexecParams(conn, UPSERT_SQL, 8, NULL, v, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             snprintf(err, cap, "accounts[%zu] (%s): %s", i, v[0], PQresultErrorMessage(r));
             PQclear(r);

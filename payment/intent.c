@@ -71,12 +71,25 @@ json_t *pm_payment_view(const char *payment_json)
     const char *status = json_string_value(json_object_get(p, "status"));
     long long remaining = (long long)json_integer_value(json_object_get(p, "remaining_vnd"));
     int open = status && (strcmp(status, "created") == 0 || strcmp(status, "partially_paid") == 0);
-    char payload[CDS_VIETQR_PAYLOAD_MAX + 1];
-    if (open && remaining > 0 && id && ref && bin && acct &&
-        pm_vietqr_payload(bin, acct, remaining, ref, payload, sizeof payload) == 0) {
-        char png[96], svg[96];
-        snprintf(png, sizeof png, "/v1/payments/%s/qr.png", id);
-        snprintf(svg, sizeof svg, "/v1/payments/%s/qr.svg", id);
+    char payload[CDS_VIETQR_PAYLOAD_MAX + 1], png[96], svg[96];
+    snprintf(png, sizeof png, "/v1/payments/%s/qr.png", id ? id : "");
+    snprintf(svg, sizeof svg, "/v1/payments/%s/qr.svg", id ? id : "");
+    const char *provider = json_string_value(json_object_get(p, "provider"));
+    json_t *link = json_object_get(p, "payos");
+    const char *link_qr = json_string_value(json_object_get(link, "qr_code"));
+    if (provider && strcmp(provider, "payos") == 0) {
+        /* payOS's own VietQR and checkout page; none of ours (payOS matches
+         * what is paid into its link by orderCode). */
+        if (open && remaining > 0 && id && link_qr) {
+            json_object_set_new(
+                p, "vietqr",
+                json_pack("{s:s, s:s, s:s}", "payload", link_qr, "png_url", png, "svg_url", svg));
+        } else {
+            json_object_set_new(p, "vietqr", json_null());
+            json_object_set_new(p, "payos", json_null());
+        }
+    } else if (open && remaining > 0 && id && ref && bin && acct &&
+               pm_vietqr_payload(bin, acct, remaining, ref, payload, sizeof payload) == 0) {
         json_object_set_new(p, "vietqr", json_pack("{s:s, s:s, s:s}", "payload", payload, "png_url",
                                                     png, "svg_url", svg));
     } else {
@@ -94,11 +107,17 @@ typedef struct open_ctx {
 
 static int send_open(cds_req *r);
 
-static void respond_payment(cds_req *r, int status, const char *text)
+/* make_link: the citizen asks to pay; an open payOS intent without its
+ * payment link gets one first (payos_link.c). */
+static void respond_payment(cds_req *r, int status, const char *text, int make_link)
 {
     json_t *p = pm_payment_view(text);
     if (!p) {
         cds_req_db_failed(r, "payment_view", NULL);
+        return;
+    }
+    if (make_link && pm_payos_wanted(p)) {
+        pm_payos_open(r, status, p);
         return;
     }
     cds_respond_json(r, status, p);
@@ -113,9 +132,9 @@ static void on_open(cds_req *r, PGresult *res)
     }
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "created") == 0) {
-        respond_payment(r, 201, PQgetvalue(res, 0, 1));
+        respond_payment(r, 201, PQgetvalue(res, 0, 1), 1);
     } else if (strcmp(st, "existing") == 0) {
-        respond_payment(r, 200, PQgetvalue(res, 0, 1));
+        respond_payment(r, 200, PQgetvalue(res, 0, 1), 1);
     } else if (strcmp(st, "not_found") == 0) {
         cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else if (strcmp(st, "not_payable") == 0) {
@@ -170,7 +189,7 @@ static void on_get(cds_req *r, PGresult *res)
     }
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "ok") == 0)
-        respond_payment(r, 200, PQgetvalue(res, 0, 1));
+        respond_payment(r, 200, PQgetvalue(res, 0, 1), 0);
     else if (strcmp(st, "no_payment") == 0)
         cds_problem(r, 404, "payment_not_found", "Hồ sơ chưa có khoản thanh toán nào.");
     else

@@ -1,5 +1,6 @@
 /* Fees by VietQR: payment intents for dossiers in fee_requested, the
- * payment providers' webhooks that pay them, and reconciliation.
+ * payment providers' webhooks that pay them, payOS payment links for the
+ * accounts that collect through payOS, and reconciliation.
  *
  * The state lives in PostgreSQL (db/migrations/0006_payments.sql); every
  * transition is one SQL function (db/functions/payment.sql). This module checks input, generates
@@ -20,6 +21,15 @@ typedef struct cds_payment_config {
     const char *casso_secret;
     const char *sepay_api_key, *sepay_hmac_secret;
     int expire_every_s; /* how often open intents past their expiry are closed */
+    /* payOS payment links (accounts whose provider is "payos"). */
+    const char *payos_url;       /* API base, https://api-merchant.payos.vn */
+    const char *payos_client_id, *payos_api_key;
+    const char *payos_return_url, *payos_cancel_url; /* where payOS's checkout sends the citizen */
+    const char *payos_webhook_url; /* ours, for `cds payments payos-confirm-webhook` */
+    int payos_description_max;   /* 9 (a bank account not linked through payOS) .. 25 */
+    int payos_timeout_ms;
+    int payos_dispatch;          /* this process cancels links (the cancel outbox) */
+    const char *db_conninfo;     /* set by the caller: the cancel outbox's LISTEN */
 } cds_payment_config;
 
 void cds_payment_config_defaults(cds_payment_config *c);
@@ -30,6 +40,12 @@ void cds_payment_shutdown(void);
 /* Per loop thread: the expiry sweep runs on thread 0. */
 void cds_payment_worker_start(cds_worker *w);
 void cds_payment_worker_stop(cds_worker *w);
+/* `cds payments payos-confirm-webhook`: registers `url` (NULL: the
+ * configured CDS_PAYOS_WEBHOOK_URL) with payOS (POST /confirm-webhook, which
+ * makes payOS call it once). Blocking, for the command line. 0 on success,
+ * else -1 with the reason in err. */
+int cds_payment_payos_confirm_webhook(const cds_payment_config *c, const char *url, char *out,
+                                      size_t outcap, char *err, size_t cap);
 
 /* Citizen routes (intent.c, qr_route.c). */
 void cds_payment_open(cds_req *r);    /* POST /v1/dossiers/{id}/payment */
@@ -63,7 +79,8 @@ extern const char cds_payment_unmatched_sql[];
 /* The receiving accounts of agencies (accounts.c), loaded by
  * `cds catalog load` from db/seed/payment_accounts.json:
  *   {"accounts":[{"agency_code","bank_bin","bank_name","account_no",
- *                 "account_name","service_charge_vnd","intent_ttl_hours"}]}
+ *                 "account_name","service_charge_vnd","intent_ttl_hours",
+ *                 "provider": "transfer" (default) | "payos"}]}
  * cds_payment_accounts_check checks the whole document before anything is
  * written (-1 with the entry named in err); cds_payment_accounts_write
  * upserts them on a blocking connection inside the caller's transaction and

@@ -6,7 +6,9 @@
  * Both encode what remains to be paid (the same payload as the payment's
  * JSON), error correction M, a quiet zone of 4 modules (core/qr.h). Only an
  * open intent has a code: a paid, expired or cancelled one answers 409, so
- * nobody pays a closed intent from a stale screenshot. A payload of ~130
+ * nobody pays a closed intent from a stale screenshot. An intent of a payOS
+ * account shows payOS's own code (the qrCode of its active payment link;
+ * 409 while it has none). A payload of ~130
  * characters makes a small image: rendering on the loop thread is bounded. */
 #include "internal.h"
 #include "payment/vietqr.h"
@@ -36,7 +38,9 @@ int pm_qr_init(void)
     st_qr = cds_db_stmt_register(
         "payment_qr",
         "SELECT bank_bin, account_no, amount_vnd - received_vnd, reference,"
-        " status IN ('created', 'partially_paid') AND expires_at > now()"
+        " status IN ('created', 'partially_paid') AND expires_at > now(), provider,"
+        " (SELECT l.qr_code FROM payos_links l WHERE l.payment_id = payments.id"
+        "  AND l.state = 'active')"
         " FROM payments WHERE id = $1 AND citizen_id = $2",
         2);
     return st_qr < 0 ? -1 : 0;
@@ -60,8 +64,15 @@ static void on_qr(cds_req *r, PGresult *res)
         return;
     }
     char payload[CDS_VIETQR_PAYLOAD_MAX + 1];
-    if (pm_vietqr_payload(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), remaining,
-                          PQgetvalue(res, 0, 3), payload, sizeof payload) != 0) {
+    if (strcmp(PQgetvalue(res, 0, 5), "payos") == 0) {
+        if (PQgetisnull(res, 0, 6) || PQgetlength(res, 0, 6) > CDS_VIETQR_PAYLOAD_MAX) {
+            cds_problem(r, 409, "payment_link_missing",
+                        "Khoản thanh toán chưa có mã payOS: hãy yêu cầu thanh toán lại.");
+            return;
+        }
+        snprintf(payload, sizeof payload, "%s", PQgetvalue(res, 0, 6));
+    } else if (pm_vietqr_payload(PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), remaining,
+                                 PQgetvalue(res, 0, 3), payload, sizeof payload) != 0) {
         cds_fail(r, CDS_P_QR_FAILED);
         return;
     }

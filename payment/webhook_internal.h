@@ -55,6 +55,11 @@ int hook_js_key_cmp(const char *a, const char *b);
  * order). Caller frees the array (not the keys). NULL on no memory. */
 const char **hook_object_keys(json_t *obj, int sorted, size_t *n);
 
+/* payOS's signature of a data object (webhooks, and the answers of its
+ * payment-request API): HMAC-SHA256 over the sorted key=value text of
+ * webhook_payos.c. CDS_HOOK_OK or a verdict. */
+int hook_payos_data_mac(json_t *data, const char *key, unsigned char mac[32]);
+
 /* Number::toString of a double (shortest round trip, JS exponent rules). */
 void hook_js_number(double d, char *out, size_t cap);
 

@@ -111,6 +111,16 @@ static int mac_data(json_t *data, const char *key, unsigned char mac[32], cds_ho
     return rc;
 }
 
+int hook_payos_data_mac(json_t *data, const char *key, unsigned char mac[32])
+{
+    cds_hook_result *r = malloc(sizeof *r);
+    if (!r) return CDS_HOOK_INTERNAL;
+    hook_result_init(r, CDS_HOOK_PAYOS);
+    int rc = mac_data(data, key, mac, r);
+    free(r);
+    return rc;
+}
+
 static int normalize(json_t *data, cds_hook_result *out)
 {
     char link[LINK_ID_MAX + 1], status[8], currency[8];

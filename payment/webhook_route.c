@@ -18,8 +18,13 @@
  * for in the transfer description in C
  * (cds_payref_find: case, spaces, punctuation and bank prefixes tolerated);
  * a description with none, or with two different ones, is recorded as
- * unmatched for a person to reconcile. Outgoing and failed transactions are
- * acknowledged and ignored.
+ * unmatched for a person to reconcile. A payOS report names its payment link
+ * by orderCode: one of our links (payos_links) pays its intent whatever the
+ * text says; an orderCode that is none of ours falls back to the reference
+ * in the text, and with none there is acknowledged and recorded nowhere
+ * (payOS's sample call when the URL is confirmed; counted in
+ * cds_payment_payos_unknown_orders_total). Outgoing and failed transactions
+ * are acknowledged and ignored.
  *
  * The answer is the provider's success body only once every credit of the
  * call is committed; if the database fails midway, 503 makes the provider
@@ -40,21 +45,23 @@
 #include <time.h>
 
 static int st_credit = -1;
-static atomic_llong m_calls, m_refused, m_credits, m_duplicates, m_unmatched;
+static atomic_llong m_calls, m_refused, m_credits, m_duplicates, m_unmatched, m_unknown_orders;
 
 static int64_t get_calls(void) { return atomic_load(&m_calls); }
 static int64_t get_refused(void) { return atomic_load(&m_refused); }
 static int64_t get_credits(void) { return atomic_load(&m_credits); }
 static int64_t get_duplicates(void) { return atomic_load(&m_duplicates); }
 static int64_t get_unmatched(void) { return atomic_load(&m_unmatched); }
+static int64_t get_unknown_orders(void) { return atomic_load(&m_unknown_orders); }
 
 int pm_webhook_init(void)
 {
     st_credit = cds_db_stmt_register(
         "payment_credit",
         "SELECT status, match, tx_id, payment_id, payment_status, receipt_id FROM cds_payment_credit("
-        "$1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11, $12)",
-        12);
+        "$1, $2, $3::bigint, $4, $5, $6, $7, $8, $9, COALESCE($10::timestamptz, now()), $11,"
+        " $12::bigint, $13)",
+        13);
     if (st_credit < 0) return -1;
     cds_metrics_register("cds_payment_webhooks_total", "Provider webhook calls received.", get_calls);
     cds_metrics_register("cds_payment_webhooks_refused_total",
@@ -65,6 +72,9 @@ int pm_webhook_init(void)
                          "Credits delivered again and recognised as duplicates.", get_duplicates);
     cds_metrics_register("cds_payment_credits_unmatched_total",
                          "Credits recorded without a matching payment reference.", get_unmatched);
+    cds_metrics_register("cds_payment_payos_unknown_orders_total",
+                         "payOS reports naming no link of ours and no reference: not recorded.",
+                         get_unknown_orders);
     return 0;
 }
 
@@ -94,7 +104,13 @@ static void on_credit(cds_req *r, PGresult *res)
     }
     const cds_hook_tx *t = &c->res.tx[c->next];
     const char *status = PQgetvalue(res, 0, 0), *match = PQgetvalue(res, 0, 1);
-    if (strcmp(status, "duplicate") == 0) {
+    if (strcmp(status, "unknown_order") == 0) {
+        atomic_fetch_add(&m_unknown_orders, 1);
+        cds_log(CDS_LOG_WARN, "payment_unknown_order",
+                "%s %s: orderCode %s is none of our payment links and the text names no "
+                "payment: acknowledged, not recorded",
+                t->provider, t->id, t->code);
+    } else if (strcmp(status, "duplicate") == 0) {
         atomic_fetch_add(&m_duplicates, 1);
     } else if (strcmp(status, "duplicate_transfer") == 0) {
         /* Another report of a transfer already recorded (a second provider
@@ -133,11 +149,18 @@ static void record_next(cds_req *r)
         if (gmtime_r(&e, &tm) && strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0) at_p = at;
     }
     const char *ref_p = cds_payref_find(t->description, ref) == CDS_PAYREF_FOUND ? ref : NULL;
-    const char *params[] = {t->provider,      t->id,           amount,          t->description,
-                            t->account,       t->bank_bin,     t->reference,    t->counter_account,
-                            t->counter_name,  at_p,            ref_p,
+    /* payOS's orderCode names its link; one that cannot be ours (not 1..16
+     * digits) is sent as 0, which no link has */
+    const char *order_p = NULL;
+    if (c->res.provider == CDS_HOOK_PAYOS) {
+        size_t n = strlen(t->code);
+        order_p = n >= 1 && n <= 16 && strspn(t->code, "0123456789") == n ? t->code : "0";
+    }
+    const char *params[] = {t->provider,     t->id,       amount,       t->description,
+                            t->account,      t->bank_bin, t->reference, t->counter_account,
+                            t->counter_name, at_p,        ref_p,        order_p,
                             cds_req_trace_stored(r)};
-    cds_req_db(r, st_credit, 12, params, on_credit);
+    cds_req_db(r, st_credit, 13, params, on_credit);
 }
 
 typedef int (*verify_fn)(const cds_hook_req *rq, cds_hook_result *out);

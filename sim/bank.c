@@ -1,11 +1,14 @@
 /* The stand-in bank (`bank`, port 9007): "pays" a payment intent the way a
  * citizen's bank app and the payment provider watching our account would.
- * Given the VietQR payload we showed the citizen, it decodes it
- * (payment/vietqr.h, a bad one is refused with the decoder's message),
+ * Given the VietQR payload we showed the citizen, it decodes it with its
+ * own reader (sim/vietqr_read.c, a bad one is refused with its message),
  * makes the bank transfer (amount from the payload, transfer description =
  * the purpose 62/08, possibly mangled as bank apps do), and delivers the
  * provider's webhook for it to our server, signed as that provider signs
- * (payment/webhook.h signing helpers): payOS, Casso or SePay shape.
+ * with its own code from the providers' documents (sim/provider_sign.c,
+ * never the server's): payOS, Casso or SePay shape. A payload that is the
+ * qrCode of a payOS payment link the payOS stand-in made (sim/payos.c) is
+ * reported under that link's orderCode and paymentLinkId, as payOS does.
  *
  *   POST /_sim/pay   {"payload": VietQR text,                     (required)
  *                     "provider": "payos"|"casso"|"sepay",        (default CDS_SIM_BANK_PROVIDER)
@@ -50,9 +53,9 @@
  * CDS_SEPAY_HMAC_SECRET (see BANK_HELP). */
 #include "core/http_client.h"
 #include "core/log.h"
-#include "payment/vietqr.h"
-#include "payment/webhook.h"
+#include "sim/payos.h"
 #include "sim/sim.h"
+#include "sim/witness.h"
 
 #include <ctype.h>
 #include <event2/event.h>
@@ -74,8 +77,9 @@
 #define CALL_TIMEOUT_MS 15000
 #define STALE_S 600
 #define TRANSFERS_MAX 65536
+#define SECRET_MIN 16
 
-enum { P_PAYOS = CDS_HOOK_PAYOS, P_CASSO = CDS_HOOK_CASSO, P_SEPAY = CDS_HOOK_SEPAY };
+enum { P_PAYOS = 1, P_CASSO = 2, P_SEPAY = 3 };
 static const char *const provider_names[] = {"", "payos", "casso", "sepay"};
 
 typedef struct bank_cfg {
@@ -171,11 +175,11 @@ static int bank_init(sim_standin *s)
     const char *secrets[] = {g_bank.payos_key, g_bank.casso_secret, g_bank.sepay_api_key,
                              g_bank.sepay_hmac};
     for (size_t i = 0; i < 4; i++)
-        if (strlen(secrets[i]) < CDS_HOOK_SECRET_MIN || strpbrk(secrets[i], "\r\n")) {
+        if (strlen(secrets[i]) < SECRET_MIN || strpbrk(secrets[i], "\r\n")) {
             fprintf(stderr,
                     "cds-sim: the bank's webhook secrets must be at least %d characters "
                     "on one line\n",
-                    CDS_HOOK_SECRET_MIN);
+                    SECRET_MIN);
             return -1;
         }
     s->state = &g_bank;
@@ -459,13 +463,11 @@ static bank_transfer *prepare(cds_req *r, json_t *in)
         bad_control(r, "Thiếu \"payload\" (nội dung mã VietQR).");
         return NULL;
     }
-    cds_vietqr_decoded *d = cds_req_alloc(r, sizeof *d);
-    cds_vietqr_error err;
-    if (cds_vietqr_decode(payload, json_string_length(json_object_get(in, "payload")), d, &err) !=
-        0) {
-        cds_problem(r, 400, "invalid_vietqr",
-                    cds_req_printf(r, "Mã VietQR không hợp lệ (%s): %s",
-                                   cds_vietqr_code_name(err.code), err.msg));
+    sim_vietqr *q = cds_req_alloc(r, sizeof *q);
+    char err[200];
+    if (sim_vietqr_read(payload, json_string_length(json_object_get(in, "payload")), q, err,
+                        sizeof err) != 0) {
+        cds_problem(r, 400, "invalid_vietqr", cds_req_printf(r, "Mã VietQR không hợp lệ: %s", err));
         return NULL;
     }
     int provider = g_bank.provider;
@@ -494,13 +496,13 @@ static bank_transfer *prepare(cds_req *r, json_t *in)
     json_t *amount = json_object_get(in, "amount");
     if (amount)
         amount = json_incref(amount);
-    else if (d->q.amount)
-        amount = json_integer((json_int_t)d->q.amount);
+    else if (q->amount)
+        amount = json_integer((json_int_t)q->amount);
     else {
         bad_control(r, "Mã VietQR không có số tiền (mã tĩnh): hãy cho \"amount\".");
         return NULL;
     }
-    const char *desc = d->q.purpose[0] ? d->q.purpose : "chuyen tien";
+    const char *desc = q->purpose[0] ? q->purpose : "chuyen tien";
     v = json_object_get(in, "description");
     if (v) {
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
@@ -527,25 +529,30 @@ static bank_transfer *prepare(cds_req *r, json_t *in)
                                                  : json_string_value(txid_in);
 
     const char *bank_name, *bank_abbr;
-    bank_names(d->q.bin, &bank_name, &bank_abbr);
+    bank_names(q->bin, &bank_name, &bank_abbr);
     const char *when = vn_time(r);
     json_int_t balance = 100000000 + (json_is_integer(amount) ? json_integer_value(amount) : 0);
     json_t *tx, *idem;
     if (provider == P_PAYOS) {
-        /* One payment link per intent: its id and order code from the payload. */
-        unsigned char h[SHA256_DIGEST_LENGTH];
-        SHA256((const unsigned char *)payload, strlen(payload), h);
-        char link[33];
-        for (int i = 0; i < 16; i++)
-            snprintf(link + 2 * i, 3, "%02x", h[i]);
-        json_int_t order = 0;
-        for (int i = 16; i < 22; i++)
-            order = order * 256 + h[i];
-        order = order % 1000000000000LL + 1;
+        /* The payment link the payload belongs to: one the payOS stand-in
+         * made, else one derived from the payload (one link per intent). */
+        char link[64];
+        long long order = 0;
+        if (sim_payos_link_of_qr(payload, &order, link, sizeof link) == 0) {
+            if (json_is_integer(amount)) sim_payos_paid(order, (long long)json_integer_value(amount));
+        } else {
+            unsigned char h[SHA256_DIGEST_LENGTH];
+            SHA256((const unsigned char *)payload, strlen(payload), h);
+            for (int i = 0; i < 16; i++)
+                snprintf(link + 2 * i, 3, "%02x", h[i]);
+            for (int i = 16; i < 22; i++)
+                order = order * 256 + h[i];
+            order = order % 1000000000000LL + 1;
+        }
         if (!tx_id) tx_id = cds_req_printf(r, "FT%s", random_digits(r, 14));
         tx = json_pack("{s:I,s:o,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
-                       "orderCode", order, "amount", amount, "description", desc, "accountNumber",
-                       d->q.account, "reference", tx_id, "transactionDateTime", when, "currency",
+                       "orderCode", (json_int_t)order, "amount", amount, "description", desc, "accountNumber",
+                       q->account, "reference", tx_id, "transactionDateTime", when, "currency",
                        "VND", "paymentLinkId", link, "code", "00", "desc", "success",
                        "counterAccountBankId", "970436", "counterAccountBankName", "Vietcombank",
                        "counterAccountName", "NGUYEN VAN AN", "counterAccountNumber", "0011223344",
@@ -557,7 +564,7 @@ static bank_transfer *prepare(cds_req *r, json_t *in)
                        id_value(tx_id), "reference",
                        cds_req_printf(r, "FT%s", random_digits(r, 14)), "description", desc,
                        "amount", amount, "runningBalance", balance, "transactionDateTime", when,
-                       "accountNumber", d->q.account, "bankName", bank_name, "bankAbbreviation",
+                       "accountNumber", q->account, "bankName", bank_name, "bankAbbreviation",
                        bank_abbr, "virtualAccountNumber", "", "virtualAccountName", "",
                        "counterAccountName", "NGUYEN VAN AN", "counterAccountNumber", "0011223344",
                        "counterAccountBankId", "970436", "counterAccountBankName", "Vietcombank");
@@ -565,7 +572,7 @@ static bank_transfer *prepare(cds_req *r, json_t *in)
     } else {
         if (!tx_id) tx_id = random_digits(r, 12);
         tx = json_pack("{s:o,s:s,s:s,s:s,s:n,s:s,s:s,s:o,s:I,s:n,s:s,s:s}", "id", id_value(tx_id),
-                       "gateway", bank_name, "transactionDate", when, "accountNumber", d->q.account,
+                       "gateway", bank_name, "transactionDate", when, "accountNumber", q->account,
                        "code", "content", desc, "transferType", "in", "transferAmount", amount,
                        "accumulated", balance, "subAccount", "referenceCode",
                        cds_req_printf(r, "FT%s", random_digits(r, 14)), "description",
@@ -757,7 +764,9 @@ static void deliver(cds_req *r, const transfer_copy *t, const send_opts *o)
         char sig[65];
         const char *key =
             o->forge ? cds_req_printf(r, "forged-%s", g_bank.payos_key) : g_bank.payos_key;
-        rc = cds_hook_payos_sign(t->tx, strlen(t->tx), key, sig);
+        json_t *data = json_loads(t->tx, 0, NULL);
+        rc = data ? sim_payos_sign_object(data, key, sig) : -1;
+        json_decref(data);
         c->body = cds_req_printf(r,
                                  "{\"code\":\"00\",\"desc\":\"success\",\"success\":true,"
                                  "\"data\":%s,\"signature\":\"%s\"}",
@@ -767,7 +776,7 @@ static void deliver(cds_req *r, const transfer_copy *t, const send_opts *o)
         const char *key =
             o->forge ? cds_req_printf(r, "forged-%s", g_bank.casso_secret) : g_bank.casso_secret;
         c->body = cds_req_printf(r, "{\"error\":0,\"data\":%s}", t->tx);
-        rc = cds_hook_casso_sign(c->body, strlen(c->body), key, (long long)now * 1000, sig,
+        rc = sim_casso_signature(c->body, strlen(c->body), key, (long long)now * 1000, sig,
                                  sizeof sig);
         c->headers[h++] = cds_req_printf(r, "X-Casso-Signature: %s", sig);
     } else {
@@ -776,10 +785,10 @@ static void deliver(cds_req *r, const transfer_copy *t, const send_opts *o)
             c->headers[h++] = cds_req_printf(r, "Authorization: Apikey %s%s",
                                              o->forge ? "forged-" : "", g_bank.sepay_api_key);
         } else {
-            char sig[72];
+            char sig[80];
             const char *key =
                 o->forge ? cds_req_printf(r, "forged-%s", g_bank.sepay_hmac) : g_bank.sepay_hmac;
-            rc = cds_hook_sepay_sign(c->body, strlen(c->body), key, (long long)now, sig);
+            rc = sim_sepay_signature(c->body, strlen(c->body), key, (long long)now, sig);
             c->headers[h++] = cds_req_printf(r, "X-SePay-Timestamp: %lld", (long long)now);
             c->headers[h++] = cds_req_printf(r, "X-SePay-Signature: %s", sig);
         }
@@ -788,8 +797,7 @@ static void deliver(cds_req *r, const transfer_copy *t, const send_opts *o)
     c->body_len = strlen(c->body);
     if (rc != 0) {
         cds_problem(r, 400, "cannot_sign",
-                    cds_req_printf(r, "Không ký được webhook (%s): kiểm tra \"amount\"/\"fields\".",
-                                   cds_hook_err_code(rc)));
+                    "Không ký được webhook: kiểm tra \"amount\"/\"fields\".");
         return;
     }
     if (o->delay_ms > 0) {

@@ -22,6 +22,25 @@ BEGIN
 END;
 $$;
 
+-- An intent's payOS links that it no longer needs become due for
+-- cancellation (the payOS cancel outbox, payos_links in 0019): the intent
+-- is closed (paid another way, expired, cancelled) or owes another amount
+-- than the link asks for. A link a webhook credited through is `paid`
+-- first, so it is left alone.
+CREATE OR REPLACE FUNCTION cds_payos_links_on_payment() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE payos_links SET state = 'cancel_due', next_attempt_at = now(), attempts = 0
+    WHERE payment_id = NEW.id AND state IN ('creating', 'active')
+      AND (NEW.status NOT IN ('created', 'partially_paid')
+           OR amount_vnd <> NEW.amount_vnd - NEW.received_vnd);
+    IF FOUND THEN
+        PERFORM pg_notify('cds_payos', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
 -- cds:after-migrations
 
 -- A payment as the API shows it (the VietQR payload and image links are
@@ -44,7 +63,12 @@ LANGUAGE sql STABLE AS $$
                                    'account_no', p.account_no, 'account_name', p.account_name),
         'paid_after_expiry', p.paid_after_expiry,
         'expires_at', cds_rfc3339(p.expires_at), 'created_at', cds_rfc3339(p.created_at),
-        'paid_at', cds_rfc3339(p.paid_at))
+        'paid_at', cds_rfc3339(p.paid_at),
+        'provider', p.provider,
+        'payos', (SELECT jsonb_build_object('order_code', l.order_code,
+                                            'checkout_url', l.checkout_url, 'qr_code', l.qr_code)
+                  FROM payos_links l WHERE l.payment_id = p.id AND l.state = 'active'
+                    AND s.status IN ('created', 'partially_paid')))
     FROM (SELECT CASE WHEN p.status IN ('created', 'partially_paid') AND p.expires_at <= now()
                       THEN 'expired' ELSE p.status END AS status) s
 $$;
@@ -158,10 +182,10 @@ BEGIN
     BEGIN
         INSERT INTO payments (dossier_id, citizen_id, agency_code, request_event_id, reference,
                               bank_bin, bank_name, account_no, account_name, breakdown, amount_vnd,
-                              expires_at)
+                              expires_at, provider)
         VALUES (d.id, d.citizen_id, acct.agency_code, ev.id, p_reference, acct.bank_bin,
                 acct.bank_name, acct.account_no, acct.account_name, b, (b->>'amount_vnd')::bigint,
-                now() + acct.intent_ttl)
+                now() + acct.intent_ttl, acct.provider)
         RETURNING * INTO p;
     EXCEPTION WHEN unique_violation THEN
         status := 'reference_taken';
@@ -282,9 +306,16 @@ $$;
 --         status is applied (tx_id the first row's; this report is still
 --         recorded as its duplicate).
 -- match: matched | unmatched (| the first report's, for duplicate_transfer)
+-- p_order_code: a payOS report's orderCode. One of our payment links names
+-- its intent (whatever the text says) and the link becomes `paid`; an
+-- orderCode that is none of ours falls back to the reference in the text,
+-- and with none there either nothing is recorded: status unknown_order
+-- (payOS's sample call when the webhook URL is confirmed is one).
+DROP FUNCTION IF EXISTS cds_payment_credit(text, text, bigint, text, text, text, text, text, text,
+    timestamptz, text);
 CREATE OR REPLACE FUNCTION cds_payment_credit(p_provider text, p_tx_id text, p_amount bigint,
     p_description text, p_account text, p_bin text, p_bank_ref text, p_counter_account text,
-    p_counter_name text, p_at timestamptz, p_reference text,
+    p_counter_name text, p_at timestamptz, p_reference text, p_order_code bigint,
     p_trace text DEFAULT NULL,
     OUT status text, OUT match text, OUT tx_id bigint, OUT payment_id uuid,
     OUT payment_status text, OUT receipt_id uuid)
@@ -294,8 +325,20 @@ DECLARE
     t record;
     f bank_transactions;
     v_key text := cds_transfer_key(p_account, p_bank_ref, p_amount, p_at);
+    v_link bigint;
+    v_link_ref text;
 BEGIN
     PERFORM cds_trace_set(p_trace);
+    IF p_order_code IS NOT NULL THEN
+        SELECT l.order_code, x.reference INTO v_link, v_link_ref
+        FROM payos_links l JOIN payments x ON x.id = l.payment_id WHERE l.order_code = p_order_code;
+        IF v_link IS NOT NULL THEN
+            p_reference := v_link_ref;
+        ELSIF p_reference IS NULL THEN
+            status := 'unknown_order';
+            RETURN;
+        END IF;
+    END IF;
     -- Every report of one transfer queues here first, whatever its provider
     -- and whether or not its description names an intent.
     IF v_key IS NOT NULL THEN
@@ -313,6 +356,11 @@ BEGIN
         status := 'duplicate';
         SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
         RETURN;
+    END IF;
+    -- Paid through this link: not to be cancelled as paid another way.
+    IF v_link IS NOT NULL THEN
+        UPDATE payos_links SET state = 'paid', next_attempt_at = NULL
+        WHERE order_code = v_link AND state IN ('creating', 'active', 'cancel_due');
     END IF;
     IF v_key IS NOT NULL THEN
         SELECT * INTO f FROM bank_transactions b
@@ -511,4 +559,138 @@ LANGUAGE sql STABLE AS $$
     WHERE cds_vn_date(b.transacted_at) BETWEEN p_from AND p_to
     GROUP BY 1, 2
     ORDER BY 1, 2
+$$;
+
+-- payOS payment links (payos_links in 0019; payment/payos*.c).
+--
+-- What the citizen's open of intent p_payment needs from payOS:
+--   none     not a payOS intent, or not open
+--   active   its link is recorded (order_code): nothing to call
+--   create   a new link row (order_code, amount, description, expiry): call
+--            payOS's create with it
+--   retry    a create whose answer was never recorded (a crash, a timeout,
+--            older than p_stale_s): call create again with the same row;
+--            payOS refuses an orderCode it already has (code 231), see
+--            cds_payos_link_settle
+--   busy     a create of this intent is in flight elsewhere
+-- A link for another amount than what is owed now is set for cancellation.
+CREATE OR REPLACE FUNCTION cds_payos_link_prepare(p_payment uuid, p_stale_s int, p_desc_max int,
+    OUT action text, OUT order_code bigint, OUT amount_vnd bigint, OUT description text,
+    OUT expires_epoch bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p payments;
+    l payos_links;
+    v_live boolean;
+BEGIN
+    SELECT * INTO p FROM payments WHERE id = p_payment FOR UPDATE;
+    IF NOT FOUND OR p.provider <> 'payos' OR p.status NOT IN ('created', 'partially_paid')
+       OR p.expires_at <= now() THEN
+        action := 'none';
+        RETURN;
+    END IF;
+    SELECT * INTO l FROM payos_links x WHERE x.payment_id = p.id AND x.state IN ('creating', 'active');
+    v_live := FOUND;
+    IF v_live AND l.amount_vnd <> p.amount_vnd - p.received_vnd THEN
+        UPDATE payos_links x SET state = 'cancel_due', next_attempt_at = now(), attempts = 0
+        WHERE x.order_code = l.order_code;
+        PERFORM pg_notify('cds_payos', '');
+        v_live := false;
+    END IF;
+    IF v_live THEN
+        order_code := l.order_code;
+        IF l.state = 'active' THEN
+            action := 'active';
+        ELSIF l.updated_at > now() - make_interval(secs => p_stale_s) THEN
+            action := 'busy';
+        ELSE
+            UPDATE payos_links x SET attempts = x.attempts + 1 WHERE x.order_code = l.order_code;
+            action := 'retry';
+            amount_vnd := l.amount_vnd;
+            description := l.description;
+            expires_epoch := extract(epoch FROM l.expires_at)::bigint;
+        END IF;
+        RETURN;
+    END IF;
+    INSERT INTO payos_links (order_code, payment_id, amount_vnd, description, expires_at)
+    VALUES (nextval('payos_order_code_seq'), p.id, p.amount_vnd - p.received_vnd,
+            left(p.reference, greatest(1, least(p_desc_max, 25))), p.expires_at)
+    RETURNING * INTO l;
+    action := 'create';
+    order_code := l.order_code;
+    amount_vnd := l.amount_vnd;
+    description := l.description;
+    expires_epoch := extract(epoch FROM l.expires_at)::bigint;
+END;
+$$;
+
+-- payOS created link p_order_code: it is recorded and served, or, when its
+-- intent closed meanwhile (the row is cancel_due), kept for the cancel.
+-- Returns active | closed | unknown.
+CREATE OR REPLACE FUNCTION cds_payos_link_created(p_order_code bigint, p_link_id text,
+    p_checkout_url text, p_qr_code text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE payos_links SET state = 'active', link_id = p_link_id, checkout_url = p_checkout_url,
+                           qr_code = p_qr_code, error = NULL
+    WHERE order_code = p_order_code AND state = 'creating';
+    IF FOUND THEN
+        RETURN 'active';
+    END IF;
+    UPDATE payos_links SET link_id = COALESCE(link_id, p_link_id) WHERE order_code = p_order_code;
+    RETURN CASE WHEN FOUND THEN 'closed' ELSE 'unknown' END;
+END;
+$$;
+
+-- A link row still `creating` whose create payOS will not answer with a
+-- link: p_outcome pending (payOS has it, from a create whose answer was
+-- lost: nobody has its QR, so it is cancelled and the next open makes a
+-- new one), paid, gone (cancelled or expired at payOS), failed (payOS
+-- refused the request: p_error).
+CREATE OR REPLACE FUNCTION cds_payos_link_settle(p_order_code bigint, p_outcome text, p_error text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE payos_links
+    SET state = CASE p_outcome WHEN 'pending' THEN 'cancel_due' WHEN 'paid' THEN 'paid'
+                               WHEN 'gone' THEN 'cancelled' ELSE 'failed' END,
+        next_attempt_at = CASE WHEN p_outcome = 'pending' THEN now() END,
+        attempts = 0, error = p_error
+    WHERE order_code = p_order_code AND state = 'creating';
+    IF p_outcome = 'pending' THEN
+        PERFORM pg_notify('cds_payos', '');
+    END IF;
+END;
+$$;
+
+-- The payOS cancel outbox: due cancellations, at most p_limit, claimed for
+-- p_timeout_s (a claim not answered by then is due again).
+CREATE OR REPLACE FUNCTION cds_payos_cancel_claim(p_node text, p_limit int, p_timeout_s int)
+RETURNS TABLE (order_code bigint, link_id text, attempts int)
+LANGUAGE sql AS $$
+    UPDATE payos_links l
+    SET attempts = l.attempts + 1, claimed_by = p_node,
+        next_attempt_at = now() + make_interval(secs => p_timeout_s)
+    WHERE l.order_code IN (SELECT x.order_code FROM payos_links x
+                           WHERE x.state = 'cancel_due' AND x.next_attempt_at <= now()
+                           ORDER BY x.next_attempt_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+    RETURNING l.order_code, l.link_id, l.attempts
+$$;
+
+-- The result of cancel attempt p_attempt: cancelled, paid (payOS says the
+-- link was paid: its webhook credits), retry (after p_retry_ms), failed.
+-- Applied only to the claim it answers.
+CREATE OR REPLACE FUNCTION cds_payos_cancel_result(p_order_code bigint, p_attempt int,
+    p_outcome text, p_error text, p_retry_ms bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE payos_links
+    SET state = CASE p_outcome WHEN 'retry' THEN 'cancel_due' ELSE p_outcome END,
+        next_attempt_at = CASE WHEN p_outcome = 'retry'
+                               THEN now() + make_interval(secs => p_retry_ms / 1000.0) END,
+        error = p_error, claimed_by = NULL
+    WHERE order_code = p_order_code AND attempts = p_attempt AND state = 'cancel_due'
+      AND p_outcome IN ('cancelled', 'paid', 'retry', 'failed');
+    RETURN CASE WHEN FOUND THEN 'recorded' ELSE 'stale' END;
+END;
 $$;
