@@ -512,15 +512,17 @@ static void api_create(cds_req *r)
     snprintf(code, sizeof code, "%s", o->code);
     long long fee = fee_of(j);
     pthread_mutex_unlock(&g.mu);
+    /* The worker and stand-in, before answering: the answer may free the request. */
+    cds_worker *w = cds_req_worker(r);
+    sim_standin *self = sim_of(r);
     success(r, json_pack("{s:s,s:s,s:s,s:I,s:s,s:{s:I,s:I,s:I,s:I,s:I}}", "order_code", code,
                          "sort_code", "190-G-01-A1", "trans_type", "truck", "total_fee",
                          (json_int_t)fee, "expected_delivery_time", at, "fee", "main_service",
                          (json_int_t)fee, "insurance", (json_int_t)0, "station_do", (json_int_t)0,
                          "station_pu", (json_int_t)0, "return", (json_int_t)0));
-    cds_worker *w = cds_req_worker(r);
     json_t *b = callback_body(code, "ready_to_pick", "Create", at, NULL);
-    if (b) send_callback(NULL, w->http, sim_of(r), b, g.cb_token, 1);
-    if (g.auto_plan[0]) start_plan(w, sim_of(r), code, g.auto_plan, g.auto_ms);
+    if (b) send_callback(NULL, w->http, self, b, g.cb_token, 1);
+    if (g.auto_plan[0]) start_plan(w, self, code, g.auto_plan, g.auto_ms);
 }
 
 static void api_fee(cds_req *r)
@@ -601,10 +603,11 @@ static void api_cancel(cds_req *r)
         if (ok) json_array_append_new(done, json_string(code));
     }
     pthread_mutex_unlock(&g.mu);
+    cds_http_client *http = cds_req_worker(r)->http;
+    sim_standin *self = sim_of(r);
     success(r, out);
     json_array_foreach(done, i, c)
-        change_status(cds_req_worker(r)->http, sim_of(r), json_string_value(c), "cancel",
-                      "Switch_status", NULL);
+        change_status(http, self, json_string_value(c), "cancel", "Switch_status", NULL);
     json_decref(done);
 }
 
