@@ -244,6 +244,11 @@ static void test_two_agencies(void)
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND carrier = 'ghn' "
                     "AND status = 'booked'", id_b), 1);
     CHECK(strncmp(tn_a, "EB", 2) == 0);
+    /* The citizen's choice names the agency's carrier. */
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND delivery->>'carrier' = 'ghn'",
+                    id_b), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND delivery->>'carrier' = "
+                    "'vnpost'", id_a), 1);
     free(tn_a);
     /* GHN got what its documentation requires, once, from agency B's shop. */
     char *sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id_b);
