@@ -459,7 +459,11 @@ static int parse_callback(const json_t *j, dl_event *ev, size_t cap, size_t *n, 
         snprintf(err, errcap, "Thiếu Status.");
         return -1;
     }
-    if (cap == 0 || make_event(&ev[0], code, st, at, j, 1, err, errcap) != 0) return -1;
+    if (cap == 0) {
+        snprintf(err, errcap, "Không còn chỗ cho sự kiện.");
+        return -1;
+    }
+    if (make_event(&ev[0], code, st, at, j, 1, err, errcap) != 0) return -1;
     *n = 1;
     return 0;
 }
@@ -479,8 +483,11 @@ static int parse_detail(const json_t *data, dl_event *ev, size_t cap, size_t *n,
     json_array_foreach(log, i, o) {
         const char *st = json_string_value(json_object_get(o, "status"));
         const char *at = json_string_value(json_object_get(o, "updated_date"));
-        if (!text_ok(st, 40) || make_event(&ev[*n], code, st, at, NULL, 0, err, errcap) != 0)
+        if (!text_ok(st, 40)) {
+            snprintf(err, errcap, "Trạng thái (status) trong log không hợp lệ.");
             return -1;
+        }
+        if (make_event(&ev[*n], code, st, at, NULL, 0, err, errcap) != 0) return -1;
         (*n)++;
     }
     return 0;
