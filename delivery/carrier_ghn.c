@@ -28,7 +28,9 @@
  *            to_province_name (GHN accepts names in place of its
  *            to_ward_code/to_district_id master-data codes), cod_amount,
  *            content, weight (g), length/width/height (cm), service_type_id
- *            (2: light goods), note, items[]} -> data.order_code (the
+ *            (2: light goods), note, items[]; no from_* fields: GHN
+ *            picks up at the address registered for the ShopId, one shop per
+ *            agency's counter} -> data.order_code (the
  *            tracking number), total_fee, expected_delivery_time
  *   fee      /v2/shipping-order/fee  the same address, weight and service
  *            -> data.total

@@ -60,6 +60,14 @@ static const char *base_url(void)
     return g_delivery.vnpost_url;
 }
 
+/* The agency's own customer code (agencies.carrier_account), else ours. */
+static const char *customer_code(const json_t *sender)
+{
+    const char *acc = json_string_value(json_object_get(sender, "carrier_account"));
+    if (acc && *acc) return acc;
+    return g_delivery.vnpost_customer_code ? g_delivery.vnpost_customer_code : "";
+}
+
 static int book_request(const json_t *payload, dl_http *out, char *err, size_t cap)
 {
     const json_t *d = json_object_get(payload, "delivery");
@@ -72,8 +80,7 @@ static int book_request(const json_t *payload, dl_http *out, char *err, size_t c
     }
     json_t *body = json_pack(
         "{s:s,s:s,s:s,s:{s:s?,s:s?,s:s?},s:{s:O,s:O,s:O,s:O,s:O,s:O},s:{s:O,s:s},s:O,s:O?}",
-        "client_order_id", id, "customer_code",
-        g_delivery.vnpost_customer_code ? g_delivery.vnpost_customer_code : "", "service",
+        "client_order_id", id, "customer_code", customer_code(sender), "service",
         "EMS_TTHC", "sender", "name", json_string_value(json_object_get(sender, "name")),
         "code", json_string_value(json_object_get(sender, "agency_code")), "address",
         json_string_value(json_object_get(sender, "address")), "receiver", "name",
