@@ -25,7 +25,9 @@
  *   bad token    GHN answers 401: the booking waits and is retried; with the
  *                right token it is booked
  *   allow-list   a callback from an address outside CDS_GHN_CALLBACK_ALLOW
- *                is refused (403) */
+ *                is refused (403)
+ *   polling      callbacks lost (refused): GHN's order detail is polled and
+ *                its log delivers the shipment */
 #include "delivery/internal.h"
 #include "core/assets.h"
 #include "tests/lib/harness.h"
@@ -482,7 +484,7 @@ static void test_fee_cancel(void)
     cds_delivery_tariff_load(a->data, err, sizeof err);
 }
 
-static void restart(const char *extra1, const char *extra2)
+static void restart3(const char *extra1, const char *extra2, const char *extra3)
 {
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     static const char *e[32];
@@ -493,8 +495,14 @@ static void restart(const char *extra1, const char *extra2)
     }
     if (extra1) e[n++] = extra1;
     if (extra2) e[n++] = extra2;
+    if (extra3) e[n++] = extra3;
     e[n] = NULL;
     CHECK_INT(th_server_start_on(&srv, port, db, e), 0);
+}
+
+static void restart(const char *extra1, const char *extra2)
+{
+    restart3(extra1, extra2, NULL);
 }
 
 static void test_bad_token_and_allow_list(void)
@@ -518,6 +526,33 @@ static void test_bad_token_and_allow_list(void)
     restart("CDS_GHN_CALLBACK_ALLOW=127.0.0.0/8", NULL);
     char *tn = tracking_of(id);
     CHECK(tn[0] == 'G');
+    free(tn);
+}
+
+static void test_polling(void)
+{
+    restart3("CDS_COURIER_POLL_CARRIERS=ghn", "CDS_COURIER_POLL_AFTER=1",
+             "CDS_COURIER_POLL_EVERY_MS=300");
+    char code[64], id[64];
+    ready(PROC_B, "Phường 10", code, id);
+    char *tn = tracking_of(id);
+    /* GHN's callbacks never arrive (sent with a token that is not ours). */
+    const char *steps[] = {"picked", "delivering", "delivered"};
+    for (int i = 0; i < 3; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"%s\",\"token\":"
+                              "\"lost-callback-0123456789\"}", tn, steps[i]);
+        CHECK_INT(callback(b, NULL), 401);
+        usleep(20000); /* distinct times in GHN's log */
+    }
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND status = 'booked'",
+                    id), 1);
+    /* The polling round reads GHN's detail log. */
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "status = 'delivered'", id), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'completed'", id), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events e JOIN shipments s ON s.id = e.shipment_id "
+                    "WHERE s.dossier_id = '%s' AND e.source = 'poll' AND e.applied", id), 3);
     free(tn);
 }
 
@@ -561,6 +596,7 @@ int main(void)
     test_crash_lookup();
     test_fee_cancel();
     test_bad_token_and_allow_list();
+    test_polling();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&sim);
