@@ -68,6 +68,7 @@ static const cds_route routes[] = {
     {"GET", "/v1/dossiers/{id}/delivery", cds_delivery_get, 0},
     {"GET", "/v1/dossiers/{id}/shipment", cds_shipment_get, 0},
     {"POST", "/v1/webhooks/couriers/vnpost", cds_courier_webhook_vnpost, 64 * 1024},
+    {"POST", "/v1/webhooks/couriers/ghn/{token}", cds_courier_webhook_ghn, 64 * 1024},
 };
 
 /* Never on the public ports. */

@@ -3,7 +3,35 @@
  * curl multi handle (never blocking); an unknown `kid` triggers one JWKS
  * refetch, at most one per jwks_min_refetch_ms for the whole process, so key
  * rotation works and a flood of made-up kids cannot hammer VNeID. Also the
- * pure checks of ID-token claims and the mapping of claims to a citizen. */
+ * pure checks of ID-token claims and the mapping of claims to a citizen.
+ *
+ * What this is checked against, and what is not public:
+ *   - The protocol is OpenID Connect Core 1.0 and Discovery 1.0
+ *     (openid.net/specs): /.well-known/openid-configuration with issuer,
+ *     authorization_endpoint, token_endpoint, userinfo_endpoint, jwks_uri;
+ *     the authorization code flow with PKCE (RFC 7636, S256); the ID token
+ *     checks of Core 3.1.3.7 (iss, aud/azp, exp, iat, nonce, signature by
+ *     kid); the standard claims of Core 5.1: sub, name, birthdate
+ *     (YYYY-MM-DD), gender ("male"/"female"), address (5.1.1: formatted,
+ *     street_address, locality, region, country), phone_number; acr.
+ *   - VNeID (Bộ Công an, Trung tâm dữ liệu quốc gia về dân cư) publishes NO
+ *     relying-party integration document that we could find (searched
+ *     December 2026: vneid.gov.vn, dichvucong.gov.vn's integration guide
+ *     "Tài liệu hướng dẫn kết nối, tích hợp, chia sẻ dữ liệu với Cổng DVC
+ *     quốc gia" v1.4 (2020, about the national portal, no VNeID claims),
+ *     code hosts, integration write-ups). VNeID's own web login runs under
+ *     vneid.gov.vn/api/idp/sso/ (seen in public client code), but its
+ *     discovery document, endpoints, scopes and claim names are given to
+ *     partners under agreement only. Banks reach VNeID through their own
+ *     connectors (e.g. NCB's "VNeID service" API: biometric-share-info
+ *     init/get-transaction), not through a public OIDC profile.
+ *   - Therefore UNVERIFIED and ours: the claim "personal_id" (the 12-digit
+ *     số định danh cá nhân), "identification_level" (1|2, mức độ 2) and the
+ *     acr values that carry the level, the scope "openid profile", and
+ *     CDS_VNEID_USERINFO_ONLY (the partner mode where only userinfo carries
+ *     the identity). Each is one name in this file or login.c; when VNeID's
+ *     partner documentation arrives, map its names here and in the
+ *     stand-in (sim/vneid_citizens.c). */
 #include "internal.h"
 #include "core/http_client.h"
 #include "core/log.h"

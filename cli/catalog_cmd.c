@@ -7,7 +7,10 @@
  *                    [--database-url URL]   (or CDS_DATABASE_URL)
  *
  * The accounts file holds each agency's receiving bank account for fees
- * (payment/accounts.c checks and writes it).
+ * (payment/accounts.c checks and writes it). An agency may name the carrier
+ * that delivers its results by post ("carrier": "vnpost" | "ghn") and its
+ * own account there ("carrier_account": GHN's ShopId of its pickup shop);
+ * absent, the server's CDS_DELIVERY_CARRIER and default account apply.
  *
  * Both files are read and checked completely before the database is touched,
  * and an error names the entry ("procedures[12] (1.009994): ..."). Then
@@ -22,6 +25,7 @@
  * event-loop thread. */
 #include "cli/cli.h"
 #include "core/options.h"
+#include "delivery/delivery.h"
 #include "dossiers/dossiers.h"
 #include "payment/payment.h"
 
@@ -101,10 +105,29 @@ static int only_keys(const json_t *o, const char *const *keys, size_t n, const c
     return 1;
 }
 
+static int carrier_ok(const json_t *v)
+{
+    return !v || json_is_null(v) || cds_delivery_carrier_known(json_string_value(v));
+}
+
+static int account_ok(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    if (!v || json_is_null(v)) return 1;
+    if (n < 1 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= 'a' && s[i] <= 'z') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
 static int check_catalog(const json_t *root, const char *path)
 {
     static const char *const top[] = {"agencies", "procedures"};
-    static const char *const akeys[] = {"code", "name", "tax_code", "address"};
+    static const char *const akeys[] = {"code",    "name",          "tax_code",
+                                        "address", "carrier", "carrier_account"};
     const char *bad = NULL;
     const json_t *ag = json_object_get(root, "agencies"), *pr = json_object_get(root, "procedures");
     if (!json_is_object(root) || !only_keys(root, top, 2, &bad) || !json_is_array(ag) ||
@@ -120,8 +143,8 @@ static int check_catalog(const json_t *root, const char *path)
         const char *why = NULL;
         if (!json_is_object(a))
             why = "not an object";
-        else if (!only_keys(a, akeys, 4, &bad))
-            why = "unknown key (allowed: code, name, tax_code, address)";
+        else if (!only_keys(a, akeys, 6, &bad))
+            why = "unknown key (allowed: code, name, tax_code, address, carrier, carrier_account)";
         else if (!cds_catalog_agency_code_ok(code))
             why = "'code' must match [0-9A-Z.]{2,32}";
         else if (!text_ok(json_object_get(a, "name"), 300, 0))
@@ -130,6 +153,10 @@ static int check_catalog(const json_t *root, const char *path)
             why = "'tax_code' must be null or 10 digits (+ \"-\" and 3 for a branch)";
         else if (json_object_get(a, "address") && !text_ok(json_object_get(a, "address"), 500, 1))
             why = "'address' must be null or one line of 1..500 bytes";
+        else if (!carrier_ok(json_object_get(a, "carrier")))
+            why = "'carrier' must be null or a carrier this build knows (vnpost, ghn)";
+        else if (!account_ok(json_object_get(a, "carrier_account")))
+            why = "'carrier_account' must be null or 1..64 of [0-9A-Za-z_.-]";
         for (size_t j = 0; !why && j < i; j++)
             if (strcmp(code, key_at(ag, j, "code")) == 0) why = "code listed twice";
         if (why) {
@@ -225,11 +252,14 @@ static int run(PGconn *c, const char *sql, int n, const char *const *v, const ch
 }
 
 static const char AGENCY_SQL[] =
-    "INSERT INTO agencies AS a (code, name, tax_code, address) VALUES ($1, $2, $3, $4) "
+    "INSERT INTO agencies AS a (code, name, tax_code, address, carrier, carrier_account) "
+    "VALUES ($1, $2, $3, $4, $5, $6) "
     "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, tax_code = EXCLUDED.tax_code, "
-    "address = EXCLUDED.address "
-    "WHERE (a.name, a.tax_code, a.address) IS DISTINCT FROM "
-    "(EXCLUDED.name, EXCLUDED.tax_code, EXCLUDED.address)";
+    "address = EXCLUDED.address, carrier = EXCLUDED.carrier, "
+    "carrier_account = EXCLUDED.carrier_account "
+    "WHERE (a.name, a.tax_code, a.address, a.carrier, a.carrier_account) IS DISTINCT FROM "
+    "(EXCLUDED.name, EXCLUDED.tax_code, EXCLUDED.address, EXCLUDED.carrier, "
+    "EXCLUDED.carrier_account)";
 static const char PROCEDURE_SQL[] = "SELECT cds_procedure_upsert($1::jsonb)";
 static const char HOLIDAY_SQL[] = "INSERT INTO holidays AS h (day, name) VALUES ($1::date, $2) "
                                   "ON CONFLICT (day) DO UPDATE SET name = EXCLUDED.name WHERE "
@@ -249,9 +279,11 @@ static int write_all(PGconn *c, const json_t *cat, const json_t *hol, const json
         const char *v[] = {json_string_value(json_object_get(a, "code")),
                            json_string_value(json_object_get(a, "name")),
                            json_string_value(json_object_get(a, "tax_code")),
-                           json_string_value(json_object_get(a, "address"))};
+                           json_string_value(json_object_get(a, "address")),
+                           json_string_value(json_object_get(a, "carrier")),
+                           json_string_value(json_object_get(a, "carrier_account"))};
         snprintf(what, sizeof what, "agencies[%zu] (%s)", i, v[0]);
-        if (run(c, AGENCY_SQL, 4, v, what, &r) != 0) return -1;
+        if (run(c, AGENCY_SQL, 6, v, what, &r) != 0) return -1;
         PQclear(r);
         n->agencies++;
     }

@@ -12,6 +12,9 @@
  * CDS_DELIVERY_CLAIM_TIMEOUT (its dispatcher died) is claimed again. The
  * carrier gets our shipment id as its client order id and idempotency key,
  * so a booking sent twice is still one order: a crash never books twice.
+ * A carrier that refuses a repeated client order code instead of answering
+ * with the first order (GHN) says DL_LOOKUP: the order is then asked for by
+ * our shipment id, and found, it is the booking.
  *
  * Results: cds_shipment_book_result() per shipment, applied only while the
  * row is still claimed by that attempt; the booking counts as in flight until
@@ -43,6 +46,8 @@ typedef struct bk_call {
     char id[37];
     int attempt;
     const dl_carrier *carrier;
+    char *payload;       /* the claim's payload (JSON text), for a lookup */
+    char first_err[300]; /* the create's refusal while looking the order up */
     dl_http req;
     cds_http_call *call;
     cds_db_query *q;
@@ -106,6 +111,42 @@ static void record(bk_call *c, int outcome, const char *tracking, const char *er
     }
 }
 
+static void on_looked_up(void *arg, const cds_http_response *resp)
+{
+    bk_call *c = arg;
+    c->call = NULL;
+    char tracking[48] = "", err[300] = "";
+    int outcome = c->carrier->lookup_parse(resp, tracking, sizeof tracking, err, sizeof err);
+    if (outcome == DL_FAILED) /* no such order: the create's refusal stands */
+        record(c, DL_FAILED, NULL, c->first_err, 0);
+    else
+        record(c, outcome, outcome == DL_BOOKED ? tracking : NULL, err, 0);
+}
+
+/* The create was refused: is there an order with our id already? */
+static void look_up(bk_call *c)
+{
+    char err[300] = "";
+    json_t *payload = c->payload ? json_loads(c->payload, 0, NULL) : NULL;
+    dl_http_clear(&c->req);
+    int rc = payload && c->carrier->lookup_request
+                 ? c->carrier->lookup_request(payload, &c->req, err, sizeof err)
+                 : -1;
+    json_decref(payload);
+    if (rc != 0) {
+        record(c, DL_FAILED, NULL, c->first_err, 0);
+        return;
+    }
+    cds_http_request hr = {.method = c->req.method,
+                           .url = c->req.url,
+                           .headers = (const char *const *)c->req.headers,
+                           .body = c->req.body,
+                           .body_len = c->req.body_len,
+                           .timeout_ms = g_delivery.call_timeout_ms};
+    c->call = cds_http_start(c->w->cw->http, &hr, on_looked_up, c);
+    if (!c->call) record(c, DL_RETRY, NULL, "request refused by the HTTP client", 0);
+}
+
 static void on_booked(void *arg, const cds_http_response *resp)
 {
     bk_call *c = arg;
@@ -113,6 +154,11 @@ static void on_booked(void *arg, const cds_http_response *resp)
     char tracking[48] = "", err[300] = "";
     long retry = 0;
     int outcome = c->carrier->book_parse(resp, tracking, sizeof tracking, &retry, err, sizeof err);
+    if (outcome == DL_LOOKUP) {
+        snprintf(c->first_err, sizeof c->first_err, "%s", err);
+        look_up(c);
+        return;
+    }
     record(c, outcome, outcome == DL_BOOKED ? tracking : NULL, err, retry);
 }
 
@@ -162,6 +208,7 @@ static void handle(cds_outbox_row *row, PGresult *res, int i)
     bk_call *c = (bk_call *)row;
     cds_log_ctx prev;
     cds_log_ctx_set(&c->log, &prev);
+    c->payload = strdup(PQgetvalue(res, i, 3));
     book(c, PQgetvalue(res, i, 3)); /* c may be done and freed */
     cds_log_ctx_set(&prev, NULL);
 }
@@ -179,6 +226,7 @@ static void release(cds_outbox_row *row)
 {
     bk_call *c = (bk_call *)row;
     dl_http_clear(&c->req);
+    free(c->payload);
     free(c);
 }
 
@@ -224,9 +272,10 @@ int dl_booking_init(const char *db_conninfo)
     };
     g_outbox = cds_outbox_new(&def, db_conninfo);
     if (!g_outbox) return -1;
-    cds_log(CDS_LOG_INFO, "delivery_dispatch", "node=%s carrier=%s url=%s",
+    cds_log(CDS_LOG_INFO, "delivery_dispatch", "node=%s carrier=%s vnpost=%s ghn=%s",
             cds_outbox_node(g_outbox), g_delivery.carrier,
-            g_delivery.vnpost_url ? g_delivery.vnpost_url : "(none)");
+            g_delivery.vnpost_url ? g_delivery.vnpost_url : "(none)",
+            g_delivery.ghn_url ? g_delivery.ghn_url : "(none)");
     return 0;
 }
 

@@ -1,5 +1,22 @@
 /* The VNPost/EMS-style carrier adapter.
  *
+ * UNVERIFIED CONTRACT. No public document backs what this file speaks:
+ * VNPost (Tổng công ty Bưu điện Việt Nam) publishes no partner booking API
+ * that we could find (searched: the VNPost and MyVNPost sites, code hosts,
+ * integration write-ups, December 2026). Its express arm EMS does publish
+ * one, "APIs MyEMS - Merchant Api v2.0" (docs.ems.com.vn, "Quản lý bưu
+ * gửi > Tạo bưu gửi" and "Webhook"; also docws.ems.com.vn): POST
+ * /api/v1/orders/create-v2 with merchant_token, order_code, to_province /
+ * to_district / to_ward as EMS's own location codes, total_weight,
+ * money_collect, answering {"code":"success","data":{"tracking_code",...}}.
+ * That is NOT what this adapter sends (path, token, field names, location
+ * codes, answer and webhook shapes all differ), so every part below (the
+ * path, Token header, client_order_id idempotency, the 409 answer, the
+ * status codes 100..900, the HMAC webhook headers, the tracking path) is our
+ * own assumption and must be replaced by VNPost's real contract once a
+ * contract with VNPost provides it. GHN (carrier_ghn.c) is the carrier whose
+ * contract is taken from public documentation.
+ *
  * Booking: POST {CDS_VNPOST_URL}/api/v1/orders with the account token
  * (header Token) and our shipment id as client_order_id and Idempotency-Key:
  * the carrier answers a repeat with the order it already made, so a booking
@@ -20,7 +37,6 @@
 #include "internal.h"
 #include "core/hmac_auth.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +55,17 @@ static int configured(void)
     return g_delivery.vnpost_url && *g_delivery.vnpost_url;
 }
 
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
-    va_end(ap);
-    return s;
-}
-
 static const char *base_url(void)
 {
     return g_delivery.vnpost_url;
+}
+
+/* The agency's own customer code (agencies.carrier_account), else ours. */
+static const char *customer_code(const json_t *sender)
+{
+    const char *acc = json_string_value(json_object_get(sender, "carrier_account"));
+    if (acc && *acc) return acc;
+    return g_delivery.vnpost_customer_code ? g_delivery.vnpost_customer_code : "";
 }
 
 static int book_request(const json_t *payload, dl_http *out, char *err, size_t cap)
@@ -67,8 +80,7 @@ static int book_request(const json_t *payload, dl_http *out, char *err, size_t c
     }
     json_t *body = json_pack(
         "{s:s,s:s,s:s,s:{s:s?,s:s?,s:s?},s:{s:O,s:O,s:O,s:O,s:O,s:O},s:{s:O,s:s},s:O,s:O?}",
-        "client_order_id", id, "customer_code",
-        g_delivery.vnpost_customer_code ? g_delivery.vnpost_customer_code : "", "service",
+        "client_order_id", id, "customer_code", customer_code(sender), "service",
         "EMS_TTHC", "sender", "name", json_string_value(json_object_get(sender, "name")),
         "code", json_string_value(json_object_get(sender, "agency_code")), "address",
         json_string_value(json_object_get(sender, "address")), "receiver", "name",
@@ -85,30 +97,19 @@ static int book_request(const json_t *payload, dl_http *out, char *err, size_t c
     json_object_set(json_object_get(body, "parcel"), "dossier_code",
                     json_object_get(payload, "dossier_code"));
     out->method = "POST";
-    out->url = str_printf("%s/api/v1/orders", base_url());
+    out->url = dl_printf("%s/api/v1/orders", base_url());
     out->body = json_dumps(body, JSON_COMPACT);
     out->body_len = out->body ? strlen(out->body) : 0;
     json_decref(body);
     out->headers[0] = strdup("Content-Type: application/json");
     out->headers[1] = strdup("Accept: application/json");
-    out->headers[2] = str_printf("Token: %s", g_delivery.vnpost_token ? g_delivery.vnpost_token : "");
-    out->headers[3] = str_printf("Idempotency-Key: %s", id);
+    out->headers[2] = dl_printf("Token: %s", g_delivery.vnpost_token ? g_delivery.vnpost_token : "");
+    out->headers[3] = dl_printf("Idempotency-Key: %s", id);
     if (!out->url || !out->body || !out->headers[3]) {
         snprintf(err, cap, "out of memory");
         return -1;
     }
     return 0;
-}
-
-static int tracking_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 4 || n > 40) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-'))
-            return 0;
-    return 1;
 }
 
 static int book_parse(const cds_http_response *resp, char *tracking, size_t tcap, long *retry_ms,
@@ -123,19 +124,14 @@ static int book_parse(const cds_http_response *resp, char *tracking, size_t tcap
     const char *tn = json_string_value(json_object_get(json_object_get(j, "data"), "tracking_number"));
     const char *msg = json_string_value(json_object_get(j, "message"));
     int rc;
-    if ((resp->status == 200 || resp->status == 201 || resp->status == 409) && tracking_ok(tn)) {
+    if ((resp->status == 200 || resp->status == 201 || resp->status == 409) && dl_tracking_ok(tn)) {
         snprintf(tracking, tcap, "%s", tn);
         rc = DL_BOOKED;
     } else if (resp->status == 400 || resp->status == 422 || resp->status == 404) {
         snprintf(err, cap, "refused (HTTP %ld): %.200s", resp->status, msg ? msg : "");
         rc = DL_FAILED;
     } else {
-        char ra[32];
-        if (resp->headers &&
-            cds_http_header_get(resp->headers, resp->headers_len, "retry-after", ra, sizeof ra) > 0) {
-            long s = strtol(ra, NULL, 10);
-            if (s > 0 && s < 86400) *retry_ms = s * 1000;
-        }
+        *retry_ms = dl_retry_after_ms(resp);
         snprintf(err, cap, "HTTP %ld: %.200s", resp->status, msg ? msg : "unexpected answer");
         rc = DL_RETRY;
     }
@@ -152,20 +148,6 @@ static int webhook_verify(cds_req *r, const char *secret, int window_s, time_t n
                         window_s);
 }
 
-/* A string member of at most max bytes, printable (no control characters). */
-static int opt_text(const json_t *o, const char *key, size_t max, char *out, size_t cap)
-{
-    json_t *v = json_object_get(o, key);
-    out[0] = 0;
-    if (!v || json_is_null(v)) return 1;
-    const char *s = json_string_value(v);
-    if (!s || strlen(s) > max || strlen(s) != json_string_length(v) || strlen(s) >= cap) return 0;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f) return 0;
-    snprintf(out, cap, "%s", s);
-    return 1;
-}
-
 static int hex64(const char *s)
 {
     return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
@@ -178,10 +160,10 @@ static char *pod_json(const json_t *p)
     char name[201], rel[101], ref[501], at[40];
     json_t *pos = json_object_get(p, "position");
     const char *sha = json_string_value(json_object_get(p, "image_sha256"));
-    if (!json_is_object(p) || !opt_text(p, "recipient_name", 200, name, sizeof name) || !name[0] ||
-        !opt_text(p, "relation", 100, rel, sizeof rel) ||
-        !opt_text(p, "image_ref", 500, ref, sizeof ref) || !ref[0] || !hex64(sha) ||
-        !opt_text(p, "delivered_at", 39, at, sizeof at) || !dl_rfc3339(at))
+    if (!json_is_object(p) || !dl_opt_text(p, "recipient_name", 200, name, sizeof name) || !name[0] ||
+        !dl_opt_text(p, "relation", 100, rel, sizeof rel) ||
+        !dl_opt_text(p, "image_ref", 500, ref, sizeof ref) || !ref[0] || !hex64(sha) ||
+        !dl_opt_text(p, "delivered_at", 39, at, sizeof at) || !dl_rfc3339(at))
         return NULL;
     json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "recipient_name", name, "delivered_at", at,
                           "image_ref", ref, "image_sha256", sha);
@@ -212,7 +194,7 @@ static int parse_one(const json_t *o, dl_event *e, char *err, size_t cap)
     size_t idl = id ? strlen(id) : 0;
     int id_ok = idl >= 1 && idl <= 128;
     for (size_t i = 0; id_ok && i < idl; i++) id_ok = id[i] > 0x20 && id[i] < 0x7f;
-    if (!json_is_object(o) || !id_ok || !tracking_ok(tn) || !dl_rfc3339(at)) {
+    if (!json_is_object(o) || !id_ok || !dl_tracking_ok(tn) || !dl_rfc3339(at)) {
         snprintf(err, cap, "Sự kiện phải có event_id, tracking_number và occurred_at (RFC 3339).");
         return -1;
     }
@@ -227,9 +209,9 @@ static int parse_one(const json_t *o, dl_event *e, char *err, size_t cap)
     snprintf(e->raw_code, sizeof e->raw_code, "%.4s", code);
     snprintf(e->occurred_at, sizeof e->occurred_at, "%s", at);
     char rc[33];
-    if (!opt_text(o, "reason", 300, e->raw_reason, sizeof e->raw_reason) ||
-        !opt_text(o, "location", 200, e->location, sizeof e->location) ||
-        !opt_text(o, "reason_code", 16, rc, sizeof rc)) {
+    if (!dl_opt_text(o, "reason", 300, e->raw_reason, sizeof e->raw_reason) ||
+        !dl_opt_text(o, "location", 200, e->location, sizeof e->location) ||
+        !dl_opt_text(o, "reason_code", 16, rc, sizeof rc)) {
         snprintf(err, cap, "reason, reason_code hoặc location không hợp lệ.");
         return -1;
     }
@@ -292,14 +274,14 @@ static int parse_events(const char *body, size_t len, dl_event *ev, size_t cap, 
 
 static int track_request(const char *tracking, dl_http *out, char *err, size_t cap)
 {
-    if (!tracking_ok(tracking)) {
+    if (!dl_tracking_ok(tracking)) {
         snprintf(err, cap, "bad tracking number");
         return -1;
     }
     out->method = "GET";
-    out->url = str_printf("%s/api/v1/orders/%s/events", base_url(), tracking);
+    out->url = dl_printf("%s/api/v1/orders/%s/events", base_url(), tracking);
     out->headers[0] = strdup("Accept: application/json");
-    out->headers[1] = str_printf("Token: %s", g_delivery.vnpost_token ? g_delivery.vnpost_token : "");
+    out->headers[1] = dl_printf("Token: %s", g_delivery.vnpost_token ? g_delivery.vnpost_token : "");
     return out->url && out->headers[1] ? 0 : -1;
 }
 

@@ -4,10 +4,12 @@
 #include "internal.h"
 #include "core/log.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const dl_carrier *const carriers[] = {&dl_vnpost};
+static const dl_carrier *const carriers[] = {&dl_vnpost, &dl_ghn};
 
 #define MAX_SECRETS 16
 static struct {
@@ -85,4 +87,49 @@ int dl_rfc3339(const char *s)
     char last = s[n - 1];
     return last == 'Z' || last == 'z' ||
            (n >= 6 && s[n - 3] == ':' && (s[n - 6] == '+' || s[n - 6] == '-'));
+}
+
+int dl_tracking_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 4 || n > 40) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= 'a' && s[i] <= 'z') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int dl_opt_text(const json_t *o, const char *key, size_t max, char *out, size_t cap)
+{
+    json_t *v = json_object_get(o, key);
+    out[0] = 0;
+    if (!v || json_is_null(v)) return 1;
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) > max || strlen(s) != json_string_length(v) || strlen(s) >= cap) return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return 0;
+    snprintf(out, cap, "%s", s);
+    return 1;
+}
+
+char *dl_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    return s;
+}
+
+long dl_retry_after_ms(const cds_http_response *resp)
+{
+    char ra[32];
+    if (resp->headers &&
+        cds_http_header_get(resp->headers, resp->headers_len, "retry-after", ra, sizeof ra) > 0) {
+        long s = strtol(ra, NULL, 10);
+        if (s > 0 && s < 86400) return s * 1000;
+    }
+    return 0;
 }

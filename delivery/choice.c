@@ -34,7 +34,10 @@ int dl_choice_init(void)
 {
     st_proc = cds_db_stmt_register(
         "delivery_procedure",
-        "SELECT procedure_code FROM dossiers WHERE id = $1::uuid AND citizen_id = $2::uuid", 2);
+        "SELECT d.procedure_code, a.carrier FROM dossiers d "
+        "LEFT JOIN procedures p ON p.code = d.procedure_code "
+        "LEFT JOIN agencies a ON a.code = p.agency_code "
+        "WHERE d.id = $1::uuid AND d.citizen_id = $2::uuid", 2);
     /* With If-Match ($4, text[]), the dossier is locked only when its
      * choice's tag is one of them; a concurrent writer is waited for and the
      * tag compared again with its row, so one of two clients that read the
@@ -119,6 +122,9 @@ static void on_procedure(cds_req *r, PGresult *res)
         cds_problem(r, 422, "invalid_delivery", err);
         return;
     }
+    /* The agency's own carrier (agencies.carrier) names who will deliver. */
+    if (!PQgetisnull(res, 0, 1) && json_object_get(c->choice, "carrier"))
+        json_object_set_new(c->choice, "carrier", json_string(PQgetvalue(res, 0, 1)));
     char *s = json_dumps(c->choice, JSON_COMPACT);
     const char *params[] = {c->p->citizen_id, c->id, s, c->tags};
     cds_req_db(r, st_set, 4, params, on_set);

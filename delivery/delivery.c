@@ -1,7 +1,8 @@
 /* delivery/ configuration and start-up: options (CDS_DELIVERY_*,
- * CDS_COURIER_*, CDS_VNPOST_*), the tariff, the carriers' webhook secrets,
+ * CDS_COURIER_*, CDS_VNPOST_*, CDS_GHN_*), the tariff, the carriers' webhook secrets,
  * the statements, the booking dispatcher's LISTEN thread. */
 #include "internal.h"
+#include "core/addr_allow.h"
 #include "core/log.h"
 
 #include <string.h>
@@ -28,6 +29,11 @@ void cds_delivery_config_defaults(cds_delivery_config *c)
     c->vnpost_token = "cds-dev-vnpost-token";
     c->vnpost_customer_code = "CDS-HCM";
     c->call_timeout_ms = 10000;
+    c->ghn_token = "cds-dev-ghn-token";
+    c->ghn_shop_id = "885";
+    c->ghn_callback_token = "cds-dev-ghn-callback-token";
+    c->ghn_callback_allow = "";
+    c->ghn_service_type_id = 2;
 }
 
 size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
@@ -52,6 +58,12 @@ size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
         {"vnpost-url", "CDS_VNPOST_URL", CDS_OPT_URL, &c->vnpost_url, 0, 0, "VNPost/EMS-style API base URL; unset: bookings wait"},
         {"vnpost-token", "CDS_VNPOST_TOKEN", CDS_OPT_SECRET, &c->vnpost_token, 0, 0, "VNPost API token"},
         {"vnpost-customer-code", "CDS_VNPOST_CUSTOMER_CODE", CDS_OPT_STR, &c->vnpost_customer_code, 0, 0, "our customer code at VNPost"},
+        {"ghn-url", "CDS_GHN_URL", CDS_OPT_STR, &c->ghn_url, 0, 0, "GHN API base URL (https://online-gateway.ghn.vn/shiip/public-api); unset: GHN bookings wait"},
+        {"ghn-token", "CDS_GHN_TOKEN", CDS_OPT_STR, &c->ghn_token, 0, 0, "GHN API token (header Token)"},
+        {"ghn-shop-id", "CDS_GHN_SHOP_ID", CDS_OPT_STR, &c->ghn_shop_id, 0, 0, "GHN ShopId of agencies without their own (agencies.carrier_account)"},
+        {"ghn-callback-token", "CDS_GHN_CALLBACK_TOKEN", CDS_OPT_STR, &c->ghn_callback_token, 0, 0, "secret token in the GHN callback URL /v1/webhooks/couriers/ghn/<token>"},
+        {"ghn-callback-allow", "CDS_GHN_CALLBACK_ALLOW", CDS_OPT_STR, &c->ghn_callback_allow, 0, 0, "addresses/CIDRs GHN callbacks may come from (a,b/24,...); empty: any"},
+        {"ghn-service-type", "CDS_GHN_SERVICE_TYPE_ID", CDS_OPT_INT, &c->ghn_service_type_id, 1, 100, "GHN service_type_id of bookings (2: light goods)"},
     };
     size_t n = sizeof o / sizeof o[0];
     if (n > cap) n = cap;
@@ -63,6 +75,21 @@ int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo)
 {
     g_delivery = *c;
     if (g_delivery.vnpost_url && !*g_delivery.vnpost_url) g_delivery.vnpost_url = NULL;
+    if (g_delivery.ghn_url && !*g_delivery.ghn_url) g_delivery.ghn_url = NULL;
+    if (cds_addr_list_valid(g_delivery.ghn_callback_allow) != 0) {
+        cds_log(CDS_LOG_ERROR, "delivery",
+                "CDS_GHN_CALLBACK_ALLOW is malformed (expected addresses or CIDRs, comma-separated)");
+        return -1;
+    }
+    if (g_delivery.ghn_callback_token && *g_delivery.ghn_callback_token &&
+        (strlen(g_delivery.ghn_callback_token) < 16 ||
+         strspn(g_delivery.ghn_callback_token,
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") !=
+             strlen(g_delivery.ghn_callback_token))) {
+        cds_log(CDS_LOG_ERROR, "delivery",
+                "CDS_GHN_CALLBACK_TOKEN must be at least 16 URL-safe characters (A-Z a-z 0-9 - _ . ~)");
+        return -1;
+    }
     if (!dl_carrier_find(g_delivery.carrier)) {
         cds_log(CDS_LOG_ERROR, "delivery", "unknown carrier %s", g_delivery.carrier);
         return -1;
@@ -70,6 +97,11 @@ int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo)
     if (dl_tariff_init() != 0 || dl_secrets_init() != 0) return -1;
     if (dl_events_init() != 0 || dl_choice_init() != 0 || dl_poll_init() != 0) return -1;
     return dl_booking_init(db_conninfo);
+}
+
+int cds_delivery_carrier_known(const char *name)
+{
+    return dl_carrier_find(name) != NULL;
 }
 
 void cds_delivery_shutdown(void)

@@ -5,8 +5,8 @@
  * Booking runs on the server's event-loop threads (cds_delivery_worker_start
  * from api/routes.c): each thread claims due bookings with SKIP LOCKED and
  * calls the carrier with its curl multi handle. Carriers are adapters
- * (delivery/internal.h, dl_carrier): VNPost/EMS-style today; a GHN-style
- * carrier is one more file. The SQL: tables in db/migrations/0008_delivery.sql,
+ * (delivery/internal.h, dl_carrier): VNPost/EMS-style and GHN; each agency
+ * books with its own carrier (agencies.carrier) or CDS_DELIVERY_CARRIER. The SQL: tables in db/migrations/0008_delivery.sql,
  * functions in db/functions/delivery.sql. */
 #ifndef CDS_DELIVERY_H
 #define CDS_DELIVERY_H
@@ -27,6 +27,12 @@ typedef struct cds_delivery_config {
     int poll_after_s;             /* shipments not updated for this long are polled */
     int poll_every_ms;            /* how often the polling round runs */
     const char *vnpost_url, *vnpost_token, *vnpost_customer_code;
+    /* GHN (delivery/carrier_ghn.c): API base URL, account token, the shop
+     * of agencies without their own (agencies.carrier_account), the secret
+     * token of the callback URL, the callback's allowed source addresses,
+     * the service type of bookings (2: light goods). */
+    const char *ghn_url, *ghn_token, *ghn_shop_id, *ghn_callback_token, *ghn_callback_allow;
+    int ghn_service_type_id;
     int call_timeout_ms;
 } cds_delivery_config;
 
@@ -52,6 +58,9 @@ int cds_delivery_tariff_load(const char *json_text, char *err, size_t cap);
 /* The fee of a district/province and weight class; -1 when none applies. */
 long long cds_delivery_fee(const char *province, const char *district, const char *weight_class);
 
+/* 1 when `name` is a carrier this build has an adapter for ("vnpost", "ghn"). */
+int cds_delivery_carrier_known(const char *name);
+
 /* The normalized statuses (Karrio's names). */
 #define CDS_SHIPMENT_STATUS_COUNT 9
 extern const char *const cds_shipment_statuses[CDS_SHIPMENT_STATUS_COUNT];
@@ -61,5 +70,6 @@ void cds_delivery_put(cds_req *r);          /* PUT  /v1/dossiers/{id}/delivery *
 void cds_delivery_get(cds_req *r);          /* GET  /v1/dossiers/{id}/delivery */
 void cds_shipment_get(cds_req *r);          /* GET  /v1/dossiers/{id}/shipment */
 void cds_courier_webhook_vnpost(cds_req *r); /* POST /v1/webhooks/couriers/vnpost */
+void cds_courier_webhook_ghn(cds_req *r);    /* POST /v1/webhooks/couriers/ghn/{token} */
 
 #endif

@@ -2,8 +2,11 @@
  *
  * A carrier is an adapter (dl_carrier): how to book, how to read its answer,
  * how its webhooks are signed and what they say, how to ask its tracking
- * API. carrier_vnpost.c is the VNPost/EMS-style one; a GHN-style carrier is
- * a new file with its own dl_carrier and one line in carriers.c. */
+ * API. carrier_vnpost.c is the VNPost/EMS-style one (its contract unverified:
+ * see its header), carrier_ghn.c is GHN's (from GHN's public API
+ * documentation); a new carrier is a new file with its own dl_carrier and
+ * one line in carriers.c. Which carrier books a shipment is the agency's
+ * (agencies.carrier, 0020_carrier_per_agency.sql) or CDS_DELIVERY_CARRIER. */
 #ifndef CDS_DELIVERY_INTERNAL_H
 #define CDS_DELIVERY_INTERNAL_H
 #include "delivery/delivery.h"
@@ -40,32 +43,70 @@ typedef struct dl_http {
 } dl_http;
 void dl_http_clear(dl_http *h);
 
-enum { DL_BOOKED = 0, DL_RETRY = 1, DL_FAILED = 2 };
+/* DL_LOOKUP: the carrier refused the booking in a way that may mean "that
+ * client order code exists already" (a booking resent after a crash or a
+ * lost answer): the booking asks for the order by our shipment id
+ * (lookup_request) before calling it a refusal. */
+enum { DL_BOOKED = 0, DL_RETRY = 1, DL_FAILED = 2, DL_LOOKUP = 3 };
+
+/* How a carrier's status callbacks are authenticated. */
+enum {
+    DL_AUTH_HMAC = 0,      /* signed: timestamp and HMAC headers (signature.c) */
+    DL_AUTH_URL_TOKEN = 1, /* unsigned by the carrier: a secret token in the
+                            * callback URL we register, plus an optional
+                            * source-address allow-list */
+};
+/* webhook_verify's answer when the caller's address is not allowed. */
+#define DL_SOURCE_REFUSED (-100)
 
 typedef struct dl_carrier {
     const char *name;    /* "vnpost": shipments.carrier, the webhook route, the secret's id */
     const char *display; /* "VNPost" */
+    int auth;            /* DL_AUTH_* */
     int (*configured)(void);
+    /* The webhook secret (URL token) when the carrier has its own setting;
+     * NULL: CDS_COURIER_WEBHOOK_SECRETS's entry for the carrier. */
+    const char *(*webhook_secret)(void);
     /* Booking: the request for one shipment (payload: cds_shipment_claim's). 0 on success. */
     int (*book_request)(const json_t *payload, dl_http *out, char *err, size_t cap);
     /* The answer: DL_BOOKED with the tracking number, DL_RETRY (retry_ms: the
      * carrier's hint, 0 none) or DL_FAILED, with the reason in err. */
     int (*book_parse)(const cds_http_response *resp, char *tracking, size_t tcap, long *retry_ms,
                       char *err, size_t cap);
+    /* Optional (NULL: book_parse never answers DL_LOOKUP): the request for
+     * the order whose client order code is our shipment id, and its answer:
+     * DL_BOOKED with the tracking number, DL_FAILED when there is no such
+     * order (the booking's refusal stands), DL_RETRY. */
+    int (*lookup_request)(const json_t *payload, dl_http *out, char *err, size_t cap);
+    int (*lookup_parse)(const cds_http_response *resp, char *tracking, size_t tcap, char *err,
+                        size_t cap);
     /* Webhooks: 0 when the request is signed by `secret` within window_s
-     * seconds of `now`; else a CDS_HMAC_* code (core/hmac_auth.h). */
+     * seconds of `now` (DL_AUTH_URL_TOKEN: carries the token `secret` and
+     * comes from an allowed address); else a CDS_HMAC_* code
+     * (core/hmac_auth.h) or DL_SOURCE_REFUSED. */
     int (*webhook_verify)(cds_req *r, const char *secret, int window_s, time_t now);
     /* Events of a webhook body or a tracking answer: up to cap into ev, count
-     * in *n; -1 with a Vietnamese message when the body is not acceptable. */
+     * in *n; -1 with a Vietnamese message when the body is not acceptable;
+     * 1 when the body is a well-formed call that reports no status (GHN's
+     * weight, COD or fee updates): taken, nothing recorded. */
     int (*parse_events)(const char *body, size_t len, dl_event *ev, size_t cap, size_t *n,
                         char *err, size_t errcap);
     /* Tracking (polling fallback): the request for one tracking number. */
     int (*track_request)(const char *tracking, dl_http *out, char *err, size_t cap);
+    /* Optional (NULL: not offered): a fee quote for a shipment (payload as
+     * for booking), answered in VND; the cancellation of a booked order.
+     * Both parses: 0 done, else DL_RETRY or DL_FAILED with the reason. */
+    int (*fee_request)(const json_t *payload, dl_http *out, char *err, size_t cap);
+    int (*fee_parse)(const cds_http_response *resp, long long *fee_vnd, char *err, size_t cap);
+    int (*cancel_request)(const char *tracking, const char *account, dl_http *out, char *err,
+                          size_t cap);
+    int (*cancel_parse)(const cds_http_response *resp, char *err, size_t cap);
 } dl_carrier;
 
 /* carriers.c */
 const dl_carrier *dl_carrier_find(const char *name);
 extern const dl_carrier dl_vnpost;
+extern const dl_carrier dl_ghn;
 /* The webhook secret of a carrier, or NULL. */
 const char *dl_secret_of(const char *carrier);
 int dl_secrets_init(void);
@@ -79,10 +120,21 @@ int dl_sig_check(const char *secret, const char *timestamp, const char *sig, con
 
 /* tariff.c */
 int dl_tariff_init(void);
+/* The weight of a weight class (its max_grams), -1 when unknown. */
+long dl_weight_grams(const char *weight_class);
 void dl_tariff_free(void);
 
 /* RFC 3339 with an explicit offset or Z (shape only). */
 int dl_rfc3339(const char *s);
+/* A tracking number: 4..40 of [0-9A-Za-z-]. */
+int dl_tracking_ok(const char *s);
+/* A string member of at most max bytes without control characters into
+ * out (empty when absent or null): 1, or 0 when it is something else. */
+int dl_opt_text(const json_t *o, const char *key, size_t max, char *out, size_t cap);
+/* malloc'd printf (NULL when out of memory). */
+char *dl_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The carrier's Retry-After in ms (0 when absent or unusable). */
+long dl_retry_after_ms(const cds_http_response *resp);
 
 /* webhook.c: one event through cds_shipment_event (webhooks and poll.c). */
 int dl_events_init(void);

@@ -132,6 +132,8 @@ static void next_shipment(poller *p)
             cds_http_request hr = {.method = req.method,
                                    .url = req.url,
                                    .headers = (const char *const *)req.headers,
+                                   .body = req.body, /* GHN's detail is a POST */
+                                   .body_len = req.body_len,
                                    .timeout_ms = g_delivery.call_timeout_ms};
             p->call = cds_http_start(p->cw->http, &hr, on_tracked, p);
             dl_http_clear(&req); /* the request is copied */

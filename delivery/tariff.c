@@ -191,6 +191,20 @@ long long cds_delivery_fee(const char *province, const char *district, const cha
     return json_is_integer(fee) ? (long long)json_integer_value(fee) : -1;
 }
 
+long dl_weight_grams(const char *weight_class)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(g_tariff, "weight_classes"), i, c) {
+        const char *code = json_string_value(json_object_get(c, "code"));
+        json_t *g = json_object_get(c, "max_grams");
+        if (code && weight_class && strcmp(code, weight_class) == 0 && json_is_integer(g) &&
+            json_integer_value(g) > 0 && json_integer_value(g) <= 1000000)
+            return (long)json_integer_value(g);
+    }
+    return -1;
+}
+
 /* A non-empty string of at most max bytes without control characters. */
 static const char *text_field(const json_t *o, const char *key, size_t max)
 {

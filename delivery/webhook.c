@@ -4,12 +4,20 @@
  * adapter, and each event recorded by one call of cds_shipment_event (state,
  * history, the dossier step, notifications, COD) in order.
  *
+ * Carriers that sign nothing (GHN: DL_AUTH_URL_TOKEN) are called back on
+ * POST /v1/webhooks/couriers/<carrier>/{token} instead: the secret token is
+ * the URL we registered with them, and an optional allow-list fences the
+ * source addresses.
+ *
  * Answers: 200 {"code":"00",...} for every event taken (applied, a duplicate,
- * a late one kept in the history, one after a final state): only a 2xx stops
- * a carrier's retries, and a repeat must change nothing. A refusal is a
- * problem+json whose code says why: 401 courier_signature_invalid /
- * courier_timestamp_stale / courier_signature_missing / courier_not_configured,
- * 422 invalid_event, 404 shipment_not_found, 409 shipment_other_carrier. */
+ * a late one kept in the history, one after a final state) and for a call
+ * that reports no status (GHN's weight/COD/fee updates: results empty): only
+ * a 2xx stops a carrier's retries, and a repeat must change nothing. A
+ * refusal is a problem+json whose code says why: 401
+ * courier_signature_invalid / courier_timestamp_stale /
+ * courier_signature_missing / courier_not_configured / courier_token_invalid,
+ * 403 courier_source_refused, 422 invalid_event, 404 shipment_not_found, 409
+ * shipment_other_carrier. */
 #include "internal.h"
 #include "core/db.h"
 #include "core/hmac_auth.h"
@@ -154,9 +162,29 @@ static void next_event(cds_req *r)
 
 static void webhook(cds_req *r, const dl_carrier *c)
 {
-    const char *secret = dl_secret_of(c->name);
+    const char *secret = c->webhook_secret ? c->webhook_secret() : dl_secret_of(c->name);
     int rc = secret ? c->webhook_verify(r, secret, g_delivery.webhook_window_s, time(NULL))
                     : CDS_HMAC_UNKNOWN;
+    if (rc == DL_SOURCE_REFUSED) {
+        c_refused++;
+        cds_log(CDS_LOG_WARN, "courier_webhook_refused", "carrier=%s code=courier_source_refused "
+                "peer=%s request_id=%s", c->name, cds_req_peer(r), cds_req_id(r));
+        cds_problem(r, 403, "courier_source_refused",
+                    "Địa chỉ gọi không nằm trong danh sách được phép của đơn vị vận chuyển.");
+        return;
+    }
+    if (rc != CDS_HMAC_OK && c->auth == DL_AUTH_URL_TOKEN) {
+        c_refused++;
+        cds_log(CDS_LOG_WARN, "courier_webhook_refused", "carrier=%s code=%s peer=%s request_id=%s",
+                c->name, rc == CDS_HMAC_UNKNOWN ? "courier_not_configured" : "courier_token_invalid",
+                cds_req_peer(r), cds_req_id(r));
+        if (rc == CDS_HMAC_UNKNOWN)
+            cds_problem(r, 401, "courier_not_configured",
+                        "Đơn vị vận chuyển chưa được cấu hình mã bí mật của địa chỉ gọi lại.");
+        else
+            cds_problem(r, 401, "courier_token_invalid", "Mã bí mật trong địa chỉ gọi lại không đúng.");
+        return;
+    }
     if (rc != CDS_HMAC_OK) {
         const char *code, *detail;
         switch (rc) {
@@ -194,9 +222,14 @@ static void webhook(cds_req *r, const dl_carrier *c)
     size_t len = 0;
     const char *body = cds_req_body(r, &len);
     char err[300];
-    if (!body || c->parse_events(body, len, h->ev, EVENTS_MAX, &h->n, err, sizeof err) != 0) {
+    int prc = body ? c->parse_events(body, len, h->ev, EVENTS_MAX, &h->n, err, sizeof err) : -1;
+    if (prc < 0) {
         c_refused++;
         cds_problem(r, 422, "invalid_event", body ? err : "Thiếu nội dung sự kiện.");
+        return;
+    }
+    if (prc == 1) { /* a call that reports no status: taken, nothing recorded */
+        next_event(r);
         return;
     }
     if (h->n == 0) {
@@ -209,4 +242,9 @@ static void webhook(cds_req *r, const dl_carrier *c)
 void cds_courier_webhook_vnpost(cds_req *r)
 {
     webhook(r, &dl_vnpost);
+}
+
+void cds_courier_webhook_ghn(cds_req *r)
+{
+    webhook(r, &dl_ghn);
 }

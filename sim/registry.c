@@ -12,6 +12,7 @@ extern sim_standin sim_apns;
 extern sim_standin sim_bank;
 extern sim_standin sim_vnpost;
 extern sim_standin sim_payos;
+extern sim_standin sim_ghn;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
@@ -24,5 +25,6 @@ sim_standin *sim_standins[] = {
     &sim_bank,
     &sim_vnpost,
     &sim_payos,
+    &sim_ghn,
     NULL,
 };

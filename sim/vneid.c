@@ -17,9 +17,22 @@
  * Clients come from CDS_SIM_VNEID_CLIENTS ("id:secret:redirect_uri;..."),
  * default "cds-app:cds-dev-secret:cdsapp://auth/callback". This file holds
  * the state (one vneid_state, see sim/vneid.h) and the small endpoints; every
- * request is recorded with sim_record() for tests to read at /_sim/requests. */
+ * request is recorded with sim_record() for tests to read at /_sim/requests.
+ *
+ * Provenance: the endpoints, parameters, errors and token formats follow the
+ * public OpenID Connect specifications (Core 1.0, Discovery 1.0, RFC 6749,
+ * RFC 7636 PKCE, RFC 7517/7518 JWK/JWA), with this stand-in's own JOSE and
+ * PKCE code: nothing of auth/ is linked. The identity claims are OIDC Core
+ * 5.1's standard ones (sub, name, birthdate, gender, address{formatted,
+ * street_address, locality, region, country}, phone_number,
+ * phone_number_verified, acr) plus personal_id and identification_level,
+ * which are OUR names: VNeID publishes no relying-party integration
+ * document (no discovery document, claim list or scope list is public; see
+ * the header of auth/oidc.c for what was searched), so what VNeID really
+ * sends to a partner cannot be checked here. Replace those two names in
+ * vneid_citizens.c (and auth/oidc.c) once VNeID's partner documentation is
+ * in hand. */
 #include "sim/vneid.h"
-#include "core/jose.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -47,7 +60,7 @@ int vneid_random_token(char *out, size_t cap)
 {
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof raw) != 1) return -1;
-    return cds_b64url_encode(raw, sizeof raw, out, cap) ? 0 : -1;
+    return vj_b64url(raw, sizeof raw, out, cap) ? 0 : -1;
 }
 
 static const char *const defect_names[] = {

@@ -284,7 +284,7 @@ static void login_page(cds_req *r, const authz *a)
     for (size_t i = 0; i < vneid_ncitizens; i++) {
         const vneid_citizen *c = &vneid_citizens[i];
         char masked[32];
-        cds_mask_id(c->personal_id, masked, sizeof masked);
+        vj_mask_id(c->personal_id, masked, sizeof masked);
         vneid_buf href;
         vneid_buf_init(&href, 8192);
         vneid_buf_puts(&href, "/authorize/approve?");

@@ -9,7 +9,6 @@
  * key and sign outside the lock, and a rotation generates its key (tens of
  * milliseconds) before taking the lock. */
 #include "sim/vneid.h"
-#include "core/jose.h"
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -19,7 +18,7 @@
 
 int vneid_key_id(EVP_PKEY *key, char *out, size_t cap)
 {
-    return cds_jwk_thumbprint(key, out, cap);
+    return vj_thumbprint(key, out, cap);
 }
 
 /* Puts a new key in front, dropping the oldest. Takes ownership of `key`. */
@@ -38,7 +37,7 @@ static void push(vneid_keys *k, EVP_PKEY *key, const char *kid)
 
 int vneid_keys_rotate(vneid_keys *k, char *kid, size_t cap)
 {
-    EVP_PKEY *key = cds_pkey_generate(CDS_ALG_RS256);
+    EVP_PKEY *key = vj_rsa_generate();
     char id[64];
     if (!key || vneid_key_id(key, id, sizeof id) != 0) {
         EVP_PKEY_free(key);
@@ -82,7 +81,7 @@ json_t *vneid_keys_jwks(vneid_keys *k)
     json_t *keys = json_array();
     pthread_mutex_lock(&k->mu);
     for (size_t i = 0; i < VNEID_KEYS_KEPT && k->key[i]; i++) {
-        json_t *jwk = cds_jwk_from_pkey(k->key[i], k->kid[i], CDS_ALG_RS256);
+        json_t *jwk = vj_jwk(k->key[i], k->kid[i]);
         if (jwk) json_array_append_new(keys, jwk);
     }
     pthread_mutex_unlock(&k->mu);

@@ -23,7 +23,6 @@
  * Authorization header; a missing, unknown or expired token is a 401 with
  * WWW-Authenticate: Bearer. */
 #include "sim/vneid.h"
-#include "core/jose.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -92,7 +91,7 @@ static int secret_ok(const char *given, const char *expected)
     unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)given, strlen(given), a);
     SHA256((const unsigned char *)expected, strlen(expected), b);
-    return cds_ct_equal(a, b, sizeof a);
+    return vj_ct_equal(a, b, sizeof a);
 }
 
 /* Answers itself and returns -1 when the client does not authenticate. */
@@ -164,7 +163,7 @@ static char *b64_json(const json_t *j)
     if (!s) return NULL;
     size_t n = strlen(s), cap = n / 3 * 4 + 8;
     char *out = malloc(cap);
-    if (out && !cds_b64url_encode(s, n, out, cap)) {
+    if (out && !vj_b64url(s, n, out, cap)) {
         free(out);
         out = NULL;
     }
@@ -204,7 +203,7 @@ static char *forge_hs256(EVP_PKEY *key, const char *kid, const json_t *claims)
         char sig[128];
         if (HMAC(EVP_sha256(), pem, (int)strlen(pem), (const unsigned char *)input, strlen(input),
                  mac, &maclen) &&
-            cds_b64url_encode(mac, maclen, sig, sizeof sig)) {
+            vj_b64url(mac, maclen, sig, sizeof sig)) {
             size_t n = strlen(input) + strlen(sig) + 2;
             if ((out = malloc(n))) snprintf(out, n, "%s.%s", input, sig);
         }
@@ -253,7 +252,7 @@ static char *id_token(cds_req *r, const grant *g)
     unsigned char md[SHA256_DIGEST_LENGTH];
     char at_hash[32];
     SHA256((const unsigned char *)g->access_token, strlen(g->access_token), md);
-    if (!cds_b64url_encode(md, sizeof md / 2, at_hash, sizeof at_hash)) return NULL;
+    if (!vj_b64url(md, sizeof md / 2, at_hash, sizeof at_hash)) return NULL;
 
     json_t *claims = vneid_citizen_claims(&vneid_citizens[g->citizen]);
     if (!claims) return NULL;
@@ -295,15 +294,15 @@ static char *id_token(cds_req *r, const grant *g)
     }
     case VNEID_DEFECT_UNKNOWN_KID: {
         /* A key the JWKS has never listed, under its own new kid. */
-        EVP_PKEY *rogue = cds_pkey_generate(CDS_ALG_RS256);
+        EVP_PKEY *rogue = vj_rsa_generate();
         char rkid[64];
         if (rogue && vneid_key_id(rogue, rkid, sizeof rkid) == 0)
-            tok = cds_jws_sign(rogue, CDS_ALG_RS256, rkid, claims);
+            tok = vj_sign_rs256(rogue, rkid, claims);
         EVP_PKEY_free(rogue);
         break;
     }
     default:
-        tok = cds_jws_sign(key, CDS_ALG_RS256, kid, claims);
+        tok = vj_sign_rs256(key, kid, claims);
         if (tok && g->defect == VNEID_DEFECT_TAMPERED_SIGNATURE) {
             /* Change one character in the middle of the signature: every bit
              * of it lands in a signature byte, so the token stays well formed
@@ -385,7 +384,7 @@ void vneid_token_endpoint(cds_req *r)
     unsigned char md[SHA256_DIGEST_LENGTH];
     char challenge[48];
     SHA256((const unsigned char *)verifier, strlen(verifier), md);
-    if (!cds_b64url_encode(md, sizeof md, challenge, sizeof challenge) ||
+    if (!vj_b64url(md, sizeof md, challenge, sizeof challenge) ||
         vneid_random_token(g.access_token, sizeof g.access_token) != 0) {
         token_error(r, 500, "server_error", "internal error");
         return;
@@ -406,7 +405,7 @@ void vneid_token_endpoint(cds_req *r)
         c->used = 1;
         if (strcmp(redirect_uri, st->clients[c->client].redirect_uri) != 0)
             err = "redirect_uri differs from the authorization request";
-        else if (strlen(c->challenge) != 43 || !cds_ct_equal(challenge, c->challenge, 43))
+        else if (strlen(c->challenge) != 43 || !vj_ct_equal(challenge, c->challenge, 43))
             err = "PKCE verification failed";
     }
     if (!err) {

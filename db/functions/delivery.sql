@@ -13,12 +13,18 @@
 -- The dossier reached result_ready with delivery by post: queue its
 -- booking in the same transaction, and wake the booking dispatchers. The
 -- booking carries the trace of the step's request (cds_trace_set), so the
--- carrier's booking call continues it.
+-- carrier's booking call continues it. The carrier is the agency's
+-- (agencies.carrier, 0020), else the one the citizen's choice recorded
+-- (CDS_DELIVERY_CARRIER then).
 CREATE OR REPLACE FUNCTION cds_dossier_shipment_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_carrier text;
 BEGIN
+    SELECT a.carrier INTO v_carrier FROM procedures p JOIN agencies a ON a.code = p.agency_code
+    WHERE p.code = NEW.procedure_code;
     INSERT INTO shipments (dossier_id, carrier, delivery, fee_vnd, cod, cod_due_vnd, trace)
-    VALUES (NEW.id, COALESCE(NEW.delivery->>'carrier', 'vnpost'), NEW.delivery,
+    VALUES (NEW.id, COALESCE(v_carrier, NEW.delivery->>'carrier', 'vnpost'), NEW.delivery,
             COALESCE((NEW.delivery->>'fee_vnd')::bigint, 0),
             COALESCE((NEW.delivery->>'cod')::boolean, false),
             CASE WHEN COALESCE((NEW.delivery->>'cod')::boolean, false)
@@ -83,7 +89,8 @@ BEGIN
             'shipment_id', s.id, 'dossier_code', d.code, 'procedure_name', p.name,
             'delivery', s.delivery, 'cod_amount_vnd', s.cod_due_vnd,
             'sender', jsonb_build_object('agency_code', a.code, 'name', a.name,
-                                         'address', a.address))
+                                         'address', a.address,
+                                         'carrier_account', a.carrier_account))
          FROM dossiers d JOIN procedures p ON p.code = d.procedure_code
          JOIN agencies a ON a.code = p.agency_code WHERE d.id = s.dossier_id),
         s.trace;
@@ -233,9 +240,12 @@ BEGIN
             dossier_status := v_step_dossier;
         END IF;
     END IF;
-    -- A status the dossier step did not already announce gets its own message.
-    IF v_step_status IS DISTINCT FROM 'applied'
-       OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned') THEN
+    -- A status the dossier step did not already announce gets its own message;
+    -- 'booked' was announced with the booking itself (cds_shipment_book_result),
+    -- so a carrier's own "order received" (GHN's ready_to_pick, picking) says
+    -- nothing new.
+    IF v_new <> 'booked' AND (v_step_status IS DISTINCT FROM 'applied'
+       OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned')) THEN
         PERFORM cds_outbox_for_step(d, NULL, 'courier_' || v_new,
             cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed));
     END IF;

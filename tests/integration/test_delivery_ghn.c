@@ -1,0 +1,604 @@
+/* GHN beside VNPost, end to end over real sockets: `cds serve` with a real
+ * PostgreSQL, the GHN stand-in (sim/courier_ghn.c, written from GHN's API
+ * documentation: Token/ShopId headers, required fields, GHN's envelope and
+ * callbacks), the VNPost stand-in and the VNeID stand-in.
+ *
+ *   catalog      an agency's carrier and GHN shop come from `cds catalog
+ *                load`; an unknown carrier is refused and nothing changes
+ *   two agencies agency A books with VNPost, agency B with GHN (its own
+ *                ShopId, our shipment id as client_order_code, the fields
+ *                GHN requires)
+ *   journey      GHN callbacks: picked -> out_for_delivery, a repeat is a
+ *                duplicate, an older one is recorded late, delivered
+ *                completes the dossier, a later one moves nothing; the
+ *                citizen is told; GHN's own "order created" (ready_to_pick)
+ *                tells the citizen nothing twice
+ *   forged       a wrong URL token, an unknown order, an unknown status or
+ *                type, an update without a status: nothing recorded
+ *   bad address  GHN refuses the ward: the booking fails for good, with
+ *                GHN's reason, and no order exists
+ *   crash        a booking resent after its answer was lost: GHN refuses the
+ *                repeated client_order_code, the order is looked up, one
+ *                order
+ *   fee, cancel  the adapter's fee quote and cancellation against the
+ *                stand-in; a cancelled order's callback cancels the shipment
+ *   bad token    GHN answers 401: the booking waits and is retried; with the
+ *                right token it is booked
+ *   allow-list   a callback from an address outside CDS_GHN_CALLBACK_ALLOW
+ *                is refused (403)
+ *   polling      callbacks lost (refused): GHN's order detail is polled and
+ *                its log delivers the shipment */
+#include "delivery/internal.h"
+#include "core/assets.h"
+#include "tests/lib/harness.h"
+#include "tests/lib/login.h"
+#include "tests/lib/partner.h"
+#include "tests/lib/t.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROC_A "1.001193" /* agency 000.20.01.H29: VNPost (the default) */
+#define PROC_B "1.000656" /* agency 000.20.02.H29: GHN, shop 886 */
+#define PID_A "079085001234"
+
+static char *db;
+static th_sim sim;
+static th_proc srv;
+static int port;
+static char ghn[64], vnpost[64];
+static th_login login_a;
+static int seq;
+static const char *env[24];
+
+#define count(...) th_db_count(db, __VA_ARGS__)
+
+/* fmt with its one "%s" replaced by arg and "%%" by "%" (no printf with a
+ * format built at run time). */
+static const char *fill(const char *fmt, const char *arg)
+{
+    static char sql[1024];
+    size_t o = 0;
+    for (const char *p = fmt; *p && o + 1 < sizeof sql; p++) {
+        if (p[0] == '%' && p[1] == 's') {
+            o += (size_t)snprintf(sql + o, sizeof sql - o, "%s", arg);
+            if (o >= sizeof sql) o = sizeof sql - 1;
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            sql[o++] = '%';
+            p++;
+        } else {
+            sql[o++] = *p;
+        }
+    }
+    sql[o] = 0;
+    return sql;
+}
+
+static char *value(const char *fmt, const char *arg)
+{
+    char *v = th_db_value(db, fill(fmt, arg));
+    return v ? v : strdup("");
+}
+
+static long wait_for(long want, int seconds, const char *fmt, const char *arg)
+{
+    long n = -1;
+    for (int i = 0; i < seconds * 20; i++) {
+        n = count("%s", fill(fmt, arg));
+        if (n == want) return n;
+        usleep(50000);
+    }
+    return n;
+}
+
+static void new_dossier(const char *procedure, char code[64], char id[64])
+{
+    snprintf(code, 64, "GH-%d-%d", (int)getpid(), ++seq);
+    CHECK_INT(th_partner_import(srv.url, code, procedure, PID_A, "Nguyễn Văn An", "0912345678"), 201);
+    char *v = value("SELECT id FROM dossiers WHERE code = '%s'", code);
+    snprintf(id, 64, "%s", v);
+    free(v);
+}
+
+static long step(const char *code, const char *st)
+{
+    char ev[64];
+    snprintf(ev, sizeof ev, "gh-%d-%d", (int)getpid(), ++seq);
+    return th_partner_step(srv.url, code, ev, st, seq, NULL);
+}
+
+static long put_delivery(const char *id, const char *ward)
+{
+    char url[256], body[1024];
+    snprintf(url, sizeof url, "%s/v1/dossiers/%s/delivery", srv.url, id);
+    snprintf(body, sizeof body,
+             "{\"method\":\"post\",\"recipient\":{\"name\":\"Nguyễn Văn An\",\"phone\":"
+             "\"0912345678\",\"address\":{\"province\":\"Thành phố Hồ Chí Minh\",\"district\":"
+             "\"Quận 1\",\"ward\":\"%s\",\"street\":\"12 Nguyễn Huệ\"}},\"notes\":\"Gọi trước\"}",
+             ward);
+    th_resp r;
+    long st = th_json(&r, "PUT", url, login_a.access, body, NULL);
+    th_resp_free(&r);
+    return st;
+}
+
+/* A dossier of `procedure` with delivery to `ward`, moved to result_ready. */
+static void ready(const char *procedure, const char *ward, char code[64], char id[64])
+{
+    new_dossier(procedure, code, id);
+    CHECK_INT(put_delivery(id, ward), 200);
+    CHECK_INT(step(code, "processing"), 200);
+    CHECK_INT(step(code, "result_ready"), 200);
+}
+
+static char *tracking_of(const char *id)
+{
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "tracking_no IS NOT NULL", id), 1);
+    return value("SELECT tracking_no FROM shipments WHERE dossier_id = '%s'", id);
+}
+
+static json_t *sim_get(const char *base, const char *path)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    th_resp r;
+    json_t *j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, NULL, NULL, (void **)&j), 200);
+    th_resp_free(&r);
+    return j;
+}
+
+/* The GHN stand-in's order whose client_order_code is `cc` (borrowed from *all). */
+static json_t *ghn_order(json_t **all, const char *cc)
+{
+    *all = sim_get(ghn, "/_sim/orders");
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(*all, "orders"), i, o)
+        if (strcmp(json_string_value(json_object_get(o, "client_order_code")), cc) == 0) return o;
+    return NULL;
+}
+
+/* Asks the stand-in to send a callback; returns our server's status. */
+static long callback(const char *body, json_t **ans)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/_sim/callback", ghn);
+    th_resp r;
+    json_t *j = NULL;
+    long st = th_json(&r, "POST", url, NULL, body, (void **)&j);
+    th_resp_free(&r);
+    long ours = st == 200 ? (long)json_integer_value(json_object_get(j, "status")) : st;
+    if (ans) *ans = j;
+    else json_decref(j);
+    return ours;
+}
+
+static const char *result_of(json_t *ans)
+{
+    json_t *res = json_object_get(json_object_get(ans, "body"), "results");
+    return json_string_value(json_object_get(json_array_get(res, 0), "result"));
+}
+
+static const char *problem_of(json_t *ans)
+{
+    return json_string_value(json_object_get(json_object_get(ans, "body"), "code"));
+}
+
+/* ---- catalog ---- */
+
+static int load_catalog(const char *agency, const char *carrier, const char *account)
+{
+    json_t *cat = json_load_file(CDS_SOURCE_DIR "/db/seed/catalog.json", 0, NULL);
+    size_t i;
+    json_t *ag;
+    json_array_foreach(json_object_get(cat, "agencies"), i, ag)
+        if (strcmp(json_string_value(json_object_get(ag, "code")), agency) == 0) {
+            json_object_set_new(ag, "carrier", json_string(carrier));
+            if (account) json_object_set_new(ag, "carrier_account", json_string(account));
+        }
+    char path[256];
+    snprintf(path, sizeof path, "%s/ghn-catalog-%d.json",
+             getenv("CDS_TEST_TMP") ? getenv("CDS_TEST_TMP") : "/tmp", (int)getpid());
+    CHECK_INT(json_dump_file(cat, path, 0), 0);
+    json_decref(cat);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load --file %s >/dev/null 2>&1",
+             CDS_SOURCE_DIR, db, CDS_BUILD_DIR, path);
+    int rc = system(cmd);
+    unlink(path);
+    return rc;
+}
+
+static void test_catalog(void)
+{
+    CHECK(load_catalog("000.20.02.H29", "dhl", NULL) != 0);
+    CHECK_INT(count("SELECT count(*) FROM agencies WHERE carrier IS NOT NULL%s", ""), 0);
+    CHECK_INT(load_catalog("000.20.02.H29", "ghn", "886"), 0);
+    CHECK_INT(count("SELECT count(*) FROM agencies WHERE code = '%s' AND carrier = 'ghn' AND "
+                    "carrier_account = '886'", "000.20.02.H29"), 1);
+    CHECK_INT(count("SELECT count(*) FROM agencies WHERE carrier IS NOT NULL%s", ""), 1);
+}
+
+/* ---- two agencies, one journey ---- */
+
+static char code_b[64], id_b[64], tn_b[64];
+
+static void test_two_agencies(void)
+{
+    char code_a[64], id_a[64];
+    ready(PROC_A, "Phường Bến Nghé", code_a, id_a);
+    ready(PROC_B, "Phường Bến Nghé", code_b, id_b);
+    char *tn_a = tracking_of(id_a);
+    char *t = tracking_of(id_b);
+    snprintf(tn_b, sizeof tn_b, "%s", t);
+    free(t);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND carrier = 'vnpost'",
+                    id_a), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND carrier = 'ghn' "
+                    "AND status = 'booked'", id_b), 1);
+    CHECK(strncmp(tn_a, "EB", 2) == 0);
+    /* The citizen's choice names the agency's carrier. */
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND delivery->>'carrier' = 'ghn'",
+                    id_b), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND delivery->>'carrier' = "
+                    "'vnpost'", id_a), 1);
+    free(tn_a);
+    /* GHN got what its documentation requires, once, from agency B's shop. */
+    char *sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id_b);
+    json_t *all = NULL, *o = ghn_order(&all, sid);
+    CHECK(o != NULL);
+    if (o) {
+        json_t *rq = json_object_get(o, "request");
+        CHECK_STR(json_string_value(json_object_get(o, "order_code")), tn_b);
+        CHECK_INT(json_integer_value(json_object_get(o, "creates")), 1);
+        CHECK_STR(json_string_value(json_object_get(o, "shop_id")), "886");
+        CHECK_STR(json_string_value(json_object_get(rq, "to_ward_name")), "Phường Bến Nghé");
+        CHECK_STR(json_string_value(json_object_get(rq, "to_district_name")), "Quận 1");
+        CHECK_STR(json_string_value(json_object_get(rq, "to_phone")), "0912345678");
+        CHECK_STR(json_string_value(json_object_get(rq, "required_note")), "KHONGCHOXEMHANG");
+        CHECK_INT(json_integer_value(json_object_get(rq, "payment_type_id")), 1);
+        CHECK_INT(json_integer_value(json_object_get(rq, "service_type_id")), 2);
+        CHECK_INT(json_integer_value(json_object_get(rq, "weight")), 500);
+    }
+    json_decref(all);
+    /* The VNPost stand-in got agency A's and nothing of agency B's. */
+    all = sim_get(vnpost, "/_sim/orders");
+    size_t i;
+    int n_b = 0;
+    json_array_foreach(json_object_get(all, "orders"), i, o)
+        if (strcmp(json_string_value(json_object_get(o, "client_order_id")), sid) == 0) n_b++;
+    CHECK_INT(n_b, 0);
+    json_decref(all);
+    free(sid);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE template = 'courier_booked' AND "
+                    "dossier_id = '%s'", id_b), 1);
+}
+
+static void test_journey(void)
+{
+    char b[1024];
+    json_t *ans = NULL;
+    /* GHN's own "created" (ready_to_pick) again: booked already, nothing new to say. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"ready_to_pick\",\"type\":\"Create\"}", tn_b);
+    CHECK_INT(callback(b, NULL), 200);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE template = 'courier_booked' AND "
+                    "dossier_id = '%s'", id_b), 1);
+    /* picked: out for delivery. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"picked\",\"warehouse\":\"Bưu cục Quận 1\"}", tn_b);
+    CHECK_INT(callback(b, &ans), 200);
+    CHECK_STR(result_of(ans), "applied");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'out_for_delivery'",
+                    id_b), 1);
+    CHECK(count("SELECT count(*) FROM outbox WHERE template = 'out_for_delivery' AND dossier_id = '%s'",
+                id_b) >= 1);
+    /* storing, sent twice (GHN's retry, or a replay): the second is a duplicate. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"storing\",\"repeat\":2}", tn_b);
+    CHECK_INT(callback(b, &ans), 200);
+    json_t *second = json_array_get(json_object_get(ans, "responses"), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(
+                  json_object_get(second, "body"), "results"), 0), "result")), "duplicate");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events e JOIN shipments s ON s.id = "
+                    "e.shipment_id WHERE s.dossier_id = '%s' AND e.raw_code = 'storing'", id_b), 1);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE template = 'courier_in_transit' AND "
+                    "dossier_id = '%s'", id_b), 1);
+    /* An older event, late: kept, the state does not move. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"picking\",\"time\":\"2020-01-01T00:00:00.000Z\"}",
+             tn_b);
+    CHECK_INT(callback(b, &ans), 200);
+    CHECK_STR(result_of(ans), "recorded_late");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND status = 'in_transit'",
+                    id_b), 1);
+    /* delivered: the dossier is completed (GHN sends no proof of delivery). */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"delivered\"}", tn_b);
+    CHECK_INT(callback(b, &ans), 200);
+    CHECK_STR(result_of(ans), "applied");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'completed'", id_b), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND status = 'delivered' "
+                    "AND pod IS NULL", id_b), 1);
+    CHECK(count("SELECT count(*) FROM outbox WHERE template = 'completed' AND dossier_id = '%s'",
+                id_b) >= 1);
+    /* After the final state: kept, nothing moves. */
+    long outbox0 = count("SELECT count(*) FROM outbox WHERE dossier_id = '%s'", id_b);
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"returning\"}", tn_b);
+    CHECK_INT(callback(b, &ans), 200);
+    CHECK_STR(result_of(ans), "ignored_final");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s'", id_b), outbox0);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND status = 'delivered'",
+                    id_b), 1);
+}
+
+static void test_forged(void)
+{
+    char b[1024];
+    json_t *ans = NULL;
+#define EVENTS "SELECT count(*) FROM shipment_events WHERE carrier = 'ghn'"
+    long events0 = count(EVENTS);
+    long outbox0 = count("SELECT count(*) FROM outbox%s", "");
+    /* A wrong token in the URL. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"return\",\"token\":\"not-the-token-0123456789\"}",
+             tn_b);
+    CHECK_INT(callback(b, &ans), 401);
+    CHECK_STR(problem_of(ans), "courier_token_invalid");
+    json_decref(ans);
+    /* An order GHN never made for us. */
+    CHECK_INT(callback("{\"order_code\":\"GZZZZZZZ\",\"status\":\"delivered\"}", &ans), 404);
+    CHECK_STR(problem_of(ans), "shipment_not_found");
+    json_decref(ans);
+    /* A status GHN does not document, and a type it does not send. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"teleported\"}", tn_b);
+    CHECK_INT(callback(b, &ans), 422);
+    CHECK_STR(problem_of(ans), "invalid_event");
+    json_decref(ans);
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"delivered\",\"type\":\"Switch_colour\"}", tn_b);
+    CHECK_INT(callback(b, NULL), 422);
+    /* A weight update reports no status: taken, nothing recorded. */
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"delivered\",\"type\":\"Update_weight\"}", tn_b);
+    CHECK_INT(callback(b, &ans), 200);
+    CHECK_INT(json_array_size(json_object_get(json_object_get(ans, "body"), "results")), 0);
+    json_decref(ans);
+    CHECK_INT(count(EVENTS), events0);
+    CHECK_INT(count("SELECT count(*) FROM outbox%s", ""), outbox0);
+}
+
+static void test_bad_address(void)
+{
+    char code[64], id[64];
+    ready(PROC_B, "Phường Không Tồn Tại", code, id);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "status = 'booking_failed' AND book_error LIKE '%%phường/xã%%'", id), 1);
+    char *sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
+    json_t *all = NULL;
+    CHECK(ghn_order(&all, sid) == NULL);
+    json_decref(all);
+    free(sid);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE template = 'courier_booked' AND dossier_id = '%s'",
+                    id), 0);
+}
+
+static void test_crash_lookup(void)
+{
+    char code[64], id[64];
+    ready(PROC_B, "Phường Tân Định", code, id);
+    char *tn = tracking_of(id);
+    /* As if the answer had been lost: the shipment is queued again. */
+    char sql[512];
+    snprintf(sql, sizeof sql, "UPDATE shipments SET book_state = 'queued', tracking_no = NULL, "
+                              "status = 'pending', book_next_at = now() WHERE dossier_id = '%s'", id);
+    CHECK_INT(th_db_exec(db, sql), 0);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "book_state = 'done' AND tracking_no IS NOT NULL", id), 1);
+    char *tn2 = value("SELECT tracking_no FROM shipments WHERE dossier_id = '%s'", id);
+    CHECK_STR(tn2, tn);
+    char *sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
+    json_t *all = NULL, *o = ghn_order(&all, sid);
+    CHECK(o != NULL);
+    CHECK_INT(json_integer_value(json_object_get(o, "creates")), 2);
+    size_t i, n = 0;
+    json_array_foreach(json_object_get(all, "orders"), i, o)
+        if (strcmp(json_string_value(json_object_get(o, "client_order_code")), sid) == 0) n++;
+    CHECK_INT(n, 1);
+    json_decref(all);
+    free(sid);
+    free(tn);
+    free(tn2);
+}
+
+/* One adapter call sent to the stand-in (the adapter does no I/O). */
+static cds_http_response send_call(dl_http *h, th_resp *r)
+{
+    CHECK_INT(th_http(r, 1, h->method, h->url, (const char *const *)h->headers, h->body,
+                      h->body_len), 0);
+    cds_http_response resp = {.status = r->status, .body = r->body, .body_len = r->body_len};
+    return resp;
+}
+
+static void test_fee_cancel(void)
+{
+    char err[300];
+    cds_delivery_config c;
+    cds_delivery_config_defaults(&c);
+    static char url[128];
+    snprintf(url, sizeof url, "%s/shiip/public-api", ghn);
+    g_delivery = c;
+    g_delivery.ghn_url = url;
+    const cds_asset *a = cds_asset_find("db/seed/tariff.json");
+    CHECK_INT(cds_delivery_tariff_load(a->data, err, sizeof err), 0);
+    /* A fee quote for a shipment of agency B. */
+    json_t *payload = json_pack(
+        "{s:s,s:s,s:I,s:{s:s},s:{s:s,s:{s:s,s:s,s:{s:s,s:s,s:s,s:s}}}}", "shipment_id",
+        "00000000-0000-4000-8000-00000000f00d", "dossier_code", "X", "cod_amount_vnd",
+        (json_int_t)0, "sender", "carrier_account", "886", "delivery", "weight_class",
+        "small_parcel", "recipient", "name", "A", "phone", "0912345678", "address", "province",
+        "Hồ Chí Minh", "district", "Quận 1", "ward", "Phường Đa Kao", "street", "1 Lê Duẩn");
+    dl_http h = {0};
+    th_resp r;
+    CHECK_INT(dl_ghn.fee_request(payload, &h, err, sizeof err), 0);
+    cds_http_response resp = send_call(&h, &r);
+    long long fee = -1;
+    CHECK_INT(dl_ghn.fee_parse(&resp, &fee, err, sizeof err), 0);
+    CHECK(fee > 0);
+    th_resp_free(&r);
+    dl_http_clear(&h);
+    json_decref(payload);
+
+    /* Cancel an order before pick-up: GHN's callback cancels the shipment. */
+    char code[64], id[64];
+    ready(PROC_B, "Phường Cô Giang", code, id);
+    char *tn = tracking_of(id);
+    CHECK_INT(dl_ghn.cancel_request(tn, "886", &h, err, sizeof err), 0);
+    resp = send_call(&h, &r);
+    CHECK_INT(dl_ghn.cancel_parse(&resp, err, sizeof err), 0);
+    th_resp_free(&r);
+    dl_http_clear(&h);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "status = 'cancelled'", id), 1);
+    /* Cancel it again: GHN refuses (no longer before pick-up), for good. */
+    CHECK_INT(dl_ghn.cancel_request(tn, "886", &h, err, sizeof err), 0);
+    resp = send_call(&h, &r);
+    CHECK_INT(dl_ghn.cancel_parse(&resp, err, sizeof err), DL_FAILED);
+    th_resp_free(&r);
+    dl_http_clear(&h);
+    /* A wrong token: GHN's 401, retried. */
+    g_delivery.ghn_token = "wrong-token";
+    CHECK_INT(dl_ghn.cancel_request(tn, "886", &h, err, sizeof err), 0);
+    resp = send_call(&h, &r);
+    CHECK_INT(resp.status, 401);
+    CHECK_INT(dl_ghn.cancel_parse(&resp, err, sizeof err), DL_RETRY);
+    th_resp_free(&r);
+    dl_http_clear(&h);
+    free(tn);
+    cds_delivery_tariff_load(a->data, err, sizeof err);
+}
+
+static void restart3(const char *extra1, const char *extra2, const char *extra3)
+{
+    CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
+    static const char *e[32];
+    int n = 0;
+    while (env[n]) {
+        e[n] = env[n];
+        n++;
+    }
+    if (extra1) e[n++] = extra1;
+    if (extra2) e[n++] = extra2;
+    if (extra3) e[n++] = extra3;
+    e[n] = NULL;
+    CHECK_INT(th_server_start_on(&srv, port, db, e), 0);
+}
+
+static void restart(const char *extra1, const char *extra2)
+{
+    restart3(extra1, extra2, NULL);
+}
+
+static void test_bad_token_and_allow_list(void)
+{
+    restart("CDS_GHN_TOKEN=not-our-token", "CDS_GHN_CALLBACK_ALLOW=192.0.2.0/24,2001:db8::/32");
+    char code[64], id[64];
+    ready(PROC_B, "Phường Đa Kao", code, id);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "book_attempts >= 2 AND book_error LIKE '%%401%%' AND status = "
+                              "'pending'", id), 1);
+    /* A callback from 127.0.0.1, outside the allow-list, even with our token. */
+    json_t *ans = NULL;
+    char b[256];
+    long ev0 = count("SELECT count(*) FROM shipment_events WHERE carrier = 'ghn'%s", "");
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"return\"}", tn_b);
+    CHECK_INT(callback(b, &ans), 403);
+    CHECK_STR(problem_of(ans), "courier_source_refused");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE carrier = 'ghn'%s", ""), ev0);
+    /* With the right token the waiting booking goes through. */
+    restart("CDS_GHN_CALLBACK_ALLOW=127.0.0.0/8", NULL);
+    char *tn = tracking_of(id);
+    CHECK(tn[0] == 'G');
+    free(tn);
+}
+
+static void test_polling(void)
+{
+    restart3("CDS_COURIER_POLL_CARRIERS=ghn", "CDS_COURIER_POLL_AFTER=1",
+             "CDS_COURIER_POLL_EVERY_MS=300");
+    char code[64], id[64];
+    ready(PROC_B, "Phường 10", code, id);
+    char *tn = tracking_of(id);
+    /* GHN's callbacks never arrive (sent with a token that is not ours). */
+    const char *steps[] = {"picked", "delivering", "delivered"};
+    for (int i = 0; i < 3; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"%s\",\"token\":"
+                              "\"lost-callback-0123456789\"}", tn, steps[i]);
+        CHECK_INT(callback(b, NULL), 401);
+        usleep(20000); /* distinct times in GHN's log */
+    }
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND status = 'booked'",
+                    id), 1);
+    /* The polling round reads GHN's detail log. */
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipments WHERE dossier_id = '%s' AND "
+                              "status = 'delivered'", id), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'completed'", id), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events e JOIN shipments s ON s.id = e.shipment_id "
+                    "WHERE s.dossier_id = '%s' AND e.source = 'poll' AND e.applied", id), 3);
+    free(tn);
+}
+
+int main(void)
+{
+    db = th_db_new("delivery_ghn");
+    port = th_free_port();
+    static char t1[128], t2[128];
+    snprintf(t1, sizeof t1, "CDS_SIM_VNPOST_TARGET=http://127.0.0.1:%d", port);
+    snprintf(t2, sizeof t2, "CDS_SIM_GHN_TARGET=http://127.0.0.1:%d", port);
+    const char *names[] = {"vneid", "vnpost", "ghn", NULL};
+    const char *senv[] = {t1, t2, NULL};
+    if (th_sim_start(&sim, names, senv) != 0) return 1;
+    snprintf(vnpost, sizeof vnpost, "%s", th_sim_url(&sim, "vnpost"));
+    snprintf(ghn, sizeof ghn, "%s", th_sim_url(&sim, "ghn"));
+    static char iss[256], vurl[256], gurl[256];
+    snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
+    snprintf(vurl, sizeof vurl, "CDS_VNPOST_URL=%s", vnpost);
+    snprintf(gurl, sizeof gurl, "CDS_GHN_URL=%s/shiip/public-api", ghn);
+    int n = 0;
+    env[n++] = iss;
+    env[n++] = vurl;
+    env[n++] = gurl;
+    env[n++] = "CDS_AUTO_MIGRATE=1";
+    env[n++] = "CDS_DELIVERY_BACKOFF_MS=100";
+    env[n++] = "CDS_DELIVERY_BACKOFF_MAX_MS=300";
+    env[n++] = "CDS_DELIVERY_POLL_MS=200";
+    env[n] = NULL;
+    if (th_server_start_on(&srv, port, db, env) != 0) return 1;
+    char load[1024];
+    snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
+             CDS_SOURCE_DIR, db, CDS_BUILD_DIR);
+    if (system(load) != 0) return 1;
+    CHECK_INT(th_login_as(&srv, PID_A, &login_a), 200);
+
+    test_catalog();
+    test_two_agencies();
+    test_journey();
+    test_forged();
+    test_bad_address();
+    test_crash_lookup();
+    test_fee_cancel();
+    test_bad_token_and_allow_list();
+    test_polling();
+
+    CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
+    th_sim_stop(&sim);
+    return t_done();
+}
