@@ -76,7 +76,7 @@
  *   cancel                                                 -> cancelled
  * Any other status is refused (422), so GHN retries and the log shows it. */
 #include "internal.h"
-#include "core/addr_allow.h"
+#include "core/cidr.h"
 #include "core/hmac_auth.h"
 #include "core/jose.h"
 
@@ -376,7 +376,7 @@ static int webhook_verify(cds_req *r, const char *secret, int window_s, time_t n
     const char *given = cds_req_param(r, "token");
     if (!given || !*given) return CDS_HMAC_MISSING;
     if (!secret) return CDS_HMAC_UNKNOWN;
-    if (!cds_addr_allowed(g_delivery.ghn_callback_allow, cds_req_peer(r))) return DL_SOURCE_REFUSED;
+    if (dl_ghn_allow && !cds_cidr_match(dl_ghn_allow, cds_req_peer(r))) return DL_SOURCE_REFUSED;
     size_t n = strlen(secret);
     if (strlen(given) != n || !cds_ct_equal(given, secret, n)) return CDS_HMAC_BAD;
     return CDS_HMAC_OK;

@@ -2,12 +2,13 @@
  * CDS_COURIER_*, CDS_VNPOST_*, CDS_GHN_*), the tariff, the carriers' webhook secrets,
  * the statements, the booking dispatcher's LISTEN thread. */
 #include "internal.h"
-#include "core/addr_allow.h"
+#include "core/cidr.h"
 #include "core/log.h"
 
 #include <string.h>
 
 cds_delivery_config g_delivery;
+struct cds_cidr_list *dl_ghn_allow;
 
 void cds_delivery_config_defaults(cds_delivery_config *c)
 {
@@ -76,10 +77,15 @@ int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo)
     g_delivery = *c;
     if (g_delivery.vnpost_url && !*g_delivery.vnpost_url) g_delivery.vnpost_url = NULL;
     if (g_delivery.ghn_url && !*g_delivery.ghn_url) g_delivery.ghn_url = NULL;
-    if (cds_addr_list_valid(g_delivery.ghn_callback_allow) != 0) {
-        cds_log(CDS_LOG_ERROR, "delivery",
-                "CDS_GHN_CALLBACK_ALLOW is malformed (expected addresses or CIDRs, comma-separated)");
-        return -1;
+    cds_cidr_free(dl_ghn_allow);
+    dl_ghn_allow = NULL;
+    if (g_delivery.ghn_callback_allow && *g_delivery.ghn_callback_allow) {
+        char err[160];
+        dl_ghn_allow = cds_cidr_parse(g_delivery.ghn_callback_allow, err, sizeof err);
+        if (!dl_ghn_allow && err[0]) {
+            cds_log(CDS_LOG_ERROR, "delivery", "CDS_GHN_CALLBACK_ALLOW: %s", err);
+            return -1;
+        }
     }
     if (g_delivery.ghn_callback_token && *g_delivery.ghn_callback_token &&
         (strlen(g_delivery.ghn_callback_token) < 16 ||
@@ -107,6 +113,8 @@ int cds_delivery_carrier_known(const char *name)
 void cds_delivery_shutdown(void)
 {
     dl_booking_shutdown();
+    cds_cidr_free(dl_ghn_allow);
+    dl_ghn_allow = NULL;
     dl_secrets_free();
     dl_tariff_free();
 }

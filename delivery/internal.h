@@ -17,6 +17,8 @@
 #include <time.h>
 
 extern cds_delivery_config g_delivery;
+/* CDS_GHN_CALLBACK_ALLOW parsed at start; NULL: callbacks from any address */
+extern struct cds_cidr_list *dl_ghn_allow;
 
 /* One carrier event, normalized. */
 typedef struct dl_event {

@@ -14,11 +14,9 @@
  *     how it reads GHN's answers (200/400/401/5xx, the lookup by client
  *     code), callbacks (every documented status mapped, event id
  *     OrderCode:Status:Time, Update_* taken without an event, unknown
- *     statuses and types refused) and the detail answer's log;
- *   - source-address allow-lists (core/addr_allow.h): IPv4/IPv6 CIDRs,
- *     IPv4-mapped IPv6, boundaries, malformed lists. */
+ *     statuses and types refused) and the detail answer's log. (The
+ *     source-address allow-list, core/cidr.h, is tested in test_settings.) */
 #include "delivery/internal.h"
-#include "core/addr_allow.h"
 #include "core/assets.h"
 #include "core/hmac_auth.h"
 #include "tests/lib/t.h"
@@ -434,31 +432,6 @@ static void test_ghn_callbacks(void)
                         &n, err), -1);
 }
 
-static void test_addr_allow(void)
-{
-    CHECK_INT(cds_addr_allowed(NULL, "203.0.113.9"), 1);
-    CHECK_INT(cds_addr_allowed("", "203.0.113.9"), 1);
-    const char *list = "203.0.113.0/24, 198.51.100.7,2001:db8::/32,10.0.0.0/9";
-    CHECK_INT(cds_addr_list_valid(list), 0);
-    CHECK_INT(cds_addr_allowed(list, "203.0.113.255"), 1);
-    CHECK_INT(cds_addr_allowed(list, "203.0.114.0"), 0);
-    CHECK_INT(cds_addr_allowed(list, "198.51.100.7"), 1);
-    CHECK_INT(cds_addr_allowed(list, "198.51.100.8"), 0);
-    CHECK_INT(cds_addr_allowed(list, "10.127.255.255"), 1);
-    CHECK_INT(cds_addr_allowed(list, "10.128.0.0"), 0);
-    CHECK_INT(cds_addr_allowed(list, "2001:db8:ffff::1"), 1);
-    CHECK_INT(cds_addr_allowed(list, "2001:db9::1"), 0);
-    CHECK_INT(cds_addr_allowed(list, "::ffff:203.0.113.5"), 1); /* IPv4-mapped */
-    CHECK_INT(cds_addr_allowed(list, "not-an-address"), 0);
-    CHECK_INT(cds_addr_allowed(list, NULL), 0);
-    CHECK_INT(cds_addr_allowed("0.0.0.0/0", "192.0.2.1"), 1);
-    CHECK_INT(cds_addr_list_valid("203.0.113.0/33"), -1);
-    CHECK_INT(cds_addr_list_valid("2001:db8::/129"), -1);
-    CHECK_INT(cds_addr_list_valid("203.0.113.0/"), -1);
-    CHECK_INT(cds_addr_list_valid("example.org"), -1);
-    CHECK_INT(cds_addr_list_valid("1.2.3.4,,5.6.7.8"), -1);
-}
-
 int main(void)
 {
     test_tariff();
@@ -467,6 +440,5 @@ int main(void)
     test_vnpost_events();
     test_ghn_booking();
     test_ghn_callbacks();
-    test_addr_allow();
     return t_done();
 }
