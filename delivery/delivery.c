@@ -59,10 +59,10 @@ size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
         {"vnpost-url", "CDS_VNPOST_URL", CDS_OPT_URL, &c->vnpost_url, 0, 0, "VNPost/EMS-style API base URL; unset: bookings wait"},
         {"vnpost-token", "CDS_VNPOST_TOKEN", CDS_OPT_SECRET, &c->vnpost_token, 0, 0, "VNPost API token"},
         {"vnpost-customer-code", "CDS_VNPOST_CUSTOMER_CODE", CDS_OPT_STR, &c->vnpost_customer_code, 0, 0, "our customer code at VNPost"},
-        {"ghn-url", "CDS_GHN_URL", CDS_OPT_STR, &c->ghn_url, 0, 0, "GHN API base URL (https://online-gateway.ghn.vn/shiip/public-api); unset: GHN bookings wait"},
-        {"ghn-token", "CDS_GHN_TOKEN", CDS_OPT_STR, &c->ghn_token, 0, 0, "GHN API token (header Token)"},
+        {"ghn-url", "CDS_GHN_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->ghn_url, 0, 0, "GHN API base URL (https://online-gateway.ghn.vn/shiip/public-api); unset: GHN bookings wait"},
+        {"ghn-token", "CDS_GHN_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->ghn_token, 0, 0, "GHN API token (header Token)"},
         {"ghn-shop-id", "CDS_GHN_SHOP_ID", CDS_OPT_STR, &c->ghn_shop_id, 0, 0, "GHN ShopId of agencies without their own (agencies.carrier_account)"},
-        {"ghn-callback-token", "CDS_GHN_CALLBACK_TOKEN", CDS_OPT_STR, &c->ghn_callback_token, 0, 0, "secret token in the GHN callback URL /v1/webhooks/couriers/ghn/<token>"},
+        {"ghn-callback-token", "CDS_GHN_CALLBACK_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->ghn_callback_token, 0, 0, "secret token in the GHN callback URL /v1/webhooks/couriers/ghn/<token>"},
         {"ghn-callback-allow", "CDS_GHN_CALLBACK_ALLOW", CDS_OPT_STR, &c->ghn_callback_allow, 0, 0, "addresses/CIDRs GHN callbacks may come from (a,b/24,...); empty: any"},
         {"ghn-service-type", "CDS_GHN_SERVICE_TYPE_ID", CDS_OPT_INT, &c->ghn_service_type_id, 1, 100, "GHN service_type_id of bookings (2: light goods)"},
     };
