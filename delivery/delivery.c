@@ -30,9 +30,7 @@ void cds_delivery_config_defaults(cds_delivery_config *c)
     c->vnpost_token = "cds-dev-vnpost-token";
     c->vnpost_customer_code = "CDS-HCM";
     c->call_timeout_ms = 10000;
-    c->ghn_token = "cds-dev-ghn-token";
     c->ghn_shop_id = "885";
-    c->ghn_callback_token = "cds-dev-ghn-callback-token";
     c->ghn_callback_allow = "";
     c->ghn_service_type_id = 2;
 }

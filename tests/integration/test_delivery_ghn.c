@@ -576,6 +576,10 @@ int main(void)
     env[n++] = iss;
     env[n++] = vurl;
     env[n++] = gurl;
+    /* the GHN stand-in's development credentials (the server has none of
+     * its own: scripts/lib/courier_env.sh gives them to scripts/run) */
+    env[n++] = "CDS_GHN_TOKEN=cds-dev-ghn-token";
+    env[n++] = "CDS_GHN_CALLBACK_TOKEN=cds-dev-ghn-callback-token";
     env[n++] = "CDS_AUTO_MIGRATE=1";
     env[n++] = "CDS_DELIVERY_BACKOFF_MS=100";
     env[n++] = "CDS_DELIVERY_BACKOFF_MAX_MS=300";

@@ -255,11 +255,13 @@ const char *th_resp_header(const th_resp *r, const char *name)
     return NULL;
 }
 
+/* Up to a minute or more: the sanitizer build starting on a loaded 2-core
+ * machine (migrations, key loading) is slow; an exit is reported at once. */
 static int wait_ready(th_proc *p)
 {
     char url[96];
     snprintf(url, sizeof url, "%s/healthz", p->url);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 600; i++) {
         int st;
         if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
             fprintf(stderr, "harness: server exited early (status %d), see %s\n", st, p->log);
@@ -399,13 +401,20 @@ int th_sim_start(th_sim *s, const char *const *standins, const char *const *env)
         int tls = tls_standin(s->names[i]);
         snprintf(url, sizeof url, "%s://127.0.0.1:%d/_sim/health", tls ? "https" : "http",
                  s->ports[i]);
-        int ok = 0;
-        for (int k = 0; k < 200 && !ok; k++) {
+        /* Up to a minute: a loaded 2-core machine running the sanitizer
+         * build can take many seconds to start the stand-ins (key
+         * generation); a stand-in that died is reported at once. */
+        int ok = 0, dead = 0;
+        for (int k = 0; k < 1200 && !ok && !dead; k++) {
             th_resp r;
             ok = th_http(&r, tls ? 2 : 1, "GET", url, NULL, NULL, 0) == 0 && r.status == 200;
             th_resp_free(&r);
-            if (!ok) usleep(50000);
+            if (!ok) {
+                dead = waitpid(pid, NULL, WNOHANG) == pid;
+                if (!dead) usleep(50000);
+            }
         }
+        if (dead) s->pid = 0;
         if (!ok) {
             fprintf(stderr, "harness: stand-in %s not up, see %s\n", s->names[i], s->log);
             return -1;
