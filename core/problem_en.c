@@ -80,6 +80,7 @@ static const en_row EN[] = {
     {"invalid_if_none_match", "Only If-None-Match: * is supported (to create a new procedure)."},
     {"invalid_import", "The imported dossier is invalid (ref, code, procedure, dates or status)."},
     {"invalid_json", "The body is not valid JSON."},
+    {"invalid_language", "The language must be 'vi' (Vietnamese) or 'en' (English)."},
     {"invalid_limit", "The page size (limit) must be an integer from 1 to 100."},
     {"invalid_login_callback", "A valid login code (code) and state (state) are required."},
     {"invalid_missing_documents",

@@ -38,13 +38,16 @@ char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
  * bank details and the app link, or a message) into out; lk_paid_html the
  * "paid" card from the lookup's JSON of the latest payment received (NULL:
  * nothing). lk_app_link: "<public_base_url>/app/dossiers/<id>?s=<secret>"
- * (arena). lk_not_found_page: the lookup's 404 page. */
+ * (arena). lk_not_found_page: the lookup's 404 page. lk_lookup_page_of:
+ * the lookup page of code with the given secret, as /lookup/{code}?s= gives
+ * it (lookup.c). */
 int lk_pay_init(void);
 int lk_pay_open(cds_req *r, const char *dossier_id, const char *citizen_id, cds_req_db_cb cb);
 void lk_pay_html(cds_req *r, int lang, PGresult *res, const char *app_link, cds_buf *out);
 void lk_paid_html(cds_req *r, int lang, const char *paid_json, cds_buf *out);
 const char *lk_app_link(cds_req *r, const char *dossier_id, const char *secret);
 void lk_not_found_page(cds_req *r);
+void lk_lookup_page_of(cds_req *r, const char *code, const char *secret);
 
 /* form.c: the procedure's form schema:
  *   {"fields":[{"name","label","type":"string|text|integer|number|boolean|date|enum|personal_id|phone",

@@ -599,7 +599,7 @@ static int normalise_secret(const char *in, char out[SECRET_IN_MAX + 1])
     return o ? 0 : -1;
 }
 
-static void lookup_start(cds_req *r, int mode)
+static void lookup_start(cds_req *r, int mode, const char *code, const char *given)
 {
     int retry = 0;
     int lang = cds_req_lang(r);
@@ -619,8 +619,6 @@ static void lookup_start(cds_req *r, int mode)
                          0, NULL);
         return;
     }
-    const char *code = cds_req_param(r, "code");
-    const char *given = cds_req_query(r, mode == MODE_JSON ? "secret" : "s");
     if (!given || !*given) {
         if (mode == MODE_JSON)
             cds_problem(r, 400, "lookup_secret_required",
@@ -653,12 +651,17 @@ static void lookup_start(cds_req *r, int mode)
 
 void cds_lookup_json(cds_req *r)
 {
-    lookup_start(r, MODE_JSON);
+    lookup_start(r, MODE_JSON, cds_req_param(r, "code"), cds_req_query(r, "secret"));
 }
 
 void cds_lookup_page(cds_req *r)
 {
-    lookup_start(r, MODE_PAGE);
+    lookup_start(r, MODE_PAGE, cds_req_param(r, "code"), cds_req_query(r, "s"));
+}
+
+void lk_lookup_page_of(cds_req *r, const char *code, const char *secret)
+{
+    lookup_start(r, MODE_PAGE, code, secret);
 }
 
 /* ---------------- the owner's QR ---------------- */

@@ -15,9 +15,10 @@
  *   GET /app/dossiers/{id}?s=S   the app link. The app claims this path
  *                   (Android App Links, iOS Universal Links) and opens the
  *                   dossier by id; without the app the browser lands here
- *                   and is sent (303) to the lookup page of the dossier,
- *                   the secret checked first (derived from the id, compared
- *                   in constant time: a wrong one is the lookup's 404).
+ *                   and gets the lookup page of the dossier itself, the
+ *                   secret checked first (derived from the id, compared in
+ *                   constant time before any query: a wrong one is the
+ *                   lookup's 404), then the lookup as /lookup/{code}?s=.
  *
  * The payment module owns intents and VietQR payloads: this file reaches
  * them through its public header (cds_payment_view, payment/reference.h)
@@ -214,17 +215,7 @@ static void on_app(cds_req *r, PGresult *res)
         lk_not_found_page(r);
         return;
     }
-    /* The lookup page on this same site (a relative Location). */
-    char link[512];
-    if (cds_lookup_link(PQgetvalue(res, 0, 0), secret, link, sizeof link) < 0) {
-        lk_not_found_page(r);
-        return;
-    }
-    const char *path = strstr(link, "/lookup/");
-    cds_resp_header(r, "location", path ? path : link);
-    cds_resp_header(r, "cache-control", "no-store");
-    cds_resp_header(r, "referrer-policy", "no-referrer");
-    cds_respond(r, 303, NULL, NULL, 0);
+    lk_lookup_page_of(r, cds_req_strdup(r, PQgetvalue(res, 0, 0)), secret);
 }
 
 void cds_dossier_app_link(cds_req *r)
