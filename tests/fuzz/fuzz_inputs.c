@@ -2,9 +2,10 @@
  * its first byte: form values checked against a realistic procedure form
  * schema, form schemas themselves (partner catalog updates), pagination
  * cursors, the signed-request headers of the TTHC system, Vietnamese phone
- * numbers and personal ID numbers. */
+ * numbers and personal ID numbers, Accept-Language headers (core/lang.h). */
 #include "core/cursor.h"
 #include "core/hmac_auth.h"
+#include "core/lang.h"
 #include "core/vn.h"
 #include "dossiers/internal.h"
 
@@ -80,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         (void)cds_vn_phone_normalize(text, a, sizeof a);
         (void)cds_vn_pid_valid(text);
+        (void)cds_lang_parse(text);
         break;
     }
     free(text);
