@@ -32,8 +32,9 @@ int cds_lookup_link(const char *code, const char *secret, char *out, size_t cap)
 char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
 
 /* pay.c: the fee part of the public lookup page (see there). lk_pay_open
- * opens (or finds) the dossier's payment intent, answering cb; -1 when it
- * could not be asked (the request answered 503 if the pool refused it).
+ * opens (or finds) the dossier's payment intent, answering cb: 0 asked, -1
+ * not asked (no random reference; the request is untouched), -2 the pool
+ * refused it and answered 503 (the request is gone).
  * lk_pay_html renders cb's result (the intent with its VietQR code, the
  * bank details and the app link, or a message) into out; lk_paid_html the
  * "paid" card from the lookup's JSON of the latest payment received (NULL:

@@ -539,9 +539,14 @@ static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char 
         /* The intent, opened (or the open one) in a second round trip; the
          * page is rendered when it answers. */
         c->page = d;
-        if (lk_pay_open(r, d->id, d->citizen, on_pay_open) == 0) return;
-        if (cds_req_responded(r)) return; /* the pool answered 503 */
-        c->page = NULL;
+        int rc = lk_pay_open(r, d->id, d->citizen, on_pay_open);
+        if (rc != -1) return; /* asked, or answered 503 by the pool (r is gone) */
+        /* No reference could be drawn: the page says to come back. */
+        cds_buf pay;
+        cds_buf_init(&pay, CDS_HTML_PAGE_MAX);
+        lk_pay_html(r, c->lang, NULL, NULL, &pay);
+        finish_page(r, d, &pay, c->lang);
+        return;
     }
     cds_buf pay;
     cds_buf_init(&pay, CDS_HTML_PAGE_MAX);

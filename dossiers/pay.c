@@ -57,7 +57,7 @@ int lk_pay_open(cds_req *r, const char *dossier_id, const char *citizen_id, cds_
     char *ref = cds_req_alloc(r, CDS_PAYREF_LEN + 1);
     if (cds_payref_new(ref) != 0) return -1;
     const char *params[] = {dossier_id, citizen_id, ref};
-    return cds_req_db(r, st_open, 3, params, cb);
+    return cds_req_db(r, st_open, 3, params, cb) == 0 ? 0 : -2;
 }
 
 /* n VND grouped the language's way: "1.250.000" or "1,250,000" (arena). */
