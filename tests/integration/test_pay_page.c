@@ -7,7 +7,9 @@
  *                 amount and its breakdown, the VietQR code (inline SVG, the
  *                 CSP unchanged: no script, no image request), the bank
  *                 details, the exact transfer content, the deadline and the
- *                 app link; loading it again shows the same intent (one row)
+ *                 app link; loading it again shows the same intent (one row);
+ *                 every line of a breakdown (online discount, service charge,
+ *                 delivery) on another dossier
  *   screenshots   Chromium at phone width (412 px), Vietnamese and English,
  *                 saved to <build>/Testing/pay_page_{vi,en}.png; zbarimg
  *                 reads the QR off each screenshot and the VietQR payload it
@@ -90,8 +92,15 @@ typedef struct dossier {
     char code[64], id[40], secret[16];
 } dossier;
 
-/* A dossier filed at a counter by citizen A, then asked for FEE. */
+/* A dossier filed at a counter by citizen A, then (after `before_fee`, SQL
+ * run on it first when not NULL, "{id}" its id) asked for FEE. */
+static void fee_dossier_with(dossier *d, const char *before_fee);
 static void fee_dossier(dossier *d)
+{
+    fee_dossier_with(d, NULL);
+}
+
+static void fee_dossier_with(dossier *d, const char *before_fee)
 {
     snprintf(d->code, sizeof d->code, "PAYPAGE-%d-%d", (int)getpid(), ++seq);
     char body[1024];
@@ -110,6 +119,14 @@ static void fee_dossier(dossier *d)
     CHECK(strlen(d->secret) == 10 && strlen(d->id) == 36);
     json_decref(j);
     th_resp_free(&r);
+    if (before_fee) {
+        /* {id} in before_fee is the dossier's id. */
+        char sql[1024];
+        const char *at = strstr(before_fee, "{id}");
+        snprintf(sql, sizeof sql, "%.*s%s%s", at ? (int)(at - before_fee) : (int)strlen(before_fee),
+                 before_fee, at ? d->id : "", at ? at + 4 : "");
+        CHECK_INT(th_db_exec(db, sql), 0);
+    }
     char ev[96], ex[64];
     snprintf(ev, sizeof ev, "%s-fee", d->code);
     snprintf(ex, sizeof ex, ",\"fee_vnd\":%ld", FEE);
@@ -259,6 +276,35 @@ static void test_page_http(void)
     free(amt);
     free(svc);
     free(acct);
+}
+
+/* Every line of the breakdown: a dossier filed online (50 % off), with
+ * the result posted (delivery fee paid now), at an agency with a service
+ * charge: 200,000 - 100,000 + 5,000 + 30,000 = 135,000. */
+static void test_breakdown(void)
+{
+    CHECK_INT(th_db_exec(db, "UPDATE procedures SET online_discount_pct = 50 WHERE code = '" PROCEDURE "';"
+                             "UPDATE payment_accounts SET service_charge_vnd = 5000 WHERE agency_code = "
+                             "(SELECT agency_code FROM procedures WHERE code = '" PROCEDURE "')"), 0);
+    dossier d;
+    fee_dossier_with(&d, "UPDATE dossiers SET channel = 'online', delivery = "
+                         "'{\"method\":\"post\",\"fee_vnd\":30000}' WHERE id = '{id}'");
+    th_resp r;
+    CHECK_INT(get(&r, u("/lookup/%s?s=%s", d.code, d.secret), "vi"), 200);
+    CHECK(contains(r.body, "data-vnd=\"135000\">135.000 đ</strong>"));
+    CHECK(contains(r.body, "<dd id=\"fee\">200.000 đ</dd>"));
+    CHECK(contains(r.body, "Giảm 50% khi nộp trực tuyến</dt><dd id=\"discount\">−100.000 đ</dd>"));
+    CHECK(contains(r.body, "Phí dịch vụ</dt><dd id=\"service\">5.000 đ</dd>"));
+    CHECK(contains(r.body, "Phí chuyển phát kết quả</dt><dd id=\"delivery\">30.000 đ</dd>"));
+    CHECK(contains(r.body, "<dd class=\"total\" id=\"total\">135.000 đ</dd>"));
+    th_resp_free(&r);
+    CHECK_INT(get(&r, u("/lookup/%s?s=%s", d.code, d.secret), "en"), 200);
+    CHECK(contains(r.body, "50% off for filing online</dt><dd id=\"discount\">−VND 100,000</dd>"));
+    CHECK(contains(r.body, "Delivery of the result</dt><dd id=\"delivery\">VND 30,000</dd>"));
+    CHECK(contains(r.body, "data-vnd=\"135000\">VND 135,000</strong>"));
+    th_resp_free(&r);
+    CHECK_INT(th_db_exec(db, "UPDATE procedures SET online_discount_pct = 0 WHERE code = '" PROCEDURE "';"
+                             "UPDATE payment_accounts SET service_charge_vnd = 0"), 0);
 }
 
 static void test_english(void)
@@ -517,6 +563,7 @@ int main(void)
     if (system(load) != 0) return 1;
 
     test_page_http();
+    test_breakdown();
     test_english();
     int skipped = test_chromium();
     test_paid(skipped ? NULL : chromium_bin());
