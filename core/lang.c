@@ -85,17 +85,21 @@ cds_lang cds_lang_parse(const char *h)
         if (!end) end = p + strlen(p);
         const char *s = p, *e = end;
         p = *end ? end + 1 : end;
-        while (s < e && ows(*s)) s++;
-        while (e > s && ows(e[-1])) e--;
+        while (s < e && ows(*s))
+            s++;
+        while (e > s && ows(e[-1]))
+            e--;
         const char *semi = memchr(s, ';', (size_t)(e - s));
         const char *re = semi ? semi : e;
-        while (re > s && ows(re[-1])) re--;
+        while (re > s && ows(re[-1]))
+            re--;
         if (!range_valid(s, (size_t)(re - s))) continue;
         int q = 1000, ok = 1;
         /* weight = OWS ";" OWS "q=" qvalue; other parameters make the member invalid. */
         if (semi) {
             const char *w = semi + 1;
-            while (w < e && ows(*w)) w++;
+            while (w < e && ows(*w))
+                w++;
             if (e - w >= 2 && (w[0] == 'q' || w[0] == 'Q') && w[1] == '=')
                 q = qvalue(w + 2, (size_t)(e - w - 2));
             else

@@ -108,35 +108,41 @@ void lk_pay_html(cds_req *r, int lang, PGresult *res, const char *app_link, cds_
 {
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         if (res) cds_log(CDS_LOG_ERROR, "lookup_pay", "%s", PQresultErrorMessage(res));
-        message(r, lang, "Chưa hiển thị được thông tin thanh toán, vui lòng tải lại trang sau ít phút.",
-                "Payment details cannot be shown right now; please reload this page in a few minutes.",
-                out);
+        message(
+            r, lang, "Chưa hiển thị được thông tin thanh toán, vui lòng tải lại trang sau ít phút.",
+            "Payment details cannot be shown right now; please reload this page in a few minutes.",
+            out);
         return;
     }
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "nothing_to_pay") == 0) {
         message(r, lang,
-                "Khoản phí của hồ sơ đã được nộp đủ (tạm ứng hoặc miễn phí), không cần thanh toán thêm.",
-                "The dossier's fee is already covered (advance or exemption); nothing more to pay.", out);
+                "Khoản phí của hồ sơ đã được nộp đủ (tạm ứng hoặc miễn phí), không cần thanh toán "
+                "thêm.",
+                "The dossier's fee is already covered (advance or exemption); nothing more to pay.",
+                out);
         return;
     }
     if (strcmp(st, "created") != 0 && strcmp(st, "existing") != 0) {
         /* no_account, reference_taken (a 45-bit collision: the next load
          * draws another), not_payable (the dossier moved on meanwhile). */
         cds_log(CDS_LOG_WARN, "lookup_pay", "intent not shown: %s", st);
-        message(r, lang, "Chưa hiển thị được thông tin thanh toán, vui lòng tải lại trang sau ít phút.",
-                "Payment details cannot be shown right now; please reload this page in a few minutes.",
-                out);
+        message(
+            r, lang, "Chưa hiển thị được thông tin thanh toán, vui lòng tải lại trang sau ít phút.",
+            "Payment details cannot be shown right now; please reload this page in a few minutes.",
+            out);
         return;
     }
     json_t *p = cds_payment_view(PQgetvalue(res, 0, 1));
-    const char *payload = json_string_value(json_object_get(json_object_get(p, "vietqr"), "payload"));
+    const char *payload =
+        json_string_value(json_object_get(json_object_get(p, "vietqr"), "payload"));
     const char *qr = payload ? inline_svg(r, payload) : NULL;
     if (!qr) {
         cds_log(CDS_LOG_ERROR, "lookup_pay", "no VietQR code for an open intent");
-        message(r, lang, "Chưa tạo được mã thanh toán, vui lòng tải lại trang sau ít phút.",
-                "The payment code cannot be made right now; please reload this page in a few minutes.",
-                out);
+        message(
+            r, lang, "Chưa tạo được mã thanh toán, vui lòng tải lại trang sau ít phút.",
+            "The payment code cannot be made right now; please reload this page in a few minutes.",
+            out);
         json_decref(p);
         return;
     }
@@ -147,10 +153,13 @@ void lk_pay_html(cds_req *r, int lang, PGresult *res, const char *app_link, cds_
         {"remaining", money(r, lang, remaining)},
         {"remaining_vnd", cds_req_printf(r, "%lld", remaining)},
         {"fee", money(r, lang, num(b, "fee_vnd"))},
-        {"discount", num(b, "online_discount_vnd") > 0 ? money(r, lang, num(b, "online_discount_vnd")) : NULL},
+        {"discount",
+         num(b, "online_discount_vnd") > 0 ? money(r, lang, num(b, "online_discount_vnd")) : NULL},
         {"discount_pct", cds_req_printf(r, "%lld", num(b, "online_discount_pct"))},
-        {"service", num(b, "service_charge_vnd") > 0 ? money(r, lang, num(b, "service_charge_vnd")) : NULL},
-        {"delivery", num(b, "delivery_fee_vnd") > 0 ? money(r, lang, num(b, "delivery_fee_vnd")) : NULL},
+        {"service",
+         num(b, "service_charge_vnd") > 0 ? money(r, lang, num(b, "service_charge_vnd")) : NULL},
+        {"delivery",
+         num(b, "delivery_fee_vnd") > 0 ? money(r, lang, num(b, "delivery_fee_vnd")) : NULL},
         {"advance", num(b, "advance_vnd") > 0 ? money(r, lang, num(b, "advance_vnd")) : NULL},
         {"total", money(r, lang, num(p, "amount_vnd"))},
         {"received", num(p, "received_vnd") > 0 ? money(r, lang, num(p, "received_vnd")) : NULL},
@@ -182,7 +191,8 @@ void lk_paid_html(cds_req *r, int lang, const char *paid_json, cds_buf *out)
     /* The signature is base64url (receipts/sign.h): nothing to escape in a
      * query; anything else is not shown rather than mangled. */
     if (id && n && sig && cds_uuid_valid(id) && strspn(n, "0123456789") == strlen(n) &&
-        strspn(sig, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == strlen(sig))
+        strspn(sig, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+            strlen(sig))
         url = cds_req_printf(r, "/r/%s?n=%s&s=%s", id, n, sig);
     const char *at = json_string_value(json_object_get(p, "paid_at"));
     const cds_html_var v[] = {
@@ -200,7 +210,8 @@ const char *lk_app_link(cds_req *r, const char *dossier_id, const char *secret)
 {
     const char *base = g_dossiers.public_base_url ? g_dossiers.public_base_url : "";
     size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/') bl--;
+    while (bl && base[bl - 1] == '/')
+        bl--;
     return cds_req_printf(r, "%.*s/app/dossiers/%s?s=%s", (int)bl, base, dossier_id, secret);
 }
 

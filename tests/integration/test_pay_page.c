@@ -106,7 +106,8 @@ static void fee_dossier_with(dossier *d, const char *before_fee)
     char body[1024];
     snprintf(body, sizeof body,
              "{\"ref\":\"T-%s\",\"code\":\"%s\",\"procedure_code\":\"" PROCEDURE "\",\"applicant\":"
-             "{\"personal_id\":\"" PID_A "\",\"full_name\":\"Nguyễn Văn An\",\"phone\":\"0912345678\"},"
+             "{\"personal_id\":\"" PID_A
+             "\",\"full_name\":\"Nguyễn Văn An\",\"phone\":\"0912345678\"},"
              "\"submitted_at\":\"2026-11-20T08:00:00+07:00\",\"status\":\"received\"}",
              d->code, d->code);
     th_resp r;
@@ -170,7 +171,8 @@ static char *chromium(const char *bin, const char *accept, const char *what, con
     if (p) {
         size_t cap = 1 << 20, n = 0, got;
         out = malloc(cap);
-        while (out && (got = fread(out + n, 1, cap - 1 - n, p)) > 0) n += got;
+        while (out && (got = fread(out + n, 1, cap - 1 - n, p)) > 0)
+            n += got;
         if (out) out[n] = 0;
         int rc = pclose(p);
         if (rc != 0) fprintf(stderr, "chromium exited with %d for %s\n", rc, what);
@@ -192,7 +194,8 @@ static char *zbar_file(const char *path)
     size_t n = p && out ? fread(out, 1, 4095, p) : 0;
     if (p) pclose(p);
     if (!out) return strdup("");
-    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = 0;
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        out[--n] = 0;
     return out;
 }
 
@@ -235,9 +238,12 @@ static void test_page_http(void)
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM payments WHERE dossier_id = '%s'", d1.id), 1);
     char *ref = value("SELECT reference FROM payments WHERE dossier_id = '%s'", d1.id);
     char *amt = value("SELECT amount_vnd FROM payments WHERE dossier_id = '%s'", d1.id);
-    char *svc = value("SELECT (breakdown->>'service_charge_vnd') FROM payments WHERE dossier_id = '%s'", d1.id);
-    char *acct = value("SELECT account_no || '|' || bank_bin || '|' || bank_name || '|' || account_name"
-                       " FROM payments WHERE dossier_id = '%s'", d1.id);
+    char *svc = value(
+        "SELECT (breakdown->>'service_charge_vnd') FROM payments WHERE dossier_id = '%s'", d1.id);
+    char *acct =
+        value("SELECT account_no || '|' || bank_bin || '|' || bank_name || '|' || account_name"
+              " FROM payments WHERE dossier_id = '%s'",
+              d1.id);
     snprintf(ref1, sizeof ref1, "%s", ref);
     amount1 = strtol(amt, NULL, 10);
     CHECK(amount1 == FEE + strtol(svc, NULL, 10));
@@ -283,9 +289,11 @@ static void test_page_http(void)
  * charge: 200,000 - 100,000 + 5,000 + 30,000 = 135,000. */
 static void test_breakdown(void)
 {
-    CHECK_INT(th_db_exec(db, "UPDATE procedures SET online_discount_pct = 50 WHERE code = '" PROCEDURE "';"
-                             "UPDATE payment_accounts SET service_charge_vnd = 5000 WHERE agency_code = "
-                             "(SELECT agency_code FROM procedures WHERE code = '" PROCEDURE "')"), 0);
+    CHECK_INT(th_db_exec(
+                  db, "UPDATE procedures SET online_discount_pct = 50 WHERE code = '" PROCEDURE "';"
+                      "UPDATE payment_accounts SET service_charge_vnd = 5000 WHERE agency_code = "
+                      "(SELECT agency_code FROM procedures WHERE code = '" PROCEDURE "')"),
+              0);
     dossier d;
     fee_dossier_with(&d, "UPDATE dossiers SET channel = 'online', delivery = "
                          "'{\"method\":\"post\",\"fee_vnd\":30000}' WHERE id = '{id}'");
@@ -303,8 +311,10 @@ static void test_breakdown(void)
     CHECK(contains(r.body, "Delivery of the result</dt><dd id=\"delivery\">VND 30,000</dd>"));
     CHECK(contains(r.body, "data-vnd=\"135000\">VND 135,000</strong>"));
     th_resp_free(&r);
-    CHECK_INT(th_db_exec(db, "UPDATE procedures SET online_discount_pct = 0 WHERE code = '" PROCEDURE "';"
-                             "UPDATE payment_accounts SET service_charge_vnd = 0"), 0);
+    CHECK_INT(
+        th_db_exec(db, "UPDATE procedures SET online_discount_pct = 0 WHERE code = '" PROCEDURE "';"
+                       "UPDATE payment_accounts SET service_charge_vnd = 0"),
+        0);
 }
 
 static void test_english(void)
@@ -410,18 +420,20 @@ static long payos(long amount, const char *description)
 {
     char data[1024], sig[65], body[2048];
     int n = ++seq;
-    snprintf(data, sizeof data,
-             "{\"orderCode\":%d,\"amount\":%ld,\"description\":\"%s\",\"accountNumber\":\"%s\","
-             "\"reference\":\"FT%d%d\",\"transactionDateTime\":\"2026-11-23 10:20:30\","
-             "\"currency\":\"VND\",\"paymentLinkId\":\"link-%d\",\"code\":\"00\",\"desc\":\"success\","
-             "\"counterAccountBankId\":\"970415\",\"counterAccountBankName\":\"VietinBank\","
-             "\"counterAccountName\":\"NGUYEN VAN AN\",\"counterAccountNumber\":\"1012345678\","
-             "\"virtualAccountName\":\"\",\"virtualAccountNumber\":\"\"}",
-             n, amount, description, account, (int)getpid(), n, n);
+    snprintf(
+        data, sizeof data,
+        "{\"orderCode\":%d,\"amount\":%ld,\"description\":\"%s\",\"accountNumber\":\"%s\","
+        "\"reference\":\"FT%d%d\",\"transactionDateTime\":\"2026-11-23 10:20:30\","
+        "\"currency\":\"VND\",\"paymentLinkId\":\"link-%d\",\"code\":\"00\",\"desc\":\"success\","
+        "\"counterAccountBankId\":\"970415\",\"counterAccountBankName\":\"VietinBank\","
+        "\"counterAccountName\":\"NGUYEN VAN AN\",\"counterAccountNumber\":\"1012345678\","
+        "\"virtualAccountName\":\"\",\"virtualAccountNumber\":\"\"}",
+        n, amount, description, account, (int)getpid(), n, n);
     if (cds_hook_payos_sign(data, strlen(data), PAYOS_KEY, sig) != CDS_HOOK_OK) return -1;
-    snprintf(body, sizeof body,
-             "{\"code\":\"00\",\"desc\":\"success\",\"success\":true,\"data\":%s,\"signature\":\"%s\"}",
-             data, sig);
+    snprintf(
+        body, sizeof body,
+        "{\"code\":\"00\",\"desc\":\"success\",\"success\":true,\"data\":%s,\"signature\":\"%s\"}",
+        data, sig);
     const char *h[] = {"Content-Type: application/json", NULL};
     th_resp r;
     th_http(&r, 1, "POST", u("/v1/webhooks/payos"), h, body, strlen(body));
@@ -484,13 +496,15 @@ static void test_paid(const char *chromium_name)
     CHECK(contains(r.body, "Check e-receipt no."));
     th_resp_free(&r);
     if (chromium_name) {
-        char *dom = chromium(chromium_name, "vi-VN,vi", "--dump-dom", u("/lookup/%s?s=%s", d1.code, d1.secret));
+        char *dom = chromium(chromium_name, "vi-VN,vi", "--dump-dom",
+                             u("/lookup/%s?s=%s", d1.code, d1.secret));
         CHECK(contains(dom, "Đã thanh toán"));
         CHECK(contains(dom, "Kiểm tra biên lai điện tử số"));
         free(dom);
         char shot[512], what[700];
         snprintf(shot, sizeof shot, "%s/Testing/pay_page_paid_vi.png", CDS_BUILD_DIR);
-        snprintf(what, sizeof what, "--screenshot=%s --window-size=412,915 --hide-scrollbars", shot);
+        snprintf(what, sizeof what, "--screenshot=%s --window-size=412,915 --hide-scrollbars",
+                 shot);
         free(chromium(chromium_name, "vi-VN,vi", what, u("/lookup/%s?s=%s", d1.code, d1.secret)));
         CHECK_INT(png_width(shot), 412);
     }
@@ -525,7 +539,9 @@ static void test_app_link(void)
     th_resp_free(&r);
     CHECK_INT(get(&r, u("/app/dossiers/not-a-uuid?s=%s", d1.secret), NULL), 404);
     th_resp_free(&r);
-    CHECK_INT(get(&r, u("/app/dossiers/00000000-0000-4000-8000-000000000000?s=%s", d1.secret), NULL), 404);
+    CHECK_INT(
+        get(&r, u("/app/dossiers/00000000-0000-4000-8000-000000000000?s=%s", d1.secret), NULL),
+        404);
     th_resp_free(&r);
 }
 
@@ -554,8 +570,13 @@ int main(void)
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
     int port = th_free_port();
     snprintf(base, sizeof base, "CDS_PUBLIC_BASE_URL=http://127.0.0.1:%d", port);
-    const char *env[] = {iss, base, "CDS_PAYOS_CHECKSUM_KEY=" PAYOS_KEY, "CDS_AUTO_MIGRATE=1",
-                         "CDS_LOOKUP_BURST=1000", "CDS_LOOKUP_PER_MINUTE=60000", NULL};
+    const char *env[] = {iss,
+                         base,
+                         "CDS_PAYOS_CHECKSUM_KEY=" PAYOS_KEY,
+                         "CDS_AUTO_MIGRATE=1",
+                         "CDS_LOOKUP_BURST=1000",
+                         "CDS_LOOKUP_PER_MINUTE=60000",
+                         NULL};
     if (th_server_start_on(&srv, port, db, env) != 0) return 1;
     char load[1024];
     snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",

@@ -12,7 +12,8 @@
 static void is(const char *h, cds_lang want)
 {
     cds_lang got = cds_lang_parse(h);
-    if (got != want) fprintf(stderr, "Accept-Language \"%s\": got %s\n", h ? h : "(none)", cds_lang_tag(got));
+    if (got != want)
+        fprintf(stderr, "Accept-Language \"%s\": got %s\n", h ? h : "(none)", cds_lang_tag(got));
     CHECK_INT((int)got, (int)want);
 }
 
@@ -66,11 +67,11 @@ int main(void)
     /* Malformed ranges are skipped alone. */
     is("e n, vi;q=0.1", CDS_LANG_VI);
     is("en-, vi;q=0.1", CDS_LANG_VI);
-    is("english, vi;q=0.1", CDS_LANG_VI);    /* "english" is another language, not en */
-    is("toolongrange, en", CDS_LANG_EN);     /* 12 letters: skipped; en stays */
+    is("english, vi;q=0.1", CDS_LANG_VI); /* "english" is another language, not en */
+    is("toolongrange, en", CDS_LANG_EN);  /* 12 letters: skipped; en stays */
     is("en_US", CDS_LANG_VI);
     is(",,, en ,,", CDS_LANG_EN);
-    is("en-a1b2c3d4e5", CDS_LANG_VI);        /* subtag over 8 characters */
+    is("en-a1b2c3d4e5", CDS_LANG_VI); /* subtag over 8 characters */
     is("1en", CDS_LANG_VI);
     /* Tags and preferences. */
     CHECK_STR(cds_lang_tag(CDS_LANG_VI), "vi");
