@@ -40,6 +40,7 @@ static const cds_route routes[] = {
     {"GET", "/v1/dossiers/{id}/lookup-qr.png", cds_dossier_lookup_qr, 0},
     {"GET", "/v1/lookup/{code}", cds_lookup_json, 0},
     {"GET", "/lookup/{code}", cds_lookup_page, 0},
+    {"GET", "/app/dossiers/{id}", cds_dossier_app_link, 0},
     {"GET", "/v1/notifications", cds_notifications_list, 0},
     {"POST", "/v1/notifications/{id}/read", cds_notification_read, 0},
     {"GET", "/v1/callbacks/sms/esms/{token}", cds_sms_receipt_esms, 0},

@@ -1,6 +1,7 @@
 /* The citizen's own data: GET /v1/me (profile with the personal ID number,
  * opened from its sealed form, shown to its owner only), PATCH /v1/me
- * (contact phone, email, notification preferences) and the push devices
+ * (contact phone, email, notification preferences, the language of push and
+ * inbox texts: "vi" or "en") and the push devices
  * (POST /v1/me/devices, DELETE /v1/me/devices/{id}). Every statement is
  * scoped by the token's subject: another citizen's device id is a 404. */
 #include "internal.h"
@@ -33,7 +34,7 @@ static json_t *text_or_null(PGresult *res, int row, int col)
 
 /* Columns of st_me_get / st_me_update: id, pid_sealed, full_name, birth_date,
  * gender, address_sealed, phone_sealed, contact_phone_sealed, email, ial,
- * notify_sms, notify_push, devices (json), etag. */
+ * notify_sms, notify_push, devices (json), etag, language. */
 json_t *cds_me_profile_json(PGresult *res, int row)
 {
     json_t *o = json_object();
@@ -52,6 +53,7 @@ json_t *cds_me_profile_json(PGresult *res, int row)
     json_object_set_new(o, "notification_preferences",
                         json_pack("{s:b,s:b}", "sms", PQgetvalue(res, row, 10)[0] == 't', "push",
                                   PQgetvalue(res, row, 11)[0] == 't'));
+    json_object_set_new(o, "language", json_string(PQgetvalue(res, row, 14)));
     json_t *devices = json_loads(PQgetvalue(res, row, 12), 0, NULL);
     json_object_set_new(o, "devices", devices ? devices : json_array());
     return o;
@@ -150,12 +152,12 @@ void cds_me_patch(cds_req *r)
         invalid(r, "invalid_profile", "Dữ liệu cập nhật phải là một đối tượng JSON.");
         return;
     }
-    const char *known[] = {"contact_phone", "email", "notification_preferences"};
+    const char *known[] = {"contact_phone", "email", "notification_preferences", "language"};
     const char *key;
     json_t *v;
     json_object_foreach(j, key, v) {
         int ok = 0;
-        for (size_t i = 0; i < 3; i++) ok |= strcmp(key, known[i]) == 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= strcmp(key, known[i]) == 0;
         if (!ok) {
             invalid(r, "invalid_profile", cds_req_printf(r, "Không thể cập nhật trường '%.40s'.", key));
             return;
@@ -203,6 +205,17 @@ void cds_me_patch(cds_req *r)
         if (s) set_sms = "t", sms = json_is_true(s) ? "t" : "f";
         if (pu) set_push = "t", push = json_is_true(pu) ? "t" : "f";
     }
+    /* The language of push and inbox texts; absent = unchanged. */
+    json_t *lg = json_object_get(j, "language");
+    const char *language = NULL;
+    if (lg) {
+        language = json_string_value(lg);
+        if (!language || (strcmp(language, "vi") != 0 && strcmp(language, "en") != 0)) {
+            free(sealed);
+            invalid(r, "invalid_language", "Ngôn ngữ chỉ có thể là 'vi' (tiếng Việt) hoặc 'en' (tiếng Anh).");
+            return;
+        }
+    }
     const char *tags;
     enum cds_if_match im = cds_if_match(r, &tags);
     if (im == CDS_IFM_BAD) {
@@ -211,8 +224,8 @@ void cds_me_patch(cds_req *r)
     }
     if (im == CDS_IFM_TAGS) cds_req_set_user(r, &g_conditional, NULL); /* see on_profile */
     const char *params[] = {p->citizen_id, set_phone, phone_sealed, set_email, email,
-                            set_sms, sms, set_push, push, tags};
-    cds_req_db(r, st_me_update, 10, params, on_profile);
+                            set_sms, sms, set_push, push, tags, language};
+    cds_req_db(r, st_me_update, 11, params, on_profile);
     free(sealed);
 }
 

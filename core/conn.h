@@ -105,6 +105,8 @@ struct cds_req {
     /* response */
     int responded;
     int status;
+    int lang;        /* cds_lang of the answer's text */
+    int lang_from;   /* 0: no language-dependent text, 1: Accept-Language, 2: set by the handler */
     cds_hdr_out *rh;
     char *resp_body; /* malloc */
     size_t resp_len, resp_off;

@@ -4,8 +4,10 @@
 #include "core/html.h"
 
 #include "core/assets.h"
+#include "core/lang.h"
 #include "core/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 int cds_html_escape(cds_buf *out, const char *s)
@@ -95,6 +97,21 @@ int cds_html_render(cds_buf *out, const char *path, const cds_html_var *vars, si
     return -1;
 }
 
+int cds_html_render_lang(cds_buf *out, const char *path, int lang, const cds_html_var *vars,
+                         size_t nvars)
+{
+    size_t n = strlen(path);
+    if (lang != CDS_LANG_EN || n < 5 || strcmp(path + n - 5, ".html") != 0)
+        return cds_html_render(out, path, vars, nvars);
+    char en[256];
+    if (n + 3 >= sizeof en) {
+        cds_buf_fail(out);
+        return -1;
+    }
+    snprintf(en, sizeof en, "%.*s.en.html", (int)(n - 5), path);
+    return cds_html_render(out, en, vars, nvars);
+}
+
 void cds_html_send(cds_req *r, int status, const cds_html_page *page, cds_buf *body,
                    const char *csp)
 {
@@ -110,7 +127,8 @@ void cds_html_send(cds_req *r, int status, const cds_html_page *page, cds_buf *b
         {"css", cds_buf_str(&css)}, {"body", cds_buf_str(body)},
     };
     int rc = body->err || css.err ? -1
-             : cds_html_render(&doc, "core/pages/page.html", vars, sizeof vars / sizeof vars[0]);
+             : cds_html_render_lang(&doc, "core/pages/page.html", page->lang, vars,
+                                    sizeof vars / sizeof vars[0]);
     cds_resp_header(r, "content-security-policy", csp);
     cds_resp_header(r, "x-content-type-options", "nosniff");
     cds_resp_header(r, "referrer-policy", "no-referrer");

@@ -32,6 +32,12 @@ int cds_html_escape(cds_buf *out, const char *s);
  * out is then marked failed (cds_buf_fail). */
 int cds_html_render(cds_buf *out, const char *path, const cds_html_var *vars, size_t nvars);
 
+/* The same in a language (core/lang.h): English renders the template's
+ * English sibling, "<module>/pages/<name>.en.html" beside "<name>.html"
+ * (tests/lint: every page template has one). */
+int cds_html_render_lang(cds_buf *out, const char *path, int lang, const cds_html_var *vars,
+                         size_t nvars);
+
 /* The same over template text (NUL-terminated) rather than an embedded file. */
 int cds_html_render_text(cds_buf *out, const char *tmpl, const cds_html_var *vars, size_t nvars);
 
@@ -40,6 +46,7 @@ int cds_html_render_text(cds_buf *out, const char *tmpl, const cds_html_var *var
  * the <title>, the heading and the footer text. */
 typedef struct cds_html_page {
     const char *title, *heading, *footer, *css_path;
+    int lang; /* core/lang.h; the layout's language (CDS_LANG_VI when left 0) */
 } cds_html_page;
 /* Renders the page and answers r with it: text/html, the given CSP,
  * nosniff, no referrer, no-store; a short 500 page when rendering failed.

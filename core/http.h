@@ -88,12 +88,22 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
 /* Serializes and releases `j` (steals the reference). */
 void cds_respond_json(cds_req *r, int status, json_t *j);
 /* RFC 9457 problem+json: {type, title, status, code, detail, request_id}.
- * `detail` is Vietnamese text the app shows as is. */
+ * `detail` is Vietnamese text the app shows as is; when the request asks
+ * for English (cds_req_lang) it is replaced by the English detail of the
+ * code (core/problem.h, cds_problem_detail_en). */
 void cds_problem(cds_req *r, int status, const char *code, const char *detail);
 /* The same with a title of the problem's own (core/problem.h's catalog);
  * cds_problem's title is the status text. */
 void cds_problem_titled(cds_req *r, int status, const char *code, const char *title,
                         const char *detail);
+/* The language of the answer's text (core/lang.h: CDS_LANG_VI or
+ * CDS_LANG_EN), from Accept-Language. Calling it marks the answer as
+ * language-dependent: it then carries Content-Language and
+ * Vary: Accept-Language. */
+int cds_req_lang(cds_req *r);
+/* The answer's text is in `lang`, chosen otherwise (a stored preference):
+ * Content-Language only, the request's headers did not choose it. */
+void cds_req_set_lang(cds_req *r, int lang);
 /* An answered request is gone (see the top of this file), so this is 0 for
  * every request a handler may still touch; a function that may answer says
  * so in its return value (NULL, -1) instead. */

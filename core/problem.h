@@ -35,6 +35,15 @@ typedef struct cds_problem_def {
     const char *detail; /* Vietnamese, shown to the citizen */
 } cds_problem_def;
 
+/* The English detail of a problem code (problem_en.c), answered instead of
+ * the Vietnamese one when the request asks for English; NULL for a code it
+ * does not know (tests/unit/test_problem.c: every code of openapi.yaml has
+ * one). */
+const char *cds_problem_detail_en(const char *code);
+/* 1 when the English table is strictly sorted by code (its lookup is a
+ * binary search): for the test. */
+int cds_problem_en_sorted(void);
+
 /* The table's row for id (NULL out of range). */
 const cds_problem_def *cds_problem_get(cds_problem_id id);
 /* Answers r with the problem id. */

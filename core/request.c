@@ -8,6 +8,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/lang.h"
 #include "core/problem.h"
 
 #include <ctype.h>
@@ -434,6 +435,8 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
     r->responded = 1;
     r->status = status;
     if (content_type) cds_resp_header(r, "content-type", content_type);
+    if (r->lang_from) cds_resp_header(r, "content-language", cds_lang_tag((cds_lang)r->lang));
+    if (r->lang_from == 1) cds_resp_header(r, "vary", "accept-language");
     cds_resp_header(r, "x-request-id", r->request_id);
     if (len) {
         r->resp_body = malloc(len);
@@ -494,6 +497,21 @@ const char *cds_status_text(int s)
     }
 }
 
+int cds_req_lang(cds_req *r)
+{
+    if (r->lang_from != 2) {
+        r->lang = (int)cds_lang_parse(cds_req_header(r, "accept-language"));
+        r->lang_from = 1;
+    }
+    return r->lang;
+}
+
+void cds_req_set_lang(cds_req *r, int lang)
+{
+    r->lang = lang == CDS_LANG_EN ? CDS_LANG_EN : CDS_LANG_VI;
+    r->lang_from = 2;
+}
+
 void cds_problem(cds_req *r, int status, const char *code, const char *detail)
 {
     cds_problem_titled(r, status, code, cds_status_text(status), detail);
@@ -504,6 +522,10 @@ void cds_problem_titled(cds_req *r, int status, const char *code, const char *ti
 {
     char type[128];
     snprintf(type, sizeof type, "urn:cds:problem:%s", code);
+    if (cds_req_lang(r) == CDS_LANG_EN) {
+        const char *en = cds_problem_detail_en(code);
+        if (en) detail = en;
+    }
     json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title", title, "status",
                           status, "code", code, "detail", detail, "request_id", r->request_id);
     if (!j) /* a detail quoting bytes that are not UTF-8: answer without them, never abort */

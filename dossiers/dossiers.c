@@ -65,7 +65,7 @@ int cds_dossiers_init(const cds_dossiers_config *c)
     g_dossiers = *c;
     if (cursor_key_load() != 0) return -1;
     if (cds_secret_init() != 0) return -1;
-    if (cds_lookup_init() != 0) return -1;
+    if (cds_lookup_init() != 0 || lk_pay_init() != 0) return -1;
     if (cds_workpool_start(g_dossiers.workers) != 0) return -1;
     if (cds_catalog_init() != 0) return -1;
     if (cds_attachments_init() != 0) return -1;

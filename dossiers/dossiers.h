@@ -51,5 +51,7 @@ int cds_dossier_lookup_link(const char *dossier_id, const char *code, char *out,
 void cds_lookup_json(cds_req *r);
 void cds_lookup_page(cds_req *r);
 void cds_dossier_lookup_qr(cds_req *r);
+/* pay.c: GET /app/dossiers/{id}?s= the "open in the app" link's fallback. */
+void cds_dossier_app_link(cds_req *r);
 
 #endif

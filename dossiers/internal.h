@@ -2,6 +2,7 @@
  * prepared statements from its *_init function, called by cds_dossiers_init. */
 #ifndef CDS_DOSSIERS_INTERNAL_H
 #define CDS_DOSSIERS_INTERNAL_H
+#include "core/buf.h"
 #include "dossiers/dossiers.h"
 
 #include <jansson.h>
@@ -29,6 +30,25 @@ void cds_lookup_secret_hash(const char *secret, char out[65]);
  * does not fit. */
 int cds_lookup_link(const char *code, const char *secret, char *out, size_t cap);
 char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
+
+/* pay.c: the fee part of the public lookup page (see there). lk_pay_open
+ * opens (or finds) the dossier's payment intent, answering cb: 0 asked, -1
+ * not asked (no random reference; the request is untouched), -2 the pool
+ * refused it and answered 503 (the request is gone).
+ * lk_pay_html renders cb's result (the intent with its VietQR code, the
+ * bank details and the app link, or a message) into out; lk_paid_html the
+ * "paid" card from the lookup's JSON of the latest payment received (NULL:
+ * nothing). lk_app_link: "<public_base_url>/app/dossiers/<id>?s=<secret>"
+ * (arena). lk_not_found_page: the lookup's 404 page. lk_lookup_page_of:
+ * the lookup page of code with the given secret, as /lookup/{code}?s= gives
+ * it (lookup.c). */
+int lk_pay_init(void);
+int lk_pay_open(cds_req *r, const char *dossier_id, const char *citizen_id, cds_req_db_cb cb);
+void lk_pay_html(cds_req *r, int lang, PGresult *res, const char *app_link, cds_buf *out);
+void lk_paid_html(cds_req *r, int lang, const char *paid_json, cds_buf *out);
+const char *lk_app_link(cds_req *r, const char *dossier_id, const char *secret);
+void lk_not_found_page(cds_req *r);
+void lk_lookup_page_of(cds_req *r, const char *code, const char *secret);
 
 /* form.c: the procedure's form schema:
  *   {"fields":[{"name","label","type":"string|text|integer|number|boolean|date|enum|personal_id|phone",

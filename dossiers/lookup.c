@@ -21,7 +21,15 @@
  * The page is self-contained (inline CSS, no script, no external resource)
  * and served with a CSP that forbids everything else, no-store caching and
  * no-referrer: its URL holds the secret and must not leak through a Referer
- * or a shared cache. */
+ * or a shared cache.
+ *
+ * A dossier waiting for its fee shows how to pay it, and one paid shows
+ * "Đã thanh toán" with the receipt's check link (pay.c): the fee SMS links
+ * here, and a citizen who filed at a counter has no app.
+ *
+ * Language: Accept-Language (core/lang.h) chooses Vietnamese (the default)
+ * or English for the page, its texts (step and courier names) and the JSON's
+ * *_text fields; the answer says which (Content-Language, Vary). */
 #include "internal.h"
 
 #include "auth/auth.h"
@@ -29,6 +37,7 @@
 #include "core/html.h"
 #include "core/db.h"
 #include "core/jose.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "core/problem.h"
 #include "core/qr.h"
@@ -56,9 +65,14 @@ static const char DUMMY_HASH[] = "0000000000000000000000000000000000000000000000
 
 enum { MODE_JSON, MODE_PAGE };
 
+typedef struct page_data page_data;
+
 typedef struct lookup_ctx {
     int mode;
+    int lang;      /* cds_lang of the answer */
     char hash[65]; /* hex SHA-256 of the normalised secret */
+    char secret[SECRET_IN_MAX + 1]; /* normalised: what the app link carries once it matched */
+    page_data *page; /* a page waiting for its payment part (pay.c) */
 } lookup_ctx;
 
 int cds_lookup_init(void)
@@ -74,7 +88,18 @@ int cds_lookup_init(void)
         "                 'note', e.note) ORDER BY e.occurred_at, e.id)"
         "           FROM (SELECT * FROM dossier_events WHERE dossier_id = d.id"
         "                 ORDER BY occurred_at DESC, id DESC LIMIT " TIMELINE_MAX ") e), '[]')::text,"
-        " cds_shipments_json(d.id, true)::text"
+        " cds_shipments_json(d.id, true)::text,"
+        " d.id::text, d.citizen_id::text,"
+        /* The latest payment received in full, with its valid receipt's
+         * check-link parts (pay.c); NULL when none. */
+        " (SELECT json_build_object('amount_vnd', x.amount_vnd, 'paid_at', cds_rfc3339(x.paid_at),"
+        "     'receipt', (SELECT json_build_object('id', rc.id, 'number', lpad(rc.number::text, 8, '0'),"
+        "                                          'signature', rc.signature)"
+        "                 FROM receipts rc WHERE rc.payment_id = x.id AND rc.status = 'valid'"
+        "                   AND rc.signature IS NOT NULL ORDER BY rc.issued_at DESC LIMIT 1))"
+        "   FROM payments x WHERE x.dossier_id = d.id AND x.paid_at IS NOT NULL"
+        "     AND x.status IN ('paid', 'refund_due', 'refunded')"
+        "   ORDER BY x.paid_at DESC LIMIT 1)::text"
         " FROM dossiers d"
         " JOIN procedures p ON p.code = d.procedure_code"
         " JOIN agencies a ON a.code = p.agency_code"
@@ -105,28 +130,28 @@ void cds_lookup_shutdown(void)
 
 /* ---------------- text helpers ---------------- */
 
-static const char *step_text(const char *s)
+static const char *step_text(const char *s, int lang)
 {
     static const struct {
-        const char *step, *text;
+        const char *step, *vi, *en;
     } names[] = {
-        {"submitted", "Đã nộp"},
-        {"received", "Đã tiếp nhận"},
-        {"supplement_requested", "Yêu cầu bổ sung"},
-        {"supplemented", "Đã bổ sung"},
-        {"fee_requested", "Chờ nộp phí"},
-        {"paid", "Đã nộp phí"},
-        {"processing", "Đang xử lý"},
-        {"result_ready", "Có kết quả"},
-        {"out_for_delivery", "Đang giao"},
-        {"ready_for_pickup", "Chờ nhận tại quầy"},
-        {"completed", "Hoàn thành"},
-        {"rejected", "Từ chối"},
-        {"cancelled", "Đã hủy"},
+        {"submitted", "Đã nộp", "Filed"},
+        {"received", "Đã tiếp nhận", "Received"},
+        {"supplement_requested", "Yêu cầu bổ sung", "Documents requested"},
+        {"supplemented", "Đã bổ sung", "Documents added"},
+        {"fee_requested", "Chờ nộp phí", "Waiting for the fee"},
+        {"paid", "Đã nộp phí", "Fee paid"},
+        {"processing", "Đang xử lý", "Processing"},
+        {"result_ready", "Có kết quả", "Result ready"},
+        {"out_for_delivery", "Đang giao", "Out for delivery"},
+        {"ready_for_pickup", "Chờ nhận tại quầy", "Ready for pick-up at the counter"},
+        {"completed", "Hoàn thành", "Completed"},
+        {"rejected", "Từ chối", "Rejected"},
+        {"cancelled", "Đã hủy", "Cancelled"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].step) == 0) return names[i].text;
-    return "Cập nhật";
+        if (strcmp(s, names[i].step) == 0) return cds_lang_pick(lang, names[i].vi, names[i].en);
+    return cds_lang_pick(lang, "Cập nhật", "Update");
 }
 
 /* U+0300..U+036F, the combining diacritics of a decomposed (NFD) name. */
@@ -213,11 +238,16 @@ static const char *clip(cds_req *r, const char *s, size_t max)
 
 static void send_page(cds_req *r, int status, const char *title, cds_buf *body)
 {
+    int lang = cds_req_lang(r);
+    const char *heading = cds_lang_pick(lang, "Tra cứu hồ sơ", "Dossier lookup");
     const cds_html_page page = {
-        cds_req_printf(r, "%s · Tra cứu hồ sơ", title), "Tra cứu hồ sơ",
-        "Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, không hiển thị thông tin "
-        "cá nhân của người nộp.",
-        "dossiers/pages/lookup.css"};
+        cds_req_printf(r, "%s · %s", title, heading), heading,
+        cds_lang_pick(lang,
+                      "Trang tra cứu công khai chỉ hiển thị tiến độ giải quyết hồ sơ, không hiển thị "
+                      "thông tin cá nhân của người nộp.",
+                      "This public page shows only the progress of the dossier, never the "
+                      "applicant's personal data."),
+        "dossiers/pages/lookup.css", lang};
     cds_html_send(r, status, &page, body, PAGE_CSP);
 }
 
@@ -235,7 +265,8 @@ static void message_page(cds_req *r, int status, const char *title, const char *
     };
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
-    cds_html_render(&b, "dossiers/pages/message.html", v, sizeof v / sizeof v[0]);
+    cds_html_render_lang(&b, "dossiers/pages/message.html", cds_req_lang(r), v,
+                         sizeof v / sizeof v[0]);
     send_page(r, status, title, &b);
 }
 
@@ -243,25 +274,38 @@ static const char NOT_FOUND_DETAIL[] =
     "Không tìm thấy hồ sơ hoặc mã tra cứu không đúng. Vui lòng kiểm tra mã hồ sơ và mã tra cứu "
     "in trên giấy tiếp nhận.";
 
+void lk_not_found_page(cds_req *r)
+{
+    int lang = cds_req_lang(r);
+    message_page(r, 404, cds_lang_pick(lang, "Không tìm thấy hồ sơ", "Dossier not found"),
+                 cds_lang_pick(lang, NOT_FOUND_DETAIL, cds_problem_detail_en("dossier_not_found")), 1,
+                 NULL);
+}
+
 static void not_found(cds_req *r, int mode)
 {
     if (mode == MODE_JSON) {
         cds_resp_header(r, "cache-control", "no-store");
         cds_problem(r, 404, "dossier_not_found", NOT_FOUND_DETAIL);
     } else {
-        message_page(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND_DETAIL, 1, NULL);
+        lk_not_found_page(r);
     }
 }
 
 static void unavailable(cds_req *r, int mode, PGresult *res)
 {
     if (res) cds_log(CDS_LOG_ERROR, "lookup_db", "%s", PQresultErrorMessage(res));
+    int lang = cds_req_lang(r);
     if (mode == MODE_JSON)
         cds_fail(r, CDS_P_DB_UNAVAILABLE);
     else
-        message_page(r, 503, "Hệ thống đang bận",
-                     "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.", 0,
-                     NULL);
+        message_page(r, 503, cds_lang_pick(lang, "Hệ thống đang bận", "The system is busy"),
+                     cds_lang_pick(lang,
+                                   "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại "
+                                   "sau ít phút.",
+                                   "The system cannot reach its data right now; please try again in a "
+                                   "few minutes."),
+                     0, NULL);
 }
 
 /* ---------------- the lookup ---------------- */
@@ -269,7 +313,7 @@ static void unavailable(cds_req *r, int mode, PGresult *res)
 /* Columns of st_lookup. */
 enum {
     C_CODE, C_STATUS, C_PROC_CODE, C_PROC_NAME, C_AGENCY_CODE, C_AGENCY_NAME, C_DUE, C_OVERDUE,
-    C_NAME, C_HASH, C_SUBMITTED, C_TIMELINE, C_SHIPMENTS
+    C_NAME, C_HASH, C_SUBMITTED, C_TIMELINE, C_SHIPMENTS, C_ID, C_CITIZEN, C_PAID
 };
 
 /* The shipments' public view (cds_shipments_json(id, true)): carrier,
@@ -285,26 +329,26 @@ static json_t *shipments_of(PGresult *res)
     return s;
 }
 
-static const char *shipment_text(const char *s)
+static const char *shipment_text(const char *s, int lang)
 {
     static const struct {
-        const char *status, *text;
+        const char *status, *vi, *en;
     } names[] = {
-        {"pending", "Chờ đặt chuyển phát"},
-        {"booked", "Đã đặt chuyển phát"},
-        {"picked_up", "Bưu điện đã nhận"},
-        {"in_transit", "Đang vận chuyển"},
-        {"out_for_delivery", "Bưu tá đang giao"},
-        {"delivered", "Đã giao thành công"},
-        {"delivery_failed", "Giao không thành công"},
-        {"returning", "Đang chuyển hoàn"},
-        {"returned", "Đã chuyển hoàn về cơ quan"},
-        {"cancelled", "Đã hủy"},
-        {"booking_failed", "Chưa đặt được chuyển phát"},
+        {"pending", "Chờ đặt chuyển phát", "Waiting to be booked"},
+        {"booked", "Đã đặt chuyển phát", "Booked with the carrier"},
+        {"picked_up", "Bưu điện đã nhận", "Picked up by the post"},
+        {"in_transit", "Đang vận chuyển", "In transit"},
+        {"out_for_delivery", "Bưu tá đang giao", "Out for delivery"},
+        {"delivered", "Đã giao thành công", "Delivered"},
+        {"delivery_failed", "Giao không thành công", "Delivery failed"},
+        {"returning", "Đang chuyển hoàn", "Being returned"},
+        {"returned", "Đã chuyển hoàn về cơ quan", "Returned to the agency"},
+        {"cancelled", "Đã hủy", "Cancelled"},
+        {"booking_failed", "Chưa đặt được chuyển phát", "Not booked yet"},
     };
     for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].status) == 0) return names[i].text;
-    return "Cập nhật";
+        if (strcmp(s, names[i].status) == 0) return cds_lang_pick(lang, names[i].vi, names[i].en);
+    return cds_lang_pick(lang, "Cập nhật", "Update");
 }
 
 static const char *status_class(const char *s)
@@ -317,30 +361,32 @@ static const char *status_class(const char *s)
     return "";
 }
 
-static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char *masked)
+static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char *masked, int lang)
 {
     size_t i;
     json_t *e;
     json_array_foreach(timeline, i, e) {
         const char *step = json_string_value(json_object_get(e, "step"));
-        json_object_set_new(e, "step_text", json_string(step_text(step ? step : "")));
+        json_object_set_new(e, "step_text", json_string(step_text(step ? step : "", lang)));
     }
     const char *status = PQgetvalue(res, 0, C_STATUS);
     json_t *ships = shipments_of(res);
     json_t *sh;
     json_array_foreach(ships, i, sh) {
-        json_object_set_new(sh, "status_text",
-                            json_string(shipment_text(json_string_value(json_object_get(sh, "status")))));
+        json_object_set_new(
+            sh, "status_text",
+            json_string(shipment_text(json_string_value(json_object_get(sh, "status")), lang)));
         size_t k;
         json_t *ev;
         json_array_foreach(json_object_get(sh, "timeline"), k, ev)
-            json_object_set_new(ev, "status_text",
-                                json_string(shipment_text(json_string_value(json_object_get(ev, "status")))));
+            json_object_set_new(
+                ev, "status_text",
+                json_string(shipment_text(json_string_value(json_object_get(ev, "status")), lang)));
     }
     json_t *j = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:b,s:s,s:O,s:o}",
                           "code", PQgetvalue(res, 0, C_CODE),
                           "status", status,
-                          "status_text", step_text(status),
+                          "status_text", step_text(status, lang),
                           "procedure", "code", PQgetvalue(res, 0, C_PROC_CODE),
                           "name", PQgetvalue(res, 0, C_PROC_NAME),
                           "agency", "code", PQgetvalue(res, 0, C_AGENCY_CODE),
@@ -366,11 +412,11 @@ static void step_item(cds_req *r, cds_buf *out, const char *step, const char *at
     char when[24];
     vn_datetime(at ? at : "", when);
     const cds_html_var v[] = {{"step", step}, {"at", at}, {"when", when}, {"note", note}};
-    cds_html_render(out, "dossiers/pages/step.html", v, sizeof v / sizeof v[0]);
+    cds_html_render_lang(out, "dossiers/pages/step.html", cds_req_lang(r), v, sizeof v / sizeof v[0]);
 }
 
 /* The result's shipments (dossiers/pages/shipment.html) into out. */
-static void shipment_cards(cds_req *r, cds_buf *out, json_t *ships)
+static void shipment_cards(cds_req *r, cds_buf *out, json_t *ships, int lang)
 {
     size_t i, k;
     json_t *sh, *ev;
@@ -385,61 +431,127 @@ static void shipment_cards(cds_req *r, cds_buf *out, json_t *ships)
             loc = loc && *loc ? clip(r, loc, NOTE_SHOWN_MAX) : "";
             why = why && *why ? clip(r, why, NOTE_SHOWN_MAX) : "";
             const char *note = *loc && *why ? cds_req_printf(r, "%s · %s", loc, why) : *loc ? loc : why;
-            step_item(r, &events, shipment_text(json_string_value(json_object_get(ev, "status"))),
+            step_item(r, &events, shipment_text(json_string_value(json_object_get(ev, "status")), lang),
                       json_string_value(json_object_get(ev, "occurred_at")), note);
         }
         const cds_html_var v[] = {
-            {"status", shipment_text(json_string_value(json_object_get(sh, "status")))},
+            {"status", shipment_text(json_string_value(json_object_get(sh, "status")), lang)},
             {"carrier", carrier && strcmp(carrier, "vnpost") == 0 ? "VNPost" : carrier},
             {"tracking", tn ? tn : "—"},
             {"events", cds_buf_str(&events)},
         };
         if (events.err) cds_buf_fail(out);
-        cds_html_render(out, "dossiers/pages/shipment.html", v, sizeof v / sizeof v[0]);
+        cds_html_render_lang(out, "dossiers/pages/shipment.html", lang, v, sizeof v / sizeof v[0]);
         cds_buf_free(&events);
     }
 }
 
-static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char *masked)
-{
-    const char *status = PQgetvalue(res, 0, C_STATUS);
+/* What the dossier page shows, copied out of the lookup's row (request
+ * arena) so the payment part may be fetched before it is rendered. */
+struct page_data {
+    const char *code, *procedure, *agency, *status, *overdue, *applicant, *id, *citizen, *paid;
+    const char *steps, *shipments; /* rendered fragments */
     char due[16], submitted[24];
-    vn_date(PQgetvalue(res, 0, C_DUE), due);
-    vn_datetime(PQgetvalue(res, 0, C_SUBMITTED), submitted);
-    cds_buf steps, ships_html, b;
+    char secret[SECRET_IN_MAX + 1];
+};
+
+static page_data *collect_page(cds_req *r, PGresult *res, json_t *timeline, const char *masked,
+                               int lang)
+{
+    page_data *d = cds_req_alloc(r, sizeof *d);
+    memset(d, 0, sizeof *d);
+#define COL(c) cds_req_strdup(r, PQgetvalue(res, 0, (c)))
+    d->code = COL(C_CODE);
+    d->procedure = COL(C_PROC_NAME);
+    d->agency = COL(C_AGENCY_NAME);
+    d->status = COL(C_STATUS);
+    d->overdue = PQgetvalue(res, 0, C_OVERDUE)[0] == 't' ? "1" : NULL;
+    d->applicant = cds_req_strdup(r, masked);
+    d->id = COL(C_ID);
+    d->citizen = COL(C_CITIZEN);
+    d->paid = PQgetisnull(res, 0, C_PAID) ? NULL : COL(C_PAID);
+#undef COL
+    vn_date(PQgetvalue(res, 0, C_DUE), d->due);
+    vn_datetime(PQgetvalue(res, 0, C_SUBMITTED), d->submitted);
+    cds_buf steps, ships_html;
     cds_buf_init(&steps, CDS_HTML_PAGE_MAX);
     cds_buf_init(&ships_html, CDS_HTML_PAGE_MAX);
-    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     size_t i;
     json_t *e;
     json_array_foreach(timeline, i, e) {
         const char *step = json_string_value(json_object_get(e, "step"));
         const char *note = json_string_value(json_object_get(e, "note"));
-        step_item(r, &steps, step_text(step ? step : ""),
+        step_item(r, &steps, step_text(step ? step : "", lang),
                   json_string_value(json_object_get(e, "occurred_at")),
                   note && *note ? clip(r, note, NOTE_SHOWN_MAX) : NULL);
     }
     json_t *ships = shipments_of(res);
-    shipment_cards(r, &ships_html, ships);
+    shipment_cards(r, &ships_html, ships, lang);
     json_decref(ships);
-    const cds_html_var v[] = {
-        {"code", PQgetvalue(res, 0, C_CODE)},
-        {"procedure", PQgetvalue(res, 0, C_PROC_NAME)},
-        {"agency", PQgetvalue(res, 0, C_AGENCY_NAME)},
-        {"status_class", status_class(status)},
-        {"status", step_text(status)},
-        {"overdue", PQgetvalue(res, 0, C_OVERDUE)[0] == 't' ? "1" : NULL},
-        {"applicant", masked},
-        {"submitted", submitted},
-        {"due", due},
-        {"steps", cds_buf_str(&steps)},
-        {"shipments", cds_buf_str(&ships_html)},
-    };
-    if (steps.err || ships_html.err) cds_buf_fail(&b);
-    cds_html_render(&b, "dossiers/pages/dossier.html", v, sizeof v / sizeof v[0]);
+    /* A fragment that failed to render fails the page (NULL). */
+    d->steps = steps.err ? NULL : cds_req_strdup(r, cds_buf_str(&steps));
+    d->shipments = ships_html.err ? NULL : cds_req_strdup(r, cds_buf_str(&ships_html));
     cds_buf_free(&steps);
     cds_buf_free(&ships_html);
-    send_page(r, 200, cds_req_printf(r, "Hồ sơ %.64s", PQgetvalue(res, 0, C_CODE)), &b);
+    return d;
+}
+
+static void finish_page(cds_req *r, const page_data *d, cds_buf *payment, int lang)
+{
+    cds_buf b;
+    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
+    const cds_html_var v[] = {
+        {"code", d->code},
+        {"procedure", d->procedure},
+        {"agency", d->agency},
+        {"status_class", status_class(d->status)},
+        {"status", step_text(d->status, lang)},
+        {"overdue", d->overdue},
+        {"applicant", d->applicant},
+        {"submitted", d->submitted},
+        {"due", d->due},
+        {"payment", cds_buf_str(payment)},
+        {"steps", d->steps},
+        {"shipments", d->shipments},
+    };
+    if (!d->steps || !d->shipments || payment->err) cds_buf_fail(&b);
+    cds_html_render_lang(&b, "dossiers/pages/dossier.html", lang, v, sizeof v / sizeof v[0]);
+    cds_buf_free(payment);
+    send_page(r, 200, cds_req_printf(r, "%s %.64s", cds_lang_pick(lang, "Hồ sơ", "Dossier"), d->code),
+              &b);
+}
+
+static void on_pay_open(cds_req *r, PGresult *res)
+{
+    lookup_ctx *c = cds_req_user(r);
+    cds_buf pay;
+    cds_buf_init(&pay, CDS_HTML_PAGE_MAX);
+    lk_pay_html(r, c->lang, res, lk_app_link(r, c->page->id, c->page->secret), &pay);
+    finish_page(r, c->page, &pay, c->lang);
+}
+
+static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char *masked)
+{
+    lookup_ctx *c = cds_req_user(r);
+    page_data *d = collect_page(r, res, timeline, masked, c->lang);
+    snprintf(d->secret, sizeof d->secret, "%s", c->secret);
+    if (strcmp(d->status, "fee_requested") == 0) {
+        /* The intent, opened (or the open one) in a second round trip; the
+         * page is rendered when it answers. */
+        c->page = d;
+        int rc = lk_pay_open(r, d->id, d->citizen, on_pay_open);
+        if (rc != -1) return; /* asked, or answered 503 by the pool (r is gone) */
+        /* No reference could be drawn: the page says to come back. */
+        cds_buf pay;
+        cds_buf_init(&pay, CDS_HTML_PAGE_MAX);
+        lk_pay_html(r, c->lang, NULL, NULL, &pay);
+        finish_page(r, d, &pay, c->lang);
+        return;
+    }
+    cds_buf pay;
+    cds_buf_init(&pay, CDS_HTML_PAGE_MAX);
+    lk_paid_html(r, c->lang, d->paid, &pay);
+    finish_page(r, d, &pay, c->lang);
 }
 
 static void on_lookup(cds_req *r, PGresult *res)
@@ -464,7 +576,7 @@ static void on_lookup(cds_req *r, PGresult *res)
         json_decref(timeline);
         timeline = json_array();
     }
-    if (c->mode == MODE_JSON) answer_json(r, res, timeline, masked);
+    if (c->mode == MODE_JSON) answer_json(r, res, timeline, masked, c->lang);
     else answer_page(r, res, timeline, masked);
     json_decref(timeline);
 }
@@ -492,37 +604,46 @@ static int normalise_secret(const char *in, char out[SECRET_IN_MAX + 1])
     return o ? 0 : -1;
 }
 
-static void lookup_start(cds_req *r, int mode)
+static void lookup_start(cds_req *r, int mode, const char *code, const char *given)
 {
     int retry = 0;
+    int lang = cds_req_lang(r);
     if (!cds_ratelimit_take(limiter, cds_req_peer(r), &retry)) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", retry);
         cds_resp_header(r, "retry-after", secs);
         const char *msg = cds_req_printf(
             r, "Bạn đã tra cứu quá nhiều lần. Vui lòng thử lại sau %d giây.", retry);
-        if (mode == MODE_JSON) cds_problem(r, 429, "too_many_requests", msg);
-        else message_page(r, 429, "Tra cứu quá nhiều lần", msg, 0, NULL);
+        if (mode == MODE_JSON)
+            cds_problem(r, 429, "too_many_requests", msg);
+        else
+            message_page(r, 429, cds_lang_pick(lang, "Tra cứu quá nhiều lần", "Too many lookups"),
+                         lang == CDS_LANG_EN
+                             ? cds_req_printf(r, "Too many lookups. Please try again in %d seconds.", retry)
+                             : msg,
+                         0, NULL);
         return;
     }
-    const char *code = cds_req_param(r, "code");
-    const char *given = cds_req_query(r, mode == MODE_JSON ? "secret" : "s");
     if (!given || !*given) {
         if (mode == MODE_JSON)
             cds_problem(r, 400, "lookup_secret_required",
                         "Vui lòng nhập mã tra cứu in trên giấy tiếp nhận hồ sơ.");
         else
-            message_page(r, 200, "Nhập mã tra cứu",
-                         "Vui lòng nhập mã tra cứu (10 ký tự) in trên giấy tiếp nhận hồ sơ.", 1,
-                         code_valid(code) ? code : NULL);
+            message_page(r, 200, cds_lang_pick(lang, "Nhập mã tra cứu", "Enter the lookup code"),
+                         cds_lang_pick(lang,
+                                       "Vui lòng nhập mã tra cứu (10 ký tự) in trên giấy tiếp nhận hồ sơ.",
+                                       "Please enter the lookup code (10 characters) printed on the "
+                                       "dossier's acknowledgement."),
+                         1, code_valid(code) ? code : NULL);
         return;
     }
     lookup_ctx *c = cds_req_alloc(r, sizeof *c);
+    memset(c, 0, sizeof *c);
     c->mode = mode;
-    char secret[SECRET_IN_MAX + 1];
+    c->lang = lang;
     /* An unusable secret is hashed all the same (as "-"): it will not match,
      * and it costs what a real one costs. */
-    cds_lookup_secret_hash(normalise_secret(given, secret) == 0 ? secret : "-", c->hash);
+    cds_lookup_secret_hash(normalise_secret(given, c->secret) == 0 ? c->secret : "-", c->hash);
     if (!code_valid(code)) {
         (void)cds_ct_equal(c->hash, DUMMY_HASH, 64);
         not_found(r, mode);
@@ -535,12 +656,17 @@ static void lookup_start(cds_req *r, int mode)
 
 void cds_lookup_json(cds_req *r)
 {
-    lookup_start(r, MODE_JSON);
+    lookup_start(r, MODE_JSON, cds_req_param(r, "code"), cds_req_query(r, "secret"));
 }
 
 void cds_lookup_page(cds_req *r)
 {
-    lookup_start(r, MODE_PAGE);
+    lookup_start(r, MODE_PAGE, cds_req_param(r, "code"), cds_req_query(r, "s"));
+}
+
+void lk_lookup_page_of(cds_req *r, const char *code, const char *secret)
+{
+    lookup_start(r, MODE_PAGE, code, secret);
 }
 
 /* ---------------- the owner's QR ---------------- */

@@ -12,7 +12,12 @@
  *
  * SMS: rendered with diacritics, then stripped to GSM-7 (core/vn_fold.h);
  * the phone is unsealed (it is sealed at rest) and must be a Vietnamese
- * mobile number. Push: title and body keep their diacritics. */
+ * mobile number. Push: title and body keep their diacritics.
+ *
+ * Language: a push whose vars say "lang": "en" (the citizen reads English:
+ * citizens.language, copied by cds_outbox_for_step) is rendered from the
+ * English template of the step, amounts grouped the English way
+ * ("1,250,000"); the inbox shows that text. SMS are always Vietnamese. */
 #include "internal.h"
 #include "notify/sms_text.h"
 #include "core/vn_fold.h"
@@ -105,6 +110,25 @@ static int render_field(const json_t *t, const char *field, const json_t *vars, 
     return 0;
 }
 
+/* Integers of 1000 and more become text grouped the English way
+ * ("1,250,000"): the templates' own grouping is Vietnamese ("1.250.000"). */
+static void english_numbers(json_t *vars)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(vars, tmp, k, v) {
+        if (!json_is_integer(v)) continue;
+        json_int_t n = json_integer_value(v);
+        if (n < 1000 && n > -1000) continue;
+        char s[CDS_VN_GROUPED_MAX];
+        cds_vn_grouped((long long)n, s, sizeof s);
+        for (char *p = s; *p; p++)
+            if (*p == '.') *p = ',';
+        json_object_set_new(vars, k, json_string(s));
+    }
+}
+
 static char *open_phone(const char *sealed)
 {
     /* The outbox copies the contact phone when set, else VNeID's: they are
@@ -118,15 +142,24 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
               const char *recipient_sealed, nt_result *r)
 {
     const char *channel = m->channel == NT_SMS ? "sms" : "push";
-    const json_t *t = cds_templates_find(g_templates, template_name, channel, 0);
-    if (!t) return technical(r, "no %s template for step '%s'", channel, template_name);
-    m->template_version = (int)json_integer_value(json_object_get(t, "version"));
     json_error_t e;
     json_t *vars = json_loads(vars_json ? vars_json : "{}", 0, &e);
     if (!json_is_object(vars)) {
         json_decref(vars);
         return technical(r, "message data of step '%s' is not a JSON object", template_name);
     }
+    const char *lang = json_string_value(json_object_get(vars, "lang"));
+    int en = m->channel == NT_PUSH && lang && strcmp(lang, "en") == 0;
+    const json_t *t = en ? cds_templates_find_lang(g_templates, template_name, channel, "en", 0) : NULL;
+    if (t)
+        english_numbers(vars);
+    else
+        t = cds_templates_find(g_templates, template_name, channel, 0);
+    if (!t) {
+        json_decref(vars);
+        return technical(r, "no %s template for step '%s'", channel, template_name);
+    }
+    m->template_version = (int)json_integer_value(json_object_get(t, "version"));
     const char *code = json_string_value(json_object_get(vars, "dossier_code"));
     if (code && m->dossier_id[0]) {
         char link[512];

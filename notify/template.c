@@ -420,20 +420,35 @@ static int step_index(const char *s)
     return -1;
 }
 
+/* An entry's language: its "lang", Vietnamese when absent. */
+static const char *entry_lang(const json_t *t)
+{
+    const char *l = json_string_value(json_object_get(t, "lang"));
+    return l ? l : "vi";
+}
+
 const json_t *cds_templates_find(const json_t *doc, const char *step, const char *channel,
                                  int version)
+{
+    return cds_templates_find_lang(doc, step, channel, "vi", version);
+}
+
+const json_t *cds_templates_find_lang(const json_t *doc, const char *step, const char *channel,
+                                      const char *lang, int version)
 {
     const json_t *best = NULL, *list = json_object_get(doc, "templates");
     json_int_t best_v = 0;
     size_t i;
     json_t *t;
-    if (!step || !channel || version < 0) return NULL;
+    if (!step || !channel || !lang || version < 0) return NULL;
     json_array_foreach(list, i, t)
     {
         const char *s = json_string_value(json_object_get(t, "step"));
         const char *c = json_string_value(json_object_get(t, "channel"));
         json_int_t v = json_integer_value(json_object_get(t, "version"));
-        if (!s || !c || strcmp(s, step) != 0 || strcmp(c, channel) != 0) continue;
+        if (!s || !c || strcmp(s, step) != 0 || strcmp(c, channel) != 0 ||
+            strcmp(entry_lang(t), lang) != 0)
+            continue;
         if (version ? v == version : v > best_v) {
             best = t;
             best_v = v;
@@ -484,18 +499,38 @@ int cds_templates_check(const json_t *doc, char *err, size_t cap)
                          i);
             return -1;
         }
+        const json_t *lang = json_object_get(t, "lang");
+        int en = lang && json_is_string(lang) && strcmp(json_string_value(lang), "en") == 0;
+        if (lang && !en && !(json_is_string(lang) && strcmp(json_string_value(lang), "vi") == 0)) {
+            if (err && cap) snprintf(err, cap, "templates[%zu]: lang is \"vi\" or \"en\"", i);
+            return -1;
+        }
+        if (en && !push) {
+            if (err && cap)
+                snprintf(err, cap, "templates[%zu]: an SMS is Vietnamese only (no lang \"en\")", i);
+            return -1;
+        }
         if (check_text(t, "body", i, err, cap) != 0) return -1;
         if (push ? check_text(t, "title", i, err, cap) != 0 : json_object_get(t, "title") != NULL) {
             if (!push && err && cap) snprintf(err, cap, "templates[%zu]: an SMS has no title", i);
             return -1;
         }
-        if (cds_templates_find(doc, step, ch, (int)json_integer_value(ver)) != t) {
+        if (cds_templates_find_lang(doc, step, ch, entry_lang(t), (int)json_integer_value(ver)) != t) {
             if (err && cap)
-                snprintf(err, cap, "templates[%zu]: %s/%s version %lld appears twice", i, step, ch,
-                         (long long)json_integer_value(ver));
+                snprintf(err, cap, "templates[%zu]: %s/%s%s version %lld appears twice", i, step, ch,
+                         en ? " (en)" : "", (long long)json_integer_value(ver));
             return -1;
         }
-        have[si][push] = 1;
+        /* Every Vietnamese push has its English version, of the same
+         * version number (issue 18: a template without one is refused). */
+        if (push && !en &&
+            !cds_templates_find_lang(doc, step, ch, "en", (int)json_integer_value(ver))) {
+            if (err && cap)
+                snprintf(err, cap, "templates[%zu]: push %s version %lld has no English version",
+                         i, step, (long long)json_integer_value(ver));
+            return -1;
+        }
+        if (!en) have[si][push] = 1;
     }
     for (int s = 0; s < TEMPLATE_NAMES; s++)
         for (int c = 0; c < 2; c++)

@@ -4,7 +4,9 @@
  * The file is {"templates":[{"step":"received","channel":"sms","version":1,
  * "body":"..."}, {"step":"received","channel":"push","version":1,"title":
  * "...","body":"..."}, ...]}, Vietnamese with diacritics; an SMS is stripped
- * (core/vn_fold.h) after rendering, a push keeps them. A sent message
+ * (core/vn_fold.h) after rendering, a push keeps them. Each push also has an
+ * English version ("lang":"en") for citizens who read English (SMS stay
+ * Vietnamese). A sent message
  * records the version it was rendered from, so a text can change without
  * rewriting history: add the next version, the highest one is used.
  *
@@ -63,10 +65,18 @@ extern const char *const cds_template_courier[CDS_TEMPLATE_COURIER_COUNT];
 const json_t *cds_templates_find(const json_t *doc, const char *step, const char *channel,
                                  int version);
 
+/* The same in a language: entries carry "lang": "en" for English; one
+ * without "lang" is Vietnamese ("vi"). Only pushes have English versions:
+ * SMS stay Vietnamese without diacritics. */
+const json_t *cds_templates_find_lang(const json_t *doc, const char *step, const char *channel,
+                                      const char *lang, int version);
+
 /* Checks a loaded templates document: every entry has a known step, a
  * channel, a version >= 1, a well-formed body (and, for push, title; an SMS
- * has none); no step/channel/version appears twice; every step has both
- * channels. Returns 0, or -1 with the first problem in err. */
+ * has none), a lang "vi" (or none) or "en" (push only); no
+ * step/channel/lang/version appears twice; every step has both channels;
+ * every Vietnamese push has an English one of the same version. Returns 0,
+ * or -1 with the first problem in err. */
 int cds_templates_check(const json_t *doc, char *err, size_t cap);
 
 #endif

@@ -98,6 +98,11 @@ json_t *pm_payment_view(const char *payment_json)
     return p;
 }
 
+json_t *cds_payment_view(const char *payment_json)
+{
+    return pm_payment_view(payment_json);
+}
+
 typedef struct open_ctx {
     char dossier[37];
     char citizen[37];

@@ -47,6 +47,14 @@ void cds_payment_worker_stop(cds_worker *w);
 int cds_payment_payos_confirm_webhook(const cds_payment_config *c, const char *url, char *out,
                                       size_t outcap, char *err, size_t cap);
 
+/* A payment as the SQL functions write it (cds_payment_open, cds_payment_get:
+ * the JSON text) with what C adds: the VietQR payload that pays what
+ * remains ("vietqr": {"payload", "png_url", "svg_url"}, null when nothing
+ * is open). New reference, or NULL when the text is not a JSON object.
+ * The public lookup page (dossiers/lookup.c) opens a dossier's intent
+ * through SQL once the lookup secret is checked and shows it with this. */
+json_t *cds_payment_view(const char *payment_json);
+
 /* Citizen routes (intent.c, qr_route.c). */
 void cds_payment_open(cds_req *r);    /* POST /v1/dossiers/{id}/payment */
 void cds_payment_get(cds_req *r);     /* GET  /v1/dossiers/{id}/payment */

@@ -21,13 +21,19 @@
  * server, which holds the sealed number, and shows only the masked form
  * (last 3 digits) and the masked name: the check needs no plaintext from
  * the visitor and reveals none. Rate-limited per client address like the
- * dossier lookup. The page is self-contained (inline CSS, no script). */
+ * dossier lookup. The page is self-contained (inline CSS, no script).
+ *
+ * Language: Accept-Language (core/lang.h) gives the page in English (the
+ * templates' .en.html siblings) or Vietnamese, the default; the receipt's
+ * own content (fee name, amount in words, payment method) is the signed
+ * Vietnamese text and is shown as it is. */
 #include "internal.h"
 #include "receipts/pdf.h"
 #include "core/buf.h"
 #include "core/html.h"
 #include "core/db.h"
 #include "core/jose.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "core/problem.h"
 #include "core/ratelimit.h"
@@ -89,22 +95,31 @@ void rc_check_shutdown(void)
 
 /* ---------------- the page (core/html.h, receipts/pages/) ---------------- */
 
-/* "2026-11-22T09:30:00+07:00" -> "09:30:00 ngày 22/11/2026" */
-static void vn_time(const char *ts, char *out, size_t cap)
+/* "2026-11-22T09:30:00+07:00" -> "09:30:00 ngày 22/11/2026" ("09:30:00
+ * 22/11/2026" in English) */
+static void vn_time(const char *ts, char *out, size_t cap, int lang)
 {
     if (strlen(ts) >= 19 && ts[10] == 'T')
-        snprintf(out, cap, "%.8s ngày %.2s/%.2s/%.4s", ts + 11, ts + 8, ts + 5, ts);
+        snprintf(out, cap, "%.8s %s%.2s/%.2s/%.4s", ts + 11, lang == CDS_LANG_EN ? "" : "ngày ",
+                 ts + 8, ts + 5, ts);
     else
         snprintf(out, cap, "%s", ts);
 }
 
+/* vi or en, as the request asks. */
+#define L(r, vi, en) cds_lang_pick(cds_req_lang(r), (vi), (en))
+
 static void page_send(cds_req *r, int status, cds_buf *body)
 {
-    static const cds_html_page page = {
-        "Kiểm tra biên lai điện tử", "Kiểm tra biên lai điện tử",
-        "Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. Biên lai thu phí, "
-        "lệ phí điện tử được ký số bởi cơ quan thu.",
-        "receipts/pages/check.css"};
+    const char *title = L(r, "Kiểm tra biên lai điện tử", "E-receipt check");
+    const cds_html_page page = {
+        title, title,
+        L(r,
+          "Trang kiểm tra công khai chỉ hiển thị thông tin đã che của người nộp. Biên lai thu phí, "
+          "lệ phí điện tử được ký số bởi cơ quan thu.",
+          "This public check shows the payer's data masked only. Electronic fee receipts are "
+          "digitally signed by the collecting agency."),
+        "receipts/pages/check.css", cds_req_lang(r)};
     cds_html_send(r, status, &page, body,
                   "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
                   "frame-ancestors 'none'");
@@ -118,18 +133,22 @@ typedef struct check_ctx {
     char s[100];
 } check_ctx;
 
+/* The refusal page (title and detail in both languages, the one the
+ * request asks for shown) or problem+json. */
 static void refuse(cds_req *r, int mode, int status, const char *code, const char *title,
-                   const char *detail)
+                   const char *title_en, const char *detail, const char *detail_en)
 {
     if (mode == MODE_JSON) {
         cds_resp_header(r, "cache-control", "no-store");
         cds_problem(r, status, code, detail);
         return;
     }
-    const cds_html_var v[] = {{"code", code}, {"title", title}, {"detail", detail}};
+    const cds_html_var v[] = {
+        {"code", code}, {"title", L(r, title, title_en)}, {"detail", L(r, detail, detail_en)}};
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
-    cds_html_render(&b, "receipts/pages/refused.html", v, sizeof v / sizeof v[0]);
+    cds_html_render_lang(&b, "receipts/pages/refused.html", cds_req_lang(r), v,
+                         sizeof v / sizeof v[0]);
     page_send(r, status, &b);
 }
 
@@ -148,23 +167,24 @@ static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, i
                      *url ? json_string(url) : json_null());
 }
 
-static const char *status_text(const char *st)
+static const char *status_text(cds_req *r, const char *st)
 {
-    if (strcmp(st, "replaced") == 0) return "Đã bị thay thế";
-    if (strcmp(st, "adjusted") == 0) return "Đã được điều chỉnh";
-    return "Đang có hiệu lực";
+    if (strcmp(st, "replaced") == 0) return L(r, "Đã bị thay thế", "Replaced");
+    if (strcmp(st, "adjusted") == 0) return L(r, "Đã được điều chỉnh", "Adjusted");
+    return L(r, "Đang có hiệu lực", "Valid");
 }
 
-static const char *kind_text(const char *k)
+static const char *kind_text(cds_req *r, const char *k)
 {
-    if (strcmp(k, "replacement") == 0) return "Biên lai thay thế";
-    if (strcmp(k, "adjustment") == 0) return "Biên lai điều chỉnh";
-    return "Biên lai gốc";
+    if (strcmp(k, "replacement") == 0) return L(r, "Biên lai thay thế", "Replacement receipt");
+    if (strcmp(k, "adjustment") == 0) return L(r, "Biên lai điều chỉnh", "Adjustment receipt");
+    return L(r, "Biên lai gốc", "Original receipt");
 }
 
 static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const char *reason_code,
-                   const char *reason, const cds_receipt *rc)
+                   const char *reason, const char *reason_en, const cds_receipt *rc)
 {
+    reason = reason ? L(r, reason, reason_en) : NULL;
     char name[256], pid[13], amount[32], num[16];
     rc_mask_name(PQgetvalue(res, 0, RC_PAYER_NAME), name, sizeof name);
     rc_mask_pid(rc && *rc->payer.personal_id ? rc->payer.personal_id : "", pid);
@@ -208,13 +228,14 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         return;
     }
     char t1[64], t2[64];
-    vn_time(PQgetvalue(res, 0, RC_PAID_AT), t1, sizeof t1);
-    vn_time(PQgetvalue(res, 0, RC_ISSUED_AT), t2, sizeof t2);
+    vn_time(PQgetvalue(res, 0, RC_PAID_AT), t1, sizeof t1, cds_req_lang(r));
+    vn_time(PQgetvalue(res, 0, RC_ISSUED_AT), t2, sizeof t2, cds_req_lang(r));
     cds_buf chain;
     cds_buf_init(&chain, CDS_HTML_PAGE_MAX);
     json_t *links[2] = {replaces, replaced_by};
-    static const char *const labels[2] = {"Thay thế / điều chỉnh cho biên lai số ",
-                                          "Đã được thay thế / điều chỉnh bởi biên lai số "};
+    const char *const labels[2] = {
+        L(r, "Thay thế / điều chỉnh cho biên lai số ", "Replaces / adjusts receipt no. "),
+        L(r, "Đã được thay thế / điều chỉnh bởi biên lai số ", "Replaced / adjusted by receipt no. ")};
     static const char *const ids[2] = {"replaces", "replaced_by"};
     for (int i = 0; i < 2; i++) {
         if (!json_is_object(links[i])) continue;
@@ -225,7 +246,8 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
             {"number", json_string_value(json_object_get(links[i], "number"))},
             {"serial", json_string_value(json_object_get(links[i], "serial"))},
         };
-        cds_html_render(&chain, "receipts/pages/link.html", v, sizeof v / sizeof v[0]);
+        cds_html_render_lang(&chain, "receipts/pages/link.html", cds_req_lang(r), v,
+                             sizeof v / sizeof v[0]);
     }
     size_t i;
     json_t *e;
@@ -233,20 +255,24 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         const char *act = json_string_value(json_object_get(e, "action"));
         const char *at = json_string_value(json_object_get(e, "at"));
         char when[64];
-        vn_time(at ? at : "", when, sizeof when);
+        vn_time(at ? at : "", when, sizeof when, cds_req_lang(r));
         const cds_html_var v[] = {
-            {"action", act && strcmp(act, "receipt.adjustment") == 0 ? "Điều chỉnh" : "Thay thế"},
+            {"action", act && strcmp(act, "receipt.adjustment") == 0 ? L(r, "Điều chỉnh", "Adjusted")
+                                                                      : L(r, "Thay thế", "Replaced")},
             {"when", when},
             {"actor", json_string_value(json_object_get(e, "actor"))},
             {"reason", json_string_value(json_object_get(e, "reason"))},
         };
-        cds_html_render(&chain, "receipts/pages/audit.html", v, sizeof v / sizeof v[0]);
+        cds_html_render_lang(&chain, "receipts/pages/audit.html", cds_req_lang(r), v,
+                             sizeof v / sizeof v[0]);
     }
     const cds_html_var v[] = {
         {"genuine", genuine ? "1" : NULL},
-        {"detail", genuine ? "Chữ ký số của cơ quan thu khớp với nội dung biên lai." : reason},
-        {"status", strcmp(status, "valid") != 0 ? status_text(status) : NULL},
-        {"kind", kind_text(kind)},
+        {"detail", genuine ? L(r, "Chữ ký số của cơ quan thu khớp với nội dung biên lai.",
+                               "The collecting agency's digital signature matches the receipt.")
+                           : reason},
+        {"status", strcmp(status, "valid") != 0 ? status_text(r, status) : NULL},
+        {"kind", kind_text(r, kind)},
         {"template_no", PQgetvalue(res, 0, RC_TEMPLATE)},
         {"serial", PQgetvalue(res, 0, RC_SERIAL)},
         {"number", num},
@@ -267,7 +293,8 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     if (chain.err) cds_buf_fail(&b);
-    cds_html_render(&b, "receipts/pages/receipt.html", v, sizeof v / sizeof v[0]);
+    cds_html_render_lang(&b, "receipts/pages/receipt.html", cds_req_lang(r), v,
+                         sizeof v / sizeof v[0]);
     cds_buf_free(&chain);
     json_decref(replaces);
     json_decref(replaced_by);
@@ -280,14 +307,16 @@ static void on_check(cds_req *r, PGresult *res)
     check_ctx *c = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (res) cds_log(CDS_LOG_ERROR, "receipt_check_db", "%s", PQresultErrorMessage(res));
-        refuse(r, c->mode, 503, "database_unavailable", "Hệ thống đang bận",
-               "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.");
+        refuse(r, c->mode, 503, "database_unavailable", "Hệ thống đang bận", "The system is busy",
+               "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau.",
+               "The system cannot reach its data right now; please try again later.");
         return;
     }
     if (PQntuples(res) != 1) {
         refuse(
-            r, c->mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
-            "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
+            r, c->mode, 404, "receipt_not_found", "Không tìm thấy biên lai", "Receipt not found",
+            "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.",
+            "No receipt matches this link. Please scan the QR code printed on the receipt again.");
         return;
     }
     /* Number and signature are judged together and refused with one
@@ -305,8 +334,11 @@ static void on_check(cds_req *r, PGresult *res)
     int sig_ok = *stored && sl == gl && cds_ct_equal(stored, c->s, sl);
     if (!(num_ok & sig_ok)) {
         refuse(r, c->mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
+               "Invalid check link",
                "Số biên lai hoặc chữ ký số trong liên kết không khớp với biên lai do cơ quan thu "
-               "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.");
+               "lưu giữ. Liên kết đã bị sửa hoặc biên lai là giả.",
+               "The receipt number or signature in the link does not match the receipt the agency "
+               "holds. The link was altered or the receipt is forged.");
         return;
     }
     cds_receipt rc;
@@ -318,21 +350,23 @@ static void on_check(cds_req *r, PGresult *res)
         answer(r, c, res, 0, "content_invalid",
                "Nội dung biên lai lưu tại cơ quan thu không đọc được hoặc không hợp lệ: biên lai "
                "đã bị thay đổi.",
-               NULL);
+               "The receipt held by the agency cannot be read or is invalid: it was altered.", NULL);
         return;
     }
     EVP_PKEY *key = rc_verify_key(sig.kid, PQgetvalue(res, 0, K_PEM));
     int v = key ? cds_receipt_verify(key, &rc, &sig) : CDS_RCPT_EKEY;
     if (!key)
         answer(r, c, res, 0, "unknown_key", "Không tìm thấy khóa công khai đã ký biên lai này.",
-               &rc);
+               "The public key that signed this receipt was not found.", &rc);
     else if (v != CDS_RCPT_OK)
         answer(r, c, res, 0, "signature_mismatch",
                "Nội dung biên lai lưu tại cơ quan thu không khớp với chữ ký số: biên lai đã bị "
                "thay đổi sau khi ký.",
+               "The receipt held by the agency does not match its digital signature: it was "
+               "altered after signing.",
                &rc);
     else
-        answer(r, c, res, 1, NULL, NULL, &rc);
+        answer(r, c, res, 1, NULL, NULL, NULL, &rc);
     OPENSSL_cleanse(&rc, sizeof rc);
 }
 
@@ -352,16 +386,18 @@ static void check_start(cds_req *r, int mode)
         char secs[16];
         snprintf(secs, sizeof secs, "%d", retry);
         cds_resp_header(r, "retry-after", secs);
-        refuse(r, mode, 429, "too_many_requests", "Kiểm tra quá nhiều lần",
+        refuse(r, mode, 429, "too_many_requests", "Kiểm tra quá nhiều lần", "Too many checks",
                cds_req_printf(r, "Bạn đã kiểm tra quá nhiều lần. Vui lòng thử lại sau %d giây.",
-                              retry));
+                              retry),
+               cds_req_printf(r, "Too many checks. Please try again in %d seconds.", retry));
         return;
     }
     const char *id = cds_req_param(r, "id");
     if (!cds_uuid_valid(id)) {
         refuse(
-            r, mode, 404, "receipt_not_found", "Không tìm thấy biên lai",
-            "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.");
+            r, mode, 404, "receipt_not_found", "Không tìm thấy biên lai", "Receipt not found",
+            "Không tìm thấy biên lai theo liên kết này. Vui lòng quét lại mã QR in trên biên lai.",
+            "No receipt matches this link. Please scan the QR code printed on the receipt again.");
         return;
     }
     const char *n = cds_req_query(r, "n"), *s = cds_req_query(r, "s");
@@ -371,8 +407,11 @@ static void check_start(cds_req *r, int mode)
         n_ok = isdigit((unsigned char)n[i]);
     if (!n_ok || !s || !b64url_ok(s, 95)) {
         refuse(r, mode, 400, "receipt_link_invalid", "Liên kết kiểm tra không hợp lệ",
+               "Invalid check link",
                "Liên kết kiểm tra thiếu hoặc sai số biên lai (n) hoặc chữ ký số (s). "
-               "Vui lòng quét lại mã QR in trên biên lai.");
+               "Vui lòng quét lại mã QR in trên biên lai.",
+               "The check link lacks or has a wrong receipt number (n) or signature (s). Please "
+               "scan the QR code printed on the receipt again.");
         return;
     }
     check_ctx *c = cds_req_alloc(r, sizeof *c);

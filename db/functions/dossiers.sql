@@ -94,7 +94,9 @@ $$;
 -- phone (the contact phone when set) and a push to each registered device,
 -- as the citizen's preferences allow. The dispatchers are woken by NOTIFY.
 -- One statement, the SMS first, then the pushes in registration order. Each
--- row carries the trace of the request that caused it (cds_trace_set).
+-- row carries the trace of the request that caused it (cds_trace_set). A
+-- push to a citizen who reads English carries "lang": "en" in its vars
+-- (notify/render.c picks the English template); SMS are always Vietnamese.
 CREATE OR REPLACE FUNCTION cds_outbox_for_step(p_dossier dossiers, p_event_id bigint, p_step text, p_vars jsonb)
 RETURNS int
 LANGUAGE plpgsql AS $$
@@ -103,7 +105,10 @@ DECLARE
 BEGIN
     INSERT INTO outbox (channel, citizen_id, dossier_id, event_id, template, vars, recipient_sealed, device_id,
                         trace)
-    SELECT x.channel, c.id, p_dossier.id, p_event_id, p_step, p_vars, x.recipient, x.device,
+    SELECT x.channel, c.id, p_dossier.id, p_event_id, p_step,
+           CASE WHEN x.channel = 'push' AND c.language = 'en'
+                THEN p_vars || '{"lang": "en"}'::jsonb ELSE p_vars END,
+           x.recipient, x.device,
            NULLIF(current_setting('cds.trace', true), '')
     FROM citizens c
     CROSS JOIN LATERAL (

@@ -3,9 +3,11 @@
  * schema, form schemas themselves (partner catalog updates), pagination
  * cursors, the signed-request headers of the TTHC system, Vietnamese phone
  * numbers and personal ID numbers, W3C trace context headers (traceparent
- * and tracestate fields, and the trace stored in an outbox row). */
+ * and tracestate fields, and the trace stored in an outbox row),
+ * Accept-Language headers (core/lang.h). */
 #include "core/cursor.h"
 #include "core/hmac_auth.h"
+#include "core/lang.h"
 #include "core/trace.h"
 #include "core/vn.h"
 #include "dossiers/internal.h"
@@ -104,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         (void)cds_vn_phone_normalize(text, a, sizeof a);
         (void)cds_vn_pid_valid(text);
+        (void)cds_lang_parse(text);
         break;
     }
     free(text);

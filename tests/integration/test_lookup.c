@@ -335,7 +335,9 @@ static const char *chromium_bin(void)
     return NULL;
 }
 
-/* Runs Chromium with `what` (--dump-dom or --screenshot=...) on url; the
+/* Runs Chromium, as a phone set to Vietnamese (--accept-lang: its own
+ * default is en-US, which the page would honour), with `what`
+ * (--dump-dom or --screenshot=...) on url; the
  * standard output (the DOM) is returned (malloc). */
 static char *chromium(const char *bin, const char *what, const char *url)
 {
@@ -345,7 +347,7 @@ static char *chromium(const char *bin, const char *what, const char *url)
     snprintf(cmd, sizeof cmd,
              "timeout 90 %s --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
              "--disable-background-networking --disable-component-update --disable-sync "
-             "--disable-dev-shm-usage --user-data-dir=%s %s '%s' 2>/dev/null",
+             "--disable-dev-shm-usage --accept-lang=vi-VN,vi --user-data-dir=%s %s '%s' 2>/dev/null",
              bin, profile, what, url);
     FILE *p = popen(cmd, "r");
     char *out = NULL;

@@ -7,6 +7,10 @@
  *                delivery receipt marks the SMS delivered; the inbox lists it
  *                and marks it read, and lists a courier update (no dossier
  *                step) as an entry of its own
+ *   English      a citizen who chose English (PATCH /v1/me language, a
+ *                bad value refused and changing nothing) gets the fee push
+ *                and its inbox entry in English, the amount grouped the
+ *                English way; the SMS stays Vietnamese without diacritics
  *   bad input    reports with a wrong token or none, from an address the
  *                gateway's allow-list leaves out, for an unknown message,
  *                malformed, repeated, replayed after the final one (each
@@ -426,6 +430,73 @@ static long speedsms_report(const char *json, const char *token, char code[64])
     return st;
 }
 
+static void test_english(void)
+{
+    th_login en;
+    CHECK_INT(th_login_as(&srv, "079155008642", &en), 200);
+    char url[256];
+    th_resp r;
+    snprintf(url, sizeof url, "%s/v1/me/devices", srv.url);
+    CHECK_INT(th_json(&r, "POST", url, en.access, "{\"platform\":\"fcm\",\"token\":\"fcm-token-citizen-en-0001\"}", NULL), 201);
+    th_resp_free(&r);
+    snprintf(url, sizeof url, "%s/v1/me", srv.url);
+    json_t *j = NULL;
+    CHECK_INT(th_json(&r, "PATCH", url, en.access, "{\"language\":\"en\"}", (void **)&j), 200);
+    CHECK_STR(json_string_value(json_object_get(j, "language")), "en");
+    json_decref(j);
+    th_resp_free(&r);
+    /* Refused, and nothing changed. */
+    CHECK_INT(th_json(&r, "PATCH", url, en.access, "{\"language\":\"fr\",\"email\":\"a@b.vn\"}", NULL), 422);
+    CHECK(r.body && strstr(r.body, "invalid_language") != NULL);
+    th_resp_free(&r);
+    CHECK_INT(th_json(&r, "PATCH", url, en.access, "{\"language\":null}", NULL), 422);
+    th_resp_free(&r);
+    j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, en.access, NULL, (void **)&j), 200);
+    CHECK_STR(json_string_value(json_object_get(j, "language")), "en");
+    CHECK(json_is_null(json_object_get(j, "email")));
+    json_decref(j);
+    th_resp_free(&r);
+
+    char code[64], sql[400];
+    snprintf(code, sizeof code, "TN-EN-%d", (int)getpid());
+    CHECK_INT(th_partner_import(srv.url, code, PROCEDURE, "079155008642", "Dương Thị Hồng Nhung", "0912000111"), 201);
+    snprintf(sql, sizeof sql, "SELECT id FROM dossiers WHERE code = '%s'", code);
+    char *id = value(sql);
+    CHECK_INT(step(code, "fee_requested", ",\"fee_vnd\":1250000"), 200);
+    CHECK_INT(wait_settled(id, 20), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT id FROM outbox WHERE dossier_id = '%s' AND channel = 'push' AND template = "
+             "'fee_requested'", id);
+    char *push_id = value(sql);
+    json_t *m = sim_message(fcm, push_id);
+    const char *title = json_string_value(json_object_get(json_object_get(m, "notification"), "title"));
+    const char *body = json_string_value(json_object_get(json_object_get(m, "notification"), "body"));
+    CHECK(title && strcmp(title, "Please pay the fee") == 0);
+    CHECK(body && strstr(body, "VND 1,250,000") != NULL && strstr(body, code) != NULL);
+    if (body) printf("English push: %s | %s\n", title ? title : "?", body);
+    json_decref(m);
+    /* The SMS of the same step: Vietnamese without diacritics. */
+    snprintf(sql, sizeof sql,
+             "SELECT rendered->>'body' FROM outbox WHERE dossier_id = '%s' AND channel = 'sms' AND "
+             "template = 'fee_requested'", id);
+    char *sms = value(sql);
+    CHECK(strstr(sms, "can nop phi, le phi 1.250.000 d") != NULL);
+    free(sms);
+    /* The inbox shows the English push text. */
+    snprintf(url, sizeof url, "%s/v1/notifications?limit=1", srv.url);
+    j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, en.access, NULL, (void **)&j), 200);
+    json_t *first = json_array_get(json_object_get(j, "items"), 0);
+    CHECK_STR(json_string_value(json_object_get(first, "title")), "Please pay the fee");
+    json_decref(j);
+    th_resp_free(&r);
+    free(push_id);
+    free(id);
+    /* The later tests count citizen A's devices alone. */
+    CHECK_INT(th_db_exec(db, "DELETE FROM devices WHERE token = 'fcm-token-citizen-en-0001'"), 0);
+}
+
 static void test_bad_input(void)
 {
     /* Receipts held back: the next SMS stays pending. */
@@ -819,6 +890,7 @@ int main(void)
     env[n] = NULL;
 
     test_journey();
+    test_english();
     test_bad_input();
     test_receipt_batch();
     test_failover();

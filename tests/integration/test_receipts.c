@@ -319,7 +319,7 @@ static char *chromium_dom(const char *url)
     if (!mkdtemp(profile)) return strdup("");
     char *dom = output("timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                        "--disable-background-networking --disable-component-update --disable-sync "
-                       "--disable-dev-shm-usage --user-data-dir=%s --dump-dom '%s' 2>/dev/null", profile, url);
+                       "--disable-dev-shm-usage --accept-lang=vi-VN,vi --user-data-dir=%s --dump-dom '%s' 2>/dev/null", profile, url);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", profile);
     if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", profile);

@@ -189,7 +189,7 @@ static void test_journey(void)
     if (mkdtemp(profile)) {
         char *dom = output("timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                            "--disable-background-networking --disable-component-update --disable-sync "
-                           "--disable-dev-shm-usage --user-data-dir=%s --dump-dom '%s' 2>/dev/null; rm -rf '%s'",
+                           "--disable-dev-shm-usage --accept-lang=vi-VN,vi --user-data-dir=%s --dump-dom '%s' 2>/dev/null; rm -rf '%s'",
                            profile, qr, profile);
         CHECK(strstr(dom, "Biên lai hợp lệ") != NULL);
         CHECK(strstr(dom, "Nguyễn V. A.") != NULL);

@@ -4,6 +4,7 @@
  * templates present and rendering (a step of the lookup timeline with a
  * hostile note). */
 #include "core/html.h"
+#include "core/lang.h"
 #include "tests/lib/t.h"
 
 #include <string.h>
@@ -69,6 +70,29 @@ int main(void)
         cds_buf_reset(&b);
         CHECK_INT(cds_html_render(&b, pages[i], NULL, 0), 0);
     }
+    /* Every template renders in English too (its .en.html sibling), and the
+     * fee page's templates in both. */
+    const char *both[] = {"core/pages/page.html",        "dossiers/pages/message.html",
+                          "dossiers/pages/dossier.html", "dossiers/pages/shipment.html",
+                          "dossiers/pages/step.html",    "dossiers/pages/pay.html",
+                          "dossiers/pages/paid.html",    "dossiers/pages/payinfo.html",
+                          "receipts/pages/receipt.html", "receipts/pages/refused.html",
+                          "receipts/pages/link.html",    "receipts/pages/audit.html"};
+    for (size_t i = 0; i < sizeof both / sizeof both[0]; i++)
+        for (int l = 0; l < CDS_LANG__COUNT; l++) {
+            cds_buf_reset(&b);
+            CHECK_INT(cds_html_render_lang(&b, both[i], l, NULL, 0), 0);
+        }
+    const cds_html_var h[] = {{"heading", "X"}};
+    cds_buf_reset(&b);
+    CHECK_INT(cds_html_render_lang(&b, "core/pages/page.html", CDS_LANG_EN, h, 1), 0);
+    CHECK(strstr(cds_buf_str(&b), "<html lang=\"en\">") != NULL);
+    cds_buf_reset(&b);
+    CHECK_INT(cds_html_render_lang(&b, "core/pages/page.html", CDS_LANG_VI, h, 1), 0);
+    CHECK(strstr(cds_buf_str(&b), "<html lang=\"vi\">") != NULL);
+    /* CSS has no language: the same file either way. */
+    cds_buf_reset(&b);
+    CHECK_INT(cds_html_render_lang(&b, "dossiers/pages/lookup.css", CDS_LANG_EN, NULL, 0), 0);
     cds_buf_free(&b);
     return t_done();
 }

@@ -1,7 +1,9 @@
 /* The problem catalog: every row has a status a problem can have, a
  * snake_case code that openapi.yaml lists among the Problem codes, an
  * English title and a Vietnamese detail; no code appears twice; an id out
- * of range has no row. */
+ * of range has no row. Every code of openapi.yaml's Problem enum has an
+ * English detail (core/problem_en.c), answered to Accept-Language: en; the
+ * test names each code that lacks one. */
 #include "core/problem.h"
 #include "tests/lib/t.h"
 
@@ -46,6 +48,30 @@ int main(void)
             CHECK(strcmp(cds_problem_get((cds_problem_id)j)->code, p->code) != 0);
     }
     CHECK(cds_problem_get(CDS_P__COUNT) == NULL);
+
+    /* The English details: the Problem enum's codes, read from the spec
+     * (the "enum:" list under "code:" of components.schemas.Problem). */
+    CHECK(cds_problem_en_sorted());
+    const char *at = spec ? strstr(spec, "\n    Problem:\n") : NULL;
+    at = at ? strstr(at, "\n          enum:\n") : NULL;
+    int codes = 0;
+    /* at: the newline before an item "            - code". */
+    at = at ? strchr(at + 1, '\n') : NULL;
+    while (at && strncmp(at, "\n            - ", 15) == 0) {
+        const char *c = at + 15, *e = strchr(c, '\n');
+        if (!e) break;
+        char code[96];
+        snprintf(code, sizeof code, "%.*s", (int)(e - c), c);
+        const char *en = cds_problem_detail_en(code);
+        if (!en) fprintf(stderr, "problem code %s has no English detail (core/problem_en.c)\n", code);
+        CHECK(en != NULL && strlen(en) > 10);
+        codes++;
+        at = e;
+    }
+    CHECK(codes >= 100);
+    for (int i = 0; i < CDS_P__COUNT; i++) CHECK(cds_problem_detail_en(cds_problem_get((cds_problem_id)i)->code) != NULL);
+    CHECK(cds_problem_detail_en("no_such_code") == NULL);
+    CHECK(cds_problem_detail_en(NULL) == NULL);
     free(spec);
     return t_done();
 }

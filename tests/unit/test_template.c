@@ -1,6 +1,8 @@
 /* Unit tests of notify/template.c and of the texts in db/seed/templates.json:
  *   - the file: every dossier step has exactly one SMS and one push template
- *     per version, nothing else, and cds_templates_check agrees;
+ *     per version, nothing else, and cds_templates_check agrees; every push
+ *     has its English version (same version, same variables), no SMS has one,
+ *     and the check refuses a file where one is missing;
  *   - every SMS, rendered with the longest realistic values (a 36-character
  *     dossier code, the longest procedure name and the three longest document
  *     names of db/seed/catalog.json, 999.999.999.999 đ, a long note, a
@@ -285,16 +287,40 @@ static void test_file_shape(const json_t *doc)
         CHECK(known);
         CHECK(ch && (strcmp(ch, "sms") == 0 || strcmp(ch, "push") == 0));
         CHECK(ver >= 1);
+        const char *lang = json_string_value(json_object_get(t, "lang"));
+        int en = lang && strcmp(lang, "en") == 0;
+        CHECK(!lang || en || strcmp(lang, "vi") == 0);
+        CHECK(!en || strcmp(ch, "push") == 0); /* SMS stay Vietnamese */
         int same = 0;
-        json_array_foreach(list, j, u) same +=
-            step && ch && strcmp(step, json_string_value(json_object_get(u, "step"))) == 0 &&
-            strcmp(ch, json_string_value(json_object_get(u, "channel"))) == 0 &&
-            ver == json_integer_value(json_object_get(u, "version"));
+        json_array_foreach(list, j, u) {
+            const char *ul = json_string_value(json_object_get(u, "lang"));
+            same += step && ch && strcmp(step, json_string_value(json_object_get(u, "step"))) == 0 &&
+                    strcmp(ch, json_string_value(json_object_get(u, "channel"))) == 0 &&
+                    ver == json_integer_value(json_object_get(u, "version")) &&
+                    en == (ul && strcmp(ul, "en") == 0);
+        }
         CHECK_INT(same, 1);
-        /* Texts are written with diacritics; the SMS is stripped at send. */
         const char *body = json_string_value(json_object_get(t, "body"));
         CHECK(body && strstr(body, "{{dossier_code}}") != NULL);
-        CHECK(body && chars(body) < strlen(body));
+        if (en) {
+            /* The Vietnamese text of the same step and version uses exactly
+             * the same variables and sections. */
+            const json_t *vi = cds_templates_find(doc, step, ch, (int)ver);
+            const char *vb = json_string_value(json_object_get(vi, "body"));
+            CHECK(vb != NULL);
+            for (const char *p = vb; vb && (p = strstr(p, "{{")) != NULL; p += 2) {
+                const char *e = strstr(p, "}}");
+                const char *bar = strchr(p, '|');
+                size_t n = (size_t)((bar && bar < e ? bar : e) - p);
+                char tag[96];
+                snprintf(tag, sizeof tag, "%.*s", (int)n, p);
+                if (!strstr(body, tag)) fprintf(stderr, "  %s (en) lacks %s}}\n", step, tag);
+                CHECK(strstr(body, tag) != NULL);
+            }
+        } else {
+            /* Texts are written with diacritics; the SMS is stripped at send. */
+            CHECK(body && chars(body) < strlen(body));
+        }
     }
     for (int s = 0; s < NSTEPS; s++) {
         const json_t *sms = cds_templates_find(doc, STEPS[s], "sms", 1);
@@ -304,7 +330,13 @@ static void test_file_shape(const json_t *doc)
         CHECK(cds_templates_find(doc, STEPS[s], "sms", 0) != NULL); /* the latest */
         CHECK(sms && json_object_get(sms, "title") == NULL);
         CHECK(push && json_is_string(json_object_get(push, "title")));
+        const json_t *push_en = cds_templates_find_lang(doc, STEPS[s], "push", "en", 1);
+        CHECK(push_en != NULL && push_en != push);
+        CHECK(cds_templates_find_lang(doc, STEPS[s], "sms", "en", 0) == NULL);
+        CHECK(cds_templates_find_lang(doc, STEPS[s], "push", "vi", 1) == push);
     }
+    for (int s = 0; s < CDS_TEMPLATE_COURIER_COUNT; s++)
+        CHECK(cds_templates_find_lang(doc, cds_template_courier[s], "push", "en", 0) != NULL);
     CHECK(cds_templates_find(doc, "received", "sms", 99) == NULL);
     CHECK(cds_templates_find(doc, "nope", "sms", 0) == NULL);
     CHECK(cds_templates_find(doc, "received", "fax", 0) == NULL);
@@ -346,6 +378,34 @@ static void test_check_rejects(void)
     json_array_remove(list, 0);
     CHECK_INT(cds_templates_check(doc, err, sizeof err), -1);
     CHECK(strstr(err, "no sms template for step submitted") != NULL);
+    /* A push without its English version; an SMS in English; another language. */
+    json_decref(doc);
+    doc = load("db/seed/templates.json");
+    list = json_object_get(doc, "templates");
+    for (size_t k = 0; k < json_array_size(list); k++) {
+        const char *l = json_string_value(json_object_get(json_array_get(list, k), "lang"));
+        if (l && strcmp(l, "en") == 0) {
+            json_array_remove(list, k);
+            break;
+        }
+    }
+    CHECK_INT(cds_templates_check(doc, err, sizeof err), -1);
+    CHECK(strstr(err, "has no English version") != NULL);
+    json_decref(doc);
+    doc = load("db/seed/templates.json");
+    list = json_object_get(doc, "templates");
+    json_t *sms_en = json_deep_copy(cds_templates_find(doc, "received", "sms", 1));
+    json_object_set_new(sms_en, "lang", json_string("en"));
+    json_array_append_new(list, sms_en);
+    CHECK_INT(cds_templates_check(doc, err, sizeof err), -1);
+    CHECK(strstr(err, "SMS is Vietnamese only") != NULL);
+    json_array_remove(list, json_array_size(list) - 1);
+    json_t *fr = json_deep_copy(cds_templates_find(doc, "received", "push", 1));
+    json_object_set_new(fr, "lang", json_string("fr"));
+    json_array_append_new(list, fr);
+    CHECK_INT(cds_templates_check(doc, err, sizeof err), -1);
+    json_array_remove(list, json_array_size(list) - 1);
+    CHECK_INT(cds_templates_check(doc, err, sizeof err), 0);
     /* A second version is allowed, and is the one found by default. */
     json_decref(doc);
     doc = load("db/seed/templates.json");
