@@ -11,6 +11,7 @@ extern sim_standin sim_fcm;
 extern sim_standin sim_apns;
 extern sim_standin sim_bank;
 extern sim_standin sim_vnpost;
+extern sim_standin sim_zns;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
@@ -22,5 +23,6 @@ sim_standin *sim_standins[] = {
     &sim_apns,
     &sim_bank,
     &sim_vnpost,
+    &sim_zns,
     NULL,
 };
