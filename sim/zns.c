@@ -40,8 +40,9 @@
  * token, "cds-dev-zalo-refresh-token"), CDS_SIM_ZNS_TEMPLATES
  * ("cds-dossier-step", comma-separated), CDS_SIM_ZNS_TOKEN_TTL (90000 s).
  * Test controls: /_sim/fail, /_sim/messages, /_sim/dlr (gateway_common.h),
- * POST /_sim/zalo {"no_zalo":["84.."]} | {"reset":true} (numbers without a
- * Zalo account), GET /_sim/token, POST /_sim/token {"expire":true} (the
+ * POST /_sim/zalo {"no_zalo":["84.."]} | {"no_zalo_percent":N} | {"reset":true}
+ * (numbers without a Zalo account: listed, or a fixed N % of all numbers by
+ * a hash of the number, for benchmarks), GET /_sim/token, POST /_sim/token {"expire":true} (the
  * current access token stops working). */
 #include "core/jose.h"
 #include "sim/gateway_common.h"
@@ -59,6 +60,7 @@ typedef struct zns_cfg {
     long long access_until_ms;
     long refreshes;
     gw_set *no_zalo;
+    int no_zalo_percent; /* numbers whose hash falls below it have no Zalo (benchmarks) */
 } zns_cfg;
 
 static zns_cfg g_cfg;
@@ -193,8 +195,10 @@ static void zns_send(cds_req *r)
         answer(r, delay, -100, "tracking_id must be a string of at most 48 characters");
         return;
     }
+    unsigned h = 2166136261u; /* FNV-1a of the number: a fixed share without Zalo */
+    for (const char *q = phone; *q; q++) h = (h ^ (unsigned char)*q) * 16777619u;
     pthread_mutex_lock(&g->mu);
-    int no_zalo = gw_set_has(g_cfg.no_zalo, phone);
+    int no_zalo = gw_set_has(g_cfg.no_zalo, phone) || (int)(h % 100) < g_cfg.no_zalo_percent;
     pthread_mutex_unlock(&g->mu);
     if (no_zalo) {
         answer(r, delay, -118, "Zalo account not existed");
@@ -334,13 +338,21 @@ static void sim_zalo(cds_req *r)
     json_t *in = cds_req_json(r);
     if (!in) return;
     json_t *list = json_object_get(in, "no_zalo");
+    json_t *pct = json_object_get(in, "no_zalo_percent");
     int reset = json_is_true(json_object_get(in, "reset"));
-    if (!json_is_object(in) || (!reset && !json_is_array(list))) {
-        cds_problem(r, 400, "invalid_control", "Nhận {\"no_zalo\": [\"84...\"]} hoặc {\"reset\": true}.");
+    if (!json_is_object(in) || (!reset && !json_is_array(list) && !pct) ||
+        (pct && (!json_is_integer(pct) || json_integer_value(pct) < 0 ||
+                 json_integer_value(pct) > 100))) {
+        cds_problem(r, 400, "invalid_control",
+                    "Nhận {\"no_zalo\": [\"84...\"]}, {\"no_zalo_percent\": 0..100} hoặc {\"reset\": true}.");
         return;
     }
     pthread_mutex_lock(&g->mu);
-    if (reset) gw_set_clear(g_cfg.no_zalo);
+    if (reset) {
+        gw_set_clear(g_cfg.no_zalo);
+        g_cfg.no_zalo_percent = 0;
+    }
+    if (pct) g_cfg.no_zalo_percent = (int)json_integer_value(pct);
     size_t i;
     json_t *p;
     json_array_foreach(list, i, p) if (json_is_string(p)) gw_set_add(g_cfg.no_zalo, json_string_value(p));
