@@ -103,8 +103,9 @@ static void on_token(void *arg, const cds_http_response *resp)
     send_with(m, t.access);
 }
 
-/* Starts a refresh for m (1: m continues in on_token), or 0 when another
- * is under way or it cannot start (m is then answered). */
+/* Starts a token refresh for m, which continues in on_token; when another
+ * refresh is under way (or this one cannot start) m is answered as a
+ * temporary failure and retried shortly. */
 static void refresh_or_wait(nt_msg *m)
 {
     uint64_t now = cds_now_us();

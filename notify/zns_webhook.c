@@ -27,10 +27,9 @@
 #include <string.h>
 #include <sys/time.h>
 
-static void unauthorised(cds_req *r, const char *why)
+static void unauthorised(cds_req *r, const char *code, const char *why)
 {
-    cds_problem(r, 401, "invalid_signature",
-                cds_req_printf(r, "Sự kiện Zalo không hợp lệ: %s.", why));
+    cds_problem(r, 401, code, cds_req_printf(r, "Sự kiện Zalo không hợp lệ: %s.", why));
 }
 
 static int hex_equal(const char *given, const unsigned char mac[32])
@@ -55,12 +54,12 @@ void cds_zns_webhook(cds_req *r)
 {
     const char *secret = g_notify.zns_oa_secret_key, *app = g_notify.zns_app_id;
     if (!secret || !*secret || !app || !*app) {
-        unauthorised(r, "ZNS chưa được cấu hình");
+        unauthorised(r, "callback_signature_invalid", "ZNS chưa được cấu hình");
         return;
     }
     const char *sig = cds_req_header(r, "x-zevent-signature");
     if (!sig || !*sig) {
-        unauthorised(r, "thiếu chữ ký X-ZEvent-Signature");
+        unauthorised(r, "callback_signature_missing", "thiếu chữ ký X-ZEvent-Signature");
         return;
     }
     if (strncmp(sig, "mac=", 4) == 0) sig += 4;
@@ -104,7 +103,7 @@ void cds_zns_webhook(cds_req *r)
     free(cat);
     if (!ok || !hex_equal(sig, mac) || strcmp(app_id, app) != 0) {
         json_decref(j);
-        unauthorised(r, "chữ ký không đúng");
+        unauthorised(r, "callback_signature_invalid", "chữ ký không đúng");
         return;
     }
     struct timeval now;
@@ -114,7 +113,7 @@ void cds_zns_webhook(cds_req *r)
     long long window = (long long)g_notify.callback_window_s * 1000;
     if (at < now_ms - window || at > now_ms + window) {
         json_decref(j);
-        unauthorised(r, "sự kiện đã quá hạn");
+        unauthorised(r, "callback_timestamp_stale", "sự kiện đã quá hạn");
         return;
     }
     const char *event = json_string_value(json_object_get(j, "event_name"));

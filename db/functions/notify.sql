@@ -24,6 +24,8 @@ $$;
 -- over it is never dropped (0021_sms_defer.sql): a state that asks the
 -- citizen to act or ends the dossier goes out anyway; any other is deferred
 -- to the next window (left `created`, deferred_at set) and not returned.
+-- A text message (SMS or ZNS) of a dossier that has another on its way
+-- waits 50 ms (no attempt spent): one at a time per dossier, oldest first.
 -- Then, only when deferred SMS are involved:
 --   A. a deferred SMS whose dossier has a newer live SMS is superseded;
 --   B. deferred SMS now going out are coalesced per citizen, up to three
@@ -47,7 +49,7 @@ DECLARE
     v_digest jsonb;
 BEGIN
     WITH due AS MATERIALIZED (
-        SELECT o.id, o.channel, o.attempts, o.citizen_id, o.template,
+        SELECT o.id, o.channel, o.attempts, o.citizen_id, o.dossier_id, o.template,
                o.deferred_at IS NOT NULL AS deferred
         FROM outbox o
         WHERE o.next_attempt_at <= now() AND o.channel = ANY (p_channels)
@@ -55,6 +57,18 @@ BEGIN
         ORDER BY o.next_attempt_at
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
+    ), blocked AS MATERIALIZED (
+        -- one text message of a dossier on its way at a time, oldest first:
+        -- the gateway gets them in order, so the last one states the latest
+        -- state (the others wait 50 ms, no attempt spent)
+        SELECT d.id FROM due d
+        WHERE d.channel IN ('sms', 'zns') AND d.dossier_id IS NOT NULL
+          AND (EXISTS (SELECT 1 FROM due e
+                       WHERE e.dossier_id = d.dossier_id AND e.channel IN ('sms', 'zns')
+                         AND e.id < d.id)
+               OR EXISTS (SELECT 1 FROM outbox p
+                          WHERE p.dossier_id = d.dossier_id AND p.claimed_at IS NOT NULL
+                            AND p.channel IN ('sms', 'zns')))
     ), first_sms AS (
         -- a citizen's deferred SMS go out as one message: they count once,
         -- first (they are the oldest)
@@ -65,6 +79,7 @@ BEGIN
                  + max(d.deferred::int) OVER (PARTITION BY d.citizen_id) AS cnt
         FROM due d
         WHERE p_sms_per_hour > 0 AND d.channel = 'sms' AND d.attempts = 0
+          AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = d.id)
     ), bumped AS (
         INSERT INTO sms_rate AS s (citizen_id, hour, n)
         SELECT f.citizen_id, v_win, max(f.cnt)::int FROM first_sms f
@@ -76,18 +91,21 @@ BEGIN
         WHERE b.n - f.cnt + f.k > p_sms_per_hour AND NOT cds_sms_must_send(f.template)
     ), upd AS (
         UPDATE outbox o SET
-            status = CASE WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
-            attempts = CASE WHEN h.id IS NULL THEN o.attempts + 1 ELSE o.attempts END,
-            next_attempt_at = CASE WHEN h.id IS NULL THEN NULL ELSE v_next END,
-            claimed_at = CASE WHEN h.id IS NULL THEN now() END,
-            claimed_by = p_node,
+            status = CASE WHEN bl.id IS NOT NULL THEN o.status
+                          WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
+            attempts = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN o.attempts + 1
+                            ELSE o.attempts END,
+            next_attempt_at = CASE WHEN bl.id IS NOT NULL THEN now() + interval '50 milliseconds'
+                                   WHEN h.id IS NULL THEN NULL ELSE v_next END,
+            claimed_at = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN now() END,
+            claimed_by = CASE WHEN bl.id IS NULL THEN p_node ELSE o.claimed_by END,
             deferred_at = CASE WHEN h.id IS NULL THEN o.deferred_at
                                ELSE COALESCE(o.deferred_at, now()) END,
             last_error = CASE WHEN h.id IS NULL THEN o.last_error
                               ELSE format('deferred: more than %s SMS to this citizen in %s s; '
                                           'sent when the next window opens',
                                           p_sms_per_hour, p_window_s) END
-        FROM due LEFT JOIN held h ON h.id = due.id
+        FROM due LEFT JOIN held h ON h.id = due.id LEFT JOIN blocked bl ON bl.id = due.id
         WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d)) AND o.id = due.id
         RETURNING o.id, o.status, o.channel, o.citizen_id, o.deferred_at
     )

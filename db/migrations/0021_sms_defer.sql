@@ -16,7 +16,8 @@
 --     deferred itself) is `superseded`: the newer one states a later state;
 --   * when the window opens, a citizen's deferred SMS of several dossiers go
 --     out as one message (up to three dossiers each), the others
---     `superseded` by it (superseded_by).
+--     `superseded` by it (superseded_by);
+--   * one text message per dossier on its way at a time, oldest first.
 --
 -- `superseded` is a final status, not a failure: the citizen was told the
 -- newer state instead.
@@ -36,6 +37,13 @@ COMMENT ON COLUMN outbox.superseded_by IS
 -- newer message replaces. Empty in normal traffic, so a probe costs nothing.
 CREATE INDEX outbox_deferred ON outbox (citizen_id, dossier_id)
     WHERE deferred_at IS NOT NULL AND next_attempt_at IS NOT NULL;
+
+-- Text messages of a dossier on their way (sending): the claim sends one at
+-- a time per dossier, oldest first, so they reach the gateway in order and
+-- the last one states the latest state (two steps a few milliseconds apart
+-- used to race). A handful of rows at any time.
+CREATE INDEX outbox_text_in_flight ON outbox (dossier_id)
+    WHERE claimed_at IS NOT NULL AND channel IN ('sms', 'zns');
 
 -- Rate-limited messages of the old rule were never sent: they are moved to
 -- superseded only if a newer SMS of their dossier went out; the rest are
