@@ -175,6 +175,18 @@ static void test_delivered(void)
     CHECK(m == NULL); /* no SMS */
     json_decref(m);
     CHECK(refreshes() >= before + 1); /* the token was fetched with the refresh token */
+    /* The inbox lists it, with the ZNS text. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/notifications", srv.url);
+    th_resp r;
+    json_t *j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, login.access, NULL, (void **)&j), 200);
+    json_t *it = json_array_get(json_object_get(j, "items"), 0);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(it, "channels"), 0)), "zalo");
+    const char *body = json_string_value(json_object_get(it, "body"));
+    CHECK(body && strstr(body, "Hồ sơ") != NULL);
+    json_decref(j);
+    th_resp_free(&r);
     free(id);
 }
 
