@@ -60,7 +60,9 @@ BEGIN
     ), blocked AS MATERIALIZED (
         -- one text message of a dossier on its way at a time, oldest first:
         -- the gateway gets them in order, so the last one states the latest
-        -- state (the others wait 50 ms, no attempt spent)
+        -- state (the others wait 50 ms, no attempt spent). Blocked: another
+        -- is sending, or an older one is due (in this claim, or taken by a
+        -- concurrent claim: still due in this snapshot).
         SELECT d.id FROM due d
         WHERE d.channel IN ('sms', 'zns') AND d.dossier_id IS NOT NULL
           AND (EXISTS (SELECT 1 FROM due e
@@ -68,7 +70,10 @@ BEGIN
                          AND e.id < d.id)
                OR EXISTS (SELECT 1 FROM outbox p
                           WHERE p.dossier_id = d.dossier_id AND p.claimed_at IS NOT NULL
-                            AND p.channel IN ('sms', 'zns')))
+                            AND p.channel IN ('sms', 'zns'))
+               OR EXISTS (SELECT 1 FROM outbox p
+                          WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at <= now()
+                            AND p.channel IN ('sms', 'zns') AND p.id < d.id))
     ), first_sms AS (
         -- a citizen's deferred SMS go out as one message: they count once,
         -- first (they are the oldest)

@@ -38,12 +38,12 @@ COMMENT ON COLUMN outbox.superseded_by IS
 CREATE INDEX outbox_deferred ON outbox (citizen_id, dossier_id)
     WHERE deferred_at IS NOT NULL AND next_attempt_at IS NOT NULL;
 
--- Text messages of a dossier on their way (sending): the claim sends one at
--- a time per dossier, oldest first, so they reach the gateway in order and
--- the last one states the latest state (two steps a few milliseconds apart
--- used to race). A handful of rows at any time.
-CREATE INDEX outbox_text_in_flight ON outbox (dossier_id)
-    WHERE claimed_at IS NOT NULL AND channel IN ('sms', 'zns');
+-- Text messages of a dossier on their way (sending) or due: the claim sends
+-- one at a time per dossier, oldest first, so they reach the gateway in
+-- order and the last one states the latest state (two steps a few
+-- milliseconds apart used to race). Receipts change none of these columns.
+CREATE INDEX outbox_text_active ON outbox (dossier_id)
+    WHERE (claimed_at IS NOT NULL OR next_attempt_at IS NOT NULL) AND channel IN ('sms', 'zns');
 
 -- Rate-limited messages of the old rule were never sent: they are moved to
 -- superseded only if a newer SMS of their dossier went out; the rest are

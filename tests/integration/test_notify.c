@@ -638,31 +638,39 @@ static long cycle_step(const char *base, const char *code, int k)
     return th_partner_step(base, code, ev, st, 10 + k, extra);
 }
 
-/* The stand-in's last SMS to `phone` (national form) after sequence
- * number `since`, or "" (malloc). *n gets how many it received. */
+/* The citizen's last SMS to `phone` (national form, used by one test only)
+ * at either SMS stand-in, by the time the stand-in took it (eSMS records
+ * the national form, SpeedSMS the 84 form); "" when none (malloc). *n gets
+ * how many the phone received. `since` is unused (kept for the callers). */
 static char *last_sms_to(const char *phone, long since, int *n)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s/_sim/messages?since=%ld", esms, since);
-    json_t *j = get_json(url);
-    const char *last = "";
-    long best = -1;
+    (void)since;
+    char intl[24];
+    snprintf(intl, sizeof intl, "84%s", phone + 1);
+    const char *bases[] = {esms, speedsms};
+    char last[2048] = "", when[48] = "";
     *n = 0;
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(j, "items"), i, it) {
-        const char *p = json_string_value(json_object_get(it, "phone"));
-        long seq = (long)json_integer_value(json_object_get(it, "seq"));
-        if (!p || strcmp(p, phone) != 0) continue;
-        (*n)++;
-        if (seq > best) {
-            best = seq;
-            last = json_string_value(json_object_get(it, "content"));
+    for (int b = 0; b < 2; b++) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/_sim/messages", bases[b]);
+        json_t *j = get_json(url);
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(j, "items"), i, it) {
+            const char *p = json_string_value(json_object_get(it, "phone"));
+            if (!p) p = json_string_value(json_array_get(json_object_get(it, "phones"), 0));
+            if (!p || (strcmp(p, phone) != 0 && strcmp(p, intl) != 0)) continue;
+            (*n)++;
+            const char *at = json_string_value(json_object_get(it, "first_seen"));
+            const char *c = json_string_value(json_object_get(it, "content"));
+            if (at && c && strcmp(at, when) >= 0) {
+                snprintf(when, sizeof when, "%s", at);
+                snprintf(last, sizeof last, "%s", c);
+            }
         }
+        json_decref(j);
     }
-    char *out = strdup(last ? last : "");
-    json_decref(j);
-    return out;
+    return strdup(last);
 }
 
 /* The SMS body recorded for the newest SMS of dossier `code` that reached
