@@ -88,6 +88,11 @@ cds_worker *nt_thread(nt_worker *w)
     return w->cw;
 }
 
+cds_db_pool *nt_db(nt_worker *w)
+{
+    return cds_outbox_db(w->ow);
+}
+
 const char *nt_node(void)
 {
     return g_outbox ? cds_outbox_node(g_outbox) : "";
@@ -232,6 +237,8 @@ static void cancel(cds_outbox_row *row)
     nt_msg *m = (nt_msg *)row;
     if (m->call) cds_http_cancel(m->call);
     m->call = NULL;
+    if (m->dbq) cds_db_cancel(m->dbq);
+    m->dbq = NULL;
 }
 
 static void release(cds_outbox_row *row)

@@ -17,6 +17,7 @@
 #ifndef CDS_NOTIFY_INTERNAL_H
 #define CDS_NOTIFY_INTERNAL_H
 #include "notify/notify.h"
+#include "core/db.h"
 #include "core/http_client.h"
 #include "core/clock.h"
 #include "core/outbox.h"
@@ -70,6 +71,7 @@ typedef struct nt_msg {
     uint64_t call_us;      /* when the call in progress started */
     uint64_t started_us;
     cds_http_call *call;   /* the provider call in progress; NULL once it ended */
+    cds_db_query *dbq;     /* ZNS: the token read in progress; NULL once answered */
     struct nt_msg *next;   /* FCM: waiting for an access token */
 } nt_msg;
 
@@ -80,6 +82,8 @@ cds_http_client *nt_http(nt_worker *w);
 struct event_base *nt_base(nt_worker *w);
 int nt_worker_id(nt_worker *w);
 cds_worker *nt_thread(nt_worker *w);
+/* The dispatcher's own database connection on w's thread. */
+cds_db_pool *nt_db(nt_worker *w);
 /* This process's name as a dispatcher (for errors). */
 const char *nt_node(void);
 /* Records the result of m's attempt and frees m. */

@@ -20,3 +20,15 @@ ALTER TABLE outbox
     ADD COLUMN fallback_from text;
 COMMENT ON COLUMN outbox.fallback_from IS
     'ZNS''s answer that moved this message to SMS (NULL: it never went by ZNS or ZNS took it).';
+
+-- The OA tokens, shared by every dispatching process (notify/zns_send.c):
+-- Zalo's refresh token is good once, so the one its last refresh returned
+-- must outlive the process that got it. Sealed like personal data (their
+-- holder can send ZNS in the city's name). One row.
+CREATE TABLE zns_oauth (
+    id                smallint PRIMARY KEY CHECK (id = 1),
+    refresh_sealed    text NOT NULL,
+    access_sealed     text,
+    access_expires_at timestamptz,
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);

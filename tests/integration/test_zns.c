@@ -15,6 +15,8 @@
  *                there, never handed to SMS
  *   token        the access token expired at Zalo (-124): refreshed, the
  *                message sent again and delivered
+ *   restart      a new process finds the rotated refresh token in the
+ *                database (the configured one is spent) and sends
  *   webhook      a forged signature, a stale timestamp, another app id are
  *                401 and change nothing; a good one for an unknown message
  *                is 404; another event is acknowledged and ignored */
@@ -224,6 +226,27 @@ static void test_transient(void)
     free(id);
 }
 
+static const char *const *g_env;
+static int g_port;
+
+/* A new process: the refresh token of the configuration was used long ago
+ * (Zalo's are good once); the one the last refresh returned is read from
+ * the database, and the message goes out. */
+static void test_restart(void)
+{
+    CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
+    CHECK_INT(count("SELECT count(*) FROM zns_oauth WHERE refresh_sealed IS NOT NULL"), 1);
+    CHECK_INT(sim_post(zns, "/_sim/token", "{\"expire\":true}"), 200);
+    CHECK_INT(th_server_start_on(&srv, g_port, db, g_env), 0);
+    long before = refreshes();
+    char *id = import("RS");
+    CHECK_INT(settled(), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND channel = 'zns' AND status = "
+                    "'delivered'", id), 1);
+    CHECK_INT(refreshes(), before + 1);
+    free(id);
+}
+
 static void test_token(void)
 {
     long before = refreshes();
@@ -330,6 +353,8 @@ int main(void)
     env[n++] = "CDS_NOTIFY_BACKOFF_MS=200";
     env[n++] = "CDS_NOTIFY_BACKOFF_MAX_MS=1000";
     env[n] = NULL;
+    g_env = env;
+    g_port = port;
     if (th_server_start_on(&srv, port, db, env) != 0) return 1;
     char load[1024];
     snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
@@ -341,6 +366,7 @@ int main(void)
     test_fallback();
     test_transient();
     test_token();
+    test_restart();
     test_webhook();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
