@@ -72,8 +72,9 @@ BEGIN
                           WHERE p.dossier_id = d.dossier_id AND p.claimed_at IS NOT NULL
                             AND p.channel IN ('sms', 'zns'))
                OR EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at <= now()
-                            AND p.channel IN ('sms', 'zns') AND p.id < d.id))
+                          WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at IS NOT NULL
+                            AND p.next_attempt_at <= now() AND p.channel IN ('sms', 'zns')
+                            AND p.id < d.id))
     ), first_sms AS (
         -- a citizen's deferred SMS go out as one message: they count once,
         -- first (they are the oldest)
