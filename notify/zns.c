@@ -185,8 +185,8 @@ int nt_zns_token_parse(const cds_http_response *resp, nt_zns_token *t, char *err
                    : json_is_string(ex) ? strtol(json_string_value(ex), NULL, 10)
                                         : 0;
     int rc = -1;
-    if (at && rt && *at && *rt && strlen(at) < sizeof t->access &&
-        strlen(rt) < sizeof t->refresh && expires > 0) {
+    if (at && rt && *at && *rt && strlen(at) < sizeof t->access && strlen(rt) < sizeof t->refresh &&
+        expires > 0) {
         snprintf(t->access, sizeof t->access, "%s", at);
         snprintf(t->refresh, sizeof t->refresh, "%s", rt);
         t->expires_s = expires;
@@ -196,7 +196,9 @@ int nt_zns_token_parse(const cds_http_response *resp, nt_zns_token *t, char *err
         json_t *code = json_object_get(j, "error");
         snprintf(err, cap, "token refresh refused: %lld %.160s",
                  json_is_integer(code) ? (long long)json_integer_value(code) : 0LL,
-                 name ? name : j ? "(no access_token)" : "answer is not JSON");
+                 name ? name
+                 : j  ? "(no access_token)"
+                      : "answer is not JSON");
     }
     json_decref(j);
     return rc;

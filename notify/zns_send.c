@@ -35,8 +35,8 @@
 #define TRIED_REFRESH 1u /* m->tried: this attempt already refreshed the token */
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static nt_zns_token g_tok;       /* access (may be ""), refresh */
-static uint64_t g_expires_us;    /* 0: unknown (a configured token: until refused) */
+static nt_zns_token g_tok;    /* access (may be ""), refresh */
+static uint64_t g_expires_us; /* 0: unknown (a configured token: until refused) */
 static int g_refreshing;
 static uint64_t g_refresh_started_us;
 static int stmt_get = -1, stmt_put = -1;
@@ -159,8 +159,7 @@ static void refresh_or_wait(nt_msg *m)
     uint64_t now = cds_now_us();
     pthread_mutex_lock(&g_mu);
     int mine = 0;
-    if (!g_refreshing ||
-        now > g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms) {
+    if (!g_refreshing || now > g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms) {
         g_refreshing = mine = 1;
         g_refresh_started_us = now;
     }

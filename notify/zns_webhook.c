@@ -122,7 +122,8 @@ void cds_zns_webhook(cds_req *r)
         cds_respond_json(r, 200, json_pack("{s:s}", "status", "ignored"));
         return;
     }
-    const char *msg_id = json_string_value(json_object_get(json_object_get(j, "message"), "msg_id"));
+    const char *msg_id =
+        json_string_value(json_object_get(json_object_get(j, "message"), "msg_id"));
     if (!msg_id || !*msg_id || strlen(msg_id) > 150) {
         json_decref(j);
         cds_problem(r, 400, "invalid_receipt", "Sự kiện Zalo không hợp lệ: thiếu message.msg_id.");

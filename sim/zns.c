@@ -97,21 +97,23 @@ static void sha256_hex(const char *data, size_t n, char out[65])
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)data, n, d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 static int build_callback(gw *g, const char *provider_id, const char *key, json_t *fields,
                           const char *phone, int outcome, gw_http_out *out)
 {
     (void)phone;
-    if (outcome != GW_DLR_DELIVERED || !g->callback_url[0]) return -1; /* Zalo reports receipt only */
+    if (outcome != GW_DLR_DELIVERED || !g->callback_url[0])
+        return -1; /* Zalo reports receipt only */
     char ts[32];
     snprintf(ts, sizeof ts, "%lld", gw_now_ms());
     const char *user = json_string_value(json_object_get(fields, "user_id_by_app"));
-    json_t *ev = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s},s:s}", "app_id", g_cfg.app_id,
-                           "user_id_by_app", user ? user : "", "event_name",
-                           "user_received_message", "message", "msg_id", provider_id,
-                           "delivery_time", ts, "tracking_id", key ? key : "", "timestamp", ts);
+    json_t *ev =
+        json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s},s:s}", "app_id", g_cfg.app_id, "user_id_by_app",
+                  user ? user : "", "event_name", "user_received_message", "message", "msg_id",
+                  provider_id, "delivery_time", ts, "tracking_id", key ? key : "", "timestamp", ts);
     if (!ev) return -1;
     out->body = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
@@ -196,7 +198,8 @@ static void zns_send(cds_req *r)
         return;
     }
     unsigned h = 2166136261u; /* FNV-1a of the number: a fixed share without Zalo */
-    for (const char *q = phone; *q; q++) h = (h ^ (unsigned char)*q) * 16777619u;
+    for (const char *q = phone; *q; q++)
+        h = (h ^ (unsigned char)*q) * 16777619u;
     pthread_mutex_lock(&g->mu);
     int no_zalo = gw_set_has(g_cfg.no_zalo, phone) || (int)(h % 100) < g_cfg.no_zalo_percent;
     pthread_mutex_unlock(&g->mu);
@@ -215,8 +218,8 @@ static void zns_send(cds_req *r)
     snprintf(user, sizeof user, "u%s", phone); /* a stable user id per number */
     snprintf(ts, sizeof ts, "%lld", gw_now_ms());
     json_t *ans = json_pack("{s:i,s:s,s:{s:s,s:s,s:{s:s,s:s}}}", "error", 0, "message", "Success",
-                            "data", "msg_id", msg_id, "sent_time", ts, "quota", "dailyQuota",
-                            "500", "remainingQuota", "499");
+                            "data", "msg_id", msg_id, "sent_time", ts, "quota", "dailyQuota", "500",
+                            "remainingQuota", "499");
     char *body = json_dumps(ans, JSON_COMPACT);
     json_decref(ans);
     if (!body) abort();
@@ -276,8 +279,9 @@ static int form_get(const char *body, size_t n, const char *name, char *out, siz
 
 static void token_refused(cds_req *r, const char *why)
 {
-    gw_respond_json(r, 0, 200, json_pack("{s:i,s:s,s:s}", "error", -14014, "error_name",
-                                         "Invalid refresh token", "error_description", why));
+    gw_respond_json(r, 0, 200,
+                    json_pack("{s:i,s:s,s:s}", "error", -14014, "error_name",
+                              "Invalid refresh token", "error_description", why));
 }
 
 static void zns_token(cds_req *r)
@@ -296,8 +300,9 @@ static void zns_token(cds_req *r)
     }
     if (!secret || strlen(secret) != strlen(g_cfg.secret_key) ||
         !cds_ct_equal(secret, g_cfg.secret_key, strlen(secret)) || strcmp(app, g_cfg.app_id) != 0) {
-        gw_respond_json(r, 0, 200, json_pack("{s:i,s:s}", "error", -14002, "error_name",
-                                             "Invalid app id or secret key"));
+        gw_respond_json(
+            r, 0, 200,
+            json_pack("{s:i,s:s}", "error", -14002, "error_name", "Invalid app id or secret key"));
         return;
     }
     if (strcmp(grant, "refresh_token") != 0) {
@@ -305,8 +310,8 @@ static void zns_token(cds_req *r)
         return;
     }
     pthread_mutex_lock(&g->mu);
-    int ok = rt[0] && strlen(rt) == strlen(g_cfg.refresh) &&
-             cds_ct_equal(rt, g_cfg.refresh, strlen(rt));
+    int ok =
+        rt[0] && strlen(rt) == strlen(g_cfg.refresh) && cds_ct_equal(rt, g_cfg.refresh, strlen(rt));
     char access[80], refresh[160];
     if (ok) {
         char a[33], b[33];
@@ -325,8 +330,9 @@ static void zns_token(cds_req *r)
     }
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%ld", g_cfg.ttl_s);
-    gw_respond_json(r, 0, 200, json_pack("{s:s,s:s,s:s}", "access_token", access, "refresh_token",
-                                         refresh, "expires_in", ttl));
+    gw_respond_json(r, 0, 200,
+                    json_pack("{s:s,s:s,s:s}", "access_token", access, "refresh_token", refresh,
+                              "expires_in", ttl));
 }
 
 /* ---------------- test controls ---------------- */
@@ -341,10 +347,11 @@ static void sim_zalo(cds_req *r)
     json_t *pct = json_object_get(in, "no_zalo_percent");
     int reset = json_is_true(json_object_get(in, "reset"));
     if (!json_is_object(in) || (!reset && !json_is_array(list) && !pct) ||
-        (pct && (!json_is_integer(pct) || json_integer_value(pct) < 0 ||
-                 json_integer_value(pct) > 100))) {
+        (pct &&
+         (!json_is_integer(pct) || json_integer_value(pct) < 0 || json_integer_value(pct) > 100))) {
         cds_problem(r, 400, "invalid_control",
-                    "Nhận {\"no_zalo\": [\"84...\"]}, {\"no_zalo_percent\": 0..100} hoặc {\"reset\": true}.");
+                    "Nhận {\"no_zalo\": [\"84...\"]}, {\"no_zalo_percent\": 0..100} hoặc "
+                    "{\"reset\": true}.");
         return;
     }
     pthread_mutex_lock(&g->mu);
@@ -355,7 +362,8 @@ static void sim_zalo(cds_req *r)
     if (pct) g_cfg.no_zalo_percent = (int)json_integer_value(pct);
     size_t i;
     json_t *p;
-    json_array_foreach(list, i, p) if (json_is_string(p)) gw_set_add(g_cfg.no_zalo, json_string_value(p));
+    json_array_foreach(list, i, p) if (json_is_string(p))
+        gw_set_add(g_cfg.no_zalo, json_string_value(p));
     size_t n = gw_set_size(g_cfg.no_zalo);
     pthread_mutex_unlock(&g->mu);
     cds_respond_json(r, 200, json_pack("{s:I}", "no_zalo", (json_int_t)n));

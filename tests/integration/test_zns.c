@@ -135,7 +135,8 @@ static char *import(const char *tag)
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT o.id FROM outbox o JOIN dossiers d ON d.id = o.dossier_id WHERE d.code = '%s' "
-             "AND o.channel IN ('sms', 'zns')", code);
+             "AND o.channel IN ('sms', 'zns')",
+             code);
     seq++;
     return value(sql);
 }
@@ -150,7 +151,8 @@ static void test_preference(void)
     th_resp r;
     json_t *j = NULL;
     CHECK_INT(th_json(&r, "PATCH", url, login.access,
-                      "{\"notification_preferences\":{\"zalo\":true}}", (void **)&j), 200);
+                      "{\"notification_preferences\":{\"zalo\":true}}", (void **)&j),
+              200);
     CHECK(json_is_true(json_object_get(json_object_get(j, "notification_preferences"), "zalo")));
     CHECK(json_is_true(json_object_get(json_object_get(j, "notification_preferences"), "sms")));
     json_decref(j);
@@ -164,7 +166,9 @@ static void test_delivered(void)
     CHECK_INT(settled(), 0);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND channel = 'zns' AND status = "
                     "'delivered' AND provider = 'zns' AND delivered_at IS NOT NULL AND "
-                    "fallback_from IS NULL", id), 1);
+                    "fallback_from IS NULL",
+                    id),
+              1);
     json_t *m = sim_message(zns, id);
     CHECK(m != NULL);
     CHECK_STR(json_string_value(json_object_get(m, "phone")), "84912345678");
@@ -200,7 +204,8 @@ static void test_fallback(void)
     CHECK_INT(settled(), 0);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND channel = 'sms' AND status = "
                     "'delivered' AND provider = 'esms' AND fallback_from LIKE 'ZNS error -118%%'",
-                    id), 1);
+                    id),
+              1);
     json_t *m = sim_message(esms, id);
     CHECK(m != NULL);
     CHECK_INT(m ? json_integer_value(json_object_get(m, "times_seen")) : 0, 1);
@@ -219,7 +224,9 @@ static void test_transient(void)
     char *id = import("TR");
     CHECK_INT(settled(), 0);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND channel = 'zns' AND status = "
-                    "'delivered' AND attempts = 3 AND fallback_from IS NULL", id), 1);
+                    "'delivered' AND attempts = 3 AND fallback_from IS NULL",
+                    id),
+              1);
     json_t *m = sim_message(esms, id);
     CHECK(m == NULL); /* a failure that may pass is never handed to SMS */
     json_decref(m);
@@ -242,7 +249,9 @@ static void test_restart(void)
     char *id = import("RS");
     CHECK_INT(settled(), 0);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND channel = 'zns' AND status = "
-                    "'delivered'", id), 1);
+                    "'delivered'",
+                    id),
+              1);
     CHECK_INT(refreshes(), before + 1);
     free(id);
 }
@@ -254,7 +263,9 @@ static void test_token(void)
     char *id = import("TK");
     CHECK_INT(settled(), 0);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND channel = 'zns' AND status = "
-                    "'delivered' AND attempts = 1", id), 1);
+                    "'delivered' AND attempts = 1",
+                    id),
+              1);
     CHECK_INT(refreshes(), before + 1);
     free(id);
 }
@@ -273,7 +284,8 @@ static long webhook(const char *app, const char *msg_id, const char *event, long
     snprintf(cat, sizeof cat, "%s%s%s%s", app, body, ts, secret);
     unsigned char d[32];
     SHA256((const unsigned char *)cat, strlen(cat), d);
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
     snprintf(h, sizeof h, "X-ZEvent-Signature: mac=%s", sig ? sig : hex);
     const char *hv[] = {"Content-Type: application/json", h, NULL};
     char url[256];
@@ -297,7 +309,8 @@ static void test_webhook(void)
     CHECK_INT(sim_post(zns, "/_sim/dlr", "{\"outcome\":\"none\"}"), 200);
     char *id = import("WH");
     char sql[200];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM outbox WHERE id = %s AND status = 'pending'", id);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM outbox WHERE id = %s AND status = 'pending'",
+             id);
     CHECK_INT(wait_count(1, 20, sql), 1);
     snprintf(sql, sizeof sql, "SELECT provider_message_id FROM outbox WHERE id = %s", id);
     char *msg = value(sql);
@@ -305,7 +318,8 @@ static void test_webhook(void)
     long long t = now_ms();
     CHECK_INT(webhook(APP_ID, msg, ev, t, "wrong-oa-secret", NULL), 401);
     CHECK_INT(webhook(APP_ID, msg, ev, t, OA_SECRET,
-                      "0000000000000000000000000000000000000000000000000000000000000000"), 401);
+                      "0000000000000000000000000000000000000000000000000000000000000000"),
+              401);
     CHECK_INT(webhook(APP_ID, msg, ev, t - 3600 * 1000LL, OA_SECRET, NULL), 401); /* stale */
     CHECK_INT(webhook("another-app", msg, ev, t, OA_SECRET, NULL), 401);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %s AND status = 'pending'", id), 1);
@@ -347,7 +361,8 @@ int main(void)
     snprintf(e[i++], 256, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
     const char *env[24];
     int n = 0;
-    for (int k = 0; k < i; k++) env[n++] = e[k];
+    for (int k = 0; k < i; k++)
+        env[n++] = e[k];
     env[n++] = "CDS_AUTO_MIGRATE=1";
     env[n++] = "CDS_SMS_PER_HOUR=0";
     env[n++] = "CDS_NOTIFY_BACKOFF_MS=200";
