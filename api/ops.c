@@ -27,7 +27,7 @@ int cds_ops_init(void)
      * receipts_unsigned). */
     stmt_outbox = cds_db_stmt_register(
         "ops_db_gauges",
-        "SELECT 'outbox', c.channel, count(o.id)::float8 FROM (VALUES ('sms'), ('push')) c(channel) "
+        "SELECT 'outbox', c.channel, count(o.id)::float8 FROM (VALUES ('sms'), ('push'), ('zns')) c(channel) "
         "LEFT JOIN outbox o ON o.channel = c.channel AND o.next_attempt_at IS NOT NULL "
         "GROUP BY c.channel "
         "UNION ALL SELECT 'unsigned', '', count(*)::float8 FROM receipts "

@@ -45,6 +45,7 @@ static const cds_route routes[] = {
     {"POST", "/v1/notifications/{id}/read", cds_notification_read, 0},
     {"GET", "/v1/callbacks/sms/esms/{token}", cds_sms_receipt_esms, 0},
     {"POST", "/v1/callbacks/sms/speedsms/{token}", cds_sms_receipt_speedsms, SMALL},
+    {"POST", "/v1/callbacks/zns", cds_zns_webhook, SMALL},
     {"POST", "/v1/dossiers/{id}/payment", cds_payment_open, SMALL},
     {"GET", "/v1/dossiers/{id}/payment", cds_payment_get, 0},
     {"GET", "/v1/payments/{id}/qr.png", cds_payment_qr_png, 0},

@@ -23,7 +23,7 @@ int st_login_begin, st_login_consume, st_citizen_login, st_refresh_rotate, st_lo
 #define PROFILE_COLUMNS                                                                            \
     "c.id, c.pid_sealed, c.full_name, c.birth_date, c.gender, c.address_sealed, c.phone_sealed, "  \
     "c.contact_phone_sealed, c.email, c.ial, c.notify_sms, c.notify_push, " PROFILE_DEVICES        \
-    ", " PROFILE_ETAG ", c.language"
+    ", " PROFILE_ETAG ", c.language, c.notify_zalo"
 
 static int register_statements(void)
 {
@@ -49,10 +49,11 @@ static int register_statements(void)
         "email = CASE WHEN $4::boolean THEN $5 ELSE c.email END, "
         "notify_sms = CASE WHEN $6::boolean THEN $7::boolean ELSE c.notify_sms END, "
         "notify_push = CASE WHEN $8::boolean THEN $9::boolean ELSE c.notify_push END, "
-        "language = COALESCE($11, c.language) "
+        "language = COALESCE($11, c.language), "
+        "notify_zalo = CASE WHEN $12::boolean THEN $13::boolean ELSE c.notify_zalo END "
         "WHERE c.id = $1::uuid AND ($10::text[] IS NULL OR " PROFILE_ETAG " = ANY ($10::text[])) "
         "RETURNING " PROFILE_COLUMNS,
-        11);
+        13);
     st_device_upsert = cds_db_stmt_register(
         "auth_device_upsert",
         "INSERT INTO devices AS d (citizen_id, platform, token, app_version) "

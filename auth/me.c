@@ -34,7 +34,7 @@ static json_t *text_or_null(PGresult *res, int row, int col)
 
 /* Columns of st_me_get / st_me_update: id, pid_sealed, full_name, birth_date,
  * gender, address_sealed, phone_sealed, contact_phone_sealed, email, ial,
- * notify_sms, notify_push, devices (json), etag, language. */
+ * notify_sms, notify_push, devices (json), etag, language, notify_zalo. */
 json_t *cds_me_profile_json(PGresult *res, int row)
 {
     json_t *o = json_object();
@@ -51,8 +51,9 @@ json_t *cds_me_profile_json(PGresult *res, int row)
                         PQgetisnull(res, row, 9) ? json_null()
                                                  : json_integer(PQgetvalue(res, row, 9)[0] - '0'));
     json_object_set_new(o, "notification_preferences",
-                        json_pack("{s:b,s:b}", "sms", PQgetvalue(res, row, 10)[0] == 't', "push",
-                                  PQgetvalue(res, row, 11)[0] == 't'));
+                        json_pack("{s:b,s:b,s:b}", "sms", PQgetvalue(res, row, 10)[0] == 't',
+                                  "push", PQgetvalue(res, row, 11)[0] == 't', "zalo",
+                                  PQgetvalue(res, row, 15)[0] == 't'));
     json_object_set_new(o, "language", json_string(PQgetvalue(res, row, 14)));
     json_t *devices = json_loads(PQgetvalue(res, row, 12), 0, NULL);
     json_object_set_new(o, "devices", devices ? devices : json_array());
@@ -166,6 +167,7 @@ void cds_me_patch(cds_req *r)
     /* Each field: absent = unchanged, null = cleared (prefs cannot be null). */
     const char *set_phone = "f", *phone_sealed = NULL, *set_email = "f", *email = NULL;
     const char *set_sms = "f", *sms = NULL, *set_push = "f", *push = NULL;
+    const char *set_zalo = "f", *zalo = NULL;
     char *sealed = NULL;
     json_t *cp = json_object_get(j, "contact_phone");
     if (cp) {
@@ -195,15 +197,18 @@ void cds_me_patch(cds_req *r)
     json_t *np = json_object_get(j, "notification_preferences");
     if (np) {
         json_t *s = json_object_get(np, "sms"), *pu = json_object_get(np, "push");
-        if (!json_is_object(np) || json_object_size(np) > 2 || (s && !json_is_boolean(s)) ||
-            (pu && !json_is_boolean(pu)) || json_object_size(np) != (size_t)(!!s + !!pu)) {
+        json_t *z = json_object_get(np, "zalo");
+        if (!json_is_object(np) || json_object_size(np) > 3 || (s && !json_is_boolean(s)) ||
+            (pu && !json_is_boolean(pu)) || (z && !json_is_boolean(z)) ||
+            json_object_size(np) != (size_t)(!!s + !!pu + !!z)) {
             free(sealed);
             invalid(r, "invalid_preferences",
-                    "Tùy chọn thông báo chỉ gồm 'sms' và 'push' với giá trị true hoặc false.");
+                    "Tùy chọn thông báo chỉ gồm 'sms', 'push' và 'zalo' với giá trị true hoặc false.");
             return;
         }
         if (s) set_sms = "t", sms = json_is_true(s) ? "t" : "f";
         if (pu) set_push = "t", push = json_is_true(pu) ? "t" : "f";
+        if (z) set_zalo = "t", zalo = json_is_true(z) ? "t" : "f";
     }
     /* The language of push and inbox texts; absent = unchanged. */
     json_t *lg = json_object_get(j, "language");
@@ -224,8 +229,8 @@ void cds_me_patch(cds_req *r)
     }
     if (im == CDS_IFM_TAGS) cds_req_set_user(r, &g_conditional, NULL); /* see on_profile */
     const char *params[] = {p->citizen_id, set_phone, phone_sealed, set_email, email,
-                            set_sms, sms, set_push, push, tags, language};
-    cds_req_db(r, st_me_update, 11, params, on_profile);
+                            set_sms, sms, set_push, push, tags, language, set_zalo, zalo};
+    cds_req_db(r, st_me_update, 13, params, on_profile);
     free(sealed);
 }
 

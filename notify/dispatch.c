@@ -8,8 +8,9 @@
  * Claims: cds_outbox_claim() takes up to `batch` due rows with FOR UPDATE
  * SKIP LOCKED and marks them `sending`, so no two dispatchers (threads or
  * processes) ever hold the same row; at most max_inflight sends per thread.
- * Each row is rendered and handed to its channel: the SMS gateway choice
- * (sms.c) or the push adapter of the device's platform (push.c).
+ * Each row is rendered and handed to its channel (g_channel_table): the SMS
+ * gateway choice (sms.c), Zalo ZNS (zns_send.c) or the push adapter of the
+ * device's platform (push.c).
  *
  * Database: each thread's dispatcher has a connection of its own, apart from
  * the thread's pool that serves the API. Sharing it, during a burst of
@@ -54,10 +55,10 @@ struct nt_worker {
 static int stmt_claim = -1, stmt_record = -1, stmt_sweep = -1;
 static int g_slot = -1;
 static char g_channels[32]; /* "{sms,push}" or less; "" : nothing to send */
-static char g_per_hour[16];
+static char g_per_hour[16], g_window[16];
 static cds_outbox *g_outbox;
 
-static atomic_llong c_accepted, c_temporary, c_permanent, c_technical, c_swept;
+static atomic_llong c_accepted, c_temporary, c_permanent, c_technical, c_swept, c_fallback;
 
 static int64_t m_claimed(void) { return cds_outbox_claimed(g_outbox); }
 static int64_t m_accepted(void) { return c_accepted; }
@@ -65,6 +66,7 @@ static int64_t m_temporary(void) { return c_temporary; }
 static int64_t m_permanent(void) { return c_permanent; }
 static int64_t m_technical(void) { return c_technical; }
 static int64_t m_swept(void) { return c_swept; }
+static int64_t m_fallback(void) { return c_fallback; }
 
 cds_http_client *nt_http(nt_worker *w)
 {
@@ -86,6 +88,11 @@ cds_worker *nt_thread(nt_worker *w)
     return w->cw;
 }
 
+cds_db_pool *nt_db(nt_worker *w)
+{
+    return cds_outbox_db(w->ow);
+}
+
 const char *nt_node(void)
 {
     return g_outbox ? cds_outbox_node(g_outbox) : "";
@@ -100,6 +107,7 @@ static const char *status_name(int s)
     case NT_SENT: return "sent";
     case NT_TEMPORARY: return "temporary-failure";
     case NT_PERMANENT: return "permanent-failure";
+    case NT_FALLBACK: return "fallback";
     default: return "technical-failure";
     }
 }
@@ -119,6 +127,7 @@ void nt_done(nt_msg *m, const nt_result *r)
     case NT_SENT: c_accepted++; break;
     case NT_TEMPORARY: c_temporary++; break;
     case NT_PERMANENT: c_permanent++; break;
+    case NT_FALLBACK: c_fallback++; break;
     default: c_technical++; break;
     }
     if (status != NT_PENDING && status != NT_SENT)
@@ -168,12 +177,35 @@ static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
     snprintf(m->key, sizeof m->key, "%lld", (long long)m->id);
     m->started_us = cds_now_us();
     /* The step's trace goes on (a row written outside any trace starts one). */
-    if (PQgetisnull(res, row, 10) || cds_trace_resume(&m->log.trace, PQgetvalue(res, row, 10)) != 0)
+    if (PQgetisnull(res, row, 11) || cds_trace_resume(&m->log.trace, PQgetvalue(res, row, 11)) != 0)
         cds_trace_new(&m->log.trace);
     return &m->row;
 }
 
 static void handle_row(nt_msg *m, PGresult *res, int i);
+/* The channels of the outbox (0003, 0022_zns.sql) and whether this node
+ * sends each: a ZNS message needs ZNS, or SMS to fall back to. */
+static int zns_or_sms(void)
+{
+    return nt_zns_enabled() || nt_sms_enabled();
+}
+static const struct {
+    const char *name;
+    int channel;
+    int (*enabled)(void);
+} g_channel_table[] = {
+    {"sms", NT_SMS, nt_sms_enabled},
+    {"push", NT_PUSH, nt_push_enabled},
+    {"zns", NT_ZNS, zns_or_sms},
+};
+#define NCHANNELS (sizeof g_channel_table / sizeof g_channel_table[0])
+
+static int channel_of(const char *name)
+{
+    for (size_t i = 0; i < NCHANNELS; i++)
+        if (strcmp(g_channel_table[i].name, name) == 0) return g_channel_table[i].channel;
+    return NT_PUSH;
+}
 
 static void handle(cds_outbox_row *row, PGresult *res, int i)
 {
@@ -190,7 +222,7 @@ static void handle_row(nt_msg *m, PGresult *res, int i)
     const char *platform = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
     nt_result r;
     memset(&r, 0, sizeof r);
-    m->channel = strcmp(channel, "sms") == 0 ? NT_SMS : NT_PUSH;
+    m->channel = channel_of(channel);
     if (!PQgetisnull(res, i, 9))
         snprintf(m->dossier_id, sizeof m->dossier_id, "%s", PQgetvalue(res, i, 9));
     snprintf(m->step, sizeof m->step, "%s", PQgetvalue(res, i, 3));
@@ -202,11 +234,13 @@ static void handle_row(nt_msg *m, PGresult *res, int i)
         m->token = strdup(PQgetvalue(res, i, 8));
     }
     if (nt_render(m, PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
-                  PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5), &r) != 0) {
+                  PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
+                  PQgetisnull(res, i, 10) ? NULL : PQgetvalue(res, i, 10), &r) != 0) {
         nt_done(m, &r);
         return;
     }
     if (m->channel == NT_SMS) nt_sms_send(m);
+    else if (m->channel == NT_ZNS) nt_zns_send(m);
     else nt_push_send(m, platform);
 }
 
@@ -215,6 +249,8 @@ static void cancel(cds_outbox_row *row)
     nt_msg *m = (nt_msg *)row;
     if (m->call) cds_http_cancel(m->call);
     m->call = NULL;
+    if (m->dbq) cds_db_cancel(m->dbq);
+    m->dbq = NULL;
 }
 
 static void release(cds_outbox_row *row)
@@ -255,8 +291,9 @@ int nt_dispatch_init(const char *db_conninfo)
     stmt_claim = cds_db_stmt_register(
         "notify_claim",
         "SELECT id, channel, attempts, template, vars::text, recipient_sealed, device_id, "
-        "platform, token, dossier_id, trace FROM cds_outbox_claim($1, $2::int, $3::text[], $4::int)",
-        4);
+        "platform, token, dossier_id, digest::text, trace "
+        "FROM cds_outbox_claim($1, $2::int, $3::text[], $4::int, $5::int)",
+        5);
     stmt_record = cds_db_stmt_register("notify_record", "SELECT cds_outbox_record($1::jsonb)", 1);
     stmt_sweep = cds_db_stmt_register(
         "notify_sweep", "SELECT cds_outbox_sweep(make_interval(secs => $1::int), $2::int)", 2);
@@ -273,19 +310,26 @@ int nt_dispatch_init(const char *db_conninfo)
     cds_metrics_register("cds_notify_technical_failures_total",
                          "Notifications we could not send (template, attempts exhausted).",
                          m_technical);
+    cds_metrics_register("cds_notify_zns_fallbacks_total",
+                         "ZNS messages ZNS refused for good, handed to SMS.", m_fallback);
     cds_metrics_register("cds_notify_swept_total",
                          "Rows handed back after their dispatcher left them in sending.", m_swept);
 
-    int sms = nt_sms_enabled(), push = nt_push_enabled();
-    snprintf(g_channels, sizeof g_channels, "%s", sms && push ? "{sms,push}" : sms ? "{sms}"
-                                                  : push ? "{push}" : "");
+    size_t len = 0;
+    g_channels[0] = 0;
+    for (size_t i = 0; i < NCHANNELS; i++)
+        if (g_channel_table[i].enabled())
+            len += (size_t)snprintf(g_channels + len, sizeof g_channels - len, "%s%s",
+                                    len ? "," : "{", g_channel_table[i].name);
+    if (len) snprintf(g_channels + len, sizeof g_channels - len, "}");
     snprintf(g_per_hour, sizeof g_per_hour, "%d", g_notify.sms_per_hour);
+    snprintf(g_window, sizeof g_window, "%d", g_notify.sms_window_s);
     if (!g_notify.dispatch || !db_conninfo || !g_channels[0]) {
         g_channels[0] = 0;
         cds_log(CDS_LOG_INFO, "notify_dispatch", "this process does not send notifications (%s)",
                 !g_notify.dispatch ? "CDS_NOTIFY_DISPATCH=0"
                 : !db_conninfo     ? "no database"
-                                   : "no SMS gateway, FCM or APNs configured");
+                                   : "no SMS gateway, ZNS, FCM or APNs configured");
         return 0;
     }
     cds_outbox_def def = {
@@ -293,8 +337,8 @@ int nt_dispatch_init(const char *db_conninfo)
         .channel = "cds_outbox",
         .node = g_notify.node,
         .claim_stmt = stmt_claim,
-        .claim_args = {g_channels, g_per_hour},
-        .nclaim_args = 2,
+        .claim_args = {g_channels, g_per_hour, g_window},
+        .nclaim_args = 3,
         .batch = g_notify.batch,
         .max_inflight = g_notify.max_inflight,
         .refill = g_notify.batch, /* claims go in batches, not one per finished send */

@@ -1,7 +1,8 @@
 /* The citizen's in-app inbox: what reached them, newest first, one entry per
  * group of messages written together (a dossier step's, a courier update's,
  * a partial payment's: cds_notifications_list in 0015_inbox_all.sql), with
- * the push text with diacritics when a push went out, else the SMS text;
+ * the push text with diacritics when a push went out, else the Zalo ZNS
+ * text (also with diacritics), else the SMS text;
  * and marking an entry read.
  *
  *   GET  /v1/notifications?cursor=&limit=   (limit 1..100, default 20)
@@ -27,7 +28,7 @@ int nt_inbox_init(void)
     stmt_list = cds_db_stmt_register(
         "notify_inbox",
         "SELECT event_id, dossier_id, step, vars->>'dossier_code', push::text, sms::text, "
-        "cds_rfc3339(sent_at), cds_rfc3339(read_at) "
+        "cds_rfc3339(sent_at), cds_rfc3339(read_at), zns::text "
         "FROM cds_notifications_list($1, $2::bigint, $3::int)",
         3);
     stmt_read = cds_db_stmt_register("notify_read", "SELECT cds_notification_read($1, $2::bigint)", 2);
@@ -56,9 +57,11 @@ static void on_list(cds_req *r, PGresult *res)
         json_error_t e;
         json_t *push = PQgetisnull(res, i, 4) ? NULL : json_loads(PQgetvalue(res, i, 4), 0, &e);
         json_t *sms = PQgetisnull(res, i, 5) ? NULL : json_loads(PQgetvalue(res, i, 5), 0, &e);
-        json_t *shown = push ? push : sms;
+        json_t *zns = PQgetisnull(res, i, 8) ? NULL : json_loads(PQgetvalue(res, i, 8), 0, &e);
+        json_t *shown = push ? push : zns ? zns : sms;
         json_t *channels = json_array();
         if (push) json_array_append_new(channels, json_string("push"));
+        if (zns) json_array_append_new(channels, json_string("zalo"));
         if (sms) json_array_append_new(channels, json_string("sms"));
         json_t *title = json_object_get(shown, "title");
         json_t *it = json_pack("{s:s,s:o,s:s,s:o,s:O,s:O,s:o,s:o,s:o,s:b}", "id",
@@ -71,6 +74,7 @@ static void on_list(cds_req *r, PGresult *res)
                                str_or_null(res, i, 7), "read", !PQgetisnull(res, i, 7));
         json_decref(push);
         json_decref(sms);
+        json_decref(zns);
         if (it) json_array_append_new(items, it);
     }
     json_t *next = json_null();

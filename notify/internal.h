@@ -9,11 +9,15 @@
  *   push.c         the push adapter of a device's platform
  *   push_fcm.c     FCM HTTP v1 with its OAuth2 service-account token } each a
  *   push_apns.c    APNs over HTTP/2 with its ES256 provider token    } push adapter
+ *   zns.c          Zalo ZNS: the send and token-refresh calls, built and read
+ *   zns_send.c     the ZNS channel: OA access token, send, fallback to SMS
+ *   zns_webhook.c  ZNS's signed delivery webhook (user_received_message)
  *   receipts.c     the gateways' delivery-receipt callbacks
  *   inbox.c        GET /v1/notifications, mark as read */
 #ifndef CDS_NOTIFY_INTERNAL_H
 #define CDS_NOTIFY_INTERNAL_H
 #include "notify/notify.h"
+#include "core/db.h"
 #include "core/http_client.h"
 #include "core/clock.h"
 #include "core/outbox.h"
@@ -25,7 +29,7 @@
 
 extern cds_notify_config g_notify;
 
-enum nt_channel { NT_SMS = 1, NT_PUSH = 2 };
+enum nt_channel { NT_SMS = 1, NT_PUSH = 2, NT_ZNS = 3 };
 /* Outcome of one attempt (the outbox statuses of 0004_notify.sql). */
 enum nt_status {
     NT_PENDING = 1, /* an SMS the gateway took: its receipt will tell */
@@ -33,6 +37,7 @@ enum nt_status {
     NT_TEMPORARY,   /* try again later (backoff), until attempts run out */
     NT_PERMANENT,   /* the provider refused it for good */
     NT_TECHNICAL,   /* we could not build it (template, configuration) */
+    NT_FALLBACK,    /* ZNS will not send it: the row becomes an SMS */
 };
 
 typedef struct nt_worker nt_worker;
@@ -57,7 +62,8 @@ typedef struct nt_msg {
     char step[32];
     char phone[16];        /* SMS: national form, 0912345678 */
     char *text;            /* SMS body, GSM-7 */
-    char *title, *body;    /* push, with diacritics */
+    char *title, *body;    /* push and ZNS, with diacritics */
+    json_t *vars;          /* ZNS: the step's variables (template_data) */
     char *token;           /* push: the device token */
     int template_version;
     json_t *rendered;      /* what is recorded as sent */
@@ -66,6 +72,7 @@ typedef struct nt_msg {
     uint64_t call_us;      /* when the call in progress started */
     uint64_t started_us;
     cds_http_call *call;   /* the provider call in progress; NULL once it ended */
+    cds_db_query *dbq;     /* ZNS: the token read in progress; NULL once answered */
     struct nt_msg *next;   /* FCM: waiting for an access token */
     cds_log_ctx log;       /* the trace of the step that wrote the row (outbox.trace),
                               continued: its log lines and its provider calls carry it */
@@ -78,6 +85,8 @@ cds_http_client *nt_http(nt_worker *w);
 struct event_base *nt_base(nt_worker *w);
 int nt_worker_id(nt_worker *w);
 cds_worker *nt_thread(nt_worker *w);
+/* The dispatcher's own database connection on w's thread. */
+cds_db_pool *nt_db(nt_worker *w);
 /* This process's name as a dispatcher (for errors). */
 const char *nt_node(void);
 /* Records the result of m's attempt and frees m. */
@@ -90,8 +99,11 @@ void nt_fail(nt_msg *m, int status, const char *provider, const char *fmt, ...)
  * result (technical/permanent failure) already filled in *r. */
 int nt_templates_load(const char *file);
 void nt_templates_free(void);
+/* digest_json: NULL, or the SMS of several dossiers the claim coalesced
+ * into this one ([{template, vars, dossier_id}], oldest first): each is
+ * rendered and the texts are joined, one line each. */
 int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
-              const char *recipient_sealed, nt_result *r);
+              const char *recipient_sealed, const char *digest_json, nt_result *r);
 void nt_msg_free(nt_msg *m);
 
 /* sms.c */
@@ -165,8 +177,33 @@ void nt_push_worker_start(nt_worker *w);
 void nt_push_worker_stop(nt_worker *w);
 void nt_push_shutdown(void);
 
+/* zns.c: the ZNS calls, without I/O. */
+typedef struct nt_zns_token {
+    char access[1024], refresh[1024];
+    long expires_s;
+} nt_zns_token;
+int nt_zns_configured(void);
+/* The send call for m (rendered: phone, title, body, vars) with `token`. */
+int nt_zns_build(const nt_msg *m, const char *token, nt_call *c);
+/* Reads a send answer into r (pending, fallback or temporary); returns 1
+ * when ZNS refused the access token (-124). */
+int nt_zns_parse(const cds_http_response *resp, nt_result *r);
+int nt_zns_token_build(const char *refresh_token, nt_call *c);
+/* 0 with *t filled, or -1 with a reason in err. */
+int nt_zns_token_parse(const cds_http_response *resp, nt_zns_token *t, char *err, size_t cap);
+
+/* zns_send.c */
+int nt_zns_init(void);
+int nt_zns_enabled(void);
+void nt_zns_send(nt_msg *m); /* ends with nt_done, now or later */
+
 /* receipts.c, inbox.c */
 int nt_receipts_init(void);
+/* Queues a delivery report for this turn's batch (cds_outbox_receipts): the
+ * provider's message id or our outbox id, the status it reports and, for a
+ * failure, why. The request is answered when the batch ran. */
+void nt_receipt_apply(cds_req *r, const char *provider, const char *message_id,
+                      const char *outbox_id, const char *status, const char *error);
 void nt_receipts_shutdown(void);
 int nt_inbox_init(void);
 

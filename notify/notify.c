@@ -1,5 +1,5 @@
 /* notify/ configuration and start-up: options (CDS_NOTIFY_*, CDS_SMS_*,
- * CDS_FCM_*, CDS_APNS_*), templates, providers, statements. A channel is
+ * CDS_ZNS_*, CDS_FCM_*, CDS_APNS_*), templates, providers, statements. A channel is
  * sent only when its provider is configured; a process with none (or with
  * CDS_NOTIFY_DISPATCH=0) leaves the outbox to others. */
 #include "internal.h"
@@ -26,6 +26,7 @@ void cds_notify_config_defaults(cds_notify_config *c)
     c->backoff_base_ms = 2000;
     c->backoff_max_ms = 30 * 60 * 1000;
     c->sms_per_hour = 10;
+    c->sms_window_s = 3600;
     c->esms_brandname = "CONGDANSO";
     c->esms_sms_type = "2";
     c->speedsms_sender = "CONGDANSO";
@@ -36,6 +37,8 @@ void cds_notify_config_defaults(cds_notify_config *c)
     c->esms_callback_token = "cds-dev-esms-callback-token";
     c->speedsms_callback_token = "cds-dev-speedsms-callback-token";
     c->receipt_batch = 64;
+    c->zns_url = NULL; /* Zalo's is https://business.openapi.zalo.me */
+    c->zns_oauth_url = "https://oauth.zaloapp.com";
     c->fcm_url = "https://fcm.googleapis.com";
     c->apns_url = "https://api.push.apple.com";
     c->apns_topic = "vn.gov.hochiminhcity.congdanso";
@@ -54,7 +57,8 @@ size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
         {"notify-max-attempts", "CDS_NOTIFY_MAX_ATTEMPTS", CDS_OPT_INT, &c->max_attempts, 1, 100, "attempts before a message fails for good"},
         {"notify-backoff-ms", "CDS_NOTIFY_BACKOFF_MS", CDS_OPT_INT, &c->backoff_base_ms, 1, 3600000, "first retry delay; doubles each attempt, with jitter"},
         {"notify-backoff-max-ms", "CDS_NOTIFY_BACKOFF_MAX_MS", CDS_OPT_INT, &c->backoff_max_ms, 1, 86400000, "longest retry delay"},
-        {"sms-per-hour", "CDS_SMS_PER_HOUR", CDS_OPT_INT, &c->sms_per_hour, 0, 1000000, "SMS per citizen (one phone each) and hour; 0: no limit"},
+        {"sms-per-hour", "CDS_SMS_PER_HOUR", CDS_OPT_INT, &c->sms_per_hour, 0, 1000000, "SMS per citizen (one phone each) and window (an hour); 0: no limit. Over it, step SMS are deferred and coalesced, never dropped"},
+        {"sms-window", "CDS_SMS_WINDOW", CDS_OPT_INT, &c->sms_window_s, 1, 86400, "seconds of the per-citizen SMS window (3600)"},
         {"notify-templates", "CDS_NOTIFY_TEMPLATES", CDS_OPT_STR, &c->templates_file, 0, 0, "templates file; unset: the built-in db/seed/templates.json"},
         {"esms-url", "CDS_ESMS_URL", CDS_OPT_URL, &c->esms_url, 0, 0, "eSMS API base URL (first SMS gateway); unset: not used"},
         {"esms-api-key", "CDS_ESMS_API_KEY", CDS_OPT_SECRET, &c->esms_api_key, 0, 0, "eSMS ApiKey"},
@@ -74,6 +78,14 @@ size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
         {"speedsms-callback-token", "CDS_SPEEDSMS_CALLBACK_TOKEN", CDS_OPT_SECRET, &c->speedsms_callback_token, 0, 0, "secret token in SpeedSMS's report URL /v1/callbacks/sms/speedsms/{token}"},
         {"speedsms-callback-allow", "CDS_SPEEDSMS_CALLBACK_ALLOW", CDS_OPT_STR, &c->speedsms_callback_allow, 0, 0, "addresses SpeedSMS reports may come from (CIDR list); unset: any"},
         {"sms-receipt-batch", "CDS_SMS_RECEIPT_BATCH", CDS_OPT_INT, &c->receipt_batch, 1, 1000, "delivery receipts of one loop turn applied by one statement, at most"},
+        {"zns-url", "CDS_ZNS_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->zns_url, 0, 0, "Zalo ZNS API base (https://business.openapi.zalo.me); unset: no ZNS, messages of citizens who chose Zalo go by SMS"},
+        {"zns-oauth-url", "CDS_ZNS_OAUTH_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->zns_oauth_url, 0, 0, "Zalo OAuth base for the OA access token refresh"},
+        {"zns-app-id", "CDS_ZNS_APP_ID", CDS_OPT_STR, &c->zns_app_id, 0, 0, "Zalo app id (token refresh, webhook signature)"},
+        {"zns-secret-key", "CDS_ZNS_SECRET_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_secret_key, 0, 0, "Zalo app secret key (token refresh)"},
+        {"zns-oa-secret-key", "CDS_ZNS_OA_SECRET_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_oa_secret_key, 0, 0, "OA secret key: checks the delivery webhook's X-ZEvent-Signature"},
+        {"zns-access-token", "CDS_ZNS_ACCESS_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_access_token, 0, 0, "OA access token to start with (optional)"},
+        {"zns-refresh-token", "CDS_ZNS_REFRESH_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_refresh_token, 0, 0, "OA refresh token: fetches the access token"},
+        {"zns-template-id", "CDS_ZNS_TEMPLATE_ID", CDS_OPT_STR, &c->zns_template_id, 0, 0, "approved ZNS template of dossier updates (dossier_code, status, message)"},
         {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_STR, &c->fcm_service_account, 0, 0, "FCM service-account key file (JSON); unset: no Android push"},
         {"fcm-url", "CDS_FCM_URL", CDS_OPT_URL, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
         {"apns-url", "CDS_APNS_URL", CDS_OPT_URL, &c->apns_url, 0, 0, "APNs base URL"},
@@ -100,12 +112,16 @@ int cds_notify_init(const cds_notify_config *c, const char *db_conninfo)
     g_notify = *c;
     if (empty(g_notify.esms_url)) g_notify.esms_url = NULL;
     if (empty(g_notify.speedsms_url)) g_notify.speedsms_url = NULL;
+    if (empty(g_notify.zns_url)) g_notify.zns_url = NULL;
+    if (empty(g_notify.zns_oauth_url)) g_notify.zns_oauth_url = NULL;
+    if (empty(g_notify.zns_access_token)) g_notify.zns_access_token = NULL;
+    if (empty(g_notify.zns_refresh_token)) g_notify.zns_refresh_token = NULL;
     if (empty(g_notify.fcm_service_account)) g_notify.fcm_service_account = NULL;
     if (empty(g_notify.apns_key_file)) g_notify.apns_key_file = NULL;
     if (nt_templates_load(g_notify.templates_file) != 0) return -1;
     if (nt_receipts_init() != 0) return -1;
     if (nt_inbox_init() != 0) return -1;
-    if (nt_sms_init() != 0 || nt_push_init() != 0) return -1;
+    if (nt_sms_init() != 0 || nt_zns_init() != 0 || nt_push_init() != 0) return -1;
     return nt_dispatch_init(db_conninfo);
 }
 

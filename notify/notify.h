@@ -18,7 +18,8 @@ typedef struct cds_notify_config {
     const char *node;             /* name recorded in claimed_by; default host:pid */
     int batch, max_inflight, poll_ms;
     int claim_timeout_s, max_attempts, backoff_base_ms, backoff_max_ms;
-    int sms_per_hour;             /* per citizen; 0 = no limit */
+    int sms_per_hour;             /* per citizen and window; 0 = no limit */
+    int sms_window_s;             /* the limit's window: 3600 (an hour) */
     const char *templates_file;   /* NULL: the embedded db/seed/templates.json */
     /* SMS gateways: eSMS-style first, SpeedSMS-style second */
     const char *esms_url, *esms_api_key, *esms_secret_key, *esms_brandname, *esms_sms_type;
@@ -30,6 +31,9 @@ typedef struct cds_notify_config {
     const char *esms_callback_token, *esms_callback_allow;
     const char *speedsms_callback_token, *speedsms_callback_allow;
     int receipt_batch;            /* delivery receipts applied by one statement, at most */
+    /* Zalo ZNS (notify/zns.c) */
+    const char *zns_url, *zns_oauth_url, *zns_app_id, *zns_secret_key, *zns_oa_secret_key;
+    const char *zns_access_token, *zns_refresh_token, *zns_template_id;
     /* push */
     const char *fcm_service_account, *fcm_url;
     const char *apns_url, *apns_key_file, *apns_key_id, *apns_team_id, *apns_topic;
@@ -51,6 +55,7 @@ void cds_notify_worker_stop(cds_worker *w);
 /* Routes. */
 void cds_sms_receipt_esms(cds_req *r);     /* GET  /v1/callbacks/sms/esms/{token} */
 void cds_sms_receipt_speedsms(cds_req *r); /* POST /v1/callbacks/sms/speedsms/{token} */
+void cds_zns_webhook(cds_req *r);          /* POST /v1/callbacks/zns */
 void cds_notifications_list(cds_req *r);   /* GET  /v1/notifications */
 void cds_notification_read(cds_req *r);    /* POST /v1/notifications/{id}/read */
 

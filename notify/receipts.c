@@ -200,8 +200,8 @@ static void bad_receipt(cds_req *r, const char *what)
 
 /* Queues the report for this turn's batch: the gateway's message id or our
  * outbox id (digits), the status it reports and, for a failure, why. */
-static void apply(cds_req *r, const char *provider, const char *message_id,
-                  const char *outbox_id, const char *status, const char *error)
+void nt_receipt_apply(cds_req *r, const char *provider, const char *message_id,
+                      const char *outbox_id, const char *status, const char *error)
 {
     json_t *item = json_pack("{s:s,s:s?,s:s?,s:s,s:s?}", "provider", provider, "message_id",
                              message_id, "outbox_id", outbox_id, "status", status, "error", error);
@@ -250,7 +250,7 @@ void cds_sms_receipt_esms(cds_req *r)
     } else {
         return bad_receipt(r, "SendStatus");
     }
-    apply(r, "esms", rid ? NULL : smsid, rid, status, error);
+    nt_receipt_apply(r, "esms", rid ? NULL : smsid, rid, status, error);
 }
 
 void cds_sms_receipt_speedsms(cds_req *r)
@@ -277,5 +277,5 @@ void cds_sms_receipt_speedsms(cds_req *r)
     long s = (long)json_integer_value(st);
     const char *status = s == 0 ? "delivered" : s < 64 ? "pending" : "permanent-failure";
     const char *error = s >= 64 ? cds_req_printf(r, "SpeedSMS report: status %ld", s) : NULL;
-    apply(r, "speedsms", id, NULL, status, error);
+    nt_receipt_apply(r, "speedsms", id, NULL, status, error);
 }

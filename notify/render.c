@@ -79,6 +79,7 @@ void nt_msg_free(nt_msg *m)
     free(m->body);
     free(m->token);
     json_decref(m->rendered);
+    json_decref(m->vars);
     free(m);
 }
 
@@ -138,8 +139,75 @@ static char *open_phone(const char *sealed)
     return p;
 }
 
+/* Template `name` of `channel` rendered with vars (a JSON object; the
+ * dossier's lookup link is added): the body into text and, for a push or a
+ * ZNS message, the title. 0, or -1 with *r filled. */
+static int render_one(nt_msg *m, const char *channel, const char *name, json_t *vars,
+                      const char *dossier_id, char *text, size_t cap, char *title,
+                      size_t tcap, nt_result *r)
+{
+    /* A push for a citizen who reads English (vars.lang, cds_outbox_for_step)
+     * uses the English template and English digit grouping. */
+    const char *lang = json_string_value(json_object_get(vars, "lang"));
+    int en = m->channel == NT_PUSH && lang && strcmp(lang, "en") == 0;
+    const json_t *t = en ? cds_templates_find_lang(g_templates, name, channel, "en", 0) : NULL;
+    if (t)
+        english_numbers(vars);
+    else
+        t = cds_templates_find(g_templates, name, channel, 0);
+    if (!t) return technical(r, "no %s template for step '%s'", channel, name);
+    m->template_version = (int)json_integer_value(json_object_get(t, "version"));
+    const char *code = json_string_value(json_object_get(vars, "dossier_code"));
+    if (code && dossier_id && *dossier_id) {
+        char link[512];
+        if (cds_dossier_lookup_link(dossier_id, code, link, sizeof link) > 0)
+            json_object_set_new(vars, "link", json_string(link));
+    }
+    int rc = render_field(t, "body", vars, text, cap, name, channel, r);
+    if (rc == 0 && title) rc = render_field(t, "title", vars, title, tcap, name, channel, r);
+    return rc;
+}
+
+/* The SMS of a coalesced message: each dossier's own SMS, one per line. */
+static int render_digest(nt_msg *m, const char *digest_json, char *text, size_t cap,
+                         nt_result *r)
+{
+    json_t *d = json_loads(digest_json, 0, NULL);
+    if (!json_is_array(d) || json_array_size(d) == 0) {
+        json_decref(d);
+        return technical(r, "coalesced message data is not a JSON array");
+    }
+    size_t len = 0, i;
+    json_t *e;
+    int rc = 0;
+    text[0] = 0;
+    json_array_foreach(d, i, e) {
+        const char *name = json_string_value(json_object_get(e, "template"));
+        json_t *vars = json_deep_copy(json_object_get(e, "vars"));
+        char one[TEXT_MAX];
+        if (!name || !json_is_object(vars)) {
+            json_decref(vars);
+            rc = technical(r, "coalesced message data entry %zu is malformed", i);
+            break;
+        }
+        rc = render_one(m, "sms", name, vars,
+                        json_string_value(json_object_get(e, "dossier_id")), one, sizeof one,
+                        NULL, 0, r);
+        json_decref(vars);
+        if (rc != 0) break;
+        int n = snprintf(text + len, cap - len, "%s%s", len ? "\n" : "", one);
+        if (n < 0 || (size_t)n >= cap - len) {
+            rc = technical(r, "coalesced message is longer than %zu bytes", cap);
+            break;
+        }
+        len += (size_t)n;
+    }
+    json_decref(d);
+    return rc;
+}
+
 int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
-              const char *recipient_sealed, nt_result *r)
+              const char *recipient_sealed, const char *digest_json, nt_result *r)
 {
     const char *channel = m->channel == NT_SMS ? "sms" : "push";
     json_error_t e;
@@ -148,35 +216,28 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
         json_decref(vars);
         return technical(r, "message data of step '%s' is not a JSON object", template_name);
     }
-    const char *lang = json_string_value(json_object_get(vars, "lang"));
-    int en = m->channel == NT_PUSH && lang && strcmp(lang, "en") == 0;
-    const json_t *t = en ? cds_templates_find_lang(g_templates, template_name, channel, "en", 0) : NULL;
-    if (t)
-        english_numbers(vars);
-    else
-        t = cds_templates_find(g_templates, template_name, channel, 0);
-    if (!t) {
-        json_decref(vars);
-        return technical(r, "no %s template for step '%s'", channel, template_name);
-    }
-    m->template_version = (int)json_integer_value(json_object_get(t, "version"));
-    const char *code = json_string_value(json_object_get(vars, "dossier_code"));
-    if (code && m->dossier_id[0]) {
-        char link[512];
-        if (cds_dossier_lookup_link(m->dossier_id, code, link, sizeof link) > 0)
-            json_object_set_new(vars, "link", json_string(link));
-    }
     char text[TEXT_MAX];
-    int rc = render_field(t, "body", vars, text, sizeof text, template_name, channel, r);
-    if (rc == 0 && m->channel == NT_PUSH) {
+    int rc;
+    if (m->channel == NT_SMS && digest_json)
+        rc = render_digest(m, digest_json, text, sizeof text, r);
+    else if (m->channel == NT_SMS)
+        rc = render_one(m, channel, template_name, vars, m->dossier_id, text, sizeof text, NULL,
+                        0, r);
+    else {
         char title[512];
-        rc = render_field(t, "title", vars, title, sizeof title, template_name, channel, r);
+        rc = render_one(m, channel, template_name, vars, m->dossier_id, text, sizeof text, title,
+                        sizeof title, r);
         if (rc == 0) {
             m->title = strdup(title);
             m->body = strdup(text);
             m->rendered = json_pack("{s:s,s:s}", "title", title, "body", text);
+            if (m->channel == NT_ZNS) {
+                m->vars = vars;
+                vars = NULL;
+            }
         }
-    } else if (rc == 0) {
+    }
+    if (rc == 0 && m->channel == NT_SMS) {
         char gsm[TEXT_MAX];
         if (cds_vn_fold(text, gsm, sizeof gsm) < 0) {
             rc = technical(r, "template %s/sms v%d gives text that is not UTF-8", template_name,
@@ -188,7 +249,7 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
     }
     json_decref(vars);
     if (rc != 0) return -1;
-    if (m->channel == NT_SMS) {
+    if (m->channel == NT_SMS || m->channel == NT_ZNS) {
         if (!recipient_sealed) return technical(r, "no phone number");
         char *plain = open_phone(recipient_sealed);
         if (!plain) return technical(r, "the sealed phone number cannot be opened (key missing?)");

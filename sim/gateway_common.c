@@ -747,6 +747,7 @@ static void cb_send(gw_cb *c)
     size_t h = 0;
     hv[h++] = "User-Agent: cds-sim-gateway/1";
     if (c->out.body) hv[h++] = "Content-Type: application/json";
+    if (c->out.header[0]) hv[h++] = c->out.header;
     hv[h] = NULL;
     cds_http_request hr = {.method = c->out.method,
                            .url = c->out.url,
@@ -814,7 +815,8 @@ void gw_dlr_schedule(cds_req *r, const char *provider_id, const char *key, json_
             pthread_mutex_unlock(&g->mu);
             continue;
         }
-        gw_http_out out = {{0}, NULL, NULL, 0};
+        gw_http_out out;
+        memset(&out, 0, sizeof out);
         if (g->ops->build_callback(g, provider_id, key, fields, phone, outcome, &out) != 0) {
             free(out.url);
             free(out.body);
@@ -955,7 +957,8 @@ void gw_sim_callback(cds_req *r)
     char phone_buf[32];
     snprintf(phone_buf, sizeof phone_buf, "%s",
              phone && strlen(phone) < sizeof phone_buf ? phone : "0912345678");
-    gw_http_out out = {{0}, NULL, NULL, 0};
+    gw_http_out out;
+    memset(&out, 0, sizeof out);
     int rc = g->ops->build_callback(g, id, key, fields, phone_buf, outcome, &out);
     json_decref(fields);
     phone = phone_buf;

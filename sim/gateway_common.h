@@ -50,6 +50,10 @@ typedef struct gw_http_out {
     char *url;       /* malloc: the full URL, query included */
     char *body;      /* malloc or NULL */
     size_t body_len;
+    /* A provider that signs its callbacks its own way (ZNS): one header line
+     * of its own, and no partner-style X-Client-Id/X-Signature. */
+    char header[200];
+    int own_signature;
 } gw_http_out;
 
 typedef struct gw_ops {

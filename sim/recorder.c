@@ -62,7 +62,8 @@ long sim_record(cds_req *r)
                            "user-agent", "x-signature", "x-casso-signature", "x-timestamp",
                            "apns-topic", "apns-push-type", "apns-priority", "apns-expiration",
                            "apns-collapse-id", "apns-id", "x-api-key", "token", "x-client-id",
-                           "x-sepay-timestamp", "x-sepay-signature", "traceparent", "tracestate"};
+                           "x-sepay-timestamp", "x-sepay-signature", "traceparent", "tracestate",
+                           "x-zevent-signature", "access_token", "secret_key"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v = cds_req_header(r, names[i]);
         if (v) json_object_set_new(hdrs, names[i], json_string(v));

@@ -13,6 +13,7 @@ extern sim_standin sim_bank;
 extern sim_standin sim_vnpost;
 extern sim_standin sim_payos;
 extern sim_standin sim_ghn;
+extern sim_standin sim_zns;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
@@ -26,5 +27,6 @@ sim_standin *sim_standins[] = {
     &sim_vnpost,
     &sim_payos,
     &sim_ghn,
+    &sim_zns,
     NULL,
 };

@@ -91,7 +91,8 @@ END;
 $$;
 
 -- Writes the notifications of one applied step: an SMS to the citizen's
--- phone (the contact phone when set) and a push to each registered device,
+-- phone (the contact phone when set; a Zalo ZNS message instead when the
+-- citizen chose Zalo, 0022_zns.sql) and a push to each registered device,
 -- as the citizen's preferences allow. The dispatchers are woken by NOTIFY.
 -- One statement, the SMS first, then the pushes in registration order. Each
 -- row carries the trace of the request that caused it (cds_trace_set). A
@@ -112,9 +113,11 @@ BEGIN
            NULLIF(current_setting('cds.trace', true), '')
     FROM citizens c
     CROSS JOIN LATERAL (
-        SELECT 'sms' AS channel, COALESCE(c.contact_phone_sealed, c.phone_sealed) AS recipient,
+        SELECT CASE WHEN c.notify_zalo THEN 'zns' ELSE 'sms' END AS channel,
+               COALESCE(c.contact_phone_sealed, c.phone_sealed) AS recipient,
                NULL::uuid AS device, 0 AS k, NULL::timestamptz AS at
-        WHERE c.notify_sms AND COALESCE(c.contact_phone_sealed, c.phone_sealed) IS NOT NULL
+        WHERE (c.notify_sms OR c.notify_zalo)
+          AND COALESCE(c.contact_phone_sealed, c.phone_sealed) IS NOT NULL
         UNION ALL
         SELECT 'push', NULL, d.id, 1, d.created_at
         FROM devices d WHERE c.notify_push AND d.citizen_id = c.id

@@ -6,72 +6,185 @@
 -- the comment atop core/migrate.c). Every function is defined here only:
 -- change it by editing this file, never in a migration.
 
+-- The states whose SMS goes out even over the per-citizen limit: those that
+-- ask the citizen to act (pay, add documents, collect, be home for the
+-- courier) or end the dossier (0021_sms_defer.sql).
+CREATE OR REPLACE FUNCTION cds_sms_must_send(p_template text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_template IN ('fee_requested', 'payment_partial', 'supplement_requested',
+                          'result_ready', 'ready_for_pickup', 'out_for_delivery',
+                          'courier_out_for_delivery', 'courier_delivered', 'completed',
+                          'courier_returned', 'cancelled', 'rejected')
+$$;
+
 -- Claims up to p_limit due rows of the given channels for dispatcher p_node.
 -- SKIP LOCKED: dispatchers never wait for each other nor take the same row.
--- The first attempt of an SMS counts against the citizen's hourly limit
--- (p_sms_per_hour, 0 = none); an SMS over it is closed as permanent-failure
--- here and not returned. One statement (see 0009_notify_perf.sql for its
--- parts); a claimed row leaves the queue (next_attempt_at NULL) and is found
--- again by primary key.
+-- The first attempt of an SMS counts against the citizen's limit
+-- (p_sms_per_hour SMS per window of p_window_s seconds, 0 = none). An SMS
+-- over it is never dropped (0021_sms_defer.sql): a state that asks the
+-- citizen to act or ends the dossier goes out anyway; any other is deferred
+-- to the next window (left `created`, deferred_at set) and not returned.
+-- A text message (SMS or ZNS) of a dossier that has another on its way
+-- waits 50 ms (no attempt spent): one at a time per dossier, oldest first.
+-- Then, only when deferred SMS are involved:
+--   A. a deferred SMS whose dossier has a newer live SMS is superseded;
+--   B. deferred SMS now going out are coalesced per citizen, up to three
+--      dossiers in one message: the newest carries them all in `digest`
+--      ([{template, vars, dossier_id}] oldest first), the others are
+--      superseded by it.
+-- A claimed row leaves the queue (next_attempt_at NULL).
+-- Each row carries the trace of the step that queued it (outbox.trace).
 DROP FUNCTION IF EXISTS cds_outbox_claim(text, int, text[], int);
 CREATE OR REPLACE FUNCTION cds_outbox_claim(p_node text, p_limit int, p_channels text[],
-                                            p_sms_per_hour int)
+                                            p_sms_per_hour int, p_window_s int)
 RETURNS TABLE (id bigint, channel text, attempts int, template text, vars jsonb,
                recipient_sealed text, device_id uuid, platform text, token text,
-               dossier_id uuid, created_at timestamptz, trace text)
+               dossier_id uuid, created_at timestamptz, digest jsonb, trace text)
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_win timestamptz := to_timestamp(floor(extract(epoch FROM now()) / GREATEST(p_window_s, 1))
+                                      * GREATEST(p_window_s, 1));
+    v_next timestamptz := v_win + make_interval(secs => GREATEST(p_window_s, 1));
+    v_sending bigint[];
+    v_citizens uuid[];
+    v_deferred boolean;
+    v_digest jsonb;
 BEGIN
-    RETURN QUERY
     WITH due AS MATERIALIZED (
-        SELECT o.id, o.channel, o.attempts, o.citizen_id FROM outbox o
+        SELECT o.id, o.channel, o.attempts, o.citizen_id, o.dossier_id, o.template,
+               o.deferred_at IS NOT NULL AS deferred
+        FROM outbox o
         WHERE o.next_attempt_at <= now() AND o.channel = ANY (p_channels)
           AND o.status IN ('created', 'temporary-failure')
         ORDER BY o.next_attempt_at
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
+    ), blocked AS MATERIALIZED (
+        -- one text message of a dossier on its way at a time, oldest first:
+        -- the gateway gets them in order, so the last one states the latest
+        -- state (the others wait 50 ms, no attempt spent). Blocked: another
+        -- is sending, or an older one is due (in this claim, or taken by a
+        -- concurrent claim: still due in this snapshot).
+        SELECT d.id FROM due d
+        WHERE d.channel IN ('sms', 'zns') AND d.dossier_id IS NOT NULL
+          AND (EXISTS (SELECT 1 FROM due e
+                       WHERE e.dossier_id = d.dossier_id AND e.channel IN ('sms', 'zns')
+                         AND e.id < d.id)
+               OR EXISTS (SELECT 1 FROM outbox p
+                          WHERE p.dossier_id = d.dossier_id AND p.claimed_at IS NOT NULL
+                            AND p.channel IN ('sms', 'zns'))
+               OR EXISTS (SELECT 1 FROM outbox p
+                          WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at IS NOT NULL
+                            AND p.next_attempt_at <= now() AND p.channel IN ('sms', 'zns')
+                            AND p.id < d.id))
     ), first_sms AS (
-        SELECT d.id, d.citizen_id,
-               row_number() OVER (PARTITION BY d.citizen_id ORDER BY d.id) AS k,
-               count(*) OVER (PARTITION BY d.citizen_id) AS cnt
+        -- a citizen's deferred SMS go out as one message: they count once,
+        -- first (they are the oldest)
+        SELECT d.id, d.citizen_id, d.template,
+               dense_rank() OVER (PARTITION BY d.citizen_id
+                                  ORDER BY CASE WHEN d.deferred THEN 0 ELSE d.id END) AS k,
+               count(*) FILTER (WHERE NOT d.deferred) OVER (PARTITION BY d.citizen_id)
+                 + max(d.deferred::int) OVER (PARTITION BY d.citizen_id) AS cnt
         FROM due d
         WHERE p_sms_per_hour > 0 AND d.channel = 'sms' AND d.attempts = 0
+          AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = d.id)
     ), bumped AS (
         INSERT INTO sms_rate AS s (citizen_id, hour, n)
-        SELECT f.citizen_id, date_trunc('hour', now()), count(*)::int FROM first_sms f
+        SELECT f.citizen_id, v_win, max(f.cnt)::int FROM first_sms f
         GROUP BY f.citizen_id
         ON CONFLICT (citizen_id, hour) DO UPDATE SET n = s.n + EXCLUDED.n
         RETURNING s.citizen_id, s.n
-    ), limited AS (
+    ), held AS (
         SELECT f.id FROM first_sms f JOIN bumped b ON b.citizen_id = f.citizen_id
-        WHERE b.n - f.cnt + f.k > p_sms_per_hour
+        WHERE b.n - f.cnt + f.k > p_sms_per_hour AND NOT cds_sms_must_send(f.template)
     ), upd AS (
         UPDATE outbox o SET
-            status = CASE WHEN l.id IS NULL THEN 'sending' ELSE 'permanent-failure' END,
-            attempts = o.attempts + 1,
-            next_attempt_at = NULL,
-            claimed_at = CASE WHEN l.id IS NULL THEN now() END,
-            claimed_by = p_node,
-            last_error = CASE WHEN l.id IS NULL THEN o.last_error
-                              ELSE format('rate_limited: more than %s SMS to this citizen in an hour',
-                                          p_sms_per_hour) END
-        FROM due LEFT JOIN limited l ON l.id = due.id
+            status = CASE WHEN bl.id IS NOT NULL THEN o.status
+                          WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
+            attempts = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN o.attempts + 1
+                            ELSE o.attempts END,
+            next_attempt_at = CASE WHEN bl.id IS NOT NULL THEN now() + interval '50 milliseconds'
+                                   WHEN h.id IS NULL THEN NULL ELSE v_next END,
+            claimed_at = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN now() END,
+            claimed_by = CASE WHEN bl.id IS NULL THEN p_node ELSE o.claimed_by END,
+            deferred_at = CASE WHEN h.id IS NULL THEN o.deferred_at
+                               ELSE COALESCE(o.deferred_at, now()) END,
+            last_error = CASE WHEN h.id IS NULL THEN o.last_error
+                              ELSE format('deferred: more than %s SMS to this citizen in %s s; '
+                                          'sent when the next window opens',
+                                          p_sms_per_hour, p_window_s) END
+        FROM due LEFT JOIN held h ON h.id = due.id LEFT JOIN blocked bl ON bl.id = due.id
         WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d)) AND o.id = due.id
-        RETURNING o.id, o.channel, o.attempts, o.template, o.vars, o.recipient_sealed,
-                  o.device_id, o.dossier_id, o.created_at, o.status, o.trace
+        RETURNING o.id, o.status, o.channel, o.citizen_id, o.deferred_at
     )
-    SELECT u.id, u.channel, u.attempts, u.template, u.vars, u.recipient_sealed, u.device_id,
-           dv.platform, dv.token, u.dossier_id, u.created_at, u.trace
-    FROM upd u LEFT JOIN devices dv ON dv.id = u.device_id
-    WHERE u.status = 'sending';
+    SELECT array_agg(u.id) FILTER (WHERE u.status = 'sending'),
+           array_agg(DISTINCT u.citizen_id) FILTER (WHERE u.channel = 'sms'),
+           COALESCE(bool_or(u.channel = 'sms' AND u.deferred_at IS NOT NULL), false)
+    INTO v_sending, v_citizens, v_deferred
+    FROM upd u;
+    IF NOT v_deferred AND v_citizens IS NOT NULL THEN
+        v_deferred := EXISTS (SELECT 1 FROM outbox x
+                              WHERE x.citizen_id = ANY (v_citizens) AND x.deferred_at IS NOT NULL
+                                AND x.next_attempt_at IS NOT NULL);
+    END IF;
+    IF v_deferred THEN
+        -- A. older states: a deferred SMS with a newer live SMS of its dossier
+        WITH cand AS (
+            SELECT x.id, x.citizen_id, x.dossier_id FROM outbox x
+            WHERE x.citizen_id = ANY (v_citizens) AND x.channel = 'sms'
+              AND x.deferred_at IS NOT NULL
+              AND (x.next_attempt_at IS NOT NULL
+                   OR (x.status = 'sending' AND x.id = ANY (v_sending)))
+        ), newer AS (
+            SELECT c.id,
+                   (SELECT max(n.id) FROM outbox n
+                    WHERE n.citizen_id = c.citizen_id AND n.dossier_id = c.dossier_id
+                      AND n.channel = 'sms' AND n.id > c.id
+                      AND n.status NOT IN ('superseded', 'permanent-failure',
+                                           'technical-failure')) AS by_id
+            FROM cand c
+        )
+        UPDATE outbox o SET status = 'superseded', superseded_by = nw.by_id,
+            next_attempt_at = NULL, claimed_at = NULL,
+            last_error = 'superseded: a newer SMS of this dossier tells a later state'
+        FROM newer nw WHERE o.id = nw.id AND nw.by_id IS NOT NULL;
+        -- B. one message per citizen for the deferred SMS going out now
+        WITH s AS (
+            SELECT x.id, x.citizen_id, x.dossier_id, x.template, x.vars,
+                   (row_number() OVER (PARTITION BY x.citizen_id ORDER BY x.id DESC) - 1) / 3 AS g
+            FROM outbox x
+            WHERE x.id = ANY (v_sending) AND x.status = 'sending' AND x.channel = 'sms'
+              AND x.deferred_at IS NOT NULL
+        ), grp AS (
+            SELECT s.citizen_id, s.g, max(s.id) AS carrier,
+                   jsonb_agg(jsonb_build_object('template', s.template, 'vars', s.vars,
+                                                'dossier_id', s.dossier_id) ORDER BY s.id) AS d
+            FROM s GROUP BY s.citizen_id, s.g HAVING count(*) > 1
+        ), sup AS (
+            UPDATE outbox o SET status = 'superseded', superseded_by = grp.carrier,
+                next_attempt_at = NULL, claimed_at = NULL,
+                last_error = format('coalesced: told in message %s', grp.carrier)
+            FROM s JOIN grp ON grp.citizen_id = s.citizen_id AND grp.g = s.g
+            WHERE o.id = s.id AND s.id <> grp.carrier
+        )
+        SELECT jsonb_object_agg(grp.carrier::text, grp.d) INTO v_digest FROM grp;
+    END IF;
+    RETURN QUERY
+    SELECT o.id, o.channel, o.attempts, o.template, o.vars, o.recipient_sealed, o.device_id,
+           dv.platform, dv.token, o.dossier_id, o.created_at, v_digest -> o.id::text, o.trace
+    FROM outbox o LEFT JOIN devices dv ON dv.id = o.device_id
+    WHERE o.id = ANY (v_sending) AND o.status = 'sending';
 END;
 $$;
 
 -- Records the outcome of a batch of attempts, one JSON object each:
 --   {"id", "attempt", "status": pending|sent|temporary-failure|permanent-failure|
---    technical-failure, "provider"?, "provider_message_id"?, "error"?,
+--    technical-failure|fallback, "provider"?, "provider_message_id"?, "error"?,
 --    "retry_ms"? (temporary-failure: delay before the next attempt),
 --    "template_version"?, "rendered"?, "delete_device"? (true: the device
 --    token is dead and is removed)}
+-- "fallback" (a ZNS message ZNS refused for good, 0022_zns.sql): the row
+-- becomes an SMS due at once, attempts 0, with ZNS's error in fallback_from.
 -- Only a row still claimed by that very attempt changes: a dispatcher that
 -- lost its claim to the sweeper cannot overwrite a newer attempt's result.
 -- Returns the number of rows changed. The JSON is read once and the rows are
@@ -80,18 +193,24 @@ CREATE OR REPLACE FUNCTION cds_outbox_record(p jsonb) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     n int;
+    v_fallback boolean;
 BEGIN
     WITH r AS MATERIALIZED (
         SELECT * FROM jsonb_to_recordset(p) AS x(id bigint, attempt int, status text,
             provider text, provider_message_id text, error text, retry_ms bigint,
             template_version int, rendered jsonb, delete_device boolean)
         WHERE x.status IN ('pending', 'sent', 'temporary-failure', 'permanent-failure',
-                           'technical-failure')
+                           'technical-failure', 'fallback')
     ), upd AS (
         UPDATE outbox o SET
-            status = r.status,
-            provider = COALESCE(r.provider, o.provider),
-            provider_message_id = COALESCE(r.provider_message_id, o.provider_message_id),
+            status = CASE WHEN r.status = 'fallback' THEN 'created' ELSE r.status END,
+            channel = CASE WHEN r.status = 'fallback' THEN 'sms' ELSE o.channel END,
+            attempts = CASE WHEN r.status = 'fallback' THEN 0 ELSE o.attempts END,
+            fallback_from = CASE WHEN r.status = 'fallback' THEN r.error ELSE o.fallback_from END,
+            provider = CASE WHEN r.status = 'fallback' THEN NULL
+                            ELSE COALESCE(r.provider, o.provider) END,
+            provider_message_id = CASE WHEN r.status = 'fallback' THEN NULL
+                                       ELSE COALESCE(r.provider_message_id, o.provider_message_id) END,
             template_version = COALESCE(r.template_version, o.template_version),
             rendered = COALESCE(r.rendered, o.rendered),
             last_error = r.error,
@@ -99,16 +218,20 @@ BEGIN
             sent_at = CASE WHEN r.status IN ('pending', 'sent') THEN now() ELSE o.sent_at END,
             next_attempt_at = CASE WHEN r.status = 'temporary-failure'
                                    THEN now() + make_interval(secs => COALESCE(r.retry_ms, 1000) / 1000.0)
+                                   WHEN r.status = 'fallback' THEN now()
                               END
         FROM r
         WHERE o.id = ANY (ARRAY(SELECT x.id FROM r x)) AND o.id = r.id
           AND o.status = 'sending' AND o.attempts = r.attempt
-        RETURNING o.id, o.device_id, r.delete_device
+        RETURNING o.id, o.device_id, r.delete_device, r.status = 'fallback' AS fell_back
     ), gone AS (
         DELETE FROM devices d USING upd
         WHERE upd.delete_device AND d.id = upd.device_id
     )
-    SELECT count(*) INTO n FROM upd;
+    SELECT count(*), COALESCE(bool_or(upd.fell_back), false) INTO n, v_fallback FROM upd;
+    IF v_fallback THEN
+        PERFORM pg_notify('cds_outbox', 'fallback');
+    END IF;
     RETURN n;
 END;
 $$;
@@ -204,20 +327,23 @@ BEGIN
 END;
 $$;
 
--- The citizen's inbox, newest first, with what each channel carried. An entry
+-- The citizen's inbox, newest first, with what each channel carried (push,
+-- SMS, Zalo ZNS). An entry
 -- is the messages written together: a step's messages (the same dossier
 -- event), or any other messages of the same dossier, template and
 -- transaction (the courier's, written without an event). Its id is the
 -- smallest outbox id among them. p_before: the id of the last entry of the
 -- previous page (NULL for the first page).
+DROP FUNCTION IF EXISTS cds_notifications_list(uuid, bigint, int);
 CREATE OR REPLACE FUNCTION cds_notifications_list(p_citizen uuid, p_before bigint, p_limit int)
 RETURNS TABLE (event_id bigint, dossier_id uuid, step text, vars jsonb, push jsonb, sms jsonb,
-               sent_at timestamptz, read_at timestamptz)
+               sent_at timestamptz, read_at timestamptz, zns jsonb)
 LANGUAGE sql STABLE AS $$
     SELECT min(o.id), min(o.dossier_id::text)::uuid, min(o.template), (array_agg(o.vars))[1],
            (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'push'))[1],
            (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'sms'))[1],
-           min(o.sent_at), max(o.read_at)
+           min(o.sent_at), max(o.read_at),
+           (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'zns'))[1]
     FROM outbox o
     WHERE o.citizen_id = p_citizen
       AND o.status IN ('pending', 'sent', 'delivered')

@@ -8,6 +8,11 @@
 #       CDS_FCM_* and CDS_APNS_* variables `cds serve` reads. The APNs
 #       stand-in's TLS certificate is the development one in CDS_DEV_CERT_DIR.
 #       Returns non-zero when a stand-in does not answer.
+#
+#   cds_zns_env ZNS
+#       base URL of the Zalo ZNS stand-in: exports the CDS_ZNS_* variables
+#       with the stand-in's development app id, secrets, refresh token and
+#       template (sim/zns.c), for ./scripts/run and bench/run only.
 
 cds_notify_env() {
     local esms=$1 speedsms=$2 fcm=$3 apns=$4 keys=$5 json
@@ -32,4 +37,10 @@ cds_notify_env() {
     CDS_APNS_TOPIC=$(jq -r .topic <<<"$json")
     export CDS_APNS_KEY_ID CDS_APNS_TEAM_ID CDS_APNS_TOPIC
     export CDS_APNS_CA_FILE=${CDS_DEV_CERT_DIR:-var/tls}/dev-cert.pem
+}
+
+cds_zns_env() {
+    export CDS_ZNS_URL=$1 CDS_ZNS_OAUTH_URL=$1 CDS_ZNS_APP_ID=cds-dev-zalo-app
+    export CDS_ZNS_SECRET_KEY=cds-dev-zalo-app-secret CDS_ZNS_OA_SECRET_KEY=cds-dev-zalo-oa-secret
+    export CDS_ZNS_REFRESH_TOKEN=cds-dev-zalo-refresh-token CDS_ZNS_TEMPLATE_ID=cds-dossier-step
 }

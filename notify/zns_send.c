@@ -1,0 +1,281 @@
+/* Sending a step's text message by Zalo ZNS (the calls are built and read
+ * by zns.c), with the OA access token and the fallback to SMS.
+ *
+ * Token: cached per process, shared by its threads (a mutex), safe to lose;
+ * the state is in PostgreSQL (zns_oauth, 0022_zns.sql, sealed). It starts
+ * from CDS_ZNS_ACCESS_TOKEN when given; when there is no usable one (none,
+ * 5 minutes from expiry, or ZNS answered -124 Access token invalid) the
+ * process first reads zns_oauth (another process may have refreshed: its
+ * access token is taken as is), else refreshes with the refresh token found
+ * there (or CDS_ZNS_REFRESH_TOKEN before the first refresh) and writes the
+ * answer back: Zalo's refresh tokens are good once, the answer brings the
+ * next. Two processes refreshing at the same instant: Zalo refuses the
+ * second, whose next attempt reads the first one's tokens. The message that
+ * found no token waits for this and is sent again once; the others of the
+ * process meanwhile are retried shortly (temporary failure, 300 ms), which
+ * costs an attempt, not a message. A refresh that never ended (its thread
+ * stopped) is forgotten after two call timeouts.
+ *
+ * Outcomes (zns.c): accepted -> pending (the delivery webhook says
+ * delivered); a definite failure -> fallback: the outbox row becomes an SMS
+ * (cds_outbox_record); anything else -> temporary failure on ZNS. A node
+ * with SMS but without ZNS configured hands every ZNS message to SMS the
+ * same way, so a citizen's choice of Zalo never leaves a step untold. */
+#include "internal.h"
+#include "auth/auth.h"
+#include "core/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EARLY_US (5ull * 60 * 1000000)
+#define WAIT_MS 300
+#define TRIED_REFRESH 1u /* m->tried: this attempt already refreshed the token */
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static nt_zns_token g_tok;    /* access (may be ""), refresh */
+static uint64_t g_expires_us; /* 0: unknown (a configured token: until refused) */
+static int g_refreshing;
+static uint64_t g_refresh_started_us;
+static int stmt_get = -1, stmt_put = -1;
+
+#define AAD_REFRESH "zns.refresh_token"
+#define AAD_ACCESS "zns.access_token"
+
+int nt_zns_init(void)
+{
+    stmt_get = cds_db_stmt_register(
+        "zns_token_get",
+        "SELECT refresh_sealed, access_sealed, "
+        "floor(extract(epoch FROM access_expires_at - now()))::bigint FROM zns_oauth WHERE id = 1",
+        0);
+    stmt_put = cds_db_stmt_register(
+        "zns_token_put",
+        "INSERT INTO zns_oauth AS z (id, refresh_sealed, access_sealed, access_expires_at) "
+        "VALUES (1, $1, $2, now() + make_interval(secs => $3::int)) ON CONFLICT (id) DO UPDATE "
+        "SET refresh_sealed = EXCLUDED.refresh_sealed, access_sealed = EXCLUDED.access_sealed, "
+        "access_expires_at = EXCLUDED.access_expires_at, updated_at = now()",
+        3);
+    if (stmt_get < 0 || stmt_put < 0) return -1;
+    pthread_mutex_lock(&g_mu);
+    memset(&g_tok, 0, sizeof g_tok);
+    g_expires_us = 0;
+    g_refreshing = 0;
+    if (g_notify.zns_access_token)
+        snprintf(g_tok.access, sizeof g_tok.access, "%s", g_notify.zns_access_token);
+    if (g_notify.zns_refresh_token)
+        snprintf(g_tok.refresh, sizeof g_tok.refresh, "%s", g_notify.zns_refresh_token);
+    pthread_mutex_unlock(&g_mu);
+    if (nt_zns_configured() && !g_tok.access[0] && !g_tok.refresh[0]) {
+        cds_log(CDS_LOG_ERROR, "zns_config",
+                "CDS_ZNS_URL is set but neither CDS_ZNS_ACCESS_TOKEN nor CDS_ZNS_REFRESH_TOKEN");
+        return -1;
+    }
+    return 0;
+}
+
+int nt_zns_enabled(void)
+{
+    return nt_zns_configured();
+}
+
+static void send_with(nt_msg *m, const char *token);
+static void on_db_token(void *arg, PGresult *res);
+
+/* Copies a usable token into out (1), or 0 when there is none now. */
+static int token_get(char *out, size_t cap)
+{
+    uint64_t now = cds_now_us();
+    pthread_mutex_lock(&g_mu);
+    int ok = g_tok.access[0] && (g_expires_us == 0 || now + EARLY_US < g_expires_us);
+    if (ok) snprintf(out, cap, "%s", g_tok.access);
+    pthread_mutex_unlock(&g_mu);
+    return ok;
+}
+
+/* Forgets `used` when it is still the current token (refused by ZNS). */
+static void token_refused(const char *used)
+{
+    pthread_mutex_lock(&g_mu);
+    if (strcmp(g_tok.access, used) == 0) g_tok.access[0] = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void on_stored(void *arg, PGresult *res)
+{
+    (void)arg;
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+        cds_log(CDS_LOG_ERROR, "zns_token",
+                "the refreshed OA tokens could not be saved: %s; the next process to start "
+                "needs a new refresh token",
+                res ? PQresultErrorMessage(res) : "no database");
+}
+
+/* Writes the tokens of a refresh to zns_oauth (sealed). */
+static void token_store(nt_msg *m, const nt_zns_token *t)
+{
+    char *rs = cds_auth_seal(t->refresh, AAD_REFRESH), *as = cds_auth_seal(t->access, AAD_ACCESS);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%ld", t->expires_s);
+    const char *prm[3] = {rs, as, ttl};
+    if (!rs || !as ||
+        cds_db_exec(nt_db(m->w), stmt_put, 3, prm, on_stored, NULL, NULL) != CDS_DB_OK)
+        on_stored(NULL, NULL);
+    free(rs);
+    free(as);
+}
+
+static void on_token(void *arg, const cds_http_response *resp)
+{
+    nt_msg *m = arg;
+    m->call = NULL;
+    nt_zns_token t;
+    char err[256];
+    int rc = nt_zns_token_parse(resp, &t, err, sizeof err);
+    pthread_mutex_lock(&g_mu);
+    g_refreshing = 0;
+    if (rc == 0) {
+        g_tok = t;
+        g_expires_us = cds_now_us() + (uint64_t)t.expires_s * 1000000u;
+    }
+    pthread_mutex_unlock(&g_mu);
+    if (rc != 0) {
+        cds_log(CDS_LOG_WARN, "zns_token", "%s", err);
+        nt_fail(m, NT_TEMPORARY, "zns", "ZNS: %s", err);
+        return;
+    }
+    cds_log(CDS_LOG_INFO, "zns_token", "OA access token refreshed, valid %ld s", t.expires_s);
+    token_store(m, &t);
+    send_with(m, t.access);
+}
+
+/* Gets a token for m (zns_oauth, else a refresh), which continues in
+ * on_db_token and on_token; when another is under way m is answered as a
+ * temporary failure and retried shortly. */
+static void refresh_or_wait(nt_msg *m)
+{
+    uint64_t now = cds_now_us();
+    pthread_mutex_lock(&g_mu);
+    int mine = 0;
+    if (!g_refreshing || now > g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms) {
+        g_refreshing = mine = 1;
+        g_refresh_started_us = now;
+    }
+    pthread_mutex_unlock(&g_mu);
+    if (!mine) {
+        nt_result r;
+        memset(&r, 0, sizeof r);
+        r.status = NT_TEMPORARY;
+        r.provider = "zns";
+        r.retry_after_ms = WAIT_MS;
+        snprintf(r.error, sizeof r.error, "ZNS: waiting for the OA access token");
+        nt_done(m, &r);
+        return;
+    }
+    if (cds_db_exec(nt_db(m->w), stmt_get, 0, NULL, on_db_token, m, &m->dbq) != CDS_DB_OK) {
+        m->dbq = NULL;
+        on_db_token(m, NULL);
+    }
+}
+
+/* Refreshes with `refresh` (the refresh in progress is this message's). */
+static void do_refresh(nt_msg *m, const char *refresh)
+{
+    nt_call c;
+    memset(&c, 0, sizeof c);
+    if (nt_zns_token_build(refresh, &c) != 0 ||
+        nt_call_start(m, &c, "POST", g_notify.sms_timeout_ms, NULL, 0, on_token) != 0) {
+        free(c.body);
+        pthread_mutex_lock(&g_mu);
+        g_refreshing = 0;
+        pthread_mutex_unlock(&g_mu);
+        nt_fail(m, NT_TEMPORARY, "zns", "ZNS: the token refresh cannot be started%s",
+                refresh[0] ? "" : " (no refresh token)");
+    }
+}
+
+/* zns_oauth as the database has it: another process's access token is taken
+ * when still good (and not the one ZNS just refused); else its refresh token
+ * (newer than ours) is used. */
+static void on_db_token(void *arg, PGresult *res)
+{
+    nt_msg *m = arg;
+    m->dbq = NULL;
+    char *refresh = NULL, *access = NULL;
+    long left = 0;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        refresh = cds_auth_open(PQgetvalue(res, 0, 0), AAD_REFRESH);
+        if (!PQgetisnull(res, 0, 1)) access = cds_auth_open(PQgetvalue(res, 0, 1), AAD_ACCESS);
+        if (!PQgetisnull(res, 0, 2)) left = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    int adopt = access && left > (long)(EARLY_US / 1000000u) &&
+                !(m->token && strcmp(m->token, access) == 0) &&
+                strlen(access) < sizeof g_tok.access;
+    char use[sizeof g_tok.refresh];
+    pthread_mutex_lock(&g_mu);
+    if (refresh && strlen(refresh) < sizeof g_tok.refresh)
+        snprintf(g_tok.refresh, sizeof g_tok.refresh, "%s", refresh);
+    if (adopt) {
+        snprintf(g_tok.access, sizeof g_tok.access, "%s", access);
+        g_expires_us = cds_now_us() + (uint64_t)left * 1000000u;
+        g_refreshing = 0;
+    }
+    snprintf(use, sizeof use, "%s", g_tok.refresh);
+    pthread_mutex_unlock(&g_mu);
+    char token[sizeof g_tok.access];
+    if (adopt) snprintf(token, sizeof token, "%s", access);
+    free(refresh);
+    free(access);
+    if (adopt)
+        send_with(m, token);
+    else
+        do_refresh(m, use);
+}
+
+static void on_answer(void *arg, const cds_http_response *resp)
+{
+    nt_msg *m = arg;
+    m->call = NULL;
+    nt_result r;
+    memset(&r, 0, sizeof r);
+    int refused = nt_zns_parse(resp, &r);
+    if (refused) {
+        token_refused(m->token ? m->token : "");
+        if (!(m->tried & TRIED_REFRESH)) {
+            m->tried |= TRIED_REFRESH;
+            refresh_or_wait(m);
+            return;
+        }
+    }
+    nt_done(m, &r);
+}
+
+static void send_with(nt_msg *m, const char *token)
+{
+    free(m->token);
+    m->token = strdup(token); /* the token this call used (for -124) */
+    nt_call c;
+    memset(&c, 0, sizeof c);
+    if (!m->token || nt_zns_build(m, token, &c) != 0) {
+        free(c.body);
+        nt_fail(m, NT_TECHNICAL, "zns", "the request to ZNS cannot be built");
+        return;
+    }
+    if (nt_call_start(m, &c, "POST", g_notify.sms_timeout_ms, NULL, 0, on_answer) != 0)
+        nt_fail(m, NT_TEMPORARY, "zns", "the call to ZNS cannot be started");
+}
+
+void nt_zns_send(nt_msg *m)
+{
+    if (!nt_zns_configured()) {
+        nt_fail(m, NT_FALLBACK, NULL, "ZNS is not configured on this node");
+        return;
+    }
+    char token[sizeof g_tok.access];
+    if (token_get(token, sizeof token))
+        send_with(m, token);
+    else
+        refresh_or_wait(m);
+}
