@@ -39,6 +39,7 @@ void cds_notify_config_defaults(cds_notify_config *c)
     c->receipt_batch = 64;
     c->zns_url = NULL; /* Zalo's is https://business.openapi.zalo.me */
     c->zns_oauth_url = "https://oauth.zaloapp.com";
+    c->zns_webhook_window_s = 300;
     c->fcm_url = "https://fcm.googleapis.com";
     c->apns_url = "https://api.push.apple.com";
     c->apns_topic = "vn.gov.hochiminhcity.congdanso";
@@ -86,6 +87,7 @@ size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
         {"zns-access-token", "CDS_ZNS_ACCESS_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_access_token, 0, 0, "OA access token to start with (optional)"},
         {"zns-refresh-token", "CDS_ZNS_REFRESH_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_refresh_token, 0, 0, "OA refresh token: fetches the access token"},
         {"zns-template-id", "CDS_ZNS_TEMPLATE_ID", CDS_OPT_STR, &c->zns_template_id, 0, 0, "approved ZNS template of dossier updates (dossier_code, status, message)"},
+        {"zns-webhook-window", "CDS_ZNS_WEBHOOK_WINDOW", CDS_OPT_INT, &c->zns_webhook_window_s, 10, 3600, "seconds a ZNS delivery webhook's timestamp may be off (replay window)"},
         {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_STR, &c->fcm_service_account, 0, 0, "FCM service-account key file (JSON); unset: no Android push"},
         {"fcm-url", "CDS_FCM_URL", CDS_OPT_URL, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
         {"apns-url", "CDS_APNS_URL", CDS_OPT_URL, &c->apns_url, 0, 0, "APNs base URL"},

@@ -34,6 +34,7 @@ typedef struct cds_notify_config {
     /* Zalo ZNS (notify/zns.c) */
     const char *zns_url, *zns_oauth_url, *zns_app_id, *zns_secret_key, *zns_oa_secret_key;
     const char *zns_access_token, *zns_refresh_token, *zns_template_id;
+    int zns_webhook_window_s; /* a delivery webhook's timestamp may be this far off */
     /* push */
     const char *fcm_service_account, *fcm_url;
     const char *apns_url, *apns_key_file, *apns_key_id, *apns_team_id, *apns_topic;

@@ -110,7 +110,7 @@ void cds_zns_webhook(cds_req *r)
     gettimeofday(&now, NULL);
     long long now_ms = (long long)now.tv_sec * 1000 + now.tv_usec / 1000;
     long long at = strtoll(ts, NULL, 10);
-    long long window = (long long)g_notify.callback_window_s * 1000;
+    long long window = (long long)g_notify.zns_webhook_window_s * 1000;
     if (at < now_ms - window || at > now_ms + window) {
         json_decref(j);
         unauthorised(r, "callback_timestamp_stale", "sự kiện đã quá hạn");
