@@ -27,8 +27,6 @@ static const en_row EN[] = {
     {"callback_signature_invalid", "The callback's signature does not match."},
     {"callback_signature_missing", "The callback is not signed."},
     {"callback_timestamp_stale", "The callback's timestamp is outside the allowed window."},
-    {"callback_unknown_client", "The callback names an unknown client."},
-    {"callback_wrong_client", "This partner may not report for another message gateway."},
     {"citizen_not_found", "The citizen's record was not found."},
     {"cod_required",
      "The dossier's fee is already set or paid; the delivery fee can only be paid on delivery "

@@ -425,9 +425,13 @@ static int zns_init(sim_standin *s)
     char url[512];
     gw_env_str(url, sizeof url, "CDS_SIM_ZNS_WEBHOOK_URL", "");
     if (!url[0]) {
-        /* .../v1/callbacks/sms/zns -> .../v1/callbacks/zns */
+        /* .../v1/callbacks/sms/zns/<token> -> .../v1/callbacks/zns: Zalo's
+         * webhook is signed, its URL carries no token */
         char *p = strstr(g_gw.callback_url, "/sms/zns");
-        if (p) memmove(p, p + 4, strlen(p + 4) + 1);
+        if (p) {
+            memmove(p, p + 4, strlen(p + 4) + 1);
+            p[4] = 0;
+        }
     } else {
         snprintf(g_gw.callback_url, sizeof g_gw.callback_url, "%s", url);
     }
