@@ -25,7 +25,7 @@ void cds_tthc_outbox_shutdown(void);
 #define CDS_RATING_COMMENT_MAX 1000 /* characters */
 #define CDS_FEEDBACK_MAX 2000
 /* NULL when s is non-empty valid UTF-8 of at most max_chars characters
- * without control characters (a newline is allowed); else why not, in
+ * without control characters (a line break, LF or CRLF, is allowed); else why not, in
  * Vietnamese, to follow the field's name ("quá dài."). */
 const char *cds_text_check(const char *s, size_t max_chars);
 /* 1..5 for the text "1".."5", else -1. */

@@ -59,7 +59,9 @@ const char *cds_text_check(const char *s, size_t max_chars)
         uint32_t cp;
         size_t k = cds_utf8_next(p, &cp);
         if (k == 0) return "không phải văn bản UTF-8 hợp lệ.";
-        if ((cp < 0x20 && cp != '\n') || (cp >= 0x7f && cp < 0xa0))
+        /* A form's textarea sends its line breaks as CRLF. */
+        int line_break = cp == '\n' || (cp == '\r' && p[1] == '\n');
+        if ((cp < 0x20 && !line_break) || (cp >= 0x7f && cp < 0xa0))
             return "chứa ký tự điều khiển.";
         p += k;
         if (++n > max_chars) return "quá dài.";

@@ -215,10 +215,12 @@ static void test_app_rating(void)
         CHECK_STR(problem_code(j), "invalid_rating");
         json_decref(j);
     }
-    char *longc = malloc(1100 * 3 + 64);
-    strcpy(longc, "{\"stars\":3,\"comment\":\"");
-    for (int i = 0; i < 1001; i++) strcat(longc, "ạ");
-    strcat(longc, "\"}");
+    /* 1001 characters (3 bytes each): one over the cap. */
+    size_t cap = 1001 * 3 + 64, n = 0;
+    char *longc = malloc(cap);
+    n += (size_t)snprintf(longc + n, cap - n, "{\"stars\":3,\"comment\":\"");
+    for (int i = 0; i < 1001; i++) n += (size_t)snprintf(longc + n, cap - n, "ạ");
+    snprintf(longc + n, cap - n, "\"}");
     j = NULL;
     CHECK_INT(put_rating(&A, D1, longc, &j), 400);
     CHECK_STR(problem_code(j), "invalid_rating");
