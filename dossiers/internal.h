@@ -18,6 +18,10 @@ void cds_partner_shutdown(void);
 int cds_rating_init(void);
 int cds_rating_page_init(void);
 void cds_rating_page_shutdown(void);
+/* The rating and feedback forms appended to the lookup page of dossier
+ * `code` (in `status`), once its secret (the request's ?s=) has opened it. */
+#include "core/buf.h"
+void cds_rating_page_forms(cds_req *r, cds_buf *out, const char *code, const char *status);
 int cds_tthc_outbox_init(const char *db_conninfo);
 void cds_tthc_outbox_shutdown(void);
 

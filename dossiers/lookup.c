@@ -437,6 +437,7 @@ static void answer_page(cds_req *r, PGresult *res, json_t *timeline, const char 
     };
     if (steps.err || ships_html.err) cds_buf_fail(&b);
     cds_html_render(&b, "dossiers/pages/dossier.html", v, sizeof v / sizeof v[0]);
+    cds_rating_page_forms(r, &b, PQgetvalue(res, 0, C_CODE), status); /* rating_page.c */
     cds_buf_free(&steps);
     cds_buf_free(&ships_html);
     send_page(r, 200, cds_req_printf(r, "Hồ sơ %.64s", PQgetvalue(res, 0, C_CODE)), &b);

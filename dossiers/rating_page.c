@@ -1,8 +1,10 @@
 /* The lookup page's rating and feedback forms (issue 18, part 3), for the
  * citizens without the app, server-rendered, without JavaScript:
  *
- *   GET  /lookup/{code}/rating?s=S   the forms (rating once the dossier is
- *                                    completed/returned, feedback always)
+ *   GET  /lookup/{code}?s=S          (lookup.c) the same forms below the dossier
+ *   GET  /lookup/{code}/rating?s=S   the forms alone, with the current rating
+ *                                    (rating once the dossier is completed/returned,
+ *                                    feedback always)
  *   POST /lookup/{code}/rating       s, stars (1-5), comment?  -> thank-you page
  *   POST /lookup/{code}/feedback     s, kind, content          -> page with the reference
  *
@@ -98,6 +100,25 @@ static void page(cds_req *r, int status, const char *notice, int rate, const cha
         {"feedback_action", cds_req_printf(r, "/lookup/%s/feedback", code)},
     };
     send(r, status, "Đánh giá và phản ánh", v, sizeof v / sizeof v[0]);
+}
+
+void cds_rating_page_forms(cds_req *r, cds_buf *out, const char *code, const char *status)
+{
+    const char *given = cds_req_query(r, "s");
+    char secret[SECRET_IN_MAX + 1];
+    size_t o = 0;
+    for (const char *p = given ? given : ""; *p && o < SECRET_IN_MAX; p++)
+        if (isalnum((unsigned char)*p)) secret[o++] = (char)toupper((unsigned char)*p);
+    secret[o] = 0;
+    int finished = strcmp(status, "completed") == 0 || strcmp(status, "returned") == 0;
+    const cds_html_var v[] = {
+        {"code", code},
+        {"rate", finished ? "1" : NULL},
+        {"secret", secret},
+        {"rate_action", cds_req_printf(r, "/lookup/%s/rating", code)},
+        {"feedback_action", cds_req_printf(r, "/lookup/%s/feedback", code)},
+    };
+    cds_html_render(out, "dossiers/pages/rating.html", v, sizeof v / sizeof v[0]);
 }
 
 /* A page with a message only (no forms: not found, limit, busy). */

@@ -383,6 +383,14 @@ static void test_lookup_page(void)
     CHECK(strstr(r.body, "<script") == NULL);
     CHECK(strstr(r.body, "id=\"rate-form\"") != NULL);
     th_resp_free(&r);
+    /* The lookup page itself carries the same forms (D4 completed: rating
+     * too; D2 processing: feedback only). */
+    CHECK_INT(th_http(&r, 2, "GET", u("/lookup/%s?s=%s", C4, secret4), NULL, NULL, 0), 0);
+    CHECK_INT(r.status, 200);
+    CHECK(strstr(r.body, hidden) != NULL);
+    CHECK(strstr(r.body, "id=\"rate-form\"") != NULL);
+    CHECK(strstr(r.body, "id=\"feedback-form\"") != NULL);
+    th_resp_free(&r);
     /* A wrong secret: the not-found page. */
     CHECK_INT(th_http(&r, 2, "GET", u("/lookup/%s/rating?s=AAAAAAAAAA", C4), NULL, NULL, 0), 0);
     CHECK_INT(r.status, 404);
