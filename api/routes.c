@@ -69,6 +69,13 @@ static const cds_route routes[] = {
     {"PUT", "/v1/dossiers/{id}/delivery", cds_delivery_put, SMALL},
     {"GET", "/v1/dossiers/{id}/delivery", cds_delivery_get, 0},
     {"GET", "/v1/dossiers/{id}/shipment", cds_shipment_get, 0},
+    {"PUT", "/v1/dossiers/{id}/rating", cds_rating_put, SMALL},
+    {"GET", "/v1/dossiers/{id}/rating", cds_rating_get, 0},
+    {"POST", "/v1/dossiers/{id}/feedback", cds_feedback_post, SMALL},
+    {"GET", "/v1/partner/ratings/summary", cds_rating_summary, 0},
+    {"GET", "/lookup/{code}/rating", cds_rating_page_form, 0},
+    {"POST", "/lookup/{code}/rating", cds_rating_page_rate, SMALL},
+    {"POST", "/lookup/{code}/feedback", cds_rating_page_feedback, SMALL},
     {"POST", "/v1/webhooks/couriers/vnpost", cds_courier_webhook_vnpost, 64 * 1024},
     {"POST", "/v1/webhooks/couriers/ghn/{token}", cds_courier_webhook_ghn, 64 * 1024},
 };
@@ -117,6 +124,7 @@ int cds_api_init(const cds_api_config *c)
     if (cds_auth_init(&c->auth, c->db_conninfo) != 0) return -1;
     cds_dossiers_config d = c->dossiers;
     d.keys_dir = c->auth.keys_dir; /* one development keys directory */
+    d.db_conninfo = c->db_conninfo; /* the TTHC outbox */
     if (cds_dossiers_init(&d) != 0) return -1;
     cds_payment_config pc = c->payment;
     pc.db_conninfo = c->db_conninfo; /* the payOS cancel outbox */
@@ -135,11 +143,13 @@ void cds_api_worker_start(cds_worker *w, void *ctx)
     cds_notify_worker_start(w);
     cds_payment_worker_start(w);
     cds_delivery_worker_start(w);
+    cds_dossiers_worker_start(w);
 }
 
 void cds_api_worker_stop(cds_worker *w, void *ctx)
 {
     (void)ctx;
+    cds_dossiers_worker_stop(w);
     cds_payment_worker_stop(w);
     cds_delivery_worker_stop(w);
     cds_notify_worker_stop(w);

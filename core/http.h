@@ -64,6 +64,9 @@ const char *cds_req_header(const cds_req *r, const char *name);
 const char *cds_req_param(const cds_req *r, const char *name);
 /* Decoded query parameter, or NULL (arena memory). */
 const char *cds_req_query(cds_req *r, const char *name);
+/* Decoded field of an application/x-www-form-urlencoded body (an HTML
+ * form's POST), or NULL (absent, another content type, a bad escape). */
+const char *cds_req_form(cds_req *r, const char *name);
 const char *cds_req_body(const cds_req *r, size_t *len);
 /* The `limit` query parameter: dflt when absent, else 1..max; otherwise
  * answers 400 invalid_limit and returns -1. */

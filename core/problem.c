@@ -31,6 +31,12 @@ static const cds_problem_def TABLE[CDS_P__COUNT] = {
                                  "Nội dung yêu cầu vượt quá dung lượng cho phép."},
     [CDS_P_POSTAL_NOT_ALLOWED] = {422, "postal_not_allowed", "Postal delivery not allowed",
                                   "Kết quả của thủ tục này không được trả qua bưu điện."},
+    [CDS_P_RATING_NOT_FINISHED] = {409, "rating_not_allowed", "Dossier not finished",
+                                   "Chỉ có thể đánh giá khi hồ sơ đã hoàn thành hoặc đã trả "
+                                   "kết quả."},
+    [CDS_P_RATING_EDIT_CLOSED] = {409, "rating_edit_closed", "Rating can no longer be changed",
+                                  "Đánh giá chỉ sửa được trong 7 ngày kể từ lần đánh giá đầu "
+                                  "tiên."},
 };
 
 const cds_problem_def *cds_problem_get(cds_problem_id id)

@@ -25,6 +25,8 @@ typedef enum {
     CDS_P_QR_FAILED,          /* 500 qr_failed */
     CDS_P_PAYLOAD_TOO_LARGE,  /* 413 payload_too_large */
     CDS_P_POSTAL_NOT_ALLOWED, /* 422 postal_not_allowed: the procedure's result is not posted */
+    CDS_P_RATING_NOT_FINISHED, /* 409 rating_not_allowed: not completed/returned yet */
+    CDS_P_RATING_EDIT_CLOSED,  /* 409 rating_edit_closed: 7 days after the first rating */
     CDS_P__COUNT
 } cds_problem_id;
 

@@ -311,10 +311,11 @@ const char *cds_req_param(const cds_req *r, const char *name)
     return NULL;
 }
 
-const char *cds_req_query(cds_req *r, const char *name)
+/* The decoded value of `name` in "a=1&b=2" text s, or NULL. */
+static const char *field_in(cds_req *r, const char *s, const char *name)
 {
     size_t nl = strlen(name);
-    for (const char *p = r->query; p && *p;) {
+    for (const char *p = s; p && *p;) {
         const char *amp = strchr(p, '&');
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
@@ -324,6 +325,21 @@ const char *cds_req_query(cds_req *r, const char *name)
         p = amp ? amp + 1 : NULL;
     }
     return NULL;
+}
+
+const char *cds_req_query(cds_req *r, const char *name)
+{
+    return field_in(r, r->query, name);
+}
+
+const char *cds_req_form(cds_req *r, const char *name)
+{
+    const char *ct = cds_req_header(r, "content-type");
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) return NULL;
+    /* The body is kept NUL-terminated (cds_req_body_append); a NUL inside
+     * it is refused rather than read as its end. */
+    if (!r->body || strlen(r->body) != r->body_len) return NULL;
+    return field_in(r, r->body, name);
 }
 
 const char *cds_req_body(const cds_req *r, size_t *len)

@@ -23,6 +23,10 @@ void cds_dossiers_config_defaults(cds_dossiers_config *c)
     c->lookup_per_minute = 60;
     c->keys_dir = "var/keys";
     c->workers = 2;
+    c->tthc_client = "cds-app";
+    c->tthc_attempts = 12;
+    c->tthc_backoff_ms = 5000;
+    c->tthc_poll_ms = 5000;
 }
 
 size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap)
@@ -34,6 +38,12 @@ size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap)
         {"public-base-url", "CDS_PUBLIC_BASE_URL", CDS_OPT_URL, &c->public_base_url, 0, 0, "base URL of public links (dossier lookup)"},
         {"lookup-burst", "CDS_LOOKUP_BURST", CDS_OPT_INT, &c->lookup_burst, 1, 100000, "public lookups a client address may make at once"},
         {"lookup-per-minute", "CDS_LOOKUP_PER_MINUTE", CDS_OPT_INT, &c->lookup_per_minute, 1, 1000000, "public lookups per minute per client address"},
+        {"tthc-url", "CDS_TTHC_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->tthc_url, 0, 0, "TTHC system base URL for ratings and feedback; unset: they wait in the outbox"},
+        {"tthc-client", "CDS_TTHC_CLIENT", CDS_OPT_STR, &c->tthc_client, 0, 0, "our client id at the TTHC system (X-Client-Id)"},
+        {"tthc-secret", "CDS_TTHC_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->tthc_secret, 0, 0, "our signing secret at the TTHC system"},
+        {"tthc-attempts", "CDS_TTHC_ATTEMPTS", CDS_OPT_INT, &c->tthc_attempts, 1, 1000, "attempts of a TTHC delivery before it is failed"},
+        {"tthc-backoff-ms", "CDS_TTHC_BACKOFF_MS", CDS_OPT_INT, &c->tthc_backoff_ms, 10, 3600000, "first retry delay of a TTHC delivery (doubles)"},
+        {"tthc-poll-ms", "CDS_TTHC_POLL_MS", CDS_OPT_INT, &c->tthc_poll_ms, 10, 3600000, "how often the TTHC outbox looks for due retries"},
         {"workers", "CDS_WORKERS", CDS_OPT_INT, &c->workers, 1, 64, "worker threads for file I/O and rendering"},
     };
     size_t n = sizeof o / sizeof o[0];
@@ -71,11 +81,15 @@ int cds_dossiers_init(const cds_dossiers_config *c)
     if (cds_attachments_init() != 0) return -1;
     if (cds_filing_init() != 0) return -1;
     if (cds_partner_init() != 0) return -1;
+    if (cds_rating_init() != 0 || cds_rating_page_init() != 0) return -1;
+    if (cds_tthc_outbox_init(g_dossiers.db_conninfo) != 0) return -1;
     return 0;
 }
 
 void cds_dossiers_shutdown(void)
 {
+    cds_tthc_outbox_shutdown();
+    cds_rating_page_shutdown();
     cds_lookup_shutdown();
     cds_workpool_stop();
 }

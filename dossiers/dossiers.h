@@ -5,6 +5,7 @@
 #define CDS_DOSSIERS_H
 #include "core/http.h"
 #include "core/options.h"
+#include "core/server.h"
 
 typedef struct cds_dossiers_config {
     const char *storage_dir;     /* attachment files */
@@ -13,6 +14,11 @@ typedef struct cds_dossiers_config {
     int lookup_burst, lookup_per_minute; /* per client address */
     const char *keys_dir;        /* development keys (shared with auth) */
     int workers;                 /* file I/O worker threads */
+    /* The TTHC outbox (ratings, feedback): its base URL (unset: rows wait),
+     * our client id and secret there, attempts, backoff base and poll. */
+    const char *tthc_url, *tthc_client, *tthc_secret;
+    int tthc_attempts, tthc_backoff_ms, tthc_poll_ms;
+    const char *db_conninfo; /* set by api/ (not an option) */
 } cds_dossiers_config;
 
 void cds_dossiers_config_defaults(cds_dossiers_config *c);
@@ -53,5 +59,17 @@ void cds_lookup_page(cds_req *r);
 void cds_dossier_lookup_qr(cds_req *r);
 /* pay.c: GET /app/dossiers/{id}?s= the "open in the app" link's fallback. */
 void cds_dossier_app_link(cds_req *r);
+/* rating.c: the citizen's rating and feedback, the agencies' summary */
+void cds_rating_put(cds_req *r);
+void cds_rating_get(cds_req *r);
+void cds_feedback_post(cds_req *r);
+void cds_rating_summary(cds_req *r);
+/* rating_page.c: the lookup page's rating and feedback forms */
+void cds_rating_page_form(cds_req *r);
+void cds_rating_page_rate(cds_req *r);
+void cds_rating_page_feedback(cds_req *r);
+/* tthc_outbox.c: the TTHC outbox on each event-loop thread */
+void cds_dossiers_worker_start(cds_worker *w);
+void cds_dossiers_worker_stop(cds_worker *w);
 
 #endif

@@ -16,6 +16,28 @@ void cds_lookup_shutdown(void);
 int cds_filing_init(void);
 int cds_partner_init(void);
 void cds_partner_shutdown(void);
+int cds_rating_init(void);
+int cds_rating_page_init(void);
+void cds_rating_page_shutdown(void);
+/* The rating and feedback forms appended to the lookup page of dossier
+ * `code` (in `status`), once its secret (the request's ?s=) has opened it. */
+#include "core/buf.h"
+void cds_rating_page_forms(cds_req *r, cds_buf *out, const char *code, const char *status);
+int cds_tthc_outbox_init(const char *db_conninfo);
+void cds_tthc_outbox_shutdown(void);
+
+/* rating.c: checks shared by the app routes and the lookup page's forms. */
+#define CDS_RATING_COMMENT_MAX 1000 /* characters */
+#define CDS_FEEDBACK_MAX 2000
+/* NULL when s is non-empty valid UTF-8 of at most max_chars characters
+ * without control characters (a line break, LF or CRLF, is allowed); else why not, in
+ * Vietnamese, to follow the field's name ("quá dài."). */
+const char *cds_text_check(const char *s, size_t max_chars);
+/* 1..5 for the text "1".."5", else -1. */
+int cds_stars_text(const char *s);
+int cds_feedback_kind_ok(const char *s);
+int cds_rating_stmt_put(void);      /* $1 dossier, $2 citizen|NULL, $3 stars, $4 comment, $5 channel */
+int cds_rating_stmt_feedback(void); /* $1 dossier, $2 citizen|NULL, $3 kind, $4 content, $5 channel */
 
 /* secret.c: a dossier's lookup secret, derived (HMAC with the lookup key)
  * from its id, so it is never stored; 10 characters of an unambiguous

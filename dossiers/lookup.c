@@ -516,6 +516,7 @@ static void finish_page(cds_req *r, const page_data *d, cds_buf *payment, int la
     };
     if (!d->steps || !d->shipments || payment->err) cds_buf_fail(&b);
     cds_html_render_lang(&b, "dossiers/pages/dossier.html", lang, v, sizeof v / sizeof v[0]);
+    cds_rating_page_forms(r, &b, d->code, d->status); /* rating_page.c */
     cds_buf_free(payment);
     send_page(r, 200, cds_req_printf(r, "%s %.64s", cds_lang_pick(lang, "Hồ sơ", "Dossier"), d->code),
               &b);

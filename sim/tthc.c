@@ -40,6 +40,9 @@
  * other request to this stand-in (a call our server might make to TTHC) is
  * recorded and answered 200, like the sink.
  *
+ * Ratings and feedback our server sends (POST /api/v1/ratings, /api/v1/feedback)
+ * are checked and kept by sim/tthc_inbox.c.
+ *
  * Configuration: CDS_SIM_TTHC_TARGET (our API base URL, default
  * http://127.0.0.1:8080), CDS_SIM_TTHC_CLIENT (default "tthc-hcm"),
  * CDS_SIM_TTHC_SECRET (default "cds-dev-partner-secret"),
@@ -557,7 +560,17 @@ static void tthc_any(cds_req *r)
     cds_respond_json(r, 200, json_pack("{s:b,s:I}", "ok", 1, "seq", (json_int_t)seq));
 }
 
+/* sim/tthc_inbox.c: ratings and feedback our server forwards. */
+void sim_tthc_ratings(cds_req *r);
+void sim_tthc_feedback(cds_req *r);
+void sim_tthc_fail(cds_req *r);
+void sim_tthc_received(cds_req *r);
+
 static const cds_route tthc_routes[] = {
+    {"POST", "/api/v1/ratings", sim_tthc_ratings, 64 * 1024},
+    {"POST", "/api/v1/feedback", sim_tthc_feedback, 64 * 1024},
+    {"POST", "/_sim/tthc/fail", sim_tthc_fail, 4 * 1024},
+    {"GET", "/_sim/tthc/received", sim_tthc_received, 0},
     {"POST", "/_sim/step", ctl_step, 256 * 1024},
     {"POST", "/_sim/import", ctl_import, 256 * 1024},
     {"POST", "/_sim/overdue", ctl_overdue, 64 * 1024},

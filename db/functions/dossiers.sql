@@ -475,3 +475,161 @@ LANGUAGE sql STABLE AS $$
     SELECT p_due < (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
            AND p_status NOT IN ('completed', 'rejected', 'cancelled');
 $$;
+
+-- ---- Ratings and feedback (0026_ratings.sql) ----
+
+-- A rating as the citizen reads it.
+CREATE OR REPLACE FUNCTION cds_rating_json(x dossier_ratings) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('dossier_id', x.dossier_id, 'stars', x.stars, 'comment', x.comment,
+        'version', x.version, 'rated_at', cds_rfc3339(x.first_rated_at),
+        'updated_at', cds_rfc3339(x.updated_at),
+        'editable_until', cds_rfc3339(x.first_rated_at + interval '7 days'))
+$$;
+
+-- Rates dossier p_dossier (its owner p_citizen; NULL when the lookup page
+-- checked the secret instead). status: created | updated | unchanged (the
+-- same stars and comment again: nothing new is sent) | not_found |
+-- not_finished (not completed/returned yet) | edit_closed (7 days after the
+-- first rating). A new rating or a change is one TTHC delivery, keyed by
+-- dossier and version, in the same transaction.
+CREATE OR REPLACE FUNCTION cds_rating_put(p_dossier uuid, p_citizen uuid, p_stars int,
+    p_comment text, p_channel text)
+RETURNS TABLE (status text, dossier_status text, rating jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dossiers;
+    x dossier_ratings;
+    ag text;
+BEGIN
+    SELECT * INTO d FROM dossiers WHERE id = p_dossier
+      AND (p_citizen IS NULL OR citizen_id = p_citizen) FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    IF d.status NOT IN ('completed', 'returned') THEN
+        RETURN QUERY SELECT 'not_finished'::text, d.status, NULL::jsonb;
+        RETURN;
+    END IF;
+    SELECT * INTO x FROM dossier_ratings WHERE dossier_id = d.id;
+    IF FOUND THEN
+        IF x.first_rated_at + interval '7 days' < now() THEN
+            RETURN QUERY SELECT 'edit_closed'::text, d.status, cds_rating_json(x);
+            RETURN;
+        END IF;
+        IF x.stars = p_stars AND x.comment IS NOT DISTINCT FROM p_comment THEN
+            RETURN QUERY SELECT 'unchanged'::text, d.status, cds_rating_json(x);
+            RETURN;
+        END IF;
+        UPDATE dossier_ratings SET stars = p_stars, comment = p_comment, version = version + 1,
+            channel = p_channel, updated_at = now()
+        WHERE dossier_id = d.id RETURNING * INTO x;
+        status := 'updated';
+    ELSE
+        SELECT p.agency_code INTO ag FROM procedures p WHERE p.code = d.procedure_code;
+        INSERT INTO dossier_ratings (dossier_id, citizen_id, procedure_code, agency_code, stars,
+                                     comment, channel)
+        VALUES (d.id, d.citizen_id, d.procedure_code, ag, p_stars, p_comment, p_channel)
+        RETURNING * INTO x;
+        status := 'created';
+    END IF;
+    INSERT INTO tthc_outbox (kind, idempotency_key, payload)
+    VALUES ('rating', 'rating:' || x.dossier_id || ':v' || x.version,
+            jsonb_build_object('idempotency_key', 'rating:' || x.dossier_id || ':v' || x.version,
+                'dossier_code', d.code, 'procedure_code', x.procedure_code,
+                'agency_code', x.agency_code, 'stars', x.stars, 'comment', x.comment,
+                'version', x.version, 'rated_at', cds_rfc3339(x.updated_at),
+                'channel', x.channel));
+    PERFORM pg_notify('cds_tthc', '');
+    dossier_status := d.status;
+    rating := cds_rating_json(x);
+    RETURN NEXT;
+END;
+$$;
+
+-- Feedback about dossier p_dossier (its owner p_citizen, or NULL after the
+-- lookup secret). status: created | not_found. The reference is quotable
+-- to the 1022 hotline; the feedback goes to the TTHC system in the same
+-- transaction.
+CREATE OR REPLACE FUNCTION cds_feedback_add(p_dossier uuid, p_citizen uuid, p_kind text,
+    p_content text, p_channel text)
+RETURNS TABLE (status text, feedback jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d dossiers;
+    f dossier_feedback;
+BEGIN
+    SELECT * INTO d FROM dossiers WHERE id = p_dossier
+      AND (p_citizen IS NULL OR citizen_id = p_citizen);
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::jsonb;
+        RETURN;
+    END IF;
+    INSERT INTO dossier_feedback (reference, dossier_id, kind, content, channel)
+    VALUES ('PA-' || to_char(now() AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY') || '-'
+                || lpad(nextval('feedback_number_seq')::text, 6, '0'),
+            d.id, p_kind, p_content, p_channel)
+    RETURNING * INTO f;
+    INSERT INTO tthc_outbox (kind, idempotency_key, payload)
+    VALUES ('feedback', 'feedback:' || f.reference,
+            jsonb_build_object('idempotency_key', 'feedback:' || f.reference,
+                'reference', f.reference, 'dossier_code', d.code,
+                'procedure_code', d.procedure_code, 'kind', f.kind, 'content', f.content,
+                'created_at', cds_rfc3339(f.created_at), 'channel', f.channel));
+    PERFORM pg_notify('cds_tthc', '');
+    status := 'created';
+    feedback := jsonb_build_object('reference', f.reference, 'dossier_id', d.id, 'kind', f.kind,
+        'content', f.content, 'created_at', cds_rfc3339(f.created_at));
+    RETURN NEXT;
+END;
+$$;
+
+-- An agency's ratings of month p_month (first day, Asia/Ho_Chi_Minh) by
+-- procedure: count and average stars (2 decimals), as one JSON array.
+CREATE OR REPLACE FUNCTION cds_rating_summary(p_agency text, p_month date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('procedure_code', s.procedure_code,
+               'procedure_name', p.name, 'count', s.n, 'average', s.avg)
+               ORDER BY s.procedure_code), '[]'::jsonb)
+    FROM (SELECT r.procedure_code, count(*) AS n, round(avg(r.stars), 2) AS avg
+          FROM dossier_ratings r
+          WHERE r.agency_code = p_agency
+            AND r.first_rated_at >= (p_month::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh')
+            AND r.first_rated_at < ((p_month + interval '1 month')::timestamp
+                                    AT TIME ZONE 'Asia/Ho_Chi_Minh')
+          GROUP BY r.procedure_code) s
+    LEFT JOIN procedures p ON p.code = s.procedure_code
+$$;
+
+-- The TTHC outbox: due rows, claimed with SKIP LOCKED, due again after
+-- p_timeout_s should the dispatcher die (sent again under the same key).
+CREATE OR REPLACE FUNCTION cds_tthc_claim(p_node text, p_limit int, p_timeout_s int)
+RETURNS TABLE (id bigint, kind text, idempotency_key text, payload text, attempts int)
+LANGUAGE sql AS $$
+    UPDATE tthc_outbox o
+    SET attempts = o.attempts + 1, claimed_by = p_node,
+        next_attempt_at = now() + make_interval(secs => p_timeout_s)
+    WHERE o.id IN (SELECT x.id FROM tthc_outbox x
+                   WHERE x.state = 'due' AND x.next_attempt_at <= now()
+                   ORDER BY x.next_attempt_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+    RETURNING o.id, o.kind, o.idempotency_key, o.payload::text, o.attempts
+$$;
+
+-- The result of attempt p_attempt: sent, retry (after p_retry_ms), failed.
+-- Applied only to the claim it answers.
+CREATE OR REPLACE FUNCTION cds_tthc_result(p_id bigint, p_attempt int, p_outcome text,
+    p_error text, p_retry_ms bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tthc_outbox
+    SET state = CASE p_outcome WHEN 'retry' THEN 'due' ELSE p_outcome END,
+        next_attempt_at = CASE WHEN p_outcome = 'retry'
+                               THEN now() + make_interval(secs => p_retry_ms / 1000.0) END,
+        sent_at = CASE WHEN p_outcome = 'sent' THEN now() END,
+        error = p_error, claimed_by = NULL
+    WHERE id = p_id AND attempts = p_attempt AND state = 'due'
+      AND p_outcome IN ('sent', 'retry', 'failed');
+    RETURN CASE WHEN FOUND THEN 'recorded' ELSE 'stale' END;
+END;
+$$;
