@@ -20,6 +20,7 @@
 #include "core/db.h"
 #include "core/html.h"
 #include "core/jose.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "core/problem.h"
 #include "core/ratelimit.h"
@@ -75,11 +76,15 @@ static void send(cds_req *r, int status, const char *title, const cds_html_var *
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     cds_html_render_lang(&b, "dossiers/pages/rating.html", cds_req_lang(r), v, nv);
-    const cds_html_page page = {cds_req_printf(r, "%s · Tra cứu hồ sơ", title),
-                                "Đánh giá và phản ánh",
-                                "Đánh giá và phản ánh được chuyển đến hệ thống giải quyết thủ tục "
-                                "hành chính của Thành phố.",
-                                "dossiers/pages/lookup.css"};
+    int lang = cds_req_lang(r);
+    const cds_html_page page = {
+        cds_req_printf(r, "%s · %s", title, cds_lang_pick(lang, "Tra cứu hồ sơ", "Dossier lookup")),
+        cds_lang_pick(lang, "Đánh giá và phản ánh", "Rating and feedback"),
+        cds_lang_pick(lang,
+                      "Đánh giá và phản ánh được chuyển đến hệ thống giải quyết thủ tục "
+                      "hành chính của Thành phố.",
+                      "Ratings and feedback go to the City's administrative procedure system."),
+        "dossiers/pages/lookup.css", lang};
     cds_html_send(r, status, &page, &b, PAGE_CSP);
 }
 
@@ -131,8 +136,11 @@ static void message(cds_req *r, int status, const char *title, const char *msg)
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     cds_html_render_text(&b, tmpl, v, 2);
-    const cds_html_page pg = {cds_req_printf(r, "%s · Tra cứu hồ sơ", title), "Đánh giá và phản ánh",
-                              NULL, "dossiers/pages/lookup.css"};
+    int lang = cds_req_lang(r);
+    const cds_html_page pg = {
+        cds_req_printf(r, "%s · %s", title, cds_lang_pick(lang, "Tra cứu hồ sơ", "Dossier lookup")),
+        cds_lang_pick(lang, "Đánh giá và phản ánh", "Rating and feedback"), NULL,
+        "dossiers/pages/lookup.css", lang};
     cds_html_send(r, status, &pg, &b, PAGE_CSP);
 }
 
