@@ -479,6 +479,34 @@ static void test_code(void)
     free(code);
 }
 
+/* The operator's CLI issues an account the same way; the secret logs in. */
+static void test_cli(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "CDS_DATABASE_URL='%s' %s/cds couriers add --carrier ghn "
+             "--external-id OP-9 --name 'Phạm Văn Ca'", db, CDS_BUILD_DIR);
+    FILE *f = popen(cmd, "r");
+    CHECK(f != NULL);
+    courier c = {0};
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, "id=", 3) == 0) snprintf(c.id, sizeof c.id, "%.36s", line + 3);
+        if (strncmp(line, "secret=", 7) == 0) snprintf(c.secret, sizeof c.secret, "%.64s", line + 7);
+    }
+    CHECK_INT(f ? pclose(f) : -1, 0);
+    CHECK_INT(login(&c, c.secret), 200);
+    CHECK_INT(scan(c.token, tn_b, NULL), 200);
+    /* Again: refused, nothing changes. */
+    long n = count("SELECT count(*) FROM couriers");
+    CHECK(system(cmd) != 0);
+    CHECK_INT(count("SELECT count(*) FROM couriers"), n);
+    snprintf(cmd, sizeof cmd, "CDS_DATABASE_URL='%s' %s/cds couriers disable --id %s --actor "
+             "op.test >/dev/null", db, CDS_BUILD_DIR, c.id);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(scan(c.token, tn_b, NULL), 401);
+}
+
 static void test_disable(void)
 {
     /* A courier token on a citizen route. */
@@ -537,6 +565,7 @@ int main(void)
     test_photo_and_delivered();
     test_merge();
     test_code();
+    test_cli();
     test_disable();
 
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
