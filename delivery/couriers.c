@@ -47,6 +47,7 @@ static void create_free(void *p)
 {
     create_ctx *c = p;
     json_decref(c->answer);
+    free(c);
 }
 
 static void on_create(cds_req *r, PGresult *res)

@@ -371,7 +371,7 @@ static void test_photo_and_delivered(void)
     json_decref(a);
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE tracking_no = '%s' AND status = 'delivered' "
                     "AND pod->>'relation' = 'family' AND pod->>'image_ref' = 'courier-photo:%s' "
-                    "AND (pod->'position'->>'lat')::numeric = 10.7769", tn_a, photo), 1);
+                    "AND round((pod->'position'->>'lat')::numeric, 4) = 10.7769", tn_a, photo), 1);
     CHECK_INT(count("SELECT count(*) FROM dossiers d JOIN shipments s ON s.dossier_id = d.id "
                     "WHERE s.tracking_no = '%s' AND d.status = 'completed'", tn_a), 1);
 }
@@ -568,7 +568,13 @@ int main(void)
     test_cli();
     test_disable();
 
-    CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
+    int stopped = th_proc_stop(&srv, SIGTERM);
+    CHECK_INT(stopped, 0);
+    if (stopped != 0) {
+        char tail[512];
+        snprintf(tail, sizeof tail, "tail -n 60 '%s' >&2", srv.log);
+        if (system(tail) != 0) fprintf(stderr, "no server log\n");
+    }
     th_sim_stop(&sim);
     return t_done();
 }
