@@ -11,12 +11,14 @@
  *                no token are refused
  *   queue        a handheld queue sent shuffled applies in event-time order
  *                (nothing "late"); sent again (shuffled otherwise) it
- *                changes nothing
+ *                changes nothing; the citizen's app shows the progress
  *   merge        the same step from the handheld and the carrier's webhook
  *                (GHN callback) counts once, whichever comes first
  *   code         a sensitive result: delivered without the code, with a
  *                wrong code, with a wrong COD amount refused (nothing
- *                changed but the try counter); the right code delivers
+ *                changed but the try counter); the right code delivers;
+ *                five wrong codes lock it (the right one is refused after)
+ *   cli          `cds couriers add|disable` issue and end an account
  *   bad input    unknown reason, GPS out of range, bad photo type, an
  *                impossible time: 4xx and nothing changed
  *   disable      a disabled courier's token is refused; a courier token is
@@ -283,6 +285,23 @@ static void test_queue(void)
     CHECK(count("SELECT count(*) FROM outbox") > ob0);
     CHECK_INT(count("SELECT count(*) FROM outbox o JOIN shipments s ON s.dossier_id = o.dossier_id "
                     "WHERE s.tracking_no = '%s' AND o.template = 'courier_delivery_failed'", tn_a) > 0, 1);
+    /* The citizen sees the courier's progress in the app. */
+    {
+        char sql[256], url[256];
+        snprintf(sql, sizeof sql, "SELECT dossier_id FROM shipments WHERE tracking_no = '%s'", tn_a);
+        char *did = th_db_value(db, sql);
+        snprintf(url, sizeof url, "%s/v1/dossiers/%s/shipment", srv.url, did ? did : "x");
+        free(did);
+        th_resp r;
+        json_t *j = NULL;
+        CHECK_INT(th_json(&r, "GET", url, citizen.access, NULL, (void **)&j), 200);
+        th_resp_free(&r);
+        char *txt = j ? json_dumps(j, 0) : NULL;
+        CHECK(txt && strstr(txt, "\"picked_up\"") && strstr(txt, "\"out_for_delivery\"") &&
+              strstr(txt, "Người nhận vắng nhà"));
+        free(txt);
+        json_decref(j);
+    }
     long ev1 = count("SELECT count(*) FROM shipment_events");
     long ob1 = count("SELECT count(*) FROM outbox");
     CHECK_INT(ev1, ev0 + 3);
@@ -479,6 +498,46 @@ static void test_code(void)
     free(code);
 }
 
+/* Five wrong codes lock the delivery: the right one is refused after. */
+static void test_code_locked(void)
+{
+    char tn[32], arr[1024];
+    snprintf(tn, sizeof tn, "ED%08dVN", (int)getpid());
+    shipment(SENSITIVE, "vnpost", tn, 0);
+    json_t *a = NULL;
+    snprintf(arr, sizeof arr, "[{\"id\":\"l-1\",\"waybill\":\"%s\",\"kind\":\"out_for_delivery\","
+             "\"occurred_at\":\"%s\"}]", tn, iso(-600));
+    CHECK_INT(events(vn.token, arr, NULL), 200);
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT o.vars->>'delivery_code' FROM outbox o JOIN shipments s ON "
+             "s.dossier_id = o.dossier_id WHERE s.tracking_no = '%s' AND o.vars ? 'delivery_code' "
+             "LIMIT 1", tn);
+    char *code = th_db_value(db, sql);
+    CHECK(code && strlen(code) == 6);
+    if (!code) code = strdup("000000");
+    char wrong[8];
+    snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 7) % 1000000);
+    for (int i = 1; i <= 5; i++) {
+        snprintf(arr, sizeof arr, DELIVERED_FMT, tn, iso(-60), photo, "");
+        memcpy(strstr(arr, "s-3"), "l-2", 3);
+        char *p = strstr(arr, "}]");
+        snprintf(p, sizeof arr - (size_t)(p - arr), ",\"delivery_code\":\"%s\"}]", wrong);
+        CHECK_INT(events(vn.token, arr, &a), 403);
+        CHECK_STR(jcode(a), i < 5 ? "delivery_code_wrong" : "delivery_code_locked");
+        json_decref(a);
+    }
+    snprintf(arr, sizeof arr, DELIVERED_FMT, tn, iso(-60), photo, "");
+    memcpy(strstr(arr, "s-3"), "l-2", 3);
+    char *p = strstr(arr, "}]");
+    snprintf(p, sizeof arr - (size_t)(p - arr), ",\"delivery_code\":\"%s\"}]", code);
+    CHECK_INT(events(vn.token, arr, &a), 403);
+    CHECK_STR(jcode(a), "delivery_code_locked");
+    json_decref(a);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE tracking_no = '%s' AND status = "
+                    "'out_for_delivery' AND delivery_code_tries = 5", tn), 1);
+    free(code);
+}
+
 /* The operator's CLI issues an account the same way; the secret logs in. */
 static void test_cli(void)
 {
@@ -565,6 +624,7 @@ int main(void)
     test_photo_and_delivered();
     test_merge();
     test_code();
+    test_code_locked();
     test_cli();
     test_disable();
 
