@@ -512,6 +512,7 @@ DECLARE
     c couriers;
     s shipments;
     v_sensitive boolean;
+    v_checked boolean;
     v_at timestamptz := (e->>'occurred_at')::timestamptz;
     v_kind text := e->>'kind';
     v_pod jsonb;
@@ -568,12 +569,13 @@ BEGIN
                                ELSE 'delivery_code_wrong' END;
                 RETURN;
             END IF;
+            v_checked := true;
         END IF;
         v_pod := jsonb_strip_nulls(jsonb_build_object(
             'recipient_name', e->>'recipient_name', 'relation', e->>'relationship',
             'delivered_at', cds_rfc3339(v_at), 'position', e->'position',
             'image_ref', 'courier-photo:' || v_photo.id, 'image_sha256', v_photo.sha256,
-            'courier_id', c.id, 'code_checked', CASE WHEN v_sensitive THEN true END));
+            'courier_id', c.id, 'code_checked', v_checked));
     ELSE
         v_cod := NULL;
     END IF;
