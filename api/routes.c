@@ -78,6 +78,12 @@ static const cds_route routes[] = {
     {"POST", "/lookup/{code}/feedback", cds_rating_page_feedback, SMALL},
     {"POST", "/v1/webhooks/couriers/vnpost", cds_courier_webhook_vnpost, 64 * 1024},
     {"POST", "/v1/webhooks/couriers/ghn/{token}", cds_courier_webhook_ghn, 64 * 1024},
+    {"POST", "/v1/courier/token", cds_courier_token, SMALL},
+    {"GET", "/v1/courier/shipments/by-waybill/{code}", cds_courier_shipment_get, 0},
+    {"POST", "/v1/courier/photos", cds_courier_photo_post, 2 * 1024 * 1024},
+    {"POST", "/v1/courier/events", cds_courier_events_post, 256 * 1024},
+    {"POST", "/v1/partner/couriers", cds_partner_courier_create, SMALL},
+    {"POST", "/v1/partner/couriers/{id}/disable", cds_partner_courier_disable, SMALL},
 };
 
 /* Never on the public ports. */

@@ -65,6 +65,17 @@ void cds_auth_profile(cds_req *r, const cds_principal *p, void (*cont)(cds_req *
  * itself and returns NULL on failure; else the client id (arena). */
 const char *cds_partner_auth(cds_req *r);
 
+/* courier_token.c: the carrier's couriers (delivery/handheld*.c). A token
+ * of audience "cds-courier" for a courier of `carrier`, valid ttl_s seconds
+ * (malloc); the check of "Authorization: Bearer" on courier routes, which
+ * answers 401 itself and returns NULL (a citizen token is refused). */
+typedef struct cds_courier_principal {
+    char courier_id[37];
+    char carrier[33];
+} cds_courier_principal;
+char *cds_courier_token_issue(const char *courier_id, const char *carrier, int ttl_s);
+const cds_courier_principal *cds_auth_courier(cds_req *r);
+
 /* Sealing and hashing of personal data with the configured keys. */
 char *cds_auth_seal(const char *plain, const char *aad);          /* malloc */
 char *cds_auth_open(const char *sealed, const char *aad);         /* malloc, NULL if not genuine */

@@ -12,5 +12,7 @@ int cds_cmd_receipt_db(int argc, char **argv);
 int cds_cmd_vietqr(int argc, char **argv);
 int cds_cmd_webhook(int argc, char **argv);
 int cds_cmd_payments(int argc, char **argv);
+/* couriers_cmd.c: `cds couriers add|disable` (a carrier's courier accounts). */
+int cds_cmd_couriers(int argc, char **argv);
 
 #endif

@@ -33,6 +33,7 @@ void cds_delivery_config_defaults(cds_delivery_config *c)
     c->ghn_shop_id = "885";
     c->ghn_callback_allow = "";
     c->ghn_service_type_id = 2;
+    c->courier_token_ttl_s = 900;
 }
 
 size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
@@ -62,6 +63,7 @@ size_t cds_delivery_options(cds_delivery_config *c, cds_opt *out, size_t cap)
         {"ghn-shop-id", "CDS_GHN_SHOP_ID", CDS_OPT_STR, &c->ghn_shop_id, 0, 0, "GHN ShopId of agencies without their own (agencies.carrier_account)"},
         {"ghn-callback-token", "CDS_GHN_CALLBACK_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->ghn_callback_token, 0, 0, "secret token in the GHN callback URL /v1/webhooks/couriers/ghn/<token>"},
         {"ghn-callback-allow", "CDS_GHN_CALLBACK_ALLOW", CDS_OPT_STR, &c->ghn_callback_allow, 0, 0, "addresses/CIDRs GHN callbacks may come from (a,b/24,...); empty: any"},
+        {"courier-token-ttl", "CDS_COURIER_TOKEN_TTL", CDS_OPT_INT, &c->courier_token_ttl_s, 60, 43200, "seconds a courier's handheld token lasts"},
         {"ghn-service-type", "CDS_GHN_SERVICE_TYPE_ID", CDS_OPT_INT, &c->ghn_service_type_id, 1, 100, "GHN service_type_id of bookings (2: light goods)"},
     };
     size_t n = sizeof o / sizeof o[0];
@@ -100,6 +102,7 @@ int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo)
     }
     if (dl_tariff_init() != 0 || dl_secrets_init() != 0) return -1;
     if (dl_events_init() != 0 || dl_choice_init() != 0 || dl_poll_init() != 0) return -1;
+    if (dl_handheld_init() != 0 || dl_couriers_init() != 0) return -1;
     return dl_booking_init(db_conninfo);
 }
 

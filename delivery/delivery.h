@@ -34,6 +34,7 @@ typedef struct cds_delivery_config {
     const char *ghn_url, *ghn_token, *ghn_shop_id, *ghn_callback_token, *ghn_callback_allow;
     int ghn_service_type_id;
     int call_timeout_ms;
+    int courier_token_ttl_s; /* lifetime of a courier's handheld token */
 } cds_delivery_config;
 
 void cds_delivery_config_defaults(cds_delivery_config *c);
@@ -71,5 +72,12 @@ void cds_delivery_get(cds_req *r);          /* GET  /v1/dossiers/{id}/delivery *
 void cds_shipment_get(cds_req *r);          /* GET  /v1/dossiers/{id}/shipment */
 void cds_courier_webhook_vnpost(cds_req *r); /* POST /v1/webhooks/couriers/vnpost */
 void cds_courier_webhook_ghn(cds_req *r);    /* POST /v1/webhooks/couriers/ghn/{token} */
+/* The couriers' handheld app (handheld.c) and accounts (couriers.c). */
+void cds_courier_token(cds_req *r);          /* POST /v1/courier/token */
+void cds_courier_shipment_get(cds_req *r);   /* GET  /v1/courier/shipments/by-waybill/{code} */
+void cds_courier_photo_post(cds_req *r);     /* POST /v1/courier/photos */
+void cds_courier_events_post(cds_req *r);    /* POST /v1/courier/events */
+void cds_partner_courier_create(cds_req *r); /* POST /v1/partner/couriers */
+void cds_partner_courier_disable(cds_req *r); /* POST /v1/partner/couriers/{id}/disable */
 
 #endif

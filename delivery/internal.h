@@ -160,4 +160,11 @@ void dl_poll_stop(dl_poller *p); /* NULL is fine */
 /* choice.c */
 int dl_choice_init(void);
 
+/* handheld.c, couriers.c: the couriers' app and accounts */
+int dl_handheld_init(void);
+int dl_couriers_init(void);
+void dl_sha256_hex(const void *data, size_t len, char out[65]);
+/* A new courier's login secret: 64 hex digits from the CSPRNG. */
+void dl_courier_secret(char out[65]);
+
 #endif

@@ -152,6 +152,12 @@ BEGIN
 END;
 $$;
 
+-- The stored form of a delivery code: sha256 of shipment id ':' code.
+CREATE OR REPLACE FUNCTION cds_delivery_code_hash(p_shipment uuid, p_code text) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT sha256(convert_to(p_shipment::text || ':' || p_code, 'UTF8'))
+$$;
+
 -- One carrier event. p_pod: proof of delivery (delivered only); p_cod:
 -- the cash the courier collected on delivery (COD shipments). p_max_failed:
 -- failed attempts after which the shipment returns to the agency.
@@ -174,6 +180,7 @@ DECLARE
     v_src text := 'courier:' || p_carrier;
     v_step_status text;
     v_step_dossier text;
+    v_code text;
 BEGIN
     PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.tracking_no = p_tracking AND x.carrier = p_carrier
@@ -187,6 +194,21 @@ BEGIN
     shipment_status := s.status;
     IF EXISTS (SELECT 1 FROM shipment_events e WHERE e.carrier = p_carrier
                AND e.event_id = p_event_id) THEN
+        status := 'duplicate';
+        RETURN;
+    END IF;
+    -- The same step told by both sources (the courier's handheld and the
+    -- carrier's system, which know no common event id): same shipment, same
+    -- status, times within 10 minutes of each other, one source the handheld
+    -- and the other not. It counts once; a handheld's proof of delivery
+    -- (names, photo, position) completes the carrier's.
+    IF EXISTS (SELECT 1 FROM shipment_events e WHERE e.shipment_id = s.id
+               AND e.status = p_status AND (e.source = 'handheld') <> (p_source = 'handheld')
+               AND e.occurred_at BETWEEN p_occurred_at - interval '10 minutes'
+                                     AND p_occurred_at + interval '10 minutes') THEN
+        IF p_status = 'delivered' AND p_source = 'handheld' AND p_pod IS NOT NULL THEN
+            UPDATE shipments x SET pod = COALESCE(x.pod, '{}') || p_pod WHERE x.id = s.id;
+        END IF;
         status := 'duplicate';
         RETURN;
     END IF;
@@ -215,6 +237,17 @@ BEGIN
 
     SELECT * INTO d FROM dossiers WHERE dossiers.id = s.dossier_id;
     dossier_status := d.status;
+    -- Sensitive results: the one-time delivery code, made when the courier
+    -- sets out and sent to the citizen with that message; the handheld must
+    -- give it back at delivery (cds_courier_event).
+    IF v_new = 'out_for_delivery' AND s.delivery_code_hash IS NULL AND EXISTS (
+           SELECT 1 FROM procedures pr WHERE pr.code = d.procedure_code AND pr.sensitive_result) THEN
+        v_code := lpad(((('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::bigint)
+                        % 1000000)::text, 6, '0');
+        UPDATE shipments x SET delivery_code_hash = cds_delivery_code_hash(x.id, v_code),
+            delivery_code_tries = 0
+        WHERE x.id = s.id RETURNING * INTO s;
+    END IF;
     IF v_new = 'delivered' AND d.status IN ('result_ready', 'out_for_delivery') THEN
         v_step := 'completed';
         v_note := 'Đã giao kết quả qua ' || CASE p_carrier WHEN 'vnpost' THEN 'VNPost'
@@ -247,7 +280,9 @@ BEGIN
     IF v_new <> 'booked' AND (v_step_status IS DISTINCT FROM 'applied'
        OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned')) THEN
         PERFORM cds_outbox_for_step(d, NULL, 'courier_' || v_new,
-            cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed));
+            cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed)
+            || CASE WHEN v_code IS NOT NULL THEN jsonb_build_object('delivery_code', v_code)
+                    ELSE '{}' END);
     END IF;
     -- Cash on delivery: one bank transaction for the reconciliation report.
     IF v_new = 'delivered' AND s.cod AND COALESCE(p_cod, 0) > 0 THEN
@@ -354,5 +389,233 @@ BEGIN
         FOR UPDATE SKIP LOCKED)
     UPDATE shipments s SET last_polled_at = now() FROM due WHERE s.id = due.id
     RETURNING s.carrier, s.tracking_no;
+END;
+$$;
+
+-- ---------------- couriers and their handheld app (0027_couriers.sql) ----------------
+
+-- A new courier account of a carrier. status: created | exists (that
+-- carrier's external id is taken: nothing changes, the secret is never
+-- shown again).
+CREATE OR REPLACE FUNCTION cds_courier_create(p_carrier text, p_external_id text, p_name text,
+    p_phone text, p_secret_sha256 text, p_issued_by text, OUT status text, OUT id uuid,
+    OUT created_at text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO couriers AS c (carrier, external_id, name, phone, secret_sha256, issued_by)
+    VALUES (p_carrier, p_external_id, p_name, p_phone, p_secret_sha256, p_issued_by)
+    ON CONFLICT (carrier, external_id) DO NOTHING
+    RETURNING c.id, cds_rfc3339(c.created_at) INTO id, created_at;
+    IF id IS NULL THEN
+        SELECT c.id, cds_rfc3339(c.created_at) INTO id, created_at FROM couriers c
+        WHERE c.carrier = p_carrier AND c.external_id = p_external_id;
+        status := 'exists';
+        RETURN;
+    END IF;
+    status := 'created';
+END;
+$$;
+
+-- Disables a courier (their tokens stop working at once: every courier
+-- route asks here). p_carrier: NULL for an operator, else the courier must
+-- be that carrier's. status: disabled | already | not_found
+CREATE OR REPLACE FUNCTION cds_courier_disable(p_id uuid, p_carrier text, p_by text,
+    OUT status text, OUT disabled_at text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c couriers;
+BEGIN
+    SELECT * INTO c FROM couriers x WHERE x.id = p_id
+      AND (p_carrier IS NULL OR x.carrier = p_carrier) FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF c.disabled_at IS NOT NULL THEN
+        status := 'already';
+        disabled_at := cds_rfc3339(c.disabled_at);
+        RETURN;
+    END IF;
+    UPDATE couriers x SET disabled_at = now(), disabled_by = p_by WHERE x.id = p_id
+    RETURNING cds_rfc3339(x.disabled_at) INTO disabled_at;
+    status := 'disabled';
+END;
+$$;
+
+-- The shipment of a waybill as the courier's handheld shows it: only the
+-- courier's own carrier's (another carrier's waybill is "not found", never
+-- told apart). NULL when the courier is disabled or there is no such
+-- shipment; the caller tells those apart with cds_courier_active.
+CREATE OR REPLACE FUNCTION cds_courier_active(p_courier uuid) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM couriers c WHERE c.id = p_courier AND c.disabled_at IS NULL)
+$$;
+
+CREATE OR REPLACE FUNCTION cds_courier_shipment(p_courier uuid, p_waybill text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'id', s.id, 'waybill', s.tracking_no, 'carrier', s.carrier, 'status', s.status,
+        'dossier_code', d.code, 'procedure_name', p.name,
+        'recipient', jsonb_build_object('name', s.delivery->'recipient'->'name',
+                                        'phone', s.delivery->'recipient'->'phone',
+                                        'address', s.delivery->'recipient'->'address'),
+        'notes', s.delivery->'notes',
+        'cod', s.cod, 'cod_due_vnd', CASE WHEN s.cod THEN s.cod_due_vnd END,
+        'delivery_code_required', p.sensitive_result,
+        'failed_attempts', s.failed_attempts,
+        'next_attempt_at', cds_rfc3339(s.next_attempt_at),
+        'updated_at', cds_rfc3339(s.updated_at)))
+    FROM couriers c
+    JOIN shipments s ON s.carrier = c.carrier AND s.tracking_no = p_waybill
+    JOIN dossiers d ON d.id = s.dossier_id
+    JOIN procedures p ON p.code = d.procedure_code
+    WHERE c.id = p_courier AND c.disabled_at IS NULL
+$$;
+
+-- A photo of a signed delivery slip (checked in C: type, size, sha256).
+-- The same bytes twice are one photo. NULL when the courier is disabled.
+CREATE OR REPLACE FUNCTION cds_courier_photo_add(p_courier uuid, p_type text, p_sha256 text,
+                                                 p_bytes bytea) RETURNS uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF NOT cds_courier_active(p_courier) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO courier_photos AS f (courier_id, content_type, size_bytes, sha256, bytes)
+    VALUES (p_courier, p_type, length(p_bytes), p_sha256, p_bytes)
+    ON CONFLICT (courier_id, sha256) DO NOTHING RETURNING f.id INTO v_id;
+    IF v_id IS NULL THEN
+        SELECT f.id INTO v_id FROM courier_photos f WHERE f.courier_id = p_courier
+          AND f.sha256 = p_sha256;
+    END IF;
+    RETURN v_id;
+END;
+$$;
+
+-- One handheld event (e: the event as checked in C: id, waybill, kind,
+-- occurred_at, reason, reason_text, next_attempt_at, recipient_name,
+-- relationship, photo_id, position {lat,lng,accuracy_m}, cod_collected_vnd,
+-- delivery_code). Goes through cds_shipment_event with source 'handheld'
+-- and the event id 'hh:<courier>:<handheld id>'.
+-- status: the cds_shipment_event answer (applied | duplicate | late |
+-- final), replayed (this handheld id was taken before: its first result
+-- stands), or a refusal that changes nothing (a wrong code counts a try):
+-- courier_disabled | shipment_not_found | photo_not_found |
+-- cod_amount_mismatch | delivery_code_required | delivery_code_wrong |
+-- delivery_code_locked | delivery_code_not_issued
+CREATE OR REPLACE FUNCTION cds_courier_event(p_courier uuid, e jsonb, p_max_failed int,
+    p_trace text, OUT status text, OUT shipment_status text, OUT dossier_status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c couriers;
+    s shipments;
+    v_sensitive boolean;
+    v_checked boolean;
+    v_at timestamptz := (e->>'occurred_at')::timestamptz;
+    v_kind text := e->>'kind';
+    v_pod jsonb;
+    v_cod bigint := (e->>'cod_collected_vnd')::bigint;
+    v_prev courier_events;
+    v_photo courier_photos;
+BEGIN
+    SELECT * INTO c FROM couriers x WHERE x.id = p_courier AND x.disabled_at IS NULL;
+    IF NOT FOUND THEN
+        status := 'courier_disabled';
+        RETURN;
+    END IF;
+    SELECT * INTO v_prev FROM courier_events x WHERE x.courier_id = p_courier
+      AND x.client_event_id = e->>'id';
+    IF FOUND THEN
+        SELECT x.status INTO shipment_status FROM shipments x WHERE x.id = v_prev.shipment_id;
+        status := 'replayed';
+        RETURN;
+    END IF;
+    SELECT * INTO s FROM shipments x WHERE x.carrier = c.carrier AND x.tracking_no = e->>'waybill'
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'shipment_not_found';
+        RETURN;
+    END IF;
+    shipment_status := s.status;
+    IF v_kind = 'delivered' THEN
+        SELECT * INTO v_photo FROM courier_photos f WHERE f.id = (e->>'photo_id')::uuid
+          AND f.courier_id = p_courier;
+        IF NOT FOUND THEN
+            status := 'photo_not_found';
+            RETURN;
+        END IF;
+        IF s.cod AND v_cod IS DISTINCT FROM s.cod_due_vnd THEN
+            status := 'cod_amount_mismatch';
+            RETURN;
+        END IF;
+        SELECT p.sensitive_result INTO v_sensitive FROM dossiers d
+        JOIN procedures p ON p.code = d.procedure_code WHERE d.id = s.dossier_id;
+        IF v_sensitive AND s.status NOT IN ('delivered', 'returned', 'cancelled') THEN
+            IF e->>'delivery_code' IS NULL THEN
+                status := 'delivery_code_required';
+                RETURN;
+            ELSIF s.delivery_code_hash IS NULL THEN
+                status := 'delivery_code_not_issued';
+                RETURN;
+            ELSIF s.delivery_code_tries >= 5 THEN
+                status := 'delivery_code_locked';
+                RETURN;
+            ELSIF cds_delivery_code_hash(s.id, e->>'delivery_code') <> s.delivery_code_hash THEN
+                UPDATE shipments x SET delivery_code_tries = x.delivery_code_tries + 1
+                WHERE x.id = s.id;
+                status := CASE WHEN s.delivery_code_tries + 1 >= 5 THEN 'delivery_code_locked'
+                               ELSE 'delivery_code_wrong' END;
+                RETURN;
+            END IF;
+            v_checked := true;
+        END IF;
+        v_pod := jsonb_strip_nulls(jsonb_build_object(
+            'recipient_name', e->>'recipient_name', 'relation', e->>'relationship',
+            'delivered_at', cds_rfc3339(v_at), 'position', e->'position',
+            'image_ref', 'courier-photo:' || v_photo.id, 'image_sha256', v_photo.sha256,
+            'courier_id', c.id, 'code_checked', v_checked));
+    ELSE
+        v_cod := NULL;
+    END IF;
+    SELECT x.status, x.shipment_status, x.dossier_status INTO status, shipment_status, dossier_status
+    FROM cds_shipment_event(c.carrier, s.tracking_no, 'hh:' || c.id || ':' || (e->>'id'), v_kind,
+                            e->>'reason', e->>'reason_text', v_at,
+                            CASE WHEN e ? 'position' THEN (e->'position'->>'lat') || ','
+                                 || (e->'position'->>'lng') END,
+                            v_pod, v_cod, p_max_failed, 'handheld', p_trace) x;
+    IF status = 'applied' AND v_kind = 'delivery_failed' THEN
+        UPDATE shipments x SET next_attempt_at = (e->>'next_attempt_at')::timestamptz
+        WHERE x.id = s.id;
+    END IF;
+    INSERT INTO courier_events (courier_id, client_event_id, shipment_id, kind, occurred_at, result,
+                                next_attempt_at)
+    VALUES (p_courier, e->>'id', s.id, v_kind, v_at, status,
+            (e->>'next_attempt_at')::timestamptz);
+END;
+$$;
+
+-- A handheld's queue: its events applied one by one in event-time order
+-- (then the handheld's order), whatever order they were sent in. Stops at
+-- the first refusal, which is the last row; the events before it stand.
+CREATE OR REPLACE FUNCTION cds_courier_events(p_courier uuid, p_events jsonb, p_max_failed int,
+                                              p_trace text)
+RETURNS TABLE (event_id text, status text, shipment_status text, dossier_status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    e jsonb;
+BEGIN
+    FOR e IN SELECT x.v FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(v, n)
+             ORDER BY (x.v->>'occurred_at')::timestamptz, x.n LOOP
+        event_id := e->>'id';
+        SELECT r.status, r.shipment_status, r.dossier_status
+        INTO status, shipment_status, dossier_status
+        FROM cds_courier_event(p_courier, e, p_max_failed, p_trace) r;
+        RETURN NEXT;
+        IF status NOT IN ('applied', 'duplicate', 'late', 'final', 'replayed') THEN
+            RETURN;
+        END IF;
+    END LOOP;
 END;
 $$;
