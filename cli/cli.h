@@ -12,5 +12,6 @@ int cds_cmd_receipt_db(int argc, char **argv);
 int cds_cmd_vietqr(int argc, char **argv);
 int cds_cmd_webhook(int argc, char **argv);
 int cds_cmd_payments(int argc, char **argv);
+int cds_cmd_attachments(int argc, char **argv);
 
 #endif

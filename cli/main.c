@@ -18,6 +18,7 @@ static const struct {
     {"receipt", cds_cmd_receipt, "e-receipts: verify, keygen, sign, pdf offline; export, correct, series (receipt --help)"},
     {"vietqr", cds_cmd_vietqr, "decode or encode a VietQR payment payload (vietqr --help)"},
     {"payments", cds_cmd_payments, "reconciliation, unmatched transfers, manual resolution (payments --help)"},
+    {"attachments", cds_cmd_attachments, "attachments import: move files of CDS_STORAGE_DIR into the database"},
     {"webhook", cds_cmd_webhook, "verify a recorded payment-provider webhook (webhook --help)"},
 };
 
