@@ -915,7 +915,7 @@ int main(void)
     free(twenty);
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     CHECK_INT(th_sim_stop(&sim), 0);
-    char cmd[700];
+    char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s.import'", store, store);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", store);
     curl_global_cleanup();
