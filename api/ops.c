@@ -64,6 +64,11 @@ static void on_ping(cds_req *r, PGresult *res)
 
 void cds_ops_readyz(cds_req *r)
 {
+    if (cds_server_draining()) { /* SIGTERM: the balancer takes us out first */
+        cds_resp_header(r, "cache-control", "no-store");
+        cds_problem(r, 503, "draining", "Máy chủ đang dừng, vui lòng thử lại.");
+        return;
+    }
     struct cds_db_pool *db = cds_req_worker(r)->db;
     if (!db || !cds_db_ready(db)) {
         not_ready(r);

@@ -68,6 +68,7 @@ static int serve(int argc, char **argv)
     const char *admin_host = "127.0.0.1";
     int port = 8080, tls_port = 8443, admin_port = 8090, auto_migrate = 0, access_log = 1;
     const char *dev_cert_dir = "var/tls", *log_level = "info", *mode = "development";
+    const char *proxy_trusted = "";
     cds_api_config api;
     cds_api_config_defaults(&api);
     cds_opt opts[MAX_OPTS] = {
@@ -98,6 +99,8 @@ static int serve(int argc, char **argv)
         {"max-thread-buffer", "CDS_MAX_THREAD_BUFFER", CDS_OPT_SIZE, &c.max_thread_buffer, 65536, 4294967296, "answer bytes held for all connections of a thread, the same"},
         {"stall-timeout-ms", "CDS_STALL_TIMEOUT_MS", CDS_OPT_INT, &c.stall_timeout_ms, 100, 3600000, "a peer that takes none of its waiting answers for this long is closed"},
         {"reset-rate", "CDS_RESET_RATE", CDS_OPT_INT, &c.reset_rate, 1, 100000, "HTTP/2 stream resets per second after the burst"},
+        {"proxy-trusted", "CDS_PROXY_TRUSTED", CDS_OPT_STR, &proxy_trusted, 0, 0, "load balancers (addresses or CIDR networks, comma-separated) that must send a PROXY v2 header on the API ports; empty: none"},
+        {"drain-ms", "CDS_DRAIN_MS", CDS_OPT_INT, &c.drain_ms, 0, 600000, "on SIGTERM, /readyz answers 503 this long (all else served) before shutting down"},
         {"auto-migrate", "CDS_AUTO_MIGRATE", CDS_OPT_INT, &auto_migrate, 0, 1, "apply migrations at start (development)"},
         {"access-log", "CDS_ACCESS_LOG", CDS_OPT_INT, &access_log, 0, 1, "one JSON line per request on stdout"},
         {"log-level", "CDS_LOG_LEVEL", CDS_OPT_STR, &log_level, 0, 0, "debug, info, warn or error"},
@@ -135,6 +138,12 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "cds serve: the admin port (%d) must differ from the API ports\n", admin_port);
         return 2;
     }
+    c.nproxy_trusted = cds_cidr_list_parse(proxy_trusted, c.proxy_trusted, CDS_PROXY_MAX_CIDRS,
+                                           err, sizeof err);
+    if (c.nproxy_trusted < 0) {
+        fprintf(stderr, "cds serve: --proxy-trusted: %s\n", err);
+        return 2;
+    }
     if (db && !*db) db = NULL;
     if (db && auto_migrate) {
         if (cds_migrate(db, err, sizeof err) != 0) {
@@ -160,6 +169,7 @@ static int serve(int argc, char **argv)
     }
     c.listen[0] = (cds_listen){host, tls_port, 1, router, "api", NULL, NULL};
     c.listen[1] = (cds_listen){host, port, 0, router, "api", NULL, NULL};
+    c.proxy_listeners = 1u << 0 | 1u << 1; /* the API ports; never the admin one */
     c.listen[2] = (cds_listen){admin_host, admin_port, 0, admin_router, "admin", NULL, NULL};
     c.nlisten = 3;
     c.db_conninfo = db;

@@ -35,6 +35,8 @@ typedef struct cds_thread {
     cds_conn *conns; /* doubly linked, for shutdown */
     struct event *stop_ev, *grace_ev;
     int stopping;
+    struct proxy_wait *proxy_waits; /* accepted, reading their PROXY header (server.c) */
+    int nproxy_waits;
     uint64_t rng;
     char date[40];   /* cached IMF-fixdate for the Date header */
     time_t date_sec;
@@ -54,6 +56,10 @@ typedef struct cds_conn_ops {
     void (*shutdown)(cds_conn *c);    /* the server stops: finish what is in flight */
     void (*goaway)(cds_conn *c);      /* about to be closed by force: tell the peer if we can */
     void (*free)(cds_conn *c);        /* the connection closes: free protocol state */
+    /* Streamed answers (cds_respond_stream): the next piece of body, and
+     * the end of an answer that cannot be finished. */
+    void (*stream_write)(cds_req *r, const char *p, size_t n);
+    void (*stream_abort)(cds_req *r);
 } cds_conn_ops;
 
 typedef struct cds_hdr_out {
@@ -115,6 +121,14 @@ struct cds_req {
     cds_req *deferred_next; /* h2: FIFO of c->h2_deferred */
     int deferred;
     int body_queued;  /* h2: the unsent part of resp_body counts in conn->out_queued */
+    /* Streamed answer: resp_body holds the current piece (h2), resp_len its
+     * length; stream_total is the whole body's. */
+    int stream;
+    int pulling;      /* the handler was asked for a piece and has not given it */
+    size_t stream_total, stream_sent; /* sent: given by the handler */
+    size_t stream_framed;             /* h2: of those, cut into DATA frames */
+    void (*pull)(cds_req *r, void *arg);
+    void *pull_arg;
 };
 
 struct cds_conn {
@@ -193,6 +207,9 @@ void cds_req_dispatch(cds_req *r);
 void cds_req_abandon(cds_req *r);
 int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *value, size_t vlen);
 void cds_req_early_problem(cds_req *r, int status);
+/* A streamed answer wants its next piece: asks the handler unless it was
+ * asked already. */
+void cds_req_stream_pull(cds_req *r);
 
 /* h1.c, h2.c */
 extern const cds_conn_ops cds_h1_ops, cds_h2_ops;

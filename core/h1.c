@@ -249,22 +249,9 @@ static void free_body(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
-static void h1_send(cds_req *r)
+/* The answer is all in the output buffer: the request ends. */
+static void h1_finish(cds_conn *c, cds_req *r, int keep)
 {
-    cds_conn *c = r->conn;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    int keep = c->h1_keepalive && !c->t->stopping && !r->early_status;
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-length: %zu\r\n", r->status,
-                        cds_status_text(r->status), cds_thread_date(c->t), r->resp_len);
-    if (!keep) evbuffer_add(out, "connection: close\r\n", 19);
-    for (cds_hdr_out *h = r->rh; h; h = h->next)
-        evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
-    evbuffer_add(out, "\r\n", 2);
-    if (r->resp_len && !r->head_only) {
-        if (r->resp_len <= H1_COPY_MAX) evbuffer_add(out, r->resp_body, r->resp_len);
-        else if (evbuffer_add_reference(out, r->resp_body, r->resp_len, free_body, NULL) == 0)
-            r->resp_body = NULL; /* the buffer frees it once written */
-    }
     cds_req_free(r);
     c->h1_req = NULL;
     c->h1_busy = 0;
@@ -278,8 +265,66 @@ static void h1_send(cds_req *r)
      * been flushed (cds_h1_on_drained), which also keeps recursion flat. */
 }
 
+static int h1_keep(const cds_conn *c, const cds_req *r)
+{
+    return c->h1_keepalive && !c->t->stopping && !r->early_status;
+}
+
+static void h1_send(cds_req *r)
+{
+    cds_conn *c = r->conn;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int keep = h1_keep(c, r);
+    size_t clen = r->stream ? r->stream_total : r->resp_len;
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\ndate: %s\r\ncontent-length: %zu\r\n", r->status,
+                        cds_status_text(r->status), cds_thread_date(c->t), clen);
+    if (!keep) evbuffer_add(out, "connection: close\r\n", 19);
+    for (cds_hdr_out *h = r->rh; h; h = h->next)
+        evbuffer_add_printf(out, "%s: %s\r\n", h->name, h->value);
+    evbuffer_add(out, "\r\n", 2);
+    if (r->stream && clen && !r->head_only) {
+        /* The request stays with its handler (h1_busy) until the last piece. */
+        cds_req_stream_pull(r);
+        return;
+    }
+    if (r->resp_len && !r->head_only) {
+        if (r->resp_len <= H1_COPY_MAX) evbuffer_add(out, r->resp_body, r->resp_len);
+        else if (evbuffer_add_reference(out, r->resp_body, r->resp_len, free_body, NULL) == 0)
+            r->resp_body = NULL; /* the buffer frees it once written */
+    }
+    h1_finish(c, r, keep);
+}
+
+/* A piece of a streamed answer. The next is asked for at once while the
+ * output holds less than one piece, else when it has drained: a slow reader
+ * makes the server hold two pieces at most, never the body. */
+static void h1_stream_write(cds_req *r, const char *p, size_t n)
+{
+    cds_conn *c = r->conn;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, p, n);
+    if (r->stream_sent == r->stream_total) {
+        h1_finish(c, r, h1_keep(c, r));
+        return;
+    }
+    if (evbuffer_get_length(out) < n) cds_req_stream_pull(r);
+}
+
+static void h1_stream_abort(cds_req *r)
+{
+    cds_conn *c = r->conn;
+    /* Short of content-length: the peer sees a truncated answer. */
+    h1_finish(c, r, 0);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) cds_conn_close(c);
+}
+
 static void h1_on_drained(cds_conn *c)
 {
+    cds_req *r = c->h1_req;
+    if (r && r->stream && r->responded) { /* a streamed answer wants its next piece */
+        cds_req_stream_pull(r);
+        return;
+    }
     cds_conn_rearm_timer(c); /* the idle clock starts once the answer is out */
     if (!c->h1_busy && evbuffer_get_length(bufferevent_get_input(c->bev)))
         h1_on_read(c);
@@ -329,4 +374,6 @@ const cds_conn_ops cds_h1_ops = {
     .shutdown = h1_shutdown,
     .goaway = h1_goaway,
     .free = h1_free,
+    .stream_write = h1_stream_write,
+    .stream_abort = h1_stream_abort,
 };

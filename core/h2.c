@@ -266,6 +266,28 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
     return (ssize_t)n;
 }
 
+/* A streamed answer: the current piece into frames; when it is used up the
+ * next is asked for, and until it comes the stream waits (DEFERRED, resumed
+ * by h2_stream_write). One piece at most waits here per stream. */
+static ssize_t read_stream(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t len,
+                           uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    cds_req *r = src->ptr;
+    size_t n = r->resp_len - r->resp_off;
+    if (n == 0) {
+        cds_req_stream_pull(r); /* answers later, never from here */
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n > len) n = len;
+    memcpy(buf, r->resp_body + r->resp_off, n);
+    r->resp_off += n;
+    r->stream_framed += n;
+    if (r->body_queued) cds_conn_body_held(r->conn, 0, n);
+    if (r->stream_framed == r->stream_total) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (r->resp_off == r->resp_len) cds_req_stream_pull(r); /* fetch ahead */
+    return (ssize_t)n;
+}
+
 static int flush(cds_conn *c)
 {
     int rv = nghttp2_session_send(c->h2);
@@ -356,7 +378,7 @@ static void h2_send(cds_req *r)
     cds_conn *c = r->conn;
     char status[4], clen[24];
     snprintf(status, sizeof status, "%d", r->status);
-    snprintf(clen, sizeof clen, "%zu", r->resp_len);
+    snprintf(clen, sizeof clen, "%zu", r->stream ? r->stream_total : r->resp_len);
     /* Copied by nghttp2 (no NO_COPY flags): the values live on this stack and
      * the frame may be serialized after we return. */
     nghttp2_nv nva[32];
@@ -377,9 +399,12 @@ static void h2_send(cds_req *r)
         n++;
     }
 #undef NV
-    nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
-    int has_body = r->resp_len > 0 && !r->head_only;
-    if (has_body) {
+    nghttp2_data_provider prd = {.source.ptr = r,
+                                 .read_callback = r->stream ? read_stream : read_body};
+    int has_body = (r->stream ? r->stream_total : r->resp_len) > 0 && !r->head_only;
+    if (r->stream) {
+        r->resp_len = 0; /* no piece yet; the first is asked for by read_stream */
+    } else if (has_body) {
         r->body_queued = 1;
         cds_conn_body_held(c, r->resp_len, 0);
     }
@@ -387,6 +412,32 @@ static void h2_send(cds_req *r)
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
     }
     if (c->in_recv) return; /* h2_on_read flushes */
+    if (flush(c) != 0) cds_conn_close(c);
+}
+
+static void h2_stream_write(cds_req *r, const char *p, size_t n)
+{
+    cds_conn *c = r->conn;
+    free(r->resp_body);
+    r->resp_body = malloc(n);
+    if (!r->resp_body) abort();
+    memcpy(r->resp_body, p, n);
+    r->resp_len = n;
+    r->resp_off = 0;
+    r->body_queued = 1;
+    cds_conn_body_held(c, n, 0);
+    nghttp2_session_resume_data(c->h2, r->stream_id);
+    if (c->in_recv) return; /* h2_on_read flushes */
+    if (flush(c) != 0) cds_conn_close(c);
+}
+
+static void h2_stream_abort(cds_req *r)
+{
+    cds_conn *c = r->conn;
+    /* The stream closes with an error (and frees r): never a short body
+     * taken for a whole one. */
+    nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, r->stream_id, NGHTTP2_INTERNAL_ERROR);
+    if (c->in_recv) return;
     if (flush(c) != 0) cds_conn_close(c);
 }
 
@@ -454,4 +505,6 @@ const cds_conn_ops cds_h2_ops = {
     .shutdown = h2_shutdown,
     .goaway = h2_goaway,
     .free = h2_free,
+    .stream_write = h2_stream_write,
+    .stream_abort = h2_stream_abort,
 };

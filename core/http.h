@@ -112,6 +112,27 @@ void cds_req_set_lang(cds_req *r, int lang);
  * so in its return value (NULL, -1) instead. */
 int cds_req_responded(const cds_req *r);
 
+/* -------- streamed answers (large bodies) --------
+ * For a body too large to hold whole (an attachment), the answer is sent in
+ * pieces as the peer takes them. cds_respond_stream sends the status and
+ * headers with content-length `total` and then calls `pull` each time the
+ * protocol has room for more (HTTP/1.1: the output buffer is below one
+ * piece; HTTP/2: the piece before went into DATA frames, so flow control and
+ * a slow reader hold at most one piece back). `pull` must not answer before
+ * it returns: it starts asynchronous work (cds_req_track it) whose callback
+ * gives the piece with cds_stream_write (copied, n > 0) or ends the answer
+ * with cds_stream_abort (HTTP/1.1: the connection closes short of
+ * content-length; HTTP/2: RST_STREAM), so a client never takes a partial
+ * body for a whole one. The request lives until the write that completes
+ * `total`, an abort, or the client going away (tracked work is cancelled
+ * then, as always); after any of those it is gone. A HEAD request (or
+ * total == 0) never pulls. */
+typedef void (*cds_stream_pull)(cds_req *r, void *arg);
+void cds_respond_stream(cds_req *r, int status, const char *content_type, size_t total,
+                        cds_stream_pull pull, void *arg);
+void cds_stream_write(cds_req *r, const char *p, size_t n);
+void cds_stream_abort(cds_req *r);
+
 /* -------- asynchronous work bound to the request -------- */
 typedef void (*cds_req_db_cb)(cds_req *r, PGresult *res);
 /* Run a registered statement on this thread's pool. On a full queue or a

@@ -470,6 +470,58 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
     r->conn->ops->send(r); /* r may be gone from here on */
 }
 
+void cds_respond_stream(cds_req *r, int status, const char *content_type, size_t total,
+                        cds_stream_pull pull, void *arg)
+{
+    if (r->responded) {
+        cds_log(CDS_LOG_ERROR, "double_response", "route %s answered twice",
+                r->route ? r->route->path : "-");
+        return;
+    }
+    r->responded = 1;
+    r->status = status;
+    r->stream = 1;
+    r->stream_total = total;
+    r->pull = pull;
+    r->pull_arg = arg;
+    if (content_type) cds_resp_header(r, "content-type", content_type);
+    cds_resp_header(r, "x-request-id", r->request_id);
+    uint64_t dur = cds_now_us() - r->t_start_us; /* to the first byte */
+    cds_metrics_request(r->metric_slot, status, dur);
+    cds_access a = {r->request_id, r->trace.trace_id, r->trace.span_id, r->conn->ops->name,
+                    r->method[0] ? r->method : "-",
+                    r->route ? r->route->path : NULL, r->conn->peer, status, dur, r->bytes_in,
+                    total};
+    cds_log_access(&a);
+    r->conn->ops->send(r); /* r may be gone from here on */
+}
+
+void cds_req_stream_pull(cds_req *r)
+{
+    if (r->pulling || r->stream_sent >= r->stream_total) return;
+    r->pulling = 1;
+    r->pull(r, r->pull_arg);
+}
+
+void cds_stream_write(cds_req *r, const char *p, size_t n)
+{
+    if (!r->stream || !r->pulling || n == 0 || n > r->stream_total - r->stream_sent) {
+        cds_log(CDS_LOG_ERROR, "stream_misuse", "route %s: piece of %zu bytes out of turn",
+                r->route ? r->route->path : "-", n);
+        cds_stream_abort(r);
+        return;
+    }
+    r->pulling = 0;
+    r->stream_sent += n;
+    r->conn->ops->stream_write(r, p, n); /* r may be gone from here on */
+}
+
+void cds_stream_abort(cds_req *r)
+{
+    r->pulling = 0;
+    r->conn->ops->stream_abort(r); /* r is gone */
+}
+
 void cds_respond_json(cds_req *r, int status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);

@@ -8,7 +8,16 @@
  * One timer per connection enforces the handshake, header and idle timeouts;
  * a second one, the stall timer, runs while answers wait for a peer that
  * does not read them (see queued()).
- * SIGTERM/SIGINT: listeners close, HTTP/2 peers get GOAWAY, HTTP/1.1 answers
+ * Behind a load balancer (cfg->proxy_trusted): an accepted socket from a
+ * trusted network first waits, as a proxy_wait, for its PROXY v2 header,
+ * read with exact-length recv() calls so not one byte of what follows (the
+ * TLS ClientHello, the HTTP request) is taken; then it becomes a connection
+ * whose peer is the header's source address. A trusted peer that sends no
+ * valid header within the handshake timeout is closed, and so is an
+ * untrusted one that sends a header (cleartext: seen in preface detection;
+ * TLS: it is not a ClientHello, so the handshake fails).
+ * SIGTERM/SIGINT: first the drain period (cds_server_draining: /readyz 503,
+ * all else served), then listeners close, HTTP/2 peers get GOAWAY, HTTP/1.1 answers
  * carry "connection: close", in-flight requests finish for up to the grace
  * period, then pools close and cds_server_run returns 0. */
 #include "core/clock.h"
@@ -28,6 +37,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +47,12 @@
 #include <unistd.h>
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+static atomic_int draining;
+
+int cds_server_draining(void)
+{
+    return atomic_load(&draining);
+}
 
 void cds_server_config_defaults(cds_server_config *c)
 {
@@ -210,6 +226,16 @@ static void on_read(struct bufferevent *bev, void *arg)
     if (c->phase == PH_DETECT) {
         struct evbuffer *in = bufferevent_get_input(bev);
         size_t n = evbuffer_get_length(in);
+        /* A PROXY header from a peer not trusted to send one: someone trying
+         * to choose the address we log and rate-limit. */
+        size_t sn = n < sizeof cds_proxy_v2_sig ? n : sizeof cds_proxy_v2_sig;
+        if (memcmp(evbuffer_pullup(in, (ev_ssize_t)sn), cds_proxy_v2_sig, sn) == 0) {
+            if (sn < sizeof cds_proxy_v2_sig) return;
+            cds_log(CDS_LOG_WARN, "proxy_untrusted", "PROXY header from untrusted peer %s: closing",
+                    c->peer);
+            cds_conn_close(c);
+            return;
+        }
         size_t cmp = n < sizeof h2_preface - 1 ? n : sizeof h2_preface - 1;
         unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)cmp);
         if (memcmp(p, h2_preface, cmp) != 0) {
@@ -281,26 +307,11 @@ cds_conn *cds_conn_attach(cds_thread *t, const cds_listen *ls, struct buffereven
     return c;
 }
 
-static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                        int slen, void *arg)
+/* The socket becomes a connection of thread t with `peer` as its client. */
+static void conn_start(cds_thread *t, const cds_listen *ls, evutil_socket_t fd, const char *peer)
 {
-    listener_ctx *lc = arg;
-    cds_thread *t = lc->t;
-    if (t->stopping || t->nconns >= t->cfg->max_conns_per_thread) {
-        if (!t->stopping) cds_metrics_add(CDS_G_CONN_REJECTED, 1);
-        evutil_closesocket(fd);
-        return;
-    }
-    char peer[64] = "";
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    evutil_make_socket_nonblocking(fd);
     struct bufferevent *bev = NULL;
-    if (lc->ls->tls) {
+    if (ls->tls) {
         SSL *ssl = SSL_new(t->ssl_ctx);
         if (ssl) {
             bev = bufferevent_openssl_socket_new(t->w.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -314,7 +325,125 @@ static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    if (!cds_conn_attach(t, lc->ls, bev, peer, lc->ls->tls)) bufferevent_free(bev);
+    if (!cds_conn_attach(t, ls, bev, peer, ls->tls)) bufferevent_free(bev);
+}
+
+/* ---------------- PROXY protocol v2 (trusted balancers) ---------------- */
+
+typedef struct proxy_wait {
+    cds_thread *t;
+    const cds_listen *ls;
+    evutil_socket_t fd;
+    struct event *ev;
+    char peer[64]; /* the balancer's address */
+    size_t have, need;
+    unsigned char buf[CDS_PROXY_V2_FIXED + CDS_PROXY_V2_MAX_LEN];
+    struct proxy_wait *prev, *next;
+} proxy_wait;
+
+static void proxy_wait_free(proxy_wait *w, int close_fd)
+{
+    cds_thread *t = w->t;
+    if (w->prev) w->prev->next = w->next;
+    else t->proxy_waits = w->next;
+    if (w->next) w->next->prev = w->prev;
+    t->nproxy_waits--;
+    event_free(w->ev);
+    if (close_fd) evutil_closesocket(w->fd);
+    free(w);
+}
+
+static void proxy_refuse(proxy_wait *w, const char *why)
+{
+    cds_metrics_add(CDS_G_CONN_REJECTED, 1);
+    cds_log(CDS_LOG_WARN, "proxy_refused", "trusted peer %s: %s: closing", w->peer, why);
+    proxy_wait_free(w, 1);
+}
+
+static void on_proxy_read(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_wait *w = arg;
+    if (what & EV_TIMEOUT) {
+        proxy_refuse(w, "no PROXY header in time");
+        return;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, w->buf + w->have, w->need - w->have, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            proxy_refuse(w, n == 0 ? "closed before its PROXY header" : strerror(errno));
+            return;
+        }
+        w->have += (size_t)n;
+        char client[64];
+        size_t need = 0;
+        int rc = cds_proxy_v2_parse(w->buf, w->have, &need, client, sizeof client);
+        if (rc == CDS_PROXY_BAD) {
+            proxy_refuse(w, "no valid PROXY v2 header");
+            return;
+        }
+        if (rc == CDS_PROXY_MORE) {
+            w->need = need; /* grows from 16 to the whole header, never past it */
+            continue;
+        }
+        cds_thread *t = w->t;
+        const cds_listen *ls = w->ls;
+        char peer[64];
+        snprintf(peer, sizeof peer, "%s", client[0] ? client : w->peer);
+        proxy_wait_free(w, 0);
+        conn_start(t, ls, fd, peer);
+        return;
+    }
+}
+
+static void proxy_wait_start(cds_thread *t, const cds_listen *ls, evutil_socket_t fd,
+                             const char *peer)
+{
+    proxy_wait *w = calloc(1, sizeof *w);
+    if (!w || !(w->ev = event_new(t->w.base, fd, EV_READ | EV_PERSIST, on_proxy_read, w))) {
+        free(w);
+        evutil_closesocket(fd);
+        return;
+    }
+    w->t = t;
+    w->ls = ls;
+    w->fd = fd;
+    w->need = CDS_PROXY_V2_FIXED;
+    snprintf(w->peer, sizeof w->peer, "%s", peer);
+    w->next = t->proxy_waits;
+    if (t->proxy_waits) t->proxy_waits->prev = w;
+    t->proxy_waits = w;
+    t->nproxy_waits++;
+    int ms = t->cfg->handshake_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(w->ev, &tv);
+}
+
+static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                        int slen, void *arg)
+{
+    listener_ctx *lc = arg;
+    cds_thread *t = lc->t;
+    if (t->stopping || t->nconns + t->nproxy_waits >= t->cfg->max_conns_per_thread) {
+        if (!t->stopping) cds_metrics_add(CDS_G_CONN_REJECTED, 1);
+        evutil_closesocket(fd);
+        return;
+    }
+    char peer[64] = "";
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    evutil_make_socket_nonblocking(fd);
+    if ((t->cfg->proxy_listeners >> (lc->ls - t->cfg->listen) & 1u) && t->cfg->nproxy_trusted &&
+        cds_cidr_match(t->cfg->proxy_trusted, t->cfg->nproxy_trusted, sa)) {
+        proxy_wait_start(t, lc->ls, fd, peer);
+        return;
+    }
+    conn_start(t, lc->ls, fd, peer);
 }
 
 /* ---------------- threads ---------------- */
@@ -345,6 +474,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
             evconnlistener_free(t->listeners[i]);
             t->listeners[i] = NULL;
         }
+    while (t->proxy_waits) proxy_wait_free(t->proxy_waits, 1);
     for (cds_conn *c = t->conns, *next; c; c = next) {
         next = c->next;
         if (c->ops) c->ops->shutdown(c);
@@ -372,6 +502,7 @@ static void *thread_main(void *arg)
     if (cfg->on_worker_start) cfg->on_worker_start(&t->w, cfg->ctx);
     event_base_dispatch(t->w.base);
     while (t->conns) cds_conn_close(t->conns); /* cancels what is left */
+    while (t->proxy_waits) proxy_wait_free(t->proxy_waits, 1);
     cds_req_batch_thread_end();
     if (cfg->on_worker_stop) cfg->on_worker_stop(&t->w, cfg->ctx);
     if (t->w.http) cds_http_client_free(t->w.http);
@@ -537,10 +668,23 @@ int cds_server_run(const cds_server_config *cfg)
                     cfg->listen[li].port, nt);
     int sig = 0;
     sigwait(&sigs, &sig);
+    if (cfg->drain_ms > 0) {
+        /* The balancer's health check sees 503 and stops sending new work;
+         * what it still sends is served. A second signal ends it early. */
+        atomic_store(&draining, 1);
+        cds_log(CDS_LOG_INFO, "drain", "signal %d: /readyz answers 503 for %d ms", sig,
+                cfg->drain_ms);
+        struct timespec ts = {cfg->drain_ms / 1000, (long)(cfg->drain_ms % 1000) * 1000000L};
+        int again;
+        while ((again = sigtimedwait(&sigs, NULL, &ts)) < 0 && errno == EINTR) {
+        }
+        if (again > 0) cds_log(CDS_LOG_INFO, "drain", "signal %d: drain cut short", again);
+    }
     cds_log(CDS_LOG_INFO, "shutdown", "signal %d: draining connections", sig);
     for (int ti = 0; ti < nt; ti++) event_active(s.threads[ti].stop_ev, 0, 0);
     for (int ti = 0; ti < nt; ti++) pthread_join(s.tids[ti], NULL);
     rc = 0;
+    atomic_store(&draining, 0);
     cds_log(CDS_LOG_INFO, "shutdown", "stopped cleanly");
 out:
     for (int ti = 0; s.threads && ti < nt; ti++) {

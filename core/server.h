@@ -5,6 +5,7 @@
 #ifndef CDS_SERVER_H
 #define CDS_SERVER_H
 #include "core/http.h"
+#include "core/proxy.h"
 #include "core/router.h"
 #include <stddef.h>
 
@@ -40,6 +41,18 @@ typedef struct cds_server_config {
     size_t max_conn_buffer;         /* answer bytes held per connection */
     size_t max_thread_buffer;       /* answer bytes held by all connections of a thread */
     int stall_timeout_ms;
+    /* Behind a load balancer: peers inside these networks must open every
+     * connection (TLS or clear) with a PROXY protocol v2 header, whose source
+     * address then is the client's (logs, rate limits); a trusted peer
+     * without one is closed. Peers outside never may send one: a header from
+     * them closes the connection. */
+    cds_cidr proxy_trusted[CDS_PROXY_MAX_CIDRS];
+    int nproxy_trusted;
+    unsigned proxy_listeners;       /* bit i: listen[i] is behind the balancer */
+    /* On SIGTERM: this long /readyz answers 503 (cds_server_draining) while
+     * everything else is served, so a balancer stops sending new work; then
+     * the shutdown above. A second signal cuts it short. */
+    int drain_ms;
     const char *db_conninfo;        /* NULL: no database */
     int db_conns, db_queue, db_inflight;
     void (*on_worker_start)(cds_worker *w, void *ctx);
@@ -51,6 +64,8 @@ typedef struct cds_server_config {
 void cds_server_config_defaults(cds_server_config *c);
 /* Returns 0 after a clean shutdown, non-zero if the server could not start. */
 int cds_server_run(const cds_server_config *c);
+/* 1 from the stop signal until the drain period ends (/readyz says 503). */
+int cds_server_draining(void);
 /* Ask a running server to stop, as SIGTERM would (tests, embedding). */
 void cds_server_stop(void);
 

@@ -2,89 +2,81 @@
  * scanned land-use certificate, a drawing, a photo), GET /v1/attachments/{id}
  * gives it back to its owner. Dossiers then refer to attachments by id.
  *
- * Upload. The body is the raw file (the route caps it at 10 MiB, so a larger
- * one gets 413 from the core). Its type is read from its first bytes, never
- * from the name or the Content-Type a client claims: PDF, JPEG or PNG, else
- * 415. A worker thread (core/workpool.h) hashes it (SHA-256) and writes it to
- * <storage_dir>/<sha[0:2]>/<sha> through a temporary file in the same
- * directory, fsync and rename, so a reader never sees half a file; when that
- * content-addressed file already exists the write is skipped (the same scan
- * uploaded twice is stored once, two rows point to it). Only then is the row
- * inserted, so a row never names a missing file (a crash in between leaves an
- * unreferenced file, never a dangling row).
+ * Storage: PostgreSQL, so every node sees a file any node took and the
+ * database's replication and backups reach it (0025_attachment_chunks.sql):
+ * the bytes in pieces of ATT_PIECE (256 KiB) in attachment_chunks, the row
+ * in attachments written last. Every query goes through the thread's async
+ * pool; bytea travels as hex text (the pool's parameters are text), so one
+ * piece in flight costs about 1.5 MiB of the process at most.
  *
- * The request body is the only copy of the file in memory, and the core frees
- * it as soon as the client goes away (stream reset, closed connection). The
- * worker therefore reads it in 64 KiB pieces, each copied under the upload's
- * mutex, and the request's cancel hook clears the body pointer under the same
- * mutex before the job is cancelled: the loop thread waits at most for one
- * 64 KiB memcpy, never for disk I/O, and the worker never touches freed
- * memory. (A core call handing the body's ownership to the job would let the
- * worker write straight from it; until then this is the safe form.)
+ * Upload. The body is the raw file (the route caps it at ATT_MAX_BYTES, 25
+ * MiB, so a larger one gets 413 from the core). The core hands a handler the
+ * whole body, so the upload is bounded by that cap, not streamed from the
+ * socket; from there it is written as pieces: one query per piece, the next
+ * sent when the one before succeeded, the SHA-256 computed as they go (256
+ * KiB of hashing and hex per turn of the loop, a fraction of a millisecond).
+ * Its type is read from its first bytes, never from the name or the
+ * Content-Type a client claims: PDF, JPEG or PNG, else 415. Then
+ * cds_attachment_commit writes the row only if all the pieces are there: an
+ * upload cut short by a client that goes away or a node that dies leaves no
+ * attachment anyone can see (its pieces are swept an hour later).
  *
  * Download. The row is selected by id AND the caller's citizen id, so another
- * citizen's attachment answers exactly like an unknown one (404). A worker
- * reads the file and checks its SHA-256 against the row: a damaged store
- * answers 500 `attachment_corrupted` and is logged, never served. The answer
- * carries the stored media type, Content-Disposition: attachment (RFC 6266,
- * with the RFC 5987 UTF-8 form for Vietnamese names), Cache-Control: private,
- * nosniff and the ETag "<sha256>" (If-None-Match answers 304 without reading
- * the file). */
+ * citizen's attachment answers exactly like an unknown one (404). The answer
+ * is streamed (cds_respond_stream): each piece is fetched when the protocol
+ * has room for it, so a slow reader makes the server hold a piece or two,
+ * never the file, and the slow-read caps close a reader that takes nothing.
+ * Each piece's length is checked against the row's size and the SHA-256 of
+ * the whole against the row's, and the last piece is only sent once that
+ * matched: a damaged store logs `attachment_corrupted` and the answer is cut
+ * short (HTTP/1.1: connection closed before content-length; HTTP/2:
+ * RST_STREAM), never served whole. A row whose pieces are missing (a file
+ * not yet imported from CDS_STORAGE_DIR) answers 500 attachment_corrupted
+ * before any byte. The answer carries the stored media type,
+ * Content-Disposition: attachment (RFC 6266, with the RFC 5987 UTF-8 form for
+ * Vietnamese names), Cache-Control: private, nosniff and the ETag
+ * "<sha256>" (If-None-Match answers 304 without reading a piece). */
 #include "internal.h"
 #include "auth/auth.h"
 #include "core/db.h"
-#include "core/files.h"
 #include "core/log.h"
 #include "core/problem.h"
 #include "core/uuid.h"
-#include "core/workpool.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#define ATT_MAX_BYTES 10485760 /* also the route's body cap and the table's CHECK */
-#define ATT_CHUNK (64 * 1024)
+#define ATT_PIECE ATTACHMENT_PIECE
 #define ATT_NAME_MAX 255    /* bytes of UTF-8 */
 #define ATT_DOC_CODE_MAX 64 /* as dossier filing accepts */
-#define ATT_STORE_MAX 800   /* storage_dir length; paths add < 100 bytes */
-#define ATT_PATH_MAX (ATT_STORE_MAX + 128)
+#define ATT_MAX_BYTES ATTACHMENT_MAX_BYTES
 
-static int st_insert, st_get;
-static char store[ATT_STORE_MAX + 1];
+static int st_piece_put, st_commit, st_get, st_piece_get;
 
 int cds_attachments_init(void)
 {
-    const char *dir = g_dossiers.storage_dir;
-    if (!dir || !*dir || strlen(dir) > ATT_STORE_MAX) {
-        cds_log(CDS_LOG_ERROR, "attachments_config",
-                "storage directory missing or longer than %d bytes", ATT_STORE_MAX);
-        return -1;
-    }
-    if (cds_mkdir_p(dir, 0750) != 0) {
-        cds_log(CDS_LOG_ERROR, "attachments_config", "cannot create storage directory %s: %s", dir,
-                strerror(errno));
-        return -1;
-    }
-    snprintf(store, sizeof store, "%s", dir);
-    st_insert = cds_db_stmt_register(
-        "attachment_insert",
-        "INSERT INTO attachments (citizen_id, sha256, size_bytes, media_type, file_name) "
-        "VALUES ($1::uuid, $2, $3::bigint, $4, $5) RETURNING id, cds_rfc3339(created_at)",
-        5);
-    st_get =
-        cds_db_stmt_register("attachment_get",
-                             "SELECT sha256, size_bytes, media_type, file_name FROM attachments "
-                             "WHERE id = $1::uuid AND citizen_id = $2::uuid",
-                             2);
-    return (st_insert < 0 || st_get < 0) ? -1 : 0;
+    st_piece_put = cds_db_stmt_register("attachment_piece_put",
+                                        "SELECT cds_attachment_chunk($1::uuid, $2::int, $3::bytea)",
+                                        3);
+    st_commit = cds_db_stmt_register(
+        "attachment_commit",
+        "SELECT id, created_at FROM cds_attachment_commit($1::uuid, $2::uuid, $3, $4::bigint, $5, "
+        "$6, $7::int)",
+        7);
+    st_get = cds_db_stmt_register_ro(
+        "attachment_get",
+        "SELECT a.sha256, a.size_bytes, a.media_type, a.file_name, "
+        "(SELECT count(*) FROM attachment_chunks c WHERE c.attachment_id = a.id) "
+        "FROM attachments a WHERE a.id = $1::uuid AND a.citizen_id = $2::uuid",
+        2);
+    st_piece_get = cds_db_stmt_register_ro(
+        "attachment_piece_get",
+        "SELECT data FROM attachment_chunks WHERE attachment_id = $1::uuid AND n = $2::int", 2);
+    return (st_piece_put < 0 || st_commit < 0 || st_get < 0 || st_piece_get < 0) ? -1 : 0;
 }
 
 /* ---------------- shared helpers ---------------- */
@@ -92,11 +84,6 @@ int cds_attachments_init(void)
 static void internal_error(cds_req *r)
 {
     cds_fail(r, CDS_P_INTERNAL);
-}
-
-static void busy(cds_req *r)
-{
-    cds_fail(r, CDS_P_SERVICE_BUSY);
 }
 
 static void db_failed(cds_req *r, PGresult *res)
@@ -117,14 +104,6 @@ static void hex(const unsigned char *b, size_t n, char *out)
         out[2 * i + 1] = digits[b[i] & 15];
     }
     out[2 * n] = 0;
-}
-
-/* "<store>/<sha[0:2]>" (dir may be NULL) and "<store>/<sha[0:2]>/<sha>". */
-static int store_paths(const char *sha, char *dir, char *file)
-{
-    int a = dir ? snprintf(dir, ATT_PATH_MAX, "%s/%.2s", store, sha) : 0;
-    int b = snprintf(file, ATT_PATH_MAX, "%s/%.2s/%s", store, sha, sha);
-    return (a < 0 || a >= ATT_PATH_MAX || b < 0 || b >= ATT_PATH_MAX) ? -1 : 0;
 }
 
 /* The media type from the content's signature, or NULL. */
@@ -207,211 +186,101 @@ static int query_has(const cds_req *r, const char *key)
 /* ---------------- upload ---------------- */
 
 typedef struct upload {
-    pthread_mutex_t mu;
-    const unsigned char *body; /* the request's body; NULL once the request is gone (mu) */
-    size_t len;
-    cds_req *r;
-    cds_job *job;
-    int slot;
-    /* Set by the worker, read by done() after the pool handed the job back. */
+    const cds_principal *who; /* request arena */
+    const char *media_type, *file_name, *document_code;
+    const unsigned char *body; /* the request's body (the core keeps it) */
+    size_t len, off;
+    int piece, pieces;
+    char id[37];
     char sha[65];
-    int failed; /* 1: storage failed (what/err), 2: the request went away */
-    const char *what;
-    int err;
-    int dedup;
+    EVP_MD_CTX *md;
 } upload;
-
-/* Copies body[off, off+n) into buf; -1 once the request is gone. */
-static int upload_copy(upload *u, size_t off, unsigned char *buf, size_t n)
-{
-    pthread_mutex_lock(&u->mu);
-    int ok = u->body != NULL;
-    if (ok) memcpy(buf, u->body + off, n);
-    pthread_mutex_unlock(&u->mu);
-    return ok ? 0 : -1;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static void upload_fail(upload *u, const char *what)
-{
-    u->failed = 1;
-    u->what = what;
-    u->err = errno;
-}
-
-/* Worker: hash, then write unless the content is already stored. */
-static void upload_work(void *arg)
-{
-    upload *u = arg;
-    unsigned char buf[ATT_CHUNK];
-    unsigned char md[32];
-    unsigned mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-    for (size_t off = 0; ok && off < u->len; off += ATT_CHUNK) {
-        size_t n = u->len - off < ATT_CHUNK ? u->len - off : ATT_CHUNK;
-        if (upload_copy(u, off, buf, n) != 0) {
-            u->failed = 2;
-            EVP_MD_CTX_free(ctx);
-            return;
-        }
-        ok = EVP_DigestUpdate(ctx, buf, n) == 1;
-    }
-    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-    EVP_MD_CTX_free(ctx);
-    if (!ok) {
-        errno = EINVAL;
-        upload_fail(u, "sha256");
-        return;
-    }
-    hex(md, 32, u->sha);
-
-    char dir[ATT_PATH_MAX], path[ATT_PATH_MAX], tmp[ATT_PATH_MAX];
-    if (store_paths(u->sha, dir, path) != 0) {
-        errno = ENAMETOOLONG;
-        upload_fail(u, "path");
-        return;
-    }
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        upload_fail(u, "mkdir");
-        return;
-    }
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == u->len) {
-        u->dedup = 1;
-        return;
-    }
-    unsigned char rnd[8];
-    char rhex[17];
-    if (RAND_bytes(rnd, sizeof rnd) != 1) {
-        errno = EIO;
-        upload_fail(u, "random");
-        return;
-    }
-    hex(rnd, sizeof rnd, rhex);
-    int tn = snprintf(tmp, sizeof tmp, "%s/.%s.%s.tmp", dir, u->sha, rhex);
-    if (tn < 0 || (size_t)tn >= sizeof tmp) {
-        errno = ENAMETOOLONG;
-        upload_fail(u, "path");
-        return;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd < 0) {
-        upload_fail(u, "open");
-        return;
-    }
-    const char *what = NULL;
-    for (size_t off = 0; !what && off < u->len; off += ATT_CHUNK) {
-        size_t n = u->len - off < ATT_CHUNK ? u->len - off : ATT_CHUNK;
-        if (upload_copy(u, off, buf, n) != 0) {
-            u->failed = 2;
-            break;
-        }
-        if (write_all(fd, buf, n) != 0) what = "write";
-    }
-    if (!what && !u->failed && fsync(fd) != 0) what = "fsync";
-    int saved = errno;
-    if (close(fd) != 0 && !what && !u->failed) {
-        what = "close";
-        saved = errno;
-    }
-    if (!what && !u->failed && rename(tmp, path) != 0) {
-        what = "rename";
-        saved = errno;
-    }
-    if (what || u->failed) {
-        unlink(tmp);
-        if (what) {
-            errno = saved;
-            upload_fail(u, what);
-        }
-        return;
-    }
-    /* The rename itself must survive a power cut before the row exists. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0)
-            cds_log(CDS_LOG_WARN, "attachment_store", "fsync %s: %s", dir, strerror(errno));
-        close(dfd);
-    }
-}
 
 static void upload_free(void *arg)
 {
     upload *u = arg;
-    pthread_mutex_destroy(&u->mu);
+    EVP_MD_CTX_free(u->md);
     free(u);
 }
 
-/* The request died: the body is about to be freed. */
-static void upload_abandon(void *handle)
+/* "\\x" and the hex of p[0..n): bytea's text input form (malloc). */
+static char *bytea_hex(const unsigned char *p, size_t n)
 {
-    upload *u = handle;
-    pthread_mutex_lock(&u->mu);
-    u->body = NULL;
-    pthread_mutex_unlock(&u->mu);
-    cds_job_cancel(u->job); /* may free u at once (still queued) */
+    char *s = malloc(2 * n + 3);
+    if (!s) return NULL;
+    s[0] = '\\';
+    s[1] = 'x';
+    hex(p, n, s + 2);
+    return s;
 }
 
-typedef struct upload_meta {
-    const cds_principal *who; /* request arena */
-    const char *media_type, *file_name, *document_code, *sha;
-    size_t len;
-} upload_meta;
-
-static void on_inserted(cds_req *r, PGresult *res)
+static void on_committed(cds_req *r, PGresult *res)
 {
-    upload_meta *m = cds_req_user(r);
+    upload *u = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         db_failed(r, res);
         return;
     }
     const char *id = PQgetvalue(res, 0, 0);
-    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:o,s:s}", "id", id, "sha256", m->sha, "size_bytes",
-                          (json_int_t)m->len, "media_type", m->media_type, "file_name",
-                          m->file_name ? json_string(m->file_name) : json_null(), "created_at",
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:o,s:s}", "id", id, "sha256", u->sha, "size_bytes",
+                          (json_int_t)u->len, "media_type", u->media_type, "file_name",
+                          u->file_name ? json_string(u->file_name) : json_null(), "created_at",
                           PQgetvalue(res, 0, 1));
     if (!o) {
         internal_error(r);
         return;
     }
-    if (m->document_code) json_object_set_new(o, "document_code", json_string(m->document_code));
+    if (u->document_code) json_object_set_new(o, "document_code", json_string(u->document_code));
     cds_resp_header(r, "location", cds_req_printf(r, "/v1/attachments/%s", id));
     cds_respond_json(r, 201, o);
 }
 
-static void upload_done(void *arg)
+static void upload_next(cds_req *r);
+
+static void on_piece_stored(cds_req *r, PGresult *res)
 {
-    upload *u = arg;
-    cds_req *r = u->r;
-    cds_req_untrack(r, u->slot);
-    upload_meta *m = cds_req_user(r);
-    if (u->failed) {
-        /* failed == 2 cannot reach here: the request is alive. */
-        cds_log(CDS_LOG_ERROR, "attachment_store", "%s under %s: %s", u->what ? u->what : "?",
-                store, strerror(u->err));
-        upload_free(u);
-        cds_problem(r, 500, "storage_error", "Không lưu được tệp, vui lòng thử lại sau.");
+    upload *u = cds_req_user(r);
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_failed(r, res);
         return;
     }
-    m->sha = cds_req_strdup(r, u->sha);
-    if (u->dedup) cds_log(CDS_LOG_DEBUG, "attachment_dedup", "content already stored");
-    upload_free(u);
-    char size[24];
-    snprintf(size, sizeof size, "%zu", m->len);
-    const char *params[] = {m->who->citizen_id, m->sha, size, m->media_type, m->file_name};
-    cds_req_db(r, st_insert, 5, params, on_inserted);
+    u->piece++;
+    upload_next(r);
+}
+
+/* The next piece, or the row once they are all written. */
+static void upload_next(cds_req *r)
+{
+    upload *u = cds_req_user(r);
+    char num[16];
+    if (u->off == u->len) {
+        unsigned char md[32];
+        unsigned mdlen = 0;
+        if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32) {
+            internal_error(r);
+            return;
+        }
+        hex(md, 32, u->sha);
+        char size[24];
+        snprintf(size, sizeof size, "%zu", u->len);
+        snprintf(num, sizeof num, "%d", u->pieces);
+        const char *params[] = {u->id, u->who->citizen_id, u->sha, size,
+                                u->media_type, u->file_name, num};
+        cds_req_db(r, st_commit, 7, params, on_committed);
+        return;
+    }
+    size_t n = u->len - u->off < ATT_PIECE ? u->len - u->off : ATT_PIECE;
+    char *data = bytea_hex(u->body + u->off, n);
+    if (!data || EVP_DigestUpdate(u->md, u->body + u->off, n) != 1) {
+        free(data);
+        internal_error(r);
+        return;
+    }
+    u->off += n;
+    snprintf(num, sizeof num, "%d", u->piece);
+    const char *params[] = {u->id, num, data};
+    cds_req_db(r, st_piece_put, 3, params, on_piece_stored); /* the pool copies */
+    free(data);
 }
 
 void cds_attachment_upload(cds_req *r)
@@ -450,151 +319,135 @@ void cds_attachment_upload(cds_req *r)
             "Chỉ chấp nhận tệp PDF, JPEG hoặc PNG; nội dung tệp này không thuộc các định dạng đó.");
         return;
     }
-    upload_meta *m = cds_req_alloc(r, sizeof *m);
-    memset(m, 0, sizeof *m);
-    m->who = p;
-    m->media_type = media;
-    m->file_name = name;
-    m->document_code = doc;
-    m->len = len;
-    cds_req_set_user(r, m, NULL);
-
     upload *u = calloc(1, sizeof *u);
-    if (!u || pthread_mutex_init(&u->mu, NULL) != 0) {
-        free(u);
+    if (!u || !(u->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1) {
+        if (u) upload_free(u);
         internal_error(r);
         return;
     }
+    u->who = p;
+    u->media_type = media;
+    u->file_name = name;
+    u->document_code = doc;
     u->body = body;
     u->len = len;
-    u->r = r;
-    u->slot = -1;
-    u->job = cds_job_submit(cds_req_worker(r)->base, upload_work, upload_done, upload_free, u);
-    if (!u->job) {
-        upload_free(u);
-        busy(r);
-        return;
-    }
-    u->slot = cds_req_track(r, upload_abandon, u);
-    if (u->slot < 0) { /* more tracked operations than the core allows: a bug here */
-        upload_abandon(u);
-        internal_error(r);
-    }
+    u->pieces = (int)((len + ATT_PIECE - 1) / ATT_PIECE);
+    cds_uuid_v4(u->id);
+    cds_req_set_user(r, u, upload_free);
+    upload_next(r);
 }
 
 /* ---------------- download ---------------- */
 
 typedef struct download {
-    char path[ATT_PATH_MAX];
+    const char *media_type, *disposition, *etag; /* request arena */
+    char id[37];
     char sha[65];
-    size_t size;
+    size_t size, got;
+    int piece, pieces;
     cds_req *r;
+    EVP_MD_CTX *md;
+    cds_db_query *q;
     int slot;
-    cds_job *job;
-    /* Set by the worker. */
-    unsigned char *data;
-    int failed; /* 1: missing or damaged (what), 2: I/O error (what/err) */
-    const char *what;
-    int err;
+    struct event *fail_ev; /* ends the answer from the loop, not from inside pull */
 } download;
-
-typedef struct download_meta {
-    const char *id, *media_type, *disposition, *etag;
-} download_meta;
 
 static void download_free(void *arg)
 {
     download *d = arg;
-    free(d->data);
+    EVP_MD_CTX_free(d->md);
+    if (d->fail_ev) event_free(d->fail_ev);
     free(d);
 }
 
-static void download_cancel(void *handle)
+static void corrupted(download *d, const char *what)
 {
-    download *d = handle;
-    cds_job_cancel(d->job);
+    cds_log(CDS_LOG_ERROR, "attachment_corrupted", "attachment %s: %s", d->id, what);
 }
 
-static void download_work(void *arg)
+static void on_fail_ev(evutil_socket_t fd, short what, void *arg)
 {
     download *d = arg;
-    int fd = open(d->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        d->failed = errno == ENOENT ? 1 : 2;
-        d->what = errno == ENOENT ? "file missing" : "open";
-        d->err = errno;
-        return;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        d->failed = 2;
-        d->what = "fstat";
-        d->err = errno;
-    } else if (!S_ISREG(st.st_mode) || (size_t)st.st_size != d->size || d->size > ATT_MAX_BYTES) {
-        d->failed = 1;
-        d->what = "size differs from the row";
-    } else if (!(d->data = malloc(d->size ? d->size : 1))) {
-        d->failed = 2;
-        d->what = "malloc";
-        d->err = ENOMEM;
-    }
-    for (size_t off = 0; !d->failed && off < d->size;) {
-        ssize_t n = read(fd, d->data + off, d->size - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            d->failed = n < 0 ? 2 : 1;
-            d->what = n < 0 ? "read" : "file shrank";
-            d->err = errno;
-            break;
-        }
-        off += (size_t)n;
-    }
-    close(fd);
-    if (d->failed) return;
-    unsigned char md[32];
-    unsigned mdlen = 0;
-    char got[65];
-    if (EVP_Digest(d->data, d->size, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
-        d->failed = 2;
-        d->what = "sha256";
-        d->err = EINVAL;
-        return;
-    }
-    hex(md, 32, got);
-    if (memcmp(got, d->sha, 64) != 0) {
-        d->failed = 1;
-        d->what = "sha256 differs from the row";
-    }
+    cds_stream_abort(d->r); /* frees d */
 }
 
-static void download_done(void *arg)
+static void fail_later(download *d)
+{
+    static const struct timeval now = {0, 0};
+    if (!d->fail_ev) d->fail_ev = evtimer_new(cds_req_worker(d->r)->base, on_fail_ev, d);
+    if (!d->fail_ev) abort(); /* out of memory for 100 bytes */
+    evtimer_add(d->fail_ev, &now);
+}
+
+static void piece_cancel(void *handle)
+{
+    download *d = handle;
+    cds_db_cancel(d->q);
+}
+
+static void on_piece(void *arg, PGresult *res)
 {
     download *d = arg;
     cds_req *r = d->r;
     cds_req_untrack(r, d->slot);
-    download_meta *m = cds_req_user(r);
-    if (d->failed == 1) {
-        cds_log(CDS_LOG_ERROR, "attachment_corrupted", "attachment %s: %s (%s)", m->id, d->what,
-                d->path);
-        download_free(d);
-        cds_problem(r, 500, "attachment_corrupted",
-                    "Tệp đính kèm trên hệ thống lưu trữ bị hỏng, vui lòng liên hệ bộ phận hỗ trợ.");
+    d->q = NULL;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cds_log(CDS_LOG_ERROR, "attachments_db", "attachment %s piece %d: %s", d->id, d->piece,
+                res ? PQresultErrorMessage(res) : "connection lost");
+        cds_stream_abort(r);
         return;
     }
-    if (d->failed) {
-        cds_log(CDS_LOG_ERROR, "attachment_store", "attachment %s: %s: %s", m->id, d->what,
-                strerror(d->err));
-        download_free(d);
-        cds_problem(r, 500, "storage_error", "Không đọc được tệp, vui lòng thử lại sau.");
+    size_t want = d->size - d->got < ATT_PIECE ? d->size - d->got : ATT_PIECE;
+    const char *v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+    size_t vl = strlen(v);
+    unsigned char *buf = NULL;
+    if (vl != 2 + 2 * want || v[0] != '\\' || v[1] != 'x' || !(buf = malloc(want))) {
+        corrupted(d, "a piece is missing or of the wrong size");
+        cds_stream_abort(r);
         return;
     }
-    cds_resp_header(r, "content-disposition", m->disposition);
-    cds_resp_header(r, "cache-control", "private");
-    cds_resp_header(r, "x-content-type-options", "nosniff");
-    cds_resp_header(r, "content-security-policy", "default-src 'none'; sandbox");
-    cds_resp_header(r, "etag", m->etag);
-    cds_respond(r, 200, m->media_type, (const char *)d->data, d->size);
-    download_free(d);
+    for (size_t i = 0; i < want; i++) {
+        int hi = OPENSSL_hexchar2int((unsigned char)v[2 + 2 * i]);
+        int lo = OPENSSL_hexchar2int((unsigned char)v[3 + 2 * i]);
+        buf[i] = (unsigned char)(hi << 4 | lo);
+    }
+    EVP_DigestUpdate(d->md, buf, want);
+    d->got += want;
+    d->piece++;
+    if (d->got == d->size) { /* the last piece goes only if the whole is right */
+        unsigned char md[32];
+        unsigned mdlen = 0;
+        char got[65] = "";
+        if (EVP_DigestFinal_ex(d->md, md, &mdlen) == 1 && mdlen == 32) hex(md, 32, got);
+        if (strcmp(got, d->sha) != 0) {
+            free(buf);
+            corrupted(d, "sha256 differs from the row");
+            cds_stream_abort(r);
+            return;
+        }
+    }
+    cds_stream_write(r, (const char *)buf, want); /* r and d may be gone */
+    free(buf);
+}
+
+static void pull(cds_req *r, void *arg)
+{
+    download *d = arg;
+    char num[16];
+    snprintf(num, sizeof num, "%d", d->piece);
+    const char *params[] = {d->id, num};
+    cds_db_pool *pool = cds_req_worker(r)->db;
+    if (!pool || cds_db_exec(pool, st_piece_get, 2, params, on_piece, d, &d->q) != CDS_DB_OK) {
+        cds_log(CDS_LOG_WARN, "attachments_db", "attachment %s: no database for piece %d", d->id,
+                d->piece);
+        fail_later(d);
+        return;
+    }
+    d->slot = cds_req_track(r, piece_cancel, d);
+    if (d->slot < 0) {
+        cds_db_cancel(d->q);
+        fail_later(d);
+    }
 }
 
 /* RFC 6266: attachment; filename="<ASCII stand-in>"; filename*=UTF-8''<RFC 5987>.
@@ -653,7 +506,7 @@ static void not_found(cds_req *r)
 
 static void on_found(cds_req *r, PGresult *res)
 {
-    download_meta *m = cds_req_user(r);
+    download *d = cds_req_user(r);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_failed(r, res);
         return;
@@ -664,51 +517,45 @@ static void on_found(cds_req *r, PGresult *res)
     }
     const char *sha = PQgetvalue(res, 0, 0);
     long long size = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    long long pieces = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     if (strlen(sha) != 64 || size < 1 || size > ATT_MAX_BYTES) { /* the table's CHECKs say so */
-        cds_log(CDS_LOG_ERROR, "attachment_corrupted", "attachment %s: row out of range", m->id);
+        corrupted(d, "row out of range");
         cds_problem(r, 500, "attachment_corrupted",
                     "Tệp đính kèm trên hệ thống lưu trữ bị hỏng, vui lòng liên hệ bộ phận hỗ trợ.");
         return;
     }
-    m->media_type = cds_req_strdup(r, PQgetvalue(res, 0, 2));
+    memcpy(d->sha, sha, 65);
+    d->size = (size_t)size;
+    d->pieces = (int)((d->size + ATT_PIECE - 1) / ATT_PIECE);
+    d->media_type = cds_req_strdup(r, PQgetvalue(res, 0, 2));
     const char *name = PQgetisnull(res, 0, 3)
-                           ? cds_req_printf(r, "%s.%s", m->id, ext_of(m->media_type))
+                           ? cds_req_printf(r, "%s.%s", d->id, ext_of(d->media_type))
                            : PQgetvalue(res, 0, 3);
-    m->disposition = disposition(r, name);
-    m->etag = cds_req_printf(r, "\"%s\"", sha);
+    d->disposition = disposition(r, name);
+    d->etag = cds_req_printf(r, "\"%s\"", sha);
     const char *inm = cds_req_header(r, "if-none-match");
-    if (inm && etag_matches(inm, m->etag)) {
+    if (inm && etag_matches(inm, d->etag)) {
         cds_resp_header(r, "cache-control", "private");
-        cds_resp_header(r, "etag", m->etag);
+        cds_resp_header(r, "etag", d->etag);
         cds_respond(r, 304, NULL, NULL, 0);
         return;
     }
-    download *d = calloc(1, sizeof *d);
-    if (!d) {
+    if (pieces != d->pieces) { /* not imported from the file store, or damaged */
+        corrupted(d, cds_req_printf(r, "%lld pieces stored, %d expected", pieces, d->pieces));
+        cds_problem(r, 500, "attachment_corrupted",
+                    "Tệp đính kèm trên hệ thống lưu trữ bị hỏng, vui lòng liên hệ bộ phận hỗ trợ.");
+        return;
+    }
+    if (!(d->md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1) {
         internal_error(r);
         return;
     }
-    memcpy(d->sha, sha, 65);
-    d->size = (size_t)size;
-    d->r = r;
-    d->slot = -1;
-    if (store_paths(d->sha, NULL, d->path) != 0) {
-        free(d);
-        internal_error(r);
-        return;
-    }
-    d->job =
-        cds_job_submit(cds_req_worker(r)->base, download_work, download_done, download_free, d);
-    if (!d->job) {
-        free(d);
-        busy(r);
-        return;
-    }
-    d->slot = cds_req_track(r, download_cancel, d);
-    if (d->slot < 0) {
-        cds_job_cancel(d->job);
-        internal_error(r);
-    }
+    cds_resp_header(r, "content-disposition", d->disposition);
+    cds_resp_header(r, "cache-control", "private");
+    cds_resp_header(r, "x-content-type-options", "nosniff");
+    cds_resp_header(r, "content-security-policy", "default-src 'none'; sandbox");
+    cds_resp_header(r, "etag", d->etag);
+    cds_respond_stream(r, 200, d->media_type, d->size, pull, d);
 }
 
 void cds_attachment_download(cds_req *r)
@@ -720,10 +567,15 @@ void cds_attachment_download(cds_req *r)
         not_found(r);
         return;
     }
-    download_meta *m = cds_req_alloc(r, sizeof *m);
-    memset(m, 0, sizeof *m);
-    m->id = id;
-    cds_req_set_user(r, m, NULL);
+    download *d = calloc(1, sizeof *d);
+    if (!d) {
+        internal_error(r);
+        return;
+    }
+    snprintf(d->id, sizeof d->id, "%s", id);
+    d->r = r;
+    d->slot = -1;
+    cds_req_set_user(r, d, download_free);
     const char *params[] = {id, p->citizen_id};
     cds_req_db(r, st_get, 2, params, on_found);
 }

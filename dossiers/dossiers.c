@@ -32,7 +32,7 @@ void cds_dossiers_config_defaults(cds_dossiers_config *c)
 size_t cds_dossiers_options(cds_dossiers_config *c, cds_opt *out, size_t cap)
 {
     const cds_opt o[] = {
-        {"storage-dir", "CDS_STORAGE_DIR", CDS_OPT_STR, &c->storage_dir, 0, 0, "where attachment files are kept (content-addressed)"},
+        {"storage-dir", "CDS_STORAGE_DIR", CDS_OPT_STR, &c->storage_dir, 0, 0, "where older versions kept attachment files: read by `cds attachments import` (and `cds migrate`) only"},
         {"lookup-key", "CDS_LOOKUP_KEY", CDS_OPT_KEY, &c->lookup_key, 0, 0, "base64 32-byte key deriving each dossier's lookup secret; unset: development key"},
         {"cursor-key", "CDS_CURSOR_KEY", CDS_OPT_KEY, &cursor_key_cfg, 0, 0, "base64 32-byte key signing pagination cursors; unset: development key"},
         {"public-base-url", "CDS_PUBLIC_BASE_URL", CDS_OPT_URL, &c->public_base_url, 0, 0, "base URL of public links (dossier lookup)"},

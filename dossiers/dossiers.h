@@ -8,12 +8,12 @@
 #include "core/server.h"
 
 typedef struct cds_dossiers_config {
-    const char *storage_dir;     /* attachment files */
+    const char *storage_dir;     /* attachment files of older versions, for the import */
     const char *lookup_key;      /* base64 32 bytes: derives each dossier's lookup secret */
     const char *public_base_url; /* base of the public lookup links */
     int lookup_burst, lookup_per_minute; /* per client address */
     const char *keys_dir;        /* development keys (shared with auth) */
-    int workers;                 /* file I/O worker threads */
+    int workers;                 /* worker threads (CPU-heavy work) */
     /* The TTHC outbox (ratings, feedback): its base URL (unset: rows wait),
      * our client id and secret there, attempts, backoff base and poll. */
     const char *tthc_url, *tthc_client, *tthc_secret;
@@ -36,9 +36,21 @@ void cds_procedures_list(cds_req *r);
 void cds_procedure_get(cds_req *r);
 void cds_procedure_form(cds_req *r);
 void cds_partner_procedure_put(cds_req *r);
-/* attachments.c */
+/* attachments.c: files in PostgreSQL, in pieces of ATTACHMENT_PIECE bytes. */
+#define ATTACHMENT_PIECE (256 * 1024)
+#define ATTACHMENT_MAX_BYTES (25 * 1024 * 1024) /* the route's body cap and the table's CHECK */
 void cds_attachment_upload(cds_req *r);
 void cds_attachment_download(cds_req *r);
+/* attachments_import.c (blocking: for `cds attachments import` and `cds
+ * migrate`, never a loop thread): moves the files of attachments kept under
+ * `dir` (<dir>/<sha[0:2]>/<sha>, as older versions stored them) into the
+ * database, each in one transaction, after checking its size and SHA-256.
+ * Rows that have their pieces already are skipped, so a second run changes
+ * nothing. Prints a line per problem and a summary to `out`; returns the
+ * number of attachments it could not import (missing or damaged files), -1
+ * when the database fails. */
+#include <stdio.h>
+int cds_attachments_import(const char *conninfo, const char *dir, FILE *out);
 /* filing.c: filing, the citizen's list and dossier, cancel, supplement */
 void cds_dossier_file(cds_req *r);
 void cds_dossiers_list(cds_req *r);

@@ -631,5 +631,67 @@ BEGIN
     WHERE id = p_id AND attempts = p_attempt AND state = 'due'
       AND p_outcome IN ('sent', 'retry', 'failed');
     RETURN CASE WHEN FOUND THEN 'recorded' ELSE 'stale' END;
+
+-- Attachments stored in PostgreSQL (0025_attachment_chunks.sql). A piece of
+-- an upload under way: the first one also records the upload, so that a
+-- crash before cds_attachment_commit leaves pieces that the sweep finds.
+CREATE OR REPLACE FUNCTION cds_attachment_chunk(p_id uuid, p_n int, p_data bytea) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_n = 0 THEN
+        INSERT INTO attachment_uploads (attachment_id) VALUES (p_id) ON CONFLICT DO NOTHING;
+    END IF;
+    INSERT INTO attachment_chunks (attachment_id, n, data) VALUES (p_id, p_n, p_data);
+END;
+$$;
+
+-- The upload is whole: the row that makes it visible, only when exactly
+-- p_chunks pieces of p_size bytes in all are there (else SQLSTATE 22023,
+-- nothing written). Sweeps a few abandoned uploads on the way.
+CREATE OR REPLACE FUNCTION cds_attachment_commit(p_id uuid, p_citizen uuid, p_sha text,
+                                                 p_size bigint, p_media text, p_name text,
+                                                 p_chunks int)
+RETURNS TABLE (id uuid, created_at text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+    total bigint;
+BEGIN
+    SELECT count(*), coalesce(sum(octet_length(c.data)), 0) INTO n, total
+    FROM attachment_chunks c WHERE c.attachment_id = p_id;
+    IF n <> p_chunks OR total <> p_size THEN
+        RAISE EXCEPTION 'attachment % incomplete: % pieces, % bytes', p_id, n, total
+            USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM attachment_uploads u WHERE u.attachment_id = p_id;
+    PERFORM cds_attachment_sweep(interval '1 hour', 4);
+    RETURN QUERY
+    INSERT INTO attachments AS a (id, citizen_id, sha256, size_bytes, media_type, file_name)
+    VALUES (p_id, p_citizen, p_sha, p_size, p_media, p_name)
+    RETURNING a.id, cds_rfc3339(a.created_at);
+END;
+$$;
+
+-- Uploads started longer than p_older ago and never committed (client gone,
+-- node killed): their pieces go. At most p_limit uploads a call; SKIP LOCKED
+-- so two nodes never wait for each other here. Returns how many.
+CREATE OR REPLACE FUNCTION cds_attachment_sweep(p_older interval, p_limit int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    gone uuid[];
+BEGIN
+    WITH old AS (
+        DELETE FROM attachment_uploads u
+        WHERE u.attachment_id IN (SELECT x.attachment_id FROM attachment_uploads x
+                                  WHERE x.started_at < now() - p_older
+                                  ORDER BY x.started_at LIMIT p_limit
+                                  FOR UPDATE SKIP LOCKED)
+        RETURNING u.attachment_id)
+    SELECT array_agg(attachment_id) INTO gone FROM old;
+    IF gone IS NULL THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM attachment_chunks c WHERE c.attachment_id = ANY (gone);
+    RETURN cardinality(gone);
 END;
 $$;

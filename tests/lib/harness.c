@@ -129,15 +129,23 @@ static size_t collect(char *p, size_t sz, size_t n, void *ud)
 
 typedef struct body_acc {
     char *p;
-    size_t len;
+    size_t len, cap;
 } body_acc;
 
+/* Grows geometrically: a 20 MiB answer in 16 KiB writes must not cost a
+ * quadratic amount of copying (ASan's realloc always moves). */
 static size_t collect_body(char *p, size_t sz, size_t n, void *ud)
 {
     body_acc *b = ud;
     size_t add = sz * n;
-    char *nb = realloc(b->p, b->len + add + 1);
-    if (!nb) return 0;
+    char *nb = b->p;
+    if (b->len + add + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + add + 1) cap *= 2;
+        nb = realloc(b->p, cap);
+        if (!nb) return 0;
+        b->cap = cap;
+    }
     memcpy(nb + b->len, p, add);
     b->len += add;
     nb[b->len] = 0;
