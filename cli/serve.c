@@ -7,6 +7,7 @@
  * ports) until SIGTERM/SIGINT. */
 #include "api/api.h"
 #include "cli/cli.h"
+#include "core/cidr.h"
 #include "core/devkeys.h"
 #include "core/log.h"
 #include "core/migrate.h"
@@ -20,6 +21,9 @@
 #define REPORT_MAX 16384
 
 /* The configuration's problems in one message (stderr); 0 when none. */
+/* --proxy-trusted, parsed; freed when serve() returns on any path */
+static cds_cidr_list *g_trusted;
+
 static int check_config(const cds_opt *opts, size_t n, const cds_opt_seen *seen, int production,
                         int tls_port, const char *tls_cert, const char *tls_key,
                         const char *env_problems)
@@ -138,9 +142,9 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "cds serve: the admin port (%d) must differ from the API ports\n", admin_port);
         return 2;
     }
-    c.nproxy_trusted = cds_cidr_list_parse(proxy_trusted, c.proxy_trusted, CDS_PROXY_MAX_CIDRS,
-                                           err, sizeof err);
-    if (c.nproxy_trusted < 0) {
+    g_trusted = cds_cidr_parse(proxy_trusted, err, sizeof err);
+    c.proxy_trusted = g_trusted;
+    if (!g_trusted && err[0]) {
         fprintf(stderr, "cds serve: --proxy-trusted: %s\n", err);
         return 2;
     }
@@ -187,5 +191,7 @@ int cds_cmd_serve(int argc, char **argv)
 {
     int rc = serve(argc, argv);
     cds_opts_seen_free(g_seen, g_nseen);
+    cds_cidr_free(g_trusted);
+    g_trusted = NULL;
     return rc;
 }

@@ -4,6 +4,7 @@
 #include "core/cidr.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,24 @@ int cds_cidr_match(const cds_cidr_list *l, const char *addr)
 {
     unsigned char a[16];
     if (!l || !addr || !to16(addr, a)) return 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (prefix_equal(a, l->e[i].addr, l->e[i].bits)) return 1;
+    return 0;
+}
+
+int cds_cidr_match_sa(const cds_cidr_list *l, const struct sockaddr *sa)
+{
+    unsigned char a[16];
+    if (!l || !sa) return 0;
+    if (sa->sa_family == AF_INET) {
+        memset(a, 0, 10);
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    } else {
+        return 0;
+    }
     for (size_t i = 0; i < l->n; i++)
         if (prefix_equal(a, l->e[i].addr, l->e[i].bits)) return 1;
     return 0;

@@ -12,6 +12,10 @@ typedef struct cds_cidr_list cds_cidr_list;
 cds_cidr_list *cds_cidr_parse(const char *spec, char *err, size_t cap);
 /* 1 when addr is inside one of the ranges; 0 otherwise (or unparsable). */
 int cds_cidr_match(const cds_cidr_list *l, const char *addr);
+/* The same for a socket address (AF_INET/AF_INET6), as accept() gives it:
+ * the listener's check of a load balancer, without formatting the address. */
+struct sockaddr;
+int cds_cidr_match_sa(const cds_cidr_list *l, const struct sockaddr *sa);
 void cds_cidr_free(cds_cidr_list *l);
 
 #endif

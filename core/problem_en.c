@@ -32,7 +32,11 @@ static const en_row EN[] = {
      "The dossier's fee is already set or paid; the delivery fee can only be paid on delivery "
      "(cod: true)."},
     {"code_mismatch", "The procedure code in the body differs from the one in the path."},
+    {"courier_disabled", "This courier account is disabled."},
+    {"courier_exists",
+     "The carrier already has a courier with this staff code; its secret is not shown again."},
     {"courier_not_configured", "Callbacks from this carrier are not set up on this server."},
+    {"courier_not_found", "There is no such courier."},
     {"courier_source_refused", "This address may not send the carrier's callbacks."},
     {"courier_token_invalid", "The callback URL's token is not ours."},
     {"database_unavailable", "The system cannot reach its data right now; please try again later."},
@@ -42,6 +46,7 @@ static const en_row EN[] = {
     {"dossier_not_found",
      "Dossier not found, or the lookup code is wrong. Please check the dossier code and the "
      "lookup code printed on the acknowledgement."},
+    {"draining", "The server is shutting down; please try again."},
     {"empty_file", "The uploaded file is empty."},
     {"export_too_large", "Too many receipts in this date range; please export one day at a time."},
     {"headers_too_large", "The request headers are too large."},
@@ -62,6 +67,8 @@ static const en_row EN[] = {
     {"invalid_applicant", "The applicant needs a personal ID number (12 digits) and a full name."},
     {"invalid_attachments", "The list of attachments is invalid."},
     {"invalid_correction", "The correction is invalid."},
+    {"invalid_courier", "The courier's details are missing or not valid."},
+    {"invalid_credentials", "The courier code or secret is wrong, or the account is disabled."},
     {"invalid_cursor", "The page cursor is invalid."},
     {"invalid_date_range",
      "Invalid date range: from and to as YYYY-MM-DD, from <= to, at most 366 days."},
@@ -143,6 +150,7 @@ static const en_row EN[] = {
      "If-None-Match: * to create)."},
     {"procedure_not_found", "This administrative procedure was not found."},
     {"qr_failed", "The QR code could not be made; please try again later."},
+    {"rating_not_found", "This dossier has not been rated yet."},
     {"receipt_already_corrected", "This receipt has already been replaced or adjusted."},
     {"receipt_being_issued", "The receipt is being issued (signed); please try again shortly."},
     {"receipt_content_invalid", "The receipt's content is invalid; please contact the agency."},
@@ -166,6 +174,8 @@ static const en_row EN[] = {
     {"unknown_procedure", "The procedure does not exist or no longer accepts dossiers."},
     {"unsupported_file_type", "Only PDF, JPEG or PNG files are accepted."},
     {"unsupported_media_type", "The body must be JSON (Content-Type: application/json)."},
+    {"unsupported_photo",
+     "The signed slip's photo must be JPEG or PNG (its Content-Type matching its bytes)."},
 };
 
 static int cmp(const void *key, const void *row)

@@ -1,4 +1,4 @@
-/* PROXY protocol v2 parsing and trusted networks (see proxy.h). */
+/* PROXY protocol v2 parsing (see proxy.h). */
 #include "core/proxy.h"
 
 #include <arpa/inet.h>
@@ -9,89 +9,6 @@
 
 const unsigned char cds_proxy_v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                             0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
-
-static int parse_one(const char *s, size_t n, cds_cidr *c)
-{
-    char buf[64];
-    if (n == 0 || n >= sizeof buf) return -1;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    char *slash = strchr(buf, '/');
-    int bits = -1;
-    if (slash) {
-        *slash = 0;
-        char *end;
-        long b = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end || b < 0 || b > 128) return -1;
-        bits = (int)b;
-    }
-    memset(c, 0, sizeof *c);
-    if (inet_pton(AF_INET, buf, c->addr) == 1) {
-        c->family = AF_INET;
-        if (bits > 32) return -1;
-        c->bits = bits < 0 ? 32 : bits;
-    } else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
-        c->family = AF_INET6;
-        c->bits = bits < 0 ? 128 : bits;
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
-int cds_cidr_list_parse(const char *s, cds_cidr *out, int max, char *err, size_t cap)
-{
-    int n = 0;
-    for (const char *p = s ? s : ""; *p;) {
-        p += strspn(p, " ,");
-        if (!*p) break;
-        size_t len = strcspn(p, " ,");
-        if (n >= max) {
-            snprintf(err, cap, "more than %d trusted networks", max);
-            return -1;
-        }
-        if (parse_one(p, len, &out[n]) != 0) {
-            snprintf(err, cap, "'%.*s' is not an address or CIDR network", (int)(len > 64 ? 64 : len), p);
-            return -1;
-        }
-        n++;
-        p += len;
-    }
-    return n;
-}
-
-static int prefix_eq(const unsigned char *a, const unsigned char *b, int bits)
-{
-    int full = bits / 8, rest = bits % 8;
-    if (memcmp(a, b, (size_t)full) != 0) return 0;
-    if (!rest) return 1;
-    unsigned char mask = (unsigned char)(0xFF << (8 - rest));
-    return (a[full] & mask) == (b[full] & mask);
-}
-
-int cds_cidr_match(const cds_cidr *list, int n, const struct sockaddr *sa)
-{
-    unsigned char a[16];
-    int fam;
-    if (sa->sa_family == AF_INET) {
-        memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        fam = AF_INET;
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a6)) {
-            memcpy(a, a6->s6_addr + 12, 4);
-            fam = AF_INET;
-        } else {
-            memcpy(a, a6->s6_addr, 16);
-            fam = AF_INET6;
-        }
-    } else {
-        return 0;
-    }
-    for (int i = 0; i < n; i++)
-        if (list[i].family == fam && prefix_eq(a, list[i].addr, list[i].bits)) return 1;
-    return 0;
-}
 
 int cds_proxy_v2_parse(const unsigned char *p, size_t n, size_t *need, char *peer, size_t cap)
 {

@@ -18,22 +18,8 @@
 
 #define CDS_PROXY_V2_FIXED 16
 #define CDS_PROXY_V2_MAX_LEN 4096 /* addresses + TLVs accepted after the fixed part */
-#define CDS_PROXY_MAX_CIDRS 32
 
 extern const unsigned char cds_proxy_v2_sig[12];
-
-typedef struct cds_cidr {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int bits;
-} cds_cidr;
-
-/* "10.0.0.0/8,127.0.0.1,::1/128": at most `max` entries. Returns how many,
- * or -1 (with a message in err) on any malformed entry. "" gives 0. */
-int cds_cidr_list_parse(const char *s, cds_cidr *out, int max, char *err, size_t cap);
-/* 1 when sa (AF_INET/AF_INET6; an IPv4-mapped IPv6 address counts as IPv4)
- * is inside one of the n networks. */
-int cds_cidr_match(const cds_cidr *list, int n, const struct sockaddr *sa);
 
 enum { CDS_PROXY_MORE = 0, CDS_PROXY_BAD = -1 };
 /* Parses the first n bytes of a connection. Returns CDS_PROXY_MORE with

@@ -20,6 +20,7 @@
  * all else served), then listeners close, HTTP/2 peers get GOAWAY, HTTP/1.1 answers
  * carry "connection: close", in-flight requests finish for up to the grace
  * period, then pools close and cds_server_run returns 0. */
+#include "core/cidr.h"
 #include "core/clock.h"
 #include "core/conn.h"
 #include "core/db.h"
@@ -438,8 +439,8 @@ static void accept_conn(struct evconnlistener *l, evutil_socket_t fd, struct soc
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evutil_make_socket_nonblocking(fd);
-    if ((t->cfg->proxy_listeners >> (lc->ls - t->cfg->listen) & 1u) && t->cfg->nproxy_trusted &&
-        cds_cidr_match(t->cfg->proxy_trusted, t->cfg->nproxy_trusted, sa)) {
+    if ((t->cfg->proxy_listeners >> (lc->ls - t->cfg->listen) & 1u) && t->cfg->proxy_trusted &&
+        cds_cidr_match_sa(t->cfg->proxy_trusted, sa)) {
         proxy_wait_start(t, lc->ls, fd, peer);
         return;
     }

@@ -46,8 +46,7 @@ typedef struct cds_server_config {
      * address then is the client's (logs, rate limits); a trusted peer
      * without one is closed. Peers outside never may send one: a header from
      * them closes the connection. */
-    cds_cidr proxy_trusted[CDS_PROXY_MAX_CIDRS];
-    int nproxy_trusted;
+    const struct cds_cidr_list *proxy_trusted; /* core/cidr.h; NULL: none */
     unsigned proxy_listeners;       /* bit i: listen[i] is behind the balancer */
     /* On SIGTERM: this long /readyz answers 503 (cds_server_draining) while
      * everything else is served, so a balancer stops sending new work; then

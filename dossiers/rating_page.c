@@ -71,7 +71,7 @@ void cds_rating_page_shutdown(void)
     limiter = NULL;
 }
 
-static void send(cds_req *r, int status, const char *title, const cds_html_var *v, size_t nv)
+static void send_rating_page(cds_req *r, int status, const char *title, const cds_html_var *v, size_t nv)
 {
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
@@ -104,7 +104,7 @@ static void page(cds_req *r, int status, const char *notice, int rate, const cha
         {"rate_action", cds_req_printf(r, "/lookup/%s/rating", code)},
         {"feedback_action", cds_req_printf(r, "/lookup/%s/feedback", code)},
     };
-    send(r, status, "Đánh giá và phản ánh", v, sizeof v / sizeof v[0]);
+    send_rating_page(r, status, "Đánh giá và phản ánh", v, sizeof v / sizeof v[0]);
 }
 
 void cds_rating_page_forms(cds_req *r, cds_buf *out, const char *code, const char *status)

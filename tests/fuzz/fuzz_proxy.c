@@ -2,6 +2,7 @@
  * bytes a trusted balancer sends, fed whole and in every prefix the way the
  * server reads them (16 bytes, then the announced length); and the trusted
  * networks list as text. */
+#include "core/cidr.h"
 #include "core/proxy.h"
 
 #include <stdint.h>
@@ -27,9 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s) return 0;
     memcpy(s, data, size);
     s[size] = 0;
-    cds_cidr l[CDS_PROXY_MAX_CIDRS];
     char err[128];
-    cds_cidr_list_parse(s, l, CDS_PROXY_MAX_CIDRS, err, sizeof err);
+    cds_cidr_free(cds_cidr_parse(s, err, sizeof err));
     free(s);
     return 0;
 }

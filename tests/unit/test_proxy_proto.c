@@ -6,6 +6,7 @@
  * 16 to the whole length and never past it; bad signature, version 1 in the
  * binary frame, command 2, a length over the cap or too short for its
  * family are refused. */
+#include "core/cidr.h"
 #include "core/proxy.h"
 #include "tests/lib/t.h"
 
@@ -97,20 +98,21 @@ int main(void)
     b[13] = 0x11;
     CHECK_INT(cds_proxy_v2_parse(b, 16, &need, peer, sizeof peer), CDS_PROXY_BAD);
 
-    /* Trusted networks. */
-    cds_cidr l[CDS_PROXY_MAX_CIDRS];
+    /* Trusted networks (core/cidr.h, matched on the accepted socket's
+     * address). */
     char err[128];
-    CHECK_INT(cds_cidr_list_parse("10.0.0.0/8, 192.0.2.7,2001:db8::/32", l, CDS_PROXY_MAX_CIDRS,
-                                  err, sizeof err),
-              3);
-    CHECK_INT(cds_cidr_list_parse("", l, CDS_PROXY_MAX_CIDRS, err, sizeof err), 0);
+    cds_cidr_list *l = cds_cidr_parse("10.0.0.0/8, 192.0.2.7,2001:db8::/32", err, sizeof err);
+    CHECK(l != NULL);
+    cds_cidr_free(l);
+    CHECK(cds_cidr_parse("", err, sizeof err) == NULL && err[0] == 0);
     const char *bad[] = {"10.0.0.0/33", "10.0.0.1/", "host.example", "10.0.0.0/8x", "::1/129",
                          "1.2.3"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_INT(cds_cidr_list_parse(bad[i], l, CDS_PROXY_MAX_CIDRS, err, sizeof err), -1);
-    CHECK_INT(cds_cidr_list_parse("1.1.1.1,2.2.2.2", l, 1, err, sizeof err), -1);
-    int nl = cds_cidr_list_parse("10.0.0.0/8,192.0.2.7,2001:db8::/32,172.16.0.0/12", l,
-                                 CDS_PROXY_MAX_CIDRS, err, sizeof err);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        l = cds_cidr_parse(bad[i], err, sizeof err);
+        CHECK(l == NULL && err[0]);
+        cds_cidr_free(l);
+    }
+    l = cds_cidr_parse("10.0.0.0/8,192.0.2.7,2001:db8::/32,172.16.0.0/12", err, sizeof err);
     struct sockaddr_in a4 = {.sin_family = AF_INET};
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     const struct {
@@ -129,8 +131,10 @@ int main(void)
             inet_pton(AF_INET, cases[i].ip, &a4.sin_addr);
             sa = (const struct sockaddr *)&a4;
         }
-        if (cds_cidr_match(l, nl, sa) != cases[i].in) fprintf(stderr, "%s\n", cases[i].ip);
-        CHECK_INT(cds_cidr_match(l, nl, sa), cases[i].in);
+        if (cds_cidr_match_sa(l, sa) != cases[i].in) fprintf(stderr, "%s\n", cases[i].ip);
+        CHECK_INT(cds_cidr_match_sa(l, sa), cases[i].in);
+        CHECK_INT(cds_cidr_match(l, cases[i].ip), cases[i].in);
     }
+    cds_cidr_free(l);
     return t_done();
 }
