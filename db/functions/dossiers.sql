@@ -631,6 +631,8 @@ BEGIN
     WHERE id = p_id AND attempts = p_attempt AND state = 'due'
       AND p_outcome IN ('sent', 'retry', 'failed');
     RETURN CASE WHEN FOUND THEN 'recorded' ELSE 'stale' END;
+END;
+$$;
 
 -- Attachments stored in PostgreSQL (0025_attachment_chunks.sql). A piece of
 -- an upload under way: the first one also records the upload, so that a
