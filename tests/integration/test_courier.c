@@ -605,7 +605,10 @@ int main(void)
     if (th_sim_start(&sim, names, NULL) != 0) return 1;
     static char iss[256];
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
-    const char *env[] = {iss, "CDS_AUTO_MIGRATE=1", "CDS_DELIVERY_DISPATCH=0", NULL};
+    /* the GHN callbacks carry the development token (the server has none of
+     * its own: scripts/run gives it) */
+    const char *env[] = {iss, "CDS_AUTO_MIGRATE=1", "CDS_DELIVERY_DISPATCH=0",
+                         "CDS_GHN_CALLBACK_TOKEN=cds-dev-ghn-callback-token", NULL};
     if (th_server_start(&srv, db, env) != 0) return 1;
     char load[1024];
     snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
