@@ -63,8 +63,10 @@ BEGIN
         -- one text message of a dossier on its way at a time, oldest first:
         -- the gateway gets them in order, so the last one states the latest
         -- state (the others wait 50 ms, no attempt spent). Blocked: another
-        -- is sending, or an older one is due (in this claim, or taken by a
-        -- concurrent claim: still due in this snapshot).
+        -- is sending, or an older one is waiting (due in this claim, taken by
+        -- a concurrent claim, or backing off after a temporary failure: a
+        -- newer state must not overtake it; a deferred one is superseded
+        -- instead, below).
         SELECT d.id FROM due d
         WHERE d.channel IN ('sms', 'zns') AND d.dossier_id IS NOT NULL
           AND (EXISTS (SELECT 1 FROM due e
@@ -75,7 +77,7 @@ BEGIN
                             AND p.channel IN ('sms', 'zns'))
                OR EXISTS (SELECT 1 FROM outbox p
                           WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at IS NOT NULL
-                            AND p.next_attempt_at <= now() AND p.channel IN ('sms', 'zns')
+                            AND p.deferred_at IS NULL AND p.channel IN ('sms', 'zns')
                             AND p.id < d.id))
     ), first_sms AS (
         -- a citizen's deferred SMS go out as one message: they count once,
@@ -194,6 +196,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n int;
     v_fallback boolean;
+    v_next boolean;
 BEGIN
     WITH r AS MATERIALIZED (
         SELECT * FROM jsonb_to_recordset(p) AS x(id bigint, attempt int, status text,
@@ -223,14 +226,28 @@ BEGIN
         FROM r
         WHERE o.id = ANY (ARRAY(SELECT x.id FROM r x)) AND o.id = r.id
           AND o.status = 'sending' AND o.attempts = r.attempt
-        RETURNING o.id, o.device_id, r.delete_device, r.status = 'fallback' AS fell_back
+        RETURNING o.id, o.device_id, r.delete_device, r.status = 'fallback' AS fell_back,
+                  o.channel, o.dossier_id
     ), gone AS (
         DELETE FROM devices d USING upd
         WHERE upd.delete_device AND d.id = upd.device_id
+    ), nxt AS (
+        -- the next text message of a dossier whose previous one just went
+        -- (one at a time per dossier, cds_outbox_claim held it back 50 ms):
+        -- due now, and a dispatcher is woken instead of waiting for its poll
+        UPDATE outbox x SET next_attempt_at = now()
+        FROM upd
+        WHERE upd.channel IN ('sms', 'zns') AND upd.dossier_id IS NOT NULL
+          AND x.dossier_id = upd.dossier_id AND x.channel IN ('sms', 'zns')
+          AND x.status = 'created' AND x.deferred_at IS NULL
+          AND x.next_attempt_at > now() AND x.id <> upd.id
+        RETURNING x.id
     )
-    SELECT count(*), COALESCE(bool_or(upd.fell_back), false) INTO n, v_fallback FROM upd;
-    IF v_fallback THEN
-        PERFORM pg_notify('cds_outbox', 'fallback');
+    SELECT (SELECT count(*) FROM upd), COALESCE((SELECT bool_or(u.fell_back) FROM upd u), false),
+           EXISTS (SELECT 1 FROM nxt)
+    INTO n, v_fallback, v_next;
+    IF v_fallback OR v_next THEN
+        PERFORM pg_notify('cds_outbox', CASE WHEN v_fallback THEN 'fallback' ELSE 'next' END);
     END IF;
     RETURN n;
 END;
