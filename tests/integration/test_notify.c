@@ -857,6 +857,9 @@ static void test_rate_limit(void)
                                 "0900000401"), 201);
     CHECK_INT(th_partner_step(srv.url, a, "rl-a1", "fee_requested", 10, ",\"fee_vnd\":50000"), 200);
     CHECK_INT(th_partner_step(srv.url, a, "rl-a2", "paid", 11, NULL), 200);
+    /* the demos run one after the other: A's messages are out before B's
+     * begin (else which three fit the hour depends on the machine's speed) */
+    CHECK_INT(settled_all(30), 0);
     CHECK_INT(th_partner_import(srv.url, b, PROCEDURE, "079000000401", "Trần Thị Bình",
                                 "0900000401"), 201);
     const char *bsteps[] = {"processing", "result_ready", "completed"};
