@@ -457,7 +457,7 @@ static void test_code(void)
     CHECK(code && strlen(code) == 6);
     if (!code) code = strdup("000000");
     char wrong[8];
-    snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
+    snprintf(wrong, sizeof wrong, "%06d", (int)((strtol(code, NULL, 10) + 1) % 1000000));
     long ev0 = count("SELECT count(*) FROM shipment_events");
     long bt0 = count("SELECT count(*) FROM bank_transactions");
 #define DELIVERED_FMT                                                                              \
@@ -516,7 +516,7 @@ static void test_code_locked(void)
     CHECK(code && strlen(code) == 6);
     if (!code) code = strdup("000000");
     char wrong[8];
-    snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 7) % 1000000);
+    snprintf(wrong, sizeof wrong, "%06d", (int)((strtol(code, NULL, 10) + 7) % 1000000));
     for (int i = 1; i <= 5; i++) {
         snprintf(arr, sizeof arr, DELIVERED_FMT, tn, iso(-60), photo, "");
         memcpy(strstr(arr, "s-3"), "l-2", 3);

@@ -63,7 +63,7 @@ static void slow_cancel(void *arg)
 static void slow(cds_req *r)
 {
     const char *ms_s = cds_req_query(r, "ms");
-    int ms = ms_s ? atoi(ms_s) : 300;
+    int ms = ms_s ? (int)strtol(ms_s, NULL, 10) : 300;
     slow_ctx *s = cds_req_alloc(r, sizeof *s);
     s->r = r;
     s->ev = evtimer_new(cds_req_worker(r)->base, slow_fire, s);

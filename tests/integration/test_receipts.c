@@ -677,7 +677,7 @@ static void test_export(void)
     CHECK_INT(run("CDS_DATABASE_URL='%s' %s/cds receipt export --from %s --format csv --out %s >/dev/null",
                   db, CDS_BUILD_DIR, today, file), 0);
     char *csv = output("grep -c '^receipt,' %s", file);
-    CHECK_INT(atol(csv), receipts);
+    CHECK_INT(strtol(csv, NULL, 10), receipts);
     free(csv);
     free(today);
 }
