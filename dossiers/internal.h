@@ -45,6 +45,14 @@ int cds_rating_stmt_feedback(void); /* $1 dossier, $2 citizen|NULL, $3 kind, $4 
 #define CDS_LOOKUP_SECRET_LEN 10
 int cds_secret_init(void);
 void cds_lookup_secret(const char *dossier_id, char out[CDS_LOOKUP_SECRET_LEN + 1]);
+/* A dossier code and a lookup secret as people type them (lookup page,
+ * rating forms): the code's characters and length; the secret upper-cased
+ * without spaces and dashes ("abcd-efgh 23" -> "ABCDEFGH23"), -1 when
+ * nothing is left or it is over-long. */
+#define CDS_LOOKUP_CODE_MAX 64
+#define CDS_LOOKUP_SECRET_IN_MAX 64
+int cds_lookup_code_valid(const char *s);
+int cds_lookup_secret_normalise(const char *in, char out[CDS_LOOKUP_SECRET_IN_MAX + 1]);
 /* hex SHA-256 of a secret, as stored in dossiers.lookup_hash. */
 void cds_lookup_secret_hash(const char *secret, char out[65]);
 /* "<public_base_url>/lookup/<code>?s=<secret>" (arena). */

@@ -45,14 +45,13 @@
 #include "core/ratelimit.h"
 #include "core/utf8.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SECRET_IN_MAX 64     /* bytes of a secret as typed (spaces, dashes) */
-#define CODE_MAX 64
+#define SECRET_IN_MAX CDS_LOOKUP_SECRET_IN_MAX
+#define CODE_MAX CDS_LOOKUP_CODE_MAX
 #define TIMELINE_MAX "200"   /* newest steps shown (SQL text) */
 #define NOTE_SHOWN_MAX 500   /* bytes of a step's note on the page */
 #define QR_SCALE_DEFAULT 8
@@ -582,29 +581,6 @@ static void on_lookup(cds_req *r, PGresult *res)
     json_decref(timeline);
 }
 
-static int code_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > CODE_MAX) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_') return 0;
-    return 1;
-}
-
-/* Upper-case, without spaces and dashes, so "abcd-efgh 23" is "ABCDEFGH23".
- * -1 when nothing is left or the input is over-long. */
-static int normalise_secret(const char *in, char out[SECRET_IN_MAX + 1])
-{
-    size_t o = 0;
-    for (const char *p = in; *p; p++) {
-        if (*p == ' ' || *p == '-' || *p == '\t') continue;
-        if (o == SECRET_IN_MAX) return -1;
-        out[o++] = (char)toupper((unsigned char)*p);
-    }
-    out[o] = 0;
-    return o ? 0 : -1;
-}
-
 static void lookup_start(cds_req *r, int mode, const char *code, const char *given)
 {
     int retry = 0;
@@ -635,7 +611,7 @@ static void lookup_start(cds_req *r, int mode, const char *code, const char *giv
                                        "Vui lòng nhập mã tra cứu (10 ký tự) in trên giấy tiếp nhận hồ sơ.",
                                        "Please enter the lookup code (10 characters) printed on the "
                                        "dossier's acknowledgement."),
-                         1, code_valid(code) ? code : NULL);
+                         1, cds_lookup_code_valid(code) ? code : NULL);
         return;
     }
     lookup_ctx *c = cds_req_alloc(r, sizeof *c);
@@ -644,8 +620,8 @@ static void lookup_start(cds_req *r, int mode, const char *code, const char *giv
     c->lang = lang;
     /* An unusable secret is hashed all the same (as "-"): it will not match,
      * and it costs what a real one costs. */
-    cds_lookup_secret_hash(normalise_secret(given, c->secret) == 0 ? c->secret : "-", c->hash);
-    if (!code_valid(code)) {
+    cds_lookup_secret_hash(cds_lookup_secret_normalise(given, c->secret) == 0 ? c->secret : "-", c->hash);
+    if (!cds_lookup_code_valid(code)) {
         (void)cds_ct_equal(c->hash, DUMMY_HASH, 64);
         not_found(r, mode);
         return;

@@ -25,13 +25,10 @@
 #include "core/problem.h"
 #include "core/ratelimit.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CODE_MAX 64
-#define SECRET_IN_MAX 64
 
 static int st_dossier = -1;
 static cds_ratelimit *limiter;
@@ -110,11 +107,8 @@ static void page(cds_req *r, int status, const char *notice, int rate, const cha
 void cds_rating_page_forms(cds_req *r, cds_buf *out, const char *code, const char *status)
 {
     const char *given = cds_req_query(r, "s");
-    char secret[SECRET_IN_MAX + 1];
-    size_t o = 0;
-    for (const char *p = given ? given : ""; *p && o < SECRET_IN_MAX; p++)
-        if (isalnum((unsigned char)*p)) secret[o++] = (char)toupper((unsigned char)*p);
-    secret[o] = 0;
+    char secret[CDS_LOOKUP_SECRET_IN_MAX + 1];
+    cds_lookup_secret_normalise(given, secret); /* "" when unusable: the post is then refused */
     int finished = strcmp(status, "completed") == 0 || strcmp(status, "returned") == 0;
     const cds_html_var v[] = {
         {"code", code},
@@ -227,18 +221,9 @@ static page_ctx *start(cds_req *r, int mode)
     }
     const char *code = cds_req_param(r, "code");
     const char *given = mode == M_FORM ? cds_req_query(r, "s") : cds_req_form(r, "s");
-    char secret[SECRET_IN_MAX + 1];
-    size_t o = 0;
-    int ok = code && *code && strlen(code) <= CODE_MAX && given;
-    for (const char *p = given ? given : ""; ok && *p; p++) {
-        if (*p == ' ' || *p == '-' || *p == '\t') continue;
-        if (o == SECRET_IN_MAX || !isalnum((unsigned char)*p)) ok = 0;
-        else secret[o++] = (char)toupper((unsigned char)*p);
-    }
-    secret[o] = 0;
-    for (const char *p = code; ok && *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_') ok = 0;
-    if (!ok || o == 0) {
+    char secret[CDS_LOOKUP_SECRET_IN_MAX + 1];
+    int ok = cds_lookup_code_valid(code) && cds_lookup_secret_normalise(given, secret) == 0;
+    if (!ok) {
         message(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND);
         return NULL;
     }

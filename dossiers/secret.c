@@ -32,6 +32,7 @@
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #define KEY_BYTES 32
@@ -89,6 +90,30 @@ void cds_lookup_secret(const char *dossier_id, char out[CDS_LOOKUP_SECRET_LEN + 
     while (k < CDS_LOOKUP_SECRET_LEN) out[k++] = ALPHABET[0];
     out[k] = 0;
     OPENSSL_cleanse(mac, sizeof mac);
+}
+
+int cds_lookup_code_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > CDS_LOOKUP_CODE_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_') return 0;
+    return 1;
+}
+
+int cds_lookup_secret_normalise(const char *in, char out[CDS_LOOKUP_SECRET_IN_MAX + 1])
+{
+    size_t o = 0;
+    for (const char *p = in ? in : ""; *p; p++) {
+        if (*p == ' ' || *p == '-' || *p == '\t') continue;
+        if (o == CDS_LOOKUP_SECRET_IN_MAX) {
+            out[0] = 0;
+            return -1;
+        }
+        out[o++] = (char)toupper((unsigned char)*p);
+    }
+    out[o] = 0;
+    return o ? 0 : -1;
 }
 
 void cds_lookup_secret_hash(const char *secret, char out[65])
