@@ -25,7 +25,9 @@ char *cds_courier_token_issue(const char *courier_id, const char *carrier, int t
                                COURIER_AUDIENCE, "sub", courier_id, "carrier", carrier, "scope",
                                "courier", "iat", (json_int_t)now, "exp",
                                (json_int_t)(now + ttl_s));
-    char *t = claims ? cds_jws_sign(cds_auth_token_key(NULL), CDS_ALG_ES256, cds_auth_token_kid(),
+    const char *kid;
+    EVP_PKEY *key = cds_auth_token_signer(&kid);
+    char *t = claims ? cds_jws_sign(key, CDS_ALG_ES256, kid,
                                     claims)
                      : NULL;
     json_decref(claims);

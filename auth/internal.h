@@ -20,7 +20,9 @@ void cds_partner_auth_shutdown(void);
 int cds_auth_keys_load(const cds_auth_config *c);
 void cds_auth_keys_free(void);
 EVP_PKEY *cds_auth_token_key(const char *kid); /* NULL kid: the signing key */
-const char *cds_auth_token_kid(void);
+/* The key that signs new tokens and its kid (one reading: a SIGHUP reload
+ * in between cannot pair one set's key with another's kid). */
+EVP_PKEY *cds_auth_token_signer(const char **kid);
 void cds_auth_random_b64url(size_t nbytes, char *out, size_t cap);
 /* The one successor of refresh token `parent` (at most 128 characters):
  * 64 hex digits of HMAC-SHA256(refresh key, label || parent). */

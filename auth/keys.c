@@ -3,14 +3,26 @@
  * ring, the key of the personal-ID lookup hash and the key that derives a
  * refresh token's successor. When none is configured
  * (development), keys are made once in keys_dir and reused, like the
- * development TLS certificate; a warning says so. */
+ * development TLS certificate; a warning says so.
+ *
+ * SIGHUP (core/reload.h) re-reads the token keys' files (and the list
+ * itself when it is given as CDS_TOKEN_KEYS_FILE, so a new key can be put
+ * first while the old one still verifies): the new set is
+ * built whole, published with one atomic store and used by the next token
+ * signed or checked; a file that is not a key keeps the current set. Sets
+ * replaced are freed at shutdown only (a request may still hold a key). The
+ * other keys are fixed for the life of the process (changing them needs a
+ * restart of every node: they must agree across nodes). */
 #include "internal.h"
 #include "core/devkeys.h"
 #include "core/log.h"
+#include "core/options.h"
+#include "core/reload.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +32,15 @@
 cds_auth_config g_auth;
 
 #define MAX_TOKEN_KEYS 4
-static struct {
-    char kid[64];
-    EVP_PKEY *key;
-} token_keys[MAX_TOKEN_KEYS];
-static int ntoken_keys;
+typedef struct token_set {
+    struct {
+        char kid[64];
+        EVP_PKEY *key;
+    } k[MAX_TOKEN_KEYS];
+    int n;
+    struct token_set *older; /* replaced sets, freed at shutdown */
+} token_set;
+static _Atomic(token_set *) tokens;
 static cds_keyring *ring;
 static unsigned char pid_key[32];
 static unsigned char refresh_key[32];
@@ -81,9 +97,12 @@ static char *dev_secret(const char *name, int is_pem)
     return cds_secret_or_dev(NULL, g_auth.keys_dir, name, is_pem);
 }
 
-static int add_token_key(const char *kid, const char *pem_or_path)
+static int add_token_key(token_set *ts, const char *kid, const char *pem_or_path)
 {
-    if (ntoken_keys == MAX_TOKEN_KEYS) return -1;
+    if (ts->n == MAX_TOKEN_KEYS) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "more than %d token keys", MAX_TOKEN_KEYS);
+        return -1;
+    }
     EVP_PKEY *k = cds_pkey_from_pem(pem_or_path);
     if (!k || EVP_PKEY_get_base_id(k) != EVP_PKEY_EC) {
         cds_log(CDS_LOG_ERROR, "auth_keys", "token key %s is not a readable P-256 private key",
@@ -91,10 +110,74 @@ static int add_token_key(const char *kid, const char *pem_or_path)
         EVP_PKEY_free(k);
         return -1;
     }
-    token_keys[ntoken_keys].key = k;
-    if (kid) snprintf(token_keys[ntoken_keys].kid, sizeof token_keys[0].kid, "%s", kid);
-    else cds_jwk_thumbprint(k, token_keys[ntoken_keys].kid, sizeof token_keys[0].kid);
-    ntoken_keys++;
+    ts->k[ts->n].key = k;
+    if (kid) snprintf(ts->k[ts->n].kid, sizeof ts->k[0].kid, "%s", kid);
+    else cds_jwk_thumbprint(k, ts->k[ts->n].kid, sizeof ts->k[0].kid);
+    ts->n++;
+    return 0;
+}
+
+static void token_set_free(token_set *ts)
+{
+    while (ts) {
+        token_set *older = ts->older;
+        for (int i = 0; i < ts->n; i++) EVP_PKEY_free(ts->k[i].key);
+        free(ts);
+        ts = older;
+    }
+}
+
+/* The token keys of `spec` (kid=pem-file,...; NULL or empty: the
+ * development key), read now; NULL (logged) when one is not a key. */
+static token_set *token_set_load(const char *spec)
+{
+    token_set *ts = calloc(1, sizeof *ts);
+    if (!ts) return NULL;
+    int rc = 0;
+    if (spec && *spec) {
+        char *copy = strdup(spec), *save = NULL;
+        rc = copy ? 0 : -1;
+        for (char *item = copy ? strtok_r(copy, ",", &save) : NULL; item && rc == 0;
+             item = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(item, '=');
+            if (!eq || eq == item) {
+                cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_TOKEN_KEYS: expected kid=pem-file");
+                rc = -1;
+                break;
+            }
+            *eq = 0;
+            rc = add_token_key(ts, item, eq + 1);
+        }
+        free(copy);
+    } else {
+        char *pem = dev_secret("token-es256.pem", 1);
+        rc = pem ? add_token_key(ts, NULL, pem) : -1;
+        free(pem);
+    }
+    if (rc != 0 || ts->n == 0) {
+        token_set_free(ts);
+        return NULL;
+    }
+    return ts;
+}
+
+static int token_keys_reload(void)
+{
+    /* CDS_TOKEN_KEYS_FILE: the list itself may change (a new first key). */
+    char *spec = NULL, msg[512];
+    if (cds_opt_reread("CDS_TOKEN_KEYS", &spec, msg, sizeof msg) != 0) {
+        cds_log(CDS_LOG_ERROR, "auth_keys", "%s", msg);
+        return -1;
+    }
+    token_set *ts = token_set_load(spec ? spec : g_auth.token_keys);
+    if (spec) {
+        OPENSSL_cleanse(spec, strlen(spec));
+        free(spec);
+    }
+    if (!ts) return -1;
+    ts->older = atomic_load(&tokens);
+    atomic_store(&tokens, ts);
+    cds_log(CDS_LOG_INFO, "auth_keys", "token keys reloaded: %d, %s signs", ts->n, ts->k[0].kid);
     return 0;
 }
 
@@ -121,28 +204,10 @@ static int load_key32(const char *configured, const char *dev_name, const char *
 int cds_auth_keys_load(const cds_auth_config *c)
 {
     g_auth = *c;
-    if (c->token_keys && *c->token_keys) {
-        char *spec = strdup(c->token_keys), *save = NULL;
-        for (char *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-            char *eq = strchr(item, '=');
-            if (!eq || eq == item) {
-                cds_log(CDS_LOG_ERROR, "auth_keys", "CDS_TOKEN_KEYS: expected kid=pem-file");
-                free(spec);
-                return -1;
-            }
-            *eq = 0;
-            if (add_token_key(item, eq + 1) != 0) {
-                free(spec);
-                return -1;
-            }
-        }
-        free(spec);
-    } else {
-        char *pem = dev_secret("token-es256.pem", 1);
-        int rc = pem ? add_token_key(NULL, pem) : -1;
-        free(pem);
-        if (rc) return -1;
-    }
+    token_set *ts = token_set_load(c->token_keys);
+    if (!ts) return -1;
+    token_set_free(atomic_exchange(&tokens, ts));
+    cds_reload_register("token keys", token_keys_reload);
     const char *err = NULL;
     char *dk = NULL;
     if (!(c->data_keys && *c->data_keys)) {
@@ -170,8 +235,8 @@ int cds_auth_keys_load(const cds_auth_config *c)
 
 void cds_auth_keys_free(void)
 {
-    for (int i = 0; i < ntoken_keys; i++) EVP_PKEY_free(token_keys[i].key);
-    ntoken_keys = 0;
+    cds_reload_unregister(token_keys_reload);
+    token_set_free(atomic_exchange(&tokens, NULL));
     cds_keyring_free(ring);
     ring = NULL;
     OPENSSL_cleanse(pid_key, sizeof pid_key);
@@ -180,15 +245,18 @@ void cds_auth_keys_free(void)
 
 EVP_PKEY *cds_auth_token_key(const char *kid)
 {
-    if (!kid) return ntoken_keys ? token_keys[0].key : NULL;
-    for (int i = 0; i < ntoken_keys; i++)
-        if (strcmp(token_keys[i].kid, kid) == 0) return token_keys[i].key;
+    const token_set *ts = atomic_load(&tokens);
+    if (!kid) return ts && ts->n ? ts->k[0].key : NULL;
+    for (int i = 0; ts && i < ts->n; i++)
+        if (strcmp(ts->k[i].kid, kid) == 0) return ts->k[i].key;
     return NULL;
 }
 
-const char *cds_auth_token_kid(void)
+EVP_PKEY *cds_auth_token_signer(const char **kid)
 {
-    return ntoken_keys ? token_keys[0].kid : "";
+    const token_set *ts = atomic_load(&tokens); /* key and kid of one set */
+    *kid = ts && ts->n ? ts->k[0].kid : "";
+    return ts && ts->n ? ts->k[0].key : NULL;
 }
 
 char *cds_auth_seal(const char *plain, const char *aad)

@@ -30,7 +30,9 @@ char *cds_access_token_issue(const char *citizen_id, const char *family_id, int 
     json_t *claims = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I}", "iss", g_auth.token_issuer, "aud",
                                AUDIENCE, "sub", citizen_id, "sid", family_id, "ial", ial, "iat",
                                (json_int_t)now, "exp", (json_int_t)(now + g_auth.access_ttl_s));
-    char *t = claims ? cds_jws_sign(cds_auth_token_key(NULL), CDS_ALG_ES256, cds_auth_token_kid(), claims) : NULL;
+    const char *kid;
+    EVP_PKEY *key = cds_auth_token_signer(&kid);
+    char *t = claims ? cds_jws_sign(key, CDS_ALG_ES256, kid, claims) : NULL;
     json_decref(claims);
     return t;
 }

@@ -28,7 +28,6 @@ typedef struct cds_thread cds_thread;
 typedef struct cds_thread {
     cds_worker w; /* first: handlers see this part */
     const cds_server_config *cfg;
-    SSL_CTX *ssl_ctx;
     struct evconnlistener *listeners[CDS_MAX_LISTENERS];
     int nconns;
     size_t out_queued; /* answer bytes held by all its connections (see cds_conn) */
@@ -214,7 +213,14 @@ void cds_req_stream_pull(cds_req *r);
 /* h1.c, h2.c */
 extern const cds_conn_ops cds_h1_ops, cds_h2_ops;
 
-/* tls.c */
+/* tls.c: the context of the TLS listeners. cds_tls_start makes it (0, or -1
+ * logged); cds_tls_ssl_new is an SSL of the current one (NULL: none);
+ * cds_tls_reload replaces it with one made from the files as they are now
+ * (SIGHUP), or logs why not and keeps it (-1); cds_tls_stop frees it. */
 SSL_CTX *cds_tls_ctx_new(const cds_server_config *cfg);
+int cds_tls_start(const cds_server_config *cfg);
+SSL *cds_tls_ssl_new(void);
+int cds_tls_reload(const cds_server_config *cfg);
+void cds_tls_stop(void);
 
 #endif

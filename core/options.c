@@ -60,6 +60,17 @@ static char *read_secret_file(const char *env, const char *path, char *msg, size
     return s;
 }
 
+int cds_opt_reread(const char *env, char **out, char *msg, size_t cap)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s_FILE", env);
+    const char *path = getenv(name);
+    *out = NULL;
+    if (!path || !*path) return 0;
+    *out = read_secret_file(env, path, msg, cap);
+    return *out ? 0 : -1;
+}
+
 /* Values read from NAME_FILE by cds_opts_parse (no seen[] to own them):
  * kept for the life of the process (the command's configuration), wiped
  * and freed at exit. Start-up code only: no lock. */

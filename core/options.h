@@ -65,6 +65,11 @@ int cds_opts_parse(const cds_opt *opts, size_t n, int argc, char **argv, int fir
 int cds_opts_parse_seen(const cds_opt *opts, size_t n, int argc, char **argv, int first,
                         cds_opt_seen *seen, char *err, size_t cap);
 void cds_opts_seen_free(cds_opt_seen *seen, size_t n);
+/* A SIGHUP reload (core/reload.h) of a SECRET or KEY given as NAME_FILE:
+ * the file's value as it is now (malloc; wipe and free it) in *out, or
+ * *out NULL when NAME_FILE is not set (the value read at start stands).
+ * -1 with why in msg when the file cannot be read. */
+int cds_opt_reread(const char *env, char **out, char *msg, size_t cap);
 void cds_opts_help(FILE *f, const char *usage, const cds_opt *opts, size_t n);
 
 /* core/settings_check.c. Checks every SECRET, KEY and URL option: in every

@@ -16,6 +16,8 @@
  * valid header within the handshake timeout is closed, and so is an
  * untrusted one that sends a header (cleartext: seen in preface detection;
  * TLS: it is not a ClientHello, so the handshake fails).
+ * SIGHUP: the TLS certificate and the modules' keys are re-read (reload()),
+ * connections untouched.
  * SIGTERM/SIGINT: first the drain period (cds_server_draining: /readyz 503,
  * all else served), then listeners close, HTTP/2 peers get GOAWAY, HTTP/1.1 answers
  * carry "connection: close", in-flight requests finish for up to the grace
@@ -27,6 +29,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/reload.h"
 #include "core/req_batch.h"
 
 #include <arpa/inet.h>
@@ -313,7 +316,7 @@ static void conn_start(cds_thread *t, const cds_listen *ls, evutil_socket_t fd, 
 {
     struct bufferevent *bev = NULL;
     if (ls->tls) {
-        SSL *ssl = SSL_new(t->ssl_ctx);
+        SSL *ssl = cds_tls_ssl_new();
         if (ssl) {
             bev = bufferevent_openssl_socket_new(t->w.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                  BEV_OPT_CLOSE_ON_FREE);
@@ -604,6 +607,16 @@ void cds_server_stop(void)
     pthread_kill(main_tid, SIGTERM);
 }
 
+/* SIGHUP, on the main thread: the TLS certificate, then every module's
+ * keys. Loop threads keep serving meanwhile; nothing is closed. */
+static void reload(const cds_server_config *cfg)
+{
+    cds_log(CDS_LOG_INFO, "reload", "SIGHUP: re-reading the certificate and keys");
+    int failed = cds_tls_reload(cfg) != 0;
+    failed += cds_reload_run();
+    if (failed) cds_log(CDS_LOG_ERROR, "reload", "%d part(s) not reloaded; the rest is", failed);
+}
+
 int cds_server_run(const cds_server_config *cfg)
 {
     int nt = cfg->threads > 0 ? cfg->threads : 1, nl = cfg->nlisten, rc = 1;
@@ -614,16 +627,17 @@ int cds_server_run(const cds_server_config *cfg)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit: only sigwait sees them */
     evthread_use_pthreads();
 
     metric_slots_init(cfg);
 
-    SSL_CTX *ssl_ctx = NULL;
+    int tls = 0;
     for (int i = 0; i < nl; i++)
-        if (cfg->listen[i].tls && cfg->listen[i].port && !ssl_ctx) {
-            ssl_ctx = cds_tls_ctx_new(cfg);
-            if (!ssl_ctx) goto out;
+        if (cfg->listen[i].tls && cfg->listen[i].port && !tls) {
+            if (cds_tls_start(cfg) != 0) goto out;
+            tls = 1;
         }
 
     s.threads = calloc((size_t)nt, sizeof *s.threads);
@@ -641,7 +655,6 @@ int cds_server_run(const cds_server_config *cfg)
     for (int ti = 0; ti < nt; ti++) {
         cds_thread *t = &s.threads[ti];
         t->cfg = cfg;
-        t->ssl_ctx = ssl_ctx;
         t->w.id = ti;
         t->w.base = event_base_new();
         if (getrandom(&t->rng, sizeof t->rng, 0) != sizeof t->rng || !t->rng)
@@ -668,16 +681,31 @@ int cds_server_run(const cds_server_config *cfg)
                     cfg->listen[li].tls ? "https" : "http", cfg->listen[li].host,
                     cfg->listen[li].port, nt);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    /* SIGHUP: certificate and keys re-read (reload.h); then wait again. */
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) reload(cfg);
     if (cfg->drain_ms > 0) {
         /* The balancer's health check sees 503 and stops sending new work;
          * what it still sends is served. A second signal ends it early. */
         atomic_store(&draining, 1);
         cds_log(CDS_LOG_INFO, "drain", "signal %d: /readyz answers 503 for %d ms", sig,
                 cfg->drain_ms);
-        struct timespec ts = {cfg->drain_ms / 1000, (long)(cfg->drain_ms % 1000) * 1000000L};
-        int again;
-        while ((again = sigtimedwait(&sigs, NULL, &ts)) < 0 && errno == EINTR) {
+        struct timespec end, now;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += cfg->drain_ms / 1000;
+        end.tv_nsec += (long)(cfg->drain_ms % 1000) * 1000000L;
+        if (end.tv_nsec >= 1000000000L) end.tv_sec++, end.tv_nsec -= 1000000000L;
+        int again = 0;
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long left_ns = (long long)(end.tv_sec - now.tv_sec) * 1000000000LL +
+                                (end.tv_nsec - now.tv_nsec);
+            if (left_ns <= 0) break;
+            struct timespec ts = {(time_t)(left_ns / 1000000000LL), (long)(left_ns % 1000000000LL)};
+            again = sigtimedwait(&sigs, NULL, &ts);
+            if (again == SIGHUP) {
+                reload(cfg); /* a reload does not end the drain */
+                again = 0;
+            } else if (again > 0 || errno != EINTR) break;
         }
         if (again > 0) cds_log(CDS_LOG_INFO, "drain", "signal %d: drain cut short", again);
     }
@@ -702,7 +730,7 @@ out:
     free(s.lctx);
     free(s.fds);
     free(s.tids);
-    if (ssl_ctx) SSL_CTX_free(ssl_ctx);
+    if (tls) cds_tls_stop();
     metric_slots_free();
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     return rc;

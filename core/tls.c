@@ -1,12 +1,22 @@
 /* TLS for the server: one SSL_CTX shared by all loop threads (OpenSSL 3 makes
  * that safe), TLS 1.2 minimum, ALPN choosing h2 over http/1.1. Without a
  * configured certificate a self-signed development certificate (EC P-256,
- * SAN localhost and 127.0.0.1) is made once and kept in the dev cert dir. */
+ * SAN localhost and 127.0.0.1) is made once and kept in the dev cert dir.
+ *
+ * SIGHUP (cds_tls_reload): a new context is built from the files as they
+ * are now and, only if the certificate, the key and their match are all
+ * good, replaces the current one. Every SSL takes its own reference to the
+ * context it was made from (SSL_new), so connections made before keep
+ * theirs until they close and the old context is freed with the last of
+ * them; new handshakes get the new certificate. A bad file is logged and
+ * the current context stays. The swap and SSL_new share a mutex held for
+ * no more than that. */
 #include "core/conn.h"
 #include "core/files.h"
 #include "core/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -126,4 +136,82 @@ SSL_CTX *cds_tls_ctx_new(const cds_server_config *cfg)
     }
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
     return ctx;
+}
+
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *cur_ctx;
+
+/* "subject, serial, valid until" of the context's certificate, for the log. */
+static void describe(SSL_CTX *ctx, char *out, size_t cap)
+{
+    X509 *x = SSL_CTX_get0_certificate(ctx);
+    out[0] = 0;
+    if (!x) return;
+    char subj[256] = "", until[64] = "";
+    X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof subj);
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b) {
+        ASN1_TIME_print(b, X509_get0_notAfter(x));
+        int n = BIO_read(b, until, (int)sizeof until - 1);
+        until[n > 0 ? n : 0] = 0;
+        BIO_free(b);
+    }
+    char *serial = NULL;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    if (bn) serial = BN_bn2hex(bn);
+    snprintf(out, cap, "%s, serial %s, valid until %s", subj, serial ? serial : "?", until);
+    OPENSSL_free(serial);
+    BN_free(bn);
+}
+
+int cds_tls_start(const cds_server_config *cfg)
+{
+    SSL_CTX *ctx = cds_tls_ctx_new(cfg);
+    if (!ctx) return -1;
+    pthread_mutex_lock(&ctx_mu);
+    SSL_CTX *old = cur_ctx;
+    cur_ctx = ctx;
+    pthread_mutex_unlock(&ctx_mu);
+    SSL_CTX_free(old);
+    return 0;
+}
+
+SSL *cds_tls_ssl_new(void)
+{
+    pthread_mutex_lock(&ctx_mu);
+    SSL *ssl = cur_ctx ? SSL_new(cur_ctx) : NULL;
+    pthread_mutex_unlock(&ctx_mu);
+    return ssl;
+}
+
+int cds_tls_reload(const cds_server_config *cfg)
+{
+    pthread_mutex_lock(&ctx_mu);
+    int running = cur_ctx != NULL;
+    pthread_mutex_unlock(&ctx_mu);
+    if (!running) return 0; /* no TLS listener */
+    SSL_CTX *ctx = cds_tls_ctx_new(cfg);
+    if (!ctx) {
+        cds_log(CDS_LOG_ERROR, "tls_reload",
+                "certificate or key not reloaded (see above); the current ones stay in use");
+        return -1;
+    }
+    char what[512];
+    describe(ctx, what, sizeof what);
+    pthread_mutex_lock(&ctx_mu);
+    SSL_CTX *old = cur_ctx;
+    cur_ctx = ctx;
+    pthread_mutex_unlock(&ctx_mu);
+    SSL_CTX_free(old); /* freed when its last connection closes */
+    cds_log(CDS_LOG_INFO, "tls_reload", "new handshakes use %s", what);
+    return 0;
+}
+
+void cds_tls_stop(void)
+{
+    pthread_mutex_lock(&ctx_mu);
+    SSL_CTX *old = cur_ctx;
+    cur_ctx = NULL;
+    pthread_mutex_unlock(&ctx_mu);
+    SSL_CTX_free(old);
 }

@@ -15,11 +15,16 @@ extern cds_receipts_config g_receipts;
  * cached per process. */
 int rc_keys_init(void);
 void rc_keys_free(void);
-/* The key that signs the receipts of `agency` (its own, else "*"), its kid
- * and alg; NULL when none. */
-EVP_PKEY *rc_signing_key(const char *agency, const char **kid);
-/* The n-th distinct signing key (to register in receipt_keys), or NULL. */
-EVP_PKEY *rc_signing_key_at(size_t i, const char **kid, const char **alg, const char **pub_pem);
+/* The signing keys as they are now (a SIGHUP publishes a new set; a set
+ * stays valid until rc_keys_free). */
+typedef struct rc_keyset rc_keyset;
+const rc_keyset *rc_keys_current(void);
+/* The key of `ks` that signs the receipts of `agency` (its own, else "*"),
+ * its kid; NULL when none. */
+EVP_PKEY *rc_signing_key(const rc_keyset *ks, const char *agency, const char **kid);
+/* The n-th distinct signing key of `ks` (to register in receipt_keys), or NULL. */
+EVP_PKEY *rc_signing_key_at(const rc_keyset *ks, size_t i, const char **kid, const char **alg,
+                            const char **pub_pem);
 /* The public key of `kid`, parsed from `pem` (the receipt_keys row) the
  * first time and cached; NULL when pem is not a key or is not kid's. */
 EVP_PKEY *rc_verify_key(const char *kid, const char *pem);

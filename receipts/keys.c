@@ -11,14 +11,25 @@
  * Verification keys are the PEMs of receipt_keys, given by the query that
  * read the receipt; each is parsed once and cached by kid for the life of
  * the process (a kid is a hash of the key, so an entry never changes). The
- * cache is a small array under a mutex: there are a handful of keys. */
+ * cache is a small array under a mutex: there are a handful of keys.
+ *
+ * SIGHUP (core/reload.h) reads the signing keys' files (and the list, when
+ * given as CDS_RECEIPT_KEYS_FILE) again into a new set,
+ * published with one atomic store when every key in it is good (else the
+ * current set stays, logged). The signer takes the set once per pass
+ * (rc_keys_current), registers its kids in receipt_keys when the set is new
+ * to it and signs the whole pass with it. Replaced sets are freed at
+ * shutdown only. */
 #include "internal.h"
 #include "core/devkeys.h"
 #include "core/log.h"
+#include "core/options.h"
+#include "core/reload.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +47,12 @@ typedef struct skey {
     int first; /* the first entry with this kid (registered once) */
 } skey;
 
-static skey g_sign[MAX_KEYS];
-static size_t g_nsign;
+struct rc_keyset {
+    skey k[MAX_KEYS];
+    size_t n;
+    struct rc_keyset *older; /* replaced sets, freed at shutdown */
+};
+static _Atomic(rc_keyset *) g_set;
 
 typedef struct vkey {
     char kid[CDS_RCPT_KID_LEN + 1];
@@ -67,13 +82,13 @@ static char *read_small(const char *path)
     return buf;
 }
 
-static int add_key(const char *agency, const char *pem, const char *where)
+static int add_key(rc_keyset *ks, const char *agency, const char *pem, const char *where)
 {
-    if (g_nsign == MAX_KEYS) {
+    if (ks->n == MAX_KEYS) {
         cds_log(CDS_LOG_ERROR, "receipt_keys", "more than %d receipt keys", MAX_KEYS);
         return -1;
     }
-    skey *k = &g_sign[g_nsign];
+    skey *k = &ks->k[ks->n];
     memset(k, 0, sizeof *k);
     k->key = cds_receipt_key_from_pem(pem, strlen(pem));
     if (!k->key || cds_receipt_kid(k->key, k->kid) != CDS_RCPT_OK ||
@@ -86,22 +101,34 @@ static int add_key(const char *agency, const char *pem, const char *where)
     snprintf(k->alg, sizeof k->alg, "%s", EVP_PKEY_is_a(k->key, "ED25519") ? "EdDSA" : "ES256");
     snprintf(k->agency, sizeof k->agency, "%s", agency);
     k->first = 1;
-    for (size_t i = 0; i < g_nsign; i++)
-        if (strcmp(g_sign[i].kid, k->kid) == 0) k->first = 0;
-    g_nsign++;
+    for (size_t i = 0; i < ks->n; i++)
+        if (strcmp(ks->k[i].kid, k->kid) == 0) k->first = 0;
+    ks->n++;
     return 0;
 }
 
-int rc_keys_init(void)
+static void set_free(rc_keyset *ks)
 {
-    rc_keys_free();
-    const char *spec = g_receipts.keys;
+    while (ks) {
+        rc_keyset *older = ks->older;
+        for (size_t i = 0; i < ks->n; i++) {
+            EVP_PKEY_free(ks->k[i].key);
+            free(ks->k[i].pub_pem);
+        }
+        free(ks);
+        ks = older;
+    }
+}
+
+/* Fills ks from `spec` (or the development key); -1 logged. */
+static int set_load(rc_keyset *ks, const char *spec)
+{
     if (!spec || !*spec) {
         char *pem = cds_secret_or_dev(NULL, g_receipts.keys_dir, "receipt_key.pem", 1);
         if (!pem) return -1;
         cds_log(CDS_LOG_WARN, "receipt_keys",
                 "CDS_RECEIPT_KEYS is not set: receipts are signed with the development key");
-        int rc = add_key("*", pem, "development receipt key");
+        int rc = add_key(ks, "*", pem, "development receipt key");
         free(pem);
         return rc;
     }
@@ -117,31 +144,70 @@ int rc_keys_init(void)
             *eq = 0;
             agency = e;
             path = eq + 1;
-            if (!*agency || strlen(agency) >= sizeof g_sign[0].agency) {
+            if (!*agency || strlen(agency) >= sizeof ks->k[0].agency) {
                 cds_log(CDS_LOG_ERROR, "receipt_keys", "CDS_RECEIPT_KEYS: bad agency code");
                 rc = -1;
                 break;
             }
         }
         char *pem = read_small(path);
-        rc = pem ? add_key(agency, pem, path) : -1;
+        rc = pem ? add_key(ks, agency, pem, path) : -1;
         free(pem);
     }
     free(copy);
-    if (rc == 0 && g_nsign == 0) {
+    if (rc == 0 && ks->n == 0) {
         cds_log(CDS_LOG_ERROR, "receipt_keys", "CDS_RECEIPT_KEYS names no key");
         rc = -1;
     }
     return rc;
 }
 
+static rc_keyset *set_new(const char *spec)
+{
+    rc_keyset *ks = calloc(1, sizeof *ks);
+    if (ks && set_load(ks, spec) != 0) {
+        set_free(ks);
+        ks = NULL;
+    }
+    return ks;
+}
+
+static int keys_reload(void)
+{
+    /* CDS_RECEIPT_KEYS_FILE: the list itself may change (a new agency key). */
+    char *spec = NULL, msg[512];
+    if (cds_opt_reread("CDS_RECEIPT_KEYS", &spec, msg, sizeof msg) != 0) {
+        cds_log(CDS_LOG_ERROR, "receipt_keys", "%s", msg);
+        return -1;
+    }
+    rc_keyset *ks = set_new(spec ? spec : g_receipts.keys);
+    free(spec);
+    if (!ks) return -1;
+    ks->older = atomic_load(&g_set);
+    atomic_store(&g_set, ks);
+    cds_log(CDS_LOG_INFO, "receipt_keys", "receipt keys reloaded: %zu", ks->n);
+    return 0;
+}
+
+int rc_keys_init(void)
+{
+    rc_keys_free();
+    rc_keyset *ks = set_new(g_receipts.keys);
+    if (!ks) return -1;
+    atomic_store(&g_set, ks);
+    cds_reload_register("receipt keys", keys_reload);
+    return 0;
+}
+
+const rc_keyset *rc_keys_current(void)
+{
+    return atomic_load(&g_set);
+}
+
 void rc_keys_free(void)
 {
-    for (size_t i = 0; i < g_nsign; i++) {
-        EVP_PKEY_free(g_sign[i].key);
-        free(g_sign[i].pub_pem);
-    }
-    g_nsign = 0;
+    cds_reload_unregister(keys_reload);
+    set_free(atomic_exchange(&g_set, NULL));
     pthread_mutex_lock(&g_vmu);
     for (size_t i = 0; i < g_nverify; i++)
         EVP_PKEY_free(g_verify[i].key);
@@ -149,30 +215,31 @@ void rc_keys_free(void)
     pthread_mutex_unlock(&g_vmu);
 }
 
-EVP_PKEY *rc_signing_key(const char *agency, const char **kid)
+EVP_PKEY *rc_signing_key(const rc_keyset *ks, const char *agency, const char **kid)
 {
     const skey *dflt = NULL;
-    for (size_t i = 0; i < g_nsign; i++) {
-        if (strcmp(g_sign[i].agency, agency) == 0) {
-            *kid = g_sign[i].kid;
-            return g_sign[i].key;
+    for (size_t i = 0; ks && i < ks->n; i++) {
+        if (strcmp(ks->k[i].agency, agency) == 0) {
+            *kid = ks->k[i].kid;
+            return ks->k[i].key;
         }
-        if (!dflt && strcmp(g_sign[i].agency, "*") == 0) dflt = &g_sign[i];
+        if (!dflt && strcmp(ks->k[i].agency, "*") == 0) dflt = &ks->k[i];
     }
     if (!dflt) return NULL;
     *kid = dflt->kid;
     return dflt->key;
 }
 
-EVP_PKEY *rc_signing_key_at(size_t i, const char **kid, const char **alg, const char **pub_pem)
+EVP_PKEY *rc_signing_key_at(const rc_keyset *ks, size_t i, const char **kid, const char **alg,
+                            const char **pub_pem)
 {
-    for (size_t j = 0; j < g_nsign; j++) {
-        if (!g_sign[j].first) continue;
+    for (size_t j = 0; ks && j < ks->n; j++) {
+        if (!ks->k[j].first) continue;
         if (i-- == 0) {
-            *kid = g_sign[j].kid;
-            *alg = g_sign[j].alg;
-            *pub_pem = g_sign[j].pub_pem;
-            return g_sign[j].key;
+            *kid = ks->k[j].kid;
+            *alg = ks->k[j].alg;
+            *pub_pem = ks->k[j].pub_pem;
+            return ks->k[j].key;
         }
     }
     return NULL;

@@ -136,6 +136,21 @@ static int exec_ok(PGconn *c, const char *sql, const char *what)
     return r;
 }
 
+/* Every kid of `ks` in receipt_keys (idempotent): a key is known before it
+ * signs anything. 0, or -1 logged. */
+static int register_keys(PGconn *c, const rc_keyset *ks)
+{
+    int good = 1;
+    const char *kid, *alg, *pem;
+    for (size_t i = 0; good && rc_signing_key_at(ks, i, &kid, &alg, &pem); i++) {
+        const char *p[] = {kid, alg, pem};
+        PGresult *res = PQexecParams(c, SQL_KEY, 3, NULL, p, NULL, NULL, 0);
+        good &= ok(res, "register key");
+        PQclear(res);
+    }
+    return good ? 0 : -1;
+}
+
 static PGconn *connect_db(void)
 {
     PGconn *c = PQconnectdb(g_conninfo);
@@ -157,14 +172,6 @@ static PGconn *connect_db(void)
     res = PQprepare(c, "store", SQL_STORE, 8, NULL);
     good &= ok(res, "prepare store");
     PQclear(res);
-    /* Every key this process signs with is known before it signs anything. */
-    const char *kid, *alg, *pem;
-    for (size_t i = 0; good && rc_signing_key_at(i, &kid, &alg, &pem); i++) {
-        const char *p[] = {kid, alg, pem};
-        res = PQexecParams(c, SQL_KEY, 3, NULL, p, NULL, NULL, 0);
-        good &= ok(res, "register key");
-        PQclear(res);
-    }
     if (!good) {
         PQfinish(c);
         return NULL;
@@ -212,14 +219,15 @@ static int tb_opt(cds_buf *b, const char *v)
 /* Signs row i of res when it can; appends the row's write to b: number
  * (when `planned`), and signature, or sign_error, or neither (no key here).
  * Counts into *nsigned / *nfailed. */
-static void sign_row(PGresult *res, int i, batch *b, int *nsigned, int *nfailed)
+static void sign_row(const rc_keyset *ks, PGresult *res, int i, batch *b, int *nsigned,
+                     int *nfailed)
 {
     cds_receipt r;
     cds_receipt_sig sig;
     const char *why = NULL, *kid = NULL;
     const char *agency = PQgetvalue(res, i, RC_AGENCY);
     int rc = rc_from_row(res, i, &r, NULL, &why);
-    EVP_PKEY *key = rc == 0 ? rc_signing_key(agency, &kid) : NULL;
+    EVP_PKEY *key = rc == 0 ? rc_signing_key(ks, agency, &kid) : NULL;
     int have_sig = 0;
     if (rc == 0 && !key) {
         /* Not this process's to sign: numbered now, signed by a node that
@@ -262,7 +270,7 @@ static long b_write(PGconn *c, const char *stmt, batch *b)
 
 /* One pass; the number of receipts handled, or -1 on a database error
  * (the transaction is then rolled back: no number consumed). */
-static int pass(PGconn *c)
+static int pass(PGconn *c, const rc_keyset *ks)
 {
     if (!exec_ok(c, "BEGIN", "begin")) return -1;
     char lim[16];
@@ -284,9 +292,9 @@ static int pass(PGconn *c)
     b_open(&bp);
     b_open(&bl);
     for (int i = 0; i < nplan && !bp.mem; i++)
-        sign_row(plan, i, &bp, &nsigned, &nfailed);
+        sign_row(ks, plan, i, &bp, &nsigned, &nfailed);
     for (int i = 0; i < nleft && !bl.mem; i++)
-        sign_row(left, i, &bl, &nsigned, &nfailed);
+        sign_row(ks, left, i, &bl, &nsigned, &nfailed);
     PQclear(plan);
     PQclear(left);
     b_close(&bp);
@@ -334,6 +342,7 @@ static void *run(void *arg)
 {
     (void)arg;
     PGconn *c = NULL;
+    const rc_keyset *registered = NULL; /* the set whose kids c registered */
     int backoff = 100;
     while (!stopping()) {
         if (!c) {
@@ -344,8 +353,15 @@ static void *run(void *arg)
                 continue;
             }
             backoff = 100;
+            registered = NULL;
         }
-        int n = pass(c);
+        /* One set for the whole pass; a new one (SIGHUP) is registered first. */
+        const rc_keyset *ks = rc_keys_current();
+        int n = -1;
+        if (ks == registered || register_keys(c, ks) == 0) {
+            registered = ks;
+            n = pass(c, ks);
+        }
         if (n < 0) {
             if (PQstatus(c) != CONNECTION_OK) {
                 PQfinish(c);
