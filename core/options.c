@@ -2,7 +2,9 @@
  * the whole value must be a number within the option's range. A secret may
  * come from the file NAME_FILE names (read whole, at most 64 KiB, trailing
  * line ends trimmed); the copy is owned by the caller's seen[] and wiped
- * when freed. */
+ * when freed. Under systemd, a secret set neither way is read from the
+ * credential of the same name ($CREDENTIALS_DIRECTORY/NAME, LoadCredential=
+ * in deploy/systemd/cds.service) when there is one. */
 #include "core/options.h"
 #include "core/buf.h"
 #include "core/files.h"
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SECRET_FILE_MAX 65536
 
@@ -114,13 +117,18 @@ static int env_value(const cds_opt *o, cds_opt_seen *seen, const char **v, cds_b
         *v = inline_v;
         return 0;
     }
-    char name[128];
+    char name[128], cred[640];
     snprintf(name, sizeof name, "%s_FILE", o->env);
     const char *path = getenv(name);
     if (path && !*path) path = NULL;
     if (inline_v && path) {
         cds_buf_printf(problems, "%s: set %s or %s, not both\n", o->env, o->env, name);
         return -1;
+    }
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+    if (!inline_v && !path && creds && *creds && creds[0] == '/') {
+        snprintf(cred, sizeof cred, "%s/%s", creds, o->env);
+        if (access(cred, F_OK) == 0) path = cred;
     }
     if (!path) {
         *v = inline_v;

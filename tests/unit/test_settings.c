@@ -19,6 +19,7 @@
 #include "core/options.h"
 
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -139,6 +140,30 @@ static void test_file(void)
     unsetenv("CDS_T_KEY_FILE");
     unsetenv("CDS_T_PLAIN_FILE");
     unlink(path);
+
+    /* systemd's LoadCredential=: a secret set neither way is read from
+     * $CREDENTIALS_DIRECTORY/NAME; NAME or NAME_FILE, when set, win. */
+    char creds[] = "/tmp/cds-t-creds-XXXXXX", cred[200];
+    CHECK(mkdtemp(creds) != NULL);
+    snprintf(cred, sizeof cred, "%s/CDS_T_SECRET", creds);
+    fd = open(cred, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "from credential\n", 16) == 16);
+    close(fd);
+    setenv("CREDENTIALS_DIRECTORY", creds, 1);
+    secret = key = NULL;
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_STR(secret, "from credential");
+    CHECK(key == NULL); /* no credential of that name: unset, as before */
+    cds_opts_seen_free(seen, N);
+    setenv("CDS_T_SECRET", "inline", 1);
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_STR(secret, "inline");
+    cds_opts_seen_free(seen, N);
+    unsetenv("CDS_T_SECRET");
+    unsetenv("CREDENTIALS_DIRECTORY");
+    unlink(cred);
+    rmdir(creds);
 }
 
 static void test_cidr(void)
