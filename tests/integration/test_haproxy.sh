@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 17, item 2 with the real balancer: HAProxy (Debian's haproxy, from
-# scripts/bootstrap) in front of two `cds serve` nodes on one database,
+# scripts/bootstrap) with deploy/haproxy/haproxy.cfg in front of two
+# `cds serve` nodes on one database,
 # `send-proxy-v2` on every connection (its health checks too) from
 # 127.0.0.3, the only trusted address; checks `GET /readyz`. A client on
 # 127.0.0.5 is logged as 127.0.0.5 by the node that served it, not as the
@@ -26,31 +27,14 @@ th_serve B "${common[@]}" || { fail "node B start"; th_done; exit 1; }
 
 front=$(th_free_port)
 stats=$(th_free_port)
-cfg=$CDS_BUILD_DIR/Testing/haproxy_$$.cfg
+# The deployed configuration itself (deploy/haproxy/haproxy.cfg), its
+# addresses from the environment as /etc/default/haproxy gives them.
+cfg=$CDS_SOURCE_DIR/deploy/haproxy/haproxy.cfg
 hlog=$CDS_BUILD_DIR/Testing/haproxy_$$.log
-cat >"$cfg" <<CFG
-global
-    log stderr format raw local0 warning
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-frontend api
-    bind 127.0.0.1:$front
-    default_backend nodes
-backend nodes
-    balance roundrobin
-    option httpchk GET /readyz
-    default-server send-proxy-v2 check inter 200 fall 2 rise 1 source 127.0.0.3
-    server a ${A_URL#http://}
-    server b ${B_URL#http://}
-listen stats
-    mode http
-    bind 127.0.0.1:$stats
-    stats enable
-    stats uri /stats
-CFG
+export CDS_LB_BIND=127.0.0.1:$front CDS_LB_STATS=127.0.0.1:$stats CDS_LB_SOURCE=127.0.0.3 \
+    CDS_LB_INTER=200 CDS_LB_FALL=2 CDS_LB_RISE=1 \
+    CDS_NODE_A=${A_URL#http://} CDS_NODE_A_CHECK=${A_URL##*:} \
+    CDS_NODE_B=${B_URL#http://} CDS_NODE_B_CHECK=${B_URL##*:}
 haproxy -c -f "$cfg" >"$hlog" 2>&1 || { fail "haproxy config: $(tail -3 "$hlog")"; th_done; exit 1; }
 haproxy -db -f "$cfg" >>"$hlog" 2>&1 &
 hpid=$!
@@ -58,7 +42,7 @@ th_pids+=("$hpid")
 
 # server_status NAME: UP, DOWN, ... from the stats CSV.
 server_status() {
-    curl -s "http://127.0.0.1:$stats/stats;csv" | awk -F, -v s="$1" '$1 == "nodes" && $2 == s { print $18 }'
+    curl -s "http://127.0.0.1:$stats/stats;csv" | awk -F, -v s="$1" '$1 == "cds_nodes" && $2 == s { print $18 }'
 }
 both_up() { [ "$(server_status a)" = UP ] && [ "$(server_status b)" = UP ]; }
 check "HAProxy sees both nodes UP (checks through PROXY v2 on /readyz)" th_wait_for 15 both_up
@@ -110,5 +94,5 @@ kill -TERM "$hpid" 2>/dev/null
 wait "$hpid" 2>/dev/null
 th_stop "$B_PID" TERM
 check_eq "B exit status" "$TH_STATUS" 0
-rm -f "$cfg"
+rm -f "$hlog"
 th_done
