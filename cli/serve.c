@@ -14,6 +14,8 @@
 #include "core/options.h"
 #include "core/server.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +191,13 @@ static int serve(int argc, char **argv)
 
 int cds_cmd_serve(int argc, char **argv)
 {
+    /* A reload asked for while we start (systemctl reload right after
+     * start) waits, pending, for the server's sigwait instead of killing
+     * the process; every thread made from here on inherits the mask. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
     int rc = serve(argc, argv);
     cds_opts_seen_free(g_seen, g_nseen);
     cds_cidr_free(g_trusted);
