@@ -2,7 +2,8 @@
 # The Debian package (issue 17, item 6; cmake/package.cmake): `cpack -G DEB`
 # from this build directory, then its control data (Depends computed by
 # dpkg-shlibdeps: the libraries the binary links, never listed by hand;
-# conffiles; maintainer scripts that parse), its contents (the binary, the
+# conffiles; maintainer scripts that parse; apt resolves every dependency,
+# simulated), its contents (the binary, the
 # unit, the example environment file, no stand-ins), `systemd-analyze
 # verify` and the offline security score of the unit, and finally the
 # package extracted into a scratch root (dpkg -x, nothing installed on this
@@ -65,6 +66,12 @@ for s in postinst prerm postrm; do
     check "$s is executable and parses" bash -c "test -x '$work/control/$s' && sh -n '$work/control/$s'"
 done
 check "postinst makes the cds user" grep -q 'adduser --system' "$work/control/postinst"
+# Every Depends resolves from Debian 12's archive (apt's simulation: nothing
+# is installed).
+if command -v apt-get >/dev/null; then
+    check "apt-get -s install resolves the package" bash -c \
+        "apt-get -s install '$deb' 2>&1 | grep -q '^Inst cds '"
+fi
 
 # ---------------------------------------------------------------- the unit
 root=$work/root
