@@ -20,7 +20,8 @@ void cds_reload_register(const char *name, cds_reload_fn fn)
 {
     pthread_mutex_lock(&mu);
     int i = 0;
-    while (i < nhooks && hooks[i].fn != fn) i++;
+    while (i < nhooks && hooks[i].fn != fn)
+        i++;
     if (i == nhooks && nhooks < MAX_HOOKS) {
         hooks[nhooks].name = name;
         hooks[nhooks++].fn = fn;

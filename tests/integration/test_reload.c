@@ -145,7 +145,8 @@ static CURLcode get(CURL *h, long *status, long *fresh, char *subj, size_t cap)
     curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &ver);
     CHECK_INT(ver, CURL_HTTP_VERSION_2_0);
     struct curl_certinfo *ci = NULL;
-    if (subj && curl_easy_getinfo(h, CURLINFO_CERTINFO, &ci) == CURLE_OK && ci && ci->num_of_certs > 0)
+    if (subj && curl_easy_getinfo(h, CURLINFO_CERTINFO, &ci) == CURLE_OK && ci &&
+        ci->num_of_certs > 0)
         for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next)
             if (strncmp(s->data, "Subject:", 8) == 0) snprintf(subj, cap, "%s", s->data + 8);
     return rc;
@@ -209,8 +210,10 @@ static void jwt_kid(const char *jwt, char *out, size_t cap)
     size_t n = (size_t)(dot - jwt);
     char b64[1024];
     if (n + 4 >= sizeof b64) return;
-    for (size_t i = 0; i < n; i++) b64[i] = jwt[i] == '-' ? '+' : jwt[i] == '_' ? '/' : jwt[i];
-    while (n % 4) b64[n++] = '=';
+    for (size_t i = 0; i < n; i++)
+        b64[i] = jwt[i] == '-' ? '+' : jwt[i] == '_' ? '/' : jwt[i];
+    while (n % 4)
+        b64[n++] = '=';
     b64[n] = 0;
     unsigned char json[800];
     int len = EVP_DecodeBlock(json, (const unsigned char *)b64, (int)n);
@@ -220,7 +223,8 @@ static void jwt_kid(const char *jwt, char *out, size_t cap)
     if (!k) return;
     k += 7;
     size_t i = 0;
-    while (k[i] && k[i] != '"' && i + 1 < cap) out[i] = k[i], i++;
+    while (k[i] && k[i] != '"' && i + 1 < cap)
+        out[i] = k[i], i++;
     out[i] = 0;
 }
 
@@ -336,8 +340,8 @@ int main(void)
     snprintf(tk, sizeof tk, "CDS_TOKEN_KEYS_FILE=%s", path("token-keys"));
     snprintf(rk, sizeof rk, "CDS_RECEIPT_KEYS_FILE=%s", path("receipt-keys"));
     snprintf(dev, sizeof dev, "CDS_DEV_KEYS_DIR=%s", path("dev"));
-    const char *env[] = {iss, cert, key, tk, rk, dev, "CDS_AUTO_MIGRATE=1", "CDS_RECEIPT_POLL_MS=200",
-                         NULL};
+    const char *env[] = {
+        iss, cert, key, tk, rk, dev, "CDS_AUTO_MIGRATE=1", "CDS_RECEIPT_POLL_MS=200", NULL};
     if (th_server_start(&srv, db, env) != 0) return 1;
 
     test_tls();
