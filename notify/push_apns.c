@@ -1,5 +1,15 @@
 /* iOS push through APNs' provider API (HTTP/2 over TLS).
  *
+ * Written from Apple's documents: "Establishing a token-based connection to
+ * APNs" (https://developer.apple.com/documentation/usernotifications/establishing-a-token-based-connection-to-apns:
+ * header alg ES256 + kid, claims iss = team id and iat, refreshed no more
+ * often than every 20 minutes and no less than every 60), "Sending
+ * notification requests to APNs" (the apns-* headers, apns-id a UUID) and
+ * "Handling notification responses from APNs" (the status codes and
+ * reasons). Apple publishes no signed vector; the ES256 under it is tested
+ * against RFC 7515 A.3 (test_jose), and the APNs stand-in checks our tokens
+ * with its own verifier (sim/witness_jose.c).
+ *
  * Authentication: the .p8 signing key (CDS_APNS_KEY, its PEM text, or
  * CDS_APNS_KEY_FILE, P-256), its key id
  * and the team id make an ES256 provider token {"iss": team, "iat": now}.

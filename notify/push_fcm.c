@@ -1,5 +1,18 @@
 /* Android push through FCM HTTP v1.
  *
+ * Written from Google's documents: "Firebase Cloud Messaging HTTP v1 API",
+ * method projects.messages.send
+ * (https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send),
+ * the Message resource and the ErrorCode enum
+ * (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode); and
+ * "Using OAuth 2.0 for Server to Server Applications"
+ * (https://developers.google.com/identity/protocols/oauth2/service-account),
+ * section "Preparing to make an authorized API call" (the JWT's header,
+ * claims iss/scope/aud/exp/iat, at most one hour, and the jwt-bearer grant).
+ * Google publishes no signed vector; the RS256 under it is tested against
+ * RFC 7515 A.2 (test_jose), and the FCM stand-in checks our tokens with its
+ * own verifier (sim/witness_jose.c).
+ *
  * Authentication: the service-account key (CDS_FCM_SERVICE_ACCOUNT: the
  * JSON Google hands out, or the path of its file; CDS_FCM_SERVICE_ACCOUNT_FILE
  * reads it from a file) gives the RSA key, its id, the client e-mail and the

@@ -1,4 +1,8 @@
-/* The Apple Push Notification service stand-in (`apns`, port 9006): APNs'
+/* The Apple Push Notification service stand-in (`apns`, port 9006), from
+ * Apple's "Establishing a token-based connection to APNs", "Sending
+ * notification requests to APNs" and "Handling notification responses from
+ * APNs"; our provider token is checked with the stand-in's own ES256
+ * verifier (sim/witness_jose.c), not the server's. APNs'
  * provider API with token-based authentication, served over TLS with the
  * development certificate (tls=1: the frame offers ALPN h2), HTTP/2 only
  * like Apple's (an HTTP/1.1 request is answered 505).

@@ -1,4 +1,7 @@
-/* The Firebase Cloud Messaging stand-in (`fcm`, port 9005): Google's
+/* The Firebase Cloud Messaging stand-in (`fcm`, port 9005), from Google's
+ * "Firebase Cloud Messaging HTTP v1 API" (projects.messages.send, ErrorCode)
+ * and "Using OAuth 2.0 for Server to Server Applications"; it checks our
+ * JWT with its own verifier (sim/witness_jose.c), not the server's. Google's
  * OAuth 2.0 token endpoint for service accounts and the FCM HTTP v1 send
  * API, over HTTP/1.1 or h2c (prior knowledge).
  *
