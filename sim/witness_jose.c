@@ -127,8 +127,8 @@ static json_t *json_part(const char *s, size_t n)
 int sim_jws_read(const char *s, size_t n, sim_jws *out, const char **why)
 {
     memset(out, 0, sizeof *out);
-    const char *d1 = memchr(s, '.', n), *d2 = d1 ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - s)) : NULL;
     if (n > JWS_MAX) return *why = "too long", -1;
+    const char *d1 = memchr(s, '.', n), *d2 = d1 ? memchr(d1 + 1, '.', n - (size_t)(d1 + 1 - s)) : NULL;
     if (!d1 || !d2 || memchr(d2 + 1, '.', n - (size_t)(d2 + 1 - s)))
         return *why = "not three dot-separated parts", -1;
     if (!(out->header = json_part(s, (size_t)(d1 - s))))
