@@ -13,6 +13,8 @@
 #     cds_time_rfc3339, cds_opts_parse/help, cds_problem, cds_buf_*. So no
 #     cds_jws_*, cds_b64url_*, cds_hmac_*, cds_ct_equal, cds_uuid_*, dl_*,
 #     nt_* ... whatever the server's code is called tomorrow.
+# And cds-sim is linked with the frame's library alone (cdsframe, which
+# cds-linkcheck-frame proves holds no signing code), none of the others.
 set -euo pipefail
 src=${CDS_SOURCE_DIR:?} build=${CDS_BUILD_DIR:?}
 fail=0
@@ -52,5 +54,13 @@ for f in "${files[@]}"; do
         fail=1
     fi
 done
+link="$build/CMakeFiles/cds-sim.dir/link.txt"
+if [[ ! -f $link ]]; then
+    echo "FAIL $link missing"
+    fail=1
+elif ! grep -q 'libcdsframe\.a' "$link" || grep -oE 'libcds[a-z]+\.a' "$link" | grep -qv '^libcdsframe\.a$'; then
+    echo "FAIL cds-sim links more than the frame: $(grep -oE 'libcds[a-z]+\.a' "$link" | sort -u | tr '\n' ' ')"
+    fail=1
+fi
 [[ $fail == 0 ]] && echo "sim witnesses: ${#files[@]} files, $nobj objects clean"
 exit $fail
