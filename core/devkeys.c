@@ -51,6 +51,11 @@ void cds_devkeys_forbid(void)
     g_forbidden = 1;
 }
 
+int cds_devkeys_forbidden(void)
+{
+    return g_forbidden;
+}
+
 char *cds_secret_or_dev(const char *configured, const char *keys_dir, const char *name, int pem)
 {
     if (configured && *configured) return strdup(configured);

@@ -14,6 +14,9 @@ char *cds_secret_or_dev(const char *configured, const char *keys_dir, const char
  * makes or reads a development key; an unconfigured secret is an error.
  * (The start-up checks refuse that case first; this is the second lock.) */
 void cds_devkeys_forbid(void);
+/* 1 after cds_devkeys_forbid: production, where start-up code refuses what
+ * points at a stand-in (e.g. a key file's own URLs, cds_url_problem). */
+int cds_devkeys_forbidden(void);
 /* Decodes standard base64 of exactly `len` bytes into out; 0 or -1. */
 int cds_b64_exact(const char *b64, unsigned char *out, size_t len);
 

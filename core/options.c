@@ -37,7 +37,7 @@ static int set_value(const cds_opt *o, const char *v, const char *from, char *er
         snprintf(err, cap, "%s: '%s' is not a number between %lld and %lld", from, v, o->min, o->max);
         return -1;
     }
-    if (o->type == CDS_OPT_INT) *(int *)o->dst = (int)x;
+    if (CDS_OPT_KIND(o->type) == CDS_OPT_INT) *(int *)o->dst = (int)x;
     else *(size_t *)o->dst = (size_t)x;
     return 0;
 }
@@ -234,7 +234,7 @@ void cds_opts_help(FILE *f, const char *usage, const cds_opt *opts, size_t n)
         } else if (is_string(o->type)) {
             const char *s = *(const char **)o->dst;
             if (s) snprintf(def, sizeof def, " (default: %s)", s);
-        } else if (o->type == CDS_OPT_INT) {
+        } else if (CDS_OPT_KIND(o->type) == CDS_OPT_INT) {
             snprintf(def, sizeof def, " (default: %d)", *(int *)o->dst);
         } else {
             snprintf(def, sizeof def, " (default: %zu)", *(size_t *)o->dst);

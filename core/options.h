@@ -10,6 +10,7 @@
  *   {"ghn-token", "CDS_GHN_TOKEN", CDS_OPT_SECRET, &c->ghn_token, 0, 0, "GHN API token"},
  *   {"ghn-url", "CDS_GHN_URL", CDS_OPT_URL, &c->ghn_url, 0, 0, "GHN API base URL"},
  *   {"casso-secret", "CDS_CASSO_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, ...}
+ *   {"apns-key-id", "CDS_APNS_KEY_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, ...}
  *
  * Its development default is the value the module's config_defaults gives
  * it (what the option holds before parsing), or none (a key made in the
@@ -32,6 +33,13 @@ enum {
 /* Or'ed into a SECRET, KEY or URL type: production checks it only when set
  * (a provider that may be off, such as a payment provider an agency does not use). */
 #define CDS_OPT_OPTIONAL 0x100
+/* Or'ed into any string option: it configures one provider together with
+ * the option just before it in the table (a run of such options is one
+ * provider, e.g. APNs: URL, key, key id, team id, topic). In production,
+ * once any option of the run is given, every one must have a value (given
+ * or its default), so a provider half configured is refused at start, the
+ * missing settings named, instead of failing at its first send. */
+#define CDS_OPT_WITH_PREV 0x200
 #define CDS_OPT_KIND(type) ((type) & 0xff)
 
 typedef struct cds_opt {

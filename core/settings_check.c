@@ -16,7 +16,10 @@
  *   - a URL must be set, https, and point neither at this machine
  *     (localhost, 127.0.0.0/8, ::1, 0.0.0.0) nor at a stand-in port
  *     (9000-9099, where cds-sim listens).
- * An option marked CDS_OPT_OPTIONAL is checked only when set. */
+ * An option marked CDS_OPT_OPTIONAL is checked only when set, unless it
+ * belongs to a provider (a run of CDS_OPT_WITH_PREV options) of which some
+ * setting is given: then, in production, every setting of that provider
+ * must have a value, whatever its type, and each missing one is named. */
 #include "core/buf.h"
 #include "core/options.h"
 
@@ -90,6 +93,25 @@ static const char *secret_problem(const char *v, const cds_opt_seen *s)
     return NULL;
 }
 
+static const char *opt_name(const cds_opt *o)
+{
+    return o->env ? o->env : o->flag;
+}
+
+/* The first given option of the provider (CDS_OPT_WITH_PREV run) option i
+ * belongs to, or NULL when i is in none or nothing of it is given. */
+static const cds_opt *provider_given(const cds_opt *opts, size_t n, const cds_opt_seen *seen,
+                                     size_t i)
+{
+    size_t first = i, last = i;
+    while (first > 0 && (opts[first].type & CDS_OPT_WITH_PREV)) first--;
+    while (last + 1 < n && (opts[last + 1].type & CDS_OPT_WITH_PREV)) last++;
+    if (first == last) return NULL;
+    for (size_t k = first; k <= last; k++)
+        if (seen[k].set == 1) return &opts[k];
+    return NULL;
+}
+
 int cds_opts_check(const cds_opt *opts, size_t n, const cds_opt_seen *seen, int production,
                    char *out, size_t cap)
 {
@@ -99,11 +121,19 @@ int cds_opts_check(const cds_opt *opts, size_t n, const cds_opt_seen *seen, int 
     for (size_t i = 0; i < n; i++) {
         const cds_opt *o = &opts[i];
         int kind = CDS_OPT_KIND(o->type), optional = (o->type & CDS_OPT_OPTIONAL) != 0;
-        if (kind != CDS_OPT_SECRET && kind != CDS_OPT_KEY && kind != CDS_OPT_URL) continue;
+        if (kind == CDS_OPT_INT || kind == CDS_OPT_SIZE) continue;
         if (seen[i].set < 0) continue; /* reading it failed, and that is reported */
         const char *v = *(const char **)o->dst;
-        const char *name = o->env ? o->env : o->flag;
+        const char *name = opt_name(o);
         int empty = !v || !*v;
+        const cds_opt *given = production && empty ? provider_given(opts, n, seen, i) : NULL;
+        if (given) {
+            bad++;
+            cds_buf_printf(&b, "  %s: missing (%s of the same provider is set)\n", name,
+                           opt_name(given));
+            continue;
+        }
+        if (kind != CDS_OPT_SECRET && kind != CDS_OPT_KEY && kind != CDS_OPT_URL) continue;
         const char *why = NULL;
         if (empty) {
             if (production && !optional)

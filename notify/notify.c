@@ -80,21 +80,21 @@ size_t cds_notify_options(cds_notify_config *c, cds_opt *out, size_t cap)
         {"speedsms-callback-allow", "CDS_SPEEDSMS_CALLBACK_ALLOW", CDS_OPT_STR, &c->speedsms_callback_allow, 0, 0, "addresses SpeedSMS reports may come from (CIDR list); unset: any"},
         {"sms-receipt-batch", "CDS_SMS_RECEIPT_BATCH", CDS_OPT_INT, &c->receipt_batch, 1, 1000, "delivery receipts of one loop turn applied by one statement, at most"},
         {"zns-url", "CDS_ZNS_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->zns_url, 0, 0, "Zalo ZNS API base (https://business.openapi.zalo.me); unset: no ZNS, messages of citizens who chose Zalo go by SMS"},
-        {"zns-oauth-url", "CDS_ZNS_OAUTH_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->zns_oauth_url, 0, 0, "Zalo OAuth base for the OA access token refresh"},
-        {"zns-app-id", "CDS_ZNS_APP_ID", CDS_OPT_STR, &c->zns_app_id, 0, 0, "Zalo app id (token refresh, webhook signature)"},
-        {"zns-secret-key", "CDS_ZNS_SECRET_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_secret_key, 0, 0, "Zalo app secret key (token refresh)"},
-        {"zns-oa-secret-key", "CDS_ZNS_OA_SECRET_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_oa_secret_key, 0, 0, "OA secret key: checks the delivery webhook's X-ZEvent-Signature"},
+        {"zns-oauth-url", "CDS_ZNS_OAUTH_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->zns_oauth_url, 0, 0, "Zalo OAuth base for the OA access token refresh"},
+        {"zns-app-id", "CDS_ZNS_APP_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &c->zns_app_id, 0, 0, "Zalo app id (token refresh, webhook signature)"},
+        {"zns-secret-key", "CDS_ZNS_SECRET_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->zns_secret_key, 0, 0, "Zalo app secret key (token refresh)"},
+        {"zns-oa-secret-key", "CDS_ZNS_OA_SECRET_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->zns_oa_secret_key, 0, 0, "OA secret key: checks the delivery webhook's X-ZEvent-Signature"},
+        {"zns-refresh-token", "CDS_ZNS_REFRESH_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->zns_refresh_token, 0, 0, "OA refresh token: fetches the access token"},
+        {"zns-template-id", "CDS_ZNS_TEMPLATE_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &c->zns_template_id, 0, 0, "approved ZNS template of dossier updates (dossier_code, status, message)"},
         {"zns-access-token", "CDS_ZNS_ACCESS_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_access_token, 0, 0, "OA access token to start with (optional)"},
-        {"zns-refresh-token", "CDS_ZNS_REFRESH_TOKEN", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->zns_refresh_token, 0, 0, "OA refresh token: fetches the access token"},
-        {"zns-template-id", "CDS_ZNS_TEMPLATE_ID", CDS_OPT_STR, &c->zns_template_id, 0, 0, "approved ZNS template of dossier updates (dossier_code, status, message)"},
         {"zns-webhook-window", "CDS_ZNS_WEBHOOK_WINDOW", CDS_OPT_INT, &c->zns_webhook_window_s, 10, 3600, "seconds a ZNS delivery webhook's timestamp may be off (replay window)"},
-        {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_STR, &c->fcm_service_account, 0, 0, "FCM service-account key file (JSON); unset: no Android push"},
-        {"fcm-url", "CDS_FCM_URL", CDS_OPT_URL, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
-        {"apns-url", "CDS_APNS_URL", CDS_OPT_URL, &c->apns_url, 0, 0, "APNs base URL"},
-        {"apns-key-file", "CDS_APNS_KEY_FILE", CDS_OPT_STR, &c->apns_key_file, 0, 0, "APNs signing key (.p8); unset: no iOS push"},
-        {"apns-key-id", "CDS_APNS_KEY_ID", CDS_OPT_STR, &c->apns_key_id, 0, 0, "APNs key id"},
-        {"apns-team-id", "CDS_APNS_TEAM_ID", CDS_OPT_STR, &c->apns_team_id, 0, 0, "Apple team id"},
-        {"apns-topic", "CDS_APNS_TOPIC", CDS_OPT_STR, &c->apns_topic, 0, 0, "the app's bundle id"},
+        {"fcm-service-account", "CDS_FCM_SERVICE_ACCOUNT", CDS_OPT_KEY | CDS_OPT_OPTIONAL, &c->fcm_service_account, 0, 0, "FCM service-account key: the JSON Google gives, or a path to it; unset: no Android push"},
+        {"fcm-url", "CDS_FCM_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->fcm_url, 0, 0, "FCM API base URL (http:// is spoken as h2c)"},
+        {"apns-key", "CDS_APNS_KEY", CDS_OPT_KEY | CDS_OPT_OPTIONAL, &c->apns_key, 0, 0, "APNs signing key (.p8, P-256): its PEM text; unset: no iOS push"},
+        {"apns-key-id", "CDS_APNS_KEY_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &c->apns_key_id, 0, 0, "APNs key id (10 characters, beside the key in Apple's account)"},
+        {"apns-team-id", "CDS_APNS_TEAM_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &c->apns_team_id, 0, 0, "Apple team id"},
+        {"apns-topic", "CDS_APNS_TOPIC", CDS_OPT_STR | CDS_OPT_WITH_PREV, &c->apns_topic, 0, 0, "the app's bundle id"},
+        {"apns-url", "CDS_APNS_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->apns_url, 0, 0, "APNs base URL"},
         {"apns-ca-file", "CDS_APNS_CA_FILE", CDS_OPT_STR, &c->apns_ca_file, 0, 0, "extra trust anchor for APNs (the development stand-in)"},
         {"push-timeout-ms", "CDS_PUSH_TIMEOUT_MS", CDS_OPT_INT, &c->push_timeout_ms, 100, 120000, "an FCM or APNs call longer than this failed"},
     };
@@ -119,7 +119,7 @@ int cds_notify_init(const cds_notify_config *c, const char *db_conninfo)
     if (empty(g_notify.zns_access_token)) g_notify.zns_access_token = NULL;
     if (empty(g_notify.zns_refresh_token)) g_notify.zns_refresh_token = NULL;
     if (empty(g_notify.fcm_service_account)) g_notify.fcm_service_account = NULL;
-    if (empty(g_notify.apns_key_file)) g_notify.apns_key_file = NULL;
+    if (empty(g_notify.apns_key)) g_notify.apns_key = NULL;
     if (nt_templates_load(g_notify.templates_file) != 0) return -1;
     if (nt_receipts_init() != 0) return -1;
     if (nt_inbox_init() != 0) return -1;

@@ -37,7 +37,7 @@ typedef struct cds_notify_config {
     int zns_webhook_window_s; /* a delivery webhook's timestamp may be this far off */
     /* push */
     const char *fcm_service_account, *fcm_url;
-    const char *apns_url, *apns_key_file, *apns_key_id, *apns_team_id, *apns_topic;
+    const char *apns_url, *apns_key, *apns_key_id, *apns_team_id, *apns_topic;
     const char *apns_ca_file;
     int push_timeout_ms;
     const char *keys_dir;         /* development secrets (set by the api module) */

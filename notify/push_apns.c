@@ -1,6 +1,17 @@
 /* iOS push through APNs' provider API (HTTP/2 over TLS).
  *
- * Authentication: the .p8 signing key (CDS_APNS_KEY_FILE, P-256), its key id
+ * Written from Apple's documents: "Establishing a token-based connection to
+ * APNs" (https://developer.apple.com/documentation/usernotifications/establishing-a-token-based-connection-to-apns:
+ * header alg ES256 + kid, claims iss = team id and iat, refreshed no more
+ * often than every 20 minutes and no less than every 60), "Sending
+ * notification requests to APNs" (the apns-* headers, apns-id a UUID) and
+ * "Handling notification responses from APNs" (the status codes and
+ * reasons). Apple publishes no signed vector; the ES256 under it is tested
+ * against RFC 7515 A.3 (test_jose), and the APNs stand-in checks our tokens
+ * with its own verifier (sim/witness_jose.c).
+ *
+ * Authentication: the .p8 signing key (CDS_APNS_KEY, its PEM text, or
+ * CDS_APNS_KEY_FILE, P-256), its key id
  * and the team id make an ES256 provider token {"iss": team, "iat": now}.
  * Apple refuses a token older than an hour and one replaced more often than
  * every 20 minutes, so one token per process is made and replaced after 40
@@ -39,13 +50,13 @@ static time_t g_iat;
 
 static int apns_init(void)
 {
-    if (!g_notify.apns_key_file) return 0;
-    g_key = cds_pkey_from_pem(g_notify.apns_key_file);
+    if (!g_notify.apns_key) return 0;
+    g_key = cds_pkey_from_pem(g_notify.apns_key);
     if (!g_key || EVP_PKEY_get_base_id(g_key) != EVP_PKEY_EC || !g_notify.apns_key_id ||
         !*g_notify.apns_key_id || !g_notify.apns_team_id || !*g_notify.apns_team_id ||
         !g_notify.apns_topic || !*g_notify.apns_topic) {
         cds_log(CDS_LOG_ERROR, "apns_config",
-                "CDS_APNS_KEY_FILE must be a P-256 key (.p8) and CDS_APNS_KEY_ID, "
+                "CDS_APNS_KEY (or CDS_APNS_KEY_FILE) must be a P-256 key (.p8) and CDS_APNS_KEY_ID, "
                 "CDS_APNS_TEAM_ID, CDS_APNS_TOPIC set");
         EVP_PKEY_free(g_key);
         g_key = NULL;

@@ -1,8 +1,23 @@
 /* Android push through FCM HTTP v1.
  *
- * Authentication: the service-account key file (CDS_FCM_SERVICE_ACCOUNT, the
- * JSON Google hands out) gives the RSA key, its id, the client e-mail and the
- * token URI. A JWT (RS256; iss = client e-mail, aud = token URI, scope
+ * Written from Google's documents: "Firebase Cloud Messaging HTTP v1 API",
+ * method projects.messages.send
+ * (https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send),
+ * the Message resource and the ErrorCode enum
+ * (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode); and
+ * "Using OAuth 2.0 for Server to Server Applications"
+ * (https://developers.google.com/identity/protocols/oauth2/service-account),
+ * section "Preparing to make an authorized API call" (the JWT's header,
+ * claims iss/scope/aud/exp/iat, at most one hour, and the jwt-bearer grant).
+ * Google publishes no signed vector; the RS256 under it is tested against
+ * RFC 7515 A.2 (test_jose), and the FCM stand-in checks our tokens with its
+ * own verifier (sim/witness_jose.c).
+ *
+ * Authentication: the service-account key (CDS_FCM_SERVICE_ACCOUNT: the
+ * JSON Google hands out, or the path of its file; CDS_FCM_SERVICE_ACCOUNT_FILE
+ * reads it from a file) gives the RSA key, its id, the client e-mail and the
+ * token URI, which must pass the URL checks (in production: https, not this
+ * machine nor a stand-in port, as the key of a stand-in would point there). A JWT (RS256; iss = client e-mail, aud = token URI, scope
  * firebase.messaging, one hour) is exchanged there for an OAuth2 access
  * token (grant type jwt-bearer), kept per thread (in a worker slot) until 5
  * minutes before it expires. Messages that arrive while a token is being fetched wait for it.
@@ -25,7 +40,9 @@
  * a TCP handshake and an HTTP/2 session per message on both sides, so
  * HTTP/1.1 with keep-alive is spoken instead. */
 #include "internal.h"
+#include "core/devkeys.h"
 #include "core/files.h"
+#include "core/options.h"
 #include "core/jose.h"
 #include "core/log.h"
 
@@ -66,7 +83,11 @@ static int fcm_init(void)
     const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
     g_h2c_reuse = v && v->version_num >= 0x080000;
     json_error_t e;
-    json_t *sa = json_load_file(g_notify.fcm_service_account, 0, &e);
+    const char *given = g_notify.fcm_service_account;
+    /* The JSON itself (inline or read from NAME_FILE), or a path to it. */
+    int inline_json = given[strspn(given, " \t\r\n")] == '{';
+    json_t *sa = inline_json ? json_loads(given, 0, &e) : json_load_file(given, 0, &e);
+    const char *where = inline_json ? "CDS_FCM_SERVICE_ACCOUNT" : given;
     const char *pem = json_string_value(json_object_get(sa, "private_key"));
     const char *kid = json_string_value(json_object_get(sa, "private_key_id"));
     const char *email = json_string_value(json_object_get(sa, "client_email"));
@@ -75,9 +96,15 @@ static int fcm_init(void)
     if (!pem || !email || !uri || !project || strlen(email) >= sizeof g_email ||
         strlen(uri) >= sizeof g_token_uri || strlen(project) >= sizeof g_project ||
         (kid && strlen(kid) >= sizeof g_kid)) {
-        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: %s", g_notify.fcm_service_account,
+        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: %s", where,
                 sa ? "not a service-account key (private_key, client_email, token_uri, project_id)"
                    : e.text);
+        json_decref(sa);
+        return -1;
+    }
+    const char *bad_uri = cds_url_problem(uri, cds_devkeys_forbidden());
+    if (bad_uri) {
+        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: token_uri %s", where, bad_uri);
         json_decref(sa);
         return -1;
     }
@@ -88,8 +115,7 @@ static int fcm_init(void)
     snprintf(g_project, sizeof g_project, "%s", project);
     json_decref(sa);
     if (!g_key || EVP_PKEY_get_base_id(g_key) != EVP_PKEY_RSA) {
-        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: the private key is not an RSA key",
-                g_notify.fcm_service_account);
+        cds_log(CDS_LOG_ERROR, "fcm_config", "%s: the private key is not an RSA key", where);
         return -1;
     }
     return 0;

@@ -17,13 +17,24 @@
  *   SendFailed > 0 failed, neither yet pending; 4 is failed; 1, 2, 7 pending.
  *
  * SpeedSMS (the webhook URL set in the account at connect.speedsms.vn; API
- * conventions from "SMS API", https://speedsms.vn/sms-api/; the report's
- * shape as SpeedSMS's integrations read it, e.g. alexzvn/speedsms-api
- * src/Callback/Status.php, since SpeedSMS's page does not spell it out):
+ * conventions from "SMS API", https://speedsms.vn/sms-api/):
  *   POST <webhook URL>  {"type":"report","tranId":N,"phone":"84..","status":N}
  *   status 0 delivered, 1..63 not yet final, 64 and above failed; a
  *   "type":"incoming" call (a message a citizen sent us) is answered 200 and
  *   ignored.
+ *   UNVERIFIED (searched again for issue 16; SpeedSMS's own text could not
+ *   be read): SpeedSMS's "SMS API" page has sections "Delivery status
+ *   report" and "Incoming sms" (its table of contents says so), but their
+ *   text was not available to us, and SpeedSMS publishes no SDK with a
+ *   webhook handler. The field names type, tranId, phone, status and
+ *   "status 0 = delivered" come from a third-party client,
+ *   github.com/alexzvn/speedsms-api (src/Callback/Status.php, Incoming.php);
+ *   the split 1..63 pending / >= 64 failed from other integrations, not
+ *   from SpeedSMS. Not known: the content type (we take a JSON body),
+ *   whether tranId is a number or a string (both taken), whether one call
+ *   carries one report (we take one), whether SpeedSMS retries and what
+ *   answer it expects (we answer 200 JSON). Check against the page before
+ *   going live; the stand-in (sim/sms_speedsms.c) shares the assumption.
  *
  * Neither gateway signs its reports, so each is authenticated in a way it
  * can meet: the URL we register with it carries a secret token,

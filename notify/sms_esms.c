@@ -1,4 +1,7 @@
-/* The first SMS gateway: eSMS's JSON API (SendMultipleMessage_V4_post_json).
+/* The first SMS gateway: eSMS's JSON API (SendMultipleMessage_V4_post_json),
+ * from eSMS's developer documentation (developers.esms.vn, "eSMS API":
+ * sending OTP / customer-care messages with a brandname, its CodeResult
+ * table, and "Callback Url", https://developers.esms.vn/esms-api/callback-url).
  *
  *   POST {CDS_ESMS_URL}/MainService.svc/json/SendMultipleMessage_V4_post_json/
  *   {"ApiKey","SecretKey","Phone","Content","Brandname","SmsType","IsUnicode":"0",

@@ -1,4 +1,6 @@
-/* The second SMS gateway: SpeedSMS's REST API.
+/* The second SMS gateway: SpeedSMS's REST API, from SpeedSMS's "SMS API"
+ * page (https://speedsms.vn/sms-api/: Authentication, Error codes, "API gửi
+ * tin nhắn") and its sample clients (sms_type, sender, the answer's tranId).
  *
  *   POST {CDS_SPEEDSMS_URL}/index.php/sms/send
  *   Authorization: Basic base64(<access token> ":x")

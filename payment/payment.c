@@ -34,14 +34,14 @@ void cds_payment_config_defaults(cds_payment_config *c)
 size_t cds_payment_options(cds_payment_config *c, cds_opt *out, size_t cap)
 {
     const cds_opt o[] = {
-        {"payos-checksum-key", "CDS_PAYOS_CHECKSUM_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->payos_checksum_key, 0, 0, "payOS checksum key (webhook signatures); unset: payOS webhooks refused"},
         {"casso-secret", "CDS_CASSO_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->casso_secret, 0, 0, "Casso webhook secure token (HMAC-SHA512); unset: Casso webhooks refused"},
         {"sepay-api-key", "CDS_SEPAY_API_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->sepay_api_key, 0, 0, "SePay webhook API key (Authorization: Apikey); not accepted once an HMAC secret is set"},
         {"sepay-hmac-secret", "CDS_SEPAY_HMAC_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->sepay_hmac_secret, 0, 0, "SePay webhook HMAC secret; with neither, SePay webhooks refused"},
         {"payment-expire-every", "CDS_PAYMENT_EXPIRE_EVERY", CDS_OPT_INT, &c->expire_every_s, 1, 86400, "seconds between sweeps closing expired payment intents"},
-        {"payos-url", "CDS_PAYOS_URL", CDS_OPT_URL, &c->payos_url, 0, 0, "payOS payment-request API base URL"},
-        {"payos-client-id", "CDS_PAYOS_CLIENT_ID", CDS_OPT_STR, &c->payos_client_id, 0, 0, "payOS channel client id (x-client-id); unset: no payOS links"},
-        {"payos-api-key", "CDS_PAYOS_API_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->payos_api_key, 0, 0, "payOS channel API key (x-api-key); unset: no payOS links"},
+        {"payos-url", "CDS_PAYOS_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->payos_url, 0, 0, "payOS payment-request API base URL"},
+        {"payos-client-id", "CDS_PAYOS_CLIENT_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &c->payos_client_id, 0, 0, "payOS channel client id (x-client-id); unset: no payOS links"},
+        {"payos-api-key", "CDS_PAYOS_API_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->payos_api_key, 0, 0, "payOS channel API key (x-api-key); unset: no payOS links"},
+        {"payos-checksum-key", "CDS_PAYOS_CHECKSUM_KEY", CDS_OPT_SECRET | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &c->payos_checksum_key, 0, 0, "payOS checksum key (webhook signatures); unset: payOS webhooks refused"},
         {"payos-return-url", "CDS_PAYOS_RETURN_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->payos_return_url, 0, 0, "where payOS's checkout sends the citizen after paying"},
         {"payos-cancel-url", "CDS_PAYOS_CANCEL_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->payos_cancel_url, 0, 0, "where payOS's checkout sends the citizen who cancels"},
         {"payos-webhook-url", "CDS_PAYOS_WEBHOOK_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->payos_webhook_url, 0, 0, "our public payOS webhook URL, for `cds payments payos-confirm-webhook`"},

@@ -1,4 +1,8 @@
-/* The Apple Push Notification service stand-in (`apns`, port 9006): APNs'
+/* The Apple Push Notification service stand-in (`apns`, port 9006), from
+ * Apple's "Establishing a token-based connection to APNs", "Sending
+ * notification requests to APNs" and "Handling notification responses from
+ * APNs"; our provider token is checked with the stand-in's own ES256
+ * verifier (sim/witness_jose.c), not the server's. APNs'
  * provider API with token-based authentication, served over TLS with the
  * development certificate (tls=1: the frame offers ALPN h2), HTTP/2 only
  * like Apple's (an HTTP/1.1 request is answered 505).
@@ -39,9 +43,8 @@
  * Not modelled: TooManyProviderTokenUpdates for a token changed more often
  * than every 20 minutes on one connection (the HTTP core does not tell a
  * handler which connection a request came on); it can be injected. */
-#include "core/jose.h"
-#include "core/uuid.h"
 #include "sim/gateway_common.h"
+#include "sim/witness.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -133,17 +136,16 @@ static const char *check_provider_token(apns_state *st, cds_req *r)
         }
     pthread_mutex_unlock(&st->g.mu);
     if (iat < 0) { /* not seen yet: check it in full */
-        cds_jwt jwt;
+        sim_jws jwt;
         const char *err;
-        if (cds_jwt_parse(t, n, &jwt, &err) != CDS_JOSE_OK) return "InvalidProviderToken";
+        if (sim_jws_read(t, n, &jwt, &err) != 0) return "InvalidProviderToken";
         json_t *jiss = json_object_get(jwt.claims, "iss"),
                *jiat = json_object_get(jwt.claims, "iat");
-        int ok = jwt.alg == CDS_ALG_ES256 && strcmp(jwt.kid, st->key_id) == 0 &&
-                 cds_jws_verify(&jwt, st->key, CDS_ALG_ES256) == CDS_JOSE_OK &&
+        int ok = strcmp(jwt.kid, st->key_id) == 0 && sim_jws_verify(&jwt, st->key, "ES256") == 0 &&
                  json_is_string(jiss) && strcmp(json_string_value(jiss), st->team_id) == 0 &&
                  json_is_integer(jiat);
         if (ok) iat = (long long)json_integer_value(jiat);
-        cds_jwt_free(&jwt);
+        sim_jws_free(&jwt);
         if (!ok) return "InvalidProviderToken";
         pthread_mutex_lock(&st->g.mu);
         snprintf(st->cache[st->cache_next].token, PROVIDER_TOKEN_MAX, "%s", t);
@@ -157,6 +159,32 @@ static const char *check_provider_token(apns_state *st, cds_req *r)
 }
 
 /* ---------------- pushing ---------------- */
+
+/* apns-id as Apple's "Sending notification requests to APNs" describes it:
+ * a canonical UUID, 32 hexadecimal digits in the 8-4-4-4-12 format
+ * (Apple's example is lower case; upper case is taken too). */
+static int apns_id_ok(const char *s)
+{
+    if (strlen(s) != 36) return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-'
+                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+/* A random (version 4, RFC 9562 section 5.4) UUID, as APNs makes one. */
+static void new_uuid(char out[37])
+{
+    char h[33];
+    if (gw_random_hex(h, sizeof h, 16) != 0) abort();
+    h[12] = '4';
+    h[16] = "89ab"[(h[16] <= '9' ? h[16] - '0' : h[16] - 'a' + 10) & 3];
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+}
 
 static int device_token_ok(const char *t)
 {
@@ -192,10 +220,10 @@ static void apns_push(cds_req *r)
     sim_record(r);
     apns_state *st = apns_of(r);
     const char *given_id = cds_req_header(r, "apns-id");
-    int id_ok = !given_id || cds_uuid_valid(given_id);
+    int id_ok = !given_id || apns_id_ok(given_id);
     char id[37];
     if (given_id && id_ok) snprintf(id, sizeof id, "%s", given_id);
-    else cds_uuid_v4(id);
+    else new_uuid(id);
     cds_resp_header(r, "apns-id", id);
     if (cds_req_proto(r) != CDS_PROTO_H2) {
         reason(r, 0, 505, "HTTP/2 is required");
@@ -296,7 +324,7 @@ static void apns_push(cds_req *r)
                                collapse ? json_string(collapse) : json_null(), "payload", payload,
                                "apns_id_given", given_id != NULL);
     char unique[37];
-    cds_uuid_v4(unique);
+    new_uuid(unique);
     cds_resp_header(r, "apns-unique-id", unique);
     if (gw_store_put(&st->g, given_id, id, fields, 200, "", "", 0, &a)) {
         gw_respond(r, delay, a.status, NULL, a.body, a.len);
@@ -371,14 +399,14 @@ static int apns_init(sim_standin *s)
     gw_env_str(st->topic, sizeof st->topic, "CDS_SIM_APNS_TOPIC", "vn.gov.hochiminhcity.congdanso");
     char key_file[512];
     gw_env_str(key_file, sizeof key_file, "CDS_SIM_APNS_KEY_FILE", "");
-    st->key = key_file[0] ? cds_pkey_from_pem(key_file) : cds_pkey_generate(CDS_ALG_ES256);
+    st->key = key_file[0] ? sim_pkey_read_pem(key_file) : sim_pkey_generate("ES256");
     if (!st->key || EVP_PKEY_get_base_id(st->key) != EVP_PKEY_EC) {
         fprintf(stderr, "cds-sim: apns needs a P-256 key (CDS_SIM_APNS_KEY_FILE)\n");
         EVP_PKEY_free(st->key);
         free(st);
         return -1;
     }
-    st->key_pem = cds_pkey_to_pem(st->key);
+    st->key_pem = sim_pkey_pem(st->key);
     st->unregistered = gw_set_new();
     if (!st->key_pem || gw_init(&st->g, s, &apns_ops, st) != 0) {
         gw_set_free(st->unregistered);

@@ -1,4 +1,7 @@
-/* The Firebase Cloud Messaging stand-in (`fcm`, port 9005): Google's
+/* The Firebase Cloud Messaging stand-in (`fcm`, port 9005), from Google's
+ * "Firebase Cloud Messaging HTTP v1 API" (projects.messages.send, ErrorCode)
+ * and "Using OAuth 2.0 for Server to Server Applications"; it checks our
+ * JWT with its own verifier (sim/witness_jose.c), not the server's. Google's
  * OAuth 2.0 token endpoint for service accounts and the FCM HTTP v1 send
  * API, over HTTP/1.1 or h2c (prior knowledge).
  *
@@ -10,7 +13,10 @@
  *   POST /token   application/x-www-form-urlencoded
  *        grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT
  *        The JWT (RS256, header kid = private_key_id when present) must be
- *        signed by that key with iss = client_email, aud = token_uri, a
+ *        signed by that key (checked by sim/witness_jose.c, not the server's
+ *        JOSE; Google, "Using OAuth 2.0 for Server to Server Applications",
+ *        section "Preparing to make an authorized API call": header
+ *        {"alg":"RS256","typ":"JWT"}, claims iss, scope, aud, exp, iat) with iss = client_email, aud = token_uri, a
  *        scope, and iat/exp with exp - iat <= 3600 around now.
  *        -> 200 {"access_token":"ya29.c.<...>","expires_in":3599,"token_type":"Bearer"}
  *           (Google answers 3599; CDS_SIM_FCM_TOKEN_TTL changes it)
@@ -48,9 +54,9 @@
  * Configuration: CDS_SIM_FCM_PROJECT ("cong-dan-so-dev"),
  * CDS_SIM_FCM_CLIENT_EMAIL ("firebase-adminsdk-cds@<project>.iam.gserviceaccount.com"),
  * CDS_SIM_FCM_KEY_FILE, CDS_SIM_FCM_TOKEN_TTL (3599). */
-#include "core/jose.h"
 #include "sim/gateway_common.h"
 #include "sim/vneid.h" /* the strict form parser */
+#include "sim/witness.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -218,9 +224,9 @@ static void fcm_token(cds_req *r)
         oauth_error(r, 400, "invalid_request", "Missing required parameter: assertion");
         return;
     }
-    cds_jwt jwt;
+    sim_jws jwt;
     const char *err = NULL;
-    if (cds_jwt_parse(assertion, strlen(assertion), &jwt, &err) != CDS_JOSE_OK) {
+    if (sim_jws_read(assertion, strlen(assertion), &jwt, &err) != 0) {
         oauth_error(r, 400, "invalid_grant", "Invalid JWT Signature.");
         return;
     }
@@ -231,7 +237,7 @@ static void fcm_token(cds_req *r)
     const char *scope = json_string_value(json_object_get(c, "scope"));
     json_t *jiat = json_object_get(c, "iat"), *jexp = json_object_get(c, "exp");
     if ((jwt.kid[0] && strcmp(jwt.kid, st->key_id) != 0) ||
-        cds_jws_verify(&jwt, st->key, CDS_ALG_RS256) != CDS_JOSE_OK) {
+        sim_jws_verify(&jwt, st->key, "RS256") != 0) {
         oauth_error(r, 400, "invalid_grant", "Invalid JWT Signature.");
     } else if (!iss || strcmp(iss, st->client_email) != 0) {
         oauth_error(r, 400, "invalid_grant", "Invalid grant: account not found");
@@ -253,7 +259,7 @@ static void fcm_token(cds_req *r)
         unsigned char raw[48];
         char b64[80];
         if (RAND_bytes(raw, sizeof raw) != 1 ||
-            !cds_b64url_encode(raw, sizeof raw, b64, sizeof b64))
+            !sim_b64url_encode(raw, sizeof raw, b64, sizeof b64))
             abort();
         fcm_access a = {.expires = (time_t)(now + ttl),
                         .scope_ok = has_scope(scope, SCOPE_FCM) || has_scope(scope, SCOPE_CLOUD)};
@@ -272,7 +278,7 @@ static void fcm_token(cds_req *r)
         cds_respond_json(r, 200, json_pack("{s:s,s:i,s:s}", "access_token", a.token, "expires_in",
                                            ttl, "token_type", "Bearer"));
     }
-    cds_jwt_free(&jwt);
+    sim_jws_free(&jwt);
 }
 
 /* 1 valid with the FCM scope, 0 unknown/expired, -1 valid without the scope. */
@@ -289,7 +295,7 @@ static int check_bearer(fcm_state *st, cds_req *r)
     pthread_mutex_lock(&st->g.mu);
     for (size_t i = 0; i < st->ntokens; i++) {
         fcm_access *a = &st->tokens[i];
-        if (strlen(a->token) == n && cds_ct_equal(a->token, t, n)) {
+        if (strlen(a->token) == n && sim_ct_equal(a->token, t, n)) {
             rc = a->expires > now ? (a->scope_ok ? 1 : -1) : 0;
             break;
         }
@@ -765,14 +771,14 @@ static int fcm_init(sim_standin *s)
     st->ttl = (int)ttl;
     char key_file[512];
     gw_env_str(key_file, sizeof key_file, "CDS_SIM_FCM_KEY_FILE", "");
-    st->key = key_file[0] ? cds_pkey_from_pem(key_file) : cds_pkey_generate(CDS_ALG_RS256);
+    st->key = key_file[0] ? sim_pkey_read_pem(key_file) : sim_pkey_generate("RS256");
     if (!st->key || EVP_PKEY_get_base_id(st->key) != EVP_PKEY_RSA) {
         fprintf(stderr, "cds-sim: fcm needs an RSA key (CDS_SIM_FCM_KEY_FILE)\n");
         EVP_PKEY_free(st->key);
         free(st);
         return -1;
     }
-    st->key_pem = cds_pkey_to_pem(st->key);
+    st->key_pem = sim_pkey_pem(st->key);
     char digits[24];
     if (!st->key_pem || gw_random_hex(st->key_id, sizeof st->key_id, 20) != 0 ||
         gw_random_hex(digits, sizeof digits, 10) != 0) {

@@ -15,7 +15,11 @@
  *    X-Casso-Signature: t=<ms>,v1=<hex HMAC-SHA512 of t "." the JSON body
  *    with its keys sorted>.
  *  - SePay, webhook HMAC: X-SePay-Signature: sha256=<hex HMAC-SHA256 of
- *    timestamp "." raw body>, with X-SePay-Timestamp. */
+ *    timestamp "." raw body>, with X-SePay-Timestamp.
+ *  - The TTHC system's partner calls (ours and theirs), as openapi.yaml's
+ *    securitySchemes.partnerHmac documents them: X-Signature = hex
+ *    HMAC-SHA256(secret, METHOD "\n" PATH?QUERY "\n" TIMESTAMP "\n" hex
+ *    SHA-256(body)), the stand-in's own code (not core/hmac_auth.c). */
 #include "sim/witness.h"
 
 #include <math.h>
@@ -170,5 +174,26 @@ int sim_sepay_signature(const char *body, size_t len, const char *secret, long l
     int rc = sim_hmac_hex("sha256", secret, text, (size_t)hn + len, hex);
     free(text);
     if (rc == 0) snprintf(out, 80, "sha256=%.64s", hex);
+    return rc;
+}
+
+int sim_partner_signature(const char *secret, const char *method, const char *path_and_query,
+                          const char *timestamp, const void *body, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    char body_hex[65];
+    out[0] = 0;
+    if (EVP_Digest(body ? body : "", body ? len : 0, md, &mdlen, EVP_sha256(), NULL) != 1)
+        return -1;
+    for (unsigned i = 0; i < mdlen; i++) snprintf(body_hex + 2 * i, 3, "%02x", md[i]);
+    size_t n = strlen(method) + strlen(path_and_query) + strlen(timestamp) + 64 + 4;
+    char *text = malloc(n);
+    if (!text) return -1;
+    int tn = snprintf(text, n, "%s\n%s\n%s\n%s", method, path_and_query, timestamp, body_hex);
+    char hex[129];
+    int rc = tn > 0 && (size_t)tn < n ? sim_hmac_hex("sha256", secret, text, (size_t)tn, hex) : -1;
+    free(text);
+    if (rc == 0) snprintf(out, 65, "%.64s", hex);
     return rc;
 }

@@ -35,9 +35,11 @@
  *   (failed and rejected: 64)
  * That shape comes from integrations of SpeedSMS's webhook (for example
  * alexzvn/speedsms-api, src/Callback/Status.php: type, tranId, phone,
- * status, success when status is 0), not from a page of SpeedSMS itself,
- * whose "SMS API" page (https://speedsms.vn/sms-api/) documents the send
- * side only.
+ * status, success when status is 0), not from SpeedSMS's own text: its
+ * "SMS API" page (https://speedsms.vn/sms-api/) has a "Delivery status
+ * report" section that could not be read here (notify/receipts.c lists
+ * what is unverified), so this stand-in is no independent witness of the
+ * report's shape, only of the send API.
  *
  * Configuration: CDS_SIM_SPEEDSMS_TOKEN (default "cds-dev-speedsms-token"),
  * CDS_SIM_SPEEDSMS_SENDER (the registered brandname, "CONGDANSO"). */

@@ -1,6 +1,7 @@
 /* The TTHC stand-in (`tthc`, port 9002): plays the city's dossier processing
  * system, which drives each dossier's steps by calling OUR partner API with
- * HMAC-signed requests (core/hmac_auth.h). A test tells it what to send over
+ * HMAC-signed requests, signed by its own code (sim_partner_signature,
+ * sim/provider_sign.c, from openapi.yaml's partnerHmac scheme). A test tells it what to send over
  * its control endpoints; it signs, sends one request to the target (our
  * server) and answers with what our server answered:
  *
@@ -47,10 +48,10 @@
  * http://127.0.0.1:8080), CDS_SIM_TTHC_CLIENT (default "tthc-hcm"),
  * CDS_SIM_TTHC_SECRET (default "cds-dev-partner-secret"),
  * CDS_SIM_TTHC_CA_FILE (trust anchor for an https target, optional). */
-#include "core/hmac_auth.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "sim/sim.h"
+#include "sim/witness.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -377,12 +378,11 @@ static void sign_and_send(cds_req *r, json_t *in, const char *method, const char
         else if (json_is_string(ts_override))
             ts_text = json_string_value(ts_override);
         char sig[65];
-        if (mode == SIGN_BAD) {
-            const char *wrong = cds_req_printf(r, "wrong-%s", g_tthc.secret);
-            cds_hmac_sign(wrong, method, path, ts, c->body, c->body_len, sig);
-        } else {
-            cds_hmac_sign(g_tthc.secret, method, path, ts, c->body, c->body_len, sig);
-        }
+        const char *key = mode == SIGN_BAD ? cds_req_printf(r, "wrong-%s", g_tthc.secret)
+                                           : g_tthc.secret;
+        if (sim_partner_signature(key, method, path, cds_req_printf(r, "%lld", ts), c->body,
+                                  c->body_len, sig) != 0)
+            abort();
         c->headers[h++] = cds_req_printf(r, "X-Client-Id: %s", client);
         c->headers[h++] = ts_text ? cds_req_printf(r, "X-Timestamp: %s", ts_text)
                                   : cds_req_printf(r, "X-Timestamp: %lld", ts);

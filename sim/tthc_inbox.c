@@ -8,8 +8,8 @@
  * Each call must be signed the way the TTHC system and we sign every call
  * between us: X-Client-Id, X-Timestamp (unix seconds, within 300 s of our
  * clock) and X-Signature = hex HMAC-SHA256(secret, METHOD "\n" PATH "\n"
- * TIMESTAMP "\n" hex SHA-256(body)), checked here with OpenSSL directly
- * (not the server's code), against CDS_SIM_TTHC_INBOUND_CLIENT (default
+ * TIMESTAMP "\n" hex SHA-256(body)), checked with the stand-ins' own code
+ * (sim_partner_signature, not the server's), against CDS_SIM_TTHC_INBOUND_CLIENT (default
  * "cds-app") and CDS_SIM_TTHC_INBOUND_SECRET (default "cds-dev-tthc-secret").
  * A bad or missing signature: 401; a malformed body: 400.
  *
@@ -24,11 +24,9 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "sim/sim.h"
+#include "sim/witness.h"
 
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,16 +45,6 @@ static const char *env_or(const char *name, const char *dflt)
     return v && *v ? v : dflt;
 }
 
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 /* 0 when the request carries our sender's valid signature. */
 static int signature_ok(cds_req *r, const char **why)
 {
@@ -72,22 +60,13 @@ static int signature_ok(cds_req *r, const char **why)
     if (t < now - WINDOW_S || t > now + WINDOW_S) return *why = "stale timestamp", -1;
     size_t blen = 0;
     const char *body = cds_req_body(r, &blen);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    char body_hex[65], mac_hex[65];
-    EVP_Digest(body ? body : "", blen, md, &mdlen, EVP_sha256(), NULL);
-    hex(md, 32, body_hex);
-    char msg[8192];
     const char *qs = cds_req_query_string(r);
-    int n = snprintf(msg, sizeof msg, "%s\n%s%s%s\n%s\n%s", cds_req_method(r), cds_req_path(r),
-                     *qs ? "?" : "", qs, ts, body_hex);
-    if (n < 0 || (size_t)n >= sizeof msg) return *why = "path too long", -1;
-    const char *secret = env_or("CDS_SIM_TTHC_INBOUND_SECRET", "cds-dev-tthc-secret");
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, md,
-         &mdlen);
-    hex(md, 32, mac_hex);
-    if (strlen(sig) != 64 || CRYPTO_memcmp(sig, mac_hex, 64) != 0)
-        return *why = "bad signature", -1;
+    const char *pq = *qs ? cds_req_printf(r, "%s?%s", cds_req_path(r), qs) : cds_req_path(r);
+    char mac_hex[65];
+    if (sim_partner_signature(env_or("CDS_SIM_TTHC_INBOUND_SECRET", "cds-dev-tthc-secret"),
+                              cds_req_method(r), pq, ts, body, blen, mac_hex) != 0)
+        return *why = "cannot sign", -1;
+    if (!sim_ct_streq(sig, mac_hex)) return *why = "bad signature", -1;
     return 0;
 }
 

@@ -60,7 +60,7 @@ int vneid_random_token(char *out, size_t cap)
 {
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof raw) != 1) return -1;
-    return vj_b64url(raw, sizeof raw, out, cap) ? 0 : -1;
+    return sim_b64url_encode(raw, sizeof raw, out, cap) ? 0 : -1;
 }
 
 static const char *const defect_names[] = {

@@ -9,6 +9,7 @@
 #ifndef CDS_SIM_VNEID_H
 #define CDS_SIM_VNEID_H
 #include "sim/sim.h"
+#include "sim/witness.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -188,12 +189,8 @@ void vneid_buf_urlenc(vneid_buf *b, const char *s);
 void vneid_buf_html(vneid_buf *b, const char *s);
 
 /* -------- the stand-in's own JOSE (vneid_jose.c; never core/jose.c) -------- */
-/* base64url without padding into out (NUL-terminated); its length, 0 when cap is short. */
-size_t vj_b64url(const void *in, size_t n, char *out, size_t cap);
-int vj_ct_equal(const void *a, const void *b, size_t n);
 /* "079085001234" -> "*********234" for pages and logs. */
 void vj_mask_id(const char *id, char *out, size_t cap);
-EVP_PKEY *vj_rsa_generate(void);
 /* RFC 7638 thumbprint of an RSA key, base64url. 0 on success. */
 int vj_thumbprint(EVP_PKEY *key, char *out, size_t cap);
 /* The public JWK {kty, use, alg RS256, kid, n, e} (new reference). */

@@ -1,7 +1,7 @@
 /* The VNeID stand-in's own JOSE, written from the RFCs with OpenSSL only, so
  * the stand-in is a witness and not a copy of the server's core/jose.c (a
- * misreading shared by signer and verifier would pass every test):
- *   - base64url without padding (RFC 7515 section 2, RFC 4648 section 5);
+ * misreading shared by signer and verifier would pass every test); its
+ * base64url is the stand-ins' shared one (sim/witness_jose.c):
  *   - RS256 = RSASSA-PKCS1-v1_5 with SHA-256 over ASCII(header "." payload)
  *     (RFC 7518 section 3.3), compact serialization (RFC 7515 section 7.1);
  *   - RSA public JWKs {kty, n, e} (RFC 7518 section 6.3.1) with use/alg/kid;
@@ -18,50 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t vj_b64url(const void *in, size_t n, char *out, size_t cap)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char *p = in;
-    size_t need = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0), o = 0;
-    if (need + 1 > cap) return 0;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-        out[o++] = tab[v >> 6 & 63];
-        out[o++] = tab[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = (unsigned)p[i] << 16;
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-        out[o++] = tab[v >> 6 & 63];
-    }
-    out[o] = 0;
-    return o;
-}
-
-int vj_ct_equal(const void *a, const void *b, size_t n)
-{
-    return CRYPTO_memcmp(a, b, n) == 0;
-}
-
 void vj_mask_id(const char *id, char *out, size_t cap)
 {
     size_t n = strlen(id), i;
     if (cap == 0) return;
     for (i = 0; i < n && i + 1 < cap; i++) out[i] = (i + 3 < n) ? '*' : id[i];
     out[i] = 0;
-}
-
-EVP_PKEY *vj_rsa_generate(void)
-{
-    return EVP_RSA_gen(2048);
 }
 
 /* n and e of an RSA key, base64url (malloc'ed). */
@@ -77,8 +39,8 @@ static int rsa_ne(EVP_PKEY *key, char **n_out, char **e_out)
         *n_out = malloc((size_t)nl * 4 / 3 + 8);
         *e_out = malloc((size_t)el * 4 / 3 + 8);
         if (nb && eb && *n_out && *e_out && BN_bn2bin(n, nb) == nl && BN_bn2bin(e, eb) == el &&
-            vj_b64url(nb, (size_t)nl, *n_out, (size_t)nl * 4 / 3 + 8) &&
-            vj_b64url(eb, (size_t)el, *e_out, (size_t)el * 4 / 3 + 8))
+            sim_b64url_encode(nb, (size_t)nl, *n_out, (size_t)nl * 4 / 3 + 8) &&
+            sim_b64url_encode(eb, (size_t)el, *e_out, (size_t)el * 4 / 3 + 8))
             rc = 0;
         free(nb);
         free(eb);
@@ -104,7 +66,7 @@ int vj_thumbprint(EVP_PKEY *key, char *out, size_t cap)
         snprintf(canon, len, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e, n);
         unsigned char md[SHA256_DIGEST_LENGTH];
         SHA256((const unsigned char *)canon, strlen(canon), md);
-        rc = vj_b64url(md, sizeof md, out, cap) ? 0 : -1;
+        rc = sim_b64url_encode(md, sizeof md, out, cap) ? 0 : -1;
         free(canon);
     }
     free(n);
@@ -130,7 +92,7 @@ static char *b64_json(const json_t *j)
     if (!s) return NULL;
     size_t n = strlen(s), cap = n / 3 * 4 + 8;
     char *out = malloc(cap);
-    if (out && !vj_b64url(s, n, out, cap)) {
+    if (out && !sim_b64url_encode(s, n, out, cap)) {
         free(out);
         out = NULL;
     }
@@ -154,7 +116,7 @@ char *vj_sign_rs256(EVP_PKEY *key, const char *kid, const json_t *claims)
     if (ctx && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
         EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)input, in_len) == 1) {
         char s64[700];
-        if (vj_b64url(sig, sl, s64, sizeof s64)) {
+        if (sim_b64url_encode(sig, sl, s64, sizeof s64)) {
             size_t n = in_len + strlen(s64) + 2;
             if ((out = malloc(n))) snprintf(out, n, "%s.%s", input, s64);
         }

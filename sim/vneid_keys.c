@@ -37,7 +37,7 @@ static void push(vneid_keys *k, EVP_PKEY *key, const char *kid)
 
 int vneid_keys_rotate(vneid_keys *k, char *kid, size_t cap)
 {
-    EVP_PKEY *key = vj_rsa_generate();
+    EVP_PKEY *key = sim_pkey_generate("RS256");
     char id[64];
     if (!key || vneid_key_id(key, id, sizeof id) != 0) {
         EVP_PKEY_free(key);

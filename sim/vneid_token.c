@@ -91,7 +91,7 @@ static int secret_ok(const char *given, const char *expected)
     unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)given, strlen(given), a);
     SHA256((const unsigned char *)expected, strlen(expected), b);
-    return vj_ct_equal(a, b, sizeof a);
+    return sim_ct_equal(a, b, sizeof a);
 }
 
 /* Answers itself and returns -1 when the client does not authenticate. */
@@ -163,7 +163,7 @@ static char *b64_json(const json_t *j)
     if (!s) return NULL;
     size_t n = strlen(s), cap = n / 3 * 4 + 8;
     char *out = malloc(cap);
-    if (out && !vj_b64url(s, n, out, cap)) {
+    if (out && !sim_b64url_encode(s, n, out, cap)) {
         free(out);
         out = NULL;
     }
@@ -203,7 +203,7 @@ static char *forge_hs256(EVP_PKEY *key, const char *kid, const json_t *claims)
         char sig[128];
         if (HMAC(EVP_sha256(), pem, (int)strlen(pem), (const unsigned char *)input, strlen(input),
                  mac, &maclen) &&
-            vj_b64url(mac, maclen, sig, sizeof sig)) {
+            sim_b64url_encode(mac, maclen, sig, sizeof sig)) {
             size_t n = strlen(input) + strlen(sig) + 2;
             if ((out = malloc(n))) snprintf(out, n, "%s.%s", input, sig);
         }
@@ -252,7 +252,7 @@ static char *id_token(cds_req *r, const grant *g)
     unsigned char md[SHA256_DIGEST_LENGTH];
     char at_hash[32];
     SHA256((const unsigned char *)g->access_token, strlen(g->access_token), md);
-    if (!vj_b64url(md, sizeof md / 2, at_hash, sizeof at_hash)) return NULL;
+    if (!sim_b64url_encode(md, sizeof md / 2, at_hash, sizeof at_hash)) return NULL;
 
     json_t *claims = vneid_citizen_claims(&vneid_citizens[g->citizen]);
     if (!claims) return NULL;
@@ -294,7 +294,7 @@ static char *id_token(cds_req *r, const grant *g)
     }
     case VNEID_DEFECT_UNKNOWN_KID: {
         /* A key the JWKS has never listed, under its own new kid. */
-        EVP_PKEY *rogue = vj_rsa_generate();
+        EVP_PKEY *rogue = sim_pkey_generate("RS256");
         char rkid[64];
         if (rogue && vneid_key_id(rogue, rkid, sizeof rkid) == 0)
             tok = vj_sign_rs256(rogue, rkid, claims);
@@ -384,7 +384,7 @@ void vneid_token_endpoint(cds_req *r)
     unsigned char md[SHA256_DIGEST_LENGTH];
     char challenge[48];
     SHA256((const unsigned char *)verifier, strlen(verifier), md);
-    if (!vj_b64url(md, sizeof md, challenge, sizeof challenge) ||
+    if (!sim_b64url_encode(md, sizeof md, challenge, sizeof challenge) ||
         vneid_random_token(g.access_token, sizeof g.access_token) != 0) {
         token_error(r, 500, "server_error", "internal error");
         return;
@@ -405,7 +405,7 @@ void vneid_token_endpoint(cds_req *r)
         c->used = 1;
         if (strcmp(redirect_uri, st->clients[c->client].redirect_uri) != 0)
             err = "redirect_uri differs from the authorization request";
-        else if (strlen(c->challenge) != 43 || !vj_ct_equal(challenge, c->challenge, 43))
+        else if (strlen(c->challenge) != 43 || !sim_ct_equal(challenge, c->challenge, 43))
             err = "PKCE verification failed";
     }
     if (!err) {

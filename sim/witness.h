@@ -1,10 +1,13 @@
-/* What the stand-ins of payment providers check and sign with code of their
- * own, written from the providers' documents, never the server's
- * (sim/vietqr_read.c, sim/provider_sign.c): a misreading shared by the
- * server and its stand-in would otherwise pass every test. */
+/* What the stand-ins check and sign with code of their own, written from
+ * the providers' documents, never the server's (sim/vietqr_read.c,
+ * sim/provider_sign.c, sim/witness_jose.c): a misreading shared by the
+ * server and its stand-in would otherwise pass every test. Every stand-in
+ * uses these and the HTTP frame (core/http*, core/log, core/options,
+ * core/server), nothing else of the server (tests/lint/sim_witness.sh). */
 #ifndef CDS_SIM_WITNESS_H
 #define CDS_SIM_WITNESS_H
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 
 /* ---- VietQR (NAPAS's profile of EMVCo merchant-presented QR) ---- */
@@ -46,5 +49,45 @@ int sim_casso_signature(const char *body, size_t len, const char *secret, long l
 /* SePay: "sha256=<hex HMAC-SHA256(secret, ts "." raw body)>". */
 int sim_sepay_signature(const char *body, size_t len, const char *secret, long long ts,
                         char out[80]);
+/* The TTHC partner signature, as README ("Partner API") and openapi.yaml
+ * (securitySchemes partnerHmac) document it: lower-case hex
+ * HMAC-SHA256(secret, METHOD "\n" PATH[?QUERY] "\n" TIMESTAMP "\n"
+ * hex SHA-256(body)), TIMESTAMP the X-Timestamp header's text. 0 or -1. */
+int sim_partner_signature(const char *secret, const char *method, const char *path_and_query,
+                          const char *timestamp, const void *body, size_t len, char out[65]);
+
+/* ---- JOSE (sim/witness_jose.c, from RFC 7515/7518/7519) ---- */
+/* base64url without padding into out (NUL-terminated); its length, 0 when
+ * cap is short. */
+size_t sim_b64url_encode(const void *in, size_t n, char *out, size_t cap);
+/* Strict base64url (no padding, canonical): 0 with *len bytes, or -1. */
+int sim_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap, size_t *len);
+/* Constant-time comparisons: 1 when equal. sim_ct_streq: NULL never equals. */
+int sim_ct_equal(const void *a, const void *b, size_t n);
+int sim_ct_streq(const char *a, const char *b);
+
+/* A compact JWS read but not yet verified. */
+typedef struct sim_jws {
+    json_t *header, *claims; /* JSON objects */
+    char alg[16], kid[128];  /* from the header; kid "" when absent */
+    char *input;             /* ASCII(BASE64URL(header) "." BASE64URL(payload)) */
+    size_t input_len;
+    unsigned char *sig;
+    size_t sig_len;
+} sim_jws;
+/* 0, or -1 with *why (static English text); sim_jws_free either way is safe. */
+int sim_jws_read(const char *s, size_t n, sim_jws *out, const char **why);
+void sim_jws_free(sim_jws *j);
+/* 0 when j's header alg is `alg` ("RS256" or "ES256"), the key fits it
+ * (RSA >= 2048 bits, EC P-256) and the signature checks out; else -1. */
+int sim_jws_verify(const sim_jws *j, EVP_PKEY *key, const char *alg);
+
+/* Keys: a fresh RS256 (RSA 2048) or ES256 (P-256) key; a private key from
+ * a PEM file; a private key as PKCS#8 PEM (malloc'ed); the public key of a
+ * JWK (RSA n/e or EC P-256 x/y). NULL on failure. */
+EVP_PKEY *sim_pkey_generate(const char *alg);
+EVP_PKEY *sim_pkey_read_pem(const char *path);
+char *sim_pkey_pem(EVP_PKEY *key);
+EVP_PKEY *sim_jwk_public(json_t *jwk);
 
 #endif

@@ -44,8 +44,8 @@
  * (numbers without a Zalo account: listed, or a fixed N % of all numbers by
  * a hash of the number, for benchmarks), GET /_sim/token, POST /_sim/token {"expire":true} (the
  * current access token stops working). */
-#include "core/jose.h"
 #include "sim/gateway_common.h"
+#include "sim/witness.h"
 
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -163,7 +163,7 @@ static void zns_send(cds_req *r)
     const char *token = cds_req_header(r, "access_token");
     pthread_mutex_lock(&g->mu);
     int token_ok = token && g_cfg.access[0] && strlen(token) == strlen(g_cfg.access) &&
-                   cds_ct_equal(token, g_cfg.access, strlen(token)) &&
+                   sim_ct_equal(token, g_cfg.access, strlen(token)) &&
                    gw_now_ms() < g_cfg.access_until_ms;
     pthread_mutex_unlock(&g->mu);
     if (!token_ok) {
@@ -299,7 +299,7 @@ static void zns_token(cds_req *r)
         return;
     }
     if (!secret || strlen(secret) != strlen(g_cfg.secret_key) ||
-        !cds_ct_equal(secret, g_cfg.secret_key, strlen(secret)) || strcmp(app, g_cfg.app_id) != 0) {
+        !sim_ct_equal(secret, g_cfg.secret_key, strlen(secret)) || strcmp(app, g_cfg.app_id) != 0) {
         gw_respond_json(
             r, 0, 200,
             json_pack("{s:i,s:s}", "error", -14002, "error_name", "Invalid app id or secret key"));
@@ -311,7 +311,7 @@ static void zns_token(cds_req *r)
     }
     pthread_mutex_lock(&g->mu);
     int ok =
-        rt[0] && strlen(rt) == strlen(g_cfg.refresh) && cds_ct_equal(rt, g_cfg.refresh, strlen(rt));
+        rt[0] && strlen(rt) == strlen(g_cfg.refresh) && sim_ct_equal(rt, g_cfg.refresh, strlen(rt));
     char access[80], refresh[160];
     if (ok) {
         char a[33], b[33];

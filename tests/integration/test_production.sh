@@ -6,7 +6,10 @@
 # all), it starts and serves /healthz and /readyz; a development default, a
 # development value, a malformed URL (also in development mode), NAME and
 # NAME_FILE both set and an unreadable NAME_FILE are each refused at start,
-# named, before anything listens.
+# named, before anything listens. Push and ZNS are optional, but a
+# provider half configured (an APNs key without its team id, a ZNS URL
+# alone, an FCM key whose token URI is a stand-in's) is refused, the
+# missing settings named.
 set -uo pipefail
 source "$CDS_SOURCE_DIR/tests/lib/harness.sh"
 
@@ -18,6 +21,7 @@ done
 mkdir -p "$CDS_BUILD_DIR/Testing"
 tmp=$(mktemp -d "$CDS_BUILD_DIR/Testing/production_XXXXXX")
 chmod 700 "$tmp"
+th_not() { ! "$@"; }
 names() { sed -n 's/^  \(CDS_[A-Z0-9_, ]*\): .*/\1/p' "$1" | sort | tr '\n' ' '; }
 # serve_once VAR=value...: runs `cds serve` in a clean environment; exit
 # status and stderr (in $tmp/err) are what it did before listening.
@@ -57,6 +61,18 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/receip
 secret() { echo "$2" >"$tmp/$1" && chmod 600 "$tmp/$1" && echo "$tmp/$1"; }
 rnd() { openssl rand -hex 24; }
 esms_token=$(rnd)
+# Push: an FCM service-account key as Google hands it out (JSON, RSA key,
+# Google's token URI) and an APNs .p8 key, each given as a file.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/fcm.pem" 2>/dev/null
+fcm_json() { # fcm_json TOKEN_URI
+    jq -n --rawfile k "$tmp/fcm.pem" --arg uri "$1" '{type: "service_account",
+        project_id: "cong-dan-so-hcm", private_key_id: "5f2c1e0a9b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e",
+        private_key: $k, client_email: "push@cong-dan-so-hcm.iam.gserviceaccount.com",
+        client_id: "103456789012345678901", token_uri: $uri}'
+}
+fcm_json https://oauth2.googleapis.com/token >"$tmp/fcm.json"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/apns.p8" 2>/dev/null
+chmod 600 "$tmp/fcm.json" "$tmp/apns.p8"
 prod=(CDS_ENV=production CDS_THREADS=2 CDS_DEV_KEYS_DIR="$tmp/devkeys"
     CDS_DATABASE_URL_FILE="$(secret db "$db")" CDS_AUTO_MIGRATE=1
     CDS_TLS_CERT="$tmp/tls-cert.pem" CDS_TLS_KEY="$tmp/tls-key.pem"
@@ -76,7 +92,12 @@ prod=(CDS_ENV=production CDS_THREADS=2 CDS_DEV_KEYS_DIR="$tmp/devkeys"
     CDS_SPEEDSMS_CALLBACK_TOKEN="$(rnd)"
     CDS_RECEIPT_KEYS="$tmp/receipt.pem"
     CDS_COURIER_WEBHOOK_SECRETS_FILE="$(secret courier "vnpost:$(rnd)")"
-    CDS_VNPOST_URL=https://vnpost.example.vn CDS_VNPOST_TOKEN_FILE="$(secret vnpost "$(rnd)")")
+    CDS_VNPOST_URL=https://vnpost.example.vn CDS_VNPOST_TOKEN_FILE="$(secret vnpost "$(rnd)")"
+    CDS_FCM_SERVICE_ACCOUNT_FILE="$tmp/fcm.json"
+    CDS_APNS_KEY_FILE="$tmp/apns.p8" CDS_APNS_KEY_ID=AB12CD34EF CDS_APNS_TEAM_ID=9ZY8XW7VU6
+    CDS_ZNS_URL=https://business.openapi.zalo.me CDS_ZNS_APP_ID=4318803712336475021
+    CDS_ZNS_SECRET_KEY_FILE="$(secret zns "$(rnd)")" CDS_ZNS_OA_SECRET_KEY="$(rnd)"
+    CDS_ZNS_REFRESH_TOKEN_FILE="$(secret zns-rt "$(rnd)")" CDS_ZNS_TEMPLATE_ID=301234)
 
 if th_serve P "${prod[@]}"; then
     ok
@@ -100,9 +121,44 @@ migrate_status() {
 check "cds migrate: CDS_DATABASE_URL_FILE" migrate_status
 
 # ---------------------------------------------------------------- one thing wrong at a time
-serve_once "${prod[@]}" CDS_PAYOS_CHECKSUM_KEY=cds-dev-payos-checksum-key
-check "dev value refused" grep -q '^  CDS_PAYOS_CHECKSUM_KEY: is a development value' "$tmp/err"
-check_eq "dev value: the only one named" "$(names "$tmp/err")" "CDS_PAYOS_CHECKSUM_KEY "
+serve_once "${prod[@]}" CDS_CASSO_SECRET=cds-dev-casso-secret
+check "dev value refused" grep -q '^  CDS_CASSO_SECRET: is a development value' "$tmp/err"
+check_eq "dev value: the only one named" "$(names "$tmp/err")" "CDS_CASSO_SECRET "
+# prod_without PATTERN: the production configuration less the settings matching PATTERN.
+prod_without() {
+    without=()
+    for v in "${prod[@]}"; do [[ $v == $1 ]] || without+=("$v"); done
+}
+prod_without 'CDS_APNS_TEAM_ID=*'
+serve_once "${without[@]}"
+check_eq "APNs key without its team id: named" "$(names "$tmp/err")" "CDS_APNS_TEAM_ID "
+check "APNs: why" grep -q '^  CDS_APNS_TEAM_ID: missing (CDS_APNS_KEY of the same provider is set)$' "$tmp/err"
+prod_without 'CDS_APNS_KEY_FILE=*'
+serve_once "${without[@]}"
+check_eq "APNs ids without the key: named" "$(names "$tmp/err")" "CDS_APNS_KEY "
+prod_without 'CDS_ZNS_*'
+serve_once "${without[@]}" CDS_ZNS_URL=https://business.openapi.zalo.me
+check_eq "a ZNS URL alone: every missing ZNS setting named" "$(names "$tmp/err")" \
+    "CDS_ZNS_APP_ID CDS_ZNS_OA_SECRET_KEY CDS_ZNS_REFRESH_TOKEN CDS_ZNS_SECRET_KEY CDS_ZNS_TEMPLATE_ID "
+prod_without 'CDS_ZNS_*'
+serve_once "${without[@]}" CDS_ZNS_URL=https://business.openapi.zalo.me CDS_ZNS_APP_ID=4318803712336475021 \
+    CDS_ZNS_SECRET_KEY=cds-dev-zalo-app-secret CDS_ZNS_OA_SECRET_KEY="$(rnd)" \
+    CDS_ZNS_REFRESH_TOKEN="$(rnd)" CDS_ZNS_TEMPLATE_ID=301234
+check_eq "ZNS: a development secret named" "$(names "$tmp/err")" "CDS_ZNS_SECRET_KEY "
+prod_without 'CDS_FCM_*'
+serve_once "${without[@]}" CDS_FCM_URL=https://fcm.googleapis.com
+check_eq "an FCM URL without the key: named" "$(names "$tmp/err")" "CDS_FCM_SERVICE_ACCOUNT "
+prod_without 'CDS_PAYOS_*'
+serve_once "${without[@]}" CDS_PAYOS_CLIENT_ID=5f1e2d3c-payos-client
+check_eq "a payOS client id alone: its keys named" "$(names "$tmp/err")" "CDS_PAYOS_API_KEY CDS_PAYOS_CHECKSUM_KEY "
+# The key of the development stand-in (its token URI on this machine) is
+# refused when the dispatcher reads it, before anything listens.
+fcm_json http://127.0.0.1:9005/token >"$tmp/fcm-sim.json"
+rc=0
+serve_once "${prod[@]/#CDS_FCM_SERVICE_ACCOUNT_FILE=*/CDS_FCM_SERVICE_ACCOUNT_FILE=$tmp/fcm-sim.json}" || rc=$?
+check "FCM key of a stand-in: refused" test "$rc" -ne 0 -a "$rc" -ne 124
+check "FCM key of a stand-in: its token_uri named" grep -q 'token_uri points at this machine' "$tmp/err" "$tmp/out"
+check "FCM key of a stand-in: nothing listened" th_not grep -q '"listening"' "$tmp/out"
 without=()
 for v in "${prod[@]}"; do [[ $v == CDS_PARTNER_CLIENTS_FILE=* ]] || without+=("$v"); done
 serve_once "${without[@]}"

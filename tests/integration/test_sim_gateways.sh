@@ -346,6 +346,11 @@ AT=$(jq -r .access_token "$tmp/ans")
 check_eq "fcm token: other key" "$(grant "$(rs256 "$tmp/other.pem" "$H" "$(claims)")")" 400
 check_eq "fcm token: other key is invalid_grant" "$(ans .error_description)" '"Invalid JWT Signature."'
 check_eq "fcm token: other kid" "$(grant "$(rs256 "$tmp/sa.pem" '{"alg":"RS256","typ":"JWT","kid":"0000"}' "$(claims)")") $(ans .error)" '400 "invalid_grant"'
+# A good signature under a header that names another algorithm, and an
+# unsigned token: the stand-in's own verifier (sim/witness_jose.c) takes
+# RS256 only.
+check_eq "fcm token: header alg RS512 refused" "$(grant "$(rs256 "$tmp/sa.pem" '{"alg":"RS512","typ":"JWT"}' "$(claims)")") $(ans .error)" '400 "invalid_grant"'
+check_eq "fcm token: alg none refused" "$(grant "$(printf '%s' '{"alg":"none"}' | b64url).$(claims | b64url)." ) $(ans .error)" '400 "invalid_grant"'
 check_eq "fcm token: no kid is fine" "$(grant "$(rs256 "$tmp/sa.pem" '{"alg":"RS256","typ":"JWT"}' "$(claims)")")" 200
 check_eq "fcm token: other issuer" "$(grant "$(rs256 "$tmp/sa.pem" "$H" "$(claims other@x.iam.gserviceaccount.com)")") $(ans .error)" '400 "invalid_grant"'
 grant "$(rs256 "$tmp/sa.pem" "$H" "$(claims "" "" https://oauth2.googleapis.com/token)")" >/dev/null
@@ -498,6 +503,8 @@ check "apns: one message per apns-id" jqe --arg id "$ID1" --arg d "$DEV" '.disti
 
 check_eq "apns: no provider token" "$(APNS_AUTH= apns "$DEV") $(ans .reason)" '403 "MissingProviderToken"'
 check_eq "apns: other key" "$(PT=$(ptoken "" "" "$tmp/other-ec.pem") apns "$DEV") $(ans .reason)" '403 "InvalidProviderToken"'
+check_eq "apns: a changed signature" "$(PT="${PT%?????}AAAAA" apns "$DEV") $(ans .reason)" '403 "InvalidProviderToken"'
+check_eq "apns: header alg ES384 refused" "$(PT=$(es256 "$tmp/apns.p8" "{\"alg\":\"ES384\",\"kid\":\"$KEY_ID\"}" "{\"iss\":\"$TEAM\",\"iat\":$(date +%s)}") apns "$DEV") $(ans .reason)" '403 "InvalidProviderToken"'
 check_eq "apns: other kid" "$(PT=$(ptoken "" OTHERKEY01) apns "$DEV") $(ans .reason)" '403 "InvalidProviderToken"'
 check_eq "apns: token older than an hour" "$(PT=$(ptoken $(($(date +%s) - 3700))) apns "$DEV") $(ans .reason)" '403 "ExpiredProviderToken"'
 check_eq "apns: token of 50 minutes still good" "$(PT=$(ptoken $(($(date +%s) - 3000))) apns "$DEV")" 200

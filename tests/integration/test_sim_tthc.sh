@@ -7,7 +7,10 @@
 # `openssl dgst -sha256 -hmac` over the canonical string of core/hmac_auth.h.
 # Then repeat=n (identical requests), sign=bad/stale/future/none, as_client,
 # the verbatim overrides of /_sim/raw, bad control bodies, the stand-in's own
-# record, a target that is down, and a clean stop.
+# record, a target that is down, and a clean stop. Its inbox (ratings we
+# forward) checks our signature with its own code: a call signed here with
+# openssl is taken, a wrong secret, another client, a stale timestamp, a
+# changed body or no signature are refused (401) and not kept.
 set -uo pipefail
 source "$CDS_SOURCE_DIR/tests/lib/harness.sh"
 
@@ -289,6 +292,29 @@ check_eq "bad target refused at start" \
 curl -s -m 0.02 --http2-prior-knowledge -H 'Content-Type: application/json' -d '{"dossier_code":"D","step":"received","repeat":100}' \
     "$T/_sim/step" >/dev/null 2>&1
 check "still serving after a cancelled control" curl -fso /dev/null "$T/_sim/health"
+
+# ---------------------------------------------------------------- the inbox
+# inbox SECRET CLIENT TS BODY [SIGNED_BODY]: POST /api/v1/ratings to the
+# stand-in signed as our server signs (openssl here); status echoed.
+inbox() {
+    local bh sig
+    bh=$(printf '%s' "${5-$4}" | openssl dgst -sha256 -r | cut -d' ' -f1)
+    sig=$(printf 'POST\n/api/v1/ratings\n%s\n%s' "$3" "$bh" | openssl dgst -sha256 -hmac "$1" -r | cut -d' ' -f1)
+    curl -s -o "$tmp/ans" -w '%{http_code}' -H 'Content-Type: application/json' -H "X-Client-Id: $2" \
+        -H "X-Timestamp: $3" -H "X-Signature: $sig" --data-binary "$4" "$T/api/v1/ratings"
+}
+RATING='{"idempotency_key":"rt-1","dossier_code":"000.00.01.H29-240506-0001","agency_code":"Q1","procedure_code":"1.001","stars":5,"version":1}'
+now=$(date +%s)
+check_eq "inbox: a wrong secret refused" "$(inbox wrong-secret cds-app "$now" "$RATING")" 401
+check_eq "inbox: another client refused" "$(inbox cds-dev-tthc-secret other "$now" "$RATING")" 401
+check_eq "inbox: stale timestamp refused" "$(inbox cds-dev-tthc-secret cds-app $((now - 600)) "$RATING")" 401
+check_eq "inbox: signature over another body refused" \
+    "$(inbox cds-dev-tthc-secret cds-app "$now" "$RATING" '{"stars":1}')" 401
+check_eq "inbox: unsigned refused" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary "$RATING" "$T/api/v1/ratings")" 401
+check_eq "inbox: nothing kept" "$(curl -s "$T/_sim/tthc/received" | jq '.ratings | length')" 0
+check_eq "inbox: signed as documented, taken" "$(inbox cds-dev-tthc-secret cds-app "$now" "$RATING")" 201
+check_eq "inbox: kept once" "$(curl -s "$T/_sim/tthc/received" | jq -c '[.ratings[].key]')" '["rt-1"]'
 
 kill -TERM "$pid"
 st=0

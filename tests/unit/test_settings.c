@@ -97,6 +97,69 @@ static void test_check(void)
     unsetenv("CDS_T_OTHER");
 }
 
+/* A provider's settings (a CDS_OPT_WITH_PREV run): nothing given passes;
+ * one given names every other that has no value, in production only; a
+ * default counts as a value; the next provider is not concerned. */
+static void test_provider(void)
+{
+    const char *key = NULL, *key_id = NULL, *team = NULL, *topic = "vn.gov.app",
+               *url = "https://api.push.apple.com", *other = NULL, *other_id = NULL;
+    cds_opt opts[] = {
+        {"key", "CDS_T_APNS_KEY", CDS_OPT_KEY | CDS_OPT_OPTIONAL, &key, 0, 0, ""},
+        {"key-id", "CDS_T_APNS_KEY_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &key_id, 0, 0, ""},
+        {"team", "CDS_T_APNS_TEAM_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &team, 0, 0, ""},
+        {"topic", "CDS_T_APNS_TOPIC", CDS_OPT_STR | CDS_OPT_WITH_PREV, &topic, 0, 0, ""},
+        {"url", "CDS_T_APNS_URL", CDS_OPT_URL | CDS_OPT_OPTIONAL | CDS_OPT_WITH_PREV, &url, 0, 0, ""},
+        {"other", "CDS_T_OTHER_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &other, 0, 0, ""},
+        {"other-id", "CDS_T_OTHER_ID", CDS_OPT_STR | CDS_OPT_WITH_PREV, &other_id, 0, 0, ""},
+    };
+    enum { N = sizeof opts / sizeof opts[0] };
+    cds_opt_seen seen[N];
+    char err[1024], out[2048];
+    char *argv[] = {"x", "serve"};
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_INT(cds_opts_check(opts, N, seen, 1, out, sizeof out), 0);
+    cds_opts_seen_free(seen, N);
+
+    setenv("CDS_T_APNS_KEY_ID", "AB12CD34EF", 1);
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_INT(cds_opts_check(opts, N, seen, 0, out, sizeof out), 0); /* development: as it was */
+    CHECK_INT(cds_opts_check(opts, N, seen, 1, out, sizeof out), 2);
+    CHECK_STR(out, "  CDS_T_APNS_KEY: missing (CDS_T_APNS_KEY_ID of the same provider is set)\n"
+                   "  CDS_T_APNS_TEAM_ID: missing (CDS_T_APNS_KEY_ID of the same provider is set)\n");
+    cds_opts_seen_free(seen, N);
+
+    /* The whole provider: fine; a development value in it is still refused. */
+    setenv("CDS_T_APNS_KEY", "-----BEGIN PRIVATE KEY-----cds-dev", 1);
+    setenv("CDS_T_APNS_TEAM_ID", "9ZY8XW7VU6", 1);
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_INT(cds_opts_check(opts, N, seen, 1, out, sizeof out), 1);
+    CHECK(strstr(out, "  CDS_T_APNS_KEY: is a development value") == out);
+    cds_opts_seen_free(seen, N);
+    key = NULL; /* what parsing wrote is not a default */
+    setenv("CDS_T_APNS_KEY", "-----BEGIN PRIVATE KEY-----", 1);
+    setenv("CDS_T_APNS_URL", "", 1); /* empty is unset: the default stays */
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_INT(cds_opts_check(opts, N, seen, 1, out, sizeof out), 0);
+    cds_opts_seen_free(seen, N);
+
+    /* The next provider, given half: only its own missing setting. */
+    unsetenv("CDS_T_APNS_KEY");
+    unsetenv("CDS_T_APNS_KEY_ID");
+    unsetenv("CDS_T_APNS_TEAM_ID");
+    key = key_id = team = NULL;
+    setenv("CDS_T_OTHER_ID", "x", 1);
+    CHECK_INT(cds_opts_parse_seen(opts, N, 2, argv, 2, seen, err, sizeof err), 0);
+    CHECK_INT(cds_opts_check(opts, N, seen, 1, out, sizeof out), 1);
+    CHECK_STR(out, "  CDS_T_OTHER_SECRET: missing (CDS_T_OTHER_ID of the same provider is set)\n");
+    cds_opts_seen_free(seen, N);
+    unsetenv("CDS_T_OTHER_ID");
+    unsetenv("CDS_T_APNS_URL");
+    unsetenv("CDS_T_APNS_TEAM_ID");
+    unsetenv("CDS_T_APNS_KEY");
+    unsetenv("CDS_T_APNS_KEY_ID");
+}
+
 static void test_file(void)
 {
     const char *secret = NULL, *key = NULL, *plain = NULL;
@@ -204,7 +267,7 @@ static int ends_with(const char *s, const char *tail)
 static void test_registry(void)
 {
     static const char *const secret_tails[] = {"_SECRET", "_SECRETS", "_TOKEN", "_KEY", "_KEYS",
-                                               "_CLIENTS", "_PASSWORD"};
+                                               "_CLIENTS", "_PASSWORD", "_SERVICE_ACCOUNT"};
     cds_api_config api;
     cds_api_config_defaults(&api);
     cds_opt opts[256];
@@ -242,6 +305,7 @@ int main(void)
     test_registry();
     test_url();
     test_check();
+    test_provider();
     test_file();
     test_cidr();
     return t_done();
