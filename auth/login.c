@@ -9,12 +9,16 @@
  * confidential client (HTTP Basic), check the ID token (signature by the kid
  * from the JWKS, algorithm allow-list RS256/ES256, iss, aud/azp, exp, iat,
  * nonce) or, in userinfo-only mode, ask the userinfo endpoint; then create or
- * refresh the citizen and start a token family, in one statement. Every step
+ * refresh the citizen and start a token family, in one statement. A citizen
+ * who has not chosen a language (PATCH /v1/me) takes the one the finishing
+ * request's Accept-Language names: English push and inbox texts for a phone
+ * set to English from the first step on. Every step
  * runs asynchronously on the loop thread; nothing is stored on a failure but
  * the consumed state. */
 #include "internal.h"
 #include "core/db.h"
 #include "core/http_client.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "core/problem.h"
 
@@ -197,11 +201,15 @@ static void store_citizen(cds_req *r)
     const char *p[] = {pid_hash, pid_sealed, f->id.sub, f->id.name,
                        f->id.birthdate[0] ? f->id.birthdate : NULL,
                        f->id.gender[0] ? f->id.gender : NULL, addr_sealed, phone_sealed, ial,
-                       refresh_hash, ttl};
+                       refresh_hash, ttl, NULL};
+    /* The language of a citizen who has not chosen one (PATCH /v1/me):
+     * the one this request's Accept-Language names, if it names one. */
+    int lang = cds_lang_named(cds_req_header(r, "accept-language"));
+    if (lang >= 0) p[11] = cds_lang_tag((cds_lang)lang);
     if (!pid_sealed) {
         cds_fail(r, CDS_P_INTERNAL);
     } else {
-        cds_req_db(r, st_citizen_login, 11, p, on_logged_in);
+        cds_req_db(r, st_citizen_login, 12, p, on_logged_in);
     }
     free(pid_sealed);
     free(addr_sealed);

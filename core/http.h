@@ -104,6 +104,11 @@ void cds_problem_titled(cds_req *r, int status, const char *code, const char *ti
  * language-dependent: it then carries Content-Language and
  * Vary: Accept-Language. */
 int cds_req_lang(cds_req *r);
+/* The same, with `stored` (a citizen's stored preference) when the
+ * request's Accept-Language names neither language (absent, "*", "fr"):
+ * the header still decides when it names one, so the answer carries
+ * Content-Language and Vary: Accept-Language. */
+int cds_req_lang_or(cds_req *r, int stored);
 /* The answer's text is in `lang`, chosen otherwise (a stored preference):
  * Content-Language only, the request's headers did not choose it. */
 void cds_req_set_lang(cds_req *r, int lang);

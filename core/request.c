@@ -574,6 +574,14 @@ int cds_req_lang(cds_req *r)
     return r->lang;
 }
 
+int cds_req_lang_or(cds_req *r, int stored)
+{
+    int named = cds_lang_named(cds_req_header(r, "accept-language"));
+    r->lang = named >= 0 ? named : stored == CDS_LANG_EN ? CDS_LANG_EN : CDS_LANG_VI;
+    r->lang_from = 1;
+    return r->lang;
+}
+
 void cds_req_set_lang(cds_req *r, int lang)
 {
     r->lang = lang == CDS_LANG_EN ? CDS_LANG_EN : CDS_LANG_VI;

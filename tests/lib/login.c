@@ -23,6 +23,14 @@ int th_query_param(const char *u, const char *name, char *out, size_t cap)
 
 long th_login_as(const th_proc *server, const char *pid, th_login *out)
 {
+    return th_login_as_lang(server, pid, NULL, out);
+}
+
+long th_login_as_lang(const th_proc *server, const char *pid, const char *accept_language,
+                      th_login *out)
+{
+    char al[128];
+    if (accept_language) snprintf(al, sizeof al, "Accept-Language: %s", accept_language);
     char url[256], target[2048], code[600], state[200], body[1024];
     th_resp r;
     json_t *j = NULL;
@@ -45,7 +53,8 @@ long th_login_as(const th_proc *server, const char *pid, th_login *out)
     if (!ok) return -1;
     snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, state);
     snprintf(url, sizeof url, "%s/v1/auth/callback", server->url);
-    out->status = th_json(&r, "POST", url, NULL, body, (void **)&j);
+    out->status =
+        th_json_h(&r, "POST", url, NULL, accept_language ? al : NULL, body, (void **)&j);
     const char *a = json_string_value(json_object_get(j, "access_token"));
     const char *rt = json_string_value(json_object_get(j, "refresh_token"));
     const char *pc = json_string_value(json_object_get(j, "code"));
