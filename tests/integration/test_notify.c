@@ -9,7 +9,7 @@
  *                step) as an entry of its own
  *   English      a citizen who chose English (PATCH /v1/me language, a
  *                bad value refused and changing nothing) gets the fee push
- *                and its inbox entry in English, the amount grouped the
+ *                (FCM and APNs) and its inbox entry in English, the amount grouped the
  *                English way; the SMS stays Vietnamese without diacritics.
  *                The inbox answers in the language Accept-Language names,
  *                else the stored one, with Content-Language and Vary: the
@@ -535,6 +535,8 @@ static void test_english(void)
     snprintf(url, sizeof url, "%s/v1/me/devices", srv.url);
     CHECK_INT(th_json(&r, "POST", url, en.access, "{\"platform\":\"fcm\",\"token\":\"fcm-token-citizen-en-0001\"}", NULL), 201);
     th_resp_free(&r);
+    CHECK_INT(th_json(&r, "POST", url, en.access, "{\"platform\":\"apns\",\"token\":\"e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2\"}", NULL), 201);
+    th_resp_free(&r);
     snprintf(url, sizeof url, "%s/v1/me", srv.url);
     json_t *j = NULL;
     CHECK_INT(th_json(&r, "PATCH", url, en.access, "{\"language\":\"en\"}", (void **)&j), 200);
@@ -572,6 +574,20 @@ static void test_english(void)
     CHECK(body && strstr(body, "VND 1,250,000") != NULL && strstr(body, code) != NULL);
     if (body) printf("English push: %s | %s\n", title ? title : "?", body);
     json_decref(m);
+    /* The same on iOS (APNs alert). */
+    snprintf(sql, sizeof sql,
+             "SELECT o.id FROM outbox o JOIN devices d ON d.id = o.device_id WHERE o.dossier_id = "
+             "'%s' AND d.platform = 'apns' AND o.template = 'fee_requested'", id);
+    char *apns_id = value(sql);
+    char key[64];
+    snprintf(key, sizeof key, "00000000-0000-4000-8000-%012llx", strtoull(apns_id, NULL, 10));
+    m = sim_message(apns, key);
+    json_t *alert = json_object_get(json_object_get(json_object_get(m, "payload"), "aps"), "alert");
+    CHECK_STR(json_string_value(json_object_get(alert, "title")), "Please pay the fee");
+    const char *ab = json_string_value(json_object_get(alert, "body"));
+    CHECK(ab && strstr(ab, "VND 1,250,000") != NULL);
+    json_decref(m);
+    free(apns_id);
     /* The SMS of the same step: Vietnamese without diacritics. */
     snprintf(sql, sizeof sql,
              "SELECT rendered->>'body' FROM outbox WHERE dossier_id = '%s' AND channel = 'sms' AND "
@@ -642,7 +658,8 @@ static void test_english(void)
     free(push_id);
     free(id);
     /* The later tests count citizen A's devices alone. */
-    CHECK_INT(th_db_exec(db, "DELETE FROM devices WHERE token = 'fcm-token-citizen-en-0001'"), 0);
+    CHECK_INT(th_db_exec(db, "DELETE FROM devices WHERE token IN ('fcm-token-citizen-en-0001', "
+                             "'e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2')"), 0);
 }
 
 static void test_bad_input(void)
