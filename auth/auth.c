@@ -28,9 +28,11 @@ int st_login_begin, st_login_consume, st_citizen_login, st_refresh_rotate, st_lo
 static int register_statements(void)
 {
     st_login_begin = cds_db_stmt_register(
-        "auth_login_begin", "SELECT cds_rfc3339(cds_login_begin($1, $2, $3, $4::smallint, $5::int))", 5);
+        "auth_login_begin",
+        "SELECT cds_rfc3339(cds_login_begin($1, $2, $3, $4::smallint, $5::int, $6))", 6);
     st_login_consume = cds_db_stmt_register(
-        "auth_login_consume", "SELECT status, nonce, verifier, ial FROM cds_login_consume($1)", 1);
+        "auth_login_consume",
+        "SELECT status, nonce, verifier, ial, language FROM cds_login_consume($1)", 1);
     st_citizen_login = cds_db_stmt_register(
         "auth_citizen_login",
         "SELECT citizen_id, family_id, ial FROM cds_citizen_login($1, $2, $3, $4, $5::date, $6, "

@@ -7,17 +7,21 @@
 -- change it by editing this file, never in a migration.
 
 -- Starts a login. The state itself never reaches the database, only its hash.
+-- p_language: the language the start's Accept-Language named (NULL: none).
+DROP FUNCTION IF EXISTS cds_login_begin(text, text, text, smallint, int);
 CREATE OR REPLACE FUNCTION cds_login_begin(p_state_hash text, p_nonce text, p_verifier text, p_ial smallint,
-                                           p_ttl_seconds int) RETURNS timestamptz
+                                           p_ttl_seconds int, p_language text) RETURNS timestamptz
 LANGUAGE sql AS $$
-    INSERT INTO login_sessions (state_hash, nonce, verifier, ial, expires_at)
-    VALUES (p_state_hash, p_nonce, p_verifier, p_ial, now() + make_interval(secs => p_ttl_seconds))
+    INSERT INTO login_sessions (state_hash, nonce, verifier, ial, expires_at, language)
+    VALUES (p_state_hash, p_nonce, p_verifier, p_ial, now() + make_interval(secs => p_ttl_seconds),
+            CASE WHEN p_language IN ('vi', 'en') THEN p_language END)
     RETURNING expires_at;
 $$;
 
 -- Consumes a login exactly once. status: ok | unknown | expired | used.
+DROP FUNCTION IF EXISTS cds_login_consume(text);
 CREATE OR REPLACE FUNCTION cds_login_consume(p_state_hash text,
-    OUT status text, OUT nonce text, OUT verifier text, OUT ial smallint)
+    OUT status text, OUT nonce text, OUT verifier text, OUT ial smallint, OUT language text)
 LANGUAGE plpgsql AS $$
 DECLARE
     s login_sessions;
@@ -35,6 +39,7 @@ BEGIN
         nonce := s.nonce;
         verifier := s.verifier;
         ial := s.ial;
+        language := s.language;
     END IF;
 END;
 $$;

@@ -466,10 +466,13 @@ static char *me_language(const char *access)
     return lang ? lang : strdup("?");
 }
 
-#define LOGIN_LANG(pid, header, want)                                                              \
+/* A login with Accept-Language `header` on its callback (the start
+ * sending none); the citizen's language after it is `want`. */
+#define LOGIN_LANG(pid, header, want) LOGIN_LANG2(pid, NULL, header, want)
+#define LOGIN_LANG2(pid, start, header, want)                                                      \
     do {                                                                                           \
         th_login l_;                                                                               \
-        CHECK_INT(th_login_as_lang(&srv, (pid), (header), &l_), 200);                              \
+        CHECK_INT(th_login_as_lang(&srv, (pid), (start), (header), &l_), 200);                     \
         char *g_ = me_language(l_.access);                                                         \
         CHECK_STR(g_, (want));                                                                     \
         free(g_);                                                                                  \
@@ -485,6 +488,10 @@ static void test_login_language(void)
     LOGIN_LANG("079090003210", "en", "en");
     LOGIN_LANG("079090003210", NULL, "en");
     LOGIN_LANG("079090003210", "fr, *", "en");
+    /* The start's header when the callback names none; the callback's wins. */
+    LOGIN_LANG2("079090003210", "vi-VN,vi;q=0.9", NULL, "vi");
+    LOGIN_LANG2("079090003210", "en-GB", "fr", "en");
+    LOGIN_LANG2("079090003210", "vi", "en-US", "en");
     CHECK_INT(count("SELECT count(*) FROM citizens WHERE language_chosen"), 1); /* Nhung's PATCH */
     /* His first step arrives in English: no device, so the SMS alone went
      * out (Vietnamese, without diacritics) and the inbox shows the step in
@@ -500,7 +507,7 @@ static void test_login_language(void)
              "AND status IN ('sent', 'delivered', 'pending') AND rendered->>'body' LIKE '%%37.500 d%%'", id);
     CHECK_INT(count("%s", sql), 1);
     th_login bao;
-    CHECK_INT(th_login_as_lang(&srv, "079090003210", "en", &bao), 200);
+    CHECK_INT(th_login_as_lang(&srv, "079090003210", "en", "en", &bao), 200);
     char url[256];
     snprintf(url, sizeof url, "%s/v1/notifications?limit=1", srv.url);
     th_resp r;
@@ -521,6 +528,7 @@ static void test_login_language(void)
     th_resp_free(&r);
     LOGIN_LANG("079090003210", "en", "vi");
     LOGIN_LANG("079090003210", "en-GB,en;q=0.8", "vi");
+    LOGIN_LANG2("079090003210", "en", NULL, "vi");
     /* Nhung chose English before: a Vietnamese login keeps it. */
     LOGIN_LANG("079155008642", "vi", "en");
     CHECK_INT(count("SELECT count(*) FROM citizens WHERE language_chosen"), 2);
