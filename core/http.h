@@ -99,6 +99,11 @@ void cds_problem(cds_req *r, int status, const char *code, const char *detail);
  * cds_problem's title is the status text. */
 void cds_problem_titled(cds_req *r, int status, const char *code, const char *title,
                         const char *detail);
+/* The same with members of the problem's own (RFC 9457 extension members,
+ * e.g. the form field at fault) from `extra` (borrowed; NULL: none); the
+ * standard members are never replaced. */
+void cds_problem_with(cds_req *r, int status, const char *code, const char *title,
+                      const char *detail, json_t *extra);
 /* The language of the answer's text (core/lang.h: CDS_LANG_VI or
  * CDS_LANG_EN), from Accept-Language. Calling it marks the answer as
  * language-dependent: it then carries Content-Language and

@@ -95,9 +95,12 @@ static void on_list(cds_req *r, PGresult *res)
     json_t *items = json_array();
     for (int i = 0; i < n && i < l->limit; i++) {
         json_error_t e;
-        json_t *push = PQgetisnull(res, i, 4) ? NULL : json_loads(PQgetvalue(res, i, 4), 0, &e);
-        json_t *sms = PQgetisnull(res, i, 5) ? NULL : json_loads(PQgetvalue(res, i, 5), 0, &e);
-        json_t *zns = PQgetisnull(res, i, 8) ? NULL : json_loads(PQgetvalue(res, i, 8), 0, &e);
+        json_t *push =
+            PQgetisnull(res, i, C_PUSH) ? NULL : json_loads(PQgetvalue(res, i, C_PUSH), 0, &e);
+        json_t *sms =
+            PQgetisnull(res, i, C_SMS) ? NULL : json_loads(PQgetvalue(res, i, C_SMS), 0, &e);
+        json_t *zns =
+            PQgetisnull(res, i, C_ZNS) ? NULL : json_loads(PQgetvalue(res, i, C_ZNS), 0, &e);
         int shown_lang = push ? cds_lang_from_tag(PQgetvalue(res, i, C_PUSH_LANG)) : CDS_LANG_VI;
         int owned;
         json_t *shown = in_lang(res, i, push ? push : zns ? zns : sms, shown_lang, lang, &owned);

@@ -225,6 +225,16 @@ int th_http(th_resp *out, int http_version, const char *method, const char *url,
         oas_check(method, path, out->status, th_resp_header(out, "content-type"), out->body,
                   out->body_len) != 0)
         t_fail++; /* oas_check said where */
+    /* Problem details and pages are text in a language: the answer says
+     * which (core/request.c), whatever the route. */
+    const char *ct = path ? th_resp_header(out, "content-type") : NULL;
+    int text = ct && (strncmp(ct, "application/problem+json", 24) == 0 ||
+                      strncmp(ct, "text/html", 9) == 0);
+    if (text && !th_resp_header(out, "content-language")) {
+        fprintf(stderr, "harness: %s %s %ld: a problem or page without Content-Language\n", method,
+                path, out->status);
+        t_fail++;
+    }
     return 0;
 }
 
