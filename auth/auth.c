@@ -28,14 +28,16 @@ int st_login_begin, st_login_consume, st_citizen_login, st_refresh_rotate, st_lo
 static int register_statements(void)
 {
     st_login_begin = cds_db_stmt_register(
-        "auth_login_begin", "SELECT cds_rfc3339(cds_login_begin($1, $2, $3, $4::smallint, $5::int))", 5);
+        "auth_login_begin",
+        "SELECT cds_rfc3339(cds_login_begin($1, $2, $3, $4::smallint, $5::int, $6))", 6);
     st_login_consume = cds_db_stmt_register(
-        "auth_login_consume", "SELECT status, nonce, verifier, ial FROM cds_login_consume($1)", 1);
+        "auth_login_consume",
+        "SELECT status, nonce, verifier, ial, language FROM cds_login_consume($1)", 1);
     st_citizen_login = cds_db_stmt_register(
         "auth_citizen_login",
         "SELECT citizen_id, family_id, ial FROM cds_citizen_login($1, $2, $3, $4, $5::date, $6, "
-        "$7, $8, $9::smallint, $10, $11::int)",
-        11);
+        "$7, $8, $9::smallint, $10, $11::int, $12)",
+        12);
     st_refresh_rotate = cds_db_stmt_register(
         "auth_refresh_rotate",
         "SELECT status, citizen_id, family_id, ial FROM cds_refresh_rotate($1, $2, $3::int, $4::int)", 4);
@@ -50,6 +52,7 @@ static int register_statements(void)
         "notify_sms = CASE WHEN $6::boolean THEN $7::boolean ELSE c.notify_sms END, "
         "notify_push = CASE WHEN $8::boolean THEN $9::boolean ELSE c.notify_push END, "
         "language = COALESCE($11, c.language), "
+        "language_chosen = c.language_chosen OR $11 IS NOT NULL, "
         "notify_zalo = CASE WHEN $12::boolean THEN $13::boolean ELSE c.notify_zalo END "
         "WHERE c.id = $1::uuid AND ($10::text[] IS NULL OR " PROFILE_ETAG " = ANY ($10::text[])) "
         "RETURNING " PROFILE_COLUMNS,

@@ -9,12 +9,17 @@
  * confidential client (HTTP Basic), check the ID token (signature by the kid
  * from the JWKS, algorithm allow-list RS256/ES256, iss, aud/azp, exp, iat,
  * nonce) or, in userinfo-only mode, ask the userinfo endpoint; then create or
- * refresh the citizen and start a token family, in one statement. Every step
+ * refresh the citizen and start a token family, in one statement. A citizen
+ * who has not chosen a language (PATCH /v1/me) takes the one the finishing
+ * request's Accept-Language names, else the one the starting request's
+ * named (kept with the login session): English push and inbox texts for a
+ * phone set to English from the first step on. Every step
  * runs asynchronously on the loop thread; nothing is stored on a failure but
  * the consumed state. */
 #include "internal.h"
 #include "core/db.h"
 #include "core/http_client.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "core/problem.h"
 
@@ -96,8 +101,11 @@ static void start_discovered(cds_req *r, int ok)
     char ial[4], ttl[16];
     snprintf(ial, sizeof ial, "%d", s->ial);
     snprintf(ttl, sizeof ttl, "%d", g_auth.login_ttl_s);
-    const char *p[] = {s->state_hash, s->nonce, s->verifier, ial, ttl};
-    cds_req_db(r, st_login_begin, 5, p, on_begun);
+    /* The phone's language, for a citizen who has not chosen one. */
+    int lang = cds_lang_named(cds_req_header(r, "accept-language"));
+    const char *p[] = {s->state_hash, s->nonce, s->verifier, ial, ttl,
+                       lang >= 0 ? cds_lang_tag((cds_lang)lang) : NULL};
+    cds_req_db(r, st_login_begin, 6, p, on_begun);
 }
 
 void cds_auth_login_start(cds_req *r)
@@ -134,6 +142,7 @@ typedef struct finish_ctx {
     char code[513], state[129], state_hash[64];
     char nonce[64], verifier[64];
     int ial_requested;
+    char language[3];      /* what the start's Accept-Language named, or "" */
     char *provider_access_token;
     cds_jwt jwt;
     int have_jwt;
@@ -197,11 +206,19 @@ static void store_citizen(cds_req *r)
     const char *p[] = {pid_hash, pid_sealed, f->id.sub, f->id.name,
                        f->id.birthdate[0] ? f->id.birthdate : NULL,
                        f->id.gender[0] ? f->id.gender : NULL, addr_sealed, phone_sealed, ial,
-                       refresh_hash, ttl};
+                       refresh_hash, ttl, NULL};
+    /* The language of a citizen who has not chosen one (PATCH /v1/me):
+     * the one this request's Accept-Language names, else the one the
+     * start's named, if either did. */
+    int lang = cds_lang_named(cds_req_header(r, "accept-language"));
+    if (lang >= 0)
+        p[11] = cds_lang_tag((cds_lang)lang);
+    else if (f->language[0])
+        p[11] = f->language;
     if (!pid_sealed) {
         cds_fail(r, CDS_P_INTERNAL);
     } else {
-        cds_req_db(r, st_citizen_login, 11, p, on_logged_in);
+        cds_req_db(r, st_citizen_login, 12, p, on_logged_in);
     }
     free(pid_sealed);
     free(addr_sealed);
@@ -375,6 +392,7 @@ static void on_consumed(cds_req *r, PGresult *res)
     snprintf(f->nonce, sizeof f->nonce, "%s", PQgetvalue(res, 0, 1));
     snprintf(f->verifier, sizeof f->verifier, "%s", PQgetvalue(res, 0, 2));
     f->ial_requested = PQgetvalue(res, 0, 3)[0] - '0';
+    snprintf(f->language, sizeof f->language, "%s", PQgetvalue(res, 0, 4));
     cds_oidc_discover(r, exchange_code);
 }
 

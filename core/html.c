@@ -134,9 +134,15 @@ void cds_html_send(cds_req *r, int status, const cds_html_page *page, cds_buf *b
     cds_resp_header(r, "referrer-policy", "no-referrer");
     cds_resp_header(r, "cache-control", "no-store");
     if (rc) {
-        static const char fallback[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
-                                       "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
-        cds_respond(r, 500, "text/html; charset=utf-8", fallback, sizeof fallback - 1);
+        /* In the page's language, as the page would have been. */
+        static const char vi[] = "<!DOCTYPE html><html lang=\"vi\"><meta charset=\"utf-8\">"
+                                 "<title>Lỗi</title><p>Không hiển thị được trang.</p></html>";
+        static const char en[] = "<!DOCTYPE html><html lang=\"en\"><meta charset=\"utf-8\">"
+                                 "<title>Error</title><p>The page cannot be shown.</p></html>";
+        if (page->lang == CDS_LANG_EN)
+            cds_respond(r, 500, "text/html; charset=utf-8", en, sizeof en - 1);
+        else
+            cds_respond(r, 500, "text/html; charset=utf-8", vi, sizeof vi - 1);
     } else {
         cds_respond(r, status, "text/html; charset=utf-8", doc.p, doc.len);
     }

@@ -99,11 +99,21 @@ void cds_problem(cds_req *r, int status, const char *code, const char *detail);
  * cds_problem's title is the status text. */
 void cds_problem_titled(cds_req *r, int status, const char *code, const char *title,
                         const char *detail);
+/* The same with members of the problem's own (RFC 9457 extension members,
+ * e.g. the form field at fault) from `extra` (borrowed; NULL: none); the
+ * standard members are never replaced. */
+void cds_problem_with(cds_req *r, int status, const char *code, const char *title,
+                      const char *detail, json_t *extra);
 /* The language of the answer's text (core/lang.h: CDS_LANG_VI or
  * CDS_LANG_EN), from Accept-Language. Calling it marks the answer as
  * language-dependent: it then carries Content-Language and
  * Vary: Accept-Language. */
 int cds_req_lang(cds_req *r);
+/* The same, with `stored` (a citizen's stored preference) when the
+ * request's Accept-Language names neither language (absent, "*", "fr"):
+ * the header still decides when it names one, so the answer carries
+ * Content-Language and Vary: Accept-Language. */
+int cds_req_lang_or(cds_req *r, int stored);
 /* The answer's text is in `lang`, chosen otherwise (a stored preference):
  * Content-Language only, the request's headers did not choose it. */
 void cds_req_set_lang(cds_req *r, int lang);

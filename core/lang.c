@@ -74,7 +74,9 @@ static int specificity(const char *r, size_t n, const char *tag)
     return r[2] == '-' ? 2 : 0;
 }
 
-cds_lang cds_lang_parse(const char *h)
+/* The language asked for; *named set to 1 when the header named it (see
+ * cds_lang_named). */
+static cds_lang parse(const char *h, int *named)
 {
     int best_spec[CDS_LANG__COUNT] = {0}, weight[CDS_LANG__COUNT] = {0};
     /* Order of appearance breaks ties between two equally weighted languages. */
@@ -117,12 +119,34 @@ cds_lang cds_lang_parse(const char *h)
             if (sp >= 2 && first_seen[l] < 0) first_seen[l] = member;
         }
     }
-    if (weight[CDS_LANG_EN] > weight[CDS_LANG_VI]) return CDS_LANG_EN;
-    if (weight[CDS_LANG_EN] < weight[CDS_LANG_VI] || weight[CDS_LANG_EN] == 0) return CDS_LANG_VI;
+    int en_named = best_spec[CDS_LANG_EN] >= 2, vi_named = best_spec[CDS_LANG_VI] >= 2;
+    cds_lang won;
+    if (weight[CDS_LANG_EN] > weight[CDS_LANG_VI])
+        won = CDS_LANG_EN;
+    else if (weight[CDS_LANG_EN] < weight[CDS_LANG_VI] || weight[CDS_LANG_EN] == 0)
+        won = CDS_LANG_VI;
     /* A tie: a language named beats one reached through "*"; of two named,
      * the one named first. */
-    int en_named = best_spec[CDS_LANG_EN] >= 2, vi_named = best_spec[CDS_LANG_VI] >= 2;
-    if (en_named && (!vi_named || first_seen[CDS_LANG_EN] < first_seen[CDS_LANG_VI]))
-        return CDS_LANG_EN;
-    return CDS_LANG_VI;
+    else if (en_named && (!vi_named || first_seen[CDS_LANG_EN] < first_seen[CDS_LANG_VI]))
+        won = CDS_LANG_EN;
+    else
+        won = CDS_LANG_VI;
+    /* Named: the winner by name with a weight, or through "*" with the
+     * other one refused by name. */
+    cds_lang other = won == CDS_LANG_EN ? CDS_LANG_VI : CDS_LANG_EN;
+    *named = weight[won] > 0 && (best_spec[won] >= 2 || (best_spec[other] >= 2 && weight[other] == 0));
+    return won;
+}
+
+cds_lang cds_lang_parse(const char *h)
+{
+    int named;
+    return parse(h, &named);
+}
+
+int cds_lang_named(const char *h)
+{
+    int named;
+    cds_lang l = parse(h, &named);
+    return named ? (int)l : -1;
 }

@@ -15,8 +15,9 @@
  * Malformed members are skipped, not the whole header.
  *
  * A handler that writes language-dependent text calls cds_req_lang (core/
- * http.h): the answer then carries Content-Language and
- * Vary: Accept-Language. */
+ * http.h), or cds_req_lang_or when a stored preference stands in for a
+ * header that names no language: the answer then carries Content-Language
+ * and Vary: Accept-Language. */
 #ifndef CDS_LANG_H
 #define CDS_LANG_H
 #include <stddef.h>
@@ -25,6 +26,11 @@ typedef enum { CDS_LANG_VI = 0, CDS_LANG_EN = 1, CDS_LANG__COUNT } cds_lang;
 
 /* The language asked for by an Accept-Language value (NULL: none). */
 cds_lang cds_lang_parse(const char *accept_language);
+/* The same when the value names one of our languages ("en", "vi-VN",
+ * with a weight above 0, or the other one refused by name: "en;q=0, *");
+ * -1 when it names neither (absent, "*" alone, "fr", both refused): the
+ * caller then has another source, a citizen's stored preference. */
+int cds_lang_named(const char *accept_language);
 /* "vi" or "en" (the Content-Language value, the page's lang attribute). */
 const char *cds_lang_tag(cds_lang l);
 /* "vi" or "en" (a stored preference) to the language; anything else is

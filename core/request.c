@@ -574,6 +574,14 @@ int cds_req_lang(cds_req *r)
     return r->lang;
 }
 
+int cds_req_lang_or(cds_req *r, int stored)
+{
+    int named = cds_lang_named(cds_req_header(r, "accept-language"));
+    r->lang = named >= 0 ? named : stored == CDS_LANG_EN ? CDS_LANG_EN : CDS_LANG_VI;
+    r->lang_from = 1;
+    return r->lang;
+}
+
 void cds_req_set_lang(cds_req *r, int lang)
 {
     r->lang = lang == CDS_LANG_EN ? CDS_LANG_EN : CDS_LANG_VI;
@@ -588,9 +596,16 @@ void cds_problem(cds_req *r, int status, const char *code, const char *detail)
 void cds_problem_titled(cds_req *r, int status, const char *code, const char *title,
                         const char *detail)
 {
+    cds_problem_with(r, status, code, title, detail, NULL);
+}
+
+void cds_problem_with(cds_req *r, int status, const char *code, const char *title,
+                      const char *detail, json_t *extra)
+{
     char type[128];
     snprintf(type, sizeof type, "urn:cds:problem:%s", code);
-    if (cds_req_lang(r) == CDS_LANG_EN) {
+    int lang = cds_req_lang(r);
+    if (lang == CDS_LANG_EN) {
         const char *en = cds_problem_detail_en(code);
         if (en) detail = en;
     }
@@ -598,8 +613,12 @@ void cds_problem_titled(cds_req *r, int status, const char *code, const char *ti
                           status, "code", code, "detail", detail, "request_id", r->request_id);
     if (!j) /* a detail quoting bytes that are not UTF-8: answer without them, never abort */
         j = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s}", "type", type, "title", title, "status", status,
-                      "code", code, "detail", "Yêu cầu không hợp lệ.", "request_id",
-                      r->request_id);
+                      "code", code, "detail",
+                      cds_lang_pick((cds_lang)lang, "Yêu cầu không hợp lệ.", "Invalid request."),
+                      "request_id", r->request_id);
+    /* The members of the problem's own (RFC 9457 extensions): the standard
+     * ones stay. */
+    if (j && json_is_object(extra)) json_object_update_missing(j, extra);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) abort();

@@ -247,12 +247,10 @@ static void on_prepared(cds_req *r, PGresult *res)
     int form_ok = cds_form_validate(schema, form, field, sizeof field, msg, sizeof msg) == 0;
     const char *missing = form_ok ? missing_document(required, atts) : NULL;
     if (!form_ok) {
-        json_t *p = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:s}", "type", "urn:cds:problem:invalid_form",
-                              "title", "Unprocessable Content", "status", 422, "code", "invalid_form",
-                              "detail", msg, "field", field, "request_id", cds_req_id(r));
-        char *s = json_dumps(p, JSON_COMPACT);
-        cds_respond(r, 422, "application/problem+json", s, strlen(s));
-        free(s);
+        /* The field at fault as a member of its own (the detail is the
+         * catalog's English one when English is asked for). */
+        json_t *p = json_pack("{s:s}", "field", field);
+        cds_problem_with(r, 422, "invalid_form", "Unprocessable Content", msg, p);
         json_decref(p);
     } else if (missing) {
         cds_problem(r, 422, "missing_documents",

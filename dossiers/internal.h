@@ -31,8 +31,8 @@ void cds_tthc_outbox_shutdown(void);
 #define CDS_FEEDBACK_MAX 2000
 /* NULL when s is non-empty valid UTF-8 of at most max_chars characters
  * without control characters (a line break, LF or CRLF, is allowed); else why not, in
- * Vietnamese, to follow the field's name ("quá dài."). */
-const char *cds_text_check(const char *s, size_t max_chars);
+ * `lang` (core/lang.h), to follow the field's name ("quá dài" / "is too long"). */
+const char *cds_text_check(const char *s, size_t max_chars, int lang);
 /* 1..5 for the text "1".."5", else -1. */
 int cds_stars_text(const char *s);
 int cds_feedback_kind_ok(const char *s);

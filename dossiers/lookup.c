@@ -84,7 +84,8 @@ int cds_lookup_init(void)
         " c.full_name, d.lookup_hash, cds_rfc3339(d.submitted_at),"
         " COALESCE((SELECT json_agg(json_build_object('step', e.step,"
         "                 'occurred_at', cds_rfc3339(e.occurred_at), 'applied', e.applied,"
-        "                 'note', e.note) ORDER BY e.occurred_at, e.id)"
+        "                 'note', e.note, 'note_en', e.detail->>'note_en')"
+        "                 ORDER BY e.occurred_at, e.id)"
         "           FROM (SELECT * FROM dossier_events WHERE dossier_id = d.id"
         "                 ORDER BY occurred_at DESC, id DESC LIMIT " TIMELINE_MAX ") e), '[]')::text,"
         " cds_shipments_json(d.id, true)::text,"
@@ -360,6 +361,17 @@ static const char *status_class(const char *s)
     return "";
 }
 
+/* A step's note in the answer's language: the English one the system
+ * wrote with its own notes (delivery.sql: "note_en" in the event's detail)
+ * when English is asked for; an agency's note as recorded. The "note_en"
+ * member goes. */
+static void note_in(json_t *e, int lang)
+{
+    json_t *en = json_object_get(e, "note_en");
+    if (lang == CDS_LANG_EN && json_is_string(en)) json_object_set(e, "note", en);
+    json_object_del(e, "note_en");
+}
+
 static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char *masked, int lang)
 {
     size_t i;
@@ -367,6 +379,7 @@ static void answer_json(cds_req *r, PGresult *res, json_t *timeline, const char 
     json_array_foreach(timeline, i, e) {
         const char *step = json_string_value(json_object_get(e, "step"));
         json_object_set_new(e, "step_text", json_string(step_text(step ? step : "", lang)));
+        note_in(e, lang);
     }
     const char *status = PQgetvalue(res, 0, C_STATUS);
     json_t *ships = shipments_of(res);
@@ -479,6 +492,7 @@ static page_data *collect_page(cds_req *r, PGresult *res, json_t *timeline, cons
     json_t *e;
     json_array_foreach(timeline, i, e) {
         const char *step = json_string_value(json_object_get(e, "step"));
+        note_in(e, lang);
         const char *note = json_string_value(json_object_get(e, "note"));
         step_item(r, &steps, step_text(step ? step : "", lang),
                   json_string_value(json_object_get(e, "occurred_at")),

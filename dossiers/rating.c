@@ -18,6 +18,7 @@
 #include "auth/auth.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/lang.h"
 #include "core/problem.h"
 #include "core/utf8.h"
 
@@ -51,20 +52,21 @@ int cds_rating_init(void)
 int cds_rating_stmt_put(void) { return st_put; }
 int cds_rating_stmt_feedback(void) { return st_feedback; }
 
-const char *cds_text_check(const char *s, size_t max_chars)
+const char *cds_text_check(const char *s, size_t max_chars, int lang)
 {
-    if (!s || !*s) return "không được để trống.";
+    if (!s || !*s) return cds_lang_pick(lang, "không được để trống", "is empty");
     size_t n = 0;
     for (const char *p = s; *p;) {
         uint32_t cp;
         size_t k = cds_utf8_next(p, &cp);
-        if (k == 0) return "không phải văn bản UTF-8 hợp lệ.";
+        if (k == 0)
+            return cds_lang_pick(lang, "không phải văn bản UTF-8 hợp lệ", "is not valid UTF-8 text");
         /* A form's textarea sends its line breaks as CRLF. */
         int line_break = cp == '\n' || (cp == '\r' && p[1] == '\n');
         if ((cp < 0x20 && !line_break) || (cp >= 0x7f && cp < 0xa0))
-            return "chứa ký tự điều khiển.";
+            return cds_lang_pick(lang, "chứa ký tự điều khiển", "contains control characters");
         p += k;
-        if (++n > max_chars) return "quá dài.";
+        if (++n > max_chars) return cds_lang_pick(lang, "quá dài", "is too long");
     }
     return NULL;
 }
@@ -128,9 +130,9 @@ void cds_rating_put(cds_req *r)
     const char *text = NULL;
     if (comment && !json_is_null(comment)) {
         text = json_string_value(comment);
-        const char *why = text ? cds_text_check(text, CDS_RATING_COMMENT_MAX) : "phải là chuỗi.";
+        const char *why = text ? cds_text_check(text, CDS_RATING_COMMENT_MAX, CDS_LANG_VI) : "phải là chuỗi";
         if (why) {
-            invalid(r, "invalid_rating", cds_req_printf(r, "Nhận xét %s (tối đa %d ký tự)", why,
+            invalid(r, "invalid_rating", cds_req_printf(r, "Nhận xét %s (tối đa %d ký tự).", why,
                                                         CDS_RATING_COMMENT_MAX));
             return;
         }
@@ -185,10 +187,10 @@ void cds_feedback_post(cds_req *r)
                                        "(kiến nghị).");
         return;
     }
-    const char *why = cds_text_check(content, CDS_FEEDBACK_MAX);
+    const char *why = cds_text_check(content, CDS_FEEDBACK_MAX, CDS_LANG_VI);
     if (why) {
         invalid(r, "invalid_feedback",
-                cds_req_printf(r, "Nội dung %s (tối đa %d ký tự)", why, CDS_FEEDBACK_MAX));
+                cds_req_printf(r, "Nội dung %s (tối đa %d ký tự).", why, CDS_FEEDBACK_MAX));
         return;
     }
     const char *params[] = {id, p->citizen_id, kind, content, "app"};

@@ -15,7 +15,11 @@
  * (the CSRF guard), and an unknown code and a wrong secret give the same
  * 404. Guesses are limited per client address like the lookup itself. The
  * checks of stars and text and the SQL calls are those of the app's routes
- * (rating.c): one rating per dossier, edited for 7 days. */
+ * (rating.c): one rating per dossier, edited for 7 days.
+ *
+ * Every text of these pages, the notices included (thanks, the feedback's
+ * reference, refusals), is Vietnamese or English as Accept-Language asks
+ * (core/lang.h); the answer carries Content-Language. */
 #include "internal.h"
 #include "core/db.h"
 #include "core/html.h"
@@ -38,6 +42,18 @@ static const char PAGE_CSP[] = "default-src 'none'; style-src 'unsafe-inline'; f
                                "base-uri 'none'; frame-ancestors 'none'";
 static const char NOT_FOUND[] = "Không tìm thấy hồ sơ hoặc mã tra cứu không đúng. Vui lòng kiểm "
                                 "tra mã hồ sơ và mã tra cứu in trên giấy tiếp nhận.";
+
+/* The text of `vi` / `en` in the answer's language (a conditional of two
+ * literals, so a format stays checked). */
+#define T(r, vi, en) (cds_req_lang(r) == CDS_LANG_EN ? (en) : (vi))
+
+/* The detail of a problem of the catalog in the answer's language. */
+static const char *detail(cds_req *r, cds_problem_id id)
+{
+    const cds_problem_def *d = cds_problem_get(id);
+    const char *en = cds_problem_detail_en(d->code);
+    return T(r, d->detail, en ? en : d->detail);
+}
 
 enum { M_FORM, M_RATE, M_FEEDBACK };
 
@@ -101,7 +117,8 @@ static void page(cds_req *r, int status, const char *notice, int rate, const cha
         {"rate_action", cds_req_printf(r, "/lookup/%s/rating", code)},
         {"feedback_action", cds_req_printf(r, "/lookup/%s/feedback", code)},
     };
-    send_rating_page(r, status, "Đánh giá và phản ánh", v, sizeof v / sizeof v[0]);
+    send_rating_page(r, status, T(r, "Đánh giá và phản ánh", "Rating and feedback"), v,
+                     sizeof v / sizeof v[0]);
 }
 
 void cds_rating_page_forms(cds_req *r, cds_buf *out, const char *code, const char *status)
@@ -138,11 +155,18 @@ static void message(cds_req *r, int status, const char *title, const char *msg)
     cds_html_send(r, status, &pg, &b, PAGE_CSP);
 }
 
+static void not_found(cds_req *r)
+{
+    message(r, 404, T(r, "Không tìm thấy hồ sơ", "Dossier not found"),
+            T(r, NOT_FOUND, cds_problem_detail_en("dossier_not_found")));
+}
+
 static void busy(cds_req *r, PGresult *res)
 {
     if (res) cds_log(CDS_LOG_ERROR, "rating_page_db", "%s", PQresultErrorMessage(res));
-    message(r, 503, "Hệ thống đang bận",
-            "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.");
+    message(r, 503, T(r, "Hệ thống đang bận", "The system is busy"),
+            T(r, "Hệ thống tạm thời không truy cập được dữ liệu, vui lòng thử lại sau ít phút.",
+              "The system cannot reach its data right now; please try again in a few minutes."));
 }
 
 static void on_written(cds_req *r, PGresult *res)
@@ -156,21 +180,26 @@ static void on_written(cds_req *r, PGresult *res)
     if (c->mode == M_FEEDBACK) {
         json_t *f = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
         const char *ref = json_string_value(json_object_get(f, "reference"));
-        const char *msg = cds_req_printf(r, "Đã nhận phản ánh, kiến nghị của bạn. Số tiếp nhận: %s",
-                                         ref ? ref : "");
+        const char *msg = cds_req_printf(
+            r, "%s %s",
+            T(r, "Đã nhận phản ánh, kiến nghị của bạn. Số tiếp nhận:",
+              "Your feedback was received. Reference number:"),
+            ref ? ref : "");
         json_decref(f);
         page(r, 201, msg, 0, NULL, NULL);
         return;
     }
     if (strcmp(status, "created") == 0 || strcmp(status, "updated") == 0 ||
         strcmp(status, "unchanged") == 0) {
-        page(r, 200, "Cảm ơn bạn đã đánh giá chất lượng phục vụ.", 0, NULL, NULL);
+        page(r, 200,
+             T(r, "Cảm ơn bạn đã đánh giá chất lượng phục vụ.", "Thank you for rating the service."),
+             0, NULL, NULL);
     } else if (strcmp(status, "not_finished") == 0) {
-        page(r, 409, cds_problem_get(CDS_P_RATING_NOT_FINISHED)->detail, 0, NULL, NULL);
+        page(r, 409, detail(r, CDS_P_RATING_NOT_FINISHED), 0, NULL, NULL);
     } else if (strcmp(status, "edit_closed") == 0) {
-        page(r, 409, cds_problem_get(CDS_P_RATING_EDIT_CLOSED)->detail, 0, NULL, NULL);
+        page(r, 409, detail(r, CDS_P_RATING_EDIT_CLOSED), 0, NULL, NULL);
     } else {
-        message(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND);
+        not_found(r);
     }
 }
 
@@ -185,7 +214,7 @@ static void on_dossier(cds_req *r, PGresult *res)
     const char *stored = found ? PQgetvalue(res, 0, 1) : DUMMY_HASH;
     if (strlen(stored) != 64) stored = DUMMY_HASH, found = 0;
     if (!cds_ct_equal(c->hash, stored, 64) || !found) {
-        message(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND);
+        not_found(r);
         return;
     }
     const char *status = PQgetvalue(res, 0, 2);
@@ -193,7 +222,7 @@ static void on_dossier(cds_req *r, PGresult *res)
     c->id = cds_req_strdup(r, PQgetvalue(res, 0, 0));
     if (c->mode == M_FORM) {
         page(r, 200,
-             finished ? NULL : cds_problem_get(CDS_P_RATING_NOT_FINISHED)->detail, finished,
+             finished ? NULL : detail(r, CDS_P_RATING_NOT_FINISHED), finished,
              PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
              PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4));
         return;
@@ -215,8 +244,10 @@ static page_ctx *start(cds_req *r, int mode)
         char secs[16];
         snprintf(secs, sizeof secs, "%d", retry);
         cds_resp_header(r, "retry-after", secs);
-        message(r, 429, "Thao tác quá nhiều lần",
-                cds_req_printf(r, "Vui lòng thử lại sau %d giây.", retry));
+        message(r, 429, T(r, "Thao tác quá nhiều lần", "Too many attempts"),
+                cds_req_printf(r, T(r, "Vui lòng thử lại sau %d giây.",
+                                    "Please try again in %d seconds."),
+                               retry));
         return NULL;
     }
     const char *code = cds_req_param(r, "code");
@@ -224,7 +255,7 @@ static page_ctx *start(cds_req *r, int mode)
     char secret[CDS_LOOKUP_SECRET_IN_MAX + 1];
     int ok = cds_lookup_code_valid(code) && cds_lookup_secret_normalise(given, secret) == 0;
     if (!ok) {
-        message(r, 404, "Không tìm thấy hồ sơ", NOT_FOUND);
+        not_found(r);
         return NULL;
     }
     page_ctx *c = cds_req_alloc(r, sizeof *c);
@@ -254,13 +285,19 @@ void cds_rating_page_rate(cds_req *r)
     if (!c) return;
     const char *stars = cds_req_form(r, "stars"), *comment = cds_req_form(r, "comment");
     if (cds_stars_text(stars) < 0) {
-        page(r, 400, "Vui lòng chọn từ 1 đến 5 sao.", 0, NULL, NULL);
+        page(r, 400, T(r, "Vui lòng chọn từ 1 đến 5 sao.", "Please choose from 1 to 5 stars."), 0,
+             NULL, NULL);
         return;
     }
     if (comment && !*comment) comment = NULL;
-    const char *why = comment ? cds_text_check(comment, CDS_RATING_COMMENT_MAX) : NULL;
+    const char *why = comment ? cds_text_check(comment, CDS_RATING_COMMENT_MAX, cds_req_lang(r))
+                              : NULL;
     if (why) {
-        page(r, 400, cds_req_printf(r, "Nhận xét %s (tối đa %d ký tự)", why, CDS_RATING_COMMENT_MAX),
+        page(r, 400,
+             cds_req_printf(r,
+                            T(r, "Nhận xét %s (tối đa %d ký tự).",
+                              "The comment %s (at most %d characters)."),
+                            why, CDS_RATING_COMMENT_MAX),
              0, NULL, NULL);
         return;
     }
@@ -274,11 +311,21 @@ void cds_rating_page_feedback(cds_req *r)
     page_ctx *c = start(r, M_FEEDBACK);
     if (!c) return;
     const char *kind = cds_req_form(r, "kind"), *content = cds_req_form(r, "content");
-    const char *why = cds_feedback_kind_ok(kind) ? cds_text_check(content, CDS_FEEDBACK_MAX)
-                                                 : "có loại không hợp lệ.";
+    if (!cds_feedback_kind_ok(kind)) {
+        page(r, 400,
+             T(r, "Vui lòng chọn loại: phản ánh hoặc kiến nghị.",
+               "Please choose the kind: feedback or suggestion."),
+             0, NULL, NULL);
+        return;
+    }
+    const char *why = cds_text_check(content, CDS_FEEDBACK_MAX, cds_req_lang(r));
     if (why) {
-        page(r, 400, cds_req_printf(r, "Nội dung %s (tối đa %d ký tự)", why, CDS_FEEDBACK_MAX), 0,
-             NULL, NULL);
+        page(r, 400,
+             cds_req_printf(r,
+                            T(r, "Nội dung %s (tối đa %d ký tự).",
+                              "The feedback %s (at most %d characters)."),
+                            why, CDS_FEEDBACK_MAX),
+             0, NULL, NULL);
         return;
     }
     c->kind = kind;

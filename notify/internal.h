@@ -105,6 +105,12 @@ void nt_templates_free(void);
 int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
               const char *recipient_sealed, const char *digest_json, nt_result *r);
 void nt_msg_free(nt_msg *m);
+/* The push text (title and body, with diacritics) of template `name` in
+ * language `lang` (core/lang.h) rendered with vars_json: the inbox shows an
+ * entry in the language asked for when what was sent is in the other one.
+ * 0, or -1 (no such template, a variable missing). */
+int nt_render_push_text(const char *name, const char *vars_json, const char *dossier_id, int lang,
+                        char *title, size_t tcap, char *body, size_t bcap);
 
 /* sms.c */
 int nt_sms_init(void);

@@ -17,13 +17,16 @@
  * Language: a push whose vars say "lang": "en" (the citizen reads English:
  * citizens.language, copied by cds_outbox_for_step) is rendered from the
  * English template of the step, amounts grouped the English way
- * ("1,250,000"); the inbox shows that text. SMS are always Vietnamese. */
+ * ("1,250,000"); the inbox shows that text, or renders the push template
+ * again in the language its reader asks for (nt_render_push_text). SMS are
+ * always Vietnamese. */
 #include "internal.h"
 #include "notify/sms_text.h"
 #include "core/vn_fold.h"
 #include "notify/template.h"
 #include "auth/auth.h"
 #include "core/assets.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "core/vn.h"
 #include "dossiers/dossiers.h"
@@ -165,6 +168,30 @@ static int render_one(nt_msg *m, const char *channel, const char *name, json_t *
     }
     int rc = render_field(t, "body", vars, text, cap, name, channel, r);
     if (rc == 0 && title) rc = render_field(t, "title", vars, title, tcap, name, channel, r);
+    return rc;
+}
+
+int nt_render_push_text(const char *name, const char *vars_json, const char *dossier_id, int lang,
+                        char *title, size_t tcap, char *body, size_t bcap)
+{
+    json_t *vars = json_loads(vars_json ? vars_json : "{}", 0, NULL);
+    /* English only from an English template (render_one falls back to
+     * Vietnamese for a send). */
+    if (!json_is_object(vars) || !name ||
+        (lang == CDS_LANG_EN && !cds_templates_find_lang(g_templates, name, "push", "en", 0))) {
+        json_decref(vars);
+        return -1;
+    }
+    if (lang == CDS_LANG_EN)
+        json_object_set_new(vars, "lang", json_string("en"));
+    else
+        json_object_del(vars, "lang");
+    nt_msg m;
+    memset(&m, 0, sizeof m);
+    m.channel = NT_PUSH;
+    nt_result r;
+    int rc = render_one(&m, "push", name, vars, dossier_id, body, bcap, title, tcap, &r);
+    json_decref(vars);
     return rc;
 }
 

@@ -152,8 +152,8 @@ static void refuse(cds_req *r, int mode, int status, const char *code, const cha
     page_send(r, status, &b);
 }
 
-static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, int c_tmpl,
-                       int c_sig)
+static json_t *link_of(cds_req *r, PGresult *res, const char *id, int c_num, int c_serial,
+                       int c_tmpl, int c_sig)
 {
     if (!*id) return json_null();
     char num[16], url[CDS_RECEIPT_URL_MAX + 1] = "";
@@ -163,7 +163,7 @@ static json_t *link_of(PGresult *res, const char *id, int c_num, int c_serial, i
     int numbered = *PQgetvalue(res, 0, c_num) != 0;
     return json_pack("{s:s,s:s,s:s,s:s,s:o}", "id", id, "template_no", PQgetvalue(res, 0, c_tmpl),
                      "serial", PQgetvalue(res, 0, c_serial), "number",
-                     numbered ? num : "(đang cấp số)", "verify_url",
+                     numbered ? num : L(r, "(đang cấp số)", "(being numbered)"), "verify_url",
                      *url ? json_string(url) : json_null());
 }
 
@@ -200,13 +200,17 @@ static void answer(cds_req *r, check_ctx *c, PGresult *res, int genuine, const c
         corr = json_array();
     }
     json_t *replaces =
-        link_of(res, PQgetvalue(res, 0, RC_REPLACES), K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG);
+        link_of(r, res, PQgetvalue(res, 0, RC_REPLACES), K_O_NUM, K_O_SERIAL, K_O_TMPL, K_O_SIG);
     json_t *replaced_by =
-        link_of(res, PQgetvalue(res, 0, RC_REPLACED_BY), K_N_NUM, K_N_SERIAL, K_N_TMPL, K_N_SIG);
+        link_of(r, res, PQgetvalue(res, 0, RC_REPLACED_BY), K_N_NUM, K_N_SERIAL, K_N_TMPL, K_N_SIG);
     if (json_is_object(replaced_by))
         json_object_set_new(replaced_by, "kind", json_string(PQgetvalue(res, 0, K_N_KIND)));
 
     if (c->mode == MODE_JSON) {
+        /* Its language-dependent text (reason, a number being issued) may
+         * be absent: every answer of the route says its language all the
+         * same. */
+        cds_req_lang(r);
         json_t *j = json_pack(
             "{s:b,s:o,s:o,s:{s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:{s:s,s:s},s:{s:s,s:s},s:s,s:s,s:I,s:s,s:"
             "s,s:s,s:s,s:s},s:o,s:o,s:o}",

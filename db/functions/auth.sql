@@ -7,17 +7,21 @@
 -- change it by editing this file, never in a migration.
 
 -- Starts a login. The state itself never reaches the database, only its hash.
+-- p_language: the language the start's Accept-Language named (NULL: none).
+DROP FUNCTION IF EXISTS cds_login_begin(text, text, text, smallint, int);
 CREATE OR REPLACE FUNCTION cds_login_begin(p_state_hash text, p_nonce text, p_verifier text, p_ial smallint,
-                                           p_ttl_seconds int) RETURNS timestamptz
+                                           p_ttl_seconds int, p_language text) RETURNS timestamptz
 LANGUAGE sql AS $$
-    INSERT INTO login_sessions (state_hash, nonce, verifier, ial, expires_at)
-    VALUES (p_state_hash, p_nonce, p_verifier, p_ial, now() + make_interval(secs => p_ttl_seconds))
+    INSERT INTO login_sessions (state_hash, nonce, verifier, ial, expires_at, language)
+    VALUES (p_state_hash, p_nonce, p_verifier, p_ial, now() + make_interval(secs => p_ttl_seconds),
+            CASE WHEN p_language IN ('vi', 'en') THEN p_language END)
     RETURNING expires_at;
 $$;
 
 -- Consumes a login exactly once. status: ok | unknown | expired | used.
+DROP FUNCTION IF EXISTS cds_login_consume(text);
 CREATE OR REPLACE FUNCTION cds_login_consume(p_state_hash text,
-    OUT status text, OUT nonce text, OUT verifier text, OUT ial smallint)
+    OUT status text, OUT nonce text, OUT verifier text, OUT ial smallint, OUT language text)
 LANGUAGE plpgsql AS $$
 DECLARE
     s login_sessions;
@@ -35,23 +39,31 @@ BEGIN
         nonce := s.nonce;
         verifier := s.verifier;
         ial := s.ial;
+        language := s.language;
     END IF;
 END;
 $$;
 
 -- A successful VNeID login: the citizen (created or refreshed from the
 -- identity provider's claims, contact choices kept), a new token family and
--- its first refresh token.
+-- its first refresh token. p_language: 'vi' or 'en' when the login request's
+-- Accept-Language named one (NULL otherwise); it becomes the citizen's
+-- language unless they chose one (language_chosen, PATCH /v1/me).
+DROP FUNCTION IF EXISTS cds_citizen_login(text, text, text, text, date, text, text, text, smallint,
+                                          text, int);
 CREATE OR REPLACE FUNCTION cds_citizen_login(p_pid_hash text, p_pid_sealed text, p_sub text, p_full_name text,
     p_birth_date date, p_gender text, p_address_sealed text, p_phone_sealed text, p_ial smallint,
-    p_refresh_hash text, p_refresh_ttl_seconds int,
+    p_refresh_hash text, p_refresh_ttl_seconds int, p_language text,
     OUT citizen_id uuid, OUT family_id uuid, OUT ial smallint)
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF p_language IS NOT NULL AND p_language NOT IN ('vi', 'en') THEN
+        p_language := NULL;
+    END IF;
     INSERT INTO citizens AS c (pid_hash, pid_sealed, vneid_sub, full_name, birth_date, gender,
-                               address_sealed, phone_sealed, ial)
+                               address_sealed, phone_sealed, ial, language)
     VALUES (p_pid_hash, p_pid_sealed, p_sub, p_full_name, p_birth_date, p_gender,
-            p_address_sealed, p_phone_sealed, p_ial)
+            p_address_sealed, p_phone_sealed, p_ial, COALESCE(p_language, 'vi'))
     ON CONFLICT (pid_hash) DO UPDATE SET
         pid_sealed = EXCLUDED.pid_sealed,
         vneid_sub = COALESCE(EXCLUDED.vneid_sub, c.vneid_sub),
@@ -60,7 +72,9 @@ BEGIN
         gender = EXCLUDED.gender,
         address_sealed = EXCLUDED.address_sealed,
         phone_sealed = COALESCE(EXCLUDED.phone_sealed, c.phone_sealed),
-        ial = EXCLUDED.ial
+        ial = EXCLUDED.ial,
+        language = CASE WHEN c.language_chosen OR p_language IS NULL THEN c.language
+                        ELSE p_language END
     RETURNING c.id, c.ial INTO citizen_id, ial;
     INSERT INTO token_families (citizen_id) VALUES (citizen_id) RETURNING id INTO family_id;
     INSERT INTO refresh_tokens (family_id, token_hash, expires_at)

@@ -177,6 +177,7 @@ DECLARE
     v_failed int;
     v_step text;
     v_note text;
+    v_note_en text; -- the same in English, for the public page (dossier_events.detail)
     v_src text := 'courier:' || p_carrier;
     v_step_status text;
     v_step_dossier text;
@@ -253,6 +254,9 @@ BEGIN
         v_note := 'Đã giao kết quả qua ' || CASE p_carrier WHEN 'vnpost' THEN 'VNPost'
                                                               ELSE upper(p_carrier) END
                   || ' (mã vận đơn ' || p_tracking || ').';
+        v_note_en := 'Result delivered by ' || CASE p_carrier WHEN 'vnpost' THEN 'VNPost'
+                                                              ELSE upper(p_carrier) END
+                     || ' (tracking number ' || p_tracking || ').';
     ELSIF v_new IN ('returning', 'returned') AND d.status IN ('result_ready', 'out_for_delivery') THEN
         v_step := 'ready_for_pickup';
         v_note := CASE WHEN p_status = 'delivery_failed'
@@ -260,15 +264,22 @@ BEGIN
                             || COALESCE(' (' || p_raw_reason || ')', '')
                             || '; kết quả được chuyển về cơ quan, mời nhận tại quầy.'
                        ELSE 'Kết quả được bưu điện chuyển hoàn về cơ quan; mời nhận tại quầy.' END;
+        v_note_en := CASE WHEN p_status = 'delivery_failed'
+                          THEN 'The post failed to deliver ' || v_failed || ' times'
+                               || COALESCE(' (' || p_raw_reason || ')', '')
+                               || '; the result went back to the agency, please collect it at the counter.'
+                          ELSE 'The post returned the result to the agency; please collect it at the counter.' END;
     ELSIF v_new IN ('picked_up', 'in_transit', 'out_for_delivery', 'delivery_failed')
           AND d.status = 'result_ready' THEN
         v_step := 'out_for_delivery';
         v_note := 'Mã vận đơn ' || p_tracking || '.';
+        v_note_en := 'Tracking number ' || p_tracking || '.';
     END IF;
     IF v_step IS NOT NULL THEN
         SELECT x.status, x.dossier_status INTO v_step_status, v_step_dossier
         FROM cds_dossier_step(d.code, v_src, p_event_id, v_step, p_occurred_at, v_note, NULL, NULL,
-                              jsonb_build_object('shipment_id', s.id, 'tracking_no', p_tracking)) x;
+                              jsonb_build_object('shipment_id', s.id, 'tracking_no', p_tracking,
+                                                 'note_en', v_note_en)) x;
         IF v_step_status = 'applied' THEN
             dossier_status := v_step_dossier;
         END IF;

@@ -350,17 +350,22 @@ $$;
 -- event), or any other messages of the same dossier, template and
 -- transaction (the courier's, written without an event). Its id is the
 -- smallest outbox id among them. p_before: the id of the last entry of the
--- previous page (NULL for the first page).
+-- previous page (NULL for the first page). push_lang: the language the push
+-- was rendered in (its vars' "lang", Vietnamese when absent); vars are the
+-- step's, without it, so the inbox can render the entry in the other one.
 DROP FUNCTION IF EXISTS cds_notifications_list(uuid, bigint, int);
 CREATE OR REPLACE FUNCTION cds_notifications_list(p_citizen uuid, p_before bigint, p_limit int)
 RETURNS TABLE (event_id bigint, dossier_id uuid, step text, vars jsonb, push jsonb, sms jsonb,
-               sent_at timestamptz, read_at timestamptz, zns jsonb)
+               sent_at timestamptz, read_at timestamptz, zns jsonb, push_lang text)
 LANGUAGE sql STABLE AS $$
-    SELECT min(o.id), min(o.dossier_id::text)::uuid, min(o.template), (array_agg(o.vars))[1],
+    SELECT min(o.id), min(o.dossier_id::text)::uuid, min(o.template),
+           (array_agg(o.vars - 'lang' ORDER BY o.id))[1],
            (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'push'))[1],
            (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'sms'))[1],
            min(o.sent_at), max(o.read_at),
-           (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'zns'))[1]
+           (array_agg(o.rendered ORDER BY o.id) FILTER (WHERE o.channel = 'zns'))[1],
+           COALESCE((array_agg(o.vars->>'lang' ORDER BY o.id) FILTER (WHERE o.channel = 'push'))[1],
+                    'vi')
     FROM outbox o
     WHERE o.citizen_id = p_citizen
       AND o.status IN ('pending', 'sent', 'delivered')

@@ -339,6 +339,24 @@ static void test_journey(void)
     CHECK_INT(th_http(&r, 1, "GET", lurl, NULL, NULL, 0), 0);
     CHECK_INT(r.status, 200);
     CHECK(r.body && strstr(r.body, "Chuyển phát kết quả") != NULL && strstr(r.body, tn1) != NULL);
+    char note[160];
+    snprintf(note, sizeof note, "Đã giao kết quả qua VNPost (mã vận đơn %s).", tn1);
+    CHECK(r.body && strstr(r.body, note) != NULL);
+    th_resp_free(&r);
+    /* In English: the notes the system wrote too (an agency's stay as
+     * recorded), on the page and in the JSON. */
+    const char *en[] = {"Accept-Language: en", NULL};
+    CHECK_INT(th_http(&r, 1, "GET", lurl, en, NULL, 0), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(th_resp_header(&r, "content-language"), "en");
+    snprintf(note, sizeof note, "Result delivered by VNPost (tracking number %s).", tn1);
+    CHECK(r.body && strstr(r.body, note) != NULL);
+    CHECK(r.body && strstr(r.body, "Đã giao kết quả") == NULL && strstr(r.body, "Mã vận đơn") == NULL);
+    th_resp_free(&r);
+    snprintf(lurl, sizeof lurl, "%s/v1/lookup/%s?secret=%s", srv.url, code1, lookup);
+    CHECK_INT(th_http(&r, 2, "GET", lurl, en, NULL, 0), 0);
+    CHECK_INT(r.status, 200);
+    CHECK(r.body && strstr(r.body, note) != NULL && strstr(r.body, "note_en") == NULL);
     th_resp_free(&r);
     CHECK(count("SELECT count(*) FROM outbox WHERE template LIKE 'courier_%%'") > outbox0);
     free(sid);

@@ -287,7 +287,25 @@ static void test_filing_refusals(void)
     CHECK_INT(file(&A, b, NULL, &ans), 422);
     CHECK_STR(json_string_value(json_object_get(ans, "code")), "invalid_form");
     CHECK_STR(json_string_value(json_object_get(ans, "field")), fname);
+    CHECK(json_string_value(json_object_get(ans, "request_id")) != NULL);
     json_decref(ans);
+    /* In English: the catalog's English detail, the field still named. */
+    {
+        char *s = json_dumps(b, JSON_COMPACT), auth[2200];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", A.access);
+        const char *h[] = {auth, "Content-Type: application/json", "Accept-Language: en", NULL};
+        th_resp r;
+        CHECK_INT(th_http(&r, 2, "POST", u("/v1/dossiers"), h, s, strlen(s)), 0);
+        free(s);
+        CHECK_INT(r.status, 422);
+        CHECK_STR(th_resp_header(&r, "content-language"), "en");
+        json_t *en = json_loads(r.body, 0, NULL);
+        CHECK_STR(json_string_value(json_object_get(en, "detail")),
+                  "The form is incomplete or a field is invalid.");
+        CHECK_STR(json_string_value(json_object_get(en, "field")), fname);
+        json_decref(en);
+        th_resp_free(&r);
+    }
     json_object_set_new(json_object_get(b, "form"), fname, json_integer(42));
     CHECK_INT(file(&A, b, NULL, &ans), 422);
     CHECK_STR(json_string_value(json_object_get(ans, "code")), "invalid_form");

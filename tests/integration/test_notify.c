@@ -9,8 +9,15 @@
  *                step) as an entry of its own
  *   English      a citizen who chose English (PATCH /v1/me language, a
  *                bad value refused and changing nothing) gets the fee push
- *                and its inbox entry in English, the amount grouped the
- *                English way; the SMS stays Vietnamese without diacritics
+ *                (FCM and APNs) and its inbox entry in English, the amount grouped the
+ *                English way; the SMS stays Vietnamese without diacritics.
+ *                The inbox answers in the language Accept-Language names,
+ *                else the stored one, with Content-Language and Vary: the
+ *                English push shown in Vietnamese, a Vietnamese citizen's
+ *                entries in English. A login's Accept-Language sets the
+ *                language of a citizen who has not chosen one (English from
+ *                the first step, also for an SMS-only citizen's inbox), and
+ *                never overrides a choice
  *   bad input    reports with a wrong token or none, from an address the
  *                gateway's allow-list leaves out, for an unknown message,
  *                malformed, repeated, replayed after the final one (each
@@ -444,6 +451,89 @@ static long speedsms_report(const char *json, const char *token, char code[64])
     return st;
 }
 
+/* GET /v1/me's language for a token. */
+static char *me_language(const char *access)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/me", srv.url);
+    th_resp r;
+    json_t *j = NULL;
+    char *lang = NULL;
+    if (th_json(&r, "GET", url, access, NULL, (void **)&j) == 200)
+        lang = strdup(json_string_value(json_object_get(j, "language")) ? json_string_value(json_object_get(j, "language")) : "");
+    json_decref(j);
+    th_resp_free(&r);
+    return lang ? lang : strdup("?");
+}
+
+/* A login with Accept-Language `header` on its callback (the start
+ * sending none); the citizen's language after it is `want`. */
+#define LOGIN_LANG(pid, header, want) LOGIN_LANG2(pid, NULL, header, want)
+#define LOGIN_LANG2(pid, start, header, want)                                                      \
+    do {                                                                                           \
+        th_login l_;                                                                               \
+        CHECK_INT(th_login_as_lang(&srv, (pid), (start), (header), &l_), 200);                     \
+        char *g_ = me_language(l_.access);                                                         \
+        CHECK_STR(g_, (want));                                                                     \
+        free(g_);                                                                                  \
+    } while (0)
+
+/* A login's Accept-Language and the stored language (issue 18, part 5). */
+static void test_login_language(void)
+{
+    /* Đặng Quốc Bảo has not chosen: each login's header decides, a login
+     * naming no language leaves it. */
+    LOGIN_LANG("079090003210", "en-US,en;q=0.9", "en");
+    LOGIN_LANG("079090003210", "vi-VN", "vi");
+    LOGIN_LANG("079090003210", "en", "en");
+    LOGIN_LANG("079090003210", NULL, "en");
+    LOGIN_LANG("079090003210", "fr, *", "en");
+    /* The start's header when the callback names none; the callback's wins. */
+    LOGIN_LANG2("079090003210", "vi-VN,vi;q=0.9", NULL, "vi");
+    LOGIN_LANG2("079090003210", "en-GB", "fr", "en");
+    LOGIN_LANG2("079090003210", "vi", "en-US", "en");
+    CHECK_INT(count("SELECT count(*) FROM citizens WHERE language_chosen"), 1); /* Nhung's PATCH */
+    /* His first step arrives in English: no device, so the SMS alone went
+     * out (Vietnamese, without diacritics) and the inbox shows the step in
+     * English. */
+    char code[64], sql[300];
+    snprintf(code, sizeof code, "TN-EN2-%d", (int)getpid());
+    CHECK_INT(th_partner_import(srv.url, code, PROCEDURE, "079090003210", "Đặng Quốc Bảo", "0856781234"), 201);
+    snprintf(sql, sizeof sql, "SELECT id FROM dossiers WHERE code = '%s'", code);
+    char *id = value(sql);
+    CHECK_INT(step(code, "fee_requested", ",\"fee_vnd\":37500"), 200);
+    CHECK_INT(wait_settled(id, 20), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND channel = 'sms' "
+             "AND status IN ('sent', 'delivered', 'pending') AND rendered->>'body' LIKE '%%37.500 d%%'", id);
+    CHECK_INT(count("%s", sql), 1);
+    th_login bao;
+    CHECK_INT(th_login_as_lang(&srv, "079090003210", "en", "en", &bao), 200);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/notifications?limit=1", srv.url);
+    th_resp r;
+    json_t *j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, bao.access, NULL, (void **)&j), 200);
+    json_t *first = json_array_get(json_object_get(j, "items"), 0);
+    CHECK_STR(json_string_value(json_object_get(first, "title")), "Please pay the fee");
+    const char *b = json_string_value(json_object_get(first, "body"));
+    CHECK(b && strstr(b, "VND 37,500") != NULL && strstr(b, code) != NULL);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(first, "channels"), 0)), "sms");
+    CHECK_STR(th_resp_header(&r, "content-language"), "en");
+    json_decref(j);
+    th_resp_free(&r);
+    free(id);
+    /* A choice stays: PATCH to Vietnamese, then logins in English change nothing. */
+    snprintf(url, sizeof url, "%s/v1/me", srv.url);
+    CHECK_INT(th_json(&r, "PATCH", url, bao.access, "{\"language\":\"vi\"}", NULL), 200);
+    th_resp_free(&r);
+    LOGIN_LANG("079090003210", "en", "vi");
+    LOGIN_LANG("079090003210", "en-GB,en;q=0.8", "vi");
+    LOGIN_LANG2("079090003210", "en", NULL, "vi");
+    /* Nhung chose English before: a Vietnamese login keeps it. */
+    LOGIN_LANG("079155008642", "vi", "en");
+    CHECK_INT(count("SELECT count(*) FROM citizens WHERE language_chosen"), 2);
+}
+
 static void test_english(void)
 {
     th_login en;
@@ -452,6 +542,8 @@ static void test_english(void)
     th_resp r;
     snprintf(url, sizeof url, "%s/v1/me/devices", srv.url);
     CHECK_INT(th_json(&r, "POST", url, en.access, "{\"platform\":\"fcm\",\"token\":\"fcm-token-citizen-en-0001\"}", NULL), 201);
+    th_resp_free(&r);
+    CHECK_INT(th_json(&r, "POST", url, en.access, "{\"platform\":\"apns\",\"token\":\"e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2\"}", NULL), 201);
     th_resp_free(&r);
     snprintf(url, sizeof url, "%s/v1/me", srv.url);
     json_t *j = NULL;
@@ -490,6 +582,20 @@ static void test_english(void)
     CHECK(body && strstr(body, "VND 1,250,000") != NULL && strstr(body, code) != NULL);
     if (body) printf("English push: %s | %s\n", title ? title : "?", body);
     json_decref(m);
+    /* The same on iOS (APNs alert). */
+    snprintf(sql, sizeof sql,
+             "SELECT o.id FROM outbox o JOIN devices d ON d.id = o.device_id WHERE o.dossier_id = "
+             "'%s' AND d.platform = 'apns' AND o.template = 'fee_requested'", id);
+    char *apns_id = value(sql);
+    char key[64];
+    snprintf(key, sizeof key, "00000000-0000-4000-8000-%012llx", strtoull(apns_id, NULL, 10));
+    m = sim_message(apns, key);
+    json_t *alert = json_object_get(json_object_get(json_object_get(m, "payload"), "aps"), "alert");
+    CHECK_STR(json_string_value(json_object_get(alert, "title")), "Please pay the fee");
+    const char *ab = json_string_value(json_object_get(alert, "body"));
+    CHECK(ab && strstr(ab, "VND 1,250,000") != NULL);
+    json_decref(m);
+    free(apns_id);
     /* The SMS of the same step: Vietnamese without diacritics. */
     snprintf(sql, sizeof sql,
              "SELECT rendered->>'body' FROM outbox WHERE dossier_id = '%s' AND channel = 'sms' AND "
@@ -503,12 +609,65 @@ static void test_english(void)
     CHECK_INT(th_json(&r, "GET", url, en.access, NULL, (void **)&j), 200);
     json_t *first = json_array_get(json_object_get(j, "items"), 0);
     CHECK_STR(json_string_value(json_object_get(first, "title")), "Please pay the fee");
+    CHECK_STR(th_resp_header(&r, "content-language"), "en");
+    CHECK_STR(th_resp_header(&r, "vary"), "accept-language");
+    json_decref(j);
+    th_resp_free(&r);
+    /* A header naming no language of ours: the stored one still. */
+    j = NULL;
+    CHECK_INT(th_json_h(&r, "GET", url, en.access, "Accept-Language: fr, *;q=0.5", NULL, (void **)&j), 200);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "title")),
+              "Please pay the fee");
+    CHECK_STR(th_resp_header(&r, "content-language"), "en");
+    json_decref(j);
+    th_resp_free(&r);
+    /* Asked in Vietnamese: the same entry, the push template rendered again
+     * in Vietnamese (with diacritics, the amount grouped the Vietnamese way). */
+    j = NULL;
+    CHECK_INT(th_json_h(&r, "GET", url, en.access, "Accept-Language: vi-VN,vi;q=0.9,en;q=0.5", NULL, (void **)&j), 200);
+    first = json_array_get(json_object_get(j, "items"), 0);
+    CHECK_STR(json_string_value(json_object_get(first, "title")), "Vui lòng nộp phí, lệ phí");
+    const char *vb = json_string_value(json_object_get(first, "body"));
+    CHECK(vb && strstr(vb, "1.250.000 đ") != NULL && strstr(vb, code) != NULL);
+    CHECK_STR(json_string_value(json_object_get(first, "step")), "fee_requested");
+    CHECK_STR(th_resp_header(&r, "content-language"), "vi");
+    CHECK_STR(th_resp_header(&r, "vary"), "accept-language");
+    json_decref(j);
+    th_resp_free(&r);
+    /* Citizen A reads Vietnamese: no header, Vietnamese; asked in English,
+     * every entry in English (no Vietnamese title left). */
+    snprintf(url, sizeof url, "%s/v1/notifications?limit=100", srv.url);
+    j = NULL;
+    CHECK_INT(th_json(&r, "GET", url, login_a.access, NULL, (void **)&j), 200);
+    CHECK_STR(th_resp_header(&r, "content-language"), "vi");
+    CHECK(json_array_size(json_object_get(j, "items")) > 0);
+    json_decref(j);
+    th_resp_free(&r);
+    j = NULL;
+    CHECK_INT(th_json_h(&r, "GET", url, login_a.access, "Accept-Language: en-US,en;q=0.9", NULL, (void **)&j), 200);
+    CHECK_STR(th_resp_header(&r, "content-language"), "en");
+    size_t k;
+    json_t *it;
+    int english = 0;
+    json_array_foreach(json_object_get(j, "items"), k, it) {
+        const char *t = json_string_value(json_object_get(it, "title"));
+        const char *b = json_string_value(json_object_get(it, "body"));
+        CHECK(t != NULL && b != NULL);
+        /* The English titles are plain ASCII; the Vietnamese ones are not. */
+        int ascii = t != NULL;
+        for (const char *c = t; c && *c; c++)
+            if ((unsigned char)*c >= 0x80) ascii = 0;
+        if (ascii && b) english++;
+        else fprintf(stderr, "not English: %s | %s\n", t ? t : "(null)", b ? b : "(null)");
+    }
+    CHECK(english > 0 && (size_t)english == json_array_size(json_object_get(j, "items")));
     json_decref(j);
     th_resp_free(&r);
     free(push_id);
     free(id);
     /* The later tests count citizen A's devices alone. */
-    CHECK_INT(th_db_exec(db, "DELETE FROM devices WHERE token = 'fcm-token-citizen-en-0001'"), 0);
+    CHECK_INT(th_db_exec(db, "DELETE FROM devices WHERE token IN ('fcm-token-citizen-en-0001', "
+                             "'e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2e3e4e5e6e7e8e9e0e1e2')"), 0);
 }
 
 static void test_bad_input(void)
@@ -1050,6 +1209,7 @@ int main(void)
 
     test_journey();
     test_english();
+    test_login_language();
     test_bad_input();
     test_receipt_batch();
     test_failover();

@@ -13,7 +13,9 @@
  * the stand-in keeps it once, and every rating version and feedback reaches
  * it; the partner summary per procedure and month; feedback with its PA-
  * reference; the lookup page's forms with the right secret, refused
- * without or with a wrong one. */
+ * without or with a wrong one; the same pages in English (Accept-Language),
+ * every notice included (thanks, reference, refusals), with
+ * Content-Language, and Vietnamese without the header. */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
 #include "tests/lib/partner.h"
@@ -439,6 +441,86 @@ static void test_lookup_page(void)
     th_resp_free(&r);
 }
 
+/* GET or POST (form body) with Accept-Language `lang` (NULL: none). */
+static long page_lang(th_resp *r, const char *method, const char *url, const char *body,
+                      const char *lang)
+{
+    char al[64];
+    snprintf(al, sizeof al, "Accept-Language: %s", lang ? lang : "");
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", lang ? al : NULL, NULL};
+    if (th_http(r, 2, method, url, h, body, body ? strlen(body) : 0) != 0) return 0;
+    return r->status;
+}
+
+/* The page's text is English: the notice, the page's language, the header. */
+static void english(th_resp *r, const char *notice)
+{
+    CHECK_STR(th_resp_header(r, "content-language"), "en");
+    CHECK_STR(th_resp_header(r, "vary"), "accept-language");
+    CHECK(r->body && strstr(r->body, "<html lang=\"en\"") != NULL);
+    CHECK(r->body && strstr(r->body, notice) != NULL);
+    if (r->body && !strstr(r->body, notice)) fprintf(stderr, "wanted \"%s\" in:\n%s\n", notice, r->body);
+    /* No Vietnamese sentence left (the dossier's own data has none here). */
+    CHECK(r->body && strstr(r->body, "Vui lòng") == NULL && strstr(r->body, "hồ sơ") == NULL &&
+          strstr(r->body, "Cảm ơn") == NULL && strstr(r->body, "Đã nhận") == NULL);
+}
+
+static void test_lookup_page_english(void)
+{
+    th_resp r;
+    char body[2400], secret2[11];
+    derive_secret(D2, secret2);
+    /* The form of a dossier not finished: its notice in English. */
+    CHECK_INT(page_lang(&r, "GET", u("/lookup/%s-261201-0002/rating?s=%s", AGENCY, secret2), NULL, "en"), 200);
+    english(&r, "rated once it is completed");
+    th_resp_free(&r);
+    CHECK_INT(page_lang(&r, "GET", u("/lookup/%s-261201-0002/rating?s=%s", AGENCY, secret2), NULL, NULL), 200);
+    CHECK_STR(th_resp_header(&r, "content-language"), "vi");
+    CHECK(strstr(r.body, "<html lang=\"vi\"") != NULL);
+    th_resp_free(&r);
+    /* Refusals. */
+    snprintf(body, sizeof body, "s=%s&stars=6", secret4);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/rating", C4), body, "en-US,en;q=0.9"), 400);
+    english(&r, "Please choose from 1 to 5 stars.");
+    th_resp_free(&r);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/rating", C4), body, NULL), 400);
+    CHECK(strstr(r.body, "Vui lòng chọn từ 1 đến 5 sao.") != NULL);
+    CHECK_STR(th_resp_header(&r, "content-language"), "vi");
+    th_resp_free(&r);
+    int n = snprintf(body, sizeof body, "s=%s&stars=3&comment=", secret4);
+    for (int i = 0; i < 1001 && n < (int)sizeof body - 1; i++) body[n++] = 'x';
+    body[n] = 0;
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/rating", C4), body, "en"), 400);
+    english(&r, "The comment is too long (at most 1000 characters).");
+    th_resp_free(&r);
+    snprintf(body, sizeof body, "s=%s&kind=khac&content=x", secret4);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/feedback", C4), body, "en"), 400);
+    english(&r, "Please choose the kind: feedback or suggestion.");
+    th_resp_free(&r);
+    snprintf(body, sizeof body, "s=%s&kind=kien_nghi&content=", secret4);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/feedback", C4), body, "en"), 400);
+    english(&r, "The feedback is empty");
+    th_resp_free(&r);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/rating", C4), "s=AAAAAAAAAA&stars=4", "en"), 404);
+    english(&r, "Dossier not found");
+    th_resp_free(&r);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM dossier_ratings WHERE dossier_id = '%s' AND "
+                              "stars <> 4", D4),
+              0);
+    /* Accepted: the thanks and the feedback's reference in English. */
+    snprintf(body, sizeof body, "s=%s&stars=4&comment=Very+good", secret4);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/rating", C4), body, "en"), 200);
+    english(&r, "Thank you for rating the service.");
+    th_resp_free(&r);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM dossier_ratings WHERE dossier_id = '%s' AND "
+                              "stars = 4 AND comment = 'Very good'", D4),
+              1);
+    snprintf(body, sizeof body, "s=%s&kind=kien_nghi&content=More+counters", secret4);
+    CHECK_INT(page_lang(&r, "POST", u("/lookup/%s/feedback", C4), body, "en"), 201);
+    english(&r, "Your feedback was received. Reference number: PA-");
+    th_resp_free(&r);
+}
+
 static void test_summary(void)
 {
     char *month = th_db_value(db, "SELECT to_char(now() AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM')");
@@ -502,6 +584,7 @@ int main(void)
     test_app_rating();
     test_feedback();
     test_lookup_page();
+    test_lookup_page_english();
     test_summary();
     /* Every delivery reached the stand-in, kept once each. */
     for (int i = 0; i < 200 && th_db_count(db, "SELECT count(*) FROM tthc_outbox WHERE state <> 'sent'"); i++)
@@ -510,7 +593,7 @@ int main(void)
     json_t *all = received();
     CHECK_INT(json_array_size(json_object_get(all, "ratings")),
               th_db_count(db, "SELECT count(*) FROM tthc_outbox WHERE kind = 'rating'"));
-    CHECK_INT(json_array_size(json_object_get(all, "feedback")), 2);
+    CHECK_INT(json_array_size(json_object_get(all, "feedback")), 3);
     json_decref(all);
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
     th_sim_stop(&sim);

@@ -423,6 +423,18 @@ static void test_public_check(void)
     char *dump = json_dumps(j, 0);
     CHECK(strstr(dump, PID_A) == NULL); /* never the number in clear */
     free(dump);
+    /* The answer says its language even when genuine (no reason to show). */
+    {
+        th_resp lr;
+        const char *hl[] = {"Accept-Language: en", NULL};
+        CHECK_INT(th_http(&lr, 2, "GET", u("/v1/receipt-checks/%s%s", id_part, q), hl, NULL, 0), 0);
+        CHECK_INT(lr.status, 200);
+        CHECK_STR(th_resp_header(&lr, "content-language"), "en");
+        th_resp_free(&lr);
+        CHECK_INT(th_http(&lr, 2, "GET", u("/v1/receipt-checks/%s%s", id_part, q), NULL, NULL, 0), 0);
+        CHECK_STR(th_resp_header(&lr, "content-language"), "vi");
+        th_resp_free(&lr);
+    }
     json_decref(j);
 
     /* The page, as a phone opens it from the QR, in headless Chromium. */

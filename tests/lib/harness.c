@@ -225,6 +225,16 @@ int th_http(th_resp *out, int http_version, const char *method, const char *url,
         oas_check(method, path, out->status, th_resp_header(out, "content-type"), out->body,
                   out->body_len) != 0)
         t_fail++; /* oas_check said where */
+    /* Problem details and pages are text in a language: the answer says
+     * which (core/request.c), whatever the route. */
+    const char *ct = path ? th_resp_header(out, "content-type") : NULL;
+    int text = ct && (strncmp(ct, "application/problem+json", 24) == 0 ||
+                      strncmp(ct, "text/html", 9) == 0);
+    if (text && !th_resp_header(out, "content-language")) {
+        fprintf(stderr, "harness: %s %s %ld: a problem or page without Content-Language\n", method,
+                path, out->status);
+        t_fail++;
+    }
     return 0;
 }
 
@@ -453,12 +463,20 @@ int th_sim_stop(th_sim *s)
 long th_json(th_resp *out, const char *method, const char *url, const char *bearer,
              const char *body, void **json)
 {
+    return th_json_h(out, method, url, bearer, NULL, body, json);
+}
+
+long th_json_h(th_resp *out, const char *method, const char *url, const char *bearer,
+               const char *header, const char *body, void **json)
+{
     char auth[4200];
     const char *h[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    int n = 1;
     if (bearer) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer);
-        h[1] = auth;
+        h[n++] = auth;
     }
+    if (header) h[n++] = header;
     int rc = th_http(out, 2, method, url, h, body, body ? strlen(body) : 0);
     if (json) *json = rc == 0 ? json_loads(out->body, 0, NULL) : NULL;
     return rc == 0 ? out->status : 0;

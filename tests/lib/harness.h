@@ -72,6 +72,9 @@ int th_http(th_resp *out, int http_version, const char *method, const char *url,
  * transport error) and leaves the answer in *out (parsed JSON in *json if not NULL). */
 long th_json(th_resp *out, const char *method, const char *url, const char *bearer,
              const char *body, void **json);
+/* The same with one more header ("Accept-Language: en"; NULL: none). */
+long th_json_h(th_resp *out, const char *method, const char *url, const char *bearer,
+               const char *header, const char *body, void **json);
 void th_resp_free(th_resp *r);
 /* Header value (case-insensitive name) from a th_resp, into a static buffer, or NULL. */
 const char *th_resp_header(const th_resp *r, const char *name);

@@ -23,12 +23,21 @@ int th_query_param(const char *u, const char *name, char *out, size_t cap)
 
 long th_login_as(const th_proc *server, const char *pid, th_login *out)
 {
+    return th_login_as_lang(server, pid, NULL, NULL, out);
+}
+
+long th_login_as_lang(const th_proc *server, const char *pid, const char *start_lang,
+                      const char *callback_lang, th_login *out)
+{
+    char al[128], sl[128];
+    if (callback_lang) snprintf(al, sizeof al, "Accept-Language: %s", callback_lang);
+    if (start_lang) snprintf(sl, sizeof sl, "Accept-Language: %s", start_lang);
     char url[256], target[2048], code[600], state[200], body[1024];
     th_resp r;
     json_t *j = NULL;
     memset(out, 0, sizeof *out);
     snprintf(url, sizeof url, "%s/v1/auth/login", server->url);
-    if (th_json(&r, "POST", url, NULL, "{}", (void **)&j) != 200) {
+    if (th_json_h(&r, "POST", url, NULL, start_lang ? sl : NULL, "{}", (void **)&j) != 200) {
         th_resp_free(&r);
         json_decref(j);
         return -1;
@@ -45,7 +54,8 @@ long th_login_as(const th_proc *server, const char *pid, th_login *out)
     if (!ok) return -1;
     snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, state);
     snprintf(url, sizeof url, "%s/v1/auth/callback", server->url);
-    out->status = th_json(&r, "POST", url, NULL, body, (void **)&j);
+    out->status =
+        th_json_h(&r, "POST", url, NULL, callback_lang ? al : NULL, body, (void **)&j);
     const char *a = json_string_value(json_object_get(j, "access_token"));
     const char *rt = json_string_value(json_object_get(j, "refresh_token"));
     const char *pc = json_string_value(json_object_get(j, "code"));

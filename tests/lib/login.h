@@ -17,5 +17,10 @@ int th_query_param(const char *u, const char *name, char *out, size_t cap);
 
 /* Logs citizen `pid` in on `server`; returns the callback's HTTP status. */
 long th_login_as(const th_proc *server, const char *pid, th_login *out);
+/* The same, the app sending Accept-Language `start_lang` with the start and
+ * `callback_lang` with the callback (NULL: no header), as a phone in that
+ * language does. */
+long th_login_as_lang(const th_proc *server, const char *pid, const char *start_lang,
+                      const char *callback_lang, th_login *out);
 
 #endif

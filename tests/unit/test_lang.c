@@ -17,6 +17,14 @@ static void is(const char *h, cds_lang want)
     CHECK_INT((int)got, (int)want);
 }
 
+/* cds_lang_named: the language when the header names one, else -1. */
+static void named(const char *h, int want)
+{
+    int got = cds_lang_named(h);
+    if (got != want) fprintf(stderr, "named \"%s\": got %d\n", h ? h : "(none)", got);
+    CHECK_INT(got, want);
+}
+
 int main(void)
 {
     /* Vietnamese by default. */
@@ -73,6 +81,22 @@ int main(void)
     is(",,, en ,,", CDS_LANG_EN);
     is("en-a1b2c3d4e5", CDS_LANG_VI); /* subtag over 8 characters */
     is("1en", CDS_LANG_VI);
+    /* Named or not: a stored preference stands in for a header that names
+     * neither language. */
+    named(NULL, -1);
+    named("", -1);
+    named("*", -1);
+    named("fr, de;q=0.5", -1);
+    named("fr, *;q=0.5", -1);
+    named("vi;q=0, en;q=0", -1);
+    named("e n", -1);
+    named("en", CDS_LANG_EN);
+    named("en-US,en;q=0.9", CDS_LANG_EN);
+    named("vi-VN", CDS_LANG_VI);
+    named("fr, vi;q=0.1", CDS_LANG_VI);
+    named("*, en;q=0", CDS_LANG_VI); /* English refused by name */
+    named("vi;q=0, *", CDS_LANG_EN);
+    named("vi-VN,vi;q=0.9,en-US;q=0.8,en;q=0.7", CDS_LANG_VI);
     /* Tags and preferences. */
     CHECK_STR(cds_lang_tag(CDS_LANG_VI), "vi");
     CHECK_STR(cds_lang_tag(CDS_LANG_EN), "en");

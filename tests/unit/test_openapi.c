@@ -3,7 +3,9 @@
  * routes (served on the admin listener only) carry a path-level `servers`
  * naming that listener while public ones do not, and
  * every operation documents its success answer and its errors (a 4xx/5xx
- * entry or `default` pointing at the Problem response). Parsed with libyaml
+ * entry or `default` pointing at the Problem response), and every answer
+ * that is problem+json or a page (text in the answer's language, core/
+ * request.c) documents its Content-Language header. Parsed with libyaml
  * (document model), not by pattern matching. */
 #include "api/api.h"
 #include "tests/lib/t.h"
@@ -22,6 +24,30 @@ static yaml_node_t *get(yaml_document_t *d, yaml_node_t *map, const char *key)
             return yaml_document_get_node(d, p->value);
     }
     return NULL;
+}
+
+/* The response a "$ref: '#/components/responses/X'" names, or r itself. */
+static yaml_node_t *deref(yaml_document_t *d, yaml_node_t *root, yaml_node_t *r)
+{
+    yaml_node_t *ref = get(d, r, "$ref");
+    static const char prefix[] = "#/components/responses/";
+    if (!ref || ref->type != YAML_SCALAR_NODE ||
+        strncmp((char *)ref->data.scalar.value, prefix, sizeof prefix - 1) != 0)
+        return r;
+    return get(d, get(d, get(d, root, "components"), "responses"),
+               (char *)ref->data.scalar.value + sizeof prefix - 1);
+}
+
+/* A problem+json or HTML answer says its language (Content-Language). */
+static void language_documented(yaml_document_t *d, yaml_node_t *root, yaml_node_t *r,
+                                const char *where, const char *code)
+{
+    r = deref(d, root, r);
+    yaml_node_t *content = get(d, r, "content");
+    if (!get(d, content, "application/problem+json") && !get(d, content, "text/html")) return;
+    int ok = get(d, get(d, r, "headers"), "Content-Language") != NULL;
+    if (!ok) fprintf(stderr, "%s %s: no Content-Language header documented\n", where, code);
+    CHECK(ok);
 }
 
 int main(void)
@@ -89,6 +115,9 @@ int main(void)
                 const char *code = (char *)yaml_document_get_node(&doc, r->key)->data.scalar.value;
                 if (code[0] == '2' || code[0] == '3') success = 1;
                 if (code[0] == '4' || code[0] == '5' || strcmp(code, "default") == 0) errors = 1;
+                char where[300];
+                snprintf(where, sizeof where, "%s %s", verbs[v], path);
+                language_documented(&doc, root, yaml_document_get_node(&doc, r->value), where, code);
             }
             if (!success || !errors) fprintf(stderr, "%s %s: responses incomplete\n", verbs[v], path);
             CHECK(success && errors);
