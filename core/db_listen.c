@@ -134,7 +134,7 @@ static void *run(void *arg)
             cds_log(CDS_LOG_WARN, "db_listen", "cannot connect: %s", PQerrorMessage(c));
             PQfinish(c);
             if (nap(h, backoff)) return NULL;
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
             continue;
         }
         backoff = 100;
