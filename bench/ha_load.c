@@ -29,7 +29,8 @@
  *               import CODE DOSSIER_ID | step EVENT_ID | intent DOSSIER_ID
  *               REFERENCE | payment BANK_REFERENCE PAYMENT_REFERENCE |
  *               attach ATTACHMENT_ID SHA256
- *   -w TIMELINE one line per write answered: EPOCH_MS 1 (2xx) or 0
+ *   -w TIMELINE one line per attempt of a write, when it was sent and when
+ *               answered (epoch ms) and 1 (2xx) or 0: SENT_MS DONE_MS OK
  *   stdout, last line: acked N reads R retries T errors E
  * Exit status: 0 when no request ended in an error, 1 otherwise.
  *
@@ -97,6 +98,7 @@ typedef struct lane {
     size_t body_len;
     buf resp;
     double first_sent, retry_at;
+    long long sent_ms; /* when this attempt went out (wall clock) */
     int tries;
     int done; /* stopped for good */
 } lane;
@@ -301,6 +303,7 @@ static void start(CURLM *m, lane *l)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, l->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->body_len);
     }
+    l->sent_ms = epoch_ms();
     curl_multi_add_handle(m, c);
 }
 
@@ -528,7 +531,8 @@ int main(int argc, char **argv)
             curl_easy_cleanup(msg->easy_handle);
             l->easy = NULL;
             int rc = answer(l, status);
-            if (is_write(l->phase)) fprintf(timeline, "%lld %d\n", epoch_ms(), rc == 1);
+            if (is_write(l->phase))
+                fprintf(timeline, "%lld %lld %d\n", l->sent_ms, epoch_ms(), rc == 1);
             double now = now_s();
             if (rc == 0 && now - l->first_sent < GIVE_UP_S) {
                 n_retries++;
