@@ -60,8 +60,10 @@ _cds_ha_spawn() {
         (cd / && exec setsid "${env[@]}" pg_autoctl "$@") >"$dir/$name.log" 2>&1 &
     fi
     # setsid forks only when it already leads a process group: the session
-    # is led by $! or by its child.
+    # is led by $! or by its child. Disowned: a node killed on purpose is no
+    # news for the caller's shell to print.
     local pid=$! i c sid=""
+    disown "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
         if [ "$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
             sid=$pid
