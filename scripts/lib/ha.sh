@@ -37,12 +37,18 @@
 # one every second while standbys are joining, instead of waiting minutes
 # for a spread checkpoint.
 
+# pg_autoctl reads the libpq variables too: a caller's PGHOST (scripts/test
+# exports its private cluster's) must not point it elsewhere.
+_cds_ha_unset=(-u PGHOST -u PGHOSTADDR -u PGPORT -u PGUSER -u PGDATABASE -u PGDATA -u PGPASSWORD
+    -u PGSERVICE -u PGOPTIONS -u PGAPPNAME)
+
 _cds_ha_autoctl() {
     local dir=$1 bin
     shift
     bin=$(_cds_pg_bindir) || return 1
-    _cds_pg_as_owner env XDG_CONFIG_HOME="$dir/xdg/config" XDG_DATA_HOME="$dir/xdg/data" \
-        XDG_RUNTIME_DIR="$dir/xdg/run" PATH="$bin:/usr/bin:/bin" pg_autoctl "$@"
+    _cds_pg_as_owner env "${_cds_ha_unset[@]}" XDG_CONFIG_HOME="$dir/xdg/config" \
+        XDG_DATA_HOME="$dir/xdg/data" XDG_RUNTIME_DIR="$dir/xdg/run" PATH="$bin:/usr/bin:/bin" \
+        pg_autoctl "$@"
 }
 
 # Starts `pg_autoctl ARGS...` in the background as a session (and process
@@ -51,7 +57,7 @@ _cds_ha_spawn() {
     local dir=$1 name=$2 bin
     shift 2
     bin=$(_cds_pg_bindir) || return 1
-    local env=(env XDG_CONFIG_HOME="$dir/xdg/config" XDG_DATA_HOME="$dir/xdg/data"
+    local env=(env "${_cds_ha_unset[@]}" XDG_CONFIG_HOME="$dir/xdg/config" XDG_DATA_HOME="$dir/xdg/data"
         XDG_RUNTIME_DIR="$dir/xdg/run" PATH="$bin:/usr/bin:/bin")
     if [ "$(id -u)" -eq 0 ]; then
         (cd / && exec setsid runuser -u postgres -- "${env[@]}" pg_autoctl "$@") \
