@@ -11,8 +11,11 @@
  *   citizen's token, Idempotency-Key) -> payOS webhook for it (signed as
  *   payOS signs, a fresh bank reference) -> citizen read
  *   (GET /v1/dossiers/{id}) -> attachment upload (a small PDF unique to the
- *   lane and dossier) -> download, compared byte for byte -> steps
- *   processing, result_ready, ready_for_pickup, completed.
+ *   lane and dossier) -> download, compared byte for byte -> the four
+ *   signed VNPost status webhooks of one booked shipment (-d: shipments
+ *   prepared in the database for the citizen, bench/courier_fixture.h;
+ *   picked_up, in_transit, out_for_delivery, delivered with its proof) ->
+ *   steps processing, result_ready, ready_for_pickup, completed.
  *
  * Every step writes the citizen's SMS into the outbox, so notifications
  * flow to the stand-in gateways all along.
@@ -28,7 +31,7 @@
  *   -o LEDGER   one line per write acknowledged with 2xx:
  *               import CODE DOSSIER_ID | step EVENT_ID | intent DOSSIER_ID
  *               REFERENCE | payment BANK_REFERENCE PAYMENT_REFERENCE |
- *               attach ATTACHMENT_ID SHA256
+ *               attach ATTACHMENT_ID SHA256 | courier EVENT_ID
  *   -w TIMELINE one line per attempt of a write, when it was sent and when
  *               answered (epoch ms) and 1 (2xx) or 0: SENT_MS DONE_MS OK
  *   stdout, last line: acked N reads R retries T errors E
@@ -36,8 +39,11 @@
  *
  * Usage: cds-ha-load -u http://HOST:PORT -t SECONDS [-c LANES] -o LEDGER -w TIMELINE
  *                    [-r RUN] [-i PERSONAL_ID] [-k PAYOS_KEY] [-p PROCEDURE]
+ *                    [-d CONNINFO -n SHIPMENTS]
+ *   RUN: letters and digits, new for each run against a database.
  *   -b: steps and webhooks only (the --bench figure: import, steps and the
- *   payment of each dossier, no reads or attachments). */
+ *   payment of each dossier, no reads, attachments or courier events). */
+#include "bench/courier_fixture.h"
 #include "core/hmac_auth.h"
 #include "payment/vietqr.h"
 #include "payment/webhook.h"
@@ -70,6 +76,10 @@ enum phase {
     P_READ,
     P_UPLOAD,
     P_DOWNLOAD,
+    P_COURIER1, /* picked_up, in_transit, out_for_delivery, delivered */
+    P_COURIER2,
+    P_COURIER3,
+    P_COURIER4,
     P_STEP_PROCESSING2,
     P_STEP_RESULT,
     P_STEP_PICKUP,
@@ -88,6 +98,7 @@ typedef struct lane {
     int phase;
     char code[64], id[40], reference[32], bankref[48], att_id[40], att_sha[65];
     char when[40]; /* the step's occurred_at, the same on every attempt */
+    int ship;      /* the shipment whose events this dossier's cycle sends (1..), 0: none */
     char *webhook_body; /* signed once, sent again as is */
     unsigned char pdf[256];
     size_t pdf_len;
@@ -108,6 +119,8 @@ static char bearer[2200];
 static FILE *ledger, *timeline;
 static long n_acked, n_reads, n_retries, n_errors;
 static int bench_only;
+static int n_ships, next_ship; /* prepared shipments, the next one to take */
+static char courier_at[4][40];
 static char submitted[40];
 
 static double now_s(void)
@@ -282,6 +295,24 @@ static void build(lane *l)
         l->url = xprintf("%s/v1/attachments/%s", api, l->att_id);
         l->hdrs = curl_slist_append(l->hdrs, bearer);
         break;
+    case P_COURIER1:
+    case P_COURIER2:
+    case P_COURIER3:
+    case P_COURIER4: {
+        char ts[24], sig[65], h[96];
+        int round = l->phase - P_COURIER1;
+        l->url = xprintf("%s/v1/webhooks/couriers/vnpost", api);
+        l->body = bench_vnpost_event(run, l->ship, round, courier_at[round]);
+        l->body_len = strlen(l->body);
+        snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+        bench_vnpost_sign(BENCH_VNPOST_DEV_SECRET, ts, l->body, sig);
+        l->hdrs = curl_slist_append(l->hdrs, "Content-Type: application/json");
+        snprintf(h, sizeof h, "X-Vnpost-Timestamp: %s", ts);
+        l->hdrs = curl_slist_append(l->hdrs, h);
+        snprintf(h, sizeof h, "X-Vnpost-Signature: %s", sig);
+        l->hdrs = curl_slist_append(l->hdrs, h);
+        break;
+    }
     }
 }
 
@@ -383,8 +414,11 @@ static int answer(lane *l, long status)
     case P_STEP_PICKUP:
     case P_STEP_COMPLETED: {
         const char *res = json_string_value(json_object_get(a, "result"));
-        if (status != 200 || !res ||
-            (strcmp(res, "applied") != 0 && !(l->tries > 0 && strcmp(res, "duplicate") == 0))) {
+        /* "duplicate": an earlier attempt of this very event committed
+         * (the event id is this lane's alone), its answer lost with a node
+         * or a connection; libcurl may also have sent it again by itself
+         * on a fresh connection when a kept-alive one died under it. */
+        if (status != 200 || !res || (strcmp(res, "applied") != 0 && strcmp(res, "duplicate") != 0)) {
             error(l, status, step_name(l->phase));
             rc = -1;
             break;
@@ -434,26 +468,95 @@ static int answer(lane *l, long status)
             rc = -1;
         }
         break;
+    case P_COURIER1:
+    case P_COURIER2:
+    case P_COURIER3:
+    case P_COURIER4: {
+        static const char *const codes[] = {"200", "300", "400", "500"};
+        if (status != 200) {
+            error(l, status, "VNPost status webhook");
+            rc = -1;
+            break;
+        }
+        fprintf(ledger, "courier bn-%s-%d-%s\n", run, l->ship, codes[l->phase - P_COURIER1]);
+        break;
+    }
     }
     json_decref(a);
     return rc;
 }
 
-static int next_phase(int phase)
+static int next_phase(lane *l)
 {
-    if (bench_only && phase == P_WEBHOOK) return P_STEP_PROCESSING2;
-    return phase + 1;
+    if (bench_only && l->phase == P_WEBHOOK) return P_STEP_PROCESSING2;
+    if (l->phase == P_DOWNLOAD) {
+        /* The next prepared shipment, if any is left. */
+        if (next_ship > n_ships) return P_STEP_PROCESSING2;
+        l->ship = next_ship++;
+    }
+    return l->phase + 1;
+}
+
+/* GET /v1/me: the logged-in citizen's id, into out. */
+static int my_id(char *out, size_t cap)
+{
+    CURL *c = curl_easy_init();
+    buf b = {0};
+    char *u = xprintf("%s/v1/me", api);
+    struct curl_slist *h = curl_slist_append(NULL, bearer);
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    long st = 0;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    json_t *j = st == 200 && b.p ? json_loads(b.p, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(j, "id"));
+    int rc = id ? 0 : -1;
+    if (id) snprintf(out, cap, "%s", id);
+    json_decref(j);
+    free(b.p);
+    free(u);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+/* The shipments whose events the lanes send, booked for the citizen. */
+static int prepare_shipments(const char *conninfo, int n)
+{
+    char id[64];
+    if (my_id(id, sizeof id) != 0) {
+        fprintf(stderr, "ha-load: GET /v1/me gave no citizen id\n");
+        return -1;
+    }
+    PGconn *db = PQconnectdb(conninfo);
+    if (PQstatus(db) != CONNECTION_OK) {
+        fprintf(stderr, "ha-load: %s", PQerrorMessage(db));
+        PQfinish(db);
+        return -1;
+    }
+    int rc = bench_courier_prepare(db, run, "1.001193", n, id);
+    PQfinish(db);
+    if (rc != 0) return -1;
+    /* Every shipment's events a minute apart, ten minutes ago. */
+    for (int r = 0; r < 4; r++)
+        vn_time(courier_at[r], sizeof courier_at[r], -600 + 60 * r, 1);
+    n_ships = n;
+    next_ship = 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *url = NULL, *ledger_path = NULL, *timeline_path = NULL;
-    int lanes = 8, opt;
+    const char *url = NULL, *ledger_path = NULL, *timeline_path = NULL, *conninfo = NULL;
+    int lanes = 8, opt, ships = 0;
     double seconds = 0;
     payos_key = getenv("CDS_PAYOS_CHECKSUM_KEY");
     if (!payos_key || !*payos_key) payos_key = DEV_PAYOS_KEY;
     procedure = "1.009994"; /* the building permit of the catalog */
-    while ((opt = getopt(argc, argv, "u:t:c:o:w:r:i:k:p:b")) != -1) {
+    while ((opt = getopt(argc, argv, "u:t:c:o:w:r:i:k:p:bd:n:")) != -1) {
         switch (opt) {
         case 'u': url = optarg; break;
         case 't': seconds = strtod(optarg, NULL); break;
@@ -465,12 +568,15 @@ int main(int argc, char **argv)
         case 'k': payos_key = optarg; break;
         case 'p': procedure = optarg; break;
         case 'b': bench_only = 1; break;
+        case 'd': conninfo = optarg; break;
+        case 'n': ships = (int)strtol(optarg, NULL, 10); break;
         default: url = NULL; break;
         }
     }
     if (!url || seconds <= 0 || lanes < 1 || lanes > 256 || !ledger_path || !timeline_path) {
         fprintf(stderr, "usage: cds-ha-load -u http://HOST:PORT -t SECONDS [-c LANES] -o LEDGER "
-                        "-w TIMELINE [-r RUN] [-i PERSONAL_ID] [-k PAYOS_KEY] [-p PROCEDURE] [-b]\n");
+                        "-w TIMELINE [-r RUN] [-i PERSONAL_ID] [-k PAYOS_KEY] [-p PROCEDURE] [-b] "
+                        "[-d CONNINFO -n SHIPMENTS]\n");
         return 2;
     }
     api = url;
@@ -499,6 +605,7 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", lg.access);
+    if (conninfo && ships > 0 && !bench_only && prepare_shipments(conninfo, ships) != 0) return 1;
 
     CURLM *m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)lanes);
@@ -546,7 +653,7 @@ int main(int argc, char **argv)
                     n_acked++;
                 else
                     n_reads++;
-                l->phase = next_phase(l->phase);
+                l->phase = next_phase(l);
             }
             if (rc != 1 || l->phase == P_CYCLE_END) {
                 cycles += rc == 1;
