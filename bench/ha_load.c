@@ -44,9 +44,8 @@
  *   -b: steps and webhooks only (the --bench figure: import, steps and the
  *   payment of each dossier, no reads, attachments or courier events). */
 #include "bench/courier_fixture.h"
+#include "bench/payos_hook.h"
 #include "core/hmac_auth.h"
-#include "payment/vietqr.h"
-#include "payment/webhook.h"
 #include "tests/lib/login.h"
 
 #include <curl/curl.h>
@@ -348,44 +347,15 @@ static void error(lane *l, long status, const char *why)
 /* Builds and signs the payOS webhook for the intent in the answer. */
 static int make_webhook(lane *l, json_t *a)
 {
-    const char *ref = json_string_value(json_object_get(a, "reference"));
-    json_t *amount = json_object_get(a, "amount_vnd");
-    const char *payload = json_string_value(json_object_get(json_object_get(a, "vietqr"), "payload"));
-    cds_vietqr_decoded *d = malloc(sizeof *d);
-    if (!d) abort();
-    cds_vietqr_error err;
-    if (!ref || !json_is_integer(amount) || !payload ||
-        cds_vietqr_decode(payload, strlen(payload), d, &err) != 0) {
-        free(d);
-        return -1;
-    }
-    snprintf(l->reference, sizeof l->reference, "%s", ref);
-    snprintf(l->bankref, sizeof l->bankref, "FT%s%03d%06ld", run, l->idx, l->k);
     char when[32], link[40];
-    vn_time(when, sizeof when, 0, 0);
+    snprintf(l->bankref, sizeof l->bankref, "FT%s%03d%06ld", run, l->idx, l->k);
     snprintf(link, sizeof link, "ha%s%03d%06ld", run, l->idx, l->k);
-    json_t *data = json_pack(
-        "{s:I,s:O,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "orderCode",
-        (json_int_t)(l->idx * 1000000L + l->k + 1), "amount", amount, "description",
-        d->q.purpose[0] ? d->q.purpose : ref, "accountNumber", d->q.account, "reference",
-        l->bankref, "transactionDateTime", when, "currency", "VND", "paymentLinkId", link, "code",
-        "00", "desc", "success", "counterAccountBankId", "970436", "counterAccountBankName",
-        "Vietcombank", "counterAccountName", "NGUYEN VAN DRILL", "counterAccountNumber",
-        "0011223344", "virtualAccountName", "", "virtualAccountNumber", "");
-    free(d);
-    char *dtext = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    json_decref(data);
-    char sig[65];
-    if (!dtext || cds_hook_payos_sign(dtext, strlen(dtext), payos_key, sig) != 0) {
-        free(dtext);
-        return -1;
-    }
+    vn_time(when, sizeof when, 0, 0);
     free(l->webhook_body);
-    l->webhook_body = xprintf("{\"code\":\"00\",\"desc\":\"success\",\"success\":true,"
-                              "\"data\":%s,\"signature\":\"%s\"}",
-                              dtext, sig);
-    free(dtext);
-    return 0;
+    l->webhook_body = bench_payos_webhook(a, (long long)l->idx * 1000000 + l->k + 1, l->bankref,
+                                          link, when, payos_key, l->reference,
+                                          sizeof l->reference);
+    return l->webhook_body ? 0 : -1;
 }
 
 /* The answer to the lane's request: 1 to move on, 0 to send it again, -1
