@@ -17,7 +17,8 @@
 #   cds_ha_kill DIR NODE    SIGKILL to every process of NODE (its pg_autoctl,
 #                           PostgreSQL and backends: one process group), as
 #                           when its machine dies
-#   cds_ha_stop DIR         stops every node still running (fast)
+#   cds_ha_stop DIR         stops every node still running and removes the
+#                           socket files killed nodes left behind
 #
 # How it works: each node is `pg_autoctl create ... --run` started with
 # setsid, so a node is one process group (cds_ha_kill takes it down whole)
@@ -210,18 +211,37 @@ cds_ha_stop() {
         pgid=$(cat "$dir/$n.pgid" 2>/dev/null) || continue
         [ -n "$pgid" ] && kill -TERM -- "-$pgid" 2>/dev/null
     done
-    for ((i = 0; i < 40; i++)); do
-        local alive=0
+    local alive=1
+    for ((i = 0; i < 40 && alive; i++)); do
+        alive=0
         for n in n1 n2 n3 monitor; do
             pgid=$(cat "$dir/$n.pgid" 2>/dev/null) || continue
             [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null && alive=1
         done
-        [ $alive = 0 ] && return 0
+        [ $alive = 1 ] && sleep 0.5
+    done
+    if [ $alive = 1 ]; then
+        for n in n1 n2 n3 monitor; do
+            pgid=$(cat "$dir/$n.pgid" 2>/dev/null) || continue
+            [ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null
+        done
         sleep 0.5
-    done
-    for n in n1 n2 n3 monitor; do
-        pgid=$(cat "$dir/$n.pgid" 2>/dev/null) || continue
-        [ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null
-    done
+    fi
+    _cds_ha_sweep_sockets "$dir"
     return 0
+}
+
+# A node killed with SIGKILL leaves its socket and lock file in the shared
+# socket directory (pg_autoctl keeps Debian's /var/run/postgresql): remove
+# those of this cluster's data directories whose postmaster is gone.
+_cds_ha_sweep_sockets() {
+    local dir=$1 lock pid data
+    for lock in /var/run/postgresql/.s.PGSQL.*.lock; do
+        [ -f "$lock" ] || continue
+        pid=$(sed -n 1p "$lock" 2>/dev/null)
+        data=$(sed -n 2p "$lock" 2>/dev/null)
+        case $data in "$dir"/*) ;; *) continue ;; esac
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+        rm -f "${lock%.lock}" "$lock"
+    done
 }
