@@ -915,7 +915,10 @@ static void conn_start(db_conn *c)
     cds_db_pool *pool = c->pool;
     /* Note: with a host name (not hostaddr) libpq resolves it synchronously
      * here; deployments use a socket path or an address. */
-    c->pg = PQconnectStart(pool->conninfo);
+    /* Named in pg_stat_activity unless the connection string names it. */
+    static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {pool->conninfo, "cds", NULL};
+    c->pg = PQconnectStartParams(keys, values, 1);
     if (!c->pg) {
         conn_fail(c, "out of memory");
         return;

@@ -194,7 +194,7 @@ SQL
         _cds_ha_autoctl "$dir" config set --pgdata "$dir/n$i" \
             timeout.network_partition_timeout 3 >/dev/null || return 1
     done
-    export CDS_HA_URL="postgresql://cds@127.0.0.1:$((port + 1)),127.0.0.1:$((port + 2)),127.0.0.1:$((port + 3))/cds?target_session_attrs=read-write&connect_timeout=2&application_name=cds"
+    export CDS_HA_URL="postgresql://cds@127.0.0.1:$((port + 1)),127.0.0.1:$((port + 2)),127.0.0.1:$((port + 3))/cds?target_session_attrs=read-write&connect_timeout=2"
 }
 
 cds_ha_kill() {
