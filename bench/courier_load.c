@@ -24,10 +24,10 @@
  * Output: on stdout
  *   rate <events/s> <events> <seconds> <non-200 answers>
  * Exit 1 when the setup fails. */
+#include "bench/courier_fixture.h"
+
 #include <curl/curl.h>
 #include <libpq-fe.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEV_SECRET "cds-dev-vnpost-webhook-secret"
 
 typedef struct job {
     char *body;
@@ -69,20 +68,6 @@ static size_t discard(char *data, size_t size, size_t nmemb, void *arg)
     (void)data;
     (void)arg;
     return size * nmemb;
-}
-
-static void sign(const char *secret, const char *ts, const char *body, char out[65])
-{
-    size_t tl = strlen(ts), bl = strlen(body);
-    unsigned char *msg = malloc(tl + 1 + bl), md[32];
-    unsigned int ml = 0;
-    if (!msg) abort();
-    memcpy(msg, ts, tl);
-    msg[tl] = '.';
-    memcpy(msg + tl + 1, body, bl);
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, tl + 1 + bl, md, &ml);
-    free(msg);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static void job_start(CURLM *m, job *j)
@@ -127,18 +112,9 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
     return now_s() - t0;
 }
 
-static int exec_ok(PGconn *db, const char *sql)
-{
-    PGresult *r = PQexec(db, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok) fprintf(stderr, "bench-courier: %s\n", PQresultErrorMessage(r));
-    PQclear(r);
-    return ok;
-}
-
 int main(int argc, char **argv)
 {
-    const char *conninfo = getenv("CDS_DATABASE_URL"), *secret = DEV_SECRET,
+    const char *conninfo = getenv("CDS_DATABASE_URL"), *secret = BENCH_VNPOST_DEV_SECRET,
                *procedure = "1.001193";
     int n = 2000, conc = 32, opt;
     char run[32];
@@ -176,35 +152,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-courier: %s", PQerrorMessage(db));
         return 1;
     }
-    char *sql = xprintf(
-        "INSERT INTO citizens (pid_hash, pid_sealed, full_name, phone_sealed, ial) "
-        "SELECT 'bench-%s-' || g, 'v1.bench.x', 'Nguyễn Văn Bench', 'v1.bench.phone', 2 "
-        "FROM generate_series(1, 100) g;"
-        "INSERT INTO devices (citizen_id, platform, token) SELECT id, 'fcm', 'bench-fcm-' || id "
-        "FROM citizens WHERE pid_hash LIKE 'bench-%s-%%';"
-        "INSERT INTO dossiers (code, procedure_code, citizen_id, channel, status, delivery, "
-        "lookup_hash, due_date, last_event_at) "
-        "SELECT 'BENCH-%s-' || g, '%s', (SELECT id FROM citizens WHERE pid_hash = 'bench-%s-' || "
-        "(1 + g %% 100)), 'counter', 'processing', "
-        "'{\"method\":\"post\",\"recipient\":{\"name\":\"Nguyễn Văn Bench\",\"phone\":\"0912345678\","
-        "\"address\":{\"province\":\"Thành phố Hồ Chí Minh\",\"district\":\"Quận 1\",\"ward\":"
-        "\"Phường Bến Nghé\",\"street\":\"12 Nguyễn Huệ\"}},\"fee_vnd\":18000,\"cod\":false,"
-        "\"weight_class\":\"document\",\"carrier\":\"vnpost\"}', 'bench', current_date + 10, "
-        "now() - interval '1 day' FROM generate_series(1, %d) g;"
-        "SELECT count(cds_dossier_refresh(id)) FROM dossiers WHERE code LIKE 'BENCH-%s-%%';"
-        "UPDATE dossiers SET status = 'result_ready' WHERE code LIKE 'BENCH-%s-%%';"
-        "UPDATE shipments s SET status = 'booked', book_state = 'done', booked_at = now(), "
-        "tracking_no = 'BN-%s-' || substr(d.code, length('BENCH-%s-') + 1) "
-        "FROM dossiers d WHERE d.id = s.dossier_id AND d.code LIKE 'BENCH-%s-%%';",
-        run, run, run, procedure, run, n, run, run, run, run, run);
-    int ok = exec_ok(db, sql);
-    free(sql);
+    int ok = bench_courier_prepare(db, run, procedure, n, NULL) == 0;
     PQfinish(db);
     if (!ok) return 1;
     fprintf(stderr, "setup: %d booked shipments in %.1f s\n", n, now_s() - t0);
 
     /* 2. The events, signed, by round. */
-    static const char *const codes[] = {"200", "300", "400", "500"};
     size_t total = (size_t)n * 4;
     job *jobs = calloc(total, sizeof *jobs);
     if (!jobs) abort();
@@ -217,19 +170,10 @@ int main(int argc, char **argv)
         strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
         for (int i = 0; i < n; i++) {
             job *j = &jobs[(size_t)round * (size_t)n + (size_t)i];
-            const char *pod =
-                round == 3 ? ",\"pod\":{\"recipient_name\":\"Nguyễn Văn Bench\",\"relation\":\"self\","
-                             "\"delivered_at\":\"2026-01-01T10:00:00+07:00\",\"position\":{\"lat\":10.77,"
-                             "\"lng\":106.70},\"image_ref\":\"vnpost://pod/b.png\",\"image_sha256\":"
-                             "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}"
-                           : "";
-            j->body = xprintf("{\"event_id\":\"bn-%s-%d-%s\",\"tracking_number\":\"BN-%s-%d\","
-                              "\"status_code\":\"%s\",\"occurred_at\":\"%s\",\"location\":\"Bưu "
-                              "cục Sài Gòn\"%s}",
-                              run, i + 1, codes[round], run, i + 1, codes[round], at, pod);
+            j->body = bench_vnpost_event(run, i + 1, round, at);
             char ts[24], sig[65];
             snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
-            sign(secret, ts, j->body, sig);
+            bench_vnpost_sign(secret, ts, j->body, sig);
             char *h1 = xprintf("X-Vnpost-Timestamp: %s", ts), *h2 = xprintf("X-Vnpost-Signature: %s", sig);
             j->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
             j->hdrs = curl_slist_append(j->hdrs, h1);

@@ -35,8 +35,7 @@
  *   rate <webhooks/s> <n> <seconds> <non-200 answers>
  * Exit 1 when a setup step fails (with the server's answer on stderr). */
 #include "core/hmac_auth.h"
-#include "payment/vietqr.h"
-#include "payment/webhook.h"
+#include "bench/payos_hook.h"
 #include "tests/lib/login.h"
 
 #include <curl/curl.h>
@@ -381,52 +380,26 @@ int main(int argc, char **argv)
         gmtime_r(&tt, &tm);
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
     }
-    cds_vietqr_decoded *d = malloc(sizeof *d);
-    if (!d) abort();
     for (long i = 0; i < n; i++) {
         json_t *a = json_loads(jobs[i].resp.p, 0, NULL);
-        const char *ref = json_string_value(json_object_get(a, "reference"));
-        json_t *amount = json_object_get(a, "amount_vnd");
-        const char *payload =
-            json_string_value(json_object_get(json_object_get(a, "vietqr"), "payload"));
-        cds_vietqr_error err;
-        if (!ref || !json_is_integer(amount) || !payload ||
-            cds_vietqr_decode(payload, strlen(payload), d, &err) != 0) {
+        char link[33], bankref[64], ref[32];
+        hex(link, 16);
+        snprintf(bankref, sizeof bankref, "FTB%.24s%08ld", run, i);
+        char *body = bench_payos_webhook(a, i + 1, bankref, link, when, key, ref, sizeof ref);
+        if (!body) {
             fprintf(stderr,
                     "bench-webhooks: intent #%ld: no reference, integer amount_vnd or valid "
-                    "vietqr.payload: %s\n",
+                    "vietqr.payload, or signing failed (is the key 16+ characters?): %s\n",
                     i, jobs[i].resp.p);
             return 1;
         }
-        char link[33], bankref[64];
-        hex(link, 16);
-        snprintf(bankref, sizeof bankref, "FTB%.24s%08ld", run, i);
-        json_t *data = json_pack(
-            "{s:I,s:O,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "orderCode",
-            (json_int_t)(i + 1), "amount", amount, "description",
-            d->q.purpose[0] ? d->q.purpose : ref, "accountNumber", d->q.account, "reference",
-            bankref, "transactionDateTime", when, "currency", "VND", "paymentLinkId", link, "code",
-            "00", "desc", "success", "counterAccountBankId", "970436", "counterAccountBankName",
-            "Vietcombank", "counterAccountName", "NGUYEN VAN BENCH", "counterAccountNumber",
-            "0011223344", "virtualAccountName", "", "virtualAccountNumber", "");
-        char *dtext = data ? json_dumps(data, JSON_COMPACT) : NULL;
-        char sig[65];
-        if (!dtext || cds_hook_payos_sign(dtext, strlen(dtext), key, sig) != 0) {
-            fprintf(stderr, "bench-webhooks: signing failed (is the key 16+ characters?)\n");
-            return 1;
-        }
-        json_decref(data);
         json_decref(a);
         job_clear(&jobs[i]);
         jobs[i].method = "POST";
         jobs[i].url = xprintf("%s/v1/webhooks/payos", api);
-        jobs[i].body = xprintf("{\"code\":\"00\",\"desc\":\"success\",\"success\":true,"
-                               "\"data\":%s,\"signature\":\"%s\"}",
-                               dtext, sig);
-        free(dtext);
+        jobs[i].body = body;
         add_json_headers(&jobs[i], 0);
     }
-    free(d);
 
     /* 5. timed */
     t = run_batch(m, jobs, (size_t)n, conc);

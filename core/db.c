@@ -50,9 +50,27 @@
  * that is not coming back soon.
  *
  * Failures: a lost connection fails every query it had in flight (callback
- * with NULL), then is retried after 100 ms doubling to 5 s, with "equal
+ * with NULL), then is retried after 100 ms doubling to 2 s, with "equal
  * jitter" (half fixed, half random) so a fleet of processes does not reconnect
- * in lock-step after a database restart.
+ * in lock-step after a database restart. The cap is short because a failover
+ * (below) is over in seconds and the pool should not sleep through its end.
+ *
+ * Failover: the connection string may name several hosts (libpq multi-host,
+ * `host=a,b,c` or `postgresql://h1:p1,h2:p2/db`) with
+ * `target_session_attrs=read-write`, so every (re)connection lands on the
+ * current primary. When the primary dies or is demoted, a connection learns
+ * it in one of two ways: the socket breaks (handled as above), or the server
+ * answers a query with an error that says "not here any more": SQLSTATE
+ * class 08 (connection exception), 57P01/57P02/57P03 (admin or crash
+ * shutdown, cannot connect now) or 25006 (read-only transaction: the node is
+ * a standby now). Such an error is not the query's fault: the connection is
+ * dropped and reconnected with backoff, and every query it carried, this one
+ * included, gets NULL ("no answer"), exactly as if the socket had broken.
+ * For a write that NULL means its outcome is unknown (the commit may or may
+ * not have reached the synchronous standby): callers answer 503 with
+ * Retry-After, never a success, and the client's retry with the same
+ * idempotency key (event id, bank reference, Idempotency-Key) finds the
+ * first outcome if there was one.
  *
  * Re-entrancy: callbacks may call cds_db_exec and cds_db_cancel on the same
  * pool. Every query is unlinked from its list before its callback runs, and a
@@ -85,7 +103,7 @@
 #define DB_DEFAULT_INFLIGHT 32
 #define DB_DEFAULT_QUEUE 1024
 #define DB_BACKOFF_MIN_MS 100
-#define DB_BACKOFF_MAX_MS 5000
+#define DB_BACKOFF_MAX_MS 2000
 /* libpq's connect_timeout applies only to blocking connects; ours covers the
  * whole way from PQconnectStart to the prepared statements being ready. */
 #define DB_CONNECT_TIMEOUT_MS 10000
@@ -370,6 +388,17 @@ static bool result_is_error(const PGresult *r)
            st == PGRES_NONFATAL_ERROR;
 }
 
+/* An error that says the server is no longer the place to write (see
+ * "Failover" above), not that the query was wrong. */
+static bool result_says_gone(const PGresult *r)
+{
+    if (PQresultStatus(r) != PGRES_FATAL_ERROR) return false;
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (!st) return false;
+    return strncmp(st, "08", 2) == 0 || strcmp(st, "25006") == 0 || strcmp(st, "57P01") == 0 ||
+           strcmp(st, "57P02") == 0 || strcmp(st, "57P03") == 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Pool and connections. */
 
@@ -392,6 +421,7 @@ typedef struct db_conn {
     struct event *ev_timer;   /* backoff, connect deadline, deferred failure */
     bool writing;
     bool broken; /* failure seen where callbacks may not run yet */
+    bool gone;   /* the server said it is no longer the primary (failover) */
     int backoff_ms;
     unsigned failures; /* consecutive failed attempts */
     qlist sent;        /* sent and unanswered, in send order */
@@ -532,6 +562,7 @@ static void conn_close(db_conn *c)
     event_del(c->ev_sync);
     c->writing = false;
     c->broken = false;
+    c->gone = false;
     if (c->pg) {
         PQfinish(c->pg);
         c->pg = NULL;
@@ -718,6 +749,7 @@ static int conn_take_results(db_conn *c)
         if (PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
             q->nresults++;
             if (q->first_error < 0 && result_is_error(r)) q->first_error = q->nresults - 1;
+            if (result_says_gone(r)) c->gone = true;
             /* Keep the first error (e.g. the real cause before an aborted
              * pipeline), otherwise the latest result. */
             if (q->res && result_is_error(q->res)) {
@@ -730,6 +762,11 @@ static int conn_take_results(db_conn *c)
         }
         PQclear(r);
         c->rcv = NULL;
+        if (c->gone) {
+            /* Failover: this group and everything behind it get no answer. */
+            conn_fail(c, "the server is no longer a writable primary (failover?)");
+            return -1;
+        }
         if (c->sent.head && c->sent.head->stmt == DB_PREPARE_BATCH) {
             q = c->sent.head;
             ql_remove(&c->sent, q);
@@ -878,7 +915,10 @@ static void conn_start(db_conn *c)
     cds_db_pool *pool = c->pool;
     /* Note: with a host name (not hostaddr) libpq resolves it synchronously
      * here; deployments use a socket path or an address. */
-    c->pg = PQconnectStart(pool->conninfo);
+    /* Named in pg_stat_activity unless the connection string names it. */
+    static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const values[] = {pool->conninfo, "cds", NULL};
+    c->pg = PQconnectStartParams(keys, values, 1);
     if (!c->pg) {
         conn_fail(c, "out of memory");
         return;

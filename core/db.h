@@ -10,7 +10,12 @@
  * prepared on every connection as soon as it is up, so handlers only name them
  * by id. When PostgreSQL goes away, in-flight queries fail (callback with
  * res == NULL), the connection is retried with exponential backoff, and
- * cds_db_ready() is false until one connection is back. */
+ * cds_db_ready() is false until one connection is back.
+ *
+ * Failover: with a multi-host connection string and
+ * target_session_attrs=read-write, a reconnection finds the new primary. A
+ * server that answers "not the primary any more" (SQLSTATE 25006, 57P01-03,
+ * class 08) is treated as a lost connection: its queries get NULL too. */
 #ifndef CDS_DB_H
 #define CDS_DB_H
 #include <libpq-fe.h>
@@ -28,7 +33,9 @@ enum {
 };
 
 /* Called exactly once per query unless the query was cancelled first.
- * res == NULL: the connection was lost or the pool is closing (no answer).
+ * res == NULL: the connection was lost (or its server stopped being the
+ * primary) or the pool is closing: no answer, and for a write an unknown
+ * outcome, so the caller answers 503 (cds_req_db_failed), never a success.
  * Otherwise res is owned by the pool and cleared after the callback returns;
  * check PQresultStatus (PGRES_TUPLES_OK / PGRES_COMMAND_OK, or
  * PGRES_FATAL_ERROR with PQresultErrorField(res, PG_DIAG_SQLSTATE)). */

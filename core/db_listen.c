@@ -129,12 +129,16 @@ static void *run(void *arg)
     hub *h = arg;
     int backoff = 100;
     for (;;) {
-        PGconn *c = PQconnectdb(h->conninfo);
+        /* "cds-listen" in pg_stat_activity, unless the string names it:
+         * the operator (and scripts/ha-drill) tell it from the pools. */
+        static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+        const char *const values[] = {h->conninfo, "cds-listen", NULL};
+        PGconn *c = PQconnectdbParams(keys, values, 1);
         if (PQstatus(c) != CONNECTION_OK) {
             cds_log(CDS_LOG_WARN, "db_listen", "cannot connect: %s", PQerrorMessage(c));
             PQfinish(c);
             if (nap(h, backoff)) return NULL;
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
             continue;
         }
         backoff = 100;

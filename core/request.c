@@ -622,6 +622,14 @@ void cds_problem_with(cds_req *r, int status, const char *code, const char *titl
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s) abort();
+    /* A 503 is always "try again": say when, unless the handler already did
+     * (a rate or a provider's hint). A failover is over in seconds. */
+    if (status == 503) {
+        int said = 0;
+        for (const cds_hdr_out *h = r->rh; h && !said; h = h->next)
+            said = strcasecmp(h->name, "retry-after") == 0;
+        if (!said) cds_resp_header(r, "retry-after", "2");
+    }
     cds_respond(r, status, "application/problem+json", s, strlen(s));
     free(s);
 }

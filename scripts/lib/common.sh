@@ -4,6 +4,9 @@
 #                             location, so it works from any working directory)
 #   cds_log MESSAGE...        "[cds] MESSAGE" on stderr
 #   cds_nproc                 print the number of CPUs to build and test with
+#   cds_free_port [N]         print a TCP port of 127.0.0.1, below the kernel's
+#                             ephemeral range, that nothing listens on, with
+#                             the N-1 ports after it free too (default N=1)
 #   cds_build DIR [ARGS...]   configure DIR with CMake (Unix Makefiles) when it
 #                             is new or ARGS changed, then build it in parallel;
 #                             silent on success, the tool's output on failure
@@ -20,6 +23,18 @@ cds_log() {
 
 cds_nproc() {
     nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1
+}
+
+cds_free_port() {
+    local n=${1:-1} p i ok
+    while :; do
+        p=$((10000 + (RANDOM * 32768 + RANDOM) % 22000))
+        ok=1
+        for ((i = 0; i < n; i++)); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then ok=0; break; fi
+        done
+        [ $ok = 1 ] && { echo "$p"; return 0; }
+    done
 }
 
 cds_build() {

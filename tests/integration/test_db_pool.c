@@ -8,7 +8,9 @@
  * at all, that freeing a busy pool answers everything and leaks nothing
  * (run under ASan/LSan), and the batches of read-only statements: answers
  * right and in order, a failing read not taking its batch down with it, a
- * write never sharing a transaction with reads. */
+ * write never sharing a transaction with reads; and failover: a server that
+ * answers a write "read-only transaction" (a standby, 25006) is left for
+ * another connection, the write answered NULL (outcome unknown). */
 #include "core/db.h"
 #include "tests/lib/harness.h"
 #include "tests/lib/loop.h"
@@ -569,6 +571,38 @@ static void test_bad_statement(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* A standby, played by a session whose every transaction is read-only:
+ * the write's 25006 means "not the primary any more", so the pool answers
+ * it NULL (as for a lost connection: the caller answers 503, never a
+ * success), drops the connection and connects again; a read before it is
+ * answered normally. */
+static void test_read_only_server(void)
+{
+    size_t n = strlen(conninfo) + 80;
+    char *ro = malloc(n);
+    CHECK(ro != NULL);
+    snprintf(ro, n, "%s%coptions=-c%%20default_transaction_read_only%%3Don", conninfo,
+             strchr(conninfo, '?') ? '&' : '?');
+    cds_db_pool *p = new_pool(ro, 1, 8, 16);
+    CHECK(run_until(pool_is_ready, p, 5000));
+    slot s[2] = {0};
+    CHECK_INT(exec1(p, S_ECHO, "5", &s[0], NULL), CDS_DB_OK);
+    CHECK_INT(exec1(p, W_PUT, "424242", &s[1], NULL), CDS_DB_OK);
+    slots ss = {s, 2};
+    CHECK(run_until(all_called, &ss, 5000));
+    CHECK_STR(s[0].value, "5");
+    CHECK(s[1].got_null);
+    CHECK_INT(s[1].calls, 1);
+    CHECK(!cds_db_ready(p)); /* dropped: the next connection comes after a backoff */
+    CHECK(run_until(pool_is_ready, p, 5000));
+    CHECK_INT(cds_db_gauge_inflight(), 0);
+    char *kept = th_db_value(conninfo, "SELECT count(*) FROM t_ro_batch WHERE x = 424242");
+    CHECK_STR(kept, "0");
+    free(kept);
+    cds_db_pool_free(p);
+    free(ro);
+}
+
 int main(void)
 {
     conninfo = th_db_new("dbpool");
@@ -599,6 +633,7 @@ int main(void)
     test_cancel();
     test_reentrant();
     test_backend_killed();
+    test_read_only_server();
     test_no_database();
     test_connect_fails_later();
     test_free_pending();
