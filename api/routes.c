@@ -5,6 +5,7 @@
  * checks both against openapi.yaml. Also the start-up of every module. */
 #include "api/api.h"
 #include "api/ops.h"
+#include "auth/staff.h"
 #include "payment/webhook.h"
 
 #define SMALL (16 * 1024) /* bodies of login, profile, device and step calls */
@@ -84,6 +85,9 @@ static const cds_route routes[] = {
     {"POST", "/v1/courier/events", cds_courier_events_post, 256 * 1024},
     {"POST", "/v1/partner/couriers", cds_partner_courier_create, SMALL},
     {"POST", "/v1/partner/couriers/{id}/disable", cds_partner_courier_disable, SMALL},
+    {"POST", "/v1/staff/login", cds_staff_login_route, SMALL},
+    {"POST", "/v1/staff/logout", cds_staff_logout_route, 0},
+    {"GET", "/v1/staff/me", cds_staff_me_route, 0},
     {"GET", "/console", cds_console_home, 0},
     {"GET", "/console/login", cds_console_login_form, 0},
     {"POST", "/console/login", cds_console_login, SMALL},

@@ -23,6 +23,12 @@ typedef struct cds_auth_config {
     const char *keys_dir;
     const char *partner_clients; /* "client:secret[,...]" of the TTHC system(s) */
     int partner_window_s;        /* replay window of signed partner calls */
+    /* staff (auth/staff.h) */
+    int staff_token_ttl_s;
+    int staff_lock_failures, staff_lock_s;
+    const char *totp_issuer; /* the name authenticator apps show */
+    const char *staff_oidc_issuer, *staff_oidc_client_id, *staff_oidc_client_secret,
+        *staff_oidc_redirect_uri, *staff_oidc_ca_file; /* issuer unset: no staff OIDC */
 } cds_auth_config;
 
 /* Defaults (the VNeID stand-in of scripts/run) and the options that change them. */

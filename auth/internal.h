@@ -79,6 +79,18 @@ typedef void (*cds_oidc_key_cont)(cds_req *r, int ok, EVP_PKEY *key);
 void cds_oidc_key(cds_req *r, const char *kid, cds_oidc_key_cont cont);
 void cds_oidc_reset(void);
 
+/* staff_login.c: statements and limits of staff logins (from cds_auth_init),
+ * the rate limits of one attempt (1 allowed; 0 with *retry_after), the
+ * token of a successful login (fills res), the JSON answer of a login. */
+#include "auth/staff.h"
+extern int st_staff_lookup, st_staff_login, st_staff_session_check, st_staff_logout,
+    st_staff_oidc_begin, st_staff_oidc_consume, st_staff_oidc_login;
+int cds_staff_init(void);
+void cds_staff_shutdown(void);
+int cds_staff_rate_take(cds_req *r, const char *login, int *retry_after);
+void cds_staff_login_success(cds_req *r, cds_staff_login_result *res, cds_staff_principal *p);
+void cds_staff_login_answer(cds_req *r, const cds_staff_login_result *res);
+
 /* me.c: the profile JSON of a citizen row (me_get's columns). */
 json_t *cds_me_profile_json(PGresult *res, int row);
 
