@@ -91,8 +91,6 @@ static const cds_route routes[] = {
     {"GET", "/console", cds_console_home, 0},
     {"GET", "/console/login", cds_console_login_form, 0},
     {"POST", "/console/login", cds_console_login, SMALL},
-    {"GET", "/console/login/oidc", cds_console_oidc_start, 0},
-    {"GET", "/console/login/callback", cds_console_oidc_callback, 0},
     {"POST", "/console/logout", cds_console_logout, SMALL},
     {"GET", "/console/payments", cds_console_payments, 0},
     {"POST", "/console/payments/transactions/{id}/resolve", cds_console_payment_resolve, SMALL},

@@ -1,25 +1,17 @@
 /* Logging in to the console and out (auth/staff.h does the checking):
  *
- *   GET  /console/login            the form: login, password, TOTP code;
- *                                  "log in with the staff account" when the
- *                                  staff OpenID Connect issuer is configured
+ *   GET  /console/login            the form: login, password, TOTP code
  *   POST /console/login            -> the staff token in the session cookie,
  *                                  303 to /console; refused: the form again
  *                                  with why (401, 429 with Retry-After, 403)
- *   GET  /console/login/oidc       303 to the issuer (state kept in a cookie
- *                                  of this browser as well as by auth/)
- *   GET  /console/login/callback   ?code=&state= from the issuer: the same
- *                                  cookie as a password login
  *   POST /console/logout           the cookie is cleared (CSRF-checked)
  *
  * The login form has no session yet, so its CSRF token signs a nonce kept
- * in a cookie of its own (csrf.c). The issuer must send the browser back to
- * CDS_STAFF_OIDC_REDIRECT_URI = <public base>/console/login/callback, and
- * the callback only goes on for the browser that started the login (its
- * state cookie). Agents log in to their own API, not here: a staff token of
- * an agent is not put in a console cookie. */
+ * in a cookie of its own (csrf.c). Staff single sign-on (the city's OpenID
+ * Connect issuer) waits for auth/'s cds_staff_oidc_* functions. Agents log
+ * in to their own API, not here: a staff token of an agent is not put in a
+ * console cookie. */
 #include "internal.h"
-#include "core/jose.h"
 #include "core/lang.h"
 #include "core/log.h"
 #include "core/trace.h"
@@ -28,7 +20,6 @@
 #include <string.h>
 
 #define LOGIN_NONCE_TTL 1800
-#define OIDC_STATE_TTL 600
 
 /* The form, with a notice or an error (both may be NULL). */
 static void form(cds_req *r, int status, const char *error, const char *login)
@@ -50,7 +41,9 @@ static void form(cds_req *r, int status, const char *error, const char *login)
         {"error", error},
         {"login", login},
         {"logged_out", out && !error ? "1" : NULL},
-        {"oidc", cds_staff_oidc_enabled() ? "1" : NULL},
+        /* "Log in with the staff account" appears once auth/ has its staff
+         * OpenID Connect login (cds_staff_oidc_*, not built yet). */
+        {"oidc", NULL},
     };
     cn_render(r, &b, "login", v, sizeof v / sizeof v[0]);
     cn_send(r, status, NULL, cn_t(r, "Đăng nhập bàn điều khiển", "Console login"), &b);
@@ -94,7 +87,6 @@ static void on_login(cds_req *r, const cds_staff_login_result *res)
                 res->who->staff_id, cds_staff_role_name(res->who->role));
         cn_cookie_set(r, CN_COOKIE_SESSION, res->token, res->expires_in);
         cn_cookie_set(r, CN_COOKIE_LOGIN, "", 0);
-        cn_cookie_set(r, CN_COOKIE_OIDC, "", 0);
         cn_redirect(r, "/console");
         return;
     }
@@ -163,49 +155,6 @@ void cds_console_login(cds_req *r)
     c->login = login;
     cds_req_set_user(r, c, NULL);
     cds_staff_login_password(r, login, password, totp, on_login);
-}
-
-/* ---------------- staff OpenID Connect ---------------- */
-
-static void on_oidc_started(cds_req *r, const char *url, const char *state)
-{
-    if (!url || !state) {
-        cn_message(r, 503, NULL, cn_t(r, "Hệ thống đang bận", "The system is busy"),
-                   cn_t(r, "Không kết nối được máy chủ đăng nhập của Thành phố; vui lòng thử lại.",
-                        "The city's login server could not be reached; please try again."));
-        return;
-    }
-    cn_cookie_set(r, CN_COOKIE_OIDC, state, OIDC_STATE_TTL);
-    cds_resp_header(r, "location", url);
-    cds_resp_header(r, "cache-control", "no-store");
-    cds_resp_header(r, "referrer-policy", "no-referrer");
-    cds_respond(r, 303, "text/plain; charset=utf-8", "", 0);
-}
-
-void cds_console_oidc_start(cds_req *r)
-{
-    if (!cds_staff_oidc_enabled()) {
-        form(r, 404, cn_t(r, "Đăng nhập bằng tài khoản cán bộ chưa được cấu hình.",
-                          "Staff single sign-on is not configured."),
-             NULL);
-        return;
-    }
-    cds_staff_oidc_start(r, on_oidc_started);
-}
-
-void cds_console_oidc_callback(cds_req *r)
-{
-    const char *code = cds_req_query(r, "code"), *state = cds_req_query(r, "state");
-    const char *mine = cn_cookie(r, CN_COOKIE_OIDC);
-    if (!code || !*code || !state || !*state || !mine || strlen(mine) != strlen(state) ||
-        !cds_ct_equal(mine, state, strlen(state))) {
-        form(r, 400, cn_t(r, "Phiên đăng nhập không hợp lệ hoặc đã hết hạn; vui lòng đăng nhập lại.",
-                          "The login is invalid or has expired; please log in again."),
-             NULL);
-        return;
-    }
-    cds_req_set_user(r, NULL, NULL);
-    cds_staff_oidc_finish(r, code, state, on_login);
 }
 
 /* ---------------- logout ---------------- */
