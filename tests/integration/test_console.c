@@ -154,7 +154,7 @@ static void test_headers(void)
     /* The session cookie's flags (cleartext: not Secure). */
     th_staff s;
     CHECK_INT(th_staff_create(db, &s, "vanhanh3", "operator", NULL), 0);
-    char url[256], nonce[128], csrf[65], line[512] = "", tok[2048], code[7], jar[256], form[512];
+    char url[256], nonce[128], csrf[65], line[4096] = "", tok[2048], code[7], jar[256], form[512];
     snprintf(url, sizeof url, "%s/console/login", srv.url);
     th_resp r;
     CHECK_INT(th_console_get(&r, url, NULL), 200);
@@ -464,7 +464,7 @@ static void test_logout(void)
     th_resp_free(&r);
     CHECK_INT(th_console_post(&r, u(&srv, "/console/logout"), op_cookie, form), 303);
     CHECK_STR(th_resp_header(&r, "location"), "/console/login?out=1");
-    char v[64] = "x", line[512] = "";
+    char v[64] = "x", line[4096] = "";
     CHECK(th_set_cookie(&r, "cds_console", v, sizeof v, line) != NULL);
     CHECK(v[0] == 0 && contains(line, "Max-Age=0"));
     th_resp_free(&r);

@@ -1,5 +1,6 @@
 /* The operators' console for the tests (tests/lib/console.h). */
 #include "tests/lib/console.h"
+#include "payment/reference.h"
 #include "payment/webhook.h"
 #include "tests/lib/partner.h"
 
@@ -22,7 +23,7 @@ const char *th_set_cookie(const th_resp *r, const char *name, char *value, size_
             const char *v = h + 13 + n, *end = memchr(v, ';', len - 13 - n);
             size_t vl = end ? (size_t)(end - v) : len - 13 - n;
             snprintf(value, cap, "%.*s", (int)vl, v);
-            if (line) snprintf(line, 512, "%.*s", (int)len, h);
+            if (line) snprintf(line, 4096, "%.*s", (int)len, h);
             return value;
         }
         h = eol ? eol + 2 : h + len;
@@ -137,18 +138,21 @@ int th_console_unmatched(const char *db, const char *base, const char *payos_key
                          const char *account, long amount, char tx[24])
 {
     static int seq;
-    char data[1024], sig[65], body[2048], pid[64], url[256];
+    char data[1024], sig[65], body[2048], pid[64], url[256], ref[CDS_PAYREF_LEN + 1];
     int n = ++seq;
+    /* A well-formed payment reference that is no payment's (a citizen who
+     * typed another dossier's, or a stale one): recorded, matched to none. */
+    if (cds_payref_new(ref) != 0) return -1;
     snprintf(pid, sizeof pid, "CONSOLE%d%d", (int)getpid(), n);
     snprintf(data, sizeof data,
-             "{\"orderCode\":%d,\"amount\":%ld,\"description\":\"NGUYEN VAN AN nop phi ho so\","
+             "{\"orderCode\":%d,\"amount\":%ld,\"description\":\"NGUYEN VAN AN nop phi %s\","
              "\"accountNumber\":\"%s\",\"reference\":\"FT%s\","
              "\"transactionDateTime\":\"2026-11-23 10:20:30\",\"currency\":\"VND\","
              "\"paymentLinkId\":\"link-%s\",\"code\":\"00\",\"desc\":\"success\","
              "\"counterAccountBankId\":\"970415\",\"counterAccountBankName\":\"VietinBank\","
              "\"counterAccountName\":\"NGUYEN VAN AN\",\"counterAccountNumber\":\"1012345678\","
              "\"virtualAccountName\":\"\",\"virtualAccountNumber\":\"\"}",
-             700000 + n, amount, account, pid, pid);
+             700000 + n, amount, ref, account, pid, pid);
     if (cds_hook_payos_sign(data, strlen(data), payos_key, sig) != CDS_HOOK_OK) return -1;
     snprintf(body, sizeof body,
              "{\"code\":\"00\",\"desc\":\"success\",\"success\":true,\"data\":%s,\"signature\":\"%s\"}",

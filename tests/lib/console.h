@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 /* The value of cookie `name` set by the answer (a Set-Cookie header), or
- * NULL; the whole Set-Cookie line into `line` when not NULL (512 bytes). */
+ * NULL; the whole Set-Cookie line into `line` when not NULL (4096 bytes). */
 const char *th_set_cookie(const th_resp *r, const char *name, char *value, size_t cap,
                           char *line);
 /* The first form's hidden csrf value of an HTML page into out (65 bytes):
@@ -35,8 +35,8 @@ typedef struct th_fee_dossier {
 } th_fee_dossier;
 int th_console_fee_dossier(const char *db, const char *base, const char *prefix, long fee_vnd,
                            th_fee_dossier *d);
-/* A payOS-style transfer of `amount` to `account` whose text names no
- * payment reference (signed with payos_key): unmatched. Its
+/* A payOS-style transfer of `amount` to `account` whose text names a
+ * payment reference of no payment (signed with payos_key): unmatched. Its
  * bank_transactions id into tx (24 bytes). 0 or -1. */
 int th_console_unmatched(const char *db, const char *base, const char *payos_key,
                          const char *account, long amount, char tx[24]);
