@@ -88,6 +88,8 @@ static const cds_route routes[] = {
     {"POST", "/v1/staff/login", cds_staff_login_route, SMALL},
     {"POST", "/v1/staff/logout", cds_staff_logout_route, 0},
     {"GET", "/v1/staff/me", cds_staff_me_route, 0},
+    {"POST", "/v1/staff/oidc/start", cds_staff_oidc_start_route, SMALL},
+    {"POST", "/v1/staff/oidc/callback", cds_staff_oidc_callback_route, SMALL},
 };
 
 /* Never on the public ports. */
