@@ -110,6 +110,8 @@ typedef enum {
     CDS_STAFF_LOGIN_NOT_CONFIGURED = -6,  /* staff OIDC asked for but not configured */
     CDS_STAFF_LOGIN_STATE_INVALID = -7,   /* OIDC: state unknown, used or expired */
     CDS_STAFF_LOGIN_ID_TOKEN_INVALID = -8,/* OIDC: the issuer's answer failed our checks */
+    CDS_STAFF_LOGIN_PROVIDER_DOWN = -9,   /* OIDC: the issuer could not be reached or refused */
+    CDS_STAFF_LOGIN_CODE_INVALID = -10,   /* OIDC: the issuer says the code is unknown or used */
 } cds_staff_login_status;
 
 typedef struct cds_staff_login_result {
@@ -127,19 +129,23 @@ void cds_staff_login_password(cds_req *r, const char *login, const char *passwor
 /* Answers r as the JSON routes do for a login result that is not OK:
  * 401 invalid_credentials, 429 staff_login_locked / too_many_requests
  * (with Retry-After), 403 staff_disabled, 503 service_busy, 404
- * staff_oidc_not_configured, 400 login_state_invalid, 401 id_token_invalid. */
+ * staff_oidc_not_configured, 400 login_state_invalid / login_code_invalid,
+ * 401 id_token_invalid, 502 identity_provider_unavailable. */
 void cds_staff_login_problem(cds_req *r, const cds_staff_login_result *res);
 
 /* 1 when the staff OIDC issuer is configured. */
 int cds_staff_oidc_enabled(void);
 /* Starts a staff OIDC login: cont gets the issuer's authorization URL to
- * send the browser to (with state, nonce and PKCE kept by us for
- * CDS_LOGIN_TTL seconds), or NULL (not configured, issuer or database
- * down: nothing answered). `redirect_uri` NULL: CDS_STAFF_OIDC_REDIRECT_URI. */
-typedef void (*cds_staff_oidc_start_cont)(cds_req *r, const char *authorization_url,
-                                          const char *state);
+ * send the browser to (its redirect_uri is CDS_STAFF_OIDC_REDIRECT_URI; the
+ * state, nonce and PKCE verifier are kept by us for CDS_LOGIN_TTL seconds,
+ * one use), or NULL with `status` saying why (NOT_CONFIGURED, PROVIDER_DOWN,
+ * UNAVAILABLE; nothing answered). The URL and state are arena memory. */
+typedef void (*cds_staff_oidc_start_cont)(cds_req *r, cds_staff_login_status status,
+                                          const char *authorization_url, const char *state);
 void cds_staff_oidc_start(cds_req *r, cds_staff_oidc_start_cont cont);
-/* Finishes it with the code and state the issuer redirected back with. */
+/* Finishes it with the code and state the issuer redirected back with
+ * (the redirect's query parameters `code` and `state`). The account is the
+ * one whose oidc_subject is the issuer's `sub`: none -> BAD_CREDENTIALS. */
 void cds_staff_oidc_finish(cds_req *r, const char *code, const char *state,
                            cds_staff_login_cont cont);
 

@@ -111,6 +111,14 @@ void cds_staff_login_problem(cds_req *r, const cds_staff_login_result *res)
         cds_problem(r, 400, "login_state_invalid",
                     "Phiên đăng nhập không tồn tại, đã dùng hoặc đã hết hạn, vui lòng đăng nhập lại.");
         return;
+    case CDS_STAFF_LOGIN_CODE_INVALID:
+        cds_problem(r, 400, "login_code_invalid",
+                    "Mã đăng nhập không hợp lệ hoặc đã được sử dụng, vui lòng đăng nhập lại.");
+        return;
+    case CDS_STAFF_LOGIN_PROVIDER_DOWN:
+        cds_problem(r, 502, "identity_provider_unavailable",
+                    "Không kết nối được với hệ thống định danh cán bộ, vui lòng thử lại sau.");
+        return;
     case CDS_STAFF_LOGIN_ID_TOKEN_INVALID:
         cds_problem(r, 401, "id_token_invalid",
                     "Không xác thực được thông tin đăng nhập từ hệ thống định danh, vui lòng đăng nhập lại.");

@@ -40,6 +40,8 @@ void cds_console_shutdown(void);
 void cds_console_home(cds_req *r);                /* GET  /console */
 void cds_console_login_form(cds_req *r);          /* GET  /console/login */
 void cds_console_login(cds_req *r);               /* POST /console/login */
+void cds_console_oidc_start(cds_req *r);          /* GET  /console/login/oidc */
+void cds_console_oidc_callback(cds_req *r);       /* GET  /console/login/callback */
 void cds_console_logout(cds_req *r);              /* POST /console/logout */
 void cds_console_payments(cds_req *r);            /* GET  /console/payments */
 void cds_console_payment_resolve(cds_req *r);     /* POST /console/payments/transactions/{id}/resolve */

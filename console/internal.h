@@ -33,6 +33,7 @@ extern cds_console_config g_console;
 /* ---------------- cookie.c ---------------- */
 #define CN_COOKIE_SESSION "cds_console"     /* the staff token */
 #define CN_COOKIE_LOGIN "cds_console_login" /* the login form's nonce */
+#define CN_COOKIE_OIDC "cds_console_oidc"   /* the staff OIDC login's state */
 /* The value of cookie `name` in the request (arena), or NULL. */
 const char *cn_cookie(cds_req *r, const char *name);
 /* Set-Cookie for /console: HttpOnly, SameSite=Strict, Secure over TLS;

@@ -1,17 +1,26 @@
 /* Logging in to the console and out (auth/staff.h does the checking):
  *
- *   GET  /console/login            the form: login, password, TOTP code
+ *   GET  /console/login            the form: login, password, TOTP code;
+ *                                  "log in with the City's staff account"
+ *                                  when the staff OIDC issuer is configured
  *   POST /console/login            -> the staff token in the session cookie,
  *                                  303 to /console; refused: the form again
  *                                  with why (401, 429 with Retry-After, 403)
+ *   GET  /console/login/oidc       303 to the issuer (its state kept in a
+ *                                  cookie of this browser as well as by auth/)
+ *   GET  /console/login/callback   ?code=&state= from the issuer: the same
+ *                                  session cookie as a password login
  *   POST /console/logout           the cookie is cleared (CSRF-checked)
  *
  * The login form has no session yet, so its CSRF token signs a nonce kept
- * in a cookie of its own (csrf.c). Staff single sign-on (the city's OpenID
- * Connect issuer) waits for auth/'s cds_staff_oidc_* functions. Agents log
- * in to their own API, not here: a staff token of an agent is not put in a
- * console cookie. */
+ * in a cookie of its own (csrf.c). With the city's staff OpenID Connect
+ * issuer, CDS_STAFF_OIDC_REDIRECT_URI must be
+ * <public base>/console/login/callback, and the callback goes on only in
+ * the browser that started the login (its state cookie), so a login cannot
+ * be forced into another browser. Agents log in to their own API, not
+ * here: a staff token of an agent is not put in a console cookie. */
 #include "internal.h"
+#include "core/jose.h"
 #include "core/lang.h"
 #include "core/log.h"
 #include "core/trace.h"
@@ -20,6 +29,7 @@
 #include <string.h>
 
 #define LOGIN_NONCE_TTL 1800
+#define OIDC_STATE_TTL 600
 
 /* The form, with a notice or an error (both may be NULL). */
 static void form(cds_req *r, int status, const char *error, const char *login)
@@ -41,9 +51,7 @@ static void form(cds_req *r, int status, const char *error, const char *login)
         {"error", error},
         {"login", login},
         {"logged_out", out && !error ? "1" : NULL},
-        /* "Log in with the staff account" appears once auth/ has its staff
-         * OpenID Connect login (cds_staff_oidc_*, not built yet). */
-        {"oidc", NULL},
+        {"oidc", cds_staff_oidc_enabled() ? "1" : NULL},
     };
     cn_render(r, &b, "login", v, sizeof v / sizeof v[0]);
     cn_send(r, status, NULL, cn_t(r, "Đăng nhập bàn điều khiển", "Console login"), &b);
@@ -87,6 +95,7 @@ static void on_login(cds_req *r, const cds_staff_login_result *res)
                 res->who->staff_id, cds_staff_role_name(res->who->role));
         cn_cookie_set(r, CN_COOKIE_SESSION, res->token, res->expires_in);
         cn_cookie_set(r, CN_COOKIE_LOGIN, "", 0);
+        if (cn_cookie(r, CN_COOKIE_OIDC)) cn_cookie_set(r, CN_COOKIE_OIDC, "", 0);
         cn_redirect(r, "/console");
         return;
     }
@@ -118,7 +127,13 @@ static void on_login(cds_req *r, const cds_staff_login_result *res)
         msg = cn_t(r, "Đăng nhập bằng tài khoản cán bộ chưa được cấu hình.",
                    "Staff single sign-on is not configured.");
         break;
+    case CDS_STAFF_LOGIN_PROVIDER_DOWN:
+        status = 502;
+        msg = cn_t(r, "Không kết nối được máy chủ đăng nhập của Thành phố; vui lòng thử lại.",
+                   "The City's login server could not be reached; please try again.");
+        break;
     case CDS_STAFF_LOGIN_STATE_INVALID:
+    case CDS_STAFF_LOGIN_CODE_INVALID:
     case CDS_STAFF_LOGIN_ID_TOKEN_INVALID:
         status = 400;
         msg = cn_t(r, "Phiên đăng nhập không hợp lệ hoặc đã hết hạn; vui lòng đăng nhập lại.",
@@ -155,6 +170,59 @@ void cds_console_login(cds_req *r)
     c->login = login;
     cds_req_set_user(r, c, NULL);
     cds_staff_login_password(r, login, password, totp, on_login);
+}
+
+/* ---------------- staff OpenID Connect ---------------- */
+
+static void on_oidc_started(cds_req *r, cds_staff_login_status status, const char *url,
+                            const char *state)
+{
+    if (!url || !state) {
+        if (status == CDS_STAFF_LOGIN_NOT_CONFIGURED) {
+            form(r, 404, cn_t(r, "Đăng nhập bằng tài khoản cán bộ chưa được cấu hình.",
+                              "Staff single sign-on is not configured."),
+                 NULL);
+            return;
+        }
+        form(r, status == CDS_STAFF_LOGIN_PROVIDER_DOWN ? 502 : 503,
+             cn_t(r, "Không kết nối được máy chủ đăng nhập của Thành phố; vui lòng thử lại.",
+                  "The City's login server could not be reached; please try again."),
+             NULL);
+        return;
+    }
+    cn_cookie_set(r, CN_COOKIE_OIDC, state, OIDC_STATE_TTL);
+    cds_resp_header(r, "location", url);
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_resp_header(r, "referrer-policy", "no-referrer");
+    cds_respond(r, 303, "text/plain; charset=utf-8", "", 0);
+}
+
+void cds_console_oidc_start(cds_req *r)
+{
+    if (!cds_staff_oidc_enabled()) {
+        form(r, 404, cn_t(r, "Đăng nhập bằng tài khoản cán bộ chưa được cấu hình.",
+                          "Staff single sign-on is not configured."),
+             NULL);
+        return;
+    }
+    cds_req_set_user(r, NULL, NULL);
+    cds_staff_oidc_start(r, on_oidc_started);
+}
+
+void cds_console_oidc_callback(cds_req *r)
+{
+    const char *code = cds_req_query(r, "code"), *state = cds_req_query(r, "state");
+    const char *mine = cn_cookie(r, CN_COOKIE_OIDC);
+    if (!code || !*code || strlen(code) > 2048 || !state || !*state || strlen(state) > 256 || !mine ||
+        strlen(mine) != strlen(state) || !cds_ct_equal(mine, state, strlen(state))) {
+        cds_log(CDS_LOG_WARN, "console_oidc_refused", "staff OIDC callback without this browser's state");
+        form(r, 400, cn_t(r, "Phiên đăng nhập không hợp lệ hoặc đã hết hạn; vui lòng đăng nhập lại.",
+                          "The login is invalid or has expired; please log in again."),
+             NULL);
+        return;
+    }
+    cds_req_set_user(r, NULL, NULL);
+    cds_staff_oidc_finish(r, code, state, on_login);
 }
 
 /* ---------------- logout ---------------- */

@@ -18,7 +18,11 @@
  *   disable      `cds staff disable`: the open token is refused, a new
  *                login answers 403 staff_disabled
  *   record       every attempt is in staff_login_attempts, every account
- *                change in audit_log */
+ *                change in audit_log
+ *   oidc         through the staff issuer stand-in (cds-sim `staffid`): an
+ *                account with that subject logs in with its role; an
+ *                identity without an account, a state used twice and a
+ *                citizen's VNeID state are refused; nothing is opened */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
 #include "tests/lib/staff.h"
@@ -190,14 +194,100 @@ static void test_totp_and_disable(void)
                     "'staff_totp_reset', 'staff_disable') AND subject = 'staff:%s'", s.id), 3);
 }
 
+/* Starts a staff OIDC login, has the stand-in log `hint` in, and finishes
+ * with (code, the state of `state_from`, or ours). */
+static long oidc_login(const char *hint, const char *force_state, char *token, char *prob,
+                       char *state_out)
+{
+    char url[256], target[2048], code[600], state[200], body[1024];
+    th_resp r;
+    json_t *j = NULL;
+    snprintf(url, sizeof url, "%s/v1/staff/oidc/start", srv.url);
+    if (th_json(&r, "POST", url, NULL, NULL, (void **)&j) != 200) {
+        th_resp_free(&r);
+        json_decref(j);
+        return -1;
+    }
+    snprintf(target, sizeof target, "%s&login_hint=%s",
+             json_string_value(json_object_get(j, "authorization_url")), hint);
+    snprintf(state, sizeof state, "%s", force_state ? force_state : json_string_value(json_object_get(j, "state")));
+    if (state_out) snprintf(state_out, 200, "%s", state);
+    json_decref(j);
+    th_resp_free(&r);
+    th_http(&r, 1, "GET", target, NULL, NULL, 0);
+    const char *loc = th_resp_header(&r, "location");
+    int ok = r.status == 302 && loc && th_query_param(loc, "code", code, sizeof code) == 0;
+    th_resp_free(&r);
+    if (!ok) return -2;
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, state);
+    snprintf(url, sizeof url, "%s/v1/staff/oidc/callback", srv.url);
+    long st = th_json(&r, "POST", url, NULL, body, (void **)&j);
+    const char *a = json_string_value(json_object_get(j, "access_token"));
+    const char *pc = json_string_value(json_object_get(j, "code"));
+    snprintf(token, 2048, "%s", a ? a : "");
+    snprintf(prob, 64, "%s", pc ? pc : "");
+    json_decref(j);
+    th_resp_free(&r);
+    return st;
+}
+
+static void test_oidc(void)
+{
+    char cmd[1024], token[2048], prob[64], state[200];
+    snprintf(cmd, sizeof cmd, "CDS_DEV_KEYS_DIR='%s/Testing/keys' CDS_DATABASE_URL='%s' %s/cds staff "
+             "create --login oidc.lan --name 'Nguyễn Thị Lan' --role operator --oidc-subject "
+             "staff-HCM0001 --no-password 1 --actor test >/dev/null", CDS_BUILD_DIR, db, CDS_BUILD_DIR);
+    CHECK_INT(system(cmd), 0);
+    long sessions = count("SELECT count(*) FROM staff_sessions");
+    CHECK_INT(oidc_login("op.lan", NULL, token, prob, state), 200);
+    json_t *j = NULL;
+    CHECK_INT(me(token, &j), 200);
+    CHECK_STR(json_string_value(json_object_get(j, "login")), "oidc.lan");
+    CHECK_STR(json_string_value(json_object_get(j, "role")), "operator");
+    json_decref(j);
+    CHECK_INT(count("SELECT count(*) FROM staff_sessions WHERE method = 'oidc'"), 1);
+    /* The same state again (a new code from the issuer): refused. */
+    CHECK_INT(oidc_login("op.lan", state, token, prob, NULL), 400);
+    CHECK_STR(prob, "login_state_invalid");
+    /* The issuer vouches for someone without an account here. */
+    CHECK_INT(oidc_login("au.minh", NULL, token, prob, NULL), 401);
+    CHECK_STR(prob, "invalid_credentials");
+    /* A citizen's VNeID login state cannot finish a staff login. */
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/auth/login", srv.url);
+    th_resp r;
+    j = NULL;
+    CHECK_INT(th_json(&r, "POST", url, NULL, "{}", (void **)&j), 200);
+    char citizen_state[200];
+    snprintf(citizen_state, sizeof citizen_state, "%s", json_string_value(json_object_get(j, "state")));
+    json_decref(j);
+    th_resp_free(&r);
+    CHECK_INT(oidc_login("op.lan", citizen_state, token, prob, NULL), 400);
+    CHECK_STR(prob, "login_state_invalid");
+    /* A password login is not possible for an OIDC-only account. */
+    th_staff s = {0};
+    snprintf(s.login, sizeof s.login, "oidc.lan");
+    snprintf(s.secret, sizeof s.secret, "JBSWY3DPEHPK3PXP");
+    CHECK_INT(th_staff_login(&srv, &s, "anything-at-all", NULL, prob), 401);
+    CHECK_INT(count("SELECT count(*) FROM staff_sessions"), sessions + 1);
+    /* Disabled: the issuer's yes is not enough. */
+    snprintf(cmd, sizeof cmd, "CDS_DATABASE_URL='%s' %s/cds staff disable --login oidc.lan --actor "
+             "test >/dev/null", db, CDS_BUILD_DIR);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(oidc_login("op.lan", NULL, token, prob, NULL), 403);
+    CHECK_STR(prob, "staff_disabled");
+}
+
 int main(void)
 {
     db = th_db_new("staff");
-    const char *names[] = {"vneid", NULL};
+    const char *names[] = {"vneid", "staffid", NULL};
     if (th_sim_start(&sim, names, NULL) != 0) return 1;
-    static char iss[256];
+    static char iss[256], staff_iss[256];
     snprintf(iss, sizeof iss, "CDS_VNEID_ISSUER=%s", th_sim_url(&sim, "vneid"));
-    const char *env[] = {iss, "CDS_AUTO_MIGRATE=1", NULL};
+    snprintf(staff_iss, sizeof staff_iss, "CDS_STAFF_OIDC_ISSUER=%s", th_sim_url(&sim, "staffid"));
+    const char *env[] = {iss, staff_iss, "CDS_STAFF_OIDC_CLIENT_SECRET=cds-dev-staff-secret",
+                         "CDS_AUTO_MIGRATE=1", NULL};
     if (th_server_start(&srv, db, env) != 0) return 1;
     char load[1024];
     snprintf(load, sizeof load, "cd %s && CDS_DATABASE_URL='%s' %s/cds catalog load >/dev/null",
@@ -211,6 +301,7 @@ int main(void)
     test_login();
     test_lockout();
     test_totp_and_disable();
+    test_oidc();
 
     int stopped = th_proc_stop(&srv, SIGTERM);
     CHECK_INT(stopped, 0);

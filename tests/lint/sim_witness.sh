@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The courier and VNeID stand-ins are witnesses, not copies of the server:
+# The courier, VNeID and staff OIDC stand-ins are witnesses, not copies of the server:
 # they may use the HTTP frame (core/http*, core/log, sim/), never the
 # server's signing, parsing or domain code. Two checks:
 #   - their sources include no header of auth/, delivery/, payment/,
@@ -10,7 +10,7 @@
 set -euo pipefail
 src=${CDS_SOURCE_DIR:?} build=${CDS_BUILD_DIR:?}
 fail=0
-files=$(cd "$src" && ls sim/courier_*.c sim/vneid*.c sim/vneid.h)
+files=$(cd "$src" && ls sim/courier_*.c sim/vneid*.c sim/vneid.h sim/staffid.c)
 for f in $files; do
     if bad=$(grep -nE '#include "(auth|delivery|payment|dossiers|notify|receipts|api)/|#include "core/(jose|hmac_[a-z]+)\.h"' "$src/$f"); then
         echo "FAIL $f includes server code: $bad"
