@@ -58,6 +58,7 @@ static void on_home(cds_req *r, PGresult *res)
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     const cds_html_var v[] = {
+        {"notice", cn_notice(r, s)},
         {"unmatched", PQgetvalue(res, 0, 0)},
         {"refund_due", PQgetvalue(res, 0, 1)},
         {"booking_failed", PQgetvalue(res, 0, 2)},
@@ -67,7 +68,7 @@ static void on_home(cds_req *r, PGresult *res)
     cn_send(r, 200, s, cn_t(r, "Tổng quan", "Overview"), &b);
 }
 
-static void home(cds_req *r, const cn_session *s)
+void cn_home(cds_req *r, const cn_session *s)
 {
     cds_req_set_user(r, (void *)s, NULL);
     cds_req_db(r, st_home, 0, NULL, on_home);
@@ -75,5 +76,5 @@ static void home(cds_req *r, const cn_session *s)
 
 void cds_console_home(cds_req *r)
 {
-    cn_page(r, home);
+    cn_page(r, cn_home);
 }

@@ -69,7 +69,7 @@ static void on_list(cds_req *r, PGresult *res)
     }
     json_decref(items);
     const cds_html_var v[] = {
-        {"notice", cn_notice(r)},
+        {"notice", cn_notice(r, s)},
         {"rows", cds_buf_str(&rows)},
         {"none", rows.len ? NULL : "1"},
         {"can_act", s->can_act ? "1" : NULL},
@@ -81,7 +81,7 @@ static void on_list(cds_req *r, PGresult *res)
     cn_send(r, 200, s, cn_t(r, "Bưu tá", "Couriers"), &b);
 }
 
-static void list_page(cds_req *r, const cn_session *s)
+void cn_couriers_page(cds_req *r, const cn_session *s)
 {
     cds_req_set_user(r, (void *)s, NULL);
     cds_req_db(r, st_list, 0, NULL, on_list);
@@ -89,7 +89,7 @@ static void list_page(cds_req *r, const cn_session *s)
 
 void cds_console_couriers(cds_req *r)
 {
-    cn_page(r, list_page);
+    cn_page(r, cn_couriers_page);
 }
 
 /* ---------------- create ---------------- */
@@ -169,7 +169,8 @@ static void on_disable(cds_req *r, PGresult *res)
                    cn_t(r, "Không có bưu tá này.", "There is no such courier."));
         return;
     }
-    cn_redirect(r, "/console/couriers?done=courier_disabled");
+    cn_done(r, s, cn_t(r, "Đã khoá tài khoản bưu tá.", "The courier account was disabled."),
+            cn_couriers_page);
 }
 
 void cds_console_courier_disable(cds_req *r)

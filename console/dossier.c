@@ -76,7 +76,7 @@ static void on_dossier(cds_req *r, PGresult *res)
     rows(r, PQgetvalue(res, 0, 6), "payment_row", &pay, 1);
     rows(r, PQgetvalue(res, 0, 7), "event_row", &ev, 0);
     const cds_html_var v[] = {
-        {"notice", cn_notice(r)},
+        {"notice", cn_notice(r, s)},
         {"code", PQgetvalue(res, 0, 0)},
         {"status", PQgetvalue(res, 0, 1)},
         {"procedure_code", PQgetvalue(res, 0, 2)},
@@ -95,9 +95,8 @@ static void on_dossier(cds_req *r, PGresult *res)
             &b);
 }
 
-static void dossier_page(cds_req *r, const cn_session *s)
+void cn_dossier_page(cds_req *r, const cn_session *s, const char *code)
 {
-    const char *code = cds_req_param(r, "code");
     if (!code || !*code || strlen(code) > 64) {
         cn_message(r, 404, s, cn_t(r, "Không tìm thấy hồ sơ", "Dossier not found"),
                    cn_t(r, "Không có hồ sơ mang mã này.", "No dossier has this code."));
@@ -106,6 +105,11 @@ static void dossier_page(cds_req *r, const cn_session *s)
     cds_req_set_user(r, (void *)s, NULL);
     const char *params[] = {code};
     cds_req_db(r, st_dossier, 1, params, on_dossier);
+}
+
+static void dossier_page(cds_req *r, const cn_session *s)
+{
+    cn_dossier_page(r, s, cds_req_param(r, "code"));
 }
 
 void cds_console_dossier(cds_req *r)

@@ -53,6 +53,7 @@ typedef struct cn_session {
     char csrf[65];     /* the token every form of this session carries */
     const char *actor; /* audit_log.actor: "staff:<id> <login>" */
     int can_act;       /* an operator (auditors read only) */
+    const char *notice; /* what the action just done says atop the page it answers with */
 } cn_session;
 /* A page (GET): fn runs with the session; without one (none, expired,
  * revoked, not a staff token) the browser is sent to the login page.
@@ -64,6 +65,12 @@ void cn_page(cds_req *r, cn_page_fn fn);
  * auditor), in that order; NULL having answered. Nothing is changed
  * before this returns a session. any_role: logout, which auditors may do. */
 const cn_session *cn_action(cds_req *r, int any_role);
+/* The session of a principal just logged in (arena), or NULL for a role
+ * without console. */
+cn_session *cn_session_of(cds_req *r, const cds_staff_principal *p);
+/* An action's answer: the page fn with `notice` atop it (200; the action
+ * was done, so the page shows its result at once). */
+void cn_done(cds_req *r, const cn_session *s, const char *notice, cn_page_fn fn);
 
 /* ---------------- page.c ---------------- */
 /* The console's CSP: nothing loads, nothing runs, forms post to us. */
@@ -90,14 +97,22 @@ const char *cn_t(cds_req *r, const char *vi, const char *en);
 const char *cn_when(cds_req *r, const char *rfc3339);
 /* An amount as "1.250.000 đ" / "VND 1,250,000" (arena). */
 const char *cn_vnd(cds_req *r, long long vnd);
-/* The notice of a ?done= code after an action's redirect (NULL: none). */
-const char *cn_notice(cds_req *r);
+/* The notice atop a page: the action's that answers with it (NULL: none). */
+const char *cn_notice(cds_req *r, const cn_session *s);
 /* A form's text field, trimmed of nothing: NULL when absent, empty, longer
  * than max bytes or holding control characters. */
 const char *cn_form_text(cds_req *r, const char *name, size_t max);
 /* JSON helpers for rows read as json_agg. */
 const char *cn_js(json_t *o, const char *key);  /* string or "" */
 long long cn_ji(json_t *o, const char *key);    /* integer or 0 */
+
+/* ---------------- the pages an action answers with ---------------- */
+void cn_home(cds_req *r, const cn_session *s);
+void cn_payments_page(cds_req *r, const cn_session *s);
+void cn_dossier_page(cds_req *r, const cn_session *s, const char *code);
+void cn_shipments_page(cds_req *r, const cn_session *s);
+void cn_notifications_page(cds_req *r, const cn_session *s);
+void cn_couriers_page(cds_req *r, const cn_session *s);
 
 /* ---------------- start-up of the parts ---------------- */
 int cn_payments_init(void);

@@ -3,14 +3,16 @@
  *   GET  /console/login            the form: login, password, TOTP code;
  *                                  "log in with the City's staff account"
  *                                  when the staff OIDC issuer is configured
- *   POST /console/login            -> the staff token in the session cookie,
- *                                  303 to /console; refused: the form again
+ *   POST /console/login            -> the staff token in the session cookie
+ *                                  and the overview; refused: the form again
  *                                  with why (401, 429 with Retry-After, 403)
- *   GET  /console/login/oidc       303 to the issuer (its state kept in a
- *                                  cookie of this browser as well as by auth/)
+ *   GET  /console/login/oidc       a page with the link to the issuer (its
+ *                                  state kept in a cookie of this browser as
+ *                                  well as by auth/)
  *   GET  /console/login/callback   ?code=&state= from the issuer: the same
  *                                  session cookie as a password login
- *   POST /console/logout           the cookie is cleared (CSRF-checked)
+ *   POST /console/logout           the cookie is cleared (CSRF-checked), the
+ *                                  form again
  *
  * The login form has no session yet, so its CSRF token signs a nonce kept
  * in a cookie of its own (csrf.c). With the city's staff OpenID Connect
@@ -31,8 +33,8 @@
 #define LOGIN_NONCE_TTL 1800
 #define OIDC_STATE_TTL 600
 
-/* The form, with a notice or an error (both may be NULL). */
-static void form(cds_req *r, int status, const char *error, const char *login)
+/* The form, with an error (may be NULL). */
+static void form_page(cds_req *r, int status, const char *error, const char *login, int logged_out)
 {
     const char *nonce = cn_cookie(r, CN_COOKIE_LOGIN);
     if (!nonce || strlen(nonce) != 32 || strspn(nonce, "0123456789abcdef") != 32) {
@@ -43,36 +45,26 @@ static void form(cds_req *r, int status, const char *error, const char *login)
     }
     char csrf[65];
     cn_csrf_token("login", nonce, csrf);
-    const char *out = cds_req_query(r, "out");
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);
     const cds_html_var v[] = {
         {"csrf", csrf},
         {"error", error},
         {"login", login},
-        {"logged_out", out && !error ? "1" : NULL},
+        {"logged_out", logged_out ? "1" : NULL},
         {"oidc", cds_staff_oidc_enabled() ? "1" : NULL},
     };
     cn_render(r, &b, "login", v, sizeof v / sizeof v[0]);
     cn_send(r, status, NULL, cn_t(r, "Đăng nhập bàn điều khiển", "Console login"), &b);
 }
 
-static void has_session(cds_req *r, const cn_session *s)
+static void form(cds_req *r, int status, const char *error, const char *login)
 {
-    (void)s;
-    cn_redirect(r, "/console");
+    form_page(r, status, error, login, 0);
 }
 
 void cds_console_login_form(cds_req *r)
 {
-    const char *tok = cn_cookie(r, CN_COOKIE_SESSION);
-    cds_staff_principal p;
-    const char *why = NULL;
-    if (tok && *tok && cds_staff_token_verify(tok, strlen(tok), &p, &why) == 0 &&
-        (p.role == CDS_STAFF_OPERATOR || p.role == CDS_STAFF_AUDITOR)) {
-        cn_page(r, has_session);
-        return;
-    }
     form(r, 200, NULL, NULL);
 }
 
@@ -96,7 +88,7 @@ static void on_login(cds_req *r, const cds_staff_login_result *res)
         cn_cookie_set(r, CN_COOKIE_SESSION, res->token, res->expires_in);
         cn_cookie_set(r, CN_COOKIE_LOGIN, "", 0);
         if (cn_cookie(r, CN_COOKIE_OIDC)) cn_cookie_set(r, CN_COOKIE_OIDC, "", 0);
-        cn_redirect(r, "/console");
+        cn_home(r, cn_session_of(r, res->who)); /* the overview, at once */
         return;
     }
     int status = 401;
@@ -190,11 +182,14 @@ static void on_oidc_started(cds_req *r, cds_staff_login_status status, const cha
              NULL);
         return;
     }
+    /* A page with the link on: a redirect would do, but a page keeps the
+     * console's answers to pages (the state cookie is set either way). */
     cn_cookie_set(r, CN_COOKIE_OIDC, state, OIDC_STATE_TTL);
-    cds_resp_header(r, "location", url);
-    cds_resp_header(r, "cache-control", "no-store");
-    cds_resp_header(r, "referrer-policy", "no-referrer");
-    cds_respond(r, 303, "text/plain; charset=utf-8", "", 0);
+    cds_buf b;
+    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
+    const cds_html_var v[] = {{"url", url}};
+    cn_render(r, &b, "oidc", v, 1);
+    cn_send(r, 200, NULL, cn_t(r, "Đăng nhập bằng tài khoản cán bộ", "Staff single sign-on"), &b);
 }
 
 void cds_console_oidc_start(cds_req *r)
@@ -233,5 +228,5 @@ void cds_console_logout(cds_req *r)
     if (!s) return;
     cds_log(CDS_LOG_INFO, "console_logout", "staff %s logged out of the console", s->who.staff_id);
     cn_cookie_set(r, CN_COOKIE_SESSION, "", 0);
-    cn_redirect(r, "/console/login?out=1");
+    form_page(r, 200, NULL, NULL, 1);
 }

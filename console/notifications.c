@@ -106,7 +106,7 @@ static void on_list(cds_req *r, PGresult *res)
     json_decref(l);
     const char *tf = cds_req_query(r, "template"), *pf = cds_req_query(r, "provider");
     const cds_html_var v[] = {
-        {"notice", cn_notice(r)},
+        {"notice", cn_notice(r, s)},
         {"group_rows", cds_buf_str(&groups)},
         {"rows", cds_buf_str(&rows)},
         {"none", rows.len || groups.len ? NULL : "1"},
@@ -121,7 +121,7 @@ static void on_list(cds_req *r, PGresult *res)
     cn_send(r, 200, s, cn_t(r, "Thông báo gửi thất bại", "Failed notifications"), &b);
 }
 
-static void list_page(cds_req *r, const cn_session *s)
+void cn_notifications_page(cds_req *r, const cn_session *s)
 {
     const char *tf = cds_req_query(r, "template"), *pf = cds_req_query(r, "provider");
     if ((tf && strlen(tf) > 64) || (pf && strlen(pf) > 32)) tf = pf = NULL;
@@ -132,7 +132,7 @@ static void list_page(cds_req *r, const cn_session *s)
 
 void cds_console_notifications(cds_req *r)
 {
-    cn_page(r, list_page);
+    cn_page(r, cn_notifications_page);
 }
 
 static void on_resend(cds_req *r, PGresult *res)
@@ -142,7 +142,8 @@ static void on_resend(cds_req *r, PGresult *res)
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "resent") == 0 || strcmp(st, "already") == 0) {
         /* already: sent again before (a double click): nothing more */
-        cn_redirect(r, "/console/notifications?done=resent");
+        cn_done(r, s, cn_t(r, "Đã xếp thông báo để gửi lại.", "The notification was queued again."),
+                cn_notifications_page);
     } else if (strcmp(st, "not_found") == 0) {
         cn_message(r, 404, s, cn_t(r, "Không tìm thấy thông báo", "Notification not found"),
                    cn_t(r, "Không có thông báo này.", "There is no such notification."));

@@ -106,27 +106,10 @@ const char *cn_vnd(cds_req *r, long long vnd)
     return cds_req_printf(r, "VND %s", s);
 }
 
-/* What an action's redirect tells the next page (?done=<code>): the codes
- * are ours, so a link cannot make the console say anything else. */
-static const struct {
-    const char *code, *vi, *en;
-} notices[] = {
-    {"courier_disabled", "Đã khoá tài khoản bưu tá.", "The courier account was disabled."},
-    {"refunded", "Đã ghi nhận hoàn tiền.", "The refund was recorded."},
-    {"resent", "Đã xếp thông báo để gửi lại.", "The notification was queued again."},
-    {"resolved", "Đã gán giao dịch cho hồ sơ.", "The transfer was assigned to the dossier."},
-    {"shipment_cancelled", "Đã huỷ gửi kết quả qua bưu điện; hồ sơ chờ nhận tại quầy.",
-     "The postal delivery was cancelled; the result waits at the counter."},
-    {"shipment_retried", "Đã đặt lại đơn gửi với đơn vị vận chuyển.",
-     "The booking was queued again with the carrier."},
-};
-
-const char *cn_notice(cds_req *r)
+const char *cn_notice(cds_req *r, const cn_session *s)
 {
-    const char *done = cds_req_query(r, "done");
-    for (size_t i = 0; done && i < sizeof notices / sizeof notices[0]; i++)
-        if (strcmp(done, notices[i].code) == 0) return cn_t(r, notices[i].vi, notices[i].en);
-    return NULL;
+    (void)r;
+    return s ? s->notice : NULL;
 }
 
 const char *cn_form_text(cds_req *r, const char *name, size_t max)

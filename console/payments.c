@@ -124,7 +124,7 @@ static void on_refunds(cds_req *r, PGresult *res)
     tx_rows(r, c, &tx);
     refund_rows(r, c, PQgetvalue(res, 0, 0), &rf);
     const cds_html_var v[] = {
-        {"notice", cn_notice(r)},
+        {"notice", cn_notice(r, c->s)},
         {"tx_rows", cds_buf_str(&tx)},
         {"refund_rows", cds_buf_str(&rf)},
         {"no_tx", tx.len ? NULL : "1"},
@@ -146,7 +146,7 @@ static void on_unmatched(cds_req *r, PGresult *res)
     cds_req_db(r, st_refunds, 1, params, on_refunds);
 }
 
-static void payments_page(cds_req *r, const cn_session *s)
+void cn_payments_page(cds_req *r, const cn_session *s)
 {
     list_ctx *c = cds_req_alloc(r, sizeof *c);
     c->s = s;
@@ -158,7 +158,7 @@ static void payments_page(cds_req *r, const cn_session *s)
 
 void cds_console_payments(cds_req *r)
 {
-    cn_page(r, payments_page);
+    cn_page(r, cn_payments_page);
 }
 
 /* ---------------- actions ---------------- */
@@ -167,25 +167,6 @@ typedef struct act_ctx {
     const cn_session *s;
     const char *code;
 } act_ctx;
-
-/* A path segment of ours: the dossier code as a URL path segment. */
-static const char *path_segment(cds_req *r, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = cds_req_alloc(r, strlen(s) * 3 + 1), *o = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = 0;
-    return out;
-}
 
 static void bad_form(cds_req *r, const cn_session *s, const char *vi, const char *en)
 {
@@ -199,8 +180,10 @@ static void on_resolve(cds_req *r, PGresult *res)
     const char *st = PQgetvalue(res, 0, 0);
     const cn_session *s = c->s;
     if (strcmp(st, "resolved") == 0) {
-        cn_redirect(r, cds_req_printf(r, "/console/dossiers/%s?done=resolved",
-                                      path_segment(r, c->code)));
+        cn_session *n = cds_req_alloc(r, sizeof *n);
+        *n = *s;
+        n->notice = cn_t(r, "Đã gán giao dịch cho hồ sơ.", "The transfer was assigned to the dossier.");
+        cn_dossier_page(r, n, c->code);
     } else if (strcmp(st, "not_found") == 0) {
         cn_message(r, 404, s, cn_t(r, "Không tìm thấy giao dịch", "Transfer not found"),
                    cn_t(r, "Không có giao dịch này.", "There is no such transfer."));
@@ -252,7 +235,8 @@ static void on_refunded(cds_req *r, PGresult *res)
     if (!cn_one(r, "console_payment_refunded", res)) return;
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "refunded") == 0)
-        cn_redirect(r, "/console/payments?done=refunded#refunds");
+        cn_done(r, c->s, cn_t(r, "Đã ghi nhận hoàn tiền.", "The refund was recorded."),
+                cn_payments_page);
     else if (strcmp(st, "not_found") == 0)
         cn_message(r, 404, c->s, cn_t(r, "Không tìm thấy khoản thanh toán", "Payment not found"),
                    cn_t(r, "Không có khoản thanh toán này.", "There is no such payment."));

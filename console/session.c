@@ -15,6 +15,31 @@
 
 #define RENEW_BEFORE_S 300
 
+static int fill(cds_req *r, cn_session *s)
+{
+    if (s->who.role != CDS_STAFF_OPERATOR && s->who.role != CDS_STAFF_AUDITOR) return -1;
+    s->can_act = s->who.role == CDS_STAFF_OPERATOR;
+    cn_csrf_token("session", s->who.session_id, s->csrf);
+    s->actor = cds_req_printf(r, "staff:%s %s", s->who.staff_id, s->who.login);
+    return 1;
+}
+
+cn_session *cn_session_of(cds_req *r, const cds_staff_principal *p)
+{
+    cn_session *s = cds_req_alloc(r, sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->who = *p;
+    return fill(r, s) == 1 ? s : NULL;
+}
+
+void cn_done(cds_req *r, const cn_session *s, const char *notice, cn_page_fn fn)
+{
+    cn_session *copy = cds_req_alloc(r, sizeof *copy);
+    *copy = *s;
+    copy->notice = notice;
+    fn(r, copy);
+}
+
 /* 1: a console user in s; 0: no valid token; -1: a staff token of a role
  * that has no console (an agent). */
 static int load(cds_req *r, cn_session *s)
@@ -27,11 +52,7 @@ static int load(cds_req *r, cn_session *s)
                     why ? why : "invalid");
         return 0;
     }
-    if (s->who.role != CDS_STAFF_OPERATOR && s->who.role != CDS_STAFF_AUDITOR) return -1;
-    s->can_act = s->who.role == CDS_STAFF_OPERATOR;
-    cn_csrf_token("session", s->who.session_id, s->csrf);
-    s->actor = cds_req_printf(r, "staff:%s %s", s->who.staff_id, s->who.login);
-    return 1;
+    return fill(r, s);
 }
 
 static void no_console(cds_req *r)

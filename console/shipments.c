@@ -96,7 +96,7 @@ static void on_list(cds_req *r, PGresult *res)
     char hours[16];
     snprintf(hours, sizeof hours, "%d", g_console.stuck_hours);
     const cds_html_var v[] = {
-        {"notice", cn_notice(r)},
+        {"notice", cn_notice(r, s)},
         {"failed_rows", cds_buf_str(&part[0])},
         {"stuck_rows", cds_buf_str(&part[1])},
         {"returned_rows", cds_buf_str(&part[2])},
@@ -113,7 +113,7 @@ static void on_list(cds_req *r, PGresult *res)
     cn_send(r, 200, s, cn_t(r, "Vận chuyển cần xử lý", "Shipments to look at"), &b);
 }
 
-static void list_page(cds_req *r, const cn_session *s)
+void cn_shipments_page(cds_req *r, const cn_session *s)
 {
     cds_req_set_user(r, (void *)s, NULL);
     char hours[16];
@@ -124,7 +124,7 @@ static void list_page(cds_req *r, const cn_session *s)
 
 void cds_console_shipments(cds_req *r)
 {
-    cn_page(r, list_page);
+    cn_page(r, cn_shipments_page);
 }
 
 /* ---------------- actions ---------------- */
@@ -141,7 +141,9 @@ static void on_retry(cds_req *r, PGresult *res)
     if (!cn_one(r, "console_shipment_retry", res)) return;
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "requeued") == 0) {
-        cn_redirect(r, "/console/shipments?done=shipment_retried");
+        cn_done(r, s, cn_t(r, "Đã đặt lại đơn gửi với đơn vị vận chuyển.",
+                           "The booking was queued again with the carrier."),
+                cn_shipments_page);
     } else if (strcmp(st, "not_found") == 0) {
         not_found(r, s);
     } else if (strcmp(st, "conflict") == 0) {
@@ -161,7 +163,9 @@ static void on_cancel(cds_req *r, PGresult *res)
     if (!cn_one(r, "console_shipment_cancel", res)) return;
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "cancelled") == 0) {
-        cn_redirect(r, "/console/shipments?done=shipment_cancelled");
+        cn_done(r, s, cn_t(r, "Đã huỷ gửi kết quả qua bưu điện; hồ sơ chờ nhận tại quầy.",
+                           "The postal delivery was cancelled; the result waits at the counter."),
+                cn_shipments_page);
     } else if (strcmp(st, "not_found") == 0) {
         not_found(r, s);
     } else if (strcmp(st, "sending") == 0) {

@@ -219,14 +219,20 @@ char *th_cdp_location(th_cdp *c)
     return th_cdp_eval(c, "location.href");
 }
 
-/* Waits until the document is complete and, when `from` is not NULL, the
- * location is no longer `from`. */
-static int wait_loaded(th_cdp *c, const char *from)
+/* Marks the current document, so that its successor can be told apart
+ * even at the same address (a form posted to the page's own URL). */
+static void mark(th_cdp *c)
+{
+    free(th_cdp_eval(c, "window.__cdsTestOld = 1, ''"));
+}
+
+/* Waits until a document without the mark is complete. */
+static int wait_loaded(th_cdp *c)
 {
     long long deadline = now_ms() + 30000;
     while (now_ms() < deadline) {
-        char *s = th_cdp_eval(c, "document.readyState + ' ' + location.href");
-        int done = s && strncmp(s, "complete ", 9) == 0 && (!from || strcmp(s + 9, from) != 0);
+        char *s = th_cdp_eval(c, "(window.__cdsTestOld ? 'old ' : 'new ') + document.readyState");
+        int done = s && strcmp(s, "new complete") == 0;
         free(s);
         if (done) return 0;
         usleep(50 * 1000);
@@ -237,14 +243,11 @@ static int wait_loaded(th_cdp *c, const char *from)
 
 int th_cdp_goto(th_cdp *c, const char *url)
 {
-    char *before = th_cdp_location(c);
+    mark(c);
     json_t *r = th_cdp_call(c, "Page.navigate", json_pack("{s:s}", "url", url), 30000);
     int ok = r && !json_object_get(r, "errorText");
     json_decref(r);
-    /* Going to the address already shown still reloads it. */
-    int rc = ok ? wait_loaded(c, before && strcmp(before, url) != 0 ? before : NULL) : -1;
-    free(before);
-    return rc;
+    return ok ? wait_loaded(c) : -1;
 }
 
 int th_cdp_type(th_cdp *c, const char *selector, const char *text)
@@ -268,7 +271,7 @@ int th_cdp_type(th_cdp *c, const char *selector, const char *text)
 
 int th_cdp_click_wait(th_cdp *c, const char *selector)
 {
-    char *before = th_cdp_location(c);
+    mark(c);
     char expr[512];
     snprintf(expr, sizeof expr,
              "(function(){var e=document.querySelector(%s);if(!e)return 'missing';e.click();"
@@ -278,9 +281,7 @@ int th_cdp_click_wait(th_cdp *c, const char *selector)
     int ok = r && strcmp(r, "ok") == 0;
     free(r);
     if (!ok) fprintf(stderr, "cdp: no element %s to click\n", selector);
-    int rc = ok ? wait_loaded(c, before) : -1;
-    free(before);
-    return rc;
+    return ok ? wait_loaded(c) : -1;
 }
 
 int th_cdp_screenshot(th_cdp *c, const char *path)

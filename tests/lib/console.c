@@ -80,7 +80,7 @@ long th_console_login(const char *base, th_staff *s, const char *code, char *coo
              code);
     st = th_console_post(&r, url, jar, form);
     char tok[2048];
-    if (st == 303 && th_set_cookie(&r, "cds_console", tok, sizeof tok, NULL)) {
+    if (st == 200 && th_set_cookie(&r, "cds_console", tok, sizeof tok, NULL) && tok[0]) {
         snprintf(cookie, cap, "cds_console=%s", tok);
         if (code == c) s->next_step++;
     }

@@ -23,7 +23,8 @@ long th_console_get(th_resp *r, const char *url, const char *cookie);
 long th_console_post(th_resp *r, const char *url, const char *cookie, const char *form);
 /* Logs s in through the login form of the server at base (password and
  * the TOTP code `code`, NULL: the next unused step's). The status of the
- * POST; on 303 the session cookie "cds_console=<token>" into cookie. */
+ * POST; on 200 (the overview) the session cookie "cds_console=<token>"
+ * into cookie. */
 long th_console_login(const char *base, th_staff *s, const char *code, char *cookie, size_t cap);
 
 /* A dossier filed at a counter (code prefix-pid-n) asked for fee_vnd, its
