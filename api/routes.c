@@ -90,6 +90,18 @@ static const cds_route routes[] = {
     {"GET", "/v1/staff/me", cds_staff_me_route, 0},
     {"POST", "/v1/staff/oidc/start", cds_staff_oidc_start_route, SMALL},
     {"POST", "/v1/staff/oidc/callback", cds_staff_oidc_callback_route, SMALL},
+    {"POST", "/v1/staff/accounts", cds_staff_accounts_create_route, SMALL},
+    {"POST", "/v1/staff/accounts/{id}/disable", cds_staff_accounts_disable_route, 0},
+    {"POST", "/v1/agent/consents", cds_agent_consent_start, SMALL},
+    {"POST", "/v1/agent/consents/{id}/verify", cds_agent_consent_verify, SMALL},
+    {"GET", "/v1/agent/consents/{id}/citizen", cds_agent_consent_citizen, 0},
+    {"POST", "/v1/agent/consents/{id}/attachments", cds_agent_attachment_upload, ATTACHMENT_MAX_BYTES},
+    {"POST", "/v1/agent/dossiers", cds_agent_dossier_file, FORM},
+    {"GET", "/v1/agent/dossiers", cds_agent_dossiers_list, 0},
+    {"GET", "/v1/agent/dossiers/{id}", cds_agent_dossier_get, 0},
+    {"POST", "/v1/agent/dossiers/{id}/cash", cds_agent_cash, SMALL},
+    {"GET", "/v1/agent/dossiers/{id}/slip", cds_agent_slip, 0},
+    {"GET", "/v1/partner/agents/counts", cds_partner_agent_counts, 0},
 };
 
 /* Never on the public ports. */
