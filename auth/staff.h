@@ -36,7 +36,9 @@
  * the request's user slot while they run and put the caller's back before
  * calling `cont`; the caller's user state must therefore be arena memory
  * (no free function), as for cds_auth_profile. Everything they hand to
- * `cont` lives in the request's arena. */
+ * `cont` lives in the request's arena. When the database pool refuses a
+ * query (queue full, database down) the request is answered 503
+ * problem+json there (cds_req_db) and `cont` is NOT called. */
 #ifndef CDS_AUTH_STAFF_H
 #define CDS_AUTH_STAFF_H
 #include "core/http.h"

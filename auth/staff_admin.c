@@ -119,9 +119,9 @@ static void job_done(void *arg)
     const char *p[] = {c->n.login, c->n.display_name, cds_staff_role_name(c->n.role),
                        c->n.location_id, j->with_password ? j->hash : NULL, j->sealed,
                        c->n.oidc_subject, c->n.by};
-    int rc = cds_req_db(r, st_create, 8, p, on_created);
+    /* Refused, the request is answered 503 (cds_req_db): cont is not called. */
+    if (cds_req_db(r, st_create, 8, p, on_created) != 0) cds_req_set_user(r, c->saved_user, NULL);
     job_free(j);
-    if (rc != 0) create_end(r, c, CDS_STAFF_CREATE_UNAVAILABLE);
 }
 
 static void job_abandon(void *handle)
@@ -224,10 +224,7 @@ void cds_staff_disable(cds_req *r, const char *staff_id, const char *by, cds_sta
     c->cont = cont;
     cds_req_set_user(r, c, NULL);
     const char *p[] = {staff_id, by};
-    if (cds_req_db(r, st_disable, 2, p, on_disabled) != 0) {
-        cds_req_set_user(r, c->saved_user, NULL);
-        cont(r, -2, NULL);
-    }
+    if (cds_req_db(r, st_disable, 2, p, on_disabled) != 0) cds_req_set_user(r, c->saved_user, NULL);
 }
 
 /* ---------------- routes ---------------- */

@@ -3,8 +3,7 @@
  * dossier they filed) -> an HTML page with the dossier code, the lookup
  * secret and the QR code of the lookup link (core/qr.h, inline SVG: the
  * page loads nothing), in the layout of the public pages (core/html.h,
- * dossiers/pages/slip.html and its .en.html twin; ?lang=en or
- * Accept-Language). */
+ * dossiers/pages/slip.html and its .en.html twin, by Accept-Language). */
 #include "internal.h"
 #include "auth/staff.h"
 #include "core/db.h"

@@ -63,7 +63,7 @@ int cds_filing_init(void)
         "dossier_agent_file",
         "SELECT f.status, f.dossier_id, j, j::jsonb->>'code' FROM cds_agent_file("
         "$11::uuid, $12::uuid, $1::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9, $10) f, "
-        "LATERAL cds_dossier_json(f.dossier_id, true) j",
+        "LATERAL cds_dossier_json(f.dossier_id, true) j WHERE $2::uuid IS NOT NULL",
         12);
     st_get = cds_db_stmt_register_ro(
         "dossier_get",

@@ -931,17 +931,22 @@ BEGIN
         SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
         RETURN;
     END IF;
-    SELECT * INTO o FROM cds_payment_open(d.id, d.citizen_id, p_reference);
-    IF o.status NOT IN ('created', 'existing') THEN
-        status := CASE o.status WHEN 'no_account' THEN 'no_account' ELSE 'not_payable' END;
+    -- A refusal undoes the intent it may have opened: nothing changes.
+    BEGIN
+        SELECT * INTO o FROM cds_payment_open(d.id, d.citizen_id, p_reference);
+        IF o.status NOT IN ('created', 'existing') THEN
+            status := CASE o.status WHEN 'no_account' THEN 'no_account' ELSE 'not_payable' END;
+            RAISE EXCEPTION 'cds_agent_cash refused';
+        END IF;
+        SELECT * INTO p FROM payments x WHERE x.id = (o.payment->>'id')::uuid;
+        due := p.amount_vnd - p.received_vnd;
+        IF p_amount <> due THEN
+            status := 'amount_mismatch';
+            RAISE EXCEPTION 'cds_agent_cash refused';
+        END IF;
+    EXCEPTION WHEN raise_exception THEN
         RETURN;
-    END IF;
-    SELECT * INTO p FROM payments x WHERE x.id = (o.payment->>'id')::uuid;
-    due := p.amount_vnd - p.received_vnd;
-    IF p_amount <> due THEN
-        status := 'amount_mismatch';
-        RETURN;
-    END IF;
+    END;
     SELECT * INTO cr FROM cds_payment_credit('counter', v_tx, p_amount,
         'Tien mat tai quay ' || p.reference, p.account_no, p.bank_bin, v_tx, '',
         s.display_name, now(), p.reference, NULL, p_trace);
