@@ -36,7 +36,9 @@
  * the request's user slot while they run and put the caller's back before
  * calling `cont`; the caller's user state must therefore be arena memory
  * (no free function), as for cds_auth_profile. Everything they hand to
- * `cont` lives in the request's arena. */
+ * `cont` lives in the request's arena. When the database pool refuses a
+ * query (queue full, database down) the request is answered 503
+ * problem+json there (cds_req_db) and `cont` is NOT called. */
 #ifndef CDS_AUTH_STAFF_H
 #define CDS_AUTH_STAFF_H
 #include "core/http.h"
@@ -149,6 +151,39 @@ void cds_staff_oidc_start(cds_req *r, cds_staff_oidc_start_cont cont);
 void cds_staff_oidc_finish(cds_req *r, const char *code, const char *state,
                            cds_staff_login_cont cont);
 
+/* ---------------- managing accounts (staff_admin.c) ---------------- */
+
+/* A new account: role CDS_STAFF_*; location_id (uuid) for an agent only;
+ * a password (then a TOTP secret is made) and/or an OIDC subject; `by` the
+ * actor for the audit log ("staff:<uuid>", "operator:<name>"). */
+typedef struct cds_staff_new {
+    const char *login, *display_name;
+    int role;
+    const char *location_id, *password, *oidc_subject, *by;
+} cds_staff_new;
+typedef enum {
+    CDS_STAFF_CREATED = 0,
+    CDS_STAFF_CREATE_INVALID = -1,     /* why says which field */
+    CDS_STAFF_CREATE_EXISTS = -2,      /* the login is taken (id: that account) */
+    CDS_STAFF_CREATE_NO_LOCATION = -3, /* no such agent location */
+    CDS_STAFF_CREATE_UNAVAILABLE = -4,
+} cds_staff_create_status;
+typedef struct cds_staff_created {
+    cds_staff_create_status status;
+    const char *why;                       /* INVALID */
+    const char *id;                        /* CREATED, EXISTS */
+    const char *totp_secret, *otpauth_uri; /* CREATED with a password: shown once */
+} cds_staff_created;
+typedef void (*cds_staff_create_cont)(cds_req *r, const cds_staff_created *out);
+/* Creates it (argon2id on the work pool; never blocks). Same user-slot
+ * rule as the logins. */
+void cds_staff_create(cds_req *r, const cds_staff_new *n, cds_staff_create_cont cont);
+/* Disables an account and ends its sessions. cont's status: 0 done (also
+ * when it was disabled before; disabled_at says when), -1 no such account,
+ * -2 database unavailable. */
+typedef void (*cds_staff_disable_cont)(cds_req *r, int status, const char *disabled_at);
+void cds_staff_disable(cds_req *r, const char *staff_id, const char *by, cds_staff_disable_cont cont);
+
 /* ---------------- passwords and TOTP (staff_password.c, staff_totp.c) ---------------- */
 
 /* An argon2id encoded hash ("$argon2id$v=19$m=...") of password, with a
@@ -195,6 +230,9 @@ void cds_staff_oidc_start_route(cds_req *r);
 void cds_staff_oidc_callback_route(cds_req *r);
 void cds_staff_logout_route(cds_req *r);
 void cds_staff_me_route(cds_req *r);
+/* POST /v1/staff/accounts, POST /v1/staff/accounts/{id}/disable (operators). */
+void cds_staff_accounts_create_route(cds_req *r);
+void cds_staff_accounts_disable_route(cds_req *r);
 
 /* The principal as JSON {id, login, display_name, role, agent_location_id,
  * session_id, expires_at} (new reference). */

@@ -58,6 +58,7 @@ int cds_staff_init(void)
                  st_staff_oidc_begin, st_staff_oidc_consume, st_staff_oidc_login};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] < 0) return -1;
+    if (cds_staff_admin_init() != 0) return -1;
     if (!by_addr) by_addr = cds_ratelimit_new(30, 30);
     if (!by_login) by_login = cds_ratelimit_new(10, 10);
     return by_addr && by_login ? 0 : -1;
@@ -258,7 +259,7 @@ static void pw_done(void *arg)
     const char *p[] = {c->login, j->password_ok ? "true" : "false", j->step >= 0 ? step : NULL,
                        cds_req_peer(r), max, lock};
     pw_job_free(j);
-    if (cds_req_db(r, st_staff_login, 6, p, on_outcome) != 0) fail(r, c, CDS_STAFF_LOGIN_UNAVAILABLE, 1);
+    if (cds_req_db(r, st_staff_login, 6, p, on_outcome) != 0) cds_req_set_user(r, c->saved_user, NULL);
 }
 
 static void pw_abandon(void *handle)
@@ -338,7 +339,7 @@ void cds_staff_login_password(cds_req *r, const char *login, const char *passwor
     if (cds_req_db(r, st_staff_lookup, 1, p, on_lookup) != 0) {
         pw_job_free(j);
         c->job = NULL;
-        fail(r, c, CDS_STAFF_LOGIN_UNAVAILABLE, 1);
+        cds_req_set_user(r, c->saved_user, NULL);
     }
 }
 

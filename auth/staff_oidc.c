@@ -60,8 +60,7 @@ static void start_discovered(cds_req *r, int ok)
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", g_auth.login_ttl_s);
     const char *p[] = {s->state_hash, s->nonce, s->verifier, ttl};
-    if (cds_req_db(r, st_staff_oidc_begin, 4, p, on_begun) != 0)
-        start_end(r, s, CDS_STAFF_LOGIN_UNAVAILABLE, NULL);
+    if (cds_req_db(r, st_staff_oidc_begin, 4, p, on_begun) != 0) cds_req_set_user(r, s->saved_user, NULL);
 }
 
 void cds_staff_oidc_start(cds_req *r, cds_staff_oidc_start_cont cont)
@@ -141,8 +140,7 @@ static void on_claims(cds_req *r, int status, const json_t *claims)
         return;
     }
     const char *p[] = {sub, cds_req_peer(r)};
-    if (cds_req_db(r, st_staff_oidc_login, 2, p, on_account) != 0)
-        finish_end(r, f, CDS_STAFF_LOGIN_UNAVAILABLE);
+    if (cds_req_db(r, st_staff_oidc_login, 2, p, on_account) != 0) cds_req_set_user(r, f->saved_user, NULL);
 }
 
 static void on_consumed(cds_req *r, PGresult *res)
@@ -195,8 +193,7 @@ void cds_staff_oidc_finish(cds_req *r, const char *code, const char *state, cds_
     snprintf(f->code, sizeof f->code, "%s", code);
     cds_auth_sha256_b64url(state, f->state_hash, sizeof f->state_hash);
     const char *p[] = {f->state_hash};
-    if (cds_req_db(r, st_staff_oidc_consume, 1, p, on_consumed) != 0)
-        finish_end(r, f, CDS_STAFF_LOGIN_UNAVAILABLE);
+    if (cds_req_db(r, st_staff_oidc_consume, 1, p, on_consumed) != 0) cds_req_set_user(r, f->saved_user, NULL);
 }
 
 /* ---------------- routes ---------------- */

@@ -179,8 +179,5 @@ void cds_staff_token_renew(cds_req *r, const cds_staff_principal *p, cds_staff_t
     c->p = *p;
     cds_req_set_user(r, c, NULL);
     const char *params[] = {p->session_id, p->staff_id};
-    if (cds_req_db(r, st_staff_session_check, 2, params, on_renew) != 0) {
-        cds_req_set_user(r, c->saved_user, NULL);
-        cont(r, NULL, 0);
-    }
+    if (cds_req_db(r, st_staff_session_check, 2, params, on_renew) != 0) cds_req_set_user(r, c->saved_user, NULL);
 }
