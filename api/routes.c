@@ -121,6 +121,9 @@ static const cds_route routes[] = {
     {"GET", "/console/couriers", cds_console_couriers, 0},
     {"POST", "/console/couriers", cds_console_courier_create, SMALL},
     {"POST", "/console/couriers/{id}/disable", cds_console_courier_disable, SMALL},
+    {"GET", "/console/agents", cds_console_agents, 0},
+    {"POST", "/console/agents", cds_console_agent_create, SMALL},
+    {"POST", "/console/agents/{id}/disable", cds_console_agent_disable, SMALL},
     {"GET", "/console/audit", cds_console_audit, 0},
 };
 

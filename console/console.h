@@ -56,6 +56,9 @@ void cds_console_gateways(cds_req *r);            /* GET  /console/gateways */
 void cds_console_couriers(cds_req *r);            /* GET  /console/couriers */
 void cds_console_courier_create(cds_req *r);      /* POST /console/couriers */
 void cds_console_courier_disable(cds_req *r);     /* POST /console/couriers/{id}/disable */
+void cds_console_agents(cds_req *r);              /* GET  /console/agents */
+void cds_console_agent_create(cds_req *r);        /* POST /console/agents */
+void cds_console_agent_disable(cds_req *r);       /* POST /console/agents/{id}/disable */
 void cds_console_audit(cds_req *r);               /* GET  /console/audit */
 
 #endif

@@ -14,6 +14,7 @@
  *   notifications.c  notifications that failed for good; resending
  *   gateways.c       the SMS gateways' breakers and the queues
  *   couriers.c       courier accounts
+ *   agents.c         public-service agents' accounts (auth/staff.h)
  *   audit.c          the audit log */
 #ifndef CDS_CONSOLE_INTERNAL_H
 #define CDS_CONSOLE_INTERNAL_H
@@ -113,6 +114,7 @@ void cn_dossier_page(cds_req *r, const cn_session *s, const char *code);
 void cn_shipments_page(cds_req *r, const cn_session *s);
 void cn_notifications_page(cds_req *r, const cn_session *s);
 void cn_couriers_page(cds_req *r, const cn_session *s);
+void cn_agents_page(cds_req *r, const cn_session *s);
 
 /* ---------------- start-up of the parts ---------------- */
 int cn_payments_init(void);
@@ -121,6 +123,7 @@ int cn_shipments_init(void);
 int cn_notifications_init(void);
 int cn_gateways_init(void);
 int cn_couriers_init(void);
+int cn_agents_init(void);
 int cn_audit_init(void);
 
 #endif
