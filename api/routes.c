@@ -95,6 +95,8 @@ static const cds_route routes[] = {
     {"POST", "/v1/agent/consents", cds_agent_consent_start, SMALL},
     {"POST", "/v1/agent/consents/{id}/verify", cds_agent_consent_verify, SMALL},
     {"GET", "/v1/agent/consents/{id}/citizen", cds_agent_consent_citizen, 0},
+    {"POST", "/v1/agent/vneid-consents", cds_agent_vneid_consent_start, 0},
+    {"POST", "/v1/agent/vneid-consents/callback", cds_agent_vneid_consent_finish, SMALL},
     {"POST", "/v1/agent/consents/{id}/attachments", cds_agent_attachment_upload, ATTACHMENT_MAX_BYTES},
     {"POST", "/v1/agent/dossiers", cds_agent_dossier_file, FORM},
     {"GET", "/v1/agent/dossiers", cds_agent_dossiers_list, 0},

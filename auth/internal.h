@@ -120,6 +120,7 @@ extern int st_staff_lookup, st_staff_login, st_staff_session_check, st_staff_log
     st_staff_oidc_begin, st_staff_oidc_consume, st_staff_oidc_login;
 int cds_staff_init(void);
 int cds_staff_admin_init(void); /* staff_admin.c */
+int cds_vneid_consent_init(void); /* vneid_consent.c */
 void cds_staff_shutdown(void);
 int cds_staff_rate_take(cds_req *r, const char *login, int *retry_after);
 void cds_staff_login_success(cds_req *r, cds_staff_login_result *res, cds_staff_principal *p);

@@ -58,7 +58,7 @@ int cds_staff_init(void)
                  st_staff_oidc_begin, st_staff_oidc_consume, st_staff_oidc_login};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] < 0) return -1;
-    if (cds_staff_admin_init() != 0) return -1;
+    if (cds_staff_admin_init() != 0 || cds_vneid_consent_init() != 0) return -1;
     if (!by_addr) by_addr = cds_ratelimit_new(30, 30);
     if (!by_login) by_login = cds_ratelimit_new(10, 10);
     return by_addr && by_login ? 0 : -1;

@@ -7,6 +7,9 @@
  *        20 per agent in 15 minutes
  *   POST /v1/agent/consents/{id}/verify {code}  the citizen reads it out;
  *        granted: the agent may act for the citizen for 2 hours
+ *   POST /v1/agent/vneid-consents, .../callback {code, state}   or the
+ *        citizen logs in with VNeID on the agent's device (auth/auth.h,
+ *        cds_vneid_consent_*): granted at once
  *   GET  /v1/agent/consents/{id}/citizen        the citizen's data to prefill
  *        the form: only after consent
  *   POST /v1/agent/consents/{id}/attachments    scans, owned by the citizen
@@ -45,7 +48,7 @@
 #define PER_AGENT 20        /* codes per agent per window */
 #define WINDOW_S 900
 
-static int st_start, st_verify, st_citizen, st_list, st_get, st_cash, st_counts;
+static int st_start, st_verify, st_vneid, st_citizen, st_list, st_get, st_cash, st_counts;
 
 int cds_agents_init(void)
 {
@@ -59,6 +62,11 @@ int cds_agents_init(void)
         "SELECT status, tries_left, act_until FROM cds_agent_consent_verify($1::uuid, $2::uuid, $3, "
         "$4::int, $5::int)",
         5);
+    st_vneid = cds_db_stmt_register(
+        "agent_consent_vneid",
+        "SELECT status, act_until FROM cds_agent_consent_vneid($1::uuid, $2::uuid, $3, $4, $5, $6, "
+        "$7::date, $8, $9, $10, $11::smallint, $12::int)",
+        12);
     st_citizen = cds_db_stmt_register(
         "agent_consent_citizen",
         "SELECT status, citizen_id, ial, full_name, birth_date, gender, pid_sealed, address_sealed, "
@@ -83,7 +91,7 @@ int cds_agents_init(void)
         "$2::uuid, $3::bigint, $4, $5, $6)",
         6);
     st_counts = cds_db_stmt_register_ro("agent_counts", "SELECT cds_agent_counts($1::date, $2::date)", 2);
-    int all[] = {st_start, st_verify, st_citizen, st_list, st_get, st_cash, st_counts};
+    int all[] = {st_start, st_verify, st_vneid, st_citizen, st_list, st_get, st_cash, st_counts};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] < 0) return -1;
     return 0;
@@ -236,6 +244,60 @@ void cds_agent_consent_verify(cds_req *r)
     snprintf(act, sizeof act, "%d", CONSENT_ACT_S);
     const char *p[] = {a->staff_id, id, hash, tries, act};
     cds_req_db(r, st_verify, 5, p, on_verified);
+}
+
+/* ---------------- consent by a VNeID login on the agent's device ---------------- */
+
+static void vneid_started(cds_req *r, const char *url, const char *state, const char *expires_at)
+{
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_respond_json(r, 200, json_pack("{s:s,s:s,s:s}", "authorization_url", url, "state", state,
+                                       "expires_at", expires_at));
+}
+
+void cds_agent_vneid_consent_start(cds_req *r)
+{
+    const cds_staff_principal *a = cds_auth_staff(r, CDS_STAFF_AGENT);
+    if (!a) return;
+    cds_vneid_consent_start(r, a->staff_id, vneid_started);
+}
+
+static void on_vneid_granted(cds_req *r, PGresult *res)
+{
+    if (!cds_req_db_one(r, "agents_db", res, CDS_P_INTERNAL)) return;
+    const char *st = PQgetvalue(res, 0, 0);
+    if (strcmp(st, "granted") != 0) {
+        cds_agent_refused(r, st);
+        return;
+    }
+    cds_resp_header(r, "cache-control", "no-store");
+    cds_respond_json(r, 201, json_pack("{s:s,s:s,s:s,s:s}", "id", (const char *)cds_req_user(r),
+                                       "method", "vneid", "status", "granted", "act_until",
+                                       PQgetvalue(res, 0, 1)));
+}
+
+static void vneid_identified(cds_req *r, const cds_vneid_person *who)
+{
+    const cds_staff_principal *a = cds_req_user(r);
+    char *id = cds_req_alloc(r, 37), ial[4], act[12];
+    cds_uuid_v4(id);
+    snprintf(ial, sizeof ial, "%d", who->ial);
+    snprintf(act, sizeof act, "%d", CONSENT_ACT_S);
+    const char *p[] = {a->staff_id, id, who->pid_hash, who->pid_sealed, who->sub, who->name,
+                       who->birthdate, who->gender, who->address_sealed, who->phone_sealed, ial, act};
+    cds_req_set_user(r, id, NULL);
+    cds_req_db(r, st_vneid, 12, p, on_vneid_granted);
+}
+
+void cds_agent_vneid_consent_finish(cds_req *r)
+{
+    const cds_staff_principal *a = cds_auth_staff(r, CDS_STAFF_AGENT);
+    if (!a) return;
+    json_t *j = cds_req_json(r);
+    if (!j) return;
+    cds_req_set_user(r, (void *)a, NULL);
+    cds_vneid_consent_finish(r, a->staff_id, json_string_value(json_object_get(j, "code")),
+                             json_string_value(json_object_get(j, "state")), vneid_identified);
 }
 
 /* ---------------- acting under a consent ---------------- */

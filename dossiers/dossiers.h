@@ -84,6 +84,8 @@ void cds_rating_page_feedback(cds_req *r);
 void cds_agent_consent_start(cds_req *r);
 void cds_agent_consent_verify(cds_req *r);
 void cds_agent_consent_citizen(cds_req *r);
+void cds_agent_vneid_consent_start(cds_req *r);
+void cds_agent_vneid_consent_finish(cds_req *r);
 void cds_agent_attachment_upload(cds_req *r);
 void cds_agent_dossier_file(cds_req *r);
 void cds_agent_dossiers_list(cds_req *r);

@@ -40,15 +40,13 @@ BEGIN
 END;
 $$;
 
--- A successful VNeID login: the citizen (created or refreshed from the
--- identity provider's claims, contact choices kept), a new token family and
--- its first refresh token.
-CREATE OR REPLACE FUNCTION cds_citizen_login(p_pid_hash text, p_pid_sealed text, p_sub text, p_full_name text,
-    p_birth_date date, p_gender text, p_address_sealed text, p_phone_sealed text, p_ial smallint,
-    p_refresh_hash text, p_refresh_ttl_seconds int,
-    OUT citizen_id uuid, OUT family_id uuid, OUT ial smallint)
-LANGUAGE plpgsql AS $$
-BEGIN
+-- The citizen of a VNeID identity, created or refreshed from the identity
+-- provider's claims (contact choices kept): a login, or a consent given
+-- with VNeID at an agent's counter (cds_vneid_consent_*).
+CREATE OR REPLACE FUNCTION cds_citizen_upsert(p_pid_hash text, p_pid_sealed text, p_sub text,
+    p_full_name text, p_birth_date date, p_gender text, p_address_sealed text, p_phone_sealed text,
+    p_ial smallint, OUT citizen_id uuid, OUT ial smallint)
+LANGUAGE sql AS $$
     INSERT INTO citizens AS c (pid_hash, pid_sealed, vneid_sub, full_name, birth_date, gender,
                                address_sealed, phone_sealed, ial)
     VALUES (p_pid_hash, p_pid_sealed, p_sub, p_full_name, p_birth_date, p_gender,
@@ -62,7 +60,21 @@ BEGIN
         address_sealed = EXCLUDED.address_sealed,
         phone_sealed = COALESCE(EXCLUDED.phone_sealed, c.phone_sealed),
         ial = EXCLUDED.ial
-    RETURNING c.id, c.ial INTO citizen_id, ial;
+    RETURNING c.id, c.ial;
+$$;
+
+-- A successful VNeID login: the citizen (created or refreshed from the
+-- identity provider's claims, contact choices kept), a new token family and
+-- its first refresh token.
+CREATE OR REPLACE FUNCTION cds_citizen_login(p_pid_hash text, p_pid_sealed text, p_sub text, p_full_name text,
+    p_birth_date date, p_gender text, p_address_sealed text, p_phone_sealed text, p_ial smallint,
+    p_refresh_hash text, p_refresh_ttl_seconds int,
+    OUT citizen_id uuid, OUT family_id uuid, OUT ial smallint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT u.citizen_id, u.ial INTO citizen_id, ial
+    FROM cds_citizen_upsert(p_pid_hash, p_pid_sealed, p_sub, p_full_name, p_birth_date, p_gender,
+                            p_address_sealed, p_phone_sealed, p_ial) u;
     INSERT INTO token_families (citizen_id) VALUES (citizen_id) RETURNING id INTO family_id;
     INSERT INTO refresh_tokens (family_id, token_hash, expires_at)
     VALUES (family_id, p_refresh_hash, now() + make_interval(secs => p_refresh_ttl_seconds));
@@ -404,6 +416,51 @@ BEGIN
     ELSE
         status := 'exists';
         SELECT l.id INTO id FROM agent_locations l WHERE l.code = p_code;
+    END IF;
+END;
+$$;
+
+-- A VNeID login on an agent's device, for the citizen's consent that the
+-- agent p_staff files for them (dossiers/agents.c). The state is bound to
+-- that agent: another agent cannot finish it. NULL: not an enabled agent.
+CREATE OR REPLACE FUNCTION cds_vneid_consent_begin(p_staff uuid, p_state_hash text, p_nonce text,
+    p_verifier text, p_ttl_seconds int) RETURNS timestamptz
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_exp timestamptz;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM staff s WHERE s.id = p_staff AND s.role = 'agent'
+                   AND s.disabled_at IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO login_sessions (state_hash, nonce, verifier, ial, expires_at, purpose, staff_id)
+    VALUES (p_state_hash, p_nonce, p_verifier, 1, now() + make_interval(secs => p_ttl_seconds),
+            'agent_consent', p_staff)
+    RETURNING expires_at INTO v_exp;
+    RETURN v_exp;
+END;
+$$;
+
+-- Consumes it once. status: ok | unknown | expired | used.
+CREATE OR REPLACE FUNCTION cds_vneid_consent_consume(p_staff uuid, p_state_hash text,
+    OUT status text, OUT nonce text, OUT verifier text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s login_sessions;
+BEGIN
+    SELECT * INTO s FROM login_sessions
+    WHERE state_hash = p_state_hash AND purpose = 'agent_consent' AND staff_id = p_staff FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'unknown';
+    ELSIF s.used_at IS NOT NULL THEN
+        status := 'used';
+    ELSIF s.expires_at <= now() THEN
+        status := 'expired';
+    ELSE
+        UPDATE login_sessions SET used_at = now() WHERE state_hash = p_state_hash;
+        status := 'ok';
+        nonce := s.nonce;
+        verifier := s.verifier;
     END IF;
 END;
 $$;

@@ -978,3 +978,37 @@ LANGUAGE sql STABLE AS $$
           GROUP BY 1, 2) x
     JOIN agent_locations l ON l.id = x.loc;
 $$;
+
+-- The citizen logged in with VNeID on the agent's device (the identity
+-- checked by auth/vneid_consent.c): the citizen created or refreshed from
+-- VNeID's claims, and a consent granted at once.
+-- status: granted | agent_disabled
+CREATE OR REPLACE FUNCTION cds_agent_consent_vneid(p_agent uuid, p_consent uuid, p_pid_hash text,
+    p_pid_sealed text, p_sub text, p_full_name text, p_birth_date date, p_gender text,
+    p_address_sealed text, p_phone_sealed text, p_ial smallint, p_act_s int,
+    OUT status text, OUT act_until text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s staff;
+    v_citizen uuid;
+    v_until timestamptz := now() + make_interval(secs => p_act_s);
+BEGIN
+    s := cds_agent_row(p_agent);
+    IF s.id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT u.citizen_id INTO v_citizen
+    FROM cds_citizen_upsert(p_pid_hash, p_pid_sealed, p_sub, p_full_name, p_birth_date, p_gender,
+                            p_address_sealed, p_phone_sealed, p_ial) u;
+    INSERT INTO agent_consents (id, agent_id, citizen_id, method, expires_at, granted_at, act_until)
+    VALUES (p_consent, p_agent, v_citizen, 'vneid', now(), now(), v_until);
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES ('staff:' || p_agent, 'agent_consent_granted', 'citizen:' || v_citizen,
+            'the citizen logged in with VNeID at the counter',
+            jsonb_build_object('consent_id', p_consent, 'method', 'vneid',
+                               'agent_location_id', s.agent_location_id));
+    status := 'granted';
+    act_until := cds_rfc3339(v_until);
+END;
+$$;

@@ -4,7 +4,9 @@
 --   agent_consents   the citizen's consent that an agent files for them:
 --                    a 6-digit code sent by SMS to the phone on record
 --                    (kept as SHA-256 of consent id ':' code), 5 minutes,
---                    5 tries; once granted the agent may read the citizen's
+--                    5 tries; or a VNeID login on the agent's device (its
+--                    state in login_sessions, purpose 'agent_consent',
+--                    bound to the agent: login_sessions.staff_id); once granted the agent may read the citizen's
 --                    data to prefill the form and file for them for a while
 --                    (act_until). The rows also count the codes sent per
 --                    phone and per agent (the rate limits).
@@ -18,14 +20,15 @@ CREATE TABLE agent_consents (
     id          uuid PRIMARY KEY,
     agent_id    uuid NOT NULL REFERENCES staff (id),
     citizen_id  uuid NOT NULL REFERENCES citizens (id),
-    method      text NOT NULL CHECK (method IN ('sms')),
-    code_hash   text NOT NULL CHECK (code_hash ~ '^[0-9a-f]{64}$'),
+    method      text NOT NULL CHECK (method IN ('sms', 'vneid')),
+    code_hash   text CHECK (code_hash ~ '^[0-9a-f]{64}$'),
     tries       int NOT NULL DEFAULT 0,
     expires_at  timestamptz NOT NULL,
     granted_at  timestamptz,
     act_until   timestamptz,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    CHECK ((granted_at IS NULL) = (act_until IS NULL))
+    CHECK ((granted_at IS NULL) = (act_until IS NULL)),
+    CHECK ((method = 'sms') = (code_hash IS NOT NULL))
 );
 CREATE INDEX agent_consents_agent ON agent_consents (agent_id, created_at);
 CREATE INDEX agent_consents_citizen ON agent_consents (citizen_id, created_at);
@@ -42,3 +45,10 @@ CREATE INDEX dossiers_agent_location ON dossiers (agent_location_id, created_at)
 ALTER TABLE bank_transactions DROP CONSTRAINT bank_transactions_provider_check;
 ALTER TABLE bank_transactions ADD CONSTRAINT bank_transactions_provider_check
     CHECK (provider IN ('payos', 'casso', 'sepay', 'cod', 'counter'));
+
+ALTER TABLE login_sessions ADD COLUMN staff_id uuid REFERENCES staff (id);
+ALTER TABLE login_sessions DROP CONSTRAINT login_sessions_purpose_check;
+ALTER TABLE login_sessions ADD CONSTRAINT login_sessions_purpose_check
+    CHECK (purpose IN ('citizen', 'staff', 'agent_consent'));
+ALTER TABLE login_sessions ADD CONSTRAINT login_sessions_agent_bound
+    CHECK ((purpose = 'agent_consent') = (staff_id IS NOT NULL));

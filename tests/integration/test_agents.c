@@ -10,6 +10,9 @@
  *   consent    a code by SMS; a wrong code, the 6th try (locked after 5,
  *              even the right code), an expired code, the 4th code for one
  *              phone: refused, nothing granted; the right code grants
+ *   vneid      or the citizen logs in with VNeID on the agent's device: the
+ *              consent is granted at once; the state cannot be finished by
+ *              another agent nor on the citizens' callback
  *   prefill    the citizen's data only after consent
  *   filing     without consent refused (nothing filed); with it: a scan
  *              uploaded for the citizen, the dossier filed FOR the citizen
@@ -242,6 +245,60 @@ static void test_consent(void)
     CHECK_INT(count("SELECT count(*) FROM dossiers"), dossiers0);
 }
 
+/* The citizen logs in with VNeID on agent B's device (the stand-in, by
+ * login_hint as the tests do); `state` from start (or another). */
+static long vneid_consent(const th_staff *a, const char *pid, const char *force_state, json_t **out)
+{
+    json_t *j = NULL;
+    if (call("POST", u("/v1/agent/vneid-consents"), a->token, NULL, &j) != 200) {
+        json_decref(j);
+        return -1;
+    }
+    char target[2048], code[600], state[200], body[1024];
+    snprintf(target, sizeof target, "%s&login_hint=%s", jstr(j, "authorization_url"), pid);
+    snprintf(state, sizeof state, "%s", force_state ? force_state : jstr(j, "state"));
+    json_decref(j);
+    th_resp r;
+    th_http(&r, 1, "GET", target, NULL, NULL, 0);
+    const char *loc = th_resp_header(&r, "location");
+    int ok = r.status == 302 && loc && th_query_param(loc, "code", code, sizeof code) == 0;
+    th_resp_free(&r);
+    if (!ok) return -2;
+    snprintf(body, sizeof body, "{\"code\":\"%s\",\"state\":\"%s\"}", code, state);
+    return call("POST", u("/v1/agent/vneid-consents/callback"), a->token, body, out);
+}
+
+static void test_vneid_consent(void)
+{
+    json_t *j = NULL;
+    long consents = count("SELECT count(*) FROM agent_consents");
+    CHECK_INT(vneid_consent(&ag_b, "079192004567", NULL, &j), 201);
+    CHECK_STR(jstr(j, "method"), "vneid");
+    char id[40];
+    snprintf(id, sizeof id, "%s", jstr(j, "id"));
+    json_decref(j);
+    CHECK_INT(call("GET", u("/v1/agent/consents/%s/citizen", id), ag_b.token, NULL, &j), 200);
+    CHECK_STR(jstr(j, "full_name"), "Trần Thị Bích Ngọc");
+    json_decref(j);
+    /* Not agent A's consent. */
+    CHECK_INT(call("GET", u("/v1/agent/consents/%s/citizen", id), ag_a.token, NULL, NULL), 403);
+    /* Agent B's login state on agent A's callback; a citizen's state. */
+    CHECK_INT(call("POST", u("/v1/agent/vneid-consents"), ag_b.token, NULL, &j), 200);
+    char b_state[200];
+    snprintf(b_state, sizeof b_state, "%s", jstr(j, "state"));
+    json_decref(j);
+    CHECK_INT(vneid_consent(&ag_a, "079192004567", b_state, &j), 400);
+    CHECK_STR(jstr(j, "code"), "login_state_invalid");
+    json_decref(j);
+    CHECK_INT(call("POST", u("/v1/auth/login"), NULL, "{}", &j), 200);
+    char c_state[200];
+    snprintf(c_state, sizeof c_state, "%s", jstr(j, "state"));
+    json_decref(j);
+    CHECK_INT(vneid_consent(&ag_a, "079192004567", c_state, NULL), 400);
+    CHECK_INT(call("POST", u("/v1/agent/vneid-consents/callback"), ag_a.token, "{\"code\":\"\"}", NULL), 422);
+    CHECK_INT(count("SELECT count(*) FROM agent_consents"), consents + 1);
+}
+
 static void test_filing(void)
 {
     /* Prefill from the citizen's data, now that they agreed. */
@@ -464,6 +521,7 @@ int main(void)
 
     test_accounts();
     test_consent();
+    test_vneid_consent();
     test_filing();
     test_scope();
     test_cash_and_slip();
