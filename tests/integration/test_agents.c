@@ -180,7 +180,7 @@ static char consent_ok[40];
 
 static void test_consent(void)
 {
-    char id[40], code[7], prob[64], wrong[7];
+    char id[40], code[7], prob[64], wrong[16];
     long dossiers0 = count("SELECT count(*) FROM dossiers");
     /* Filing, prefill and upload with no consent at all, or an unverified one. */
     char body[256];
