@@ -21,7 +21,9 @@
  *                 cancelled (the dossier waits at the counter), a failed
  *                 SMS sent again once (a second post changes nothing), a
  *                 courier account issued (the secret shown once, its
- *                 SHA-256 stored) and disabled; the gateways page
+ *                 SHA-256 stored) and disabled, an agent account created
+ *                 (its TOTP key shown once; it logs in) and disabled (its
+ *                 session ends); the gateways page
  *   staff OIDC    through the staff issuer stand-in (cds-sim `staffid`): the
  *                 login page's link, the issuer, the callback to the
  *                 console, the session; a callback in a browser that did not
@@ -438,6 +440,68 @@ static void test_couriers(void)
     th_resp_free(&r);
 }
 
+static void test_agents(void)
+{
+    char loc[37], agency[64];
+    char *ag = th_db_value(db, "SELECT code FROM agencies ORDER BY code LIMIT 1");
+    snprintf(agency, sizeof agency, "%s", ag ? ag : "");
+    free(ag);
+    CHECK_INT(th_staff_location(db, "BD-Q3", agency, loc), 0);
+    th_resp r;
+    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), op_cookie), 200);
+    CHECK(contains(r.body, "BD-Q3"));
+    CHECK(contains(r.body, "id=\"agent-create\""));
+    th_resp_free(&r);
+    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), aud_cookie), 200);
+    CHECK(r.body && !strstr(r.body, "id=\"agent-create\""));
+    th_resp_free(&r);
+    char form[768];
+    /* The auditor: refused, nothing made. */
+    snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q3&display_name=Ho&password=daily.q3-pass-phrase", aud_csrf, loc);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), aud_cookie, form), 403);
+    th_resp_free(&r);
+    /* A short password: 400, nothing made. */
+    snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q3&display_name=Ho&password=short", op_csrf, loc);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 400);
+    th_resp_free(&r);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM staff WHERE login = 'daily.q3'"), 0);
+    snprintf(form, sizeof form,
+             "csrf=%s&location_id=%s&login=daily.q3&display_name=L%%C3%%AA+Th%%E1%%BB%%8B+Hoa&password=daily.q3-pass-phrase",
+             op_csrf, loc);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 201);
+    th_staff agent;
+    memset(&agent, 0, sizeof agent);
+    snprintf(agent.login, sizeof agent.login, "daily.q3");
+    snprintf(agent.password, sizeof agent.password, "daily.q3-pass-phrase");
+    const char *k = r.body ? strstr(r.body, "id=\"totp-secret\">") : NULL;
+    if (k) snprintf(agent.secret, sizeof agent.secret, "%.32s", k + strlen("id=\"totp-secret\">"));
+    CHECK(strlen(agent.secret) == 32);
+    th_resp_free(&r);
+    agent.next_step = (long long)time(NULL) / 30 - 1;
+    char *aid = th_db_value(db, "SELECT id FROM staff WHERE login = 'daily.q3' AND role = 'agent'");
+    CHECK(aid != NULL);
+    char who[128];
+    snprintf(who, sizeof who, "staff:%s vanhanh1", op.id);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'staff_create' AND actor = '%s'", who), 1);
+    /* The same login again: 409. */
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 409);
+    th_resp_free(&r);
+    /* The agent logs in with the key shown (the staff API), then is disabled. */
+    char prob[64];
+    CHECK_INT(th_staff_login(&srv, &agent, NULL, NULL, prob), 200);
+    /* An agent has no console: the login form refuses, no session cookie. */
+    char cookie[2200] = "";
+    CHECK_INT(th_console_login(srv.url, &agent, NULL, cookie, sizeof cookie), 403);
+    CHECK(cookie[0] == 0);
+    snprintf(form, sizeof form, "csrf=%s", op_csrf);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/%s/disable", aid ? aid : "x"), op_cookie, form), 200);
+    CHECK(contains(r.body, "id=\"notice\""));
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM staff WHERE id = '%s' AND disabled_at IS NOT NULL", aid ? aid : ""), 1);
+    CHECK_INT(th_staff_login(&srv, &agent, NULL, NULL, prob), 403);
+    free(aid);
+}
+
 static void test_expired(void)
 {
     /* The short server's tokens live 60 s (its pages were not visited since). */
@@ -598,6 +662,7 @@ int main(void)
     test_shipments();
     test_notifications();
     test_couriers();
+    test_agents();
     test_oidc();
     test_expired();
     test_logout();
