@@ -44,7 +44,7 @@ int cds_console_init(const cds_console_config *c)
         0);
     if (st_home < 0) return -1;
     if (cn_payments_init() || cn_dossier_init() || cn_shipments_init() || cn_notifications_init() ||
-        cn_gateways_init() || cn_couriers_init() || cn_agents_init() || cn_audit_init())
+        cn_gateways_init() || cn_couriers_init() || cn_agents_init() || cn_audit_init() || cn_login_init())
         return -1;
     return 0;
 }

@@ -124,6 +124,7 @@ int cn_notifications_init(void);
 int cn_gateways_init(void);
 int cn_couriers_init(void);
 int cn_agents_init(void);
+int cn_login_init(void);
 int cn_audit_init(void);
 
 #endif

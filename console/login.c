@@ -11,8 +11,9 @@
  *                                  well as by auth/)
  *   GET  /console/login/callback   ?code=&state= from the issuer: the same
  *                                  session cookie as a password login
- *   POST /console/logout           the cookie is cleared (CSRF-checked), the
- *                                  form again
+ *   POST /console/logout           the login session ends on every node
+ *                                  (cds_staff_logout), the cookie is cleared
+ *                                  (CSRF-checked), the form again
  *
  * The login form has no session yet, so its CSRF token signs a nonce kept
  * in a cookie of its own (csrf.c). With the city's staff OpenID Connect
@@ -22,6 +23,7 @@
  * be forced into another browser. Agents log in to their own API, not
  * here: a staff token of an agent is not put in a console cookie. */
 #include "internal.h"
+#include "core/db.h"
 #include "core/jose.h"
 #include "core/lang.h"
 #include "core/log.h"
@@ -222,11 +224,28 @@ void cds_console_oidc_callback(cds_req *r)
 
 /* ---------------- logout ---------------- */
 
+static int st_logout = -1;
+
+int cn_login_init(void)
+{
+    /* auth/'s own end of a login session: revoked on every node at once
+     * (NOTIFY cds_family_revoked), as POST /v1/staff/logout does. */
+    st_logout = cds_db_stmt_register("console_logout", "SELECT cds_staff_logout($1::uuid, $2::uuid)", 2);
+    return st_logout < 0 ? -1 : 0;
+}
+
+static void on_logout(cds_req *r, PGresult *res)
+{
+    if (!cn_one(r, "console_logout", res)) return;
+    cn_cookie_set(r, CN_COOKIE_SESSION, "", 0);
+    form_page(r, 200, NULL, NULL, 1);
+}
+
 void cds_console_logout(cds_req *r)
 {
     const cn_session *s = cn_action(r, 1);
     if (!s) return;
     cds_log(CDS_LOG_INFO, "console_logout", "staff %s logged out of the console", s->who.staff_id);
-    cn_cookie_set(r, CN_COOKIE_SESSION, "", 0);
-    form_page(r, 200, NULL, NULL, 1);
+    const char *params[] = {s->who.session_id, s->who.staff_id};
+    cds_req_db(r, st_logout, 2, params, on_logout);
 }

@@ -29,7 +29,8 @@
  *                 console, the session; a callback in a browser that did not
  *                 start the login (no state cookie, another state) is 400
  *                 and logs nobody in
- *   logout        clears the cookie */
+ *   logout        ends the login session (the old cookie is refused after,
+ *                 also by the other server) and clears the cookie */
 #include "tests/lib/console.h"
 #include "tests/lib/harness.h"
 #include "tests/lib/partner.h"
@@ -620,6 +621,21 @@ static void test_logout(void)
     CHECK(th_set_cookie(&r, "cds_console", v, sizeof v, line) != NULL);
     CHECK(v[0] == 0 && contains(line, "Max-Age=0"));
     th_resp_free(&r);
+    /* The old cookie is worth nothing now, on every node (the revocation
+     * reaches each process through LISTEN within moments). */
+    long st = 0;
+    for (int i = 0; i < 100 && st != 303; i++) {
+        if (i) usleep(50 * 1000);
+        st = th_console_get(&r, u(&srv, "/console"), op_cookie);
+        th_resp_free(&r);
+    }
+    CHECK_INT(st, 303);
+    for (int i = 0, s2 = 0; i < 100 && s2 != 303; i++) {
+        if (i) usleep(50 * 1000);
+        s2 = (int)th_console_get(&r, u(&srv_short, "/console"), op_cookie);
+        th_resp_free(&r);
+        if (i == 99) CHECK_INT(s2, 303);
+    }
 }
 
 int main(void)
