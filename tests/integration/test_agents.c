@@ -180,7 +180,7 @@ static char consent_ok[40];
 
 static void test_consent(void)
 {
-    char id[40], code[7], prob[64], wrong[7];
+    char id[40], code[7], prob[64], wrong[12];
     long dossiers0 = count("SELECT count(*) FROM dossiers");
     /* Filing, prefill and upload with no consent at all, or an unverified one. */
     char body[256];
@@ -200,7 +200,7 @@ static void test_consent(void)
     /* Another agent cannot use this consent. */
     CHECK_INT(verify(&ag_b, id, code, prob), 404);
     /* A wrong code, then the right one. */
-    snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
+    snprintf(wrong, sizeof wrong, "%06d", (int)((strtol(code, NULL, 10) + 1) % 1000000));
     CHECK_INT(verify(&ag_a, id, wrong, prob), 403);
     CHECK_STR(prob, "consent_code_wrong");
     CHECK_INT(verify(&ag_a, id, "12ab56", prob), 422);
@@ -213,7 +213,7 @@ static void test_consent(void)
     char id2[40], code2[7];
     CHECK_INT(consent_start(&ag_a, id2, NULL), 201);
     CHECK_INT(sms_code(id2, code2), 0);
-    snprintf(wrong, sizeof wrong, "%06d", (atoi(code2) + 7) % 1000000);
+    snprintf(wrong, sizeof wrong, "%06d", (int)((strtol(code2, NULL, 10) + 7) % 1000000));
     for (int i = 0; i < 4; i++) CHECK_INT(verify(&ag_a, id2, wrong, prob), 403);
     CHECK_INT(verify(&ag_a, id2, wrong, prob), 429);
     CHECK_STR(prob, "consent_code_locked");
