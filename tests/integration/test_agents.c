@@ -355,6 +355,9 @@ static void test_filing(void)
     json_decref(d);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE actor = 'staff:%s' AND action IN "
                     "('agent_consent_requested', 'agent_consent_granted', 'agent_file')", ag_a.id), 5);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE actor = 'staff:%s' AND action IN "
+                    "('agent_prefill_read', 'agent_upload') AND subject = 'citizen:' || "
+                    "(SELECT citizen_id FROM dossiers WHERE id = '%s')", ag_a.id, dossier_id), 2);
 }
 
 static void test_scope(void)
@@ -489,7 +492,7 @@ static void test_disable(void)
     CHECK_STR(prob, "staff_disabled");
     CHECK_INT(count("SELECT count(*) FROM audit_log"), audit);
     /* The SQL refuses it too, whatever token is shown (the consent granted before). */
-    CHECK_INT(count("SELECT count(*) FROM cds_agent_consent_citizen('%s', '%s') WHERE status = 'agent_disabled'",
+    CHECK_INT(count("SELECT count(*) FROM cds_agent_consent_citizen('%s', '%s', NULL) WHERE status = 'agent_disabled'",
                     ag_a.id, consent_ok), 1);
 }
 
