@@ -14,7 +14,7 @@
  *              consent is granted at once; the state cannot be finished by
  *              another agent nor on the citizens' callback
  *   prefill    the citizen's data only after consent
- *   filing     without consent refused (nothing filed); with it: a scan
+ *   filing     without consent refused (nothing filed, no scan stored); with it: a scan
  *              uploaded for the citizen, the dossier filed FOR the citizen
  *              (owned by them), the citizen's read says who filed it, where
  *              and when; every act in the audit log
@@ -195,6 +195,17 @@ static void test_consent(void)
     json_decref(j);
     CHECK_INT(sms_code(id, code), 0);
     CHECK_INT(call("GET", u("/v1/agent/consents/%s/citizen", id), ag_a.token, NULL, NULL), 403);
+    /* A scan before consent: refused, nothing stored. */
+    long atts = count("SELECT count(*) FROM attachments");
+    char url[512], auth[2100];
+    snprintf(url, sizeof url, "%s/v1/agent/consents/%s/attachments?name=x.pdf", srv.url, id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", ag_a.token);
+    const char *h[] = {auth, "Content-Type: application/pdf", NULL};
+    th_resp r;
+    CHECK_INT(th_http(&r, 2, "POST", url, h, "%PDF-1.4\n%%EOF\n", 15), 0);
+    CHECK_INT(r.status, 403);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM attachments"), atts);
     snprintf(body, sizeof body, "{\"consent_id\":\"%s\",\"procedure_code\":\"" PROCEDURE "\",\"form\":{}}", id);
     CHECK_INT(call("POST", u("/v1/agent/dossiers"), ag_a.token, body, NULL), 403);
     /* Another agent cannot use this consent. */
