@@ -73,6 +73,9 @@ typedef struct cds_oidc_rp {
     int userinfo_only; /* the identity comes from userinfo, not the ID token */
 } cds_oidc_rp;
 cds_oidc_rp cds_oidc_rp_get(int which);
+/* The log event of a provider's step ("discovery", "jwks", "token",
+ * "id_token"): "vneid_discovery", "staff_oidc_token", ... */
+const char *cds_oidc_event(int which, const char *step);
 
 /* Provider metadata and keys, cached per process and provider. The
  * callbacks run on the request's loop thread; `ok` is 0 on success. */

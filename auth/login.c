@@ -176,7 +176,7 @@ static void with_claims(cds_req *r, int status, const json_t *claims)
                     "VNeID từ chối yêu cầu đăng nhập, vui lòng thử lại sau.");
         return;
     case CDS_OIDC_FLOW_ID_TOKEN_INVALID:
-        id_token_invalid(r, "see oidc_id_token");
+        id_token_invalid(r, "the ID token line before says why");
         return;
     default: provider_down(r); return;
     }

@@ -64,6 +64,17 @@ static provider_cache caches[CDS_OIDC_N] = {
     [CDS_OIDC_STAFF] = {.mu = PTHREAD_MUTEX_INITIALIZER},
 };
 
+/* The log event of a provider's step: "vneid_discovery", "staff_oidc_jwks"... */
+const char *cds_oidc_event(int which, const char *step)
+{
+    static const char *const ev[CDS_OIDC_N][4] = {
+        {"vneid_discovery", "vneid_jwks", "vneid_token", "vneid_id_token"},
+        {"staff_oidc_discovery", "staff_oidc_jwks", "staff_oidc_token", "staff_oidc_id_token"},
+    };
+    int k = !strcmp(step, "discovery") ? 0 : !strcmp(step, "jwks") ? 1 : !strcmp(step, "token") ? 2 : 3;
+    return ev[which == CDS_OIDC_STAFF][k];
+}
+
 cds_oidc_rp cds_oidc_rp_get(int which)
 {
     if (which == CDS_OIDC_STAFF)
@@ -139,15 +150,15 @@ static void on_discovery(void *arg, const cds_http_response *resp)
     json_t *doc = NULL;
     int ok = -1;
     if (resp->error || resp->status != 200) {
-        cds_log(CDS_LOG_WARN, "oidc_discovery", "%s: status %ld %s", rp.name, resp->status,
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "discovery"), "status %ld %s", resp->status,
                 resp->error ? resp->error : "");
     } else if (!(doc = json_loadb(resp->body, resp->body_len, 0, NULL))) {
-        cds_log(CDS_LOG_WARN, "oidc_discovery", "%s: not JSON", rp.name);
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "discovery"), "not JSON");
     } else {
         const char *iss = json_string_value(json_object_get(doc, "issuer"));
         /* OpenID Connect Discovery 4.3: the issuer must be exactly ours. */
         if (!iss || !rp.issuer || strcmp(iss, rp.issuer) != 0) {
-            cds_log(CDS_LOG_WARN, "oidc_discovery", "%s: issuer mismatch", rp.name);
+            cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "discovery"), "issuer mismatch");
         } else {
             pthread_mutex_lock(&P->mu);
             copy_url(doc, "authorization_endpoint", P->authz, sizeof P->authz);
@@ -222,8 +233,8 @@ static void on_jwks(void *arg, const cds_http_response *resp)
     if (resp->error || resp->status != 200 ||
         !(doc = json_loadb(resp->body, resp->body_len, 0, NULL)) ||
         !json_is_array(keys = json_object_get(doc, "keys"))) {
-        cds_log(CDS_LOG_WARN, "oidc_jwks", "%s: JWKS unavailable: status %ld %s",
-                cds_oidc_rp_get(f->which).name, resp->status, resp->error ? resp->error : "");
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "jwks"), "JWKS unavailable: status %ld %s",
+                resp->status, resp->error ? resp->error : "");
         json_decref(doc);
         f->kcont(f->r, -2, NULL);
         return;

@@ -88,7 +88,7 @@ static void done(cds_req *r, flow *f, int status, const json_t *claims)
 
 static void id_token_invalid(cds_req *r, flow *f, const char *why)
 {
-    cds_log(CDS_LOG_WARN, "oidc_id_token", "%s: refused: %s", cds_oidc_rp_get(f->which).name, why);
+    cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "id_token"), "refused: %s", why);
     done(r, f, CDS_OIDC_FLOW_ID_TOKEN_INVALID, NULL);
 }
 
@@ -162,7 +162,7 @@ static void on_token(void *arg, const cds_http_response *resp)
     cds_oidc_rp rp = cds_oidc_rp_get(f->which);
     cds_req_untrack(r, f->slot);
     if (resp->error || resp->status == 0 || resp->status >= 500) {
-        cds_log(CDS_LOG_WARN, "oidc_token", "%s: status %ld %s", rp.name, resp->status,
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "token"), "status %ld %s", resp->status,
                 resp->error ? resp->error : "");
         done(r, f, CDS_OIDC_FLOW_DOWN, NULL);
         return;
@@ -170,7 +170,8 @@ static void on_token(void *arg, const cds_http_response *resp)
     json_t *doc = json_loadb(resp->body, resp->body_len, 0, NULL);
     if (resp->status != 200) {
         const char *err = json_string_value(json_object_get(doc, "error"));
-        cds_log(CDS_LOG_WARN, "oidc_token", "%s: refused: %ld %s", rp.name, resp->status, err ? err : "-");
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "token"), "refused: %ld %s", resp->status,
+                err ? err : "-");
         int st = err && strcmp(err, "invalid_grant") == 0 ? CDS_OIDC_FLOW_CODE_INVALID
                                                           : CDS_OIDC_FLOW_REFUSED;
         json_decref(doc);

@@ -100,6 +100,12 @@ int cds_staff_require_role(cds_req *r, const cds_staff_principal *p, int roles);
 typedef void (*cds_staff_token_cont)(cds_req *r, const char *token, int expires_in);
 void cds_staff_token_renew(cds_req *r, const cds_staff_principal *p, cds_staff_token_cont cont);
 
+/* Ends p's session on every node (its token and any other of the same
+ * login stop working). cont runs when it is recorded; a database error is
+ * answered (503) and cont not called. */
+typedef void (*cds_staff_logout_cont)(cds_req *r);
+void cds_staff_logout(cds_req *r, const cds_staff_principal *p, cds_staff_logout_cont cont);
+
 /* ---------------- logging in (staff_login.c, staff_oidc.c) ---------------- */
 
 typedef enum {

@@ -372,9 +372,33 @@ void cds_staff_login_route(cds_req *r)
     cds_staff_login_password(r, login, password, totp, cds_staff_login_answer);
 }
 
+typedef struct logout_ctx {
+    void *saved_user;
+    cds_staff_logout_cont cont;
+} logout_ctx;
+
 static void on_logout(cds_req *r, PGresult *res)
 {
+    logout_ctx *c = cds_req_user(r);
+    cds_req_set_user(r, c->saved_user, NULL);
     if (!cds_req_db_rows(r, "staff_logout", res)) return;
+    c->cont(r);
+}
+
+void cds_staff_logout(cds_req *r, const cds_staff_principal *p, cds_staff_logout_cont cont)
+{
+    logout_ctx *c = cds_req_alloc(r, sizeof *c);
+    c->saved_user = cds_req_user(r);
+    c->cont = cont;
+    /* This node at once; the others through the notification. */
+    cds_revoked_add(p->session_id);
+    cds_req_set_user(r, c, NULL);
+    const char *params[] = {p->session_id, p->staff_id};
+    if (cds_req_db(r, st_staff_logout, 2, params, on_logout) != 0) cds_req_set_user(r, c->saved_user, NULL);
+}
+
+static void logged_out(cds_req *r)
+{
     cds_respond(r, 204, NULL, NULL, 0);
 }
 
@@ -382,9 +406,7 @@ void cds_staff_logout_route(cds_req *r)
 {
     const cds_staff_principal *p = cds_auth_staff(r, CDS_STAFF_ANY);
     if (!p) return;
-    cds_revoked_add(p->session_id);
-    const char *params[] = {p->session_id, p->staff_id};
-    cds_req_db(r, st_staff_logout, 2, params, on_logout);
+    cds_staff_logout(r, p, logged_out);
 }
 
 void cds_staff_me_route(cds_req *r)

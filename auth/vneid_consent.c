@@ -117,7 +117,7 @@ static void on_claims(cds_req *r, int status, const json_t *claims)
                     "Mã đăng nhập không hợp lệ hoặc đã được sử dụng, vui lòng đăng nhập lại.");
         return;
     }
-    const char *why = "see oidc_id_token";
+    const char *why = "the ID token line before says why";
     cds_identity *id = cds_req_alloc(r, sizeof *id);
     if (status == CDS_OIDC_FLOW_OK && cds_identity_from_claims(claims, id, &why) == 0) {
         cds_vneid_person *p = cds_req_alloc(r, sizeof *p);

@@ -70,8 +70,8 @@ int cds_agents_init(void)
     st_citizen = cds_db_stmt_register(
         "agent_consent_citizen",
         "SELECT status, citizen_id, ial, full_name, birth_date, gender, pid_sealed, address_sealed, "
-        "phone_sealed FROM cds_agent_consent_citizen($1::uuid, $2::uuid)",
-        2);
+        "phone_sealed FROM cds_agent_consent_citizen($1::uuid, $2::uuid, $3)",
+        3);
     st_list = cds_db_stmt_register(
         "agent_dossier_list",
         "SELECT cds_dossier_json(d.id, false), d.created_at::text, d.id FROM dossiers d "
@@ -364,8 +364,11 @@ static void act(cds_req *r, act_kind kind, const char *consent, json_t *body)
     c->consent = consent;
     c->body = body;
     cds_req_set_user(r, c, NULL);
-    const char *p[] = {a->staff_id, consent};
-    cds_req_db(r, st_citizen, 2, p, on_consent);
+    /* Reading the citizen's data and uploading for them are audited here;
+     * filing is, with its outcome, by cds_agent_file. */
+    const char *action = kind == ACT_PREFILL ? "agent_prefill_read" : kind == ACT_UPLOAD ? "agent_upload" : NULL;
+    const char *p[] = {a->staff_id, consent, action};
+    cds_req_db(r, st_citizen, 3, p, on_consent);
 }
 
 void cds_agent_consent_citizen(cds_req *r)

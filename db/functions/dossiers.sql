@@ -817,12 +817,15 @@ END;
 $$;
 
 -- The citizen of a granted, current consent of this agent, with what the
--- form is prefilled from. status: ok | no_consent | agent_disabled.
-CREATE OR REPLACE FUNCTION cds_agent_consent_citizen(p_agent uuid, p_consent uuid,
+-- form is prefilled from. p_action (NULL: none) is recorded in the audit
+-- log as what the agent does for the citizen (agent_prefill_read,
+-- agent_upload). status: ok | no_consent | agent_disabled.
+DROP FUNCTION IF EXISTS cds_agent_consent_citizen(uuid, uuid);
+CREATE OR REPLACE FUNCTION cds_agent_consent_citizen(p_agent uuid, p_consent uuid, p_action text,
     OUT status text, OUT citizen_id uuid, OUT ial smallint, OUT full_name text,
     OUT birth_date text, OUT gender text, OUT pid_sealed text, OUT address_sealed text,
     OUT phone_sealed text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
     c citizens;
 BEGIN
@@ -836,6 +839,13 @@ BEGIN
     IF NOT FOUND THEN
         status := 'no_consent';
         RETURN;
+    END IF;
+    IF p_action IS NOT NULL THEN
+        INSERT INTO audit_log (actor, action, subject, reason, detail)
+        VALUES ('staff:' || p_agent, p_action, 'citizen:' || c.id,
+                CASE p_action WHEN 'agent_prefill_read' THEN 'read the citizen''s data to prefill a form'
+                              ELSE 'uploaded a scan for the citizen' END,
+                jsonb_build_object('consent_id', p_consent));
     END IF;
     status := 'ok';
     citizen_id := c.id;

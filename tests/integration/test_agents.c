@@ -14,7 +14,7 @@
  *              consent is granted at once; the state cannot be finished by
  *              another agent nor on the citizens' callback
  *   prefill    the citizen's data only after consent
- *   filing     without consent refused (nothing filed); with it: a scan
+ *   filing     without consent refused (nothing filed, no scan stored); with it: a scan
  *              uploaded for the citizen, the dossier filed FOR the citizen
  *              (owned by them), the citizen's read says who filed it, where
  *              and when; every act in the audit log
@@ -180,7 +180,7 @@ static char consent_ok[40];
 
 static void test_consent(void)
 {
-    char id[40], code[7], prob[64], wrong[16];
+    char id[40], code[7], prob[64], wrong[12];
     long dossiers0 = count("SELECT count(*) FROM dossiers");
     /* Filing, prefill and upload with no consent at all, or an unverified one. */
     char body[256];
@@ -195,12 +195,23 @@ static void test_consent(void)
     json_decref(j);
     CHECK_INT(sms_code(id, code), 0);
     CHECK_INT(call("GET", u("/v1/agent/consents/%s/citizen", id), ag_a.token, NULL, NULL), 403);
+    /* A scan before consent: refused, nothing stored. */
+    long atts = count("SELECT count(*) FROM attachments");
+    char url[512], auth[2100];
+    snprintf(url, sizeof url, "%s/v1/agent/consents/%s/attachments?name=x.pdf", srv.url, id);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", ag_a.token);
+    const char *h[] = {auth, "Content-Type: application/pdf", NULL};
+    th_resp r;
+    CHECK_INT(th_http(&r, 2, "POST", url, h, "%PDF-1.4\n%%EOF\n", 15), 0);
+    CHECK_INT(r.status, 403);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM attachments"), atts);
     snprintf(body, sizeof body, "{\"consent_id\":\"%s\",\"procedure_code\":\"" PROCEDURE "\",\"form\":{}}", id);
     CHECK_INT(call("POST", u("/v1/agent/dossiers"), ag_a.token, body, NULL), 403);
     /* Another agent cannot use this consent. */
     CHECK_INT(verify(&ag_b, id, code, prob), 404);
     /* A wrong code, then the right one. */
-    snprintf(wrong, sizeof wrong, "%06d", (atoi(code) + 1) % 1000000);
+    snprintf(wrong, sizeof wrong, "%06d", (int)((strtol(code, NULL, 10) + 1) % 1000000));
     CHECK_INT(verify(&ag_a, id, wrong, prob), 403);
     CHECK_STR(prob, "consent_code_wrong");
     CHECK_INT(verify(&ag_a, id, "12ab56", prob), 422);
@@ -213,7 +224,7 @@ static void test_consent(void)
     char id2[40], code2[7];
     CHECK_INT(consent_start(&ag_a, id2, NULL), 201);
     CHECK_INT(sms_code(id2, code2), 0);
-    snprintf(wrong, sizeof wrong, "%06d", (atoi(code2) + 7) % 1000000);
+    snprintf(wrong, sizeof wrong, "%06d", (int)((strtol(code2, NULL, 10) + 7) % 1000000));
     for (int i = 0; i < 4; i++) CHECK_INT(verify(&ag_a, id2, wrong, prob), 403);
     CHECK_INT(verify(&ag_a, id2, wrong, prob), 429);
     CHECK_STR(prob, "consent_code_locked");
@@ -355,6 +366,9 @@ static void test_filing(void)
     json_decref(d);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE actor = 'staff:%s' AND action IN "
                     "('agent_consent_requested', 'agent_consent_granted', 'agent_file')", ag_a.id), 5);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE actor = 'staff:%s' AND action IN "
+                    "('agent_prefill_read', 'agent_upload') AND subject = 'citizen:' || "
+                    "(SELECT citizen_id FROM dossiers WHERE id = '%s')", ag_a.id, dossier_id), 2);
 }
 
 static void test_scope(void)
@@ -489,7 +503,7 @@ static void test_disable(void)
     CHECK_STR(prob, "staff_disabled");
     CHECK_INT(count("SELECT count(*) FROM audit_log"), audit);
     /* The SQL refuses it too, whatever token is shown (the consent granted before). */
-    CHECK_INT(count("SELECT count(*) FROM cds_agent_consent_citizen('%s', '%s') WHERE status = 'agent_disabled'",
+    CHECK_INT(count("SELECT count(*) FROM cds_agent_consent_citizen('%s', '%s', NULL) WHERE status = 'agent_disabled'",
                     ag_a.id, consent_ok), 1);
 }
 
