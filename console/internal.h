@@ -5,7 +5,7 @@
  *   csrf.c           the CSRF token of a session and of the login form
  *   session.c        who is asking: the staff token of the cookie, its
  *                    renewal, the checks every page and every action make
- *   page.c           the console's layout, error pages, redirects, small
+ *   page.c           the console's layout, error pages, the login redirect, small
  *                    formatting helpers
  *   login.c          logging in and out
  *   payments.c       unmatched transfers, refunds due, their resolution

@@ -184,8 +184,8 @@ static void on_oidc_started(cds_req *r, cds_staff_login_status status, const cha
              NULL);
         return;
     }
-    /* A page with the link on: a redirect would do, but a page keeps the
-     * console's answers to pages (the state cookie is set either way). */
+    /* A page with the link on (documented as such, like every answer of the
+     * console's actions); the state cookie goes with it. */
     cn_cookie_set(r, CN_COOKIE_OIDC, state, OIDC_STATE_TTL);
     cds_buf b;
     cds_buf_init(&b, CDS_HTML_PAGE_MAX);

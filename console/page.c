@@ -1,6 +1,6 @@
 /* The console's pages: the layout (core/html.h's page with the console's
  * navigation above the body and its own CSS), message and error pages,
- * redirects after an action (303, so a reload does not post again), and
+ * the redirect to the login page of a page asked without a session, and
  * the little formatting the pages share (times, amounts, notices). */
 #include "internal.h"
 #include "core/lang.h"

@@ -4,7 +4,7 @@
  * and lands on the dossier, now paid. Every step is a real page of `cds
  * serve` in a real browser (Chrome DevTools Protocol over a pipe,
  * tests/lib/cdp.h): the form is typed into and its button pressed, the
- * browser keeps the session cookie and follows the redirects, and the
+ * browser keeps the session cookie and follows the login redirect, and the
  * pages run no script (their CSP forbids any). Screenshots at a desk's
  * width, saved to <build>/Testing/console_{login,home,payments,dossier_paid,
  * payments_en}.png. The database confirms what the pages say: the dossier
