@@ -4,6 +4,7 @@
 #ifndef CDS_API_H
 #define CDS_API_H
 #include "auth/auth.h"
+#include "console/console.h"
 #include "delivery/delivery.h"
 #include "dossiers/dossiers.h"
 #include "notify/notify.h"
@@ -19,6 +20,7 @@ typedef struct cds_api_config {
     cds_payment_config payment;
     cds_receipts_config receipts;
     cds_delivery_config delivery;
+    cds_console_config console;
     const char *db_conninfo;
 } cds_api_config;
 

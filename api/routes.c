@@ -5,6 +5,7 @@
  * checks both against openapi.yaml. Also the start-up of every module. */
 #include "api/api.h"
 #include "api/ops.h"
+#include "auth/staff.h"
 #include "payment/webhook.h"
 
 #define SMALL (16 * 1024) /* bodies of login, profile, device and step calls */
@@ -84,6 +85,48 @@ static const cds_route routes[] = {
     {"POST", "/v1/courier/events", cds_courier_events_post, 256 * 1024},
     {"POST", "/v1/partner/couriers", cds_partner_courier_create, SMALL},
     {"POST", "/v1/partner/couriers/{id}/disable", cds_partner_courier_disable, SMALL},
+    {"POST", "/v1/staff/login", cds_staff_login_route, SMALL},
+    {"POST", "/v1/staff/logout", cds_staff_logout_route, 0},
+    {"GET", "/v1/staff/me", cds_staff_me_route, 0},
+    {"POST", "/v1/staff/oidc/start", cds_staff_oidc_start_route, SMALL},
+    {"POST", "/v1/staff/oidc/callback", cds_staff_oidc_callback_route, SMALL},
+    {"POST", "/v1/staff/accounts", cds_staff_accounts_create_route, SMALL},
+    {"POST", "/v1/staff/accounts/{id}/disable", cds_staff_accounts_disable_route, 0},
+    {"POST", "/v1/agent/consents", cds_agent_consent_start, SMALL},
+    {"POST", "/v1/agent/consents/{id}/verify", cds_agent_consent_verify, SMALL},
+    {"GET", "/v1/agent/consents/{id}/citizen", cds_agent_consent_citizen, 0},
+    {"POST", "/v1/agent/vneid-consents", cds_agent_vneid_consent_start, 0},
+    {"POST", "/v1/agent/vneid-consents/callback", cds_agent_vneid_consent_finish, SMALL},
+    {"POST", "/v1/agent/consents/{id}/attachments", cds_agent_attachment_upload, ATTACHMENT_MAX_BYTES},
+    {"POST", "/v1/agent/dossiers", cds_agent_dossier_file, FORM},
+    {"GET", "/v1/agent/dossiers", cds_agent_dossiers_list, 0},
+    {"GET", "/v1/agent/dossiers/{id}", cds_agent_dossier_get, 0},
+    {"POST", "/v1/agent/dossiers/{id}/cash", cds_agent_cash, SMALL},
+    {"GET", "/v1/agent/dossiers/{id}/slip", cds_agent_slip, 0},
+    {"GET", "/v1/partner/agents/counts", cds_partner_agent_counts, 0},
+    {"GET", "/console", cds_console_home, 0},
+    {"GET", "/console/login", cds_console_login_form, 0},
+    {"POST", "/console/login", cds_console_login, SMALL},
+    {"GET", "/console/login/oidc", cds_console_oidc_start, 0},
+    {"GET", "/console/login/callback", cds_console_oidc_callback, 0},
+    {"POST", "/console/logout", cds_console_logout, SMALL},
+    {"GET", "/console/payments", cds_console_payments, 0},
+    {"POST", "/console/payments/transactions/{id}/resolve", cds_console_payment_resolve, SMALL},
+    {"POST", "/console/payments/{id}/refunded", cds_console_payment_refunded, SMALL},
+    {"GET", "/console/dossiers/{code}", cds_console_dossier, 0},
+    {"GET", "/console/shipments", cds_console_shipments, 0},
+    {"POST", "/console/shipments/{id}/retry", cds_console_shipment_retry, SMALL},
+    {"POST", "/console/shipments/{id}/cancel", cds_console_shipment_cancel, SMALL},
+    {"GET", "/console/notifications", cds_console_notifications, 0},
+    {"POST", "/console/notifications/{id}/resend", cds_console_notification_resend, SMALL},
+    {"GET", "/console/gateways", cds_console_gateways, 0},
+    {"GET", "/console/couriers", cds_console_couriers, 0},
+    {"POST", "/console/couriers", cds_console_courier_create, SMALL},
+    {"POST", "/console/couriers/{id}/disable", cds_console_courier_disable, SMALL},
+    {"GET", "/console/agents", cds_console_agents, 0},
+    {"POST", "/console/agents", cds_console_agent_create, SMALL},
+    {"POST", "/console/agents/{id}/disable", cds_console_agent_disable, SMALL},
+    {"GET", "/console/audit", cds_console_audit, 0},
 };
 
 /* Never on the public ports. */
@@ -111,6 +154,7 @@ void cds_api_config_defaults(cds_api_config *c)
     cds_payment_config_defaults(&c->payment);
     cds_receipts_config_defaults(&c->receipts);
     cds_delivery_config_defaults(&c->delivery);
+    cds_console_config_defaults(&c->console);
     c->db_conninfo = NULL;
 }
 
@@ -121,7 +165,8 @@ size_t cds_api_options(cds_api_config *c, cds_opt *out, size_t cap)
     n += cds_notify_options(&c->notify, out + n, cap - n);
     n += cds_payment_options(&c->payment, out + n, cap - n);
     n += cds_receipts_options(&c->receipts, out + n, cap - n);
-    return n + cds_delivery_options(&c->delivery, out + n, cap - n);
+    n += cds_delivery_options(&c->delivery, out + n, cap - n);
+    return n + cds_console_options(&c->console, out + n, cap - n);
 }
 
 int cds_api_init(const cds_api_config *c)
@@ -140,7 +185,10 @@ int cds_api_init(const cds_api_config *c)
     rc.keys_dir = c->auth.keys_dir;
     rc.public_base_url = c->dossiers.public_base_url;
     if (cds_receipts_init(&rc, c->db_conninfo) != 0) return -1;
-    return cds_delivery_init(&c->delivery, c->db_conninfo);
+    if (cds_delivery_init(&c->delivery, c->db_conninfo) != 0) return -1;
+    cds_console_config cc = c->console;
+    cc.keys_dir = c->auth.keys_dir;
+    return cds_console_init(&cc);
 }
 
 void cds_api_worker_start(cds_worker *w, void *ctx)
@@ -163,6 +211,7 @@ void cds_api_worker_stop(cds_worker *w, void *ctx)
 
 void cds_api_shutdown(void)
 {
+    cds_console_shutdown();
     cds_receipts_shutdown();
     cds_delivery_shutdown();
     cds_notify_shutdown();

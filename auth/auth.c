@@ -78,6 +78,7 @@ int cds_auth_init(const cds_auth_config *c, const char *db_conninfo)
     if (cds_auth_keys_load(c) != 0) return -1;
     if (register_statements() != 0) return -1;
     if (cds_partner_auth_init() != 0) return -1;
+    if (cds_staff_init() != 0) return -1;
     if (strcmp(c->vneid_client_secret, "cds-dev-secret") == 0)
         cds_log(CDS_LOG_WARN, "auth_config", "VNeID client settings are the development stand-in's");
     if (db_conninfo && cds_revocation_listen(db_conninfo) != 0) return -1;
@@ -88,6 +89,7 @@ void cds_auth_shutdown(void)
 {
     cds_revocation_stop();
     cds_partner_auth_shutdown();
+    cds_staff_shutdown();
     cds_oidc_reset();
     cds_auth_keys_free();
 }

@@ -23,6 +23,12 @@ typedef struct cds_auth_config {
     const char *keys_dir;
     const char *partner_clients; /* "client:secret[,...]" of the TTHC system(s) */
     int partner_window_s;        /* replay window of signed partner calls */
+    /* staff (auth/staff.h) */
+    int staff_token_ttl_s;
+    int staff_lock_failures, staff_lock_s;
+    const char *totp_issuer; /* the name authenticator apps show */
+    const char *staff_oidc_issuer, *staff_oidc_client_id, *staff_oidc_client_secret,
+        *staff_oidc_redirect_uri, *staff_oidc_ca_file; /* issuer unset: no staff OIDC */
 } cds_auth_config;
 
 /* Defaults (the VNeID stand-in of scripts/run) and the options that change them. */
@@ -75,6 +81,28 @@ typedef struct cds_courier_principal {
 } cds_courier_principal;
 char *cds_courier_token_issue(const char *courier_id, const char *carrier, int ttl_s);
 const cds_courier_principal *cds_auth_courier(cds_req *r);
+
+/* vneid_consent.c: a citizen's VNeID login on a public-service agent's
+ * device as their consent (dossiers/agents.c). start: cont gets the
+ * authorization URL to open on the device, the state and when it expires;
+ * finish (the code and state VNeID redirected back with): cont gets the
+ * verified identity, sealed and hashed as citizens are kept (request arena).
+ * Bound to the agent staff_id. Failures are answered here (problem+json:
+ * 403 staff_disabled, 400 login_state_invalid / login_code_invalid, 401
+ * id_token_invalid, 422 invalid_login_callback, 502 identity_provider_*);
+ * cont is then not called. The caller's user state must be arena memory. */
+typedef struct cds_vneid_person {
+    char pid_hash[65];
+    const char *pid_sealed, *address_sealed, *phone_sealed; /* NULL when not given */
+    const char *sub, *name, *birthdate, *gender;            /* birthdate, gender may be NULL */
+    int ial;
+} cds_vneid_person;
+typedef void (*cds_vneid_consent_start_cont)(cds_req *r, const char *authorization_url,
+                                             const char *state, const char *expires_at);
+typedef void (*cds_vneid_consent_finish_cont)(cds_req *r, const cds_vneid_person *who);
+void cds_vneid_consent_start(cds_req *r, const char *staff_id, cds_vneid_consent_start_cont cont);
+void cds_vneid_consent_finish(cds_req *r, const char *staff_id, const char *code, const char *state,
+                              cds_vneid_consent_finish_cont cont);
 
 /* Sealing and hashing of personal data with the configured keys. */
 char *cds_auth_seal(const char *plain, const char *aad);          /* malloc */

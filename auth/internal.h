@@ -67,19 +67,69 @@ int cds_oidc_check_claims(const json_t *claims, const cds_oidc_expect *e, const 
  * provider sent something we cannot use (no valid personal ID, no name...). */
 int cds_identity_from_claims(const json_t *claims, cds_identity *id, const char **why);
 
-/* Provider metadata and keys, cached per process. The callbacks run on the
- * request's loop thread; `ok` is 0 on success. */
+/* The providers we are a relying party of, and their settings. */
+enum { CDS_OIDC_VNEID = 0, CDS_OIDC_STAFF = 1, CDS_OIDC_N };
+typedef struct cds_oidc_rp {
+    const char *name; /* for logs */
+    const char *issuer, *client_id, *client_secret, *redirect_uri, *ca_file;
+    int userinfo_only; /* the identity comes from userinfo, not the ID token */
+} cds_oidc_rp;
+cds_oidc_rp cds_oidc_rp_get(int which);
+/* The log event of a provider's step ("discovery", "jwks", "token",
+ * "id_token"): "vneid_discovery", "staff_oidc_token", ... */
+const char *cds_oidc_event(int which, const char *step);
+
+/* Provider metadata and keys, cached per process and provider. The
+ * callbacks run on the request's loop thread; `ok` is 0 on success. */
 typedef void (*cds_oidc_cont)(cds_req *r, int ok);
-void cds_oidc_discover(cds_req *r, cds_oidc_cont cont);
+void cds_oidc_discover(cds_req *r, int which, cds_oidc_cont cont);
 /* Endpoint URLs after a successful discovery (copied into the request arena). */
-const char *cds_oidc_endpoint(cds_req *r, const char *which);
+const char *cds_oidc_endpoint(cds_req *r, int which, const char *name);
 /* Finds the key for `kid`, fetching the JWKS when it is not cached or the
- * kid is unknown (at most once per jwks_min_refetch_ms). cont's ok: 0 found
+ * kid is unknown (at most once per jwks_min_refetch_ms for the provider). cont's ok: 0 found
  * (then *key_out holds a reference the caller frees), -1 unknown kid, -2
  * the JWKS could not be fetched. */
 typedef void (*cds_oidc_key_cont)(cds_req *r, int ok, EVP_PKEY *key);
-void cds_oidc_key(cds_req *r, const char *kid, cds_oidc_key_cont cont);
+void cds_oidc_key(cds_req *r, int which, const char *kid, cds_oidc_key_cont cont);
 void cds_oidc_reset(void);
+
+/* oidc_flow.c: the authorization code flow every login of ours runs, once.
+ * The authorization URL (request arena) for state, nonce, PKCE challenge
+ * and optional acr_values; NULL before a successful discovery. */
+char *cds_oidc_authorize_url(cds_req *r, int which, const char *state, const char *nonce,
+                             const char *challenge, const char *acr_values);
+/* Exchanges `code` at the token endpoint (confidential client, PKCE
+ * verifier), then checks the ID token (signature by kid from the JWKS,
+ * RS256/ES256 only, iss, aud/azp, exp, iat, nonce) or, in userinfo-only
+ * mode, asks userinfo; cont gets the verified claims (valid during the call)
+ * or a status below. Uses the request's user slot while it runs and puts
+ * the caller's back (which must be arena memory) before cont. */
+enum {
+    CDS_OIDC_FLOW_OK = 0,
+    CDS_OIDC_FLOW_DOWN = -1,         /* the provider could not be reached (502) */
+    CDS_OIDC_FLOW_CODE_INVALID = -2, /* invalid_grant: code unknown, used or expired */
+    CDS_OIDC_FLOW_REFUSED = -3,      /* another error of the token endpoint */
+    CDS_OIDC_FLOW_ID_TOKEN_INVALID = -4,
+};
+typedef void (*cds_oidc_claims_cont)(cds_req *r, int status, const json_t *claims);
+void cds_oidc_code_exchange(cds_req *r, int which, const char *code, const char *nonce,
+                            const char *verifier, cds_oidc_claims_cont cont);
+/* application/x-www-form-urlencoded value (RFC 3986 unreserved kept), arena. */
+char *cds_oidc_form_enc(cds_req *r, const char *s);
+
+/* staff_login.c: statements and limits of staff logins (from cds_auth_init),
+ * the rate limits of one attempt (1 allowed; 0 with *retry_after), the
+ * token of a successful login (fills res), the JSON answer of a login. */
+#include "auth/staff.h"
+extern int st_staff_lookup, st_staff_login, st_staff_session_check, st_staff_logout,
+    st_staff_oidc_begin, st_staff_oidc_consume, st_staff_oidc_login;
+int cds_staff_init(void);
+int cds_staff_admin_init(void); /* staff_admin.c */
+int cds_vneid_consent_init(void); /* vneid_consent.c */
+void cds_staff_shutdown(void);
+int cds_staff_rate_take(cds_req *r, const char *login, int *retry_after);
+void cds_staff_login_success(cds_req *r, cds_staff_login_result *res, cds_staff_principal *p);
+void cds_staff_login_answer(cds_req *r, const cds_staff_login_result *res);
 
 /* me.c: the profile JSON of a citizen row (me_get's columns). */
 json_t *cds_me_profile_json(PGresult *res, int row);

@@ -61,6 +61,12 @@ void cds_auth_config_defaults(cds_auth_config *c)
     c->keys_dir = "var/keys";
     c->partner_clients = "tthc-hcm:cds-dev-partner-secret";
     c->partner_window_s = 300;
+    c->staff_token_ttl_s = 900;
+    c->staff_lock_failures = 5;
+    c->staff_lock_s = 900;
+    c->totp_issuer = "Cong dan so - Ho Chi Minh City";
+    c->staff_oidc_client_id = "cds-console";
+    c->staff_oidc_redirect_uri = "http://127.0.0.1:8080/console/login/callback";
 }
 
 size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
@@ -85,6 +91,15 @@ size_t cds_auth_options(cds_auth_config *c, cds_opt *out, size_t cap)
         {"keys-dir", "CDS_DEV_KEYS_DIR", CDS_OPT_STR, &c->keys_dir, 0, 0, "where development keys are made and kept"},
         {"partner-clients", "CDS_PARTNER_CLIENTS", CDS_OPT_SECRET, &c->partner_clients, 0, 0, "TTHC system clients: id:secret[,id:secret]"},
         {"partner-window", "CDS_PARTNER_WINDOW", CDS_OPT_INT, &c->partner_window_s, 10, 3600, "seconds a signed partner request stays valid"},
+        {"staff-token-ttl", "CDS_STAFF_TOKEN_TTL", CDS_OPT_INT, &c->staff_token_ttl_s, 60, 43200, "staff token lifetime, seconds"},
+        {"staff-lock-failures", "CDS_STAFF_LOCK_FAILURES", CDS_OPT_INT, &c->staff_lock_failures, 1, 100, "consecutive failed staff logins that lock the account"},
+        {"staff-lock-seconds", "CDS_STAFF_LOCK_SECONDS", CDS_OPT_INT, &c->staff_lock_s, 1, 86400, "how long a locked staff account stays locked"},
+        {"totp-issuer-name", "CDS_TOTP_ISSUER_NAME", CDS_OPT_STR, &c->totp_issuer, 0, 0, "issuer name in staff TOTP QR codes"},
+        {"staff-oidc-issuer", "CDS_STAFF_OIDC_ISSUER", CDS_OPT_URL | CDS_OPT_OPTIONAL, &c->staff_oidc_issuer, 0, 0, "the city's staff OpenID Connect issuer; unset: staff log in with password + TOTP only"},
+        {"staff-oidc-client-id", "CDS_STAFF_OIDC_CLIENT_ID", CDS_OPT_STR, &c->staff_oidc_client_id, 0, 0, "our client id at the staff issuer"},
+        {"staff-oidc-client-secret", "CDS_STAFF_OIDC_CLIENT_SECRET", CDS_OPT_SECRET | CDS_OPT_OPTIONAL, &c->staff_oidc_client_secret, 0, 0, "our client secret at the staff issuer"},
+        {"staff-oidc-redirect-uri", "CDS_STAFF_OIDC_REDIRECT_URI", CDS_OPT_STR, &c->staff_oidc_redirect_uri, 0, 0, "the console's redirect URI registered at the staff issuer"},
+        {"staff-oidc-ca-file", "CDS_STAFF_OIDC_CA_FILE", CDS_OPT_STR, &c->staff_oidc_ca_file, 0, 0, "extra CA certificate to trust for the staff issuer"},
     };
     size_t n = sizeof o / sizeof o[0];
     if (n > cap) n = cap;

@@ -1,5 +1,7 @@
-/* The VNeID provider seen from our side (OpenID Connect relying party):
- * discovery and JWKS cached per process, fetched through the loop thread's
+/* An OpenID Connect provider seen from our side (relying party): VNeID for
+ * citizens, the city's staff issuer for staff (auth/staff_oidc.c), each with
+ * its own settings (cds_oidc_rp_get) and cache. Discovery and JWKS cached
+ * per process and provider, fetched through the loop thread's
  * curl multi handle (never blocking); an unknown `kid` triggers one JWKS
  * refetch, at most one per jwks_min_refetch_ms for the whole process, so key
  * rotation works and a flood of made-up kids cannot hammer VNeID. Also the
@@ -44,7 +46,8 @@
 
 #define MAX_KEYS 16
 
-static struct {
+/* One cache per provider (VNeID, the staff issuer). */
+typedef struct provider_cache {
     pthread_mutex_t mu;
     char authz[512], token[512], userinfo[512], jwks[512];
     time_t discovered_at;
@@ -55,7 +58,33 @@ static struct {
     int nkeys;
     int jwks_ok;          /* a JWKS was fetched at least once */
     uint64_t jwks_try_ms; /* last fetch attempt */
-} P = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} provider_cache;
+static provider_cache caches[CDS_OIDC_N] = {
+    [CDS_OIDC_VNEID] = {.mu = PTHREAD_MUTEX_INITIALIZER},
+    [CDS_OIDC_STAFF] = {.mu = PTHREAD_MUTEX_INITIALIZER},
+};
+
+/* The log event of a provider's step: "vneid_discovery", "staff_oidc_jwks"... */
+const char *cds_oidc_event(int which, const char *step)
+{
+    static const char *const ev[CDS_OIDC_N][4] = {
+        {"vneid_discovery", "vneid_jwks", "vneid_token", "vneid_id_token"},
+        {"staff_oidc_discovery", "staff_oidc_jwks", "staff_oidc_token", "staff_oidc_id_token"},
+    };
+    int k = !strcmp(step, "discovery") ? 0 : !strcmp(step, "jwks") ? 1 : !strcmp(step, "token") ? 2 : 3;
+    return ev[which == CDS_OIDC_STAFF][k];
+}
+
+cds_oidc_rp cds_oidc_rp_get(int which)
+{
+    if (which == CDS_OIDC_STAFF)
+        return (cds_oidc_rp){"staff_oidc", g_auth.staff_oidc_issuer, g_auth.staff_oidc_client_id,
+                             g_auth.staff_oidc_client_secret, g_auth.staff_oidc_redirect_uri,
+                             g_auth.staff_oidc_ca_file, 0};
+    return (cds_oidc_rp){"vneid", g_auth.vneid_issuer, g_auth.vneid_client_id,
+                         g_auth.vneid_client_secret, g_auth.vneid_redirect_uri, g_auth.vneid_ca_file,
+                         g_auth.vneid_userinfo_only};
+}
 
 static uint64_t now_ms(void)
 {
@@ -66,19 +95,23 @@ static uint64_t now_ms(void)
 
 void cds_oidc_reset(void)
 {
-    pthread_mutex_lock(&P.mu);
-    for (int i = 0; i < P.nkeys; i++) EVP_PKEY_free(P.keys[i].key);
-    P.nkeys = 0;
-    P.discovered_at = 0;
-    P.jwks_ok = 0;
-    P.jwks_try_ms = 0;
-    pthread_mutex_unlock(&P.mu);
+    for (int w = 0; w < CDS_OIDC_N; w++) {
+        provider_cache *P = &caches[w];
+        pthread_mutex_lock(&P->mu);
+        for (int i = 0; i < P->nkeys; i++) EVP_PKEY_free(P->keys[i].key);
+        P->nkeys = 0;
+        P->discovered_at = 0;
+        P->jwks_ok = 0;
+        P->jwks_try_ms = 0;
+        pthread_mutex_unlock(&P->mu);
+    }
 }
 
 /* ---------------- fetching ---------------- */
 
 typedef struct fetch {
     cds_req *r;
+    int which;
     int slot;
     cds_oidc_cont cont;
     cds_oidc_key_cont kcont;
@@ -93,7 +126,7 @@ static void cancel_call(void *call)
 static int start_get(cds_req *r, const char *url, fetch *f, cds_http_cb cb)
 {
     cds_http_request hr = {.method = "GET", .url = url, .timeout_ms = 5000,
-                           .max_response = 256 * 1024, .ca_file = g_auth.vneid_ca_file};
+                           .max_response = 256 * 1024, .ca_file = cds_oidc_rp_get(f->which).ca_file};
     const char *hdrs[] = {"Accept: application/json", NULL};
     hr.headers = hdrs;
     cds_http_call *call = cds_http_start(cds_req_worker(r)->http, &hr, cb, f);
@@ -112,40 +145,48 @@ static void on_discovery(void *arg, const cds_http_response *resp)
 {
     fetch *f = arg;
     cds_req_untrack(f->r, f->slot);
+    provider_cache *P = &caches[f->which];
+    cds_oidc_rp rp = cds_oidc_rp_get(f->which);
     json_t *doc = NULL;
     int ok = -1;
     if (resp->error || resp->status != 200) {
-        cds_log(CDS_LOG_WARN, "vneid_discovery", "status %ld %s", resp->status,
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "discovery"), "status %ld %s", resp->status,
                 resp->error ? resp->error : "");
     } else if (!(doc = json_loadb(resp->body, resp->body_len, 0, NULL))) {
-        cds_log(CDS_LOG_WARN, "vneid_discovery", "not JSON");
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "discovery"), "not JSON");
     } else {
         const char *iss = json_string_value(json_object_get(doc, "issuer"));
         /* OpenID Connect Discovery 4.3: the issuer must be exactly ours. */
-        if (!iss || strcmp(iss, g_auth.vneid_issuer) != 0) {
-            cds_log(CDS_LOG_WARN, "vneid_discovery", "issuer mismatch");
+        if (!iss || !rp.issuer || strcmp(iss, rp.issuer) != 0) {
+            cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "discovery"), "issuer mismatch");
         } else {
-            pthread_mutex_lock(&P.mu);
-            copy_url(doc, "authorization_endpoint", P.authz, sizeof P.authz);
-            copy_url(doc, "token_endpoint", P.token, sizeof P.token);
-            copy_url(doc, "userinfo_endpoint", P.userinfo, sizeof P.userinfo);
-            copy_url(doc, "jwks_uri", P.jwks, sizeof P.jwks);
-            if (P.authz[0] && P.token[0] && P.jwks[0]) {
-                P.discovered_at = time(NULL);
+            pthread_mutex_lock(&P->mu);
+            copy_url(doc, "authorization_endpoint", P->authz, sizeof P->authz);
+            copy_url(doc, "token_endpoint", P->token, sizeof P->token);
+            copy_url(doc, "userinfo_endpoint", P->userinfo, sizeof P->userinfo);
+            copy_url(doc, "jwks_uri", P->jwks, sizeof P->jwks);
+            if (P->authz[0] && P->token[0] && P->jwks[0]) {
+                P->discovered_at = time(NULL);
                 ok = 0;
             }
-            pthread_mutex_unlock(&P.mu);
+            pthread_mutex_unlock(&P->mu);
         }
     }
     json_decref(doc);
     f->cont(f->r, ok);
 }
 
-void cds_oidc_discover(cds_req *r, cds_oidc_cont cont)
+void cds_oidc_discover(cds_req *r, int which, cds_oidc_cont cont)
 {
-    pthread_mutex_lock(&P.mu);
-    int fresh = P.discovered_at && time(NULL) - P.discovered_at < 3600;
-    pthread_mutex_unlock(&P.mu);
+    provider_cache *P = &caches[which];
+    const char *issuer = cds_oidc_rp_get(which).issuer;
+    if (!issuer || !*issuer) {
+        cont(r, -1);
+        return;
+    }
+    pthread_mutex_lock(&P->mu);
+    int fresh = P->discovered_at && time(NULL) - P->discovered_at < 3600;
+    pthread_mutex_unlock(&P->mu);
     if (fresh) {
         cont(r, 0);
         return;
@@ -153,30 +194,32 @@ void cds_oidc_discover(cds_req *r, cds_oidc_cont cont)
     fetch *f = cds_req_alloc(r, sizeof *f);
     memset(f, 0, sizeof *f);
     f->r = r;
+    f->which = which;
     f->cont = cont;
-    char *url = cds_req_printf(r, "%s/.well-known/openid-configuration", g_auth.vneid_issuer);
+    char *url = cds_req_printf(r, "%s/.well-known/openid-configuration", issuer);
     if (start_get(r, url, f, on_discovery) != 0) cont(r, -1);
 }
 
-const char *cds_oidc_endpoint(cds_req *r, const char *which)
+const char *cds_oidc_endpoint(cds_req *r, int which, const char *name)
 {
-    pthread_mutex_lock(&P.mu);
-    const char *src = strcmp(which, "authorization") == 0 ? P.authz
-                      : strcmp(which, "token") == 0       ? P.token
-                      : strcmp(which, "userinfo") == 0    ? P.userinfo
-                                                          : P.jwks;
+    provider_cache *P = &caches[which];
+    pthread_mutex_lock(&P->mu);
+    const char *src = strcmp(name, "authorization") == 0 ? P->authz
+                      : strcmp(name, "token") == 0       ? P->token
+                      : strcmp(name, "userinfo") == 0    ? P->userinfo
+                                                         : P->jwks;
     char *out = cds_req_strdup(r, src);
-    pthread_mutex_unlock(&P.mu);
+    pthread_mutex_unlock(&P->mu);
     return out;
 }
 
-/* With P.mu held: a new reference to the key for kid, or NULL. */
-static EVP_PKEY *find_key_locked(const char *kid)
+/* With P->mu held: a new reference to the key for kid, or NULL. */
+static EVP_PKEY *find_key_locked(provider_cache *P, const char *kid)
 {
-    for (int i = 0; i < P.nkeys; i++)
-        if (strcmp(P.keys[i].kid, kid) == 0) {
-            EVP_PKEY_up_ref(P.keys[i].key);
-            return P.keys[i].key;
+    for (int i = 0; i < P->nkeys; i++)
+        if (strcmp(P->keys[i].kid, kid) == 0) {
+            EVP_PKEY_up_ref(P->keys[i].key);
+            return P->keys[i].key;
         }
     return NULL;
 }
@@ -185,53 +228,55 @@ static void on_jwks(void *arg, const cds_http_response *resp)
 {
     fetch *f = arg;
     cds_req_untrack(f->r, f->slot);
+    provider_cache *P = &caches[f->which];
     json_t *doc = NULL, *keys;
     if (resp->error || resp->status != 200 ||
         !(doc = json_loadb(resp->body, resp->body_len, 0, NULL)) ||
         !json_is_array(keys = json_object_get(doc, "keys"))) {
-        cds_log(CDS_LOG_WARN, "vneid_jwks", "JWKS unavailable: status %ld %s", resp->status,
-                resp->error ? resp->error : "");
+        cds_log(CDS_LOG_WARN, cds_oidc_event(f->which, "jwks"), "JWKS unavailable: status %ld %s",
+                resp->status, resp->error ? resp->error : "");
         json_decref(doc);
         f->kcont(f->r, -2, NULL);
         return;
     }
-    pthread_mutex_lock(&P.mu);
-    for (int i = 0; i < P.nkeys; i++) EVP_PKEY_free(P.keys[i].key);
-    P.nkeys = 0;
+    pthread_mutex_lock(&P->mu);
+    for (int i = 0; i < P->nkeys; i++) EVP_PKEY_free(P->keys[i].key);
+    P->nkeys = 0;
     size_t i;
     json_t *k;
     json_array_foreach(keys, i, k) {
         const char *kid = json_string_value(json_object_get(k, "kid"));
         const char *use = json_string_value(json_object_get(k, "use"));
-        if (!kid || strlen(kid) >= sizeof P.keys[0].kid || (use && strcmp(use, "sig") != 0)) continue;
+        if (!kid || strlen(kid) >= sizeof P->keys[0].kid || (use && strcmp(use, "sig") != 0)) continue;
         const char *err;
         EVP_PKEY *pk = cds_jwk_to_pkey(k, &err);
         if (!pk) continue;
-        if (P.nkeys == MAX_KEYS) {
+        if (P->nkeys == MAX_KEYS) {
             EVP_PKEY_free(pk);
             break;
         }
-        snprintf(P.keys[P.nkeys].kid, sizeof P.keys[0].kid, "%s", kid);
-        P.keys[P.nkeys++].key = pk;
+        snprintf(P->keys[P->nkeys].kid, sizeof P->keys[0].kid, "%s", kid);
+        P->keys[P->nkeys++].key = pk;
     }
-    P.jwks_ok = 1;
-    EVP_PKEY *key = find_key_locked(f->kid);
-    pthread_mutex_unlock(&P.mu);
+    P->jwks_ok = 1;
+    EVP_PKEY *key = find_key_locked(P, f->kid);
+    pthread_mutex_unlock(&P->mu);
     json_decref(doc);
     f->kcont(f->r, key ? 0 : -1, key);
 }
 
-void cds_oidc_key(cds_req *r, const char *kid, cds_oidc_key_cont cont)
+void cds_oidc_key(cds_req *r, int which, const char *kid, cds_oidc_key_cont cont)
 {
-    pthread_mutex_lock(&P.mu);
-    EVP_PKEY *key = find_key_locked(kid);
+    provider_cache *P = &caches[which];
+    pthread_mutex_lock(&P->mu);
+    EVP_PKEY *key = find_key_locked(P, kid);
     uint64_t now = now_ms();
-    int may_fetch = !key && (P.jwks_try_ms == 0 ||
-                             now - P.jwks_try_ms >= (uint64_t)g_auth.jwks_min_refetch_ms);
-    int ever_ok = P.jwks_ok;
-    if (may_fetch) P.jwks_try_ms = now;
-    char *url = cds_req_strdup(r, P.jwks);
-    pthread_mutex_unlock(&P.mu);
+    int may_fetch = !key && (P->jwks_try_ms == 0 ||
+                             now - P->jwks_try_ms >= (uint64_t)g_auth.jwks_min_refetch_ms);
+    int ever_ok = P->jwks_ok;
+    if (may_fetch) P->jwks_try_ms = now;
+    char *url = cds_req_strdup(r, P->jwks);
+    pthread_mutex_unlock(&P->mu);
     if (key) {
         cont(r, 0, key);
         return;
@@ -243,6 +288,7 @@ void cds_oidc_key(cds_req *r, const char *kid, cds_oidc_key_cont cont)
     fetch *f = cds_req_alloc(r, sizeof *f);
     memset(f, 0, sizeof *f);
     f->r = r;
+    f->which = which;
     f->kcont = cont;
     snprintf(f->kid, sizeof f->kid, "%s", kid);
     if (start_get(r, url, f, on_jwks) != 0) cont(r, -2, NULL);

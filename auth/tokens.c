@@ -8,7 +8,9 @@
  * and by refresh-token reuse) on a LISTEN connection of this process, and
  * reloaded from the table after every reconnection, so a logout on one node
  * ends the login's access tokens on every node within moments. Entries older
- * than an access token's lifetime are dropped: such tokens expired anyway. */
+ * than an access token's lifetime are dropped: such tokens expired anyway.
+ * Staff sessions (auth/staff_token.c) share the set: their `sid` is revoked
+ * the same way (cds_staff_logout, cds_staff_disable). */
 #include "internal.h"
 #include "core/db_listen.h"
 #include "core/digest.h"
@@ -136,7 +138,8 @@ static unsigned bucket(const char *id)
 
 static void prune_locked(time_t now)
 {
-    time_t horizon = now - g_auth.access_ttl_s - 120;
+    int ttl = g_auth.access_ttl_s > g_auth.staff_token_ttl_s ? g_auth.access_ttl_s : g_auth.staff_token_ttl_s;
+    time_t horizon = now - ttl - 120;
     for (int b = 0; b < BUCKETS; b++)
         for (rev **pp = &table[b]; *pp;) {
             if ((*pp)->at < horizon) {
@@ -200,10 +203,13 @@ static void on_notify(const char *channel, const char *payload, void *arg)
 static void on_connect(PGconn *c, void *arg)
 {
     char secs[16];
-    snprintf(secs, sizeof secs, "%d", g_auth.access_ttl_s + 120);
+    int ttl = g_auth.access_ttl_s > g_auth.staff_token_ttl_s ? g_auth.access_ttl_s : g_auth.staff_token_ttl_s;
+    snprintf(secs, sizeof secs, "%d", ttl + 120);
     const char *params[] = {secs};
     PGresult *r = PQexecParams(c,
                                "SELECT id FROM token_families WHERE revoked_at > now() - "
+                               "make_interval(secs => $1::int) UNION ALL "
+                               "SELECT id FROM staff_sessions WHERE revoked_at > now() - "
                                "make_interval(secs => $1::int)",
                                1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) == PGRES_TUPLES_OK)

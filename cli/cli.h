@@ -14,6 +14,8 @@ int cds_cmd_webhook(int argc, char **argv);
 int cds_cmd_payments(int argc, char **argv);
 /* couriers_cmd.c: `cds couriers add|disable` (a carrier's courier accounts). */
 int cds_cmd_couriers(int argc, char **argv);
+/* staff_cmd.c: `cds staff location|create|totp|disable` (staff accounts). */
+int cds_cmd_staff(int argc, char **argv);
 /* attachments_cmd.c: `cds attachments import` (files of CDS_STORAGE_DIR into the database). */
 int cds_cmd_attachments(int argc, char **argv);
 

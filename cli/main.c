@@ -19,6 +19,7 @@ static const struct {
     {"vietqr", cds_cmd_vietqr, "decode or encode a VietQR payment payload (vietqr --help)"},
     {"payments", cds_cmd_payments, "reconciliation, unmatched transfers, manual resolution (payments --help)"},
     {"couriers", cds_cmd_couriers, "a carrier's courier accounts: add, disable (couriers --help)"},
+    {"staff", cds_cmd_staff, "staff accounts: location, create, totp, disable (staff --help)"},
     {"attachments", cds_cmd_attachments, "attachments import: move files of CDS_STORAGE_DIR into the database"},
     {"webhook", cds_cmd_webhook, "verify a recorded payment-provider webhook (webhook --help)"},
 };

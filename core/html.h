@@ -17,6 +17,12 @@
 
 #include <stddef.h>
 
+/* The CSP of a page with forms: nothing loads, nothing runs (no script at
+ * all), styles only inline, forms post to us, never framed. */
+#define CDS_HTML_CSP                                                                          \
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; " \
+    "frame-ancestors 'none'"
+
 /* The largest page the kit renders. */
 #define CDS_HTML_PAGE_MAX ((size_t)512 * 1024)
 

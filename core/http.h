@@ -55,6 +55,8 @@ const char *cds_req_trace_stored(cds_req *r);
 struct cds_log_ctx;
 void cds_req_log_ctx(const cds_req *r, struct cds_log_ctx *out);
 const char *cds_req_peer(const cds_req *r);           /* client address, no port */
+/* 1 when the request came over TLS (e.g. to mark a cookie Secure). */
+int cds_req_tls(const cds_req *r);
 cds_worker *cds_req_worker(const cds_req *r);
 /* The `data` of the listener the request came in on (see core/server.h). */
 void *cds_req_listener_data(const cds_req *r);

@@ -15,6 +15,8 @@ typedef struct en_row {
 } en_row;
 
 static const en_row EN[] = {
+    {"agent_consent_required", "The citizen's consent (the code sent by SMS) is needed first, or it has expired."},
+    {"agent_location_not_found", "There is no agent location with this id."},
     {"attachment_corrupted", "The stored attachment is damaged; please contact support."},
     {"attachment_not_found", "An attachment does not exist or is not yours."},
     {"authentication_required", "Please log in with VNeID to continue."},
@@ -34,6 +36,10 @@ static const en_row EN[] = {
      "The dossier's fee is already set or paid; the delivery fee can only be paid on delivery "
      "(cod: true)."},
     {"code_mismatch", "The procedure code in the body differs from the one in the path."},
+    {"consent_code_expired", "The consent code has expired; send a new one."},
+    {"consent_code_locked", "Too many wrong consent codes; send a new one."},
+    {"consent_code_wrong", "The consent code is wrong."},
+    {"consent_not_found", "There is no such consent request of this agent."},
     {"courier_disabled", "This courier account is disabled."},
     {"courier_exists",
      "The carrier already has a courier with this staff code; its secret is not shown again."},
@@ -119,6 +125,7 @@ static const en_row EN[] = {
     {"invalid_request", "The request lacks a required field or has one of the wrong type."},
     {"invalid_scale", "The scale parameter must be an integer from 1 to 16 (pixels per module)."},
     {"invalid_sector", "The sector is invalid."},
+    {"invalid_staff_account", "The staff account's details are not valid."},
     {"invalid_status", "The status filter is invalid."},
     {"invalid_step", "The step needs an event_id, a valid step and occurred_at in RFC 3339."},
     {"invalid_token", "Your session is invalid; please log in again."},
@@ -182,6 +189,12 @@ static const en_row EN[] = {
     {"service_busy", "The system is busy; please try again in a few minutes."},
     {"shipment_not_found", "The shipment was not found."},
     {"shipment_other_carrier", "The shipment belongs to another carrier."},
+    {"staff_disabled", "This staff account is disabled."},
+    {"staff_exists", "This login is already used by another account."},
+    {"staff_login_locked", "The account is locked for a while after too many failed logins; please try again later."},
+    {"staff_not_found", "There is no such staff account."},
+    {"staff_oidc_not_configured", "Staff login through the city's identity provider is not configured; use your password and TOTP code."},
+    {"staff_role_forbidden", "Your staff role may not do this."},
     {"stale_timestamp", "The timestamp is outside the allowed window."},
     {"storage_error", "The file could not be stored or read; please try again later."},
     {"too_large", "The request is too large."},

@@ -256,6 +256,7 @@ void cds_req_log_ctx(const cds_req *r, cds_log_ctx *out)
     out->trace = r->trace;
 }
 const char *cds_req_peer(const cds_req *r) { return r->conn->peer; }
+int cds_req_tls(const cds_req *r) { return r->conn->tls; }
 cds_worker *cds_req_worker(const cds_req *r) { return &r->conn->t->w; }
 void *cds_req_listener_data(const cds_req *r) { return r->conn->listen->data; }
 int cds_req_responded(const cds_req *r) { return r->responded; }

@@ -38,6 +38,28 @@ void dl_courier_secret(char out[65])
     cds_trace_random_hex(out, 32);
 }
 
+void cds_courier_secret_new(char secret[65], char sha256_hex[65])
+{
+    dl_courier_secret(secret);
+    dl_sha256_hex(secret, strlen(secret), sha256_hex);
+}
+
+const char *cds_courier_fields_check(const char *carrier, const char *ext, const char *name,
+                                     const char *phone)
+{
+    if (!carrier || !cds_delivery_carrier_known(carrier)) return "carrier phải là vnpost hoặc ghn";
+    if (!ext || !*ext || strlen(ext) > 64 ||
+        strspn(ext, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.:-") != strlen(ext))
+        return "external_id: 1-64 ký tự [0-9A-Za-z_.:-] (mã nhân viên của đơn vị vận chuyển)";
+    if (!name || !name[0] || strlen(name) > 200) return "name (1-200 ký tự) là bắt buộc";
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return "name (1-200 ký tự) là bắt buộc";
+    if (phone && phone[0] &&
+        (strlen(phone) != 10 || phone[0] != '0' || strspn(phone, "0123456789") != 10))
+        return "phone: 10 chữ số bắt đầu bằng 0";
+    return NULL;
+}
+
 typedef struct create_ctx {
     char secret[65];
     json_t *answer;
@@ -82,29 +104,20 @@ void cds_partner_courier_create(cds_req *r)
     const char *ext = json_string_value(json_object_get(b, "external_id"));
     char name[201], phone[16];
     const char *why = NULL;
-    if (!carrier || !cds_delivery_carrier_known(carrier)) why = "carrier phải là vnpost hoặc ghn";
-    else if (!ext || !*ext || strlen(ext) > 64 ||
-             strspn(ext, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.:-") !=
-                 strlen(ext))
-        why = "external_id: 1-64 ký tự [0-9A-Za-z_.:-] (mã nhân viên của đơn vị vận chuyển)";
-    else if (!dl_opt_text(b, "name", 200, name, sizeof name) || !name[0])
-        why = "name (1-200 ký tự) là bắt buộc";
-    else if (!dl_opt_text(b, "phone", 10, phone, sizeof phone) ||
-             (phone[0] && (strlen(phone) != 10 || phone[0] != '0' ||
-                           strspn(phone, "0123456789") != 10)))
-        why = "phone: 10 chữ số bắt đầu bằng 0";
+    if (!dl_opt_text(b, "name", 200, name, sizeof name)) why = "name (1-200 ký tự) là bắt buộc";
+    else if (!dl_opt_text(b, "phone", 10, phone, sizeof phone)) why = "phone: 10 chữ số bắt đầu bằng 0";
+    else why = cds_courier_fields_check(carrier, ext, name, phone);
     if (why) {
         cds_problem(r, 422, "invalid_courier", why);
         return;
     }
     create_ctx *c = calloc(1, sizeof *c);
     if (!c) abort();
-    dl_courier_secret(c->secret);
+    char sha[65];
+    cds_courier_secret_new(c->secret, sha);
     c->answer = json_pack("{s:s,s:s,s:s}", "carrier", carrier, "external_id", ext, "name", name);
     if (phone[0]) json_object_set_new(c->answer, "phone", json_string(phone));
     cds_req_set_user(r, c, create_free);
-    char sha[65];
-    dl_sha256_hex(c->secret, strlen(c->secret), sha);
     const char *params[] = {carrier, ext, cds_req_strdup(r, name), phone[0] ? cds_req_strdup(r, phone) : NULL,
                             cds_req_strdup(r, sha), cds_req_printf(r, "partner:%s", client)};
     cds_req_db(r, st_create, 6, params, on_create);

@@ -78,6 +78,14 @@ void cds_courier_shipment_get(cds_req *r);   /* GET  /v1/courier/shipments/by-wa
 void cds_courier_photo_post(cds_req *r);     /* POST /v1/courier/photos */
 void cds_courier_events_post(cds_req *r);    /* POST /v1/courier/events */
 void cds_partner_courier_create(cds_req *r); /* POST /v1/partner/couriers */
+/* A new courier account, for every caller (the partner route, the
+ * operators' console): the checks of its fields (phone "" or NULL when
+ * none), NULL when fine, else why (Vietnamese); and a new login secret
+ * (64 hex digits, shown once) with its SHA-256 as stored
+ * (cds_courier_create's p_secret_sha256). */
+const char *cds_courier_fields_check(const char *carrier, const char *external_id,
+                                     const char *name, const char *phone);
+void cds_courier_secret_new(char secret[65], char sha256_hex[65]);
 void cds_partner_courier_disable(cds_req *r); /* POST /v1/partner/couriers/{id}/disable */
 
 #endif

@@ -287,6 +287,11 @@ void cds_attachment_upload(cds_req *r)
 {
     const cds_principal *p = cds_auth_citizen(r);
     if (!p) return;
+    cds_attachment_upload_as(r, p);
+}
+
+void cds_attachment_upload_as(cds_req *r, const cds_principal *p)
+{
     const char *name = cds_req_query(r, "name");
     if ((!name && query_has(r, "name")) || (name && !text_valid(name, ATT_NAME_MAX))) {
         cds_problem(r, 422, "invalid_file_name",

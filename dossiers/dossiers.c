@@ -82,6 +82,7 @@ int cds_dossiers_init(const cds_dossiers_config *c)
     if (cds_filing_init() != 0) return -1;
     if (cds_partner_init() != 0) return -1;
     if (cds_rating_init() != 0 || cds_rating_page_init() != 0) return -1;
+    if (cds_agents_init() != 0 || cds_agent_slip_init() != 0) return -1;
     if (cds_tthc_outbox_init(g_dossiers.db_conninfo) != 0) return -1;
     return 0;
 }

@@ -80,6 +80,19 @@ void cds_rating_summary(cds_req *r);
 void cds_rating_page_form(cds_req *r);
 void cds_rating_page_rate(cds_req *r);
 void cds_rating_page_feedback(cds_req *r);
+/* agents.c, agent_slip.c: filing at a public-service agent (staff role agent) */
+void cds_agent_consent_start(cds_req *r);
+void cds_agent_consent_verify(cds_req *r);
+void cds_agent_consent_citizen(cds_req *r);
+void cds_agent_vneid_consent_start(cds_req *r);
+void cds_agent_vneid_consent_finish(cds_req *r);
+void cds_agent_attachment_upload(cds_req *r);
+void cds_agent_dossier_file(cds_req *r);
+void cds_agent_dossiers_list(cds_req *r);
+void cds_agent_dossier_get(cds_req *r);
+void cds_agent_cash(cds_req *r);
+void cds_agent_slip(cds_req *r);
+void cds_partner_agent_counts(cds_req *r);
 /* tthc_outbox.c: the TTHC outbox on each event-loop thread */
 void cds_dossiers_worker_start(cds_worker *w);
 void cds_dossiers_worker_stop(cds_worker *w);

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int st_file_prepare, st_file, st_get, st_list, st_citizen_step;
+static int st_file_prepare, st_file, st_agent_file, st_get, st_list, st_citizen_step;
 
 static const char *const steps[] = {"submitted", "received", "supplement_requested", "supplemented",
                                     "fee_requested", "paid", "processing", "result_ready",
@@ -59,6 +59,12 @@ int cds_filing_init(void)
         "$1::uuid, $2::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9, $10) f, "
         "LATERAL cds_dossier_json(f.dossier_id, true) j",
         10);
+    st_agent_file = cds_db_stmt_register(
+        "dossier_agent_file",
+        "SELECT f.status, f.dossier_id, j, j::jsonb->>'code' FROM cds_agent_file("
+        "$11::uuid, $12::uuid, $1::uuid, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9, $10) f, "
+        "LATERAL cds_dossier_json(f.dossier_id, true) j WHERE $2::uuid IS NOT NULL",
+        12);
     st_get = cds_db_stmt_register_ro(
         "dossier_get",
         "SELECT view, code, id, cds_dossier_overdue(due_date, status) "
@@ -77,7 +83,10 @@ int cds_filing_init(void)
         "(SELECT code FROM dossiers WHERE id = $2::uuid), $2::uuid::text "
         "FROM cds_dossier_citizen_step($1::uuid, $2::uuid, $3, $4, $5, $6::jsonb, $7) s",
         7);
-    return (st_file_prepare < 0 || st_file < 0 || st_get < 0 || st_list < 0 || st_citizen_step < 0) ? -1 : 0;
+    return (st_file_prepare < 0 || st_file < 0 || st_agent_file < 0 || st_get < 0 || st_list < 0 ||
+            st_citizen_step < 0)
+               ? -1
+               : 0;
 }
 
 /* s (UTF-8) as the inside of a JSON string at o; returns the end. */
@@ -104,8 +113,8 @@ static char *json_escape_into(char *o, const char *s, size_t n)
 /* The dossier JSON from SQL plus its lookup link and secret (owner only).
  * The object is spliced into PostgreSQL's text rather than parsed and
  * re-serialised: the dossier can be kilobytes, the addition is small. */
-static void respond_dossier(cds_req *r, int status, const char *json_text, const char *id,
-                            const char *code, int overdue)
+void cds_dossier_respond(cds_req *r, int status, const char *json_text, const char *id,
+                         const char *code, int overdue)
 {
     size_t n = strlen(json_text);
     if (n < 2 || json_text[n - 1] != '}' || !cds_uuid_valid(id)) {
@@ -141,6 +150,7 @@ static void respond_dossier(cds_req *r, int status, const char *json_text, const
 
 typedef struct file_ctx {
     const cds_principal *p;
+    const char *agent_id, *consent_id; /* an agent files for the citizen p (agents.c) */
     json_t *body;         /* borrowed from the request */
     json_t *delivery;     /* the priced choice (delivery/), owned */
     const char *idem_key; /* NULL when none */
@@ -165,7 +175,7 @@ static void on_filed(cds_req *r, PGresult *res)
     if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "created") == 0 || strcmp(status, "existing") == 0) {
-        respond_dossier(r, 201, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3), -1);
+        cds_dossier_respond(r, 201, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3), -1);
     } else if (strcmp(status, "key_reused") == 0) {
         cds_problem(r, 422, "idempotency_key_reused",
                     "Mã Idempotency-Key này đã được dùng cho một yêu cầu khác.");
@@ -179,6 +189,8 @@ static void on_filed(cds_req *r, PGresult *res)
         cds_problem(r, 422, "attachment_not_found", "Có tệp đính kèm không tồn tại hoặc không thuộc về bạn.");
     } else if (strcmp(status, "postal_not_allowed") == 0) {
         cds_fail(r, CDS_P_POSTAL_NOT_ALLOWED);
+    } else if (strcmp(status, "no_consent") == 0 || strcmp(status, "agent_disabled") == 0) {
+        cds_agent_refused(r, status);
     } else {
         cds_log(CDS_LOG_ERROR, "dossier_file", "unexpected status '%s'", status);
         cds_fail(r, CDS_P_INTERNAL);
@@ -188,7 +200,7 @@ static void on_filed(cds_req *r, PGresult *res)
 static void on_existing(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_one(r, "dossiers_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
-    respond_dossier(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
+    cds_dossier_respond(r, 201, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
                     PQgetvalue(res, 0, 3)[0] == 't');
 }
 
@@ -265,8 +277,9 @@ static void on_prepared(cds_req *r, PGresult *res)
         char *atts_s = json_dumps(atts ? atts : json_array(), JSON_COMPACT);
         const char *params[] = {f->id, f->p->citizen_id, json_string_value(json_object_get(f->body, "procedure_code")),
                                 form_s, deliv_s, atts_s, hash, f->idem_key, f->idem_key ? f->idem_hash : NULL,
-                                cds_req_trace_stored(r)};
-        cds_req_db(r, st_file, 10, params, on_filed);
+                                cds_req_trace_stored(r), f->agent_id, f->consent_id};
+        if (f->agent_id) cds_req_db(r, st_agent_file, 12, params, on_filed);
+        else cds_req_db(r, st_file, 10, params, on_filed);
         free(form_s);
         free(deliv_s);
         free(atts_s);
@@ -291,12 +304,12 @@ static int attachments_valid(const json_t *a, int allow_empty)
     return 1;
 }
 
-void cds_dossier_file(cds_req *r)
+/* Filing by the citizen (p from their token) or, when agent_id is set, by
+ * an agent for the citizen p under consent consent_id: the same checks,
+ * the same SQL (cds_agent_file wraps cds_dossier_file). */
+static void file_start(cds_req *r, const cds_principal *p, json_t *j, const char *agent_id,
+                       const char *consent_id)
 {
-    const cds_principal *p = cds_auth_citizen(r);
-    if (!p) return;
-    json_t *j = cds_req_json(r);
-    if (!j) return;
     const char *code = json_string_value(json_object_get(j, "procedure_code"));
     json_t *form = json_object_get(j, "form"), *atts = json_object_get(j, "attachments");
     if (!json_is_object(j) || !code || strlen(code) > 32) {
@@ -312,10 +325,12 @@ void cds_dossier_file(cds_req *r)
         return;
     }
     const char *key = cds_req_header(r, "idempotency-key");
-    if (key && !cds_printable(key, 255)) {
+    if (key && !cds_printable(key, agent_id ? 200 : 255)) {
         cds_problem(r, 400, "invalid_idempotency_key", "Idempotency-Key phải gồm 1-255 ký tự in được.");
         return;
     }
+    /* An agent's keys live beside the citizen's own without meeting them. */
+    if (key && agent_id) key = cds_req_printf(r, "agent:%s:%s", agent_id, key);
     char why_buf[300];
     json_t *delivery = cds_delivery_choice(json_object_get(j, "delivery"), code, why_buf, sizeof why_buf);
     if (!delivery) {
@@ -325,6 +340,8 @@ void cds_dossier_file(cds_req *r)
     file_ctx *f = cds_req_alloc(r, sizeof *f);
     memset(f, 0, sizeof *f);
     f->p = p;
+    f->agent_id = agent_id;
+    f->consent_id = consent_id;
     f->body = j;
     f->delivery = delivery;
     f->idem_key = key;
@@ -336,12 +353,27 @@ void cds_dossier_file(cds_req *r)
     cds_req_db(r, st_file_prepare, 3, params, on_prepared);
 }
 
+void cds_dossier_file(cds_req *r)
+{
+    const cds_principal *p = cds_auth_citizen(r);
+    if (!p) return;
+    json_t *j = cds_req_json(r);
+    if (!j) return;
+    file_start(r, p, j, NULL, NULL);
+}
+
+void cds_dossier_file_for(cds_req *r, const cds_principal *citizen, json_t *body,
+                          const char *agent_id, const char *consent_id)
+{
+    file_start(r, citizen, body, agent_id, consent_id);
+}
+
 /* ================= reading ================= */
 
 static void on_get(cds_req *r, PGresult *res)
 {
     if (!cds_req_db_one(r, "dossiers_db", res, CDS_P_DOSSIER_NOT_FOUND)) return;
-    respond_dossier(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
+    cds_dossier_respond(r, 200, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 1),
                     PQgetvalue(res, 0, 3)[0] == 't');
 }
 
@@ -392,7 +424,7 @@ static void on_citizen_step(cds_req *r, PGresult *res)
     if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     const char *status = PQgetvalue(res, 0, 0);
     if (strcmp(status, "applied") == 0 || strcmp(status, "duplicate") == 0) {
-        respond_dossier(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3), -1);
+        cds_dossier_respond(r, 200, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 3), -1);
     } else if (strcmp(status, "not_found") == 0) {
         cds_fail(r, CDS_P_DOSSIER_NOT_FOUND);
     } else if (strcmp(status, "attachment_not_found") == 0) {

@@ -61,6 +61,23 @@ void cds_lookup_secret_hash(const char *secret, char out[65]);
 int cds_lookup_link(const char *code, const char *secret, char *out, size_t cap);
 char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
 
+/* filing.c: filing for citizen p by agent agent_id under consent
+ * consent_id (agents.c), with the request's parsed body. */
+#include "auth/auth.h"
+/* The dossier JSON of SQL (json_text) with its lookup link and secret, as
+ * the owner's reads answer it; overdue < 0: the JSON has the flag already. */
+void cds_dossier_respond(cds_req *r, int status, const char *json_text, const char *id,
+                         const char *code, int overdue);
+void cds_dossier_file_for(cds_req *r, const cds_principal *citizen, json_t *body,
+                          const char *agent_id, const char *consent_id);
+/* attachments.c: an upload (the request's body) owned by citizen p. */
+void cds_attachment_upload_as(cds_req *r, const cds_principal *p);
+/* agents.c: the answer to an agent refused by SQL: "no_consent" (403
+ * agent_consent_required) or "agent_disabled" (403 staff_disabled). */
+void cds_agent_refused(cds_req *r, const char *status);
+int cds_agents_init(void);
+int cds_agent_slip_init(void); /* agent_slip.c */
+
 /* pay.c: the fee part of the public lookup page (see there). lk_pay_open
  * opens (or finds) the dossier's payment intent, answering cb: 0 asked, -1
  * not asked (no random reference; the request is untouched), -2 the pool

@@ -53,6 +53,19 @@ void cds_notify_shutdown(void);
 void cds_notify_worker_start(cds_worker *w);
 void cds_notify_worker_stop(cds_worker *w);
 
+/* The SMS gateways' circuit breakers in this process (sms.c), for the
+ * operators' console: in the order traffic tries them (the first usable
+ * one takes it, the next when it fails). Each process keeps its own. */
+typedef struct cds_sms_gateway_state {
+    const char *name;  /* "esms", "speedsms" */
+    int failures;      /* failures (or slow answers) in a row */
+    int open;          /* the breaker is open: the gateway gets no traffic */
+    int probing;       /* cooled down: one message is testing it */
+    long long wait_ms; /* open: until a message may probe it */
+} cds_sms_gateway_state;
+/* Fills out (at most cap) and returns how many gateways are configured. */
+size_t cds_notify_sms_gateways(cds_sms_gateway_state *out, size_t cap);
+
 /* Routes. */
 void cds_sms_receipt_esms(cds_req *r);     /* GET  /v1/callbacks/sms/esms/{token} */
 void cds_sms_receipt_speedsms(cds_req *r); /* POST /v1/callbacks/sms/speedsms/{token} */

@@ -62,6 +62,25 @@ int nt_sms_init(void)
     return 0;
 }
 
+size_t cds_notify_sms_gateways(cds_sms_gateway_state *out, size_t cap)
+{
+    uint64_t now = cds_now_us();
+    size_t n = 0;
+    pthread_mutex_lock(&g_mu);
+    for (int i = 0; i < g_ngw && n < cap; i++, n++) {
+        const breaker *b = &g_br[i];
+        out[n].name = g_gw[i]->name;
+        out[n].failures = b->failures;
+        out[n].open = b->failures >= g_notify.breaker_failures;
+        out[n].probing = out[n].open && b->probing;
+        out[n].wait_ms = out[n].open && b->open_until_us > now
+                             ? (long long)((b->open_until_us - now) / 1000u)
+                             : 0;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
 int nt_sms_enabled(void)
 {
     return g_ngw > 0;

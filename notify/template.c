@@ -45,12 +45,16 @@ const char *const cds_template_courier[CDS_TEMPLATE_COURIER_COUNT] = {
     "courier_returning",       "courier_returned",  "courier_cancelled",
 };
 
-#define TEMPLATE_NAMES (CDS_TEMPLATE_STEP_COUNT + CDS_TEMPLATE_COURIER_COUNT)
+const char *const cds_template_sms_only[CDS_TEMPLATE_SMS_ONLY_COUNT] = {"agent_consent"};
+
+#define WITH_PUSH (CDS_TEMPLATE_STEP_COUNT + CDS_TEMPLATE_COURIER_COUNT)
+#define TEMPLATE_NAMES (WITH_PUSH + CDS_TEMPLATE_SMS_ONLY_COUNT)
 
 static const char *template_name(int i)
 {
     return i < CDS_TEMPLATE_STEP_COUNT ? cds_template_steps[i]
-                                       : cds_template_courier[i - CDS_TEMPLATE_STEP_COUNT];
+           : i < WITH_PUSH             ? cds_template_courier[i - CDS_TEMPLATE_STEP_COUNT]
+                                       : cds_template_sms_only[i - WITH_PUSH];
 }
 
 /* ---------------- parsing ---------------- */
@@ -499,6 +503,10 @@ int cds_templates_check(const json_t *doc, char *err, size_t cap)
                          i);
             return -1;
         }
+        if (push && si >= WITH_PUSH) {
+            if (err && cap) snprintf(err, cap, "templates[%zu]: %s is sent by SMS only", i, step);
+            return -1;
+        }
         const json_t *lang = json_object_get(t, "lang");
         int en = lang && json_is_string(lang) && strcmp(json_string_value(lang), "en") == 0;
         if (lang && !en && !(json_is_string(lang) && strcmp(json_string_value(lang), "vi") == 0)) {
@@ -533,7 +541,7 @@ int cds_templates_check(const json_t *doc, char *err, size_t cap)
         if (!en) have[si][push] = 1;
     }
     for (int s = 0; s < TEMPLATE_NAMES; s++)
-        for (int c = 0; c < 2; c++)
+        for (int c = 0; c < (s < WITH_PUSH ? 2 : 1); c++)
             if (!have[s][c]) {
                 if (err && cap)
                     snprintf(err, cap, "no %s template for step %s", c ? "push" : "sms",

@@ -58,6 +58,10 @@ extern const char *const cds_template_steps[CDS_TEMPLATE_STEP_COUNT];
  * ("courier_<status>", delivery/ and db/migrations/0008_delivery.sql). */
 #define CDS_TEMPLATE_COURIER_COUNT 9
 extern const char *const cds_template_courier[CDS_TEMPLATE_COURIER_COUNT];
+/* Messages about no dossier, by SMS only (no push): the consent code a
+ * public-service agent asks the citizen for (dossiers/agent_consent.c). */
+#define CDS_TEMPLATE_SMS_ONLY_COUNT 1
+extern const char *const cds_template_sms_only[CDS_TEMPLATE_SMS_ONLY_COUNT];
 
 /* The template object of step and channel ("sms" or "push") in a loaded
  * templates document: the given version, or the highest when version is 0.

@@ -83,6 +83,14 @@ extern const char *const cds_payment_recon_cols[CDS_PAYMENT_RECON_NCOLS];
 extern const char cds_payment_recon_sql[];
 /* The unmatched transfers, oldest first, at most $1: one JSON array. */
 extern const char cds_payment_unmatched_sql[];
+/* The manual actions, for every caller (the partner routes, the operators'
+ * console): assign transfer $1 to dossier code $2 by actor $3 for reason
+ * $4 (trace $5) -> status (resolved | not_found | not_unmatched |
+ * dossier_not_found | no_payment), payment_id, payment_status,
+ * receipt_id; record the refund of payment $1 by $2 for $3 -> status
+ * (refunded | not_found | not_refund_due), refunded_vnd. Both audited. */
+extern const char cds_payment_resolve_sql[];
+extern const char cds_payment_refunded_sql[];
 
 /* The receiving accounts of agencies (accounts.c), loaded by
  * `cds catalog load` from db/seed/payment_accounts.json:

@@ -57,17 +57,18 @@ const char cds_payment_unmatched_sql[] =
     " FROM (SELECT * FROM bank_transactions WHERE match_status = 'unmatched'"
     "       ORDER BY received_at, id LIMIT $1::int) b";
 
+const char cds_payment_resolve_sql[] =
+    "SELECT status, payment_id, payment_status, receipt_id"
+    " FROM cds_payment_resolve($1::bigint, $2, $3, $4, $5)";
+const char cds_payment_refunded_sql[] =
+    "SELECT status, refunded_vnd FROM cds_payment_refunded($1::uuid, $2, $3)";
+
 int pm_reconcile_init(void)
 {
     st_report = cds_db_stmt_register("payment_reconciliation", cds_payment_recon_sql, 2);
     st_unmatched = cds_db_stmt_register("payment_unmatched", cds_payment_unmatched_sql, 1);
-    st_resolve = cds_db_stmt_register(
-        "payment_resolve",
-        "SELECT status, payment_id, payment_status, receipt_id"
-        " FROM cds_payment_resolve($1::bigint, $2, $3, $4, $5)",
-        5);
-    st_refunded = cds_db_stmt_register(
-        "payment_refunded", "SELECT status, refunded_vnd FROM cds_payment_refunded($1::uuid, $2, $3)", 3);
+    st_resolve = cds_db_stmt_register("payment_resolve", cds_payment_resolve_sql, 5);
+    st_refunded = cds_db_stmt_register("payment_refunded", cds_payment_refunded_sql, 3);
     return st_report < 0 || st_unmatched < 0 || st_resolve < 0 || st_refunded < 0 ? -1 : 0;
 }
 

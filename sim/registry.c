@@ -14,6 +14,7 @@ extern sim_standin sim_vnpost;
 extern sim_standin sim_payos;
 extern sim_standin sim_ghn;
 extern sim_standin sim_zns;
+extern sim_standin sim_staffid;
 
 sim_standin *sim_standins[] = {
     &sim_sink,
@@ -28,5 +29,6 @@ sim_standin *sim_standins[] = {
     &sim_payos,
     &sim_ghn,
     &sim_zns,
+    &sim_staffid,
     NULL,
 };

@@ -41,7 +41,7 @@
 
 #define DEFAULT_CLIENTS "cds-app:cds-dev-secret:cdsapp://auth/callback"
 
-static vneid_state *g_state; /* for the atexit cleanup only */
+static vneid_state *g_states[4]; /* for the atexit cleanup only */
 
 vneid_state *vneid_of(cds_req *r)
 {
@@ -116,37 +116,50 @@ static int parse_clients(vneid_state *st, const char *spec)
 
 static void cleanup(void)
 {
-    if (!g_state) return;
-    vneid_keys_free(&g_state->keys);
-    pthread_mutex_destroy(&g_state->mu);
-    free(g_state);
-    g_state = NULL;
+    for (size_t i = 0; i < sizeof g_states / sizeof g_states[0]; i++) {
+        vneid_state *st = g_states[i];
+        if (!st) continue;
+        vneid_keys_free(&st->keys);
+        pthread_mutex_destroy(&st->mu);
+        free(st);
+        g_states[i] = NULL;
+    }
 }
 
-static int vneid_init(sim_standin *s)
+int vneid_standin_init(sim_standin *s, const char *clients_env, const char *default_clients,
+                       const vneid_directory *dir)
 {
+    size_t slot = 0;
+    while (slot < sizeof g_states / sizeof g_states[0] && g_states[slot]) slot++;
+    if (slot == sizeof g_states / sizeof g_states[0]) return -1;
     vneid_state *st = calloc(1, sizeof *st);
     if (!st) return -1;
     pthread_mutex_init(&st->mu, NULL);
-    const char *spec = getenv("CDS_SIM_VNEID_CLIENTS");
-    if (parse_clients(st, spec && *spec ? spec : DEFAULT_CLIENTS) != 0) {
-        fprintf(stderr, "cds-sim: CDS_SIM_VNEID_CLIENTS must be "
-                        "\"client_id:secret:redirect_uri[;...]\"\n");
+    st->dir = dir;
+    const char *spec = getenv(clients_env);
+    if (parse_clients(st, spec && *spec ? spec : default_clients) != 0) {
+        fprintf(stderr, "cds-sim: %s must be \"client_id:secret:redirect_uri[;...]\"\n",
+                clients_env);
         free(st);
         return -1;
     }
     if (vneid_keys_init(&st->keys) != 0) {
-        fprintf(stderr, "cds-sim: vneid could not generate its RSA keys\n");
+        fprintf(stderr, "cds-sim: %s could not generate its RSA keys\n", s->name);
         vneid_keys_free(&st->keys);
         free(st);
         return -1;
     }
     s->state = st;
-    g_state = st;
-    /* Registered after OpenSSL initialised itself (key generation above), so
-     * it runs before OpenSSL's own exit-time cleanup. */
-    atexit(cleanup);
+    /* Registered once, after OpenSSL initialised itself (key generation
+     * above), so it runs before OpenSSL's own exit-time cleanup. */
+    if (slot == 0) atexit(cleanup);
+    g_states[slot] = st;
     return 0;
+}
+
+static int vneid_init(sim_standin *s)
+{
+    return vneid_standin_init(s, "CDS_SIM_VNEID_CLIENTS", DEFAULT_CLIENTS, &vneid_citizen_directory);
 }
 
 /* ---------------- discovery and keys ---------------- */
@@ -302,7 +315,7 @@ static void sim_jwks_pem(cds_req *r)
     free(pem);
 }
 
-static const cds_route vneid_routes[] = {
+const cds_route vneid_routes[] = {
     {"GET", "/.well-known/openid-configuration", discovery, 0},
     {"GET", "/authorize", vneid_authorize, 0},
     {"GET", "/authorize/approve", vneid_authorize_approve, 0},
@@ -317,6 +330,8 @@ static const cds_route vneid_routes[] = {
     {"POST", "/_sim/defect", sim_defect, 4096},
     {"GET", "/_sim/jwks.pem", sim_jwks_pem, 0},
 };
+
+const size_t vneid_nroutes = sizeof vneid_routes / sizeof vneid_routes[0];
 
 sim_standin sim_vneid = {
     .name = "vneid",

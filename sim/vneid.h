@@ -40,6 +40,24 @@ void vneid_citizen_sub(const vneid_citizen *c, char *out, size_t cap);
  * phone_number when given, identification_level, acr) as a new object. */
 json_t *vneid_citizen_claims(const vneid_citizen *c);
 
+/* -------- whom a stand-in logs in --------
+ * The same OpenID Connect provider serves VNeID's citizens (`vneid`,
+ * vneid_citizens.c) and the city's staff (`staffid`, staffid.c): only the
+ * people, their claims and the words of the login page differ. */
+typedef struct vneid_buf vneid_buf;
+typedef struct vneid_directory {
+    const char *title; /* the login page's heading and title */
+    const char *intro; /* what the client asks for, after "Ứng dụng <client>" */
+    size_t (*count)(void);
+    int (*find)(const char *hint); /* login_hint, or the page's pick (its key); -1 */
+    const char *(*key)(size_t i);  /* what the page's link carries */
+    const char *(*name)(size_t i);
+    /* The line under the name, HTML-escaped into b (acr_values as asked). */
+    void (*meta)(size_t i, const char *acr_values, vneid_buf *b);
+    json_t *(*claims)(size_t i); /* the identity claims, a new object */
+} vneid_directory;
+extern const vneid_directory vneid_citizen_directory;
+
 /* -------- registered clients -------- */
 #define VNEID_MAX_CLIENTS 16
 typedef struct vneid_client {
@@ -139,7 +157,16 @@ typedef struct vneid_state {
     vneid_defect defect; /* one-shot: applies to the next id_token issued */
     vneid_store store;
     vneid_keys keys;
+    const vneid_directory *dir; /* never changes after start */
 } vneid_state;
+
+/* The provider's routes (vneid.c), shared by every stand-in built on it, and
+ * its start: clients from the environment variable `clients_env` (else
+ * `default_clients`), fresh keys, the directory. 0 or -1. */
+extern const cds_route vneid_routes[];
+extern const size_t vneid_nroutes;
+int vneid_standin_init(sim_standin *s, const char *clients_env, const char *default_clients,
+                       const vneid_directory *dir);
 
 vneid_state *vneid_of(cds_req *r);
 /* Index of the client with this id, or -1. Clients never change after
@@ -174,11 +201,11 @@ int vneid_form_decode(const char *s, size_t n, char *out, size_t cap);
 
 /* A growable string in the request arena's spirit but on the heap, with a
  * hard maximum: once over it the buffer is marked failed and stays empty. */
-typedef struct vneid_buf {
+struct vneid_buf {
     char *s;
     size_t len, cap, max;
     int failed;
-} vneid_buf;
+};
 void vneid_buf_init(vneid_buf *b, size_t max);
 void vneid_buf_free(vneid_buf *b);
 void vneid_buf_add(vneid_buf *b, const char *s, size_t n);

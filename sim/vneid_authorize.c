@@ -257,12 +257,13 @@ static void login_page(cds_req *r, const authz *a)
     vneid_buf_init(&q, 8192);
     vneid_buf_init(&b, PAGE_MAX);
     request_query(&q, a);
-    int want2 = a->acr_values && has_word(a->acr_values, "urn:vneid:ial:2");
     vneid_buf_puts(
         &b,
         "<!doctype html>\n<html lang=\"vi\"><head><meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<title>Đăng nhập bằng VNeID (giả lập)</title>\n<style>\n"
+        "<title>");
+    vneid_buf_html(&b, st->dir->title);
+    vneid_buf_puts(&b, "</title>\n<style>\n"
         "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;"
         "background:#f4f5f7;color:#1d1d1f}\n"
         "header{background:#c8102e;color:#fff;padding:1em 1.2em}\n"
@@ -273,36 +274,29 @@ static void login_page(cds_req *r, const authz *a)
         "text-decoration:none;color:inherit;box-shadow:0 1px 3px rgba(0,0,0,.12)}\n"
         ".name{font-weight:600;font-size:1.05em}.meta{color:#555;font-size:.9em}\n"
         ".warn{color:#b00020;font-size:.85em}.deny{color:#555}\n</style></head>\n<body>\n"
-        "<header><h1>Đăng nhập bằng VNeID (giả lập)</h1></header>\n<main>\n"
-        "<p>Ứng dụng <b>");
+        "<header><h1>");
+    vneid_buf_html(&b, st->dir->title);
+    vneid_buf_puts(&b, "</h1></header>\n<main>\n<p>Ứng dụng <b>");
     vneid_buf_html(&b, st->clients[a->client].id);
-    vneid_buf_puts(&b, "</b> đề nghị truy cập thông tin định danh của bạn "
-                       "(số định danh cá nhân, họ tên, ngày sinh, giới tính, địa chỉ).</p>\n"
-                       "<p class=\"note\">Đây là máy chủ giả lập dùng cho phát triển và kiểm thử. "
-                       "Các công dân dưới đây là dữ liệu thử nghiệm, không phải người thật. "
-                       "Chọn một công dân để đăng nhập.</p>\n<ul>\n");
-    for (size_t i = 0; i < vneid_ncitizens; i++) {
-        const vneid_citizen *c = &vneid_citizens[i];
-        char masked[32];
-        vj_mask_id(c->personal_id, masked, sizeof masked);
+    vneid_buf_puts(&b, "</b> ");
+    vneid_buf_html(&b, st->dir->intro);
+    vneid_buf_puts(&b, "</p>\n<p class=\"note\">Đây là máy chủ giả lập dùng cho phát triển và kiểm thử. "
+                       "Những người dưới đây là dữ liệu thử nghiệm, không phải người thật. "
+                       "Chọn một người để đăng nhập.</p>\n<ul>\n");
+    for (size_t i = 0; i < st->dir->count(); i++) {
         vneid_buf href;
         vneid_buf_init(&href, 8192);
         vneid_buf_puts(&href, "/authorize/approve?");
         vneid_buf_add(&href, q.s ? q.s : "", q.len);
         vneid_buf_puts(&href, "&citizen=");
-        vneid_buf_puts(&href, c->personal_id);
+        vneid_buf_urlenc(&href, st->dir->key(i));
         vneid_buf_puts(&b, "<li><a href=\"");
         vneid_buf_html(&b, href.s ? href.s : "");
         vneid_buf_free(&href);
         vneid_buf_puts(&b, "\"><div class=\"name\">");
-        vneid_buf_html(&b, c->name);
-        vneid_buf_puts(&b, "</div><div class=\"meta\">Số định danh: ");
-        vneid_buf_html(&b, masked);
-        vneid_buf_puts(&b, c->level >= 2 ? " · Định danh mức 2" : " · Định danh mức 1");
+        vneid_buf_html(&b, st->dir->name(i));
         vneid_buf_puts(&b, "</div>");
-        if (want2 && c->level < 2)
-            vneid_buf_puts(&b, "<div class=\"warn\">Chưa đạt mức định danh 2 mà ứng dụng "
-                               "yêu cầu</div>");
+        st->dir->meta(i, a->acr_values, &b);
         vneid_buf_puts(&b, "</a></li>\n");
     }
     vneid_buf_puts(&b, "</ul>\n<p><a class=\"deny\" href=\"/authorize/deny?");
@@ -330,7 +324,7 @@ void vneid_authorize(cds_req *r)
     if (validate(r, &a) != 0) return;
     const char *hint = vneid_form_get(&a.q, "login_hint");
     if (hint) {
-        int citizen = vneid_citizen_find(hint);
+        int citizen = vneid_of(r)->dir->find(hint);
         if (citizen < 0) {
             error_redirect(r, &a, "access_denied", "login_hint is not a test citizen");
             return;
@@ -351,7 +345,7 @@ void vneid_authorize_approve(cds_req *r)
     sim_record(r);
     authz a;
     if (validate(r, &a) != 0) return;
-    int citizen = vneid_citizen_find(vneid_form_get(&a.q, "citizen"));
+    int citizen = vneid_of(r)->dir->find(vneid_form_get(&a.q, "citizen"));
     if (citizen < 0) {
         error_redirect(r, &a, "access_denied", "citizen is not a test citizen");
         return;

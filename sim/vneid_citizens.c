@@ -84,3 +84,50 @@ json_t *vneid_citizen_claims(const vneid_citizen *c)
     }
     return j;
 }
+
+/* ---------------- as the provider's directory ---------------- */
+
+static size_t count(void)
+{
+    return vneid_ncitizens;
+}
+
+static const char *key(size_t i)
+{
+    return vneid_citizens[i].personal_id;
+}
+
+static const char *name(size_t i)
+{
+    return vneid_citizens[i].name;
+}
+
+static void meta(size_t i, const char *acr_values, vneid_buf *b)
+{
+    const vneid_citizen *c = &vneid_citizens[i];
+    char masked[32];
+    vj_mask_id(c->personal_id, masked, sizeof masked);
+    vneid_buf_puts(b, "<div class=\"meta\">Số định danh: ");
+    vneid_buf_html(b, masked);
+    vneid_buf_puts(b, c->level >= 2 ? " · Định danh mức 2" : " · Định danh mức 1");
+    vneid_buf_puts(b, "</div>");
+    if (acr_values && strstr(acr_values, "urn:vneid:ial:2") && c->level < 2)
+        vneid_buf_puts(b, "<div class=\"warn\">Chưa đạt mức định danh 2 mà ứng dụng yêu cầu</div>");
+}
+
+static json_t *claims(size_t i)
+{
+    return vneid_citizen_claims(&vneid_citizens[i]);
+}
+
+const vneid_directory vneid_citizen_directory = {
+    .title = "Đăng nhập bằng VNeID (giả lập)",
+    .intro = "đề nghị truy cập thông tin định danh của bạn (số định danh cá nhân, họ tên, ngày "
+             "sinh, giới tính, địa chỉ).",
+    .count = count,
+    .find = vneid_citizen_find,
+    .key = key,
+    .name = name,
+    .meta = meta,
+    .claims = claims,
+};

@@ -254,7 +254,7 @@ static char *id_token(cds_req *r, const grant *g)
     SHA256((const unsigned char *)g->access_token, strlen(g->access_token), md);
     if (!sim_b64url_encode(md, sizeof md / 2, at_hash, sizeof at_hash)) return NULL;
 
-    json_t *claims = vneid_citizen_claims(&vneid_citizens[g->citizen]);
+    json_t *claims = st->dir->claims((size_t)g->citizen);
     if (!claims) return NULL;
     json_object_set_new(claims, "iss", json_string(iss));
     json_object_set_new(claims, "aud", json_string(aud));
@@ -487,7 +487,7 @@ void vneid_userinfo(cds_req *r)
         bearer_error(r, "invalid_token", "the access token is unknown, expired or revoked");
         return;
     }
-    json_t *j = vneid_citizen_claims(&vneid_citizens[citizen]);
+    json_t *j = st->dir->claims((size_t)citizen);
     cds_resp_header(r, "cache-control", "no-store");
     cds_respond_json(r, 200, j);
 }

@@ -434,6 +434,13 @@ BEGIN
         'fee_vnd', d.fee_vnd,
         'delivery', d.delivery,
         'updated_at', cds_rfc3339(d.updated_at))
+    || CASE WHEN d.filed_by_staff IS NULL THEN '{}'::jsonb ELSE jsonb_build_object(
+        -- Filed for the citizen by a public-service agent (issue 19).
+        'filed_by', (SELECT jsonb_build_object(
+                         'agent_name', s.display_name, 'location_name', l.name,
+                         'location_address', l.address, 'filed_at', cds_rfc3339(d.submitted_at))
+                     FROM staff s JOIN agent_locations l ON l.id = d.agent_location_id
+                     WHERE s.id = d.filed_by_staff)) END
     || CASE WHEN p_full THEN jsonb_build_object(
         'form', d.form,
         'timeline', COALESCE((
@@ -695,5 +702,323 @@ BEGIN
     END IF;
     DELETE FROM attachment_chunks c WHERE c.attachment_id = ANY (gone);
     RETURN cardinality(gone);
+END;
+$$;
+
+-- ---------------- public-service agents (0029_agents.sql, dossiers/agent*.c) ----------------
+
+-- The agent p_agent if it is an enabled agent account (else no row).
+CREATE OR REPLACE FUNCTION cds_agent_row(p_agent uuid) RETURNS staff
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM staff WHERE id = p_agent AND role = 'agent' AND disabled_at IS NULL;
+$$;
+
+-- An agent asks a citizen's consent: a code goes by SMS to the citizen's
+-- phone on record (the notification outbox, template agent_consent).
+-- p_code in clear goes only into the message; the consent keeps its hash.
+-- Limits: p_per_phone codes per citizen and p_per_agent per agent within
+-- p_window_s seconds.
+-- status: sent | agent_disabled | citizen_not_found | no_phone |
+-- rate_limited_phone | rate_limited_agent
+CREATE OR REPLACE FUNCTION cds_agent_consent_start(p_agent uuid, p_consent uuid, p_pid_hash text,
+    p_code text, p_code_hash text, p_ttl_s int, p_per_phone int, p_per_agent int, p_window_s int,
+    p_trace text DEFAULT NULL,
+    OUT status text, OUT expires_at text, OUT phone_sealed text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s staff;
+    c citizens;
+    l agent_locations;
+    v_exp timestamptz := now() + make_interval(secs => p_ttl_s);
+BEGIN
+    PERFORM cds_trace_set(p_trace);
+    s := cds_agent_row(p_agent);
+    IF s.id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT * INTO c FROM citizens x WHERE x.pid_hash = p_pid_hash FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'citizen_not_found';
+        RETURN;
+    END IF;
+    IF c.phone_sealed IS NULL THEN
+        status := 'no_phone';
+        RETURN;
+    END IF;
+    IF (SELECT count(*) FROM agent_consents a WHERE a.citizen_id = c.id
+        AND a.created_at > now() - make_interval(secs => p_window_s)) >= p_per_phone THEN
+        status := 'rate_limited_phone';
+        RETURN;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('cds_agent_consents ' || p_agent, 0));
+    IF (SELECT count(*) FROM agent_consents a WHERE a.agent_id = p_agent
+        AND a.created_at > now() - make_interval(secs => p_window_s)) >= p_per_agent THEN
+        status := 'rate_limited_agent';
+        RETURN;
+    END IF;
+    SELECT * INTO l FROM agent_locations x WHERE x.id = s.agent_location_id;
+    INSERT INTO agent_consents (id, agent_id, citizen_id, method, code_hash, expires_at)
+    VALUES (p_consent, p_agent, c.id, 'sms', p_code_hash, v_exp);
+    INSERT INTO outbox (channel, citizen_id, template, vars, recipient_sealed, trace)
+    VALUES ('sms', c.id, 'agent_consent',
+            jsonb_build_object('code', p_code, 'location_name', l.name, 'minutes', p_ttl_s / 60),
+            c.phone_sealed, NULLIF(current_setting('cds.trace', true), ''));
+    PERFORM pg_notify('cds_outbox', c.id::text);
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES ('staff:' || p_agent, 'agent_consent_requested', 'citizen:' || c.id,
+            'consent code sent by SMS', jsonb_build_object('consent_id', p_consent,
+                                                           'agent_location_id', l.id));
+    status := 'sent';
+    expires_at := cds_rfc3339(v_exp);
+    phone_sealed := c.phone_sealed;
+END;
+$$;
+
+-- The citizen reads the code to the agent. Wrong codes count; after
+-- p_max_tries the consent is locked (even the right code is refused).
+-- status: granted | wrong (tries_left) | locked | expired | not_found |
+-- agent_disabled. Granted again is granted (a retry).
+CREATE OR REPLACE FUNCTION cds_agent_consent_verify(p_agent uuid, p_consent uuid, p_code_hash text,
+    p_max_tries int, p_act_s int, OUT status text, OUT tries_left int, OUT act_until text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    a agent_consents;
+BEGIN
+    IF (cds_agent_row(p_agent)).id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT * INTO a FROM agent_consents x WHERE x.id = p_consent AND x.agent_id = p_agent FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+    ELSIF a.granted_at IS NOT NULL THEN
+        status := 'granted';
+        act_until := cds_rfc3339(a.act_until);
+    ELSIF a.tries >= p_max_tries THEN
+        status := 'locked';
+        tries_left := 0;
+    ELSIF a.expires_at <= now() THEN
+        status := 'expired';
+    ELSIF a.code_hash <> p_code_hash THEN
+        UPDATE agent_consents x SET tries = x.tries + 1 WHERE x.id = a.id;
+        tries_left := p_max_tries - a.tries - 1;
+        status := CASE WHEN tries_left <= 0 THEN 'locked' ELSE 'wrong' END;
+    ELSE
+        UPDATE agent_consents x SET granted_at = now(), act_until = now() + make_interval(secs => p_act_s)
+        WHERE x.id = a.id RETURNING * INTO a;
+        INSERT INTO audit_log (actor, action, subject, reason, detail)
+        VALUES ('staff:' || p_agent, 'agent_consent_granted', 'citizen:' || a.citizen_id,
+                'the citizen gave the SMS code', jsonb_build_object('consent_id', a.id));
+        status := 'granted';
+        act_until := cds_rfc3339(a.act_until);
+    END IF;
+END;
+$$;
+
+-- The citizen of a granted, current consent of this agent, with what the
+-- form is prefilled from. p_action (NULL: none) is recorded in the audit
+-- log as what the agent does for the citizen (agent_prefill_read,
+-- agent_upload). status: ok | no_consent | agent_disabled.
+DROP FUNCTION IF EXISTS cds_agent_consent_citizen(uuid, uuid);
+CREATE OR REPLACE FUNCTION cds_agent_consent_citizen(p_agent uuid, p_consent uuid, p_action text,
+    OUT status text, OUT citizen_id uuid, OUT ial smallint, OUT full_name text,
+    OUT birth_date text, OUT gender text, OUT pid_sealed text, OUT address_sealed text,
+    OUT phone_sealed text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c citizens;
+BEGIN
+    IF (cds_agent_row(p_agent)).id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT x.* INTO c FROM agent_consents a JOIN citizens x ON x.id = a.citizen_id
+    WHERE a.id = p_consent AND a.agent_id = p_agent AND a.granted_at IS NOT NULL
+      AND a.act_until > now();
+    IF NOT FOUND THEN
+        status := 'no_consent';
+        RETURN;
+    END IF;
+    IF p_action IS NOT NULL THEN
+        INSERT INTO audit_log (actor, action, subject, reason, detail)
+        VALUES ('staff:' || p_agent, p_action, 'citizen:' || c.id,
+                CASE p_action WHEN 'agent_prefill_read' THEN 'read the citizen''s data to prefill a form'
+                              ELSE 'uploaded a scan for the citizen' END,
+                jsonb_build_object('consent_id', p_consent));
+    END IF;
+    status := 'ok';
+    citizen_id := c.id;
+    ial := c.ial;
+    full_name := c.full_name;
+    birth_date := c.birth_date::text;
+    gender := c.gender;
+    pid_sealed := c.pid_sealed;
+    address_sealed := c.address_sealed;
+    phone_sealed := c.phone_sealed;
+END;
+$$;
+
+-- An agent files for the citizen of consent p_consent (cds_dossier_file,
+-- then the dossier is marked as filed by the agent at their location).
+-- status: cds_dossier_file's, or no_consent | agent_disabled.
+CREATE OR REPLACE FUNCTION cds_agent_file(p_agent uuid, p_consent uuid, p_id uuid, p_procedure text,
+    p_form jsonb, p_delivery jsonb, p_attachments jsonb, p_lookup_hash text,
+    p_idempotency_key text, p_idempotency_hash text, p_trace text DEFAULT NULL,
+    OUT status text, OUT dossier_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s staff;
+    v_citizen uuid;
+BEGIN
+    s := cds_agent_row(p_agent);
+    IF s.id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT a.citizen_id INTO v_citizen FROM agent_consents a
+    WHERE a.id = p_consent AND a.agent_id = p_agent AND a.granted_at IS NOT NULL AND a.act_until > now();
+    IF NOT FOUND THEN
+        status := 'no_consent';
+        RETURN;
+    END IF;
+    SELECT f.status, f.dossier_id INTO status, dossier_id
+    FROM cds_dossier_file(p_id, v_citizen, p_procedure, p_form, p_delivery, p_attachments,
+                          p_lookup_hash, p_idempotency_key, p_idempotency_hash, p_trace) f;
+    IF status = 'created' THEN
+        UPDATE dossiers d SET filed_by_staff = p_agent, agent_location_id = s.agent_location_id,
+                              agent_consent_id = p_consent
+        WHERE d.id = dossier_id;
+        PERFORM cds_dossier_refresh(dossier_id);
+        INSERT INTO audit_log (actor, action, subject, reason, detail)
+        VALUES ('staff:' || p_agent, 'agent_file', 'dossier:' || dossier_id,
+                'filed for the citizen at an agent location',
+                jsonb_build_object('citizen_id', v_citizen, 'consent_id', p_consent,
+                                   'agent_location_id', s.agent_location_id));
+    ELSIF status = 'existing' AND NOT EXISTS (SELECT 1 FROM dossiers d WHERE d.id = dossier_id
+                                              AND d.filed_by_staff = p_agent) THEN
+        status := 'key_reused';
+    END IF;
+END;
+$$;
+
+-- Cash at the agent's counter for a dossier the agent filed: its open
+-- payment intent (opened now with p_reference if there is none) is credited
+-- with provider 'counter' exactly like a transfer (cds_payment_credit), so
+-- the dossier becomes paid and the e-receipt is issued. p_amount must be
+-- what is due. A retry with the same key changes nothing.
+-- status: applied | duplicate | not_found | not_payable | amount_mismatch
+-- (due) | no_account | agent_disabled
+CREATE OR REPLACE FUNCTION cds_agent_cash(p_agent uuid, p_dossier uuid, p_amount bigint, p_key text,
+    p_reference text, p_trace text DEFAULT NULL,
+    OUT status text, OUT due bigint, OUT payment_id uuid, OUT payment_status text,
+    OUT receipt_id uuid)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s staff;
+    d dossiers;
+    p payments;
+    o record;
+    cr record;
+    v_tx text := 'cash:' || p_agent || ':' || p_key;
+BEGIN
+    PERFORM cds_trace_set(p_trace);
+    s := cds_agent_row(p_agent);
+    IF s.id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT * INTO d FROM dossiers x WHERE x.id = p_dossier AND x.filed_by_staff = p_agent;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    -- A retry after the payment went through: the first answer again.
+    SELECT b.payment_id, b.receipt_id INTO payment_id, receipt_id FROM bank_transactions b
+    WHERE b.provider = 'counter' AND b.provider_tx_id = v_tx;
+    IF FOUND THEN
+        status := 'duplicate';
+        SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
+        RETURN;
+    END IF;
+    -- A refusal undoes the intent it may have opened: nothing changes.
+    BEGIN
+        SELECT * INTO o FROM cds_payment_open(d.id, d.citizen_id, p_reference);
+        IF o.status NOT IN ('created', 'existing') THEN
+            status := CASE o.status WHEN 'no_account' THEN 'no_account' ELSE 'not_payable' END;
+            RAISE EXCEPTION 'cds_agent_cash refused';
+        END IF;
+        SELECT * INTO p FROM payments x WHERE x.id = (o.payment->>'id')::uuid;
+        due := p.amount_vnd - p.received_vnd;
+        IF p_amount <> due THEN
+            status := 'amount_mismatch';
+            RAISE EXCEPTION 'cds_agent_cash refused';
+        END IF;
+    EXCEPTION WHEN raise_exception THEN
+        RETURN;
+    END;
+    SELECT * INTO cr FROM cds_payment_credit('counter', v_tx, p_amount,
+        'Tien mat tai quay ' || p.reference, p.account_no, p.bank_bin, v_tx, '',
+        s.display_name, now(), p.reference, NULL, p_trace);
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES ('staff:' || p_agent, 'agent_cash', 'dossier:' || d.id, 'cash taken at the counter',
+            jsonb_build_object('amount_vnd', p_amount, 'payment_id', p.id,
+                               'agent_location_id', s.agent_location_id));
+    status := cr.status;
+    payment_id := cr.payment_id;
+    payment_status := cr.payment_status;
+    receipt_id := cr.receipt_id;
+END;
+$$;
+
+-- Dossiers filed by agents, per agent location and day (Asia/Ho_Chi_Minh),
+-- for the partner API.
+CREATE OR REPLACE FUNCTION cds_agent_counts(p_from date, p_to date) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('agent_location_id', x.loc, 'location_code', l.code,
+                                                 'location_name', l.name, 'day', x.day,
+                                                 'dossiers', x.n, 'agents', x.agents)
+                              ORDER BY x.day, l.code), '[]')
+    FROM (SELECT d.agent_location_id AS loc, cds_vn_date(d.created_at) AS day, count(*) AS n,
+                 count(DISTINCT d.filed_by_staff) AS agents
+          FROM dossiers d
+          WHERE d.agent_location_id IS NOT NULL
+            AND d.created_at >= (p_from::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh')
+            AND d.created_at < ((p_to + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh')
+          GROUP BY 1, 2) x
+    JOIN agent_locations l ON l.id = x.loc;
+$$;
+
+-- The citizen logged in with VNeID on the agent's device (the identity
+-- checked by auth/vneid_consent.c): the citizen created or refreshed from
+-- VNeID's claims, and a consent granted at once.
+-- status: granted | agent_disabled
+CREATE OR REPLACE FUNCTION cds_agent_consent_vneid(p_agent uuid, p_consent uuid, p_pid_hash text,
+    p_pid_sealed text, p_sub text, p_full_name text, p_birth_date date, p_gender text,
+    p_address_sealed text, p_phone_sealed text, p_ial smallint, p_act_s int,
+    OUT status text, OUT act_until text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s staff;
+    v_citizen uuid;
+    v_until timestamptz := now() + make_interval(secs => p_act_s);
+BEGIN
+    s := cds_agent_row(p_agent);
+    IF s.id IS NULL THEN
+        status := 'agent_disabled';
+        RETURN;
+    END IF;
+    SELECT u.citizen_id INTO v_citizen
+    FROM cds_citizen_upsert(p_pid_hash, p_pid_sealed, p_sub, p_full_name, p_birth_date, p_gender,
+                            p_address_sealed, p_phone_sealed, p_ial) u;
+    INSERT INTO agent_consents (id, agent_id, citizen_id, method, expires_at, granted_at, act_until)
+    VALUES (p_consent, p_agent, v_citizen, 'vneid', now(), now(), v_until);
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES ('staff:' || p_agent, 'agent_consent_granted', 'citizen:' || v_citizen,
+            'the citizen logged in with VNeID at the counter',
+            jsonb_build_object('consent_id', p_consent, 'method', 'vneid',
+                               'agent_location_id', s.agent_location_id));
+    status := 'granted';
+    act_until := cds_rfc3339(v_until);
 END;
 $$;

@@ -14,7 +14,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT p_template IN ('fee_requested', 'payment_partial', 'supplement_requested',
                           'result_ready', 'ready_for_pickup', 'out_for_delivery',
                           'courier_out_for_delivery', 'courier_delivered', 'completed',
-                          'courier_returned', 'cancelled', 'rejected')
+                          'courier_returned', 'cancelled', 'rejected', 'agent_consent')
 $$;
 
 -- Claims up to p_limit due rows of the given channels for dispatcher p_node.

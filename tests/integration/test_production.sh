@@ -36,8 +36,8 @@ serve_once() {
 serve_once CDS_ENV=production
 rc=$?
 check "no configuration: refused" test "$rc" -ne 0 -a "$rc" -ne 124
-check "no configuration: one message" grep -q '^cds serve: CDS_ENV=production refuses to start: 24 settings to fix:$' "$tmp/err"
-expected="CDS_COURIER_WEBHOOK_SECRETS CDS_CURSOR_KEY CDS_DATABASE_URL CDS_DATA_KEYS \
+check "no configuration: one message" grep -q '^cds serve: CDS_ENV=production refuses to start: 25 settings to fix:$' "$tmp/err"
+expected="CDS_CONSOLE_KEY CDS_COURIER_WEBHOOK_SECRETS CDS_CURSOR_KEY CDS_DATABASE_URL CDS_DATA_KEYS \
 CDS_ESMS_API_KEY CDS_ESMS_CALLBACK_TOKEN CDS_ESMS_CALLBACK_URL CDS_ESMS_SECRET_KEY CDS_ESMS_URL \
 CDS_LOOKUP_KEY CDS_PARTNER_CLIENTS CDS_PID_HASH_KEY CDS_PUBLIC_BASE_URL CDS_RECEIPT_KEYS \
 CDS_REFRESH_KEY CDS_SPEEDSMS_CALLBACK_TOKEN CDS_SPEEDSMS_TOKEN CDS_SPEEDSMS_URL \
@@ -83,6 +83,7 @@ prod=(CDS_ENV=production CDS_THREADS=2 CDS_DEV_KEYS_DIR="$tmp/devkeys"
     CDS_REFRESH_KEY_FILE="$(secret refresh "$(openssl rand -base64 32)")"
     CDS_LOOKUP_KEY_FILE="$(secret lookup "$(openssl rand -base64 32)")"
     CDS_CURSOR_KEY_FILE="$(secret cursor "$(openssl rand -base64 32)")"
+    CDS_CONSOLE_KEY_FILE="$(secret console "$(openssl rand -base64 32)")"
     CDS_PARTNER_CLIENTS_FILE="$(secret partner "tthc-hcm:$(rnd)")"
     CDS_PUBLIC_BASE_URL=https://congdanso.example.gov.vn
     CDS_ESMS_URL=https://rest.esms.vn CDS_ESMS_API_KEY="$(rnd)" CDS_ESMS_SECRET_KEY_FILE="$(secret esms "$(rnd)")"

@@ -284,7 +284,12 @@ static void test_file_shape(const json_t *doc)
             known |= step && strcmp(step, STEPS[s]) == 0;
         for (int s = 0; s < CDS_TEMPLATE_COURIER_COUNT; s++)
             known |= step && strcmp(step, cds_template_courier[s]) == 0;
+        int sms_only = 0;
+        for (int s = 0; s < CDS_TEMPLATE_SMS_ONLY_COUNT; s++)
+            sms_only |= step && strcmp(step, cds_template_sms_only[s]) == 0;
+        known |= sms_only;
         CHECK(known);
+        CHECK(!sms_only || strcmp(ch, "sms") == 0);
         CHECK(ch && (strcmp(ch, "sms") == 0 || strcmp(ch, "push") == 0));
         CHECK(ver >= 1);
         const char *lang = json_string_value(json_object_get(t, "lang"));
@@ -301,7 +306,8 @@ static void test_file_shape(const json_t *doc)
         }
         CHECK_INT(same, 1);
         const char *body = json_string_value(json_object_get(t, "body"));
-        CHECK(body && strstr(body, "{{dossier_code}}") != NULL);
+        /* A message about a dossier names it; an SMS-only one is about none. */
+        CHECK(body && (sms_only || strstr(body, "{{dossier_code}}") != NULL));
         if (en) {
             /* The Vietnamese text of the same step and version uses exactly
              * the same variables and sections. */
@@ -473,6 +479,12 @@ static json_t *longest_vars(void)
                      "lần gọi; bưu tá đã để lại giấy báo phát và sẽ quay lại vào ngày làm việc kế tiếp",
                      "location", "Bưu cục phát Trung tâm Sài Gòn, 125 Hai Bà Trưng, Phường Bến Nghé, Quận 1",
                      "attempt", 3, "max_attempts", 3, "time", "23:59 31/12"));
+    /* The agent's consent code (dossiers/agent_consent.c). */
+    json_object_update_new(
+        v, json_pack("{s:s,s:s,s:i}", "code", "123456", "location_name",
+                     "Bưu điện Văn hóa xã Phạm Văn Hai, huyện Bình Chánh, Thành phố Hồ Chí Minh - điểm "
+                     "phục vụ hành chính công",
+                     "minutes", 5));
     json_decref(cat); /* the strings were copied by json_pack */
     return v;
 }
