@@ -17,9 +17,37 @@ static atomic_int min_level = CDS_LOG_INFO;
 static atomic_int access_on = 1;
 static _Thread_local cds_log_ctx current;
 
+/* Copies of a context: the used bytes only. A whole cds_log_ctx is ~700
+ * bytes (the tracestate buffer), copied four times per request around the
+ * handler; most requests carry no tracestate. */
+static void cpy_str(char *d, const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap - 1);
+    memmove(d, s, n);
+    d[n] = 0;
+}
+
+void cds_log_ctx_fill(cds_log_ctx *out, const char *request_id, const cds_trace *t)
+{
+    cpy_str(out->request_id, request_id ? request_id : "", sizeof out->request_id);
+    if (!t) {
+        out->trace.trace_id[0] = 0;
+        out->trace.span_id[0] = 0;
+        out->trace.parent_id[0] = 0;
+        out->trace.flags = 0;
+        out->trace.state[0] = 0;
+        return;
+    }
+    memmove(out->trace.trace_id, t->trace_id, sizeof t->trace_id);
+    memmove(out->trace.span_id, t->span_id, sizeof t->span_id);
+    memmove(out->trace.parent_id, t->parent_id, sizeof t->parent_id);
+    out->trace.flags = t->flags;
+    cpy_str(out->trace.state, t->state, sizeof out->trace.state);
+}
+
 void cds_log_ctx_get(cds_log_ctx *out)
 {
-    *out = current;
+    cds_log_ctx_fill(out, current.request_id, &current.trace);
 }
 
 void cds_log_ctx_set(const cds_log_ctx *ctx, cds_log_ctx *prev)
@@ -28,19 +56,29 @@ void cds_log_ctx_set(const cds_log_ctx *ctx, cds_log_ctx *prev)
         cds_log_ctx_set_id(NULL, prev);
         return;
     }
-    cds_log_ctx next = *ctx; /* `ctx` may be *prev */
-    if (prev) *prev = current;
-    current = next;
+    if (ctx == prev) { /* swap */
+        cds_log_ctx next;
+        cds_log_ctx_fill(&next, ctx->request_id, &ctx->trace);
+        cds_log_ctx_fill(prev, current.request_id, &current.trace);
+        cds_log_ctx_fill(&current, next.request_id, &next.trace);
+        return;
+    }
+    if (prev) cds_log_ctx_fill(prev, current.request_id, &current.trace);
+    cds_log_ctx_fill(&current, ctx->request_id, &ctx->trace);
+}
+
+void cds_log_ctx_set_req(const char *request_id, const cds_trace *t, cds_log_ctx *prev)
+{
+    if (prev) cds_log_ctx_fill(prev, current.request_id, &current.trace);
+    cds_log_ctx_fill(&current, request_id, t);
 }
 
 void cds_log_ctx_set_id(const char *request_id, cds_log_ctx *prev)
 {
     char id[sizeof current.request_id]; /* `request_id` may live in *prev */
-    snprintf(id, sizeof id, "%s", request_id ? request_id : "");
-    if (prev) *prev = current;
-    memcpy(current.request_id, id, sizeof id);
-    current.trace.trace_id[0] = 0;
-    current.trace.state[0] = 0;
+    cpy_str(id, request_id ? request_id : "", sizeof id);
+    if (prev) cds_log_ctx_fill(prev, current.request_id, &current.trace);
+    cds_log_ctx_fill(&current, id, NULL);
 }
 
 const cds_trace *cds_log_trace(void)

@@ -10,6 +10,7 @@
 #include "core/metrics.h"
 #include "core/lang.h"
 #include "core/problem.h"
+#include "core/tlmem.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@
 
 cds_req *cds_req_new(cds_conn *c, int proto)
 {
-    cds_req *r = calloc(1, sizeof *r);
+    cds_req *r = cds_tl_calloc(1, sizeof *r); /* core/tlmem.h: per-thread free lists */
     if (!r) abort();
     r->conn = c;
     r->proto = proto;
@@ -55,7 +56,7 @@ void cds_req_free(cds_req *r)
     free(r->resp_body);
     cds_arena_free(&r->arena);
     cds_metrics_add(CDS_G_STREAMS, -1);
-    free(r);
+    cds_tl_free(r);
 }
 
 /* ---------------- headers, routing, limits ---------------- */
@@ -104,8 +105,10 @@ static void new_request_id(cds_req *r)
         t->rng ^= t->rng >> 27;
         x[i] = t->rng * 0x2545F4914F6CDD1DULL;
     }
-    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx", (unsigned long long)x[0],
-             (unsigned long long)x[1]);
+    /* "%016llx%016llx", written out: once per request. */
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) r->request_id[i] = hx[(x[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    r->request_id[32] = 0;
 }
 
 /* W3C Trace Context: one valid traceparent continues the caller's trace
@@ -225,9 +228,8 @@ void cds_req_dispatch(cds_req *r)
     }
     /* The handler's log lines carry the request id; its asynchronous work
      * takes the id along (core/log.h). */
-    cds_log_ctx ctx, prev;
-    cds_req_log_ctx(r, &ctx);
-    cds_log_ctx_set(&ctx, &prev);
+    cds_log_ctx prev;
+    cds_log_ctx_set_req(r->request_id, &r->trace, &prev);
     if (r->route->handler) r->route->handler(r);
     else r->conn->listen->fallback(r);
     cds_log_ctx_set(&prev, NULL);
@@ -252,8 +254,7 @@ const char *cds_req_trace_stored(cds_req *r)
 
 void cds_req_log_ctx(const cds_req *r, cds_log_ctx *out)
 {
-    memcpy(out->request_id, r->request_id, sizeof out->request_id);
-    out->trace = r->trace;
+    cds_log_ctx_fill(out, r->request_id, &r->trace);
 }
 const char *cds_req_peer(const cds_req *r) { return r->conn->peer; }
 cds_worker *cds_req_worker(const cds_req *r) { return &r->conn->t->w; }
