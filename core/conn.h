@@ -82,6 +82,11 @@ struct cds_req {
         const char *name, *value;
     } *hdrs;
     int nhdrs, hdr_cap;
+    /* Noted as headers arrive (cds_req_add_header), so that the per-request
+     * work does not scan them by name: the first x-request-id and
+     * content-length, and how many traceparent/tracestate fields came. */
+    const char *h_request_id, *h_content_length;
+    int h_trace_fields;
     size_t header_bytes;
     char *hname;         /* h1: header name being accumulated */
     size_t hname_len, hval_len;

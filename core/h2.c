@@ -433,7 +433,8 @@ static void h2_send(cds_req *r)
     cds_conn *c = r->conn;
     dec(r->h2_status, r->status >= 100 && r->status <= 999 ? (size_t)r->status : 500);
     dec(r->h2_clen, r->stream ? r->stream_total : r->resp_len);
-    /* Not copied by nghttp2 (NO_COPY flags): every name and value lives until
+    /* Not copied by nghttp2 (NO_COPY flags, but for names not in lower case:
+     * see below): every name and value lives until
      * the stream closes, which is after its HEADERS frame was sent or
      * dropped: the literals, the request's own fields and arena (names and
      * values of cds_resp_header are copies in it), and the thread's date
@@ -451,6 +452,13 @@ static void h2_send(cds_req *r)
     nva[n++] = NV("content-length", r->h2_clen);
     for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) {
         nva[n] = NV(h->name, h->value);
+        /* HTTP/2 names are lower case: nghttp2 lowers a name it copies, so
+         * a handler's "Retry-After" is copied; the others are not. */
+        for (const char *p = h->name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') {
+                nva[n].flags &= (uint8_t)~NGHTTP2_NV_FLAG_NO_COPY_NAME;
+                break;
+            }
         /* A value unique to each answer would churn the HPACK dynamic table
          * (and cost both ends a lookup chain walk per response): keep it out. */
         if (strcmp(h->name, "x-request-id") == 0) nva[n].flags |= NGHTTP2_NV_FLAG_NO_INDEX;

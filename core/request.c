@@ -81,6 +81,21 @@ int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *va
     for (char *p = n; *p; p++) *p = (char)tolower((unsigned char)*p);
     r->hdrs[r->nhdrs].name = n;
     r->hdrs[r->nhdrs].value = cds_arena_strndup(&r->arena, value, vlen);
+    switch (nlen) {
+    case 10:
+    case 11:
+        if (strcmp(n, "traceparent") == 0 || strcmp(n, "tracestate") == 0) r->h_trace_fields++;
+        break;
+    case 12:
+        if (!r->h_request_id && strcmp(n, "x-request-id") == 0) r->h_request_id = r->hdrs[r->nhdrs].value;
+        break;
+    case 14:
+        if (!r->h_content_length && strcmp(n, "content-length") == 0)
+            r->h_content_length = r->hdrs[r->nhdrs].value;
+        break;
+    default:
+        break;
+    }
     r->nhdrs++;
     return 0;
 }
@@ -118,7 +133,7 @@ static void begin_trace(cds_req *r)
 {
     const char *tp = NULL, *states[CDS_TRACESTATE_MEMBERS];
     int ntp = 0, nst = 0, too_many = 0;
-    for (int i = 0; i < r->nhdrs; i++) {
+    for (int i = 0; r->h_trace_fields && i < r->nhdrs; i++) {
         if (strcmp(r->hdrs[i].name, "traceparent") == 0) {
             tp = r->hdrs[i].value;
             ntp++;
@@ -134,7 +149,7 @@ static void begin_trace(cds_req *r)
 
 int cds_req_headers_done(cds_req *r)
 {
-    const char *rid = cds_req_header(r, "x-request-id");
+    const char *rid = r->h_request_id;
     if (rid && valid_request_id(rid))
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
     else
@@ -162,7 +177,7 @@ int cds_req_headers_done(cds_req *r)
         return r->early_status = r->match_rc == CDS_ROUTE_BAD_METHOD ? 405 : 404;
     }
     r->max_body = r->route->max_body ? r->route->max_body : t->cfg->max_body;
-    const char *cl = cds_req_header(r, "content-length");
+    const char *cl = r->h_content_length;
     if (cl) {
         char *end;
         unsigned long long v = strtoull(cl, &end, 10);
