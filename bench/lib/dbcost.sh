@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib/dbcost.sh: deterministic database cost per event, for bench/run
 # (issue 21). Sourced by bench/run after scripts/lib/pg.sh; uses PG_BIN, TMP
 # and the PG* variables of the bench cluster.
@@ -46,8 +47,12 @@ dbcost_enable() {
         else
             _dbcost_psql -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null ||
                 { log "dbcost: ALTER SYSTEM failed"; return 1; }
-            cds_pg_stop "${PG_DATADIR:-$TMP/pg}" >/dev/null && cds_pg_start "${PG_DATADIR:-$TMP/pg}" $PG_MODE >/dev/null ||
+            # PG_MODE unquoted: empty (durable) is no argument at all.
+            # shellcheck disable=SC2086
+            if ! cds_pg_stop "${PG_DATADIR:-$TMP/pg}" >/dev/null ||
+                ! cds_pg_start "${PG_DATADIR:-$TMP/pg}" $PG_MODE >/dev/null; then
                 die "PostgreSQL did not restart with pg_stat_statements"
+            fi
         fi
     fi
     _dbcost_psql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1 || true

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib/sqlref.sh: the same-SQL and least-work references of the write
 # rows (issue 21), for bench/run. Sourced after bench/lib/dbcost.sh; uses
 # ROOT, TMP, PG_BIN, PGBENCH, PGDATABASE, ROUND_SECONDS, log.
