@@ -16,10 +16,13 @@
  *      event time, history, dossier step, notifications in the outbox.
  *
  * Usage: cds-bench-courier -u http://HOST:PORT -d CONNINFO [-n SHIPMENTS] [-c CONNS]
- *                          [-s SECRET] [-p PROCEDURE] [-r RUN]
+ *                          [-s SECRET] [-p PROCEDURE] [-r RUN] [-P] [-x HOOK]
  *   -n 2000 shipments (4 events each), -c 32 connections, -s the webhook
  *   secret (default the development one), -p a procedure whose results may
- *   go by post (1.001193), -r a run id (default the pid).
+ *   go by post (1.001193), -r a run id (default the pid). -P: step 1 only
+ *   (no -u needed), for the same-SQL reference of bench/run, which sends
+ *   the same events with pgbench (bench/sql/courier_same.pgbench). -x: a
+ *   shell command run after the setup, right before the timed part.
  *
  * Output: on stdout
  *   rate <events/s> <events> <seconds> <non-200 answers>
@@ -115,11 +118,11 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
 int main(int argc, char **argv)
 {
     const char *conninfo = getenv("CDS_DATABASE_URL"), *secret = BENCH_VNPOST_DEV_SECRET,
-               *procedure = "1.001193";
-    int n = 2000, conc = 32, opt;
+               *procedure = "1.001193", *hook = NULL;
+    int n = 2000, conc = 32, opt, prepare_only = 0;
     char run[32];
     snprintf(run, sizeof run, "%d", (int)getpid());
-    while ((opt = getopt(argc, argv, "u:d:n:c:s:p:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "u:d:n:c:s:p:r:Px:")) != -1) {
         switch (opt) {
         case 'u': api = optarg; break;
         case 'd': conninfo = optarg; break;
@@ -128,13 +131,15 @@ int main(int argc, char **argv)
         case 's': secret = optarg; break;
         case 'p': procedure = optarg; break;
         case 'r': snprintf(run, sizeof run, "%.31s", optarg); break;
+        case 'P': prepare_only = 1; break;
+        case 'x': hook = optarg; break;
         default:
             fprintf(stderr, "usage: cds-bench-courier -u URL -d CONNINFO [-n N] [-c C] [-s SECRET] "
                             "[-p PROCEDURE] [-r RUN]\n");
             return 2;
         }
     }
-    if (!api || !conninfo || n < 1 || conc < 1) {
+    if ((!api && !prepare_only) || !conninfo || n < 1 || conc < 1) {
         fprintf(stderr, "bench-courier: -u and -d (or CDS_DATABASE_URL) are required\n");
         return 2;
     }
@@ -143,7 +148,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench-courier: -r must be letters and digits\n");
             return 2;
         }
-    snprintf(url, sizeof url, "%s/v1/webhooks/couriers/vnpost", api);
+    snprintf(url, sizeof url, "%s/v1/webhooks/couriers/vnpost", api ? api : "");
 
     /* 1. Booked shipments, prepared in the database. */
     double t0 = now_s();
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
     PQfinish(db);
     if (!ok) return 1;
     fprintf(stderr, "setup: %d booked shipments in %.1f s\n", n, now_s() - t0);
+    if (prepare_only) return 0;
 
     /* 2. The events, signed, by round. */
     size_t total = (size_t)n * 4;
@@ -186,6 +192,7 @@ int main(int argc, char **argv)
     CURLM *m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conc);
+    if (hook && system(hook) != 0) fprintf(stderr, "bench-courier: the hook failed: %s\n", hook);
     double secs = run_batch(m, jobs, total, conc);
     size_t bad = 0;
     for (size_t i = 0; i < total; i++) {

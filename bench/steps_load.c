@@ -29,7 +29,7 @@
  *
  * Usage: cds-bench-steps -p PORT [-H HOST] [-c CONNS] [-m STREAMS] [-d DOSSIERS]
  *                        [-w WARMUP_S] [-t SECONDS] [-r RUN_ID] [-P PROCEDURE]
- *                        [-s SERVER_PID] [-k CLIENT_ID] [-K SECRET] [-R RATE]
+ *                        [-s SERVER_PID] [-k CLIENT_ID] [-K SECRET] [-R RATE] [-x HOOK]
  *   Defaults: -H 127.0.0.1 -c 4 -m 32 -d 2000 -w 1 -t 4, run id from the pid
  *   and the clock (it must be new for each run against the same database:
  *   dossier codes and event ids derive from it), client tthc-hcm with the
@@ -38,6 +38,8 @@
  *   0, the default, sends as fast as the server answers.
  *   -s: also measure that process's CPU time (user + system) over the
  *   measured seconds, reported per applied step.
+ *   -x: a shell command run after the imports, before the first step
+ *   (bench/run's snapshot of the database's counters).
  *
  * Output (stdout): a few lines of progress, then the result as the last line:
  *   rate STEPS_PER_SECOND [cpu_us MICROSECONDS_PER_STEP]
@@ -102,6 +104,7 @@ typedef struct dossier {
 
 /* options */
 static const char *host = "127.0.0.1";
+static const char *hook; /* -x: a shell command run after the imports, before the steps */
 static int port, nconns = 4, nstreams = 32, ndossiers = 2000, warmup_s = 1, measure_s = 4;
 static long server_pid;
 static char run_id[32];
@@ -556,7 +559,8 @@ static void usage(const char *me)
     fprintf(stderr,
             "usage: %s -p PORT [-H HOST] [-c CONNS] [-m STREAMS] [-d DOSSIERS] [-w WARMUP_S]\n"
             "       [-t SECONDS] [-r RUN_ID] [-P PROCEDURE] [-s SERVER_PID] [-k CLIENT_ID]"
-            " [-K SECRET] [-R RATE]\n",
+            " [-K SECRET] [-R RATE]\n"
+            "       [-x HOOK]\n",
             me);
     exit(2);
 }
@@ -564,7 +568,7 @@ static void usage(const char *me)
 int main(int argc, char **argv)
 {
     int opt, v;
-    while ((opt = getopt(argc, argv, "H:p:c:m:d:w:t:r:P:s:k:K:R:")) != -1) {
+    while ((opt = getopt(argc, argv, "H:p:c:m:d:w:t:r:P:s:k:K:R:x:")) != -1) {
         switch (opt) {
         case 'H': host = optarg; break;
         case 'p': if (parse_int(optarg, 1, 65535, &port)) usage(argv[0]); break;
@@ -585,6 +589,7 @@ int main(int argc, char **argv)
         case 'k': client_id = optarg; break;
         case 'K': secret = optarg; break;
         case 'R': if (parse_int(optarg, 0, 1000000, &pace_rate)) usage(argv[0]); break;
+        case 'x': hook = optarg; break;
         default: usage(argv[0]);
         }
     }
@@ -626,6 +631,7 @@ int main(int argc, char **argv)
     }
     printf("imported %d dossiers in %.2f s\n", idle_len, now_s() - t);
     if (errors) return 1;
+    if (hook && system(hook) != 0) fprintf(stderr, "bench-steps: the hook failed: %s\n", hook);
 
     phase = PH_STEPS;
     double start = now_s(), warm_end = start + warmup_s, end = warm_end + measure_s;

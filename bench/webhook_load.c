@@ -24,12 +24,13 @@
  * Setup calls run CONCURRENCY at a time on the same libcurl multi driver.
  *
  * Usage: cds-bench-webhooks -u http://HOST:PORT [-n INTENTS] [-c CONNS] [-k KEY]
- *                           [-i PERSONAL_ID] [-p PROCEDURE] [-r RUN] [-f FEE] [-2]
+ *                           [-i PERSONAL_ID] [-p PROCEDURE] [-r RUN] [-f FEE] [-x HOOK] [-2]
  *   -n 2000 intents, -c 32 connections, -k the payOS checksum key
  *   (default CDS_PAYOS_CHECKSUM_KEY or the development one), -i a level-2
  *   citizen of the VNeID stand-in (079085001234), -p the procedure code
  *   (default: the building permit found by search), -r a run id making
- *   dossier codes unique (default: the pid), -f the fee (default 150000).
+ *   dossier codes unique (default: the pid), -f the fee (default 150000),
+ *   -x a shell command run after the setup, right before the timed part.
  *
  * Output: setup timings on stderr; on stdout
  *   rate <webhooks/s> <n> <seconds> <non-200 answers>
@@ -230,12 +231,12 @@ static char *find_procedure(CURLM *m)
 
 int main(int argc, char **argv)
 {
-    const char *url = NULL, *pid = "079085001234", *procedure = NULL, *run = NULL;
+    const char *url = NULL, *pid = "079085001234", *procedure = NULL, *run = NULL, *hook = NULL;
     const char *key = getenv("CDS_PAYOS_CHECKSUM_KEY");
     long n = 2000, fee = 150000;
     int conc = 32, opt;
     if (!key || !*key) key = DEV_PAYOS_KEY;
-    while ((opt = getopt(argc, argv, "u:n:c:k:i:p:r:f:2h")) != -1) {
+    while ((opt = getopt(argc, argv, "u:n:c:k:i:p:r:f:x:2h")) != -1) {
         switch (opt) {
         case 'u':
             url = optarg;
@@ -264,6 +265,9 @@ int main(int argc, char **argv)
         case '2':
             use_h2 = 1;
             break;
+        case 'x':
+            hook = optarg;
+            break;
         default:
             url = NULL;
             n = 0;
@@ -272,7 +276,7 @@ int main(int argc, char **argv)
     }
     if (!url || strncmp(url, "http://", 7) != 0 || n < 1 || conc < 1 || fee < 1) {
         fprintf(stderr, "usage: cds-bench-webhooks -u http://HOST:PORT [-n INTENTS] [-c CONNS] "
-                        "[-k KEY] [-i PERSONAL_ID] [-p PROCEDURE] [-r RUN] [-f FEE] [-2]\n");
+                        "[-k KEY] [-i PERSONAL_ID] [-p PROCEDURE] [-r RUN] [-f FEE] [-x HOOK] [-2]\n");
         return 2;
     }
     static char base[512];
@@ -401,7 +405,8 @@ int main(int argc, char **argv)
         add_json_headers(&jobs[i], 0);
     }
 
-    /* 5. timed */
+    /* 5. timed (after the hook, bench/run's snapshot of the database's counters) */
+    if (hook && system(hook) != 0) fprintf(stderr, "bench-webhooks: the hook failed: %s\n", hook);
     t = run_batch(m, jobs, (size_t)n, conc);
     long bad = 0;
     for (long i = 0; i < n; i++)

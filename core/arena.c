@@ -1,5 +1,6 @@
 /* Chunked bump allocator behind core/arena.h. */
 #include "core/arena.h"
+#include "core/tlmem.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ void *cds_arena_alloc(cds_arena *a, size_t n)
     if (!c || c->cap - c->used < n) {
         size_t want = a->head ? CHUNK : CHUNK_FIRST;
         size_t cap = n > want / 2 ? n : want;
-        c = malloc(sizeof *c + cap);
+        c = cds_tl_malloc(sizeof *c + cap); /* per-thread free lists up to 4 KiB */
         if (!c) abort();
         c->cap = cap;
         c->used = 0;
@@ -52,7 +53,7 @@ void cds_arena_free(cds_arena *a)
 {
     for (cds_arena_chunk *c = a->head, *n; c; c = n) {
         n = c->next;
-        free(c);
+        cds_tl_free(c);
     }
     a->head = NULL;
     a->total = 0;

@@ -81,6 +81,11 @@ struct cds_req {
         const char *name, *value;
     } *hdrs;
     int nhdrs, hdr_cap;
+    /* Noted as headers arrive (cds_req_add_header), so that the per-request
+     * work does not scan them by name: the first x-request-id and
+     * content-length, and how many traceparent/tracestate fields came. */
+    const char *h_request_id, *h_content_length;
+    int h_trace_fields;
     size_t header_bytes;
     char *hname;         /* h1: header name being accumulated */
     size_t hname_len, hval_len;
@@ -113,6 +118,7 @@ struct cds_req {
     int lang;        /* cds_lang of the answer's text */
     int lang_from;   /* 0: no language-dependent text, 1: Accept-Language, 2: set by the handler */
     cds_hdr_out *rh;
+    char h2_status[4], h2_clen[24]; /* h2: values of the response HEADERS (not copied by nghttp2) */
     char *resp_body; /* malloc */
     size_t resp_len, resp_off;
     int head_only;
@@ -139,6 +145,14 @@ struct cds_conn {
     int tls;
     char peer[64];
     struct event *timer;
+    /* The deadline of `timer` (monotonic us; 0: none) and when the armed
+     * event fires (0: not armed). Moving the deadline later only records it:
+     * the event, when it fires early, re-arms for the rest (one event_add
+     * per deadline instead of one per request). */
+    uint64_t timer_due_us, timer_armed_us;
+    /* h2: the request of the stream a callback asked for last (core/h2.c req_of) */
+    int32_t h2_last_sid;
+    cds_req *h2_last_req;
     cds_conn *prev, *next;
     int close_after_write;
     /* Answer bytes held for the peer: the output buffer plus HTTP/2 bodies

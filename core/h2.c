@@ -18,6 +18,7 @@
  * by the stall timer (server.c), GOAWAY first. */
 #include "core/clock.h"
 #include "core/conn.h"
+#include "core/h2_mem.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -107,6 +108,18 @@ static void receiving_done(cds_conn *c, cds_req *r)
     if (--c->h2_receiving == 0) cds_conn_rearm_timer(c);
 }
 
+/* The request of a stream. The callbacks of one request's frames ask for
+ * the same stream several times in a row (each header, the frame, the
+ * close): the last answer is kept, and forgotten when that stream closes. */
+static cds_req *req_of(cds_conn *c, nghttp2_session *s, int32_t stream_id)
+{
+    if (c->h2_last_req && c->h2_last_sid == stream_id) return c->h2_last_req;
+    cds_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
+    c->h2_last_sid = stream_id;
+    c->h2_last_req = r;
+    return r;
+}
+
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     cds_conn *c = ud;
@@ -116,6 +129,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     r->receiving = 1;
     link_req(c, r);
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
+    c->h2_last_sid = f->hd.stream_id;
+    c->h2_last_req = r;
     c->h2_streams++;
     if (c->h2_receiving++ == 0) cds_conn_rearm_timer(c);
     return 0;
@@ -125,7 +140,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
-    cds_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    cds_req *r = req_of(ud, s, f->hd.stream_id);
     if (!r || r->dispatched) return 0; /* trailers: ignored */
     if (nlen && name[0] == ':') {
         r->header_bytes += nlen + vlen + 32;
@@ -160,7 +175,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     cds_req *r = NULL;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
-        r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        r = req_of(c, s, f->hd.stream_id);
         if (!r || r->dispatched) return 0;
         if (f->headers.cat == NGHTTP2_HCAT_REQUEST && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
             if (cds_req_headers_done(r) != 0) {
@@ -179,7 +194,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         }
         return 0;
     case NGHTTP2_DATA:
-        r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+        r = req_of(c, s, f->hd.stream_id);
         if (r && !r->dispatched && !r->deferred && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
             receiving_done(c, r);
             dispatch(c, r);
@@ -192,7 +207,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
          * stream already answered and closed costs nothing, and some
          * clients send one after every exchange (libcurl 7.88 over HTTP/2
          * does, at thousands a second when pushing to APNs). */
-        if (!nghttp2_session_get_stream_user_data(s, f->hd.stream_id)) return 0;
+        if (!req_of(c, s, f->hd.stream_id)) return 0;
         const cds_server_config *cfg = c->t->cfg;
         uint64_t now = cds_now_us();
         c->reset_tokens += (double)(now - c->reset_last_us) / 1e6 * cfg->reset_rate;
@@ -215,7 +230,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, c
                          size_t len, void *ud)
 {
     cds_conn *c = ud;
-    cds_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
+    cds_req *r = req_of(c, s, stream_id);
     if (!r || r->dispatched) return 0;
     if (cds_req_body_append(r, (const char *)data, len) != 0) answer_early(c, r);
     return 0;
@@ -232,7 +247,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
-    cds_req *r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    cds_req *r = req_of(ud, s, f->hd.stream_id);
     if (r && r->rst_after_answer) nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;
 }
@@ -240,7 +255,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code, void *ud)
 {
     cds_conn *c = ud;
-    cds_req *r = nghttp2_session_get_stream_user_data(s, stream_id);
+    cds_req *r = req_of(c, s, stream_id);
+    c->h2_last_req = NULL; /* r is freed below */
     if (!r) return 0;
     nghttp2_session_set_stream_user_data(s, stream_id, NULL);
     receiving_done(c, r);
@@ -288,13 +304,38 @@ static ssize_t read_stream(nghttp2_session *s, int32_t stream_id, uint8_t *buf, 
     return (ssize_t)n;
 }
 
+/* Frames are gathered in a buffer on the stack and go to the output buffer
+ * in one evbuffer_add per flush (most often one turn's answers), not one per
+ * frame: one copy, one output callback, one lock (callgrind, issue 21). The
+ * high-water mark holds back frames as on_send does. */
 static int flush(cds_conn *c)
 {
-    int rv = nghttp2_session_send(c->h2);
-    if (rv != 0) {
-        cds_metrics_add(CDS_G_PROTOCOL_ERRORS, 1);
-        return -1;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    uint8_t stage[16384];
+    size_t n = 0, have = evbuffer_get_length(out);
+    for (;;) {
+        if (have + n >= H2_OUTPUT_HIGH_WATER) break;
+        const uint8_t *data;
+        ssize_t len = nghttp2_session_mem_send(c->h2, &data);
+        if (len < 0) {
+            cds_metrics_add(CDS_G_PROTOCOL_ERRORS, 1);
+            return -1;
+        }
+        if (len == 0) break;
+        if (n + (size_t)len > sizeof stage) {
+            if (n && evbuffer_add(out, stage, n) != 0) return -1;
+            have += n;
+            n = 0;
+            if ((size_t)len > sizeof stage) {
+                if (evbuffer_add(out, data, (size_t)len) != 0) return -1;
+                have += (size_t)len;
+                continue;
+            }
+        }
+        memcpy(stage + n, data, (size_t)len);
+        n += (size_t)len;
     }
+    if (n && evbuffer_add(out, stage, n) != 0) return -1;
     if (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
         c->close_after_write = 1;
     return 0;
@@ -325,7 +366,7 @@ static int h2_start(cds_conn *c)
     nghttp2_option_set_stream_reset_rate_limit(opt, (uint64_t)cfg->reset_burst * 100,
                                                (uint64_t)cfg->reset_rate * 200);
     nghttp2_option_set_max_continuations(opt, 8);
-    int rv = nghttp2_session_server_new2(&c->h2, cb, c, opt);
+    int rv = nghttp2_session_server_new3(&c->h2, cb, c, opt, cds_h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) return -1;
@@ -373,29 +414,54 @@ static void h2_on_read(cds_conn *c)
     }
 }
 
+/* v in decimal at out (cap >= 21): what snprintf("%zu") wrote here, without
+ * the format parsing, once per response. */
+static void dec(char *out, size_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+}
+
 static void h2_send(cds_req *r)
 {
     cds_conn *c = r->conn;
-    char status[4], clen[24];
-    snprintf(status, sizeof status, "%d", r->status);
-    snprintf(clen, sizeof clen, "%zu", r->stream ? r->stream_total : r->resp_len);
-    /* Copied by nghttp2 (no NO_COPY flags): the values live on this stack and
-     * the frame may be serialized after we return. */
+    dec(r->h2_status, r->status >= 100 && r->status <= 999 ? (size_t)r->status : 500);
+    dec(r->h2_clen, r->stream ? r->stream_total : r->resp_len);
+    /* Not copied by nghttp2 (NO_COPY flags, but for names not in lower case:
+     * see below): every name and value lives until
+     * the stream closes, which is after its HEADERS frame was sent or
+     * dropped: the literals, the request's own fields and arena (names and
+     * values of cds_resp_header are copies in it), and the thread's date
+     * (same length whenever it is rewritten, by this thread). */
     nghttp2_nv nva[32];
     size_t n = 0;
 #define NV(n_, v_)                                                                                 \
     (nghttp2_nv)                                                                                   \
     {                                                                                              \
-        (uint8_t *)(n_), (uint8_t *)(v_), strlen(n_), strlen(v_), NGHTTP2_NV_FLAG_NONE             \
+        (uint8_t *)(n_), (uint8_t *)(v_), strlen(n_), strlen(v_),                                  \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
     }
-    nva[n++] = NV(":status", status);
+    nva[n++] = NV(":status", r->h2_status);
     nva[n++] = NV("date", cds_thread_date(c->t));
-    nva[n++] = NV("content-length", clen);
+    nva[n++] = NV("content-length", r->h2_clen);
     for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) {
         nva[n] = NV(h->name, h->value);
+        /* HTTP/2 names are lower case: nghttp2 lowers a name it copies, so
+         * a handler's "Retry-After" is copied; the others are not. */
+        for (const char *p = h->name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') {
+                nva[n].flags &= (uint8_t)~NGHTTP2_NV_FLAG_NO_COPY_NAME;
+                break;
+            }
         /* A value unique to each answer would churn the HPACK dynamic table
          * (and cost both ends a lookup chain walk per response): keep it out. */
-        if (strcmp(h->name, "x-request-id") == 0) nva[n].flags = NGHTTP2_NV_FLAG_NO_INDEX;
+        if (strcmp(h->name, "x-request-id") == 0) nva[n].flags |= NGHTTP2_NV_FLAG_NO_INDEX;
         n++;
     }
 #undef NV
@@ -468,6 +534,7 @@ static void h2_free(cds_conn *c)
 {
     /* Requests of streams still open: freeing them cancels their work. */
     c->h2_deferred = NULL;
+    c->h2_last_req = NULL;
     while (c->h2_reqs) {
         cds_req *r = c->h2_reqs;
         c->h2_reqs = r->next;

@@ -34,6 +34,11 @@ void cds_log_ctx_get(cds_log_ctx *out);
 /* Makes `ctx` current (NULL: none); the previous one goes to *prev when not
  * NULL, to be set again when the callback returns. */
 void cds_log_ctx_set(const cds_log_ctx *ctx, cds_log_ctx *prev);
+/* The same from a request's id and trace, without a cds_log_ctx of its own
+ * (the request's dispatch). */
+void cds_log_ctx_set_req(const char *request_id, const cds_trace *trace, cds_log_ctx *prev);
+/* out = that id (NULL: "") and trace (NULL: none), copying the used bytes. */
+void cds_log_ctx_fill(cds_log_ctx *out, const char *request_id, const cds_trace *trace);
 /* The same from a request id (NULL or "": none) and no trace. */
 void cds_log_ctx_set_id(const char *request_id, cds_log_ctx *prev);
 /* The current context's trace, or NULL when there is none. */

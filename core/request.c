@@ -10,6 +10,7 @@
 #include "core/metrics.h"
 #include "core/lang.h"
 #include "core/problem.h"
+#include "core/tlmem.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@
 
 cds_req *cds_req_new(cds_conn *c, int proto)
 {
-    cds_req *r = calloc(1, sizeof *r);
+    cds_req *r = cds_tl_calloc(1, sizeof *r); /* core/tlmem.h: per-thread free lists */
     if (!r) abort();
     r->conn = c;
     r->proto = proto;
@@ -55,7 +56,7 @@ void cds_req_free(cds_req *r)
     free(r->resp_body);
     cds_arena_free(&r->arena);
     cds_metrics_add(CDS_G_STREAMS, -1);
-    free(r);
+    cds_tl_free(r);
 }
 
 /* ---------------- headers, routing, limits ---------------- */
@@ -80,6 +81,21 @@ int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *va
     for (char *p = n; *p; p++) *p = (char)tolower((unsigned char)*p);
     r->hdrs[r->nhdrs].name = n;
     r->hdrs[r->nhdrs].value = cds_arena_strndup(&r->arena, value, vlen);
+    switch (nlen) {
+    case 10:
+    case 11:
+        if (strcmp(n, "traceparent") == 0 || strcmp(n, "tracestate") == 0) r->h_trace_fields++;
+        break;
+    case 12:
+        if (!r->h_request_id && strcmp(n, "x-request-id") == 0) r->h_request_id = r->hdrs[r->nhdrs].value;
+        break;
+    case 14:
+        if (!r->h_content_length && strcmp(n, "content-length") == 0)
+            r->h_content_length = r->hdrs[r->nhdrs].value;
+        break;
+    default:
+        break;
+    }
     r->nhdrs++;
     return 0;
 }
@@ -104,8 +120,10 @@ static void new_request_id(cds_req *r)
         t->rng ^= t->rng >> 27;
         x[i] = t->rng * 0x2545F4914F6CDD1DULL;
     }
-    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx", (unsigned long long)x[0],
-             (unsigned long long)x[1]);
+    /* "%016llx%016llx", written out: once per request. */
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) r->request_id[i] = hx[(x[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    r->request_id[32] = 0;
 }
 
 /* W3C Trace Context: one valid traceparent continues the caller's trace
@@ -115,7 +133,7 @@ static void begin_trace(cds_req *r)
 {
     const char *tp = NULL, *states[CDS_TRACESTATE_MEMBERS];
     int ntp = 0, nst = 0, too_many = 0;
-    for (int i = 0; i < r->nhdrs; i++) {
+    for (int i = 0; r->h_trace_fields && i < r->nhdrs; i++) {
         if (strcmp(r->hdrs[i].name, "traceparent") == 0) {
             tp = r->hdrs[i].value;
             ntp++;
@@ -131,7 +149,7 @@ static void begin_trace(cds_req *r)
 
 int cds_req_headers_done(cds_req *r)
 {
-    const char *rid = cds_req_header(r, "x-request-id");
+    const char *rid = r->h_request_id;
     if (rid && valid_request_id(rid))
         snprintf(r->request_id, sizeof r->request_id, "%s", rid);
     else
@@ -159,7 +177,7 @@ int cds_req_headers_done(cds_req *r)
         return r->early_status = r->match_rc == CDS_ROUTE_BAD_METHOD ? 405 : 404;
     }
     r->max_body = r->route->max_body ? r->route->max_body : t->cfg->max_body;
-    const char *cl = cds_req_header(r, "content-length");
+    const char *cl = r->h_content_length;
     if (cl) {
         char *end;
         unsigned long long v = strtoull(cl, &end, 10);
@@ -225,9 +243,8 @@ void cds_req_dispatch(cds_req *r)
     }
     /* The handler's log lines carry the request id; its asynchronous work
      * takes the id along (core/log.h). */
-    cds_log_ctx ctx, prev;
-    cds_req_log_ctx(r, &ctx);
-    cds_log_ctx_set(&ctx, &prev);
+    cds_log_ctx prev;
+    cds_log_ctx_set_req(r->request_id, &r->trace, &prev);
     if (r->route->handler) r->route->handler(r);
     else r->conn->listen->fallback(r);
     cds_log_ctx_set(&prev, NULL);
@@ -252,8 +269,7 @@ const char *cds_req_trace_stored(cds_req *r)
 
 void cds_req_log_ctx(const cds_req *r, cds_log_ctx *out)
 {
-    memcpy(out->request_id, r->request_id, sizeof out->request_id);
-    out->trace = r->trace;
+    cds_log_ctx_fill(out, r->request_id, &r->trace);
 }
 const char *cds_req_peer(const cds_req *r) { return r->conn->peer; }
 int cds_req_tls(const cds_req *r) { return r->conn->tls; }

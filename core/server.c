@@ -124,11 +124,15 @@ void cds_conn_rearm_timer(cds_conn *c)
     default: break;
     }
     if (ms <= 0) {
-        event_del(c->timer);
+        c->timer_due_us = 0; /* an armed event finds nothing due */
         return;
     }
+    uint64_t due = cds_now_us() + (uint64_t)ms * 1000;
+    c->timer_due_us = due;
+    if (c->timer_armed_us && c->timer_armed_us <= due) return; /* fires first, re-arms */
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(c->timer, &tv);
+    c->timer_armed_us = due;
 }
 
 /* ---------------- answers held for the peer (slow read) ---------------- */
@@ -206,6 +210,17 @@ static void on_stall(evutil_socket_t fd, short what, void *arg)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     cds_conn *c = arg;
+    c->timer_armed_us = 0;
+    if (!c->timer_due_us) return; /* the deadline was lifted meanwhile */
+    uint64_t now = cds_now_us();
+    if (now < c->timer_due_us) { /* moved later meanwhile: wait for the rest */
+        uint64_t us = c->timer_due_us - now;
+        struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+        event_add(c->timer, &tv);
+        c->timer_armed_us = c->timer_due_us;
+        return;
+    }
+    c->timer_due_us = 0;
     cds_metrics_add(CDS_G_CONN_TIMEOUTS, 1);
     if (c->ops) c->ops->timeout(c);
     else cds_conn_close(c);

@@ -327,6 +327,7 @@ DECLARE
     v_key text := cds_transfer_key(p_account, p_bank_ref, p_amount, p_at);
     v_link bigint;
     v_link_ref text;
+    v_receipt uuid;
 BEGIN
     PERFORM cds_trace_set(p_trace);
     IF p_order_code IS NOT NULL THEN
@@ -413,16 +414,19 @@ BEGIN
         RETURN;
     END IF;
     SELECT * INTO t FROM cds_payment_take(p, p_amount, p_at);
+    -- The receipt's id goes into the row as it is inserted (one row version,
+    -- not an insert and an update); the receipt follows with that id.
+    v_receipt := CASE WHEN t.applied > 0 THEN gen_random_uuid() END;
     INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description, account_no,
         bank_bin, bank_reference, counter_account, counter_name, transacted_at, reference,
-        payment_id, applied_vnd, excess_vnd, match_status, after_expiry, transfer_key)
+        payment_id, applied_vnd, excess_vnd, match_status, after_expiry, transfer_key, receipt_id)
     VALUES (p_provider, p_tx_id, p_amount, p_description, p_account, p_bin, p_bank_ref,
             p_counter_account, p_counter_name, p_at, p_reference, p.id, t.applied, t.excess,
-            'matched', t.after_expiry, v_key)
+            'matched', t.after_expiry, v_key, v_receipt)
     RETURNING id INTO tx_id;
     IF t.applied > 0 THEN
-        receipt_id := cds_receipt_issue(tx_id);
-        IF receipt_id IS NOT NULL THEN
+        receipt_id := cds_receipt_issue(tx_id, v_receipt);
+        IF receipt_id IS DISTINCT FROM v_receipt THEN
             UPDATE bank_transactions SET receipt_id = cds_payment_credit.receipt_id WHERE id = tx_id;
         END IF;
     END IF;

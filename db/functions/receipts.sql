@@ -48,7 +48,12 @@ $$;
 -- takes no shared lock: the signer numbers and signs it right after the
 -- commit (cds_receipt_number_plan), woken by NOTIFY (identical notifications
 -- of one transaction are folded into one by PostgreSQL).
-CREATE OR REPLACE FUNCTION cds_receipt_issue(p_tx bigint) RETURNS uuid
+-- p_id: the id to give a new receipt (NULL: a fresh one), so that the
+-- caller can write it into the bank transaction when inserting that row
+-- instead of updating the row afterwards (issue 21: one row version less per
+-- payment); the id returned is the receipt's either way.
+DROP FUNCTION IF EXISTS cds_receipt_issue(bigint);
+CREATE OR REPLACE FUNCTION cds_receipt_issue(p_tx bigint, p_id uuid DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
     t bank_transactions;
@@ -63,11 +68,11 @@ BEGIN
     IF FOUND THEN
         RETURN v_id;
     END IF;
-    INSERT INTO receipts (agency_code, year, issuer_name, issuer_tax_code, issuer_address,
+    INSERT INTO receipts (id, agency_code, year, issuer_name, issuer_tax_code, issuer_address,
                           citizen_id, payer_name, payer_pid_sealed, payer_address_sealed,
                           fee_name, dossier_id, dossier_code, amount_vnd, bank_ref, paid_at,
                           issued_at, payment_id, bank_tx_id)
-    SELECT p.agency_code, extract(year FROM v_now AT TIME ZONE 'Asia/Ho_Chi_Minh')::int,
+    SELECT COALESCE(p_id, gen_random_uuid()), p.agency_code, extract(year FROM v_now AT TIME ZONE 'Asia/Ho_Chi_Minh')::int,
            cds_text_bytes(a.name, 300), COALESCE(a.tax_code, ''),
            cds_text_bytes(COALESCE(a.address, ''), 500), c.id, cds_text_bytes(c.full_name, 300),
            c.pid_sealed, c.address_sealed, cds_text_bytes(pr.name, 300), d.id, d.code,

@@ -1,0 +1,166 @@
+# shellcheck shell=bash
+# bench/lib/sqlref.sh: the same-SQL and least-work references of the write
+# rows (issue 21), for bench/run. Sourced after bench/lib/dbcost.sh; uses
+# ROOT, TMP, PG_BIN, PGBENCH, PGDATABASE, ROUND_SECONDS, log.
+#
+# For each write row two pgbench references run on the same cluster, in the
+# same rounds as ours:
+#   same  the statement the server runs for one event, the same function
+#         with the parameters the load generator's requests lead to
+#         (bench/sql/<row>_same.pgbench): ours / same = the cost of
+#         everything that is not the database (HTTP, signatures, JSON, the
+#         pool), target >= 0.8;
+#   min   the least a hand-written statement must write for the same effect
+#         (bench/sql/<row>_min.pgbench): same / min = how far the SQL
+#         function is from the least work.
+# Each prepares its own rows first (not timed), as the load generator does.
+# Functions print "RATE" (events/s) and fail when pgbench failed or not
+# every event did what the server's would (a WARNING on the log).
+
+SQLREF_CLIENTS=${BENCH_SQLREF_CLIENTS:-8}
+SQLREF_INTENTS=${BENCH_SQLREF_INTENTS:-2000}
+SQLREF_SHIPMENTS=${BENCH_SQLREF_SHIPMENTS:-$COURIER_SHIPMENTS_DEFAULT}
+
+_sqlref_psql() {
+    "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$@"
+}
+
+# sqlref_pgbench LOG SCRIPT PGBENCH_ARG...: prints "TPS TRANSACTIONS".
+sqlref_pgbench() {
+    local out=$1 script=$2
+    shift 2
+    "$PGBENCH" -M prepared -n -j 2 -f "$ROOT/bench/sql/$script" "$@" "$PGDATABASE" >"$out" 2>&1 || true
+    awk '/^tps = / { tps = $3 }
+         /^number of transactions actually processed:/ { split($6, a, "/"); n = a[1] }
+         /aborted|^pgbench: error/ { bad = 1 }
+         END { if (tps == "" || bad) exit 1; printf "%.0f %d\n", tps, n }' "$out"
+}
+
+# sqlref_tag LOG: a tag of letters and digits unique to this round and run.
+sqlref_tag() {
+    local t
+    t=$(basename "$1" .out)
+    t=${t//[^A-Za-z0-9]/}
+    printf '%s%s\n' "$t" "$$"
+}
+
+# sqlref_cost NAME EVENTS LABEL: the per-event cost since the snapshot
+# NAME, kept for the report in TMP/dbcost-lines (a file: the rounds run in
+# command substitutions, whose variables do not come back).
+sqlref_cost() {
+    local line
+    line=$(dbcost_diff "$1" "$2" "$3") || return 0
+    [ -z "$line" ] || printf '%s\n' "$line" >>"$TMP/dbcost-lines"
+    return 0
+}
+
+# sqlref_report: the kept per-event costs, as a list for the report.
+sqlref_report() {
+    [ -s "$TMP/dbcost-lines" ] || return 0
+    echo
+    echo "Database cost per event (first round of each side; bench/lib/dbcost.sh):"
+    echo
+    sed 's/^/- /' "$TMP/dbcost-lines"
+}
+
+# ---- f. steps (time-based rounds, like ours)
+
+# sqlref_steps LOG same|min
+sqlref_steps() {
+    local out=$1 kind=$2 tag per t0 r applied prefix
+    tag=$(sqlref_tag "$out")
+    _sqlref_psql -v run="$tag" -v n="$STEPS_DOSSIERS" -f "$ROOT/bench/sql/steps_prep.sql" \
+        >"$out.prep" 2>&1 || { cat "$out.prep" >&2; return 1; }
+    per=$((STEPS_DOSSIERS / SQLREF_CLIENTS))
+    [ "$per" -ge 1 ] || per=1
+    # The steps' times: after the import (three days ago), one second apart.
+    t0=$(($(date +%s) - 3 * 86400 + 600))
+    [[ $out == *-1.out ]] && dbcost_snap "steps-$kind"
+    r=$(sqlref_pgbench "$out" "steps_$kind.pgbench" -c "$SQLREF_CLIENTS" -T "$ROUND_SECONDS" \
+        -D run="$tag" -D nc="$SQLREF_CLIENTS" -D per="$per" -D t0="$t0" -D k=0) || return 1
+    [ "$kind" = same ] && prefix=q || prefix=m
+    applied=$(_sqlref_psql -c "SELECT count(*) FILTER (WHERE applied) || ' ' || count(*) FROM dossier_events
+                               WHERE event_id LIKE '$prefix$tag-%'")
+    if [ "${applied% *}" != "${applied#* }" ] || [ "${applied#* }" != "${r#* }" ]; then
+        log "WARNING: steps $kind: $applied of ${r#* } events applied"
+    fi
+    [[ $out == *-1.out ]] && sqlref_cost "steps-$kind" "${r#* }" "f. steps, $kind SQL (pgbench)"
+    echo "${r% *}"
+}
+
+# ---- j. payments (count-based rounds, like ours)
+
+# sqlref_payments LOG same|min: SQLREF_INTENTS intents, one credit each.
+sqlref_payments() {
+    local out=$1 kind=$2 tag acct per r paid
+    # A reference letter + two digits: payment references are CDS + 10 of
+    # [0-9A-HJKMNP-TV-Z].
+    SQLREF_TAG_SEQ=$(($(cat "$TMP/sqlref-seq" 2>/dev/null || echo "$SQLREF_TAG_SEQ") + 1))
+    echo "$SQLREF_TAG_SEQ" >"$TMP/sqlref-seq"
+    tag=$(printf '%02d' $((SQLREF_TAG_SEQ % 100)))
+    per=$((SQLREF_INTENTS / SQLREF_CLIENTS))
+    [ "$per" -ge 1 ] || per=1
+    acct=$(_sqlref_psql -v tag="$tag" -v n=$((per * SQLREF_CLIENTS)) -f "$ROOT/bench/sql/payments_prep.sql" \
+        2>"$out.prep" | tail -n 1) || { cat "$out.prep" >&2; return 1; }
+    [ -n "$acct" ] || { log "payments $kind: no intent prepared"; cat "$out.prep" >&2; return 1; }
+    [[ $out == *-1.out ]] && dbcost_snap "payments-$kind"
+    r=$(sqlref_pgbench "$out" "payments_$kind.pgbench" -c "$SQLREF_CLIENTS" -t "$per" \
+        -D tag="$tag" -D nc="$SQLREF_CLIENTS" -D acct="$acct" -D k=0) || return 1
+    paid=$(_sqlref_psql -c "SELECT count(*) FROM payments WHERE reference LIKE 'CDSB$tag%' AND status = 'paid'")
+    [ "$paid" = "${r#* }" ] || log "WARNING: payments $kind: $paid of ${r#* } intents paid"
+    [[ $out == *-1.out ]] && sqlref_cost "payments-$kind" "${r#* }" "j. payment webhook, $kind SQL (pgbench)"
+    echo "${r% *}"
+}
+SQLREF_TAG_SEQ=$((RANDOM % 50 + 10))
+
+# ---- m. courier (count-based rounds, like ours)
+
+SQLREF_POD='{"recipient_name":"Nguyễn Văn Bench","relation":"self","delivered_at":"2026-01-01T10:00:00+07:00","position":{"lat":10.77,"lng":106.70},"image_ref":"vnpost://pod/b.png","image_sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}'
+
+# sqlref_courier LOG same|min: SHIPMENTS shipments prepared by
+# cds-bench-courier -P, four events each.
+sqlref_courier() {
+    local out=$1 kind=$2 tag per t0 r done_n
+    tag=$(sqlref_tag "$out")
+    per=$((SQLREF_SHIPMENTS / SQLREF_CLIENTS))
+    [ "$per" -ge 1 ] || per=1
+    "$COURIER_LOAD" -P -d "$CDS_DATABASE_URL" -n $((per * SQLREF_CLIENTS)) -r "$tag" >"$out.prep" 2>&1 ||
+        { cat "$out.prep" >&2; return 1; }
+    # Ten minutes ago in Vietnam's time, as cds-bench-courier dates them.
+    t0=$(($(date +%s) - 600))
+    [[ $out == *-1.out ]] && dbcost_snap "courier-$kind"
+    r=$(sqlref_pgbench "$out" "courier_$kind.pgbench" -c "$SQLREF_CLIENTS" -t $((4 * per)) \
+        -D run="$tag" -D nc="$SQLREF_CLIENTS" -D per="$per" -D t0="$t0" -D k=0 -D pod="$SQLREF_POD") || return 1
+    done_n=$(_sqlref_psql -c "SELECT count(*) FROM shipments WHERE tracking_no LIKE 'BN-$tag-%' AND status = 'delivered'")
+    [ "$done_n" = $((per * SQLREF_CLIENTS)) ] || log "WARNING: courier $kind: $done_n of $((per * SQLREF_CLIENTS)) shipments delivered"
+    [[ $out == *-1.out ]] && sqlref_cost "courier-$kind" "${r#* }" "m. courier event, $kind SQL (pgbench)"
+    echo "${r% *}"
+}
+
+# ---- g. notifications (after the drain of ours, the server stopped)
+
+# sqlref_notify LOG same|min SINCE UNTIL: the rows the drain sent between the
+# epochs SINCE and UNTIL are queued again as new rows (same channels, dossiers,
+# citizens, devices), then pgbench claims and records them for
+# ROUND_SECONDS; msg/s from the first to the last recorded result, as ours.
+sqlref_notify() {
+    local out=$1 kind=$2 since=$3 until=$4 n t0 r rate sent pfx
+    n=$(_sqlref_psql -c "WITH x AS (
+            INSERT INTO outbox (channel, citizen_id, dossier_id, template, vars, recipient_sealed, device_id)
+            SELECT CASE WHEN fallback_from IS NOT NULL THEN 'zns' ELSE channel END, citizen_id, dossier_id,
+                   template, vars, recipient_sealed, device_id
+            FROM outbox WHERE sent_at BETWEEN to_timestamp($since) AND to_timestamp($until) AND COALESCE(provider_message_id, '') NOT LIKE 'ref-%'
+              AND COALESCE(provider_message_id, '') NOT LIKE 'min-%' ORDER BY id RETURNING 1)
+        SELECT count(*) FROM x" 2>"$out.prep") || { cat "$out.prep" >&2; return 1; }
+    [ "${n:-0}" -gt 0 ] || { log "notify $kind: nothing to queue again"; return 1; }
+    t0=$(date +%s.%N)
+    dbcost_snap "notify-$kind"
+    r=$(sqlref_pgbench "$out" "notify_$kind.pgbench" -c "$SQLREF_CLIENTS" -T "$ROUND_SECONDS") || return 1
+    [ "$kind" = same ] && pfx=ref || pfx=min
+    read -r sent rate <<<"$(_sqlref_psql -F ' ' -c "SELECT count(*), CASE WHEN max(sent_at) > min(sent_at)
+            THEN round(count(*) / extract(epoch FROM max(sent_at) - min(sent_at))) END
+        FROM outbox WHERE sent_at >= to_timestamp($t0) AND provider_message_id LIKE '$pfx-%'")"
+    [ "${sent:-0}" -ge "$n" ] || log "notify $kind: $sent of $n queued messages recorded in ${ROUND_SECONDS}s"
+    sqlref_cost "notify-$kind" "$sent" "g. notification claim + record, $kind SQL (pgbench)"
+    echo "${rate:-0}"
+}
