@@ -109,7 +109,7 @@ for id in "${ids[@]}"; do
     case $id in
         CDS_DATABASE_URL) v=$db ;;
         CDS_DATA_KEYS) v="d1:$(openssl rand -base64 32)" ;;
-        CDS_PID_HASH_KEY | CDS_REFRESH_KEY | CDS_LOOKUP_KEY | CDS_CURSOR_KEY) v=$(openssl rand -base64 32) ;;
+        CDS_PID_HASH_KEY | CDS_REFRESH_KEY | CDS_LOOKUP_KEY | CDS_CURSOR_KEY | CDS_CONSOLE_KEY) v=$(openssl rand -base64 32) ;;
         CDS_PARTNER_CLIENTS) v="tthc-hcm:$(openssl rand -hex 24)" ;;
         CDS_COURIER_WEBHOOK_SECRETS) v="vnpost:$(openssl rand -hex 24)" ;;
         CDS_ESMS_CALLBACK_TOKEN) v=$esms_token ;;
