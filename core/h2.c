@@ -153,6 +153,17 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     return 0;
 }
 
+/* Whether an answer given before the end of a body taken in pieces is to be
+ * followed by RST_STREAM(NO_ERROR) (RFC 9113 8.1): yes unless the body is
+ * declared at most one window long, which is then read and dropped, so that
+ * the client sees a plain answer (some clients, curl 7.88 among them, lose
+ * an answer followed by a reset). */
+static int body_left_large(const cds_req *r)
+{
+    const char *cl = cds_req_header(r, "content-length");
+    return !cl || strtoull(cl, NULL, 10) > 65535; /* headers_done checked its syntax */
+}
+
 /* The body of a request taken in pieces ended (END_STREAM): an answer from
  * now on needs no RST_STREAM, and the last piece can go. */
 static void body_end(cds_conn *c, cds_req *r)
@@ -214,7 +225,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
             }
             if (r->body_stream) { /* to its handler now; the body follows in pieces */
                 if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) body_end(c, r);
-                else r->rst_after_answer = 1; /* until the body ends */
+                else r->rst_after_answer = body_left_large(r);
                 dispatch(c, r);
                 return 0;
             }
