@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -952,6 +953,74 @@ static void test_slow_upload_rss(void)
     CHECK_INT(leftovers(), 0);
 }
 
+/* Backpressure: while the database cannot take a piece (the table is locked
+ * by another session), the client gets to send little more than that piece
+ * (HTTP/2: one stream window past it; HTTP/1.1: what the sockets' buffers
+ * hold) and the node's memory stays put; the header timeout (3 s on node B)
+ * does not run while the node itself is the one waiting. Once the lock goes
+ * the upload completes. */
+static void test_upload_backpressure(void)
+{
+    for (int proto = 2; proto >= 1; proto--) {
+        twenty[21] = (char)('0' + proto);
+        PGconn *lk = PQconnectdb(db);
+        PGresult *lr = PQexec(lk, "BEGIN; LOCK TABLE attachment_chunks IN SHARE MODE");
+        CHECK_INT(PQresultStatus(lr), PGRES_COMMAND_OK);
+        PQclear(lr);
+        long before = rss_kib(srv_b.pid), peak = before;
+        up_opts o = {0};
+        up_xfer x;
+        up_setup(&x, proto, srv_b.url, twenty, TWENTY_MIB, &o);
+        CURLM *m = curl_multi_init();
+        curl_multi_add_handle(m, x.e);
+        int running = 1;
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        curl_off_t held = 0;
+        int unlocked = 0;
+        while (running) {
+            curl_multi_perform(m, &running);
+            if (running) curl_multi_poll(m, NULL, 0, 50, NULL);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+            if (!unlocked) {
+                long r = rss_kib(srv_b.pid);
+                if (r > peak) peak = r;
+            }
+            if (!unlocked && ms >= 4000) {
+                curl_easy_getinfo(x.e, CURLINFO_SIZE_UPLOAD_T, &held);
+                lr = PQexec(lk, "COMMIT");
+                PQclear(lr);
+                unlocked = 1;
+            }
+        }
+        CURLMsg *msg;
+        int left;
+        CURLcode rc = CURLE_OK;
+        while ((msg = curl_multi_info_read(m, &left)))
+            if (msg->msg == CURLMSG_DONE) rc = msg->data.result;
+        curl_multi_remove_handle(m, x.e);
+        curl_multi_cleanup(m);
+        PQfinish(lk);
+        fprintf(stderr, "database locked, %s: %ld bytes sent in 4 s, RSS +%ld KiB\n",
+                proto == 2 ? "h2c" : "HTTP/1.1", (long)held, peak - before);
+        CHECK(unlocked);
+        /* HTTP/2: a piece, the one the handler waits for, and a window. */
+        if (proto == 2) CHECK(held > 0 && held < 2 * PIECE + 65535 + 16384);
+        else CHECK(held > 0 && held < TWENTY_MIB / 2);
+        CHECK(peak - before < 8 * 1024);
+        CHECK_INT(rc, CURLE_OK);
+        CHECK_INT(up_status(&x), 201);
+        json_t *j = json_loads(x.out, 0, NULL);
+        char want[65];
+        sha256_hex(twenty, TWENTY_MIB, want);
+        CHECK_STR(jstr(j, "sha256"), want);
+        CHECK(jstr(j, "id") && stored_equals(jstr(j, "id"), want));
+        json_decref(j);
+        up_done(&x);
+    }
+}
+
 static long run_upload(int proto, const char *base, const void *body, size_t len, up_opts *o,
                        up_xfer *x, CURLcode *rc)
 {
@@ -1225,6 +1294,7 @@ int main(void)
     test_two_nodes();
     test_slow_download_rss();
     test_slow_upload_rss();
+    test_upload_backpressure();
     test_unfinished_uploads();
     test_short_body_h1();
     test_crash_mid_upload();
