@@ -17,7 +17,14 @@
  * (pieces are fetched as the peer takes them); a node SIGKILLed in the
  * middle of an upload leaves no attachment and the sweep removes its
  * pieces; files of the old disk store are imported by `cds attachments
- * import` and `cds migrate`, a second run changing nothing. */
+ * import` and `cds migrate`, a second run changing nothing.
+ * Uploads are streamed (core/req_body.c): 20 MiB sent slowly over h2c and
+ * HTTP/1.1 grow node B's RSS by a few MiB, not the file, and download byte
+ * for byte; with the database unable to take a piece, an HTTP/2 client gets
+ * to send one piece and one window, and no timeout fires; over the cap
+ * without Content-Length (413), clients hanging up mid-upload, lying
+ * Content-Lengths (HTTP/2) and a short HTTP/1.1 body (hang-up, or 408 from
+ * the per-piece timeout) leave no attachment and no piece behind. */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
 #include "tests/lib/t.h"
