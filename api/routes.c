@@ -28,7 +28,7 @@ static const cds_route routes[] = {
     {"GET", "/v1/procedures/{code}", cds_procedure_get, 0},
     {"GET", "/v1/procedures/{code}/form", cds_procedure_form, 0},
     {"PUT", "/v1/partner/procedures/{code}", cds_partner_procedure_put, 64 * 1024},
-    {"POST", "/v1/attachments", cds_attachment_upload, ATTACHMENT_MAX_BYTES},
+    {"POST", "/v1/attachments", cds_attachment_upload, CDS_STREAMED(ATTACHMENT_MAX_BYTES)},
     {"GET", "/v1/attachments/{id}", cds_attachment_download, 0},
     {"POST", "/v1/dossiers", cds_dossier_file, FORM},
     {"GET", "/v1/dossiers", cds_dossiers_list, 0},

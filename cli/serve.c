@@ -97,7 +97,7 @@ static int serve(int argc, char **argv)
         {"max-header-bytes", "CDS_MAX_HEADER_BYTES", CDS_OPT_SIZE, &c.max_header_bytes, 1024, 1048576, "request header block cap (431 past it)"},
         {"max-body", "CDS_MAX_BODY", CDS_OPT_SIZE, &c.max_body, 0, 1073741824, "default request body cap (413 past it)"},
         {"handshake-timeout-ms", "CDS_HANDSHAKE_TIMEOUT_MS", CDS_OPT_INT, &c.handshake_timeout_ms, 1, 600000, "TLS handshake deadline"},
-        {"header-timeout-ms", "CDS_HEADER_TIMEOUT_MS", CDS_OPT_INT, &c.header_timeout_ms, 1, 600000, "deadline to receive a whole request once started"},
+        {"header-timeout-ms", "CDS_HEADER_TIMEOUT_MS", CDS_OPT_INT, &c.header_timeout_ms, 1, 600000, "deadline to receive a whole request once started (a streamed body: each piece)"},
         {"idle-timeout-ms", "CDS_IDLE_TIMEOUT_MS", CDS_OPT_INT, &c.idle_timeout_ms, 1, 3600000, "idle keep-alive connection lifetime"},
         {"shutdown-grace-ms", "CDS_SHUTDOWN_GRACE_MS", CDS_OPT_INT, &c.shutdown_grace_ms, 0, 600000, "time given to in-flight requests on SIGTERM"},
         {"reset-burst", "CDS_RESET_BURST", CDS_OPT_INT, &c.reset_burst, 1, 100000, "HTTP/2 stream resets a client may send at once"},

@@ -59,6 +59,9 @@ typedef struct cds_conn_ops {
      * the end of an answer that cannot be finished. */
     void (*stream_write)(cds_req *r, const char *p, size_t n);
     void (*stream_abort)(cds_req *r);
+    /* Streamed request bodies (req_body.c): the handler wants (more of) the
+     * body; called from the event loop, never from inside a handler. */
+    void (*body_resume)(cds_req *r);
 } cds_conn_ops;
 
 typedef struct cds_hdr_out {
@@ -134,6 +137,18 @@ struct cds_req {
     size_t stream_framed;             /* h2: of those, cut into DATA frames */
     void (*pull)(cds_req *r, void *arg);
     void *pull_arg;
+    /* Streamed request body (req_body.c): body/body_len hold what arrived
+     * and the handler has not taken yet, the piece it holds first. */
+    int body_stream;      /* the route takes its body in pieces */
+    int body_state;       /* CDS_BODY_IDLE, _WANT, _HELD, _DONE */
+    int body_ended;       /* the protocol saw the body's end */
+    int body_expect;      /* h1: "100 Continue" is owed once the handler reads */
+    size_t body_piece, body_held;
+    size_t body_unacked;  /* h2: received bytes whose stream window is not reopened */
+    cds_body_piece body_cb;
+    void *body_arg;
+    int *body_alive;      /* cleared if the request is freed inside body_cb */
+    struct event *body_ev; /* runs ops->body_resume from the loop */
 };
 
 struct cds_conn {
@@ -223,6 +238,24 @@ void cds_req_early_problem(cds_req *r, int status);
 /* A streamed answer wants its next piece: asks the handler unless it was
  * asked already. */
 void cds_req_stream_pull(cds_req *r);
+
+/* req_body.c: streamed request bodies (core/http.h) */
+enum { CDS_BODY_IDLE, CDS_BODY_WANT, CDS_BODY_HELD, CDS_BODY_DONE };
+/* Appends bytes of a streamed body; 413 past the route's cap. */
+int cds_req_body_stream_append(cds_req *r, const char *p, size_t n);
+/* 1 when the protocol may take in more of the body now: the handler asked
+ * for a piece and it is not complete yet. */
+int cds_req_body_room(const cds_req *r);
+/* HTTP/2: how many received bytes may now reopen the stream's window (those
+ * of the piece the handler waits for), counted as acknowledged. */
+size_t cds_req_body_ackable(cds_req *r);
+/* Hands the handler its next piece if it wants one and it is complete (or
+ * the body ended). -1: r was answered or freed meanwhile, do not touch it. */
+int cds_req_body_deliver(cds_req *r);
+/* The body cannot be completed: the handler's work is cancelled, its user
+ * state released, and `status` answered (413, 408) by the core. */
+void cds_req_body_refuse(cds_req *r, int status);
+void cds_req_body_free(cds_req *r);
 
 /* h1.c, h2.c */
 extern const cds_conn_ops cds_h1_ops, cds_h2_ops;

@@ -17,6 +17,13 @@
  * before its body (404/405/413/431) is answered at once with
  * "connection: close", so an oversized upload is never read.
  *
+ * A body taken in pieces (req_body.c): the handler is called once the
+ * headers are parsed, and the body is parsed only while the handler waits
+ * for a piece that is not complete; otherwise the bytes stay in the input
+ * buffer, whose watermark stops reading the socket. An answer given before
+ * the body's end closes the connection (the rest is never read). Each piece
+ * must come within the header timeout of the handler asking for it.
+ *
  * Slow read: a large answer body goes to the output buffer by reference (no
  * copy), and pipelined requests are parsed only while the connection may take
  * more work (cds_conn_may_dispatch): a client that pipelines and never reads
@@ -144,8 +151,10 @@ static int on_headers_complete(llhttp_t *p)
     if (!r->early_status && !acceptable(p, r)) r->early_status = 400;
     if (cds_req_headers_done(r) != 0) return HPE_PAUSED; /* answer now, read no body */
     const char *expect = cds_req_header(r, "expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0)
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (expect && strcasecmp(expect, "100-continue") == 0) {
+        if (r->body_stream) r->body_expect = 1; /* once the handler wants the body */
+        else bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
     return 0;
 }
 
@@ -195,19 +204,44 @@ static void refuse(cds_conn *c, int status)
     if (!r) {
         r = c->h1_req = cds_req_new(c, CDS_PROTO_H1);
     }
-    r->early_status = status;
-    if (!r->request_id[0]) cds_req_headers_done(r);
     c->h1_keepalive = 0;
     c->h1_busy = 1;
+    if (r->body_stream && r->dispatched) { /* its handler is not called again */
+        cds_req_body_refuse(r, status);
+        return;
+    }
+    r->early_status = status;
+    if (!r->request_id[0]) cds_req_headers_done(r);
     r->dispatched = 1;
     cds_req_early_problem(r, status);
+}
+
+/* Whether the body of the request being read may be parsed now: yes but for
+ * a body taken in pieces whose handler has not asked for more. */
+static int body_room(const cds_conn *c)
+{
+    const cds_req *r = c->h1_req;
+    return !r || !r->body_stream || !r->dispatched || cds_req_body_room(r);
+}
+
+/* A request whose body is taken in pieces, after the parser ran: to its
+ * handler once the headers are in, then its pieces as they fill. */
+static void body_step(cds_conn *c, cds_req *r)
+{
+    if (!r->dispatched) {
+        cds_conn_rearm_timer(c);
+        cds_req_dispatch(r);
+        return; /* its first piece comes once it asks (body_resume) */
+    }
+    if (cds_req_body_deliver(r) == 0 && r->body_state != CDS_BODY_WANT)
+        cds_conn_rearm_timer(c); /* the handler has a piece: no timeout meanwhile */
 }
 
 static void h1_on_read(cds_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (!c->h1_busy && c->phase == PH_PROTO && !c->close_after_write &&
-           cds_conn_may_dispatch(c)) {
+           cds_conn_may_dispatch(c) && body_room(c)) {
         size_t avail = evbuffer_get_length(in);
         if (avail == 0) return;
         struct evbuffer_iovec v;
@@ -219,6 +253,7 @@ static void h1_on_read(cds_conn *c)
             gap_scan(c, (const char *)v.iov_base + v.iov_len);
             c->h1_mark = NULL; /* the buffer is gone */
             evbuffer_drain(in, v.iov_len);
+            if (r && r->body_stream) body_step(c, r); /* r may be gone after */
             continue;
         }
         if (err != HPE_PAUSED) {
@@ -237,7 +272,10 @@ static void h1_on_read(cds_conn *c)
             cds_req_dispatch(r);
             return;
         }
-        if (c->h1_busy) {
+        if (c->h1_busy && r->body_stream) { /* the body ended */
+            r->body_ended = 1;
+            body_step(c, r);
+        } else if (c->h1_busy) {
             cds_conn_rearm_timer(c);
             cds_req_dispatch(r); /* may answer synchronously: the loop goes on */
         }
@@ -267,7 +305,8 @@ static void h1_finish(cds_conn *c, cds_req *r, int keep)
 
 static int h1_keep(const cds_conn *c, const cds_req *r)
 {
-    return c->h1_keepalive && !c->t->stopping && !r->early_status;
+    return c->h1_keepalive && !c->t->stopping && !r->early_status &&
+           (!r->body_stream || r->body_ended); /* else the rest of the body is unread */
 }
 
 static void h1_send(cds_req *r)
@@ -330,10 +369,26 @@ static void h1_on_drained(cds_conn *c)
         h1_on_read(c);
 }
 
+/* The handler of a body taken in pieces wants the next one (from the loop:
+ * see req_body.c): hand it over if it is here, else read on. */
+static void h1_body_resume(cds_req *r)
+{
+    cds_conn *c = r->conn;
+    if (r->body_expect) {
+        r->body_expect = 0;
+        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    cds_conn_rearm_timer(c); /* each piece gets the header timeout afresh */
+    if (cds_req_body_deliver(r) != 0) return;
+    cds_conn_rearm_timer(c);
+    if (!c->h1_busy) h1_on_read(c);
+}
+
 static int h1_timer_ms(cds_conn *c)
 {
     const cds_server_config *cfg = c->t->cfg;
     if (c->h1_busy) return 0; /* the handler has it */
+    if (c->h1_req && !body_room(c)) return 0; /* the handler has the body's next move */
     if (c->out_queued) return 0; /* an answer is being written: the stall timer watches */
     return c->h1_req ? cfg->header_timeout_ms : cfg->idle_timeout_ms;
 }
@@ -376,4 +431,5 @@ const cds_conn_ops cds_h1_ops = {
     .free = h1_free,
     .stream_write = h1_stream_write,
     .stream_abort = h1_stream_abort,
+    .body_resume = h1_body_resume,
 };

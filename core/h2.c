@@ -9,6 +9,14 @@
  * the client resets has its request freed at once, which cancels its
  * database or HTTP work (see cds_req_abandon).
  *
+ * Flow control is ours (NO_AUTO_WINDOW_UPDATE): the connection's window is
+ * reopened for every byte at once, a stream's for a whole body at once too,
+ * but for a body taken in pieces (req_body.c) only for the piece its handler
+ * asked for, so a handler still writing a piece holds the peer to one stream
+ * window more. Such a request is dispatched at its headers; it counts as
+ * receiving (the header timeout runs) only while it waits for the peer, and
+ * each piece asked for gives the peer a fresh timeout.
+ *
  * Slow read: an answer body is not copied into the session; nghttp2 pulls it
  * through the data provider (read_body) as the peer's window allows, and
  * until then it counts as held bytes of the connection (cds_conn_body_held). A
@@ -160,6 +168,45 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     return 0;
 }
 
+/* Whether an answer given before the end of a body taken in pieces is to be
+ * followed by RST_STREAM(NO_ERROR) (RFC 9113 8.1): yes unless the body is
+ * declared at most one window long, which is then read and dropped, so that
+ * the client sees a plain answer (some clients, curl 7.88 among them, lose
+ * an answer followed by a reset). */
+static int body_left_large(const cds_req *r)
+{
+    const char *cl = cds_req_header(r, "content-length");
+    return !cl || strtoull(cl, NULL, 10) > 65535; /* headers_done checked its syntax */
+}
+
+/* The body of a request taken in pieces ended (END_STREAM): an answer from
+ * now on needs no RST_STREAM, and the last piece can go. */
+static void body_end(cds_conn *c, cds_req *r)
+{
+    receiving_done(c, r);
+    r->body_ended = 1;
+    r->rst_after_answer = 0;
+    if (r->dispatched) cds_req_body_deliver(r);
+}
+
+/* A streamed body's bytes: buffered, the stream's window reopened only for
+ * the piece the handler waits for. */
+static void body_data(cds_conn *c, cds_req *r, const uint8_t *data, size_t len)
+{
+    if (cds_req_body_append(r, (const char *)data, len) != 0) { /* past the cap: 413 */
+        nghttp2_session_consume_stream(c->h2, r->stream_id, len);
+        receiving_done(c, r);
+        undefer(c, r);
+        r->rst_after_answer = 1;
+        cds_req_body_refuse(r, 413);
+        return;
+    }
+    size_t a = cds_req_body_ackable(r);
+    if (a) nghttp2_session_consume_stream(c->h2, r->stream_id, a);
+    if (r->dispatched && cds_req_body_deliver(r) == 0 && r->body_state != CDS_BODY_WANT)
+        receiving_done(c, r); /* the handler has a piece: not waiting for the peer */
+}
+
 /* Answer now, before the request is complete (early refusal): the stream's
  * upload is stopped once the answer has been sent (see on_frame_send). */
 static void answer_early(cds_conn *c, cds_req *r)
@@ -176,6 +223,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
         r = req_of(c, s, f->hd.stream_id);
+        if (r && r->body_stream) { /* trailers of a body taken in pieces */
+            if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) body_end(c, r);
+            return 0;
+        }
         if (!r || r->dispatched) return 0;
         if (f->headers.cat == NGHTTP2_HCAT_REQUEST && (f->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
             if (cds_req_headers_done(r) != 0) {
@@ -187,6 +238,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
                 }
                 return 0;
             }
+            if (r->body_stream) { /* to its handler now; the body follows in pieces */
+                if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) body_end(c, r);
+                else r->rst_after_answer = body_left_large(r);
+                dispatch(c, r);
+                return 0;
+            }
         }
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
             receiving_done(c, r);
@@ -195,6 +252,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         return 0;
     case NGHTTP2_DATA:
         r = req_of(c, s, f->hd.stream_id);
+        if (r && r->body_stream) {
+            if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) body_end(c, r);
+            return 0;
+        }
         if (r && !r->dispatched && !r->deferred && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
             receiving_done(c, r);
             dispatch(c, r);
@@ -231,6 +292,12 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, c
 {
     cds_conn *c = ud;
     cds_req *r = req_of(c, s, stream_id);
+    nghttp2_session_consume_connection(s, len);
+    if (r && r->body_stream && !r->responded) {
+        body_data(c, r, data, len);
+        return 0;
+    }
+    nghttp2_session_consume_stream(s, stream_id, len);
     if (!r || r->dispatched) return 0;
     if (cds_req_body_append(r, (const char *)data, len) != 0) answer_early(c, r);
     return 0;
@@ -366,6 +433,7 @@ static int h2_start(cds_conn *c)
     nghttp2_option_set_stream_reset_rate_limit(opt, (uint64_t)cfg->reset_burst * 100,
                                                (uint64_t)cfg->reset_rate * 200);
     nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_no_auto_window_update(opt, 1); /* see the top of this file */
     int rv = nghttp2_session_server_new3(&c->h2, cb, c, opt, cds_h2_mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
@@ -507,6 +575,27 @@ static void h2_stream_abort(cds_req *r)
     if (flush(c) != 0) cds_conn_close(c);
 }
 
+/* The handler of a body taken in pieces wants the next one (from the loop:
+ * see req_body.c): reopen the stream's window for it, hand it over if it is
+ * here. An answer given meanwhile is flushed here, at the end. */
+static void h2_body_resume(cds_req *r)
+{
+    cds_conn *c = r->conn;
+    int was = c->in_recv;
+    c->in_recv = 1;
+    size_t a = cds_req_body_ackable(r);
+    if (a) nghttp2_session_consume_stream(c->h2, r->stream_id, a);
+    if (!r->body_ended && !r->receiving) {
+        r->receiving = 1;
+        c->h2_receiving++;
+    }
+    cds_conn_rearm_timer(c); /* each piece gets the header timeout afresh */
+    if (cds_req_body_deliver(r) == 0 && r->body_state != CDS_BODY_WANT) receiving_done(c, r);
+    c->in_recv = was;
+    if (was) return;
+    if (flush(c) != 0) cds_conn_close(c);
+}
+
 static void h2_on_drained(cds_conn *c)
 {
     if (c->close_after_write) return;
@@ -574,4 +663,5 @@ const cds_conn_ops cds_h2_ops = {
     .free = h2_free,
     .stream_write = h2_stream_write,
     .stream_abort = h2_stream_abort,
+    .body_resume = h2_body_resume,
 };

@@ -1,7 +1,9 @@
 /* The request/response abstraction every handler sees, the same for HTTP/1.1
  * and HTTP/2, and the route table a module declares.
  *
- * A handler is called once the request's headers and body are complete. It
+ * A handler is called once the request's headers and body are complete
+ * (a route that takes its body as a stream: once the headers are, see
+ * "streamed request bodies" below). It
  * answers with exactly one cds_respond* / cds_problem call, either at once or
  * later from an asynchronous callback (database, outgoing HTTP). Memory for a
  * request comes from a per-request arena freed in one go when it ends.
@@ -32,8 +34,14 @@ typedef struct cds_route {
     const char *method;  /* "GET", "POST", ... */
     const char *path;    /* template, e.g. "/v1/dossiers/{id}" */
     cds_handler handler;
-    size_t max_body;     /* 0: the server default (1 MiB) */
+    size_t max_body;     /* 0: the server default (1 MiB); CDS_STREAMED(cap): a stream */
 } cds_route;
+
+/* max_body of a route that takes its body in pieces as it arrives (see
+ * "streamed request bodies"), `cap` bytes at most. A flag bit rather than a
+ * member, so that every route table keeps its four initializers. */
+#define CDS_BODY_STREAMED ((size_t)1 << (sizeof(size_t) * 8 - 1))
+#define CDS_STREAMED(cap) ((size_t)(cap) | CDS_BODY_STREAMED)
 
 enum { CDS_PROTO_H1 = 1, CDS_PROTO_H2 = 2 };
 
@@ -144,6 +152,35 @@ void cds_respond_stream(cds_req *r, int status, const char *content_type, size_t
                         cds_stream_pull pull, void *arg);
 void cds_stream_write(cds_req *r, const char *p, size_t n);
 void cds_stream_abort(cds_req *r);
+
+/* -------- streamed request bodies (large uploads) --------
+ * A route whose max_body is CDS_STREAMED(cap) has its handler called as
+ * soon as the headers are complete and routed, before any of the body is
+ * read (the core's own refusals come first as always: 404, 405, 431, and 413
+ * from a Content-Length over the cap). The handler checks what it can and
+ * either answers at once (the body is then never read: HTTP/1.1 closes the
+ * connection after the answer, HTTP/2 stops the upload with
+ * RST_STREAM(NO_ERROR)), or calls cds_req_body_read to take the body in
+ * pieces of `piece` bytes: `on_piece` gets each one, the last one (maybe
+ * shorter) with `last` set; an empty body is one call with n == 0, last
+ * set. The piece is the core's memory, valid until cds_req_body_next or the
+ * answer. Until the handler calls cds_req_body_next the core takes no more
+ * than one flow-control window past the piece (HTTP/2: the stream's window
+ * is not reopened; HTTP/1.1: the socket is not read), so an upload costs the
+ * server about a piece and a window, whatever its size. After each piece the
+ * handler (on_piece, or the work it started) either asks for the next or
+ * answers; after the last one it answers. Slow-body defence: each piece must
+ * arrive within the header timeout of the handler asking for it.
+ * If the body cannot be completed (the client resets the stream or hangs up,
+ * sends more than the cap: the core answers 413, less than its
+ * Content-Length: HTTP/2 resets the stream, or too slowly: 408 or the
+ * connection closes), the handler is not called again: its tracked work is
+ * cancelled and its user state freed (cds_req_set_user), which is where it
+ * undoes what it wrote. on_piece may answer; it must not touch the request
+ * after answering. */
+typedef void (*cds_body_piece)(cds_req *r, const char *p, size_t n, int last, void *arg);
+void cds_req_body_read(cds_req *r, size_t piece, cds_body_piece on_piece, void *arg);
+void cds_req_body_next(cds_req *r);
 
 /* -------- asynchronous work bound to the request -------- */
 typedef void (*cds_req_db_cb)(cds_req *r, PGresult *res);

@@ -1,6 +1,6 @@
 /* The request object behind core/http.h: header collection with the header
  * cap, routing and early refusals (404/405/413/431) before any body is read,
- * the body cap, JSON input with a depth limit, problem+json answers, the
+ * the body cap (a body taken in pieces: req_body.c), JSON input with a depth limit, problem+json answers, the
  * access log and metrics, and cancellation of a dead request's work. The
  * protocol files (h1.c, h2.c) feed it and carry its answer. */
 #include "core/clock.h"
@@ -52,6 +52,7 @@ void cds_req_free(cds_req *r)
     cds_req_abandon(r);
     if (r->json) json_decref(r->json);
     if (r->user_free) r->user_free(r->user);
+    cds_req_body_free(r);
     free(r->body);
     free(r->resp_body);
     cds_arena_free(&r->arena);
@@ -176,7 +177,8 @@ int cds_req_headers_done(cds_req *r)
     } else {
         return r->early_status = r->match_rc == CDS_ROUTE_BAD_METHOD ? 405 : 404;
     }
-    r->max_body = r->route->max_body ? r->route->max_body : t->cfg->max_body;
+    size_t cap = r->route->max_body & ~CDS_BODY_STREAMED;
+    r->max_body = cap ? cap : t->cfg->max_body;
     const char *cl = r->h_content_length;
     if (cl) {
         char *end;
@@ -185,12 +187,14 @@ int cds_req_headers_done(cds_req *r)
         if (v > r->max_body) return r->early_status = 413;
     }
     r->head_only = strcmp(r->method, "HEAD") == 0;
+    r->body_stream = (r->route->max_body & CDS_BODY_STREAMED) != 0;
     return 0;
 }
 
 int cds_req_body_append(cds_req *r, const char *p, size_t n)
 {
     r->bytes_in += n;
+    if (r->body_stream) return cds_req_body_stream_append(r, p, n);
     if (r->early_status) return r->early_status;
     if (n > r->max_body - r->body_len) return r->early_status = 413;
     if (r->body_len + n + 1 > r->body_cap) {

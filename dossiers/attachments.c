@@ -9,17 +9,21 @@
  * pool; bytea travels as hex text (the pool's parameters are text), so one
  * piece in flight costs about 1.5 MiB of the process at most.
  *
- * Upload. The body is the raw file (the route caps it at ATT_MAX_BYTES, 25
- * MiB, so a larger one gets 413 from the core). The core hands a handler the
- * whole body, so the upload is bounded by that cap, not streamed from the
- * socket; from there it is written as pieces: one query per piece, the next
- * sent when the one before succeeded, the SHA-256 computed as they go (256
- * KiB of hashing and hex per turn of the loop, a fraction of a millisecond).
- * Its type is read from its first bytes, never from the name or the
- * Content-Type a client claims: PDF, JPEG or PNG, else 415. Then
- * cds_attachment_commit writes the row only if all the pieces are there: an
- * upload cut short by a client that goes away or a node that dies leaves no
- * attachment anyone can see (its pieces are swept an hour later).
+ * Upload. The body is the raw file, taken as a stream (core/http.h,
+ * CDS_STREAMED: at most ATT_MAX_BYTES, 25 MiB, else 413 from the core) in
+ * pieces of ATT_PIECE: each piece is hashed and written (one query) before
+ * the core reads the next one from the client, so an upload costs the
+ * server about a piece and a flow-control window, never the file, and a
+ * slow database slows the client down instead of filling memory. The type is
+ * read from the first bytes, never from the name or the Content-Type a
+ * client claims: PDF, JPEG or PNG, else 415 before anything is written. Then
+ * cds_attachment_commit writes the row only if all the pieces are there.
+ * An upload that does not get that far (client gone or reset, body over the
+ * cap or short of its Content-Length, too slow, a failed query) is
+ * discarded: once no query of it is out any more (one already sent would
+ * commit even if cancelled) cds_attachment_discard removes its pieces; a
+ * node killed mid-upload leaves them to the sweep (an hour later). Nobody
+ * ever sees an attachment without all its pieces.
  *
  * Download. The row is selected by id AND the caller's citizen id, so another
  * citizen's attachment answers exactly like an unknown one (404). The answer
@@ -55,7 +59,7 @@
 #define ATT_DOC_CODE_MAX 64 /* as dossier filing accepts */
 #define ATT_MAX_BYTES ATTACHMENT_MAX_BYTES
 
-static int st_piece_put, st_commit, st_get, st_piece_get;
+static int st_piece_put, st_commit, st_discard, st_get, st_piece_get;
 
 int cds_attachments_init(void)
 {
@@ -67,6 +71,8 @@ int cds_attachments_init(void)
         "SELECT id, created_at FROM cds_attachment_commit($1::uuid, $2::uuid, $3, $4::bigint, $5, "
         "$6, $7::int)",
         7);
+    st_discard = cds_db_stmt_register("attachment_discard",
+                                      "SELECT cds_attachment_discard($1::uuid)", 1);
     st_get = cds_db_stmt_register_ro(
         "attachment_get",
         "SELECT a.sha256, a.size_bytes, a.media_type, a.file_name, "
@@ -76,7 +82,10 @@ int cds_attachments_init(void)
     st_piece_get = cds_db_stmt_register_ro(
         "attachment_piece_get",
         "SELECT data FROM attachment_chunks WHERE attachment_id = $1::uuid AND n = $2::int", 2);
-    return (st_piece_put < 0 || st_commit < 0 || st_get < 0 || st_piece_get < 0) ? -1 : 0;
+    return (st_piece_put < 0 || st_commit < 0 || st_discard < 0 || st_get < 0 ||
+            st_piece_get < 0)
+               ? -1
+               : 0;
 }
 
 /* ---------------- shared helpers ---------------- */
@@ -185,22 +194,59 @@ static int query_has(const cds_req *r, const char *key)
 
 /* ---------------- upload ---------------- */
 
+/* An upload outlives its request when it must: a piece query still out when
+ * the client goes away is not cancelled (one already sent would commit
+ * anyway) but awaited, and then the pieces are discarded, so the discard
+ * always comes after the last piece written. */
 typedef struct upload {
-    const cds_principal *who; /* request arena */
+    cds_req *r;               /* NULL once the request is gone */
+    cds_db_pool *pool;
+    const cds_principal *who; /* request arena, like the three below */
     const char *media_type, *file_name, *document_code;
-    const unsigned char *body; /* the request's body (the core keeps it) */
-    size_t len, off;
-    int piece, pieces;
+    size_t len;               /* bytes sent to the database */
+    int pieces;               /* pieces sent */
+    int inflight;             /* a query of ours is out: its callback will run */
+    int wrote;                /* a piece went out: discard them unless committed */
+    int committed;
+    int last;                 /* the piece out is the last one */
     char id[37];
     char sha[65];
     EVP_MD_CTX *md;
 } upload;
 
-static void upload_free(void *arg)
+static void upload_free(upload *u)
 {
-    upload *u = arg;
     EVP_MD_CTX_free(u->md);
     free(u);
+}
+
+static void on_discarded(void *arg, PGresult *res)
+{
+    upload *u = arg;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        cds_log(CDS_LOG_WARN, "attachments_db", "attachment %s: pieces of an unfinished upload "
+                "left to the sweep: %s", u->id, res ? PQresultErrorMessage(res) : "no database");
+    upload_free(u);
+}
+
+/* The request is gone and nothing of ours is out: what was written of an
+ * upload that was not committed goes now (else the sweep takes it). */
+static void upload_end(upload *u)
+{
+    const char *params[] = {u->id};
+    if (u->wrote && !u->committed &&
+        cds_db_exec(u->pool, st_discard, 1, params, on_discarded, u, NULL) == CDS_DB_OK)
+        return;
+    upload_free(u);
+}
+
+/* The request's user state: freed with it (answered, refused by the core,
+ * client gone). */
+static void upload_detach(void *arg)
+{
+    upload *u = arg;
+    u->r = NULL;
+    if (!u->inflight) upload_end(u);
 }
 
 /* "\\x" and the hex of p[0..n): bytea's text input form (malloc). */
@@ -214,11 +260,19 @@ static char *bytea_hex(const unsigned char *p, size_t n)
     return s;
 }
 
-static void on_committed(cds_req *r, PGresult *res)
+static void on_committed(void *arg, PGresult *res)
 {
-    upload *u = cds_req_user(r);
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        db_failed(r, res);
+    upload *u = arg;
+    cds_req *r = u->r;
+    u->inflight = 0;
+    int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    u->committed = ok;
+    if (!r) {
+        upload_end(u);
+        return;
+    }
+    if (!ok) {
+        db_failed(r, res); /* the request and then u are gone */
         return;
     }
     const char *id = PQgetvalue(res, 0, 0);
@@ -235,52 +289,94 @@ static void on_committed(cds_req *r, PGresult *res)
     cds_respond_json(r, 201, o);
 }
 
-static void upload_next(cds_req *r);
-
-static void on_piece_stored(cds_req *r, PGresult *res)
+/* Every piece is written: the row that makes the attachment visible. */
+static void commit(upload *u)
 {
-    upload *u = cds_req_user(r);
+    cds_req *r = u->r;
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32) {
+        internal_error(r);
+        return;
+    }
+    hex(md, 32, u->sha);
+    char size[24], num[16];
+    snprintf(size, sizeof size, "%zu", u->len);
+    snprintf(num, sizeof num, "%d", u->pieces);
+    const char *params[] = {u->id, u->who->citizen_id, u->sha, size,
+                            u->media_type, u->file_name, num};
+    int rc = cds_db_exec(u->pool, st_commit, 7, params, on_committed, u, NULL);
+    if (rc != CDS_DB_OK) {
+        cds_fail(r, rc == CDS_DB_EBUSY ? CDS_P_SERVICE_BUSY : CDS_P_DB_UNAVAILABLE);
+        return;
+    }
+    u->inflight = 1;
+}
+
+static void on_piece_stored(void *arg, PGresult *res)
+{
+    upload *u = arg;
+    cds_req *r = u->r;
+    u->inflight = 0;
+    if (!r) {
+        upload_end(u);
+        return;
+    }
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         db_failed(r, res);
         return;
     }
-    u->piece++;
-    upload_next(r);
+    if (u->last) commit(u);
+    else cds_req_body_next(r); /* only now is more of the body read */
 }
 
-/* The next piece, or the row once they are all written. */
-static void upload_next(cds_req *r)
+/* The next piece of the body (core/http.h, streamed request bodies): its
+ * type checked if it is the first, hashed, and written before the next one
+ * is read. */
+static void on_body_piece(cds_req *r, const char *p, size_t n, int last, void *arg)
 {
-    upload *u = cds_req_user(r);
-    char num[16];
-    if (u->off == u->len) {
-        unsigned char md[32];
-        unsigned mdlen = 0;
-        if (EVP_DigestFinal_ex(u->md, md, &mdlen) != 1 || mdlen != 32) {
-            internal_error(r);
+    upload *u = arg;
+    if (u->pieces == 0) {
+        const char *ext;
+        if (n == 0) {
+            cds_problem(r, 422, "empty_file", "Tệp tải lên không có nội dung.");
             return;
         }
-        hex(md, 32, u->sha);
-        char size[24];
-        snprintf(size, sizeof size, "%zu", u->len);
-        snprintf(num, sizeof num, "%d", u->pieces);
-        const char *params[] = {u->id, u->who->citizen_id, u->sha, size,
-                                u->media_type, u->file_name, num};
-        cds_req_db(r, st_commit, 7, params, on_committed);
+        if (!(u->media_type = sniff((const unsigned char *)p, n, &ext))) {
+            cds_problem(r, 415, "unsupported_file_type",
+                        "Chỉ chấp nhận tệp PDF, JPEG hoặc PNG; nội dung tệp này không thuộc các "
+                        "định dạng đó.");
+            return;
+        }
+    }
+    if (n > ATT_MAX_BYTES - u->len) { /* the route's cap says so already; never trust one place */
+        cds_fail(r, CDS_P_PAYLOAD_TOO_LARGE);
         return;
     }
-    size_t n = u->len - u->off < ATT_PIECE ? u->len - u->off : ATT_PIECE;
-    char *data = bytea_hex(u->body + u->off, n);
-    if (!data || EVP_DigestUpdate(u->md, u->body + u->off, n) != 1) {
+    u->last = last;
+    if (n == 0) { /* the body ended on a piece's boundary */
+        commit(u);
+        return;
+    }
+    char *data = bytea_hex((const unsigned char *)p, n);
+    if (!data || EVP_DigestUpdate(u->md, p, n) != 1) {
         free(data);
         internal_error(r);
         return;
     }
-    u->off += n;
-    snprintf(num, sizeof num, "%d", u->piece);
+    char num[16];
+    snprintf(num, sizeof num, "%d", u->pieces);
     const char *params[] = {u->id, num, data};
-    cds_req_db(r, st_piece_put, 3, params, on_piece_stored); /* the pool copies */
-    free(data);
+    int rc = cds_db_exec(u->pool, st_piece_put, 3, params, on_piece_stored, u, NULL);
+    free(data); /* the pool copied it */
+    if (rc != CDS_DB_OK) {
+        cds_fail(r, rc == CDS_DB_EBUSY ? CDS_P_SERVICE_BUSY : CDS_P_DB_UNAVAILABLE);
+        return;
+    }
+    u->inflight = 1;
+    u->wrote = 1;
+    u->pieces++;
+    u->len += n;
 }
 
 void cds_attachment_upload(cds_req *r)
@@ -306,22 +402,9 @@ void cds_attachment_upload_as(cds_req *r, const cds_principal *p)
                     "điều khiển.");
         return;
     }
-    size_t len;
-    const unsigned char *body = (const unsigned char *)cds_req_body(r, &len);
-    if (len == 0) {
-        cds_problem(r, 422, "empty_file", "Tệp tải lên không có nội dung.");
-        return;
-    }
-    if (len > ATT_MAX_BYTES) { /* the route's cap says so already; never trust one place */
-        cds_fail(r, CDS_P_PAYLOAD_TOO_LARGE);
-        return;
-    }
-    const char *ext;
-    const char *media = sniff(body, len, &ext);
-    if (!media) {
-        cds_problem(
-            r, 415, "unsupported_file_type",
-            "Chỉ chấp nhận tệp PDF, JPEG hoặc PNG; nội dung tệp này không thuộc các định dạng đó.");
+    cds_db_pool *pool = cds_req_worker(r)->db;
+    if (!pool) {
+        cds_fail(r, CDS_P_DB_UNAVAILABLE);
         return;
     }
     upload *u = calloc(1, sizeof *u);
@@ -330,16 +413,14 @@ void cds_attachment_upload_as(cds_req *r, const cds_principal *p)
         internal_error(r);
         return;
     }
+    u->r = r;
+    u->pool = pool;
     u->who = p;
-    u->media_type = media;
     u->file_name = name;
     u->document_code = doc;
-    u->body = body;
-    u->len = len;
-    u->pieces = (int)((len + ATT_PIECE - 1) / ATT_PIECE);
     cds_uuid_v4(u->id);
-    cds_req_set_user(r, u, upload_free);
-    upload_next(r);
+    cds_req_set_user(r, u, upload_detach);
+    cds_req_body_read(r, ATT_PIECE, on_body_piece, u);
 }
 
 /* ---------------- download ---------------- */

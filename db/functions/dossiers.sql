@@ -681,6 +681,25 @@ BEGIN
 END;
 $$;
 
+-- An upload that will not be committed (client gone, body refused, a piece
+-- that failed): its pieces and its mark go now rather than at the sweep.
+-- Called once no piece query of it is out any more; never touches a
+-- committed attachment. Returns the pieces removed.
+CREATE OR REPLACE FUNCTION cds_attachment_discard(p_id uuid) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    IF EXISTS (SELECT 1 FROM attachments a WHERE a.id = p_id) THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM attachment_chunks c WHERE c.attachment_id = p_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM attachment_uploads u WHERE u.attachment_id = p_id;
+    RETURN n;
+END;
+$$;
+
 -- Uploads started longer than p_older ago and never committed (client gone,
 -- node killed): their pieces go. At most p_limit uploads a call; SKIP LOCKED
 -- so two nodes never wait for each other here. Returns how many.
