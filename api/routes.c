@@ -97,7 +97,7 @@ static const cds_route routes[] = {
     {"GET", "/v1/agent/consents/{id}/citizen", cds_agent_consent_citizen, 0},
     {"POST", "/v1/agent/vneid-consents", cds_agent_vneid_consent_start, 0},
     {"POST", "/v1/agent/vneid-consents/callback", cds_agent_vneid_consent_finish, SMALL},
-    {"POST", "/v1/agent/consents/{id}/attachments", cds_agent_attachment_upload, ATTACHMENT_MAX_BYTES},
+    {"POST", "/v1/agent/consents/{id}/attachments", cds_agent_attachment_upload, CDS_STREAMED(ATTACHMENT_MAX_BYTES)},
     {"POST", "/v1/agent/dossiers", cds_agent_dossier_file, FORM},
     {"GET", "/v1/agent/dossiers", cds_agent_dossiers_list, 0},
     {"GET", "/v1/agent/dossiers/{id}", cds_agent_dossier_get, 0},
