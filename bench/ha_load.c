@@ -45,6 +45,7 @@
  *   payment of each dossier, no reads, attachments or courier events). */
 #include "bench/courier_fixture.h"
 #include "bench/payos_hook.h"
+#include "core/buf.h"
 #include "core/hmac_auth.h"
 #include "tests/lib/login.h"
 
@@ -86,10 +87,9 @@ enum phase {
     P_CYCLE_END,
 };
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
+/* Largest answer kept: an attachment download (the bench's PDFs are small)
+ * or a JSON answer. */
+#define RESP_MAX (1u << 20)
 
 typedef struct lane {
     int idx;
@@ -106,7 +106,7 @@ typedef struct lane {
     struct curl_slist *hdrs;
     char *url, *body;
     size_t body_len;
-    buf resp;
+    cds_buf resp;
     double first_sent, retry_at;
     long long sent_ms; /* when this attempt went out (wall clock) */
     int tries;
@@ -158,15 +158,8 @@ static void vn_time(char *out, size_t cap, long delta, int rfc3339)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
-    buf *b = arg;
     size_t n = size * nmemb;
-    char *p = realloc(b->p, b->n + n + 1);
-    if (!p) return 0;
-    memcpy(p + b->n, data, n);
-    b->n += n;
-    p[b->n] = 0;
-    b->p = p;
-    return n;
+    return cds_buf_add(arg, data, n) == CDS_BUF_OK ? n : 0;
 }
 
 static void req_clear(lane *l)
@@ -174,11 +167,9 @@ static void req_clear(lane *l)
     free(l->url);
     free(l->body);
     curl_slist_free_all(l->hdrs);
-    free(l->resp.p);
+    cds_buf_free(&l->resp);
     l->url = l->body = NULL;
     l->hdrs = NULL;
-    l->resp.p = NULL;
-    l->resp.n = 0;
     l->body_len = 0;
 }
 
@@ -433,7 +424,7 @@ static int answer(lane *l, long status)
         break;
     }
     case P_DOWNLOAD:
-        if (status != 200 || l->resp.n != l->pdf_len || memcmp(l->resp.p, l->pdf, l->pdf_len) != 0) {
+        if (status != 200 || l->resp.len != l->pdf_len || memcmp(l->resp.p, l->pdf, l->pdf_len) != 0) {
             error(l, status, "attachment download differs from the upload");
             rc = -1;
         }
@@ -471,7 +462,8 @@ static int next_phase(lane *l)
 static int my_id(char *out, size_t cap)
 {
     CURL *c = curl_easy_init();
-    buf b = {0};
+    cds_buf b;
+    cds_buf_init(&b, RESP_MAX);
     char *u = xprintf("%s/v1/me", api);
     struct curl_slist *h = curl_slist_append(NULL, bearer);
     curl_easy_setopt(c, CURLOPT_URL, u);
@@ -486,7 +478,7 @@ static int my_id(char *out, size_t cap)
     int rc = id ? 0 : -1;
     if (id) snprintf(out, cap, "%s", id);
     json_decref(j);
-    free(b.p);
+    cds_buf_free(&b);
     free(u);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
@@ -585,6 +577,7 @@ int main(int argc, char **argv)
     double t0 = now_s(), end = t0 + seconds;
     for (int i = 0; i < lanes; i++) {
         ls[i].idx = i;
+        cds_buf_init(&ls[i].resp, RESP_MAX);
         ls[i].phase = P_IMPORT;
         build(&ls[i]);
         ls[i].first_sent = now_s();

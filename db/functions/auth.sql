@@ -18,16 +18,16 @@ LANGUAGE sql AS $$
     RETURNING expires_at;
 $$;
 
--- Consumes a login exactly once. status: ok | unknown | expired | used.
-DROP FUNCTION IF EXISTS cds_login_consume(text);
-CREATE OR REPLACE FUNCTION cds_login_consume(p_state_hash text,
-    OUT status text, OUT nonce text, OUT verifier text, OUT ial smallint, OUT language text)
+-- Takes a login session of one purpose ('citizen', 'staff') exactly once:
+-- the row for update, marked used when it is fresh. status: ok | unknown |
+-- expired | used; s is the row when status is ok. The one reading both
+-- logins' consume functions share.
+CREATE OR REPLACE FUNCTION cds_login_session_take(p_state_hash text, p_purpose text,
+    OUT status text, OUT s login_sessions)
 LANGUAGE plpgsql AS $$
-DECLARE
-    s login_sessions;
 BEGIN
     SELECT * INTO s FROM login_sessions
-    WHERE state_hash = p_state_hash AND purpose = 'citizen' FOR UPDATE;
+    WHERE state_hash = p_state_hash AND purpose = p_purpose FOR UPDATE;
     IF NOT FOUND THEN
         status := 'unknown';
     ELSIF s.used_at IS NOT NULL THEN
@@ -37,11 +37,27 @@ BEGIN
     ELSE
         UPDATE login_sessions SET used_at = now() WHERE state_hash = p_state_hash;
         status := 'ok';
-        nonce := s.nonce;
-        verifier := s.verifier;
-        ial := s.ial;
-        language := s.language;
     END IF;
+    IF status <> 'ok' THEN
+        s := NULL;
+    END IF;
+END;
+$$;
+
+-- Consumes a login exactly once. status: ok | unknown | expired | used.
+DROP FUNCTION IF EXISTS cds_login_consume(text);
+CREATE OR REPLACE FUNCTION cds_login_consume(p_state_hash text,
+    OUT status text, OUT nonce text, OUT verifier text, OUT ial smallint, OUT language text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t record;
+BEGIN
+    SELECT * INTO t FROM cds_login_session_take(p_state_hash, 'citizen');
+    status := t.status;
+    nonce := (t.s).nonce;
+    verifier := (t.s).verifier;
+    ial := (t.s).ial;
+    language := (t.s).language;
 END;
 $$;
 
@@ -377,22 +393,12 @@ CREATE OR REPLACE FUNCTION cds_staff_oidc_consume(p_state_hash text,
     OUT status text, OUT nonce text, OUT verifier text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    s login_sessions;
+    t record;
 BEGIN
-    SELECT * INTO s FROM login_sessions
-    WHERE state_hash = p_state_hash AND purpose = 'staff' FOR UPDATE;
-    IF NOT FOUND THEN
-        status := 'unknown';
-    ELSIF s.used_at IS NOT NULL THEN
-        status := 'used';
-    ELSIF s.expires_at <= now() THEN
-        status := 'expired';
-    ELSE
-        UPDATE login_sessions SET used_at = now() WHERE state_hash = p_state_hash;
-        status := 'ok';
-        nonce := s.nonce;
-        verifier := s.verifier;
-    END IF;
+    SELECT * INTO t FROM cds_login_session_take(p_state_hash, 'staff');
+    status := t.status;
+    nonce := (t.s).nonce;
+    verifier := (t.s).verifier;
 END;
 $$;
 
