@@ -66,6 +66,9 @@ typedef struct cds_conn_ops {
 
 typedef struct cds_hdr_out {
     const char *name, *value;
+    size_t nlen, vlen;     /* measured once, when added (h2 hands them to nghttp2) */
+    unsigned char upper;   /* the name has upper-case letters (h2: nghttp2 copies and lowers it) */
+    unsigned char unique;  /* a value unique to this answer (x-request-id): kept out of HPACK's table */
     struct cds_hdr_out *next;
 } cds_hdr_out;
 
@@ -194,6 +197,7 @@ struct cds_conn {
     nghttp2_session *h2;
     int h2_streams;      /* open streams */
     int h2_receiving;    /* streams whose request is not complete yet */
+    unsigned h2_answers; /* answers sent: one in 64 indexes its x-request-id (h2.c h2_send) */
     double reset_tokens;
     uint64_t reset_last_us;
     cds_req *h2_reqs;

@@ -509,30 +509,25 @@ static void h2_send(cds_req *r)
      * (same length whenever it is rewritten, by this thread). */
     nghttp2_nv nva[32];
     size_t n = 0;
-#define NV(n_, v_)                                                                                 \
-    (nghttp2_nv)                                                                                   \
-    {                                                                                              \
-        (uint8_t *)(n_), (uint8_t *)(v_), strlen(n_), strlen(v_),                                  \
-            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
-    }
-    nva[n++] = NV(":status", r->h2_status);
-    nva[n++] = NV("date", cds_thread_date(c->t));
-    nva[n++] = NV("content-length", r->h2_clen);
+    const uint8_t nocopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+#define NV(n_, v_, vlen_) (nghttp2_nv){(uint8_t *)(n_), (uint8_t *)(v_), sizeof n_ - 1, (vlen_), nocopy}
+    nva[n++] = NV(":status", r->h2_status, 3);
+    nva[n++] = NV("date", cds_thread_date(c->t), 29); /* IMF-fixdate: always 29 */
+    nva[n++] = NV("content-length", r->h2_clen, strlen(r->h2_clen));
+#undef NV
     for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) {
-        nva[n] = NV(h->name, h->value);
+        nva[n] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->nlen, h->vlen, nocopy};
         /* HTTP/2 names are lower case: nghttp2 lowers a name it copies, so
          * a handler's "Retry-After" is copied; the others are not. */
-        for (const char *p = h->name; *p; p++)
-            if (*p >= 'A' && *p <= 'Z') {
-                nva[n].flags &= (uint8_t)~NGHTTP2_NV_FLAG_NO_COPY_NAME;
-                break;
-            }
+        if (h->upper) nva[n].flags &= (uint8_t)~NGHTTP2_NV_FLAG_NO_COPY_NAME;
         /* A value unique to each answer would churn the HPACK dynamic table
-         * (and cost both ends a lookup chain walk per response): keep it out. */
-        if (strcmp(h->name, "x-request-id") == 0) nva[n].flags |= NGHTTP2_NV_FLAG_NO_INDEX;
+         * (and cost both ends a lookup chain walk per response): keep it out,
+         * but for one answer in 64 of the connection (the first among them),
+         * whose entry gives the others an indexed name instead of a literal
+         * one, Huffman-coded each time (callgrind, issue 21). */
+        if (h->unique && (c->h2_answers++ & 63) != 0) nva[n].flags |= NGHTTP2_NV_FLAG_NO_INDEX;
         n++;
     }
-#undef NV
     nghttp2_data_provider prd = {.source.ptr = r,
                                  .read_callback = r->stream ? read_stream : read_body};
     int has_body = (r->stream ? r->stream_total : r->resp_len) > 0 && !r->head_only;

@@ -29,8 +29,9 @@ static void cpy_str(char *d, const char *s, size_t cap)
 
 void cds_log_ctx_fill(cds_log_ctx *out, const char *request_id, const cds_trace *t)
 {
-    cpy_str(out->request_id, request_id ? request_id : "", sizeof out->request_id);
-    if (!t) {
+    if (request_id && request_id[0]) cpy_str(out->request_id, request_id, sizeof out->request_id);
+    else out->request_id[0] = 0;
+    if (!t || !t->trace_id[0]) { /* no trace: the other fields mean nothing */
         out->trace.trace_id[0] = 0;
         out->trace.span_id[0] = 0;
         out->trace.parent_id[0] = 0;
@@ -42,7 +43,8 @@ void cds_log_ctx_fill(cds_log_ctx *out, const char *request_id, const cds_trace 
     memmove(out->trace.span_id, t->span_id, sizeof t->span_id);
     memmove(out->trace.parent_id, t->parent_id, sizeof t->parent_id);
     out->trace.flags = t->flags;
-    cpy_str(out->trace.state, t->state, sizeof out->trace.state);
+    if (t->state[0]) cpy_str(out->trace.state, t->state, sizeof out->trace.state);
+    else out->trace.state[0] = 0;
 }
 
 void cds_log_ctx_get(cds_log_ctx *out)

@@ -79,7 +79,10 @@ int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *va
         r->hdr_cap = ncap;
     }
     char *n = cds_arena_strndup(&r->arena, name, nlen);
-    for (char *p = n; *p; p++) *p = (char)tolower((unsigned char)*p);
+    /* HTTP/2 names arrive in lower case (nghttp2 refuses others, RFC 9113
+     * 8.2.1); HTTP/1.1's are lowered here. */
+    if (r->proto != CDS_PROTO_H2)
+        for (char *p = n; *p; p++) *p = (char)tolower((unsigned char)*p);
     r->hdrs[r->nhdrs].name = n;
     r->hdrs[r->nhdrs].value = cds_arena_strndup(&r->arena, value, vlen);
     switch (nlen) {
@@ -121,10 +124,8 @@ static void new_request_id(cds_req *r)
         t->rng ^= t->rng >> 27;
         x[i] = t->rng * 0x2545F4914F6CDD1DULL;
     }
-    /* "%016llx%016llx", written out: once per request. */
-    static const char hx[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) r->request_id[i] = hx[(x[i / 16] >> (60 - 4 * (i % 16))) & 15];
-    r->request_id[32] = 0;
+    /* 32 hex digits, written out with a table: once per request. */
+    cds_hex_lower(r->request_id, (const unsigned char *)x, sizeof x);
 }
 
 /* W3C Trace Context: one valid traceparent continues the caller's trace
@@ -453,13 +454,36 @@ json_t *cds_req_json(cds_req *r)
 
 /* ---------------- answering ---------------- */
 
-void cds_resp_header(cds_req *r, const char *name, const char *value)
+/* A response header whose name and value live as long as the request (string
+ * literals, the request's own fields): not copied. */
+static cds_hdr_out *resp_header_ref(cds_req *r, const char *name, size_t nlen, const char *value,
+                                    size_t vlen)
 {
     cds_hdr_out *h = cds_arena_alloc(&r->arena, sizeof *h);
-    h->name = cds_req_strdup(r, name);
-    h->value = cds_req_strdup(r, value);
+    h->name = name;
+    h->value = value;
+    h->nlen = nlen;
+    h->vlen = vlen;
+    h->upper = 0;
+    h->unique = 0;
     h->next = r->rh;
     r->rh = h;
+    return h;
+}
+
+/* A literal name and value (lower-case name): no copy, no strlen. */
+#define RESP_HEADER_LIT(r, n, v) resp_header_ref(r, n, sizeof n - 1, v, sizeof v - 1)
+
+void cds_resp_header(cds_req *r, const char *name, const char *value)
+{
+    size_t nlen = strlen(name), vlen = strlen(value);
+    cds_hdr_out *h = resp_header_ref(r, cds_arena_strndup(&r->arena, name, nlen), nlen,
+                                     cds_arena_strndup(&r->arena, value, vlen), vlen);
+    for (size_t i = 0; i < nlen; i++)
+        if (name[i] >= 'A' && name[i] <= 'Z') {
+            h->upper = 1;
+            break;
+        }
 }
 
 void cds_respond(cds_req *r, int status, const char *content_type, const char *body, size_t len)
@@ -472,9 +496,12 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
     r->responded = 1;
     r->status = status;
     if (content_type) cds_resp_header(r, "content-type", content_type);
-    if (r->lang_from) cds_resp_header(r, "content-language", cds_lang_tag((cds_lang)r->lang));
-    if (r->lang_from == 1) cds_resp_header(r, "vary", "accept-language");
-    cds_resp_header(r, "x-request-id", r->request_id);
+    if (r->lang_from) {
+        const char *tag = cds_lang_tag((cds_lang)r->lang); /* a literal */
+        resp_header_ref(r, "content-language", 16, tag, strlen(tag));
+    }
+    if (r->lang_from == 1) RESP_HEADER_LIT(r, "vary", "accept-language");
+    resp_header_ref(r, "x-request-id", 12, r->request_id, strlen(r->request_id))->unique = 1;
     if (len) {
         r->resp_body = malloc(len);
         if (!r->resp_body) abort();
@@ -506,7 +533,7 @@ void cds_respond_stream(cds_req *r, int status, const char *content_type, size_t
     r->pull = pull;
     r->pull_arg = arg;
     if (content_type) cds_resp_header(r, "content-type", content_type);
-    cds_resp_header(r, "x-request-id", r->request_id);
+    resp_header_ref(r, "x-request-id", 12, r->request_id, strlen(r->request_id))->unique = 1;
     uint64_t dur = cds_now_us() - r->t_start_us; /* to the first byte */
     cds_metrics_request(r->metric_slot, status, dur);
     cds_access a = {r->request_id, r->trace.trace_id, r->trace.span_id, r->conn->ops->name,

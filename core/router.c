@@ -137,7 +137,10 @@ int cds_router_match(const cds_router *r, const char *method, const char *path, 
 {
     int path_seen = 0;
     int head = strcmp(method, "HEAD") == 0;
-    memset(m, 0, sizeof *m);
+    /* Not a memset of the whole match (its allow buffer): what is read. */
+    m->route = NULL;
+    m->nparams = 0;
+    m->allow[0] = 0;
     m->index = -1;
     for (size_t i = 0; i < r->n; i++) {
         const compiled *c = &r->c[i];

@@ -173,21 +173,34 @@ static void pool_bytes(unsigned char *out, size_t n)
     rand_left -= n;
 }
 
+/* Two hex digits per byte from one table: 3 instructions a byte instead of
+ * two shifts, two look-ups and two stores (ids on every request). */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+void cds_hex_lower(char *out, const unsigned char *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) memcpy(out + 2 * i, hex_pairs + 2 * in[i], 2);
+    out[2 * n] = 0;
+}
+
 void cds_trace_random_hex(char *out, size_t nbytes)
 {
     unsigned char b[32];
-    static const char hx[] = "0123456789abcdef";
     if (nbytes > sizeof b) nbytes = sizeof b;
     int nonzero = 0;
     do {
         pool_bytes(b, nbytes);
         for (size_t i = 0; i < nbytes; i++) nonzero |= b[i];
     } while (!nonzero);
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hx[b[i] >> 4];
-        out[2 * i + 1] = hx[b[i] & 15];
-    }
-    out[2 * nbytes] = 0;
+    cds_hex_lower(out, b, nbytes);
 }
 
 void cds_trace_new(cds_trace *t)

@@ -41,6 +41,8 @@ int cds_traceparent_parse(const char *value, char trace_id[33], char parent_id[1
  * Returns 0, or -1 when discarded. */
 int cds_tracestate_combine(const char *const *values, int n, char *out, size_t cap);
 
+/* n bytes at in as 2n lower-hex characters and a NUL at out (cap >= 2n + 1). */
+void cds_hex_lower(char *out, const unsigned char *in, size_t n);
 /* n random bytes as 2n lower-hex characters, never all zero. */
 void cds_trace_random_hex(char *out, size_t nbytes);
 
