@@ -125,7 +125,8 @@ struct cds_req {
     int lang_from;   /* 0: no language-dependent text, 1: Accept-Language, 2: set by the handler */
     cds_hdr_out *rh;
     char h2_status[4], h2_clen[24]; /* h2: values of the response HEADERS (not copied by nghttp2) */
-    char *resp_body; /* malloc */
+    char *resp_body; /* malloc, or in the arena when resp_body_arena */
+    int resp_body_arena; /* a small answer's body, freed with the arena (request.c cds_respond) */
     size_t resp_len, resp_off;
     int head_only;
     cds_req *next;   /* h2: list of the connection's live requests */

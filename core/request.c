@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #define JSON_MAX_DEPTH 32
+#define RESP_ARENA_MAX 512 /* at most h1.c's H1_COPY_MAX */
 
 cds_req *cds_req_new(cds_conn *c, int proto)
 {
@@ -54,7 +55,7 @@ void cds_req_free(cds_req *r)
     if (r->user_free) r->user_free(r->user);
     cds_req_body_free(r);
     free(r->body);
-    free(r->resp_body);
+    if (!r->resp_body_arena) free(r->resp_body);
     cds_arena_free(&r->arena);
     cds_metrics_add(CDS_G_STREAMS, -1);
     cds_tl_free(r);
@@ -474,16 +475,29 @@ static cds_hdr_out *resp_header_ref(cds_req *r, const char *name, size_t nlen, c
 /* A literal name and value (lower-case name): no copy, no strlen. */
 #define RESP_HEADER_LIT(r, n, v) resp_header_ref(r, n, sizeof n - 1, v, sizeof v - 1)
 
+/* Whether s[0..n) has an upper-case letter (or a byte past ASCII, which
+ * nghttp2 is then left to judge): eight bytes at a time, as a byte b < 0x80
+ * is >= 'A' when b + 0x3f sets bit 7 and > 'Z' when b + 0x25 does. */
+static int has_upper(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if ((w & high) || ((w + 0x3f * ones) & ~(w + 0x25 * ones) & high)) return 1;
+    }
+    for (; i < n; i++)
+        if ((s[i] >= 'A' && s[i] <= 'Z') || (unsigned char)s[i] >= 0x80) return 1;
+    return 0;
+}
+
 void cds_resp_header(cds_req *r, const char *name, const char *value)
 {
     size_t nlen = strlen(name), vlen = strlen(value);
     cds_hdr_out *h = resp_header_ref(r, cds_arena_strndup(&r->arena, name, nlen), nlen,
                                      cds_arena_strndup(&r->arena, value, vlen), vlen);
-    for (size_t i = 0; i < nlen; i++)
-        if (name[i] >= 'A' && name[i] <= 'Z') {
-            h->upper = 1;
-            break;
-        }
+    h->upper = (unsigned char)has_upper(name, nlen);
 }
 
 void cds_respond(cds_req *r, int status, const char *content_type, const char *body, size_t len)
@@ -503,7 +517,10 @@ void cds_respond(cds_req *r, int status, const char *content_type, const char *b
     if (r->lang_from == 1) RESP_HEADER_LIT(r, "vary", "accept-language");
     resp_header_ref(r, "x-request-id", 12, r->request_id, strlen(r->request_id))->unique = 1;
     if (len) {
-        r->resp_body = malloc(len);
+        /* A small body goes in the request's arena (no malloc/free pair per
+         * answer); h1.c copies bodies of this size into its output. */
+        r->resp_body_arena = len <= RESP_ARENA_MAX;
+        r->resp_body = r->resp_body_arena ? cds_arena_alloc(&r->arena, len) : malloc(len);
         if (!r->resp_body) abort();
         memcpy(r->resp_body, body, len);
     }

@@ -3,6 +3,7 @@
 #include "core/trace.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,8 +206,16 @@ void cds_trace_random_hex(char *out, size_t nbytes)
 
 void cds_trace_new(cds_trace *t)
 {
-    cds_trace_random_hex(t->trace_id, 16);
-    cds_trace_random_hex(t->span_id, 8);
+    /* Both ids from one draw of the pool: 16 bytes of trace id, 8 of span
+     * id, neither all zero. */
+    unsigned char b[24];
+    uint64_t w[3];
+    do {
+        pool_bytes(b, sizeof b);
+        memcpy(w, b, sizeof w);
+    } while (!(w[0] | w[1]) || !w[2]);
+    cds_hex_lower(t->trace_id, b, 16);
+    cds_hex_lower(t->span_id, b + 16, 8);
     t->parent_id[0] = 0;
     /* "It should be set to 0 as the default option when the trace is
      * initiated by this component" (sampled flag); nothing else is set. */
