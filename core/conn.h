@@ -118,6 +118,7 @@ struct cds_req {
         void (*cancel)(void *);
         void *handle;
     } tracked[CDS_MAX_TRACKED];
+    int ever_tracked; /* a slot was used: cds_req_abandon looks at them only then */
     /* response */
     int responded;
     int status;

@@ -482,9 +482,9 @@ static void h2_on_read(cds_conn *c)
     }
 }
 
-/* v in decimal at out (cap >= 21): what snprintf("%zu") wrote here, without
- * the format parsing, once per response. */
-static void dec(char *out, size_t v)
+/* v in decimal at out (cap >= 21), its length returned: what
+ * snprintf("%zu") wrote here, without the format parsing, once per response. */
+static size_t dec(char *out, size_t v)
 {
     char tmp[24];
     size_t n = 0;
@@ -494,13 +494,18 @@ static void dec(char *out, size_t v)
     } while (v);
     for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
     out[n] = 0;
+    return n;
 }
 
 static void h2_send(cds_req *r)
 {
     cds_conn *c = r->conn;
-    dec(r->h2_status, r->status >= 100 && r->status <= 999 ? (size_t)r->status : 500);
-    dec(r->h2_clen, r->stream ? r->stream_total : r->resp_len);
+    unsigned st = r->status >= 100 && r->status <= 999 ? (unsigned)r->status : 500;
+    r->h2_status[0] = (char)('0' + st / 100);
+    r->h2_status[1] = (char)('0' + st / 10 % 10);
+    r->h2_status[2] = (char)('0' + st % 10);
+    r->h2_status[3] = 0;
+    size_t clen_len = dec(r->h2_clen, r->stream ? r->stream_total : r->resp_len);
     /* Not copied by nghttp2 (NO_COPY flags, but for names not in lower case:
      * see below): every name and value lives until
      * the stream closes, which is after its HEADERS frame was sent or
@@ -513,7 +518,7 @@ static void h2_send(cds_req *r)
 #define NV(n_, v_, vlen_) (nghttp2_nv){(uint8_t *)(n_), (uint8_t *)(v_), sizeof n_ - 1, (vlen_), nocopy}
     nva[n++] = NV(":status", r->h2_status, 3);
     nva[n++] = NV("date", cds_thread_date(c->t), 29); /* IMF-fixdate: always 29 */
-    nva[n++] = NV("content-length", r->h2_clen, strlen(r->h2_clen));
+    nva[n++] = NV("content-length", r->h2_clen, clen_len);
 #undef NV
     for (cds_hdr_out *h = r->rh; h && n < 32; h = h->next) {
         nva[n] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->nlen, h->vlen, nocopy};

@@ -37,7 +37,7 @@ cds_req *cds_req_new(cds_conn *c, int proto)
 void cds_req_abandon(cds_req *r)
 {
     int any = 0;
-    for (int i = 0; i < CDS_MAX_TRACKED; i++)
+    for (int i = 0; r->ever_tracked && i < CDS_MAX_TRACKED; i++)
         if (r->tracked[i].cancel) {
             r->tracked[i].cancel(r->tracked[i].handle);
             r->tracked[i].cancel = NULL;
@@ -88,14 +88,16 @@ int cds_req_add_header(cds_req *r, const char *name, size_t nlen, const char *va
     r->hdrs[r->nhdrs].value = cds_arena_strndup(&r->arena, value, vlen);
     switch (nlen) {
     case 10:
+        if (memcmp(n, "tracestate", 10) == 0) r->h_trace_fields++;
+        break;
     case 11:
-        if (strcmp(n, "traceparent") == 0 || strcmp(n, "tracestate") == 0) r->h_trace_fields++;
+        if (memcmp(n, "traceparent", 11) == 0) r->h_trace_fields++;
         break;
     case 12:
-        if (!r->h_request_id && strcmp(n, "x-request-id") == 0) r->h_request_id = r->hdrs[r->nhdrs].value;
+        if (!r->h_request_id && memcmp(n, "x-request-id", 12) == 0) r->h_request_id = r->hdrs[r->nhdrs].value;
         break;
     case 14:
-        if (!r->h_content_length && strcmp(n, "content-length") == 0)
+        if (!r->h_content_length && memcmp(n, "content-length", 14) == 0)
             r->h_content_length = r->hdrs[r->nhdrs].value;
         break;
     default:
@@ -482,10 +484,14 @@ static int has_upper(const char *s, size_t n)
 {
     const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
     size_t i = 0;
+    uint64_t w;
     for (; i + 8 <= n; i += 8) {
-        uint64_t w;
         memcpy(&w, s + i, 8);
         if ((w & high) || ((w + 0x3f * ones) & ~(w + 0x25 * ones) & high)) return 1;
+    }
+    if (i < n && n >= 8) { /* the tail: the last eight bytes, overlapping */
+        memcpy(&w, s + n - 8, 8);
+        return (w & high) || ((w + 0x3f * ones) & ~(w + 0x25 * ones) & high);
     }
     for (; i < n; i++)
         if ((s[i] >= 'A' && s[i] <= 'Z') || (unsigned char)s[i] >= 0x80) return 1;
@@ -705,6 +711,7 @@ int cds_req_track(cds_req *r, void (*cancel)(void *), void *handle)
 {
     for (int i = 0; i < CDS_MAX_TRACKED; i++)
         if (!r->tracked[i].cancel) {
+            r->ever_tracked = 1;
             r->tracked[i].cancel = cancel;
             r->tracked[i].handle = handle;
             return i;

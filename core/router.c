@@ -144,10 +144,10 @@ int cds_router_match(const cds_router *r, const char *method, const char *path, 
     m->index = -1;
     for (size_t i = 0; i < r->n; i++) {
         const compiled *c = &r->c[i];
-        if (!path_matches(c, path, path_len, NULL)) continue;
+        /* Fills m's parameters (and nparams) only when the whole path matches. */
+        if (!path_matches(c, path, path_len, m)) continue;
         const char *rm = c->route->method;
         if (strcmp(rm, method) == 0 || (head && strcmp(rm, "GET") == 0)) {
-            path_matches(c, path, path_len, m);
             m->route = c->route;
             m->index = (int)i;
             m->allow[0] = 0;
@@ -157,5 +157,6 @@ int cds_router_match(const cds_router *r, const char *method, const char *path, 
         allow_add(m, rm);
         if (strcmp(rm, "GET") == 0) allow_add(m, "HEAD");
     }
+    m->nparams = 0; /* those of a path matched with another method */
     return path_seen ? CDS_ROUTE_BAD_METHOD : CDS_ROUTE_NOT_FOUND;
 }
