@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -166,23 +167,48 @@ void cds_mask_id(const char *id, char *out, size_t cap)
     out[i] = 0;
 }
 
+static int plain_char(unsigned char c)
+{
+    return c >= 0x20 && c != '"' && c != '\\';
+}
+
+/* Whether one of the eight bytes of w needs a JSON escape (below 0x20, '"'
+ * or '\\'): the "has a byte less than n" and "has a zero byte" word tricks,
+ * exact as a yes/no. */
+static int word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (0x22 * ones), b = w ^ (0x5c * ones);
+    return (((w - 0x20 * ones) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high ? 1 : 0;
+}
+
 /* Appends s JSON-escaped into buf[*len..cap), always leaving room for a NUL.
- * Runs of characters that need no escape are copied at once (the access
- * log's ids and route: one memcpy, not a test per character). */
+ * Runs of characters that need no escape are found eight bytes at a time
+ * and copied at once (the access log's ids, route and peer: ~1,400
+ * instructions a line tested per character, callgrind, issue 21). */
 static void put_escaped(char *buf, size_t *len, size_t cap, const char *s)
 {
-    while (s && *s && *len + 7 < cap) {
+    size_t n = s ? strlen(s) : 0;
+    while (n && *len + 7 < cap) {
         size_t run = 0;
-        while (s[run] && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\') run++;
+        uint64_t w;
+        while (run + 8 <= n) {
+            memcpy(&w, s + run, 8);
+            if (word_needs_escape(w)) break;
+            run += 8;
+        }
+        while (run < n && plain_char((unsigned char)s[run])) run++;
         if (run) {
             size_t room = cap - 7 - *len; /* as many as the test per character allowed */
             if (run > room) run = room;
             memcpy(buf + *len, s, run);
             *len += run;
             s += run;
+            n -= run;
             continue;
         }
         unsigned char c = (unsigned char)*s++;
+        n--;
         if (c == '"' || c == '\\') {
             buf[(*len)++] = '\\';
             buf[(*len)++] = (char)c;
@@ -251,11 +277,85 @@ void cds_log(int level, const char *event, const char *fmt, ...)
     (void)w;
 }
 
+/* Whether s[0..n) needs no JSON escape. */
+static int plain_span(const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t w;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_needs_escape(w)) return 0;
+    }
+    for (; i < n; i++)
+        if (!plain_char((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+/* The access line of the usual request, whose strings need no escape and
+ * fit: the fixed parts copied with lengths known at compile time, each
+ * value measured once (no per-field capacity checks, no strlen of the
+ * literals). Returns the line's length, 0 when the general way must run. */
+static size_t access_fast(const cds_access *a, char *line, size_t cap)
+{
+    int traced = a->trace_id && a->trace_id[0];
+    const char *v[7] = {a->request_id, traced ? a->trace_id : "", traced && a->span_id ? a->span_id : "",
+                        a->proto, a->method, a->route ? a->route : "-", a->peer};
+    size_t vl[7], total = 0;
+    for (int i = 0; i < 7; i++) {
+        if (!v[i]) return 0;
+        vl[i] = strlen(v[i]);
+        total += vl[i];
+        if (!plain_span(v[i], vl[i])) return 0;
+    }
+    /* literals (~150) + time (29) + four numbers (20 each) + the values */
+    if (total + 300 > cap) return 0;
+    char *p = line;
+#define LIT(s_) (memcpy(p, s_, sizeof s_ - 1), p += sizeof s_ - 1)
+#define VAL(i_) (memcpy(p, v[i_], vl[i_]), p += vl[i_])
+    LIT("{\"time\":\"");
+    cds_time_rfc3339(p, 40);
+    p += strlen(p);
+    LIT("\",\"request_id\":\"");
+    VAL(0);
+    if (traced) {
+        LIT("\",\"trace_id\":\"");
+        VAL(1);
+        LIT("\",\"span_id\":\"");
+        VAL(2);
+    }
+    LIT("\",\"proto\":\"");
+    VAL(3);
+    LIT("\",\"method\":\"");
+    VAL(4);
+    LIT("\",\"route\":\"");
+    VAL(5);
+    LIT("\",\"peer\":\"");
+    VAL(6);
+    LIT("\",\"status\":");
+    p += put_u64(p, (unsigned long long)(a->status < 0 ? 0 : a->status));
+    LIT(",\"duration_us\":");
+    p += put_u64(p, (unsigned long long)a->duration_us);
+    LIT(",\"bytes_in\":");
+    p += put_u64(p, (unsigned long long)a->bytes_in);
+    LIT(",\"bytes_out\":");
+    p += put_u64(p, (unsigned long long)a->bytes_out);
+    LIT("}\n");
+#undef LIT
+#undef VAL
+    return (size_t)(p - line);
+}
+
 void cds_log_access(const cds_access *a)
 {
     if (!atomic_load(&access_on)) return;
     char line[1024], ts[40], num[160];
-    size_t len = 0;
+    size_t len = access_fast(a, line, sizeof line);
+    if (len) {
+        ssize_t w = write(1, line, len);
+        (void)w;
+        return;
+    }
+    len = 0;
     cds_time_rfc3339(ts, sizeof ts);
     put_raw(line, &len, sizeof line, "{\"time\":\"");
     put_raw(line, &len, sizeof line, ts);
