@@ -7,6 +7,7 @@
 #include "core/trace.h"
 #include "tests/lib/t.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static int parses(const char *v)
@@ -181,8 +182,31 @@ static void lifecycle(void)
     CHECK_INT(t.flags, 3);
 }
 
+/* Ids are hexed eight bytes at a time (SSE2) and the rest byte by byte:
+ * every byte value, at lengths around the eight-byte step. */
+static void hex(void)
+{
+    unsigned char b[256];
+    char out[513], want[513];
+    for (int i = 0; i < 256; i++) b[i] = (unsigned char)i;
+    cds_hex_lower(out, b, 256);
+    for (int i = 0; i < 256; i++) snprintf(want + 2 * i, 3, "%02x", i);
+    CHECK_STR(out, want);
+    for (size_t n = 0; n <= 17; n++) {
+        cds_hex_lower(out, b + 250 - n, n);
+        for (size_t i = 0; i < n; i++) snprintf(want + 2 * i, 3, "%02x", b[250 - n + i]);
+        want[2 * n] = 0;
+        CHECK_STR(out, want);
+    }
+    static const unsigned char id[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                                         0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+    cds_hex_lower(out, id, sizeof id);
+    CHECK_STR(out, "4bf92f3577b34da6a3ce929d0e0e4736"); /* the spec's example trace-id */
+}
+
 int main(void)
 {
+    hex();
     traceparent_valid();
     traceparent_invalid();
     tracestate();
