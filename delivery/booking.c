@@ -38,6 +38,7 @@ struct dl_worker {
     cds_worker *cw;
     cds_outbox_worker *ow;
     dl_poller *poll; /* thread 0: the courier polling fallback (poll.c) */
+    cds_outbox_worker *requests; /* operators' calls to carriers (requests.c) */
 };
 
 typedef struct bk_call {
@@ -297,6 +298,7 @@ void cds_delivery_worker_start(cds_worker *cw)
         cds_delivery_worker_stop(cw);
         return;
     }
+    w->requests = dl_requests_worker_start(cw);
     if (cw->id == 0) w->poll = dl_poll_start(cw);
 }
 
@@ -307,6 +309,7 @@ void cds_delivery_worker_stop(cds_worker *cw)
     /* Calls in flight are cancelled; their rows stay `sending` and are
      * claimed again after the timeout, under the same idempotency key. */
     cds_outbox_worker_stop(w->ow);
+    if (w->requests) cds_outbox_worker_stop(w->requests);
     dl_poll_stop(w->poll);
     cds_worker_set(cw, g_slot, NULL);
     free(w);

@@ -157,6 +157,13 @@ typedef struct dl_poller dl_poller;
 dl_poller *dl_poll_start(cds_worker *cw);
 void dl_poll_stop(dl_poller *p); /* NULL is fine */
 
+/* requests.c: an operator's cancel and re-poll calls (shipment_requests) */
+int dl_requests_init(const char *db_conninfo);
+void dl_requests_shutdown(void);
+struct cds_outbox_worker *dl_requests_worker_start(cds_worker *cw); /* NULL: none */
+/* 1 when the carrier's adapter has the call (cancel 1: cancel; 0: tracking). */
+int dl_carrier_offers(const char *carrier, int cancel);
+
 /* choice.c */
 int dl_choice_init(void);
 
