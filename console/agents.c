@@ -284,6 +284,12 @@ static void on_location_disabled(cds_req *r, PGresult *res)
         cn_not_found(r, s, &no_location);
         return;
     }
+    if (strcmp(PQgetvalue(res, 0, 0), "already") == 0) {
+        cn_done(r, s, cn_t(r, "Điểm đại lý đã đóng từ trước; không thay đổi gì.",
+                           "The agent location was closed already; nothing was changed."),
+                cn_agents_page);
+        return;
+    }
     cn_done(r, s,
             cds_req_printf(r, "%s %s",
                            cn_t(r, "Đã đóng điểm đại lý; số tài khoản đại lý bị khoá:",
