@@ -39,17 +39,13 @@
 #define EVENTS_MAX 100
 
 typedef struct rq_call {
-    cds_outbox_row row; /* first: the outbox's head of a row in flight */
+    dl_call c; /* first: the row, its request, call, query and trace */
     cds_outbox_worker *ow;
     cds_worker *cw;
     char id[37];
     int attempt, cancel;
     const dl_carrier *carrier;
     char tracking[48], account[64];
-    dl_http req;
-    cds_http_call *call;
-    cds_db_query *q;
-    cds_log_ctx log;
     dl_event ev[EVENTS_MAX];
     size_t nev;
 } rq_call;
@@ -68,12 +64,12 @@ int dl_carrier_offers(const char *carrier, int cancel)
 static void on_recorded(void *arg, PGresult *res)
 {
     rq_call *c = arg;
-    c->q = NULL;
+    c->c.q = NULL;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
         cds_log(CDS_LOG_WARN, "carrier_request_record_failed",
                 "request=%s: result not recorded (%s); it will be claimed again", c->id,
                 res ? PQresultErrorMessage(res) : "connection lost");
-    cds_outbox_done(&c->row);
+    cds_outbox_done(&c->c.row);
 }
 
 /* The events as cds_shipment_request_result reads them (JSON text, malloc). */
@@ -115,13 +111,13 @@ static void record(rq_call *c, const char *outcome, const char *err, long retry_
     char trace[CDS_TRACEPARENT_LEN + 2 + CDS_TRACESTATE_MAX];
     const char *p[8] = {c->id, attempt, outcome, err && *err ? err : NULL, retry, events,
                         max_failed,
-                        cds_trace_stored(&c->log.trace, trace, sizeof trace) == 0 ? trace : NULL};
-    int rc = cds_db_exec(cds_outbox_db(c->ow), st_result, 8, p, on_recorded, c, &c->q);
+                        cds_trace_stored(&c->c.log.trace, trace, sizeof trace) == 0 ? trace : NULL};
+    int rc = cds_db_exec(cds_outbox_db(c->ow), st_result, 8, p, on_recorded, c, &c->c.q);
     free(events);
     if (rc != CDS_DB_OK) {
         cds_log(CDS_LOG_WARN, "carrier_request_record_failed", "request=%s: database busy or down",
                 c->id);
-        cds_outbox_done(&c->row);
+        cds_outbox_done(&c->c.row);
     }
 }
 
@@ -133,7 +129,7 @@ static int by_time(const void *a, const void *b)
 static void on_answer(void *arg, const cds_http_response *resp)
 {
     rq_call *c = arg;
-    c->call = NULL;
+    c->c.call = NULL;
     char err[300] = "";
     if (c->cancel) {
         int rc = c->carrier->cancel_parse(resp, err, sizeof err);
@@ -170,20 +166,15 @@ static void call(rq_call *c)
         record(c, "failed", "the carrier's adapter has no such call", 0);
         return;
     }
-    int rc = c->cancel ? c->carrier->cancel_request(c->tracking, c->account, &c->req, err, sizeof err)
-                       : c->carrier->track_request(c->tracking, &c->req, err, sizeof err);
+    int rc = c->cancel
+                 ? c->carrier->cancel_request(c->tracking, c->account, &c->c.req, err, sizeof err)
+                 : c->carrier->track_request(c->tracking, &c->c.req, err, sizeof err);
     if (rc != 0) {
         record(c, "failed", err[0] ? err : "bad request", 0);
         return;
     }
-    cds_http_request hr = {.method = c->req.method,
-                           .url = c->req.url,
-                           .headers = (const char *const *)c->req.headers,
-                           .body = c->req.body,
-                           .body_len = c->req.body_len,
-                           .timeout_ms = g_delivery.call_timeout_ms};
-    c->call = cds_http_start(c->cw->http, &hr, on_answer, c);
-    if (!c->call) record(c, "retry", "request refused by the HTTP client", 0);
+    if (dl_call_send(&c->c, c->cw->http, on_answer) != 0)
+        record(c, "retry", "request refused by the HTTP client", 0);
 }
 
 /* ---- claimed rows ---- */
@@ -200,9 +191,9 @@ static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
     snprintf(c->tracking, sizeof c->tracking, "%s", PQgetvalue(res, row, 3));
     snprintf(c->account, sizeof c->account, "%s", PQgetvalue(res, row, 4));
     c->attempt = (int)strtol(PQgetvalue(res, row, 5), NULL, 10);
-    if (PQgetisnull(res, row, 6) || cds_trace_resume(&c->log.trace, PQgetvalue(res, row, 6)) != 0)
-        cds_trace_new(&c->log.trace);
-    return &c->row;
+    if (PQgetisnull(res, row, 6) || cds_trace_resume(&c->c.log.trace, PQgetvalue(res, row, 6)) != 0)
+        cds_trace_new(&c->c.log.trace);
+    return &c->c.row;
 }
 
 static void handle(cds_outbox_row *row, PGresult *res, int i)
@@ -211,29 +202,20 @@ static void handle(cds_outbox_row *row, PGresult *res, int i)
     (void)i;
     rq_call *c = (rq_call *)row;
     cds_log_ctx prev;
-    cds_log_ctx_set(&c->log, &prev);
+    cds_log_ctx_set(&c->c.log, &prev);
     call(c); /* c may be done and freed */
     cds_log_ctx_set(&prev, NULL);
-}
-
-static void cancel(cds_outbox_row *row)
-{
-    rq_call *c = (rq_call *)row;
-    if (c->call) cds_http_cancel(c->call);
-    if (c->q) cds_db_cancel(c->q);
-    c->call = NULL;
-    c->q = NULL;
 }
 
 static void release(cds_outbox_row *row)
 {
     rq_call *c = (rq_call *)row;
-    dl_http_clear(&c->req);
+    dl_http_clear(&c->c.req);
     for (size_t i = 0; i < c->nev; i++) dl_event_clear(&c->ev[i]);
     free(c);
 }
 
-static const cds_outbox_ops ops = {take, handle, cancel, release};
+static const cds_outbox_ops ops = {take, handle, dl_call_cancel, release};
 
 /* ---- life ---- */
 

@@ -44,6 +44,32 @@ BEGIN
 END;
 $$;
 
+-- Queues an operator's call to the carrier about shipment s (kind cancel
+-- or track; delivery/requests.c sends it), audited as p_action. One open
+-- request per shipment and kind: a second while it is open changes nothing.
+-- Returns requested | already_requested.
+CREATE OR REPLACE FUNCTION cds_console_shipment_request(s shipments, p_kind text, p_action text,
+    p_actor text, p_reason text, p_trace text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_req uuid;
+BEGIN
+    INSERT INTO shipment_requests AS q (shipment_id, kind, requested_by, reason, trace)
+    VALUES (s.id, p_kind, p_actor, p_reason, p_trace)
+    ON CONFLICT (shipment_id, kind) WHERE state IN ('queued', 'sending') DO NOTHING
+    RETURNING q.id INTO v_req;
+    IF v_req IS NULL THEN
+        RETURN 'already_requested';
+    END IF;
+    PERFORM pg_notify('cds_shipment_requests', v_req::text);
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES (p_actor, p_action, 'shipment:' || s.id, p_reason,
+            jsonb_build_object('request_id', v_req, 'carrier', s.carrier,
+                               'tracking_no', s.tracking_no, 'status', s.status));
+    RETURN 'requested';
+END;
+$$;
+
 -- Cancels a shipment. One the carrier never took (booking failed, or
 -- queued) is cancelled here and now: a dossier waiting for it
 -- (result_ready) turns to ready_for_pickup, the citizen told to come to the
@@ -63,7 +89,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     s shipments;
     d dossiers;
-    v_req uuid;
 BEGIN
     PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.id = p_id FOR UPDATE;
@@ -84,20 +109,8 @@ BEGIN
             status := 'no_carrier_cancel';
             RETURN;
         END IF;
-        INSERT INTO shipment_requests AS q (shipment_id, kind, requested_by, reason, trace)
-        VALUES (s.id, 'cancel', p_actor, p_reason, p_trace)
-        ON CONFLICT (shipment_id, kind) WHERE state IN ('queued', 'sending') DO NOTHING
-        RETURNING q.id INTO v_req;
-        IF v_req IS NULL THEN
-            status := 'already_requested';
-            RETURN;
-        END IF;
-        PERFORM pg_notify('cds_shipment_requests', v_req::text);
-        INSERT INTO audit_log (actor, action, subject, reason, detail)
-        VALUES (p_actor, 'shipment.carrier_cancel', 'shipment:' || s.id, p_reason,
-                jsonb_build_object('request_id', v_req, 'carrier', s.carrier,
-                                   'tracking_no', s.tracking_no, 'status', s.status));
-        status := 'requested';
+        status := cds_console_shipment_request(s, 'cancel', 'shipment.carrier_cancel', p_actor,
+                                               p_reason, p_trace);
         RETURN;
     END IF;
     IF s.status NOT IN ('booking_failed', 'pending') THEN
@@ -133,7 +146,6 @@ CREATE OR REPLACE FUNCTION cds_console_shipment_repoll(p_id uuid, p_actor text, 
 LANGUAGE plpgsql AS $$
 DECLARE
     s shipments;
-    v_req uuid;
 BEGIN
     SELECT * INTO s FROM shipments x WHERE x.id = p_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -152,20 +164,8 @@ BEGIN
         status := 'no_carrier_track';
         RETURN;
     END IF;
-    INSERT INTO shipment_requests AS q (shipment_id, kind, requested_by, reason, trace)
-    VALUES (s.id, 'track', p_actor, p_reason, p_trace)
-    ON CONFLICT (shipment_id, kind) WHERE state IN ('queued', 'sending') DO NOTHING
-    RETURNING q.id INTO v_req;
-    IF v_req IS NULL THEN
-        status := 'already_requested';
-        RETURN;
-    END IF;
-    PERFORM pg_notify('cds_shipment_requests', v_req::text);
-    INSERT INTO audit_log (actor, action, subject, reason, detail)
-    VALUES (p_actor, 'shipment.repoll', 'shipment:' || s.id, p_reason,
-            jsonb_build_object('request_id', v_req, 'carrier', s.carrier,
-                               'tracking_no', s.tracking_no, 'status', s.status));
-    status := 'requested';
+    status := cds_console_shipment_request(s, 'track', 'shipment.repoll', p_actor, p_reason,
+                                           p_trace);
 END;
 $$;
 
