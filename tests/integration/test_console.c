@@ -575,6 +575,7 @@ static void test_locations(void)
     before = state();
     CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 400);
     th_resp_free(&r);
+    snprintf(form, sizeof form, "csrf=%s&reason=x", op_csrf);
     CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/00000000-0000-4000-8000-000000000000/disable"), op_cookie, form), 404);
     th_resp_free(&r);
     after = state();
