@@ -1,11 +1,13 @@
 /* Shipments that need a person (delivery/ books them through its outbox):
  *
- *   GET  /console/shipments
+ *   GET  /console/shipments[?q=dossier code or tracking number]
  *        failed to book (the carrier refused, or the attempts ran out),
  *        stuck (a booking still retrying, or a parcel the carrier has said
  *        nothing about for CDS_CONSOLE_STUCK_HOURS) and returned to the
  *        agency in the last 30 days; each with the last call to its carrier
- *        an operator asked for, and its outcome
+ *        an operator asked for, and its outcome. With q: that dossier's or
+ *        tracking number's shipments, whatever their state (a parcel booked
+ *        a moment ago can be cancelled before it is stuck)
  *   POST /console/shipments/{id}/retry    reason
  *        books again: a failed booking is queued anew (attempts from zero),
  *        a retrying one is tried now (cds_console_shipment_retry)
@@ -49,15 +51,17 @@ int cn_shipments_init(void)
         "                        WHEN x.status = 'returned' THEN 'returned' ELSE 'stuck' END AS kind,"
         "              COALESCE(x.last_event_at, x.booked_at, x.updated_at) AS since"
         "       FROM shipments x"
-        "       WHERE x.status = 'booking_failed'"
+        "       WHERE ($2 = '' AND (x.status = 'booking_failed'"
         "          OR (x.status = 'returned' AND x.updated_at > now() - interval '30 days')"
         "          OR (x.status = 'pending' AND x.book_state = 'queued' AND x.book_attempts > 0)"
         "          OR (x.status IN ('booked', 'picked_up', 'in_transit', 'out_for_delivery',"
         "                           'delivery_failed', 'returning')"
         "              AND COALESCE(x.last_event_at, x.booked_at, x.created_at)"
-        "                  < now() - make_interval(hours => $1::int))"
+        "                  < now() - make_interval(hours => $1::int))))"
+        "          OR ($2 <> '' AND (x.tracking_no = $2"
+        "              OR x.dossier_id = (SELECT y.id FROM dossiers y WHERE y.code = $2)))"
         "       ORDER BY x.updated_at DESC LIMIT 300) s JOIN dossiers d ON d.id = s.dossier_id",
-        1);
+        2);
     st_retry = cds_db_stmt_register(
         "console_shipment_retry", "SELECT status FROM cds_console_shipment_retry($1::uuid, $2, $3)", 3);
     st_cancel = cds_db_stmt_register(
@@ -70,6 +74,8 @@ int cn_shipments_init(void)
         "SELECT status FROM cds_console_shipment_repoll($1::uuid, $2, $3, $4, $5::text[])", 5);
     return st_list < 0 || st_retry < 0 || st_cancel < 0 || st_repoll < 0 ? -1 : 0;
 }
+
+static const char *search_of(cds_req *r);
 
 static void on_list(cds_req *r, PGresult *res)
 {
@@ -94,7 +100,8 @@ static void on_list(cds_req *r, PGresult *res)
         int booked = strcmp(status, "booked") == 0;
         int can_cancel = s->can_act && k == 1 && booked && *tn &&
                          cn_listed(cds_delivery_carriers_offering(1), carrier);
-        int can_repoll = s->can_act && k == 1 && !ours && *tn &&
+        int finished = strcmp(status, "delivered") == 0 || strcmp(status, "cancelled") == 0;
+        int can_repoll = s->can_act && k == 1 && !ours && !finished && *tn &&
                          cn_listed(cds_delivery_carriers_offering(0), carrier);
         json_t *rq = json_object_get(it, "request");
         char attempts[16];
@@ -109,7 +116,7 @@ static void on_list(cds_req *r, PGresult *res)
             {"attempts", attempts},
             {"since", cn_when(r, cn_js(it, "since"))},
             {"actions", actions ? "1" : NULL},
-            {"with_carrier", !ours && k == 1 && !can_cancel ? "1" : NULL},
+            {"with_carrier", !ours && !finished && k == 1 && !can_cancel ? "1" : NULL},
             {"carrier_cancel", can_cancel ? "1" : NULL},
             {"repoll", can_repoll ? "1" : NULL},
             {"request", json_is_object(rq) ? "1" : NULL},
@@ -133,6 +140,7 @@ static void on_list(cds_req *r, PGresult *res)
         {"no_stuck", part[1].len ? NULL : "1"},
         {"no_returned", part[2].len ? NULL : "1"},
         {"hours", hours},
+        {"q", search_of(r)},
     };
     cn_render(r, &b, "shipments", v, sizeof v / sizeof v[0]);
     for (int k = 0; k < 3; k++) {
@@ -142,13 +150,24 @@ static void on_list(cds_req *r, PGresult *res)
     cn_send(r, 200, s, cn_t(r, "Vận chuyển cần xử lý", "Shipments to look at"), &b);
 }
 
+/* ?q=: a dossier code or tracking number whose shipments are shown
+ * whatever their state (a booking just made is not stuck yet); "" none. */
+static const char *search_of(cds_req *r)
+{
+    const char *q = cds_req_query(r, "q");
+    size_t n = q ? strlen(q) : 0;
+    if (n == 0 || n > 64 || strspn(q, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-") != n)
+        return "";
+    return q;
+}
+
 void cn_shipments_page(cds_req *r, const cn_session *s)
 {
     cds_req_set_user(r, (void *)s, NULL);
     char hours[16];
     snprintf(hours, sizeof hours, "%d", g_console.stuck_hours);
-    const char *params[] = {hours};
-    cds_req_db(r, st_list, 1, params, on_list);
+    const char *params[] = {hours, search_of(r)};
+    cds_req_db(r, st_list, 2, params, on_list);
 }
 
 void cds_console_shipments(cds_req *r)

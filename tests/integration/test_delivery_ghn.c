@@ -562,6 +562,13 @@ static void test_console_cancel(void)
     CHECK_STR(after, before);
     free(before);
     free(after);
+    /* Booked a moment ago, not stuck: found by its dossier code, with the cancel form. */
+    char url[256], want[96];
+    snprintf(url, sizeof url, "%s/console/shipments?q=%s", srv.url, code);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    snprintf(want, sizeof want, "id=\"carrier-cancel-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
+    th_resp_free(&r);
     /* The operator's cancel: GHN's cancel call, then the shipment is cancelled. */
     CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
     CHECK(r.body && strstr(r.body, "id=\"notice\""));
@@ -646,7 +653,6 @@ static void test_console_cancel(void)
      * shows the refused request. */
     CHECK_INT(th_db_exec(db, fill("UPDATE shipments SET last_event_at = now() - interval '100 hours' "
                                   "WHERE id = '%s'", sid)), 0);
-    char url[256], want[96];
     snprintf(url, sizeof url, "%s/console/shipments", srv.url);
     CHECK_INT(th_console_get(&r, url, op_cookie), 200);
     snprintf(want, sizeof want, "id=\"repoll-%s\"", sid);
