@@ -404,6 +404,7 @@ static void test_notifications(void)
     CHECK_INT(th_console_get(&r, u(&srv, "/console/gateways"), aud_cookie), 200);
     CHECK(contains(r.body, "id=\"queue-sms\""));
     CHECK(contains(r.body, "id=\"queue-booking\""));
+    CHECK(contains(r.body, "id=\"queue-carrier_request\""));
     th_resp_free(&r);
 }
 
