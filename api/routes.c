@@ -117,6 +117,7 @@ static const cds_route routes[] = {
     {"GET", "/console/shipments", cds_console_shipments, 0},
     {"POST", "/console/shipments/{id}/retry", cds_console_shipment_retry, SMALL},
     {"POST", "/console/shipments/{id}/cancel", cds_console_shipment_cancel, SMALL},
+    {"POST", "/console/shipments/{id}/repoll", cds_console_shipment_repoll, SMALL},
     {"GET", "/console/notifications", cds_console_notifications, 0},
     {"POST", "/console/notifications/{id}/resend", cds_console_notification_resend, SMALL},
     {"GET", "/console/gateways", cds_console_gateways, 0},
@@ -126,6 +127,8 @@ static const cds_route routes[] = {
     {"GET", "/console/agents", cds_console_agents, 0},
     {"POST", "/console/agents", cds_console_agent_create, SMALL},
     {"POST", "/console/agents/{id}/disable", cds_console_agent_disable, SMALL},
+    {"POST", "/console/agents/locations", cds_console_location_create, SMALL},
+    {"POST", "/console/agents/locations/{id}/disable", cds_console_location_disable, SMALL},
     {"GET", "/console/audit", cds_console_audit, 0},
 };
 

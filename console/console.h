@@ -50,6 +50,7 @@ void cds_console_dossier(cds_req *r);             /* GET  /console/dossiers/{cod
 void cds_console_shipments(cds_req *r);           /* GET  /console/shipments */
 void cds_console_shipment_retry(cds_req *r);      /* POST /console/shipments/{id}/retry */
 void cds_console_shipment_cancel(cds_req *r);     /* POST /console/shipments/{id}/cancel */
+void cds_console_shipment_repoll(cds_req *r);     /* POST /console/shipments/{id}/repoll */
 void cds_console_notifications(cds_req *r);       /* GET  /console/notifications */
 void cds_console_notification_resend(cds_req *r); /* POST /console/notifications/{id}/resend */
 void cds_console_gateways(cds_req *r);            /* GET  /console/gateways */
@@ -59,6 +60,8 @@ void cds_console_courier_disable(cds_req *r);     /* POST /console/couriers/{id}
 void cds_console_agents(cds_req *r);              /* GET  /console/agents */
 void cds_console_agent_create(cds_req *r);        /* POST /console/agents */
 void cds_console_agent_disable(cds_req *r);       /* POST /console/agents/{id}/disable */
+void cds_console_location_create(cds_req *r);     /* POST /console/agents/locations */
+void cds_console_location_disable(cds_req *r);    /* POST /console/agents/locations/{id}/disable */
 void cds_console_audit(cds_req *r);               /* GET  /console/audit */
 
 #endif

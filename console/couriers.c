@@ -11,7 +11,6 @@
  *        through cds_console_courier_disable, audited) */
 #include "internal.h"
 #include "core/db.h"
-#include "core/uuid.h"
 #include "delivery/delivery.h"
 
 #include <openssl/crypto.h>
@@ -39,46 +38,32 @@ int cn_couriers_init(void)
     return st_list < 0 || st_create < 0 || st_disable < 0 ? -1 : 0;
 }
 
+static size_t courier_row(cds_req *r, const cn_session *s, json_t *it, cds_html_var *v)
+{
+    const char *disabled = cn_js(it, "disabled_at");
+    size_t n = 0;
+    v[n++] = (cds_html_var){"id", cn_js(it, "id")};
+    v[n++] = (cds_html_var){"carrier", cn_js(it, "carrier")};
+    v[n++] = (cds_html_var){"external_id", cn_js(it, "external_id")};
+    v[n++] = (cds_html_var){"name", cn_js(it, "name")};
+    v[n++] = (cds_html_var){"phone", cn_js(it, "phone")};
+    v[n++] = (cds_html_var){"issued_by", cn_js(it, "issued_by")};
+    v[n++] = (cds_html_var){"created", cn_when(r, cn_js(it, "created_at"))};
+    v[n++] = (cds_html_var){"disabled", *disabled ? cn_when(r, disabled) : NULL};
+    v[n++] = (cds_html_var){"disabled_by", cn_js(it, "disabled_by")};
+    v[n++] = (cds_html_var){"can_disable", s->can_act && !*disabled ? "1" : NULL};
+    v[n++] = (cds_html_var){"csrf", s->csrf};
+    return n;
+}
+
 static void on_list(cds_req *r, PGresult *res)
 {
     const cn_session *s = cds_req_user(r);
     if (!cn_one(r, "console_couriers", res)) return;
-    cds_buf rows, b;
+    cds_buf rows;
     cds_buf_init(&rows, CDS_HTML_PAGE_MAX);
-    cds_buf_init(&b, CDS_HTML_PAGE_MAX);
-    json_t *items = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        const char *disabled = cn_js(it, "disabled_at");
-        const cds_html_var v[] = {
-            {"id", cn_js(it, "id")},
-            {"carrier", cn_js(it, "carrier")},
-            {"external_id", cn_js(it, "external_id")},
-            {"name", cn_js(it, "name")},
-            {"phone", cn_js(it, "phone")},
-            {"issued_by", cn_js(it, "issued_by")},
-            {"created", cn_when(r, cn_js(it, "created_at"))},
-            {"disabled", *disabled ? cn_when(r, disabled) : NULL},
-            {"disabled_by", cn_js(it, "disabled_by")},
-            {"can_disable", s->can_act && !*disabled ? "1" : NULL},
-            {"csrf", s->csrf},
-        };
-        cn_render(r, &rows, "courier_row", v, sizeof v / sizeof v[0]);
-    }
-    json_decref(items);
-    const cds_html_var v[] = {
-        {"notice", cn_notice(r, s)},
-        {"rows", cds_buf_str(&rows)},
-        {"none", rows.len ? NULL : "1"},
-        {"can_act", s->can_act ? "1" : NULL},
-        {"csrf", s->csrf},
-    };
-    cn_render(r, &b, "couriers", v, sizeof v / sizeof v[0]);
-    if (rows.err) cds_buf_fail(&b);
-    cds_buf_free(&rows);
-    cn_send(r, 200, s, cn_t(r, "Bưu tá", "Couriers"), &b);
+    cn_render_rows(r, s, &rows, PQgetvalue(res, 0, 0), "courier_row", courier_row);
+    cn_list_send(r, s, "couriers", cn_t(r, "Bưu tá", "Couriers"), &rows, NULL, 0);
 }
 
 void cn_couriers_page(cds_req *r, const cn_session *s)
@@ -160,13 +145,15 @@ void cds_console_courier_create(cds_req *r)
 
 /* ---------------- disable ---------------- */
 
+static const cn_thing no_courier = {"Không tìm thấy bưu tá", "Courier not found",
+                                    "Không có bưu tá này.", "There is no such courier."};
+
 static void on_disable(cds_req *r, PGresult *res)
 {
     const cn_session *s = cds_req_user(r);
     if (!cn_one(r, "console_courier_disable", res)) return;
     if (strcmp(PQgetvalue(res, 0, 0), "not_found") == 0) {
-        cn_message(r, 404, s, cn_t(r, "Không tìm thấy bưu tá", "Courier not found"),
-                   cn_t(r, "Không có bưu tá này.", "There is no such courier."));
+        cn_not_found(r, s, &no_courier);
         return;
     }
     cn_done(r, s, cn_t(r, "Đã khoá tài khoản bưu tá.", "The courier account was disabled."),
@@ -177,19 +164,9 @@ void cds_console_courier_disable(cds_req *r)
 {
     const cn_session *s = cn_action(r, 0);
     if (!s) return;
-    const char *id = cds_req_param(r, "id");
-    if (!id || !cds_uuid_valid(id)) {
-        cn_message(r, 404, s, cn_t(r, "Không tìm thấy bưu tá", "Courier not found"),
-                   cn_t(r, "Không có bưu tá này.", "There is no such courier."));
-        return;
-    }
-    const char *reason = cn_form_text(r, "reason", CN_REASON_MAX);
-    if (!reason) {
-        cn_message(r, 400, s, cn_t(r, "Thông tin chưa hợp lệ", "Invalid input"),
-                   cn_t(r, "Cần lý do (tối đa 2000 ký tự).",
-                        "A reason (at most 2000 characters) is needed."));
-        return;
-    }
+    const char *id = cn_uuid_param(r, s, &no_courier);
+    const char *reason = id ? cn_reason(r, s) : NULL;
+    if (!reason) return;
     cds_req_set_user(r, (void *)s, NULL);
     const char *params[] = {id, s->actor, reason};
     cds_req_db(r, st_disable, 3, params, on_disable);

@@ -10,7 +10,8 @@
  * Queues, from the database (the same reading as /metrics'
  * cds_outbox_depth: rows with an attempt due, on the partial index
  * outbox_due): per channel the rows waiting, being sent, and how late the
- * oldest due one is; and the courier bookings waiting. */
+ * oldest due one is; the courier bookings waiting, and operators' calls to
+ * carriers (cancel, re-poll). */
 #include "internal.h"
 #include "core/db.h"
 #include "notify/notify.h"
@@ -37,7 +38,12 @@ int cn_gateways_init(void)
         " (SELECT count(*) FROM shipments WHERE book_state = 'queued'),"
         " (SELECT count(*) FROM shipments WHERE book_state = 'sending'),"
         " (SELECT COALESCE(floor(EXTRACT(EPOCH FROM now() - min(book_next_at))), 0)::bigint"
-        "  FROM shipments WHERE book_state = 'queued' AND book_next_at <= now())",
+        "  FROM shipments WHERE book_state = 'queued' AND book_next_at <= now())"
+        " UNION ALL SELECT 'carrier_request',"
+        " (SELECT count(*) FROM shipment_requests WHERE state = 'queued'),"
+        " (SELECT count(*) FROM shipment_requests WHERE state = 'sending'),"
+        " (SELECT COALESCE(floor(EXTRACT(EPOCH FROM now() - min(next_at))), 0)::bigint"
+        "  FROM shipment_requests WHERE state = 'queued' AND next_at <= now())",
         0);
     return st_queues < 0 ? -1 : 0;
 }

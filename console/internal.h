@@ -14,8 +14,10 @@
  *   notifications.c  notifications that failed for good; resending
  *   gateways.c       the SMS gateways' breakers and the queues
  *   couriers.c       courier accounts
- *   agents.c         public-service agents' accounts (auth/staff.h)
- *   audit.c          the audit log */
+ *   agents.c         public-service agents' accounts (auth/staff.h) and
+ *                    their agent locations
+ *   audit.c          the audit log
+ *   list.c           what the list pages and their actions share */
 #ifndef CDS_CONSOLE_INTERNAL_H
 #define CDS_CONSOLE_INTERNAL_H
 #include "console/console.h"
@@ -106,6 +108,30 @@ const char *cn_form_text(cds_req *r, const char *name, size_t max);
 /* JSON helpers for rows read as json_agg. */
 const char *cn_js(json_t *o, const char *key);  /* string or "" */
 long long cn_ji(json_t *o, const char *key);    /* integer or 0 */
+/* 1 when name is an element of a text[] literal "{a,b}". */
+int cn_listed(const char *list, const char *name);
+
+/* ---------------- list.c ---------------- */
+#define CN_ROW_VARS 24
+/* Writes one row's template variables for item into v (CN_ROW_VARS at
+ * most); returns how many. */
+typedef size_t (*cn_row_fill)(cds_req *r, const cn_session *s, json_t *item, cds_html_var *v);
+/* Renders template tpl once per element of the JSON array text json. */
+void cn_render_rows(cds_req *r, const cn_session *s, cds_buf *out, const char *json,
+                    const char *tpl, cn_row_fill fill);
+/* Answers with page_tpl around rows (freed): its variables notice, rows,
+ * none, can_act, csrf, then extra. */
+void cn_list_send(cds_req *r, const cn_session *s, const char *page_tpl, const char *title,
+                  cds_buf *rows, const cds_html_var *extra, size_t nextra);
+/* What an action names: its "not found" page's title and message. */
+typedef struct cn_thing {
+    const char *title_vi, *title_en, *msg_vi, *msg_en;
+} cn_thing;
+void cn_not_found(cds_req *r, const cn_session *s, const cn_thing *t);
+/* The {id} path parameter as a UUID; NULL having answered t's 404 page. */
+const char *cn_uuid_param(cds_req *r, const cn_session *s, const cn_thing *t);
+/* The action's required reason field; NULL having answered a 400 page. */
+const char *cn_reason(cds_req *r, const cn_session *s);
 
 /* ---------------- the pages an action answers with ---------------- */
 void cn_home(cds_req *r, const cn_session *s);

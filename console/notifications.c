@@ -170,13 +170,8 @@ void cds_console_notification_resend(cds_req *r)
                    cn_t(r, "Không có thông báo này.", "There is no such notification."));
         return;
     }
-    const char *reason = cn_form_text(r, "reason", CN_REASON_MAX);
-    if (!reason) {
-        cn_message(r, 400, s, cn_t(r, "Thông tin chưa hợp lệ", "Invalid input"),
-                   cn_t(r, "Cần lý do (tối đa 2000 ký tự).",
-                        "A reason (at most 2000 characters) is needed."));
-        return;
-    }
+    const char *reason = cn_reason(r, s);
+    if (!reason) return;
     cds_req_set_user(r, (void *)s, NULL);
     const char *params[] = {id, s->actor, reason, cds_req_trace_stored(r)};
     cds_req_db(r, st_resend, 4, params, on_resend);

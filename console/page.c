@@ -133,3 +133,12 @@ long long cn_ji(json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));
 }
+
+int cn_listed(const char *list, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (!list || n == 0) return 0;
+    for (const char *p = strstr(list, name); p; p = strstr(p + 1, name))
+        if ((p[-1] == '{' || p[-1] == ',') && (p[n] == '}' || p[n] == ',')) return 1;
+    return 0;
+}

@@ -38,20 +38,17 @@ struct dl_worker {
     cds_worker *cw;
     cds_outbox_worker *ow;
     dl_poller *poll; /* thread 0: the courier polling fallback (poll.c) */
+    cds_outbox_worker *requests; /* operators' calls to carriers (requests.c) */
 };
 
 typedef struct bk_call {
-    cds_outbox_row row; /* first: the outbox's head of a row in flight */
+    dl_call c; /* first: the row, its request, call, query and trace */
     dl_worker *w;
     char id[37];
     int attempt;
     const dl_carrier *carrier;
     char *payload;       /* the claim's payload (JSON text), for a lookup */
     char first_err[300]; /* the create's refusal while looking the order up */
-    dl_http req;
-    cds_http_call *call;
-    cds_db_query *q;
-    cds_log_ctx log; /* the trace of the step that queued the booking (shipments.trace) */
 } bk_call;
 
 static int st_claim = -1, st_result = -1;
@@ -68,14 +65,14 @@ static int64_t m_failed(void) { return c_failed; }
 static void on_recorded(void *arg, PGresult *res)
 {
     bk_call *c = arg;
-    c->q = NULL;
+    c->c.q = NULL;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
         cds_log(CDS_LOG_WARN, "booking_record_failed",
                 "shipment=%s: result not recorded (%s); it will be claimed again", c->id,
                 res ? PQresultErrorMessage(res) : "connection lost");
     else if (strcmp(PQgetvalue(res, 0, 0), "tracking_taken") == 0)
         cds_log(CDS_LOG_ERROR, "booking_tracking_taken", "shipment=%s", c->id);
-    cds_outbox_done(&c->row);
+    cds_outbox_done(&c->c.row);
 }
 
 static void record(bk_call *c, int outcome, const char *tracking, const char *err, long retry_ms)
@@ -103,18 +100,18 @@ static void record(bk_call *c, int outcome, const char *tracking, const char *er
     /* The citizen's "booked" message continues the booking's trace. */
     char trace[CDS_TRACEPARENT_LEN + 2 + CDS_TRACESTATE_MAX];
     const char *p[7] = {c->id, attempt, what, tracking, err, retry,
-                        cds_trace_stored(&c->log.trace, trace, sizeof trace) == 0 ? trace : NULL};
-    if (cds_db_exec(cds_outbox_db(c->w->ow), st_result, 7, p, on_recorded, c, &c->q) !=
+                        cds_trace_stored(&c->c.log.trace, trace, sizeof trace) == 0 ? trace : NULL};
+    if (cds_db_exec(cds_outbox_db(c->w->ow), st_result, 7, p, on_recorded, c, &c->c.q) !=
         CDS_DB_OK) {
         cds_log(CDS_LOG_WARN, "booking_record_failed", "shipment=%s: database busy or down", c->id);
-        cds_outbox_done(&c->row);
+        cds_outbox_done(&c->c.row);
     }
 }
 
 static void on_looked_up(void *arg, const cds_http_response *resp)
 {
     bk_call *c = arg;
-    c->call = NULL;
+    c->c.call = NULL;
     char tracking[48] = "", err[300] = "";
     int outcome = c->carrier->lookup_parse(resp, tracking, sizeof tracking, err, sizeof err);
     if (outcome == DL_FAILED) /* no such order: the create's refusal stands */
@@ -128,29 +125,23 @@ static void look_up(bk_call *c)
 {
     char err[300] = "";
     json_t *payload = c->payload ? json_loads(c->payload, 0, NULL) : NULL;
-    dl_http_clear(&c->req);
+    dl_http_clear(&c->c.req);
     int rc = payload && c->carrier->lookup_request
-                 ? c->carrier->lookup_request(payload, &c->req, err, sizeof err)
+                 ? c->carrier->lookup_request(payload, &c->c.req, err, sizeof err)
                  : -1;
     json_decref(payload);
     if (rc != 0) {
         record(c, DL_FAILED, NULL, c->first_err, 0);
         return;
     }
-    cds_http_request hr = {.method = c->req.method,
-                           .url = c->req.url,
-                           .headers = (const char *const *)c->req.headers,
-                           .body = c->req.body,
-                           .body_len = c->req.body_len,
-                           .timeout_ms = g_delivery.call_timeout_ms};
-    c->call = cds_http_start(c->w->cw->http, &hr, on_looked_up, c);
-    if (!c->call) record(c, DL_RETRY, NULL, "request refused by the HTTP client", 0);
+    if (dl_call_send(&c->c, c->w->cw->http, on_looked_up) != 0)
+        record(c, DL_RETRY, NULL, "request refused by the HTTP client", 0);
 }
 
 static void on_booked(void *arg, const cds_http_response *resp)
 {
     bk_call *c = arg;
-    c->call = NULL;
+    c->c.call = NULL;
     char tracking[48] = "", err[300] = "";
     long retry = 0;
     int outcome = c->carrier->book_parse(resp, tracking, sizeof tracking, &retry, err, sizeof err);
@@ -170,20 +161,14 @@ static void book(bk_call *c, const char *payload_text)
         return;
     }
     json_t *payload = json_loads(payload_text, 0, NULL);
-    int rc = payload ? c->carrier->book_request(payload, &c->req, err, sizeof err) : -1;
+    int rc = payload ? c->carrier->book_request(payload, &c->c.req, err, sizeof err) : -1;
     json_decref(payload);
     if (rc != 0) {
         record(c, DL_FAILED, NULL, err[0] ? err : "bad shipment payload", 0);
         return;
     }
-    cds_http_request hr = {.method = c->req.method,
-                           .url = c->req.url,
-                           .headers = (const char *const *)c->req.headers,
-                           .body = c->req.body,
-                           .body_len = c->req.body_len,
-                           .timeout_ms = g_delivery.call_timeout_ms};
-    c->call = cds_http_start(c->w->cw->http, &hr, on_booked, c);
-    if (!c->call) record(c, DL_RETRY, NULL, "request refused by the HTTP client", 0);
+    if (dl_call_send(&c->c, c->w->cw->http, on_booked) != 0)
+        record(c, DL_RETRY, NULL, "request refused by the HTTP client", 0);
 }
 
 /* ---- claimed rows ---- */
@@ -198,39 +183,30 @@ static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
     c->attempt = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
     /* The step's trace goes on to the carrier (a booking queued outside any
      * trace starts one). */
-    if (PQgetisnull(res, row, 4) || cds_trace_resume(&c->log.trace, PQgetvalue(res, row, 4)) != 0)
-        cds_trace_new(&c->log.trace);
-    return &c->row;
+    if (PQgetisnull(res, row, 4) || cds_trace_resume(&c->c.log.trace, PQgetvalue(res, row, 4)) != 0)
+        cds_trace_new(&c->c.log.trace);
+    return &c->c.row;
 }
 
 static void handle(cds_outbox_row *row, PGresult *res, int i)
 {
     bk_call *c = (bk_call *)row;
     cds_log_ctx prev;
-    cds_log_ctx_set(&c->log, &prev);
+    cds_log_ctx_set(&c->c.log, &prev);
     c->payload = strdup(PQgetvalue(res, i, 3));
     book(c, PQgetvalue(res, i, 3)); /* c may be done and freed */
     cds_log_ctx_set(&prev, NULL);
 }
 
-static void cancel(cds_outbox_row *row)
-{
-    bk_call *c = (bk_call *)row;
-    if (c->call) cds_http_cancel(c->call);
-    if (c->q) cds_db_cancel(c->q);
-    c->call = NULL;
-    c->q = NULL;
-}
-
 static void release(cds_outbox_row *row)
 {
     bk_call *c = (bk_call *)row;
-    dl_http_clear(&c->req);
+    dl_http_clear(&c->c.req);
     free(c->payload);
     free(c);
 }
 
-static const cds_outbox_ops ops = {take, handle, cancel, release};
+static const cds_outbox_ops ops = {take, handle, dl_call_cancel, release};
 
 /* ---- life ---- */
 
@@ -297,6 +273,7 @@ void cds_delivery_worker_start(cds_worker *cw)
         cds_delivery_worker_stop(cw);
         return;
     }
+    w->requests = dl_requests_worker_start(cw);
     if (cw->id == 0) w->poll = dl_poll_start(cw);
 }
 
@@ -307,6 +284,7 @@ void cds_delivery_worker_stop(cds_worker *cw)
     /* Calls in flight are cancelled; their rows stay `sending` and are
      * claimed again after the timeout, under the same idempotency key. */
     cds_outbox_worker_stop(w->ow);
+    if (w->requests) cds_outbox_worker_stop(w->requests);
     dl_poll_stop(w->poll);
     cds_worker_set(cw, g_slot, NULL);
     free(w);

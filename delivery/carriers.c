@@ -133,3 +133,16 @@ long dl_retry_after_ms(const cds_http_response *resp)
     }
     return 0;
 }
+
+const char *cds_delivery_carriers_offering(int cancel)
+{
+    static char lists[2][128];
+    char *out = lists[cancel ? 1 : 0];
+    size_t n = (size_t)snprintf(out, sizeof lists[0], "{");
+    for (size_t i = 0; i < sizeof carriers / sizeof carriers[0]; i++)
+        if (dl_carrier_offers(carriers[i]->name, cancel) && n < sizeof lists[0])
+            n += (size_t)snprintf(out + n, sizeof lists[0] - n, "%s%s", n > 1 ? "," : "",
+                                  carriers[i]->name);
+    if (n < sizeof lists[0]) snprintf(out + n, sizeof lists[0] - n, "}");
+    return out;
+}

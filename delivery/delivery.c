@@ -103,6 +103,7 @@ int cds_delivery_init(const cds_delivery_config *c, const char *db_conninfo)
     if (dl_tariff_init() != 0 || dl_secrets_init() != 0) return -1;
     if (dl_events_init() != 0 || dl_choice_init() != 0 || dl_poll_init() != 0) return -1;
     if (dl_handheld_init() != 0 || dl_couriers_init() != 0) return -1;
+    if (dl_requests_init(db_conninfo) != 0) return -1;
     return dl_booking_init(db_conninfo);
 }
 
@@ -114,6 +115,7 @@ int cds_delivery_carrier_known(const char *name)
 void cds_delivery_shutdown(void)
 {
     dl_booking_shutdown();
+    dl_requests_shutdown();
     cds_cidr_free(dl_ghn_allow);
     dl_ghn_allow = NULL;
     dl_secrets_free();

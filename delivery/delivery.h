@@ -62,6 +62,11 @@ long long cds_delivery_fee(const char *province, const char *district, const cha
 /* 1 when `name` is a carrier this build has an adapter for ("vnpost", "ghn"). */
 int cds_delivery_carrier_known(const char *name);
 
+/* The carriers whose adapter offers the cancel call (cancel 1) or the
+ * tracking call (0), as a PostgreSQL text[] literal ("{ghn}"): the console
+ * queues those calls only for them (delivery/requests.c sends them). */
+const char *cds_delivery_carriers_offering(int cancel);
+
 /* The normalized statuses (Karrio's names). */
 #define CDS_SHIPMENT_STATUS_COUNT 9
 extern const char *const cds_shipment_statuses[CDS_SHIPMENT_STATUS_COUNT];

@@ -10,7 +10,10 @@
 #ifndef CDS_DELIVERY_INTERNAL_H
 #define CDS_DELIVERY_INTERNAL_H
 #include "delivery/delivery.h"
+#include "core/db.h"
 #include "core/http_client.h"
+#include "core/log.h"
+#include "core/outbox.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -156,6 +159,27 @@ typedef struct dl_poller dl_poller;
 /* Thread 0's polling fallback; NULL when no carrier is polled. */
 dl_poller *dl_poll_start(cds_worker *cw);
 void dl_poll_stop(dl_poller *p); /* NULL is fine */
+
+/* call.c: a carrier call of an outbox row; a module's row starts with it. */
+typedef struct dl_call {
+    cds_outbox_row row; /* first: the outbox's head of a row in flight */
+    dl_http req;        /* as the adapter built it */
+    cds_http_call *call;
+    cds_db_query *q;
+    cds_log_ctx log;    /* the trace of the step or request that queued it */
+} dl_call;
+/* Sends c->req with the call timeout; cb gets c. 0, or -1 when the HTTP
+ * client refused it. */
+int dl_call_send(dl_call *c, cds_http_client *http, cds_http_cb cb);
+/* The outbox's cancel op: drops the HTTP call and the query in flight. */
+void dl_call_cancel(cds_outbox_row *row);
+
+/* requests.c: an operator's cancel and re-poll calls (shipment_requests) */
+int dl_requests_init(const char *db_conninfo);
+void dl_requests_shutdown(void);
+cds_outbox_worker *dl_requests_worker_start(cds_worker *cw); /* NULL: none */
+/* 1 when the carrier's adapter has the call (cancel 1: cancel; 0: tracking). */
+int dl_carrier_offers(const char *carrier, int cancel);
 
 /* choice.c */
 int dl_choice_init(void);

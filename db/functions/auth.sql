@@ -194,7 +194,8 @@ $$;
 -- ---------------- staff (0028_staff.sql, auth/staff*.c) ----------------
 
 -- A new staff account. status: created | exists (that login is taken; the
--- existing id) | no_location (an agent's location is unknown) | bad_role.
+-- existing id) | no_location (an agent's location is unknown or closed) |
+-- bad_role.
 CREATE OR REPLACE FUNCTION cds_staff_create(p_login text, p_display_name text, p_role text,
     p_location uuid, p_password_hash text, p_totp_sealed text, p_oidc_subject text, p_by text,
     OUT status text, OUT id uuid, OUT created_at text)
@@ -204,7 +205,8 @@ BEGIN
         status := 'bad_role';
         RETURN;
     END IF;
-    IF p_location IS NOT NULL AND NOT EXISTS (SELECT 1 FROM agent_locations l WHERE l.id = p_location) THEN
+    IF p_location IS NOT NULL AND NOT EXISTS (SELECT 1 FROM agent_locations l WHERE l.id = p_location
+                                              AND l.disabled_at IS NULL) THEN
         status := 'no_location';
         RETURN;
     END IF;
@@ -437,6 +439,39 @@ BEGIN
         status := 'exists';
         SELECT l.id INTO id FROM agent_locations l WHERE l.code = p_code;
     END IF;
+END;
+$$;
+
+-- Closes an agent location (0038): no new agents there, and each of its
+-- agents is disabled (cds_staff_disable: sessions end on every node).
+-- status: disabled | already | not_found
+CREATE OR REPLACE FUNCTION cds_agent_location_disable(p_id uuid, p_by text, p_reason text,
+    OUT status text, OUT agents int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    l agent_locations;
+    v_staff uuid;
+BEGIN
+    agents := 0;
+    SELECT * INTO l FROM agent_locations x WHERE x.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF l.disabled_at IS NOT NULL THEN
+        status := 'already';
+        RETURN;
+    END IF;
+    UPDATE agent_locations x SET disabled_at = now(), disabled_by = p_by WHERE x.id = p_id;
+    FOR v_staff IN SELECT s.id FROM staff s WHERE s.agent_location_id = p_id
+                   AND s.disabled_at IS NULL ORDER BY s.id LOOP
+        PERFORM cds_staff_disable(v_staff, p_by);
+        agents := agents + 1;
+    END LOOP;
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES (p_by, 'agent_location_disable', 'agent_location:' || p_id, p_reason,
+            jsonb_build_object('code', l.code, 'agents_disabled', agents));
+    status := 'disabled';
 END;
 $$;
 

@@ -44,13 +44,47 @@ BEGIN
 END;
 $$;
 
--- Cancels a shipment the carrier never took (booking failed, or queued);
--- a dossier waiting for it (result_ready) turns to ready_for_pickup, the
--- citizen told to come to the counter. A shipment the carrier has is not
--- cancelled here: the carrier must be asked first.
--- status: cancelled | not_found | final | sending | with_carrier
+-- Queues an operator's call to the carrier about shipment s (kind cancel
+-- or track; delivery/requests.c sends it), audited as p_action. One open
+-- request per shipment and kind: a second while it is open changes nothing.
+-- Returns requested | already_requested.
+CREATE OR REPLACE FUNCTION cds_console_shipment_request(s shipments, p_kind text, p_action text,
+    p_actor text, p_reason text, p_trace text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_req uuid;
+BEGIN
+    INSERT INTO shipment_requests AS q (shipment_id, kind, requested_by, reason, trace)
+    VALUES (s.id, p_kind, p_actor, p_reason, p_trace)
+    ON CONFLICT (shipment_id, kind) WHERE state IN ('queued', 'sending') DO NOTHING
+    RETURNING q.id INTO v_req;
+    IF v_req IS NULL THEN
+        RETURN 'already_requested';
+    END IF;
+    PERFORM pg_notify('cds_shipment_requests', v_req::text);
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES (p_actor, p_action, 'shipment:' || s.id, p_reason,
+            jsonb_build_object('request_id', v_req, 'carrier', s.carrier,
+                               'tracking_no', s.tracking_no, 'status', s.status));
+    RETURN 'requested';
+END;
+$$;
+
+-- Cancels a shipment. One the carrier never took (booking failed, or
+-- queued) is cancelled here and now: a dossier waiting for it
+-- (result_ready) turns to ready_for_pickup, the citizen told to come to the
+-- counter. One the carrier has booked but not picked up, of a carrier whose
+-- adapter can cancel (p_cancel_carriers), gets the carrier's cancel call
+-- queued (shipment_requests, delivery/requests.c): the shipment is
+-- cancelled when the carrier confirms (cds_shipment_request_result). A
+-- parcel picked up already is refused (the carriers cancel only before
+-- pick-up), as is a carrier without a cancel call.
+-- status: cancelled | requested | already_requested | not_found | final |
+--         sending | picked_up | no_carrier_cancel
+DROP FUNCTION IF EXISTS cds_console_shipment_cancel(uuid, text, text, text);
 CREATE OR REPLACE FUNCTION cds_console_shipment_cancel(p_id uuid, p_actor text, p_reason text,
-    p_trace text DEFAULT NULL, OUT status text, OUT dossier_status text)
+    p_trace text DEFAULT NULL, p_cancel_carriers text[] DEFAULT '{}',
+    OUT status text, OUT dossier_status text)
 LANGUAGE plpgsql AS $$
 DECLARE
     s shipments;
@@ -70,8 +104,17 @@ BEGIN
         status := 'sending';
         RETURN;
     END IF;
+    IF s.status = 'booked' AND s.tracking_no IS NOT NULL THEN
+        IF NOT s.carrier = ANY (p_cancel_carriers) THEN
+            status := 'no_carrier_cancel';
+            RETURN;
+        END IF;
+        status := cds_console_shipment_request(s, 'cancel', 'shipment.carrier_cancel', p_actor,
+                                               p_reason, p_trace);
+        RETURN;
+    END IF;
     IF s.status NOT IN ('booking_failed', 'pending') THEN
-        status := 'with_carrier';
+        status := 'picked_up';
         RETURN;
     END IF;
     UPDATE shipments x SET status = 'cancelled',
@@ -90,6 +133,39 @@ BEGIN
             jsonb_build_object('status', s.status, 'dossier_code', d.code,
                                'dossier_status', dossier_status));
     status := 'cancelled';
+END;
+$$;
+
+-- Asks the carrier for a parcel's current state now (its order detail,
+-- delivery/requests.c); the events it lists go through cds_shipment_event
+-- as a webhook's would. p_track_carriers: the carriers whose adapter can.
+-- status: requested | already_requested | not_found | not_booked | final |
+--         no_carrier_track
+CREATE OR REPLACE FUNCTION cds_console_shipment_repoll(p_id uuid, p_actor text, p_reason text,
+    p_trace text, p_track_carriers text[], OUT status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s shipments;
+BEGIN
+    SELECT * INTO s FROM shipments x WHERE x.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 'not_found';
+        RETURN;
+    END IF;
+    IF s.status IN ('delivered', 'returned', 'cancelled') THEN
+        status := 'final';
+        RETURN;
+    END IF;
+    IF s.tracking_no IS NULL THEN
+        status := 'not_booked';
+        RETURN;
+    END IF;
+    IF NOT s.carrier = ANY (p_track_carriers) THEN
+        status := 'no_carrier_track';
+        RETURN;
+    END IF;
+    status := cds_console_shipment_request(s, 'track', 'shipment.repoll', p_actor, p_reason,
+                                           p_trace);
 END;
 $$;
 
@@ -169,3 +245,4 @@ BEGIN
     END IF;
 END;
 $$;
+

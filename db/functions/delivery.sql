@@ -203,8 +203,11 @@ BEGIN
     -- status, times within 10 minutes of each other, one source the handheld
     -- and the other not. It counts once; a handheld's proof of delivery
     -- (names, photo, position) completes the carrier's.
+    -- The same holds for a cancellation the carrier confirmed to an
+    -- operator's request (source console) and the carrier's own callback.
     IF EXISTS (SELECT 1 FROM shipment_events e WHERE e.shipment_id = s.id
-               AND e.status = p_status AND (e.source = 'handheld') <> (p_source = 'handheld')
+               AND e.status = p_status
+               AND (e.source IN ('handheld', 'console')) <> (p_source IN ('handheld', 'console'))
                AND e.occurred_at BETWEEN p_occurred_at - interval '10 minutes'
                                      AND p_occurred_at + interval '10 minutes') THEN
         IF p_status = 'delivered' AND p_source = 'handheld' AND p_pod IS NOT NULL THEN
@@ -269,6 +272,10 @@ BEGIN
                                || COALESCE(' (' || p_raw_reason || ')', '')
                                || '; the result went back to the agency, please collect it at the counter.'
                           ELSE 'The post returned the result to the agency; please collect it at the counter.' END;
+    ELSIF v_new = 'cancelled' AND d.status IN ('result_ready', 'out_for_delivery') THEN
+        v_step := 'ready_for_pickup';
+        v_note := 'Đơn gửi qua bưu điện đã huỷ; mời nhận kết quả tại quầy.';
+        v_note_en := 'The postal delivery was cancelled; please collect the result at the counter.';
     ELSIF v_new IN ('picked_up', 'in_transit', 'out_for_delivery', 'delivery_failed')
           AND d.status = 'result_ready' THEN
         v_step := 'out_for_delivery';
@@ -289,7 +296,7 @@ BEGIN
     -- so a carrier's own "order received" (GHN's ready_to_pick, picking) says
     -- nothing new.
     IF v_new <> 'booked' AND (v_step_status IS DISTINCT FROM 'applied'
-       OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned')) THEN
+       OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned', 'cancelled')) THEN
         PERFORM cds_outbox_for_step(d, NULL, 'courier_' || v_new,
             cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed)
             || CASE WHEN v_code IS NOT NULL THEN jsonb_build_object('delivery_code', v_code)
@@ -400,6 +407,107 @@ BEGIN
         FOR UPDATE SKIP LOCKED)
     UPDATE shipments s SET last_polled_at = now() FROM due WHERE s.id = due.id
     RETURNING s.carrier, s.tracking_no;
+END;
+$$;
+
+-- ---------------- operators' calls to the carrier (0038_shipment_requests.sql) ----------------
+
+-- Claims up to p_limit due requests (SKIP LOCKED) for dispatcher p_node; one
+-- left 'sending' longer than p_timeout (its dispatcher died) is due again.
+-- A request whose shipment finished meanwhile is closed unsent.
+CREATE OR REPLACE FUNCTION cds_shipment_request_claim(p_node text, p_limit int, p_timeout interval)
+RETURNS TABLE (id uuid, kind text, carrier text, tracking_no text, account text, attempts int,
+               trace text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE shipment_requests q SET state = 'done', done_at = now(), claimed_at = NULL,
+        result = 'the shipment finished before the call: ' || s.status
+    FROM shipments s
+    WHERE s.id = q.shipment_id AND q.state = 'queued' AND q.next_at <= now()
+      AND s.status IN ('delivered', 'returned', 'cancelled');
+    RETURN QUERY
+    WITH due AS (
+        SELECT q.id FROM shipment_requests q
+        WHERE (q.state = 'queued' AND q.next_at <= now())
+           OR (q.state = 'sending' AND q.claimed_at < now() - p_timeout)
+        ORDER BY q.next_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED)
+    UPDATE shipment_requests q SET state = 'sending', attempts = q.attempts + 1,
+                                   claimed_at = now(), claimed_by = p_node
+    FROM due, shipments s
+    WHERE q.id = due.id AND s.id = q.shipment_id
+    RETURNING q.id, q.kind, s.carrier, s.tracking_no,
+        (SELECT a.carrier_account FROM dossiers d JOIN procedures p ON p.code = d.procedure_code
+         JOIN agencies a ON a.code = p.agency_code WHERE d.id = s.dossier_id),
+        q.attempts, q.trace;
+END;
+$$;
+
+-- The carrier's answer to a request, applied only while that attempt still
+-- holds it. p_outcome: done (cancel: the carrier cancelled the order, the
+-- shipment is cancelled through cds_shipment_event with source console;
+-- track: p_events, the carrier's events oldest first, each through
+-- cds_shipment_event with source poll, as a webhook's), refused (the carrier
+-- said no: nothing changes but the request), retry (after p_retry_ms),
+-- failed (given up). The outcome goes to audit_log under the request's
+-- subject, with the operator who asked in its detail.
+-- status: the state written | stale; applied: events that moved the shipment
+CREATE OR REPLACE FUNCTION cds_shipment_request_result(p_id uuid, p_attempt int, p_outcome text,
+    p_error text, p_retry_ms bigint, p_events jsonb, p_max_failed int, p_trace text,
+    OUT status text, OUT applied int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    q shipment_requests;
+    s shipments;
+    e jsonb;
+    v_st text;
+    v_summary text;
+BEGIN
+    applied := 0;
+    PERFORM cds_trace_set(p_trace);
+    SELECT * INTO q FROM shipment_requests x WHERE x.id = p_id FOR UPDATE;
+    IF NOT FOUND OR q.state <> 'sending' OR q.attempts <> p_attempt THEN
+        status := 'stale';
+        RETURN;
+    END IF;
+    SELECT * INTO s FROM shipments x WHERE x.id = q.shipment_id;
+    IF p_outcome = 'retry' THEN
+        UPDATE shipment_requests x SET state = 'queued', result = p_error, claimed_at = NULL,
+            next_at = now() + make_interval(secs => COALESCE(p_retry_ms, 1000) / 1000.0)
+        WHERE x.id = q.id;
+        status := 'queued';
+        RETURN;
+    END IF;
+    IF p_outcome = 'done' AND q.kind = 'cancel' THEN
+        SELECT x.status INTO v_st
+        FROM cds_shipment_event(s.carrier, s.tracking_no, 'cancel:' || q.id, 'cancelled',
+                                'console_cancel', NULL, now(), NULL, NULL, NULL, p_max_failed,
+                                'console', p_trace) x;
+        applied := CASE WHEN v_st = 'applied' THEN 1 ELSE 0 END;
+        v_summary := 'cancelled by the carrier (' || v_st || ')';
+    ELSIF p_outcome = 'done' THEN
+        FOR e IN SELECT x.v FROM jsonb_array_elements(COALESCE(p_events, '[]')) x(v) LOOP
+            SELECT x.status INTO v_st
+            FROM cds_shipment_event(s.carrier, s.tracking_no, e->>'event_id', e->>'status',
+                                    NULLIF(e->>'raw_code', ''), NULLIF(e->>'raw_reason', ''),
+                                    (e->>'occurred_at')::timestamptz, NULLIF(e->>'location', ''), NULL,
+                                    (e->>'cod')::bigint, p_max_failed, 'poll', p_trace) x;
+            applied := applied + CASE WHEN v_st = 'applied' THEN 1 ELSE 0 END;
+        END LOOP;
+        v_summary := jsonb_array_length(COALESCE(p_events, '[]')) || ' events, '
+                     || applied || ' new';
+    END IF;
+    UPDATE shipment_requests x SET state = CASE p_outcome WHEN 'done' THEN 'done'
+                                                          WHEN 'refused' THEN 'refused'
+                                                          ELSE 'failed' END,
+        result = COALESCE(v_summary, p_error), claimed_at = NULL, done_at = now()
+    WHERE x.id = q.id RETURNING x.state INTO status;
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    VALUES ('carrier:' || s.carrier, 'shipment.' || q.kind || '_' || status,
+            'shipment:' || s.id, left(COALESCE(v_summary, p_error, status), 2000),
+            jsonb_build_object('request_id', q.id, 'requested_by', q.requested_by,
+                               'tracking_no', s.tracking_no, 'applied', applied));
 END;
 $$;
 

@@ -23,7 +23,10 @@
  *                 courier account issued (the secret shown once, its
  *                 SHA-256 stored) and disabled, an agent account created
  *                 (its TOTP key shown once; it logs in) and disabled (its
- *                 session ends); the gateways page
+ *                 session ends); an agent location opened (bad code, name,
+ *                 agency, a code taken, an auditor, no CSRF token: refused,
+ *                 nothing changed) and closed (its agents disabled, no new
+ *                 agent there); the gateways page
  *   staff OIDC    through the staff issuer stand-in (cds-sim `staffid`): the
  *                 login page's link, the issuer, the callback to the
  *                 console, the session; a callback in a browser that did not
@@ -93,7 +96,9 @@ static char *state(void)
             " (SELECT string_agg(code || status, ',' ORDER BY code) FROM dossiers) || '|' ||"
             " (SELECT count(*) FROM outbox) || '|' ||"
             " (SELECT COALESCE(string_agg(status || book_state, ',' ORDER BY id), '') FROM shipments) || '|' ||"
-            " (SELECT count(*) || COALESCE(max(disabled_at)::text, '') FROM couriers)");
+            " (SELECT count(*) || COALESCE(max(disabled_at)::text, '') FROM couriers) || '|' ||"
+            " (SELECT count(*) || COALESCE(max(disabled_at)::text, '') FROM agent_locations) || '|' ||"
+            " (SELECT count(*) || COALESCE(max(disabled_at)::text, '') FROM staff)");
     return v ? v : strdup("?");
 }
 
@@ -399,6 +404,7 @@ static void test_notifications(void)
     CHECK_INT(th_console_get(&r, u(&srv, "/console/gateways"), aud_cookie), 200);
     CHECK(contains(r.body, "id=\"queue-sms\""));
     CHECK(contains(r.body, "id=\"queue-booking\""));
+    CHECK(contains(r.body, "id=\"queue-carrier_request\""));
     th_resp_free(&r);
 }
 
@@ -501,6 +507,103 @@ static void test_agents(void)
     CHECK_INT(count("SELECT count(*) FROM staff WHERE id = '%s' AND disabled_at IS NOT NULL", aid ? aid : ""), 1);
     CHECK_INT(th_staff_login(&srv, &agent, NULL, NULL, prob), 403);
     free(aid);
+}
+
+static void test_locations(void)
+{
+    char *ag = th_db_value(db, "SELECT code FROM agencies ORDER BY code LIMIT 1");
+    char agency[64];
+    snprintf(agency, sizeof agency, "%s", ag ? ag : "");
+    free(ag);
+    th_resp r;
+    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), op_cookie), 200);
+    CHECK(contains(r.body, "id=\"location-create\""));
+    th_resp_free(&r);
+    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), aud_cookie), 200);
+    CHECK(r.body && !strstr(r.body, "id=\"location-create\""));
+    th_resp_free(&r);
+    /* Refused, nothing changed: bad inputs, an auditor, no CSRF token. */
+    char form[1024];
+    const char *bad[][3] = {
+        {"BD Q5!", "B%C6%B0u+c%E1%BB%A5c+Qu%E1%BA%ADn+5", ""},  /* the code */
+        {"BD-Q5", "", ""},                                      /* no name */
+        {"BD-Q5", "B%C6%B0u+c%E1%BB%A5c+Q5", "no-such-agency"}, /* the agency */
+    };
+    char *before = state();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(form, sizeof form, "csrf=%s&code=%s&name=%s&address=12+Tr%%E1%%BA%%A7n+H%%C6%%B0ng+%%C4%%90%%E1%%BA%%A1o&agency_code=%s",
+                 op_csrf, bad[i][0], bad[i][1], *bad[i][2] ? bad[i][2] : agency);
+        CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 400);
+        th_resp_free(&r);
+    }
+    snprintf(form, sizeof form, "csrf=%s&code=BD-Q5&name=Q5&address=12+THD&agency_code=%s", aud_csrf, agency);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), aud_cookie, form), 403);
+    th_resp_free(&r);
+    snprintf(form, sizeof form, "code=BD-Q5&name=Q5&address=12+THD&agency_code=%s", agency);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 403);
+    th_resp_free(&r);
+    char *after = state();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    /* Opened, audited with the operator. */
+    snprintf(form, sizeof form,
+             "csrf=%s&code=BD-Q5&name=B%%C6%%B0u+c%%E1%%BB%%A5c+Qu%%E1%%BA%%ADn+5&address=12+Tr%%E1%%BA%%A7n+H%%C6%%B0ng+%%C4%%90%%E1%%BA%%A1o&agency_code=%s",
+             op_csrf, agency);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 200);
+    CHECK(contains(r.body, "id=\"notice\""));
+    th_resp_free(&r);
+    char *loc = th_db_value(db, "SELECT id FROM agent_locations WHERE code = 'BD-Q5' AND disabled_at IS NULL");
+    CHECK(loc != NULL);
+    char who[128];
+    snprintf(who, sizeof who, "staff:%s vanhanh1", op.id);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM audit_log WHERE action = 'agent_location_create'"
+                              " AND subject = 'agent_location:%s' AND actor = '%s'", loc ? loc : "", who), 1);
+    /* The same code again: 409, nothing new. */
+    before = state();
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 409);
+    th_resp_free(&r);
+    after = state();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    /* An agent there, then the location closed: the agent is disabled. */
+    snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q5&display_name=Ho&password=daily.q5-pass-phrase",
+             op_csrf, loc ? loc : "");
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 201);
+    th_resp_free(&r);
+    snprintf(form, sizeof form, "csrf=%s", op_csrf); /* no reason */
+    before = state();
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 400);
+    th_resp_free(&r);
+    snprintf(form, sizeof form, "csrf=%s&reason=x", op_csrf);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/00000000-0000-4000-8000-000000000000/disable"), op_cookie, form), 404);
+    th_resp_free(&r);
+    after = state();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    snprintf(form, sizeof form, "csrf=%s&reason=buu+cuc+dong+cua", op_csrf);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 200);
+    th_resp_free(&r);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM agent_locations WHERE id = '%s' AND disabled_at IS NOT NULL", loc ? loc : ""), 1);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM staff WHERE login = '%s' AND disabled_at IS NOT NULL", "daily.q5"), 1);
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM audit_log WHERE action = 'agent_location_disable'"
+                              " AND subject = 'agent_location:%s' AND actor = '%s'", loc ? loc : "", who), 1);
+    /* No new agent at a closed location; a second close changes nothing. */
+    before = state();
+    snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q6&display_name=Ho&password=daily.q6-pass-phrase",
+             op_csrf, loc ? loc : "");
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 404);
+    th_resp_free(&r);
+    snprintf(form, sizeof form, "csrf=%s&reason=lai", op_csrf);
+    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 200);
+    th_resp_free(&r);
+    after = state();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    free(loc);
 }
 
 static void test_expired(void)
@@ -679,6 +782,7 @@ int main(void)
     test_notifications();
     test_couriers();
     test_agents();
+    test_locations();
     test_oidc();
     test_expired();
     test_logout();

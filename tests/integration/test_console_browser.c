@@ -7,7 +7,8 @@
  * browser keeps the session cookie and follows the login redirect, and the
  * pages run no script (their CSP forbids any). Screenshots at a desk's
  * width, saved to <build>/Testing/console_{login,home,payments,dossier_paid,
- * payments_en}.png. The database confirms what the pages say: the dossier
+ * agents_location,payments_en}.png. An agent location is opened from the
+ * agents page's form too. The database confirms what the pages say: the dossier
  * paid, the transfer resolved, the receipt issued, audit_log naming the
  * operator.
  *
@@ -164,6 +165,22 @@ int main(void)
                               " AND receipt_id IS NOT NULL", tx), 1);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM audit_log WHERE action = 'payment.resolve'"
                               " AND actor = 'staff:%s vanhanh' AND subject = 'bank_transaction:%s'", op.id, tx), 1);
+
+    /* An agent location opened from the agents page's form. */
+    CHECK_INT(th_cdp_click_wait(&c, "'a[href=\"/console/agents\"]'"), 0);
+    CHECK_INT(th_cdp_type(&c, "'#loc_code'", "BD-Q10"), 0);
+    CHECK_INT(th_cdp_type(&c, "'#loc_name'", "Bưu điện Quận 10"), 0);
+    CHECK_INT(th_cdp_type(&c, "'#loc_address'", "270 Lý Thường Kiệt, Phường 14, Quận 10"), 0);
+    CHECK_INT(th_cdp_click_wait(&c, "'#location-create button'"), 0);
+    notice = text_of(&c, "'#notice'");
+    CHECK(contains(notice, "Đã tạo điểm đại lý"));
+    free(notice);
+    char *locs = text_of(&c, "'#locations'");
+    CHECK(contains(locs, "BD-Q10"));
+    free(locs);
+    shot(&c, "agents_location");
+    CHECK_INT(th_db_count(db, "SELECT count(*) FROM agent_locations WHERE code = 'BD-Q10' AND"
+                              " created_by = 'staff:%s vanhanh'", op.id), 1);
 
     /* Nothing left to resolve; the English page. */
     th_cdp_stop(&c);

@@ -27,12 +27,25 @@
  *   allow-list   a callback from an address outside CDS_GHN_CALLBACK_ALLOW
  *                is refused (403)
  *   polling      callbacks lost (refused): GHN's order detail is polled and
- *                its log delivers the shipment */
+ *                its log delivers the shipment
+ *   console      an operator's cancel of a booked GHN parcel: GHN's cancel
+ *                call (through the carrier-request outbox), the shipment
+ *                cancelled once although GHN's callback says it too, the
+ *                dossier waits at the counter and the citizen is told,
+ *                audited with the operator; refused with a page and nothing
+ *                changed (database compared): a parcel picked up, a cancelled
+ *                one, a post without CSRF token, an auditor; GHN refusing a
+ *                cancel we thought possible (its callback was lost) changes
+ *                nothing but the request; the re-poll reads GHN's detail and
+ *                applies it as a webhook would (the lost callback, sent
+ *                again, is then a duplicate) */
 #include "delivery/internal.h"
 #include "core/assets.h"
+#include "tests/lib/console.h"
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
 #include "tests/lib/partner.h"
+#include "tests/lib/staff.h"
 #include "tests/lib/t.h"
 
 #include <jansson.h>
@@ -485,6 +498,213 @@ static void test_fee_cancel(void)
     cds_delivery_tariff_load(a->data, err, sizeof err);
 }
 
+/* ---- the operators' console: cancel at the carrier, re-poll ---- */
+
+static th_staff op, aud;
+static char op_cookie[2200], aud_cookie[2200], op_csrf[65], aud_csrf[65];
+
+static char *fingerprint(void)
+{
+    char *v = th_db_value(
+        db, "SELECT (SELECT count(*) FROM audit_log) || '|' ||"
+            " (SELECT string_agg(id || status || COALESCE(tracking_no, ''), ',' ORDER BY id) FROM shipments) || '|' ||"
+            " (SELECT count(*) FROM shipment_events) || '|' ||"
+            " (SELECT COALESCE(string_agg(id || state, ',' ORDER BY id), '') FROM shipment_requests) || '|' ||"
+            " (SELECT string_agg(code || status, ',' ORDER BY code) FROM dossiers) || '|' ||"
+            " (SELECT count(*) FROM outbox)");
+    return v ? v : strdup("?");
+}
+
+static long console_post(const char *cookie, const char *csrf, const char *action,
+                         const char *shipment, th_resp *r)
+{
+    char url[256], form[256];
+    snprintf(url, sizeof url, "%s/console/shipments/%s/%s", srv.url, shipment, action);
+    if (csrf) snprintf(form, sizeof form, "csrf=%s&reason=nguoi+dan+nhan+tai+quay", csrf);
+    else snprintf(form, sizeof form, "reason=nguoi+dan+nhan+tai+quay");
+    return th_console_post(r, url, cookie, form);
+}
+
+static void console_login(void)
+{
+    CHECK_INT(th_staff_create(db, &op, "vanhanh.ghn", "operator", NULL), 0);
+    CHECK_INT(th_staff_create(db, &aud, "kiemsoat.ghn", "auditor", NULL), 0);
+    CHECK_INT(th_console_login(srv.url, &op, NULL, op_cookie, sizeof op_cookie), 200);
+    CHECK_INT(th_console_login(srv.url, &aud, NULL, aud_cookie, sizeof aud_cookie), 200);
+    th_resp r;
+    char url[256];
+    snprintf(url, sizeof url, "%s/console", srv.url);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    CHECK_INT(th_console_csrf(r.body, op_csrf), 0);
+    th_resp_free(&r);
+    CHECK_INT(th_console_get(&r, url, aud_cookie), 200);
+    CHECK_INT(th_console_csrf(r.body, aud_csrf), 0);
+    th_resp_free(&r);
+}
+
+static void test_console_cancel(void)
+{
+    console_login();
+    char code[64], id[64];
+    ready(PROC_B, "Phường Bến Thành", code, id);
+    char *tn = tracking_of(id);
+    char *sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
+    th_resp r;
+    /* Refused, nothing changed: no CSRF token, an auditor. */
+    char *before = fingerprint();
+    CHECK_INT(console_post(op_cookie, NULL, "cancel", sid, &r), 403);
+    th_resp_free(&r);
+    CHECK_INT(console_post(aud_cookie, aud_csrf, "cancel", sid, &r), 403);
+    th_resp_free(&r);
+    CHECK_INT(console_post(aud_cookie, aud_csrf, "repoll", sid, &r), 403);
+    th_resp_free(&r);
+    char *after = fingerprint();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    /* Booked a moment ago, not stuck: found by its dossier code, with the cancel form. */
+    char url[256], want[96];
+    snprintf(url, sizeof url, "%s/console/shipments?q=%s", srv.url, code);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    snprintf(want, sizeof want, "id=\"carrier-cancel-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
+    th_resp_free(&r);
+    /* The operator's cancel: GHN's cancel call, then the shipment is cancelled. */
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    CHECK(r.body && strstr(r.body, "id=\"notice\""));
+    th_resp_free(&r);
+    char who[160];
+    snprintf(who, sizeof who, "staff:%s vanhanh.ghn", op.id);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.carrier_cancel' AND "
+                    "subject = 'shipment:%s' AND actor = '%s'", sid, who), 1);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'cancel' AND state = 'done'", sid), 1);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipments WHERE id = '%s' AND status = "
+                              "'cancelled'", sid), 1);
+    json_t *all = NULL, *o = ghn_order(&all, sid);
+    CHECK_STR(o ? json_string_value(json_object_get(o, "status")) : "", "cancel");
+    json_decref(all);
+    /* GHN's own cancel callback and our confirmed request count once. */
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND "
+                              "status = 'cancelled'", sid), 1);
+    usleep(500000); /* GHN's callback, sent as it answered the cancel, is in */
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND "
+                    "status = 'cancelled'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND "
+                    "status = 'cancelled' AND applied", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'ready_for_pickup'",
+                    id), 1);
+    CHECK(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = "
+                "'ready_for_pickup'", id) >= 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.cancel_done' AND "
+                    "subject = 'shipment:%s'", sid), 1);
+    /* Cancelled: a second cancel is refused with its page, nothing changed. */
+    before = fingerprint();
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 409);
+    th_resp_free(&r);
+    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", sid, &r), 409);
+    th_resp_free(&r);
+    after = fingerprint();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    free(tn);
+    free(sid);
+
+    /* Picked up (GHN's callback told us): GHN cancels only before pick-up. */
+    ready(PROC_B, "Phường Cầu Kho", code, id);
+    tn = tracking_of(id);
+    sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
+    char b[512];
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"picked\"}", tn);
+    CHECK_INT(callback(b, NULL), 200);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'picked_up'", sid), 1);
+    before = fingerprint();
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 409);
+    CHECK(r.body && strstr(r.body, "lấy hàng"));
+    th_resp_free(&r);
+    after = fingerprint();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    free(tn);
+    free(sid);
+
+    /* GHN picked it up but its callback was lost: we think it booked, GHN
+     * refuses the cancel; only the request changes. The re-poll then reads
+     * GHN's detail and the shipment is picked up. */
+    ready(PROC_B, "Phường Tân Định", code, id);
+    tn = tracking_of(id);
+    sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"picked\",\"token\":"
+                          "\"lost-callback-0123456789\"}", tn);
+    CHECK_INT(callback(b, NULL), 401);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
+    long events = count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", sid);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'cancel' AND state = 'refused' AND result LIKE "
+                              "'not cancelled:%%'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", sid), events);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'result_ready'", id), 1);
+    /* Listed as stuck (no news for days): its row offers the re-poll and
+     * shows the refused request. */
+    CHECK_INT(th_db_exec(db, fill("UPDATE shipments SET last_event_at = now() - interval '100 hours' "
+                                  "WHERE id = '%s'", sid)), 0);
+    snprintf(url, sizeof url, "%s/console/shipments", srv.url);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    snprintf(want, sizeof want, "id=\"repoll-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
+    snprintf(want, sizeof want, "id=\"request-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
+    CHECK(r.body && strstr(r.body, "refused"));
+    th_resp_free(&r);
+    CHECK_INT(th_console_get(&r, url, aud_cookie), 200);
+    snprintf(want, sizeof want, "id=\"repoll-%s\"", sid);
+    CHECK(r.body && !strstr(r.body, want));
+    th_resp_free(&r);
+    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.repoll' AND "
+                    "subject = 'shipment:%s' AND actor = '%s'", sid, who), 1);
+    CHECK_INT(wait_for(1, 20, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'track' AND state = 'done'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'picked_up'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'out_for_delivery'", id), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND source = "
+                    "'poll' AND status = 'picked_up' AND applied", sid), 1);
+    /* The lost callback arrives after all: the same event, a duplicate. */
+    all = NULL;
+    o = ghn_order(&all, sid);
+    const char *at = NULL;
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(o, "log"), i, l)
+        if (strcmp(json_string_value(json_object_get(l, "status")), "picked") == 0)
+            at = json_string_value(json_object_get(l, "updated_date"));
+    CHECK(at != NULL);
+    json_t *ans = NULL;
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"picked\",\"time\":\"%s\"}",
+             tn, at ? at : "");
+    json_decref(all);
+    CHECK_INT(callback(b, &ans), 200);
+    CHECK_STR(result_of(ans), "duplicate");
+    json_decref(ans);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND status = "
+                    "'picked_up' AND applied", sid), 1);
+    /* A re-poll again: nothing new, nothing applied twice. */
+    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(2, 20, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'track' AND state = 'done'", sid), 2);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND applied "
+                    "AND status = 'picked_up'", sid), 1);
+    free(tn);
+    free(sid);
+}
+
 static void restart3(const char *extra1, const char *extra2, const char *extra3)
 {
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
@@ -600,6 +820,7 @@ int main(void)
     test_bad_address();
     test_crash_lookup();
     test_fee_cancel();
+    test_console_cancel();
     test_bad_token_and_allow_list();
     test_polling();
 
