@@ -182,6 +182,7 @@ DECLARE
     v_step_status text;
     v_step_dossier text;
     v_code text;
+    v_n int;
 BEGIN
     PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.tracking_no = p_tracking AND x.carrier = p_carrier
@@ -290,7 +291,8 @@ BEGIN
     -- nothing new.
     IF v_new <> 'booked' AND (v_step_status IS DISTINCT FROM 'applied'
        OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned')) THEN
-        PERFORM cds_outbox_for_step(d, NULL, 'courier_' || v_new,
+        -- An assignment: no executor started for a SELECT around the call.
+        v_n := cds_outbox_for_step(d, NULL, 'courier_' || v_new,
             cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed)
             || CASE WHEN v_code IS NOT NULL THEN jsonb_build_object('delivery_code', v_code)
                     ELSE '{}' END);

@@ -1,0 +1,12 @@
+-- 0037_shipments_lean.sql: one index less on shipments, whose row every
+-- courier event updates without HOT (its status is in the predicates of
+-- shipments_dossier_live and shipments_open), so each event wrote an entry
+-- into every index of the table (issue 21: per-event database cost).
+-- The unique (carrier, tracking_no) and shipments_tracking (tracking_no)
+-- become one unique index on (tracking_no, carrier): the same uniqueness,
+-- and it serves both lookups, by tracking number and carrier (a carrier's
+-- event, the handheld) and by tracking number alone (cds_shipment_event's
+-- wrong_carrier answer).
+ALTER TABLE shipments ADD CONSTRAINT shipments_tracking_carrier_key UNIQUE (tracking_no, carrier);
+ALTER TABLE shipments DROP CONSTRAINT shipments_carrier_tracking_no_key;
+DROP INDEX shipments_tracking;
