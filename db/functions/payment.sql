@@ -421,7 +421,7 @@ BEGIN
         match := 'unmatched';
         RETURN;
     END IF;
-    SELECT * INTO t FROM cds_payment_take(p, p_amount, p_at);
+    t := cds_payment_take(p, p_amount, p_at);  -- an assignment: no executor around the call
     -- The receipt's id goes into the row as it is inserted (one row version,
     -- not an insert and an update); the receipt follows with that id.
     v_receipt := CASE WHEN t.applied > 0 THEN gen_random_uuid() END;
