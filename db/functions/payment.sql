@@ -262,9 +262,9 @@ BEGIN
             WHERE x.dossier_id = p.dossier_id AND x.id <> p.id
               AND x.status IN ('created', 'partially_paid');
         END IF;
-        -- The step reads (and locks) the dossier itself; a dossier that is
-        -- not fee_requested any more (cancelled, paid at the counter)
-        -- records nothing: the step says 'illegal' and writes nothing.
+        -- The dossier's paid step, when it still waits for the fee (a
+        -- cancelled dossier, or one paid at the counter, takes no step): one
+        -- statement reads the dossier and calls the step, which locks it.
         PERFORM cds_dossier_step(d_code, 'payment', 'paid:' || p.id, 'paid', now(), NULL,
                                  p.received_vnd + applied, NULL,
                                  jsonb_build_object('payment_id', p.id, 'reference', p.reference,
