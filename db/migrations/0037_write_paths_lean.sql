@@ -14,15 +14,6 @@ ALTER TABLE shipments ADD CONSTRAINT shipments_tracking_carrier_key UNIQUE (trac
 ALTER TABLE shipments DROP CONSTRAINT shipments_carrier_tracking_no_key;
 DROP INDEX shipments_tracking;
 
--- dossiers: more room on each page for HOT updates (80 -> 70). A step
--- writes the dossier's new stored view, one timeline entry longer than the
--- old, in a row of ~1.3 KiB: with 80 % filled a page had room for about one
--- new version, and a second dossier of the page changed before the page was
--- pruned went to another page with an entry in each of its six indexes
--- (0.82-0.93 of the payments row's dossier updates were HOT in the bench's
--- runs; 0.98-0.99 at 70 in the same-SQL reference). Pages written from now on.
-ALTER TABLE dossiers SET (fillfactor = 70);
-
 -- The advance an intent counts (cds_payment_breakdown: what expired intents
 -- of the same fee request received) was a sequential scan of payments at
 -- every open of a payment (2.1 ms each with 7,000 payments on the bench's
