@@ -65,9 +65,13 @@ $$;
 -- another keeps its caller's trace.
 CREATE OR REPLACE FUNCTION cds_trace_set(p_trace text) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    v text;
 BEGIN
     IF p_trace IS NOT NULL THEN
-        PERFORM set_config('cds.trace', p_trace, true);
+        -- An assignment, not PERFORM: no executor started around the call
+        -- (issue 21, once per writing request).
+        v := set_config('cds.trace', p_trace, true);
     END IF;
 END;
 $$;

@@ -182,6 +182,7 @@ DECLARE
     v_step_status text;
     v_step_dossier text;
     v_code text;
+    v_n int;
 BEGIN
     PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.tracking_no = p_tracking AND x.carrier = p_carrier
@@ -244,13 +245,16 @@ BEGIN
     -- Sensitive results: the one-time delivery code, made when the courier
     -- sets out and sent to the citizen with that message; the handheld must
     -- give it back at delivery (cds_courier_event).
-    IF v_new = 'out_for_delivery' AND s.delivery_code_hash IS NULL AND EXISTS (
-           SELECT 1 FROM procedures pr WHERE pr.code = d.procedure_code AND pr.sensitive_result) THEN
-        v_code := lpad(((('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::bigint)
-                        % 1000000)::text, 6, '0');
-        UPDATE shipments x SET delivery_code_hash = cds_delivery_code_hash(x.id, v_code),
-            delivery_code_tries = 0
-        WHERE x.id = s.id RETURNING * INTO s;
+    -- (Two IFs: the first is evaluated without an executor, so the
+    -- procedure is looked up only when the courier sets out.)
+    IF v_new = 'out_for_delivery' AND s.delivery_code_hash IS NULL THEN
+        IF EXISTS (SELECT 1 FROM procedures pr WHERE pr.code = d.procedure_code AND pr.sensitive_result) THEN
+            v_code := lpad(((('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::bigint)
+                            % 1000000)::text, 6, '0');
+            UPDATE shipments x SET delivery_code_hash = cds_delivery_code_hash(x.id, v_code),
+                delivery_code_tries = 0
+            WHERE x.id = s.id RETURNING * INTO s;
+        END IF;
     END IF;
     IF v_new = 'delivered' AND d.status IN ('result_ready', 'out_for_delivery') THEN
         v_step := 'completed';
@@ -297,7 +301,8 @@ BEGIN
     -- nothing new.
     IF v_new <> 'booked' AND (v_step_status IS DISTINCT FROM 'applied'
        OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned', 'cancelled')) THEN
-        PERFORM cds_outbox_for_step(d, NULL, 'courier_' || v_new,
+        -- An assignment: no executor started for a SELECT around the call.
+        v_n := cds_outbox_for_step(d, NULL, 'courier_' || v_new,
             cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed)
             || CASE WHEN v_code IS NOT NULL THEN jsonb_build_object('delivery_code', v_code)
                     ELSE '{}' END);

@@ -261,8 +261,13 @@ DECLARE
     d dossiers;
     v_fee bigint;
     v_view jsonb;
+    v_n int;
 BEGIN
-    PERFORM cds_trace_set(p_trace);
+    -- Called by another function (a payment, a courier event), the step has
+    -- no trace of its own: the caller's stays (and no statement is spent).
+    IF p_trace IS NOT NULL THEN
+        PERFORM cds_trace_set(p_trace);
+    END IF;
     SELECT * INTO d FROM dossiers WHERE code = p_code FOR UPDATE;
     IF NOT FOUND THEN
         status := 'not_found';
@@ -312,7 +317,9 @@ BEGIN
     UPDATE dossiers SET status = p_step, last_event_at = p_occurred_at, fee_vnd = v_fee, view = v_view::text
     WHERE id = d.id
     RETURNING * INTO d;
-    PERFORM cds_outbox_for_step(d, event_pk, p_step, cds_step_vars(d, p_step, p_note, p_fee, p_missing));
+    -- An assignment, not PERFORM: plpgsql evaluates it without starting an
+    -- executor for a SELECT around it.
+    v_n := cds_outbox_for_step(d, event_pk, p_step, cds_step_vars(d, p_step, p_note, p_fee, p_missing));
     status := 'applied';
     dossier_status := p_step;
 END;

@@ -56,18 +56,13 @@ DROP FUNCTION IF EXISTS cds_receipt_issue(bigint);
 CREATE OR REPLACE FUNCTION cds_receipt_issue(p_tx bigint, p_id uuid DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
-    t bank_transactions;
     v_id uuid;
     v_now timestamptz := date_trunc('second', now());
 BEGIN
-    SELECT * INTO t FROM bank_transactions WHERE id = p_tx;
-    IF NOT FOUND OR t.payment_id IS NULL OR t.applied_vnd <= 0 THEN
-        RETURN NULL;
-    END IF;
-    SELECT r.id INTO v_id FROM receipts r WHERE r.bank_tx_id = p_tx;
-    IF FOUND THEN
-        RETURN v_id;
-    END IF;
+    -- One statement for a new receipt (issue 21: the bank transaction and
+    -- the receipt already issued were two lookups before it): the credited
+    -- transaction's row joins the insert, which writes nothing when it pays
+    -- nothing or already has its receipt.
     INSERT INTO receipts (id, agency_code, year, issuer_name, issuer_tax_code, issuer_address,
                           citizen_id, payer_name, payer_pid_sealed, payer_address_sealed,
                           fee_name, dossier_id, dossier_code, amount_vnd, bank_ref, paid_at,
@@ -78,16 +73,21 @@ BEGIN
            c.pid_sealed, c.address_sealed, cds_text_bytes(pr.name, 300), d.id, d.code,
            t.applied_vnd, cds_receipt_bank_ref(t), date_trunc('second', t.transacted_at), v_now,
            p.id, p_tx
-      FROM payments p
+      FROM bank_transactions t
+      JOIN payments p ON p.id = t.payment_id
       JOIN agencies a ON a.code = p.agency_code
       JOIN citizens c ON c.id = p.citizen_id
       JOIN dossiers d ON d.id = p.dossier_id
       JOIN procedures pr ON pr.code = d.procedure_code
-     WHERE p.id = t.payment_id
+     WHERE t.id = p_tx AND t.applied_vnd > 0
+       AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.bank_tx_id = p_tx)
     RETURNING id INTO v_id;
     IF v_id IS NOT NULL THEN
         PERFORM pg_notify('cds_receipts', '');
+        RETURN v_id;
     END IF;
+    -- Nothing written: the receipt the transaction has already, or none.
+    SELECT r.id INTO v_id FROM receipts r WHERE r.bank_tx_id = p_tx;
     RETURN v_id;
 END
 $$;

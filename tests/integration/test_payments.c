@@ -633,8 +633,17 @@ static void test_expired(void)
     CHECK_INT(th_db_exec(db, sql), 0);
     CHECK_INT(open_payment(&citizen_a, id, &p), 201);
     CHECK(ref_of(p) && strcmp(ref_of(p), ref) != 0);
+    char ref2[16];
+    snprintf(ref2, sizeof ref2, "%s", ref_of(p) ? ref_of(p) : "");
     json_decref(p);
     CHECK_VALUE(payment_status(ref), "expired/0/0");
+    /* The money for the expired code arrives after all: it pays the fee,
+     * and the newer code, open, is not needed any more (cancelled). The
+     * credit looks for that other intent only when its own had expired. */
+    CHECK_INT(casso(5000000 + ++seq, 70000, ref, 0), 200);
+    CHECK_VALUE(payment_status(ref), "paid/70000/0");
+    CHECK_VALUE(payment_status(ref2), "cancelled/0/0");
+    CHECK_VALUE(dossier_status(id), "paid");
 }
 
 /* ---------------- a cancelled dossier ---------------- */
