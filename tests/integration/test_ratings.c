@@ -51,19 +51,7 @@ static char *db;
 static th_login A, B;
 static char secret4[11];
 
-static char *u(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *u(const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int i;
-    i = (i + 1) % 8;
-    int n = snprintf(buf[i], sizeof buf[i], "%s", srv.url);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return buf[i];
-}
+#define u(...) th_url(&srv, __VA_ARGS__)
 
 static int sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sql(const char *fmt, ...)

@@ -70,6 +70,46 @@ char *th_db_value(const char *conninfo, const char *sql)
     return out;
 }
 
+static char *db_vvalue(const char *conninfo, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static char *db_vvalue(const char *conninfo, const char *fmt, va_list ap)
+{
+    char sql[4096];
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    return th_db_value(conninfo, sql);
+}
+
+char *th_db_valuef(const char *conninfo, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = db_vvalue(conninfo, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+char *th_db_text(const char *conninfo, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = db_vvalue(conninfo, fmt, ap);
+    va_end(ap);
+    return v ? v : strdup("");
+}
+
+char *th_url(const th_proc *p, const char *fmt, ...)
+{
+    static char buf[8][1024];
+    static int i;
+    i = (i + 1) % 8;
+    int n = snprintf(buf[i], sizeof buf[i], "%s", p->url);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
+    va_end(ap);
+    return buf[i];
+}
+
 long th_db_count(const char *conninfo, const char *fmt, ...)
 {
     char sql[4096];
