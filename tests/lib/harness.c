@@ -79,6 +79,18 @@ static char *db_vvalue(const char *conninfo, const char *fmt, va_list ap)
     return th_db_value(conninfo, sql);
 }
 
+int th_db_execf(const char *conninfo, const char *fmt, ...)
+{
+    char q[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    int rc = th_db_exec(conninfo, q);
+    if (rc) fprintf(stderr, "SQL failed: %s\n", q);
+    return rc;
+}
+
 char *th_db_valuef(const char *conninfo, const char *fmt, ...)
 {
     va_list ap;

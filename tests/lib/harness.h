@@ -17,6 +17,8 @@ char *th_db_value(const char *conninfo, const char *sql);
 long th_db_count(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs `sql`; returns 0 on success. */
 int th_db_exec(const char *conninfo, const char *sql);
+/* th_db_exec of a printf-formatted statement; says which failed on stderr. */
+int th_db_execf(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* th_db_value of a printf-formatted query (NULL: an error, no row or NULL). */
 char *th_db_valuef(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same, "" (malloc'd) instead of NULL. */
