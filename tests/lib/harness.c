@@ -109,6 +109,22 @@ char *th_db_text(const char *conninfo, const char *fmt, ...)
     return v ? v : strdup("");
 }
 
+long th_db_wait_count(const char *conninfo, long want, int seconds, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    long n = -1;
+    for (int i = 0; i < seconds * 20; i++) {
+        n = th_db_count(conninfo, "%s", sql);
+        if (n == want) return n;
+        usleep(50000);
+    }
+    return n;
+}
+
 char *th_url(const th_proc *p, const char *fmt, ...)
 {
     static char buf[8][1024];

@@ -23,6 +23,10 @@ int th_db_execf(const char *conninfo, const char *fmt, ...) __attribute__((forma
 char *th_db_valuef(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same, "" (malloc'd) instead of NULL. */
 char *th_db_text(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Polls the formatted query (a count) every 50 ms until it returns want,
+ * for up to `seconds`; the last number it returned. */
+long th_db_wait_count(const char *conninfo, long want, int seconds, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int th_free_port(void);
