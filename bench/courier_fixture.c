@@ -1,43 +1,32 @@
 /* Booked shipments and VNPost webhooks for the load generators (see
  * courier_fixture.h). */
 #include "bench/courier_fixture.h"
+#include "bench/load.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) abort();
-    va_end(ap);
-    return s;
-}
 
 int bench_courier_prepare(PGconn *db, const char *run, const char *procedure, int n,
                           const char *citizen_id)
 {
     char *owner = citizen_id
-                      ? xprintf("'%s'::uuid", citizen_id)
-                      : xprintf("(SELECT id FROM citizens WHERE pid_hash = 'bench-%s-' || "
+                      ? bench_xprintf("'%s'::uuid", citizen_id)
+                      : bench_xprintf("(SELECT id FROM citizens WHERE pid_hash = 'bench-%s-' || "
                                 "(1 + g %% 100))",
                                 run);
     char *citizens =
         citizen_id ? strdup("")
-                   : xprintf("INSERT INTO citizens (pid_hash, pid_sealed, full_name, phone_sealed, "
+                   : bench_xprintf("INSERT INTO citizens (pid_hash, pid_sealed, full_name, phone_sealed, "
                              "ial) SELECT 'bench-%s-' || g, 'v1.bench.x', 'Nguyễn Văn Bench', "
                              "'v1.bench.phone', 2 FROM generate_series(1, 100) g;"
                              "INSERT INTO devices (citizen_id, platform, token) SELECT id, 'fcm', "
                              "'bench-fcm-' || id FROM citizens WHERE pid_hash LIKE 'bench-%s-%%';",
                              run, run);
     if (!owner || !citizens) abort();
-    char *sql = xprintf(
+    char *sql = bench_xprintf(
         "%s"
         "INSERT INTO dossiers (code, procedure_code, citizen_id, channel, status, delivery, "
         "lookup_hash, due_date, last_event_at) "
@@ -72,7 +61,7 @@ char *bench_vnpost_event(const char *run, int i, int round, const char *at)
                      "\"lng\":106.70},\"image_ref\":\"vnpost://pod/b.png\",\"image_sha256\":"
                      "\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}"
                    : "";
-    return xprintf("{\"event_id\":\"bn-%s-%d-%s\",\"tracking_number\":\"BN-%s-%d\","
+    return bench_xprintf("{\"event_id\":\"bn-%s-%d-%s\",\"tracking_number\":\"BN-%s-%d\","
                    "\"status_code\":\"%s\",\"occurred_at\":\"%s\",\"location\":\"Bưu "
                    "cục Sài Gòn\"%s}",
                    run, i, codes[round], run, i, codes[round], at, pod);

@@ -28,10 +28,10 @@
  *   rate <events/s> <events> <seconds> <non-200 answers>
  * Exit 1 when the setup fails. */
 #include "bench/courier_fixture.h"
+#include "bench/load.h"
 
 #include <curl/curl.h>
 #include <libpq-fe.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,24 +47,6 @@ typedef struct job {
 
 static const char *api;
 static char url[512];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) abort();
-    va_end(ap);
-    return s;
-}
 
 static size_t discard(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -93,7 +75,7 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
 {
     size_t next = 0, done = 0;
     int running = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (next < n && (int)next < conc) job_start(m, &jobs[next++]);
     while (done < n) {
         curl_multi_perform(m, &running);
@@ -112,7 +94,7 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
         }
         if (done < n) curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 int main(int argc, char **argv)
@@ -151,7 +133,7 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "%s/v1/webhooks/couriers/vnpost", api ? api : "");
 
     /* 1. Booked shipments, prepared in the database. */
-    double t0 = now_s();
+    double t0 = bench_now_s();
     PGconn *db = PQconnectdb(conninfo);
     if (PQstatus(db) != CONNECTION_OK) {
         fprintf(stderr, "bench-courier: %s", PQerrorMessage(db));
@@ -160,7 +142,7 @@ int main(int argc, char **argv)
     int ok = bench_courier_prepare(db, run, procedure, n, NULL) == 0;
     PQfinish(db);
     if (!ok) return 1;
-    fprintf(stderr, "setup: %d booked shipments in %.1f s\n", n, now_s() - t0);
+    fprintf(stderr, "setup: %d booked shipments in %.1f s\n", n, bench_now_s() - t0);
     if (prepare_only) return 0;
 
     /* 2. The events, signed, by round. */
@@ -180,7 +162,7 @@ int main(int argc, char **argv)
             char ts[24], sig[65];
             snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
             bench_vnpost_sign(secret, ts, j->body, sig);
-            char *h1 = xprintf("X-Vnpost-Timestamp: %s", ts), *h2 = xprintf("X-Vnpost-Signature: %s", sig);
+            char *h1 = bench_xprintf("X-Vnpost-Timestamp: %s", ts), *h2 = bench_xprintf("X-Vnpost-Signature: %s", sig);
             j->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
             j->hdrs = curl_slist_append(j->hdrs, h1);
             j->hdrs = curl_slist_append(j->hdrs, h2);

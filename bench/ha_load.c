@@ -44,23 +44,20 @@
  *   -b: steps and webhooks only (the --bench figure: import, steps and the
  *   payment of each dossier, no reads, attachments or courier events). */
 #include "bench/courier_fixture.h"
+#include "bench/load.h"
 #include "bench/payos_hook.h"
 #include "core/buf.h"
-#include "core/hmac_auth.h"
 #include "tests/lib/login.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PARTNER_CLIENT "tthc-hcm"
-#define PARTNER_SECRET "cds-dev-partner-secret"
 #define DEV_PAYOS_KEY "cds-dev-payos-checksum-key"
 #define RETRY_MS 250
 #define GIVE_UP_S 60.0
@@ -86,10 +83,6 @@ enum phase {
     P_STEP_COMPLETED,
     P_CYCLE_END,
 };
-
-/* Largest answer kept: an attachment download (the bench's PDFs are small)
- * or a JSON answer. */
-#define RESP_MAX (1u << 20)
 
 typedef struct lane {
     int idx;
@@ -122,46 +115,6 @@ static int n_ships, next_ship; /* prepared shipments, the next one to take */
 static char courier_at[4][40];
 static char submitted[40];
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long long epoch_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) abort();
-    va_end(ap);
-    return s;
-}
-
-/* Local time in Ho Chi Minh City, RFC 3339, `delta` seconds from now. */
-static void vn_time(char *out, size_t cap, long delta, int rfc3339)
-{
-    time_t t = time(NULL) + delta + 7 * 3600;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, cap, rfc3339 ? "%Y-%m-%dT%H:%M:%S+07:00" : "%Y-%m-%d %H:%M:%S", &tm);
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    size_t n = size * nmemb;
-    return cds_buf_add(arg, data, n) == CDS_BUF_OK ? n : 0;
-}
-
 static void req_clear(lane *l)
 {
     free(l->url);
@@ -188,18 +141,10 @@ static int is_write(int phase)
  * attempt: the timestamp must be fresh). */
 static void partner(lane *l, const char *path, char *body)
 {
-    char sig[65], h[128];
-    long long ts = (long long)time(NULL);
-    cds_hmac_sign(PARTNER_SECRET, "POST", path, ts, body, strlen(body), sig);
-    l->url = xprintf("%s%s", api, path);
+    l->url = bench_xprintf("%s%s", api, path);
     l->body = body;
     l->body_len = strlen(body);
-    l->hdrs = curl_slist_append(l->hdrs, "Content-Type: application/json");
-    l->hdrs = curl_slist_append(l->hdrs, "X-Client-Id: " PARTNER_CLIENT);
-    snprintf(h, sizeof h, "X-Timestamp: %lld", ts);
-    l->hdrs = curl_slist_append(l->hdrs, h);
-    snprintf(h, sizeof h, "X-Signature: %s", sig);
-    l->hdrs = curl_slist_append(l->hdrs, h);
+    l->hdrs = bench_partner_headers(l->hdrs, path, body);
 }
 
 static const char *step_name(int phase)
@@ -223,7 +168,7 @@ static void build(lane *l)
     case P_IMPORT:
         snprintf(l->code, sizeof l->code, "HA%s-%d-%ld", run, l->idx, l->k);
         partner(l, "/v1/partner/dossiers",
-                xprintf("{\"ref\":\"%s\",\"code\":\"%s\",\"procedure_code\":\"%s\","
+                bench_xprintf("{\"ref\":\"%s\",\"code\":\"%s\",\"procedure_code\":\"%s\","
                         "\"applicant\":{\"personal_id\":\"%s\",\"full_name\":\"Nguyen Van "
                         "Drill\",\"phone\":\"0912345678\"},\"submitted_at\":\"%s\","
                         "\"status\":\"received\"}",
@@ -237,15 +182,15 @@ static void build(lane *l)
     case P_STEP_COMPLETED:
         /* Before the payment, dated an hour ago (the webhook's "paid" is
          * dated now); after it, from now on. */
-        if (l->tries == 0) vn_time(l->when, sizeof l->when, l->phase <= P_STEP_FEE ? -3600 + l->phase : 1, 1);
+        if (l->tries == 0) bench_vn_time(l->when, sizeof l->when, l->phase <= P_STEP_FEE ? -3600 + l->phase : 1, 1);
         snprintf(path, sizeof path, "/v1/partner/dossiers/%s/steps", l->code);
         partner(l, path,
-                xprintf("{\"event_id\":\"%s-s%d\",\"step\":\"%s\",\"occurred_at\":\"%s\"%s}",
+                bench_xprintf("{\"event_id\":\"%s-s%d\",\"step\":\"%s\",\"occurred_at\":\"%s\"%s}",
                         l->code, l->phase, step_name(l->phase), l->when,
                         l->phase == P_STEP_FEE ? ",\"fee_vnd\":150000" : ""));
         break;
     case P_INTENT:
-        l->url = xprintf("%s/v1/dossiers/%s/payment", api, l->id);
+        l->url = bench_xprintf("%s/v1/dossiers/%s/payment", api, l->id);
         l->body = strdup("{}");
         l->body_len = 2;
         l->hdrs = curl_slist_append(l->hdrs, "Content-Type: application/json");
@@ -254,13 +199,13 @@ static void build(lane *l)
         l->hdrs = curl_slist_append(l->hdrs, key);
         break;
     case P_WEBHOOK:
-        l->url = xprintf("%s/v1/webhooks/payos", api);
+        l->url = bench_xprintf("%s/v1/webhooks/payos", api);
         l->body = strdup(l->webhook_body);
         l->body_len = strlen(l->body);
         l->hdrs = curl_slist_append(l->hdrs, "Content-Type: application/json");
         break;
     case P_READ:
-        l->url = xprintf("%s/v1/dossiers/%s", api, l->id);
+        l->url = bench_xprintf("%s/v1/dossiers/%s", api, l->id);
         l->hdrs = curl_slist_append(l->hdrs, bearer);
         break;
     case P_UPLOAD: {
@@ -272,7 +217,7 @@ static void build(lane *l)
         unsigned char md[SHA256_DIGEST_LENGTH];
         SHA256(l->pdf, l->pdf_len, md);
         hex(md, sizeof md, l->att_sha);
-        l->url = xprintf("%s/v1/attachments?name=drill.pdf", api);
+        l->url = bench_xprintf("%s/v1/attachments?name=drill.pdf", api);
         l->body = malloc(l->pdf_len);
         if (!l->body) abort();
         memcpy(l->body, l->pdf, l->pdf_len);
@@ -282,7 +227,7 @@ static void build(lane *l)
         break;
     }
     case P_DOWNLOAD:
-        l->url = xprintf("%s/v1/attachments/%s", api, l->att_id);
+        l->url = bench_xprintf("%s/v1/attachments/%s", api, l->att_id);
         l->hdrs = curl_slist_append(l->hdrs, bearer);
         break;
     case P_COURIER1:
@@ -291,7 +236,7 @@ static void build(lane *l)
     case P_COURIER4: {
         char ts[24], sig[65], h[96];
         int round = l->phase - P_COURIER1;
-        l->url = xprintf("%s/v1/webhooks/couriers/vnpost", api);
+        l->url = bench_xprintf("%s/v1/webhooks/couriers/vnpost", api);
         l->body = bench_vnpost_event(run, l->ship, round, courier_at[round]);
         l->body_len = strlen(l->body);
         snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
@@ -314,7 +259,7 @@ static void start(CURLM *m, lane *l)
     curl_easy_setopt(c, CURLOPT_URL, l->url);
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, l->hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &l->resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -324,7 +269,7 @@ static void start(CURLM *m, lane *l)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, l->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->body_len);
     }
-    l->sent_ms = epoch_ms();
+    l->sent_ms = bench_epoch_ms();
     curl_multi_add_handle(m, c);
 }
 
@@ -341,7 +286,7 @@ static int make_webhook(lane *l, json_t *a)
     char when[32], link[40];
     snprintf(l->bankref, sizeof l->bankref, "FT%s%03d%06ld", run, l->idx, l->k);
     snprintf(link, sizeof link, "ha%s%03d%06ld", run, l->idx, l->k);
-    vn_time(when, sizeof when, 0, 0);
+    bench_vn_time(when, sizeof when, 0, 0);
     free(l->webhook_body);
     l->webhook_body = bench_payos_webhook(a, (long long)l->idx * 1000000 + l->k + 1, l->bankref,
                                           link, when, payos_key, l->reference,
@@ -463,12 +408,12 @@ static int my_id(char *out, size_t cap)
 {
     CURL *c = curl_easy_init();
     cds_buf b;
-    cds_buf_init(&b, RESP_MAX);
-    char *u = xprintf("%s/v1/me", api);
+    cds_buf_init(&b, BENCH_RESP_MAX);
+    char *u = bench_xprintf("%s/v1/me", api);
     struct curl_slist *h = curl_slist_append(NULL, bearer);
     curl_easy_setopt(c, CURLOPT_URL, u);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     long st = 0;
@@ -504,7 +449,7 @@ static int prepare_shipments(const char *conninfo, int n)
     if (rc != 0) return -1;
     /* Every shipment's events a minute apart, ten minutes ago. */
     for (int r = 0; r < 4; r++)
-        vn_time(courier_at[r], sizeof courier_at[r], -600 + 60 * r, 1);
+        bench_vn_time(courier_at[r], sizeof courier_at[r], -600 + 60 * r, 1);
     n_ships = n;
     next_ship = 1;
     return 0;
@@ -554,7 +499,7 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(ledger, NULL, _IOLBF, 0);
-    vn_time(submitted, sizeof submitted, -3 * 86400, 1);
+    bench_vn_time(submitted, sizeof submitted, -3 * 86400, 1);
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) return 1;
 
     th_proc server;
@@ -574,13 +519,13 @@ int main(int argc, char **argv)
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)lanes);
     lane *ls = calloc((size_t)lanes, sizeof *ls);
     if (!ls) abort();
-    double t0 = now_s(), end = t0 + seconds;
+    double t0 = bench_now_s(), end = t0 + seconds;
     for (int i = 0; i < lanes; i++) {
         ls[i].idx = i;
-        cds_buf_init(&ls[i].resp, RESP_MAX);
+        cds_buf_init(&ls[i].resp, BENCH_RESP_MAX);
         ls[i].phase = P_IMPORT;
         build(&ls[i]);
-        ls[i].first_sent = now_s();
+        ls[i].first_sent = bench_now_s();
         start(m, &ls[i]);
     }
     int active = lanes;
@@ -602,8 +547,8 @@ int main(int argc, char **argv)
             l->easy = NULL;
             int rc = answer(l, status);
             if (is_write(l->phase))
-                fprintf(timeline, "%lld %lld %d\n", l->sent_ms, epoch_ms(), rc == 1);
-            double now = now_s();
+                fprintf(timeline, "%lld %lld %d\n", l->sent_ms, bench_epoch_ms(), rc == 1);
+            double now = bench_now_s();
             if (rc == 0 && now - l->first_sent < GIVE_UP_S) {
                 n_retries++;
                 l->tries++;
@@ -635,7 +580,7 @@ int main(int argc, char **argv)
             l->first_sent = now;
             start(m, l);
         }
-        double now = now_s();
+        double now = bench_now_s();
         for (int i = 0; i < lanes; i++) {
             lane *l = &ls[i];
             if (l->done || l->easy || l->retry_at == 0 || now < l->retry_at) continue;
@@ -646,7 +591,7 @@ int main(int argc, char **argv)
         curl_multi_poll(m, NULL, 0, 50, NULL);
     }
     fprintf(stderr, "ha-load: %.1f s, %d lanes, %ld dossiers through their whole life\n",
-            now_s() - t0, lanes, cycles);
+            bench_now_s() - t0, lanes, cycles);
     printf("acked %ld reads %ld retries %ld errors %ld\n", n_acked, n_reads, n_retries, n_errors);
     for (int i = 0; i < lanes; i++) {
         req_clear(&ls[i]);

@@ -23,6 +23,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "bench/load.h"
+#include "core/buf.h"
 #include "tests/lib/login.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,35 +36,17 @@
 static const char pdf[] =
     "%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
 typedef struct resp {
     long status;
-    buf body;
+    cds_buf body;
 } resp;
 
 static const char *api;       /* base URL of our server, no trailing slash */
 static char bearer[4200];     /* "Authorization: Bearer ..." once logged in */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    buf *b = arg;
-    size_t n = size * nmemb;
-    char *p = realloc(b->p, b->n + n + 1);
-    if (!p) return 0;
-    memcpy(p + b->n, data, n);
-    b->n += n;
-    p[b->n] = 0;
-    b->p = p;
-    return n;
-}
-
 static void resp_free(resp *r)
 {
-    free(r->body.p);
+    cds_buf_free(&r->body);
     memset(r, 0, sizeof *r);
 }
 
@@ -74,6 +58,7 @@ static long http(resp *r, int h2, const char *method, const char *url, const cha
 {
     memset(r, 0, sizeof *r);
     r->status = -1;
+    cds_buf_init(&r->body, BENCH_RESP_MAX);
     CURL *c = curl_easy_init();
     if (!c) return -1;
     struct curl_slist *hl = NULL;
@@ -83,7 +68,7 @@ static long http(resp *r, int h2, const char *method, const char *url, const cha
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
                      h2 ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -123,10 +108,10 @@ static json_t *call(const char *what, long want, const char *method, const char 
 {
     resp r;
     long st = http(&r, 1, method, url, headers, body, body_len);
-    json_t *j = st == want ? json_loads(r.body.p ? r.body.p : "", 0, NULL) : NULL;
+    json_t *j = st == want ? json_loads(cds_buf_str(&r.body), 0, NULL) : NULL;
     if (!j)
         fprintf(stderr, "setup: %s: %s %s answered %ld (expected %ld): %s\n", what, method, url, st,
-                want, r.body.p ? r.body.p : "");
+                want, cds_buf_str(&r.body));
     resp_free(&r);
     return j;
 }

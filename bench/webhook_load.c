@@ -35,35 +35,28 @@
  * Output: setup timings on stderr; on stdout
  *   rate <webhooks/s> <n> <seconds> <non-200 answers>
  * Exit 1 when a setup step fails (with the server's answer on stderr). */
-#include "core/hmac_auth.h"
+#include "bench/load.h"
 #include "bench/payos_hook.h"
+#include "core/buf.h"
 #include "tests/lib/login.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PARTNER_CLIENT "tthc-hcm"
-#define PARTNER_SECRET "cds-dev-partner-secret"
 #define DEV_PAYOS_KEY "cds-dev-payos-checksum-key"
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
 
 typedef struct job {
     const char *method;
     char *url, *body;
     struct curl_slist *hdrs;
     long status; /* 0: no answer */
-    buf resp;
+    cds_buf resp;
     CURL *easy;
 } job;
 
@@ -71,43 +64,12 @@ static const char *api;
 static char bearer[4200];
 static int use_h2;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0) abort();
-    va_end(ap);
-    return s;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    buf *b = arg;
-    size_t n = size * nmemb;
-    char *p = realloc(b->p, b->n + n + 1);
-    if (!p) return 0;
-    memcpy(p + b->n, data, n);
-    b->n += n;
-    p[b->n] = 0;
-    b->p = p;
-    return n;
-}
-
 static void job_clear(job *j)
 {
     free(j->url);
     free(j->body);
     curl_slist_free_all(j->hdrs);
-    free(j->resp.p);
+    cds_buf_free(&j->resp);
     memset(j, 0, sizeof *j);
 }
 
@@ -116,13 +78,14 @@ static void job_start(CURLM *m, job *j)
     CURL *c = curl_easy_init();
     if (!c) abort();
     j->easy = c;
+    cds_buf_init(&j->resp, BENCH_RESP_MAX);
     curl_easy_setopt(c, CURLOPT_URL, j->url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, j->method);
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
                      use_h2 ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
                             : (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, j->hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &j->resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -141,7 +104,7 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
 {
     size_t next = 0, done = 0;
     int running = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     while (next < n && (int)next < conc)
         job_start(m, &jobs[next++]);
     while (done < n) {
@@ -154,8 +117,8 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
             if (msg->data.result == CURLE_OK)
                 curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &j->status);
-            else if (!j->resp.p)
-                j->resp.p = strdup(curl_easy_strerror(msg->data.result));
+            else if (!j->resp.len)
+                cds_buf_adds(&j->resp, curl_easy_strerror(msg->data.result));
             curl_multi_remove_handle(m, msg->easy_handle);
             curl_easy_cleanup(msg->easy_handle);
             j->easy = NULL;
@@ -164,7 +127,7 @@ static double run_batch(CURLM *m, job *jobs, size_t n, int conc)
         }
         if (done < n) curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 static void add_json_headers(job *j, int with_bearer)
@@ -176,18 +139,10 @@ static void add_json_headers(job *j, int with_bearer)
 /* A partner call signed as the TTHC system signs it. */
 static void partner_job(job *j, const char *path, char *body)
 {
-    char sig[65], h[128];
-    long long ts = (long long)time(NULL);
-    cds_hmac_sign(PARTNER_SECRET, "POST", path, ts, body, strlen(body), sig);
     j->method = "POST";
-    j->url = xprintf("%s%s", api, path);
+    j->url = bench_xprintf("%s%s", api, path);
     j->body = body;
-    add_json_headers(j, 0);
-    j->hdrs = curl_slist_append(j->hdrs, "X-Client-Id: " PARTNER_CLIENT);
-    snprintf(h, sizeof h, "X-Timestamp: %lld", ts);
-    j->hdrs = curl_slist_append(j->hdrs, h);
-    snprintf(h, sizeof h, "X-Signature: %s", sig);
-    j->hdrs = curl_slist_append(j->hdrs, h);
+    j->hdrs = bench_partner_headers(j->hdrs, path, body);
 }
 
 /* Every job answered one of the wanted statuses; else says which did not. */
@@ -197,7 +152,7 @@ static int all_ok(const char *what, job *jobs, size_t n, long want1, long want2)
         if (jobs[i].status != want1 && jobs[i].status != want2) {
             fprintf(stderr, "bench-webhooks: %s #%zu: %s %s answered %ld (expected %ld): %s\n",
                     what, i, jobs[i].method, jobs[i].url, jobs[i].status, want1,
-                    jobs[i].resp.p ? jobs[i].resp.p : "");
+                    cds_buf_str(&jobs[i].resp));
             return -1;
         }
     return 0;
@@ -215,15 +170,15 @@ static char *find_procedure(CURLM *m)
 {
     job j = {0};
     j.method = "GET";
-    j.url = xprintf("%s/v1/procedures?q=giay%%20phep%%20xay%%20dung&limit=5", api);
+    j.url = bench_xprintf("%s/v1/procedures?q=giay%%20phep%%20xay%%20dung&limit=5", api);
     run_batch(m, &j, 1, 1);
-    json_t *list = j.status == 200 ? json_loads(j.resp.p, 0, NULL) : NULL;
+    json_t *list = j.status == 200 ? json_loads(cds_buf_str(&j.resp), 0, NULL) : NULL;
     const char *code = json_string_value(
         json_object_get(json_array_get(json_object_get(list, "items"), 0), "code"));
     char *out = code ? strdup(code) : NULL;
     if (!out)
         fprintf(stderr, "bench-webhooks: no building permit in the catalog (%ld: %s)\n", j.status,
-                j.resp.p ? j.resp.p : "");
+                cds_buf_str(&j.resp));
     json_decref(list);
     job_clear(&j);
     return out;
@@ -314,18 +269,13 @@ int main(int argc, char **argv)
     char **ids = calloc((size_t)n, sizeof *ids);
     if (!jobs || !ids) abort();
     char submitted[40];
-    {
-        time_t t = time(NULL) - 3 * 86400 + 7 * 3600;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(submitted, sizeof submitted, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
-    }
+    bench_vn_time(submitted, sizeof submitted, -3 * 86400, 1);
 
     /* 2. imports and fee_requested */
     for (long i = 0; i < n; i++)
         partner_job(
             &jobs[i], "/v1/partner/dossiers",
-            xprintf("{\"ref\":\"WH-%s-%ld\",\"code\":\"WH%s-%ld\",\"procedure_code\":\"%s\","
+            bench_xprintf("{\"ref\":\"WH-%s-%ld\",\"code\":\"WH%s-%ld\",\"procedure_code\":\"%s\","
                     "\"applicant\":{\"personal_id\":\"%s\",\"full_name\":\"Nguyen Van "
                     "Bench\",\"phone\":\"0912345678\"},\"submitted_at\":\"%s\","
                     "\"status\":\"received\"}",
@@ -333,10 +283,10 @@ int main(int argc, char **argv)
     double t = run_batch(m, jobs, (size_t)n, conc);
     if (all_ok("import", jobs, (size_t)n, 201, 200) != 0) return 1;
     for (long i = 0; i < n; i++) {
-        json_t *a = json_loads(jobs[i].resp.p, 0, NULL);
+        json_t *a = json_loads(cds_buf_str(&jobs[i].resp), 0, NULL);
         const char *id = json_string_value(json_object_get(a, "dossier_id"));
         if (!id) {
-            fprintf(stderr, "bench-webhooks: import #%ld: no dossier_id: %s\n", i, jobs[i].resp.p);
+            fprintf(stderr, "bench-webhooks: import #%ld: no dossier_id: %s\n", i, cds_buf_str(&jobs[i].resp));
             return 1;
         }
         ids[i] = strdup(id);
@@ -345,17 +295,12 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "bench-webhooks: %ld dossiers imported in %.2f s\n", n, t);
     char occurred[40];
-    {
-        time_t tt = time(NULL) - 3600 + 7 * 3600;
-        struct tm tm;
-        gmtime_r(&tt, &tm);
-        strftime(occurred, sizeof occurred, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
-    }
+    bench_vn_time(occurred, sizeof occurred, -3600, 1);
     for (long i = 0; i < n; i++) {
         char path[128];
         snprintf(path, sizeof path, "/v1/partner/dossiers/WH%s-%ld/steps", run, i);
         partner_job(&jobs[i], path,
-                    xprintf("{\"event_id\":\"wh-%s-%ld-fee\",\"step\":\"fee_requested\","
+                    bench_xprintf("{\"event_id\":\"wh-%s-%ld-fee\",\"step\":\"fee_requested\","
                             "\"occurred_at\":\"%s\",\"fee_vnd\":%ld}",
                             run, i, occurred, fee));
     }
@@ -368,7 +313,7 @@ int main(int argc, char **argv)
     /* 3. the intents */
     for (long i = 0; i < n; i++) {
         jobs[i].method = "POST";
-        jobs[i].url = xprintf("%s/v1/dossiers/%s/payment", api, ids[i]);
+        jobs[i].url = bench_xprintf("%s/v1/dossiers/%s/payment", api, ids[i]);
         jobs[i].body = strdup("{}");
         add_json_headers(&jobs[i], 1);
     }
@@ -378,14 +323,9 @@ int main(int argc, char **argv)
 
     /* 4. the webhooks, signed before the clock starts */
     char when[32];
-    {
-        time_t tt = time(NULL) + 7 * 3600;
-        struct tm tm;
-        gmtime_r(&tt, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    }
+    bench_vn_time(when, sizeof when, 0, 0);
     for (long i = 0; i < n; i++) {
-        json_t *a = json_loads(jobs[i].resp.p, 0, NULL);
+        json_t *a = json_loads(cds_buf_str(&jobs[i].resp), 0, NULL);
         char link[33], bankref[64], ref[32];
         hex(link, 16);
         snprintf(bankref, sizeof bankref, "FTB%.24s%08ld", run, i);
@@ -394,13 +334,13 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "bench-webhooks: intent #%ld: no reference, integer amount_vnd or valid "
                     "vietqr.payload, or signing failed (is the key 16+ characters?): %s\n",
-                    i, jobs[i].resp.p);
+                    i, cds_buf_str(&jobs[i].resp));
             return 1;
         }
         json_decref(a);
         job_clear(&jobs[i]);
         jobs[i].method = "POST";
-        jobs[i].url = xprintf("%s/v1/webhooks/payos", api);
+        jobs[i].url = bench_xprintf("%s/v1/webhooks/payos", api);
         jobs[i].body = body;
         add_json_headers(&jobs[i], 0);
     }
@@ -413,7 +353,7 @@ int main(int argc, char **argv)
         if (jobs[i].status != 200) {
             if (bad++ == 0)
                 fprintf(stderr, "bench-webhooks: webhook #%ld answered %ld: %s\n", i,
-                        jobs[i].status, jobs[i].resp.p ? jobs[i].resp.p : "");
+                        jobs[i].status, cds_buf_str(&jobs[i].resp));
         }
     fprintf(stderr, "bench-webhooks: %ld webhooks in %.3f s over %d %s connections, %ld not 200\n",
             n, t, conc, use_h2 ? "h2c" : "HTTP/1.1", bad);

@@ -22,17 +22,6 @@
 
 static const char *me = "cds couriers";
 
-static PGresult *run(PGconn *c, const char *sql, int n, const char *const *v)
-{
-    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fprintf(stderr, "%s: %s", me, PQresultErrorMessage(r));
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
 int cds_cmd_couriers(int argc, char **argv)
 {
     const char *db = NULL, *carrier = NULL, *ext = NULL, *name = NULL, *phone = NULL, *id = NULL,
@@ -49,21 +38,9 @@ int cds_cmd_couriers(int argc, char **argv)
     const size_t nopts = sizeof opts / sizeof opts[0];
     const char *usage = "usage: cds couriers add --carrier C --external-id E --name N [--phone P]\n"
                         "       cds couriers disable --id UUID --actor WHO";
-    if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
-        cds_opts_help(argc < 3 ? stderr : stdout, usage, opts, nopts);
-        return argc < 3 ? 2 : 0;
-    }
+    int rc = cds_cli_args(me, usage, opts, nopts, argc, argv);
+    if (rc >= 0) return rc;
     const char *sub = argv[2];
-    char err[512];
-    int rc = cds_opts_parse(opts, nopts, argc, argv, 3, err, sizeof err);
-    if (rc == 1) {
-        cds_opts_help(stdout, usage, opts, nopts);
-        return 0;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", me, err);
-        return 2;
-    }
     int add = strcmp(sub, "add") == 0, dis = strcmp(sub, "disable") == 0;
     if (!add && !dis) {
         fprintf(stderr, "%s: unknown subcommand '%s' (add, disable)\n", me, sub);
@@ -81,10 +58,8 @@ int cds_cmd_couriers(int argc, char **argv)
         fprintf(stderr, "%s add: unknown carrier %s\n", me, carrier);
         return 2;
     }
-    PGconn *c = PQconnectdb(db);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "%s: cannot connect: %s", me, PQerrorMessage(c));
-        PQfinish(c);
+    PGconn *c = cds_cli_connect(me, db);
+    if (!c) {
         return 1;
     }
     rc = 1;
@@ -97,7 +72,7 @@ int cds_cmd_couriers(int argc, char **argv)
         char by[300];
         snprintf(by, sizeof by, "operator:%s", actor ? actor : "cli");
         const char *v[] = {carrier, ext, name, phone && *phone ? phone : NULL, sha, by};
-        PGresult *r = run(c, "SELECT status, id FROM cds_courier_create($1, $2, $3, $4, $5, $6)", 6, v);
+        PGresult *r = cds_cli_query(me, c, "SELECT status, id FROM cds_courier_create($1, $2, $3, $4, $5, $6)", 6, v, 1);
         if (r && strcmp(PQgetvalue(r, 0, 0), "created") == 0) {
             printf("id=%s\nsecret=%s\n", PQgetvalue(r, 0, 1), secret);
             rc = 0;
@@ -110,7 +85,7 @@ int cds_cmd_couriers(int argc, char **argv)
         char by[300];
         snprintf(by, sizeof by, "operator:%s", actor);
         const char *v[] = {id, by};
-        PGresult *r = run(c, "SELECT status, disabled_at FROM cds_courier_disable($1::uuid, NULL, $2)", 2, v);
+        PGresult *r = cds_cli_query(me, c, "SELECT status, disabled_at FROM cds_courier_disable($1::uuid, NULL, $2)", 2, v, 1);
         if (r && strcmp(PQgetvalue(r, 0, 0), "not_found") != 0) {
             printf("disabled_at=%s\n", PQgetvalue(r, 0, 1));
             rc = 0;

@@ -29,21 +29,10 @@
 
 static const char *me = "cds payments";
 
-static PGresult *query(PGconn *c, const char *sql, int n, const char *const *v)
-{
-    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "%s: %s", me, PQresultErrorMessage(r));
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
 static int reconcile(PGconn *c, const char *from, const char *to, int csv)
 {
     const char *v[] = {from, to};
-    PGresult *r = query(c, cds_payment_recon_sql, 2, v);
+    PGresult *r = cds_cli_query(me, c, cds_payment_recon_sql, 2, v, 0);
     if (!r) return 1;
     if (csv) {
         size_t len = 0;
@@ -69,7 +58,7 @@ static int reconcile(PGconn *c, const char *from, const char *to, int csv)
 static int unmatched(PGconn *c, const char *limit)
 {
     const char *v[] = {limit};
-    PGresult *r = query(c, cds_payment_unmatched_sql, 1, v);
+    PGresult *r = cds_cli_query(me, c, cds_payment_unmatched_sql, 1, v, 0);
     if (!r) return 1;
     /* One JSON object a line, as before. */
     json_t *items = json_loads(PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "[]", 0, NULL);
@@ -90,10 +79,10 @@ static int resolve(PGconn *c, const char *tx, const char *dossier, const char *a
                    const char *reason)
 {
     const char *v[] = {tx, dossier, actor, reason};
-    PGresult *r = query(c,
+    PGresult *r = cds_cli_query(me, c,
                         "SELECT status, COALESCE(payment_id::text, ''), COALESCE(payment_status, ''),"
                         " COALESCE(receipt_id::text, '') FROM cds_payment_resolve($1::bigint, $2, $3, $4)",
-                        4, v);
+                        4, v, 1);
     if (!r) return 1;
     const char *st = PQgetvalue(r, 0, 0);
     int ok = strcmp(st, "resolved") == 0;
@@ -109,9 +98,9 @@ static int resolve(PGconn *c, const char *tx, const char *dossier, const char *a
 static int refunded(PGconn *c, const char *payment, const char *actor, const char *reason)
 {
     const char *v[] = {payment, actor, reason};
-    PGresult *r = query(c,
+    PGresult *r = cds_cli_query(me, c,
                         "SELECT status, COALESCE(refunded_vnd, 0) FROM cds_payment_refunded($1::uuid, $2, $3)",
-                        3, v);
+                        3, v, 1);
     if (!r) return 1;
     const char *st = PQgetvalue(r, 0, 0);
     int ok = strcmp(st, "refunded") == 0;
@@ -175,21 +164,9 @@ int cds_cmd_payments(int argc, char **argv)
         "       cds payments resolve --tx ID --dossier CODE --actor WHO --reason WHY\n"
         "       cds payments refunded --payment UUID --actor WHO --reason WHY\n"
         "       cds payments payos-confirm-webhook [--url URL]";
-    if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
-        cds_opts_help(argc < 3 ? stderr : stdout, usage, opts, nopts);
-        return argc < 3 ? 2 : 0;
-    }
+    int rc = cds_cli_args(me, usage, opts, nopts, argc, argv);
+    if (rc >= 0) return rc;
     const char *sub = argv[2];
-    char err[512];
-    int rc = cds_opts_parse(opts, nopts, argc, argv, 3, err, sizeof err);
-    if (rc == 1) {
-        cds_opts_help(stdout, usage, opts, nopts);
-        return 0;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", me, err);
-        return 2;
-    }
     int is_rec = strcmp(sub, "reconcile") == 0, is_un = strcmp(sub, "unmatched") == 0;
     int is_res = strcmp(sub, "resolve") == 0, is_ref = strcmp(sub, "refunded") == 0;
     const char *missing = !db || !*db                             ? "--database-url (or CDS_DATABASE_URL)"
@@ -211,10 +188,8 @@ int cds_cmd_payments(int argc, char **argv)
         fprintf(stderr, "%s reconcile: --from %s is after --to %s\n", me, from, to);
         return 2;
     }
-    PGconn *c = PQconnectdb(db);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "%s: cannot connect: %s", me, PQerrorMessage(c));
-        PQfinish(c);
+    PGconn *c = cds_cli_connect(me, db);
+    if (!c) {
         return 1;
     }
     char lim[24];

@@ -31,17 +31,6 @@
 
 static const char *me = "cds staff";
 
-static PGresult *run(PGconn *c, const char *sql, int n, const char *const *v)
-{
-    PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        fprintf(stderr, "%s: %s", me, PQresultErrorMessage(r));
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
 static int print_totp(const char *login, const char *secret, const char *issuer)
 {
     char *uri = cds_totp_uri(issuer, login, secret);
@@ -83,9 +72,9 @@ static int cmd_create(PGconn *c, const cds_auth_config *ac, const char *login, c
         }
     }
     const char *v[] = {login, name, role, location, no_password ? NULL : hash, sealed, subject, by};
-    PGresult *r = run(c,
+    PGresult *r = cds_cli_query(me, c,
                       "SELECT status, id FROM cds_staff_create($1, $2, $3, $4::uuid, $5, $6, $7, $8)",
-                      8, v);
+                      8, v, 1);
     free(sealed);
     int rc = 1;
     if (r) {
@@ -134,18 +123,9 @@ int cds_cmd_staff(int argc, char **argv)
         "                        [--no-password 1] --actor WHO   (password on standard input)\n"
         "       cds staff totp --login L --actor WHO\n"
         "       cds staff disable --login L --actor WHO";
-    if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
-        cds_opts_help(argc < 3 ? stderr : stdout, usage, opts, nopts);
-        return argc < 3 ? 2 : 0;
-    }
+    int rc = cds_cli_args(me, usage, opts, nopts, argc, argv);
+    if (rc >= 0) return rc;
     const char *sub = argv[2];
-    char err[512];
-    int rc = cds_opts_parse(opts, nopts, argc, argv, 3, err, sizeof err);
-    if (rc == 1) return 0;
-    if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", me, err);
-        return 2;
-    }
     int is_loc = !strcmp(sub, "location"), is_create = !strcmp(sub, "create"),
         is_totp = !strcmp(sub, "totp"), is_disable = !strcmp(sub, "disable");
     if (!is_loc && !is_create && !is_totp && !is_disable) {
@@ -168,10 +148,8 @@ int cds_cmd_staff(int argc, char **argv)
         fprintf(stderr, "%s: cannot load the sealing keys\n", me);
         return 1;
     }
-    PGconn *c = PQconnectdb(db);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "%s: cannot connect: %s", me, PQerrorMessage(c));
-        PQfinish(c);
+    PGconn *c = cds_cli_connect(me, db);
+    if (!c) {
         if (is_create || is_totp) cds_auth_shutdown();
         return 1;
     }
@@ -181,7 +159,7 @@ int cds_cmd_staff(int argc, char **argv)
     PGresult *r = NULL;
     if (is_loc) {
         const char *v[] = {code, name, address, agency, by};
-        r = run(c, "SELECT status, id FROM cds_agent_location_create($1, $2, $3, $4, $5)", 5, v);
+        r = cds_cli_query(me, c, "SELECT status, id FROM cds_agent_location_create($1, $2, $3, $4, $5)", 5, v, 1);
         if (r && strcmp(PQgetvalue(r, 0, 0), "created") == 0) {
             printf("id=%s\n", PQgetvalue(r, 0, 1));
             rc = 0;
@@ -196,14 +174,14 @@ int cds_cmd_staff(int argc, char **argv)
         char *sealed = cds_totp_secret_new(secret) == 0 ? cds_staff_totp_seal(secret) : NULL;
         const char *v[] = {login, sealed, by};
         if (sealed)
-            r = run(c, "SELECT cds_staff_totp_set((SELECT id FROM staff WHERE login = $1), $2, $3)", 3, v);
+            r = cds_cli_query(me, c, "SELECT cds_staff_totp_set((SELECT id FROM staff WHERE login = $1), $2, $3)", 3, v, 1);
         free(sealed);
         if (r && strcmp(PQgetvalue(r, 0, 0), "ok") == 0) rc = print_totp(login, secret, ac.totp_issuer);
         else if (r) fprintf(stderr, "%s totp: no account %s with a password\n", me, login);
         OPENSSL_cleanse(secret, sizeof secret);
     } else {
         const char *v[] = {login, by};
-        r = run(c, "SELECT status, disabled_at FROM cds_staff_disable((SELECT id FROM staff WHERE login = $1), $2)", 2, v);
+        r = cds_cli_query(me, c, "SELECT status, disabled_at FROM cds_staff_disable((SELECT id FROM staff WHERE login = $1), $2)", 2, v, 1);
         if (r && strcmp(PQgetvalue(r, 0, 0), "not_found") != 0) {
             printf("disabled_at=%s\n", PQgetvalue(r, 0, 1));
             rc = 0;

@@ -257,6 +257,7 @@ struct cds_db_query {
     void *arg;
     PGresult *res; /* kept until the sync point says the transaction is over */
     const char **values;
+    int *lengths, *formats; /* NULL: every parameter is text */
     int stmt;
     int nparams;
     int state;
@@ -332,19 +333,28 @@ static void ql_splice(qlist *to, qlist *from)
     from->n = 0;
 }
 
-/* One allocation holds the query, its parameter pointers and the bytes of
- * every parameter, so the caller's strings may go away right after
- * cds_db_exec returns. */
+/* The bytes parameter i takes in the query: a binary one's length, a text
+ * one's with its NUL. */
+static size_t param_size(const char *const *values, const int *lengths, int i)
+{
+    return lengths && lengths[i] >= 0 ? (size_t)lengths[i] : strlen(values[i]) + 1;
+}
+
+/* One allocation holds the query, its parameter pointers (and, with binary
+ * parameters, their lengths and formats) and the bytes of every parameter,
+ * so the caller's values may go away right after cds_db_exec returns. */
 static cds_db_query *query_new(cds_db_pool *pool, int stmt, int nparams, const char *const *values,
-                               cds_db_cb cb, void *arg)
+                               const int *lengths, cds_db_cb cb, void *arg)
 {
     size_t head = sizeof(cds_db_query);
     /* Keep the pointer array aligned after the struct. */
     head = (head + sizeof(void *) - 1) / sizeof(void *) * sizeof(void *);
-    size_t total = head + (size_t)nparams * sizeof(char *);
+    size_t ptrs = (size_t)nparams * sizeof(char *);
+    size_t ints = lengths ? 2 * (size_t)nparams * sizeof(int) : 0;
+    size_t total = head + ptrs + ints;
     for (int i = 0; i < nparams; i++) {
         if (!values[i]) continue;
-        size_t len = strlen(values[i]) + 1;
+        size_t len = param_size(values, lengths, i);
         if (len > SIZE_MAX - total) return NULL;
         total += len;
     }
@@ -361,14 +371,22 @@ static cds_db_query *query_new(cds_db_pool *pool, int stmt, int nparams, const c
     q->first_error = -1;
     cds_log_ctx_get(&q->log_ctx);
     q->values = (const char **)(void *)(mem + head);
-    char *p = mem + head + (size_t)nparams * sizeof(char *);
+    if (lengths) {
+        q->lengths = (int *)(void *)(mem + head + ptrs);
+        q->formats = q->lengths + nparams;
+        for (int i = 0; i < nparams; i++) {
+            q->formats[i] = lengths[i] >= 0;
+            q->lengths[i] = lengths[i] >= 0 ? lengths[i] : 0;
+        }
+    }
+    char *p = mem + head + ptrs + ints;
     for (int i = 0; i < nparams; i++) {
         if (!values[i]) {
             q->values[i] = NULL;
             continue;
         }
-        size_t len = strlen(values[i]) + 1;
-        memcpy(p, values[i], len);
+        size_t len = param_size(values, lengths, i);
+        if (len) memcpy(p, values[i], len);
         q->values[i] = p;
         p += len;
     }
@@ -672,7 +690,7 @@ static void conn_send(db_conn *c, cds_db_query *q)
     c->nuser++;
     gauge_add(CDS_G_DB_INFLIGHT, 1);
     q->sent_us = cds_now_us();
-    if (!PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, NULL, NULL, 0)) {
+    if (!PQsendQueryPrepared(c->pg, s->name, q->nparams, q->values, q->lengths, q->formats, 0)) {
         conn_fail_later(c, PQerrorMessage(c->pg));
         return;
     }
@@ -862,7 +880,7 @@ static void conn_connected(db_conn *c)
         return;
     }
     c->state = C_PREPARING;
-    cds_db_query *batch = query_new(pool, DB_PREPARE_BATCH, 0, NULL, NULL, NULL);
+    cds_db_query *batch = query_new(pool, DB_PREPARE_BATCH, 0, NULL, NULL, NULL, NULL);
     if (!batch) {
         conn_fail(c, "out of memory");
         return;
@@ -1054,6 +1072,12 @@ void cds_db_pool_free(cds_db_pool *pool)
 int cds_db_exec(cds_db_pool *pool, int stmt, int nparams, const char *const *values, cds_db_cb cb,
                 void *arg, cds_db_query **out)
 {
+    return cds_db_exec_bin(pool, stmt, nparams, values, NULL, cb, arg, out);
+}
+
+int cds_db_exec_bin(cds_db_pool *pool, int stmt, int nparams, const char *const *values,
+                    const int *lengths, cds_db_cb cb, void *arg, cds_db_query **out)
+{
     if (out) *out = NULL;
     if (!pool || pool->closing) return CDS_DB_EDOWN;
     if (stmt < 0 || stmt >= g_nstmts || nparams != g_stmts[stmt].nparams ||
@@ -1065,7 +1089,7 @@ int cds_db_exec(cds_db_pool *pool, int stmt, int nparams, const char *const *val
         if (!pool_alive(pool)) return CDS_DB_EDOWN;
         if (pool->queue.n >= (size_t)pool->max_queue) return CDS_DB_EBUSY;
     }
-    cds_db_query *q = query_new(pool, stmt, nparams, values, cb, arg);
+    cds_db_query *q = query_new(pool, stmt, nparams, values, lengths, cb, arg);
     if (!q) return CDS_DB_EBUSY; /* out of memory: shed load like a full queue */
     if (c) {
         conn_send(c, q);

@@ -67,6 +67,12 @@ void cds_db_pool_free(cds_db_pool *pool);
  * not NULL, a handle valid until the callback runs or the query is cancelled. */
 int cds_db_exec(cds_db_pool *pool, int stmt, int nparams, const char *const *values, cds_db_cb cb,
                 void *arg, cds_db_query **out);
+/* The same with binary parameters: lengths[i] >= 0 sends values[i] as
+ * lengths[i] bytes in PostgreSQL's binary form of the parameter's type (for
+ * bytea, the bytes themselves; libpq paramFormats 1), lengths[i] < 0 as
+ * text like cds_db_exec. lengths NULL: every parameter is text. */
+int cds_db_exec_bin(cds_db_pool *pool, int stmt, int nparams, const char *const *values,
+                    const int *lengths, cds_db_cb cb, void *arg, cds_db_query **out);
 
 /* The caller no longer wants the answer: a query still waiting is dropped
  * without being sent; one already sent has its result discarded. The callback

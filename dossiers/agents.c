@@ -26,7 +26,6 @@
 #include "internal.h"
 #include "auth/auth.h"
 #include "auth/staff.h"
-#include "core/cursor.h"
 #include "core/date.h"
 #include "core/db.h"
 #include "core/digest.h"
@@ -393,22 +392,7 @@ void cds_agent_dossier_file(cds_req *r)
 
 static void on_list(cds_req *r, PGresult *res)
 {
-    if (!cds_req_db_rows(r, "agents_db", res)) return;
-    const cds_page *l = cds_req_user(r);
-    int n = PQntuples(res);
-    json_t *items = json_array();
-    for (int i = 0; i < n && i < l->limit; i++) {
-        json_t *d = json_loads(PQgetvalue(res, i, 0), 0, NULL);
-        if (d) json_array_append_new(items, d);
-    }
-    json_t *next = json_null();
-    if (n > l->limit) {
-        char pos[300], cur[512];
-        snprintf(pos, sizeof pos, "%s|%s", PQgetvalue(res, l->limit - 1, 1), PQgetvalue(res, l->limit - 1, 2));
-        if (cds_cursor_encode(pos, cur, sizeof cur) == 0) next = json_string(cur);
-    }
-    cds_resp_header(r, "cache-control", "no-store");
-    cds_respond_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+    if (cds_req_db_rows(r, "agents_db", res)) cds_dossier_list_respond(r, res);
 }
 
 void cds_agent_dossiers_list(cds_req *r)

@@ -382,9 +382,8 @@ void cds_dossier_get(cds_req *r)
     cds_auth_citizen_dossier_query(r, st_get, on_get);
 }
 
-static void on_list(cds_req *r, PGresult *res)
+void cds_dossier_list_respond(cds_req *r, PGresult *res)
 {
-    if (!cds_req_db_rows(r, "dossiers_db", res)) return;
     const cds_page *l = cds_req_user(r);
     int n = PQntuples(res);
     json_t *items = json_array();
@@ -400,6 +399,11 @@ static void on_list(cds_req *r, PGresult *res)
     }
     cds_resp_header(r, "cache-control", "no-store");
     cds_respond_json(r, 200, json_pack("{s:o,s:o}", "items", items, "next_cursor", next));
+}
+
+static void on_list(cds_req *r, PGresult *res)
+{
+    if (cds_req_db_rows(r, "dossiers_db", res)) cds_dossier_list_respond(r, res);
 }
 
 void cds_dossiers_list(cds_req *r)

@@ -68,6 +68,10 @@ char *cds_lookup_url(cds_req *r, const char *code, const char *secret);
  * the owner's reads answer it; overdue < 0: the JSON has the flag already. */
 void cds_dossier_respond(cds_req *r, int status, const char *json_text, const char *id,
                          const char *code, int overdue);
+/* filing.c: a page of dossiers, the citizen's or an agent's: rows of (view
+ * JSON, created_at, id), one more than the page's limit (cds_page of the
+ * request) when there is a next page; answers {items, next_cursor}. */
+void cds_dossier_list_respond(cds_req *r, PGresult *res);
 void cds_dossier_file_for(cds_req *r, const cds_principal *citizen, json_t *body,
                           const char *agent_id, const char *consent_id);
 /* attachments.c: an upload (the request's body) owned by citizen p. */

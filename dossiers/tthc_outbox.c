@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/outbox.h"
+#include "core/outbox_call.h"
 #include "core/server.h"
 
 #include <stdatomic.h>
@@ -36,69 +37,34 @@
 #define CALL_TIMEOUT_MS 15000
 
 typedef struct tt_row {
-    cds_outbox_row row; /* first: the outbox's head of a row in flight */
-    cds_worker *w;
-    long long id;
-    int attempt;
+    cds_outbox_call c; /* first: key (the row's id), attempt, call and query in flight */
     char *url, *body;
     char *headers[8];
-    cds_http_call *http;
-    cds_db_query *q;
 } tt_row;
 
-static int st_claim = -1, st_result = -1;
+static int st_claim = -1;
 static int g_slot = -1;
 static cds_outbox *g_outbox;
-static atomic_llong c_sent, c_retried, c_failed;
+static cds_outbox_results g_results = {.stmt = -1,
+                                       .log_event = "tthc_send",
+                                       .failed_event = "tthc_record_failed",
+                                       .key_name = "row"};
 
-static int64_t m_sent(void) { return atomic_load(&c_sent); }
-static int64_t m_retried(void) { return atomic_load(&c_retried); }
-static int64_t m_failed(void) { return atomic_load(&c_failed); }
-
-static void on_recorded(void *arg, PGresult *res)
-{
-    tt_row *c = arg;
-    c->q = NULL;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
-        cds_log(CDS_LOG_WARN, "tthc_record_failed",
-                "row %lld: result not recorded (%s); it will be claimed again", c->id,
-                res ? PQresultErrorMessage(res) : "connection lost");
-    cds_outbox_done(&c->row);
-}
+static int64_t m_sent(void) { return atomic_load(&g_results.done); }
+static int64_t m_retried(void) { return atomic_load(&g_results.retried); }
+static int64_t m_failed(void) { return atomic_load(&g_results.failed); }
 
 /* outcome: sent | retry | failed */
-static void record(tt_row *c, const char *outcome, const char *error, long hint_ms)
+static void record(tt_row *t, const char *outcome, const char *error, long hint_ms)
 {
-    if (strcmp(outcome, "retry") == 0 && c->attempt >= g_dossiers.tthc_attempts) outcome = "failed";
-    if (strcmp(outcome, "retry") == 0)
-        atomic_fetch_add(&c_retried, 1);
-    else if (strcmp(outcome, "failed") == 0)
-        atomic_fetch_add(&c_failed, 1);
-    else
-        atomic_fetch_add(&c_sent, 1);
-    if (error && *error)
-        cds_log(strcmp(outcome, "failed") == 0 ? CDS_LOG_ERROR : CDS_LOG_INFO, "tthc_send",
-                "row %lld attempt %d: %s (%s)", c->id, c->attempt, outcome, error);
-    char id[24], at[16], retry[24];
-    snprintf(id, sizeof id, "%lld", c->id);
-    snprintf(at, sizeof at, "%d", c->attempt);
-    snprintf(retry, sizeof retry, "%ld",
-             strcmp(outcome, "retry") == 0
-                 ? cds_outbox_backoff_ms(c->attempt, g_dossiers.tthc_backoff_ms, BACKOFF_MAX_MS,
-                                         hint_ms)
-                 : 0L);
-    const char *p[] = {id, at, outcome, error, retry};
-    if (cds_db_exec(cds_outbox_db(c->row.ow), st_result, 5, p, on_recorded, c, &c->q) !=
-        CDS_DB_OK) {
-        cds_log(CDS_LOG_WARN, "tthc_record_failed", "row %lld: database busy or down", c->id);
-        cds_outbox_done(&c->row);
-    }
+    cds_outbox_call_result(&g_results, &t->c, outcome, error, hint_ms, g_dossiers.tthc_attempts,
+                           g_dossiers.tthc_backoff_ms, BACKOFF_MAX_MS);
 }
 
 static void on_answer(void *arg, const cds_http_response *resp)
 {
     tt_row *c = arg;
-    c->http = NULL;
+    c->c.http = NULL;
     long st = resp->status;
     char err[200];
     if (st >= 200 && st < 300) {
@@ -133,12 +99,7 @@ static const char *base_path(const char *url)
 
 static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
 {
-    tt_row *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->w = cds_outbox_worker_arg(ow);
-    c->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-    c->attempt = (int)strtol(PQgetvalue(res, row, 4), NULL, 10);
-    return &c->row;
+    return cds_outbox_call_take(ow, res, row, sizeof(tt_row), 4);
 }
 
 /* a then b, malloc'd. */
@@ -187,17 +148,8 @@ static void handle(cds_outbox_row *row, PGresult *res, int i)
                            .body = c->body,
                            .body_len = strlen(c->body),
                            .timeout_ms = CALL_TIMEOUT_MS};
-    c->http = cds_http_start(c->w->http, &hr, on_answer, c);
-    if (!c->http) record(c, "retry", "cannot start the call", 0);
-}
-
-static void cancel(cds_outbox_row *row)
-{
-    tt_row *c = (tt_row *)row;
-    if (c->http) cds_http_cancel(c->http);
-    if (c->q) cds_db_cancel(c->q);
-    c->http = NULL;
-    c->q = NULL;
+    c->c.http = cds_http_start(c->c.w->http, &hr, on_answer, c);
+    if (!c->c.http) record(c, "retry", "cannot start the call", 0);
 }
 
 static void release(cds_outbox_row *row)
@@ -209,7 +161,7 @@ static void release(cds_outbox_row *row)
     free(c);
 }
 
-static const cds_outbox_ops ops = {take, handle, cancel, release};
+static const cds_outbox_ops ops = {take, handle, cds_outbox_call_cancel, release};
 
 int cds_tthc_outbox_init(const char *db_conninfo)
 {
@@ -218,10 +170,10 @@ int cds_tthc_outbox_init(const char *db_conninfo)
         "SELECT id, kind, idempotency_key, payload, attempts FROM "
         "cds_tthc_claim($1, $2::int, $3::int)",
         3);
-    st_result = cds_db_stmt_register(
+    g_results.stmt = cds_db_stmt_register(
         "tthc_result", "SELECT cds_tthc_result($1::bigint, $2::int, $3, $4, $5::bigint)", 5);
     g_slot = cds_worker_slot("tthc_outbox");
-    if (st_claim < 0 || st_result < 0 || g_slot < 0) return -1;
+    if (st_claim < 0 || g_results.stmt < 0 || g_slot < 0) return -1;
     cds_metrics_register("cds_tthc_sent_total", "Ratings and feedback the TTHC system took.",
                          m_sent);
     cds_metrics_register("cds_tthc_retries_total", "TTHC deliveries to retry.", m_retried);
@@ -256,13 +208,10 @@ void cds_tthc_outbox_shutdown(void)
 
 void cds_dossiers_worker_start(cds_worker *w)
 {
-    if (!g_outbox || !w->db) return;
-    cds_worker_set(w, g_slot, cds_outbox_worker_start(g_outbox, w, w));
+    cds_outbox_slot_start(g_outbox, g_slot, w);
 }
 
 void cds_dossiers_worker_stop(cds_worker *w)
 {
-    cds_outbox_worker *ow = g_slot >= 0 ? cds_worker_get(w, g_slot) : NULL;
-    if (ow) cds_outbox_worker_stop(ow);
-    if (g_slot >= 0) cds_worker_set(w, g_slot, NULL);
+    cds_outbox_slot_stop(g_slot, w);
 }

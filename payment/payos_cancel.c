@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/outbox.h"
+#include "core/outbox_call.h"
 #include "core/server.h"
 
 #include <stdatomic.h>
@@ -36,62 +37,27 @@
 #define REASON "Khoản thanh toán đã kết thúc hoặc đã nộp bằng cách khác"
 
 typedef struct cx_row {
-    cds_outbox_row row; /* first: the outbox's head of a row in flight */
-    cds_worker *w;
-    long long order_code;
-    int attempt;
+    cds_outbox_call c; /* first: key (the orderCode), attempt, call and query in flight */
     pm_call call;
-    cds_http_call *http;
-    cds_db_query *q;
 } cx_row;
 
-static int st_claim = -1, st_result = -1;
+static int st_claim = -1;
 static int g_slot = -1;
 static cds_outbox *g_outbox;
-static atomic_llong c_cancelled, c_retried, c_failed;
+static cds_outbox_results g_results = {.stmt = -1,
+                                       .log_event = "payos_cancel",
+                                       .failed_event = "payos_cancel_record_failed",
+                                       .key_name = "orderCode"};
 
-static int64_t m_cancelled(void) { return atomic_load(&c_cancelled); }
-static int64_t m_retried(void) { return atomic_load(&c_retried); }
-static int64_t m_failed(void) { return atomic_load(&c_failed); }
-
-static void on_recorded(void *arg, PGresult *res)
-{
-    cx_row *c = arg;
-    c->q = NULL;
-    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
-        cds_log(CDS_LOG_WARN, "payos_cancel_record_failed",
-                "orderCode %lld: result not recorded (%s); it will be claimed again", c->order_code,
-                res ? PQresultErrorMessage(res) : "connection lost");
-    cds_outbox_done(&c->row);
-}
+static int64_t m_cancelled(void) { return atomic_load(&g_results.done); }
+static int64_t m_retried(void) { return atomic_load(&g_results.retried); }
+static int64_t m_failed(void) { return atomic_load(&g_results.failed); }
 
 /* outcome: cancelled | paid | retry */
 static void record(cx_row *c, const char *outcome, const char *error, long hint_ms)
 {
-    if (strcmp(outcome, "retry") == 0 && c->attempt >= ATTEMPTS_MAX) outcome = "failed";
-    if (strcmp(outcome, "retry") == 0)
-        atomic_fetch_add(&c_retried, 1);
-    else if (strcmp(outcome, "failed") == 0)
-        atomic_fetch_add(&c_failed, 1);
-    else
-        atomic_fetch_add(&c_cancelled, 1);
-    if (error && *error)
-        cds_log(strcmp(outcome, "failed") == 0 ? CDS_LOG_ERROR : CDS_LOG_INFO, "payos_cancel",
-                "orderCode %lld attempt %d: %s (%s)", c->order_code, c->attempt, outcome, error);
-    char oc[24], at[16], retry[24];
-    snprintf(oc, sizeof oc, "%lld", c->order_code);
-    snprintf(at, sizeof at, "%d", c->attempt);
-    snprintf(retry, sizeof retry, "%ld",
-             strcmp(outcome, "retry") == 0
-                 ? cds_outbox_backoff_ms(c->attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS, hint_ms)
-                 : 0L);
-    const char *p[] = {oc, at, outcome, error, retry};
-    if (cds_db_exec(cds_outbox_db(c->row.ow), st_result, 5, p, on_recorded, c, &c->q) !=
-        CDS_DB_OK) {
-        cds_log(CDS_LOG_WARN, "payos_cancel_record_failed", "orderCode %lld: database busy or down",
-                c->order_code);
-        cds_outbox_done(&c->row);
-    }
+    cds_outbox_call_result(&g_results, &c->c, outcome, error, hint_ms, ATTEMPTS_MAX,
+                           BACKOFF_BASE_MS, BACKOFF_MAX_MS);
 }
 
 static int start_call(cx_row *c, cds_http_cb cb)
@@ -102,14 +68,14 @@ static int start_call(cx_row *c, cds_http_cb cb)
                            .body = c->call.body,
                            .body_len = c->call.body_len,
                            .timeout_ms = g_payment.payos_timeout_ms};
-    c->http = cds_http_start(c->w->http, &hr, cb, c);
-    return c->http ? 0 : -1;
+    c->c.http = cds_http_start(c->c.w->http, &hr, cb, c);
+    return c->c.http ? 0 : -1;
 }
 
 static void on_read(void *arg, const cds_http_response *resp)
 {
     cx_row *c = arg;
-    c->http = NULL;
+    c->c.http = NULL;
     pm_payos_answer a;
     int rc = pm_payos_parse(resp, PM_PAYOS_LINK, &a);
     if (rc == PM_PAYOS_OK && strcmp(a.status, "PENDING") == 0)
@@ -130,14 +96,14 @@ static void on_read(void *arg, const cds_http_response *resp)
 static void on_cancelled(void *arg, const cds_http_response *resp)
 {
     cx_row *c = arg;
-    c->http = NULL;
+    c->c.http = NULL;
     pm_payos_answer a;
     int rc = pm_payos_parse(resp, PM_PAYOS_LINK, &a);
     if (rc == PM_PAYOS_OK) {
         record(c, "cancelled", NULL, 0);
     } else if (rc == PM_PAYOS_REFUSED || rc == PM_PAYOS_DUPLICATE) {
         /* not PENDING any more, or unknown to payOS: read what it is */
-        if (pm_payos_build_get(c->order_code, &c->call) != 0 || start_call(c, on_read) != 0)
+        if (pm_payos_build_get(c->c.key, &c->call) != 0 || start_call(c, on_read) != 0)
             record(c, "retry", "cannot start the read of the link", 0);
     } else {
         record(c, "retry", a.error, a.retry_after_ms);
@@ -146,12 +112,7 @@ static void on_cancelled(void *arg, const cds_http_response *resp)
 
 static cds_outbox_row *take(cds_outbox_worker *ow, PGresult *res, int row)
 {
-    cx_row *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->w = cds_outbox_worker_arg(ow);
-    c->order_code = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-    c->attempt = (int)strtol(PQgetvalue(res, row, 2), NULL, 10);
-    return &c->row;
+    return cds_outbox_call_take(ow, res, row, sizeof(cx_row), 2);
 }
 
 static void handle(cds_outbox_row *row, PGresult *res, int i)
@@ -163,18 +124,9 @@ static void handle(cds_outbox_row *row, PGresult *res, int i)
         record(c, "retry", "payOS not configured on this node", 0);
         return;
     }
-    if (pm_payos_build_cancel(c->order_code, REASON, &c->call) != 0 ||
+    if (pm_payos_build_cancel(c->c.key, REASON, &c->call) != 0 ||
         start_call(c, on_cancelled) != 0)
         record(c, "retry", "cannot start the cancel call", 0);
-}
-
-static void cancel(cds_outbox_row *row)
-{
-    cx_row *c = (cx_row *)row;
-    if (c->http) cds_http_cancel(c->http);
-    if (c->q) cds_db_cancel(c->q);
-    c->http = NULL;
-    c->q = NULL;
 }
 
 static void release(cds_outbox_row *row)
@@ -184,18 +136,18 @@ static void release(cds_outbox_row *row)
     free(c);
 }
 
-static const cds_outbox_ops ops = {take, handle, cancel, release};
+static const cds_outbox_ops ops = {take, handle, cds_outbox_call_cancel, release};
 
 int pm_payos_cancel_init(const char *db_conninfo)
 {
     st_claim = cds_db_stmt_register(
         "payos_cancel_claim",
         "SELECT order_code, link_id, attempts FROM cds_payos_cancel_claim($1, $2::int, $3::int)", 3);
-    st_result = cds_db_stmt_register(
+    g_results.stmt = cds_db_stmt_register(
         "payos_cancel_result",
         "SELECT cds_payos_cancel_result($1::bigint, $2::int, $3, $4, $5::bigint)", 5);
     g_slot = cds_worker_slot("payos_cancel");
-    if (st_claim < 0 || st_result < 0 || g_slot < 0) return -1;
+    if (st_claim < 0 || g_results.stmt < 0 || g_slot < 0) return -1;
     cds_metrics_register("cds_payos_links_cancelled_total",
                          "payOS payment links cancelled (or found paid or gone).", m_cancelled);
     cds_metrics_register("cds_payos_link_cancel_retries_total", "payOS cancel attempts to retry.",
@@ -228,13 +180,10 @@ void pm_payos_cancel_shutdown(void)
 
 void pm_payos_cancel_worker_start(cds_worker *w)
 {
-    if (!g_outbox || !w->db) return;
-    cds_worker_set(w, g_slot, cds_outbox_worker_start(g_outbox, w, w));
+    cds_outbox_slot_start(g_outbox, g_slot, w);
 }
 
 void pm_payos_cancel_worker_stop(cds_worker *w)
 {
-    cds_outbox_worker *ow = g_slot >= 0 ? cds_worker_get(w, g_slot) : NULL;
-    if (ow) cds_outbox_worker_stop(ow);
-    if (g_slot >= 0) cds_worker_set(w, g_slot, NULL);
+    cds_outbox_slot_stop(g_slot, w);
 }

@@ -476,10 +476,18 @@ END;
 $$;
 
 -- Rewrites a dossier's stored view after a change (see dossiers.view).
+-- This UPDATE itself moves updated_at to now() (trigger dossiers_touch),
+-- while cds_dossier_json reads the row as it was before it: when the change
+-- was written by an earlier transaction (a step recorded as late, a raw
+-- edit), that older updated_at would be stored and the view would disagree
+-- with the row as soon as the two fall in different seconds. So the view
+-- carries the time this UPDATE writes.
 CREATE OR REPLACE FUNCTION cds_dossier_refresh(p_id uuid) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE dossiers SET view = (cds_dossier_json(p_id, true) - 'overdue')::text WHERE id = p_id;
+    UPDATE dossiers SET view = ((cds_dossier_json(p_id, true) - 'overdue')
+                                || jsonb_build_object('updated_at', cds_rfc3339(now())))::text
+    WHERE id = p_id;
 END;
 $$;
 

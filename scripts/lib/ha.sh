@@ -14,14 +14,15 @@
 #   cds_ha_state DIR        `pg_autoctl show state` (one line per node)
 #   cds_ha_primary DIR      the name (n1..n3) of the node that takes writes now
 #   cds_ha_healthy DIR      0 when one primary and two secondaries report so
-#   cds_ha_kill DIR NODE    SIGKILL to every process of NODE (its pg_autoctl,
-#                           PostgreSQL and backends: one process group), as
-#                           when its machine dies
+#   cds_ha_kill DIR NODE    SIGKILL to every process of NODE (its pg_autoctl
+#                           process group, the postmaster and each of its
+#                           children), as when its machine dies
 #   cds_ha_stop DIR         stops every node still running and removes the
 #                           socket files killed nodes left behind
 #
 # How it works: each node is `pg_autoctl create ... --run` started with
-# setsid, so a node is one process group (cds_ha_kill takes it down whole)
+# setsid, so a node is one process group (cds_ha_kill takes it down, with the
+# postmaster's children, which PostgreSQL puts in sessions of their own)
 # and DIR/NODE.pgid remembers it. As in pg.sh, PostgreSQL runs as `postgres`
 # when the caller is root. pg_autoctl keeps its configuration and state
 # under XDG directories, pointed into DIR so nothing leaks into a home
@@ -198,10 +199,21 @@ SQL
 }
 
 cds_ha_kill() {
-    local dir=$1 node=$2 pgid
+    local dir=$1 node=$2 pgid pm kids
     pgid=$(cat "$dir/$node.pgid" 2>/dev/null) || return 1
     [ -n "$pgid" ] || return 1
-    kill -KILL -- "-$pgid"
+    # PostgreSQL puts each child of the postmaster (backends, walsenders,
+    # background workers) in a session of its own (setsid), outside the
+    # node's process group: frozen postmaster (no new child), its children
+    # listed, then the group and the children killed together.
+    pm=$(head -n 1 "$dir/$node/postmaster.pid" 2>/dev/null) || pm=""
+    kids=""
+    if [ -n "$pm" ] && kill -STOP "$pm" 2>/dev/null; then
+        kids=$(ps -o pid= --ppid "$pm" 2>/dev/null | tr -s ' \n' ' ')
+    fi
+    kill -KILL -- "-$pgid" || return 1
+    # shellcheck disable=SC2086 # a list of pids
+    [ -z "$pm" ] || kill -KILL "$pm" $kids 2>/dev/null || true
 }
 
 cds_ha_stop() {

@@ -55,19 +55,7 @@ static char dossier_id[40], dossier_code[64];
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-__attribute__((format(printf, 1, 2))) static const char *u(const char *fmt, ...)
-{
-    static char buf[4][512];
-    static int i;
-    char path[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    char *b = buf[i++ % 4];
-    snprintf(b, 512, "%s%s", srv.url, path);
-    return b;
-}
+#define u(...) th_url(&srv, __VA_ARGS__)
 
 static long call(const char *method, const char *url, const char *token, const char *body, json_t **out)
 {

@@ -26,6 +26,7 @@
  * Content-Lengths (HTTP/2) and a short HTTP/1.1 body (hang-up, or 408 from
  * the per-piece timeout) leave no attachment and no piece behind. */
 #include "tests/lib/harness.h"
+#include "tests/lib/lookup.h"
 #include "tests/lib/login.h"
 #include "tests/lib/t.h"
 
@@ -68,15 +69,6 @@ static char *url(const char *path)
 static char tok_a[2048], tok_b[2048];
 
 /* ---------------- helpers ---------------- */
-
-static void sha256_hex(const void *p, size_t n, char out[65])
-{
-    unsigned char md[32];
-    unsigned len = 0;
-    EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 static long count_rows(const char *sql)
 {
@@ -231,7 +223,7 @@ static void check_created(json_t *j, const void *body, size_t len, const char *m
                           const char *name, uploaded *out)
 {
     char sha[65];
-    sha256_hex(body, len, sha);
+    th_sha256_hex(body, len, sha);
     CHECK_STR(jstr(j, "sha256"), sha);
     CHECK_STR(jstr(j, "media_type"), media);
     CHECK_INT(json_integer_value(json_object_get(j, "size_bytes")), (long long)len);
@@ -482,7 +474,7 @@ static void test_size_limits(void)
         CHECK_INT(json_integer_value(json_object_get(j, "size_bytes")), MAX_BYTES);
         const char *sha = jstr(j, "sha256");
         char want[65];
-        sha256_hex(big, MAX_BYTES, want);
+        th_sha256_hex(big, MAX_BYTES, want);
         CHECK_STR(sha, want);
         CHECK(jstr(j, "id") && stored_equals(jstr(j, "id"), want));
         char sql[200];
@@ -670,7 +662,7 @@ static void test_two_nodes(void)
         CHECK_INT(r.status, 200);
         CHECK_INT(r.body_len, TWENTY_MIB);
         char got[65] = "";
-        if (r.body) sha256_hex(r.body, r.body_len, got);
+        if (r.body) th_sha256_hex(r.body, r.body_len, got);
         CHECK_STR(got, big_up.sha);
         th_resp_free(&r);
     }
@@ -920,7 +912,7 @@ static void test_slow_upload_rss(void)
     for (int proto = 2; proto >= 1; proto--) {
         twenty[20] = (char)('0' + proto);
         char want[65];
-        sha256_hex(twenty, TWENTY_MIB, want);
+        th_sha256_hex(twenty, TWENTY_MIB, want);
         long before = rss_kib(srv_b.pid), peak = before;
         up_opts o = {.rate = 4L << 20};
         up_xfer x;
@@ -1020,7 +1012,7 @@ static void test_upload_backpressure(void)
         CHECK_INT(up_status(&x), 201);
         json_t *j = json_loads(x.out, 0, NULL);
         char want[65];
-        sha256_hex(twenty, TWENTY_MIB, want);
+        th_sha256_hex(twenty, TWENTY_MIB, want);
         CHECK_STR(jstr(j, "sha256"), want);
         CHECK(jstr(j, "id") && stored_equals(jstr(j, "id"), want));
         json_decref(j);
@@ -1221,7 +1213,7 @@ static void test_import(void)
     for (size_t i = 0; i < n; i++) good[i] = (char)(i * 7 + 3);
     memcpy(good, "%PDF-1.5\n", 9);
     char sha_good[65], sha_bad[65];
-    sha256_hex(good, n, sha_good);
+    th_sha256_hex(good, n, sha_good);
     char *citizen = th_db_value(db, "SELECT citizen_id FROM attachments LIMIT 1");
     char sql[1200];
     snprintf(sql, sizeof sql,
@@ -1230,7 +1222,7 @@ static void test_import(void)
              "('22222222-2222-4222-8222-222222222222', '%s', '%s', 10, 'application/pdf', NULL), "
              "('33333333-3333-4333-8333-333333333333', '%s', '%s', %zu, 'application/pdf', NULL)",
              citizen, sha_good, n, citizen, "ab" "00000000000000000000000000000000000000000000000000000000000000", citizen,
-             (sha256_hex("x", 1, sha_bad), sha_bad), n);
+             (th_sha256_hex("x", 1, sha_bad), sha_bad), n);
     CHECK_INT(th_db_exec(db, sql), 0);
     free(citizen);
     write_file(store, sha_good, good, n);

@@ -10,7 +10,8 @@
  * right and in order, a failing read not taking its batch down with it, a
  * write never sharing a transaction with reads; and failover: a server that
  * answers a write "read-only transaction" (a standby, 25006) is left for
- * another connection, the write answered NULL (outcome unknown). */
+ * another connection, the write answered NULL (outcome unknown); binary
+ * parameters (cds_db_exec_bin) arrive byte for byte. */
 #include "core/db.h"
 #include "tests/lib/harness.h"
 #include "tests/lib/loop.h"
@@ -27,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int S_ECHO, S_DIV, S_SLEEP, S_ISNULL, R_ECHO, R_DIV, W_PUT;
+static int S_ECHO, S_DIV, S_SLEEP, S_ISNULL, S_BIN, R_ECHO, R_DIV, W_PUT;
 static struct event_base *base;
 static const char *conninfo;
 
@@ -191,6 +192,37 @@ static void test_error_isolated(void)
     CHECK_INT(exec1(p, 999, "1", &n, NULL), CDS_DB_EINVAL);
     CHECK_INT(cds_db_exec(p, S_ECHO, 2, nullv, on_result, &n, NULL), CDS_DB_EINVAL);
     CHECK_INT(cds_db_exec(p, S_ECHO, 1, NULL, on_result, &n, NULL), CDS_DB_EINVAL);
+    cds_db_pool_free(p);
+}
+
+/* Binary parameters (cds_db_exec_bin): bytes with a NUL, a backslash and
+ * 0xff arrive as they are beside a text parameter, copied by the pool (the
+ * caller's buffer is overwritten before the query goes out); an empty one
+ * is empty, not NULL. */
+static void test_binary(void)
+{
+    cds_db_pool *p = new_pool(conninfo, 1, 8, 16);
+    CHECK(run_until(pool_is_ready, p, 5000));
+    slot s[2] = {0};
+    char bytes[] = {0x00, 0x5c, 'x', (char)0xff, 0x01};
+    const char *v1[] = {bytes, "ok"};
+    const int l1[] = {(int)sizeof bytes, -1};
+    CHECK_INT(cds_db_exec_bin(p, S_BIN, 2, v1, l1, on_result, &s[0], NULL), CDS_DB_OK);
+    memset(bytes, 'z', sizeof bytes);
+    const char *v2[] = {bytes, "empty"};
+    const int l2[] = {0, -1};
+    CHECK_INT(cds_db_exec_bin(p, S_BIN, 2, v2, l2, on_result, &s[1], NULL), CDS_DB_OK);
+    slots ss = {s, 2};
+    CHECK(run_until(all_called, &ss, 5000));
+    CHECK_STR(s[0].value, "005c78ff01/ok");
+    CHECK_STR(s[1].value, "/empty");
+    /* Text parameters through cds_db_exec_bin with no lengths: as cds_db_exec. */
+    slot t = {0};
+    const char *v3[] = {"\\x0102", "text"};
+    CHECK_INT(cds_db_exec_bin(p, S_BIN, 2, v3, NULL, on_result, &t, NULL), CDS_DB_OK);
+    slots st = {&t, 1};
+    CHECK(run_until(all_called, &st, 5000));
+    CHECK_STR(t.value, "0102/text");
     cds_db_pool_free(p);
 }
 
@@ -611,10 +643,11 @@ int main(void)
     S_DIV = cds_db_stmt_register("t_div", "SELECT 1 / $1::int", 1);
     S_SLEEP = cds_db_stmt_register("t_sleep", "SELECT $2::int FROM pg_sleep($1::float8)", 2);
     S_ISNULL = cds_db_stmt_register("t_isnull", "SELECT $1::text IS NULL", 1);
+    S_BIN = cds_db_stmt_register("t_bin", "SELECT encode($1::bytea, 'hex') || '/' || $2::text", 2);
     R_ECHO = cds_db_stmt_register_ro("t_ro_echo", "SELECT $1::int", 1);
     R_DIV = cds_db_stmt_register_ro("t_ro_div", "SELECT 1 / $1::int", 1);
     W_PUT = cds_db_stmt_register("t_put", "INSERT INTO t_ro_batch VALUES ($1::int) RETURNING x", 1);
-    CHECK(S_ECHO >= 0 && S_DIV >= 0 && S_SLEEP >= 0 && S_ISNULL >= 0);
+    CHECK(S_ECHO >= 0 && S_DIV >= 0 && S_SLEEP >= 0 && S_ISNULL >= 0 && S_BIN >= 0);
     CHECK(R_ECHO >= 0 && R_DIV >= 0 && W_PUT >= 0);
     /* The same name read-only after read-write (or back) is a different statement. */
     CHECK_INT(cds_db_stmt_register_ro("t_echo", "SELECT $1::int", 1), CDS_DB_EINVAL);
@@ -628,6 +661,7 @@ int main(void)
     test_pipelined(1);
     test_pipelined(3);
     test_error_isolated();
+    test_binary();
     test_ro_batches();
     test_queue_full();
     test_cancel();

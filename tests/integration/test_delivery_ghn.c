@@ -93,22 +93,8 @@ static const char *fill(const char *fmt, const char *arg)
     return sql;
 }
 
-static char *value(const char *fmt, const char *arg)
-{
-    char *v = th_db_value(db, fill(fmt, arg));
-    return v ? v : strdup("");
-}
-
-static long wait_for(long want, int seconds, const char *fmt, const char *arg)
-{
-    long n = -1;
-    for (int i = 0; i < seconds * 20; i++) {
-        n = count("%s", fill(fmt, arg));
-        if (n == want) return n;
-        usleep(50000);
-    }
-    return n;
-}
+#define value(fmt, arg) th_db_text(db, "%s", fill(fmt, arg))
+#define wait_for(want, seconds, fmt, arg) th_db_wait_count(db, want, seconds, "%s", fill(fmt, arg))
 
 static void new_dossier(const char *procedure, char code[64], char id[64])
 {

@@ -19,12 +19,11 @@
  * second server with a burst of 5; no secret in the server's logs. */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
+#include "tests/lib/lookup.h"
 #include "tests/lib/t.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,78 +50,22 @@ static char *db;
 static th_login A, B;
 static char secret1[11], secret2[11];
 
-static char *u(const th_proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *u(const th_proc *p, const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int i;
-    i = (i + 1) % 8;
-    int n = snprintf(buf[i], sizeof buf[i], "%s", p->url);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return buf[i];
-}
+#define u(...) th_url(__VA_ARGS__)
 
-static int sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sql(const char *fmt, ...)
-{
-    char q[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    int rc = th_db_exec(db, q);
-    if (rc) fprintf(stderr, "SQL failed: %s\n", q);
-    return rc;
-}
-
-/* The derivation of dossiers/secret.c, written out again on purpose. */
-static void derive_secret(const char *id, char out[11])
-{
-    static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-    unsigned char key[32], mac[32];
-    unsigned int maclen = 0;
-    for (int i = 0; i < 32; i++) key[i] = (unsigned char)i;
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)id, strlen(id), mac, &maclen);
-    int k = 0;
-    for (unsigned i = 0; i < maclen && k < 10; i++)
-        if (mac[i] < 248) out[k++] = alphabet[mac[i] % 31];
-    out[k] = 0;
-}
-
-static void sha256_hex(const char *s, char out[65])
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static char *me_id(const th_login *l)
-{
-    th_resp r;
-    json_t *j = NULL;
-    th_json(&r, "GET", u(&srv, "/v1/me"), l->access, NULL, (void **)&j);
-    char *id = strdup(json_string_value(json_object_get(j, "id")) ? json_string_value(json_object_get(j, "id")) : "");
-    json_decref(j);
-    th_resp_free(&r);
-    return id;
-}
+#define sql(...) th_db_execf(db, __VA_ARGS__)
 
 static char *citizen_a;
 
 static void setup_data(void)
 {
-    citizen_a = me_id(&A);
+    citizen_a = th_me_id(&srv, &A);
     CHECK(strlen(citizen_a) == 36);
     char h1[65], h2[65];
-    derive_secret(D1_ID, secret1);
-    derive_secret(D2_ID, secret2);
+    th_lookup_secret(D1_ID, secret1);
+    th_lookup_secret(D2_ID, secret2);
     CHECK_INT(strlen(secret1), 10);
-    sha256_hex(secret1, h1);
-    sha256_hex(secret2, h2);
+    th_sha256_hex(secret1, strlen(secret1), h1);
+    th_sha256_hex(secret2, strlen(secret2), h2);
     CHECK_INT(sql("INSERT INTO agencies (code, name) VALUES ('%s', 'UBND Quận 1')", AGENCY), 0);
     CHECK_INT(sql("INSERT INTO procedures (code, name, name_folded, sector, agency_code, fee_vnd, "
                   "processing_days) VALUES ('1.009994', '%s', cds_fold('%s'), 'Xây dựng', '%s', 75000, 15)",

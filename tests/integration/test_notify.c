@@ -67,23 +67,9 @@ static const char *env[32];
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-static char *value(const char *sql)
-{
-    char *v = th_db_value(db, sql);
-    return v ? v : strdup("");
-}
+#define value(sql) th_db_text(db, "%s", (sql))
 
-/* Polls `sql` (a count) until it equals want, up to `seconds`. */
-static long wait_count(long want, int seconds, const char *sql)
-{
-    long n = -1;
-    for (int i = 0; i < seconds * 20; i++) {
-        n = count("%s", sql);
-        if (n == want) return n;
-        usleep(50000);
-    }
-    return n;
-}
+#define wait_count(want, seconds, sql) th_db_wait_count(db, want, seconds, "%s", (sql))
 
 static json_t *get_json(const char *url)
 {

@@ -52,31 +52,9 @@ static th_proc srv;
 static th_sim sim;
 static int seq;
 
-static char *value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *value(const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    char *v = th_db_value(db, sql);
-    return v ? v : strdup("");
-}
+#define value(...) th_db_text(db, __VA_ARGS__)
 
-static const char *u(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *u(const char *fmt, ...)
-{
-    static char buf[4][1024];
-    static int i;
-    i = (i + 1) % 4;
-    int n = snprintf(buf[i], sizeof buf[i], "%s", srv.url);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return buf[i];
-}
+#define u(...) th_url(&srv, __VA_ARGS__)
 
 /* GET url with Accept-Language `lang` (NULL: none) over HTTP/1.1. */
 static long get(th_resp *r, const char *url, const char *lang)

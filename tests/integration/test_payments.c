@@ -59,17 +59,7 @@ static char account[32]; /* the receiving account of PROCEDURE's agency */
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-static char *value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *value(const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    char *v = th_db_value(db, sql);
-    return v ? v : strdup("");
-}
+#define value(...) th_db_text(db, __VA_ARGS__)
 
 static const char *u(const char *path)
 {

@@ -51,17 +51,7 @@ static th_proc srv;
 static th_login citizen;
 static int seq;
 
-static char *value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *value(const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    char *v = th_db_value(db, sql);
-    return v ? v : strdup("");
-}
+#define value(...) th_db_text(db, __VA_ARGS__)
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 

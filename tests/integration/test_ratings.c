@@ -18,13 +18,12 @@
  * Content-Language, and Vietnamese without the header. */
 #include "tests/lib/harness.h"
 #include "tests/lib/login.h"
+#include "tests/lib/lookup.h"
 #include "tests/lib/partner.h"
 #include "tests/lib/t.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,70 +50,13 @@ static char *db;
 static th_login A, B;
 static char secret4[11];
 
-static char *u(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *u(const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int i;
-    i = (i + 1) % 8;
-    int n = snprintf(buf[i], sizeof buf[i], "%s", srv.url);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return buf[i];
-}
+#define u(...) th_url(&srv, __VA_ARGS__)
 
-static int sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sql(const char *fmt, ...)
-{
-    char q[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    int rc = th_db_exec(db, q);
-    if (rc) fprintf(stderr, "SQL failed: %s\n", q);
-    return rc;
-}
-
-/* The derivation of dossiers/secret.c, written out again on purpose. */
-static void derive_secret(const char *id, char out[11])
-{
-    static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-    unsigned char key[32], mac[32];
-    unsigned int maclen = 0;
-    for (int i = 0; i < 32; i++) key[i] = (unsigned char)i;
-    HMAC(EVP_sha256(), key, 32, (const unsigned char *)id, strlen(id), mac, &maclen);
-    int k = 0;
-    for (unsigned i = 0; i < maclen && k < 10; i++)
-        if (mac[i] < 248) out[k++] = alphabet[mac[i] % 31];
-    out[k] = 0;
-}
-
-static void sha256_hex(const char *s, char out[65])
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static char *me_id(const th_login *l)
-{
-    th_resp r;
-    json_t *j = NULL;
-    th_json(&r, "GET", u("/v1/me"), l->access, NULL, (void **)&j);
-    const char *s = json_string_value(json_object_get(j, "id"));
-    char *id = strdup(s ? s : "");
-    json_decref(j);
-    th_resp_free(&r);
-    return id;
-}
+#define sql(...) th_db_execf(db, __VA_ARGS__)
 
 static void setup_data(void)
 {
-    char *a = me_id(&A);
+    char *a = th_me_id(&srv, &A);
     CHECK(strlen(a) == 36);
     CHECK_INT(sql("INSERT INTO agencies (code, name) VALUES ('%s', 'UBND Quận 7')", AGENCY), 0);
     CHECK_INT(sql("INSERT INTO procedures (code, name, name_folded, sector, agency_code, fee_vnd, "
@@ -129,8 +71,8 @@ static void setup_data(void)
              {D5, "9.000001", "returned"}};
     for (int i = 0; i < 5; i++) {
         char s[11], h[65];
-        derive_secret(d[i].id, s);
-        sha256_hex(s, h);
+        th_lookup_secret(d[i].id, s);
+        th_sha256_hex(s, strlen(s), h);
         if (i == 3) memcpy(secret4, s, 11);
         CHECK_INT(sql("INSERT INTO dossiers (id, code, procedure_code, citizen_id, channel, status, "
                       "lookup_hash, due_date) VALUES ('%s', '%s-261201-000%d', '%s', '%s', "
@@ -469,7 +411,7 @@ static void test_lookup_page_english(void)
 {
     th_resp r;
     char body[2400], secret2[11];
-    derive_secret(D2, secret2);
+    th_lookup_secret(D2, secret2);
     /* The form of a dossier not finished: its notice in English. */
     CHECK_INT(page_lang(&r, "GET", u("/lookup/%s-261201-0002/rating?s=%s", AGENCY, secret2), NULL, "en"), 200);
     english(&r, "rated once it is completed");

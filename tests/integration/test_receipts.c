@@ -42,30 +42,9 @@ static char payment_a[64], payment_b[64]; /* payment intents of A's and B's doss
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-static char *u(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *u(const char *fmt, ...)
-{
-    static char buf[8][1024];
-    static int i;
-    i = (i + 1) % 8;
-    int n = snprintf(buf[i], sizeof buf[i], "%s", srv.url);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return buf[i];
-}
+#define u(...) th_url(&srv, __VA_ARGS__)
 
-static char *value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *value(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_db_value(db, sql);
-}
+#define value(...) th_db_valuef(db, __VA_ARGS__)
 
 static json_t *get_json(const char *access, const char *url, long *status)
 {

@@ -41,16 +41,7 @@ static char tmpdir[256];
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-static char *value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *value(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_db_value(db, sql);
-}
+#define value(...) th_db_valuef(db, __VA_ARGS__)
 
 static char *output(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *output(const char *fmt, ...)

@@ -47,22 +47,9 @@ static th_login login;
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-static char *value(const char *sql)
-{
-    char *v = th_db_value(db, sql);
-    return v ? v : strdup("");
-}
+#define value(sql) th_db_text(db, "%s", (sql))
 
-static long wait_count(long want, int seconds, const char *sql)
-{
-    long n = -1;
-    for (int i = 0; i < seconds * 20; i++) {
-        n = count("%s", sql);
-        if (n == want) return n;
-        usleep(50000);
-    }
-    return n;
-}
+#define wait_count(want, seconds, sql) th_db_wait_count(db, want, seconds, "%s", (sql))
 
 static long settled(void)
 {

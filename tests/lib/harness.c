@@ -70,6 +70,74 @@ char *th_db_value(const char *conninfo, const char *sql)
     return out;
 }
 
+static char *db_vvalue(const char *conninfo, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static char *db_vvalue(const char *conninfo, const char *fmt, va_list ap)
+{
+    char sql[4096];
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    return th_db_value(conninfo, sql);
+}
+
+int th_db_execf(const char *conninfo, const char *fmt, ...)
+{
+    char q[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    int rc = th_db_exec(conninfo, q);
+    if (rc) fprintf(stderr, "SQL failed: %s\n", q);
+    return rc;
+}
+
+char *th_db_valuef(const char *conninfo, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = db_vvalue(conninfo, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+char *th_db_text(const char *conninfo, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *v = db_vvalue(conninfo, fmt, ap);
+    va_end(ap);
+    return v ? v : strdup("");
+}
+
+long th_db_wait_count(const char *conninfo, long want, int seconds, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    long n = -1;
+    for (int i = 0; i < seconds * 20; i++) {
+        n = th_db_count(conninfo, "%s", sql);
+        if (n == want) return n;
+        usleep(50000);
+    }
+    return n;
+}
+
+char *th_url(const th_proc *p, const char *fmt, ...)
+{
+    static char buf[8][1024];
+    static int i;
+    i = (i + 1) % 8;
+    int n = snprintf(buf[i], sizeof buf[i], "%s", p->url);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
+    va_end(ap);
+    return buf[i];
+}
+
 long th_db_count(const char *conninfo, const char *fmt, ...)
 {
     char sql[4096];

@@ -17,6 +17,16 @@ char *th_db_value(const char *conninfo, const char *sql);
 long th_db_count(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs `sql`; returns 0 on success. */
 int th_db_exec(const char *conninfo, const char *sql);
+/* th_db_exec of a printf-formatted statement; says which failed on stderr. */
+int th_db_execf(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* th_db_value of a printf-formatted query (NULL: an error, no row or NULL). */
+char *th_db_valuef(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, "" (malloc'd) instead of NULL. */
+char *th_db_text(const char *conninfo, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Polls the formatted query (a count) every 50 ms until it returns want,
+ * for up to `seconds`; the last number it returned. */
+long th_db_wait_count(const char *conninfo, long want, int seconds, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int th_free_port(void);
@@ -36,6 +46,9 @@ typedef struct th_proc {
  * free ports, and the extra "NAME=value" environment entries (NULL-ended),
  * then waits until /healthz answers (up to 20 s). Returns 0 on success. */
 int th_server_start(th_proc *p, const char *conninfo, const char *const *env);
+/* p's URL followed by the printf-formatted path, in one of 8 static
+ * buffers used in turn (so a few may be alive at once in one call). */
+char *th_url(const th_proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same on a chosen cleartext port (0: any), e.g. one a simulator must
  * call back, or the port of a server started again after a crash. */
 int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *const *env);

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int th_query_param(const char *u, const char *name, char *out, size_t cap)
@@ -65,4 +66,18 @@ long th_login_as_lang(const th_proc *server, const char *pid, const char *start_
     json_decref(j);
     th_resp_free(&r);
     return out->status;
+}
+
+char *th_me_id(const th_proc *server, const th_login *l)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/me", server->url);
+    th_resp r;
+    json_t *j = NULL;
+    th_json(&r, "GET", url, l->access, NULL, (void **)&j);
+    const char *s = json_string_value(json_object_get(j, "id"));
+    char *id = strdup(s ? s : "");
+    json_decref(j);
+    th_resp_free(&r);
+    return id;
 }

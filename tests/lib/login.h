@@ -23,4 +23,7 @@ long th_login_as(const th_proc *server, const char *pid, th_login *out);
 long th_login_as_lang(const th_proc *server, const char *pid, const char *start_lang,
                       const char *callback_lang, th_login *out);
 
+/* The logged-in citizen's id (GET /v1/me), malloc'd; "" when none came. */
+char *th_me_id(const th_proc *server, const th_login *l);
+
 #endif
