@@ -24,8 +24,14 @@ $$;
 -- over it is never dropped (0021_sms_defer.sql): a state that asks the
 -- citizen to act or ends the dossier goes out anyway; any other is deferred
 -- to the next window (left `created`, deferred_at set) and not returned.
--- A text message (SMS or ZNS) of a dossier that has another on its way
--- waits 50 ms (no attempt spent): one at a time per dossier, oldest first.
+-- Text messages (SMS or ZNS) go one at a time per dossier, oldest first:
+-- only the oldest live one of a dossier with none on its way is eligible,
+-- chosen in the due scan itself, so the others are neither taken nor
+-- touched and a claim fills its limit with messages it can send (issue 21:
+-- when the blocked ones took their share of the limit and were pushed back
+-- 50 ms, a claim came back short, the dispatcher took it for an empty queue
+-- and waited for its poll: 141 msg/s). cds_outbox_record wakes a
+-- dispatcher when a dossier's next one becomes eligible.
 -- Then, only when deferred SMS are involved:
 --   A. a deferred SMS whose dossier has a newer live SMS is superseded;
 --   B. deferred SMS now going out are coalesced per citizen, up to three
@@ -56,29 +62,31 @@ BEGIN
         FROM outbox o
         WHERE o.next_attempt_at <= now() AND o.channel = ANY (p_channels)
           AND o.status IN ('created', 'temporary-failure')
+          -- one text message of a dossier on its way at a time, oldest
+          -- first: the gateway gets them in order, so the last one states
+          -- the latest state. Not eligible: another is sending, or an older
+          -- one is waiting (due, taken by a concurrent claim, or backing off
+          -- after a temporary failure: a newer state must not overtake it;
+          -- an older deferred one is superseded instead, below). The probe
+          -- is outbox_text_active's few rows of that dossier.
+          AND (o.channel NOT IN ('sms', 'zns') OR o.dossier_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM outbox p
+                              WHERE p.dossier_id = o.dossier_id AND p.channel IN ('sms', 'zns')
+                                AND (p.claimed_at IS NOT NULL
+                                     OR (p.next_attempt_at IS NOT NULL AND p.deferred_at IS NULL
+                                         AND p.id < o.id))))
         ORDER BY o.next_attempt_at
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ), blocked AS MATERIALIZED (
-        -- one text message of a dossier on its way at a time, oldest first:
-        -- the gateway gets them in order, so the last one states the latest
-        -- state (the others wait 50 ms, no attempt spent). Blocked: another
-        -- is sending, or an older one is waiting (due in this claim, taken by
-        -- a concurrent claim, or backing off after a temporary failure: a
-        -- newer state must not overtake it; a deferred one is superseded
-        -- instead, below).
+        -- two of a dossier in this claim (an older one deferred, which did
+        -- not block the scan): the oldest goes, the others stay as they are
+        -- (due, untouched) for a later claim
         SELECT d.id FROM due d
         WHERE d.channel IN ('sms', 'zns') AND d.dossier_id IS NOT NULL
-          AND (EXISTS (SELECT 1 FROM due e
-                       WHERE e.dossier_id = d.dossier_id AND e.channel IN ('sms', 'zns')
-                         AND e.id < d.id)
-               OR EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.dossier_id = d.dossier_id AND p.claimed_at IS NOT NULL
-                            AND p.channel IN ('sms', 'zns'))
-               OR EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at IS NOT NULL
-                            AND p.deferred_at IS NULL AND p.channel IN ('sms', 'zns')
-                            AND p.id < d.id))
+          AND EXISTS (SELECT 1 FROM due e
+                      WHERE e.dossier_id = d.dossier_id AND e.channel IN ('sms', 'zns')
+                        AND e.id < d.id)
     ), first_sms AS (
         -- a citizen's deferred SMS go out as one message: they count once,
         -- first (they are the oldest)
@@ -101,22 +109,21 @@ BEGIN
         WHERE b.n - f.cnt + f.k > p_sms_per_hour AND NOT cds_sms_must_send(f.template)
     ), upd AS (
         UPDATE outbox o SET
-            status = CASE WHEN bl.id IS NOT NULL THEN o.status
-                          WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
-            attempts = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN o.attempts + 1
-                            ELSE o.attempts END,
-            next_attempt_at = CASE WHEN bl.id IS NOT NULL THEN now() + interval '50 milliseconds'
-                                   WHEN h.id IS NULL THEN NULL ELSE v_next END,
-            claimed_at = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN now() END,
-            claimed_by = CASE WHEN bl.id IS NULL THEN p_node ELSE o.claimed_by END,
+            status = CASE WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
+            attempts = CASE WHEN h.id IS NULL THEN o.attempts + 1 ELSE o.attempts END,
+            next_attempt_at = CASE WHEN h.id IS NULL THEN NULL ELSE v_next END,
+            claimed_at = CASE WHEN h.id IS NULL THEN now() END,
+            claimed_by = p_node,
             deferred_at = CASE WHEN h.id IS NULL THEN o.deferred_at
                                ELSE COALESCE(o.deferred_at, now()) END,
             last_error = CASE WHEN h.id IS NULL THEN o.last_error
                               ELSE format('deferred: more than %s SMS to this citizen in %s s; '
                                           'sent when the next window opens',
                                           p_sms_per_hour, p_window_s) END
-        FROM due LEFT JOIN held h ON h.id = due.id LEFT JOIN blocked bl ON bl.id = due.id
-        WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d)) AND o.id = due.id
+        FROM due LEFT JOIN held h ON h.id = due.id
+        WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d
+                                WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = d.id)))
+          AND o.id = due.id
         RETURNING o.id, o.status, o.channel, o.citizen_id, o.deferred_at
     )
     SELECT array_agg(u.id) FILTER (WHERE u.status = 'sending'),
@@ -227,24 +234,19 @@ BEGIN
         WHERE o.id = ANY (ARRAY(SELECT x.id FROM r x)) AND o.id = r.id
           AND o.status = 'sending' AND o.attempts = r.attempt
         RETURNING o.id, o.device_id, r.delete_device, r.status = 'fallback' AS fell_back,
-                  o.channel, o.dossier_id
+                  o.channel, o.dossier_id, o.status
     ), gone AS (
         DELETE FROM devices d USING upd
         WHERE upd.delete_device AND d.id = upd.device_id
-    ), nxt AS (
-        -- the next text message of a dossier whose previous one just went
-        -- (one at a time per dossier, cds_outbox_claim held it back 50 ms):
-        -- due now, and a dispatcher is woken instead of waiting for its poll
-        UPDATE outbox x SET next_attempt_at = now()
-        FROM upd
-        WHERE upd.channel IN ('sms', 'zns') AND upd.dossier_id IS NOT NULL
-          AND x.dossier_id = upd.dossier_id AND x.channel IN ('sms', 'zns')
-          AND x.status = 'created' AND x.deferred_at IS NULL
-          AND x.next_attempt_at > now() AND x.id <> upd.id
-        RETURNING x.id
     )
     SELECT (SELECT count(*) FROM upd), COALESCE((SELECT bool_or(u.fell_back) FROM upd u), false),
-           EXISTS (SELECT 1 FROM nxt)
+           -- a dossier's next text message, held back by cds_outbox_claim
+           -- while this one was on its way (one at a time per dossier), is
+           -- due: a dispatcher is woken instead of waiting for its poll
+           EXISTS (SELECT 1 FROM upd u JOIN outbox x ON x.dossier_id = u.dossier_id
+                   WHERE u.channel IN ('sms', 'zns') AND u.status <> 'temporary-failure'
+                     AND x.channel IN ('sms', 'zns') AND x.next_attempt_at <= now()
+                     AND x.deferred_at IS NULL AND x.id <> u.id)
     INTO n, v_fallback, v_next;
     IF v_fallback OR v_next THEN
         PERFORM pg_notify('cds_outbox', CASE WHEN v_fallback THEN 'fallback' ELSE 'next' END);
