@@ -320,13 +320,33 @@ BEGIN
             RETURN;
         END IF;
     END IF;
+    -- SKIP LOCKED: a row another transaction holds is most likely being
+    -- recorded (cds_outbox_record, sending -> pending): not ready, never a
+    -- wait. Waiting here, with the batch's earlier rows locked, while that
+    -- record waited for one of them was a deadlock that failed both
+    -- (bench/run notify, issue 21): the record's rows then stayed `sending`
+    -- until the sweeper, and their dossiers' next messages with them.
     IF p_outbox_id IS NOT NULL THEN
-        SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms' FOR UPDATE;
+        SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms'
+        FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            SELECT x.id INTO outbox_id FROM outbox x
+            WHERE x.id = p_outbox_id AND x.channel = 'sms';
+        END IF;
     ELSE
         SELECT * INTO o FROM outbox x
-        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id FOR UPDATE;
+        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id
+        FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            SELECT x.id INTO outbox_id FROM outbox x
+            WHERE x.provider = p_provider AND x.provider_message_id = p_message_id;
+        END IF;
     END IF;
-    IF NOT FOUND OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
+    IF o.id IS NULL AND outbox_id IS NOT NULL THEN
+        status := 'not_ready';
+        RETURN;
+    END IF;
+    IF o.id IS NULL OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
         status := 'unknown';
         RETURN;
     END IF;
