@@ -11,10 +11,15 @@
  * messages per dossier came back with 13, the dispatcher took the short
  * answer for an empty queue and waited for its poll (141 msg/s).
  *
- * Then: the record of those sent makes each dossier's next one eligible; an
- * older one backing off after a temporary failure keeps the newer ones of
- * its dossier waiting; messages without a dossier and pushes are never held
- * back by a dossier's text messages.
+ * The others are parked at insert (0036_outbox_parked.sql: out of the due
+ * index, so a claim's scan never walks past them). Then: the record of
+ * those sent makes each dossier's next one due (promotion); an older one
+ * backing off after a temporary failure keeps the newer ones of its dossier
+ * parked; messages without a dossier and pushes are never held back by a
+ * dossier's text messages. A promotion lost (a head ended by hand) is made
+ * by the sweeper; a step writing a message while its dossier's head is
+ * being recorded is serialized with the record (the dossier's advisory
+ * lock): the message ends due, never parked behind nothing.
  *
  * A delivery receipt for an SMS whose result is being recorded (the record's
  * transaction holds the row) is answered not_ready at once, never waits: a
@@ -28,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DOSSIERS 100
 #define PER_DOSSIER 5
@@ -65,11 +71,11 @@ static long record(const char *from, const char *status)
 static void fill(void)
 {
     /* Citizens and dossiers are not what the claim reads: the rows stand
-     * alone (foreign keys off for this session only). Dossier-major order
-     * with one due time, as a burst of steps queues them: the five of a
-     * dossier sit together at the head of the due index. */
+     * alone (the outbox has no foreign keys to them, 0005). Dossier-major
+     * order with one due time, as a burst of steps queues them: the first
+     * of each dossier is due, the four others parked by the insert
+     * trigger. */
     CHECK_INT(th_db_exec(db,
-                         "SET session_replication_role = replica; "
                          "INSERT INTO outbox (channel, citizen_id, dossier_id, template, "
                          "recipient_sealed, next_attempt_at) "
                          "SELECT CASE WHEN k % 3 = 0 THEN 'zns' ELSE 'sms' END, "
@@ -86,6 +92,32 @@ static void fill(void)
                          "'2026-01-01 00:00:01+00' FROM generate_series(1, 3) k"),
               0);
     CHECK_INT(count("SELECT count(*) FROM outbox"), DOSSIERS * PER_DOSSIER + 6);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE parked AND next_attempt_at IS NULL "
+                    "AND status = 'created'"),
+              DOSSIERS * (PER_DOSSIER - 1));
+    /* the one due per dossier is its oldest */
+    CHECK_INT(count("SELECT count(*) FROM outbox o WHERE NOT o.parked AND o.dossier_id IS NOT NULL "
+                    "AND o.channel IN ('sms', 'zns') AND o.id <> (SELECT min(x.id) FROM outbox x "
+                    "WHERE x.dossier_id = o.dossier_id AND x.channel IN ('sms', 'zns'))"),
+              0);
+}
+
+/* Each dossier's text messages still queued: the oldest one alone may be
+ * due or on its way, the newer ones are parked (no overtaking). */
+static void check_parked(void)
+{
+    CHECK_INT(count("SELECT count(*) FROM outbox o WHERE o.channel IN ('sms', 'zns') "
+                    "AND o.dossier_id IS NOT NULL AND NOT o.parked "
+                    "AND o.status IN ('created', 'temporary-failure', 'sending') "
+                    "AND EXISTS (SELECT 1 FROM outbox x WHERE x.dossier_id = o.dossier_id "
+                    "AND x.channel IN ('sms', 'zns') AND x.id < o.id "
+                    "AND x.status IN ('created', 'temporary-failure', 'sending'))"),
+              0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o WHERE o.parked AND NOT EXISTS ("
+                    "SELECT 1 FROM outbox x WHERE x.dossier_id = o.dossier_id "
+                    "AND x.channel IN ('sms', 'zns') AND x.id < o.id "
+                    "AND x.status IN ('created', 'temporary-failure', 'sending'))"),
+              0);
 }
 
 /* Every row of `t` is the oldest live text message of its dossier, one per
@@ -114,14 +146,15 @@ static long eligible(void)
                  "WHERE h.status <> 'sending' AND h.next_attempt_at <= now()");
 }
 
-/* The text messages not claimed are as queued: no attempt, no claimer, the
- * due time they were queued with. */
+/* The text messages not claimed are as queued: no attempt, no claimer,
+ * parked or due. */
 static void check_untouched(void)
 {
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE status = 'created' AND "
                     "channel IN ('sms', 'zns') AND dossier_id IS NOT NULL AND (attempts <> 0 "
-                    "OR claimed_by IS NOT NULL OR next_attempt_at <> '2026-01-01 00:00:00+00')"),
+                    "OR claimed_by IS NOT NULL OR (parked = (next_attempt_at IS NOT NULL)))"),
               0);
+    check_parked();
 }
 
 /* A delivered receipt for the SMS of table s1, naming it by our id (by_id)
@@ -136,6 +169,100 @@ static char *receipt(int by_id)
              by_id ? "(SELECT max(id) FROM s1)" : "NULL");
     char *v = th_db_value(db, sql);
     return v ? v : strdup("");
+}
+
+/* A promotion lost (the backing-off head of c2a's dossier ended by hand,
+ * not by cds_outbox_record): its dossier's line holds only parked messages
+ * and no claim takes them, until the sweeper makes the oldest due. */
+static void test_sweeper_promotes(void)
+{
+    CHECK_INT(th_db_exec(db, "UPDATE outbox SET status = 'permanent-failure', "
+                             "next_attempt_at = NULL WHERE id = (SELECT id FROM c2a)"),
+              0);
+    CHECK_INT(claim("w0", 64), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN c2a USING (dossier_id) WHERE o.parked"),
+              PER_DOSSIER - 1);
+    CHECK_INT(count("SELECT cds_outbox_sweep('1 hour', 5)"), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox o JOIN c2a USING (dossier_id) WHERE o.parked"),
+              PER_DOSSIER - 2);
+    CHECK_INT(claim("w1", 64), 1);
+    CHECK_INT(count("SELECT count(*) FROM w1 WHERE id = (SELECT min(o.id) FROM outbox o "
+                    "JOIN c2a USING (dossier_id) WHERE o.id > c2a.id)"),
+              1);
+    /* a second sweep finds it on its way: nothing more is due */
+    CHECK_INT(count("SELECT cds_outbox_sweep('1 hour', 5)"), 0);
+    CHECK_INT(claim("w2", 64), 0);
+    CHECK_INT(record("w1", NULL), 1);
+    check_parked();
+    /* the rest of that dossier, one at a time, in order */
+    for (int i = 0; i < PER_DOSSIER - 2; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "w%d", 3 + i);
+        CHECK_INT(claim(t, 64), 1);
+        CHECK_INT(count("SELECT count(*) FROM %s WHERE id = (SELECT min(o.id) FROM outbox o "
+                        "JOIN c2a USING (dossier_id) WHERE o.status = 'sending')", t),
+                  1);
+        CHECK_INT(record(t, NULL), 1);
+        check_parked();
+    }
+    CHECK_INT(claim("w9", 64), 0);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE parked"), 0);
+}
+
+/* The race the dossier's lock closes: a step writes a text message (parked:
+ * the head is on its way) and, before it commits, the head's result is
+ * recorded. The record waits for the step's lock, then sees the parked
+ * message and makes it due; it is never left parked behind nothing. */
+static void test_insert_record_race(void)
+{
+    CHECK_INT(th_db_exec(db, "INSERT INTO outbox (channel, citizen_id, dossier_id, template, "
+                             "recipient_sealed) VALUES ('sms', md5('race')::uuid, "
+                             "md5('race-d')::uuid, 'received', 'sealed')"),
+              0);
+    CHECK_INT(claim("r1", 64), 1);
+    PGconn *a = PQconnectdb(db), *b = PQconnectdb(db);
+    CHECK(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK);
+    PGresult *r = PQexec(a, "BEGIN; INSERT INTO outbox (channel, citizen_id, dossier_id, "
+                            "template, recipient_sealed) VALUES ('sms', md5('race')::uuid, "
+                            "md5('race-d')::uuid, 'fee_requested', 'sealed') "
+                            "RETURNING parked");
+    CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "t") == 0);
+    PQclear(r);
+    long id = count("SELECT id FROM r1");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT cds_outbox_record(jsonb_build_array(jsonb_build_object('id', %ld, "
+             "'attempt', 1, 'status', 'pending', 'provider', 'esms', 'provider_message_id', "
+             "'m-%ld')))",
+             id, id);
+    CHECK(PQsendQuery(b, sql) == 1);
+    /* the record waits for the step's dossier lock (bounded poll, no timing
+     * asserted) */
+    long waiting = 0;
+    for (int i = 0; i < 2000 && waiting == 0; i++) {
+        waiting = count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND NOT granted AND pid = %d",
+                        PQbackendPID(b));
+        if (waiting == 0) {
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK_INT(waiting, 1);
+    r = PQexec(a, "COMMIT");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQgetResult(b);
+    CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0);
+    PQclear(r);
+    while ((r = PQgetResult(b))) PQclear(r);
+    PQfinish(a);
+    PQfinish(b);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE dossier_id = md5('race-d')::uuid "
+                    "AND template = 'fee_requested' AND NOT parked AND next_attempt_at <= now()"),
+              1);
+    CHECK_INT(claim("r2", 64), 1);
+    CHECK_INT(record("r2", NULL), 1);
 }
 
 static void test_receipt_while_recording(void)
@@ -248,6 +375,9 @@ int main(void)
     CHECK_INT(count("SELECT count(*) FROM outbox o JOIN c2a USING (dossier_id) "
                     "WHERE o.status = 'created' AND o.attempts = 0"),
               PER_DOSSIER - 1);
+    check_parked();
+    test_sweeper_promotes();
+    test_insert_record_race();
     test_receipt_while_recording();
     return t_done();
 }
