@@ -20,15 +20,16 @@ int cds_ops_init(void)
 {
     stmt_ping = cds_db_stmt_register("ops_ping", "SELECT 1", 0);
     /* Gauges that live in the database, one row each: the rows waiting to
-     * be sent by channel (queued rows are those with an attempt due:
-     * 0014_outbox_hot.sql; the partial index outbox_due keeps this cheap
+     * be sent by channel (queued rows are those with an attempt due,
+     * 0014_outbox_hot.sql, or parked behind their dossier's text message on
+     * its way, 0036_outbox_parked.sql; the partial indexes keep this cheap
      * however long the delivered history grows), and the receipts waiting
      * for the signer with the age of the oldest numbered one (partial index
      * receipts_unsigned). */
     stmt_outbox = cds_db_stmt_register(
         "ops_db_gauges",
         "SELECT 'outbox', c.channel, count(o.id)::float8 FROM (VALUES ('sms'), ('push'), ('zns')) c(channel) "
-        "LEFT JOIN outbox o ON o.channel = c.channel AND o.next_attempt_at IS NOT NULL "
+        "LEFT JOIN outbox o ON o.channel = c.channel AND (o.next_attempt_at IS NOT NULL OR o.parked) "
         "GROUP BY c.channel "
         "UNION ALL SELECT 'unsigned', '', count(*)::float8 FROM receipts "
         "WHERE signature IS NULL AND sign_error IS NULL "

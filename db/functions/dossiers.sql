@@ -94,6 +94,8 @@ $$;
 -- phone (the contact phone when set; a Zalo ZNS message instead when the
 -- citizen chose Zalo, 0022_zns.sql) and a push to each registered device,
 -- as the citizen's preferences allow. The dispatchers are woken by NOTIFY.
+-- A text message written while the dossier has one in line is parked
+-- behind it (trigger outbox_park, cds_outbox_park in notify.sql).
 -- One statement, the SMS first, then the pushes in registration order. Each
 -- row carries the trace of the request that caused it (cds_trace_set). A
 -- push to a citizen who reads English carries "lang": "en" in its vars

@@ -5,6 +5,92 @@
 -- with the other files of db/functions/, whenever any of them changed (see
 -- the comment atop core/migrate.c). Every function is defined here only:
 -- change it by editing this file, never in a migration.
+--
+-- Above the cds:after-migrations line: the functions a migration
+-- attaches (trigger functions). They take and return built-in types only,
+-- and that part is also run before pending migrations.
+
+-- Text messages (SMS, ZNS) of a dossier go to the gateway one at a time,
+-- oldest first, so the last one states the latest state (issue 18). The
+-- dossier's line: its text messages sending, waiting and not deferred (a
+-- deferred SMS holds no newer one back: a newer one supersedes it,
+-- cds_outbox_claim A), or parked (0036_outbox_parked.sql). A text message
+-- written while its dossier's line is not empty is parked: status created,
+-- out of the due index (next_attempt_at NULL) until cds_outbox_text_promote
+-- makes it due. So outbox_due holds only messages that may go now.
+--
+-- Race safety: whoever adds to a dossier's line (this trigger) or takes its
+-- head out and promotes the next (cds_outbox_text_promote: the record, the
+-- claim deferring an SMS, the sweeper) holds the dossier's transaction
+-- advisory lock (cds_outbox_text_lock) before reading the line, and reads
+-- it in a statement after taking it (READ COMMITTED: a fresh snapshot). So
+-- a step writing a message and the record of its dossier's head are in one
+-- order or the other: either the record commits first and the step sees the
+-- head gone (the message is due at once), or the step commits first and the
+-- record's promotion sees the parked message. The steps already lock their
+-- dossier's row; the advisory lock is taken because the record must not
+-- (FOR SHARE on a dossier row writes WAL and dirties its page for every
+-- batch). Deadlock-free: a holder of these locks waits only for other such
+-- locks, taken in key order by the functions that take several (a
+-- multi-dossier INSERT takes them in row order: tests and bench fills only),
+-- or for parked rows, which only these holders lock.
+CREATE OR REPLACE FUNCTION cds_outbox_text_lock(p_dossier uuid) RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_advisory_xact_lock(hashtextextended('cds_outbox_text ' || p_dossier::text, 0))
+$$;
+
+-- BEFORE INSERT trigger outbox_park (0036_outbox_parked.sql), for a text
+-- message of a dossier: parked when the dossier's line is not empty. A row
+-- written in another state (tests writing history) is left as it is.
+CREATE OR REPLACE FUNCTION cds_outbox_park() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status <> 'created' OR NEW.parked OR NEW.next_attempt_at IS NULL THEN
+        RETURN NEW;
+    END IF;
+    PERFORM cds_outbox_text_lock(NEW.dossier_id);
+    IF EXISTS (SELECT 1 FROM outbox p
+               WHERE p.dossier_id = NEW.dossier_id AND p.channel IN ('sms', 'zns')
+                 AND (p.claimed_at IS NOT NULL
+                      OR (p.next_attempt_at IS NOT NULL AND p.deferred_at IS NULL)))
+       OR EXISTS (SELECT 1 FROM outbox p WHERE p.dossier_id = NEW.dossier_id AND p.parked) THEN
+        NEW.parked := true;
+        NEW.next_attempt_at := NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+-- cds:after-migrations
+
+-- Makes due, for each dossier of p_dossiers whose line holds only parked
+-- messages, the oldest of them (see cds_outbox_park). Takes the dossiers'
+-- locks in key order first. Called when a head leaves the line (sent,
+-- failed for good, superseded, deferred) and by the sweeper. Returns how
+-- many became due.
+CREATE OR REPLACE FUNCTION cds_outbox_text_promote(p_dossiers uuid[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    PERFORM pg_advisory_xact_lock(k.k)
+    FROM (SELECT DISTINCT hashtextextended('cds_outbox_text ' || d::text, 0) AS k
+          FROM unnest(p_dossiers) d WHERE d IS NOT NULL ORDER BY 1) k;
+    WITH head AS (
+        SELECT (SELECT p.id FROM outbox p WHERE p.parked AND p.dossier_id = d.d
+                ORDER BY p.id LIMIT 1) AS id
+        FROM (SELECT DISTINCT x AS d FROM unnest(p_dossiers) x WHERE x IS NOT NULL) d
+        WHERE NOT EXISTS (SELECT 1 FROM outbox b
+                          WHERE b.dossier_id = d.d AND b.channel IN ('sms', 'zns')
+                            AND (b.claimed_at IS NOT NULL
+                                 OR (b.next_attempt_at IS NOT NULL AND b.deferred_at IS NULL)))
+    )
+    UPDATE outbox o SET parked = false, next_attempt_at = now()
+    WHERE o.id = ANY (ARRAY(SELECT h.id FROM head h WHERE h.id IS NOT NULL)) AND o.parked;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
 
 -- The states whose SMS goes out even over the per-citizen limit: those that
 -- ask the citizen to act (pay, add documents, collect, be home for the
@@ -24,15 +110,22 @@ $$;
 -- over it is never dropped (0021_sms_defer.sql): a state that asks the
 -- citizen to act or ends the dossier goes out anyway; any other is deferred
 -- to the next window (left `created`, deferred_at set) and not returned.
--- A text message (SMS or ZNS) of a dossier that has another on its way
--- waits 50 ms (no attempt spent): one at a time per dossier, oldest first.
+-- Text messages (SMS or ZNS) go one at a time per dossier, oldest first:
+-- the others of a dossier are parked, out of the due index (cds_outbox_park),
+-- so the due scan is an index range scan over messages that may go now and
+-- a claim fills its limit with them (issue 21: when held-back ones were in
+-- the index, a claim walked past 1,000+ of them, 30-40 ms, or, earlier,
+-- came back short and the dispatcher waited for its poll: 141 msg/s).
+-- cds_outbox_record makes a dossier's next one due and wakes a dispatcher.
 -- Then, only when deferred SMS are involved:
 --   A. a deferred SMS whose dossier has a newer live SMS is superseded;
 --   B. deferred SMS now going out are coalesced per citizen, up to three
 --      dossiers in one message: the newest carries them all in `digest`
 --      ([{template, vars, dossier_id}] oldest first), the others are
 --      superseded by it.
--- A claimed row leaves the queue (next_attempt_at NULL).
+-- An SMS deferred here leaves its dossier's line: the next parked one of
+-- the dossier becomes due (as before 0036 a deferred SMS held no newer one
+-- back). A claimed row leaves the queue (next_attempt_at NULL).
 -- Each row carries the trace of the step that queued it (outbox.trace).
 DROP FUNCTION IF EXISTS cds_outbox_claim(text, int, text[], int);
 CREATE OR REPLACE FUNCTION cds_outbox_claim(p_node text, p_limit int, p_channels text[],
@@ -49,6 +142,8 @@ DECLARE
     v_citizens uuid[];
     v_deferred boolean;
     v_digest jsonb;
+    v_held uuid[];
+    v_touched uuid[];
 BEGIN
     WITH due AS MATERIALIZED (
         SELECT o.id, o.channel, o.attempts, o.citizen_id, o.dossier_id, o.template,
@@ -60,25 +155,15 @@ BEGIN
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ), blocked AS MATERIALIZED (
-        -- one text message of a dossier on its way at a time, oldest first:
-        -- the gateway gets them in order, so the last one states the latest
-        -- state (the others wait 50 ms, no attempt spent). Blocked: another
-        -- is sending, or an older one is waiting (due in this claim, taken by
-        -- a concurrent claim, or backing off after a temporary failure: a
-        -- newer state must not overtake it; a deferred one is superseded
-        -- instead, below).
+        -- two of a dossier in this claim (an older one deferred, which is
+        -- not in the dossier's line, and its head): the oldest goes (and is
+        -- superseded, A), the others stay as they are (due, untouched) for
+        -- a later claim
         SELECT d.id FROM due d
         WHERE d.channel IN ('sms', 'zns') AND d.dossier_id IS NOT NULL
-          AND (EXISTS (SELECT 1 FROM due e
-                       WHERE e.dossier_id = d.dossier_id AND e.channel IN ('sms', 'zns')
-                         AND e.id < d.id)
-               OR EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.dossier_id = d.dossier_id AND p.claimed_at IS NOT NULL
-                            AND p.channel IN ('sms', 'zns'))
-               OR EXISTS (SELECT 1 FROM outbox p
-                          WHERE p.dossier_id = d.dossier_id AND p.next_attempt_at IS NOT NULL
-                            AND p.deferred_at IS NULL AND p.channel IN ('sms', 'zns')
-                            AND p.id < d.id))
+          AND EXISTS (SELECT 1 FROM due e
+                      WHERE e.dossier_id = d.dossier_id AND e.channel IN ('sms', 'zns')
+                        AND e.id < d.id)
     ), first_sms AS (
         -- a citizen's deferred SMS go out as one message: they count once,
         -- first (they are the oldest)
@@ -101,28 +186,29 @@ BEGIN
         WHERE b.n - f.cnt + f.k > p_sms_per_hour AND NOT cds_sms_must_send(f.template)
     ), upd AS (
         UPDATE outbox o SET
-            status = CASE WHEN bl.id IS NOT NULL THEN o.status
-                          WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
-            attempts = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN o.attempts + 1
-                            ELSE o.attempts END,
-            next_attempt_at = CASE WHEN bl.id IS NOT NULL THEN now() + interval '50 milliseconds'
-                                   WHEN h.id IS NULL THEN NULL ELSE v_next END,
-            claimed_at = CASE WHEN bl.id IS NULL AND h.id IS NULL THEN now() END,
-            claimed_by = CASE WHEN bl.id IS NULL THEN p_node ELSE o.claimed_by END,
+            status = CASE WHEN h.id IS NULL THEN 'sending' ELSE 'created' END,
+            attempts = CASE WHEN h.id IS NULL THEN o.attempts + 1 ELSE o.attempts END,
+            next_attempt_at = CASE WHEN h.id IS NULL THEN NULL ELSE v_next END,
+            claimed_at = CASE WHEN h.id IS NULL THEN now() END,
+            claimed_by = p_node,
             deferred_at = CASE WHEN h.id IS NULL THEN o.deferred_at
                                ELSE COALESCE(o.deferred_at, now()) END,
             last_error = CASE WHEN h.id IS NULL THEN o.last_error
                               ELSE format('deferred: more than %s SMS to this citizen in %s s; '
                                           'sent when the next window opens',
                                           p_sms_per_hour, p_window_s) END
-        FROM due LEFT JOIN held h ON h.id = due.id LEFT JOIN blocked bl ON bl.id = due.id
-        WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d)) AND o.id = due.id
-        RETURNING o.id, o.status, o.channel, o.citizen_id, o.deferred_at
+        FROM due LEFT JOIN held h ON h.id = due.id
+        WHERE o.id = ANY (ARRAY(SELECT d.id FROM due d
+                                WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = d.id)))
+          AND o.id = due.id
+        RETURNING o.id, o.status, o.channel, o.citizen_id, o.deferred_at, o.dossier_id
     )
     SELECT array_agg(u.id) FILTER (WHERE u.status = 'sending'),
            array_agg(DISTINCT u.citizen_id) FILTER (WHERE u.channel = 'sms'),
-           COALESCE(bool_or(u.channel = 'sms' AND u.deferred_at IS NOT NULL), false)
-    INTO v_sending, v_citizens, v_deferred
+           COALESCE(bool_or(u.channel = 'sms' AND u.deferred_at IS NOT NULL), false),
+           array_agg(DISTINCT u.dossier_id) FILTER (WHERE u.status = 'created'
+                                                    AND u.dossier_id IS NOT NULL)
+    INTO v_sending, v_citizens, v_deferred, v_held
     FROM upd u;
     IF NOT v_deferred AND v_citizens IS NOT NULL THEN
         v_deferred := EXISTS (SELECT 1 FROM outbox x
@@ -130,6 +216,16 @@ BEGIN
                                 AND x.next_attempt_at IS NOT NULL);
     END IF;
     IF v_deferred THEN
+        -- The dossiers of the deferred SMS going out now are locked first
+        -- (cds_outbox_text_lock): a step writing a newer message of one of
+        -- them either committed before (A below sees it and supersedes the
+        -- deferred one) or waits and sees this one sending (parks its own).
+        SELECT array_agg(DISTINCT x.dossier_id) INTO v_touched FROM outbox x
+        WHERE x.id = ANY (v_sending) AND x.channel = 'sms' AND x.deferred_at IS NOT NULL
+          AND x.dossier_id IS NOT NULL;
+        PERFORM pg_advisory_xact_lock(k.k)
+        FROM (SELECT DISTINCT hashtextextended('cds_outbox_text ' || d::text, 0) AS k
+              FROM unnest(v_touched) d ORDER BY 1) k;
         -- A. older states: a deferred SMS with a newer live SMS of its dossier
         WITH cand AS (
             SELECT x.id, x.citizen_id, x.dossier_id FROM outbox x
@@ -171,6 +267,13 @@ BEGIN
         )
         SELECT jsonb_object_agg(grp.carrier::text, grp.d) INTO v_digest FROM grp;
     END IF;
+    -- deferred SMS (v_held) and superseded ones (v_touched) left their
+    -- dossiers' lines: the next of each is due
+    IF v_held IS NOT NULL OR v_touched IS NOT NULL THEN
+        IF cds_outbox_text_promote(v_held || v_touched) > 0 THEN
+            PERFORM pg_notify('cds_outbox', 'next');
+        END IF;
+    END IF;
     RETURN QUERY
     SELECT o.id, o.channel, o.attempts, o.template, o.vars, o.recipient_sealed, o.device_id,
            dv.platform, dv.token, o.dossier_id, o.created_at, v_digest -> o.id::text, o.trace
@@ -196,7 +299,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     n int;
     v_fallback boolean;
-    v_next boolean;
+    v_next boolean := false;
+    v_done uuid[];
 BEGIN
     WITH r AS MATERIALIZED (
         SELECT * FROM jsonb_to_recordset(p) AS x(id bigint, attempt int, status text,
@@ -227,25 +331,24 @@ BEGIN
         WHERE o.id = ANY (ARRAY(SELECT x.id FROM r x)) AND o.id = r.id
           AND o.status = 'sending' AND o.attempts = r.attempt
         RETURNING o.id, o.device_id, r.delete_device, r.status = 'fallback' AS fell_back,
-                  o.channel, o.dossier_id
+                  o.channel, o.dossier_id, o.status
     ), gone AS (
         DELETE FROM devices d USING upd
         WHERE upd.delete_device AND d.id = upd.device_id
-    ), nxt AS (
-        -- the next text message of a dossier whose previous one just went
-        -- (one at a time per dossier, cds_outbox_claim held it back 50 ms):
-        -- due now, and a dispatcher is woken instead of waiting for its poll
-        UPDATE outbox x SET next_attempt_at = now()
-        FROM upd
-        WHERE upd.channel IN ('sms', 'zns') AND upd.dossier_id IS NOT NULL
-          AND x.dossier_id = upd.dossier_id AND x.channel IN ('sms', 'zns')
-          AND x.status = 'created' AND x.deferred_at IS NULL
-          AND x.next_attempt_at > now() AND x.id <> upd.id
-        RETURNING x.id
     )
     SELECT (SELECT count(*) FROM upd), COALESCE((SELECT bool_or(u.fell_back) FROM upd u), false),
-           EXISTS (SELECT 1 FROM nxt)
-    INTO n, v_fallback, v_next;
+           -- text messages that left their dossier's line (sent, failed
+           -- for good; a temporary failure or a fallback to SMS stays its
+           -- head)
+           (SELECT array_agg(DISTINCT u.dossier_id) FROM upd u
+            WHERE u.channel IN ('sms', 'zns') AND u.dossier_id IS NOT NULL
+              AND u.status NOT IN ('temporary-failure', 'created'))
+    INTO n, v_fallback, v_done;
+    -- each such dossier's next text message, parked while this one was on
+    -- its way, is due: a dispatcher is woken instead of waiting for its poll
+    IF v_done IS NOT NULL THEN
+        v_next := cds_outbox_text_promote(v_done) > 0;
+    END IF;
     IF v_fallback OR v_next THEN
         PERFORM pg_notify('cds_outbox', CASE WHEN v_fallback THEN 'fallback' ELSE 'next' END);
     END IF;
@@ -257,11 +360,17 @@ $$;
 -- died or lost the database): due at once as temporary-failure, or closed as
 -- technical-failure when their attempts are spent. Also forgets SMS rate
 -- windows older than a day. Returns the number of rows handed back. A
--- technical failure leaves the queue (next_attempt_at NULL).
+-- technical failure leaves the queue (next_attempt_at NULL) and its
+-- dossier's line (the next one is due). The safety net: a dossier whose
+-- line holds only parked messages gets its oldest one due
+-- (cds_outbox_text_promote), whatever left it so; the probe is the parked
+-- rows' index and outbox_text_active, a few rows per dossier.
 CREATE OR REPLACE FUNCTION cds_outbox_sweep(p_after interval, p_max_attempts int) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     n int;
+    v_stale uuid[];
+    v_promoted int := 0;
 BEGIN
     WITH stuck AS (
         SELECT o.id FROM outbox o
@@ -276,7 +385,16 @@ BEGIN
     FROM stuck WHERE o.id = stuck.id;
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM sms_rate WHERE hour < now() - interval '1 day';
-    IF n > 0 THEN
+    SELECT array_agg(DISTINCT p.dossier_id) INTO v_stale
+    FROM (SELECT DISTINCT x.dossier_id FROM outbox x WHERE x.parked) p
+    WHERE NOT EXISTS (SELECT 1 FROM outbox b
+                      WHERE b.dossier_id = p.dossier_id AND b.channel IN ('sms', 'zns')
+                        AND (b.claimed_at IS NOT NULL
+                             OR (b.next_attempt_at IS NOT NULL AND b.deferred_at IS NULL)));
+    IF v_stale IS NOT NULL THEN
+        v_promoted := cds_outbox_text_promote(v_stale);
+    END IF;
+    IF n > 0 OR v_promoted > 0 THEN
         PERFORM pg_notify('cds_outbox', 'sweep');
     END IF;
     RETURN n;
@@ -318,13 +436,33 @@ BEGIN
             RETURN;
         END IF;
     END IF;
+    -- SKIP LOCKED: a row another transaction holds is most likely being
+    -- recorded (cds_outbox_record, sending -> pending): not ready, never a
+    -- wait. Waiting here, with the batch's earlier rows locked, while that
+    -- record waited for one of them was a deadlock that failed both
+    -- (bench/run notify, issue 21): the record's rows then stayed `sending`
+    -- until the sweeper, and their dossiers' next messages with them.
     IF p_outbox_id IS NOT NULL THEN
-        SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms' FOR UPDATE;
+        SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms'
+        FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            SELECT x.id INTO outbox_id FROM outbox x
+            WHERE x.id = p_outbox_id AND x.channel = 'sms';
+        END IF;
     ELSE
         SELECT * INTO o FROM outbox x
-        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id FOR UPDATE;
+        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id
+        FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            SELECT x.id INTO outbox_id FROM outbox x
+            WHERE x.provider = p_provider AND x.provider_message_id = p_message_id;
+        END IF;
     END IF;
-    IF NOT FOUND OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
+    IF o.id IS NULL AND outbox_id IS NOT NULL THEN
+        status := 'not_ready';
+        RETURN;
+    END IF;
+    IF o.id IS NULL OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
         status := 'unknown';
         RETURN;
     END IF;
