@@ -45,7 +45,8 @@
  *                channel), a double click queues one request; a re-poll
  *                meeting 502s is retried; a 400 ends a cancel refused after
  *                one call; a cancel meeting 503 every time ends failed after
- *                CDS_DELIVERY_MAX_ATTEMPTS calls, shown on the console */
+ *                CDS_DELIVERY_MAX_ATTEMPTS calls, listed on the console's
+ *                shipments page with its reason */
 #include "delivery/internal.h"
 #include "core/assets.h"
 #include "tests/lib/console.h"
@@ -815,6 +816,13 @@ static void test_console_retry(void)
     snprintf(want, sizeof want, "id=\"request-%s\"", sid);
     CHECK(r.body && strstr(r.body, want));
     CHECK(r.body && strstr(r.body, "failed"));
+    CHECK(r.body && reason && strstr(r.body, reason));
+    th_resp_free(&r);
+    /* Listed without a search too: a failed call needs a person. */
+    snprintf(url, sizeof url, "%s/console/shipments", srv.url);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    snprintf(want, sizeof want, "id=\"request-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
     CHECK(r.body && reason && strstr(r.body, reason));
     th_resp_free(&r);
     free(reason);
