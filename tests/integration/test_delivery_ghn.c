@@ -46,7 +46,8 @@
  *                meeting 502s is retried; a 400 ends a cancel refused after
  *                one call; a cancel meeting 503 every time ends failed after
  *                CDS_DELIVERY_MAX_ATTEMPTS calls, listed on the console's
- *                shipments page with its reason */
+ *                shipments page with its reason; a re-poll to an address
+ *                where nobody answers ends failed the same way */
 #include "delivery/internal.h"
 #include "core/assets.h"
 #include "tests/lib/console.h"
@@ -732,6 +733,8 @@ static char *booked(const char *ward, char code[64], char id[64])
     return value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
 }
 
+static void restart3(const char *extra1, const char *extra2, const char *extra3);
+
 static void test_console_retry(void)
 {
     th_resp r;
@@ -773,6 +776,8 @@ static void test_console_retry(void)
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.track_done' AND "
                     "subject = 'shipment:%s'", sid), 1);
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
+    char repolled[64];
+    snprintf(repolled, sizeof repolled, "%s", sid);
     free(sid);
 
     /* GHN refuses for good (400): one call, the request ends refused. */
@@ -827,6 +832,27 @@ static void test_console_retry(void)
     th_resp_free(&r);
     free(reason);
     free(sid);
+
+    /* Nobody answers at GHN's address (connection refused): a re-poll is
+     * retried and ends failed after MAX_ATTEMPTS, nothing applied. */
+    static char dead[128];
+    snprintf(dead, sizeof dead, "CDS_GHN_URL=http://127.0.0.1:%d/shiip/public-api", th_free_port());
+    restart3(dead, NULL, NULL);
+    events = count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", repolled);
+    long details = ghn_calls(repolled, "details");
+    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", repolled, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 60, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'track' AND state IN ('failed', 'refused')", repolled), 1);
+    snprintf(q, sizeof q, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%%s' AND "
+                          "kind = 'track' AND state = 'failed' AND attempts = %d", MAX_ATTEMPTS);
+    CHECK_INT(count("%s", fill(q, repolled)), 1);
+    CHECK_INT(ghn_calls(repolled, "details"), details);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", repolled),
+              events);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.track_failed' AND "
+                    "subject = 'shipment:%s'", repolled), 1);
+    restart3(NULL, NULL, NULL);
 
     /* By now GHN's own cancel callback for the first shipment is in: still
      * one cancellation, the citizen told once on each channel. */
