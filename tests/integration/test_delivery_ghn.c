@@ -42,7 +42,9 @@
  *   retries      the request queue against GHN failing on purpose
  *                (/_sim/fail by call): a cancel meeting one 503 is sent
  *                twice and cancels once (one audit row, one notice per
- *                channel), a double click queues one request; a re-poll
+ *                channel), a double click queues one request; a retrying
+ *                cancel whose parcel GHN's callback cancelled closes
+ *                unsent, audited; a re-poll
  *                meeting 502s is retried; a 400 ends a cancel refused after
  *                one call; a cancel meeting 503 every time ends failed after
  *                CDS_DELIVERY_MAX_ATTEMPTS calls, listed on the console's
@@ -763,6 +765,31 @@ static void test_console_retry(void)
                     "subject = 'shipment:%s'", sid), 1);
     CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'ready_for_pickup'",
                     id), 1);
+    free(sid);
+
+    /* A cancel meeting 503s while GHN's own callback cancels the parcel:
+     * the retry is not sent, the request closes done, audited once. */
+    sid = booked("Phường 2", code, id);
+    char *tn = tracking_of(id);
+    ghn_fail("cancel", 1000, 503);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND attempts >= 1 AND result LIKE '%%503%%'", sid), 1);
+    char b[256];
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"cancel\"}", tn);
+    CHECK_INT(callback(b, NULL), 200);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND state IN ('done', 'failed', 'refused')", sid), 1);
+    ghn_fail("cancel", 0, 503);
+    CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' AND state = "
+                    "'done' AND result LIKE 'the shipment finished%%'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'cancelled'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE subject = 'shipment:%s' AND action LIKE "
+                    "'shipment.cancel\\_%%'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND "
+                    "status = 'cancelled' AND applied", sid), 1);
+    free(tn);
     free(sid);
 
     /* A re-poll meets two 502s: retried, the third reads GHN's detail. */
