@@ -4,8 +4,10 @@
  *        failed to book (the carrier refused, or the attempts ran out),
  *        stuck (a booking still retrying, or a parcel the carrier has said
  *        nothing about for CDS_CONSOLE_STUCK_HOURS) and returned to the
- *        agency in the last 30 days; each with the last call to its carrier
- *        an operator asked for, and its outcome. With q: that dossier's or
+ *        agency in the last 30 days, and a parcel whose last call to its
+ *        carrier (an operator's cancel or re-poll) ran out of attempts in
+ *        the last 30 days; each with the last call to its carrier an
+ *        operator asked for, and its outcome. With q: that dossier's or
  *        tracking number's shipments, whatever their state (a parcel booked
  *        a moment ago can be cancelled before it is stuck)
  *   POST /console/shipments/{id}/retry    reason
@@ -57,7 +59,15 @@ int cn_shipments_init(void)
         "          OR (x.status IN ('booked', 'picked_up', 'in_transit', 'out_for_delivery',"
         "                           'delivery_failed', 'returning')"
         "              AND COALESCE(x.last_event_at, x.booked_at, x.created_at)"
-        "                  < now() - make_interval(hours => $1::int))))"
+        "                  < now() - make_interval(hours => $1::int))"
+        /* an operator's call to the carrier that ran out of attempts, the
+         * shipment's last request, in the last 30 days */
+        "          OR (x.status NOT IN ('delivered', 'returned', 'cancelled')"
+        "              AND x.id IN (SELECT q.shipment_id FROM shipment_requests q"
+        "                           WHERE q.state = 'failed' AND q.done_at > now() - interval '30 days'"
+        "                             AND NOT EXISTS (SELECT 1 FROM shipment_requests n"
+        "                                             WHERE n.shipment_id = q.shipment_id"
+        "                                               AND n.created_at > q.created_at)))))"
         "          OR ($2 <> '' AND (x.tracking_no = $2"
         "              OR x.dossier_id = (SELECT y.id FROM dossiers y WHERE y.code = $2)))"
         "       ORDER BY x.updated_at DESC LIMIT 300) s JOIN dossiers d ON d.id = s.dossier_id",

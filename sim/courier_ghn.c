@@ -41,7 +41,13 @@
  *
  * Control (tests, demos):
  *   GET  /_sim/orders       every order with its create calls and log
- *   POST /_sim/fail         {"count","status"}: the next creates fail so
+ *   POST /_sim/fail         {"count","status","call"?}: the next `count`
+ *                           calls of one kind answer HTTP `status` (GHN's
+ *                           refusal envelope): call "create" (the default),
+ *                           "cancel" or "detail" (/v2/shipping-order/detail);
+ *                           each kind has its own count. The orders list
+ *                           counts every cancel and detail call naming an
+ *                           order ("cancels", "details"), failed ones too
  *   POST /_sim/callback     {"order_code","status","type"?,"time"?,
  *                           "reason"?,"reason_code"?,"warehouse"?,
  *                           "token"?: another URL token, "repeat"?}: logs the
@@ -72,6 +78,7 @@ typedef struct order {
     char code[16];
     char shop[32];
     int creates; /* create calls naming this client_order_code */
+    int cancels, details; /* cancel and detail calls naming it, failed ones too */
     long long cod;
     char status[32];
     json_t *request; /* the create body */
@@ -83,7 +90,7 @@ static struct {
     order *orders;
     size_t n;
     unsigned long seq;
-    int fail_count, fail_status;
+    int fail_count[3], fail_status[3]; /* by fail_call */
     char token[256], shops[512], target[512], cb_token[256], auto_plan[32];
     int auto_ms;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -95,6 +102,18 @@ static const char *const wards[] = {
     "Xã Tân Thông Hội", "Thị trấn Củ Chi",  "Phường 1",         "Phường 2",
     "Phường 10",        "Phường 25",        "Phường Linh Trung",
 };
+
+/* The calls /_sim/fail can make fail. */
+enum { FAIL_CREATE, FAIL_CANCEL, FAIL_DETAIL };
+static const char *const fail_calls[] = {"create", "cancel", "detail"};
+
+/* Under g.mu: the HTTP status the next call of kind k must fail with, or 0. */
+static int take_failure_locked(int k)
+{
+    if (g.fail_count[k] <= 0) return 0;
+    g.fail_count[k]--;
+    return g.fail_status[k];
+}
 
 static void env(char *dst, size_t cap, const char *name, const char *dflt)
 {
@@ -477,11 +496,10 @@ static void api_create(cds_req *r)
     char at[40], code[16];
     now_iso(at, sizeof at);
     pthread_mutex_lock(&g.mu);
-    if (g.fail_count > 0) {
-        g.fail_count--;
-        int st = g.fail_status;
+    int fail = take_failure_locked(FAIL_CREATE);
+    if (fail) {
         pthread_mutex_unlock(&g.mu);
-        refuse(r, st, "Hệ thống đang bận, vui lòng thử lại");
+        refuse(r, fail, "Hệ thống đang bận, vui lòng thử lại");
         return;
     }
     order *dup = cc ? find_locked(cc, NULL) : NULL;
@@ -558,8 +576,14 @@ static void detail(cds_req *r, int by_client)
     const char *key = str(j, by_client ? "client_order_code" : "order_code");
     pthread_mutex_lock(&g.mu);
     order *o = key ? (by_client ? find_locked(key, NULL) : find_locked(NULL, key)) : NULL;
-    json_t *d = o ? detail_of_locked(o) : NULL;
+    if (o && !by_client) o->details++;
+    int fail = by_client ? 0 : take_failure_locked(FAIL_DETAIL);
+    json_t *d = o && !fail ? detail_of_locked(o) : NULL;
     pthread_mutex_unlock(&g.mu);
+    if (fail) {
+        refuse(r, fail, "Hệ thống đang bận, vui lòng thử lại");
+        return;
+    }
     if (!d) {
         refuse(r, 400, "Không tìm thấy đơn hàng");
         return;
@@ -587,11 +611,21 @@ static void api_cancel(cds_req *r)
         refuse(r, 400, "Thiếu order_codes");
         return;
     }
-    json_t *out = json_array();
-    json_t *done = json_array();
     size_t i;
     json_t *c;
     pthread_mutex_lock(&g.mu);
+    json_array_foreach(codes, i, c) {
+        order *o = json_string_value(c) ? find_locked(NULL, json_string_value(c)) : NULL;
+        if (o) o->cancels++;
+    }
+    int fail = take_failure_locked(FAIL_CANCEL);
+    if (fail) {
+        pthread_mutex_unlock(&g.mu);
+        refuse(r, fail, "Hệ thống đang bận, vui lòng thử lại");
+        return;
+    }
+    json_t *out = json_array();
+    json_t *done = json_array();
     json_array_foreach(codes, i, c) {
         const char *code = json_string_value(c);
         order *o = code ? find_locked(NULL, code) : NULL;
@@ -618,10 +652,12 @@ static void ctl_orders(cds_req *r)
     json_t *list = json_array();
     pthread_mutex_lock(&g.mu);
     for (size_t i = 0; i < g.n; i++)
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:s,s:O,s:O}", "order_code",
-                                              g.orders[i].code, "client_order_code",
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:O,s:O}",
+                                              "order_code", g.orders[i].code, "client_order_code",
                                               g.orders[i].client_code, "shop_id", g.orders[i].shop,
-                                              "creates", g.orders[i].creates, "status",
+                                              "creates", g.orders[i].creates, "cancels",
+                                              g.orders[i].cancels, "details", g.orders[i].details,
+                                              "status",
                                               g.orders[i].status, "request", g.orders[i].request,
                                               "log", g.orders[i].log));
     pthread_mutex_unlock(&g.mu);
@@ -636,15 +672,21 @@ static void ctl_fail(cds_req *r)
     json_int_t n = json_integer_value(json_object_get(in, "count"));
     json_int_t st = json_is_integer(json_object_get(in, "status"))
                         ? json_integer_value(json_object_get(in, "status")) : 503;
-    if (n < 0 || n > 1000 || st < 400 || st > 599) {
-        cds_problem(r, 400, "invalid_control", "count 0..1000, status 400..599.");
+    const char *call = str(in, "call") ? str(in, "call") : "create";
+    int k = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(call, fail_calls[i]) == 0) k = i;
+    if (n < 0 || n > 1000 || st < 400 || st > 599 || k < 0) {
+        cds_problem(r, 400, "invalid_control",
+                    "count 0..1000, status 400..599, call create|cancel|detail.");
         return;
     }
     pthread_mutex_lock(&g.mu);
-    g.fail_count = (int)n;
-    g.fail_status = (int)st;
+    g.fail_count[k] = (int)n;
+    g.fail_status[k] = (int)st;
     pthread_mutex_unlock(&g.mu);
-    cds_respond_json(r, 200, json_pack("{s:I,s:I}", "count", n, "status", st));
+    cds_respond_json(r, 200, json_pack("{s:I,s:I,s:s}", "count", n, "status", st, "call",
+                                       fail_calls[k]));
 }
 
 static void ctl_callback(cds_req *r)

@@ -419,17 +419,27 @@ $$;
 
 -- Claims up to p_limit due requests (SKIP LOCKED) for dispatcher p_node; one
 -- left 'sending' longer than p_timeout (its dispatcher died) is due again.
--- A request whose shipment finished meanwhile is closed unsent.
+-- A request whose shipment finished meanwhile (say a retried cancel whose
+-- parcel the carrier's callback cancelled) is closed unsent, audited as
+-- every outcome is.
 CREATE OR REPLACE FUNCTION cds_shipment_request_claim(p_node text, p_limit int, p_timeout interval)
 RETURNS TABLE (id uuid, kind text, carrier text, tracking_no text, account text, attempts int,
                trace text)
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE shipment_requests q SET state = 'done', done_at = now(), claimed_at = NULL,
-        result = 'the shipment finished before the call: ' || s.status
-    FROM shipments s
-    WHERE s.id = q.shipment_id AND q.state = 'queued' AND q.next_at <= now()
-      AND s.status IN ('delivered', 'returned', 'cancelled');
+    WITH closed AS (
+        UPDATE shipment_requests q SET state = 'done', done_at = now(), claimed_at = NULL,
+            result = 'the shipment finished before the call: ' || s.status
+        FROM shipments s
+        WHERE s.id = q.shipment_id AND q.state = 'queued' AND q.next_at <= now()
+          AND s.status IN ('delivered', 'returned', 'cancelled')
+        RETURNING q.id, q.kind, q.requested_by, q.result, s.id AS shipment_id, s.carrier,
+                  s.tracking_no)
+    INSERT INTO audit_log (actor, action, subject, reason, detail)
+    SELECT 'carrier:' || c.carrier, 'shipment.' || c.kind || '_done', 'shipment:' || c.shipment_id,
+           c.result, jsonb_build_object('request_id', c.id, 'requested_by', c.requested_by,
+                                        'tracking_no', c.tracking_no, 'applied', 0)
+    FROM closed c;
     RETURN QUERY
     WITH due AS (
         SELECT q.id FROM shipment_requests q

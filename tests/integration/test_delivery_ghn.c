@@ -38,7 +38,18 @@
  *                cancel we thought possible (its callback was lost) changes
  *                nothing but the request; the re-poll reads GHN's detail and
  *                applies it as a webhook would (the lost callback, sent
- *                again, is then a duplicate) */
+ *                again, is then a duplicate)
+ *   retries      the request queue against GHN failing on purpose
+ *                (/_sim/fail by call): a cancel meeting one 503 is sent
+ *                twice and cancels once (one audit row, one notice per
+ *                channel), a double click queues one request; a retrying
+ *                cancel whose parcel GHN's callback cancelled closes
+ *                unsent, audited; a re-poll
+ *                meeting 502s is retried; a 400 ends a cancel refused after
+ *                one call; a cancel meeting 503 every time ends failed after
+ *                CDS_DELIVERY_MAX_ATTEMPTS calls, listed on the console's
+ *                shipments page with its reason; a re-poll to an address
+ *                where nobody answers ends failed the same way */
 #include "delivery/internal.h"
 #include "core/assets.h"
 #include "tests/lib/console.h"
@@ -691,6 +702,197 @@ static void test_console_cancel(void)
     free(sid);
 }
 
+/* ---- the carrier-request queue's retries ---- */
+
+#define MAX_ATTEMPTS 12 /* CDS_DELIVERY_MAX_ATTEMPTS in this test's env */
+
+/* The next `n` calls of kind `call` (create|cancel|detail) at the GHN
+ * stand-in answer HTTP `status`. */
+static void ghn_fail(const char *call, int n, int status)
+{
+    char url[256], body[128];
+    snprintf(url, sizeof url, "%s/_sim/fail", ghn);
+    snprintf(body, sizeof body, "{\"call\":\"%s\",\"count\":%d,\"status\":%d}", call, n, status);
+    th_resp r;
+    CHECK_INT(th_json(&r, "POST", url, NULL, body, NULL), 200);
+    th_resp_free(&r);
+}
+
+/* How many `field` (cancels|details) calls the stand-in saw for shipment `sid`. */
+static long ghn_calls(const char *sid, const char *field)
+{
+    json_t *all = NULL, *o = ghn_order(&all, sid);
+    long n = o ? (long)json_integer_value(json_object_get(o, field)) : -1;
+    json_decref(all);
+    return n;
+}
+
+/* A GHN-booked shipment of a new dossier: its id (malloc) and the dossier's. */
+static char *booked(const char *ward, char code[64], char id[64])
+{
+    ready(PROC_B, ward, code, id);
+    free(tracking_of(id));
+    return value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
+}
+
+static void restart3(const char *extra1, const char *extra2, const char *extra3);
+
+static void test_console_retry(void)
+{
+    th_resp r;
+    char code[64], id[64], url[256], want[96];
+
+    /* A cancel meets one 503: retried, then GHN cancels. A double click
+     * queues one request, audited once. */
+    char *sid = booked("Phường Cô Giang", code, id);
+    char first_id[64];
+    snprintf(first_id, sizeof first_id, "%s", id);
+    ghn_fail("cancel", 1, 503);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.carrier_cancel' AND "
+                    "subject = 'shipment:%s'", sid), 1);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'cancel' AND state = 'done' AND attempts = 2", sid), 1);
+    CHECK_INT(ghn_calls(sid, "cancels"), 2);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'cancelled'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE subject = 'shipment:%s' AND action LIKE "
+                    "'shipment.cancel\\_%%'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.cancel_done' AND "
+                    "subject = 'shipment:%s'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'ready_for_pickup'",
+                    id), 1);
+    free(sid);
+
+    /* A cancel meeting 503s while GHN's own callback cancels the parcel:
+     * the retry is not sent, the request closes done, audited once. */
+    sid = booked("Phường 2", code, id);
+    char *tn = tracking_of(id);
+    ghn_fail("cancel", 1000, 503);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND attempts >= 1 AND result LIKE '%%503%%'", sid), 1);
+    char b[256];
+    snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"cancel\"}", tn);
+    CHECK_INT(callback(b, NULL), 200);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND state IN ('done', 'failed', 'refused')", sid), 1);
+    ghn_fail("cancel", 0, 503);
+    CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' AND state = "
+                    "'done' AND result LIKE 'the shipment finished%%'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'cancelled'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE subject = 'shipment:%s' AND action LIKE "
+                    "'shipment.cancel\\_%%'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND "
+                    "status = 'cancelled' AND applied", sid), 1);
+    free(tn);
+    free(sid);
+
+    /* A re-poll meets two 502s: retried, the third reads GHN's detail. */
+    sid = booked("Phường Phạm Ngũ Lão", code, id);
+    ghn_fail("detail", 2, 502);
+    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'track' AND state = 'done' AND attempts = 3", sid), 1);
+    CHECK_INT(ghn_calls(sid, "details"), 3);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.track_done' AND "
+                    "subject = 'shipment:%s'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
+    char repolled[64];
+    snprintf(repolled, sizeof repolled, "%s", sid);
+    free(sid);
+
+    /* GHN refuses for good (400): one call, the request ends refused. */
+    sid = booked("Phường 25", code, id);
+    ghn_fail("cancel", 1, 400);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 30, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'cancel' AND state = 'refused' AND attempts = 1", sid), 1);
+    CHECK_INT(ghn_calls(sid, "cancels"), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
+    free(sid);
+
+    /* A cancel that keeps meeting 503: MAX_ATTEMPTS calls, then the request
+     * ends failed with the reason, the shipment unchanged, one audit row;
+     * the console shows the failure on the shipment's row. */
+    sid = booked("Phường 1", code, id);
+    ghn_fail("cancel", 1000, 503);
+    long events = count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", sid);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 60, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND state IN ('failed', 'done', 'refused')", sid), 1);
+    ghn_fail("cancel", 0, 503);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%%s' AND "
+                          "kind = 'cancel' AND state = 'failed' AND attempts = %d AND result "
+                          "LIKE '%%%%503%%%%'", MAX_ATTEMPTS);
+    CHECK_INT(count("%s", fill(q, sid)), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s'", sid), 1);
+    CHECK_INT(ghn_calls(sid, "cancels"), MAX_ATTEMPTS);
+    CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", sid), events);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.cancel_failed' AND "
+                    "subject = 'shipment:%s'", sid), 1);
+    char *reason = value("SELECT result FROM shipment_requests WHERE shipment_id = '%s'", sid);
+    snprintf(url, sizeof url, "%s/console/shipments?q=%s", srv.url, code);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    snprintf(want, sizeof want, "id=\"request-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
+    CHECK(r.body && strstr(r.body, "failed"));
+    CHECK(r.body && reason && strstr(r.body, reason));
+    th_resp_free(&r);
+    /* Listed without a search too: a failed call needs a person. */
+    snprintf(url, sizeof url, "%s/console/shipments", srv.url);
+    CHECK_INT(th_console_get(&r, url, op_cookie), 200);
+    snprintf(want, sizeof want, "id=\"request-%s\"", sid);
+    CHECK(r.body && strstr(r.body, want));
+    CHECK(r.body && reason && strstr(r.body, reason));
+    th_resp_free(&r);
+    free(reason);
+    free(sid);
+
+    /* Nobody answers at GHN's address (connection refused): a re-poll is
+     * retried and ends failed after MAX_ATTEMPTS, nothing applied. */
+    static char dead[128];
+    snprintf(dead, sizeof dead, "CDS_GHN_URL=http://127.0.0.1:%d/shiip/public-api", th_free_port());
+    restart3(dead, NULL, NULL);
+    events = count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", repolled);
+    long details = ghn_calls(repolled, "details");
+    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", repolled, &r), 200);
+    th_resp_free(&r);
+    CHECK_INT(wait_for(1, 60, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
+                              "AND kind = 'track' AND state IN ('failed', 'refused')", repolled), 1);
+    snprintf(q, sizeof q, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%%s' AND "
+                          "kind = 'track' AND state = 'failed' AND attempts = %d", MAX_ATTEMPTS);
+    CHECK_INT(count("%s", fill(q, repolled)), 1);
+    CHECK_INT(ghn_calls(repolled, "details"), details);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", repolled),
+              events);
+    CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.track_failed' AND "
+                    "subject = 'shipment:%s'", repolled), 1);
+    restart3(NULL, NULL, NULL);
+
+    /* By now GHN's own cancel callback for the first shipment is in: still
+     * one cancellation, the citizen told once on each channel. */
+    sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", first_id);
+    CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s' AND "
+                    "status = 'cancelled' AND applied", sid), 1);
+    CHECK(count("SELECT count(*) FROM outbox WHERE dossier_id = '%s' AND template = "
+                "'ready_for_pickup'", first_id) >= 1);
+    CHECK_INT(count("SELECT count(*) - count(DISTINCT channel) FROM outbox WHERE dossier_id = "
+                    "'%s' AND template = 'ready_for_pickup'", first_id), 0);
+    free(sid);
+}
+
 static void restart3(const char *extra1, const char *extra2, const char *extra3)
 {
     CHECK_INT(th_proc_stop(&srv, SIGTERM), 0);
@@ -791,6 +993,7 @@ int main(void)
     env[n++] = "CDS_DELIVERY_BACKOFF_MS=100";
     env[n++] = "CDS_DELIVERY_BACKOFF_MAX_MS=300";
     env[n++] = "CDS_DELIVERY_POLL_MS=200";
+    env[n++] = "CDS_DELIVERY_MAX_ATTEMPTS=12";
     env[n] = NULL;
     if (th_server_start_on(&srv, port, db, env) != 0) return 1;
     char load[1024];
@@ -807,6 +1010,7 @@ int main(void)
     test_crash_lookup();
     test_fee_cancel();
     test_console_cancel();
+    test_console_retry();
     test_bad_token_and_allow_list();
     test_polling();
 
