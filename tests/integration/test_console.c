@@ -61,20 +61,6 @@ static char op_cookie[2200], aud_cookie[2200], short_cookie[2200];
 static char op_csrf[65], aud_csrf[65], short_csrf[65];
 static time_t short_login_at;
 
-static const char *u(const th_proc *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static const char *u(const th_proc *p, const char *fmt, ...)
-{
-    static char buf[4][1024];
-    static int i;
-    i = (i + 1) % 4;
-    int n = snprintf(buf[i], sizeof buf[i], "%s", p->url);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[i] + n, sizeof buf[i] - (size_t)n, fmt, ap);
-    va_end(ap);
-    return buf[i];
-}
-
 /* A count(*) of a query with one %s argument. */
 #define count(fmt, arg) th_db_count(db, fmt, arg)
 
@@ -113,15 +99,15 @@ static void login_all(void)
     CHECK_INT(th_console_login(srv.url, &op, NULL, op_cookie, sizeof op_cookie), 200);
     CHECK_INT(th_console_login(srv.url, &aud, NULL, aud_cookie, sizeof aud_cookie), 200);
     th_resp r;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console"), op_cookie), 200);
     CHECK_INT(th_console_csrf(r.body, op_csrf), 0);
     CHECK(contains(r.body, "vanhanh1"));
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console"), aud_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console"), aud_cookie), 200);
     CHECK_INT(th_console_csrf(r.body, aud_csrf), 0);
     CHECK(contains(r.body, "Kiểm soát viên"));
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv_short, "/console/payments"), short_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv_short, "/console/payments"), short_cookie), 200);
     CHECK_INT(th_console_csrf(r.body, short_csrf), 0);
     th_resp_free(&r);
 }
@@ -141,14 +127,14 @@ static void test_login_refusals(void)
     char form[512];
     th_staff_code(&op, (long long)time(NULL) / 30, code);
     snprintf(form, sizeof form, "login=%s&password=%s&totp=%s", op.login, op.password, code);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/login"), "cds_console_login=0123456789abcdef0123456789abcdef", form), 403);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/login"), "cds_console_login=0123456789abcdef0123456789abcdef", form), 403);
     CHECK(th_set_cookie(&r, "cds_console", cookie, sizeof cookie, NULL) == NULL);
     th_resp_free(&r);
     /* A GET without a session goes to the login form. */
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/payments"), NULL), 303);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/payments"), NULL), 303);
     CHECK_STR(th_resp_header(&r, "location"), "/console/login");
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/payments"), "cds_console=not.a.token"), 303);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/payments"), "cds_console=not.a.token"), 303);
     th_resp_free(&r);
 }
 
@@ -159,7 +145,7 @@ static void test_headers(void)
                            "/console/audit", "/console/login"};
     for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
         th_resp r;
-        CHECK_INT(th_console_get(&r, u(&srv, "%s", pages[i]), i < 7 ? op_cookie : NULL), 200);
+        CHECK_INT(th_console_get(&r, th_url(&srv, "%s", pages[i]), i < 7 ? op_cookie : NULL), 200);
         CHECK_STR(th_resp_header(&r, "content-security-policy"), CSP);
         CHECK_STR(th_resp_header(&r, "cache-control"), "no-store");
         CHECK_STR(th_resp_header(&r, "referrer-policy"), "no-referrer");
@@ -199,12 +185,12 @@ static void test_csrf_and_roles(void)
     CHECK_INT(th_console_unmatched(db, srv.url, PAYOS_KEY, fd.account, fd.amount, tx), 0);
     th_resp r;
     /* The operator sees the transfer with its form; the auditor without. */
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/payments"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/payments"), op_cookie), 200);
     char want[64];
     snprintf(want, sizeof want, "id=\"resolve-%s\"", tx);
     CHECK(contains(r.body, want));
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/payments"), aud_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/payments"), aud_cookie), 200);
     snprintf(want, sizeof want, "id=\"tx-%s\"", tx);
     CHECK(contains(r.body, want));
     CHECK(r.body && !strstr(r.body, "id=\"resolve-"));
@@ -212,7 +198,7 @@ static void test_csrf_and_roles(void)
 
     char *before = state();
     char form[512];
-    const char *path = u(&srv, "/console/payments/transactions/%s/resolve", tx);
+    const char *path = th_url(&srv, "/console/payments/transactions/%s/resolve", tx);
     /* No CSRF token: 403. */
     snprintf(form, sizeof form, "dossier_code=%s&reason=chuyen+nham", fd.code);
     CHECK_INT(th_console_post(&r, path, op_cookie, form), 403);
@@ -232,7 +218,7 @@ static void test_csrf_and_roles(void)
     CHECK(contains(r.body, "chỉ được xem"));
     th_resp_free(&r);
     snprintf(form, sizeof form, "csrf=%s&carrier=vnpost&external_id=AUD-1&name=Nguyen", aud_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/couriers"), aud_cookie, form), 403);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/couriers"), aud_cookie, form), 403);
     th_resp_free(&r);
     /* No session: 401. */
     snprintf(form, sizeof form, "csrf=%s&dossier_code=%s&reason=x", op_csrf, fd.code);
@@ -256,7 +242,7 @@ static void test_resolve(void)
     char form[512];
     snprintf(form, sizeof form, "csrf=%s&dossier_code=%s&reason=Chuy%%E1%%BB%%83n+kho%%E1%%BA%%A3n+thi%%E1%%BA%%BFu+m%%C3%%A3",
              op_csrf, fd.code);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/payments/transactions/%s/resolve", tx), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/payments/transactions/%s/resolve", tx), op_cookie, form), 200);
     CHECK(contains(r.body, "id=\"dossier-status\">paid<"));
     CHECK(contains(r.body, "id=\"notice\""));
     th_resp_free(&r);
@@ -264,12 +250,12 @@ static void test_resolve(void)
     char who[128];
     snprintf(who, sizeof who, "staff:%s vanhanh1", op.id);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'payment.resolve' AND actor = '%s'", who), 1);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/dossiers/%s", fd.code), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/dossiers/%s", fd.code), op_cookie), 200);
     CHECK(contains(r.body, "id=\"dossier-status\">paid<"));
     th_resp_free(&r);
     /* Again: 409, nothing more. */
     char *before = state();
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/payments/transactions/%s/resolve", tx), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/payments/transactions/%s/resolve", tx), op_cookie, form), 409);
     th_resp_free(&r);
     char *after = state();
     CHECK_STR(after, before);
@@ -287,23 +273,23 @@ static void test_refund(void)
     th_resp r;
     char form[512];
     snprintf(form, sizeof form, "csrf=%s&dossier_code=%s&reason=du", op_csrf, d.code);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/payments/transactions/%s/resolve", t1), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/payments/transactions/%s/resolve", t1), op_cookie, form), 200);
     th_resp_free(&r);
     char *pay = th_db_value(db, "SELECT id FROM payments WHERE status = 'refund_due' LIMIT 1");
     CHECK(pay != NULL);
     (void)t2;
     if (!pay) return;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/payments"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/payments"), op_cookie), 200);
     char want[96];
     snprintf(want, sizeof want, "id=\"refunded-%s\"", pay);
     CHECK(contains(r.body, want));
     th_resp_free(&r);
     snprintf(form, sizeof form, "csrf=%s&reason=UNC+so+123", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/payments/%s/refunded", pay), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/payments/%s/refunded", pay), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(count("SELECT count(*) FROM payments WHERE id = '%s' AND status = 'refunded'", pay), 1);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'payment.refunded' AND subject = 'payment:%s'", pay), 1);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/payments/%s/refunded", pay), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/payments/%s/refunded", pay), op_cookie, form), 409);
     th_resp_free(&r);
     free(pay);
 }
@@ -331,7 +317,7 @@ static void test_shipments(void)
         return;
     }
     th_resp r;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/shipments"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/shipments"), op_cookie), 200);
     char want[96];
     snprintf(want, sizeof want, "id=\"retry-%s\"", sa);
     CHECK(contains(r.body, want));
@@ -339,23 +325,23 @@ static void test_shipments(void)
     th_resp_free(&r);
     char form[256];
     snprintf(form, sizeof form, "csrf=%s&reason=da+sua+dia+chi", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/shipments/%s/retry", sa), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/shipments/%s/retry", sa), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'pending'"
                     " AND book_state = 'queued' AND book_attempts = 0", sa), 1);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.retry' AND subject = 'shipment:%s'", sa), 1);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/shipments/%s/cancel", sb), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/shipments/%s/cancel", sb), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'cancelled'", sb), 1);
     CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'ready_for_pickup'", b.id), 1);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.cancel' AND subject = 'shipment:%s'", sb), 1);
     /* Cancelled: neither again. */
     char *before = state();
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/shipments/%s/cancel", sb), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/shipments/%s/cancel", sb), op_cookie, form), 409);
     th_resp_free(&r);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/shipments/%s/retry", sb), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/shipments/%s/retry", sb), op_cookie, form), 409);
     th_resp_free(&r);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/shipments/00000000-0000-4000-8000-000000000000/retry"), op_cookie, form), 404);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/shipments/00000000-0000-4000-8000-000000000000/retry"), op_cookie, form), 404);
     th_resp_free(&r);
     char *after = state();
     CHECK_STR(after, before);
@@ -380,7 +366,7 @@ static void test_notifications(void)
         return;
     }
     th_resp r;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/notifications"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/notifications"), op_cookie), 200);
     char want[96];
     snprintf(want, sizeof want, "id=\"resend-%s\"", id);
     CHECK(contains(r.body, want));
@@ -389,19 +375,19 @@ static void test_notifications(void)
     long before = th_db_count(db, "SELECT count(*) FROM outbox");
     char form[256];
     snprintf(form, sizeof form, "csrf=%s&reason=so+da+sua", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/notifications/%s/resend", id), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/notifications/%s/resend", id), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM outbox"), before + 1);
     CHECK_INT(count("SELECT count(*) FROM outbox o JOIN outbox n ON n.id = o.resent_as"
                     " WHERE o.id = %s AND n.status = 'created' AND n.template = 'fee_requested'", id), 1);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'notification.resend' AND subject = 'outbox:%s'", id), 1);
     /* A second post (a double click): nothing more. */
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/notifications/%s/resend", id), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/notifications/%s/resend", id), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM outbox"), before + 1);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'notification.resend' AND subject = 'outbox:%s'", id), 1);
     free(id);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/gateways"), aud_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/gateways"), aud_cookie), 200);
     CHECK(contains(r.body, "id=\"queue-sms\""));
     CHECK(contains(r.body, "id=\"queue-booking\""));
     CHECK(contains(r.body, "id=\"queue-carrier_request\""));
@@ -413,7 +399,7 @@ static void test_couriers(void)
     th_resp r;
     char form[512];
     snprintf(form, sizeof form, "csrf=%s&carrier=vnpost&external_id=BT-0042&name=Tr%%E1%%BA%%A7n+V%%C4%%83n+B&phone=0987654321", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/couriers"), op_cookie, form), 201);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/couriers"), op_cookie, form), 201);
     const char *sec = r.body ? strstr(r.body, "id=\"courier-secret\">") : NULL;
     char secret[65] = "";
     if (sec) snprintf(secret, sizeof secret, "%.64s", sec + strlen("id=\"courier-secret\">"));
@@ -427,21 +413,21 @@ static void test_couriers(void)
     char *cid = th_db_value(db, "SELECT id FROM couriers WHERE external_id = 'BT-0042'");
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'courier.create' AND subject = 'courier:%s'", cid ? cid : ""), 1);
     /* The same staff id again: 409, nothing new. */
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/couriers"), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/couriers"), op_cookie, form), 409);
     th_resp_free(&r);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM couriers"), 1);
     /* A bad phone: 400. */
     snprintf(form, sizeof form, "csrf=%s&carrier=vnpost&external_id=BT-0043&name=X&phone=12345", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/couriers"), op_cookie, form), 400);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/couriers"), op_cookie, form), 400);
     th_resp_free(&r);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM couriers"), 1);
     snprintf(form, sizeof form, "csrf=%s&reason=nghi+viec", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/couriers/%s/disable", cid ? cid : "x"), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/couriers/%s/disable", cid ? cid : "x"), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(count("SELECT count(*) FROM couriers WHERE id = '%s' AND disabled_at IS NOT NULL", cid ? cid : ""), 1);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'courier.disable' AND subject = 'courier:%s'", cid ? cid : ""), 1);
     free(cid);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/audit"), aud_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/audit"), aud_cookie), 200);
     CHECK(contains(r.body, "courier.disable"));
     CHECK(contains(r.body, "payment.resolve"));
     th_resp_free(&r);
@@ -455,27 +441,27 @@ static void test_agents(void)
     free(ag);
     CHECK_INT(th_staff_location(db, "BD-Q3", agency, loc), 0);
     th_resp r;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/agents"), op_cookie), 200);
     CHECK(contains(r.body, "BD-Q3"));
     CHECK(contains(r.body, "id=\"agent-create\""));
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), aud_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/agents"), aud_cookie), 200);
     CHECK(r.body && !strstr(r.body, "id=\"agent-create\""));
     th_resp_free(&r);
     char form[768];
     /* The auditor: refused, nothing made. */
     snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q3&display_name=Ho&password=daily.q3-pass-phrase", aud_csrf, loc);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), aud_cookie, form), 403);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents"), aud_cookie, form), 403);
     th_resp_free(&r);
     /* A short password: 400, nothing made. */
     snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q3&display_name=Ho&password=short", op_csrf, loc);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 400);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents"), op_cookie, form), 400);
     th_resp_free(&r);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM staff WHERE login = 'daily.q3'"), 0);
     snprintf(form, sizeof form,
              "csrf=%s&location_id=%s&login=daily.q3&display_name=L%%C3%%AA+Th%%E1%%BB%%8B+Hoa&password=daily.q3-pass-phrase",
              op_csrf, loc);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 201);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents"), op_cookie, form), 201);
     th_staff agent;
     memset(&agent, 0, sizeof agent);
     snprintf(agent.login, sizeof agent.login, "daily.q3");
@@ -491,7 +477,7 @@ static void test_agents(void)
     snprintf(who, sizeof who, "staff:%s vanhanh1", op.id);
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'staff_create' AND actor = '%s'", who), 1);
     /* The same login again: 409. */
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents"), op_cookie, form), 409);
     th_resp_free(&r);
     /* The agent logs in with the key shown (the staff API), then is disabled. */
     char prob[64];
@@ -501,7 +487,7 @@ static void test_agents(void)
     CHECK_INT(th_console_login(srv.url, &agent, NULL, cookie, sizeof cookie), 403);
     CHECK(cookie[0] == 0);
     snprintf(form, sizeof form, "csrf=%s", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/%s/disable", aid ? aid : "x"), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/%s/disable", aid ? aid : "x"), op_cookie, form), 200);
     CHECK(contains(r.body, "id=\"notice\""));
     th_resp_free(&r);
     CHECK_INT(count("SELECT count(*) FROM staff WHERE id = '%s' AND disabled_at IS NOT NULL", aid ? aid : ""), 1);
@@ -516,10 +502,10 @@ static void test_locations(void)
     snprintf(agency, sizeof agency, "%s", ag ? ag : "");
     free(ag);
     th_resp r;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), op_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/agents"), op_cookie), 200);
     CHECK(contains(r.body, "id=\"location-create\""));
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/agents"), aud_cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/agents"), aud_cookie), 200);
     CHECK(r.body && !strstr(r.body, "id=\"location-create\""));
     th_resp_free(&r);
     /* Refused, nothing changed: bad inputs, an auditor, no CSRF token. */
@@ -533,14 +519,14 @@ static void test_locations(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(form, sizeof form, "csrf=%s&code=%s&name=%s&address=12+Tr%%E1%%BA%%A7n+H%%C6%%B0ng+%%C4%%90%%E1%%BA%%A1o&agency_code=%s",
                  op_csrf, bad[i][0], bad[i][1], *bad[i][2] ? bad[i][2] : agency);
-        CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 400);
+        CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations"), op_cookie, form), 400);
         th_resp_free(&r);
     }
     snprintf(form, sizeof form, "csrf=%s&code=BD-Q5&name=Q5&address=12+THD&agency_code=%s", aud_csrf, agency);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), aud_cookie, form), 403);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations"), aud_cookie, form), 403);
     th_resp_free(&r);
     snprintf(form, sizeof form, "code=BD-Q5&name=Q5&address=12+THD&agency_code=%s", agency);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 403);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations"), op_cookie, form), 403);
     th_resp_free(&r);
     char *after = state();
     CHECK_STR(after, before);
@@ -550,7 +536,7 @@ static void test_locations(void)
     snprintf(form, sizeof form,
              "csrf=%s&code=BD-Q5&name=B%%C6%%B0u+c%%E1%%BB%%A5c+Qu%%E1%%BA%%ADn+5&address=12+Tr%%E1%%BA%%A7n+H%%C6%%B0ng+%%C4%%90%%E1%%BA%%A1o&agency_code=%s",
              op_csrf, agency);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations"), op_cookie, form), 200);
     CHECK(contains(r.body, "id=\"notice\""));
     th_resp_free(&r);
     char *loc = th_db_value(db, "SELECT id FROM agent_locations WHERE code = 'BD-Q5' AND disabled_at IS NULL");
@@ -561,7 +547,7 @@ static void test_locations(void)
                               " AND subject = 'agent_location:%s' AND actor = '%s'", loc ? loc : "", who), 1);
     /* The same code again: 409, nothing new. */
     before = state();
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations"), op_cookie, form), 409);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations"), op_cookie, form), 409);
     th_resp_free(&r);
     after = state();
     CHECK_STR(after, before);
@@ -570,21 +556,21 @@ static void test_locations(void)
     /* An agent there, then the location closed: the agent is disabled. */
     snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q5&display_name=Ho&password=daily.q5-pass-phrase",
              op_csrf, loc ? loc : "");
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 201);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents"), op_cookie, form), 201);
     th_resp_free(&r);
     snprintf(form, sizeof form, "csrf=%s", op_csrf); /* no reason */
     before = state();
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 400);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 400);
     th_resp_free(&r);
     snprintf(form, sizeof form, "csrf=%s&reason=x", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/00000000-0000-4000-8000-000000000000/disable"), op_cookie, form), 404);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations/00000000-0000-4000-8000-000000000000/disable"), op_cookie, form), 404);
     th_resp_free(&r);
     after = state();
     CHECK_STR(after, before);
     free(before);
     free(after);
     snprintf(form, sizeof form, "csrf=%s&reason=buu+cuc+dong+cua", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 200);
     th_resp_free(&r);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM agent_locations WHERE id = '%s' AND disabled_at IS NOT NULL", loc ? loc : ""), 1);
     CHECK_INT(th_db_count(db, "SELECT count(*) FROM staff WHERE login = '%s' AND disabled_at IS NOT NULL", "daily.q5"), 1);
@@ -594,10 +580,10 @@ static void test_locations(void)
     before = state();
     snprintf(form, sizeof form, "csrf=%s&location_id=%s&login=daily.q6&display_name=Ho&password=daily.q6-pass-phrase",
              op_csrf, loc ? loc : "");
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents"), op_cookie, form), 404);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents"), op_cookie, form), 404);
     th_resp_free(&r);
     snprintf(form, sizeof form, "csrf=%s&reason=lai", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/agents/locations/%s/disable", loc ? loc : "x"), op_cookie, form), 200);
     th_resp_free(&r);
     after = state();
     CHECK_STR(after, before);
@@ -619,10 +605,10 @@ static void test_expired(void)
     th_resp r;
     char form[512];
     snprintf(form, sizeof form, "csrf=%s&dossier_code=%s&reason=x", short_csrf, d.code);
-    CHECK_INT(th_console_post(&r, u(&srv_short, "/console/payments/transactions/%s/resolve", t), short_cookie, form), 401);
+    CHECK_INT(th_console_post(&r, th_url(&srv_short, "/console/payments/transactions/%s/resolve", t), short_cookie, form), 401);
     CHECK(contains(r.body, "hết hạn"));
     th_resp_free(&r);
-    CHECK_INT(th_console_get(&r, u(&srv_short, "/console/payments"), short_cookie), 303);
+    CHECK_INT(th_console_get(&r, th_url(&srv_short, "/console/payments"), short_cookie), 303);
     CHECK_STR(th_resp_header(&r, "location"), "/console/login");
     th_resp_free(&r);
     char *after = state();
@@ -637,7 +623,7 @@ static void test_expired(void)
 static int oidc_begin(const char *hint, char *callback, size_t cap, char *jar, size_t jcap)
 {
     th_resp r;
-    if (th_console_get(&r, u(&srv, "/console/login/oidc"), NULL) != 200) {
+    if (th_console_get(&r, th_url(&srv, "/console/login/oidc"), NULL) != 200) {
         th_resp_free(&r);
         return -1;
     }
@@ -676,7 +662,7 @@ static void test_oidc(void)
              "staff-HCM0001 --no-password 1 --actor test >/dev/null", CDS_BUILD_DIR, db, CDS_BUILD_DIR);
     CHECK_INT(system(cmd), 0);
     th_resp r;
-    CHECK_INT(th_console_get(&r, u(&srv, "/console/login"), NULL), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console/login"), NULL), 200);
     CHECK(contains(r.body, "href=\"/console/login/oidc\""));
     th_resp_free(&r);
     char cb[2048], jar[512], tok[2048], cookie[2200];
@@ -689,7 +675,7 @@ static void test_oidc(void)
     CHECK(th_set_cookie(&r, "cds_console", tok, sizeof tok, NULL) != NULL);
     th_resp_free(&r);
     snprintf(cookie, sizeof cookie, "cds_console=%s", tok);
-    CHECK_INT(th_console_get(&r, u(&srv, "/console"), cookie), 200);
+    CHECK_INT(th_console_get(&r, th_url(&srv, "/console"), cookie), 200);
     CHECK(contains(r.body, "Nguyễn Thị Lan"));
     th_resp_free(&r);
     /* The callback in a browser that did not start the login: 400, no session. */
@@ -716,9 +702,9 @@ static void test_logout(void)
     th_resp r;
     char form[128];
     snprintf(form, sizeof form, "csrf=%s", op_csrf);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/logout"), op_cookie, "csrf="), 403);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/logout"), op_cookie, "csrf="), 403);
     th_resp_free(&r);
-    CHECK_INT(th_console_post(&r, u(&srv, "/console/logout"), op_cookie, form), 200);
+    CHECK_INT(th_console_post(&r, th_url(&srv, "/console/logout"), op_cookie, form), 200);
     CHECK(contains(r.body, "Đã đăng xuất"));
     char v[64] = "x", line[4096] = "";
     CHECK(th_set_cookie(&r, "cds_console", v, sizeof v, line) != NULL);
@@ -729,13 +715,13 @@ static void test_logout(void)
     long st = 0;
     for (int i = 0; i < 100 && st != 303; i++) {
         if (i) usleep(50 * 1000);
-        st = th_console_get(&r, u(&srv, "/console"), op_cookie);
+        st = th_console_get(&r, th_url(&srv, "/console"), op_cookie);
         th_resp_free(&r);
     }
     CHECK_INT(st, 303);
     for (int i = 0, s2 = 0; i < 100 && s2 != 303; i++) {
         if (i) usleep(50 * 1000);
-        s2 = (int)th_console_get(&r, u(&srv_short, "/console"), op_cookie);
+        s2 = (int)th_console_get(&r, th_url(&srv_short, "/console"), op_cookie);
         th_resp_free(&r);
         if (i == 99) CHECK_INT(s2, 303);
     }

@@ -522,6 +522,23 @@ static long console_post(const char *cookie, const char *csrf, const char *actio
     return th_console_post(r, url, cookie, form);
 }
 
+/* A console request refused with `want`, its page holding `needle` (if
+ * given), and nothing changed in the shipments, requests, dossiers, audit
+ * log or outbox. */
+static void refused(const char *cookie, const char *csrf, const char *action, const char *sid,
+                    long want, const char *needle)
+{
+    char *before = fingerprint();
+    th_resp r;
+    CHECK_INT(console_post(cookie, csrf, action, sid, &r), want);
+    if (needle) CHECK(r.body && strstr(r.body, needle));
+    th_resp_free(&r);
+    char *after = fingerprint();
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+}
+
 static void console_login(void)
 {
     CHECK_INT(th_staff_create(db, &op, "vanhanh.ghn", "operator", NULL), 0);
@@ -548,17 +565,9 @@ static void test_console_cancel(void)
     char *sid = value("SELECT id FROM shipments WHERE dossier_id = '%s'", id);
     th_resp r;
     /* Refused, nothing changed: no CSRF token, an auditor. */
-    char *before = fingerprint();
-    CHECK_INT(console_post(op_cookie, NULL, "cancel", sid, &r), 403);
-    th_resp_free(&r);
-    CHECK_INT(console_post(aud_cookie, aud_csrf, "cancel", sid, &r), 403);
-    th_resp_free(&r);
-    CHECK_INT(console_post(aud_cookie, aud_csrf, "repoll", sid, &r), 403);
-    th_resp_free(&r);
-    char *after = fingerprint();
-    CHECK_STR(after, before);
-    free(before);
-    free(after);
+    refused(op_cookie, NULL, "cancel", sid, 403, NULL);
+    refused(aud_cookie, aud_csrf, "cancel", sid, 403, NULL);
+    refused(aud_cookie, aud_csrf, "repoll", sid, 403, NULL);
     /* Booked a moment ago, not stuck: found by its dossier code, with the cancel form. */
     char url[256], want[96];
     snprintf(url, sizeof url, "%s/console/shipments?q=%s", srv.url, code);
@@ -596,15 +605,8 @@ static void test_console_cancel(void)
     CHECK_INT(count("SELECT count(*) FROM audit_log WHERE action = 'shipment.cancel_done' AND "
                     "subject = 'shipment:%s'", sid), 1);
     /* Cancelled: a second cancel is refused with its page, nothing changed. */
-    before = fingerprint();
-    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 409);
-    th_resp_free(&r);
-    CHECK_INT(console_post(op_cookie, op_csrf, "repoll", sid, &r), 409);
-    th_resp_free(&r);
-    after = fingerprint();
-    CHECK_STR(after, before);
-    free(before);
-    free(after);
+    refused(op_cookie, op_csrf, "cancel", sid, 409, NULL);
+    refused(op_cookie, op_csrf, "repoll", sid, 409, NULL);
     free(tn);
     free(sid);
 
@@ -616,14 +618,7 @@ static void test_console_cancel(void)
     snprintf(b, sizeof b, "{\"order_code\":\"%s\",\"status\":\"picked\"}", tn);
     CHECK_INT(callback(b, NULL), 200);
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'picked_up'", sid), 1);
-    before = fingerprint();
-    CHECK_INT(console_post(op_cookie, op_csrf, "cancel", sid, &r), 409);
-    CHECK(r.body && strstr(r.body, "lấy hàng"));
-    th_resp_free(&r);
-    after = fingerprint();
-    CHECK_STR(after, before);
-    free(before);
-    free(after);
+    refused(op_cookie, op_csrf, "cancel", sid, 409, "lấy hàng");
     free(tn);
     free(sid);
 
