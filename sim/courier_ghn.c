@@ -59,6 +59,7 @@
  * CDS_SIM_GHN_AUTO=deliver (or fail_return) plays a plan for every new
  * order, CDS_SIM_GHN_AUTO_MS apart (scripts/run's demo). */
 #include "core/http_client.h"
+#include "sim/callback.h"
 #include "sim/sim.h"
 
 #include <event2/event.h>
@@ -259,79 +260,6 @@ static void log_status_locked(order *o, const char *status, const char *at)
 
 /* ---------------- callbacks ---------------- */
 
-typedef struct hook {
-    cds_req *r; /* NULL: nobody waits */
-    sim_standin *s;
-    char *url, *body;
-    char *headers[2];
-    int left, slot;
-    cds_http_call *call;
-    cds_http_client *http;
-    json_t *responses, *sent;
-} hook;
-
-static void hook_free(void *p)
-{
-    hook *h = p;
-    free(h->url);
-    free(h->body);
-    free(h->headers[0]);
-    json_decref(h->responses);
-    json_decref(h->sent);
-    free(h);
-}
-
-static void hook_send(hook *h);
-
-static void on_hook_answer(void *arg, const cds_http_response *resp)
-{
-    hook *h = arg;
-    h->call = NULL;
-    if (h->r) cds_req_untrack(h->r, h->slot);
-    json_t *body = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-    json_t *one = json_pack("{s:I,s:o}", "status", (json_int_t)resp->status, "body",
-                            body ? body : json_null());
-    json_array_append_new(h->responses, one);
-    if (h->s)
-        sim_record_event(h->s, "callback", json_pack("{s:O,s:I}", "callback", h->sent, "status",
-                                                    (json_int_t)resp->status));
-    if (--h->left > 0 && !resp->error) {
-        hook_send(h);
-        return;
-    }
-    if (h->r) {
-        json_t *last = json_array_get(h->responses, json_array_size(h->responses) - 1);
-        cds_respond_json(h->r, 200, json_pack("{s:O,s:O,s:O,s:O}", "status",
-                                              json_object_get(last, "status"), "body",
-                                              json_object_get(last, "body"), "callback", h->sent,
-                                              "responses", h->responses));
-    } else {
-        hook_free(h);
-    }
-}
-
-static void cancel_call(void *c)
-{
-    cds_http_cancel(c);
-}
-
-static void hook_send(hook *h)
-{
-    cds_http_request hr = {.method = "POST",
-                           .url = h->url,
-                           .headers = (const char *const *)h->headers,
-                           .body = h->body,
-                           .body_len = strlen(h->body),
-                           .timeout_ms = 15000};
-    h->call = cds_http_start(h->http, &hr, on_hook_answer, h);
-    if (!h->call) {
-        cds_http_response fake = {.status = 0, .error = "request refused"};
-        on_hook_answer(h, &fake);
-        return;
-    }
-    if (h->r) h->slot = cds_req_track(h->r, cancel_call, h->call);
-}
-
 /* The callback body of order `code` (GHN's field names); NULL when unknown. */
 static json_t *callback_body(const char *code, const char *status, const char *type,
                              const char *at, const json_t *in)
@@ -373,20 +301,12 @@ static json_t *callback_body(const char *code, const char *status, const char *t
 static void send_callback(cds_req *r, cds_http_client *http, sim_standin *s, json_t *body,
                           const char *token, int repeat)
 {
-    hook *h = calloc(1, sizeof *h);
-    if (!h) abort();
-    h->r = r;
-    h->s = s;
-    h->sent = body; /* stolen */
-    h->responses = json_array();
-    h->left = repeat;
-    h->body = json_dumps(body, JSON_COMPACT);
-    if (asprintf(&h->url, "%s/v1/webhooks/couriers/ghn/%s", g.target, token) < 0) h->url = NULL;
-    h->headers[0] = strdup("Content-Type: application/json");
-    h->http = http;
-    if (!h->body || !h->url || !h->headers[0]) abort();
-    if (r) cds_req_set_user(r, h, hook_free);
-    hook_send(h);
+    char *url;
+    if (asprintf(&url, "%s/v1/webhooks/couriers/ghn/%s", g.target, token) < 0) abort();
+    sim_callback *c =
+        sim_callback_new(s, http, "callback", "callback", body, json_dumps(body, JSON_COMPACT));
+    sim_callback_start(c, r, url, repeat);
+    free(url);
 }
 
 /* A status change of an order: logged, then its Switch_status callback. */

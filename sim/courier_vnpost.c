@@ -38,6 +38,7 @@
  * CDS_SIM_VNPOST_TARGET (our base URL, default http://127.0.0.1:8080). */
 #include "core/http_client.h"
 #include "core/log.h"
+#include "sim/callback.h"
 #include "sim/sim.h"
 
 #include <event2/event.h>
@@ -321,109 +322,26 @@ static json_t *make_event(json_t *in)
     return e;
 }
 
-typedef struct hook {
-    cds_req *r;            /* NULL: a scheduled event, nobody waits */
-    sim_standin *s;
-    char *body, *url;
-    char *headers[6];
-    int left, slot;
-    cds_http_call *call;
-    cds_http_client *http; /* the loop thread's client */
-    json_t *responses, *event;
-} hook;
-
-static void hook_free(void *p)
-{
-    hook *h = p;
-    free(h->body);
-    free(h->url);
-    for (int i = 0; h->headers[i]; i++) free(h->headers[i]);
-    json_decref(h->responses);
-    json_decref(h->event);
-    free(h);
-}
-
-static void hook_send(hook *h);
-
-static void on_hook_answer(void *arg, const cds_http_response *resp)
-{
-    hook *h = arg;
-    h->call = NULL;
-    if (h->r) cds_req_untrack(h->r, h->slot);
-    json_t *body = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-    json_t *one = json_pack("{s:I,s:o}", "status", (json_int_t)resp->status, "body",
-                            body ? body : json_null());
-    if (resp->error) json_object_set_new(one, "error", json_string(resp->error));
-    json_array_append_new(h->responses, one);
-    if (h->s)
-        sim_record_event(h->s, "webhook", json_pack("{s:O,s:I}", "event", h->event, "status",
-                                                   (json_int_t)resp->status));
-    if (--h->left > 0 && !resp->error) {
-        hook_send(h);
-        return;
-    }
-    if (h->r) {
-        json_t *last = json_array_get(h->responses, json_array_size(h->responses) - 1);
-        cds_respond_json(h->r, 200, json_pack("{s:O,s:O,s:O,s:O}", "status",
-                                              json_object_get(last, "status"), "body",
-                                              json_object_get(last, "body"), "event", h->event,
-                                              "responses", h->responses));
-        /* freed with the control request */
-    } else {
-        hook_free(h);
-    }
-}
-
-static void cancel_call(void *c)
-{
-    cds_http_cancel(c);
-}
-
-static void hook_send(hook *h)
-{
-    cds_http_request hr = {.method = "POST",
-                           .url = h->url,
-                           .headers = (const char *const *)h->headers,
-                           .body = h->body,
-                           .body_len = strlen(h->body),
-                           .timeout_ms = 15000};
-    h->call = cds_http_start(h->http, &hr, on_hook_answer, h);
-    if (!h->call) {
-        cds_http_response fake = {.status = 0, .error = "request refused"};
-        on_hook_answer(h, &fake);
-        return;
-    }
-    if (h->r) h->slot = cds_req_track(h->r, cancel_call, h->call);
-}
-
 /* Builds and sends the signed webhook of `event`. r may be NULL. */
 static int send_event(cds_req *r, cds_worker *w, sim_standin *s, json_t *event, const char *mode,
                       int repeat, const char *carrier)
 {
-    hook *h = calloc(1, sizeof *h);
-    if (!h) abort();
-    h->r = r;
-    h->s = s;
-    h->event = json_incref(event);
-    h->responses = json_array();
-    h->left = repeat;
-    h->body = json_dumps(event, JSON_COMPACT);
-    if (asprintf(&h->url, "%s/v1/webhooks/couriers/%s", g.target, carrier) < 0) h->url = NULL;
+    sim_callback *c = sim_callback_new(s, w->http, "webhook", "event", json_incref(event),
+                                       json_dumps(event, JSON_COMPACT));
     long long ts = (long long)time(NULL);
     if (strcmp(mode, "stale") == 0) ts -= 600;
     char tss[24], sig[65];
     snprintf(tss, sizeof tss, "%lld", ts);
-    sign(tss, h->body, sig);
+    sign(tss, sim_callback_body(c), sig);
     if (strcmp(mode, "bad") == 0) sig[0] = sig[0] == '0' ? '1' : '0';
-    int k = 0;
-    h->headers[k++] = strdup("Content-Type: application/json");
-    if (strcmp(mode, "none") != 0) {
-        if (asprintf(&h->headers[k++], "X-Vnpost-Timestamp: %s", tss) < 0) return -1;
-        if (asprintf(&h->headers[k++], "X-Vnpost-Signature: %s", sig) < 0) return -1;
-    }
-    h->http = w->http;
-    if (r) cds_req_set_user(r, h, hook_free);
-    hook_send(h);
+    if (strcmp(mode, "none") != 0 &&
+        (sim_callback_header(c, "X-Vnpost-Timestamp: %s", tss) < 0 ||
+         sim_callback_header(c, "X-Vnpost-Signature: %s", sig) < 0))
+        abort();
+    char *url;
+    if (asprintf(&url, "%s/v1/webhooks/couriers/%s", g.target, carrier) < 0) abort();
+    sim_callback_start(c, r, url, repeat);
+    free(url);
     return 0;
 }
 

@@ -50,21 +50,8 @@ static const char *env[24];
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-/* fmt with its one "%s" replaced by arg (no printf: the SQL is built here). */
-static const char *fill(const char *fmt, const char *arg)
-{
-    static char sql[1024];
-    const char *at = strstr(fmt, "%s");
-    if (!at) {
-        snprintf(sql, sizeof sql, "%s", fmt);
-        return sql;
-    }
-    snprintf(sql, sizeof sql, "%.*s%s%s", (int)(at - fmt), fmt, arg, at + 2);
-    return sql;
-}
-
-#define value_of(fmt, arg) th_db_text(db, "%s", fill(fmt, arg))
-#define wait_count(want, seconds, fmt, arg) th_db_wait_count(db, want, seconds, "%s", fill(fmt, arg))
+#define value_of(fmt, arg) th_db_text(db, fmt, arg)
+#define wait_count(want, seconds, fmt, arg) th_db_wait_count(db, want, seconds, fmt, arg)
 
 /* A counter dossier of citizen A for `procedure`; its id into id[37]. */
 static void new_dossier(const char *procedure, char code[64], char id[64])

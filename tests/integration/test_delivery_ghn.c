@@ -82,30 +82,8 @@ static const char *env[24];
 
 #define count(...) th_db_count(db, __VA_ARGS__)
 
-/* fmt with its one "%s" replaced by arg and "%%" by "%" (no printf with a
- * format built at run time). */
-static const char *fill(const char *fmt, const char *arg)
-{
-    static char sql[1024];
-    size_t o = 0;
-    for (const char *p = fmt; *p && o + 1 < sizeof sql; p++) {
-        if (p[0] == '%' && p[1] == 's') {
-            o += (size_t)snprintf(sql + o, sizeof sql - o, "%s", arg);
-            if (o >= sizeof sql) o = sizeof sql - 1;
-            p++;
-        } else if (p[0] == '%' && p[1] == '%') {
-            sql[o++] = '%';
-            p++;
-        } else {
-            sql[o++] = *p;
-        }
-    }
-    sql[o] = 0;
-    return sql;
-}
-
-#define value(fmt, arg) th_db_text(db, "%s", fill(fmt, arg))
-#define wait_for(want, seconds, fmt, arg) th_db_wait_count(db, want, seconds, "%s", fill(fmt, arg))
+#define value(fmt, arg) th_db_text(db, fmt, arg)
+#define wait_for(want, seconds, fmt, arg) th_db_wait_count(db, want, seconds, fmt, arg)
 
 static void new_dossier(const char *procedure, char code[64], char id[64])
 {
@@ -643,8 +621,8 @@ static void test_console_cancel(void)
     CHECK_INT(count("SELECT count(*) FROM dossiers WHERE id = '%s' AND status = 'result_ready'", id), 1);
     /* Listed as stuck (no news for days): its row offers the re-poll and
      * shows the refused request. */
-    CHECK_INT(th_db_exec(db, fill("UPDATE shipments SET last_event_at = now() - interval '100 hours' "
-                                  "WHERE id = '%s'", sid)), 0);
+    CHECK_INT(th_db_execf(db, "UPDATE shipments SET last_event_at = now() - interval '100 hours' "
+                              "WHERE id = '%s'", sid), 0);
     snprintf(url, sizeof url, "%s/console/shipments", srv.url);
     CHECK_INT(th_console_get(&r, url, op_cookie), 200);
     snprintf(want, sizeof want, "id=\"repoll-%s\"", sid);
@@ -826,11 +804,9 @@ static void test_console_retry(void)
     CHECK_INT(wait_for(1, 60, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
                               "AND state IN ('failed', 'done', 'refused')", sid), 1);
     ghn_fail("cancel", 0, 503);
-    char q[200];
-    snprintf(q, sizeof q, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%%s' AND "
-                          "kind = 'cancel' AND state = 'failed' AND attempts = %d AND result "
-                          "LIKE '%%%%503%%%%'", MAX_ATTEMPTS);
-    CHECK_INT(count("%s", fill(q, sid)), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' AND "
+                    "kind = 'cancel' AND state = 'failed' AND attempts = %d AND result "
+                    "LIKE '%%503%%'", sid, MAX_ATTEMPTS), 1);
     CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s'", sid), 1);
     CHECK_INT(ghn_calls(sid, "cancels"), MAX_ATTEMPTS);
     CHECK_INT(count("SELECT count(*) FROM shipments WHERE id = '%s' AND status = 'booked'", sid), 1);
@@ -866,9 +842,8 @@ static void test_console_retry(void)
     th_resp_free(&r);
     CHECK_INT(wait_for(1, 60, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' "
                               "AND kind = 'track' AND state IN ('failed', 'refused')", repolled), 1);
-    snprintf(q, sizeof q, "SELECT count(*) FROM shipment_requests WHERE shipment_id = '%%s' AND "
-                          "kind = 'track' AND state = 'failed' AND attempts = %d", MAX_ATTEMPTS);
-    CHECK_INT(count("%s", fill(q, repolled)), 1);
+    CHECK_INT(count("SELECT count(*) FROM shipment_requests WHERE shipment_id = '%s' AND "
+                    "kind = 'track' AND state = 'failed' AND attempts = %d", repolled, MAX_ATTEMPTS), 1);
     CHECK_INT(ghn_calls(repolled, "details"), details);
     CHECK_INT(count("SELECT count(*) FROM shipment_events WHERE shipment_id = '%s'", repolled),
               events);
