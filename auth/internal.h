@@ -98,6 +98,13 @@ void cds_oidc_reset(void);
  * and optional acr_values; NULL before a successful discovery. */
 char *cds_oidc_authorize_url(cds_req *r, int which, const char *state, const char *nonce,
                              const char *challenge, const char *acr_values);
+/* One authorization attempt's secrets: state (sent; only its hash is
+ * stored), nonce, PKCE verifier (stored) and its S256 challenge (sent). */
+typedef struct cds_oidc_attempt {
+    char state[64], nonce[64], verifier[64], challenge[64], state_hash[64];
+} cds_oidc_attempt;
+/* Fills a with fresh random state, nonce and verifier, and their derivations. */
+void cds_oidc_attempt_new(cds_oidc_attempt *a);
 /* Exchanges `code` at the token endpoint (confidential client, PKCE
  * verifier), then checks the ID token (signature by kid from the JWKS,
  * RS256/ES256 only, iss, aud/azp, exp, iat, nonce) or, in userinfo-only

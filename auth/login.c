@@ -33,7 +33,7 @@ static void provider_down(cds_req *r)
 
 typedef struct start_ctx {
     int ial;
-    char state[64], nonce[64], verifier[64], challenge[64], state_hash[64];
+    cds_oidc_attempt a;
 } start_ctx;
 
 static void on_begun(cds_req *r, PGresult *res)
@@ -45,14 +45,14 @@ static void on_begun(cds_req *r, PGresult *res)
     start_ctx *s = cds_req_user(r);
     char acr[32];
     snprintf(acr, sizeof acr, "urn:vneid:ial:%d", s->ial);
-    char *url = cds_oidc_authorize_url(r, CDS_OIDC_VNEID, s->state, s->nonce, s->challenge, acr);
+    char *url = cds_oidc_authorize_url(r, CDS_OIDC_VNEID, s->a.state, s->a.nonce, s->a.challenge, acr);
     if (!url) {
         provider_down(r);
         return;
     }
     cds_resp_header(r, "cache-control", "no-store");
     cds_respond_json(r, 200,
-                     json_pack("{s:s,s:s,s:s,s:i}", "authorization_url", url, "state", s->state,
+                     json_pack("{s:s,s:s,s:s,s:i}", "authorization_url", url, "state", s->a.state,
                                "expires_at", PQgetvalue(res, 0, 0), "identification_level",
                                s->ial));
 }
@@ -69,7 +69,7 @@ static void start_discovered(cds_req *r, int ok)
     snprintf(ttl, sizeof ttl, "%d", g_auth.login_ttl_s);
     /* The phone's language, for a citizen who has not chosen one. */
     int lang = cds_lang_named(cds_req_header(r, "accept-language"));
-    const char *p[] = {s->state_hash, s->nonce, s->verifier, ial, ttl,
+    const char *p[] = {s->a.state_hash, s->a.nonce, s->a.verifier, ial, ttl,
                        lang >= 0 ? cds_lang_tag((cds_lang)lang) : NULL};
     cds_req_db(r, st_login_begin, 6, p, on_begun);
 }
@@ -93,11 +93,7 @@ void cds_auth_login_start(cds_req *r)
         }
         if (lvl) s->ial = (int)json_integer_value(lvl);
     }
-    cds_auth_random_b64url(32, s->state, sizeof s->state);
-    cds_auth_random_b64url(32, s->nonce, sizeof s->nonce);
-    cds_auth_random_b64url(32, s->verifier, sizeof s->verifier);
-    cds_auth_sha256_b64url(s->verifier, s->challenge, sizeof s->challenge);
-    cds_auth_sha256_b64url(s->state, s->state_hash, sizeof s->state_hash);
+    cds_oidc_attempt_new(&s->a);
     cds_req_set_user(r, s, NULL);
     cds_oidc_discover(r, CDS_OIDC_VNEID, start_discovered);
 }

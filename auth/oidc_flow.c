@@ -41,6 +41,15 @@ char *cds_oidc_form_enc(cds_req *r, const char *s)
     return out;
 }
 
+void cds_oidc_attempt_new(cds_oidc_attempt *a)
+{
+    cds_auth_random_b64url(32, a->state, sizeof a->state);
+    cds_auth_random_b64url(32, a->nonce, sizeof a->nonce);
+    cds_auth_random_b64url(32, a->verifier, sizeof a->verifier);
+    cds_auth_sha256_b64url(a->verifier, a->challenge, sizeof a->challenge);
+    cds_auth_sha256_b64url(a->state, a->state_hash, sizeof a->state_hash);
+}
+
 char *cds_oidc_authorize_url(cds_req *r, int which, const char *state, const char *nonce,
                              const char *challenge, const char *acr_values)
 {

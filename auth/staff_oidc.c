@@ -29,13 +29,13 @@ int cds_staff_oidc_enabled(void)
 typedef struct start_ctx {
     void *saved_user;
     cds_staff_oidc_start_cont cont;
-    char state[64], nonce[64], verifier[64], challenge[64], state_hash[64];
+    cds_oidc_attempt a;
 } start_ctx;
 
 static void start_end(cds_req *r, start_ctx *s, cds_staff_login_status st, const char *url)
 {
     cds_req_set_user(r, s->saved_user, NULL);
-    s->cont(r, st, url, url ? s->state : NULL);
+    s->cont(r, st, url, url ? s->a.state : NULL);
 }
 
 static void on_begun(cds_req *r, PGresult *res)
@@ -46,7 +46,7 @@ static void on_begun(cds_req *r, PGresult *res)
         start_end(r, s, CDS_STAFF_LOGIN_UNAVAILABLE, NULL);
         return;
     }
-    char *url = cds_oidc_authorize_url(r, CDS_OIDC_STAFF, s->state, s->nonce, s->challenge, NULL);
+    char *url = cds_oidc_authorize_url(r, CDS_OIDC_STAFF, s->a.state, s->a.nonce, s->a.challenge, NULL);
     start_end(r, s, url ? CDS_STAFF_LOGIN_OK : CDS_STAFF_LOGIN_PROVIDER_DOWN, url);
 }
 
@@ -59,7 +59,7 @@ static void start_discovered(cds_req *r, int ok)
     }
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", g_auth.login_ttl_s);
-    const char *p[] = {s->state_hash, s->nonce, s->verifier, ttl};
+    const char *p[] = {s->a.state_hash, s->a.nonce, s->a.verifier, ttl};
     if (cds_req_db(r, st_staff_oidc_begin, 4, p, on_begun) != 0) cds_req_set_user(r, s->saved_user, NULL);
 }
 
@@ -73,11 +73,7 @@ void cds_staff_oidc_start(cds_req *r, cds_staff_oidc_start_cont cont)
         cont(r, CDS_STAFF_LOGIN_NOT_CONFIGURED, NULL, NULL);
         return;
     }
-    cds_auth_random_b64url(32, s->state, sizeof s->state);
-    cds_auth_random_b64url(32, s->nonce, sizeof s->nonce);
-    cds_auth_random_b64url(32, s->verifier, sizeof s->verifier);
-    cds_auth_sha256_b64url(s->verifier, s->challenge, sizeof s->challenge);
-    cds_auth_sha256_b64url(s->state, s->state_hash, sizeof s->state_hash);
+    cds_oidc_attempt_new(&s->a);
     cds_req_set_user(r, s, NULL);
     cds_oidc_discover(r, CDS_OIDC_STAFF, start_discovered);
 }

@@ -40,7 +40,7 @@ typedef struct start_ctx {
     void *saved_user;
     cds_vneid_consent_start_cont cont;
     char staff_id[37];
-    char state[64], nonce[64], verifier[64], challenge[64], state_hash[64];
+    cds_oidc_attempt a;
 } start_ctx;
 
 static void on_begun(cds_req *r, PGresult *res)
@@ -52,13 +52,13 @@ static void on_begun(cds_req *r, PGresult *res)
         cds_problem(r, 403, "staff_disabled", "Tài khoản đại lý này đã bị vô hiệu hóa.");
         return;
     }
-    char *url = cds_oidc_authorize_url(r, CDS_OIDC_VNEID, s->state, s->nonce, s->challenge,
+    char *url = cds_oidc_authorize_url(r, CDS_OIDC_VNEID, s->a.state, s->a.nonce, s->a.challenge,
                                        "urn:vneid:ial:1");
     if (!url) {
         provider_down(r);
         return;
     }
-    s->cont(r, url, s->state, PQgetvalue(res, 0, 0));
+    s->cont(r, url, s->a.state, PQgetvalue(res, 0, 0));
 }
 
 static void start_discovered(cds_req *r, int ok)
@@ -71,7 +71,7 @@ static void start_discovered(cds_req *r, int ok)
     }
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", g_auth.login_ttl_s);
-    const char *p[] = {s->staff_id, s->state_hash, s->nonce, s->verifier, ttl};
+    const char *p[] = {s->staff_id, s->a.state_hash, s->a.nonce, s->a.verifier, ttl};
     if (cds_req_db(r, st_begin, 5, p, on_begun) != 0) cds_req_set_user(r, s->saved_user, NULL);
 }
 
@@ -82,11 +82,7 @@ void cds_vneid_consent_start(cds_req *r, const char *staff_id, cds_vneid_consent
     s->saved_user = cds_req_user(r);
     s->cont = cont;
     snprintf(s->staff_id, sizeof s->staff_id, "%s", staff_id);
-    cds_auth_random_b64url(32, s->state, sizeof s->state);
-    cds_auth_random_b64url(32, s->nonce, sizeof s->nonce);
-    cds_auth_random_b64url(32, s->verifier, sizeof s->verifier);
-    cds_auth_sha256_b64url(s->verifier, s->challenge, sizeof s->challenge);
-    cds_auth_sha256_b64url(s->state, s->state_hash, sizeof s->state_hash);
+    cds_oidc_attempt_new(&s->a);
     cds_req_set_user(r, s, NULL);
     cds_oidc_discover(r, CDS_OIDC_VNEID, start_discovered);
 }
