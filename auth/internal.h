@@ -20,6 +20,11 @@ void cds_partner_auth_shutdown(void);
 int cds_auth_keys_load(const cds_auth_config *c);
 void cds_auth_keys_free(void);
 EVP_PKEY *cds_auth_token_key(const char *kid); /* NULL kid: the signing key */
+/* own_token.c: opens an access token of ours for `audience` (size, shape,
+ * our key by kid, ES256 signature, issuer, audience, exp, iat): 0 with *jwt
+ * to read and cds_jwt_free, or -1 with *why set and nothing to free. */
+int cds_auth_own_token_open(const char *token, size_t len, const char *audience, cds_jwt *jwt,
+                            const char **why);
 /* The key that signs new tokens and its kid (one reading: a SIGHUP reload
  * in between cannot pair one set's key with another's kid). */
 EVP_PKEY *cds_auth_token_signer(const char **kid);
