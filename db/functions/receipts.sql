@@ -58,6 +58,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid;
     v_now timestamptz := date_trunc('second', now());
+    v_void text;
 BEGIN
     -- One statement for a new receipt (issue 21: the bank transaction and
     -- the receipt already issued were two lookups before it): the credited
@@ -83,7 +84,8 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM receipts r WHERE r.bank_tx_id = p_tx)
     RETURNING id INTO v_id;
     IF v_id IS NOT NULL THEN
-        PERFORM pg_notify('cds_receipts', '');
+        -- An assignment, not PERFORM: no executor (issue 21); void as text is ''.
+        v_void := pg_notify('cds_receipts', '')::text;
         RETURN v_id;
     END IF;
     -- Nothing written: the receipt the transaction has already, or none.
