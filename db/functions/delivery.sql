@@ -185,6 +185,7 @@ DECLARE
     v_n int;
     v_void text;
     v_dup boolean;
+    v_row record;
     v_twin boolean;
 BEGIN
     -- An assignment, not PERFORM: no executor started (issue 21); a void
@@ -249,10 +250,13 @@ BEGIN
         pod = CASE WHEN p_status = 'delivered' THEN p_pod ELSE x.pod END,
         cod_collected_vnd = CASE WHEN p_status = 'delivered' AND x.cod THEN p_cod
                                  ELSE x.cod_collected_vnd END
-    WHERE x.id = s.id RETURNING * INTO s;
+    WHERE x.id = s.id
+    -- The dossier comes back with the shipment (issue 21: one statement
+    -- less); a record, as INTO takes one composite target.
+    RETURNING x AS s, (SELECT y FROM dossiers y WHERE y.id = x.dossier_id) AS d INTO v_row;
+    s := v_row.s;
+    d := v_row.d;
     shipment_status := v_new;
-
-    SELECT * INTO d FROM dossiers WHERE dossiers.id = s.dossier_id;
     dossier_status := d.status;
     -- Sensitive results: the one-time delivery code, made when the courier
     -- sets out and sent to the citizen with that message; the handheld must
@@ -299,10 +303,13 @@ BEGIN
         v_note_en := 'Tracking number ' || p_tracking || '.';
     END IF;
     IF v_step IS NOT NULL THEN
-        SELECT x.status, x.dossier_status INTO v_step_status, v_step_dossier
-        FROM cds_dossier_step(d.code, v_src, p_event_id, v_step, p_occurred_at, v_note, NULL, NULL,
-                              jsonb_build_object('shipment_id', s.id, 'tracking_no', p_tracking,
-                                                 'note_en', v_note_en)) x;
+        -- An assignment, not SELECT ... FROM the function: no executor
+        -- around the call (issue 21).
+        v_row := cds_dossier_step(d.code, v_src, p_event_id, v_step, p_occurred_at, v_note, NULL, NULL,
+                                  jsonb_build_object('shipment_id', s.id, 'tracking_no', p_tracking,
+                                                     'note_en', v_note_en));
+        v_step_status := v_row.status;
+        v_step_dossier := v_row.dossier_status;
         IF v_step_status = 'applied' THEN
             dossier_status := v_step_dossier;
         END IF;
