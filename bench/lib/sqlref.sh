@@ -106,7 +106,11 @@ sqlref_payments() {
     [[ $out == *-1.out ]] && dbcost_snap "payments-$kind"
     r=$(sqlref_pgbench "$out" "payments_$kind.pgbench" -c "$SQLREF_CLIENTS" -t "$per" \
         -D tag="$tag" -D nc="$SQLREF_CLIENTS" -D acct="$acct" -D k=0) || return 1
-    paid=$(_sqlref_psql -c "SELECT count(*) FROM payments WHERE reference LIKE 'CDSB$tag%' AND status = 'paid'")
+    # The prepared dossiers' intents only: the server's random references
+    # (CDS + 10 characters of 32) begin with B<tag> one time in 32,768, so
+    # ours' 18,000 intents of a run matched the prefix about once a run.
+    paid=$(_sqlref_psql -c "SELECT count(*) FROM payments p JOIN dossiers d ON d.id = p.dossier_id
+                            WHERE p.reference LIKE 'CDSB$tag%' AND d.code LIKE 'PB$tag.%' AND p.status = 'paid'")
     [ "$paid" = "${r#* }" ] || log "WARNING: payments $kind: $paid of ${r#* } intents paid"
     [[ $out == *-1.out ]] && sqlref_cost "payments-$kind" "${r#* }" "j. payment webhook, $kind SQL (pgbench)"
     echo "${r% *}"

@@ -183,8 +183,14 @@ DECLARE
     v_step_dossier text;
     v_code text;
     v_n int;
+    v_void text;
+    v_dup boolean;
+    v_row record;
+    v_twin boolean;
 BEGIN
-    PERFORM cds_trace_set(p_trace);
+    -- An assignment, not PERFORM: no executor started (issue 21); a void
+    -- result cast to text is ''.
+    v_void := cds_trace_set(p_trace)::text;
     SELECT * INTO s FROM shipments x WHERE x.tracking_no = p_tracking AND x.carrier = p_carrier
     FOR UPDATE;
     IF NOT FOUND THEN
@@ -194,23 +200,28 @@ BEGIN
     END IF;
     shipment_id := s.id;
     shipment_status := s.status;
-    IF EXISTS (SELECT 1 FROM shipment_events e WHERE e.carrier = p_carrier
-               AND e.event_id = p_event_id) THEN
+    -- One statement (issue 21) for two checks: the event already recorded
+    -- (v_dup), and its twin (v_twin): the same step told by both sources
+    -- (the courier's handheld and the carrier's system, which know no
+    -- common event id): same shipment, same status, times within 10 minutes
+    -- of each other, one source the handheld and the other not. It counts
+    -- once; a handheld's proof of delivery (names, photo, position)
+    -- completes the carrier's.
+    -- The same holds for a cancellation the carrier confirmed to an
+    -- operator's request (source console) and the carrier's own callback.
+    SELECT EXISTS (SELECT 1 FROM shipment_events e WHERE e.carrier = p_carrier
+                   AND e.event_id = p_event_id),
+           EXISTS (SELECT 1 FROM shipment_events e WHERE e.shipment_id = s.id
+                   AND e.status = p_status
+                   AND (e.source IN ('handheld', 'console')) <> (p_source IN ('handheld', 'console'))
+                   AND e.occurred_at BETWEEN p_occurred_at - interval '10 minutes'
+                                         AND p_occurred_at + interval '10 minutes')
+    INTO v_dup, v_twin;
+    IF v_dup THEN
         status := 'duplicate';
         RETURN;
     END IF;
-    -- The same step told by both sources (the courier's handheld and the
-    -- carrier's system, which know no common event id): same shipment, same
-    -- status, times within 10 minutes of each other, one source the handheld
-    -- and the other not. It counts once; a handheld's proof of delivery
-    -- (names, photo, position) completes the carrier's.
-    -- The same holds for a cancellation the carrier confirmed to an
-    -- operator's request (source console) and the carrier's own callback.
-    IF EXISTS (SELECT 1 FROM shipment_events e WHERE e.shipment_id = s.id
-               AND e.status = p_status
-               AND (e.source IN ('handheld', 'console')) <> (p_source IN ('handheld', 'console'))
-               AND e.occurred_at BETWEEN p_occurred_at - interval '10 minutes'
-                                     AND p_occurred_at + interval '10 minutes') THEN
+    IF v_twin THEN
         IF p_status = 'delivered' AND p_source = 'handheld' AND p_pod IS NOT NULL THEN
             UPDATE shipments x SET pod = COALESCE(x.pod, '{}') || p_pod WHERE x.id = s.id;
         END IF;
@@ -229,18 +240,23 @@ BEGIN
     IF p_status = 'delivery_failed' AND v_failed >= p_max_failed THEN
         v_new := 'returning';
     END IF;
-    INSERT INTO shipment_events (shipment_id, carrier, event_id, status, raw_code, raw_reason,
-                                 location, occurred_at, applied, source)
-    VALUES (s.id, p_carrier, p_event_id, p_status, p_raw_code, p_raw_reason, p_location,
-            p_occurred_at, true, p_source);
+    -- The history row and the shipment's new state: one statement (issue 21).
+    WITH e AS (
+        INSERT INTO shipment_events (shipment_id, carrier, event_id, status, raw_code, raw_reason,
+                                     location, occurred_at, applied, source)
+        VALUES (s.id, p_carrier, p_event_id, p_status, p_raw_code, p_raw_reason, p_location,
+                p_occurred_at, true, p_source))
     UPDATE shipments x SET status = v_new, last_event_at = p_occurred_at, failed_attempts = v_failed,
         pod = CASE WHEN p_status = 'delivered' THEN p_pod ELSE x.pod END,
         cod_collected_vnd = CASE WHEN p_status = 'delivered' AND x.cod THEN p_cod
                                  ELSE x.cod_collected_vnd END
-    WHERE x.id = s.id RETURNING * INTO s;
+    WHERE x.id = s.id
+    -- The dossier comes back with the shipment (issue 21: one statement
+    -- less); a record, as INTO takes one composite target.
+    RETURNING x AS s, (SELECT y FROM dossiers y WHERE y.id = x.dossier_id) AS d INTO v_row;
+    s := v_row.s;
+    d := v_row.d;
     shipment_status := v_new;
-
-    SELECT * INTO d FROM dossiers WHERE dossiers.id = s.dossier_id;
     dossier_status := d.status;
     -- Sensitive results: the one-time delivery code, made when the courier
     -- sets out and sent to the citizen with that message; the handheld must
@@ -287,10 +303,13 @@ BEGIN
         v_note_en := 'Tracking number ' || p_tracking || '.';
     END IF;
     IF v_step IS NOT NULL THEN
-        SELECT x.status, x.dossier_status INTO v_step_status, v_step_dossier
-        FROM cds_dossier_step(d.code, v_src, p_event_id, v_step, p_occurred_at, v_note, NULL, NULL,
-                              jsonb_build_object('shipment_id', s.id, 'tracking_no', p_tracking,
-                                                 'note_en', v_note_en)) x;
+        -- An assignment, not SELECT ... FROM the function: no executor
+        -- around the call (issue 21).
+        v_row := cds_dossier_step(d.code, v_src, p_event_id, v_step, p_occurred_at, v_note, NULL, NULL,
+                                  jsonb_build_object('shipment_id', s.id, 'tracking_no', p_tracking,
+                                                     'note_en', v_note_en));
+        v_step_status := v_row.status;
+        v_step_dossier := v_row.dossier_status;
         IF v_step_status = 'applied' THEN
             dossier_status := v_step_dossier;
         END IF;

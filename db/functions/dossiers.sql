@@ -105,6 +105,7 @@ RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     n int;
+    v_void text;
 BEGIN
     INSERT INTO outbox (channel, citizen_id, dossier_id, event_id, template, vars, recipient_sealed, device_id,
                         trace)
@@ -128,7 +129,9 @@ BEGIN
     ORDER BY x.k, x.at;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
-        PERFORM pg_notify('cds_outbox', p_dossier.id::text);
+        -- An assignment, not PERFORM: no executor started (issue 21); a
+        -- void result cast to text is ''.
+        v_void := pg_notify('cds_outbox', p_dossier.id::text)::text;
     END IF;
     RETURN n;
 END;
@@ -264,6 +267,7 @@ DECLARE
     v_fee bigint;
     v_view jsonb;
     v_n int;
+    v_legal boolean;
 BEGIN
     -- Called by another function (a payment, a courier event), the step has
     -- no trace of its own: the caller's stays (and no statement is spent).
@@ -276,8 +280,13 @@ BEGIN
         RETURN;
     END IF;
     dossier_status := d.status;
-    SELECT id INTO event_pk FROM dossier_events WHERE source = p_source AND event_id = p_event_id;
-    IF FOUND THEN
+    -- One statement for the event already recorded (a retry) and whether
+    -- the step is legal from the dossier's state (issue 21: one executor
+    -- less per step).
+    SELECT (SELECT e.id FROM dossier_events e WHERE e.source = p_source AND e.event_id = p_event_id),
+           EXISTS (SELECT 1 FROM dossier_transitions t WHERE t.from_status = d.status AND t.to_status = p_step)
+    INTO event_pk, v_legal;
+    IF event_pk IS NOT NULL THEN
         status := 'duplicate';
         RETURN;
     END IF;
@@ -291,7 +300,7 @@ BEGIN
         status := 'late';
         RETURN;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM dossier_transitions WHERE from_status = d.status AND to_status = p_step) THEN
+    IF NOT v_legal THEN
         status := 'illegal';
         RETURN;
     END IF;

@@ -336,8 +336,13 @@ DECLARE
     v_link bigint;
     v_link_ref text;
     v_receipt uuid;
+    v_dup_id bigint;
+    v_void text;
 BEGIN
-    PERFORM cds_trace_set(p_trace);
+    -- Calls made for their effect are assignments, not PERFORM (issue 21):
+    -- plpgsql evaluates an assignment without starting an executor; a void
+    -- result cast to text is ''.
+    v_void := cds_trace_set(p_trace)::text;
     IF p_order_code IS NOT NULL THEN
         SELECT l.order_code, x.reference INTO v_link, v_link_ref
         FROM payos_links l JOIN payments x ON x.id = l.payment_id WHERE l.order_code = p_order_code;
@@ -351,7 +356,7 @@ BEGIN
     -- Every report of one transfer queues here first, whatever its provider
     -- and whether or not its description names an intent.
     IF v_key IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended('cds_transfer ' || v_key, 0));
+        v_void := pg_advisory_xact_lock(hashtextextended('cds_transfer ' || v_key, 0))::text;
     END IF;
     -- Then the intent: a concurrent delivery of the same transaction waits
     -- on its lock, then finds the row below. Without a transfer key nothing
@@ -359,11 +364,18 @@ BEGIN
     IF p_reference IS NOT NULL AND v_key IS NOT NULL THEN
         SELECT * INTO p FROM payments x WHERE x.reference = p_reference FOR UPDATE;
     END IF;
-    SELECT b.id, b.match_status, b.payment_id, b.receipt_id INTO tx_id, match, payment_id, receipt_id
-    FROM bank_transactions b WHERE b.provider = p_provider AND b.provider_tx_id = p_tx_id;
-    IF FOUND THEN
+    -- This provider's report already recorded (a retry), and the transfer's
+    -- first report (another provider's): one statement for both lookups.
+    SELECT r.id, r.match_status, r.payment_id, r.receipt_id, r.pay_status,
+           (SELECT b.id FROM bank_transactions b
+            WHERE v_key IS NOT NULL AND b.transfer_key = v_key AND b.duplicate_of IS NULL)
+    INTO tx_id, match, payment_id, receipt_id, payment_status, v_dup_id
+    FROM (SELECT 1) one
+    LEFT JOIN (SELECT b.id, b.match_status, b.payment_id, b.receipt_id, x.status AS pay_status
+               FROM bank_transactions b LEFT JOIN payments x ON x.id = b.payment_id
+               WHERE b.provider = p_provider AND b.provider_tx_id = p_tx_id) r ON true;
+    IF tx_id IS NOT NULL THEN
         status := 'duplicate';
-        SELECT x.status INTO payment_status FROM payments x WHERE x.id = payment_id;
         RETURN;
     END IF;
     -- Paid through this link: not to be cancelled as paid another way.
@@ -371,9 +383,8 @@ BEGIN
         UPDATE payos_links SET state = 'paid', next_attempt_at = NULL
         WHERE order_code = v_link AND state IN ('creating', 'active', 'cancel_due');
     END IF;
-    IF v_key IS NOT NULL THEN
-        SELECT * INTO f FROM bank_transactions b
-        WHERE b.transfer_key = v_key AND b.duplicate_of IS NULL;
+    IF v_dup_id IS NOT NULL THEN
+        SELECT * INTO f FROM bank_transactions b WHERE b.id = v_dup_id;
         IF FOUND THEN
             INSERT INTO bank_transactions (provider, provider_tx_id, amount_vnd, description,
                 account_no, bank_bin, bank_reference, counter_account, counter_name, transacted_at,
