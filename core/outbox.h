@@ -21,7 +21,9 @@
  * at once or later, with cds_outbox_done. Results: the module's writer, or
  * the outbox's batch writer (record_stmt >= 0): cds_outbox_record queues one
  * JSON result and every `record_batch` of them, or record_delay_ms after the
- * first, go to the database as one jsonb array in one statement.
+ * first (0: at the end of the event loop's turn), go to the database as one
+ * jsonb array in one statement; one record is in flight per thread, and
+ * what finished meanwhile goes as soon as it returns.
  *
  * Stopping: the rows in flight are cancelled (their calls dropped) and
  * freed; they stay claimed in the database and the module's claim timeout or

@@ -19,8 +19,13 @@
  * steady traffic.
  *
  * Results: each finished attempt becomes one JSON object in a batch that
- * cds_outbox_record() (SQL) writes in one statement, when 256 are waiting or
- * 5 ms after the first. A result is applied only if the row is still
+ * cds_outbox_record() (SQL) writes in one statement at the end of the event
+ * loop's turn (or when 256 are waiting); results that finish while a record
+ * is in flight go with the next one, as soon as it returns, so batches grow
+ * with the load and no result waits for a timer. A 5 ms wait (until
+ * 2026-12-05) held back each dossier's next text message (promoted by the
+ * record) and made delivery receipts that beat their record answer 503 and
+ * come back a second later. A result is applied only if the row is still
  * claimed by that attempt. If the process dies between a send and its record, the row
  * stays `sending`; the sweeper (thread 0 of each process) hands it back after
  * CDS_NOTIFY_CLAIM_TIMEOUT and it is sent again with the same idempotency
@@ -43,7 +48,7 @@
 #include <string.h>
 
 #define RECORD_BATCH 256
-#define RECORD_DELAY_MS 5
+#define RECORD_DELAY_MS 0 /* the end of this turn of the event loop */
 
 /* The notify state of one event-loop thread (its worker slot). */
 struct nt_worker {
