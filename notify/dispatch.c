@@ -350,6 +350,14 @@ int nt_dispatch_init(const char *db_conninfo)
         .poll_ms = g_notify.poll_ms,
         .wake_one = 1,
         .own_conn = 1,
+        /* A short claim does not mean the queue is dry: rows locked by the
+         * other thread were skipped, or a dossier's next text became due
+         * meanwhile. Claiming only after full batches, a thread sat idle
+         * until a NOTIFY or the 1 s poll, and row g's drain left a third of
+         * the machine idle (perf, 2026-12-05) at ~3,400 msg/s; claiming on
+         * until an empty answer: 4,125 msg/s, for one empty claim per
+         * burst. */
+        .drain = 1,
         .record_stmt = stmt_record,
         .record_batch = RECORD_BATCH,
         .record_delay_ms = RECORD_DELAY_MS,
