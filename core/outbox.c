@@ -164,7 +164,9 @@ static void on_claimed(void *arg, PGresult *res)
         ow->inflight++;
         d->ops->handle(r, res, i);
     }
-    if (n > 0 && n >= ow->asked) ow->want = 1; /* a full batch: there may be more */
+    /* a full batch: there may be more; with drain, any rows (an empty
+     * claim ends it) */
+    if (n > 0 && (n >= ow->asked || d->drain)) ow->want = 1;
     if (ow->want) claim(ow);
 }
 
@@ -222,8 +224,8 @@ static void wake_all(cds_outbox *ob)
  * claim: a change queues a handful of rows, which one claim takes, and every
  * other thread woken would only have made an empty claim (a database round
  * trip each, one per thread and change). A thread that finds a full batch
- * claims again at once, and the poll timer covers a thread that misses its
- * turn. */
+ * claims again at once (a `drain` queue: any rows), and the poll timer
+ * covers a thread that misses its turn. */
 static void wake_one(cds_outbox *ob)
 {
     pthread_mutex_lock(&ob->mu);

@@ -13,15 +13,18 @@
  * rows, then its own fixed arguments, and marks the rows taken (FOR UPDATE
  * SKIP LOCKED) so no two claimers hold one row. Up to `batch` rows a claim
  * and `max_inflight` rows in flight per thread; a full answer is followed by
- * another claim at once; a claim that would be small (under a quarter of a
- * batch while more room is coming) waits for room.
+ * another claim at once (with `drain`, any answer with rows: as soon as
+ * there is room, until one comes back empty); a claim that would be small
+ * (under a quarter of a batch while more room is coming) waits for room.
  *
  * Rows: for each claimed row, `take` makes the module's row (its struct
  * starts with a cds_outbox_row), then `handle` starts its work, which ends,
  * at once or later, with cds_outbox_done. Results: the module's writer, or
  * the outbox's batch writer (record_stmt >= 0): cds_outbox_record queues one
  * JSON result and every `record_batch` of them, or record_delay_ms after the
- * first, go to the database as one jsonb array in one statement.
+ * first (0: at the end of the event loop's turn), go to the database as one
+ * jsonb array in one statement; one record is in flight per thread, and
+ * what finished meanwhile goes as soon as it returns.
  *
  * Stopping: the rows in flight are cancelled (their calls dropped) and
  * freed; they stay claimed in the database and the module's claim timeout or
@@ -73,6 +76,7 @@ typedef struct cds_outbox_def {
     int poll_ms;
     int wake_one;        /* a NOTIFY wakes one thread, in turn (else every thread) */
     int own_conn;        /* each thread claims and records on a connection of its own */
+    int drain;           /* claim again after any answer with rows, not only a full one */
     int record_stmt;     /* $1: jsonb array of results; -1: the module records each row */
     int record_batch, record_delay_ms;
     const cds_outbox_ops *ops;

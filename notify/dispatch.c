@@ -19,8 +19,13 @@
  * steady traffic.
  *
  * Results: each finished attempt becomes one JSON object in a batch that
- * cds_outbox_record() (SQL) writes in one statement, when 256 are waiting or
- * 5 ms after the first. A result is applied only if the row is still
+ * cds_outbox_record() (SQL) writes in one statement at the end of the event
+ * loop's turn (or when 256 are waiting); results that finish while a record
+ * is in flight go with the next one, as soon as it returns, so batches grow
+ * with the load and no result waits for a timer. A 5 ms wait (until
+ * 2026-12-05) held back each dossier's next text message (promoted by the
+ * record) and made delivery receipts that beat their record answer 503 and
+ * come back a second later. A result is applied only if the row is still
  * claimed by that attempt. If the process dies between a send and its record, the row
  * stays `sending`; the sweeper (thread 0 of each process) hands it back after
  * CDS_NOTIFY_CLAIM_TIMEOUT and it is sent again with the same idempotency
@@ -43,7 +48,7 @@
 #include <string.h>
 
 #define RECORD_BATCH 256
-#define RECORD_DELAY_MS 5
+#define RECORD_DELAY_MS 0 /* the end of this turn of the event loop */
 
 /* The notify state of one event-loop thread (its worker slot). */
 struct nt_worker {
@@ -345,6 +350,14 @@ int nt_dispatch_init(const char *db_conninfo)
         .poll_ms = g_notify.poll_ms,
         .wake_one = 1,
         .own_conn = 1,
+        /* A short claim does not mean the queue is dry: rows locked by the
+         * other thread were skipped, or a dossier's next text became due
+         * meanwhile. Claiming only after full batches, a thread sat idle
+         * until a NOTIFY or the 1 s poll, and row g's drain left a third of
+         * the machine idle (perf, 2026-12-05) at ~3,400 msg/s; claiming on
+         * until an empty answer: 4,125 msg/s, for one empty claim per
+         * burst. */
+        .drain = 1,
         .record_stmt = stmt_record,
         .record_batch = RECORD_BATCH,
         .record_delay_ms = RECORD_DELAY_MS,

@@ -143,20 +143,70 @@ sqlref_courier() {
 
 # ---- g. notifications (after the drain of ours, the server stopped)
 
+# notify_cpu_ticks PID [tree]: CPU clock ticks (user + system) of process
+# PID; with "tree", of PID, its live children and those it reaped (the
+# postmaster: every backend, live or gone). Row g prints CPU per message
+# of the server, the stand-ins and PostgreSQL from two of these.
+notify_cpu_ticks() {
+    local pid=$1 tree=${2:-} t=0 c
+    [ -r "/proc/$pid/stat" ] || { echo 0; return; }
+    # fields after "(comm)": 14-17 are utime stime cutime cstime
+    t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk -v tr="$tree" '{ print $12 + $13 + (tr ? $14 + $15 : 0) }')
+    if [ -n "$tree" ]; then
+        for c in $(pgrep -P "$pid"); do
+            [ -r "/proc/$c/stat" ] || continue
+            t=$((t + $(sed 's/^.*) //' "/proc/$c/stat" | awk '{ print $12 + $13 }')))
+        done
+    fi
+    echo "$t"
+}
+
+# notify_cpu_us TICKS MESSAGES: microseconds of CPU per message.
+notify_cpu_us() {
+    awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "-" }'
+}
+
+
+# Clients of both notify references: the server claims and records on 2
+# connections (one per dispatcher thread, the claim and the record
+# pipelined on it) and applies delivery receipts on the API's connections
+# besides; pgbench runs its three statements one after the other on each
+# client, with a round trip between them that the server's pipeline does
+# not wait for. 4 clients = the server's 2 dispatcher backends plus as many
+# for what runs beside them (receipts, round trips).
+SQLREF_NOTIFY_CLIENTS=${BENCH_SQLREF_NOTIFY_CLIENTS:-4}
+
 # sqlref_notify LOG same|min SINCE UNTIL: the rows the drain sent between the
 # epochs SINCE and UNTIL are queued again as new rows (same channels, dossiers,
-# citizens, devices), then pgbench claims and records them for
+# citizens, devices, trace), then pgbench claims and records them for
 # ROUND_SECONDS; msg/s from the first to the last recorded result, as ours.
+# What the server stored for each (rendered text, template version) and
+# whether ZNS refused it (it went again as an SMS) go to
+# bench_notify_rendered under the new row's id, for the same SQL's record.
 sqlref_notify() {
     local out=$1 kind=$2 since=$3 until=$4 n t0 r rate sent pfx
-    n=$(_sqlref_psql -c "WITH x AS (
-            INSERT INTO outbox (channel, citizen_id, dossier_id, template, vars, recipient_sealed, device_id)
-            SELECT CASE WHEN fallback_from IS NOT NULL THEN 'zns' ELSE channel END, citizen_id, dossier_id,
-                   template, vars, recipient_sealed, device_id
+    # What an earlier round left unsent (a round ends after ROUND_SECONDS,
+    # done or not) is closed first: each round counts only its own rows.
+    _sqlref_psql -c "UPDATE outbox SET status = 'delivered', next_attempt_at = NULL, parked = false, claimed_at = NULL
+        WHERE status IN ('created', 'sending', 'temporary-failure')" >/dev/null 2>"$out.prep" ||
+        { cat "$out.prep" >&2; return 1; }
+    n=$(_sqlref_psql -c "CREATE UNLOGGED TABLE IF NOT EXISTS bench_notify_rendered (
+            id bigint PRIMARY KEY, template_version int, rendered jsonb, fallback boolean)" -c "WITH src AS (
+            SELECT id, CASE WHEN fallback_from IS NOT NULL THEN 'zns' ELSE channel END AS channel, citizen_id,
+                   dossier_id, template, vars, recipient_sealed, device_id, trace, template_version, rendered,
+                   fallback_from IS NOT NULL AS fallback
             FROM outbox WHERE sent_at BETWEEN to_timestamp($since) AND to_timestamp($until) AND COALESCE(provider_message_id, '') NOT LIKE 'ref-%'
-              AND COALESCE(provider_message_id, '') NOT LIKE 'min-%' ORDER BY id RETURNING 1)
+              AND COALESCE(provider_message_id, '') NOT LIKE 'min-%'),
+        x AS (
+            INSERT INTO outbox (channel, citizen_id, dossier_id, template, vars, recipient_sealed, device_id, trace)
+            SELECT channel, citizen_id, dossier_id, template, vars, recipient_sealed, device_id, trace
+            FROM src ORDER BY id RETURNING id),
+        -- the ids are taken in the order of the originals': matched by rank
+        a AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM x),
+        b AS (SELECT template_version, rendered, fallback, row_number() OVER (ORDER BY id) AS k FROM src),
+        m AS (INSERT INTO bench_notify_rendered SELECT a.id, b.template_version, b.rendered, b.fallback
+              FROM a JOIN b USING (k) WHERE '$kind' = 'same')
         SELECT count(*) FROM x" 2>"$out.prep") || { cat "$out.prep" >&2; return 1; }
-    [ "${n:-0}" -gt 0 ] || { log "notify $kind: nothing to queue again"; return 1; }
     # The insert parks each dossier's text messages behind its first, as the
     # server's queue is (0036_outbox_parked.sql); the least-work SQL leaves
     # the one-at-a-time rule out, so its round starts with every one due.
@@ -164,14 +214,33 @@ sqlref_notify() {
         _sqlref_psql -c "UPDATE outbox SET parked = false, next_attempt_at = now() WHERE parked" \
             >/dev/null 2>>"$out.prep" || { cat "$out.prep" >&2; return 1; }
     fi
+    # as before ours' drain (bench/run): the round does not pay for the
+    # vacuum and analyze of what was written before it
+    _sqlref_psql -c "VACUUM ANALYZE outbox" >/dev/null 2>>"$out.prep" || { cat "$out.prep" >&2; return 1; }
     t0=$(date +%s.%N)
     dbcost_snap "notify-$kind"
-    r=$(sqlref_pgbench "$out" "notify_$kind.pgbench" -c "$SQLREF_CLIENTS" -T "$ROUND_SECONDS") || return 1
+    local pm pg0 nb i
+    pm=$(head -n 1 "$TMP/pg/postmaster.pid")
+    nb=$(pgrep -P "$pm" | wc -l)
+    pg0=$(notify_cpu_ticks "$pm" tree)
+    r=$(sqlref_pgbench "$out" "notify_$kind.pgbench" -c "$SQLREF_NOTIFY_CLIENTS" -T "$ROUND_SECONDS") || return 1
+    # pgbench's backends counted once gone (their time joins the postmaster's)
+    for ((i = 0; i < 30; i++)); do
+        [ "$(pgrep -P "$pm" | wc -l)" -le "$nb" ] && break
+        sleep 0.1
+    done
+    pg0=$(($(notify_cpu_ticks "$pm" tree) - pg0))
     [ "$kind" = same ] && pfx=ref || pfx=min
     read -r sent rate <<<"$(_sqlref_psql -F ' ' -c "SELECT count(*), CASE WHEN max(sent_at) > min(sent_at)
             THEN round(count(*) / extract(epoch FROM max(sent_at) - min(sent_at))) END
         FROM outbox WHERE sent_at >= to_timestamp($t0) AND provider_message_id LIKE '$pfx-%'")"
     [ "${sent:-0}" -ge "$n" ] || log "notify $kind: $sent of $n queued messages recorded in ${ROUND_SECONDS}s"
-    sqlref_cost "notify-$kind" "$sent" "g. notification claim + record, $kind SQL (pgbench)"
+    log "notify $kind: CPU per message: PostgreSQL $(notify_cpu_us "$pg0" "$sent") us (over the ${ROUND_SECONDS}s round, $sent messages)"
+    printf '%s\n' "g. notification, $kind SQL: CPU per message: PostgreSQL $(notify_cpu_us "$pg0" "$sent") us (the whole ${ROUND_SECONDS}s round over $sent messages; pgbench not counted)" >>"$TMP/dbcost-lines"
+    if [ "$kind" = same ]; then
+        sqlref_cost "notify-$kind" "$sent" "g. notification claim + record + delivery receipts, same SQL (pgbench)"
+    else
+        sqlref_cost "notify-$kind" "$sent" "g. notification claim + record, min SQL (pgbench)"
+    fi
     echo "${rate:-0}"
 }

@@ -63,13 +63,24 @@ $$;
 
 -- cds:after-migrations
 
+-- Plans: the dispatcher's functions (claim, record, promote, receipts) run
+-- their statements with generic plans (plan_cache_mode on each function).
+-- PL/pgSQL's plan cache otherwise plans the first five calls of a session
+-- with the parameters and keeps doing so whenever a generic plan looks
+-- dearer than those: the claim's and the record's CTEs were planned again
+-- on every call, a quarter of PostgreSQL's CPU in row g (perf, 2026-12-05).
+-- Every statement here finds its rows by primary key or by a partial index
+-- whatever the parameters, so one plan fits every call (the drain of
+-- bench/run notify's same-SQL reference: 7,356-9,740 msg/s with the
+-- default, 9,617-10,804 with generic plans).
+
 -- Makes due, for each dossier of p_dossiers whose line holds only parked
 -- messages, the oldest of them (see cds_outbox_park). Takes the dossiers'
 -- locks in key order first. Called when a head leaves the line (sent,
 -- failed for good, superseded, deferred) and by the sweeper. Returns how
 -- many became due.
 CREATE OR REPLACE FUNCTION cds_outbox_text_promote(p_dossiers uuid[]) RETURNS int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n int;
 BEGIN
@@ -133,7 +144,7 @@ CREATE OR REPLACE FUNCTION cds_outbox_claim(p_node text, p_limit int, p_channels
 RETURNS TABLE (id bigint, channel text, attempts int, template text, vars jsonb,
                recipient_sealed text, device_id uuid, platform text, token text,
                dossier_id uuid, created_at timestamptz, digest jsonb, trace text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_win timestamptz := to_timestamp(floor(extract(epoch FROM now()) / GREATEST(p_window_s, 1))
                                       * GREATEST(p_window_s, 1));
@@ -295,7 +306,7 @@ $$;
 -- Returns the number of rows changed. The JSON is read once and the rows are
 -- found by primary key (id = ANY), whatever the statistics say.
 CREATE OR REPLACE FUNCTION cds_outbox_record(p jsonb) RETURNS int
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n int;
     v_fallback boolean;
@@ -549,7 +560,7 @@ $$;
 -- snapshots would overflow to pg_subtrans.
 CREATE OR REPLACE FUNCTION cds_outbox_receipts(p jsonb)
 RETURNS TABLE (item int, status text, outbox_id bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     x record;
 BEGIN
