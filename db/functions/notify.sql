@@ -42,13 +42,20 @@ $$;
 -- BEFORE INSERT trigger outbox_park (0036_outbox_parked.sql), for a text
 -- message of a dossier: parked when the dossier's line is not empty. A row
 -- written in another state (tests writing history) is left as it is.
+-- The lock is taken by an assignment (PL/pgSQL evaluates it as a simple
+-- expression, without the executor a PERFORM of cds_outbox_text_lock went
+-- through for each inserted row: payments, courier and steps insert here);
+-- the check stays a statement of its own, so its snapshot sees what the
+-- holder the lock waited for committed.
 CREATE OR REPLACE FUNCTION cds_outbox_park() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    locked text;
 BEGIN
     IF NEW.status <> 'created' OR NEW.parked OR NEW.next_attempt_at IS NULL THEN
         RETURN NEW;
     END IF;
-    PERFORM cds_outbox_text_lock(NEW.dossier_id);
+    locked := pg_advisory_xact_lock(hashtextextended('cds_outbox_text ' || NEW.dossier_id::text, 0));
     IF EXISTS (SELECT 1 FROM outbox p
                WHERE p.dossier_id = NEW.dossier_id AND p.channel IN ('sms', 'zns')
                  AND (p.claimed_at IS NOT NULL
