@@ -15,13 +15,13 @@ int bench_courier_prepare(PGconn *db, const char *run, const char *procedure, in
     char *owner = citizen_id
                       ? bench_xprintf("'%s'::uuid", citizen_id)
                       : bench_xprintf("(SELECT id FROM citizens WHERE pid_hash = 'bench-%s-' || "
-                                "(1 + g %% 100))",
+                                "(1 + g %% " BENCH_COURIER_CITIZENS_S "))",
                                 run);
     char *citizens =
         citizen_id ? strdup("")
                    : bench_xprintf("INSERT INTO citizens (pid_hash, pid_sealed, full_name, phone_sealed, "
                              "ial) SELECT 'bench-%s-' || g, 'v1.bench.x', 'Nguyễn Văn Bench', "
-                             "'v1.bench.phone', 2 FROM generate_series(1, 100) g;"
+                             "'v1.bench.phone', 2 FROM generate_series(1, " BENCH_COURIER_CITIZENS_S ") g;"
                              "INSERT INTO devices (citizen_id, platform, token) SELECT id, 'fcm', "
                              "'bench-fcm-' || id FROM citizens WHERE pid_hash LIKE 'bench-%s-%%';",
                              run, run);

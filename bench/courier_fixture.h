@@ -9,10 +9,17 @@
 
 #define BENCH_VNPOST_DEV_SECRET "cds-dev-vnpost-webhook-secret"
 
+/* How many citizens own the shipments (round-robin), each with a push
+ * device. Every courier event writes a push row whose device_id key-shares
+ * its device's row: with 100 citizens, 32 events in flight met on one device
+ * 0.09 times per event, each time a multixact (bench/README, 2026-12-05,
+ * write21c); real load comes from thousands of citizens. */
+#define BENCH_COURIER_CITIZENS_S "1000"
+
 /* n dossiers of `procedure` with delivery by post, moved to result_ready
  * (the trigger queues each shipment, as in production), their shipments
  * marked booked with tracking numbers "BN-<run>-<i>", i = 1..n. citizen_id
- * NULL: spread over 100 citizens made for it, each with a push device;
+ * NULL: spread over BENCH_COURIER_CITIZENS_S citizens made for it, each with a push device;
  * otherwise all that citizen's. run: letters and digits. 0, or -1 with the
  * database's message on stderr. */
 int bench_courier_prepare(PGconn *db, const char *run, const char *procedure, int n,

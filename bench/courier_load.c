@@ -1,7 +1,7 @@
 /* cds-bench-courier: courier status events processed per second (row courier
  * of bench/run). Against a running `cds serve` and its database, it
  *
- *   1. prepares N booked shipments in the database (not timed): 100
+ *   1. prepares N booked shipments in the database (not timed): 1,000
  *      citizens with a phone and a push device each, N dossiers with
  *      delivery by post and their stored view, moved to result_ready (the trigger queues each
  *      shipment, as in production), then marks the shipments booked with

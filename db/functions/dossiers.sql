@@ -264,10 +264,7 @@ CREATE OR REPLACE FUNCTION cds_dossier_step(p_code text, p_source text, p_event_
 LANGUAGE plpgsql AS $$
 DECLARE
     d dossiers;
-    v_fee bigint;
-    v_view jsonb;
-    v_n int;
-    v_legal boolean;
+    r record;
 BEGIN
     -- Called by another function (a payment, a courier event), the step has
     -- no trace of its own: the caller's stays (and no statement is spent).
@@ -279,6 +276,29 @@ BEGIN
         status := 'not_found';
         RETURN;
     END IF;
+    -- An assignment: no executor around the call.
+    r := cds_dossier_step_locked(d, p_source, p_event_id, p_step, p_occurred_at, p_note, p_fee,
+                                 p_missing, p_detail);
+    status := r.status;
+    dossier_status := r.dossier_status;
+    event_pk := r.event_pk;
+END;
+$$;
+
+-- cds_dossier_step on the dossier row d, which the caller has read FOR
+-- UPDATE in this transaction (a payment's paid step reads its dossier by id
+-- and locks it once, instead of reading its code and the step locking it
+-- again: one statement less per credit, issue 21).
+CREATE OR REPLACE FUNCTION cds_dossier_step_locked(d dossiers, p_source text, p_event_id text,
+    p_step text, p_occurred_at timestamptz, p_note text, p_fee bigint, p_missing jsonb,
+    p_detail jsonb, OUT status text, OUT dossier_status text, OUT event_pk bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_fee bigint;
+    v_view jsonb;
+    v_n int;
+    v_legal boolean;
+BEGIN
     dossier_status := d.status;
     -- One statement for the event already recorded (a retry) and whether
     -- the step is legal from the dossier's state (issue 21: one executor

@@ -227,6 +227,7 @@ CREATE OR REPLACE FUNCTION cds_payment_take(p payments, p_amount bigint, p_at ti
 LANGUAGE plpgsql AS $$
 DECLARE
     d dossiers;
+    v_step record;
     v_remaining bigint := greatest(p.amount_vnd - p.received_vnd, 0);
     v_open boolean := p.status IN ('created', 'partially_paid', 'expired');
 BEGIN
@@ -264,13 +265,16 @@ BEGIN
         END IF;
         -- The dossier's paid step, when it still waits for the fee (a
         -- cancelled dossier, or one paid at the counter, takes no step): one
-        -- statement reads the dossier and calls the step, which locks it.
-        PERFORM cds_dossier_step(d_code, 'payment', 'paid:' || p.id, 'paid', now(), NULL,
-                                 p.received_vnd + applied, NULL,
-                                 jsonb_build_object('payment_id', p.id, 'reference', p.reference,
-                                                    'after_expiry', after_expiry))
-        FROM (SELECT x.code AS d_code FROM dossiers x
-              WHERE x.id = p.dossier_id AND x.status = 'fee_requested') y;
+        -- statement reads and locks the dossier, the step is an assignment
+        -- on that row (issue 21: the step no longer reads it again by code).
+        SELECT * INTO d FROM dossiers WHERE id = p.dossier_id FOR UPDATE;
+        IF d.status = 'fee_requested' THEN
+            v_step := cds_dossier_step_locked(d, 'payment', 'paid:' || p.id, 'paid', now(), NULL,
+                                              p.received_vnd + applied, NULL,
+                                              jsonb_build_object('payment_id', p.id,
+                                                                 'reference', p.reference,
+                                                                 'after_expiry', after_expiry));
+        END IF;
     ELSIF new_status = 'partially_paid' THEN
         SELECT * INTO d FROM dossiers WHERE id = p.dossier_id;
         PERFORM cds_outbox_for_step(d, NULL, 'payment_partial',
