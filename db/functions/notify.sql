@@ -34,9 +34,16 @@
 -- locks, taken in key order by the functions that take several (a
 -- multi-dossier INSERT takes them in row order: tests and bench fills only),
 -- or for parked rows, which only these holders lock.
+-- The key of a dossier's text lock: one place for every taker (inlined
+-- where it is used, so the trigger's assignment stays a simple expression).
+CREATE OR REPLACE FUNCTION cds_outbox_text_key(p_dossier uuid) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT hashtextextended('cds_outbox_text ' || p_dossier::text, 0)
+$$;
+
 CREATE OR REPLACE FUNCTION cds_outbox_text_lock(p_dossier uuid) RETURNS void
 LANGUAGE sql AS $$
-    SELECT pg_advisory_xact_lock(hashtextextended('cds_outbox_text ' || p_dossier::text, 0))
+    SELECT pg_advisory_xact_lock(cds_outbox_text_key(p_dossier))
 $$;
 
 -- BEFORE INSERT trigger outbox_park (0036_outbox_parked.sql), for a text
@@ -55,7 +62,7 @@ BEGIN
     IF NEW.status <> 'created' OR NEW.parked OR NEW.next_attempt_at IS NULL THEN
         RETURN NEW;
     END IF;
-    locked := pg_advisory_xact_lock(hashtextextended('cds_outbox_text ' || NEW.dossier_id::text, 0));
+    locked := pg_advisory_xact_lock(cds_outbox_text_key(NEW.dossier_id));
     IF EXISTS (SELECT 1 FROM outbox p
                WHERE p.dossier_id = NEW.dossier_id AND p.channel IN ('sms', 'zns')
                  AND (p.claimed_at IS NOT NULL
@@ -92,7 +99,7 @@ DECLARE
     n int;
 BEGIN
     PERFORM pg_advisory_xact_lock(k.k)
-    FROM (SELECT DISTINCT hashtextextended('cds_outbox_text ' || d::text, 0) AS k
+    FROM (SELECT DISTINCT cds_outbox_text_key(d) AS k
           FROM unnest(p_dossiers) d WHERE d IS NOT NULL ORDER BY 1) k;
     WITH head AS (
         SELECT (SELECT p.id FROM outbox p WHERE p.parked AND p.dossier_id = d.d
@@ -242,7 +249,7 @@ BEGIN
         WHERE x.id = ANY (v_sending) AND x.channel = 'sms' AND x.deferred_at IS NOT NULL
           AND x.dossier_id IS NOT NULL;
         PERFORM pg_advisory_xact_lock(k.k)
-        FROM (SELECT DISTINCT hashtextextended('cds_outbox_text ' || d::text, 0) AS k
+        FROM (SELECT DISTINCT cds_outbox_text_key(d) AS k
               FROM unnest(v_touched) d ORDER BY 1) k;
         -- A. older states: a deferred SMS with a newer live SMS of its dossier
         WITH cand AS (
