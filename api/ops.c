@@ -1,6 +1,7 @@
-/* /healthz answers as long as the process serves HTTP; /readyz only when this
- * thread's database pool is connected and answers a round trip, so a load
- * balancer takes the node out while PostgreSQL is unreachable; /metrics is
+/* /healthz answers as long as the process serves HTTP; /readyz only once
+ * every thread's database pool has connected and this thread's answers a
+ * round trip, so a load balancer takes the node out while PostgreSQL is
+ * unreachable and does not put it in before it has finished starting; /metrics is
  * the Prometheus text format; /openapi.yaml is the embedded document. */
 #include "api/ops.h"
 #include "core/assets.h"
@@ -71,7 +72,10 @@ void cds_ops_readyz(cds_req *r)
         return;
     }
     struct cds_db_pool *db = cds_req_worker(r)->db;
-    if (!db || !cds_db_ready(db)) {
+    /* Every thread's pool, not only this one's: at start each connects on
+     * its own, and a check that lands on a connected thread must not let
+     * the balancer send traffic that lands on one still connecting. */
+    if (!db || !cds_db_all_started() || !cds_db_ready(db)) {
         not_ready(r);
         return;
     }

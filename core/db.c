@@ -460,7 +460,19 @@ struct cds_db_pool {
     uint64_t rng;
     int delivering; /* callbacks running right now */
     bool closing;
+    bool was_up; /* one connection has been ready once */
 };
+
+/* Pools of this process that have never had a connection ready: while any
+ * has not, the process is still starting (cds_db_all_started). */
+static atomic_int g_pools_never_up;
+
+static void pool_mark_up(cds_db_pool *pool)
+{
+    if (pool->was_up) return;
+    pool->was_up = true;
+    atomic_fetch_sub(&g_pools_never_up, 1);
+}
 
 static void on_connect_io(evutil_socket_t fd, short what, void *arg);
 static void conn_fail(db_conn *c, const char *why);
@@ -654,6 +666,7 @@ static void conn_set_ready(db_conn *c)
     c->failures = 0;
     c->backoff_ms = DB_BACKOFF_MIN_MS;
     event_del(c->ev_timer); /* the connect deadline */
+    pool_mark_up(c->pool);
     pool_dispatch(c->pool);
 }
 
@@ -1016,6 +1029,7 @@ cds_db_pool *cds_db_pool_new(struct event_base *base, const cds_db_config *cfg)
         if (!c->ev_connect || !c->ev_read || !c->ev_write || !c->ev_timer || !c->ev_sync) goto fail;
     }
     atomic_store(&g_pool_created, true);
+    atomic_fetch_add(&g_pools_never_up, 1);
     for (int i = 0; i < pool->nconns; i++)
         conn_start(&pool->conns[i]);
     return pool;
@@ -1047,6 +1061,7 @@ void cds_db_pool_free(cds_db_pool *pool)
         abort();
     }
     pool->closing = true;
+    pool_mark_up(pool); /* a pool that goes away no longer holds the start back */
     qlist failed = {0};
     for (int i = 0; i < pool->nconns; i++) {
         db_conn *c = &pool->conns[i];
@@ -1121,6 +1136,11 @@ void cds_db_cancel(cds_db_query *q)
     default:
         break;
     }
+}
+
+int cds_db_all_started(void)
+{
+    return atomic_load(&g_pools_never_up) <= 0;
 }
 
 int cds_db_ready(const cds_db_pool *pool)

@@ -81,6 +81,11 @@ void cds_db_cancel(cds_db_query *q);
 
 /* 1 when at least one connection is up and prepared. */
 int cds_db_ready(const cds_db_pool *pool);
+/* 1 once every pool of this process has had a connection up and prepared
+ * (each event-loop thread has its own pool and connects on its own): until
+ * then the process is starting, and a load balancer should not send it
+ * traffic whichever thread its check lands on. Safe from any thread. */
+int cds_db_all_started(void);
 
 /* Process-wide gauges, summed over every pool: queries sent and not answered,
  * and queries waiting for a connection. */

@@ -180,7 +180,11 @@ int main(void)
     n = hdr_v6(h, "2001:db8::5");
     CHECK_INT(exchange("127.0.0.2", 1, h, n, "/healthz"), 200);
     CHECK(log_has("\"peer\":\"2001:db8::5\""));
-    /* LOCAL: the balancer itself. */
+    /* LOCAL: the balancer itself. /healthz answered before every thread's
+     * pool had connected; /readyz is 503 until then, as a balancer expects. */
+    char ready[128];
+    snprintf(ready, sizeof ready, "%s/readyz", srv.url);
+    for (int i = 0; i < 200 && http_status(ready) != 200; i++) usleep(100000);
     n = hdr_local(h);
     CHECK_INT(exchange("127.0.0.2", 0, h, n, "/readyz"), 200);
     CHECK(log_has("\"peer\":\"127.0.0.2\""));
@@ -213,8 +217,7 @@ int main(void)
     CHECK_INT(exchange("127.0.0.1", 0, NULL, 0, "/healthz"), 200);
 
     /* Drain. */
-    char ready[128], health[128], api[160];
-    snprintf(ready, sizeof ready, "%s/readyz", srv.url);
+    char health[128], api[160];
     snprintf(health, sizeof health, "%s/healthz", srv.url);
     snprintf(api, sizeof api, "%s/openapi.yaml", srv.url);
     CHECK_INT(http_status(ready), 200);
