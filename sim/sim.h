@@ -37,8 +37,14 @@ sim_standin *sim_of(cds_req *r);
  * ring of the last SIM_RECORD_MAX requests; returns its sequence number. */
 #define SIM_RECORD_MAX 100000
 long sim_record(cds_req *r);
-/* Records an outgoing event of the stand-in itself (e.g. a webhook it sent). */
+/* Records an outgoing event of the stand-in itself (e.g. a webhook it sent):
+ * listed as {"kind", "detail"}; `kind` must outlive the record (a literal). */
 long sim_record_event(sim_standin *s, const char *kind, json_t *detail);
+/* The same for an event on a hot path, kept as `blob` (one malloc, taken
+ * over and freed with free()) and turned into its listed object (with its
+ * "kind") by build(kind, blob) only when a test reads the record. */
+typedef json_t *(*sim_build_fn)(const char *kind, const void *blob);
+long sim_record_lazy(sim_standin *s, const char *kind, void *blob, sim_build_fn build);
 
 sim_recorder *sim_recorder_new(void);
 void sim_recorder_free(sim_recorder *rec);
