@@ -634,16 +634,21 @@ static void fcm_send(cds_req *r)
     if (gw_random_hex(hex, sizeof hex, 8) != 0) abort();
     snprintf(name, sizeof name, "projects/%s/messages/0:%lld%%%s", st->project, gw_now_ms() * 1000,
              hex);
-    json_t *out = json_pack("{s:s}", "name", name);
-    char *text = json_dumps(out, JSON_COMPACT);
-    json_decref(out);
+    char *text = NULL;
+    if (gw_json_plain(name)) { /* as json_dumps would write it */
+        if (asprintf(&text, "{\"name\":\"%s\"}", name) < 0) text = NULL;
+    } else {
+        json_t *out = json_pack("{s:s}", "name", name);
+        text = json_dumps(out, JSON_COMPACT);
+        json_decref(out);
+    }
     if (!text) abort();
     json_t *fields = json_object();
     const char *copy[] = {"token", "topic", "condition", "notification", "data",
                           "android", "apns",  "webpush",   "fcm_options"};
     for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
         json_t *v = json_object_get(m, copy[i]);
-        if (v) json_object_set_new(fields, copy[i], json_deep_copy(v));
+        if (v) json_object_set(fields, copy[i], v); /* the body is dropped below, unchanged */
     }
     json_object_set_new(fields, "key_from",
                         json_string(hkey ? "x-idempotency-key" : key ? "data.message_id" : "none"));

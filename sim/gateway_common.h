@@ -11,7 +11,9 @@
  *    times_seen), listed at GET /_sim/messages and cleared by DELETE;
  *  - SMS delivery reports: a callback per recipient after a delay, as the
  *    gateway sends it (unsigned; a secret token in the URL), retried with backoff, sent
- *    with the loop thread's curl multi; POST /_sim/dlr sets the outcome,
+ *    with the loop thread's curl multi, at most CDS_SIM_SMS_CALLBACK_CONCURRENCY (256)
+ *    at a time per thread over kept-alive connections, the others queued in
+ *    order; POST /_sim/dlr sets the outcome,
  *    POST /_sim/callback sends one at once and answers with what came back;
  *  - GSM-7 checks and segment counting for SMS text.
  *
@@ -108,7 +110,8 @@ gw *gw_of(cds_req *r);
  * CDS_SIM_SMS_CALLBACK_BASE + "/" + suffix (default base
  * http://127.0.0.1:8080/v1/callbacks/sms) + "/" + the token
  * CDS_SIM_<PFX>_CALLBACK_TOKEN (default dflt_token), client `client`, CDS_SIM_SMS_DLR_DELAY_MS (200),
- * CDS_SIM_SMS_CALLBACK_ATTEMPTS (5), CDS_SIM_SMS_CALLBACK_RETRY_MS (1000). */
+ * CDS_SIM_SMS_CALLBACK_ATTEMPTS (5), CDS_SIM_SMS_CALLBACK_RETRY_MS (1000),
+ * CDS_SIM_SMS_CALLBACK_CONCURRENCY (256, reports in flight per loop thread). */
 int gw_callback_config(gw *g, const char *env_prefix, const char *suffix, const char *client,
                        const char *dflt_token);
 
@@ -217,6 +220,11 @@ int gw_urlenc_append(char *out, size_t cap, size_t *len, const char *s);
 int gw_append(char *out, size_t cap, size_t *len, const char *s);
 /* n random bytes as lower-case hex into out (cap >= 2n+1). 0 or -1. */
 int gw_random_hex(char *out, size_t cap, size_t n);
+/* 1 when s can be written between JSON quotes as it is (no quote,
+ * backslash or control character), as json_dumps would write it: the
+ * stand-ins print their success answers (ids, digits) without building a
+ * JSON tree for each. */
+int gw_json_plain(const char *s);
 /* Milliseconds since the epoch. */
 long long gw_now_ms(void);
 /* The value of `name` as a string: strings as they are, integers printed.

@@ -246,19 +246,29 @@ static void speedsms_send(cds_req *r)
     char id[32];
     snprintf(id, sizeof id, "%lld", tran);
     long long total = (long long)segments * (long long)json_array_size(phones);
-    json_t *ans = json_pack("{s:s,s:s,s:{s:I,s:I,s:I,s:O}}", "status", "success", "code", "00",
-                            "data", "tranId", (json_int_t)tran, "totalSMS", (json_int_t)total,
-                            "totalPrice", (json_int_t)(total * PRICE_PER_SMS), "invalidPhone",
-                            invalid);
-    char *body = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
-    json_decref(ans);
+    char *body;
+    if (json_array_size(invalid) == 0) { /* the usual answer, printed as json_dumps would */
+        if (asprintf(&body,
+                     "{\"status\":\"success\",\"code\":\"00\",\"data\":{\"tranId\":%lld,"
+                     "\"totalSMS\":%lld,\"totalPrice\":%lld,\"invalidPhone\":[]}}",
+                     tran, total, total * PRICE_PER_SMS) < 0)
+            body = NULL;
+    } else {
+        json_t *ans = json_pack("{s:s,s:s,s:{s:I,s:I,s:I,s:O}}", "status", "success", "code",
+                                "00", "data", "tranId", (json_int_t)tran, "totalSMS",
+                                (json_int_t)total, "totalPrice",
+                                (json_int_t)(total * PRICE_PER_SMS), "invalidPhone", invalid);
+        body = ans ? json_dumps(ans, JSON_COMPACT) : NULL;
+        json_decref(ans);
+    }
     if (!body) abort();
     json_t *fields = json_pack("{s:o,s:o,s:O,s:s,s:i,s:i,s:I,s:s}", "phones", phones,
                                "phones_given", given, "invalid_phones", invalid, "content", content,
                                "segments", segments, "septets", (int)septets, "sms_type",
                                (json_int_t)type, "sender", sender);
     json_decref(invalid);
-    json_t *dlr_fields = json_deep_copy(fields);
+    /* A reference for the reports: stored fields are never changed. */
+    json_t *dlr_fields = json_incref(fields);
     if (gw_store_put(g, key, id, fields, 200, "application/json", body, strlen(body), &a)) {
         gw_respond(r, delay, a.status, a.ctype, a.body, a.len);
         gw_answer_free(&a);
