@@ -558,6 +558,43 @@ for j in "${curls[@]}"; do wait "$j"; done
 check "apns: concurrent repeats deduplicated" jqe '[.items[] | select(.key // "" | startswith("0b1e5a52-3f6c-4e2b-9a51-6c1fd0d0"))] |
     length == 20 and (map(.times_seen) | add) == 40' <<<"$(curl -sk "$A/_sim/messages")"
 
+# ---------------------------------------------------------------- the reports' pool
+# Reports go out at most CDS_SIM_SMS_CALLBACK_CONCURRENCY at a time per loop
+# thread, the rest wait in order (kept-alive connections, not one each). With
+# a pool of 1 and a target that holds every answer 300 ms (an eSMS stand-in
+# in slow mode, recording each arrival before it waits), four reports of one
+# send arrive one after the other, each at least 300 ms after the one before.
+qe=$(th_free_port)
+qp=$(th_free_port)
+while [[ $qp == "$qe" ]]; do qp=$(th_free_port); done
+CDS_SIM_ONLY=sms-esms,sms-speedsms CDS_SIM_SMS_ESMS_PORT=$qe CDS_SIM_SMS_SPEEDSMS_PORT=$qp \
+    CDS_SIM_SMS_CALLBACK_CONCURRENCY=1 CDS_SIM_SMS_DLR_DELAY_MS=0 \
+    CDS_SIM_SPEEDSMS_CALLBACK_URL=http://127.0.0.1:$qe$ESMS_PATH \
+    "$CDS_BUILD_DIR/cds-sim" >"$tmp/pool.out" 2>&1 &
+qpid=$!
+th_pids+=("$qpid")
+check "pool: healthy" th_wait_for 20 curl -fso /dev/null "http://127.0.0.1:$qp/_sim/health"
+curl -s -o /dev/null -H 'Content-Type: application/json' -d '{"mode":"slow","slow_ms":300}' \
+    "http://127.0.0.1:$qe/_sim/fail"
+check_eq "pool: a send to four numbers" "$(curl -s -o /dev/null -w '%{http_code}' -u cds-dev-speedsms-token:x \
+    -H 'Content-Type: application/json' \
+    -d '{"to":["0912345601","0912345602","0912345603","0912345604"],"content":"x","sms_type":2}' \
+    "http://127.0.0.1:$qp/index.php/sms/send")" 200
+check "pool: every report acknowledged" th_wait_for 15 bash -c \
+    "curl -s 'http://127.0.0.1:$qp/_sim/messages' | jq -e '[.items[0].dlr[] | select(.state == \"acknowledged\")] | length == 4' >/dev/null"
+# arrival times in ms, in order
+arrivals=$(curl -s "http://127.0.0.1:$qe/_sim/requests" | jq -c --arg p "$ESMS_PATH" '[.items[] |
+    select(.kind == "request" and .path == $p) | .time |
+    ((.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber))]')
+check_eq "pool: four reports arrived" "$(jq length <<<"$arrivals")" 4
+check "pool: one at a time (each >= 300 ms after the one before)" jqe \
+    '[range(1; length) as $i | .[$i] - .[$i - 1]] | min >= 295' <<<"$arrivals"
+kill -TERM "$qpid"
+st=0
+wait "$qpid" || st=$?
+check_eq "pool: sim stops cleanly" "$st" 0
+check "pool: no sanitizer report" not grep -q "ERROR: AddressSanitizer\|runtime error:" "$tmp/pool.out"
+
 # ---------------------------------------------------------------- the record and the end
 check "frame record kept" jqe '[.items[] | select(.kind == "request" and .path == "/3/device/'"$DEV"'")] | length > 5' \
     <<<"$(curl -sk "$A/_sim/requests")"
