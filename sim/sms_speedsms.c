@@ -105,11 +105,19 @@ static int build_callback(gw *g, const char *provider_id, const char *key, json_
     int status = outcome == GW_DLR_DELIVERED ? 0 : outcome == GW_DLR_PENDING ? 1 : 64;
     char *end = NULL;
     long long tran = strtoll(provider_id, &end, 10);
-    json_t *tran_j = end && !*end && *provider_id ? json_integer(tran) : json_string(provider_id);
-    json_t *j = json_pack("{s:s,s:o,s:s,s:i}", "type", "report", "tranId", tran_j, "phone", phone,
-                          "status", status);
-    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
+    int numeric = end && !*end && *provider_id;
+    char *body = NULL;
+    if (numeric && gw_json_plain(phone)) { /* the usual report, printed as json_dumps would */
+        if (asprintf(&body, "{\"type\":\"report\",\"tranId\":%lld,\"phone\":\"%s\",\"status\":%d}",
+                     tran, phone, status) < 0)
+            body = NULL;
+    } else {
+        json_t *tran_j = numeric ? json_integer(tran) : json_string(provider_id);
+        json_t *j = json_pack("{s:s,s:o,s:s,s:i}", "type", "report", "tranId", tran_j, "phone",
+                              phone, "status", status);
+        body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    }
     if (!body) return -1;
     snprintf(out->method, sizeof out->method, "POST");
     out->url = strdup(g->callback_url);

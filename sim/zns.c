@@ -97,8 +97,12 @@ static void sha256_hex(const char *data, size_t n, char out[65])
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)data, n, d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * SHA256_DIGEST_LENGTH] = 0;
 }
 
 static int build_callback(gw *g, const char *provider_id, const char *key, json_t *fields,
@@ -110,13 +114,24 @@ static int build_callback(gw *g, const char *provider_id, const char *key, json_
     char ts[32];
     snprintf(ts, sizeof ts, "%lld", gw_now_ms());
     const char *user = json_string_value(json_object_get(fields, "user_id_by_app"));
-    json_t *ev =
-        json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s},s:s}", "app_id", g_cfg.app_id, "user_id_by_app",
-                  user ? user : "", "event_name", "user_received_message", "message", "msg_id",
-                  provider_id, "delivery_time", ts, "tracking_id", key ? key : "", "timestamp", ts);
-    if (!ev) return -1;
-    out->body = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
+    const char *uid = user ? user : "", *tracking = key ? key : "";
+    if (gw_json_plain(g_cfg.app_id) && gw_json_plain(uid) && gw_json_plain(provider_id) &&
+        gw_json_plain(tracking)) { /* the usual event, printed as json_dumps would */
+        if (asprintf(&out->body,
+                     "{\"app_id\":\"%s\",\"user_id_by_app\":\"%s\",\"event_name\":"
+                     "\"user_received_message\",\"message\":{\"msg_id\":\"%s\",\"delivery_time\":"
+                     "\"%s\",\"tracking_id\":\"%s\"},\"timestamp\":\"%s\"}",
+                     g_cfg.app_id, uid, provider_id, ts, tracking, ts) < 0)
+            out->body = NULL;
+    } else {
+        json_t *ev = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s},s:s}", "app_id", g_cfg.app_id,
+                               "user_id_by_app", uid, "event_name", "user_received_message",
+                               "message", "msg_id", provider_id, "delivery_time", ts,
+                               "tracking_id", tracking, "timestamp", ts);
+        if (!ev) return -1;
+        out->body = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+    }
     if (!out->body) return -1;
     out->body_len = strlen(out->body);
     size_t n = strlen(g_cfg.app_id) + out->body_len + strlen(ts) + strlen(g_cfg.oa_secret);
