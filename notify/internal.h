@@ -19,6 +19,7 @@
 #include "notify/notify.h"
 #include "core/db.h"
 #include "core/http_client.h"
+#include "core/json_out.h"
 #include "core/clock.h"
 #include "core/outbox.h"
 #include "core/log.h"
@@ -66,7 +67,7 @@ typedef struct nt_msg {
     json_t *vars;          /* ZNS: the step's variables (template_data) */
     char *token;           /* push: the device token */
     int template_version;
-    json_t *rendered;      /* what is recorded as sent */
+    char *rendered;        /* what is recorded as sent: JSON text of an object */
     unsigned tried;        /* SMS gateways tried in this attempt (bits) */
     int gw, probe;         /* SMS: the gateway of the call in progress; 1 if it probes */
     uint64_t call_us;      /* when the call in progress started */
@@ -116,6 +117,10 @@ int nt_render_push_text(const char *name, const char *vars_json, const char *dos
 int nt_sms_init(void);
 int nt_sms_enabled(void);
 void nt_sms_send(nt_msg *m);
+
+/* The largest request body an adapter writes (core/json_out.h into a
+ * core/buf); a text message is at most a few KiB. */
+#define NT_BODY_MAX (64 * 1024)
 
 /* An outgoing call as an adapter builds it. */
 #define NT_CALL_HEADERS 10

@@ -26,6 +26,7 @@
 #include "notify/template.h"
 #include "auth/auth.h"
 #include "core/assets.h"
+#include "core/json_out.h"
 #include "core/lang.h"
 #include "core/log.h"
 #include "core/vn.h"
@@ -81,7 +82,7 @@ void nt_msg_free(nt_msg *m)
     free(m->title);
     free(m->body);
     free(m->token);
-    json_decref(m->rendered);
+    free(m->rendered);
     json_decref(m->vars);
     free(m);
 }
@@ -233,6 +234,19 @@ static int render_digest(nt_msg *m, const char *digest_json, char *text, size_t 
     return rc;
 }
 
+/* What is recorded as sent: {"title": ..., "body": ...}, the title only for
+ * a push or a ZNS message; NULL when it cannot be written (not UTF-8). */
+static char *rendered_json(const char *title, const char *body)
+{
+    cds_buf b;
+    cds_buf_init(&b, 4 * TEXT_MAX);
+    cds_buf_addc(&b, '{');
+    if (title) cds_json_member_str(&b, "title", title);
+    cds_json_member_str(&b, "body", body);
+    cds_buf_addc(&b, '}');
+    return cds_buf_take(&b, NULL);
+}
+
 int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
               const char *recipient_sealed, const char *digest_json, nt_result *r)
 {
@@ -257,7 +271,7 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
         if (rc == 0) {
             m->title = strdup(title);
             m->body = strdup(text);
-            m->rendered = json_pack("{s:s,s:s}", "title", title, "body", text);
+            m->rendered = rendered_json(title, text);
             if (m->channel == NT_ZNS) {
                 m->vars = vars;
                 vars = NULL;
@@ -271,7 +285,7 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
                            m->template_version);
         } else {
             m->text = strdup(gsm);
-            m->rendered = json_pack("{s:s}", "body", gsm);
+            m->rendered = rendered_json(NULL, gsm);
         }
     }
     json_decref(vars);
