@@ -415,6 +415,9 @@ void cds_notify_worker_start(cds_worker *cw)
         cds_notify_worker_stop(cw);
         return;
     }
+    /* The ZNS token's fetch goes on the dispatcher's connection ahead of
+     * the first claim (queued at the next turn of the loop). */
+    nt_zns_worker_start(w);
     if (cw->id == 0) {
         int every = g_notify.claim_timeout_s / 4;
         if (every < 1) every = 1;
@@ -430,6 +433,7 @@ void cds_notify_worker_stop(cds_worker *cw)
     /* Sends and queries still in flight are cancelled; their rows stay
      * `sending` and the sweeper of a live dispatcher hands them back. */
     nt_push_worker_stop(w);
+    nt_zns_worker_stop(w);
     cds_outbox_worker_stop(w->ow);
     cds_periodic_stop(w->sweep);
     cds_worker_set(cw, g_slot, NULL);

@@ -74,7 +74,7 @@ typedef struct nt_msg {
     uint64_t started_us;
     cds_http_call *call;   /* the provider call in progress; NULL once it ended */
     cds_db_query *dbq;     /* ZNS: the token read in progress; NULL once answered */
-    struct nt_msg *next;   /* FCM: waiting for an access token */
+    struct nt_msg *next;   /* FCM, ZNS: waiting for an access token */
     cds_log_ctx log;       /* the trace of the step that wrote the row (outbox.trace),
                               continued: its log lines and its provider calls carry it */
 } nt_msg;
@@ -207,6 +207,11 @@ int nt_zns_token_parse(const cds_http_response *resp, nt_zns_token *t, char *err
 int nt_zns_init(void);
 int nt_zns_enabled(void);
 void nt_zns_send(nt_msg *m); /* ends with nt_done, now or later */
+/* Per-thread state (the messages waiting for the OA token); start also
+ * fetches the token when there is none, before the first claim comes back.
+ * Stop must come before the outbox worker's (which frees the rows). */
+void nt_zns_worker_start(nt_worker *w);
+void nt_zns_worker_stop(nt_worker *w);
 
 /* receipts.c, inbox.c */
 int nt_receipts_init(void);

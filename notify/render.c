@@ -40,6 +40,47 @@
 #define TEXT_MAX 2048
 
 static json_t *g_templates;
+/* The latest template of each step, channel and language, by the key
+ * "step\x1fchannel\x1flang" (borrowed from g_templates): one hash lookup per
+ * message instead of a scan of the whole list (cds_templates_find_lang),
+ * made once when the templates are loaded. */
+static json_t *g_latest;
+
+static int latest_key(char *key, size_t cap, const char *step, const char *channel,
+                      const char *lang)
+{
+    int n = snprintf(key, cap, "%s\x1f%s\x1f%s", step, channel, lang);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+static json_t *index_latest(const json_t *doc)
+{
+    json_t *idx = json_object();
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "templates"), i, t) {
+        const char *step = json_string_value(json_object_get(t, "step"));
+        const char *channel = json_string_value(json_object_get(t, "channel"));
+        const char *lang = json_string_value(json_object_get(t, "lang"));
+        if (!lang) lang = "vi";
+        char key[256];
+        if (!idx || !step || !channel || latest_key(key, sizeof key, step, channel, lang) != 0 ||
+            json_object_get(idx, key))
+            continue;
+        const json_t *best = cds_templates_find_lang(doc, step, channel, lang, 0);
+        if (best) json_object_set(idx, key, (json_t *)best);
+    }
+    return idx;
+}
+
+/* cds_templates_find_lang(g_templates, step, channel, lang, 0) */
+static const json_t *find_latest(const char *step, const char *channel, const char *lang)
+{
+    char key[256];
+    if (!g_latest || latest_key(key, sizeof key, step, channel, lang) != 0)
+        return cds_templates_find_lang(g_templates, step, channel, lang, 0);
+    return json_object_get(g_latest, key);
+}
 
 int nt_templates_load(const char *file)
 {
@@ -64,13 +105,22 @@ int nt_templates_load(const char *file)
         json_decref(doc);
         return -1;
     }
+    json_t *idx = index_latest(doc);
+    if (!idx) {
+        json_decref(doc);
+        return -1;
+    }
+    json_decref(g_latest);
     json_decref(g_templates);
     g_templates = doc;
+    g_latest = idx;
     return 0;
 }
 
 void nt_templates_free(void)
 {
+    json_decref(g_latest);
+    g_latest = NULL;
     json_decref(g_templates);
     g_templates = NULL;
 }
@@ -154,11 +204,11 @@ static int render_one(nt_msg *m, const char *channel, const char *name, json_t *
      * uses the English template and English digit grouping. */
     const char *lang = json_string_value(json_object_get(vars, "lang"));
     int en = m->channel == NT_PUSH && lang && strcmp(lang, "en") == 0;
-    const json_t *t = en ? cds_templates_find_lang(g_templates, name, channel, "en", 0) : NULL;
+    const json_t *t = en ? find_latest(name, channel, "en") : NULL;
     if (t)
         english_numbers(vars);
     else
-        t = cds_templates_find(g_templates, name, channel, 0);
+        t = find_latest(name, channel, "vi");
     if (!t) return technical(r, "no %s template for step '%s'", channel, name);
     m->template_version = (int)json_integer_value(json_object_get(t, "version"));
     const char *code = json_string_value(json_object_get(vars, "dossier_code"));
@@ -179,7 +229,7 @@ int nt_render_push_text(const char *name, const char *vars_json, const char *dos
     /* English only from an English template (render_one falls back to
      * Vietnamese for a send). */
     if (!json_is_object(vars) || !name ||
-        (lang == CDS_LANG_EN && !cds_templates_find_lang(g_templates, name, "push", "en", 0))) {
+        (lang == CDS_LANG_EN && !find_latest(name, "push", "en"))) {
         json_decref(vars);
         return -1;
     }
