@@ -7,6 +7,7 @@
  * the lock, says the worker has no room to claim. Everything else of a
  * worker belongs to its thread. */
 #include "core/outbox.h"
+#include "core/buf.h"
 #include "core/db_listen.h"
 #include "core/log.h"
 #include "core/periodic.h"
@@ -20,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The text of one batch of results: record_batch of them, each a few KiB
+ * at most (a rendered message, an error). */
+#define RESULTS_MAX ((size_t)64 << 20)
 
 struct cds_outbox {
     cds_outbox_def def;
@@ -44,7 +49,8 @@ struct cds_outbox_worker {
     cds_db_query *claim_q, *record_q;
     struct event *wake, *flush;
     cds_periodic *poll;
-    json_t *results; /* waiting to be recorded */
+    cds_buf results; /* waiting to be recorded: "[{..},{..}" (the ']' at the flush) */
+    int nresults;
     int flush_armed, recording;
 };
 
@@ -74,23 +80,28 @@ static void on_recorded(void *arg, PGresult *res)
         cds_log(CDS_LOG_WARN, ow->ob->ev_record,
                 "results not recorded (%s); the sweeper will hand the rows back",
                 res ? PQresultErrorMessage(res) : "connection lost");
-    if (!ow->stopping && json_array_size(ow->results) > 0) flush(ow);
+    if (!ow->stopping && ow->nresults > 0) flush(ow);
 }
 
 static void flush(cds_outbox_worker *ow)
 {
-    if (ow->recording || json_array_size(ow->results) == 0) return;
-    char *txt = json_dumps(ow->results, JSON_COMPACT);
-    json_array_clear(ow->results);
-    if (!txt) return;
-    const char *p[1] = {txt};
-    if (cds_db_exec(ow->db, ow->ob->def.record_stmt, 1, p, on_recorded, ow, &ow->record_q) ==
-        CDS_DB_OK)
-        ow->recording = 1;
-    else
+    if (ow->recording || ow->nresults == 0) return;
+    int bad = cds_buf_addc(&ow->results, ']') != CDS_BUF_OK;
+    if (!bad) {
+        const char *p[1] = {cds_buf_str(&ow->results)};
+        if (cds_db_exec(ow->db, ow->ob->def.record_stmt, 1, p, on_recorded, ow,
+                        &ow->record_q) == CDS_DB_OK)
+            ow->recording = 1;
+        else
+            cds_log(CDS_LOG_WARN, ow->ob->ev_record,
+                    "database busy or down; the sweeper will hand the rows back");
+    } else {
         cds_log(CDS_LOG_WARN, ow->ob->ev_record,
-                "database busy or down; the sweeper will hand the rows back");
-    free(txt);
+                "%d results could not be written (out of memory); the sweeper will hand the "
+                "rows back", ow->nresults);
+    }
+    cds_buf_reset(&ow->results);
+    ow->nresults = 0;
 }
 
 static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
@@ -105,9 +116,21 @@ static void on_flush_timer(evutil_socket_t fd, short what, void *arg)
 void cds_outbox_record(cds_outbox_worker *ow, json_t *result)
 {
     if (!result) return;
-    json_array_append_new(ow->results, result);
+    char *txt = json_dumps(result, JSON_COMPACT);
+    json_decref(result);
+    if (!txt) return;
+    cds_outbox_record_text(ow, txt, strlen(txt));
+    free(txt);
+}
+
+void cds_outbox_record_text(cds_outbox_worker *ow, const char *json, size_t len)
+{
+    if (!json || len == 0) return;
+    cds_buf_addc(&ow->results, ow->nresults ? ',' : '[');
+    cds_buf_add(&ow->results, json, len);
+    ow->nresults++;
     if (ow->stopping) return;
-    if (json_array_size(ow->results) >= (size_t)ow->ob->def.record_batch) {
+    if (ow->nresults >= ow->ob->def.record_batch) {
         flush(ow);
     } else if (!ow->flush_armed) {
         int ms = ow->ob->def.record_delay_ms;
@@ -353,11 +376,11 @@ cds_outbox_worker *cds_outbox_worker_start(cds_outbox *ob, cds_worker *cw, void 
             ow->db = cw->db;
         }
     }
-    ow->results = json_array();
+    cds_buf_init(&ow->results, RESULTS_MAX);
     ow->wake = event_new(cw->base, -1, 0, on_wake, ow);
     ow->flush = evtimer_new(cw->base, on_flush_timer, ow);
     ow->poll = cds_periodic_start(cw->base, ob->def.poll_ms, on_poll, ow);
-    if (!ow->results || !ow->wake || !ow->flush || !ow->poll) {
+    if (!ow->wake || !ow->flush || !ow->poll) {
         cds_outbox_worker_stop(ow);
         return NULL;
     }
@@ -390,6 +413,6 @@ void cds_outbox_worker_stop(cds_outbox_worker *ow)
     cds_periodic_stop(ow->poll);
     if (ow->wake) event_free(ow->wake);
     if (ow->flush) event_free(ow->flush);
-    json_decref(ow->results);
+    cds_buf_free(&ow->results);
     free(ow);
 }

@@ -103,6 +103,9 @@ int cds_outbox_stopping(const cds_outbox_worker *ow);
 
 /* Queues one result for record_stmt (takes the reference). */
 void cds_outbox_record(cds_outbox_worker *ow, json_t *result);
+/* The same with the result already written as the JSON text of one object
+ * (core/json_out.h): the batch is kept as text, so this costs a copy. */
+void cds_outbox_record_text(cds_outbox_worker *ow, const char *json, size_t len);
 /* Row r is finished: it is released, and a claim waiting for room goes. */
 void cds_outbox_done(cds_outbox_row *r);
 

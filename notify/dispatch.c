@@ -36,6 +36,7 @@
  * max_attempts the message fails as technical-failure. */
 #include "internal.h"
 #include "core/db.h"
+#include "core/json_out.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/outbox.h"
@@ -117,6 +118,26 @@ static const char *status_name(int s)
     }
 }
 
+/* One result as cds_outbox_record (SQL) reads it, as JSON text: written
+ * at once, with no json_t tree per message. */
+static int write_result(cds_buf *o, const nt_msg *m, int status, const nt_result *r,
+                        const char *err, long retry_ms)
+{
+    cds_buf_addc(o, '{');
+    cds_json_member_int(o, "id", (long long)m->id);
+    cds_json_member_int(o, "attempt", m->attempt);
+    cds_json_member_str(o, "status", status_name(status));
+    if (r->provider) cds_json_member_str(o, "provider", r->provider);
+    if (r->provider_id[0]) cds_json_member_text(o, "provider_message_id", r->provider_id);
+    if (err[0]) cds_json_member_text(o, "error", err);
+    if (status == NT_TEMPORARY) cds_json_member_int(o, "retry_ms", retry_ms);
+    if (m->template_version) cds_json_member_int(o, "template_version", m->template_version);
+    if (m->rendered && (status == NT_PENDING || status == NT_SENT))
+        cds_json_member_raw(o, "rendered", m->rendered);
+    if (r->delete_device) cds_json_member_raw(o, "delete_device", "true");
+    return cds_buf_addc(o, '}');
+}
+
 void nt_done(nt_msg *m, const nt_result *r)
 {
     int status = r->status;
@@ -139,21 +160,26 @@ void nt_done(nt_msg *m, const nt_result *r)
         cds_log(CDS_LOG_INFO, "notify_failed", "id=%lld attempt=%d status=%s provider=%s error=%s",
                 (long long)m->id, m->attempt, status_name(status), r->provider ? r->provider : "-",
                 err);
-    json_t *o = json_pack("{s:I,s:i,s:s}", "id", (json_int_t)m->id, "attempt", m->attempt,
-                          "status", status_name(status));
-    if (r->provider) json_object_set_new(o, "provider", json_string(r->provider));
-    if (r->provider_id[0]) json_object_set_new(o, "provider_message_id", json_string(r->provider_id));
-    if (err[0]) json_object_set_new(o, "error", json_string(err));
-    if (status == NT_TEMPORARY)
-        json_object_set_new(o, "retry_ms",
-                            json_integer(cds_outbox_backoff_ms(m->attempt, g_notify.backoff_base_ms,
-                                                               g_notify.backoff_max_ms,
-                                                               r->retry_after_ms)));
-    if (m->template_version) json_object_set_new(o, "template_version", json_integer(m->template_version));
-    if (m->rendered && (status == NT_PENDING || status == NT_SENT))
-        json_object_set(o, "rendered", m->rendered);
-    if (r->delete_device) json_object_set_new(o, "delete_device", json_true());
-    cds_outbox_record(m->w->ow, o);
+    long retry_ms = status == NT_TEMPORARY
+                        ? cds_outbox_backoff_ms(m->attempt, g_notify.backoff_base_ms,
+                                                g_notify.backoff_max_ms, r->retry_after_ms)
+                        : 0;
+    /* Written on the stack; a result longer than that (a long rendered
+     * text) on the heap. */
+    char mem[4096];
+    cds_buf o;
+    cds_buf_init_fixed(&o, mem, sizeof mem);
+    if (write_result(&o, m, status, r, err, retry_ms) != CDS_BUF_OK) {
+        cds_buf_init(&o, (size_t)1 << 20);
+        write_result(&o, m, status, r, err, retry_ms);
+    }
+    if (o.err)
+        cds_log(CDS_LOG_WARN, "notify_record_failed",
+                "id=%lld: the result cannot be written; the sweeper will hand the row back",
+                (long long)m->id);
+    else
+        cds_outbox_record_text(m->w->ow, cds_buf_str(&o), o.len);
+    cds_buf_free(&o);
     cds_outbox_done(&m->row);
 }
 
@@ -389,6 +415,9 @@ void cds_notify_worker_start(cds_worker *cw)
         cds_notify_worker_stop(cw);
         return;
     }
+    /* The ZNS token's fetch goes on the dispatcher's connection ahead of
+     * the first claim (queued at the next turn of the loop). */
+    nt_zns_worker_start(w);
     if (cw->id == 0) {
         int every = g_notify.claim_timeout_s / 4;
         if (every < 1) every = 1;
@@ -404,6 +433,7 @@ void cds_notify_worker_stop(cds_worker *cw)
     /* Sends and queries still in flight are cancelled; their rows stay
      * `sending` and the sweeper of a live dispatcher hands them back. */
     nt_push_worker_stop(w);
+    nt_zns_worker_stop(w);
     cds_outbox_worker_stop(w->ow);
     cds_periodic_stop(w->sweep);
     cds_worker_set(cw, g_slot, NULL);

@@ -19,6 +19,7 @@
 #include "notify/notify.h"
 #include "core/db.h"
 #include "core/http_client.h"
+#include "core/json_out.h"
 #include "core/clock.h"
 #include "core/outbox.h"
 #include "core/log.h"
@@ -66,14 +67,14 @@ typedef struct nt_msg {
     json_t *vars;          /* ZNS: the step's variables (template_data) */
     char *token;           /* push: the device token */
     int template_version;
-    json_t *rendered;      /* what is recorded as sent */
+    char *rendered;        /* what is recorded as sent: JSON text of an object */
     unsigned tried;        /* SMS gateways tried in this attempt (bits) */
     int gw, probe;         /* SMS: the gateway of the call in progress; 1 if it probes */
     uint64_t call_us;      /* when the call in progress started */
     uint64_t started_us;
     cds_http_call *call;   /* the provider call in progress; NULL once it ended */
     cds_db_query *dbq;     /* ZNS: the token read in progress; NULL once answered */
-    struct nt_msg *next;   /* FCM: waiting for an access token */
+    struct nt_msg *next;   /* FCM, ZNS: waiting for an access token */
     cds_log_ctx log;       /* the trace of the step that wrote the row (outbox.trace),
                               continued: its log lines and its provider calls carry it */
 } nt_msg;
@@ -116,6 +117,10 @@ int nt_render_push_text(const char *name, const char *vars_json, const char *dos
 int nt_sms_init(void);
 int nt_sms_enabled(void);
 void nt_sms_send(nt_msg *m);
+
+/* The largest request body an adapter writes (core/json_out.h into a
+ * core/buf); a text message is at most a few KiB. */
+#define NT_BODY_MAX (64 * 1024)
 
 /* An outgoing call as an adapter builds it. */
 #define NT_CALL_HEADERS 10
@@ -202,6 +207,11 @@ int nt_zns_token_parse(const cds_http_response *resp, nt_zns_token *t, char *err
 int nt_zns_init(void);
 int nt_zns_enabled(void);
 void nt_zns_send(nt_msg *m); /* ends with nt_done, now or later */
+/* Per-thread state (the messages waiting for the OA token); start also
+ * fetches the token when there is none, before the first claim comes back.
+ * Stop must come before the outbox worker's (which frees the rows). */
+void nt_zns_worker_start(nt_worker *w);
+void nt_zns_worker_stop(nt_worker *w);
 
 /* receipts.c, inbox.c */
 int nt_receipts_init(void);

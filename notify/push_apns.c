@@ -170,13 +170,20 @@ static void send_once(nt_msg *m, const char *stale)
     nt_call c;
     memset(&c, 0, sizeof c);
     int url_bad = nt_call_url(&c, g_notify.apns_url, "/3/device/%s", m->token);
-    json_t *aps = json_pack("{s:{s:s,s:s},s:s}", "alert", "title", m->title, "body", m->body,
-                            "sound", "default");
-    if (aps && m->dossier_id[0]) json_object_set_new(aps, "thread-id", json_string(m->dossier_id));
-    json_t *body = json_pack("{s:o,s:s,s:s,s:s}", "aps", aps, "dossier_id", m->dossier_id, "step",
-                             m->step, "message_id", m->key);
-    c.body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    cds_buf b;
+    cds_buf_init(&b, NT_BODY_MAX);
+    cds_buf_adds(&b, "{\"aps\":{\"alert\":{");
+    cds_json_member_str(&b, "title", m->title);
+    cds_json_member_str(&b, "body", m->body);
+    cds_buf_addc(&b, '}');
+    cds_json_member_str(&b, "sound", "default");
+    if (m->dossier_id[0]) cds_json_member_str(&b, "thread-id", m->dossier_id);
+    cds_buf_addc(&b, '}');
+    cds_json_member_str(&b, "dossier_id", m->dossier_id);
+    cds_json_member_str(&b, "step", m->step);
+    cds_json_member_str(&b, "message_id", m->key);
+    cds_buf_addc(&b, '}');
+    c.body = cds_buf_take(&b, &c.body_len);
     unsigned long long id = (unsigned long long)m->id;
     int bad = url_bad || !c.body;
     bad = bad || nt_call_header(&c, "authorization", "bearer %s", jwt) != 0;
@@ -194,7 +201,6 @@ static void send_once(nt_msg *m, const char *stale)
         nt_fail(m, NT_TECHNICAL, "apns", "the APNs request cannot be built");
         return;
     }
-    c.body_len = strlen(c.body);
     if (nt_call_start(m, &c, "POST", g_notify.push_timeout_ms, g_notify.apns_ca_file, 0,
                       on_sent) != 0)
         nt_fail(m, NT_TEMPORARY, "apns", "the APNs call cannot be started");

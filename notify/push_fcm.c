@@ -301,17 +301,23 @@ static void send_now(nt_msg *m)
     nt_call c;
     memset(&c, 0, sizeof c);
     int url_bad = nt_call_url(&c, g_notify.fcm_url, "/v1/projects/%s/messages:send", g_project);
-    json_t *data = json_pack("{s:s,s:s}", "step", m->step, "message_id", m->key);
-    json_t *android = json_pack("{s:s,s:s}", "priority", "HIGH", "ttl", "86400s");
-    if (m->dossier_id[0]) {
-        json_object_set_new(data, "dossier_id", json_string(m->dossier_id));
-        json_object_set_new(android, "collapse_key", json_string(m->dossier_id));
-    }
-    json_t *body = json_pack("{s:{s:s,s:{s:s,s:s},s:o,s:o}}", "message", "token", m->token,
-                             "notification", "title", m->title, "body", m->body, "data", data,
-                             "android", android);
-    c.body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
+    cds_buf b;
+    cds_buf_init(&b, NT_BODY_MAX);
+    cds_buf_adds(&b, "{\"message\":{");
+    cds_json_member_str(&b, "token", m->token);
+    cds_json_member_raw(&b, "notification", "{");
+    cds_json_member_str(&b, "title", m->title);
+    cds_json_member_str(&b, "body", m->body);
+    cds_buf_addc(&b, '}');
+    cds_json_member_raw(&b, "data", "{");
+    cds_json_member_str(&b, "step", m->step);
+    cds_json_member_str(&b, "message_id", m->key);
+    if (m->dossier_id[0]) cds_json_member_str(&b, "dossier_id", m->dossier_id);
+    cds_buf_addc(&b, '}');
+    cds_json_member_raw(&b, "android", "{\"priority\":\"HIGH\",\"ttl\":\"86400s\"");
+    if (m->dossier_id[0]) cds_json_member_str(&b, "collapse_key", m->dossier_id);
+    cds_buf_adds(&b, "}}}");
+    c.body = cds_buf_take(&b, &c.body_len);
     if (url_bad || !c.body ||
         nt_call_header(&c, "Content-Type", "application/json") != 0 ||
         nt_call_header(&c, "Authorization", "Bearer %s", st->token) != 0 ||
@@ -320,7 +326,6 @@ static void send_now(nt_msg *m)
         nt_fail(m, NT_TECHNICAL, "fcm", "the FCM request cannot be built");
         return;
     }
-    c.body_len = strlen(c.body);
     if (nt_call_start(m, &c, "POST", g_notify.push_timeout_ms, NULL, h2c(c.url), on_sent) != 0)
         nt_fail(m, NT_TEMPORARY, "fcm", "the FCM call cannot be started");
 }

@@ -26,6 +26,7 @@
 #include "notify/template.h"
 #include "auth/auth.h"
 #include "core/assets.h"
+#include "core/json_out.h"
 #include "core/lang.h"
 #include "core/log.h"
 #include "core/vn.h"
@@ -39,6 +40,47 @@
 #define TEXT_MAX 2048
 
 static json_t *g_templates;
+/* The latest template of each step, channel and language, by the key
+ * "step\x1fchannel\x1flang" (borrowed from g_templates): one hash lookup per
+ * message instead of a scan of the whole list (cds_templates_find_lang),
+ * made once when the templates are loaded. */
+static json_t *g_latest;
+
+static int latest_key(char *key, size_t cap, const char *step, const char *channel,
+                      const char *lang)
+{
+    int n = snprintf(key, cap, "%s\x1f%s\x1f%s", step, channel, lang);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+static json_t *index_latest(const json_t *doc)
+{
+    json_t *idx = json_object();
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "templates"), i, t) {
+        const char *step = json_string_value(json_object_get(t, "step"));
+        const char *channel = json_string_value(json_object_get(t, "channel"));
+        const char *lang = json_string_value(json_object_get(t, "lang"));
+        if (!lang) lang = "vi";
+        char key[256];
+        if (!idx || !step || !channel || latest_key(key, sizeof key, step, channel, lang) != 0 ||
+            json_object_get(idx, key))
+            continue;
+        const json_t *best = cds_templates_find_lang(doc, step, channel, lang, 0);
+        if (best) json_object_set(idx, key, (json_t *)best);
+    }
+    return idx;
+}
+
+/* cds_templates_find_lang(g_templates, step, channel, lang, 0) */
+static const json_t *find_latest(const char *step, const char *channel, const char *lang)
+{
+    char key[256];
+    if (!g_latest || latest_key(key, sizeof key, step, channel, lang) != 0)
+        return cds_templates_find_lang(g_templates, step, channel, lang, 0);
+    return json_object_get(g_latest, key);
+}
 
 int nt_templates_load(const char *file)
 {
@@ -63,13 +105,22 @@ int nt_templates_load(const char *file)
         json_decref(doc);
         return -1;
     }
+    json_t *idx = index_latest(doc);
+    if (!idx) {
+        json_decref(doc);
+        return -1;
+    }
+    json_decref(g_latest);
     json_decref(g_templates);
     g_templates = doc;
+    g_latest = idx;
     return 0;
 }
 
 void nt_templates_free(void)
 {
+    json_decref(g_latest);
+    g_latest = NULL;
     json_decref(g_templates);
     g_templates = NULL;
 }
@@ -81,7 +132,7 @@ void nt_msg_free(nt_msg *m)
     free(m->title);
     free(m->body);
     free(m->token);
-    json_decref(m->rendered);
+    free(m->rendered);
     json_decref(m->vars);
     free(m);
 }
@@ -136,9 +187,11 @@ static void english_numbers(json_t *vars)
 static char *open_phone(const char *sealed)
 {
     /* The outbox copies the contact phone when set, else VNeID's: they are
-     * sealed under different associated data. */
-    char *p = cds_auth_open(sealed, "citizen.contact_phone");
-    if (!p) p = cds_auth_open(sealed, "citizen.phone");
+     * sealed under different associated data. VNeID's is tried first: every
+     * citizen has it and few set a contact phone, and a wrong guess costs an
+     * AES-GCM open that fails (it cannot succeed under the other data). */
+    char *p = cds_auth_open(sealed, "citizen.phone");
+    if (!p) p = cds_auth_open(sealed, "citizen.contact_phone");
     return p;
 }
 
@@ -153,11 +206,11 @@ static int render_one(nt_msg *m, const char *channel, const char *name, json_t *
      * uses the English template and English digit grouping. */
     const char *lang = json_string_value(json_object_get(vars, "lang"));
     int en = m->channel == NT_PUSH && lang && strcmp(lang, "en") == 0;
-    const json_t *t = en ? cds_templates_find_lang(g_templates, name, channel, "en", 0) : NULL;
+    const json_t *t = en ? find_latest(name, channel, "en") : NULL;
     if (t)
         english_numbers(vars);
     else
-        t = cds_templates_find(g_templates, name, channel, 0);
+        t = find_latest(name, channel, "vi");
     if (!t) return technical(r, "no %s template for step '%s'", channel, name);
     m->template_version = (int)json_integer_value(json_object_get(t, "version"));
     const char *code = json_string_value(json_object_get(vars, "dossier_code"));
@@ -178,7 +231,7 @@ int nt_render_push_text(const char *name, const char *vars_json, const char *dos
     /* English only from an English template (render_one falls back to
      * Vietnamese for a send). */
     if (!json_is_object(vars) || !name ||
-        (lang == CDS_LANG_EN && !cds_templates_find_lang(g_templates, name, "push", "en", 0))) {
+        (lang == CDS_LANG_EN && !find_latest(name, "push", "en"))) {
         json_decref(vars);
         return -1;
     }
@@ -233,6 +286,19 @@ static int render_digest(nt_msg *m, const char *digest_json, char *text, size_t 
     return rc;
 }
 
+/* What is recorded as sent: {"title": ..., "body": ...}, the title only for
+ * a push or a ZNS message; NULL when it cannot be written (not UTF-8). */
+static char *rendered_json(const char *title, const char *body)
+{
+    cds_buf b;
+    cds_buf_init(&b, 4 * TEXT_MAX);
+    cds_buf_addc(&b, '{');
+    if (title) cds_json_member_str(&b, "title", title);
+    cds_json_member_str(&b, "body", body);
+    cds_buf_addc(&b, '}');
+    return cds_buf_take(&b, NULL);
+}
+
 int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
               const char *recipient_sealed, const char *digest_json, nt_result *r)
 {
@@ -257,7 +323,7 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
         if (rc == 0) {
             m->title = strdup(title);
             m->body = strdup(text);
-            m->rendered = json_pack("{s:s,s:s}", "title", title, "body", text);
+            m->rendered = rendered_json(title, text);
             if (m->channel == NT_ZNS) {
                 m->vars = vars;
                 vars = NULL;
@@ -271,7 +337,7 @@ int nt_render(nt_msg *m, const char *template_name, const char *vars_json,
                            m->template_version);
         } else {
             m->text = strdup(gsm);
-            m->rendered = json_pack("{s:s}", "body", gsm);
+            m->rendered = rendered_json(NULL, gsm);
         }
     }
     json_decref(vars);

@@ -32,20 +32,22 @@ static int configured(void)
 static int build(const nt_msg *m, nt_call *c)
 {
     if (nt_call_url(c, g_notify.esms_url, "%s", SEND_PATH) != 0) return -1;
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ApiKey",
-                          g_notify.esms_api_key ? g_notify.esms_api_key : "", "SecretKey",
-                          g_notify.esms_secret_key ? g_notify.esms_secret_key : "", "Phone",
-                          m->phone, "Content", m->text, "Brandname",
-                          g_notify.esms_brandname ? g_notify.esms_brandname : "", "SmsType",
-                          g_notify.esms_sms_type ? g_notify.esms_sms_type : "2", "IsUnicode", "0",
-                          "RequestId", m->key);
-    if (!j) return -1;
+    cds_buf b;
+    cds_buf_init(&b, NT_BODY_MAX);
+    cds_buf_addc(&b, '{');
+    cds_json_member_str(&b, "ApiKey", g_notify.esms_api_key ? g_notify.esms_api_key : "");
+    cds_json_member_str(&b, "SecretKey", g_notify.esms_secret_key ? g_notify.esms_secret_key : "");
+    cds_json_member_str(&b, "Phone", m->phone);
+    cds_json_member_str(&b, "Content", m->text);
+    cds_json_member_str(&b, "Brandname", g_notify.esms_brandname ? g_notify.esms_brandname : "");
+    cds_json_member_str(&b, "SmsType", g_notify.esms_sms_type ? g_notify.esms_sms_type : "2");
+    cds_json_member_str(&b, "IsUnicode", "0");
+    cds_json_member_str(&b, "RequestId", m->key);
     if (g_notify.esms_callback_url && *g_notify.esms_callback_url)
-        json_object_set_new(j, "CallbackUrl", json_string(g_notify.esms_callback_url));
-    c->body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+        cds_json_member_str(&b, "CallbackUrl", g_notify.esms_callback_url);
+    cds_buf_addc(&b, '}');
+    c->body = cds_buf_take(&b, &c->body_len);
     if (!c->body) return -1;
-    c->body_len = strlen(c->body);
     return nt_call_header(c, "Content-Type", "application/json");
 }
 

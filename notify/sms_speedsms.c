@@ -30,13 +30,17 @@ static int build(const nt_msg *m, nt_call *c)
     if (nt_call_url(c, g_notify.speedsms_url, "/index.php/sms/send") != 0) return -1;
     char to[16];
     snprintf(to, sizeof to, "84%s", m->phone + 1); /* 0912345678 -> 84912345678 */
-    json_t *j = json_pack("{s:[s],s:s,s:i,s:s}", "to", to, "content", m->text, "sms_type", 3,
-                          "sender", g_notify.speedsms_sender ? g_notify.speedsms_sender : "");
-    if (!j) return -1;
-    c->body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+    cds_buf b;
+    cds_buf_init(&b, NT_BODY_MAX);
+    cds_buf_adds(&b, "{\"to\":[");
+    cds_json_str(&b, to);
+    cds_buf_addc(&b, ']');
+    cds_json_member_str(&b, "content", m->text);
+    cds_json_member_int(&b, "sms_type", 3);
+    cds_json_member_str(&b, "sender", g_notify.speedsms_sender ? g_notify.speedsms_sender : "");
+    cds_buf_addc(&b, '}');
+    c->body = cds_buf_take(&b, &c->body_len);
     if (!c->body) return -1;
-    c->body_len = strlen(c->body);
     char cred[256], b64[360];
     int n = snprintf(cred, sizeof cred, "%s:x", g_notify.speedsms_token ? g_notify.speedsms_token : "");
     if (n < 0 || (size_t)n >= sizeof cred) return -1;

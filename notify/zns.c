@@ -69,15 +69,20 @@ int nt_zns_build(const nt_msg *m, const char *token, nt_call *c)
     if (phone84(m->phone, phone, sizeof phone) != 0) return -1;
     if (nt_call_url(c, g_notify.zns_url, "/message/template") != 0) return -1;
     const char *code = json_string_value(json_object_get(m->vars, "dossier_code"));
-    json_t *j = json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s}", "phone", phone, "template_id",
-                          g_notify.zns_template_id, "template_data", "dossier_code",
-                          code ? code : "", "status", m->title ? m->title : "", "message",
-                          m->body ? m->body : "", "tracking_id", m->key);
-    if (!j) return -1;
-    c->body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
+    cds_buf b;
+    cds_buf_init(&b, NT_BODY_MAX);
+    cds_buf_addc(&b, '{');
+    cds_json_member_str(&b, "phone", phone);
+    cds_json_member_str(&b, "template_id", g_notify.zns_template_id);
+    cds_json_member_raw(&b, "template_data", "{");
+    cds_json_member_str(&b, "dossier_code", code ? code : "");
+    cds_json_member_str(&b, "status", m->title ? m->title : "");
+    cds_json_member_str(&b, "message", m->body ? m->body : "");
+    cds_buf_addc(&b, '}');
+    cds_json_member_str(&b, "tracking_id", m->key);
+    cds_buf_addc(&b, '}');
+    c->body = cds_buf_take(&b, &c->body_len);
     if (!c->body) return -1;
-    c->body_len = strlen(c->body);
     if (nt_call_header(c, "Content-Type", "application/json") != 0) return -1;
     return nt_call_header(c, "access_token", "%s", token);
 }

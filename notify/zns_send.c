@@ -12,9 +12,17 @@
  * next. Two processes refreshing at the same instant: Zalo refuses the
  * second, whose next attempt reads the first one's tokens. The message that
  * found no token waits for this and is sent again once; the others of the
- * process meanwhile are retried shortly (temporary failure, 300 ms), which
- * costs an attempt, not a message. A refresh that never ended (its thread
- * stopped) is forgotten after two call timeouts.
+ * process meanwhile wait on their thread's list, looked at every 2 ms, and
+ * go as soon as the token is there (until 2026-12-05 each was answered as a
+ * temporary failure and retried 300 ms later: ~35 messages at the start of
+ * every drain of row g). A refresh that ended without a token fails the
+ * waiting ones as before (temporary, 300 ms); one that never ended (its
+ * thread stopped) is forgotten after two call timeouts.
+ *
+ * Each thread's dispatcher fetches the token when it starts, before its
+ * first claim comes back, with a fetch of its own that carries no message
+ * (an nt_msg with no channel, freed when the fetch ends): the first
+ * messages of a drain find it there or under way.
  *
  * Outcomes (zns.c): accepted -> pending (the delivery webhook says
  * delivered); a definite failure -> fallback: the outbox row becomes an SMS
@@ -25,6 +33,7 @@
 #include "auth/auth.h"
 #include "core/log.h"
 
+#include <event2/event.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +41,18 @@
 
 #define EARLY_US (5ull * 60 * 1000000)
 #define WAIT_MS 300
+#define TICK_MS 2       /* how often a thread looks whether the token came */
 #define TRIED_REFRESH 1u /* m->tried: this attempt already refreshed the token */
+
+/* One thread's messages waiting for the refresh under way, and its fetch at
+ * start. */
+typedef struct zns_thread {
+    nt_worker *w;
+    nt_msg *fetch;              /* the message-less fetch, while under way */
+    nt_msg *waiting, **waiting_tail; /* linked by m->next */
+    struct event *tick;
+} zns_thread;
+static int g_slot = -1;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static nt_zns_token g_tok;    /* access (may be ""), refresh */
@@ -58,7 +78,8 @@ int nt_zns_init(void)
         "SET refresh_sealed = EXCLUDED.refresh_sealed, access_sealed = EXCLUDED.access_sealed, "
         "access_expires_at = EXCLUDED.access_expires_at, updated_at = now()",
         3);
-    if (stmt_get < 0 || stmt_put < 0) return -1;
+    g_slot = cds_worker_slot("notify.zns");
+    if (stmt_get < 0 || stmt_put < 0 || g_slot < 0) return -1;
     pthread_mutex_lock(&g_mu);
     memset(&g_tok, 0, sizeof g_tok);
     g_expires_us = 0;
@@ -83,6 +104,51 @@ int nt_zns_enabled(void)
 
 static void send_with(nt_msg *m, const char *token);
 static void on_db_token(void *arg, PGresult *res);
+static void wake(zns_thread *t);
+
+static zns_thread *thread_of(nt_worker *w)
+{
+    return cds_worker_get(nt_thread(w), g_slot);
+}
+
+/* The fetch at start is an nt_msg with no channel: no outbox row. */
+static int is_fetch(const nt_msg *m)
+{
+    return m->channel == 0;
+}
+
+static void fetch_end(nt_msg *m)
+{
+    zns_thread *t = thread_of(m->w);
+    if (t && t->fetch == m) t->fetch = NULL;
+    nt_msg_free(m);
+}
+
+/* A token came for m: a message is sent with it; the fetch ends. Either way
+ * this thread's waiting messages go too. */
+static void got_token(nt_msg *m, const char *token)
+{
+    zns_thread *t = thread_of(m->w);
+    if (is_fetch(m))
+        fetch_end(m);
+    else
+        send_with(m, token);
+    if (t) wake(t);
+}
+
+/* No token for m: a message is retried (temporary failure); the fetch is
+ * only logged (a message will try again). */
+static void no_token(nt_msg *m, const char *err)
+{
+    zns_thread *t = thread_of(m->w);
+    if (is_fetch(m)) {
+        cds_log(CDS_LOG_WARN, "zns_token", "fetch at start: %s", err);
+        fetch_end(m);
+    } else {
+        nt_fail(m, NT_TEMPORARY, "zns", "ZNS: %s", err);
+    }
+    if (t) wake(t);
+}
 
 /* Copies a usable token into out (1), or 0 when there is none now. */
 static int token_get(char *out, size_t cap)
@@ -143,12 +209,68 @@ static void on_token(void *arg, const cds_http_response *resp)
     pthread_mutex_unlock(&g_mu);
     if (rc != 0) {
         cds_log(CDS_LOG_WARN, "zns_token", "%s", err);
-        nt_fail(m, NT_TEMPORARY, "zns", "ZNS: %s", err);
+        no_token(m, err);
         return;
     }
     cds_log(CDS_LOG_INFO, "zns_token", "OA access token refreshed, valid %ld s", t.expires_s);
     token_store(m, &t);
-    send_with(m, t.access);
+    got_token(m, t.access);
+}
+
+/* The answer a message gets when the token does not come in time. */
+static void wait_fail(nt_msg *m)
+{
+    nt_result r;
+    memset(&r, 0, sizeof r);
+    r.status = NT_TEMPORARY;
+    r.provider = "zns";
+    r.retry_after_ms = WAIT_MS;
+    snprintf(r.error, sizeof r.error, "ZNS: waiting for the OA access token");
+    nt_done(m, &r);
+}
+
+/* This thread's waiting messages: sent when the token is there, failed as
+ * before (temporary, 300 ms) when the refresh ended without one or is
+ * forgotten; else looked at again in TICK_MS. */
+static void wake(zns_thread *t)
+{
+    if (!t->waiting) return;
+    char token[sizeof g_tok.access];
+    int have = token_get(token, sizeof token), busy = 0;
+    if (!have) {
+        uint64_t now = cds_now_us();
+        pthread_mutex_lock(&g_mu);
+        busy = g_refreshing &&
+               now <= g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms;
+        pthread_mutex_unlock(&g_mu);
+        if (busy) {
+            struct timeval tv = {0, TICK_MS * 1000};
+            evtimer_add(t->tick, &tv);
+            return;
+        }
+    }
+    nt_msg *list = t->waiting;
+    t->waiting = NULL;
+    t->waiting_tail = &t->waiting;
+    while (list) {
+        nt_msg *m = list;
+        list = m->next;
+        m->next = NULL;
+        cds_log_ctx prev;
+        cds_log_ctx_set(&m->log, &prev);
+        if (have)
+            send_with(m, token);
+        else
+            wait_fail(m);
+        cds_log_ctx_set(&prev, NULL);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    wake(arg);
 }
 
 /* Gets a token for m (zns_oauth, else a refresh), which continues in
@@ -165,13 +287,20 @@ static void refresh_or_wait(nt_msg *m)
     }
     pthread_mutex_unlock(&g_mu);
     if (!mine) {
-        nt_result r;
-        memset(&r, 0, sizeof r);
-        r.status = NT_TEMPORARY;
-        r.provider = "zns";
-        r.retry_after_ms = WAIT_MS;
-        snprintf(r.error, sizeof r.error, "ZNS: waiting for the OA access token");
-        nt_done(m, &r);
+        zns_thread *t = thread_of(m->w);
+        if (is_fetch(m)) {
+            fetch_end(m); /* another fetch is under way */
+        } else if (t) {
+            m->next = NULL;
+            *t->waiting_tail = m;
+            t->waiting_tail = &m->next;
+            if (!evtimer_pending(t->tick, NULL)) {
+                struct timeval tv = {0, TICK_MS * 1000};
+                evtimer_add(t->tick, &tv);
+            }
+        } else {
+            wait_fail(m);
+        }
         return;
     }
     if (cds_db_exec(nt_db(m->w), stmt_get, 0, NULL, on_db_token, m, &m->dbq) != CDS_DB_OK) {
@@ -191,8 +320,8 @@ static void do_refresh(nt_msg *m, const char *refresh)
         pthread_mutex_lock(&g_mu);
         g_refreshing = 0;
         pthread_mutex_unlock(&g_mu);
-        nt_fail(m, NT_TEMPORARY, "zns", "ZNS: the token refresh cannot be started%s",
-                refresh[0] ? "" : " (no refresh token)");
+        no_token(m, refresh[0] ? "the token refresh cannot be started"
+                               : "the token refresh cannot be started (no refresh token)");
     }
 }
 
@@ -229,7 +358,7 @@ static void on_db_token(void *arg, PGresult *res)
     free(refresh);
     free(access);
     if (adopt)
-        send_with(m, token);
+        got_token(m, token);
     else
         do_refresh(m, use);
 }
@@ -278,4 +407,49 @@ void nt_zns_send(nt_msg *m)
         send_with(m, token);
     else
         refresh_or_wait(m);
+}
+
+void nt_zns_worker_start(nt_worker *w)
+{
+    if (!nt_zns_configured()) return;
+    zns_thread *t = calloc(1, sizeof *t);
+    if (!t) return;
+    t->w = w;
+    t->waiting_tail = &t->waiting;
+    t->tick = evtimer_new(nt_base(w), on_tick, t);
+    if (!t->tick) {
+        free(t);
+        return;
+    }
+    cds_worker_set(nt_thread(w), g_slot, t);
+    char token[sizeof g_tok.access];
+    if (token_get(token, sizeof token)) return;
+    nt_msg *m = calloc(1, sizeof *m);
+    if (!m) return;
+    m->w = w;
+    m->started_us = cds_now_us();
+    cds_trace_new(&m->log.trace);
+    t->fetch = m;
+    cds_log_ctx prev;
+    cds_log_ctx_set(&m->log, &prev);
+    refresh_or_wait(m); /* may end (and free) m at once */
+    cds_log_ctx_set(&prev, NULL);
+}
+
+void nt_zns_worker_stop(nt_worker *w)
+{
+    zns_thread *t = thread_of(w);
+    if (!t) return;
+    /* The waiting messages are rows in flight: the outbox frees them. */
+    t->waiting = NULL;
+    if (t->fetch) {
+        nt_msg *m = t->fetch;
+        if (m->call) cds_http_cancel(m->call);
+        if (m->dbq) cds_db_cancel(m->dbq);
+        t->fetch = NULL;
+        nt_msg_free(m);
+    }
+    event_free(t->tick);
+    cds_worker_set(nt_thread(w), g_slot, NULL);
+    free(t);
 }
