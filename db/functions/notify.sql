@@ -434,11 +434,13 @@ $$;
 -- status: applied | unchanged | unknown | not_ready (the send's result is not
 -- recorded yet: the gateway should try again in a moment)
 -- The expected receipt (a pending SMS of that gateway, a final status) is one
--- UPDATE; anything else falls through to cds_outbox_receipt_check.
+-- UPDATE; anything else falls through to the checks below.
 CREATE OR REPLACE FUNCTION cds_outbox_receipt(p_provider text, p_message_id text,
                                               p_outbox_id bigint, p_status text, p_error text,
                                               OUT status text, OUT outbox_id bigint)
 LANGUAGE plpgsql AS $$
+DECLARE
+    o outbox;
 BEGIN
     IF p_status <> 'pending' THEN
         IF p_outbox_id IS NOT NULL THEN
@@ -459,28 +461,12 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    SELECT c.status, c.outbox_id INTO status, outbox_id
-    FROM cds_outbox_receipt_check(p_provider, p_message_id, p_outbox_id, p_status, p_error) c;
-END;
-$$;
-
--- The rest of a receipt, when it is not the expected one or its row was
--- held by another transaction: never waits for a lock. SKIP LOCKED: a row
--- another transaction holds is most likely being recorded
--- (cds_outbox_record, sending -> pending) or given a receipt by another
--- batch: not ready, never a wait. Waiting here, with the batch's earlier
--- rows locked, while that record waited for one of them was a deadlock
--- that failed both (bench/run notify, issue 21): the record's rows then
--- stayed `sending` until the sweeper, and their dossiers' next messages
--- with them.
-CREATE OR REPLACE FUNCTION cds_outbox_receipt_check(p_provider text, p_message_id text,
-                                                    p_outbox_id bigint, p_status text,
-                                                    p_error text,
-                                                    OUT status text, OUT outbox_id bigint)
-LANGUAGE plpgsql AS $$
-DECLARE
-    o outbox;
-BEGIN
+    -- SKIP LOCKED: a row another transaction holds is most likely being
+    -- recorded (cds_outbox_record, sending -> pending): not ready, never a
+    -- wait. Waiting here, with the batch's earlier rows locked, while that
+    -- record waited for one of them was a deadlock that failed both
+    -- (bench/run notify, issue 21): the record's rows then stayed `sending`
+    -- until the sweeper, and their dossiers' next messages with them.
     IF p_outbox_id IS NOT NULL THEN
         SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms'
         FOR UPDATE SKIP LOCKED;
@@ -580,78 +566,26 @@ $$;
 -- of its loop): p is [{"i", "provider", "message_id"?, "outbox_id"?,
 -- "status", "error"?}, ...], each applied as cds_outbox_receipt applies one,
 -- all in one transaction. One row per item: its i, the status (applied |
--- unchanged | unknown | not_ready) and the outbox id, in no set order.
--- The expected receipts (a final status for a pending SMS or ZNS message of
--- that gateway: nearly all of them) are applied together, by one lock and
--- one UPDATE for the batch instead of two statements and a function call per
--- item; a message reported twice in the batch is applied once, for its first
--- item. The rest go one by one through cds_outbox_receipt_check, which
--- never waits for a lock. The expected ones' rows are locked in id order in
--- one statement, so two batches reporting on the same messages (a gateway
--- repeating itself) wait for each other without a deadlock, and the later
--- one answers "unchanged"; a row being recorded (sending -> pending) is not
--- pending in the lock's snapshot and is not waited for (not_ready, below).
--- No subtransaction per item: past 64 in one transaction every other
--- session's snapshots would overflow to pg_subtrans.
+-- unchanged | unknown | not_ready) and the outbox id. Items are taken in a
+-- fixed order (our id, then the gateway's) so two batches reporting on the
+-- same messages lock them in the same order; if one still fails (a deadlock)
+-- the whole batch is answered 503 and the gateways send it again. No
+-- subtransaction per item: past 64 in one transaction every other session's
+-- snapshots would overflow to pg_subtrans.
 CREATE OR REPLACE FUNCTION cds_outbox_receipts(p jsonb)
 RETURNS TABLE (item int, status text, outbox_id bigint)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     x record;
-    v_ids bigint[];
-    v_items int[];
-    v_status text[];
-    v_error text[];
-    v_done int[];
 BEGIN
-    -- the rows of the expected receipts, locked in id order, and still
-    -- pending once locked; each row's first item
-    WITH t AS MATERIALIZED (
-        SELECT * FROM jsonb_to_recordset(p) AS t(i int, provider text, message_id text,
-                                                 outbox_id bigint, status text, error text)
-        WHERE t.status <> 'pending'
-    ), c AS MATERIALIZED (
-        SELECT DISTINCT ON (m.id) m.id, m.i, m.status, m.error
-        FROM (SELECT o.id, t.i, t.status, t.error FROM t JOIN outbox o ON o.id = t.outbox_id
-              WHERE o.channel = 'sms' AND o.status = 'pending' AND o.provider = t.provider
-              UNION ALL
-              SELECT o.id, t.i, t.status, t.error FROM t
-              JOIN outbox o ON o.provider = t.provider AND o.provider_message_id = t.message_id
-              WHERE t.outbox_id IS NULL AND o.status = 'pending') m
-        ORDER BY m.id, m.i
-    ), l AS (
-        SELECT o.id FROM outbox o
-        WHERE o.id = ANY (ARRAY(SELECT c.id FROM c)) AND o.status = 'pending'
-        ORDER BY o.id
-        FOR UPDATE
-    )
-    SELECT array_agg(c.id), array_agg(c.i), array_agg(c.status), array_agg(c.error)
-    INTO v_ids, v_items, v_status, v_error
-    FROM c JOIN l ON l.id = c.id;
-    IF v_ids IS NOT NULL THEN
-        WITH a AS (
-            SELECT * FROM unnest(v_ids, v_items, v_status, v_error) AS a(id, i, status, error)
-        ), upd AS (
-            UPDATE outbox o SET status = a.status, last_error = a.error,
-                delivered_at = CASE WHEN a.status = 'delivered' THEN now() END
-            FROM a
-            WHERE o.id = ANY (v_ids) AND o.id = a.id
-            RETURNING a.i, o.id
-        )
-        SELECT array_agg(upd.i) INTO v_done FROM upd;
-        RETURN QUERY SELECT a.i, 'applied'::text, a.id
-                     FROM unnest(v_ids, v_items) AS a(id, i)
-                     WHERE a.i = ANY (v_done);
-    END IF;
     FOR x IN
         SELECT * FROM jsonb_to_recordset(p) AS t(i int, provider text, message_id text,
                                                  outbox_id bigint, status text, error text)
-        WHERE v_done IS NULL OR NOT (t.i = ANY (v_done))
         ORDER BY t.outbox_id, t.provider, t.message_id, t.i
     LOOP
         item := x.i;
         SELECT rc.status, rc.outbox_id INTO status, outbox_id
-        FROM cds_outbox_receipt_check(x.provider, x.message_id, x.outbox_id, x.status, x.error) rc;
+        FROM cds_outbox_receipt(x.provider, x.message_id, x.outbox_id, x.status, x.error) rc;
         RETURN NEXT;
     END LOOP;
 END;
