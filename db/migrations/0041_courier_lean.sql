@@ -28,6 +28,9 @@
 --    which wants the declared type exactly; shipments.carrier and
 --    tracking_no are returned by delivery.sql's functions with a cast.
 --    To change one of these rules later: ALTER DOMAIN (not the table).
+--    A column's change to a domain with a CHECK rewrites its table (as in
+--    0040): shipments, outbox and dossiers are rewritten once, under an
+--    exclusive lock, when this migration runs.
 -- 3. No foreign keys from the two histories to their parents
 --    (shipment_events -> shipments, dossier_events -> dossiers), as
 --    0005_outbox_lean.sql did for the outbox: each key ran a lookup
