@@ -36,21 +36,40 @@ BEGIN
 END;
 $$;
 
+-- BEFORE INSERT OR UPDATE trigger shipments_state (0041_courier_lean.sql):
+-- is_live and is_open follow status (they are what the partial indexes
+-- read, so that a courier event that changes status between open states
+-- changes no indexed value and its update can be HOT), and an update sets
+-- updated_at. Assignments only: no statement per row.
+CREATE OR REPLACE FUNCTION cds_shipments_state() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    NEW.is_live := NEW.status NOT IN ('returned', 'cancelled', 'booking_failed');
+    NEW.is_open := NEW.status IN ('booked', 'picked_up', 'in_transit', 'out_for_delivery',
+                                  'delivery_failed', 'returning');
+    RETURN NEW;
+END;
+$$;
+
 -- cds:after-migrations
 
--- Template variables of a courier notification.
-CREATE OR REPLACE FUNCTION cds_shipment_vars(p_dossier dossiers, s shipments, p_status text, p_reason text,
-                                             p_location text, p_at timestamptz, p_max_failed int)
+-- Template variables of a courier notification. p_procedure_name: the
+-- dossier's procedure's name, which the caller read with the shipment
+-- (issue 21: no lookup of its own; sql, inlined into the caller's
+-- expression).
+DROP FUNCTION IF EXISTS cds_shipment_vars(dossiers, shipments, text, text, text, timestamptz, int);
+CREATE OR REPLACE FUNCTION cds_shipment_vars(p_dossier dossiers, s shipments, p_procedure_name text,
+                                             p_status text, p_reason text, p_location text,
+                                             p_at timestamptz, p_max_failed int)
 RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v_name text;
-BEGIN
-    SELECT pr.name INTO v_name FROM procedures pr WHERE pr.code = p_dossier.procedure_code;
-    RETURN jsonb_strip_nulls(jsonb_build_object(
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
         'dossier_code', p_dossier.code,
         'dossier_id', p_dossier.id,
-        'procedure_name', v_name,
+        'procedure_name', p_procedure_name,
         'step', 'courier_' || p_status,
         'carrier_name', CASE s.carrier WHEN 'vnpost' THEN 'VNPost' WHEN 'ghn' THEN 'GHN'
                                        ELSE upper(s.carrier) END,
@@ -60,8 +79,7 @@ BEGIN
         'attempt', s.failed_attempts,
         'max_attempts', p_max_failed,
         'amount', CASE WHEN s.cod THEN s.cod_due_vnd END,
-        'time', to_char(p_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'HH24:MI DD/MM')));
-END;
+        'time', to_char(p_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'HH24:MI DD/MM')))
 $$;
 
 -- Claims up to p_limit due bookings for dispatcher p_node (SKIP LOCKED:
@@ -84,7 +102,7 @@ BEGIN
     UPDATE shipments s SET book_state = 'sending', book_attempts = s.book_attempts + 1,
                            book_claimed_at = now(), book_claimed_by = p_node
     FROM due WHERE s.id = due.id
-    RETURNING s.id, s.carrier, s.book_attempts,
+    RETURNING s.id, s.carrier::text, s.book_attempts,
         (SELECT jsonb_build_object(
             'shipment_id', s.id, 'dossier_code', d.code, 'procedure_name', p.name,
             'delivery', s.delivery, 'cod_amount_vnd', s.cod_due_vnd,
@@ -108,6 +126,7 @@ DECLARE
     s shipments;
     d dossiers;
     v_event bigint;
+    v_row record;
 BEGIN
     PERFORM cds_trace_set(p_trace);
     SELECT * INTO s FROM shipments x WHERE x.id = p_id FOR UPDATE;
@@ -134,9 +153,11 @@ BEGIN
                                      applied, source)
         VALUES (s.id, s.carrier, 'booking:' || s.id, 'booked', NULL, now(), true, 'booking')
         ON CONFLICT DO NOTHING;
-        SELECT * INTO d FROM dossiers WHERE dossiers.id = s.dossier_id;
+        SELECT y AS d, pr.name AS pname INTO v_row
+        FROM dossiers y LEFT JOIN procedures pr ON pr.code = y.procedure_code WHERE y.id = s.dossier_id;
+        d := v_row.d;
         PERFORM cds_outbox_for_step(d, NULL, 'courier_booked',
-                                    cds_shipment_vars(d, s, 'booked', NULL, NULL, now(), NULL));
+                                    cds_shipment_vars(d, s, v_row.pname, 'booked', NULL, NULL, now(), NULL));
         status := 'booked';
     ELSIF p_outcome = 'retry' THEN
         UPDATE shipments x SET book_state = 'queued', book_error = p_error, book_claimed_at = NULL,
@@ -184,9 +205,10 @@ DECLARE
     v_code text;
     v_n int;
     v_void text;
-    v_dup boolean;
+    v_apply boolean;
+    v_pname text;
+    v_sensitive boolean;
     v_row record;
-    v_twin boolean;
 BEGIN
     -- An assignment, not PERFORM: no executor started (issue 21); a void
     -- result cast to text is ''.
@@ -200,77 +222,86 @@ BEGIN
     END IF;
     shipment_id := s.id;
     shipment_status := s.status;
-    -- One statement (issue 21) for two checks: the event already recorded
-    -- (v_dup), and its twin (v_twin): the same step told by both sources
-    -- (the courier's handheld and the carrier's system, which know no
-    -- common event id): same shipment, same status, times within 10 minutes
-    -- of each other, one source the handheld and the other not. It counts
-    -- once; a handheld's proof of delivery (names, photo, position)
-    -- completes the carrier's.
-    -- The same holds for a cancellation the carrier confirmed to an
-    -- operator's request (source console) and the carrier's own callback.
-    SELECT EXISTS (SELECT 1 FROM shipment_events e WHERE e.carrier = p_carrier
-                   AND e.event_id = p_event_id),
-           EXISTS (SELECT 1 FROM shipment_events e WHERE e.shipment_id = s.id
-                   AND e.status = p_status
-                   AND (e.source IN ('handheld', 'console')) <> (p_source IN ('handheld', 'console'))
-                   AND e.occurred_at BETWEEN p_occurred_at - interval '10 minutes'
-                                         AND p_occurred_at + interval '10 minutes')
-    INTO v_dup, v_twin;
-    IF v_dup THEN
+    -- What the event does if it is new, from the locked row alone (plpgsql
+    -- expressions, no executor): a late event (older than the shipment's
+    -- last) or one for a terminal shipment is only kept in the history.
+    v_apply := NOT COALESCE(p_occurred_at < s.last_event_at
+                            OR s.status IN ('delivered', 'returned', 'cancelled'), false);
+    v_failed := s.failed_attempts + CASE WHEN p_status = 'delivery_failed' THEN 1 ELSE 0 END;
+    IF p_status = 'delivery_failed' AND v_failed >= p_max_failed THEN
+        v_new := 'returning';
+    END IF;
+    -- One statement, run after the row lock so that it sees what a
+    -- concurrent delivery of the same shipment committed (issue 21: was
+    -- three, the checks, the history and the update), for:
+    -- * the event already recorded (dup);
+    -- * its twin (twin): the same step told by both sources (the courier's
+    --   handheld and the carrier's system, which know no common event id):
+    --   same shipment, same status, times within 10 minutes of each other,
+    --   one source the handheld and the other not. It counts once; a
+    --   handheld's proof of delivery (names, photo, position) completes the
+    --   carrier's. The same holds for a cancellation the carrier confirmed
+    --   to an operator's request (source console) and the carrier's own
+    --   callback;
+    -- * neither: the history row, and when it applies the shipment's new
+    --   state, which returns the dossier and its procedure's name and
+    --   sensitivity (no lookups later; a record, as INTO takes one
+    --   composite target).
+    WITH c AS (
+        SELECT EXISTS (SELECT 1 FROM shipment_events e WHERE e.carrier = p_carrier
+                       AND e.event_id = p_event_id) AS dup,
+               EXISTS (SELECT 1 FROM shipment_events e WHERE e.shipment_id = s.id
+                       AND e.status = p_status
+                       AND (e.source IN ('handheld', 'console')) <> (p_source IN ('handheld', 'console'))
+                       AND e.occurred_at BETWEEN p_occurred_at - interval '10 minutes'
+                                             AND p_occurred_at + interval '10 minutes') AS twin),
+    e AS (
+        INSERT INTO shipment_events (shipment_id, carrier, event_id, status, raw_code, raw_reason,
+                                     location, occurred_at, applied, source)
+        SELECT s.id, p_carrier, p_event_id, p_status, p_raw_code, p_raw_reason, p_location,
+               p_occurred_at, v_apply, p_source
+        FROM c WHERE NOT c.dup AND NOT c.twin),
+    u AS (
+        UPDATE shipments x SET status = v_new, last_event_at = p_occurred_at, failed_attempts = v_failed,
+            pod = CASE WHEN p_status = 'delivered' THEN p_pod ELSE x.pod END,
+            cod_collected_vnd = CASE WHEN p_status = 'delivered' AND x.cod THEN p_cod
+                                     ELSE x.cod_collected_vnd END
+        FROM c, dossiers y LEFT JOIN procedures pr ON pr.code = y.procedure_code
+        WHERE x.id = s.id AND v_apply AND NOT c.dup AND NOT c.twin AND y.id = x.dossier_id
+        RETURNING x AS s, y AS d, pr.name AS pname, pr.sensitive_result AS sensitive)
+    SELECT c.dup, c.twin, u.s, u.d, u.pname, u.sensitive FROM c LEFT JOIN u ON true
+    INTO v_row;
+    IF v_row.dup THEN
         status := 'duplicate';
         RETURN;
     END IF;
-    IF v_twin THEN
+    IF v_row.twin THEN
         IF p_status = 'delivered' AND p_source = 'handheld' AND p_pod IS NOT NULL THEN
             UPDATE shipments x SET pod = COALESCE(x.pod, '{}') || p_pod WHERE x.id = s.id;
         END IF;
         status := 'duplicate';
         RETURN;
     END IF;
-    IF p_occurred_at < s.last_event_at OR s.status IN ('delivered', 'returned', 'cancelled') THEN
-        INSERT INTO shipment_events (shipment_id, carrier, event_id, status, raw_code, raw_reason,
-                                     location, occurred_at, applied, source)
-        VALUES (s.id, p_carrier, p_event_id, p_status, p_raw_code, p_raw_reason, p_location,
-                p_occurred_at, false, p_source);
+    IF NOT v_apply THEN
         status := CASE WHEN p_occurred_at < s.last_event_at THEN 'late' ELSE 'final' END;
         RETURN;
     END IF;
-    v_failed := s.failed_attempts + CASE WHEN p_status = 'delivery_failed' THEN 1 ELSE 0 END;
-    IF p_status = 'delivery_failed' AND v_failed >= p_max_failed THEN
-        v_new := 'returning';
-    END IF;
-    -- The history row and the shipment's new state: one statement (issue 21).
-    WITH e AS (
-        INSERT INTO shipment_events (shipment_id, carrier, event_id, status, raw_code, raw_reason,
-                                     location, occurred_at, applied, source)
-        VALUES (s.id, p_carrier, p_event_id, p_status, p_raw_code, p_raw_reason, p_location,
-                p_occurred_at, true, p_source))
-    UPDATE shipments x SET status = v_new, last_event_at = p_occurred_at, failed_attempts = v_failed,
-        pod = CASE WHEN p_status = 'delivered' THEN p_pod ELSE x.pod END,
-        cod_collected_vnd = CASE WHEN p_status = 'delivered' AND x.cod THEN p_cod
-                                 ELSE x.cod_collected_vnd END
-    WHERE x.id = s.id
-    -- The dossier comes back with the shipment (issue 21: one statement
-    -- less); a record, as INTO takes one composite target.
-    RETURNING x AS s, (SELECT y FROM dossiers y WHERE y.id = x.dossier_id) AS d INTO v_row;
     s := v_row.s;
     d := v_row.d;
+    v_pname := v_row.pname;
+    v_sensitive := v_row.sensitive;
     shipment_status := v_new;
     dossier_status := d.status;
     -- Sensitive results: the one-time delivery code, made when the courier
     -- sets out and sent to the citizen with that message; the handheld must
     -- give it back at delivery (cds_courier_event).
-    -- (Two IFs: the first is evaluated without an executor, so the
-    -- procedure is looked up only when the courier sets out.)
-    IF v_new = 'out_for_delivery' AND s.delivery_code_hash IS NULL THEN
-        IF EXISTS (SELECT 1 FROM procedures pr WHERE pr.code = d.procedure_code AND pr.sensitive_result) THEN
-            v_code := lpad(((('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::bigint)
-                            % 1000000)::text, 6, '0');
-            UPDATE shipments x SET delivery_code_hash = cds_delivery_code_hash(x.id, v_code),
-                delivery_code_tries = 0
-            WHERE x.id = s.id RETURNING * INTO s;
-        END IF;
+    -- (The procedure's sensitivity came with the update above.)
+    IF v_new = 'out_for_delivery' AND s.delivery_code_hash IS NULL AND v_sensitive THEN
+        v_code := lpad(((('x' || substr(md5(gen_random_uuid()::text), 1, 8))::bit(32)::bigint)
+                        % 1000000)::text, 6, '0');
+        UPDATE shipments x SET delivery_code_hash = cds_delivery_code_hash(x.id, v_code),
+            delivery_code_tries = 0
+        WHERE x.id = s.id RETURNING * INTO s;
     END IF;
     IF v_new = 'delivered' AND d.status IN ('result_ready', 'out_for_delivery') THEN
         v_step := 'completed';
@@ -322,7 +353,8 @@ BEGIN
        OR v_new NOT IN ('picked_up', 'delivered', 'returning', 'returned', 'cancelled')) THEN
         -- An assignment: no executor started for a SELECT around the call.
         v_n := cds_outbox_for_step(d, NULL, 'courier_' || v_new,
-            cds_shipment_vars(d, s, v_new, p_raw_reason, p_location, p_occurred_at, p_max_failed)
+            cds_shipment_vars(d, s, v_pname, v_new, p_raw_reason, p_location, p_occurred_at,
+                              p_max_failed)
             || CASE WHEN v_code IS NOT NULL THEN jsonb_build_object('delivery_code', v_code)
                     ELSE '{}' END);
     END IF;
@@ -422,15 +454,14 @@ BEGIN
     WITH due AS (
         SELECT s.id FROM shipments s
         WHERE s.carrier = ANY (p_carriers) AND s.tracking_no IS NOT NULL
-          AND s.status IN ('booked', 'picked_up', 'in_transit', 'out_for_delivery',
-                           'delivery_failed', 'returning')
+          AND s.is_open -- booked .. returning (0041_courier_lean.sql)
           AND s.updated_at < now() - p_after
           AND (s.last_polled_at IS NULL OR s.last_polled_at < now() - p_after)
         ORDER BY s.last_polled_at NULLS FIRST
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED)
     UPDATE shipments s SET last_polled_at = now() FROM due WHERE s.id = due.id
-    RETURNING s.carrier, s.tracking_no;
+    RETURNING s.carrier::text, s.tracking_no::text;
 END;
 $$;
 
@@ -471,7 +502,7 @@ BEGIN
                                    claimed_at = now(), claimed_by = p_node
     FROM due, shipments s
     WHERE q.id = due.id AND s.id = q.shipment_id
-    RETURNING q.id, q.kind, s.carrier, s.tracking_no,
+    RETURNING q.id, q.kind, s.carrier::text, s.tracking_no::text,
         (SELECT a.carrier_account FROM dossiers d JOIN procedures p ON p.code = d.procedure_code
          JOIN agencies a ON a.code = p.agency_code WHERE d.id = s.dossier_id),
         q.attempts, q.trace;
