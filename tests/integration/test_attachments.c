@@ -725,7 +725,13 @@ static void test_slow_download_rss(void)
     long during = rss_kib(srv.pid);
     fprintf(stderr, "RSS before %ld KiB, with 4 slow readers %ld KiB\n", before, during);
     CHECK(before > 0 && during > 0);
-    CHECK(during - before < 24 * 1024);
+    /* The bug this guards holds the file per reader: 4 x 20 MiB. Pieces in
+     * flight take a few MiB, but under AddressSanitizer freed pieces sit in
+     * its quarantine instead of being reused, and a loaded machine lets
+     * more of them pile up before the readers' buffers fill (+29 MiB seen
+     * once in CI-like runs): half the whole-file figure still tells the two
+     * apart without failing on allocator noise. */
+    CHECK(during - before < 40 * 1024);
     /* Now one reads it all, in small bites. */
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
