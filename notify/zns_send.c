@@ -217,6 +217,13 @@ static void on_token(void *arg, const cds_http_response *resp)
     got_token(m, t.access);
 }
 
+/* A refresh is under way and not yet forgotten (one whose thread stopped
+ * is, after two call timeouts). Called with g_mu held. */
+static int refresh_live(uint64_t now)
+{
+    return g_refreshing && now <= g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms;
+}
+
 /* The answer a message gets when the token does not come in time. */
 static void wait_fail(nt_msg *m)
 {
@@ -240,8 +247,7 @@ static void wake(zns_thread *t)
     if (!have) {
         uint64_t now = cds_now_us();
         pthread_mutex_lock(&g_mu);
-        busy = g_refreshing &&
-               now <= g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms;
+        busy = refresh_live(now);
         pthread_mutex_unlock(&g_mu);
         if (busy) {
             struct timeval tv = {0, TICK_MS * 1000};
@@ -274,14 +280,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Gets a token for m (zns_oauth, else a refresh), which continues in
- * on_db_token and on_token; when another is under way m is answered as a
- * temporary failure and retried shortly. */
+ * on_db_token and on_token; when another is under way m waits on its
+ * thread's list (wake), and a fetch at start simply ends. */
 static void refresh_or_wait(nt_msg *m)
 {
     uint64_t now = cds_now_us();
     pthread_mutex_lock(&g_mu);
     int mine = 0;
-    if (!g_refreshing || now > g_refresh_started_us + 2000ull * (uint64_t)g_notify.sms_timeout_ms) {
+    if (!refresh_live(now)) {
         g_refreshing = mine = 1;
         g_refresh_started_us = now;
     }
