@@ -157,6 +157,9 @@ healthy() { curl -fs -o /dev/null "http://127.0.0.1:$port/healthz"; }
 if th_wait_for 30 healthy; then
     ok
     check_eq "/healthz" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")" 200
+    # Ready once every event loop's pool has connected, as a balancer waits.
+    ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ]; }
+    th_wait_for 20 ready
     check_eq "/readyz (database URL from its credential)" \
         "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" 200
     check "TLS with the configured certificate" bash -c "curl -fs --cacert '$etc/tls/fullchain.pem' \

@@ -342,11 +342,14 @@ const char *th_resp_header(const th_resp *r, const char *name)
 }
 
 /* Up to a minute or more: the sanitizer build starting on a loaded 2-core
- * machine (migrations, key loading) is slow; an exit is reported at once. */
-static int wait_ready(th_proc *p)
+ * machine (migrations, key loading) is slow; an exit is reported at once.
+ * With a database the server must also be ready (/readyz 200: every event
+ * loop's pool has connected once), as a load balancer waits before sending
+ * traffic; without one, alive (/healthz 200) is all it can be. */
+static int wait_ready(th_proc *p, int with_db)
 {
     char url[96];
-    snprintf(url, sizeof url, "%s/healthz", p->url);
+    snprintf(url, sizeof url, "%s/%s", p->url, with_db ? "readyz" : "healthz");
     for (int i = 0; i < 600; i++) {
         int st;
         if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
@@ -366,7 +369,8 @@ static int wait_ready(th_proc *p)
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    fprintf(stderr, "harness: server not healthy after 20 s, see %s\n", p->log);
+    fprintf(stderr, "harness: server not %s after 60 s, see %s\n", with_db ? "ready" : "healthy",
+            p->log);
     return -1;
 }
 
@@ -417,7 +421,7 @@ int th_server_start_on(th_proc *p, int port, const char *conninfo, const char *c
     p->pid = pid;
     server_port_add(p->port_plain);
     server_port_add(p->port_tls);
-    return wait_ready(p);
+    return wait_ready(p, conninfo && *conninfo);
 }
 
 int th_proc_stop(th_proc *p, int sig)

@@ -70,8 +70,15 @@ th_serve() {
     printf -v "${name}_TLS" 'https://127.0.0.1:%s' "$tls"
     printf -v "${name}_ADMIN" 'http://127.0.0.1:%s' "$admin"
     printf -v "${name}_LOG" '%s' "$log"
+    # With a database the server must be ready (/readyz 200: every event
+    # loop's pool has connected once), as a load balancer waits for; without
+    # one, alive (/healthz 200) is all it can be.
+    local probe=healthz arg
+    for arg in "$@"; do
+        case $arg in CDS_DATABASE_URL=?* | CDS_DATABASE_URL_FILE=?*) probe=readyz ;; esac
+    done
     for _ in $(seq 1 200); do
-        if curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then return 0; fi
+        if curl -fs "http://127.0.0.1:$port/$probe" >/dev/null 2>&1; then return 0; fi
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "server $name exited early:" >&2
             tail -20 "$log" >&2
@@ -79,7 +86,7 @@ th_serve() {
         fi
         sleep 0.1
     done
-    echo "server $name not healthy" >&2
+    echo "server $name: /$probe not 200 after 20 s" >&2
     return 1
 }
 
