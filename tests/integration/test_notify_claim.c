@@ -171,6 +171,26 @@ static char *receipt(int by_id)
     return v ? v : strdup("");
 }
 
+/* The same receipts in a batch, as the server applies them
+ * (cds_outbox_receipts): `which` is "ours", "theirs" or "both" (one item
+ * each way, for the same SMS); the items' statuses in item order, joined
+ * by commas (malloc). */
+static char *receipts(const char *which)
+{
+    char sql[1024];
+    const char *ours = "jsonb_build_object('i', 0, 'provider', 'esms', 'outbox_id', "
+                       "(SELECT max(id) FROM s1), 'status', 'delivered')";
+    const char *theirs = "jsonb_build_object('i', 1, 'provider', 'esms', 'message_id', "
+                         "'m-' || (SELECT max(id) FROM s1), 'status', 'delivered')";
+    snprintf(sql, sizeof sql,
+             "SET lock_timeout = '60s'; SELECT string_agg(status, ',' ORDER BY item) FROM "
+             "cds_outbox_receipts(jsonb_build_array(%s%s%s))",
+             strcmp(which, "theirs") ? ours : theirs, strcmp(which, "both") ? "" : ", ",
+             strcmp(which, "both") ? "" : theirs);
+    char *v = th_db_value(db, sql);
+    return v ? v : strdup("");
+}
+
 /* A promotion lost (the backing-off head of c2a's dossier ended by hand,
  * not by cds_outbox_record): its dossier's line holds only parked messages
  * and no claim takes them, until the sweeper makes the oldest due. */
@@ -284,20 +304,31 @@ static void test_receipt_while_recording(void)
     PGresult *r = PQexec(c, sql);
     CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0);
     PQclear(r);
-    /* by our id (eSMS echoes it); the gateway's id is not visible yet */
+    /* by our id (eSMS echoes it); the gateway's id is not visible yet;
+     * alone and in a batch (whose one UPDATE must not wait either) */
     char *a = receipt(1), *b;
+    CHECK_STR(a, "not_ready");
+    free(a);
+    a = receipts("ours");
     CHECK_STR(a, "not_ready");
     free(a);
     r = PQexec(c, "COMMIT");
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
-    a = receipt(0);
+    /* one batch naming it twice: applied once; then a repeat changes nothing */
+    a = receipts("both");
     b = receipt(1);
-    CHECK_STR(a, "applied");
+    CHECK_STR(a, "applied,unchanged");
     CHECK_STR(b, "unchanged");
     free(a);
     free(b);
+    a = receipts("theirs");
+    CHECK_STR(a, "unchanged");
+    free(a);
+    CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = (SELECT max(id) FROM s1) "
+                    "AND status = 'delivered' AND delivered_at IS NOT NULL"),
+              1);
     CHECK_INT(count("SELECT count(*) FROM outbox WHERE id = %ld AND status = 'delivered'", id), 1);
 }
 
