@@ -568,13 +568,15 @@ $$;
 -- all in one transaction. One row per item: its i, the status (applied |
 -- unchanged | unknown | not_ready) and the outbox id.
 -- The expected receipts (a final status for a message of that gateway
--- waiting for it) are two UPDATEs for the whole batch, one by our id (eSMS
--- echoes it), one by the gateway's: a statement per receipt was most of
--- the receipts' cost (executor start, constraint checks; bench/README,
--- row g). They never wait on a message still being recorded: a row whose
--- committed state is `sending` does not match `pending` and is not locked
--- (a SELECT ... FOR UPDATE over the batch did wait there, c777b6a,
--- reverted). A duplicate in the batch updates its row once; it and every
+-- waiting for it) are one UPDATE for the whole batch, the messages found by
+-- our id (eSMS echoes it) or by the gateway's: a statement per receipt was
+-- most of the receipts' cost (executor start, constraint checks;
+-- bench/README, row g). The plan cannot depend on statistics: the outbox
+-- is analyzed when few rows are pending or carry a gateway's id, and a join
+-- on them then became a scan of the whole gateway index per batch (28 ms;
+-- c777b6a, reverted, and the first try of this one). It never waits on a
+-- message still being recorded: a row whose committed state is `sending`
+-- does not match `pending` and is not locked. A duplicate in the batch updates its row once; it and every
 -- other item (repeats, unknown, not ready, `pending`) go through
 -- cds_outbox_receipt one by one, which sees what the batch changed.
 -- Items are taken in a fixed order (our id, then the gateway's) so two
@@ -591,28 +593,26 @@ DECLARE
     v_items int[];
     v_ids bigint[];
 BEGIN
+    -- Each item's message by our id or by the gateway's (one probe of the
+    -- unique index each, a plan no statistics can turn into a scan), then
+    -- one UPDATE by primary key.
     WITH t AS MATERIALIZED (
-        SELECT * FROM jsonb_to_recordset(p) AS t(i int, provider text, message_id text,
-                                                 outbox_id bigint, status text, error text)
-        WHERE t.status <> 'pending' AND t.i IS NOT NULL
-        ORDER BY t.outbox_id, t.provider, t.message_id, t.i
-    ), by_ours AS (
-        UPDATE outbox o SET status = t.status, last_error = t.error,
-            delivered_at = CASE WHEN t.status = 'delivered' THEN now() END
-        FROM t
-        WHERE o.id = ANY (ARRAY(SELECT y.outbox_id FROM t y WHERE y.outbox_id IS NOT NULL))
-          AND o.id = t.outbox_id AND o.channel = 'sms' AND o.status = 'pending'
-          AND o.provider = t.provider
-        RETURNING t.i, o.id
-    ), by_theirs AS (
-        UPDATE outbox o SET status = t.status, last_error = t.error,
-            delivered_at = CASE WHEN t.status = 'delivered' THEN now() END
-        FROM t
-        WHERE t.outbox_id IS NULL AND o.provider = t.provider
-          AND o.provider_message_id = t.message_id AND o.status = 'pending'
-        RETURNING t.i, o.id
+        SELECT j.i, j.provider, j.status, j.error, j.outbox_id IS NOT NULL AS ours,
+               CASE WHEN j.outbox_id IS NOT NULL THEN j.outbox_id
+                    ELSE (SELECT g.id FROM outbox g
+                          WHERE g.provider = j.provider AND g.provider_message_id = j.message_id)
+               END AS oid
+        FROM jsonb_to_recordset(p) AS j(i int, provider text, message_id text,
+                                        outbox_id bigint, status text, error text)
+        WHERE j.status <> 'pending' AND j.i IS NOT NULL
     ), done AS (
-        SELECT a.i, a.id FROM by_ours a UNION ALL SELECT b.i, b.id FROM by_theirs b
+        UPDATE outbox o SET status = t.status, last_error = t.error,
+            delivered_at = CASE WHEN t.status = 'delivered' THEN now() END
+        FROM t
+        WHERE o.id = ANY (ARRAY(SELECT y.oid FROM t y WHERE y.oid IS NOT NULL ORDER BY y.oid))
+          AND o.id = t.oid AND o.status = 'pending' AND o.provider = t.provider
+          AND (o.channel = 'sms' OR NOT t.ours)
+        RETURNING t.i, o.id
     )
     SELECT array_agg(d.i), array_agg(d.id) INTO v_items, v_ids FROM done d;
     IF v_items IS NOT NULL THEN
