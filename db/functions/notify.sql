@@ -621,6 +621,9 @@ BEGIN
     SELECT array_agg(d.i), array_agg(d.id) INTO v_items, v_ids FROM done d;
     IF v_items IS NOT NULL THEN
         RETURN QUERY SELECT u.i, 'applied'::text, u.id FROM unnest(v_items, v_ids) AS u(i, id);
+        IF cardinality(v_items) = jsonb_array_length(p) THEN
+            RETURN; -- every item applied: nothing left to go one by one
+        END IF;
     END IF;
     FOR x IN
         SELECT * FROM jsonb_to_recordset(p) AS t(i int, provider text, message_id text,
