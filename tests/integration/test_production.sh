@@ -103,8 +103,6 @@ prod=(CDS_ENV=production CDS_THREADS=2 CDS_DEV_KEYS_DIR="$tmp/devkeys"
 if th_serve P "${prod[@]}"; then
     ok
     check_eq "production: healthz" "$(curl -s -o /dev/null -w '%{http_code}' "$P_URL/healthz")" 200
-    p_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$P_URL/readyz")" = 200 ]; }
-    th_wait_for 20 p_ready
     check_eq "production: readyz (database URL from its file)" \
         "$(curl -s -o /dev/null -w '%{http_code}' "$P_URL/readyz")" 200
     check "production: our certificate" bash -c "curl -s -v --cacert '$tmp/tls-cert.pem' --resolve cds.example.gov.vn:${P_TLS##*:}:127.0.0.1 \
