@@ -580,9 +580,10 @@ $$;
 -- on them then became a scan of the whole gateway index per batch (28 ms;
 -- c777b6a, reverted, and the first try of this one). It never waits on a
 -- message still being recorded: a row whose committed state is `sending`
--- does not match `pending` and is not locked. A duplicate in the batch updates its row once; it and every
--- other item (repeats, unknown, not ready, `pending`) go through
--- cds_outbox_receipt one by one, which sees what the batch changed.
+-- does not match `pending` and is not locked. A duplicate in the batch
+-- updates its row once; it and every other item (repeats, unknown, not
+-- ready, `pending`) go through cds_outbox_receipt one by one, which sees
+-- what the batch changed.
 -- Items are taken in a fixed order (our id, then the gateway's) so two
 -- batches reporting on the same messages lock them in the same order; if
 -- one still fails (a deadlock) the whole batch is answered 503 and the
