@@ -171,6 +171,22 @@ static char *receipt(int by_id)
     return v ? v : strdup("");
 }
 
+/* A `pending` report (the telco has not answered yet) for the newest
+ * message of s1, by our id or by the gateway's, in a batch as the server
+ * sends it: its status. */
+static char *pending_report(int by_id)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SET lock_timeout = '60s'; SELECT string_agg(status, ',') FROM cds_outbox_receipts("
+             "jsonb_build_array(jsonb_build_object('i', 0, 'provider', 'esms', %s, 'status', "
+             "'pending')))",
+             by_id ? "'outbox_id', (SELECT max(id) FROM s1)"
+                   : "'message_id', 'm-' || (SELECT max(id) FROM s1)");
+    char *v = th_db_value(db, sql);
+    return v ? v : strdup("");
+}
+
 /* The same receipts in a batch, as the server applies them
  * (cds_outbox_receipts): `which` is "ours", "theirs" or "both" (one item
  * each way, for the same SMS); the items' statuses in item order, joined
@@ -312,7 +328,26 @@ static void test_receipt_while_recording(void)
     a = receipts("ours");
     CHECK_STR(a, "not_ready");
     free(a);
+    a = pending_report(1);
+    CHECK_STR(a, "not_ready");
+    free(a);
     r = PQexec(c, "COMMIT");
+    CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+    PQclear(r);
+    /* A `pending` report writes nothing, so it takes no lock: while another
+     * report holds the row it is answered, not 503 (two reports of one SMS
+     * at once made one of them receipt_too_early, test_notify 2026-12-05). */
+    snprintf(sql, sizeof sql, "BEGIN; SELECT id FROM outbox WHERE id = %ld FOR UPDATE", id);
+    r = PQexec(c, sql);
+    CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1);
+    PQclear(r);
+    a = pending_report(1);
+    b = pending_report(0);
+    CHECK_STR(a, "unchanged");
+    CHECK_STR(b, "unchanged");
+    free(a);
+    free(b);
+    r = PQexec(c, "ROLLBACK");
     CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
     PQclear(r);
     PQfinish(c);
