@@ -465,58 +465,43 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    -- A `pending` report (the telco has not answered yet) changes nothing:
-    -- the row's committed state decides, read without a lock. Taking FOR
-    -- UPDATE here made two reports of one message arriving together (the
-    -- gateway's own and a resend, or two gateways' threads) answer one of
-    -- them 503 receipt_too_early, though neither had anything to write
-    -- (test_notify, a full suite on 2026-12-05).
-    IF p_status = 'pending' THEN
-        IF p_outbox_id IS NOT NULL THEN
-            SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms';
-        ELSE
-            SELECT * INTO o FROM outbox x
-            WHERE x.provider = p_provider AND x.provider_message_id = p_message_id;
-        END IF;
-        IF o.id IS NULL OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
-            status := 'unknown';
-        ELSE
-            outbox_id := o.id;
-            status := CASE WHEN o.status = 'sending' THEN 'not_ready' ELSE 'unchanged' END;
-        END IF;
-        RETURN;
-    END IF;
-    -- SKIP LOCKED: a row another transaction holds is most likely being
-    -- recorded (cds_outbox_record, sending -> pending): not ready, never a
-    -- wait. Waiting here, with the batch's earlier rows locked, while that
-    -- record waited for one of them was a deadlock that failed both
-    -- (bench/run notify, issue 21): the record's rows then stayed `sending`
-    -- until the sweeper, and their dossiers' next messages with them.
+    -- The message, by our id or by the gateway's.
     IF p_outbox_id IS NOT NULL THEN
-        SELECT * INTO o FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms'
-        FOR UPDATE SKIP LOCKED;
-        IF NOT FOUND THEN
-            SELECT x.id INTO outbox_id FROM outbox x
-            WHERE x.id = p_outbox_id AND x.channel = 'sms';
-        END IF;
+        SELECT x.id INTO outbox_id FROM outbox x WHERE x.id = p_outbox_id AND x.channel = 'sms';
     ELSE
-        SELECT * INTO o FROM outbox x
-        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id
-        FOR UPDATE SKIP LOCKED;
-        IF NOT FOUND THEN
-            SELECT x.id INTO outbox_id FROM outbox x
-            WHERE x.provider = p_provider AND x.provider_message_id = p_message_id;
-        END IF;
+        SELECT x.id INTO outbox_id FROM outbox x
+        WHERE x.provider = p_provider AND x.provider_message_id = p_message_id;
     END IF;
-    IF o.id IS NULL AND outbox_id IS NOT NULL THEN
-        status := 'not_ready';
-        RETURN;
-    END IF;
-    IF o.id IS NULL OR (o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider) THEN
+    IF outbox_id IS NULL THEN
         status := 'unknown';
         RETURN;
     END IF;
-    outbox_id := o.id;
+    -- A `pending` report (the telco has not answered yet) writes nothing:
+    -- the row's committed state decides, read without a lock. Locking it
+    -- made two reports of one message arriving together (the gateway's own
+    -- and a resend) answer one of them 503 receipt_too_early, though
+    -- neither had anything to write (test_notify, 2026-12-05).
+    -- Any other report locks the row, SKIP LOCKED: a row another
+    -- transaction holds is most likely being recorded (cds_outbox_record,
+    -- sending -> pending): not ready, never a wait. Waiting here, with the
+    -- batch's earlier rows locked, while that record waited for one of them
+    -- was a deadlock that failed both (bench/run notify, issue 21): the
+    -- record's rows then stayed `sending` until the sweeper, and their
+    -- dossiers' next messages with them.
+    IF p_status = 'pending' THEN
+        SELECT * INTO o FROM outbox x WHERE x.id = outbox_id;
+    ELSE
+        SELECT * INTO o FROM outbox x WHERE x.id = outbox_id FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            status := 'not_ready';
+            RETURN;
+        END IF;
+    END IF;
+    IF o.status <> 'sending' AND o.provider IS DISTINCT FROM p_provider THEN
+        outbox_id := NULL;
+        status := 'unknown';
+        RETURN;
+    END IF;
     IF o.status = 'sending' THEN
         status := 'not_ready';
         RETURN;
